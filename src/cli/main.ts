@@ -1,0 +1,48 @@
+// The hvo command line. The only layer, with src/live/, that touches process, fs or a terminal.
+import { Command, CommanderError } from "commander";
+import { KernelError, Oops } from "../include/errno.ts";
+import { commands } from "./commands/index.ts";
+import { ExitStatus, type Io, processIo, UsageError } from "./io.ts";
+
+export function buildProgram(io: Io): Command {
+  const program = new Command("hvo")
+    .description(
+      "An executable, byte-accurate model of Linux's HugeTLB pool and its Vmemmap Optimization (HVO).",
+    )
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
+  for (const register of commands) register(program, io);
+  return program;
+}
+
+/** Runs one hvo invocation; returns the exit status. Never throws. */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (e) {
+    if (e instanceof ExitStatus) return e.status;
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof UsageError) {
+      io.err(`hvo: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof KernelError) {
+      io.err(`hvo: ${e.message}\n`);
+      return 1;
+    }
+    if (e instanceof Oops) {
+      io.err(`hvo: the model stopped with ${e.message}\n`);
+      return 3;
+    }
+    const err = e as NodeJS.ErrnoException;
+    if (err && typeof err.code === "string" && typeof err.message === "string") {
+      io.err(`hvo: ${err.message}\n`);
+      return 2;
+    }
+    io.err(`hvo: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    return 70;
+  }
+}

@@ -1,0 +1,311 @@
+// The simulated kernel: one object that holds every subsystem of one booted machine, and the
+// boot sequence of init/main.c as far as memory goes (setup_arch's memblock, sparse_init(),
+// mm_core_init()'s memblock_free_all(), then the initcalls that HugeTLB and HVO register).
+//
+// Subsystems hook into boot through BootHooks instead of this file knowing them; the design
+// switch (legacy | seed | mainline) is one strategy object chosen here, at boot.
+
+import { Oops } from "./include/errno.ts";
+import { PAGE_OFF, type StructPageLayout, structPageLayout } from "./include/mm_types.ts";
+import {
+  DEFAULT_PAGE_FLAGS_LAYOUT,
+  PG,
+  type PageFlagsLayout,
+  type TailEncoding,
+  pageLinks,
+} from "./include/page_flags.ts";
+import type { MachineSpec, ZoneType } from "./machine/spec.ts";
+import { Compound } from "./mm/compound.ts";
+import { Faults } from "./mm/fault_inject.ts";
+import { FrameStore } from "./mm/frames.ts";
+import { Memblock, type ReservedRange } from "./mm/memblock.ts";
+import { Memmap } from "./mm/memmap.ts";
+import { GFP_KERNEL, PageAllocator } from "./mm/page_alloc.ts";
+import { KernelPageTables } from "./mm/pgtable.ts";
+import {
+  type Section,
+  SparseBuffer,
+  type VmemmapGeometry,
+  type VmemmapPopulateContext,
+  presentSections,
+  vmemmapGeometry,
+  vmemmapPopulate,
+} from "./mm/sparse_vmemmap.ts";
+
+export type Design = "legacy" | "seed" | "mainline";
+export const DESIGNS: readonly Design[] = ["legacy", "seed", "mainline"];
+
+/** What differs between designs at the level of struct pages (the rest: hugetlb_vmemmap.ts). */
+export function tailEncodingFor(design: Design, structPageShift: number | null): TailEncoding {
+  return design === "legacy" || structPageShift === null ? "pointer" : "mask";
+}
+
+/** A line of the kernel log (dmesg): boot messages, warnings the user should see. */
+export interface LogLine {
+  level: "info" | "warn" | "err";
+  text: string;
+}
+
+/** Boot-time hooks a subsystem registers (hugetlb, hugetlb_vmemmap). Called in this order. */
+export interface BootHooks {
+  /** setup_arch()/mm_core_init_early(): memblock is up, sparse_init has not run (bootmem huge pages). */
+  beforeSparseInit?(k: Kernel): void;
+  /** Inside sparse_init(): return true when the hook populated (or must skip) this section. */
+  populateSection?(k: Kernel, section: Section): boolean;
+  /** After memblock_free_all(): the buddy allocator works (hugetlb_init and its initcalls). */
+  afterBuddy?(k: Kernel): void;
+  /** late_initcall()s. */
+  late?(k: Kernel): void;
+}
+
+export interface BootOptions {
+  design: Design;
+  faults?: Faults;
+  hooks?: BootHooks[];
+  flagsLayout?: PageFlagsLayout;
+}
+
+export class Kernel {
+  readonly spec: MachineSpec;
+  readonly design: Design;
+  readonly layout: StructPageLayout;
+  readonly flagsLayout: PageFlagsLayout;
+  readonly geometry: VmemmapGeometry;
+  readonly pageSize: number;
+  readonly vmemmapBase: bigint;
+  readonly frames: FrameStore;
+  readonly memblock: Memblock;
+  readonly buddy: PageAllocator;
+  readonly faults: Faults;
+  pgt!: KernelPageTables;
+  memmap!: Memmap;
+  compound!: Compound;
+  readonly sections: Section[];
+  /** /proc/vmstat nr_memmap_pages and nr_memmap_boot_pages. */
+  readonly vmstat = { nrMemmapPages: 0, nrMemmapBootPages: 0 };
+  readonly log: LogLine[] = [];
+  /** system_state: false while booting. */
+  booted = false;
+  /** memblock.reserved as it was when memblock_free_all() ran: what memmap_init() marked. */
+  private bootReserved: ReservedRange[] = [];
+  /** Subsystem state, by subsystem name (hugetlb, hugetlb_vmemmap): set by their boot hooks. */
+  readonly sub: Record<string, unknown> = {};
+  private readonly zoneCache: Array<{ start: number; end: number; nid: number; zone: ZoneType }>;
+  readonly hooks: BootHooks[];
+
+  constructor(spec: MachineSpec, opts: BootOptions) {
+    this.spec = spec;
+    this.design = opts.design;
+    this.layout = structPageLayout(spec.structPageSize);
+    this.flagsLayout = opts.flagsLayout ?? DEFAULT_PAGE_FLAGS_LAYOUT;
+    this.geometry = vmemmapGeometry(spec.arch, spec.structPageSize);
+    this.pageSize = this.geometry.pageSize;
+    this.vmemmapBase = spec.arch.vmemmapBase;
+    this.faults = opts.faults ?? new Faults();
+    this.hooks = opts.hooks ?? [];
+    this.zoneCache = spec.nodes
+      .flatMap((n) => n.zones.map((z) => ({ start: z.startPfn, end: z.endPfn, nid: n.nid, zone: z.type })))
+      .sort((a, b) => a.start - b.start);
+    this.frames = new FrameStore(this.pageSize, spec.structPageSize, (pfn, out, off) => this.initStructPage(pfn, out, off), {
+      flagsOff: PAGE_OFF.flags,
+      infoOff: PAGE_OFF.compoundInfo,
+      mappingOff: PAGE_OFF.mapping,
+      privateOff: PAGE_OFF.private,
+      refcountOff: PAGE_OFF.refcount,
+      mapcountOff: PAGE_OFF.mapcount,
+    });
+    this.memblock = new Memblock(spec.nodes);
+    this.buddy = new PageAllocator(spec.nodes, spec.arch.maxPageOrder, this.faults);
+    this.sections = presentSections(spec);
+  }
+
+  /** The node and zone a pfn belongs to (zone spans include holes). */
+  pfnZone(pfn: number): { nid: number; zone: ZoneType } | null {
+    const a = this.zoneCache;
+    let lo = 0;
+    let hi = a.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (pfn < a[mid].start) hi = mid - 1;
+      else if (pfn >= a[mid].end) lo = mid + 1;
+      else return a[mid];
+    }
+    return null;
+  }
+
+  pfnToNid(pfn: number): number {
+    return this.pfnZone(pfn)?.nid ?? 0;
+  }
+
+  private bootReservedAt(pfn: number): ReservedRange | null {
+    const a = this.bootReserved;
+    let lo = 0;
+    let hi = a.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (pfn < a[mid].startPfn) hi = mid - 1;
+      else if (pfn >= a[mid].endPfn) lo = mid + 1;
+      else return a[mid];
+    }
+    return null;
+  }
+
+  private isPresent(pfn: number): boolean {
+    for (const n of this.spec.nodes) for (const r of n.ranges) if (pfn >= r.startPfn && pfn < r.endPfn) return true;
+    return false;
+  }
+
+  /**
+   * __init_single_page() as memmap_init() and reserve_bootmem_region() leave a struct page:
+   * zeroed, node and zone links, _refcount 1 and PG_reserved for memory the buddy never got
+   * (memblock reservations, holes), _refcount 0 for memory freed to the buddy, _mapcount -1,
+   * lru pointing to itself. Memblock-allocated HugeTLB pages are initialised by hugetlb itself
+   * without PG_reserved (memblock_reserved_mark_noinit()).
+   * The buddy allocator's own bookkeeping (PG_buddy, free-list links) is not written.
+   */
+  initStructPage(pfn: number, out: Uint8Array, off: number): void {
+    const v = new DataView(out.buffer, out.byteOffset + off, this.layout.size);
+    const z = this.pfnZone(pfn) ?? this.nearestZone(pfn);
+    const r = this.bootReservedAt(pfn);
+    const reserved = (r !== null && r.use !== "hugetlb") || !this.isPresent(pfn);
+    let flags = pageLinks(z.nid, z.zone, this.flagsLayout);
+    if (reserved) flags |= 1n << BigInt(PG.reserved);
+    v.setBigUint64(PAGE_OFF.flags, flags, true);
+    const self = this.vmemmapBase + BigInt(pfn) * BigInt(this.layout.size) + BigInt(PAGE_OFF.lruNext);
+    v.setBigUint64(PAGE_OFF.lruNext, self, true);
+    v.setBigUint64(PAGE_OFF.lruPrev, self, true);
+    v.setUint32(PAGE_OFF.mapcount, 0xffffffff, true);
+    v.setUint32(PAGE_OFF.refcount, reserved ? 1 : 0, true);
+  }
+
+  private nearestZone(pfn: number): { nid: number; zone: ZoneType } {
+    let best = this.zoneCache[0];
+    for (const z of this.zoneCache) if (z.start <= pfn) best = z;
+    return best;
+  }
+
+  /** memmap_pages_add() */
+  memmapPagesAdd(delta: number): void {
+    this.vmstat.nrMemmapPages += delta;
+  }
+
+  /** memmap_boot_pages_add() */
+  memmapBootPagesAdd(delta: number): void {
+    this.vmstat.nrMemmapBootPages += delta;
+  }
+
+  warn(text: string): void {
+    this.log.push({ level: "warn", text });
+  }
+
+  info(text: string): void {
+    this.log.push({ level: "info", text });
+  }
+
+  /** A zeroed page-table page at run time (pte_alloc_one_kernel()); null on failure. */
+  allocPageTablePage(site: string, nid = 0): number | null {
+    const pfn = this.buddy.allocPagesNode(nid, GFP_KERNEL, 0, site, "pagetable");
+    if (pfn !== null) this.frames.zeroFrame(pfn);
+    return pfn;
+  }
+
+  populateContext(): VmemmapPopulateContext {
+    return {
+      arch: this.spec.arch,
+      geometry: this.geometry,
+      frames: this.frames,
+      pgt: this.pgt,
+      memblock: this.memblock,
+      vmemmapBase: this.vmemmapBase,
+      allocTablePage: (nid) => {
+        const pfn = this.memblock.alloc(1, 1, nid, "pagetable");
+        this.frames.zeroFrame(pfn);
+        return pfn;
+      },
+    };
+  }
+
+  /** The boot sequence. */
+  boot(): this {
+    const { spec } = this;
+    // The kernel's top-level page table lives in its image (swapper_pg_dir): a reserved page.
+    const root = this.memblock.alloc(1, 1, 0, "pagetable");
+    this.frames.zeroFrame(root);
+    this.pgt = new KernelPageTables(spec.arch, this.frames, root, this.vmemmapBase);
+    this.memmap = new Memmap(this.frames, this.pgt, this.vmemmapBase, spec.structPageSize, spec.arch.pageShift);
+    this.compound = new Compound(this.memmap, this.layout, {
+      encoding: tailEncodingFor(this.design, this.layout.shift),
+      fakeHeadFixup: () => this.fakeHeadKey > 0,
+    });
+
+    for (const h of this.hooks) h.beforeSparseInit?.(this);
+    this.sparseInit();
+
+    // mm_core_init(): memblock_free_all(); from here on memmap_init()'s view is fixed.
+    this.bootReserved = this.memblock.reserved.map((r) => ({ ...r }));
+    for (const r of this.memblock.freeRanges()) this.buddy.freeBootRange(r.startPfn, r.endPfn);
+    this.buddy.setupWatermarks(this.pageSize);
+    this.takeOtherUsedPages();
+    this.booted = true;
+
+    for (const h of this.hooks) h.afterBuddy?.(this);
+    for (const h of this.hooks) h.late?.(this);
+    return this;
+  }
+
+  /**
+   * hugetlb_optimize_vmemmap_key (legacy): a count of optimised folios; compound_head() looks
+   * for fake heads only while it is non-zero. Always 0 in seed and mainline, which have no key.
+   */
+  fakeHeadKey = 0;
+
+  /** sparse_init(): the memmap of every present section, from one buffer per node. */
+  private sparseInit(): void {
+    const g = this.geometry;
+    const ctx = this.populateContext();
+    const sectionMapPages = Math.ceil(g.sectionMemmapBytes / g.pmdSize) * (g.pmdSize / g.pageSize);
+    const byNode = new Map<number, Section[]>();
+    for (const s of this.sections) {
+      const list = byNode.get(s.nid) ?? [];
+      list.push(s);
+      byNode.set(s.nid, list);
+    }
+    for (const [nid, sections] of byNode) {
+      const buf = new SparseBuffer(this.memblock, nid, sections.length * sectionMapPages, g.pmdSize / g.pageSize);
+      for (const s of sections) {
+        if (this.hooks.some((h) => h.populateSection?.(this, s))) continue;
+        const voff = s.startPfn * this.spec.structPageSize;
+        vmemmapPopulate(ctx, voff, voff + g.sectionMemmapBytes, nid, (n) => buf.alloc(n));
+        // __populate_section_memmap(): memmap_boot_pages_add(DIV_ROUND_UP(end - start, PAGE_SIZE))
+        this.memmapBootPagesAdd(Math.ceil(g.sectionMemmapBytes / g.pageSize));
+      }
+      buf.fini();
+    }
+  }
+
+  /** The rest of the kernel and user space: pages held so that MemFree looks like the machine's. */
+  private takeOtherUsedPages(): void {
+    const other = this.spec.otherUsedPages ?? [];
+    for (const node of this.spec.nodes) {
+      let left = other[node.nid] ?? 0;
+      let order = this.buddy.maxOrder;
+      while (left > 0 && order >= 0) {
+        if (2 ** order > left) {
+          order--;
+          continue;
+        }
+        const pfn = this.buddy.allocPagesNode(node.nid, GFP_KERNEL, order, "boot:other", "kernel");
+        if (pfn === null) {
+          order--;
+          continue;
+        }
+        left -= 2 ** order;
+      }
+    }
+  }
+
+  /** The struct page of pfn must be mapped (pfn_valid()); otherwise an Oops. */
+  assertPfnValid(pfn: number): void {
+    if (!this.memmap.backing(pfn)) throw new Oops(`pfn ${pfn} has no memmap`, { pfn });
+  }
+}

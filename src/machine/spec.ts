@@ -1,0 +1,111 @@
+// The shape of a simulated machine: what arch/*/ presets, machine files and the host reader
+// produce, and what the kernel model boots. Pure data; no behaviour.
+//
+// Units are in the names: *Pfn are page frame numbers of the machine's base page size,
+// *Shift are log2 of a size in bytes, *Bytes are bytes.
+
+/** enum zone_type, include/linux/mmzone.h (ZONE_DEVICE is not modelled). */
+export type ZoneType = "DMA" | "DMA32" | "Normal" | "Movable";
+export const ZONE_TYPES: readonly ZoneType[] = ["DMA", "DMA32", "Normal", "Movable"];
+
+export type ArchName = "x86_64" | "arm64" | "riscv64" | "loongarch64";
+
+/** A page-table entry's meaning, independent of the architecture's bit layout. */
+export interface PteProt {
+  present: boolean;
+  writable: boolean;
+  /** A block/huge mapping at a level above the last one (x86 PSE, arm64 block descriptor). */
+  huge: boolean;
+}
+
+/**
+ * One architecture's page-table entry format (arch/<arch>/include/asm/pgtable*.h).
+ * Entries are 64-bit words stored little-endian in page-table frames.
+ */
+export interface PteCodec {
+  /** A pointer to the next-level table at `level` (0 = top). */
+  mkTable(tablePfn: number, level: number): bigint;
+  /** A kernel data mapping (PAGE_KERNEL or PAGE_KERNEL_RO; huge at a non-last level). */
+  mkLeaf(pfn: number, prot: { writable: boolean; huge: boolean }, level: number): bigint;
+  /** Decode; null when the entry is none (not present and not a swap entry). */
+  decode(entry: bigint, level: number): (PteProt & { pfn: number; table: boolean }) | null;
+  /** ptep_set_wrprotect(): the same entry, read-only. */
+  wrprotect(entry: bigint, level: number): bigint;
+}
+
+export interface ArchSpec {
+  name: ArchName;
+  /** A short label for reports: "x86_64", "arm64-16k". */
+  preset: string;
+  pageShift: number;
+  /**
+   * Shift of the region each page-table level maps per entry, top level first, the last entry
+   * being pageShift: x86_64 4-level [39, 30, 21, 12].
+   */
+  levelShifts: number[];
+  /** Start of the vmemmap: the struct page of pfn 0 lives here (vmemmap_base, VMEMMAP_START). */
+  vmemmapBase: bigint;
+  /** SECTION_SIZE_BITS. */
+  sectionShift: number;
+  /** MAX_PHYSMEM_BITS: the vmemmap spans 2^(maxPhysmemBits - pageShift) struct pages. */
+  maxPhysmemBits: number;
+  /** vmemmap_populate() maps whole sections' memmap with PMD leaves (x86_64 with PSE, arm64 4K). */
+  vmemmapPmdLeaves: boolean;
+  /** Huge page orders this arch supports (arch_hugetlb_valid_size), ascending. */
+  hstateOrders: number[];
+  /** HPAGE_SHIFT - PAGE_SHIFT: the default hstate's order. */
+  defaultHstateOrder: number;
+  /** MAX_PAGE_ORDER: the largest buddy order; larger huge pages are gigantic. */
+  maxPageOrder: number;
+  /** ARCH_WANT_HUGETLB_VMEMMAP_PREINIT: boot-time HVO of memblock gigantic pages. */
+  vmemmapPreinit: boolean;
+  /** ARCH_WANT_OPTIMIZE_HUGETLB_VMEMMAP. */
+  optimizeHugetlbVmemmap: boolean;
+  /**
+   * The arch defines no PAGE_KERNEL_RO, so include/linux/pgtable.h falls back to PAGE_KERNEL and
+   * HVO's "read-only" tail mappings (vmemmap_remap_pte()) are in fact writable: riscv64,
+   * loongarch64. Absent or false: PAGE_KERNEL_RO is a real read-only mapping.
+   */
+  pageKernelRoIsPageKernel?: boolean;
+  pte: PteCodec;
+}
+
+export interface PfnRange {
+  startPfn: number;
+  /** Exclusive. */
+  endPfn: number;
+}
+
+export interface ZoneSpec extends PfnRange {
+  type: ZoneType;
+}
+
+export interface NodeSpec {
+  nid: number;
+  /** Present memory; gaps between ranges are holes (no struct pages are initialised there). */
+  ranges: PfnRange[];
+  /** Zone spans on this node, ascending, non-overlapping. */
+  zones: ZoneSpec[];
+}
+
+export type StructPageSize = 56 | 64 | 72 | 80;
+
+export interface MachineSpec {
+  /** Preset name or file name, echoed in results. */
+  name: string;
+  arch: ArchSpec;
+  /** sizeof(struct page): 64 normally; 56, 72, 80 for other configs (include/mm_types.ts). */
+  structPageSize: StructPageSize;
+  nodes: NodeSpec[];
+  /** The kernel command line (hugepagesz=, hugepages=, default_hugepagesz=, hugetlb_free_vmemmap=). */
+  cmdline: string;
+  /**
+   * Pages the rest of the kernel and its users hold after boot, taken from the buddy allocator
+   * so that MemFree comes out as on the real machine. Per node; 0 when not given.
+   */
+  otherUsedPages?: number[];
+}
+
+export function pageSizeBytes(arch: ArchSpec): number {
+  return 2 ** arch.pageShift;
+}

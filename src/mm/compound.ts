@@ -1,0 +1,197 @@
+// Compound pages through the vmemmap: mm/page_alloc.c prep_compound_page(), mm/internal.h
+// prep_compound_head()/prep_compound_tail(), include/linux/page-flags.h compound_head(),
+// PageHead(), PageTail(), page_fixed_fake_head(), and the free-side undoing of them
+// (free_tail_page_prepare(), clear_compound_head()).
+//
+// The two encodings and the legacy fake-head fixup are chosen by a CompoundConfig, which the
+// HVO design strategy provides: this file holds no `if (design === ...)`.
+
+import { BUG_ON } from "../include/errno.ts";
+import { type StructPageLayout, PAGE_OFF, TAIL_MAPPING } from "../include/mm_types.ts";
+import { PG, type TailEncoding, encodeTail } from "../include/page_flags.ts";
+import type { Memmap } from "./memmap.ts";
+
+export interface CompoundConfig {
+  encoding: TailEncoding;
+  /**
+   * Legacy only: page_fixed_fake_head() looks behind a PG_head struct page at the start of a
+   * vmemmap page while this returns true (the hugetlb_optimize_vmemmap_key static key).
+   */
+  fakeHeadFixup: () => boolean;
+}
+
+const U64 = (1n << 64n) - 1n;
+
+export class Compound {
+  private readonly perVmemmapPage: number;
+  constructor(
+    readonly memmap: Memmap,
+    readonly layout: StructPageLayout,
+    readonly config: CompoundConfig,
+  ) {
+    this.perVmemmapPage = memmap.pageSize / layout.size;
+  }
+
+  /** The word a tail of an order-`order` folio with head `headPfn` stores at +8. */
+  tailInfo(headPfn: number, order: number): bigint {
+    return encodeTail(this.config.encoding, order, this.memmap.vaddrOf(headPfn), this.layout.shift);
+  }
+
+  /** _compound_head() of the raw struct page, without any fixup: the tail's own claim. */
+  rawHead(pfn: number): number {
+    const info = this.memmap.readU64(pfn, PAGE_OFF.compoundInfo);
+    if ((info & 1n) === 0n) return pfn;
+    const vaddr = this.memmap.vaddrOf(pfn);
+    const head =
+      this.config.encoding === "mask" ? vaddr & ((((info & 1n) - 1n) & U64) | info) : info - 1n;
+    return this.memmap.pfnOfVaddr(head);
+  }
+
+  /**
+   * page_fixed_fake_head(): with the key on, a struct page that starts a vmemmap page and has
+   * PG_head set may be an alias of a head; its neighbour tells where the real head is.
+   */
+  private fixedFakeHead(pfn: number): number {
+    if (!this.config.fakeHeadFixup()) return pfn;
+    if ((pfn * this.layout.size) % this.memmap.pageSize !== 0) return pfn;
+    if (!this.memmap.testBit(pfn, PAGE_OFF.flags, PG.head)) return pfn;
+    const next = this.memmap.readU64(pfn + 1, PAGE_OFF.compoundInfo);
+    if ((next & 1n) === 1n) return this.memmap.pfnOfVaddr(next - 1n);
+    return pfn;
+  }
+
+  /** compound_head(): the head pfn of the folio pfn belongs to (pfn itself for a head). */
+  compoundHead(pfn: number): number {
+    const head = this.rawHead(pfn);
+    if (head !== pfn) return head;
+    return this.fixedFakeHead(pfn);
+  }
+
+  /** page_is_fake_head() */
+  isFakeHead(pfn: number): boolean {
+    return this.fixedFakeHead(pfn) !== pfn;
+  }
+
+  /** PageHead(): PG_head, and (legacy) not a fake head. */
+  pageHead(pfn: number): boolean {
+    return this.memmap.testBit(pfn, PAGE_OFF.flags, PG.head) && !this.isFakeHead(pfn);
+  }
+
+  /** PageTail(): bit 0 of the compound word, or (legacy) a fake head. */
+  pageTail(pfn: number): boolean {
+    return (this.memmap.readU32(pfn, PAGE_OFF.compoundInfo) & 1) === 1 || this.isFakeHead(pfn);
+  }
+
+  pageCompound(pfn: number): boolean {
+    return this.memmap.testBit(pfn, PAGE_OFF.flags, PG.head) || (this.memmap.readU32(pfn, PAGE_OFF.compoundInfo) & 1) === 1;
+  }
+
+  /** folio_order(): the low byte of _flags_1, for a large folio. */
+  folioOrder(headPfn: number): number {
+    if (!this.memmap.testBit(headPfn, PAGE_OFF.flags, PG.head)) return 0;
+    return this.memmap.readU32(headPfn, this.layout.folio.flags1) & 0xff;
+  }
+
+  compoundNr(headPfn: number): number {
+    return 2 ** this.folioOrder(headPfn);
+  }
+
+  /** prep_compound_tail(): mapping, the compound word, private. */
+  prepCompoundTail(tailPfn: number, info: bigint): void {
+    const m = this.memmap;
+    m.writeU64(tailPfn, PAGE_OFF.mapping, TAIL_MAPPING);
+    m.writeU64(tailPfn, PAGE_OFF.compoundInfo, info);
+    m.writeU64(tailPfn, PAGE_OFF.private, 0n);
+  }
+
+  /**
+   * prep_compound_page(): PG_head on the head, every other struct page a tail, then the folio
+   * fields of pages 1..3 (prep_compound_head()). Whole vmemmap pages of tails are written as
+   * one "tails" pattern each, which reads exactly as the per-struct-page writes would.
+   */
+  prepCompoundPage(headPfn: number, order: number): void {
+    const m = this.memmap;
+    const nr = 2 ** order;
+    m.setBit(headPfn, PAGE_OFF.flags, PG.head, true);
+    const info = this.tailInfo(headPfn, order);
+    this.forEachTailRange(headPfn, nr, (pfn) => this.prepCompoundTail(pfn, info), (frame, voff) =>
+      m.frames.setPattern(frame, { kind: "tails", voff, info }),
+    );
+    this.prepCompoundHead(headPfn, order);
+  }
+
+  /** prep_compound_head() + folio_set_order() (6.18). */
+  prepCompoundHead(headPfn: number, order: number): void {
+    const m = this.memmap;
+    const f = this.layout.folio;
+    const flags1 = m.readU32(headPfn, f.flags1);
+    m.writeU32(headPfn, f.flags1, ((flags1 & ~0xff) | order) >>> 0);
+    if (f.nrPages !== null) m.writeU32(headPfn, f.nrPages, 2 ** order);
+    m.writeU32(headPfn, f.largeMapcount, 0xffffffff);
+    m.writeU32(headPfn, f.nrPagesMapped, 0);
+    m.writeU32(headPfn, f.pincount, 0);
+    m.writeU32(headPfn, f.entireMapcount, 0xffffffff);
+    if (order > 1) {
+      // INIT_LIST_HEAD(&folio->_deferred_list)
+      const self = m.vaddrOf(headPfn) + BigInt(f.deferredList);
+      m.writeU64(headPfn, f.deferredList, self);
+      m.writeU64(headPfn, f.deferredList + 8, self);
+    }
+  }
+
+  /**
+   * The free side: the head loses PG_head and its order, every tail its compound word and
+   * TAIL_MAPPING (free_tail_page_prepare()); whole vmemmap pages of tails go back to what
+   * memmap_init() left, which is what those writes produce.
+   */
+  destroyCompoundPage(headPfn: number, order: number): void {
+    const m = this.memmap;
+    const nr = 2 ** order;
+    BUG_ON(!m.testBit(headPfn, PAGE_OFF.flags, PG.head), `destroy_compound_page: pfn ${headPfn} is no head`);
+    this.forEachTailRange(
+      headPfn,
+      nr,
+      (pfn) => {
+        m.writeU64(pfn, PAGE_OFF.compoundInfo, 0n);
+        m.writeU64(pfn, PAGE_OFF.mapping, 0n);
+      },
+      (frame, voff) => m.frames.setPattern(frame, { kind: "init", voff }),
+    );
+    m.setBit(headPfn, PAGE_OFF.flags, PG.head, false);
+    const f = this.layout.folio;
+    // page[1].flags &= ~PAGE_FLAGS_SECOND: the order byte goes with it.
+    const flags1 = m.readU32(headPfn, f.flags1);
+    m.writeU32(headPfn, f.flags1, (flags1 & ~0xff) >>> 0);
+  }
+
+  /**
+   * Calls perPage for tails that share a vmemmap page with struct pages outside
+   * [head + 1, head + nr), and perFrame for vmemmap pages holding only such tails, when that
+   * page is mapped writable by exactly this address (the write would fault otherwise: those go
+   * per page, so that the fault is raised as the kernel's store would raise it).
+   */
+  private forEachTailRange(
+    headPfn: number,
+    nr: number,
+    perPage: (pfn: number) => void,
+    perFrame: (frame: number, voff: number) => void,
+  ): void {
+    const sps = this.layout.size;
+    const pageSize = this.memmap.pageSize;
+    let pfn = headPfn + 1;
+    const end = headPfn + nr;
+    while (pfn < end) {
+      const voff = pfn * sps;
+      if (voff % pageSize === 0 && (pfn + this.perVmemmapPage <= end) && sps * this.perVmemmapPage === pageSize) {
+        const t = this.memmap.backing(pfn);
+        if (t?.writable) {
+          perFrame(t.frame, voff);
+          pfn += this.perVmemmapPage;
+          continue;
+        }
+      }
+      perPage(pfn);
+      pfn++;
+    }
+  }
+}

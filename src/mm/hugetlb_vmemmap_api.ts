@@ -1,0 +1,40 @@
+// What mm/hugetlb.c calls in mm/hugetlb_vmemmap.c (mm/hugetlb_vmemmap.h), so that the pool and
+// the three HVO designs meet at one interface. A folio is named by its head pfn and its order.
+
+import type { BootHooks } from "../kernel.ts";
+
+export interface RestoreBatchResult {
+  /** Folios whose vmemmap is now complete (restored, or never optimised): safe to free. */
+  nonHvo: number[];
+  /** Folios still optimised: the one that failed and those not tried after it. */
+  remaining: number[];
+  /** 0, or the negative errno of the first failure (-ENOMEM). */
+  err: number;
+  /** How many were restored by this call. */
+  restored: number;
+}
+
+export interface HugetlbVmemmap {
+  /** vm.hugetlb_optimize_vmemmap / hugetlb_free_vmemmap=: affects later optimisations only. */
+  enabled: boolean;
+  /** hugetlb_vmemmap_optimizable(h): vmemmap_optimizable_size(order) > 0. */
+  optimizable(order: number): boolean;
+  /** hugetlb_vmemmap_optimizable_size(): bytes of vmemmap HVO frees per folio of `order`. */
+  optimizableSize(order: number): number;
+  /** Whether the sysctl file exists (registered only when some hstate is optimisable). */
+  sysctlRegistered(orders: number[]): boolean;
+  /** hugetlb_vmemmap_optimize_folio(): one folio (fresh surplus, migration, dissolve paths). */
+  optimizeFolio(order: number, headPfn: number): void;
+  /** hugetlb_vmemmap_optimize_folios(): a batch (pool grow, demote), one TLB flush. */
+  optimizeFolios(order: number, headPfns: number[]): void;
+  /** hugetlb_vmemmap_optimize_bootmem_folios(): boot-time gathered folios (pre-HVO'd ones too). */
+  optimizeBootmemFolios(order: number, headPfns: number[]): void;
+  /** hugetlb_vmemmap_restore_folio(): 0 or -ENOMEM. */
+  restoreFolio(order: number, headPfn: number): number;
+  /** hugetlb_vmemmap_restore_folios(): stops at the first failure. */
+  restoreFolios(order: number, headPfns: number[]): RestoreBatchResult;
+  /** folio_test_hugetlb_vmemmap_optimized() */
+  isOptimized(headPfn: number): boolean;
+  /** Boot hooks: pre-HVO of memblock gigantic pages (sparse_init), late init. */
+  bootHooks: BootHooks;
+}

@@ -1,0 +1,108 @@
+// mm/memblock.c: the boot-time allocator. Regions of memory per node, a reserved list, and
+// top-down allocation (memblock's default direction) below the node's end.
+//
+// Invariant: reserved ranges are sorted, disjoint and inside memory; after memblock_free_all()
+// every present pfn is either reserved here or was handed to the buddy allocator.
+
+import { ENOMEM, KernelError, Oops } from "../include/errno.ts";
+import type { NodeSpec, PfnRange } from "../machine/spec.ts";
+
+export type MemblockUse = "vmemmap" | "pagetable" | "kernel" | "hugetlb" | "shared_tail";
+
+export interface ReservedRange extends PfnRange {
+  use: MemblockUse;
+  nid: number;
+}
+
+export class Memblock {
+  /** Sorted by startPfn, disjoint. */
+  readonly reserved: ReservedRange[] = [];
+
+  constructor(private readonly nodes: NodeSpec[]) {}
+
+  /** memblock_reserve(). */
+  reserve(startPfn: number, endPfn: number, use: MemblockUse, nid: number): void {
+    let i = this.reserved.length;
+    while (i > 0 && this.reserved[i - 1].startPfn >= endPfn) i--;
+    const before = this.reserved[i - 1];
+    if (before && before.endPfn > startPfn) {
+      throw new Oops(`memblock_reserve: [${startPfn}, ${endPfn}) overlaps [${before.startPfn}, ${before.endPfn})`);
+    }
+    this.reserved.splice(i, 0, { startPfn, endPfn, use, nid });
+  }
+
+  /**
+   * memblock_alloc_try_nid(): nrPages aligned to alignPages, top-down inside node nid's
+   * memory (any node when nid < 0 or the node is full).
+   */
+  alloc(nrPages: number, alignPages: number, nid: number, use: MemblockUse): number {
+    const order = nid >= 0 ? [nid, ...this.nodes.map((n) => n.nid).filter((n) => n !== nid)] : this.nodes.map((n) => n.nid);
+    for (const n of order) {
+      const pfn = this.findTopDown(this.nodes[n], nrPages, alignPages);
+      if (pfn >= 0) {
+        this.reserve(pfn, pfn + nrPages, use, n);
+        return pfn;
+      }
+    }
+    throw new KernelError(ENOMEM, `memblock: cannot allocate ${nrPages} pages`);
+  }
+
+  private findTopDown(node: NodeSpec, nrPages: number, alignPages: number): number {
+    for (let r = node.ranges.length - 1; r >= 0; r--) {
+      const range = node.ranges[r];
+      // Free gaps of this range, highest first.
+      let top = range.endPfn;
+      const inside = this.reserved.filter((x) => x.endPfn > range.startPfn && x.startPfn < range.endPfn);
+      for (let k = inside.length; k >= 0; k--) {
+        const low = k > 0 ? Math.max(inside[k - 1].endPfn, range.startPfn) : range.startPfn;
+        const cand = Math.floor((top - nrPages) / alignPages) * alignPages;
+        if (cand >= low && cand + nrPages <= top) return cand;
+        if (k > 0) top = Math.min(top, inside[k - 1].startPfn);
+      }
+    }
+    return -1;
+  }
+
+  /** memblock_phys_free() of one page, or the removal of a freed boot page from the list. */
+  unreservePage(pfn: number): void {
+    const i = this.reserved.findIndex((r) => pfn >= r.startPfn && pfn < r.endPfn);
+    if (i < 0) throw new Oops(`memblock: pfn ${pfn} is not reserved`);
+    const r = this.reserved[i];
+    const parts: ReservedRange[] = [];
+    if (r.startPfn < pfn) parts.push({ ...r, endPfn: pfn });
+    if (pfn + 1 < r.endPfn) parts.push({ ...r, startPfn: pfn + 1 });
+    this.reserved.splice(i, 1, ...parts);
+  }
+
+  isReserved(pfn: number): boolean {
+    return this.findReserved(pfn) !== null;
+  }
+
+  findReserved(pfn: number): ReservedRange | null {
+    const a = this.reserved;
+    let lo = 0;
+    let hi = a.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (pfn < a[mid].startPfn) hi = mid - 1;
+      else if (pfn >= a[mid].endPfn) lo = mid + 1;
+      else return a[mid];
+    }
+    return null;
+  }
+
+  /** The present ranges minus the reserved ones: what memblock_free_all() gives the buddy. */
+  *freeRanges(): IterableIterator<PfnRange> {
+    for (const node of this.nodes) {
+      for (const range of node.ranges) {
+        let p = range.startPfn;
+        for (const r of this.reserved) {
+          if (r.endPfn <= p || r.startPfn >= range.endPfn) continue;
+          if (r.startPfn > p) yield { startPfn: p, endPfn: r.startPfn };
+          p = Math.max(p, r.endPfn);
+        }
+        if (p < range.endPfn) yield { startPfn: p, endPfn: range.endPfn };
+      }
+    }
+  }
+}

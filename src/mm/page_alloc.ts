@@ -1,0 +1,506 @@
+// mm/page_alloc.c: zones and the buddy allocator; mm/page_alloc.c alloc_contig_pages() for
+// gigantic pages.
+//
+// Which pfns an allocation returns (documented, deterministic, close to the kernel):
+//   - each zone keeps one free list per order (one migratetype: HugeTLB's movable allocations
+//     and the kernel's unmovable ones share the lists; per-CPU page lists are not modelled);
+//   - memblock_free_all() hands boot memory to the buddy in ascending pfn order at the TAIL of
+//     the lists (FPI_TO_TAIL), so the first allocations come from the lowest free pfns;
+//   - __rmqueue_smallest() takes the HEAD of the smallest non-empty list at or above the order
+//     and expand() puts the upper halves back at the heads;
+//   - a freed block merges with its free buddy and goes to the HEAD: the next allocation of
+//     that order reuses the block just freed (LIFO);
+//   - zones are tried from the highest the gfp mask allows down (Movable, Normal, DMA32, DMA)
+//     on the preferred node, then on the other nodes in nid order unless __GFP_THISNODE;
+//   - an allocation must leave the zone above its min watermark (__setup_per_zone_wmarks()).
+//   - alloc_contig_pages() scans each zone upward from its first aligned pfn for a range whose
+//     pages are all free (the model has no movable user pages to migrate).
+//
+// Scale: whole MAX_PAGE_ORDER blocks that have never been allocated are kept as pfn ranges at
+// the tail of the top-order list, not one entry each, so a 16 TiB machine boots in seconds.
+//
+// Invariants: a free block is aligned to its order, lies inside one zone's present memory,
+// and overlaps no other free block or allocation; zone.nrFree = the pages of its free blocks.
+
+import { ENOMEM, KernelError, Oops } from "../include/errno.ts";
+import type { NodeSpec, ZoneType } from "../machine/spec.ts";
+import type { FaultInjector } from "./fault_inject.ts";
+
+/** gfp_t bits (include/linux/gfp_types.h); our own values, the kernel's names. */
+export const __GFP_DMA = 1 << 0;
+export const __GFP_DMA32 = 1 << 2;
+export const __GFP_MOVABLE = 1 << 3;
+export const __GFP_ZERO = 1 << 8;
+export const __GFP_NOWARN = 1 << 13;
+export const __GFP_RETRY_MAYFAIL = 1 << 14;
+export const __GFP_NORETRY = 1 << 16;
+export const __GFP_COMP = 1 << 18;
+export const __GFP_THISNODE = 1 << 21;
+export const GFP_KERNEL = 1 << 30;
+export const GFP_HIGHUSER_MOVABLE = GFP_KERNEL | __GFP_MOVABLE;
+
+/** What a frame is used for, for the "every frame in one state" invariant and reports. */
+export type FrameUse =
+  | "vmemmap" // struct pages: a vmemmap page allocated at run time
+  | "pagetable" // a kernel page-table page
+  | "shared_tail" // seed/mainline: a shared page of tail struct pages
+  | "hugetlb" // a HugeTLB folio
+  | "kernel" // anything else the kernel holds
+  | "offline"; // taken out by memory offline or memory failure
+
+export interface Allocation {
+  order: number;
+  use: FrameUse;
+  nid: number;
+}
+
+class FreeList {
+  private readonly next = new Map<number, number>();
+  private readonly prev = new Map<number, number>();
+  head = -1;
+  tail = -1;
+  count = 0;
+
+  has(pfn: number): boolean {
+    return this.next.has(pfn);
+  }
+  addHead(pfn: number): void {
+    this.next.set(pfn, this.head);
+    this.prev.set(pfn, -1);
+    if (this.head !== -1) this.prev.set(this.head, pfn);
+    else this.tail = pfn;
+    this.head = pfn;
+    this.count++;
+  }
+  addTail(pfn: number): void {
+    this.prev.set(pfn, this.tail);
+    this.next.set(pfn, -1);
+    if (this.tail !== -1) this.next.set(this.tail, pfn);
+    else this.head = pfn;
+    this.tail = pfn;
+    this.count++;
+  }
+  remove(pfn: number): void {
+    const n = this.next.get(pfn)!;
+    const p = this.prev.get(pfn)!;
+    if (p !== -1) this.next.set(p, n);
+    else this.head = n;
+    if (n !== -1) this.prev.set(n, p);
+    else this.tail = p;
+    this.next.delete(pfn);
+    this.prev.delete(pfn);
+    this.count--;
+  }
+  *[Symbol.iterator](): IterableIterator<number> {
+    for (let p = this.head; p !== -1; p = this.next.get(p)!) yield p;
+  }
+}
+
+export class Zone {
+  readonly freeArea: FreeList[];
+  /** Never-allocated MAX_PAGE_ORDER blocks at the tail of the top list: [start, end) pfns. */
+  lazy: Array<[number, number]> = [];
+  nrFree = 0;
+  /** zone_managed_pages(): pages the buddy allocator manages (free or handed out). */
+  managed = 0;
+  /** Present pages (zone->present_pages). */
+  present = 0;
+  watermarkMin = 0;
+  watermarkLow = 0;
+  watermarkHigh = 0;
+  constructor(
+    readonly nid: number,
+    readonly type: ZoneType,
+    readonly startPfn: number,
+    readonly endPfn: number,
+    readonly maxOrder: number,
+  ) {
+    this.freeArea = Array.from({ length: maxOrder + 1 }, () => new FreeList());
+  }
+  get name(): string {
+    return this.type;
+  }
+  contains(pfn: number): boolean {
+    return pfn >= this.startPfn && pfn < this.endPfn;
+  }
+  /** Number of lazy pages. */
+  lazyPages(): number {
+    let n = 0;
+    for (const [s, e] of this.lazy) n += e - s;
+    return n;
+  }
+}
+
+const ZONE_ORDER: ZoneType[] = ["DMA", "DMA32", "Normal", "Movable"];
+
+export class PageAllocator {
+  readonly zones: Zone[] = [];
+  readonly zonesByNode: Zone[][] = [];
+  /** Blocks handed out, by first pfn. */
+  readonly allocations = new Map<number, Allocation>();
+  /** Free blocks, by first pfn (explicit ones; lazy ranges are in Zone.lazy). */
+  private readonly freeOrder = new Map<number, number>();
+  /** Calls that failed, per site (for reports). */
+  readonly failures = new Map<string, number>();
+  faults: FaultInjector;
+
+  constructor(
+    nodes: NodeSpec[],
+    readonly maxOrder: number,
+    faults: FaultInjector,
+  ) {
+    this.faults = faults;
+    for (const node of nodes) {
+      const zs: Zone[] = [];
+      for (const z of node.zones) {
+        const zone = new Zone(node.nid, z.type, z.startPfn, z.endPfn, maxOrder);
+        zs.push(zone);
+        this.zones.push(zone);
+      }
+      this.zonesByNode[node.nid] = zs;
+    }
+  }
+
+  zoneOf(pfn: number): Zone | null {
+    for (const z of this.zones) if (z.contains(pfn)) return z;
+    return null;
+  }
+
+  // ---- boot ----------------------------------------------------------------------------------
+
+  /**
+   * memblock_free_all() / __free_pages_core(): hands [start, end) to the buddy in the largest
+   * aligned blocks, at the tail of the lists. Also counts the pages as managed.
+   */
+  freeBootRange(start: number, end: number): void {
+    let pfn = start;
+    while (pfn < end) {
+      const zone = this.zoneOf(pfn);
+      if (!zone) throw new Oops(`memblock_free_all: pfn ${pfn} is in no zone`);
+      const limit = Math.min(end, zone.endPfn);
+      const maxBlock = 2 ** this.maxOrder;
+      // Whole MAX_PAGE_ORDER blocks become one lazy range.
+      const alignedStart = Math.ceil(pfn / maxBlock) * maxBlock;
+      if (pfn === alignedStart && pfn + maxBlock <= limit) {
+        const nBlocks = Math.floor((limit - pfn) / maxBlock);
+        const rEnd = pfn + nBlocks * maxBlock;
+        const last = zone.lazy[zone.lazy.length - 1];
+        if (last && last[1] === pfn) last[1] = rEnd;
+        else zone.lazy.push([pfn, rEnd]);
+        zone.nrFree += rEnd - pfn;
+        zone.managed += rEnd - pfn;
+        pfn = rEnd;
+        continue;
+      }
+      let order = Math.min(this.maxOrder, lowestSetBitOrder(pfn));
+      while (pfn + 2 ** order > limit) order--;
+      this.addFree(zone, pfn, order, true);
+      zone.managed += 2 ** order;
+      pfn += 2 ** order;
+    }
+  }
+
+  /** __setup_per_zone_wmarks(), with min_free_kbytes from calculate_min_free_kbytes(). */
+  setupWatermarks(pageSizeBytes: number): void {
+    let lowmem = 0;
+    for (const z of this.zones) if (z.type !== "Movable") lowmem += z.managed;
+    const lowmemKb = (lowmem * pageSizeBytes) / 1024;
+    const minFreeKb = Math.min(262144, Math.max(128, Math.floor(Math.sqrt(lowmemKb * 16))));
+    const pagesMin = Math.floor(minFreeKb / (pageSizeBytes / 1024));
+    for (const z of this.zones) {
+      const tmp = lowmem > 0 ? Math.floor((pagesMin * z.managed) / lowmem) : 0;
+      z.watermarkMin = z.type === "Movable" ? 0 : tmp;
+      // watermark_scale_factor = 10 (0.1 % of the zone).
+      const delta = Math.max(Math.floor(tmp / 4), Math.floor((z.managed * 10) / 10000));
+      z.watermarkLow = z.watermarkMin + delta;
+      z.watermarkHigh = z.watermarkMin + 2 * delta;
+    }
+  }
+
+  // ---- the free lists ------------------------------------------------------------------------
+
+  private addFree(zone: Zone, pfn: number, order: number, toTail: boolean): void {
+    if (this.freeOrder.has(pfn)) throw new Oops(`buddy: block at pfn ${pfn} is free already`);
+    if (toTail) zone.freeArea[order].addTail(pfn);
+    else zone.freeArea[order].addHead(pfn);
+    this.freeOrder.set(pfn, order);
+    zone.nrFree += 2 ** order;
+  }
+
+  private delFree(zone: Zone, pfn: number, order: number): void {
+    zone.freeArea[order].remove(pfn);
+    this.freeOrder.delete(pfn);
+    zone.nrFree -= 2 ** order;
+  }
+
+  /** The free block that contains pfn, or null. */
+  freeBlockAt(pfn: number): { start: number; order: number; lazy: boolean } | null {
+    for (let o = 0; o <= this.maxOrder; o++) {
+      const start = pfn - (pfn % 2 ** o);
+      if (this.freeOrder.get(start) === o) return { start, order: o, lazy: false };
+    }
+    const zone = this.zoneOf(pfn);
+    if (zone) {
+      const r = findRange(zone.lazy, pfn);
+      if (r >= 0) {
+        const size = 2 ** this.maxOrder;
+        return { start: pfn - (pfn % size), order: this.maxOrder, lazy: true };
+      }
+    }
+    return null;
+  }
+
+  isFree(pfn: number): boolean {
+    return this.freeBlockAt(pfn) !== null;
+  }
+
+  /** Takes one whole MAX block out of a lazy range, making it an ordinary block of the caller. */
+  private takeLazy(zone: Zone, idx: number, blockStart: number): void {
+    const size = 2 ** this.maxOrder;
+    const [s, e] = zone.lazy[idx];
+    if (blockStart === s) {
+      if (s + size === e) zone.lazy.splice(idx, 1);
+      else zone.lazy[idx][0] = s + size;
+    } else if (blockStart + size === e) {
+      zone.lazy[idx][1] = blockStart;
+    } else {
+      zone.lazy.splice(idx, 1, [s, blockStart], [blockStart + size, e]);
+    }
+    zone.nrFree -= size;
+  }
+
+  /** __rmqueue_smallest() + expand(). Returns the first pfn or -1. */
+  private rmqueueSmallest(zone: Zone, order: number): number {
+    for (let o = order; o <= this.maxOrder; o++) {
+      const list = zone.freeArea[o];
+      let pfn: number;
+      if (list.count > 0) {
+        pfn = list.head;
+        this.delFree(zone, pfn, o);
+      } else if (o === this.maxOrder && zone.lazy.length > 0) {
+        pfn = zone.lazy[0][0];
+        this.takeLazy(zone, 0, pfn);
+      } else continue;
+      // expand(): give back the upper halves, largest first, at the list heads.
+      let high = o;
+      while (high > order) {
+        high--;
+        this.addFree(zone, pfn + 2 ** high, high, false);
+      }
+      return pfn;
+    }
+    return -1;
+  }
+
+  /** The zonelist for an allocation: preferred node's zones high to low, then other nodes. */
+  zonelist(nid: number, gfp: number): Zone[] {
+    const highest = gfp & __GFP_DMA ? 0 : gfp & __GFP_DMA32 ? 1 : gfp & __GFP_MOVABLE ? 3 : 2;
+    const nodes = [nid];
+    if (!(gfp & __GFP_THISNODE)) {
+      for (let n = 0; n < this.zonesByNode.length; n++) if (n !== nid && this.zonesByNode[n]) nodes.push(n);
+    }
+    const out: Zone[] = [];
+    for (const n of nodes) {
+      const zs = (this.zonesByNode[n] ?? [])
+        .filter((z) => ZONE_ORDER.indexOf(z.type) <= highest)
+        .sort((a, b) => ZONE_ORDER.indexOf(b.type) - ZONE_ORDER.indexOf(a.type));
+      out.push(...zs);
+    }
+    return out;
+  }
+
+  /**
+   * alloc_pages_node(nid, gfp, order) / __alloc_pages(): a 2^order block, or null.
+   * `site` names the caller for fault injection; `use` says what the block becomes.
+   */
+  allocPagesNode(nid: number, gfp: number, order: number, site: string, use: FrameUse): number | null {
+    if (order > this.maxOrder) throw new Oops(`alloc_pages: order ${order} > MAX_PAGE_ORDER`);
+    if (this.faults.shouldFail(site)) {
+      this.failures.set(site, (this.failures.get(site) ?? 0) + 1);
+      return null;
+    }
+    const nrPages = 2 ** order;
+    for (const zone of this.zonelist(nid, gfp)) {
+      if (zone.nrFree - nrPages < zone.watermarkMin) continue;
+      const pfn = this.rmqueueSmallest(zone, order);
+      if (pfn >= 0) {
+        this.allocations.set(pfn, { order, use, nid: zone.nid });
+        return pfn;
+      }
+    }
+    this.failures.set(site, (this.failures.get(site) ?? 0) + 1);
+    return null;
+  }
+
+  /** alloc_pages_node() that must succeed at boot (memblock-like callers after boot). */
+  allocOrThrow(nid: number, gfp: number, order: number, site: string, use: FrameUse): number {
+    const pfn = this.allocPagesNode(nid, gfp, order, site, use);
+    if (pfn === null) throw new KernelError(ENOMEM, `${site}: out of memory`);
+    return pfn;
+  }
+
+  /** __free_pages(): merges with free buddies and puts the block at the head of its list. */
+  freePages(pfn: number, order: number): void {
+    const a = this.allocations.get(pfn);
+    if (!a) throw new Oops(`__free_pages: pfn ${pfn} was not allocated (double free?)`);
+    if (a.order !== order) throw new Oops(`__free_pages: pfn ${pfn} freed at order ${order}, allocated at ${a.order}`);
+    this.allocations.delete(pfn);
+    this.freeToBuddy(pfn, order);
+  }
+
+  /** __free_one_page(): pages that were not the allocator's (boot memory) can enter here too. */
+  freeToBuddy(pfn: number, order: number): void {
+    const zone = this.zoneOf(pfn);
+    if (!zone) throw new Oops(`__free_one_page: pfn ${pfn} is in no zone`);
+    while (order < this.maxOrder) {
+      // __find_buddy_pfn(): pfn ^ (1 << order), without 32-bit bitwise operators.
+      const size = 2 ** order;
+      const buddy = Math.floor(pfn / size) % 2 === 0 ? pfn + size : pfn - size;
+      if (this.freeOrder.get(buddy) !== order || !zone.contains(buddy)) break;
+      this.delFree(zone, buddy, order);
+      pfn = Math.min(pfn, buddy);
+      order++;
+    }
+    this.addFree(zone, pfn, order, false);
+  }
+
+  /** free_reserved_page(): a boot (memblock) page joins the buddy and becomes managed. */
+  freeReservedPage(pfn: number): void {
+    const zone = this.zoneOf(pfn);
+    if (!zone) throw new Oops(`free_reserved_page: pfn ${pfn} is in no zone`);
+    zone.managed++;
+    this.freeToBuddy(pfn, 0);
+  }
+
+  /** Are all pfns of [start, start + nr) free? */
+  rangeFree(start: number, nr: number): boolean {
+    let p = start;
+    const end = start + nr;
+    while (p < end) {
+      const b = this.freeBlockAt(p);
+      if (!b) return false;
+      p = b.start + 2 ** b.order;
+    }
+    return true;
+  }
+
+  /**
+   * Takes the free range [start, start + nr) out of the buddy (isolation + __isolate_free_page),
+   * splitting blocks that straddle its ends. The caller checked rangeFree().
+   */
+  takeFreeRange(start: number, nr: number): void {
+    const end = start + nr;
+    let p = start;
+    while (p < end) {
+      const b = this.freeBlockAt(p);
+      if (!b) throw new Oops(`takeFreeRange: pfn ${p} is not free`);
+      const zone = this.zoneOf(p)!;
+      if (b.lazy) {
+        const idx = findRange(zone.lazy, p);
+        this.takeLazy(zone, idx, b.start);
+      } else this.delFree(zone, b.start, b.order);
+      const bEnd = b.start + 2 ** b.order;
+      // Give back what lies outside [start, end), in aligned pieces.
+      this.giveBack(b.start, start);
+      this.giveBack(end, bEnd);
+      p = bEnd;
+    }
+  }
+
+  private giveBack(from: number, to: number): void {
+    let pfn = from;
+    while (pfn < to) {
+      let order = Math.min(this.maxOrder, lowestSetBitOrder(pfn));
+      while (pfn + 2 ** order > to) order--;
+      this.freeToBuddy(pfn, order);
+      pfn += 2 ** order;
+    }
+  }
+
+  /**
+   * alloc_contig_pages(): nr (a power of two) naturally aligned free pages on the zonelist of
+   * nid. Records the block as one allocation of order log2(nr).
+   */
+  allocContigPages(nrPages: number, gfp: number, nid: number, site: string, use: FrameUse): number | null {
+    if (this.faults.shouldFail(site)) {
+      this.failures.set(site, (this.failures.get(site) ?? 0) + 1);
+      return null;
+    }
+    for (const zone of this.zonelist(nid, gfp)) {
+      if (zone.nrFree - nrPages < zone.watermarkMin) continue;
+      let pfn = Math.ceil(zone.startPfn / nrPages) * nrPages;
+      while (pfn + nrPages <= zone.endPfn) {
+        if (this.rangeFree(pfn, nrPages)) {
+          this.takeFreeRange(pfn, nrPages);
+          this.allocations.set(pfn, { order: Math.log2(nrPages), use, nid: zone.nid });
+          return pfn;
+        }
+        pfn += nrPages;
+      }
+    }
+    this.failures.set(site, (this.failures.get(site) ?? 0) + 1);
+    return null;
+  }
+
+  /** free_contig_range(): gives back a block allocated by allocContigPages(). */
+  freeContigRange(pfn: number, nrPages: number): void {
+    const a = this.allocations.get(pfn);
+    if (!a || 2 ** a.order !== nrPages) throw new Oops(`free_contig_range: pfn ${pfn} x ${nrPages} was not allocated so`);
+    this.allocations.delete(pfn);
+    this.giveBack(pfn, pfn + nrPages);
+  }
+
+  /** Changes what an allocated block is recorded as (a folio handed from hugetlb to the buddy). */
+  setUse(pfn: number, use: FrameUse): void {
+    const a = this.allocations.get(pfn);
+    if (!a) throw new Oops(`setUse: pfn ${pfn} not allocated`);
+    a.use = use;
+  }
+
+  /** split_page(): an order-n allocation becomes 2^n order-0 allocations. */
+  splitPage(pfn: number): void {
+    const a = this.allocations.get(pfn);
+    if (!a) throw new Oops(`split_page: pfn ${pfn} not allocated`);
+    for (let i = 0; i < 2 ** a.order; i++) this.allocations.set(pfn + i, { order: 0, use: a.use, nid: a.nid });
+  }
+
+  nrFreePages(): number {
+    let n = 0;
+    for (const z of this.zones) n += z.nrFree;
+    return n;
+  }
+
+  totalManaged(): number {
+    let n = 0;
+    for (const z of this.zones) n += z.managed;
+    return n;
+  }
+
+  /** Every free block, for invariant checks: explicit ones, then lazy ranges as [start, nr]. */
+  *freeBlocks(): IterableIterator<{ start: number; nrPages: number }> {
+    for (const [start, order] of this.freeOrder) yield { start, nrPages: 2 ** order };
+    for (const z of this.zones) for (const [s, e] of z.lazy) yield { start: s, nrPages: e - s };
+  }
+}
+
+/** The largest order a pfn is aligned to (__ffs), capped at 62. */
+function lowestSetBitOrder(pfn: number): number {
+  if (pfn === 0) return 62;
+  let o = 0;
+  while (pfn % 2 ** (o + 1) === 0) o++;
+  return o;
+}
+
+/** Index of the [s, e) range that contains pfn in a sorted list, or -1. */
+function findRange(ranges: Array<[number, number]>, pfn: number): number {
+  let lo = 0;
+  let hi = ranges.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const [s, e] = ranges[mid];
+    if (pfn < s) hi = mid - 1;
+    else if (pfn >= e) lo = mid + 1;
+    else return mid;
+  }
+  return -1;
+}

@@ -1,0 +1,151 @@
+// Kernel page tables (include/linux/pgtable.h, arch/*/include/asm/pgtable*.h): the tables of
+// init_mm that map the vmemmap, stored as 64-bit entries in simulated page-table frames, in the
+// architecture's own bit layout (ArchSpec.pte). And a TLB, so that a PTE changed without a flush
+// is still seen through its old translation, as on hardware.
+//
+// Levels are numbered from the top (0 = pgd). A table at level L has 2^(pageShift - 3) entries
+// and each entry covers 2^levelShifts[L] bytes.
+//
+// Invariants: every table frame is allocated as "pagetable"; an entry is none, a table pointer,
+// or a leaf (huge above the last level); after every completed kernel operation each TLB entry
+// equals what a fresh walk gives (the checker verifies it).
+
+import { Oops } from "../include/errno.ts";
+import type { ArchSpec } from "../machine/spec.ts";
+import type { FrameStore } from "./frames.ts";
+
+export interface LeafEntry {
+  level: number;
+  tablePfn: number;
+  idx: number;
+  pfn: number;
+  writable: boolean;
+  huge: boolean;
+}
+
+export interface Translation {
+  frame: number;
+  writable: boolean;
+}
+
+export class KernelPageTables {
+  readonly levels: number;
+  readonly entriesPerTable: number;
+  /** Counters a user can compare across designs. */
+  pteWrites = 0;
+  tlbFlushRanges = 0;
+  tlbFlushAlls = 0;
+  /** vmemmap page index (from tlbBase) -> cached translation. */
+  private readonly tlb = new Map<number, Translation>();
+  private readonly pageShiftN: bigint;
+
+  constructor(
+    readonly arch: ArchSpec,
+    private readonly frames: FrameStore,
+    readonly rootPfn: number,
+    /** TLB keys are page indices from this address (the vmemmap base). */
+    readonly tlbBase: bigint,
+  ) {
+    this.levels = arch.levelShifts.length;
+    this.entriesPerTable = 2 ** (arch.pageShift - 3);
+    this.pageShiftN = BigInt(arch.pageShift);
+  }
+
+  index(level: number, vaddr: bigint): number {
+    return Number((vaddr >> BigInt(this.arch.levelShifts[level])) & BigInt(this.entriesPerTable - 1));
+  }
+
+  get(tablePfn: number, idx: number): bigint {
+    return this.frames.readU64(tablePfn, idx * 8);
+  }
+
+  /** set_pte/set_pmd: one entry write, counted. */
+  set(tablePfn: number, idx: number, entry: bigint): void {
+    this.frames.writeU64(tablePfn, idx * 8, entry);
+    this.pteWrites++;
+  }
+
+  /**
+   * The entry slot at `level` for vaddr, walking the tables above it; null when a table above
+   * is missing or a leaf maps the address at a higher level.
+   */
+  slot(level: number, vaddr: bigint): { tablePfn: number; idx: number } | null {
+    let table = this.rootPfn;
+    for (let l = 0; l < level; l++) {
+      const idx = this.index(l, vaddr);
+      const e = this.arch.pte.decode(this.get(table, idx), l);
+      if (!e || !e.table) return null;
+      table = e.pfn;
+    }
+    return { tablePfn: table, idx: this.index(level, vaddr) };
+  }
+
+  /** The leaf entry that maps vaddr (a PTE, or a huge PMD/PUD), or null. */
+  lookup(vaddr: bigint): LeafEntry | null {
+    let table = this.rootPfn;
+    for (let l = 0; l < this.levels; l++) {
+      const idx = this.index(l, vaddr);
+      const e = this.arch.pte.decode(this.get(table, idx), l);
+      if (!e || !e.present) return null;
+      if (!e.table) return { level: l, tablePfn: table, idx, pfn: e.pfn, writable: e.writable, huge: l < this.levels - 1 };
+      table = e.pfn;
+    }
+    return null;
+  }
+
+  /** Walks the tables (no TLB): the frame that holds vaddr's byte. */
+  walk(vaddr: bigint): Translation | null {
+    const leaf = this.lookup(vaddr);
+    if (!leaf) return null;
+    if (!leaf.huge) return { frame: leaf.pfn, writable: leaf.writable };
+    const shift = BigInt(this.arch.levelShifts[leaf.level]);
+    const within = Number((vaddr & ((1n << shift) - 1n)) >> this.pageShiftN);
+    return { frame: leaf.pfn + within, writable: leaf.writable };
+  }
+
+  /** The MMU: TLB first, then a walk that fills the TLB. Null when unmapped. */
+  translate(vpn: number): Translation | null {
+    const hit = this.tlb.get(vpn);
+    if (hit) return hit;
+    const t = this.walk(this.tlbBase + (BigInt(vpn) << this.pageShiftN));
+    if (t) this.tlb.set(vpn, t);
+    return t;
+  }
+
+  vpnOf(vaddr: bigint): number {
+    return Number((vaddr - this.tlbBase) >> this.pageShiftN);
+  }
+
+  /** flush_tlb_kernel_range(start, end). */
+  flushTlbRange(start: bigint, end: bigint): void {
+    this.tlbFlushRanges++;
+    const first = this.vpnOf(start);
+    const last = this.vpnOf(end - 1n);
+    if (last - first > this.tlb.size) {
+      for (const k of [...this.tlb.keys()]) if (k >= first && k <= last) this.tlb.delete(k);
+    } else for (let v = first; v <= last; v++) this.tlb.delete(v);
+  }
+
+  /** flush_tlb_all(). */
+  flushTlbAll(): void {
+    this.tlbFlushAlls++;
+    this.tlb.clear();
+  }
+
+  /** TLB entries that differ from the page tables (stale translations). */
+  staleTlbEntries(): Array<{ vpn: number; cached: Translation; actual: Translation | null }> {
+    const out = [];
+    for (const [vpn, cached] of this.tlb) {
+      const actual = this.walk(this.tlbBase + (BigInt(vpn) << this.pageShiftN));
+      if (!actual || actual.frame !== cached.frame || actual.writable !== cached.writable) out.push({ vpn, cached, actual });
+    }
+    return out;
+  }
+
+  /** Installs a table pointer at `level` for vaddr (the slot must be none). */
+  installTable(level: number, vaddr: bigint, tablePfn: number): void {
+    const s = this.slot(level, vaddr);
+    if (!s) throw new Oops(`pgtable: no level-${level} table for vaddr`, { vaddr });
+    this.set(s.tablePfn, s.idx, this.arch.pte.mkTable(tablePfn, level));
+  }
+}
