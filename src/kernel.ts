@@ -12,6 +12,7 @@ import {
   PG,
   type PageFlagsLayout,
   type TailEncoding,
+  maxFolioVmemmapAlign,
   pageLinks,
 } from "./include/page_flags.ts";
 import type { MachineSpec, ZoneType } from "./machine/spec.ts";
@@ -63,7 +64,29 @@ export interface BootOptions {
   faults?: Faults;
   hooks?: BootHooks[];
   flagsLayout?: PageFlagsLayout;
+  /** Deliberate bugs for the checker to catch (`hvo check --mutation NAME`); none by default. */
+  mutations?: Iterable<Mutation>;
 }
+
+/**
+ * Named deliberate bugs. Each is tested where the kernel code it breaks lives:
+ *   skip-tlb-flush            hugetlb_vmemmap.ts: vmemmap pages freed without flushing the TLB
+ *   no-fake-head-fixup        compound.ts: legacy compound_head() without page_fixed_fake_head()
+ *   publish-uninitialised-tail hugetlb_vmemmap.ts: seed/mainline publish the shared tail before
+ *                             initialising its struct pages
+ *   restore-without-reset     hugetlb_vmemmap.ts: restored pages keep copies of the head page
+ *   head-pte-readonly         hugetlb_vmemmap.ts: the head vmemmap page is remapped read-only
+ *   leak-vmemmap-page         hugetlb_vmemmap.ts: a freed vmemmap page is not returned
+ */
+export const MUTATIONS = [
+  "skip-tlb-flush",
+  "no-fake-head-fixup",
+  "publish-uninitialised-tail",
+  "restore-without-reset",
+  "head-pte-readonly",
+  "leak-vmemmap-page",
+] as const;
+export type Mutation = (typeof MUTATIONS)[number];
 
 export class Kernel {
   readonly spec: MachineSpec;
@@ -92,6 +115,7 @@ export class Kernel {
   readonly sub: Record<string, unknown> = {};
   private readonly zoneCache: Array<{ start: number; end: number; nid: number; zone: ZoneType }>;
   readonly hooks: BootHooks[];
+  readonly mutations: ReadonlySet<Mutation>;
 
   constructor(spec: MachineSpec, opts: BootOptions) {
     this.spec = spec;
@@ -103,6 +127,7 @@ export class Kernel {
     this.vmemmapBase = spec.arch.vmemmapBase;
     this.faults = opts.faults ?? new Faults();
     this.hooks = opts.hooks ?? [];
+    this.mutations = new Set(opts.mutations ?? []);
     this.zoneCache = spec.nodes
       .flatMap((n) => n.zones.map((z) => ({ start: z.startPfn, end: z.endPfn, nid: n.nid, zone: z.type })))
       .sort((a, b) => a.start - b.start);
@@ -235,10 +260,11 @@ export class Kernel {
     this.memmap = new Memmap(this.frames, this.pgt, this.vmemmapBase, spec.structPageSize, spec.arch.pageShift);
     this.compound = new Compound(this.memmap, this.layout, {
       encoding: tailEncodingFor(this.design, this.layout.shift),
-      fakeHeadFixup: () => this.fakeHeadKey > 0,
+      fakeHeadFixup: () => this.fakeHeadKey > 0 && !this.mutations.has("no-fake-head-fixup"),
     });
 
     for (const h of this.hooks) h.beforeSparseInit?.(this);
+    this.checkMemmapAlignment();
     this.sparseInit();
 
     // mm_core_init(): memblock_free_all(); from here on memmap_init()'s view is fixed.
@@ -258,6 +284,23 @@ export class Kernel {
    * for fake heads only while it is non-zero. Always 0 in seed and mainline, which have no key.
    */
   fakeHeadKey = 0;
+
+  /**
+   * sparse_init()'s check (series v3 08/15 "Check memmap alignment for compound_info_has_mask()",
+   * VM_WARN_ON_ONCE in v7): `tail & mask` finds the head only when pfn_to_page(0) is aligned to
+   * MAX_FOLIO_VMEMMAP_ALIGN. The kernel only warns; so does the model, and compound_head() then
+   * gives what the misaligned arithmetic gives.
+   */
+  private checkMemmapAlignment(): void {
+    if (this.compound.config.encoding !== "mask") return;
+    const align = maxFolioVmemmapAlign(this.spec.arch.pageShift, this.layout.size);
+    if (this.vmemmapBase % align !== 0n) {
+      this.warn(
+        `WARNING: mm/sparse.c: memmap at 0x${this.vmemmapBase.toString(16)} is not aligned to ` +
+          `MAX_FOLIO_VMEMMAP_ALIGN (0x${align.toString(16)}): compound_head() of tail pages will be wrong`,
+      );
+    }
+  }
 
   /** sparse_init(): the memmap of every present section, from one buffer per node. */
   private sparseInit(): void {

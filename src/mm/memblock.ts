@@ -28,6 +28,20 @@ export class Memblock {
     if (before && before.endPfn > startPfn) {
       throw new Oops(`memblock_reserve: [${startPfn}, ${endPfn}) overlaps [${before.startPfn}, ${before.endPfn})`);
     }
+    // memblock_merge_regions(): neighbours of the same kind become one region.
+    const after = this.reserved[i];
+    if (before && before.endPfn === startPfn && before.use === use && before.nid === nid) {
+      before.endPfn = endPfn;
+      if (after && after.startPfn === endPfn && after.use === use && after.nid === nid) {
+        before.endPfn = after.endPfn;
+        this.reserved.splice(i, 1);
+      }
+      return;
+    }
+    if (after && after.startPfn === endPfn && after.use === use && after.nid === nid) {
+      after.startPfn = startPfn;
+      return;
+    }
     this.reserved.splice(i, 0, { startPfn, endPfn, use, nid });
   }
 
@@ -65,12 +79,18 @@ export class Memblock {
 
   /** memblock_phys_free() of one page, or the removal of a freed boot page from the list. */
   unreservePage(pfn: number): void {
-    const i = this.reserved.findIndex((r) => pfn >= r.startPfn && pfn < r.endPfn);
-    if (i < 0) throw new Oops(`memblock: pfn ${pfn} is not reserved`);
-    const r = this.reserved[i];
+    this.unreserveRange(pfn, pfn + 1);
+  }
+
+  /** memblock_phys_free() of [startPfn, endPfn), which must lie inside one reserved region. */
+  unreserveRange(startPfn: number, endPfn: number): void {
+    if (startPfn >= endPfn) return;
+    const r = this.findReserved(startPfn);
+    if (!r || endPfn > r.endPfn) throw new Oops(`memblock: [${startPfn}, ${endPfn}) is not reserved`);
+    const i = this.reserved.indexOf(r);
     const parts: ReservedRange[] = [];
-    if (r.startPfn < pfn) parts.push({ ...r, endPfn: pfn });
-    if (pfn + 1 < r.endPfn) parts.push({ ...r, startPfn: pfn + 1 });
+    if (r.startPfn < startPfn) parts.push({ ...r, endPfn: startPfn });
+    if (endPfn < r.endPfn) parts.push({ ...r, startPfn: endPfn });
     this.reserved.splice(i, 1, ...parts);
   }
 

@@ -8,7 +8,7 @@
 // PMD-sized piece is one leaf; elsewhere every vmemmap page has its own PTE.
 // Every populated section adds DIV_ROUND_UP(memmap bytes, PAGE_SIZE) to nr_memmap_boot_pages.
 
-import { Oops } from "../include/errno.ts";
+import { KernelError, Oops } from "../include/errno.ts";
 import type { ArchSpec, MachineSpec } from "../machine/spec.ts";
 import type { FrameStore } from "./frames.ts";
 import type { Memblock } from "./memblock.ts";
@@ -75,9 +75,15 @@ export class SparseBuffer {
     nrPages: number,
     alignPages: number,
   ) {
+    // sparse_buffer_init(): when the node cannot hold the whole buffer (section_map_size() is
+    // PMD-aligned, 512 MiB a section on arm64 with 64K pages), blocks come from memblock one by one.
     if (nrPages > 0) {
-      this.next = memblock.alloc(nrPages, alignPages, nid, "vmemmap");
-      this.end = this.next + nrPages;
+      try {
+        this.next = memblock.alloc(nrPages, alignPages, nid, "vmemmap");
+        this.end = this.next + nrPages;
+      } catch (e) {
+        if (!(e instanceof KernelError)) throw e;
+      }
     }
   }
   /** sparse_buffer_alloc(), or memblock when the buffer is used up. */
@@ -91,7 +97,7 @@ export class SparseBuffer {
   }
   /** sparse_buffer_fini(): what was not handed out goes back to memblock. */
   fini(): void {
-    for (let p = this.next; p < this.end; p++) this.memblock.unreservePage(p);
+    this.memblock.unreserveRange(this.next, this.end);
     this.next = this.end;
   }
 }
