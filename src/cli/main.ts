@@ -1,6 +1,7 @@
 // The hvo command line. The only layer, with src/live/, that touches process, fs or a terminal.
 import { Command, CommanderError } from "commander";
 import { KernelError, Oops } from "../include/errno.ts";
+import { MachineError } from "../machine/layout.ts";
 import { commands } from "./commands/index.ts";
 import { ExitStatus, type Io, processIo, UsageError } from "./io.ts";
 
@@ -25,7 +26,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
   } catch (e) {
     if (e instanceof ExitStatus) return e.status;
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof MachineError) {
       io.err(`hvo: ${e.message}\n`);
       return 2;
     }

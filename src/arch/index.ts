@@ -1,0 +1,78 @@
+// The machine presets: one per architecture and page size, each a realistic one-node machine
+// that callers may resize (memory, NUMA nodes), reconfigure (struct page size) or boot with
+// another command line. The per-arch files hold the numbers and their kernel sources.
+
+import {
+  type ArchPresetDef,
+  buildNodes,
+  MachineError,
+  rangesPages,
+  splitIntoNodes,
+} from "../machine/layout.ts";
+import type { MachineSpec, StructPageSize } from "../machine/spec.ts";
+import { arm64_4kPreset, arm64_16kPreset, arm64_64kPreset } from "./arm64.ts";
+import { loongarch64Preset } from "./loongarch64.ts";
+import { riscv64Preset } from "./riscv64.ts";
+import { x86_64Preset } from "./x86_64.ts";
+
+const PRESETS: readonly ArchPresetDef[] = [
+  x86_64Preset,
+  arm64_4kPreset,
+  arm64_16kPreset,
+  arm64_64kPreset,
+  riscv64Preset,
+  loongarch64Preset,
+];
+
+/** The built-in preset names, default first. */
+export function presetNames(): string[] {
+  return PRESETS.map((p) => p.preset);
+}
+
+export function presetDef(name: string): ArchPresetDef {
+  const def = PRESETS.find((p) => p.preset === name);
+  if (!def) {
+    throw new MachineError(`unknown machine preset "${name}" (known: ${presetNames().join(", ")})`);
+  }
+  return def;
+}
+
+export interface PresetOverrides {
+  /** RAM of the whole machine, laid out as the preset lays out its default size. */
+  memoryBytes?: number;
+  /** NUMA nodes sharing the memory evenly, split at section boundaries (default 1). */
+  nodes?: number;
+  /** sizeof(struct page): 64 by default. */
+  structPageSize?: StructPageSize;
+  cmdline?: string;
+}
+
+export const STRUCT_PAGE_SIZES: readonly StructPageSize[] = [56, 64, 72, 80];
+
+export function machinePreset(name: string, overrides: PresetOverrides = {}): MachineSpec {
+  const def = presetDef(name);
+  const structPageSize = overrides.structPageSize ?? 64;
+  if (!STRUCT_PAGE_SIZES.includes(structPageSize)) {
+    throw new MachineError(`structPageSize: must be 56, 64, 72 or 80 (${structPageSize})`);
+  }
+  const memoryBytes = overrides.memoryBytes ?? def.defaultMemoryBytes;
+  const ranges = def.layout(memoryBytes);
+  const arch = def.arch({ structPageSize, firstPfn: ranges[0].startPfn });
+  const maxPfn = 2 ** (arch.maxPhysmemBits - arch.pageShift);
+  if (ranges[ranges.length - 1].endPfn > maxPfn) {
+    throw new MachineError(
+      `memory: ${memoryBytes} bytes end beyond MAX_PHYSMEM_BITS ${arch.maxPhysmemBits} of ${name}`,
+    );
+  }
+  const pagesPerSection = 2 ** (arch.sectionShift - arch.pageShift);
+  const perNode = splitIntoNodes(ranges, overrides.nodes ?? 1, pagesPerSection);
+  const nodes = buildNodes(perNode, def.zoneLimits(ranges));
+  if (rangesPages(ranges) === 0) throw new MachineError(`memory: ${name} has no memory`);
+  return {
+    name,
+    arch,
+    structPageSize,
+    nodes,
+    cmdline: overrides.cmdline ?? def.defaultCmdline,
+  };
+}

@@ -1,0 +1,251 @@
+// The `host` preset: this machine's memory layout, read from /proc and /sys (Node only), on top
+// of the x86_64 preset. What the kernel populated at boot is what we reproduce:
+//   present ranges  /proc/iomem "System RAM" (root; the e820/memblock ranges), else the online
+//                   memory blocks of /sys/devices/system/memory (block_size_bytes granular)
+//   nodes           /sys/devices/system/node/node<N>/memory<M> links
+//   zones           /proc/zoneinfo start_pfn and spanned per node and zone
+//   command line    /proc/cmdline
+//   page size       KernelPageSize in /proc/self/smaps
+// The expectation for nr_memmap_boot_pages comes from hostPresentSections(), which reads the
+// live layout and never the model.
+
+import { readdirSync, readFileSync } from "node:fs";
+import { x86_64Arch } from "../arch/x86_64.ts";
+import { MachineError, presentSections, rangesPages } from "../machine/layout.ts";
+import type { MachineSpec, NodeSpec, PfnRange, ZoneSpec, ZoneType } from "../machine/spec.ts";
+
+export interface HostPaths {
+  /** Root of the filesystem to read, "/" normally; tests may point at a fixture tree. */
+  root: string;
+}
+
+const DEFAULT: HostPaths = { root: "/" };
+
+function read(paths: HostPaths, file: string): string {
+  return readFileSync(`${paths.root.replace(/\/$/, "")}${file}`, "utf8");
+}
+
+function tryRead(paths: HostPaths, file: string): string | null {
+  try {
+    return read(paths, file);
+  } catch {
+    return null;
+  }
+}
+
+function list(paths: HostPaths, dir: string): string[] {
+  try {
+    return readdirSync(`${paths.root.replace(/\/$/, "")}${dir}`);
+  } catch {
+    return [];
+  }
+}
+
+export function hostPageSizeBytes(paths: HostPaths = DEFAULT): number {
+  const smaps = tryRead(paths, "/proc/self/smaps");
+  const m = smaps ? /KernelPageSize:\s+(\d+) kB/.exec(smaps) : null;
+  return m ? Number(m[1]) * 1024 : 4096;
+}
+
+/** System RAM ranges from /proc/iomem, in pfns (PFN_UP(start) .. PFN_DOWN(end + 1)); null if unreadable or zeroed (not root). */
+export function hostIomemRam(paths: HostPaths = DEFAULT, pageBytes = 4096): PfnRange[] | null {
+  const text = tryRead(paths, "/proc/iomem");
+  if (!text) return null;
+  const ranges: PfnRange[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) : System RAM$/.exec(line);
+    if (!m) continue;
+    const start = BigInt(`0x${m[1]}`);
+    const end = BigInt(`0x${m[2]}`) + 1n;
+    const page = BigInt(pageBytes);
+    const s = Number((start + page - 1n) / page);
+    const e = Number(end / page);
+    if (e > s) ranges.push({ startPfn: s, endPfn: e });
+  }
+  // Without CAP_SYS_ADMIN the kernel prints 00000000-00000000 for every entry.
+  if (ranges.length === 0) return null;
+  return ranges.sort((a, b) => a.startPfn - b.startPfn);
+}
+
+export interface MemoryBlock {
+  index: number;
+  online: boolean;
+  nid: number;
+}
+
+/** /sys/devices/system/memory: the memory blocks, their state and node; null when absent. */
+export function hostMemoryBlocks(
+  paths: HostPaths = DEFAULT,
+): { blockSizeBytes: number; blocks: MemoryBlock[] } | null {
+  const size = tryRead(paths, "/sys/devices/system/memory/block_size_bytes");
+  if (!size) return null;
+  const blockSizeBytes = Number.parseInt(size.trim(), 16);
+  const blocks: MemoryBlock[] = [];
+  for (const name of list(paths, "/sys/devices/system/memory")) {
+    const m = /^memory(\d+)$/.exec(name);
+    if (!m) continue;
+    const dir = `/sys/devices/system/memory/${name}`;
+    const online = (tryRead(paths, `${dir}/online`) ?? "1").trim() === "1";
+    const nodeLink = list(paths, dir).find((e) => /^node\d+$/.test(e));
+    blocks.push({ index: Number(m[1]), online, nid: nodeLink ? Number(nodeLink.slice(4)) : 0 });
+  }
+  blocks.sort((a, b) => a.index - b.index);
+  return { blockSizeBytes, blocks };
+}
+
+/**
+ * The number of present memory sections of this machine, from the live layout: online memory
+ * blocks times sections per block (SECTION_SIZE_BITS 27 on x86_64). Each got
+ * PAGES_PER_SECTION * 64 / 4096 = 512 pages of memmap from memblock at boot.
+ */
+export function hostPresentSections(paths: HostPaths = DEFAULT): number | null {
+  const mb = hostMemoryBlocks(paths);
+  if (!mb) return null;
+  const sectionBytes = 2 ** 27;
+  const perBlock = Math.max(1, mb.blockSizeBytes / sectionBytes);
+  return mb.blocks.filter((b) => b.online).length * perBlock;
+}
+
+export interface ZoneInfo {
+  nid: number;
+  type: string;
+  startPfn: number;
+  spanned: number;
+  present: number;
+  managed: number;
+}
+
+/** /proc/zoneinfo, the populated zones (spanned > 0) of every node. */
+export function hostZoneinfo(paths: HostPaths = DEFAULT): ZoneInfo[] {
+  const text = tryRead(paths, "/proc/zoneinfo");
+  if (!text) return [];
+  const zones: ZoneInfo[] = [];
+  let cur: ZoneInfo | null = null;
+  for (const line of text.split("\n")) {
+    const head = /^Node (\d+), zone\s+(\S+)/.exec(line);
+    if (head) {
+      cur = {
+        nid: Number(head[1]),
+        type: head[2],
+        startPfn: 0,
+        spanned: 0,
+        present: 0,
+        managed: 0,
+      };
+      zones.push(cur);
+      continue;
+    }
+    if (!cur) continue;
+    const kv = /^\s+(start_pfn:|spanned|present|managed)\s+(\d+)/.exec(line);
+    if (!kv) continue;
+    const v = Number(kv[2]);
+    if (kv[1] === "start_pfn:") cur.startPfn = v;
+    else if (kv[1] === "spanned") cur.spanned = v;
+    else if (kv[1] === "present") cur.present = v;
+    else cur.managed = v;
+  }
+  return zones.filter((z) => z.spanned > 0);
+}
+
+function kv(text: string | null, key: string): number | null {
+  if (!text) return null;
+  const m = new RegExp(`^${key}[:\\s]+(\\d+)`, "m").exec(text);
+  return m ? Number(m[1]) : null;
+}
+
+const ZONE_NAMES: Record<string, ZoneType> = {
+  DMA: "DMA",
+  DMA32: "DMA32",
+  Normal: "Normal",
+  Movable: "Movable",
+};
+
+/** Reads this machine into a MachineSpec based on the x86_64 preset. */
+export function hostMachine(paths: HostPaths = DEFAULT): MachineSpec {
+  const pageBytes = hostPageSizeBytes(paths);
+  if (pageBytes !== 4096) {
+    throw new MachineError(`host: page size ${pageBytes} is not the x86_64 preset's 4096`);
+  }
+  const arch = x86_64Arch();
+  const blocks = hostMemoryBlocks(paths);
+  const pagesPerBlock = blocks ? blocks.blockSizeBytes / pageBytes : 0;
+  let ranges = hostIomemRam(paths, pageBytes);
+  if (!ranges) {
+    if (!blocks)
+      throw new MachineError(
+        "host: neither /proc/iomem nor /sys/devices/system/memory is readable",
+      );
+    // Merge consecutive online blocks; block granularity covers the firmware holes too.
+    ranges = [];
+    for (const b of blocks.blocks.filter((x) => x.online)) {
+      const s = b.index * pagesPerBlock;
+      const last = ranges[ranges.length - 1];
+      if (last && last.endPfn === s) last.endPfn += pagesPerBlock;
+      else ranges.push({ startPfn: s, endPfn: s + pagesPerBlock });
+    }
+  }
+  // Node of each pfn: its memory block's node link (node 0 when there is no sysfs).
+  const nodeOfBlock = new Map<number, number>();
+  for (const b of blocks?.blocks ?? []) nodeOfBlock.set(b.index, b.nid);
+  const nodeRanges = new Map<number, PfnRange[]>();
+  for (const r of ranges) {
+    let s = r.startPfn;
+    while (s < r.endPfn) {
+      const block = pagesPerBlock ? Math.floor(s / pagesPerBlock) : 0;
+      const e = pagesPerBlock ? Math.min(r.endPfn, (block + 1) * pagesPerBlock) : r.endPfn;
+      const nid = nodeOfBlock.get(block) ?? 0;
+      const list = nodeRanges.get(nid) ?? [];
+      const last = list[list.length - 1];
+      if (last && last.endPfn === s) last.endPfn = e;
+      else list.push({ startPfn: s, endPfn: e });
+      nodeRanges.set(nid, list);
+      s = e;
+    }
+  }
+  const zoneinfo = hostZoneinfo(paths);
+  const nids = [...nodeRanges.keys()].sort((a, b) => a - b);
+  if (nids.some((nid, i) => nid !== i)) {
+    throw new MachineError(`host: memory nodes ${nids.join(",")} are not numbered 0..N-1`);
+  }
+  const nodes: NodeSpec[] = nids.map((nid) => {
+    const zones: ZoneSpec[] = zoneinfo
+      .filter((z) => z.nid === nid && ZONE_NAMES[z.type])
+      .map((z) => ({
+        type: ZONE_NAMES[z.type],
+        startPfn: z.startPfn,
+        endPfn: z.startPfn + z.spanned,
+      }));
+    return { nid, ranges: nodeRanges.get(nid)!, zones };
+  });
+
+  // otherUsedPages: what the rest of the kernel holds, so that the model's MemFree after boot
+  // comes out near the live MemFree: present - free - the memmap the model allocates itself.
+  const meminfo = tryRead(paths, "/proc/meminfo");
+  const vmstat = tryRead(paths, "/proc/vmstat");
+  const memFreePages = ((kv(meminfo, "MemFree") ?? 0) * 1024) / pageBytes;
+  const memmapPages =
+    (kv(vmstat, "nr_memmap_boot_pages") ?? 0) + (kv(vmstat, "nr_memmap_pages") ?? 0);
+  const totalPresent = rangesPages(ranges);
+  const otherUsedPages = nodes.map((n) => {
+    const share = rangesPages(n.ranges) / totalPresent;
+    return Math.max(0, Math.round(share * (totalPresent - memFreePages - memmapPages)));
+  });
+
+  return {
+    name: "host",
+    arch,
+    structPageSize: 64,
+    nodes,
+    cmdline: (tryRead(paths, "/proc/cmdline") ?? "").trim(),
+    otherUsedPages,
+  };
+}
+
+/** Present sections of a MachineSpec's ranges (for comparing with hostPresentSections()). */
+export function specPresentSections(spec: MachineSpec): number {
+  return presentSections(
+    spec.nodes.flatMap((n) => n.ranges),
+    spec.arch.pageShift,
+    spec.arch.sectionShift,
+  ).size;
+}
