@@ -2,7 +2,7 @@
 // native/hvoexec.c and prints what the kernel reported; --json prints hvo-result/1, and
 // --record N runs every scenario N times and prints hvo-recording/1.
 import type { Command } from "commander";
-import { FormatError, type After, type StepRecord } from "../../scenario/format.ts";
+import { type After, FormatError, type KpfPage, type StepRecord } from "../../scenario/format.ts";
 import { BuildError } from "../../live/build.ts";
 import { poolSummary } from "../../live/driver.ts";
 import { HvoexecError } from "../../live/hvoexec.ts";
@@ -23,6 +23,23 @@ function outcome(rec: StepRecord): string {
   return rec.code === "SIGBUS"
     ? `SIGBUS (touched ${rec.touched ?? "?"})`
     : `${rec.code} (${rec.errno})`;
+}
+
+/** KPF_COMPOUND_HEAD (include/uapi/linux/kernel-page-flags.h). */
+const KPF_COMPOUND_HEAD = 15;
+
+function kpfSummary(page: KpfPage): string {
+  const hex = (w: number) => `0x${w.toString(16)}`;
+  let heads = 0;
+  const words = new Set<number>();
+  for (const [word, n] of page.flags) {
+    words.add(word);
+    if (Math.floor(word / 2 ** KPF_COMPOUND_HEAD) % 2 === 1) heads += n;
+  }
+  return (
+    `pfn ${page.pfn}: head ${hex(page.head_flags)}, ${heads} of ${page.nr} subpages report ` +
+    `COMPOUND_HEAD, words {${[...words].map(hex).join(", ")}}, kpagecount ${JSON.stringify(page.counts)}`
+  );
 }
 
 function signed(n: number | null): string {
@@ -72,7 +89,8 @@ async function liveAction(
       if (sc.initial) io.out(`   -  initial${" ".repeat(30)}${counters(sc.initial, 0)}\n`);
       for (const rec of sc.steps) {
         const head = `${String(rec.i).padStart(4)}  ${stepText(rec)}`.padEnd(40);
-        io.out(`${head} ${outcome(rec).padEnd(8)} ${counters(rec.after, rec.delta.memmap_sum)}\n`);
+        io.out(`${head} ${outcome(rec).padEnd(12)} ${counters(rec.after, rec.delta.memmap_sum)}\n`);
+        for (const page of rec.kpf ?? []) io.out(`${" ".repeat(6)}${kpfSummary(page)}\n`);
       }
       const fr = sc.final_reset;
       if (fr)

@@ -1,0 +1,250 @@
+// Runs hvo-scenario/1 steps through an hvoexec channel (native/PROTOCOL.md) and turns the
+// answers into hvo-result/1 step records. Transport-agnostic: the host runner (run.ts) hands
+// in a local hvoexec, the QEMU runner can hand in a guest's. Holds no lock and restores
+// nothing itself: run.ts does that around it.
+import {
+  type After,
+  type FinalReset,
+  type KpfPage,
+  type ResetWrite,
+  type ResultScenario,
+  type Scenario,
+  type Step,
+  type StepRecord,
+  sizeToKb,
+} from "../scenario/format.ts";
+import {
+  changedAfterStepReturned,
+  delta,
+  HVO_SYSCTL,
+  hstateDir,
+  nodeHstateDir,
+  observe,
+} from "../scenario/observe.ts";
+import { type HvoexecChannel, HvoexecError, type HvoexecReply } from "./hvoexec.ts";
+
+export interface Topology {
+  release: string;
+  version: string;
+  machine: string;
+  pageSize: number;
+  /** Ascending. */
+  hstatesKb: number[];
+  nodes: number[];
+  uid: number;
+}
+
+export async function hello(ch: HvoexecChannel): Promise<Topology> {
+  const r = await ch.request("hello");
+  if (!r.ok) throw new HvoexecError(`hello failed: ${r.error}`);
+  return {
+    release: String(r.release),
+    version: String(r.version),
+    machine: String(r.machine),
+    pageSize: Number(r.page_size),
+    hstatesKb: (r.hstates as { kB: number }[]).map((h) => h.kB).sort((a, b) => a - b),
+    nodes: r.nodes as number[],
+    uid: Number(r.uid),
+  };
+}
+
+/** The kB of a step's size, or of the 1G hstate for demote steps without one. */
+function kbOf(size: string | undefined, fallback = "1G"): number {
+  const kB = sizeToKb(size ?? fallback);
+  if (kB === null) throw new HvoexecError(`not a huge page size: ${size}`);
+  return kB;
+}
+
+const text = (v: number | string): string => (typeof v === "number" ? String(v) : v);
+const flag = (v: 0 | 1 | boolean | undefined, def: 0 | 1): 0 | 1 =>
+  v === undefined ? def : v === true || v === 1 ? 1 : 0;
+
+/** The file a write-type step writes, or null for the other ops. */
+export function stepWritePath(step: Step): string | null {
+  switch (step.op) {
+    case "hvo":
+      return HVO_SYSCTL;
+    case "nr":
+      return `${hstateDir(kbOf(step.size))}/nr_hugepages`;
+    case "nr_node":
+      return `${nodeHstateDir(step.node ?? 0, kbOf(step.size))}/nr_hugepages`;
+    case "nr_mempolicy":
+      return `${hstateDir(kbOf(step.size))}/nr_hugepages_mempolicy`;
+    case "overcommit":
+      return `${hstateDir(kbOf(step.size))}/nr_overcommit_hugepages`;
+    case "demote":
+      return `${hstateDir(kbOf(step.size))}/demote`;
+    case "demote_size":
+      return `${hstateDir(kbOf(step.size))}/demote_size`;
+    case "write":
+      return step.path;
+    case "sysctl":
+      return `/proc/sys/vm/${step.name}`;
+    default:
+      return null;
+  }
+}
+
+/** The hvoexec request of a step. */
+export function stepRequest(step: Step): { op: string; args: Record<string, string | number> } {
+  const path = stepWritePath(step);
+  if (path !== null && "value" in step)
+    return { op: "write", args: { path, value: text(step.value) } };
+  switch (step.op) {
+    case "map":
+      return {
+        op: "map",
+        args: {
+          id: step.id,
+          size: step.size,
+          n: step.n,
+          touch: flag(step.touch, 1),
+          noreserve: flag(step.noreserve, 0),
+          shared: flag(step.shared, 0),
+          trunc: flag(step.trunc, 1),
+          ...(step.file ? { file: step.file } : {}),
+        },
+      };
+    case "touch":
+    case "release":
+      return { op: step.op, args: { id: step.id } };
+    case "populate":
+      return { op: "populate", args: { file: step.file, size: step.size, n: step.n } };
+    case "mount":
+      return { op: "mount", args: { dir: step.dir, ...(step.opts ? { opts: step.opts } : {}) } };
+    case "umount":
+      return { op: "umount", args: { dir: step.dir } };
+    case "unlink":
+      return { op: "unlink", args: { path: step.path } };
+    case "kpf":
+      return { op: "kpf", args: { size: step.size, n: step.n ?? 1 } };
+    default:
+      throw new HvoexecError(`no request for op ${(step as Step).op}`);
+  }
+}
+
+export interface ObserveSettings {
+  settleMs?: number;
+  pollMs?: number;
+  maxMs?: number;
+}
+
+export interface Observation {
+  after: After;
+  /** What the files said right after the step returned (differs only where settling moved). */
+  first: After;
+  settled: boolean;
+  waitedMs: number;
+}
+
+/** hvoexec's raw `obs` dump, turned into observations by the same observe() as the model's. */
+export async function observeVia(
+  ch: HvoexecChannel,
+  topo: Topology,
+  settings: ObserveSettings = {},
+): Promise<Observation> {
+  const r = await ch.request("obs", {
+    settle_ms: settings.settleMs ?? 200,
+    poll_ms: settings.pollMs ?? 20,
+    max_ms: settings.maxMs ?? 5000,
+  });
+  if (!r.ok) throw new HvoexecError(`obs failed: ${r.error}`);
+  const files = r.files as Record<string, string>;
+  const first = r.first as Record<string, string>;
+  const opts = { hstatesKb: topo.hstatesKb, nodes: topo.nodes };
+  return {
+    after: observe((p) => files[p] ?? null, opts),
+    first: observe((p) => first[p] ?? files[p] ?? null, opts),
+    settled: r.settled === true,
+    waitedMs: Number(r.waited_ms),
+  };
+}
+
+/** The kernel's answer of one reply, as a step record spells it. */
+export function answerOf(r: HvoexecReply): { rc: 0 | -1; errno: number; code: string | null } {
+  return { rc: r.rc === -1 ? -1 : 0, errno: r.errno ?? 0, code: r.code ?? null };
+}
+
+export interface DriverHooks {
+  /** Called after each step is recorded; a throw aborts the run (the runner still restores). */
+  afterStep?: (scenario: string, rec: StepRecord) => void | Promise<void>;
+  log?: (line: string) => void;
+}
+
+/** Resets the machine as FORMAT.md says and reports the writes that failed. */
+export async function resetVia(
+  ch: HvoexecChannel,
+): Promise<{ clean: boolean; writes: ResetWrite[] }> {
+  const r = await ch.request("reset");
+  if (!r.ok) throw new HvoexecError(`reset failed: ${r.error}`);
+  const writes = (r.writes as (ResetWrite & { value: string })[])
+    .filter((w) => w.rc !== 0)
+    .map((w) => ({ path: w.path, rc: w.rc, errno: w.errno, code: w.code }));
+  return { clean: r.clean === true, writes };
+}
+
+/** Reset, run every step with an observation after each, reset again. */
+export async function runScenarioVia(
+  ch: HvoexecChannel,
+  topo: Topology,
+  scenario: Scenario,
+  hooks: DriverHooks = {},
+  settings: ObserveSettings = {},
+): Promise<ResultScenario> {
+  const pre = await resetVia(ch);
+  if (!pre.clean) hooks.log?.(`${scenario.id}: the reset before the scenario left pages behind`);
+  const initial = (await observeVia(ch, topo, settings)).after;
+  let prev = initial;
+  const steps: StepRecord[] = [];
+  for (const [i, step] of scenario.steps.entries()) {
+    const { op, args } = stepRequest(step);
+    const r = await ch.request(op, args);
+    if (!r.ok) throw new HvoexecError(`${scenario.id} step ${i} (${op}): ${r.error}`);
+    const obs = await observeVia(ch, topo, settings);
+    const rec: StepRecord = {
+      i,
+      step,
+      ...answerOf(r),
+      after: obs.after,
+      delta: delta(prev, obs.after),
+    };
+    if (step.op === "map" || step.op === "touch") rec.pfns = (r.pfns as (number | null)[]) ?? [];
+    if (r.code === "SIGBUS" || step.op === "map" || step.op === "touch" || step.op === "populate")
+      rec.touched = r.touched;
+    if (step.op === "kpf") rec.kpf = (r.pages as KpfPage[]) ?? [];
+    const changed = changedAfterStepReturned(obs.first, obs.after);
+    if (Object.keys(changed).length) rec.changed_after_step_returned = changed;
+    if (!obs.settled) rec.settled = false;
+    steps.push(rec);
+    prev = obs.after;
+    await hooks.afterStep?.(scenario.id, rec);
+  }
+  const post = await resetVia(ch);
+  const finalAfter = (await observeVia(ch, topo, settings)).after;
+  const final_reset: FinalReset = {
+    clean: post.clean,
+    writes: post.writes,
+    after: finalAfter,
+    delta: delta(prev, finalAfter),
+  };
+  return { ...(scenario.desc ? { desc: scenario.desc } : {}), initial, steps, final_reset };
+}
+
+/** "2M 16/16" style summary of an observation's pools, for people. */
+export function poolSummary(after: After): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(after)) {
+    if (!/^h[1-9][0-9]*[KMG]$/.test(k) || v === null || typeof v !== "object") continue;
+    const h = v as {
+      nr: number | null;
+      free: number | null;
+      surplus: number | null;
+      resv: number | null;
+    };
+    let s = `${k.slice(1)} ${h.nr}/${h.free}`;
+    if (h.resv) s += ` resv ${h.resv}`;
+    if (h.surplus) s += ` surp ${h.surplus}`;
+    parts.push(s);
+  }
+  return parts.join("  ");
+}

@@ -1,0 +1,465 @@
+// The scenario, recording and result formats of ../shared/scenarios/FORMAT.md:
+// `hvo-scenario/1` (what a user does), `hvo-recording/1` (what a live kernel reported, several
+// rounds) and `hvo-result/1` (one run, by the model or by `hvo live`).
+//
+// Pure and browser-safe: zod schemas, their TypeScript types, and parsers whose errors name the
+// bad field ("scenarios[2].steps[4].size: ..."). No kernel file mirrored here; the observation
+// fields are those of /proc/meminfo, /proc/vmstat and the hugepages sysfs/sysctl files.
+import { z } from "zod";
+
+/** A format error: the message names the field (a JSON path) and what is wrong with it. */
+export class FormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "FormatError";
+  }
+}
+
+export const SCENARIO_FORMAT = "hvo-scenario/1";
+export const RECORDING_FORMAT = "hvo-recording/1";
+export const RESULT_FORMAT = "hvo-result/1";
+
+// ------------------------------------------------------------------ sizes and hstate names
+
+/** "2M", "1G", "64K", "32M", "512M", "16G", or the sysfs spelling "2048kB". */
+export const sizeSchema = z
+  .string()
+  .regex(/^[1-9][0-9]*(K|M|G|kB)$/, 'a huge page size like "2M", "1G", "64K" or "2048kB"');
+
+/** A size name ("2M", "2048kB") in kB (2048); null when it is not one. */
+export function sizeToKb(size: string): number | null {
+  const m = /^([1-9][0-9]*)(K|M|G|kB)$/.exec(size);
+  if (!m) return null;
+  const n = Number(m[1]);
+  const mul = m[2] === "G" ? 1024 * 1024 : m[2] === "M" ? 1024 : 1;
+  return n * mul;
+}
+
+/** The hstate's short name from its size in kB: 2048 -> "2M", 1048576 -> "1G", 64 -> "64K". */
+export function hstateName(kB: number): string {
+  if (kB % (1024 * 1024) === 0) return `${kB / (1024 * 1024)}G`;
+  if (kB % 1024 === 0) return `${kB / 1024}M`;
+  return `${kB}K`;
+}
+
+/** The key of an hstate in an observation: "h2M", "h1G", "h64K". */
+export function hstateKey(kB: number): string {
+  return `h${hstateName(kB)}`;
+}
+
+/** The key of an hstate's pool-size change in a delta: "nr2M", "nr1G". */
+export function hstateDeltaKey(kB: number): string {
+  return `nr${hstateName(kB)}`;
+}
+
+export const HSTATE_KEY_RE = /^h[1-9][0-9]*[KMG]$/;
+export const HSTATE_DELTA_KEY_RE = /^nr[1-9][0-9]*[KMG]$/;
+
+// ------------------------------------------------------------------ hvo-scenario/1
+
+/** What a write step writes: a number is written as its decimal text, a string as it is. */
+const writeValue = z.union([z.number().int(), z.string()]);
+/** 0/1 flags of map steps; FORMAT.md spells them as numbers, booleans are accepted too. */
+const flag = z.union([z.literal(0), z.literal(1), z.boolean()]);
+const count = z.number().int().nonnegative();
+const mapId = z.string().min(1).max(63).regex(/^\S+$/, "a map id without spaces");
+const absPath = z.string().startsWith("/", "an absolute path");
+
+export const stepSchema = z.discriminatedUnion("op", [
+  z.strictObject({ op: z.literal("hvo"), value: writeValue }),
+  z.strictObject({ op: z.literal("nr"), size: sizeSchema, value: writeValue }),
+  z.strictObject({
+    op: z.literal("nr_node"),
+    size: sizeSchema,
+    value: writeValue,
+    node: count.optional(),
+  }),
+  z.strictObject({ op: z.literal("nr_mempolicy"), size: sizeSchema, value: writeValue }),
+  z.strictObject({ op: z.literal("overcommit"), size: sizeSchema, value: writeValue }),
+  /** The 1G hstate's files unless `size` names another hstate. */
+  z.strictObject({ op: z.literal("demote"), value: writeValue, size: sizeSchema.optional() }),
+  z.strictObject({ op: z.literal("demote_size"), value: writeValue, size: sizeSchema.optional() }),
+  z.strictObject({ op: z.literal("write"), path: absPath, value: writeValue }),
+  z.strictObject({
+    op: z.literal("sysctl"),
+    name: z.string().regex(/^[a-z0-9_]+$/, "a /proc/sys/vm file name"),
+    value: writeValue,
+  }),
+  z.strictObject({
+    op: z.literal("map"),
+    id: mapId,
+    size: sizeSchema,
+    n: count,
+    touch: flag.optional(),
+    noreserve: flag.optional(),
+    shared: flag.optional(),
+    file: absPath.optional(),
+    trunc: flag.optional(),
+  }),
+  z.strictObject({ op: z.literal("touch"), id: mapId }),
+  z.strictObject({ op: z.literal("release"), id: mapId }),
+  z.strictObject({ op: z.literal("populate"), file: absPath, size: sizeSchema, n: count }),
+  z.strictObject({ op: z.literal("mount"), dir: absPath, opts: z.string().optional() }),
+  z.strictObject({ op: z.literal("umount"), dir: absPath }),
+  z.strictObject({ op: z.literal("unlink"), path: absPath }),
+  z.strictObject({ op: z.literal("kpf"), size: sizeSchema, n: count.min(1).optional() }),
+]);
+
+export type Step = z.infer<typeof stepSchema>;
+export type StepOp = Step["op"];
+
+export const scenarioSchema = z.object({
+  id: z.string().regex(/^[A-Za-z0-9_.-]+$/, "an id of letters, digits, _ . -"),
+  desc: z.string().optional(),
+  steps: z.array(stepSchema),
+});
+export type Scenario = z.infer<typeof scenarioSchema>;
+
+export const scenarioFileSchema = z
+  .object({
+    format: z.literal(SCENARIO_FORMAT),
+    scenarios: z.array(scenarioSchema),
+  })
+  .superRefine((file, ctx) => {
+    const seen = new Set<string>();
+    file.scenarios.forEach((s, i) => {
+      if (seen.has(s.id))
+        ctx.addIssue({
+          code: "custom",
+          path: ["scenarios", i, "id"],
+          message: `duplicate scenario id "${s.id}"`,
+        });
+      seen.add(s.id);
+    });
+  });
+export type ScenarioFile = z.infer<typeof scenarioFileSchema>;
+
+// ------------------------------------------------------------------ observations
+
+const num = z.number().nullable();
+
+/** One hstate's pool, from its sysfs directory (and the node directories). */
+export const hstateObsSchema = z
+  .object({
+    nr: num,
+    free: num,
+    surplus: num,
+    resv: num,
+    overcommit: num,
+    demote_size: z.string().nullable().optional(),
+  })
+  .catchall(num.or(z.string()));
+export interface HstateObs {
+  nr: number | null;
+  free: number | null;
+  surplus: number | null;
+  resv: number | null;
+  overcommit: number | null;
+  /** node<N>_nr, node<N>_free, node<N>_surplus for every node. */
+  [nodeField: `node${number}_${string}`]: number | null;
+  /** Only where the hstate has the file (the 1G hstate on x86_64). */
+  demote_size?: string | null;
+}
+
+/** `after`: what the files said once the counters settled. */
+export const afterSchema = z
+  .object({
+    nr_memmap_pages: num,
+    nr_memmap_boot_pages: num,
+    memmap_sum: num,
+    hvo: num,
+    HugePages_Total: num,
+    HugePages_Free: num,
+    HugePages_Rsvd: num,
+    HugePages_Surp: num,
+    Hugetlb_kB: num,
+    MemFree_kB: num,
+    PageTables_kB: num,
+    zone_managed: z.record(z.string(), z.number()).nullable(),
+  })
+  .catchall(hstateObsSchema)
+  .superRefine((after, ctx) => {
+    for (const key of Object.keys(after)) {
+      if (key in afterShapeKeys) continue;
+      if (!HSTATE_KEY_RE.test(key))
+        ctx.addIssue({
+          code: "custom",
+          path: [key],
+          message: "unknown observation field (hstates are named like h2M, h1G)",
+        });
+    }
+  });
+const afterShapeKeys: Record<string, true> = {
+  nr_memmap_pages: true,
+  nr_memmap_boot_pages: true,
+  memmap_sum: true,
+  hvo: true,
+  HugePages_Total: true,
+  HugePages_Free: true,
+  HugePages_Rsvd: true,
+  HugePages_Surp: true,
+  Hugetlb_kB: true,
+  MemFree_kB: true,
+  PageTables_kB: true,
+  zone_managed: true,
+};
+
+/** The typed view of an observation: the fixed fields plus `h<size>` hstate objects. */
+export interface After {
+  nr_memmap_pages: number | null;
+  nr_memmap_boot_pages: number | null;
+  memmap_sum: number | null;
+  hvo: number | null;
+  HugePages_Total: number | null;
+  HugePages_Free: number | null;
+  HugePages_Rsvd: number | null;
+  HugePages_Surp: number | null;
+  Hugetlb_kB: number | null;
+  MemFree_kB: number | null;
+  PageTables_kB: number | null;
+  zone_managed: Record<string, number> | null;
+  [hstate: `h${number}${"K" | "M" | "G"}`]: HstateObs;
+}
+
+/** `delta`: after minus the previous after (nr<size> is each pool's nr change). */
+export const deltaSchema = z
+  .object({
+    nr_memmap_pages: num,
+    nr_memmap_boot_pages: num,
+    memmap_sum: num,
+    Hugetlb_kB: num,
+    MemFree_kB: num,
+    PageTables_kB: num,
+  })
+  .catchall(num);
+export interface Delta {
+  nr_memmap_pages: number | null;
+  nr_memmap_boot_pages: number | null;
+  memmap_sum: number | null;
+  Hugetlb_kB: number | null;
+  MemFree_kB: number | null;
+  PageTables_kB: number | null;
+  /** nr2M, nr1G, ...: each pool's nr change. */
+  [nrHstate: `nr${number}${"K" | "M" | "G"}`]: number | null;
+}
+
+// ------------------------------------------------------------------ step records
+
+const errnoCode = z.string().nullable();
+
+/** kpageflags/kpagecount of one huge page mapped by a `kpf` step ([word, how many] runs). */
+export const kpfPageSchema = z.object({
+  pfn: z.number(),
+  contiguous: z.boolean(),
+  nr: z.number(),
+  head_flags: z.number(),
+  head_count: z.number(),
+  flags: z.array(z.tuple([z.number(), z.number()])),
+  counts: z.array(z.tuple([z.number(), z.number()])),
+});
+export type KpfPage = z.infer<typeof kpfPageSchema>;
+
+export const stepRecordSchema = z.looseObject({
+  i: z.number().int().nonnegative(),
+  step: stepSchema,
+  rc: z.union([z.literal(0), z.literal(-1)]),
+  /** Positive (22 for EINVAL), as in the recordings; 0 on success and for SIGBUS. */
+  errno: z.number().int().nonnegative(),
+  code: errnoCode,
+  after: afterSchema,
+  delta: deltaSchema,
+  pfns: z.array(z.number().nullable()).optional(),
+  /** Field -> [value right after the step returned, settled value]. */
+  changed_after_step_returned: z.record(z.string(), z.tuple([z.unknown(), z.unknown()])).optional(),
+  kpf: z.array(kpfPageSchema).optional(),
+});
+export interface StepRecord {
+  i: number;
+  step: Step;
+  rc: 0 | -1;
+  errno: number;
+  code: string | null;
+  after: After;
+  delta: Delta;
+  pfns?: (number | null)[];
+  changed_after_step_returned?: Record<string, [unknown, unknown]>;
+  kpf?: KpfPage[];
+  [extra: string]: unknown;
+}
+
+export const resetWriteSchema = z.looseObject({
+  path: z.string().optional(),
+  rc: z.union([z.literal(0), z.literal(-1)]),
+  errno: z.number().int().nonnegative(),
+  code: errnoCode,
+});
+
+export const finalResetSchema = z.looseObject({
+  clean: z.boolean(),
+  /** The reset's writes that failed (overcommit on a gigantic hstate gives EINVAL). */
+  writes: z.array(resetWriteSchema),
+  after: afterSchema,
+  delta: deltaSchema,
+});
+export interface ResetWrite {
+  path?: string;
+  rc: 0 | -1;
+  errno: number;
+  code: string | null;
+  [extra: string]: unknown;
+}
+export interface FinalReset {
+  clean: boolean;
+  writes: ResetWrite[];
+  after: After;
+  delta: Delta;
+  [extra: string]: unknown;
+}
+
+// ------------------------------------------------------------------ hvo-recording/1
+
+export const nondeterministicSchema = z.object({
+  round: z.number().int().positive(),
+  step: z.number().int().nonnegative(),
+  /** Field names: "rc", "h1G.nr", "HugePages_Total", "d_memmap_sum" (delta), "map_pfns", ... */
+  fields: z.array(z.string()),
+  values: z.array(z.looseObject({ f: z.string(), r0: z.unknown(), rN: z.unknown() })),
+});
+export type Nondeterministic = z.infer<typeof nondeterministicSchema>;
+
+export const runSchema = z.looseObject({
+  round: z.number().int().nonnegative(),
+  initial: afterSchema,
+  steps: z.array(stepRecordSchema),
+  final_reset: finalResetSchema.optional(),
+});
+export interface Run {
+  round: number;
+  initial: After;
+  steps: StepRecord[];
+  final_reset?: FinalReset;
+  [extra: string]: unknown;
+}
+
+export const recordedScenarioSchema = z.looseObject({
+  desc: z.string().optional(),
+  nondeterministic: z.array(nondeterministicSchema),
+  runs: z.array(runSchema).min(1),
+});
+export interface RecordedScenario {
+  desc?: string;
+  nondeterministic: Nondeterministic[];
+  runs: Run[];
+  [extra: string]: unknown;
+}
+
+export const recordingSchema = z.looseObject({
+  format: z.literal(RECORDING_FORMAT),
+  kernel: z.string(),
+  cmdline: z.string().optional(),
+  machine: z.looseObject({
+    MemTotal_kB: z.number(),
+    page_size: z.number(),
+    cpus: z.number().optional(),
+  }),
+  rounds: z.number().int().positive(),
+  scenarios: z.record(z.string(), recordedScenarioSchema),
+});
+export interface Recording {
+  format: typeof RECORDING_FORMAT;
+  kernel: string;
+  cmdline?: string;
+  machine: { MemTotal_kB: number; page_size: number; cpus?: number; [extra: string]: unknown };
+  rounds: number;
+  scenarios: Record<string, RecordedScenario>;
+  [extra: string]: unknown;
+}
+
+// ------------------------------------------------------------------ hvo-result/1
+
+export const resultScenarioSchema = z.looseObject({
+  desc: z.string().optional(),
+  initial: afterSchema.optional(),
+  steps: z.array(stepRecordSchema),
+  final_reset: finalResetSchema.optional(),
+});
+export interface ResultScenario {
+  desc?: string;
+  initial?: After;
+  steps: StepRecord[];
+  final_reset?: FinalReset;
+  [extra: string]: unknown;
+}
+
+export const resultSchema = z.looseObject({
+  format: z.literal(RESULT_FORMAT),
+  /** "host" for a live kernel and for the model's --machine host; a preset name otherwise. */
+  machine: z.string(),
+  /** "legacy" | "seed" | "mainline" for the model; the kernel's name for a live run. */
+  design: z.string(),
+  kernel: z.string().optional(),
+  scenarios: z.record(z.string(), resultScenarioSchema),
+});
+export interface Result {
+  format: typeof RESULT_FORMAT;
+  machine: string;
+  design: string;
+  kernel?: string;
+  scenarios: Record<string, ResultScenario>;
+  [extra: string]: unknown;
+}
+
+// ------------------------------------------------------------------ parsing
+
+/** "scenarios[2].steps[4].size" from a zod issue path. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const p of path) {
+    if (typeof p === "number") out += `[${p}]`;
+    else if (typeof p === "string" && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(p))
+      out += out ? `.${p}` : p;
+    else out += `[${JSON.stringify(String(p))}]`;
+  }
+  return out || "(top level)";
+}
+
+function explain(error: z.ZodError, what: string): FormatError {
+  const lines = error.issues.slice(0, 5).map((issue) => {
+    const path = issue.path as PropertyKey[];
+    let message = issue.message;
+    if (issue.code === "unrecognized_keys") message = `unknown field(s) ${issue.keys.join(", ")}`;
+    return `${formatPath(path)}: ${message}`;
+  });
+  if (error.issues.length > 5) lines.push(`... and ${error.issues.length - 5} more`);
+  return new FormatError(`not a valid ${what}: ${lines.join("; ")}`);
+}
+
+function parseWith<T>(schema: z.ZodType, data: unknown, what: string): T {
+  const r = schema.safeParse(data);
+  if (!r.success) throw explain(r.error, what);
+  return r.data as T;
+}
+
+/** Parses a JSON value as `hvo-scenario/1`; FormatError names the bad field. */
+export function parseScenarioFile(data: unknown): ScenarioFile {
+  return parseWith<ScenarioFile>(scenarioFileSchema, data, SCENARIO_FORMAT);
+}
+
+/** Parses a JSON value as `hvo-recording/1`. */
+export function parseRecording(data: unknown): Recording {
+  return parseWith<Recording>(recordingSchema, data, RECORDING_FORMAT);
+}
+
+/** Parses a JSON value as `hvo-result/1`. */
+export function parseResult(data: unknown): Result {
+  return parseWith<Result>(resultSchema, data, RESULT_FORMAT);
+}
+
+/** Parses text: JSON syntax errors become FormatErrors too. */
+export function parseJsonText(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new FormatError(`${what} is not JSON: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,160 @@
+// The live oracle on this machine's kernel: runs small scenarios through hvo live and checks
+// them against the live recordings on the exact fields only; checks that a run that fails
+// mid-way puts the machine back as it found it. Needs root and HugeTLB; skips elsewhere.
+import { spawnSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { main } from "../../src/cli/main.ts";
+import { captureIo } from "../../src/cli/io.ts";
+import { compareToRecording } from "../../src/scenario/compare.ts";
+import {
+  parseRecording,
+  parseResult,
+  parseScenarioFile,
+  type ScenarioFile,
+} from "../../src/scenario/format.ts";
+import { hugetlbfsMounts, LiveError, runLive } from "../../src/live/run.ts";
+import { acquireLiveLock } from "../../src/live/lock.ts";
+import {
+  haveShared,
+  readJson,
+  SUITE,
+  SUITE_RECORDING,
+  sharedRecordingsPath,
+  sharedScenariosPath,
+} from "../scenario/shared.ts";
+
+const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+const haveHugetlb = fs.existsSync("/sys/kernel/mm/hugepages/hugepages-2048kB");
+const haveGcc = !spawnSync("gcc", ["--version"]).error;
+const canRunLive = process.platform === "linux" && isRoot && haveHugetlb && haveGcc;
+if (!canRunLive)
+  console.warn(
+    "skipping live-kernel tests: they need Linux, root, /sys/kernel/mm/hugepages and gcc " +
+      `(root: ${isRoot}, hugetlb: ${haveHugetlb}, gcc: ${haveGcc})`,
+  );
+
+const H2 = "/sys/kernel/mm/hugepages/hugepages-2048kB";
+const H1 = "/sys/kernel/mm/hugepages/hugepages-1048576kB";
+const HVO = "/proc/sys/vm/hugetlb_optimize_vmemmap";
+const read = (p: string) => fs.readFileSync(p, "utf8").trim();
+
+describe("hvo live refuses what it cannot do", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("refuses to run without root, naming the reason", async () => {
+    vi.spyOn(process as { getuid: () => number }, "getuid").mockReturnValue(1000);
+    const file: ScenarioFile = { format: "hvo-scenario/1", scenarios: [{ id: "X", steps: [] }] };
+    await expect(runLive(file)).rejects.toThrow(LiveError);
+    await expect(runLive(file)).rejects.toThrow(/must run as root/);
+  });
+
+  it("reports a bad scenario file as a usage error naming the field", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hvo-live-test-"));
+    const f = path.join(dir, "bad.json");
+    fs.writeFileSync(
+      f,
+      JSON.stringify({
+        format: "hvo-scenario/1",
+        scenarios: [{ id: "X", steps: [{ op: "nr", size: "2X", value: 1 }] }],
+      }),
+    );
+    const io = captureIo();
+    expect(await main(["live", f], io)).toBe(2);
+    expect(io.stderr()).toMatch(
+      /^hvo: not a valid hvo-scenario\/1: scenarios\[0\]\.steps\[0\]\.size: /,
+    );
+    expect(io.stderr()).not.toMatch(/at .*\.ts:/);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe.skipIf(!canRunLive)("hvo live on this kernel", () => {
+  it.skipIf(!haveShared)(
+    "agrees with the shared recordings on their exact fields",
+    async () => {
+      const only = [
+        "S01_2M_noHVO_grow_shrink",
+        "S10_surplus_2M_reserved_at_mmap",
+        "S05_2M_HVO_on_with_existing",
+      ];
+      const result = await runLive(sharedScenariosPath, { only });
+      expect(Object.keys(result.scenarios)).toEqual(expect.arrayContaining(only));
+      const diffs = compareToRecording(parseRecording(readJson(sharedRecordingsPath)), result);
+      expect(diffs).toEqual([]);
+    },
+    300_000,
+  );
+
+  it("agrees with our own recording, through the CLI's --json", async () => {
+    const io = captureIo();
+    const status = await main(
+      ["live", SUITE, "--json", "--quiet", "--only", "L07_reservation_then_touch,L20_bad_writes"],
+      io,
+    );
+    expect(io.stderr()).toBe("");
+    expect(status).toBe(0);
+    const result = parseResult(JSON.parse(io.stdout()));
+    expect(result.design).toBe("live");
+    expect(compareToRecording(parseRecording(readJson(SUITE_RECORDING)), result)).toEqual([]);
+    // The map step records its pfns, the kpf-free steps none.
+    const map = result.scenarios.L07_reservation_then_touch.steps[2];
+    expect(map.pfns?.length).toBe(4);
+    expect(map.pfns?.every((p) => p === null)).toBe(true);
+  }, 300_000);
+
+  it("puts back what it found after a run that fails mid-way", async () => {
+    const scenarios = parseScenarioFile({
+      format: "hvo-scenario/1",
+      scenarios: [
+        {
+          id: "FAILS",
+          steps: [
+            { op: "hvo", value: 0 },
+            { op: "nr", size: "2M", value: 8 },
+            { op: "overcommit", size: "2M", value: 5 },
+            { op: "mount", dir: "/tmp/hvo-live-test/mnt", opts: "pagesize=2M" },
+            { op: "populate", file: "/tmp/hvo-live-test/mnt/f", size: "2M", n: 2 },
+            { op: "map", id: "A", size: "2M", n: 7 },
+            { op: "nr", size: "1G", value: 0 },
+          ],
+        },
+      ],
+    });
+    const lock = await acquireLiveLock();
+    try {
+      // A state that is not the reset state: a 2M pool of 3, overcommit 2, HVO on.
+      fs.writeFileSync(`${H2}/nr_hugepages`, "3");
+      fs.writeFileSync(`${H2}/nr_overcommit_hugepages`, "2");
+      fs.writeFileSync(HVO, "1");
+      const run = runLive(scenarios, {
+        lock,
+        afterStep: (_id, rec) => {
+          if (rec.i === 5) {
+            // Mid-way: pages mapped, surplus in use, a hugetlbfs file populated.
+            expect(read(`${H2}/surplus_hugepages`)).toBe("1");
+            throw new Error("injected failure");
+          }
+        },
+      });
+      await expect(run).rejects.toThrow("injected failure");
+      expect(read(`${H2}/nr_hugepages`)).toBe("3");
+      expect(read(`${H2}/free_hugepages`)).toBe("3");
+      expect(read(`${H2}/surplus_hugepages`)).toBe("0");
+      expect(read(`${H2}/resv_hugepages`)).toBe("0");
+      expect(read(`${H2}/nr_overcommit_hugepages`)).toBe("2");
+      expect(read(HVO)).toBe("1");
+      expect(read(`${H1}/nr_hugepages`)).toBe("0");
+      expect(read(`${H1}/demote_size`)).toBe("2048kB");
+      expect(hugetlbfsMounts()).not.toContain("/tmp/hvo-live-test/mnt");
+    } finally {
+      fs.writeFileSync(`${H2}/nr_overcommit_hugepages`, "0");
+      fs.writeFileSync(`${H2}/nr_hugepages`, "0");
+      fs.writeFileSync(HVO, "0");
+      await lock.release();
+      fs.rmSync("/tmp/hvo-live-test", { recursive: true, force: true });
+    }
+  }, 120_000);
+});

@@ -1,0 +1,143 @@
+import { describe, expect, it } from "vitest";
+import {
+  compareResults,
+  compareSteps,
+  compareToRecording,
+  exactFields,
+  nondeterminism,
+} from "../../src/scenario/compare.ts";
+import {
+  parseRecording,
+  type Recording,
+  RESULT_FORMAT,
+  type Result,
+} from "../../src/scenario/format.ts";
+import { haveShared, readJson, SUITE_RECORDING, sharedRecordingsPath } from "./shared.ts";
+
+/** One recorded round as an hvo-result/1. */
+function roundAsResult(rec: Recording, round: number): Result {
+  const scenarios: Result["scenarios"] = {};
+  for (const [id, sc] of Object.entries(rec.scenarios))
+    scenarios[id] = { steps: structuredClone(sc.runs[round].steps) };
+  return { format: RESULT_FORMAT, machine: "host", design: "live", scenarios };
+}
+
+const shared = () => parseRecording(readJson(sharedRecordingsPath));
+const suite = () => parseRecording(readJson(SUITE_RECORDING));
+
+describe("compare", () => {
+  it("lists the exact fields of FORMAT.md", () => {
+    const rec = suite().scenarios.L02_2M_HVO_odd_steps.runs[0].steps[1];
+    const f = exactFields(rec);
+    expect(Object.keys(f)).toEqual(
+      expect.arrayContaining([
+        "rc",
+        "errno",
+        "code",
+        "hvo",
+        "HugePages_Total",
+        "HugePages_Free",
+        "HugePages_Rsvd",
+        "HugePages_Surp",
+        "Hugetlb_kB",
+        "h2M.nr",
+        "h2M.node0_surplus",
+        "h1G.demote_size",
+        "d_memmap_sum",
+      ]),
+    );
+    expect(f).not.toHaveProperty("MemFree_kB");
+    expect(f).not.toHaveProperty("d_nr_memmap_pages");
+    // HVO on, one 2M page allocated: its memmap shrinks by 7 pages (SPEC §3).
+    expect(f.d_memmap_sum).toBe(-7);
+  });
+
+  it.skipIf(!haveShared)("finds every round of the shared recordings equal to round 0", () => {
+    const rec = shared();
+    for (const round of [1, 2])
+      expect(compareToRecording(rec, roundAsResult(rec, round))).toEqual([]);
+  });
+
+  it("finds every round of our recording equal to round 0", () => {
+    const rec = suite();
+    for (const round of [1, 2])
+      expect(compareToRecording(rec, roundAsResult(rec, round))).toEqual([]);
+  });
+
+  it.skipIf(!haveShared)("reports a changed exact field with scenario, step and values", () => {
+    const rec = shared();
+    const res = roundAsResult(rec, 0);
+    const st = res.scenarios.S10_surplus_2M_reserved_at_mmap.steps[2];
+    (st.after.h2M as { resv: number }).resv = 7;
+    st.delta.memmap_sum = -49;
+    st.errno = 12;
+    res.scenarios.S10_surplus_2M_reserved_at_mmap.steps[3].pfns = [1, 2, 3];
+    expect(compareToRecording(rec, res)).toEqual([
+      {
+        scenario: "S10_surplus_2M_reserved_at_mmap",
+        step: 2,
+        field: "errno",
+        expected: 0,
+        actual: 12,
+      },
+      {
+        scenario: "S10_surplus_2M_reserved_at_mmap",
+        step: 2,
+        field: "h2M.resv",
+        expected: 8,
+        actual: 7,
+      },
+      {
+        scenario: "S10_surplus_2M_reserved_at_mmap",
+        step: 2,
+        field: "d_memmap_sum",
+        expected: -56,
+        actual: -49,
+      },
+    ]);
+  });
+
+  it("skips a field the recording lists as nondeterministic for that step only", () => {
+    const rec = suite();
+    const steps = rec.scenarios.L02_2M_HVO_odd_steps.runs[0].steps;
+    const changed = structuredClone(steps);
+    changed[1].delta.memmap_sum = 0;
+    changed[2].delta.memmap_sum = 0;
+    const skip = (i: number) => new Set(i === 1 ? ["d_memmap_sum"] : []);
+    const diffs = compareSteps("L02", steps, changed, skip);
+    expect(diffs.map((d) => [d.step, d.field])).toEqual([[2, "d_memmap_sum"]]);
+    // A pool size that varied is skipped, and so is its own delta's key.
+    const pool = structuredClone(steps);
+    (pool[1].after.h2M as { nr: number }).nr = 99;
+    expect(compareSteps("L02", steps, pool, () => new Set(["h2M.nr"]))).toEqual([]);
+    expect(compareSteps("L02", steps, pool, () => new Set(["d_nr2M"]))).toEqual([]);
+  });
+
+  it("reports a different op, a missing step and a missing scenario", () => {
+    const rec = suite();
+    const res = roundAsResult(rec, 0);
+    res.scenarios.L01_2M_noHVO_odd_steps.steps[1].step = { op: "nr", size: "2M", value: 2 };
+    res.scenarios.L02_2M_HVO_odd_steps.steps.pop();
+    res.scenarios.NOT_RECORDED = { steps: [] };
+    const d = compareResults(roundAsResult(rec, 0), res);
+    expect(d.map((x) => [x.scenario, x.step, x.field])).toEqual([
+      ["L01_2M_noHVO_odd_steps", 1, "step"],
+      ["L02_2M_HVO_odd_steps", null, "steps.length"],
+      ["NOT_RECORDED", null, "scenario"],
+    ]);
+  });
+});
+
+describe("nondeterminism, computed as the shared recordings", () => {
+  it.skipIf(!haveShared)("finds the same memmap-split and pfn differences", () => {
+    const rec = shared();
+    const pick = new Set(["d_nr_memmap_pages", "d_nr_memmap_boot_pages", "map_pfns"]);
+    for (const [id, sc] of Object.entries(rec.scenarios)) {
+      const key = (n: { round: number; step: number; fields: string[] }) =>
+        n.fields.filter((f) => pick.has(f)).map((f) => `${n.round}/${n.step}/${f}`);
+      const mine = nondeterminism(sc.runs).flatMap(key).sort();
+      const theirs = sc.nondeterministic.flatMap(key).sort();
+      expect(mine, id).toEqual(theirs);
+    }
+  });
+});
