@@ -1,0 +1,141 @@
+// hvo vm FILE: the scenario file on a real kernel (Debian's Linux 7.2 by default, or the
+// user's own) booted under QEMU, reported as hvo-result/1 like hvo live.
+import fs from "node:fs";
+import type { Command } from "commander";
+import { poolSummary } from "../../live/driver.ts";
+import { loadScenarioJson, recordVm, runVm, type VmResult } from "../../live/vm/run.ts";
+import { resolveKernel, VmSetupError } from "../../live/vm/pieces.ts";
+import { parseMemoryMiB } from "../../live/vm/qemu.ts";
+import { FormatError } from "../../scenario/format.ts";
+import { type Io, UsageError } from "../io.ts";
+
+interface VmFlags {
+  kernel: string;
+  memory?: string;
+  nodes?: string;
+  cmdline?: string;
+  json?: boolean;
+  install?: boolean;
+  only?: string[];
+  record?: string;
+  rounds: string;
+  fetchKernel?: boolean;
+}
+
+function stepText(step: Record<string, unknown>): string {
+  const { op, ...rest } = step;
+  return [String(op), ...Object.entries(rest).map(([k, v]) => `${k}=${v}`)].join(" ");
+}
+
+/** Per-node pool sizes ("2M n0 4 n1 8") where a machine has more than one node. */
+function nodeSummary(after: Record<string, unknown>): string {
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(after)) {
+    if (!/^h[1-9][0-9]*[KMG]$/.test(k) || v === null || typeof v !== "object") continue;
+    const nodes = Object.entries(v as Record<string, unknown>)
+      .map(([f, n]) => [/^node(\d+)_nr$/.exec(f)?.[1], n] as const)
+      .filter(([node]) => node !== undefined);
+    if (nodes.length > 1 && nodes.some(([, n]) => n)) {
+      parts.push(`${k.slice(1)} ${nodes.map(([node, n]) => `n${node} ${n}`).join(" ")}`);
+    }
+  }
+  return parts.length ? `  [${parts.join("; ")}]` : "";
+}
+
+export function formatVmResult(r: VmResult): string {
+  const lines: string[] = [`${r.machine}  ${r.kernel ?? ""}`];
+  for (const t of r.timings) {
+    const shape = `${t.shape.memory}, ${t.shape.nodes} node(s)${t.shape.cmdline ? `, ${t.shape.cmdline}` : ""}`;
+    lines.push(`boot ${(t.bootMs / 1000).toFixed(1)} s  [${shape}]`);
+  }
+  for (const [id, sc] of Object.entries(r.scenarios)) {
+    lines.push("", id);
+    if (sc.initial)
+      lines.push(`  initial  memmap ${sc.initial.memmap_sum}  ${poolSummary(sc.initial)}`);
+    for (const st of sc.steps) {
+      const res = st.rc === 0 ? "ok" : `${st.code ?? `errno ${st.errno}`}`;
+      const d = st.delta.memmap_sum;
+      const dm = d === null ? "?" : d > 0 ? `+${d}` : String(d);
+      lines.push(
+        `  ${String(st.i).padStart(2)} ${stepText(st.step as Record<string, unknown>).padEnd(34)} ${res.padEnd(7)} memmap ${dm.padStart(6)}  ${poolSummary(st.after)}${nodeSummary(st.after as unknown as Record<string, unknown>)}`,
+      );
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+export function register(program: Command, io: Io): void {
+  program
+    .command("vm")
+    .description(
+      "Run a scenario file on a real kernel booted under QEMU (TCG): Debian's Linux 7.2 (the mainline HVO design) or your own",
+    )
+    .argument("[file]", "hvo-scenario/1 file")
+    .option(
+      "--kernel <name|path>",
+      "debian-X.Y (downloaded into .cache/vm) or a bzImage/vmlinux path",
+      "debian-7.2",
+    )
+    .option("--memory <size>", "guest RAM, e.g. 6G (default: the scenario's vm.memory, else 6G)")
+    .option("--nodes <n>", "NUMA nodes, memory split evenly (default: the scenario's, else 1)")
+    .option(
+      "--cmdline <params>",
+      'extra boot parameters, e.g. "hugepagesz=1G hugepages=2 hugetlb_free_vmemmap=on"',
+    )
+    .option("--json", "print hvo-result/1")
+    .option("--install", "apt-get install missing QEMU/busybox/zstd/gcc and download the kernel")
+    .option("--only <id...>", "only these scenario ids")
+    .option("--record <out>", "write hvo-recording/1 of --rounds rounds to this file")
+    .option("--rounds <n>", "rounds for --record", "1")
+    .option("--fetch-kernel", "only fetch the kernel (and the host tools) into the cache")
+    .action(async (file: string | undefined, flags: VmFlags) => {
+      const progress = (line: string) => io.err(`hvo vm: ${line}\n`);
+      try {
+        if (flags.fetchKernel) {
+          const k = await resolveKernel(flags.kernel, {
+            install: true,
+            log: (s) => progress(s.trimEnd()),
+          });
+          io.out(
+            `${k.name}: ${k.image}${k.package ? ` (${k.package} ${k.packageVersion})` : ""}\n`,
+          );
+          return;
+        }
+        if (!file) throw new UsageError("hvo vm needs a scenario FILE");
+        const shape: { memory?: string; nodes?: number; cmdline?: string } = {};
+        if (flags.memory !== undefined) {
+          parseMemoryMiB(flags.memory);
+          shape.memory = flags.memory;
+        }
+        if (flags.nodes !== undefined) {
+          const n = Number(flags.nodes);
+          if (!Number.isInteger(n) || n < 1 || n > 8)
+            throw new UsageError(`--nodes ${flags.nodes}: a number from 1 to 8`);
+          shape.nodes = n;
+        }
+        if (flags.cmdline !== undefined) shape.cmdline = flags.cmdline;
+        const raw = loadScenarioJson(file);
+        const opts = {
+          kernel: flags.kernel,
+          shape,
+          install: flags.install,
+          only: flags.only,
+          progress,
+        };
+        if (flags.record) {
+          const rounds = Number(flags.rounds);
+          if (!Number.isInteger(rounds) || rounds < 1)
+            throw new UsageError(`--rounds ${flags.rounds}: a positive number`);
+          const rec = await recordVm(raw, rounds, opts);
+          fs.writeFileSync(flags.record, `${JSON.stringify(rec, null, 1)}\n`);
+          progress(`wrote ${flags.record}`);
+          return;
+        }
+        const result = await runVm(raw, opts);
+        io.out(flags.json ? `${JSON.stringify(result, null, 1)}\n` : formatVmResult(result));
+      } catch (e) {
+        if (e instanceof VmSetupError || e instanceof FormatError) throw new UsageError(e.message);
+        throw e;
+      }
+    });
+}

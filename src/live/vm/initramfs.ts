@@ -1,0 +1,76 @@
+// The guest's root file system, built by the project itself: the machine's static busybox,
+// hvoexec (native/hvoexec.c) and hvokcore (native/initramfs/hvokcore.c) compiled with
+// `gcc -O2 -static`, and native/initramfs/init. Cached by the hash of its inputs.
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import { buildCpio, type CpioEntry } from "./cpio.ts";
+import { ensureHostTools, PROJECT_ROOT, VmSetupError, vmCacheDir } from "./pieces.ts";
+
+const NATIVE = path.join(PROJECT_ROOT, "native");
+
+/** The C helpers that go into the guest: name -> source. */
+export function helperSources(): Record<string, string> {
+  const out: Record<string, string> = { hvoexec: path.join(NATIVE, "hvoexec.c") };
+  const kcore = path.join(NATIVE, "initramfs", "hvokcore.c");
+  if (fs.existsSync(kcore)) out.hvokcore = kcore;
+  return out;
+}
+
+function compileStatic(gcc: string, src: string, out: string): void {
+  if (!fs.existsSync(src)) throw new VmSetupError(`${src} is missing: the guest needs it`);
+  const tmp = `${out}.tmp${process.pid}`;
+  try {
+    execFileSync(gcc, ["-O2", "-static", "-std=gnu11", "-o", tmp, src], { stdio: "pipe" });
+  } catch (e) {
+    const err = e as { stderr?: Buffer };
+    throw new VmSetupError(`gcc -static ${src} failed: ${err.stderr?.toString() ?? e}`);
+  }
+  fs.renameSync(tmp, out);
+}
+
+/** Builds (or finds in the cache) the initramfs; returns its path. */
+export function buildInitramfs(
+  opts: { install?: boolean; log?: (s: string) => void } = {},
+): string {
+  const tools = ensureHostTools(["busybox", "gcc"], opts);
+  const busybox = fs.realpathSync(tools.busybox);
+  const bb = fs.readFileSync(busybox);
+  // Debian's /bin/busybox comes from busybox-static only when that package is installed;
+  // a dynamic busybox cannot run in a guest without a libc.
+  if (bb.includes(Buffer.from("/lib64/ld-linux-x86-64.so.2"))) {
+    throw new VmSetupError(
+      `${busybox} is dynamically linked: install \`apt-get install -y busybox-static\``,
+    );
+  }
+  const init = fs.readFileSync(path.join(NATIVE, "initramfs", "init"));
+  const sources = helperSources();
+  const h = createHash("sha256").update(bb).update(init);
+  for (const [name, src] of Object.entries(sources)) h.update(name).update(fs.readFileSync(src));
+  const key = h.digest("hex").slice(0, 16);
+  const dir = path.join(vmCacheDir(), "initramfs");
+  const out = path.join(dir, `initramfs-${key}.cpio`);
+  if (fs.existsSync(out)) return out;
+  fs.mkdirSync(dir, { recursive: true });
+  const entries: CpioEntry[] = [
+    ...["bin", "sbin", "usr", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp", "mnt"].map(
+      (p): CpioEntry => ({ kind: "dir", path: p }),
+    ),
+    { kind: "chardev", path: "dev/console", major: 5, minor: 1 },
+    { kind: "chardev", path: "dev/null", major: 1, minor: 3, mode: 0o666 },
+    { kind: "file", path: "bin/busybox", data: bb, mode: 0o755 },
+    { kind: "file", path: "init", data: init, mode: 0o755 },
+  ];
+  for (const [name, src] of Object.entries(sources)) {
+    const bin = path.join(dir, `${name}-${key}`);
+    opts.log?.(`gcc -O2 -static ${src}\n`);
+    compileStatic(tools.gcc, src, bin);
+    entries.push({ kind: "file", path: `bin/${name}`, data: fs.readFileSync(bin), mode: 0o755 });
+    fs.rmSync(bin);
+  }
+  const tmp = `${out}.tmp${process.pid}`;
+  fs.writeFileSync(tmp, buildCpio(entries));
+  fs.renameSync(tmp, out);
+  return out;
+}

@@ -1,0 +1,510 @@
+// Getting what a VM run needs: QEMU and busybox from this machine's Debian release, and a
+// newer Debian kernel downloaded (never installed) into the project's cache, .cache/vm/.
+// The kernel is cut out of Debian's bzImage (arch/x86/boot/header.S: payload_offset and
+// payload_length in the setup header) and decompressed to the ELF vmlinux, which QEMU boots
+// through its PVH note: no decompressor (whose BMI2 code the paravirtual KVM here cannot run)
+// and no KASLR.
+import { execFileSync, spawnSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** A piece of the VM machinery is missing: the message names the command that installs it. */
+export class VmSetupError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "VmSetupError";
+  }
+}
+
+export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
+
+export function vmCacheDir(): string {
+  return process.env.HVO_VM_CACHE ?? path.join(PROJECT_ROOT, ".cache", "vm");
+}
+
+/** The Debian packages each host tool comes from. */
+const HOST_TOOLS = {
+  qemu: { bin: "qemu-system-x86_64", pkg: "qemu-system-x86" },
+  busybox: { bin: "busybox", pkg: "busybox-static" },
+  zstd: { bin: "zstd", pkg: "zstd" },
+  gcc: { bin: "gcc", pkg: "gcc libc6-dev" },
+} as const;
+export type HostTool = keyof typeof HOST_TOOLS;
+
+export function which(bin: string): string | null {
+  for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(":")) {
+    const p = path.join(dir, bin);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // not in this directory
+    }
+  }
+  return null;
+}
+
+function isRoot(): boolean {
+  return typeof process.getuid === "function" && process.getuid() === 0;
+}
+
+let aptUpdated = false;
+
+function aptGet(args: string[], log: (s: string) => void): void {
+  if (!aptUpdated) {
+    log("apt-get update\n");
+    spawnSync("apt-get", ["update", "-q"], { stdio: "ignore" });
+    aptUpdated = true;
+  }
+  log(`apt-get ${args.join(" ")}\n`);
+  const r = spawnSync("apt-get", args, {
+    encoding: "utf8",
+    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+  });
+  if (r.status !== 0) {
+    throw new VmSetupError(`apt-get ${args.join(" ")} failed: ${(r.stderr || "").trim()}`);
+  }
+}
+
+/**
+ * Finds the host tools; with install, installs what is missing with apt-get (root only).
+ * Without it, a missing tool is a VmSetupError naming the apt command.
+ */
+export function ensureHostTools(
+  tools: HostTool[],
+  opts: { install?: boolean; log?: (s: string) => void } = {},
+): Record<HostTool, string> {
+  const log = opts.log ?? (() => {});
+  const found: Partial<Record<HostTool, string>> = {};
+  const missing: HostTool[] = [];
+  for (const t of tools) {
+    const p = which(HOST_TOOLS[t].bin);
+    if (p && (t !== "gcc" || fs.existsSync("/usr/lib/x86_64-linux-gnu/libc.a"))) found[t] = p;
+    else missing.push(t);
+  }
+  if (missing.length > 0) {
+    const pkgs = missing.flatMap((t) => HOST_TOOLS[t].pkg.split(" "));
+    const cmd = `apt-get install -y --no-install-recommends ${pkgs.join(" ")}`;
+    if (!opts.install) {
+      throw new VmSetupError(
+        `missing ${missing.map((t) => HOST_TOOLS[t].bin).join(", ")}: install with \`${cmd}\` (or pass --install)`,
+      );
+    }
+    if (!isRoot()) throw new VmSetupError(`missing tools and not root: run \`sudo ${cmd}\``);
+    aptGet(["install", "-y", "-q", "--no-install-recommends", ...pkgs], log);
+    for (const t of missing) {
+      const p = which(HOST_TOOLS[t].bin);
+      if (!p) throw new VmSetupError(`${HOST_TOOLS[t].bin} still missing after \`${cmd}\``);
+      found[t] = p;
+    }
+  }
+  return found as Record<HostTool, string>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The archive the machine's own apt sources name
+
+export interface AptSource {
+  uri: string;
+  signedBy: string | null;
+}
+
+/** The codename of this machine's Debian release (os-release). */
+export function hostCodename(osRelease = "/etc/os-release"): string | null {
+  try {
+    const m = /^VERSION_CODENAME=("?)([^"\n]+)\1$/m.exec(fs.readFileSync(osRelease, "utf8"));
+    return m ? m[2] : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Finds the Debian archive among apt source texts: the entry that carries the release's own
+ * suite (not -security, not a third-party repository). Handles deb822 `.sources` stanzas and
+ * one-line `deb [opts] URI suite comps` lists.
+ */
+export function findDebianSource(
+  files: { name: string; text: string }[],
+  codename: string,
+): AptSource | null {
+  for (const f of files) {
+    if (f.name.endsWith(".sources")) {
+      for (const stanza of f.text.split(/\n\s*\n/)) {
+        const field = (k: string): string | null => {
+          const m = new RegExp(`^${k}:[ \\t]*(.*)$`, "mi").exec(stanza);
+          return m ? m[1].trim() : null;
+        };
+        if (field("Enabled")?.toLowerCase() === "no") continue;
+        if (!(field("Types") ?? "").split(/\s+/).includes("deb")) continue;
+        const suites = (field("Suites") ?? "").split(/\s+/);
+        if (!suites.includes(codename)) continue;
+        const uri = (field("URIs") ?? "").split(/\s+/)[0];
+        if (uri) return { uri, signedBy: field("Signed-By") };
+      }
+    } else if (f.name.endsWith(".list")) {
+      for (const raw of f.text.split("\n")) {
+        const line = raw.replace(/#.*/, "").trim();
+        const m = /^deb\s+(?:\[([^\]]*)\]\s+)?(\S+)\s+(\S+)/.exec(line);
+        if (!m || m[3] !== codename) continue;
+        const signed = /signed-by=(\S+)/.exec(m[1] ?? "");
+        return { uri: m[2], signedBy: signed ? signed[1] : null };
+      }
+    }
+  }
+  return null;
+}
+
+export function hostDebianSource(): AptSource {
+  const codename = hostCodename();
+  if (!codename)
+    throw new VmSetupError("cannot tell this machine's Debian release (/etc/os-release)");
+  const files: { name: string; text: string }[] = [];
+  const add = (p: string) => {
+    try {
+      files.push({ name: p, text: fs.readFileSync(p, "utf8") });
+    } catch {
+      // unreadable or absent
+    }
+  };
+  add("/etc/apt/sources.list");
+  const dir = "/etc/apt/sources.list.d";
+  if (fs.existsSync(dir)) for (const n of fs.readdirSync(dir).sort()) add(path.join(dir, n));
+  const src = findDebianSource(files, codename);
+  if (!src) {
+    throw new VmSetupError(
+      `no apt source in /etc/apt names the Debian suite ${codename}: cannot tell where the archive is`,
+    );
+  }
+  return src;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The kernel
+
+export interface KernelPieces {
+  /** Short name, e.g. "debian-7.2". */
+  name: string;
+  /** The ELF vmlinux QEMU boots through PVH (or the user's image). */
+  image: string;
+  /** Debian binary package and version, when the kernel came from Debian. */
+  package: string | null;
+  packageVersion: string | null;
+  /** `uname -r` of the kernel, e.g. 7.2.13+deb14-amd64. */
+  release: string | null;
+  config: string | null;
+}
+
+/** A simple cross-process lock (mkdir is atomic), so parallel tests fetch the kernel once. */
+export async function withDirLock<T>(lockDir: string, fn: () => Promise<T> | T): Promise<T> {
+  fs.mkdirSync(path.dirname(lockDir), { recursive: true });
+  const deadline = Date.now() + 15 * 60_000;
+  for (;;) {
+    try {
+      fs.mkdirSync(lockDir);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      try {
+        // A lock older than 15 minutes belongs to a process that died.
+        if (Date.now() - fs.statSync(lockDir).mtimeMs > 15 * 60_000) fs.rmdirSync(lockDir);
+      } catch {
+        // raced with its owner
+      }
+      if (Date.now() > deadline) throw new VmSetupError(`timed out waiting for ${lockDir}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    fs.rmdirSync(lockDir);
+  }
+}
+
+/** The compressed payload of an x86 bzImage, from its setup header. */
+export function bzImagePayload(bzImage: Uint8Array): Uint8Array {
+  const dv = new DataView(bzImage.buffer, bzImage.byteOffset, bzImage.byteLength);
+  if (dv.getUint32(0x202, true) !== 0x53726448) throw new VmSetupError("not a bzImage (no HdrS)");
+  const setupSects = bzImage[0x1f1] || 4;
+  const start = (setupSects + 1) * 512 + dv.getUint32(0x248, true);
+  const len = dv.getUint32(0x24c, true);
+  return bzImage.subarray(start, start + len);
+}
+
+/** Turns a bzImage into the ELF vmlinux inside it (zstd payloads; gzip too). */
+export function extractVmlinux(bzImage: Uint8Array, outPath: string, zstdBin = "zstd"): void {
+  const payload = bzImagePayload(bzImage);
+  const tmp = `${outPath}.tmp${process.pid}`;
+  if (payload[0] === 0x28 && payload[1] === 0xb5 && payload[2] === 0x2f && payload[3] === 0xfd) {
+    // The kernel build appends the uncompressed size (4 bytes) after the zstd frame.
+    const frame = payload.subarray(0, payload.length - 4);
+    const r = spawnSync(zstdBin, ["-d", "-q", "-c", "--long=31"], {
+      input: frame,
+      maxBuffer: 1 << 30,
+    });
+    if (r.status !== 0) throw new VmSetupError(`zstd -d failed: ${r.stderr?.toString()}`);
+    fs.writeFileSync(tmp, r.stdout);
+  } else if (payload[0] === 0x1f && payload[1] === 0x8b) {
+    const r = spawnSync("gzip", ["-d", "-c"], { input: payload, maxBuffer: 1 << 30 });
+    if (r.status !== 0) throw new VmSetupError(`gzip -d failed: ${r.stderr?.toString()}`);
+    fs.writeFileSync(tmp, r.stdout);
+  } else {
+    throw new VmSetupError("bzImage payload is neither zstd nor gzip");
+  }
+  const elf = fs.readFileSync(tmp).subarray(0, 4);
+  if (elf[0] !== 0x7f || elf[1] !== 0x45) throw new VmSetupError("payload is not an ELF vmlinux");
+  fs.renameSync(tmp, outPath);
+}
+
+function aptOpts(aptDir: string): string[] {
+  return [
+    "-o",
+    `Dir::Etc::sourcelist=${path.join(aptDir, "sources.list")}`,
+    "-o",
+    "Dir::Etc::sourceparts=-",
+    "-o",
+    `Dir::State::Lists=${path.join(aptDir, "lists")}`,
+    "-o",
+    `Dir::Cache=${path.join(aptDir, "cache")}`,
+    "-o",
+    "APT::Get::List-Cleanup=0",
+    "-o",
+    "APT::Sandbox::User=root",
+  ];
+}
+
+/** Picks the unsigned x86_64 image package of a series among the archive's package names. */
+export function pickKernelPackage(names: string[], series: string): string | null {
+  const esc = series.replace(/\./g, "\\.");
+  const patterns = [
+    // Debian since 6.x splits the image out of linux-image-* into linux-binary-unsigned-*.
+    new RegExp(`^linux-binary-unsigned-(${esc}(?:\\.\\d+)?)(\\+[^-]+)?-amd64$`),
+    new RegExp(`^linux-image-(${esc}(?:\\.\\d+)?)(\\+[^-]+)?-amd64-unsigned$`),
+    new RegExp(`^linux-image-(${esc}(?:\\.\\d+)?(?:-\\d+)?)(\\+[^-]+)?-amd64-unsigned$`),
+  ];
+  for (const re of patterns) {
+    const hits = names.filter((n) => re.test(n));
+    if (hits.length > 0) {
+      const sublevel = (n: string) =>
+        Number(/\.(\d+)(?:[+-]|$)/.exec(n.slice(n.indexOf(series) + series.length))?.[1] ?? 0);
+      hits.sort((a, b) => sublevel(b) - sublevel(a) || b.localeCompare(a));
+      return hits[0];
+    }
+  }
+  return null;
+}
+
+/**
+ * Gets Debian's kernel of a series (e.g. "7.2") into the cache: a separate apt source list for
+ * the newer suites (sid, experimental) on the host the machine's own sources name, its own
+ * lists and cache, `apt-get download`, `dpkg-deb -x`. The system's apt config is not touched.
+ */
+export async function fetchDebianKernel(
+  series: string,
+  opts: { install?: boolean; log?: (s: string) => void } = {},
+): Promise<KernelPieces> {
+  const log = opts.log ?? (() => {});
+  const cache = vmCacheDir();
+  const name = `debian-${series}`;
+  const kdir = path.join(cache, "kernels", name);
+  const metaPath = path.join(kdir, "meta.json");
+  // Paths are re-derived from the cache folder: the project may have moved since.
+  const readMeta = (): KernelPieces => {
+    const meta = JSON.parse(fs.readFileSync(metaPath, "utf8")) as KernelPieces;
+    const config = path.join(kdir, "config");
+    return {
+      ...meta,
+      image: path.join(kdir, "vmlinux"),
+      config: fs.existsSync(config) ? config : null,
+    };
+  };
+  if (fs.existsSync(metaPath)) return readMeta();
+  if (!opts.install) {
+    throw new VmSetupError(
+      `kernel ${name} is not in ${kdir}: fetch it with \`hvo vm --fetch-kernel ${name}\` (or pass --install)`,
+    );
+  }
+  const tools = ensureHostTools(["zstd"], opts);
+  return withDirLock(path.join(cache, "locks", `kernel-${name}`), () => {
+    if (fs.existsSync(metaPath)) return readMeta();
+    const src = hostDebianSource();
+    const aptDir = path.join(cache, "apt");
+    for (const d of ["lists/partial", "cache/archives/partial", "archives"]) {
+      fs.mkdirSync(path.join(aptDir, d), { recursive: true });
+    }
+    const signed = src.signedBy ? `[signed-by=${src.signedBy}] ` : "";
+    fs.writeFileSync(
+      path.join(aptDir, "sources.list"),
+      ["sid", "experimental"].map((s) => `deb ${signed}${src.uri} ${s} main\n`).join(""),
+    );
+    const o = aptOpts(aptDir);
+    log(`apt-get update (sid, experimental from ${src.uri}) into ${aptDir}\n`);
+    const up = spawnSync("apt-get", [...o, "update", "-q"], { encoding: "utf8" });
+    if (up.status !== 0) throw new VmSetupError(`apt-get update failed: ${up.stderr}`);
+    const names = execFileSync("apt-cache", [...o, "pkgnames", "linux-"], {
+      encoding: "utf8",
+      maxBuffer: 1 << 26,
+    }).split("\n");
+    const pkg = pickKernelPackage(names, series);
+    if (!pkg)
+      throw new VmSetupError(
+        `no unsigned amd64 kernel image of Linux ${series} in sid or experimental`,
+      );
+    const show = execFileSync("apt-cache", [...o, "show", pkg], { encoding: "utf8" });
+    const version = /^Version: (.+)$/m.exec(show)?.[1] ?? null;
+    const archives = path.join(aptDir, "archives");
+    log(`apt-get download ${pkg} (${version})\n`);
+    const dl = spawnSync("apt-get", [...o, "download", "-q", pkg], {
+      cwd: archives,
+      encoding: "utf8",
+    });
+    if (dl.status !== 0) throw new VmSetupError(`apt-get download ${pkg} failed: ${dl.stderr}`);
+    const deb = fs
+      .readdirSync(archives)
+      .filter((f) => f.startsWith(`${pkg}_`) && f.endsWith(".deb"))
+      .sort()
+      .pop();
+    if (!deb) throw new VmSetupError(`apt-get download left no ${pkg}_*.deb`);
+    const unpack = path.join(cache, "deb", pkg);
+    fs.rmSync(unpack, { recursive: true, force: true });
+    fs.mkdirSync(unpack, { recursive: true });
+    execFileSync("dpkg-deb", ["-x", path.join(archives, deb), unpack]);
+    // The config is in the base package of the split layout; best effort.
+    const basePkg = pkg.replace("linux-binary-unsigned-", "linux-base-");
+    let config: string | null = null;
+    if (basePkg !== pkg) {
+      const r = spawnSync("apt-get", [...o, "download", "-q", basePkg], { cwd: archives });
+      const baseDeb = fs
+        .readdirSync(archives)
+        .filter((f) => f.startsWith(`${basePkg}_`))
+        .pop();
+      if (r.status === 0 && baseDeb)
+        execFileSync("dpkg-deb", ["-x", path.join(archives, baseDeb), unpack]);
+    }
+    const modDir = path.join(unpack, "usr", "lib", "modules");
+    const bootDir = path.join(unpack, "boot");
+    let vmlinuz: string | null = null;
+    let release: string | null = null;
+    if (fs.existsSync(modDir)) {
+      for (const rel of fs.readdirSync(modDir)) {
+        for (const f of ["vmlinuz.unsigned", "vmlinuz"]) {
+          const p = path.join(modDir, rel, f);
+          if (!vmlinuz && fs.existsSync(p)) {
+            vmlinuz = p;
+            release = rel;
+          }
+        }
+        const c = path.join(modDir, rel, "config");
+        if (fs.existsSync(c)) config = c;
+      }
+    }
+    if (!vmlinuz && fs.existsSync(bootDir)) {
+      const f = fs.readdirSync(bootDir).find((n) => n.startsWith("vmlinuz-"));
+      if (f) {
+        vmlinuz = path.join(bootDir, f);
+        release = f.slice("vmlinuz-".length);
+      }
+    }
+    if (!vmlinuz) throw new VmSetupError(`${deb} holds no vmlinuz`);
+    fs.mkdirSync(kdir, { recursive: true });
+    const image = path.join(kdir, "vmlinux");
+    extractVmlinux(fs.readFileSync(vmlinuz), image, tools.zstd);
+    if (config) fs.copyFileSync(config, path.join(kdir, "config"));
+    const pieces: KernelPieces = {
+      name,
+      image,
+      package: pkg,
+      packageVersion: version,
+      release,
+      config: config ? path.join(kdir, "config") : null,
+    };
+    fs.writeFileSync(metaPath, `${JSON.stringify(pieces, null, 2)}\n`);
+    log(`kernel ${release} -> ${image}\n`);
+    return pieces;
+  });
+}
+
+/**
+ * Whether an ELF vmlinux carries the PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY, type 18, owner
+ * "Xen": arch/x86/platform/pvh/head.S), without which QEMU cannot boot it directly.
+ */
+export function hasPvhNote(elf: Uint8Array): boolean {
+  const dv = new DataView(elf.buffer, elf.byteOffset, elf.byteLength);
+  if (elf.length < 64 || dv.getUint32(0, false) !== 0x7f454c46 || elf[4] !== 2) return false;
+  const phoff = Number(dv.getBigUint64(32, true));
+  const phentsize = dv.getUint16(54, true);
+  const phnum = dv.getUint16(56, true);
+  for (let i = 0; i < phnum; i++) {
+    const ph = phoff + i * phentsize;
+    if (dv.getUint32(ph, true) !== 4) continue; // PT_NOTE
+    const off = Number(dv.getBigUint64(ph + 8, true));
+    const size = Number(dv.getBigUint64(ph + 32, true));
+    let p = off;
+    while (p + 12 <= off + size) {
+      const namesz = dv.getUint32(p, true);
+      const descsz = dv.getUint32(p + 4, true);
+      const type = dv.getUint32(p + 8, true);
+      const name = new TextDecoder()
+        .decode(elf.subarray(p + 12, p + 12 + namesz))
+        .replace(/\0+$/, "");
+      if (type === 18 && name === "Xen") return true;
+      p += 12 + (((namesz + 3) >>> 2) << 2) + (((descsz + 3) >>> 2) << 2);
+    }
+  }
+  return false;
+}
+
+/**
+ * Resolves `--kernel`: `debian-X.Y` is fetched into the cache; anything else is a path to a
+ * bzImage or to an ELF vmlinux. A bzImage is turned into its vmlinux when that has a PVH note
+ * (fast: no decompressor, no KASLR); otherwise it is booted as it is (QEMU's bzImage loader,
+ * whose decompressor TCG runs fine).
+ */
+export async function resolveKernel(
+  spec: string,
+  opts: { install?: boolean; log?: (s: string) => void } = {},
+): Promise<KernelPieces> {
+  const m = /^debian-(\d+\.\d+)$/.exec(spec);
+  if (m) return fetchDebianKernel(m[1], opts);
+  if (!fs.existsSync(spec)) {
+    throw new VmSetupError(`--kernel ${spec}: neither debian-X.Y nor an existing file`);
+  }
+  const user = (image: string): KernelPieces => ({
+    name: path.basename(spec),
+    image,
+    package: null,
+    packageVersion: null,
+    release: null,
+    config: null,
+  });
+  const bytes = fs.readFileSync(spec);
+  if (bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46) {
+    if (!hasPvhNote(bytes)) {
+      throw new VmSetupError(
+        `${spec} is an ELF vmlinux without a PVH note (CONFIG_PVH=y): pass its bzImage instead`,
+      );
+    }
+    return user(path.resolve(spec));
+  }
+  bzImagePayload(bytes); // a clear error when it is not a bzImage
+  const st = fs.statSync(spec);
+  const out = path.join(
+    vmCacheDir(),
+    "kernels",
+    "user",
+    `${path.basename(spec)}-${st.size}-${Math.trunc(st.mtimeMs)}.vmlinux`,
+  );
+  if (!fs.existsSync(out)) {
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    const tools = ensureHostTools(["zstd"], opts);
+    try {
+      extractVmlinux(bytes, out, tools.zstd);
+    } catch (e) {
+      opts.log?.(`cannot extract vmlinux (${(e as Error).message}): booting the bzImage\n`);
+      return user(path.resolve(spec));
+    }
+  }
+  return hasPvhNote(fs.readFileSync(out)) ? user(out) : user(path.resolve(spec));
+}
