@@ -171,3 +171,203 @@ export function vmemmapPopulate(
   }
   return mapped;
 }
+
+// ---- Boot-time HVO (CONFIG_SPARSEMEM_VMEMMAP_PREINIT): vmemmap_populate_hvo() and friends ----
+//
+// These work on memmap byte offsets from the vmemmap base, like vmemmapPopulate() above. Frames
+// handed out by `block` are raw memblock memory; the struct pages in them read as memmap_init()
+// would have left them (an "init" pattern per frame), which is what the kernel's later
+// initialisation writes there.
+
+/** The PTE slot of one vmemmap page. */
+export interface PteSlot {
+  tablePfn: number;
+  idx: number;
+}
+
+function setInitFrame(ctx: VmemmapPopulateContext, frame: number, voff: number): void {
+  // A pattern per frame rather than an init range: a frame freed by vmemmap_undo_hvo() may come
+  // back from memblock for another offset, and init ranges must not overlap.
+  ctx.frames.setPattern(frame, { kind: "init", voff });
+}
+
+/**
+ * vmemmap_populate_address(): the tables down to the PTE of vaddr (zeroed memblock pages), then,
+ * when the PTE is none, a PAGE_KERNEL mapping of `ptpfn`, or of a fresh page from `block` when
+ * ptpfn is null. Null when an allocation fails.
+ */
+export function vmemmapPopulateAddress(
+  ctx: VmemmapPopulateContext,
+  voff: number,
+  nid: number,
+  ptpfn: number | null,
+  block: () => number | null,
+): PteSlot | null {
+  const { geometry: g, arch, pgt } = ctx;
+  const vaddr = ctx.vmemmapBase + BigInt(voff);
+  let s: PteSlot;
+  try {
+    s = ensureTables(ctx, vaddr, g.pteLevel, nid);
+  } catch (e) {
+    if (e instanceof Oops) throw e;
+    return null; // memblock ENOMEM for a table page
+  }
+  if (arch.pte.decode(pgt.get(s.tablePfn, s.idx), g.pteLevel)) return s;
+  let pfn = ptpfn;
+  if (pfn === null) {
+    pfn = block();
+    if (pfn === null) return null;
+    setInitFrame(ctx, pfn, voff - (voff % g.pageSize));
+  }
+  pgt.set(s.tablePfn, s.idx, arch.pte.mkLeaf(pfn, { writable: true, huge: false }, g.pteLevel));
+  return s;
+}
+
+/**
+ * vmemmap_populate_hvo(addr, end, ..., headsize): the first `headsizeBytes` of the range get
+ * pages of their own; every other PTE maps `restPfn` (seed/mainline: the shared tail), or, when
+ * restPfn is null, the last head page (legacy: the "mirrors"). All PAGE_KERNEL (writable): the
+ * tails are write-protected later, when hugetlb gathers the folio (vmemmap_wrprotect_hvo()).
+ * Returns 0 or -ENOMEM, and the head pages it allocated.
+ */
+export function vmemmapPopulateHvo(
+  ctx: VmemmapPopulateContext,
+  voffStart: number,
+  voffEnd: number,
+  nid: number,
+  headsizeBytes: number,
+  restPfn: number | null,
+  block: () => number | null,
+): { ret: number; headPfns: number[] } {
+  const g = ctx.geometry;
+  const headPfns: number[] = [];
+  let last: PteSlot | null = null;
+  let voff = voffStart;
+  for (; voff < voffStart + headsizeBytes; voff += g.pageSize) {
+    last = vmemmapPopulateAddress(ctx, voff, nid, null, () => {
+      const p = block();
+      if (p !== null) headPfns.push(p);
+      return p;
+    });
+    if (!last) return { ret: -12, headPfns };
+  }
+  let rest = restPfn;
+  if (rest === null) {
+    const e = last ? ctx.arch.pte.decode(ctx.pgt.get(last.tablePfn, last.idx), g.pteLevel) : null;
+    if (!e)
+      throw new Oops("vmemmap_populate_hvo: no head page mapped", {
+        vaddr: ctx.vmemmapBase + BigInt(voffStart),
+      });
+    rest = e.pfn;
+  }
+  for (; voff < voffEnd; voff += g.pageSize) {
+    if (!vmemmapPopulateAddress(ctx, voff, nid, rest, () => null)) return { ret: -12, headPfns };
+  }
+  return { ret: 0, headPfns };
+}
+
+/**
+ * vmemmap_wrprotect_hvo(addr, end, node, headsize): ptep_set_wrprotect() on every PTE from
+ * addr + headsize up to end. The caller flushes the TLB.
+ */
+export function vmemmapWrprotectHvo(
+  ctx: VmemmapPopulateContext,
+  voffStart: number,
+  voffEnd: number,
+  headsizeBytes: number,
+): void {
+  const { geometry: g, arch, pgt } = ctx;
+  for (let voff = voffStart + headsizeBytes; voff < voffEnd; voff += g.pageSize) {
+    const s = pgt.slot(g.pteLevel, ctx.vmemmapBase + BigInt(voff));
+    if (!s)
+      throw new Oops("vmemmap_wrprotect_hvo: no PTE", { vaddr: ctx.vmemmapBase + BigInt(voff) });
+    pgt.set(s.tablePfn, s.idx, arch.pte.wrprotect(pgt.get(s.tablePfn, s.idx), g.pteLevel));
+  }
+}
+
+/**
+ * vmemmap_populate() as x86_64 has it (arch/x86/mm/init_64.c): base pages for less than a
+ * section's memmap; otherwise vmemmap_populate_hugepages(), which maps a PMD leaf where the PMD
+ * is none and falls back to base pages where a PTE table is already there
+ * (vmemmap_check_pmd() returns 0 for a table). Arches without PMD-mapped vmemmap use base pages.
+ * `block(nrPages)` gives memblock memory (PMD_SIZE blocks aligned to their size) or null.
+ * Returns 0 or -ENOMEM.
+ */
+export function vmemmapPopulateRange(
+  ctx: VmemmapPopulateContext,
+  voffStart: number,
+  voffEnd: number,
+  nid: number,
+  block: (nrPages: number) => number | null,
+): number {
+  const { geometry: g, arch, pgt } = ctx;
+  const base = (from: number, to: number): number => {
+    for (let v = from; v < to; v += g.pageSize) {
+      if (!vmemmapPopulateAddress(ctx, v, nid, null, () => block(1))) return -12;
+    }
+    return 0;
+  };
+  if (!arch.vmemmapPmdLeaves || voffEnd - voffStart < g.sectionMemmapBytes)
+    return base(voffStart, voffEnd);
+  for (let v = voffStart; v < voffEnd; ) {
+    const next = Math.min(Math.floor(v / g.pmdSize) * g.pmdSize + g.pmdSize, voffEnd);
+    const vaddr = ctx.vmemmapBase + BigInt(v);
+    const s = ensureTables(ctx, vaddr, g.pmdLevel, nid);
+    const e = arch.pte.decode(pgt.get(s.tablePfn, s.idx), g.pmdLevel);
+    if (!e) {
+      const nrPages = g.pmdSize / g.pageSize;
+      const pfn = block(nrPages);
+      if (pfn !== null) {
+        pgt.set(
+          s.tablePfn,
+          s.idx,
+          arch.pte.mkLeaf(pfn, { writable: true, huge: true }, g.pmdLevel),
+        );
+        const pmdVoff = Math.floor(v / g.pmdSize) * g.pmdSize;
+        for (let i = 0; i < nrPages; i++) setInitFrame(ctx, pfn + i, pmdVoff + i * g.pageSize);
+        v = next;
+        continue;
+      }
+    } else if (e.huge) {
+      v = next;
+      continue;
+    }
+    if (base(v, next) < 0) return -12;
+    v = next;
+  }
+  return 0;
+}
+
+/**
+ * vmemmap_undo_hvo() (legacy and the seed, early boot only; gone in mainline): clear the tail
+ * PTEs, clear the head PTEs and give their pages back to memblock (`memblockFree`), flush the
+ * range, and populate it the ordinary way.
+ */
+export function vmemmapUndoHvo(
+  ctx: VmemmapPopulateContext,
+  voffStart: number,
+  voffEnd: number,
+  nid: number,
+  headsizeBytes: number,
+  memblockFree: (pfn: number) => void,
+  block: (nrPages: number) => number | null,
+): number {
+  const { geometry: g, arch, pgt } = ctx;
+  const pte = (voff: number): PteSlot => {
+    const s = pgt.slot(g.pteLevel, ctx.vmemmapBase + BigInt(voff));
+    if (!s) throw new Oops("vmemmap_undo_hvo: no PTE", { vaddr: ctx.vmemmapBase + BigInt(voff) });
+    return s;
+  };
+  for (let voff = voffStart + headsizeBytes; voff < voffEnd; voff += g.pageSize) {
+    const s = pte(voff);
+    pgt.set(s.tablePfn, s.idx, 0n);
+  }
+  for (let voff = voffStart; voff < voffStart + headsizeBytes; voff += g.pageSize) {
+    const s = pte(voff);
+    const e = arch.pte.decode(pgt.get(s.tablePfn, s.idx), g.pteLevel);
+    pgt.set(s.tablePfn, s.idx, 0n);
+    if (e) memblockFree(e.pfn);
+  }
+  pgt.flushTlbRange(ctx.vmemmapBase + BigInt(voffStart), ctx.vmemmapBase + BigInt(voffEnd));
+  return vmemmapPopulateRange(ctx, voffStart, voffEnd, nid, block);
+}

@@ -1,0 +1,49 @@
+// hvo write PATH VALUE [PATH VALUE ...]: writes to the model's files in order, each as
+// `echo -n VALUE > PATH` would (no newline added), and prints what a shell would on failure
+// ("write error: Invalid argument"); then the files can be read in the same model with --cat.
+import type { Command } from "commander";
+import { KernelError, strerror } from "../../include/errno.ts";
+import { ExitStatus, type Io, UsageError } from "../io.ts";
+import { DESIGN_HELP, MACHINE_HELP } from "../machine_arg.ts";
+import { modelAfter } from "./cat.ts";
+import type { ModelArgs } from "./run.ts";
+
+export function register(program: Command, io: Io): void {
+  program
+    .command("write")
+    .description("write VALUE to a file of the model and report the kernel's answer")
+    .argument("<path>", "the file's path as on Linux")
+    .argument("<value>", "the text to write (no newline is added)")
+    .argument("[more...]", "more PATH VALUE pairs, written in order")
+    .option("--machine <m>", MACHINE_HELP)
+    .option("--design <d>", DESIGN_HELP)
+    .option("--after <scenario-file>", "run this scenario file first (without its closing reset)")
+    .option("--cat <paths>", "print these files afterwards (comma-separated)")
+    .action(
+      (
+        path: string,
+        value: string,
+        more: string[],
+        opts: ModelArgs & { after?: string; cat?: string },
+      ) => {
+        if (more.length % 2 !== 0) throw new UsageError("write: give PATH VALUE pairs");
+        const pairs: [string, string][] = [[path, value]];
+        for (let i = 0; i < more.length; i += 2) pairs.push([more[i], more[i + 1]]);
+        const model = modelAfter(opts);
+        let failed = false;
+        for (const [p, v] of pairs) {
+          try {
+            model.write(p, v);
+          } catch (e) {
+            if (!(e instanceof KernelError)) throw e;
+            failed = true;
+            io.err(`hvo write: ${p}: write error: ${strerror(e.errno)}\n`);
+          }
+        }
+        for (const p of opts.cat?.split(",").filter(Boolean) ?? []) {
+          io.out(`==> ${p} <==\n${model.vfs.tryRead(p) ?? "(cannot read)\n"}`);
+        }
+        if (failed) throw new ExitStatus(1);
+      },
+    );
+}

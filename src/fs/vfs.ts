@@ -1,0 +1,429 @@
+// The files a user reads and writes, as text: fs/proc/meminfo.c (+ hugetlb_report_meminfo()),
+// mm/vmstat.c (/proc/vmstat, /proc/zoneinfo), mm/hugetlb_sysfs.c (the hugepages-<kB>kB
+// directories, global and per node), mm/hugetlb_sysctl.c (vm.nr_hugepages,
+// vm.nr_hugepages_mempolicy, vm.nr_overcommit_hugepages), mm/hugetlb_vmemmap.c
+// (vm.hugetlb_optimize_vmemmap), fs/proc/page.c (/proc/kpageflags, /proc/kpagecount).
+//
+// Errnos are the live 6.18 kernel's (docs/kernel-files.md): sysfs stores parse with
+// kstrtoul(buf, 10) (no spaces, one trailing newline, ERANGE on overflow), sysctls with
+// proc_doulongvec_minmax()/proc_dointvec() (leading blanks, base 0, EINVAL on overflow); an
+// empty write changes nothing; opening a read-only sysfs file for writing is EACCES, writing a
+// read-only proc file EIO. A bad value is refused before anything changes.
+
+import { EACCES, EINVAL, EIO, ENOENT, ERANGE, KernelError } from "../include/errno.ts";
+import type { Kernel } from "../kernel.ts";
+import type { Hstate, HugetlbPool } from "../mm/hugetlb.ts";
+import { memparse } from "../mm/hugetlb_cmdline.ts";
+import type { HugetlbVmemmap } from "../mm/hugetlb_vmemmap_api.ts";
+import { readPfnWords } from "./kpageflags.ts";
+
+const ULONG_MAX = (1n << 64n) - 1n;
+
+/** kstrtoul(s, 10) as a bigint (the exact unsigned long). */
+export function kstrtoulBig(text: string): bigint {
+  const s = text.endsWith("\n") ? text.slice(0, -1) : text;
+  const m = /^\+?([0-9]+)$/.exec(s);
+  if (!m) throw new KernelError(EINVAL, `kstrtoul: "${text}"`);
+  const v = BigInt(m[1]);
+  if (v > ULONG_MAX) throw new KernelError(ERANGE, `kstrtoul: "${text}" overflows`);
+  return v;
+}
+
+/** kstrtoul(s, 10): the value (clamped to a safe number; larger counts mean "as many as possible"). */
+export function kstrtoul(text: string): number {
+  const s = text.endsWith("\n") ? text.slice(0, -1) : text;
+  const m = /^\+?([0-9]+)$/.exec(s);
+  if (!m) throw new KernelError(EINVAL, `kstrtoul: "${text}"`);
+  const v = BigInt(m[1]);
+  if (v > ULONG_MAX) throw new KernelError(ERANGE, `kstrtoul: "${text}" overflows`);
+  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+}
+
+/** proc_get_long(): one number of a sysctl write (base 0); null when the write holds none. */
+export function procGetLong(text: string): { neg: boolean; value: bigint } | null {
+  const s = text.replace(/^[\s]+/, "");
+  if (s.length === 0) return null;
+  const m = /^(-?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)([\s\S]*)$/.exec(s);
+  if (!m) throw new KernelError(EINVAL, `sysctl: "${text}"`);
+  if (m[3].length && !/^[ \t\n]/.test(m[3])) throw new KernelError(EINVAL, `sysctl: "${text}"`);
+  if (m[2].length > 21) throw new KernelError(EINVAL, `sysctl: "${text}"`);
+  const digits = m[2];
+  const v = /^0[xX]/.test(digits)
+    ? BigInt(digits)
+    : digits.length > 1 && digits[0] === "0"
+      ? BigInt(`0o${digits.slice(1)}`)
+      : BigInt(digits);
+  if (v > ULONG_MAX) throw new KernelError(EINVAL, `sysctl: "${text}" overflows`);
+  return { neg: m[1] === "-", value: v };
+}
+
+/** proc_doulongvec_minmax() write: null for an empty write. */
+export function procUlong(text: string): number | null {
+  const r = procGetLong(text);
+  if (r === null) return null;
+  if (r.neg) throw new KernelError(EINVAL, `sysctl: "${text}" is negative`);
+  return r.value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(r.value);
+}
+
+/** proc_dointvec() write: null for an empty write. */
+export function procInt(text: string): number | null {
+  const r = procGetLong(text);
+  if (r === null) return null;
+  if (r.neg ? r.value > 2n ** 31n : r.value > 2n ** 31n - 1n)
+    throw new KernelError(EINVAL, `sysctl: "${text}"`);
+  return Number(r.neg ? -r.value : r.value);
+}
+
+interface FileOps {
+  read?: () => string;
+  /** Absent: read-only. */
+  write?: (text: string) => void;
+  /** sysfs (EACCES on a write to a read-only file) or proc (EIO). */
+  kind: "sysfs" | "proc";
+}
+
+export interface VfsDeps {
+  k: Kernel;
+  pool: HugetlbPool;
+  vmemmap: HugetlbVmemmap;
+  /** Runs deferred work (free_hpage_work) before a file is read, as "settled" readers see it. */
+  settle?: () => void;
+}
+
+const HUGEPAGES = "/sys/kernel/mm/hugepages";
+const NODE = "/sys/devices/system/node";
+
+export class Vfs {
+  constructor(readonly d: VfsDeps) {}
+
+  private get k(): Kernel {
+    return this.d.k;
+  }
+  private get pool(): HugetlbPool {
+    return this.d.pool;
+  }
+
+  /** Every file path, for listing (sorted). */
+  paths(): string[] {
+    return [...this.table().keys()].sort();
+  }
+
+  exists(path: string): boolean {
+    return this.table().has(path) || path === "/proc/kpageflags" || path === "/proc/kpagecount";
+  }
+
+  /** read(2) of the whole file. ENOENT for a path that does not exist. */
+  read(path: string): string {
+    if (path === "/proc/kpageflags" || path === "/proc/kpagecount") {
+      throw new KernelError(EINVAL, `${path} is binary: use readBinary`);
+    }
+    const f = this.table().get(path);
+    if (!f) throw new KernelError(ENOENT, path);
+    if (!f.read) throw new KernelError(EACCES, path);
+    return f.read();
+  }
+
+  /** read() that returns null instead of an error (what observe() wants). */
+  tryRead(path: string): string | null {
+    try {
+      return this.read(path);
+    } catch (e) {
+      if (e instanceof KernelError) return null;
+      throw e;
+    }
+  }
+
+  /** write(2) of `text`; throws KernelError(errno) as the kernel's write returns it. */
+  write(path: string, text: string): void {
+    if (path === "/proc/kpageflags" || path === "/proc/kpagecount")
+      throw new KernelError(EIO, path);
+    const f = this.table().get(path);
+    if (!f) throw new KernelError(ENOENT, path);
+    if (!f.write) throw new KernelError(f.kind === "sysfs" ? EACCES : EIO, path);
+    // sysfs: a zero-length write never reaches the store method.
+    if (f.kind === "sysfs" && text.length === 0) return;
+    f.write(text);
+  }
+
+  /** pread() of a binary file: /proc/kpageflags, /proc/kpagecount (8-byte aligned offsets). */
+  readBinary(path: string, offset: number, length: number): Uint8Array {
+    const which =
+      path === "/proc/kpageflags" ? "flags" : path === "/proc/kpagecount" ? "count" : null;
+    if (which === null)
+      return new TextEncoder().encode(this.read(path)).subarray(offset, offset + length);
+    if (offset % 8 !== 0 || length % 8 !== 0)
+      throw new KernelError(EINVAL, `${path}: unaligned read`);
+    return readPfnWords(this.k, which, offset, length, this.maxPfn());
+  }
+
+  /** max_pfn: the end of the highest present range. */
+  maxPfn(): number {
+    let max = 0;
+    for (const n of this.k.spec.nodes) for (const r of n.ranges) max = Math.max(max, r.endPfn);
+    return max;
+  }
+
+  // ------------------------------------------------------------------ the file table
+
+  private table(): Map<string, FileOps> {
+    const t = new Map<string, FileOps>();
+    const pool = this.pool;
+    const kb = this.k.pageSize / 1024;
+    t.set("/proc/meminfo", { kind: "proc", read: () => this.meminfo() });
+    t.set("/proc/vmstat", { kind: "proc", read: () => this.vmstat() });
+    t.set("/proc/zoneinfo", { kind: "proc", read: () => this.zoneinfo() });
+    t.set("/proc/cmdline", { kind: "proc", read: () => `${this.k.spec.cmdline}\n` });
+    t.set(`${NODE}/online`, { kind: "sysfs", read: () => `${nodeList(pool.nodes)}\n` });
+    const def = pool.defaultHstate;
+    t.set("/proc/sys/vm/nr_hugepages", {
+      kind: "proc",
+      read: () => `${def.maxHugePages}\n`,
+      write: (s) => {
+        const v = procUlong(s);
+        if (v !== null) pool.nrHugepagesStore(def, v, null);
+      },
+    });
+    t.set("/proc/sys/vm/nr_hugepages_mempolicy", {
+      kind: "proc",
+      read: () => `${def.maxHugePages}\n`,
+      write: (s) => {
+        const v = procUlong(s);
+        if (v !== null) pool.nrHugepagesStore(def, v, null);
+      },
+    });
+    t.set("/proc/sys/vm/nr_overcommit_hugepages", {
+      kind: "proc",
+      read: () => `${def.nrOvercommitRaw}\n`,
+      write: (s) => {
+        const r = procGetLong(s);
+        if (r === null) return;
+        if (r.neg) throw new KernelError(EINVAL, `sysctl: "${s}" is negative`);
+        pool.setOvercommit(def, r.value);
+      },
+    });
+    if (this.d.vmemmap.sysctlRegistered(pool.hstates.map((h) => h.order))) {
+      t.set("/proc/sys/vm/hugetlb_optimize_vmemmap", {
+        kind: "proc",
+        read: () => `${this.d.vmemmap.enabled ? 1 : 0}\n`,
+        write: (s) => {
+          const v = procInt(s);
+          if (v !== null) this.d.vmemmap.enabled = v !== 0;
+        },
+      });
+    }
+    for (const h of pool.hstates) {
+      const dir = `${HUGEPAGES}/${h.name}`;
+      const nr = (nid: number | null) => (s: string) => pool.nrHugepagesStore(h, kstrtoul(s), nid);
+      t.set(`${dir}/nr_hugepages`, {
+        kind: "sysfs",
+        read: () => `${h.nrHugePages}\n`,
+        write: nr(null),
+      });
+      t.set(`${dir}/nr_hugepages_mempolicy`, {
+        kind: "sysfs",
+        read: () => `${h.nrHugePages}\n`,
+        write: nr(null),
+      });
+      t.set(`${dir}/free_hugepages`, { kind: "sysfs", read: () => `${h.freeHugePages}\n` });
+      t.set(`${dir}/resv_hugepages`, { kind: "sysfs", read: () => `${h.resvHugePages}\n` });
+      t.set(`${dir}/surplus_hugepages`, { kind: "sysfs", read: () => `${h.surplusHugePages}\n` });
+      t.set(`${dir}/nr_overcommit_hugepages`, {
+        kind: "sysfs",
+        read: () => `${h.nrOvercommitRaw}\n`,
+        write: (s) => {
+          if (pool.isGigantic(h))
+            throw new KernelError(EINVAL, "nr_overcommit_hugepages: gigantic");
+          pool.setOvercommit(h, kstrtoulBig(s));
+        },
+      });
+      if (h.demoteOrder) this.demoteFiles(t, dir, h, null);
+      for (const nid of pool.nodes) {
+        const nd = `${NODE}/node${nid}/hugepages/${h.name}`;
+        t.set(`${nd}/nr_hugepages`, {
+          kind: "sysfs",
+          read: () => `${h.nrHugePagesNode[nid]}\n`,
+          write: nr(nid),
+        });
+        t.set(`${nd}/free_hugepages`, {
+          kind: "sysfs",
+          read: () => `${h.freeHugePagesNode[nid]}\n`,
+        });
+        t.set(`${nd}/surplus_hugepages`, {
+          kind: "sysfs",
+          read: () => `${h.surplusHugePagesNode[nid]}\n`,
+        });
+        if (h.demoteOrder) this.demoteFiles(t, nd, h, nid);
+      }
+    }
+    for (const nid of pool.nodes) {
+      t.set(`${NODE}/node${nid}/meminfo`, { kind: "sysfs", read: () => this.nodeMeminfo(nid) });
+    }
+    void kb;
+    return t;
+  }
+
+  private demoteFiles(t: Map<string, FileOps>, dir: string, h: Hstate, nid: number | null): void {
+    const pool = this.pool;
+    t.set(`${dir}/demote`, {
+      kind: "sysfs",
+      write: (s) => pool.demote(h, kstrtoul(s), nid),
+    });
+    t.set(`${dir}/demote_size`, {
+      kind: "sysfs",
+      read: () => `${2 ** (h.demoteOrder + pool.pageShift - 10)}kB\n`,
+      write: (s) => pool.setDemoteSize(h, memparse(s)),
+    });
+  }
+
+  // ------------------------------------------------------------------ /proc/meminfo
+
+  private meminfo(): string {
+    this.d.settle?.();
+    const k = this.k;
+    const kbPerPage = k.pageSize / 1024;
+    const total = k.buddy.totalManaged();
+    const free = k.buddy.nrFreePages();
+    const pool = this.pool;
+    const lines: string[] = [];
+    const kbLine = (label: string, kB: number) =>
+      lines.push(`${`${label}:`.padEnd(16)}${String(kB).padStart(8)} kB`);
+    kbLine("MemTotal", total * kbPerPage);
+    kbLine("MemFree", free * kbPerPage);
+    kbLine("MemAvailable", free * kbPerPage);
+    for (const l of [
+      "Buffers",
+      "Cached",
+      "SwapCached",
+      "Active",
+      "Inactive",
+      "Active(anon)",
+      "Inactive(anon)",
+      "Active(file)",
+      "Inactive(file)",
+      "Unevictable",
+      "Mlocked",
+      "SwapTotal",
+      "SwapFree",
+      "Zswap",
+      "Zswapped",
+      "Dirty",
+      "Writeback",
+      "AnonPages",
+      "Mapped",
+      "Shmem",
+      "KReclaimable",
+      "Slab",
+      "SReclaimable",
+      "SUnreclaim",
+      "KernelStack",
+    ])
+      kbLine(l, 0);
+    kbLine("PageTables", this.pageTablePages() * kbPerPage);
+    for (const l of ["SecPageTables", "NFS_Unstable", "Bounce", "WritebackTmp"]) kbLine(l, 0);
+    kbLine("CommitLimit", Math.floor(((total - pool.totalPages()) * kbPerPage) / 2));
+    kbLine("Committed_AS", 0);
+    kbLine("VmallocTotal", 34359738367);
+    for (const l of [
+      "VmallocUsed",
+      "VmallocChunk",
+      "Percpu",
+      "HardwareCorrupted",
+      "AnonHugePages",
+      "ShmemHugePages",
+      "ShmemPmdMapped",
+      "FileHugePages",
+      "FilePmdMapped",
+      "Balloon",
+    ])
+      kbLine(l, 0);
+    // hugetlb_report_meminfo()
+    const h = pool.defaultHstate;
+    lines.push(`HugePages_Total:   ${String(h.nrHugePages).padStart(5)}`);
+    lines.push(`HugePages_Free:    ${String(h.freeHugePages).padStart(5)}`);
+    lines.push(`HugePages_Rsvd:    ${String(h.resvHugePages).padStart(5)}`);
+    lines.push(`HugePages_Surp:    ${String(h.surplusHugePages).padStart(5)}`);
+    lines.push(`Hugepagesize:   ${String(h.sizeKb).padStart(8)} kB`);
+    let hugetlbKb = 0;
+    for (const x of pool.hstates) hugetlbKb += x.nrHugePages * x.sizeKb;
+    lines.push(`Hugetlb:        ${String(hugetlbKb).padStart(8)} kB`);
+    return `${lines.join("\n")}\n`;
+  }
+
+  /** NR_PAGETABLE: page-table pages the page allocator gave out after boot. */
+  private pageTablePages(): number {
+    let n = 0;
+    for (const a of this.k.buddy.allocations.values()) if (a.use === "pagetable") n += 2 ** a.order;
+    return n;
+  }
+
+  private nodeMeminfo(nid: number): string {
+    const h = this.pool.defaultHstate;
+    const z = this.k.buddy.zonesByNode[nid] ?? [];
+    const kbPerPage = this.k.pageSize / 1024;
+    const total = z.reduce((a, b) => a + b.managed, 0);
+    const free = z.reduce((a, b) => a + b.nrFree, 0);
+    const pad = (label: string, v: number) =>
+      `Node ${nid} ${`${label}:`.padEnd(16)}${String(v).padStart(8)} kB`;
+    return `${[
+      pad("MemTotal", total * kbPerPage),
+      pad("MemFree", free * kbPerPage),
+      pad("MemUsed", (total - free) * kbPerPage),
+      `Node ${nid} HugePages_Total: ${String(h.nrHugePagesNode[nid]).padStart(5)}`,
+      `Node ${nid} HugePages_Free:  ${String(h.freeHugePagesNode[nid]).padStart(5)}`,
+      `Node ${nid} HugePages_Surp:  ${String(h.surplusHugePagesNode[nid]).padStart(5)}`,
+    ].join("\n")}\n`;
+  }
+
+  // ------------------------------------------------------------------ /proc/vmstat, zoneinfo
+
+  private vmstat(): string {
+    this.d.settle?.();
+    const k = this.k;
+    const rows: Array<[string, number]> = [
+      ["nr_free_pages", k.buddy.nrFreePages()],
+      ["nr_zone_inactive_anon", 0],
+      ["nr_zone_active_anon", 0],
+      ["nr_page_table_pages", this.pageTablePages()],
+      ["nr_memmap_pages", k.vmstat.nrMemmapPages],
+      ["nr_memmap_boot_pages", k.vmstat.nrMemmapBootPages],
+      ["htlb_buddy_alloc_success", 0],
+      ["htlb_buddy_alloc_fail", k.buddy.failures.get("alloc_buddy_hugetlb_folio") ?? 0],
+    ];
+    return rows.map(([a, b]) => `${a} ${b}\n`).join("");
+  }
+
+  private zoneinfo(): string {
+    this.d.settle?.();
+    const out: string[] = [];
+    for (const nid of this.pool.nodes) {
+      for (const z of this.k.buddy.zonesByNode[nid] ?? []) {
+        out.push(`Node ${nid}, zone ${z.type.padStart(8)}`);
+        out.push(`  pages free     ${z.nrFree}`);
+        out.push(`        boost    0`);
+        out.push(`        min      ${z.watermarkMin}`);
+        out.push(`        low      ${z.watermarkLow}`);
+        out.push(`        high     ${z.watermarkHigh}`);
+        out.push(`        promo    ${z.watermarkHigh}`);
+        out.push(`        spanned  ${z.endPfn - z.startPfn}`);
+        out.push(`        present  ${z.present}`);
+        out.push(`        managed  ${z.managed}`);
+        out.push(`        cma      0`);
+        out.push(`  start_pfn:           ${z.startPfn}`);
+      }
+    }
+    return `${out.join("\n")}\n`;
+  }
+}
+
+/** A nodemask as the kernel prints it: "0", "0-3", "0,2-3". */
+export function nodeList(nodes: readonly number[]): string {
+  const parts: string[] = [];
+  let i = 0;
+  while (i < nodes.length) {
+    let j = i;
+    while (j + 1 < nodes.length && nodes[j + 1] === nodes[j] + 1) j++;
+    parts.push(i === j ? `${nodes[i]}` : `${nodes[i]}-${nodes[j]}`);
+    i = j + 1;
+  }
+  return parts.join(",");
+}

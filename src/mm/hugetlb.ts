@@ -1,0 +1,1221 @@
+// mm/hugetlb.c (6.18 semantics): hstates, the pool of huge pages and its counters, boot-time
+// allocation (gigantic pages from memblock, the rest from the buddy allocator in a batch),
+// set_max_huge_pages(), surplus pages and overcommit, reservations (gather_surplus_pages(),
+// return_unused_surplus_pages(), hugetlb_acct_memory(), subpools), alloc_hugetlb_folio() and
+// free_huge_folio() with its deferred path, update_and_free_pages_bulk(), demote and dissolve.
+//
+// Folios are named by their head pfn. The pool keeps its lists and counters here (struct
+// hstate); the folio's own state (hugetlb page type, HPG_* flags, refcount, subpool, compound
+// metadata) lives in its struct pages, written through k.memmap / k.compound exactly where the
+// kernel writes them, so that HVO (src/mm/hugetlb_vmemmap.ts, called through the
+// HugetlbVmemmap interface at the kernel's call sites) sees what it would see in the kernel.
+//
+// k.sub.huge_boot_pages (HugeBootmemPage[]): the memblock gigantic pages hugetlb_bootmem_alloc()
+// took before sparse_init(), i.e. huge_boot_pages[nid] flattened. HVO's pre-HVO hooks
+// (hugetlb_vmemmap_init_early/_late) read it in sparse_init and set HUGE_BOOTMEM_HVO /
+// HUGE_BOOTMEM_ZONES_VALID in `flags`, or remove an entry whose zones are invalid (after
+// giving its memory back). gather_bootmem_prealloc() (afterBuddy) turns the rest into folios.
+// k.sub.hugetlb is the HugetlbPool.
+
+import { BUG_ON, EBUSY, EINVAL, ENOMEM, ENOSPC, KernelError } from "../include/errno.ts";
+import { PAGE_OFF } from "../include/mm_types.ts";
+import { PG } from "../include/page_flags.ts";
+import type { BootHooks, Kernel } from "../kernel.ts";
+import { type HugetlbBootParams, parseHugetlbParams, stringGetSize } from "./hugetlb_cmdline.ts";
+import {
+  folioRefCount,
+  folioSetHpg,
+  folioSetHugetlb,
+  folioSetRefCount,
+  folioTestHpg,
+  folioTestHugetlb,
+} from "./hugetlb_folio.ts";
+import type { HugetlbVmemmap } from "./hugetlb_vmemmap_api.ts";
+import {
+  __GFP_COMP,
+  __GFP_MOVABLE,
+  __GFP_NOWARN,
+  __GFP_RETRY_MAYFAIL,
+  __GFP_THISNODE,
+  GFP_KERNEL,
+} from "./page_alloc.ts";
+
+/** struct huge_bootmem_page, flattened over nodes. */
+export interface HugeBootmemPage {
+  pfn: number;
+  order: number;
+  nid: number;
+  flags: number;
+}
+export const HUGE_BOOTMEM_HVO = 0x1;
+export const HUGE_BOOTMEM_ZONES_VALID = 0x2;
+
+/** A list_head of folios: add at the head, take from the head, delete anywhere, O(1). */
+export class FolioList {
+  private readonly next = new Map<number, number>();
+  private readonly prev = new Map<number, number>();
+  head = -1;
+  size = 0;
+  has(pfn: number): boolean {
+    return this.next.has(pfn);
+  }
+  /** list_add() / list_move() to the head. */
+  add(pfn: number): void {
+    this.next.set(pfn, this.head);
+    this.prev.set(pfn, -1);
+    if (this.head !== -1) this.prev.set(this.head, pfn);
+    this.head = pfn;
+    this.size++;
+  }
+  delete(pfn: number): void {
+    if (!this.next.has(pfn)) return;
+    const n = this.next.get(pfn) as number;
+    const p = this.prev.get(pfn) as number;
+    if (p !== -1) this.next.set(p, n);
+    else this.head = n;
+    if (n !== -1) this.prev.set(n, p);
+    this.next.delete(pfn);
+    this.prev.delete(pfn);
+    this.size--;
+  }
+  *[Symbol.iterator](): IterableIterator<number> {
+    for (let p = this.head; p !== -1; p = this.next.get(p) as number) yield p;
+  }
+}
+
+/** struct hstate */
+export class Hstate {
+  readonly name: string;
+  readonly sizeKb: number;
+  readonly nrPages: number;
+  maxHugePages = 0;
+  readonly maxHugePagesNode: number[];
+  nrHugePages = 0;
+  freeHugePages = 0;
+  resvHugePages = 0;
+  surplusHugePages = 0;
+  nrOvercommitHugePages = 0;
+  /** The unsigned long as written (nr_overcommit_hugepages reads it back verbatim). */
+  nrOvercommitRaw = 0n;
+  readonly nrHugePagesNode: number[];
+  readonly freeHugePagesNode: number[];
+  readonly surplusHugePagesNode: number[];
+  readonly hugepageFreelists: FolioList[];
+  readonly hugepageActivelist = new FolioList();
+  nextNidToAlloc = 0;
+  nextNidToFree = 0;
+  demoteOrder = 0;
+  constructor(
+    readonly order: number,
+    pageShift: number,
+    nrNodeIds: number,
+  ) {
+    this.nrPages = 2 ** order;
+    this.sizeKb = 2 ** (order + pageShift - 10);
+    this.name = `hugepages-${this.sizeKb}kB`;
+    const zeros = () => new Array<number>(nrNodeIds).fill(0);
+    this.maxHugePagesNode = zeros();
+    this.nrHugePagesNode = zeros();
+    this.freeHugePagesNode = zeros();
+    this.surplusHugePagesNode = zeros();
+    this.hugepageFreelists = Array.from({ length: nrNodeIds }, () => new FolioList());
+  }
+  /** persistent_huge_pages() */
+  get persistent(): number {
+    return this.nrHugePages - this.surplusHugePages;
+  }
+  /** available_huge_pages() */
+  get available(): number {
+    return this.freeHugePages - this.resvHugePages;
+  }
+}
+
+/** struct hugepage_subpool (a hugetlbfs mount's size=/min_size=). -1: no limit. */
+export class Subpool {
+  count = 1;
+  usedHpages = 0;
+  rsvHpages = 0;
+  constructor(
+    readonly h: Hstate,
+    readonly maxHpages: number,
+    readonly minHpages: number,
+  ) {}
+}
+
+export interface FolioInfo {
+  h: Hstate;
+  nid: number;
+  /** Which list the folio is on (folio->lru). */
+  list: "free" | "active" | null;
+  /** hugetlb_set_folio_subpool(): the subpool charged for it. */
+  spool: Subpool | null;
+}
+
+/** A NUMA node mask as a sorted list of node ids. */
+export type NodeMask = readonly number[];
+
+export class HugetlbPool {
+  readonly hstates: Hstate[] = [];
+  defaultHstate!: Hstate;
+  /** node_states[N_MEMORY] */
+  readonly nodes: number[];
+  readonly folios = new Map<number, FolioInfo>();
+  /** hpage_freelist: folios whose freeing waits for free_hpage_work. */
+  readonly hpageFreelist: number[] = [];
+  /** node_alloc_noretry for boot and set_max_huge_pages. */
+  private readonly bootParams: HugetlbBootParams;
+  /** hstate_boot_nrinvalid */
+  readonly bootNrInvalid = new Map<number, number>();
+  private readonly nrNodeIds: number;
+
+  constructor(
+    readonly k: Kernel,
+    readonly vmemmap: HugetlbVmemmap,
+  ) {
+    this.nodes = k.spec.nodes.map((n) => n.nid).sort((a, b) => a - b);
+    this.nrNodeIds = Math.max(...this.nodes) + 1;
+    this.bootParams = parseHugetlbParams(k.spec.cmdline, {
+      pageShift: k.spec.arch.pageShift,
+      validOrders: k.spec.arch.hstateOrders,
+      defaultHstateOrder: k.spec.arch.defaultHstateOrder,
+      onlineNodes: this.nodes,
+    });
+    k.sub.hugetlb = this;
+    k.sub.huge_boot_pages = [] as HugeBootmemPage[];
+  }
+
+  // ------------------------------------------------------------------ hstates
+
+  get pageShift(): number {
+    return this.k.spec.arch.pageShift;
+  }
+
+  /** hstate_is_gigantic(): order > MAX_PAGE_ORDER */
+  isGigantic(h: Hstate): boolean {
+    return h.order > this.k.buddy.maxOrder;
+  }
+
+  /** hugetlb_add_hstate() */
+  addHstate(order: number): Hstate {
+    const old = this.hstateOfOrder(order);
+    if (old) return old;
+    const h = new Hstate(order, this.pageShift, this.nrNodeIds);
+    this.hstates.push(h);
+    return h;
+  }
+
+  hstateOfOrder(order: number): Hstate | null {
+    return this.hstates.find((h) => h.order === order) ?? null;
+  }
+
+  /** size_to_hstate() */
+  sizeToHstate(bytes: number): Hstate | null {
+    return this.hstates.find((h) => h.nrPages * 2 ** this.pageShift === bytes) ?? null;
+  }
+
+  hstateByKb(kB: number): Hstate | null {
+    return this.hstates.find((h) => h.sizeKb === kB) ?? null;
+  }
+
+  /** The hstates ascending by size (sysfs listing order does not matter to readers). */
+  hstatesBySize(): Hstate[] {
+    return [...this.hstates].sort((a, b) => a.order - b.order);
+  }
+
+  // ------------------------------------------------------------------ boot
+
+  /** The boot hooks of hugetlb, wrapped around HVO's so that the kernel's order holds. */
+  bootHooks(): BootHooks {
+    const hvo = this.vmemmap.bootHooks;
+    return {
+      beforeSparseInit: (k) => {
+        if (this.bootParams.freeVmemmap !== null)
+          this.vmemmap.enabled = this.bootParams.freeVmemmap;
+        for (const l of this.bootParams.log) k.log.push({ level: l.level, text: l.text });
+        this.hugetlbBootmemAlloc();
+        hvo.beforeSparseInit?.(k);
+      },
+      populateSection: (k, s) => hvo.populateSection?.(k, s) ?? false,
+      afterBuddy: (k) => {
+        hvo.afterBuddy?.(k);
+        this.hugetlbInit();
+      },
+      late: (k) => hvo.late?.(k),
+    };
+  }
+
+  /** hugetlb_bootmem_alloc(): hstates of the command line, gigantic pages from memblock. */
+  private hugetlbBootmemAlloc(): void {
+    for (const order of this.bootParams.addedOrders) this.addHstate(order);
+    for (const h of this.hstates) {
+      if (!this.isGigantic(h)) continue;
+      this.applyBootCounts(h);
+      if (h.maxHugePages === 0) continue;
+      const allocated = this.allocBootGigantic(h);
+      this.allocErrcheck(h, allocated);
+    }
+  }
+
+  private applyBootCounts(h: Hstate): void {
+    h.maxHugePages = this.bootParams.maxHugePages.get(h.order) ?? 0;
+    const perNode = this.bootParams.maxHugePagesNode.get(h.order);
+    if (perNode) for (const [n, c] of perNode) h.maxHugePagesNode[n] = c;
+  }
+
+  /** __alloc_bootmem_huge_page() per page, node-specific counts first. */
+  private allocBootGigantic(h: Hstate): number {
+    const boot = this.k.sub.huge_boot_pages as HugeBootmemPage[];
+    const one = (nid: number, exact: boolean): boolean => {
+      try {
+        const pfn = this.k.memblock.alloc(h.nrPages, h.nrPages, nid, "hugetlb");
+        const realNid = this.k.pfnToNid(pfn);
+        if (exact && realNid !== nid) {
+          this.k.memblock.unreserveRange(pfn, pfn + h.nrPages);
+          return false;
+        }
+        boot.push({ pfn, order: h.order, nid: realNid, flags: 0 });
+        return true;
+      } catch (e) {
+        if (e instanceof KernelError) return false;
+        throw e;
+      }
+    };
+    if (this.bootParams.maxHugePagesNode.has(h.order)) {
+      let total = 0;
+      for (const nid of this.nodes) {
+        const want = h.maxHugePagesNode[nid];
+        let got = 0;
+        while (got < want && one(nid, true)) got++;
+        if (got < want) {
+          this.k.warn(
+            `HugeTLB: allocating ${want} of page size ${stringGetSize(h.nrPages * 2 ** this.pageShift)} failed node${nid}.  Only allocated ${got} hugepages.`,
+          );
+          h.maxHugePagesNode[nid] = got;
+        }
+        total += got;
+      }
+      h.maxHugePages = total;
+      return total;
+    }
+    let allocated = 0;
+    while (allocated < h.maxHugePages) {
+      const nid = this.nextNodeToAlloc(h, this.nodes);
+      if (!one(nid, false)) break;
+      allocated++;
+    }
+    return allocated;
+  }
+
+  /** hugetlb_hstate_alloc_pages_errcheck() */
+  private allocErrcheck(h: Hstate, allocated: number): void {
+    if (allocated < h.maxHugePages) {
+      this.k.warn(
+        `HugeTLB: allocating ${h.maxHugePages} of page size ${stringGetSize(h.nrPages * 2 ** this.pageShift)} failed.  Only allocated ${allocated} hugepages.`,
+      );
+      h.maxHugePages = allocated;
+    }
+  }
+
+  /** hugetlb_init() and the arch initcall that registers the arch's sizes. */
+  private hugetlbInit(): void {
+    // The arch's initcall (x86 gigantic_pages_init(), arm64 hugetlbpage_init()) registers its
+    // sizes before hugetlb_init() adds HPAGE_SIZE.
+    const arch = this.k.spec.arch;
+    for (const order of [...arch.hstateOrders].sort((a, b) => b - a)) {
+      if (order !== arch.defaultHstateOrder) this.addHstate(order);
+    }
+    this.addHstate(arch.defaultHstateOrder);
+    const defOrder = this.bootParams.defaultOrder ?? arch.defaultHstateOrder;
+    this.defaultHstate = this.hstateOfOrder(defOrder) as Hstate;
+    // hugetlb_init_hstates(): boot pages of the non-gigantic sizes, demote orders.
+    for (const h of this.hstates) {
+      if (this.isGigantic(h)) continue;
+      this.applyBootCounts(h);
+      if (h.maxHugePages === 0) continue;
+      const allocated = this.allocBootPages(h);
+      this.allocErrcheck(h, allocated);
+    }
+    for (const h of this.hstates) {
+      let best = 0;
+      for (const h2 of this.hstates) if (h2.order < h.order && h2.order > best) best = h2.order;
+      h.demoteOrder = best >= arch.defaultHstateOrder ? best : 0;
+    }
+    this.gatherBootmemPrealloc();
+    // report_hugepages()
+    for (const h of this.hstatesBySize()) {
+      const size = stringGetSize(h.nrPages * 2 ** this.pageShift);
+      this.k.info(`HugeTLB: registered ${size} page size, pre-allocated ${h.nrHugePages} pages`);
+      const kib = this.vmemmap.optimizableSize(h.order) / 1024;
+      this.k.info(`HugeTLB: ${kib} KiB vmemmap can be freed for a ${size} page`);
+    }
+  }
+
+  /** hugetlb_pages_alloc_boot(): buddy pages, then one prep_and_add_allocated_folios(). */
+  private allocBootPages(h: Hstate): number {
+    const list: number[] = [];
+    const perNode = this.bootParams.maxHugePagesNode.get(h.order);
+    if (perNode) {
+      let total = 0;
+      for (const nid of this.nodes) {
+        const want = h.maxHugePagesNode[nid];
+        let got = 0;
+        while (got < want) {
+          const f = this.allocPoolHugeFolio(h, [nid], { nextNid: nid });
+          if (f === null) break;
+          list.push(f);
+          got++;
+        }
+        if (got < want) {
+          this.k.warn(
+            `HugeTLB: allocating ${want} of page size ${stringGetSize(h.nrPages * 2 ** this.pageShift)} failed node${nid}.  Only allocated ${got} hugepages.`,
+          );
+          h.maxHugePagesNode[nid] = got;
+        }
+        total += got;
+      }
+      this.prepAndAddAllocatedFolios(h, list);
+      h.maxHugePages = total;
+      return total;
+    }
+    for (let i = 0; i < h.maxHugePages; i++) {
+      const f = this.allocPoolHugeFolio(h, this.nodes, null);
+      if (f === null) break;
+      list.push(f);
+    }
+    this.prepAndAddAllocatedFolios(h, list);
+    return list.length;
+  }
+
+  /** gather_bootmem_prealloc(): the memblock gigantic pages become folios of the pool. */
+  private gatherBootmemPrealloc(): void {
+    const boot = this.k.sub.huge_boot_pages as HugeBootmemPage[];
+    const byOrder = new Map<number, number[]>();
+    for (const m of boot) {
+      const h = this.hstateOfOrder(m.order);
+      if (!h) continue;
+      if (!this.bootmemPageZonesValid(m)) {
+        this.bootNrInvalid.set(h.order, (this.bootNrInvalid.get(h.order) ?? 0) + 1);
+        this.freeBootRange(m.pfn, h.nrPages);
+        continue;
+      }
+      const head = m.pfn;
+      // hugetlb_folio_init_vmemmap(folio, h, HUGETLB_VMEMMAP_RESERVE_PAGES): struct pages 0..63.
+      this.initFolioStructPages(head, h.order, this.reservePages());
+      this.initNewHugetlbFolio(head);
+      if (m.flags & HUGE_BOOTMEM_HVO) folioSetHpg(this.k.memmap, head, "vmemmap_optimized", true);
+      // adjust_managed_page_count(): the pages become the buddy allocator's to free later.
+      const zone = this.k.buddy.zoneOf(head);
+      if (zone) zone.managed += h.nrPages;
+      this.k.buddy.allocations.set(head, { order: h.order, use: "hugetlb", nid: m.nid });
+      this.folios.set(head, { h, nid: m.nid, list: null, spool: null });
+      const l = byOrder.get(h.order) ?? [];
+      l.push(head);
+      byOrder.set(h.order, l);
+    }
+    for (const [order, list] of byOrder) {
+      const h = this.hstateOfOrder(order) as Hstate;
+      // prep_and_add_bootmem_folios()
+      this.vmemmap.optimizeBootmemFolios(order, list);
+      for (const head of list) {
+        if (!this.vmemmap.isOptimized(head)) this.initFolioStructPages(head, order, h.nrPages);
+        this.accountAndEnqueue(h, head);
+      }
+      const invalid = this.bootNrInvalid.get(order) ?? 0;
+      if (invalid) {
+        h.maxHugePages -= invalid;
+        this.k.warn(
+          `HugeTLB: ${stringGetSize(h.nrPages * 2 ** this.pageShift)}: ${invalid} boot pages were invalid (span zones)`,
+        );
+      }
+    }
+    boot.length = 0;
+  }
+
+  private reservePages(): number {
+    return this.k.pageSize / this.k.layout.size;
+  }
+
+  /** hugetlb_bootmem_page_zones_valid() */
+  bootmemPageZonesValid(m: HugeBootmemPage): boolean {
+    if (m.flags & HUGE_BOOTMEM_ZONES_VALID) return true;
+    const z0 = this.k.buddy.zoneOf(m.pfn);
+    const z1 = this.k.buddy.zoneOf(m.pfn + 2 ** m.order - 1);
+    return z0 !== null && z0 === z1;
+  }
+
+  /** Memblock memory handed to the buddy allocator after boot (free_reserved_page() in bulk). */
+  private freeBootRange(pfn: number, nrPages: number): void {
+    this.k.memblock.unreserveRange(pfn, pfn + nrPages);
+    for (let p = pfn; p < pfn + nrPages; p += 2 ** this.k.buddy.maxOrder) {
+      const zone = this.k.buddy.zoneOf(p);
+      if (!zone) continue;
+      const n = Math.min(2 ** this.k.buddy.maxOrder, pfn + nrPages - p);
+      zone.managed += n;
+      if (n === 2 ** this.k.buddy.maxOrder) this.k.buddy.freeToBuddy(p, this.k.buddy.maxOrder);
+      else for (let i = 0; i < n; i++) this.k.buddy.freeToBuddy(p + i, 0);
+    }
+  }
+
+  /**
+   * The compound metadata of the first `nrStructPages` struct pages of a boot folio (the rest
+   * may alias them after pre-HVO and must not be written yet).
+   */
+  private initFolioStructPages(head: number, order: number, nrStructPages: number): void {
+    const c = this.k.compound;
+    if (nrStructPages >= 2 ** order) {
+      c.prepCompoundPage(head, order);
+    } else {
+      const m = this.k.memmap;
+      m.setBit(head, PAGE_OFF.flags, PG.head, true);
+      const info = c.tailInfo(head, order);
+      for (let i = 1; i < nrStructPages; i++) c.prepCompoundTail(head + i, info);
+      c.prepCompoundHead(head, order);
+    }
+    folioSetRefCount(this.k.memmap, head, 0);
+  }
+
+  // ------------------------------------------------------------------ node iteration
+
+  private nextAllowed(nid: number, mask: NodeMask): number {
+    for (const n of mask) if (n > nid) return n;
+    return mask[0];
+  }
+
+  private validAllowed(nid: number, mask: NodeMask): number {
+    return mask.includes(nid) ? nid : mask[0];
+  }
+
+  /** hstate_next_node_to_alloc() on h->next_nid_to_alloc */
+  nextNodeToAlloc(h: Hstate, mask: NodeMask): number {
+    const nid = this.validAllowed(h.nextNidToAlloc, mask);
+    h.nextNidToAlloc = this.nextAllowed(nid, mask);
+    return nid;
+  }
+
+  /** hstate_next_node_to_free() */
+  nextNodeToFree(h: Hstate, mask: NodeMask): number {
+    const nid = this.validAllowed(h.nextNidToFree, mask);
+    h.nextNidToFree = this.nextAllowed(nid, mask);
+    return nid;
+  }
+
+  // ------------------------------------------------------------------ allocation
+
+  /** htlb_alloc_mask(): movable unless gigantic (hugepage_movable_supported()). */
+  private htlbAllocMask(h: Hstate): number {
+    return this.isGigantic(h) ? GFP_KERNEL : GFP_KERNEL | __GFP_MOVABLE;
+  }
+
+  /**
+   * only_alloc_fresh_hugetlb_folio(): a gigantic folio from alloc_contig_pages() or a buddy
+   * compound page, then init_new_hugetlb_folio(). No HVO, no accounting. Head pfn or null.
+   */
+  private onlyAllocFreshHugetlbFolio(h: Hstate, gfp: number, nid: number): number | null {
+    let pfn: number | null;
+    if (this.isGigantic(h)) {
+      pfn = this.k.buddy.allocContigPages(h.nrPages, gfp, nid, "alloc_gigantic_folio", "hugetlb");
+    } else {
+      pfn = this.k.buddy.allocPagesNode(
+        nid,
+        gfp | __GFP_COMP | __GFP_NOWARN | __GFP_RETRY_MAYFAIL,
+        h.order,
+        "alloc_buddy_hugetlb_folio",
+        "hugetlb",
+      );
+    }
+    if (pfn === null) return null;
+    // prep_compound_page() of the allocator, then folio_ref_freeze(folio, 1).
+    this.k.compound.prepCompoundPage(pfn, h.order);
+    folioSetRefCount(this.k.memmap, pfn, 0);
+    this.k.memmap.writeU64(pfn, PAGE_OFF.mapping, 0n);
+    this.initNewHugetlbFolio(pfn);
+    this.folios.set(pfn, { h, nid: this.k.pfnToNid(pfn), list: null, spool: null });
+    return pfn;
+  }
+
+  /** init_new_hugetlb_folio() */
+  private initNewHugetlbFolio(head: number): void {
+    const m = this.k.memmap;
+    const f = this.k.layout.folio;
+    folioSetHugetlb(m, head, true);
+    m.writeU64(head, PAGE_OFF.private, 0n);
+    const self = m.vaddrOf(head) + BigInt(PAGE_OFF.lruNext);
+    m.writeU64(head, PAGE_OFF.lruNext, self);
+    m.writeU64(head, PAGE_OFF.lruPrev, self);
+    m.writeU64(head, f.hugetlbSubpool, 0n);
+    m.writeU64(head, f.hugetlbCgroup, 0n);
+    m.writeU64(head, f.hugetlbCgroupRsvd, 0n);
+  }
+
+  /** alloc_pool_huge_folio(): round-robin over `mask`, __GFP_THISNODE, first success wins. */
+  private allocPoolHugeFolio(
+    h: Hstate,
+    mask: NodeMask,
+    fixed: { nextNid: number } | null,
+  ): number | null {
+    const gfp = this.htlbAllocMask(h) | __GFP_THISNODE;
+    for (let i = 0; i < mask.length; i++) {
+      const nid = fixed ? fixed.nextNid : this.nextNodeToAlloc(h, mask);
+      const f = this.onlyAllocFreshHugetlbFolio(h, gfp, nid);
+      if (f !== null) return f;
+      if (fixed) break;
+    }
+    return null;
+  }
+
+  /** alloc_fresh_hugetlb_folio(): one folio, optimised alone, counted in nr_huge_pages. */
+  private allocFreshHugetlbFolio(h: Hstate, gfp: number, nid: number): number | null {
+    const f = this.onlyAllocFreshHugetlbFolio(h, gfp, nid);
+    if (f === null) return null;
+    this.vmemmap.optimizeFolio(h.order, f);
+    const info = this.folios.get(f) as FolioInfo;
+    h.nrHugePages++;
+    h.nrHugePagesNode[info.nid]++;
+    return f;
+  }
+
+  /** prep_and_add_allocated_folios(): batched HVO, then account and enqueue each folio. */
+  prepAndAddAllocatedFolios(h: Hstate, list: number[]): void {
+    if (list.length === 0) return;
+    this.vmemmap.optimizeFolios(h.order, list);
+    for (const f of list) this.accountAndEnqueue(h, f);
+  }
+
+  private accountAndEnqueue(h: Hstate, f: number): void {
+    const info = this.folios.get(f) as FolioInfo;
+    h.nrHugePages++;
+    h.nrHugePagesNode[info.nid]++;
+    this.enqueueHugetlbFolio(h, f);
+  }
+
+  /** enqueue_hugetlb_folio() */
+  private enqueueHugetlbFolio(h: Hstate, f: number): void {
+    const info = this.folios.get(f) as FolioInfo;
+    BUG_ON(
+      folioRefCount(this.k.memmap, f) !== 0,
+      `enqueue_hugetlb_folio: refcount of ${f} is not 0`,
+    );
+    if (info.list === "active") h.hugepageActivelist.delete(f);
+    h.hugepageFreelists[info.nid].add(f);
+    info.list = "free";
+    h.freeHugePages++;
+    h.freeHugePagesNode[info.nid]++;
+    folioSetHpg(this.k.memmap, f, "freed", true);
+  }
+
+  /** dequeue_hugetlb_folio_node_exact() over the nodes of `mask` (preferred first). */
+  private dequeueHugetlbFolio(h: Hstate, mask: NodeMask, preferred: number): number | null {
+    const order = [preferred, ...mask.filter((n) => n !== preferred)].filter((n) =>
+      mask.includes(n),
+    );
+    for (const nid of order) {
+      for (const f of h.hugepageFreelists[nid]) {
+        if (this.k.memmap.testBit(f, PAGE_OFF.flags, PG.hwpoison)) continue;
+        h.hugepageFreelists[nid].delete(f);
+        h.hugepageActivelist.add(f);
+        const info = this.folios.get(f) as FolioInfo;
+        info.list = "active";
+        folioSetRefCount(this.k.memmap, f, 1);
+        folioSetHpg(this.k.memmap, f, "freed", false);
+        h.freeHugePages--;
+        h.freeHugePagesNode[nid]--;
+        return f;
+      }
+    }
+    return null;
+  }
+
+  /** remove_hugetlb_folio() */
+  private removeHugetlbFolio(h: Hstate, f: number, adjustSurplus: boolean): void {
+    const info = this.folios.get(f) as FolioInfo;
+    const nid = info.nid;
+    if (info.list === "free") h.hugepageFreelists[nid].delete(f);
+    else if (info.list === "active") h.hugepageActivelist.delete(f);
+    info.list = null;
+    if (folioTestHpg(this.k.memmap, f, "freed")) {
+      h.freeHugePages--;
+      h.freeHugePagesNode[nid]--;
+    }
+    if (adjustSurplus) {
+      h.surplusHugePages--;
+      h.surplusHugePagesNode[nid]--;
+    }
+    // The page type stays while the vmemmap is optimised: its tails are read-only and a
+    // memory failure must not write to them.
+    if (!this.vmemmap.isOptimized(f)) folioSetHugetlb(this.k.memmap, f, false);
+    h.nrHugePages--;
+    h.nrHugePagesNode[nid]--;
+  }
+
+  /** add_hugetlb_folio(): undo of remove_hugetlb_folio() for a folio still optimised. */
+  private addHugetlbFolio(h: Hstate, f: number, adjustSurplus: boolean): void {
+    const info = this.folios.get(f) as FolioInfo;
+    const nid = info.nid;
+    h.nrHugePages++;
+    h.nrHugePagesNode[nid]++;
+    if (adjustSurplus) {
+      h.surplusHugePages++;
+      h.surplusHugePagesNode[nid]++;
+    }
+    folioSetHugetlb(this.k.memmap, f, true);
+    const optimized = this.vmemmap.isOptimized(f);
+    // folio_change_private(folio, NULL), then the optimised flag again.
+    this.k.memmap.writeU64(f, PAGE_OFF.private, 0n);
+    if (optimized) folioSetHpg(this.k.memmap, f, "vmemmap_optimized", true);
+    folioSetRefCount(this.k.memmap, f, 0);
+    this.enqueueHugetlbFolio(h, f);
+  }
+
+  /** remove_pool_hugetlb_folio(): the head of a free list, round-robin from next_nid_to_free. */
+  private removePoolHugetlbFolio(h: Hstate, mask: NodeMask, acctSurplus: boolean): number | null {
+    for (let i = 0; i < mask.length; i++) {
+      const nid = this.nextNodeToFree(h, mask);
+      if ((!acctSurplus || h.surplusHugePagesNode[nid] > 0) && h.hugepageFreelists[nid].size > 0) {
+        const f = h.hugepageFreelists[nid].head;
+        this.removeHugetlbFolio(h, f, acctSurplus);
+        return f;
+      }
+    }
+    return null;
+  }
+
+  /** adjust_pool_surplus() */
+  private adjustPoolSurplus(h: Hstate, mask: NodeMask, delta: 1 | -1): boolean {
+    for (let i = 0; i < mask.length; i++) {
+      const nid = delta < 0 ? this.nextNodeToAlloc(h, mask) : this.nextNodeToFree(h, mask);
+      const ok =
+        delta < 0
+          ? h.surplusHugePagesNode[nid] > 0
+          : h.surplusHugePagesNode[nid] < h.nrHugePagesNode[nid];
+      if (ok) {
+        h.surplusHugePages += delta;
+        h.surplusHugePagesNode[nid] += delta;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // ------------------------------------------------------------------ freeing
+
+  /** The folio goes back to the page allocator (hugetlb_free_folio() after the checks). */
+  private freeFolioToBuddy(h: Hstate, f: number): void {
+    const m = this.k.memmap;
+    if (folioTestHugetlb(m, f)) folioSetHugetlb(m, f, false);
+    m.writeU64(f, PAGE_OFF.private, 0n);
+    m.writeU64(f, PAGE_OFF.mapping, 0n);
+    this.k.compound.destroyCompoundPage(f, h.order);
+    // free_pages_prepare(): page->flags &= ~PAGE_FLAGS_CHECK_AT_PREP (all PG_* but hwpoison).
+    const lo = m.readU32(f, PAGE_OFF.flags);
+    m.writeU32(f, PAGE_OFF.flags, (lo & (1 << PG.hwpoison)) >>> 0);
+    folioSetRefCount(m, f, 0);
+    this.folios.delete(f);
+    const a = this.k.buddy.allocations.get(f);
+    if (a && a.order > this.k.buddy.maxOrder) this.k.buddy.freeContigRange(f, h.nrPages);
+    else this.k.buddy.freePages(f, h.order);
+  }
+
+  /** __update_and_free_hugetlb_folio(): restore the vmemmap, or back as a free surplus page. */
+  private __updateAndFreeHugetlbFolio(h: Hstate, f: number): void {
+    if (folioTestHpg(this.k.memmap, f, "raw_hwp_unreliable")) return;
+    if (this.vmemmap.isOptimized(f) && this.vmemmap.restoreFolio(h.order, f) !== 0) {
+      this.addHugetlbFolio(h, f, true);
+      return;
+    }
+    this.freeFolioToBuddy(h, f);
+  }
+
+  /** update_and_free_hugetlb_folio(): atomic callers defer optimised folios to a worker. */
+  private updateAndFreeHugetlbFolio(h: Hstate, f: number, atomic: boolean): void {
+    if (!atomic || !this.vmemmap.isOptimized(f)) {
+      this.__updateAndFreeHugetlbFolio(h, f);
+      return;
+    }
+    this.hpageFreelist.push(f);
+  }
+
+  /** free_hpage_workfn(), run to completion: what "the counters settled" waits for. */
+  flushFreeHpageWork(): void {
+    while (this.hpageFreelist.length) {
+      const list = this.hpageFreelist.splice(0).reverse();
+      for (const f of list) {
+        const info = this.folios.get(f);
+        if (info) this.__updateAndFreeHugetlbFolio(info.h, f);
+      }
+    }
+  }
+
+  /** update_and_free_pages_bulk() with bulk_vmemmap_restore_error(). */
+  updateAndFreePagesBulk(h: Hstate, list: number[]): void {
+    let pending = list;
+    for (;;) {
+      const r = this.vmemmap.restoreFolios(h.order, pending);
+      if (r.err === 0 || r.remaining.length === 0) {
+        for (const f of r.nonHvo) this.freeFolioToBuddy(h, f);
+        for (const f of r.remaining) this.__updateAndFreeHugetlbFolio(h, f);
+        return;
+      }
+      // bulk_vmemmap_restore_error()
+      if (r.nonHvo.length > 0) {
+        for (const f of r.nonHvo) this.freeFolioToBuddy(h, f);
+        pending = r.remaining;
+        continue;
+      }
+      const rest = [...r.remaining];
+      let freedOne = false;
+      while (rest.length) {
+        const f = rest.shift() as number;
+        if (this.vmemmap.restoreFolio(h.order, f) !== 0) {
+          this.addHugetlbFolio(h, f, true);
+        } else {
+          this.freeFolioToBuddy(h, f);
+          freedOne = true;
+          break;
+        }
+      }
+      if (!freedOne || rest.length === 0) return;
+      pending = rest;
+    }
+  }
+
+  /** free_huge_folio(): the last reference to an in-use folio went away. */
+  freeHugeFolio(f: number): void {
+    const info = this.folios.get(f) as FolioInfo;
+    const h = info.h;
+    const m = this.k.memmap;
+    const spool = info.spool;
+    info.spool = null;
+    m.writeU64(f, this.k.layout.folio.hugetlbSubpool, 0n);
+    m.writeU64(f, PAGE_OFF.mapping, 0n);
+    m.setBit(f, PAGE_OFF.flags, PG.owner_2, false);
+    let restoreReserve = folioTestHpg(m, f, "restore_reserve");
+    folioSetHpg(m, f, "restore_reserve", false);
+    if (!restoreReserve && this.hugepageSubpoolPutPages(spool, 1) === 0) restoreReserve = true;
+    folioSetHpg(m, f, "migratable", false);
+    folioSetRefCount(m, f, 0);
+    if (restoreReserve) h.resvHugePages++;
+    if (folioTestHpg(m, f, "temporary")) {
+      this.removeHugetlbFolio(h, f, false);
+      this.updateAndFreeHugetlbFolio(h, f, true);
+    } else if (h.surplusHugePagesNode[info.nid] > 0) {
+      this.removeHugetlbFolio(h, f, true);
+      this.updateAndFreeHugetlbFolio(h, f, true);
+    } else {
+      this.enqueueHugetlbFolio(h, f);
+    }
+  }
+
+  // ------------------------------------------------------------------ nr_hugepages
+
+  /** set_max_huge_pages(): nid null for the global files. Always succeeds (returns 0). */
+  setMaxHugePages(h: Hstate, countIn: number, nid: number | null, mask: NodeMask): void {
+    this.flushFreeHpageWork();
+    let count = countIn;
+    if (nid !== null) {
+      count += h.persistent - (h.nrHugePagesNode[nid] - h.surplusHugePagesNode[nid]);
+      if (count < countIn) count = Number.MAX_SAFE_INTEGER;
+    }
+    if (count > h.persistent) {
+      while (h.surplusHugePages > 0 && count > h.persistent) {
+        if (!this.adjustPoolSurplus(h, mask, -1)) break;
+      }
+      const list: number[] = [];
+      while (count > h.persistent + list.length) {
+        const f = this.allocPoolHugeFolio(h, mask, null);
+        if (f === null) break;
+        list.push(f);
+      }
+      // list_add() makes page_list last-allocated-first.
+      this.prepAndAddAllocatedFolios(h, list.reverse());
+      h.maxHugePages = h.persistent;
+      return;
+    }
+    let minCount = h.resvHugePages + h.nrHugePages - h.freeHugePages;
+    minCount = Math.max(count, minCount);
+    const list: number[] = [];
+    while (minCount < h.persistent) {
+      const f = this.removePoolHugetlbFolio(h, mask, false);
+      if (f === null) break;
+      list.unshift(f);
+    }
+    this.updateAndFreePagesBulk(h, list);
+    this.flushFreeHpageWork();
+    while (count < h.persistent) {
+      if (!this.adjustPoolSurplus(h, mask, 1)) break;
+    }
+    h.maxHugePages = h.persistent;
+  }
+
+  /** __nr_hugepages_store_common() */
+  nrHugepagesStore(h: Hstate, count: number, nid: number | null): void {
+    const mask = nid === null ? this.nodes : [nid];
+    this.setMaxHugePages(h, count, nid, mask);
+  }
+
+  // ------------------------------------------------------------------ surplus and reservations
+
+  /** alloc_surplus_hugetlb_folio(): null for gigantic or at the overcommit limit. */
+  private allocSurplusHugetlbFolio(h: Hstate, nid: number): number | null {
+    if (this.isGigantic(h)) return null;
+    if (h.surplusHugePages >= h.nrOvercommitHugePages) return null;
+    const f = this.allocFreshHugetlbFolio(h, this.htlbAllocMask(h), nid);
+    if (f === null) return null;
+    const info = this.folios.get(f) as FolioInfo;
+    h.surplusHugePages++;
+    h.surplusHugePagesNode[info.nid]++;
+    return f;
+  }
+
+  /** gather_surplus_pages(): grow the pool by surplus pages so that `delta` more can be reserved. */
+  private gatherSurplusPages(h: Hstate, delta: number): number {
+    let needed = h.resvHugePages + delta - h.freeHugePages;
+    if (needed <= 0) {
+      h.resvHugePages += delta;
+      return 0;
+    }
+    const surplusList: number[] = [];
+    let allocOk = true;
+    const local = this.nodes[0];
+    for (;;) {
+      for (let i = 0; i < needed; i++) {
+        let f = this.allocSurplusHugetlbFolio(h, local);
+        if (f === null) {
+          for (const n of this.nodes) {
+            if (n === local) continue;
+            f = this.allocSurplusHugetlbFolio(h, n);
+            if (f !== null) break;
+          }
+        }
+        if (f === null) {
+          allocOk = false;
+          break;
+        }
+        surplusList.unshift(f);
+      }
+      needed = h.resvHugePages + delta - (h.freeHugePages + surplusList.length);
+      if (needed > 0 && allocOk) continue;
+      break;
+    }
+    let ret = -ENOMEM;
+    if (needed <= 0) {
+      needed += surplusList.length;
+      h.resvHugePages += delta;
+      ret = 0;
+      const keep = surplusList.splice(0, Math.max(0, needed));
+      for (const f of keep) this.enqueueHugetlbFolio(h, f);
+    }
+    for (const f of surplusList) this.freeHugeFolio(f);
+    return ret;
+  }
+
+  /** return_unused_surplus_pages() */
+  private returnUnusedSurplusPages(h: Hstate, unused: number): void {
+    h.resvHugePages -= unused;
+    let nr = Math.min(unused, h.surplusHugePages);
+    const list: number[] = [];
+    while (nr-- > 0) {
+      const f = this.removePoolHugetlbFolio(h, this.nodes, true);
+      if (f === null) break;
+      list.unshift(f);
+    }
+    this.updateAndFreePagesBulk(h, list);
+  }
+
+  /** hugetlb_acct_memory(): 0 or -ENOMEM. */
+  hugetlbAcctMemory(h: Hstate, delta: number): number {
+    if (delta > 0) {
+      if (this.gatherSurplusPages(h, delta) < 0) return -ENOMEM;
+      // allowed_mems_nr(): free pages on the nodes the task may use.
+      let allowed = 0;
+      for (const n of this.nodes) allowed += h.freeHugePagesNode[n];
+      if (delta > allowed) {
+        this.returnUnusedSurplusPages(h, delta);
+        return -ENOMEM;
+      }
+      return 0;
+    }
+    if (delta < 0) this.returnUnusedSurplusPages(h, -delta);
+    return 0;
+  }
+
+  /** hugepage_new_subpool(): null when min_size cannot be reserved. */
+  hugepageNewSubpool(h: Hstate, maxHpages: number, minHpages: number): Subpool | null {
+    const spool = new Subpool(h, maxHpages, minHpages);
+    if (minHpages !== -1 && this.hugetlbAcctMemory(h, minHpages) !== 0) return null;
+    spool.rsvHpages = minHpages;
+    return spool;
+  }
+
+  /** hugepage_put_subpool() / unlock_or_release_subpool() */
+  hugepagePutSubpool(spool: Subpool): void {
+    spool.count--;
+    this.releaseSubpoolIfFree(spool);
+  }
+
+  private releaseSubpoolIfFree(spool: Subpool): void {
+    let free = spool.count === 0;
+    if (free && spool.maxHpages !== -1) free = spool.usedHpages === 0;
+    else if (free && spool.minHpages !== -1) free = spool.rsvHpages === spool.minHpages;
+    if (free && spool.minHpages !== -1) {
+      spool.count = -1; // released: no second release
+      this.hugetlbAcctMemory(spool.h, -spool.minHpages);
+    }
+  }
+
+  /** hugepage_subpool_get_pages(): the global change, or -ENOMEM. */
+  hugepageSubpoolGetPages(spool: Subpool | null, delta: number): number {
+    if (!spool) return delta;
+    let ret = delta;
+    if (spool.maxHpages !== -1) {
+      if (spool.usedHpages + delta <= spool.maxHpages) spool.usedHpages += delta;
+      else return -ENOMEM;
+    }
+    if (spool.minHpages !== -1 && spool.rsvHpages) {
+      if (delta > spool.rsvHpages) {
+        ret = delta - spool.rsvHpages;
+        spool.rsvHpages = 0;
+      } else {
+        ret = 0;
+        spool.rsvHpages -= delta;
+      }
+    }
+    return ret;
+  }
+
+  /** hugepage_subpool_put_pages(): the global reservations to drop. */
+  hugepageSubpoolPutPages(spool: Subpool | null, delta: number): number {
+    if (!spool) return delta;
+    let ret = delta;
+    if (spool.maxHpages !== -1) spool.usedHpages -= delta;
+    if (spool.minHpages !== -1 && spool.usedHpages < spool.minHpages) {
+      if (spool.rsvHpages + delta <= spool.minHpages) ret = 0;
+      else ret = spool.rsvHpages + delta - spool.minHpages;
+      spool.rsvHpages += delta;
+      if (spool.rsvHpages > spool.minHpages) spool.rsvHpages = spool.minHpages;
+    }
+    if (spool.count === 0) this.releaseSubpoolIfFree(spool);
+    return ret;
+  }
+
+  /**
+   * alloc_hugetlb_folio() for a fault. `hasReservation`: the mapping holds a reservation for
+   * this page (gbl_chg 0). Returns the folio (refcount 1, on the active list) or throws
+   * KernelError(ENOSPC) (the fault becomes SIGBUS).
+   */
+  allocHugetlbFolio(
+    h: Hstate,
+    spool: Subpool | null,
+    hasReservation: boolean,
+    nid: number,
+  ): number {
+    let gblChg = 0;
+    if (!hasReservation) {
+      gblChg = this.hugepageSubpoolGetPages(spool, 1);
+      if (gblChg < 0) throw new KernelError(ENOSPC, "hugepage_subpool_get_pages");
+    }
+    let f: number | null = null;
+    if (gblChg === 0 || h.available > 0) f = this.dequeueHugetlbFolio(h, this.nodes, nid);
+    if (f === null) {
+      f = this.allocSurplusHugetlbFolio(h, nid);
+      if (f === null) {
+        if (!hasReservation) this.hugepageSubpoolPutPages(spool, 1);
+        throw new KernelError(ENOSPC, "alloc_hugetlb_folio");
+      }
+      const info = this.folios.get(f) as FolioInfo;
+      h.hugepageActivelist.add(f);
+      info.list = "active";
+      folioSetRefCount(this.k.memmap, f, 1);
+    }
+    if (gblChg === 0) {
+      folioSetHpg(this.k.memmap, f, "restore_reserve", true);
+      h.resvHugePages--;
+    }
+    const info = this.folios.get(f) as FolioInfo;
+    info.spool = spool;
+    return f;
+  }
+
+  // ------------------------------------------------------------------ overcommit, demote
+
+  /** nr_overcommit_hugepages store: -EINVAL on a gigantic hstate. */
+  setOvercommit(h: Hstate, value: bigint): void {
+    if (this.isGigantic(h)) throw new KernelError(EINVAL, "nr_overcommit_hugepages: gigantic");
+    h.nrOvercommitRaw = value;
+    h.nrOvercommitHugePages =
+      value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(value);
+  }
+
+  /** demote_store(): demote up to nr free pages of h; errno on failure. */
+  demote(h: Hstate, nrDemote: number, nid: number | null): void {
+    this.flushFreeHpageWork();
+    const mask = nid === null ? this.nodes : [nid];
+    let left = nrDemote;
+    while (left > 0) {
+      const avail = (nid !== null ? h.freeHugePagesNode[nid] : h.freeHugePages) - h.resvHugePages;
+      if (avail === 0) break;
+      const rc = this.demotePoolHugePage(h, mask, left);
+      if (rc < 0) throw new KernelError(-rc, "demote");
+      left -= rc;
+    }
+  }
+
+  /** demote_pool_huge_page() */
+  private demotePoolHugePage(src: Hstate, mask: NodeMask, nrToDemote: number): number {
+    if (!src.demoteOrder) return -EINVAL;
+    const dst = this.hstateOfOrder(src.demoteOrder) as Hstate;
+    let nrDemoted = 0;
+    let rc = 0;
+    for (let i = 0; i < mask.length; i++) {
+      const nid = this.nextNodeToFree(src, mask);
+      const list: number[] = [];
+      for (const f of [...src.hugepageFreelists[nid]]) {
+        if (this.k.memmap.testBit(f, PAGE_OFF.flags, PG.hwpoison)) continue;
+        this.removeHugetlbFolio(src, f, false);
+        list.unshift(f);
+        if (++nrDemoted === nrToDemote) break;
+      }
+      const left = this.demoteFreeHugetlbFolios(src, dst, list);
+      rc = left.rc;
+      for (const f of left.remaining) {
+        this.addHugetlbFolio(src, f, false);
+        nrDemoted--;
+      }
+      if (rc < 0 || nrDemoted === nrToDemote) break;
+    }
+    src.maxHugePages -= nrDemoted;
+    dst.maxHugePages += nrDemoted * 2 ** (src.order - dst.order);
+    if (rc < 0) return rc;
+    if (nrDemoted) return nrDemoted;
+    return -EBUSY;
+  }
+
+  /** demote_free_hugetlb_folios(): restore, split into dst folios, optimise them in a batch. */
+  private demoteFreeHugetlbFolios(
+    src: Hstate,
+    dst: Hstate,
+    list: number[],
+  ): { rc: number; remaining: number[] } {
+    const r = this.vmemmap.restoreFolios(src.order, list);
+    const rc = r.err !== 0 ? -Math.abs(r.err) : r.restored;
+    const dstList: number[] = [];
+    const m = this.k.memmap;
+    for (const f of r.nonHvo) {
+      const info = this.folios.get(f) as FolioInfo;
+      this.folios.delete(f);
+      const a = this.k.buddy.allocations.get(f);
+      this.k.buddy.allocations.delete(f);
+      const step = dst.nrPages;
+      for (let p = f; p < f + src.nrPages; p += step) {
+        if (p !== f) m.writeU64(p, PAGE_OFF.compoundInfo, 0n);
+        else m.setBit(f, PAGE_OFF.flags, PG.head, false);
+        this.k.compound.prepCompoundPage(p, dst.order);
+        m.writeU64(p, PAGE_OFF.mapping, 0n);
+        folioSetRefCount(m, p, 0);
+        this.initNewHugetlbFolio(p);
+        this.k.buddy.allocations.set(p, {
+          order: dst.order,
+          use: "hugetlb",
+          nid: a?.nid ?? info.nid,
+        });
+        this.folios.set(p, { h: dst, nid: info.nid, list: null, spool: null });
+        dstList.unshift(p);
+      }
+    }
+    this.prepAndAddAllocatedFolios(dst, dstList);
+    return { rc, remaining: r.remaining };
+  }
+
+  /** demote_size store: a smaller hstate at least HUGETLB_PAGE_ORDER. */
+  setDemoteSize(h: Hstate, bytes: bigint): void {
+    const target = this.hstates.find(
+      (x) => BigInt(x.nrPages) * BigInt(2 ** this.pageShift) === bytes,
+    );
+    if (!target) throw new KernelError(EINVAL, "demote_size: no such hstate");
+    if (target.order < this.k.spec.arch.defaultHstateOrder)
+      throw new KernelError(EINVAL, "demote_size: too small");
+    if (target.order >= h.order) throw new KernelError(EINVAL, "demote_size: not smaller");
+    h.demoteOrder = target.order;
+  }
+
+  // ------------------------------------------------------------------ dissolve
+
+  /** The head pfn of the hugetlb folio pfn belongs to, or null (page_folio() + folio_test_hugetlb()). */
+  hugetlbFolioOf(pfn: number): number | null {
+    if (!this.k.memmap.backing(pfn)) return null;
+    const head = this.k.compound.compoundHead(pfn);
+    if (!this.folios.has(head)) return null;
+    return folioTestHugetlb(this.k.memmap, head) ? head : null;
+  }
+
+  /** dissolve_free_hugetlb_folio(): 0, -EBUSY (in use, or every free page reserved) or -ENOMEM. */
+  dissolveFreeHugetlbFolio(pfn: number): number {
+    const f = this.hugetlbFolioOf(pfn);
+    if (f === null) return 0;
+    const info = this.folios.get(f) as FolioInfo;
+    const h = info.h;
+    if (folioRefCount(this.k.memmap, f) !== 0) return -EBUSY;
+    if (h.available <= 0) return -EBUSY;
+    this.flushFreeHpageWork();
+    const adjustSurplus = h.surplusHugePagesNode[info.nid] > 0;
+    this.removeHugetlbFolio(h, f, adjustSurplus);
+    h.maxHugePages--;
+    if (folioTestHugetlb(this.k.memmap, f)) {
+      const rc = this.vmemmap.restoreFolio(h.order, f);
+      if (rc !== 0) {
+        this.addHugetlbFolio(h, f, adjustSurplus);
+        h.maxHugePages++;
+        return rc < 0 ? rc : -rc;
+      }
+    }
+    this.freeFolioToBuddy(h, f);
+    return 0;
+  }
+
+  /** dissolve_free_hugetlb_folios(): memory offline of [start, end); stops at the first error. */
+  dissolveFreeHugetlbFolios(startPfn: number, endPfn: number): number {
+    if (this.hstates.length === 0) return 0;
+    const minOrder = Math.min(...this.hstates.map((h) => h.order));
+    for (let pfn = startPfn; pfn < endPfn; pfn += 2 ** minOrder) {
+      const rc = this.dissolveFreeHugetlbFolio(pfn);
+      if (rc) return rc;
+    }
+    return 0;
+  }
+
+  /**
+   * memory_failure() of a pfn inside a free huge page: dissolve it and take the raw page off
+   * the buddy allocator (page_handle_poison()). 0, -EBUSY or -ENOMEM.
+   */
+  memoryFailure(pfn: number): number {
+    const f = this.hugetlbFolioOf(pfn);
+    if (f === null) return 0;
+    if (folioRefCount(this.k.memmap, f) !== 0) {
+      // In use: the folio is marked and the page is isolated when it is freed (not modelled).
+      return -EBUSY;
+    }
+    const rc = this.dissolveFreeHugetlbFolio(pfn);
+    if (rc) return rc;
+    if (this.k.buddy.isFree(pfn)) {
+      this.k.buddy.takeFreeRange(pfn, 1);
+      this.k.buddy.allocations.set(pfn, { order: 0, use: "offline", nid: this.k.pfnToNid(pfn) });
+      this.k.memmap.setBit(pfn, PAGE_OFF.flags, PG.hwpoison, true);
+    }
+    return 0;
+  }
+
+  // ------------------------------------------------------------------ accounting
+
+  /** hugetlb_total_pages() in base pages. */
+  totalPages(): number {
+    let n = 0;
+    for (const h of this.hstates) n += h.nrHugePages * h.nrPages;
+    return n;
+  }
+}
+
+/** The pool of a booted kernel (k.sub.hugetlb). */
+export function hugetlbOf(k: Kernel): HugetlbPool {
+  const p = k.sub.hugetlb;
+  if (!(p instanceof HugetlbPool)) throw new KernelError(EINVAL, "HugeTLB is not initialised");
+  return p;
+}

@@ -1,0 +1,1437 @@
+// mm/hugetlb_vmemmap.c: HugeTLB Vmemmap Optimization (HVO), in the three designs the project
+// models, with the shared-tail pieces of include/linux/mmzone.h (vmemmap_tails[]),
+// mm/internal.h (init_compound_tail()) and the boot-time tail of mm/sparse-vmemmap.c.
+//
+//   legacy   Linux 6.18 (5.18 .. 7.0): the tail vmemmap pages of a folio alias its (new) head
+//            page read-only; fake heads, the hugetlb_optimize_vmemmap_key static key and
+//            VMEMMAP_SYNCHRONIZE_RCU.
+//   seed     the series "Eliminate fake head pages" as posted in v3 (Jan 2026): a shared page of
+//            tails per (node, order) in pglist_data.vmemmap_tails[] (PFNs, 0 = empty), allocated
+//            without __GFP_ZERO, published under hugetlb_lock; boot HVO early, per node.
+//   mainline Linux 7.1 (series v7): per (zone, order), zeroed, init_compound_tail(), cmpxchg;
+//            boot HVO deferred to hugetlb_vmemmap_init_late(), when zones exist.
+//
+// What differs is held by ONE strategy object per design (LEGACY, SEED, MAINLINE below), chosen
+// at boot from k.design; the walk, the PMD split, rollback, page freeing and the batches are
+// shared. Each design's code is reproduced as written, including what looks wrong (see the
+// notes at SEED.getTail, MAINLINE.restoreFill and optimizeFolios' wrprotect range).
+//
+// Coordination with mm/hugetlb.ts (the pool). The pool owns the boot-time gigantic pages; it
+// allocates them from memblock in a beforeSparseInit hook and records them, huge_boot_pages[]
+// flattened over nodes, as k.sub.huge_boot_pages: HugeBootmemPage[] (first pfn, order, node,
+// flags; k.sub.hugetlb.hugeBootPages is read when that is absent). This module sets HUGE_BOOTMEM_HVO and
+// HUGE_BOOTMEM_ZONES_VALID in `flags`, and removes an entry (list_del) when legacy/seed undo the
+// HVO of a page that spans zones (its memory is then given back to memblock). At gather time
+// the pool marks entries with HUGE_BOOTMEM_HVO as vmemmap-optimised, initialises only their first
+// HUGETLB_VMEMMAP_RESERVE_PAGES struct pages, and calls optimizeBootmemFolios().
+// If the pool provides `bootmemPageZonesValid(m)` there, it is used; otherwise the check below.
+//
+// Frame bookkeeping: head vmemmap pages and restored pages are allocated as "vmemmap", shared
+// tails as "shared_tail" (never freed), split page tables as "pagetable" (never freed).
+
+import { ENOMEM, ENOTSUPP, Oops } from "../include/errno.ts";
+import { PAGE_OFF, TAIL_MAPPING } from "../include/mm_types.ts";
+import {
+  PG,
+  ZONE_BY_IDX,
+  encodeTail,
+  maxFolioOrder,
+  pageLinks,
+  pageToNid,
+  pageZonenum,
+  vmemmapTailMinOrder,
+} from "../include/page_flags.ts";
+import type { BootHooks, Design, Kernel } from "../kernel.ts";
+import type { ZoneType } from "../machine/spec.ts";
+import { folioRefCount, folioSetHpg, folioTestHpg, folioTestHugetlb } from "./hugetlb_folio.ts";
+import type { HugetlbVmemmap, RestoreBatchResult } from "./hugetlb_vmemmap_api.ts";
+import {
+  GFP_KERNEL,
+  __GFP_NORETRY,
+  __GFP_NOWARN,
+  __GFP_RETRY_MAYFAIL,
+  __GFP_ZERO,
+} from "./page_alloc.ts";
+import {
+  type PteSlot,
+  type Section,
+  type VmemmapPopulateContext,
+  vmemmapPopulateHvo,
+  vmemmapPopulateRange,
+  vmemmapUndoHvo,
+  vmemmapWrprotectHvo,
+} from "./sparse_vmemmap.ts";
+
+/** struct huge_bootmem_page, as mm/hugetlb.ts records it in k.sub.hugetlb.hugeBootPages. */
+export interface HugeBootmemPage {
+  pfn: number;
+  order: number;
+  nid: number;
+  flags: number;
+}
+export const HUGE_BOOTMEM_HVO = 0x1;
+export const HUGE_BOOTMEM_ZONES_VALID = 0x2;
+export const HUGE_BOOTMEM_CMA = 0x4;
+
+/** struct vmemmap_remap_walk flags. */
+export const VMEMMAP_SPLIT_NO_TLB_FLUSH = 1 << 0;
+export const VMEMMAP_REMAP_NO_TLB_FLUSH = 1 << 1;
+/** Legacy only. */
+export const VMEMMAP_SYNCHRONIZE_RCU = 1 << 2;
+
+/** Fault-injection sites of this module. */
+export const HVO_SITES = {
+  newHead: "vmemmap_remap_free:new_head",
+  pageList: "alloc_vmemmap_page_list",
+  splitPmd: "vmemmap_split_pmd",
+  getTail: "vmemmap_get_tail",
+  bootTail: "vmemmap_get_tail:boot",
+  bootPopulate: "vmemmap_populate_hvo",
+} as const;
+
+/** struct vmemmap_remap_walk: both designs' fields (legacy: reuse_*, series: vmemmap_*). */
+export interface RemapWalk {
+  remapPte: ((pte: PteSlot, vaddr: bigint, walk: RemapWalk) => void) | null;
+  nrWalked: number;
+  /** Legacy: the first PTE walked supplies reuse_page unless one was allocated. */
+  findReuse: boolean;
+  reusePage: number | null;
+  reuseAddr: bigint;
+  /** Seed: where the head page is (v3 09/15 keeps it in the walk). */
+  vmemmapStart: bigint;
+  vmemmapHead: number | null;
+  vmemmapTail: number | null;
+  /** The list of pages to free or to map from; index 0 is the list head (list_add). */
+  vmemmapPages: number[];
+  flags: number;
+  /** Node for pte_alloc_one_kernel() (the model's stand-in for the running CPU's node). */
+  nid: number;
+}
+
+/** Counters `hvo compare` shows, beside k.pgt's PTE writes and TLB flushes. */
+export interface HvoCounters {
+  synchronizeRcu: number;
+  vmemmapPagesAllocated: number;
+  vmemmapPagesFreed: number;
+  pmdSplits: number;
+  rollbacks: number;
+}
+
+/** One published shared tail page. */
+export interface SharedTail {
+  nid: number;
+  /** mainline only: the zone whose vmemmap_tails[] holds it. */
+  zone: ZoneType | null;
+  order: number;
+  pfn: number;
+}
+
+/** What differs between the designs. Everything else is HvoCore. */
+export interface HvoDesign {
+  name: Design;
+  /** hugetlb_optimize_vmemmap_key and VMEMMAP_SYNCHRONIZE_RCU exist (legacy). */
+  staticKey: boolean;
+  /** Flags hugetlb_vmemmap_optimize_folio()/restore_folio() pass for one folio. */
+  singleFlags: number;
+  /** __hugetlb_vmemmap_optimize_folio() after vmemmap_should_optimize_folio() said yes. */
+  optimize(core: HvoCore, order: number, headPfn: number, list: number[], flags: number): number;
+  /** vmemmap_remap_alloc() for an optimised folio (0 or -ENOMEM). */
+  remapAlloc(core: HvoCore, order: number, headPfn: number, flags: number): number;
+  /** The bytes of a page vmemmap_restore_pte() maps back at `vaddr`. */
+  restoreFill(core: HvoCore, frame: number, vaddr: bigint, walk: RemapWalk): void;
+  /** hugetlb_vmemmap_init_early(nid) (sparse_init, per node). */
+  initEarly(core: HvoCore, nid: number): void;
+  /** hugetlb_vmemmap_init_late(nid) (free_area_init, zones exist). */
+  initLate(core: HvoCore, nid: number): void;
+  /** hugetlb_vmemmap_init() late_initcall, beyond the sysctl. */
+  lateInitcall(core: HvoCore): void;
+}
+
+const hex = (v: bigint): string => `0x${v.toString(16)}`;
+
+/** The shared machinery of mm/hugetlb_vmemmap.c, and the HugetlbVmemmap the pool calls. */
+export class HvoCore implements HugetlbVmemmap {
+  readonly k: Kernel;
+  readonly design: HvoDesign;
+  /** vmemmap_optimize_enabled: hugetlb_free_vmemmap= / vm.hugetlb_optimize_vmemmap. */
+  enabled: boolean;
+  readonly counters: HvoCounters = {
+    synchronizeRcu: 0,
+    vmemmapPagesAllocated: 0,
+    vmemmapPagesFreed: 0,
+    pmdSplits: 0,
+    rollbacks: 0,
+  };
+  /**
+   * vmemmap_tails[]: seed keys `${nid}/${idx}` (pglist_data, a PFN, 0 = empty); mainline keys
+   * `${nid}/${zone}/${idx}` (struct zone, a struct page pointer, absent = NULL).
+   */
+  readonly vmemmapTails = new Map<string, number>();
+  /**
+   * memory_hotplug.memmap_on_memory: PageVmemmapSelfHosted() of a vmemmap backing frame. The walk
+   * refuses (-ENOTSUPP) when the folio's first vmemmap page is self-hosted.
+   */
+  isVmemmapSelfHosted: (framePfn: number) => boolean = () => false;
+  /**
+   * Called between allocating a shared tail and publishing it: a test scheduler can run a
+   * second optimiser there, so that two allocators race for one slot.
+   */
+  beforeTailPublish: ((key: string) => void) | null = null;
+  /** Sections hugetlb_vmemmap_init_early() marked SECTION_IS_VMEMMAP_PREINIT. */
+  readonly preinitSections = new Set<number>();
+  private readonly warned = new Set<string>();
+  private readonly earlyDone = new Set<number>();
+  private lateDone = false;
+  private lastSectionNr: number | null = null;
+  readonly bootHooks: BootHooks;
+
+  constructor(k: Kernel, design: HvoDesign) {
+    this.k = k;
+    this.design = design;
+    this.enabled = parseFreeVmemmap(k.spec.cmdline, false);
+    this.bootHooks = {
+      populateSection: (kk, section) => this.populateSectionHook(kk, section),
+      late: () => this.design.lateInitcall(this),
+    };
+  }
+
+  // ---- sizes (mm/hugetlb_vmemmap.h) ---------------------------------------------------------
+
+  get pageSize(): number {
+    return this.k.pageSize;
+  }
+  get structPageSize(): number {
+    return this.k.spec.structPageSize;
+  }
+  /** HUGETLB_VMEMMAP_RESERVE_SIZE */
+  get reserveSize(): number {
+    return this.pageSize;
+  }
+  /** HUGETLB_VMEMMAP_RESERVE_PAGES: struct pages in the head vmemmap page. */
+  get reservePages(): number {
+    return this.pageSize / this.structPageSize;
+  }
+  /** hugetlb_vmemmap_size(h) */
+  vmemmapSize(order: number): number {
+    return 2 ** order * this.structPageSize;
+  }
+  optimizableSize(order: number): number {
+    const sps = this.structPageSize;
+    if ((sps & (sps - 1)) !== 0) return 0;
+    if (!this.k.spec.arch.optimizeHugetlbVmemmap) return 0;
+    return Math.max(0, this.vmemmapSize(order) - this.reserveSize);
+  }
+  optimizable(order: number): boolean {
+    return this.optimizableSize(order) > 0;
+  }
+  /** hugetlb_vmemmap_init(): the sysctl is registered when some hstate is optimisable. */
+  sysctlRegistered(orders: number[]): boolean {
+    return orders.some((o) => this.optimizable(o));
+  }
+  isOptimized(headPfn: number): boolean {
+    return folioTestHpg(this.k.memmap, headPfn, "vmemmap_optimized");
+  }
+  /** VMEMMAP_TAIL_MIN_ORDER */
+  get tailMinOrder(): number {
+    return vmemmapTailMinOrder(this.k.spec.arch.pageShift, this.k.layout.shift ?? 0);
+  }
+  /** MAX_FOLIO_ORDER */
+  get maxFolioOrder(): number {
+    return maxFolioOrder(this.k.spec.arch.pageShift);
+  }
+
+  vaddrOf(pfn: number): bigint {
+    return this.k.memmap.vaddrOf(pfn);
+  }
+
+  /** The frame the MMU gives for a vmemmap address (TLB first, as a load would). */
+  frameAt(vaddr: bigint): number {
+    const t = this.k.pgt.translate(this.k.pgt.vpnOf(vaddr));
+    if (!t) throw new Oops("unable to handle page fault: vmemmap address not mapped", { vaddr });
+    return t.frame;
+  }
+
+  /** page_to_nid() of the struct page at a vmemmap address, read through the vmemmap. */
+  pageToNidAt(vaddr: bigint): number {
+    const pfn = this.k.memmap.pfnOfVaddr(vaddr);
+    return pageToNid(this.k.memmap.readU64(pfn, PAGE_OFF.flags), this.k.flagsLayout);
+  }
+
+  /** alloc_pages_node() on a node read from a struct page: a node that does not exist oopses. */
+  checkNode(nid: number, vaddr: bigint, what: string): void {
+    if (!this.k.spec.nodes.some((n) => n.nid === nid)) {
+      throw new Oops(
+        `${what}: alloc_pages_node() on node ${nid}, which does not exist (page_to_nid() of the struct page at ${hex(vaddr)})`,
+        { vaddr },
+      );
+    }
+  }
+
+  warnOnce(key: string, text: string): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.k.warn(text);
+  }
+
+  /** The static key and synchronize_rcu() (legacy only). */
+  staticBranchInc(): void {
+    if (this.design.staticKey) this.k.fakeHeadKey++;
+  }
+  staticBranchDec(): void {
+    if (this.design.staticKey) this.k.fakeHeadKey--;
+  }
+  synchronizeRcu(flags: number): void {
+    if (this.design.staticKey && flags & VMEMMAP_SYNCHRONIZE_RCU) this.counters.synchronizeRcu++;
+  }
+
+  // ---- page tables ---------------------------------------------------------------------------
+
+  private mkPte(pfn: number, writable: boolean): bigint {
+    return this.k.spec.arch.pte.mkLeaf(pfn, { writable, huge: false }, this.k.geometry.pteLevel);
+  }
+
+  /**
+   * PAGE_KERNEL_RO. Where the arch has none (riscv64, loongarch64), include/linux/pgtable.h makes
+   * it PAGE_KERNEL, and the "read-only" tail mapping is writable.
+   */
+  mkPteRo(pfn: number): bigint {
+    return this.mkPte(pfn, this.k.spec.arch.pageKernelRoIsPageKernel === true);
+  }
+
+  ptePfn(pte: PteSlot): number {
+    const e = this.k.spec.arch.pte.decode(
+      this.k.pgt.get(pte.tablePfn, pte.idx),
+      this.k.geometry.pteLevel,
+    );
+    if (!e) throw new Oops("vmemmap walk: PTE is none", {});
+    return e.pfn;
+  }
+
+  /** PageReserved() of a frame, from its own struct page. */
+  pageReserved(pfn: number): boolean {
+    return this.k.memmap.testBit(pfn, PAGE_OFF.flags, PG.reserved);
+  }
+
+  /**
+   * vmemmap_split_pmd(): one PTE table mapping the PMD's 2^n pages PAGE_KERNEL, installed in
+   * place of the leaf; split_page() of the backing unless it is memblock memory (PageReserved).
+   * Never undone.
+   */
+  vmemmapSplitPmd(pmd: PteSlot, headPfn: number, start: bigint, walk: RemapWalk): number {
+    const { k } = this;
+    const g = k.geometry;
+    const pgtable = k.allocPageTablePage(HVO_SITES.splitPmd, walk.nid);
+    if (pgtable === null) return -ENOMEM;
+    for (let i = 0; i < k.pgt.entriesPerTable; i++)
+      k.pgt.set(pgtable, i, this.mkPte(headPfn + i, true));
+    if (!this.pageReserved(headPfn)) k.buddy.splitPage(headPfn);
+    k.pgt.set(pmd.tablePfn, pmd.idx, k.spec.arch.pte.mkTable(pgtable, g.pmdLevel));
+    if (!(walk.flags & VMEMMAP_SPLIT_NO_TLB_FLUSH))
+      k.pgt.flushTlbRange(start, start + BigInt(g.pmdSize));
+    this.counters.pmdSplits++;
+    return 0;
+  }
+
+  /** vmemmap_pmd_entry(): the memmap_on_memory refusal, then a split of a leaf PMD. */
+  private vmemmapPmdEntry(
+    pmd: PteSlot,
+    leafPfn: number | null,
+    vaddr: bigint,
+    walk: RemapWalk,
+  ): number {
+    const g = this.k.geometry;
+    let ret = 0;
+    if (walk.nrWalked === 0) {
+      const page =
+        leafPfn !== null
+          ? leafPfn + this.k.pgt.index(g.pteLevel, vaddr)
+          : this.ptePfn({ tablePfn: this.pmdTable(pmd), idx: this.k.pgt.index(g.pteLevel, vaddr) });
+      if (this.isVmemmapSelfHosted(page)) ret = -ENOTSUPP;
+    }
+    if (leafPfn === null || ret) return ret;
+    const pmdMask = ~(BigInt(g.pmdSize) - 1n);
+    return this.vmemmapSplitPmd(pmd, leafPfn, vaddr & pmdMask, walk);
+  }
+
+  private pmdTable(pmd: PteSlot): number {
+    const e = this.k.spec.arch.pte.decode(
+      this.k.pgt.get(pmd.tablePfn, pmd.idx),
+      this.k.geometry.pmdLevel,
+    );
+    if (!e?.table) throw new Oops("vmemmap walk: PMD is no table", {});
+    return e.pfn;
+  }
+
+  /** vmemmap_pte_entry() */
+  private vmemmapPteEntry(pte: PteSlot, vaddr: bigint, walk: RemapWalk): void {
+    if (walk.findReuse && walk.reusePage === null) walk.reusePage = this.ptePfn(pte);
+    else walk.remapPte?.(pte, vaddr, walk);
+    walk.nrWalked++;
+  }
+
+  /**
+   * vmemmap_remap_range(): walk_kernel_page_table_range() over [start, end) with the pmd and pte
+   * callbacks (a split-only walk does not descend), then flush_tlb_kernel_range() unless told
+   * not to. Returns 0 or a negative errno.
+   */
+  vmemmapRemapRange(start: bigint, end: bigint, walk: RemapWalk): number {
+    const { k } = this;
+    const g = k.geometry;
+    const pageSize = BigInt(this.pageSize);
+    if (start % pageSize !== 0n || end % pageSize !== 0n)
+      throw new Oops("kernel BUG: vmemmap_remap_range: unaligned range", { vaddr: start });
+    const pmdSize = BigInt(g.pmdSize);
+    let ret = 0;
+    for (let addr = start; addr < end; ) {
+      const next =
+        (addr / pmdSize) * pmdSize + pmdSize < end ? (addr / pmdSize) * pmdSize + pmdSize : end;
+      const pmd = k.pgt.slot(g.pmdLevel, addr);
+      const e = pmd ? k.spec.arch.pte.decode(k.pgt.get(pmd.tablePfn, pmd.idx), g.pmdLevel) : null;
+      if (!pmd || !e) {
+        addr = next; // a hole: pte_hole, nothing to do
+        continue;
+      }
+      ret = this.vmemmapPmdEntry(pmd, e.huge ? e.pfn : null, addr, walk);
+      if (ret) break;
+      if (walk.remapPte) {
+        const table = this.pmdTable(pmd);
+        for (let a = addr; a < next; a += pageSize) {
+          this.vmemmapPteEntry({ tablePfn: table, idx: k.pgt.index(g.pteLevel, a) }, a, walk);
+        }
+      }
+      addr = next;
+    }
+    if (ret) return ret;
+    if (walk.remapPte && !(walk.flags & VMEMMAP_REMAP_NO_TLB_FLUSH))
+      k.pgt.flushTlbRange(start, end);
+    return 0;
+  }
+
+  newWalk(fields: Partial<RemapWalk>): RemapWalk {
+    return {
+      remapPte: null,
+      nrWalked: 0,
+      findReuse: false,
+      reusePage: null,
+      reuseAddr: 0n,
+      vmemmapStart: 0n,
+      vmemmapHead: null,
+      vmemmapTail: null,
+      vmemmapPages: [],
+      flags: 0,
+      nid: 0,
+      ...fields,
+    };
+  }
+
+  // ---- freeing and allocating vmemmap pages --------------------------------------------------
+
+  /**
+   * free_vmemmap_page(): memblock memory (PageReserved) goes through free_bootmem_page() and
+   * counts against nr_memmap_boot_pages; a page from the buddy against nr_memmap_pages.
+   */
+  freeVmemmapPage(pfn: number): void {
+    const { k } = this;
+    if (this.pageReserved(pfn)) {
+      k.memmapBootPagesAdd(-1);
+      k.memmap.setBit(pfn, PAGE_OFF.flags, PG.reserved, false);
+      k.buddy.freeReservedPage(pfn);
+      k.memblock.unreservePage(pfn);
+    } else {
+      k.memmapPagesAdd(-1);
+      k.buddy.freePages(pfn, 0);
+    }
+    this.counters.vmemmapPagesFreed++;
+  }
+
+  /** free_vmemmap_page_list(): from the list head on. */
+  freeVmemmapPageList(list: number[]): void {
+    for (const pfn of list) this.freeVmemmapPage(pfn);
+    list.length = 0;
+  }
+
+  /**
+   * alloc_vmemmap_page_list(): (end - start) / PAGE_SIZE pages on the node of the struct page at
+   * `start`, all or none.
+   */
+  allocVmemmapPageList(start: bigint, end: bigint, list: number[]): number {
+    const { k } = this;
+    const nrPages = Number((end - start) / BigInt(this.pageSize));
+    const nid = this.pageToNidAt(start);
+    this.checkNode(nid, start, "alloc_vmemmap_page_list");
+    for (let i = 0; i < nrPages; i++) {
+      const pfn = k.buddy.allocPagesNode(
+        nid,
+        GFP_KERNEL | __GFP_RETRY_MAYFAIL,
+        0,
+        HVO_SITES.pageList,
+        "vmemmap",
+      );
+      if (pfn === null) {
+        for (const p of list) k.buddy.freePages(p, 0);
+        list.length = 0;
+        return -ENOMEM;
+      }
+      list.unshift(pfn);
+    }
+    k.memmapPagesAdd(nrPages);
+    this.counters.vmemmapPagesAllocated += nrPages;
+    return 0;
+  }
+
+  /** copy_page(page_to_virt(dst), vaddr): the source is read through the vmemmap. */
+  copyPageFromVmemmap(dstFrame: number, vaddr: bigint): void {
+    this.k.frames.copyFrame(dstFrame, this.frameAt(vaddr));
+  }
+
+  // ---- the per-PTE callbacks -----------------------------------------------------------------
+
+  /** Legacy vmemmap_remap_pte(): everything maps reuse_page, RW at reuse_addr, RO elsewhere. */
+  readonly legacyRemapPte = (pte: PteSlot, vaddr: bigint, walk: RemapWalk): void => {
+    const page = this.ptePfn(pte);
+    let entry: bigint;
+    if (walk.reusePage === null)
+      throw new Oops("kernel BUG: vmemmap_remap_pte without reuse_page", { vaddr });
+    if (vaddr === walk.reuseAddr) {
+      listDel(walk.vmemmapPages, walk.reusePage);
+      entry = this.mkPte(walk.reusePage, true);
+    } else entry = this.mkPteRo(walk.reusePage);
+    walk.vmemmapPages.unshift(page);
+    this.k.pgt.set(pte.tablePfn, pte.idx, entry);
+  };
+
+  /** Series vmemmap_remap_pte(): the head PTE maps vmemmap_head RW, the rest vmemmap_tail RO. */
+  readonly seriesRemapPte = (pte: PteSlot, vaddr: bigint, walk: RemapWalk): void => {
+    const page = this.ptePfn(pte);
+    let entry: bigint;
+    const isHead =
+      this.design.name === "seed"
+        ? vaddr === walk.vmemmapStart
+        : walk.nrWalked === 0 && walk.vmemmapHead !== null;
+    if (isHead && walk.vmemmapHead !== null) {
+      listDel(walk.vmemmapPages, walk.vmemmapHead);
+      entry = this.mkPte(walk.vmemmapHead, true);
+    } else {
+      if (walk.vmemmapTail === null)
+        throw new Oops("kernel BUG: vmemmap_remap_pte without vmemmap_tail", { vaddr });
+      entry = this.mkPteRo(walk.vmemmapTail);
+    }
+    walk.vmemmapPages.unshift(page);
+    this.k.pgt.set(pte.tablePfn, pte.idx, entry);
+  };
+
+  /** vmemmap_restore_pte(): a page from the list, filled as the design fills it, mapped RW. */
+  readonly restorePte = (pte: PteSlot, vaddr: bigint, walk: RemapWalk): void => {
+    if (walk.findReuse && this.ptePfn(pte) !== walk.reusePage) {
+      throw new Oops("kernel BUG: vmemmap_restore_pte: PTE does not map reuse_page", { vaddr });
+    }
+    const page = walk.vmemmapPages.shift();
+    if (page === undefined)
+      throw new Oops("kernel BUG: vmemmap_restore_pte: list empty", { vaddr });
+    this.design.restoreFill(this, page, vaddr, walk);
+    this.k.pgt.set(pte.tablePfn, pte.idx, this.mkPte(page, true));
+  };
+
+  /** reset_struct_pages(): struct pages 4..7 of the page copied over 0..3 (NR_RESET_STRUCT_PAGE). */
+  resetStructPages(frame: number): void {
+    const sps = this.structPageSize;
+    const from = this.k.frames.view(frame).slice(4 * sps, 8 * sps);
+    this.k.frames.writeBytes(frame, 0, from);
+  }
+
+  // ---- the remap primitives ------------------------------------------------------------------
+
+  /** vmemmap_remap_split() */
+  vmemmapRemapSplit(start: bigint, end: bigint, nid: number): number {
+    return this.vmemmapRemapRange(
+      start,
+      end,
+      this.newWalk({ flags: VMEMMAP_SPLIT_NO_TLB_FLUSH, nid }),
+    );
+  }
+
+  /**
+   * Legacy vmemmap_remap_free(start, end, reuse): a new head page if one can be had (else the
+   * old one stays), the walk from reuse, and on a failure after some PTEs the walked prefix
+   * restored from the list.
+   */
+  legacyRemapFree(
+    start: bigint,
+    end: bigint,
+    reuse: bigint,
+    list: number[],
+    flags: number,
+  ): number {
+    const { k } = this;
+    const nid = this.pageToNidAt(reuse);
+    const walk = this.newWalk({
+      remapPte: this.legacyRemapPte,
+      findReuse: true,
+      reuseAddr: reuse,
+      vmemmapPages: list,
+      flags,
+      nid,
+    });
+    const page = k.buddy.allocPagesNode(
+      nid,
+      GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN,
+      0,
+      HVO_SITES.newHead,
+      "vmemmap",
+    );
+    if (page !== null) {
+      this.copyPageFromVmemmap(page, reuse);
+      list.unshift(page);
+      k.memmapPagesAdd(1);
+      this.counters.vmemmapPagesAllocated++;
+      walk.reusePage = page;
+    }
+    if (start - reuse !== BigInt(this.pageSize))
+      throw new Oops("kernel BUG: vmemmap_remap_free: start - reuse != PAGE_SIZE", {
+        vaddr: start,
+      });
+    const ret = this.vmemmapRemapRange(reuse, end, walk);
+    if (ret && walk.nrWalked) {
+      const rend = reuse + BigInt(walk.nrWalked * this.pageSize);
+      const back = this.newWalk({
+        remapPte: this.restorePte,
+        findReuse: true,
+        reuseAddr: reuse,
+        vmemmapPages: list,
+        flags: 0,
+        nid,
+      });
+      this.vmemmapRemapRange(reuse, rend, back);
+      this.counters.rollbacks++;
+    }
+    return ret;
+  }
+
+  /** Series vmemmap_remap_free(start, end, head, tail): the walk, and the same rollback from start. */
+  seriesRemapFree(
+    start: bigint,
+    end: bigint,
+    head: number,
+    tail: number,
+    list: number[],
+    flags: number,
+    nid: number,
+  ): number {
+    const walk = this.newWalk({
+      remapPte: this.seriesRemapPte,
+      vmemmapStart: start,
+      vmemmapHead: head,
+      vmemmapTail: tail,
+      vmemmapPages: list,
+      flags,
+      nid,
+    });
+    const ret = this.vmemmapRemapRange(start, end, walk);
+    if (!ret || !walk.nrWalked) return ret;
+    const rend = start + BigInt(walk.nrWalked * this.pageSize);
+    const back = this.newWalk({
+      remapPte: this.restorePte,
+      vmemmapStart: start,
+      vmemmapPages: list,
+      flags: 0,
+      nid,
+    });
+    this.vmemmapRemapRange(start, rend, back);
+    this.counters.rollbacks++;
+    return ret;
+  }
+
+  // ---- folio level ---------------------------------------------------------------------------
+
+  /** The VM_WARN_ON_ONCE_FOLIO()s of optimise and restore. */
+  private checkFolio(headPfn: number, fn: string): void {
+    const m = this.k.memmap;
+    if (!folioTestHugetlb(m, headPfn))
+      this.warnOnce(`${fn}:hugetlb`, `WARNING: ${fn}: folio at pfn ${headPfn} is not hugetlb`);
+    if (folioRefCount(m, headPfn) !== 0)
+      this.warnOnce(`${fn}:ref`, `WARNING: ${fn}: folio at pfn ${headPfn} has a reference`);
+  }
+
+  /** vmemmap_should_optimize_folio() */
+  shouldOptimizeFolio(order: number, headPfn: number): boolean {
+    if (this.isOptimized(headPfn)) return false;
+    if (!this.enabled) return false;
+    return this.optimizable(order);
+  }
+
+  /** __hugetlb_vmemmap_optimize_folio() */
+  optimizeFolioInto(order: number, headPfn: number, list: number[], flags: number): number {
+    this.checkFolio(headPfn, "__hugetlb_vmemmap_optimize_folio");
+    if (!this.shouldOptimizeFolio(order, headPfn)) return 0;
+    return this.design.optimize(this, order, headPfn, list, flags);
+  }
+
+  setOptimized(headPfn: number, on: boolean): void {
+    folioSetHpg(this.k.memmap, headPfn, "vmemmap_optimized", on);
+  }
+
+  optimizeFolio(order: number, headPfn: number): void {
+    const list: number[] = [];
+    this.optimizeFolioInto(order, headPfn, list, this.design.singleFlags);
+    this.freeVmemmapPageList(list);
+  }
+
+  /** hugetlb_vmemmap_split_folio() */
+  splitFolio(order: number, headPfn: number): number {
+    if (!this.shouldOptimizeFolio(order, headPfn)) return 0;
+    const start = this.vaddrOf(headPfn);
+    return this.vmemmapRemapSplit(
+      start,
+      start + BigInt(this.vmemmapSize(order)),
+      this.k.pfnToNid(headPfn),
+    );
+  }
+
+  /** __hugetlb_vmemmap_optimize_folios(): split all, one flush, remap all, one flush, free. */
+  optimizeFoliosBatch(order: number, headPfns: number[], boot: boolean): void {
+    const { k } = this;
+    const list: number[] = [];
+    let flags = VMEMMAP_REMAP_NO_TLB_FLUSH | (this.design.staticKey ? VMEMMAP_SYNCHRONIZE_RCU : 0);
+    let nrToOptimize = 0;
+    for (const head of headPfns) {
+      if (boot && this.isOptimized(head)) {
+        // Pre-HVO'd at boot: write-protect the tails. The kernel's end is the struct page
+        // address plus pages_per_huge_page(h) BYTES (not struct pages), so only the first
+        // pages_per_huge_page / PAGE_SIZE vmemmap pages are covered (63 of 4095 for 1 GiB on
+        // x86_64); reproduced as written.
+        const spfn = head * this.structPageSize;
+        const epfn = spfn + 2 ** order;
+        vmemmapWrprotectHvo(k.populateContext(), spfn, epfn, this.reserveSize);
+        this.staticBranchInc();
+        continue;
+      }
+      nrToOptimize++;
+      const ret = this.splitFolio(order, head);
+      if (ret === -ENOMEM) break;
+    }
+    if (nrToOptimize) {
+      k.pgt.flushTlbAll();
+      for (const head of headPfns) {
+        const ret = this.optimizeFolioInto(order, head, list, flags);
+        flags &= ~VMEMMAP_SYNCHRONIZE_RCU;
+        if (ret === -ENOMEM && list.length > 0) {
+          k.pgt.flushTlbAll();
+          this.freeVmemmapPageList(list);
+          this.optimizeFolioInto(order, head, list, flags);
+        }
+      }
+    }
+    k.pgt.flushTlbAll();
+    this.freeVmemmapPageList(list);
+  }
+
+  optimizeFolios(order: number, headPfns: number[]): void {
+    this.optimizeFoliosBatch(order, headPfns, false);
+  }
+
+  optimizeBootmemFolios(order: number, headPfns: number[]): void {
+    this.optimizeFoliosBatch(order, headPfns, true);
+  }
+
+  /** __hugetlb_vmemmap_restore_folio() */
+  restoreFolioFlags(order: number, headPfn: number, flags: number): number {
+    this.checkFolio(headPfn, "__hugetlb_vmemmap_restore_folio");
+    if (!this.isOptimized(headPfn)) return 0;
+    this.synchronizeRcu(flags);
+    const ret = this.design.remapAlloc(this, order, headPfn, flags);
+    if (!ret) {
+      this.setOptimized(headPfn, false);
+      this.staticBranchDec();
+    }
+    return ret;
+  }
+
+  restoreFolio(order: number, headPfn: number): number {
+    return this.restoreFolioFlags(order, headPfn, this.design.singleFlags);
+  }
+
+  /** hugetlb_vmemmap_restore_folios(): stops at the first failure, one flush if any restored. */
+  restoreFolios(order: number, headPfns: number[]): RestoreBatchResult {
+    let flags = VMEMMAP_REMAP_NO_TLB_FLUSH | (this.design.staticKey ? VMEMMAP_SYNCHRONIZE_RCU : 0);
+    const nonHvo: number[] = [];
+    let restored = 0;
+    let err = 0;
+    let i = 0;
+    for (; i < headPfns.length; i++) {
+      const head = headPfns[i];
+      if (this.isOptimized(head)) {
+        err = this.restoreFolioFlags(order, head, flags);
+        flags &= ~VMEMMAP_SYNCHRONIZE_RCU;
+        if (err) break;
+        restored++;
+      }
+      nonHvo.push(head);
+    }
+    if (restored) this.k.pgt.flushTlbAll();
+    return { nonHvo, remaining: headPfns.slice(i), err, restored };
+  }
+
+  // ---- shared tails --------------------------------------------------------------------------
+
+  tailKey(nid: number, zone: ZoneType | null, order: number): string {
+    const idx = order - this.tailMinOrder;
+    return zone === null ? `${nid}/${idx}` : `${nid}/${zone}/${idx}`;
+  }
+
+  /** Published shared tails, for reports and `hvo compare`. */
+  sharedTails(): SharedTail[] {
+    const out: SharedTail[] = [];
+    for (const [key, pfn] of this.vmemmapTails) {
+      const parts = key.split("/");
+      const idx = Number(parts[parts.length - 1]);
+      if (this.design.name === "seed" && pfn === 0) continue;
+      out.push({
+        nid: Number(parts[0]),
+        zone: parts.length === 3 ? (parts[1] as ZoneType) : null,
+        order: idx + this.tailMinOrder,
+        pfn,
+      });
+    }
+    return out;
+  }
+
+  /** The bytes of one tail struct page of `order` (prep_compound_tail(), head = NULL). */
+  tailInfo(order: number): bigint {
+    return encodeTail("mask", order, 0n, this.k.layout.shift);
+  }
+
+  /** Everything `hvo compare` shows of this module. */
+  report(): {
+    design: Design;
+    pteWrites: number;
+    tlbFlushRanges: number;
+    tlbFlushAlls: number;
+    synchronizeRcu: number;
+    staticKey: number;
+    sharedTails: SharedTail[];
+    vmemmapPagesAllocated: number;
+    vmemmapPagesFreed: number;
+    pmdSplits: number;
+    rollbacks: number;
+  } {
+    const { pgt } = this.k;
+    return {
+      design: this.design.name,
+      pteWrites: pgt.pteWrites,
+      tlbFlushRanges: pgt.tlbFlushRanges,
+      tlbFlushAlls: pgt.tlbFlushAlls,
+      synchronizeRcu: this.counters.synchronizeRcu,
+      staticKey: this.k.fakeHeadKey,
+      sharedTails: this.sharedTails(),
+      vmemmapPagesAllocated: this.counters.vmemmapPagesAllocated,
+      vmemmapPagesFreed: this.counters.vmemmapPagesFreed,
+      pmdSplits: this.counters.pmdSplits,
+      rollbacks: this.counters.rollbacks,
+    };
+  }
+
+  // ---- boot ----------------------------------------------------------------------------------
+
+  /** huge_boot_pages as the pool recorded them (empty when the pool has none). */
+  hugeBootPages(): HugeBootmemPage[] {
+    const flat = this.k.sub.huge_boot_pages;
+    if (Array.isArray(flat)) return flat as HugeBootmemPage[];
+    const h = this.k.sub.hugetlb as { hugeBootPages?: unknown } | undefined;
+    return Array.isArray(h?.hugeBootPages) ? (h.hugeBootPages as HugeBootmemPage[]) : [];
+  }
+
+  /** list_del(&m->list) */
+  removeBootPage(m: HugeBootmemPage): void {
+    const list = this.hugeBootPages();
+    const i = list.indexOf(m);
+    if (i >= 0) list.splice(i, 1);
+  }
+
+  /** hugetlb_bootmem_page_zones_valid(): the page lies in one zone (no pfn_range_intersects_zones()). */
+  bootmemPageZonesValid(m: HugeBootmemPage): boolean {
+    if (m.flags & HUGE_BOOTMEM_ZONES_VALID) return true;
+    const h = this.k.sub.hugetlb as
+      | { bootmemPageZonesValid?: (m: HugeBootmemPage) => boolean }
+      | undefined;
+    if (typeof h?.bootmemPageZonesValid === "function") return h.bootmemPageZonesValid(m);
+    const node = this.k.spec.nodes.find((n) => n.nid === m.nid);
+    const end = m.pfn + 2 ** m.order;
+    const hit = (node?.zones ?? []).filter((z) => z.startPfn < end && z.endPfn > m.pfn);
+    return hit.length === 1 && hit[0].startPfn <= m.pfn && hit[0].endPfn >= end;
+  }
+
+  /** vmemmap_should_optimize_bootmem_page() */
+  shouldOptimizeBootmemPage(m: HugeBootmemPage): boolean {
+    if (!this.enabled) return false;
+    if (!this.optimizable(m.order)) return false;
+    const nr = 2 ** m.order;
+    const sectionPages = this.k.geometry.pagesPerSection;
+    if (m.pfn % sectionPages !== 0 || nr % sectionPages !== 0) return false;
+    // pmd_vmemmap_size: the pfns whose struct pages fill one vmemmap PMD.
+    const pmdPfns = this.k.geometry.pmdSize / this.structPageSize;
+    if (m.pfn % pmdPfns !== 0 || nr % pmdPfns !== 0) return false;
+    return true;
+  }
+
+  /** Marks the folio's sections SECTION_IS_VMEMMAP_PREINIT (sparse_init_early_section()). */
+  markPreinit(m: HugeBootmemPage): void {
+    const sectionPages = this.k.geometry.pagesPerSection;
+    const first = m.pfn / sectionPages;
+    for (let i = 0; i < 2 ** m.order / sectionPages; i++) this.preinitSections.add(first + i);
+  }
+
+  /** The memblock allocator of the vmemmap (vmemmap_alloc_block() before slab), or null. */
+  memblockPage(
+    nid: number,
+    use: "vmemmap" | "shared_tail" | "pagetable",
+    site: string,
+  ): number | null {
+    if (this.k.faults.shouldFail(site)) return null;
+    try {
+      return this.k.memblock.alloc(1, 1, nid, use);
+    } catch {
+      return null;
+    }
+  }
+
+  memblockBlock(nid: number, nrPages: number): number | null {
+    try {
+      return this.k.memblock.alloc(nrPages, nrPages, nid, "vmemmap");
+    } catch {
+      return null;
+    }
+  }
+
+  populateContext(): VmemmapPopulateContext {
+    return this.k.populateContext();
+  }
+
+  /** memblock_phys_free() of a whole boot huge page. */
+  memblockFreeRange(pfn: number, nrPages: number): void {
+    for (let p = pfn; p < pfn + nrPages; p++) this.k.memblock.unreservePage(p);
+  }
+
+  /**
+   * sparse_init() calls hugetlb_vmemmap_init_early(nid) before a node's sections
+   * (sparse_vmemmap_init_nid_early()) and skips the sections it pre-initialised. The kernel runs
+   * hugetlb_vmemmap_init_late(nid) from free_area_init(), after all of sparse_init(); the model's
+   * boot has no hook there, so it runs when the last present section is reached (before the
+   * kernel populates that section, if it is an ordinary one).
+   */
+  private populateSectionHook(_k: Kernel, section: Section): boolean {
+    if (!this.earlyDone.has(section.nid)) {
+      this.earlyDone.add(section.nid);
+      this.design.initEarly(this, section.nid);
+    }
+    const handled = this.preinitSections.has(section.nr);
+    if (!this.lateDone && section.nr === this.lastSectionVisited()) {
+      this.lateDone = true;
+      for (const n of this.k.spec.nodes) {
+        if (!this.earlyDone.has(n.nid)) {
+          this.earlyDone.add(n.nid);
+          this.design.initEarly(this, n.nid);
+        }
+      }
+      for (const n of this.k.spec.nodes) this.design.initLate(this, n.nid);
+    }
+    return handled;
+  }
+
+  /** The section sparse_init() visits last: nodes in order of their first section, each in order. */
+  private lastSectionVisited(): number {
+    if (this.lastSectionNr !== null) return this.lastSectionNr;
+    const secs = this.k.sections;
+    if (secs.length === 0) return -1;
+    const nodes = [...new Set(secs.map((s) => s.nid))];
+    const lastNid = nodes[nodes.length - 1];
+    let nr = -1;
+    for (const s of secs) if (s.nid === lastNid) nr = s.nr;
+    this.lastSectionNr = nr;
+    return nr;
+  }
+
+  /** Voff range (from the vmemmap base) of a folio's struct pages. */
+  folioVoff(pfn: number, order: number): { start: number; end: number } {
+    const start = pfn * this.structPageSize;
+    return { start, end: start + this.vmemmapSize(order) };
+  }
+}
+
+/** list_del() of a pfn. */
+function listDel(list: number[], pfn: number): void {
+  const i = list.indexOf(pfn);
+  if (i >= 0) list.splice(i, 1);
+}
+
+/** kstrtobool() of early_param("hugetlb_free_vmemmap"): the last valid value wins. */
+export function parseFreeVmemmap(cmdline: string, dflt: boolean): boolean {
+  let v = dflt;
+  for (const word of cmdline.split(/\s+/)) {
+    const m = /^hugetlb_free_vmemmap=(.*)$/.exec(word);
+    if (!m) continue;
+    const s = m[1];
+    const c = s[0];
+    if (c === "y" || c === "Y" || c === "1") v = true;
+    else if (c === "n" || c === "N" || c === "0") v = false;
+    else if ((c === "o" || c === "O") && (s[1] === "n" || s[1] === "N")) v = true;
+    else if ((c === "o" || c === "O") && (s[1] === "f" || s[1] === "F")) v = false;
+  }
+  return v;
+}
+
+// ---- the three designs ----------------------------------------------------------------------
+
+/** Legacy and seed restore: copy_page() of the head vmemmap page, then reset_struct_pages(). */
+function copyHeadAndReset(core: HvoCore, frame: number, headVaddr: bigint): void {
+  core.copyPageFromVmemmap(frame, headVaddr);
+  core.resetStructPages(frame);
+}
+
+/** Boot-time HVO of legacy and seed: hugetlb_vmemmap_init_early() populates at once. */
+function initEarlyPopulate(
+  core: HvoCore,
+  nid: number,
+  restPfn: (m: HugeBootmemPage) => number | null | "fail",
+): void {
+  const { k } = core;
+  if (!k.spec.arch.vmemmapPreinit || !core.enabled) return;
+  for (const m of core.hugeBootPages()) {
+    if (m.nid !== nid || !core.shouldOptimizeBootmemPage(m)) continue;
+    const { start, end } = core.folioVoff(m.pfn, m.order);
+    const rest = restPfn(m);
+    if (rest === "fail") continue;
+    const r = vmemmapPopulateHvo(
+      core.populateContext(),
+      start,
+      end,
+      nid,
+      core.reserveSize,
+      rest,
+      () => core.memblockPage(nid, "vmemmap", HVO_SITES.bootPopulate),
+    );
+    if (r.ret < 0) continue;
+    k.memmapBootPagesAdd(core.reserveSize / core.pageSize);
+    core.markPreinit(m);
+    m.flags |= HUGE_BOOTMEM_HVO;
+  }
+}
+
+/** hugetlb_vmemmap_init_late() of legacy and seed: undo the HVO of pages that span zones. */
+function initLateUndo(core: HvoCore, nid: number): void {
+  const { k } = core;
+  if (!k.spec.arch.vmemmapPreinit || !core.enabled) return;
+  for (const m of [...core.hugeBootPages()]) {
+    if (m.nid !== nid || !(m.flags & HUGE_BOOTMEM_HVO)) continue;
+    if (!core.bootmemPageZonesValid(m)) {
+      core.removeBootPage(m);
+      const { start, end } = core.folioVoff(m.pfn, m.order);
+      vmemmapUndoHvo(
+        core.populateContext(),
+        start,
+        end,
+        nid,
+        core.reserveSize,
+        (pfn) => k.memblock.unreservePage(pfn),
+        (n) => core.memblockBlock(nid, n),
+      );
+      k.memmapBootPagesAdd(Math.ceil((end - start - core.reserveSize) / core.pageSize));
+      core.memblockFreeRange(m.pfn, 2 ** m.order);
+      continue;
+    }
+    m.flags |= HUGE_BOOTMEM_ZONES_VALID;
+  }
+}
+
+export const LEGACY: HvoDesign = {
+  name: "legacy",
+  staticKey: true,
+  singleFlags: VMEMMAP_SYNCHRONIZE_RCU,
+  optimize(core, order, headPfn, list, flags) {
+    core.staticBranchInc();
+    core.synchronizeRcu(flags);
+    // Set before the remap so that the copied head carries it (the "Very Subtle" comment).
+    core.setOptimized(headPfn, true);
+    const reuse = core.vaddrOf(headPfn);
+    const end = reuse + BigInt(core.vmemmapSize(order));
+    const ret = core.legacyRemapFree(reuse + BigInt(core.reserveSize), end, reuse, list, flags);
+    if (ret) {
+      core.staticBranchDec();
+      core.setOptimized(headPfn, false);
+    }
+    return ret;
+  },
+  remapAlloc(core, order, headPfn, flags) {
+    const reuse = core.vaddrOf(headPfn);
+    const start = reuse + BigInt(core.reserveSize);
+    const end = reuse + BigInt(core.vmemmapSize(order));
+    const list: number[] = [];
+    if (core.allocVmemmapPageList(start, end, list)) return -ENOMEM;
+    const walk = core.newWalk({
+      remapPte: core.restorePte,
+      findReuse: true,
+      reuseAddr: reuse,
+      vmemmapPages: list,
+      flags,
+      nid: core.k.pfnToNid(headPfn),
+    });
+    return core.vmemmapRemapRange(reuse, end, walk);
+  },
+  restoreFill(core, frame, _vaddr, walk) {
+    copyHeadAndReset(core, frame, walk.reuseAddr);
+  },
+  initEarly(core, nid) {
+    // The tails mirror the last head page.
+    initEarlyPopulate(core, nid, () => null);
+  },
+  initLate: initLateUndo,
+  lateInitcall() {},
+};
+
+/** The series' optimise (v3 and v7 alike, after the shared tail is known). */
+function seriesOptimize(
+  core: HvoCore,
+  order: number,
+  headPfn: number,
+  list: number[],
+  flags: number,
+  tail: number,
+): number {
+  const { k } = core;
+  const nid = pageToNid(k.memmap.readU64(headPfn, PAGE_OFF.flags), k.flagsLayout);
+  core.setOptimized(headPfn, true);
+  const vmemmapHead = k.buddy.allocPagesNode(nid, GFP_KERNEL, 0, HVO_SITES.newHead, "vmemmap");
+  let ret: number;
+  if (vmemmapHead === null) ret = -ENOMEM;
+  else {
+    const start = core.vaddrOf(headPfn);
+    core.copyPageFromVmemmap(vmemmapHead, start);
+    list.unshift(vmemmapHead);
+    k.memmapPagesAdd(1);
+    core.counters.vmemmapPagesAllocated++;
+    ret = core.seriesRemapFree(
+      start,
+      start + BigInt(core.vmemmapSize(order)),
+      vmemmapHead,
+      tail,
+      list,
+      flags,
+      nid,
+    );
+  }
+  if (ret) core.setOptimized(headPfn, false);
+  return ret;
+}
+
+/** PAGE_SIZE / sizeof(struct page) copies of one struct page. */
+function fillSlots(core: HvoCore, frame: number, slot: Uint8Array): void {
+  core.k.frames.setPattern(frame, { kind: "fill", slot });
+}
+
+export const SEED: HvoDesign = {
+  name: "seed",
+  staticKey: false,
+  singleFlags: 0,
+  optimize(core, order, headPfn, list, flags) {
+    const nid = pageToNid(core.k.memmap.readU64(headPfn, PAGE_OFF.flags), core.k.flagsLayout);
+    const tail = seedGetTail(core, order, nid);
+    if (tail === null) return -ENOMEM;
+    return seriesOptimize(core, order, headPfn, list, flags, tail);
+  },
+  remapAlloc(core, order, headPfn, flags) {
+    // v3: the caller passes the folio; the callee keeps it as vmemmap_start and skips the head.
+    const vmemmapStart = core.vaddrOf(headPfn);
+    const start = vmemmapStart + BigInt(core.reserveSize);
+    const end = vmemmapStart + BigInt(core.vmemmapSize(order));
+    const list: number[] = [];
+    // page_to_nid() of struct page 64: it reads the SHARED TAIL's flags, which v3 never
+    // initialises (stale bytes of whatever the page held before, or 0 for a boot tail).
+    if (core.allocVmemmapPageList(start, end, list)) return -ENOMEM;
+    const walk = core.newWalk({
+      remapPte: core.restorePte,
+      vmemmapStart,
+      vmemmapPages: list,
+      flags,
+      nid: core.k.pfnToNid(headPfn),
+    });
+    return core.vmemmapRemapRange(start, end, walk);
+  },
+  restoreFill(core, frame, _vaddr, walk) {
+    copyHeadAndReset(core, frame, walk.vmemmapStart);
+  },
+  initEarly(core, nid) {
+    initEarlyPopulate(core, nid, (m) => {
+      // v3 vmemmap_populate_hvo(): the order from the range, ilog2(len * sizeof(struct page) /
+      // PAGE_SIZE), which is the folio's order only when sizeof(struct page)^2 == PAGE_SIZE.
+      const { start, end } = core.folioVoff(m.pfn, m.order);
+      const order = seedPopulateHvoOrder(end - start, core.structPageSize, core.pageSize);
+      const tail = seedGetTailBoot(core, order, nid);
+      return tail === 0 ? "fail" : tail;
+    });
+  },
+  initLate: initLateUndo,
+  lateInitcall() {},
+};
+
+/** v3's order computation in vmemmap_populate_hvo(): ilog2(len * sizeof(struct page) / PAGE_SIZE). */
+export function seedPopulateHvoOrder(
+  lenBytes: number,
+  structPageSize: number,
+  pageSize: number,
+): number {
+  return Math.floor(Math.log2(Math.floor((lenBytes * structPageSize) / pageSize)));
+}
+
+/**
+ * v3 runtime vmemmap_get_tail(order, node): the node's slot, or a page from alloc_pages_node()
+ * (NOT zeroed in v3) with prep_compound_tail() on every entry, published under hugetlb_lock; the
+ * loser frees its copy. Only mapping, compound_info and private are written: flags, _refcount,
+ * _mapcount and the rest keep whatever the page held before.
+ */
+export function seedGetTail(core: HvoCore, order: number, nid: number): number | null {
+  const { k } = core;
+  const key = core.tailKey(nid, null, order);
+  const pfn = core.vmemmapTails.get(key) ?? 0;
+  if (pfn) return pfn;
+  const tail = k.buddy.allocPagesNode(nid, GFP_KERNEL, 0, HVO_SITES.getTail, "shared_tail");
+  if (tail === null) return null;
+  const sps = core.structPageSize;
+  const info = core.tailInfo(order);
+  for (let i = 0; i < core.reservePages; i++) {
+    k.frames.writeU64(tail, i * sps + PAGE_OFF.mapping, TAIL_MAPPING);
+    k.frames.writeU64(tail, i * sps + PAGE_OFF.compoundInfo, info);
+    k.frames.writeU64(tail, i * sps + PAGE_OFF.private, 0n);
+  }
+  core.beforeTailPublish?.(key);
+  // spin_lock(&hugetlb_lock)
+  const now = core.vmemmapTails.get(key) ?? 0;
+  if (!now) {
+    core.vmemmapTails.set(key, tail);
+    return tail;
+  }
+  k.buddy.freePages(tail, 0);
+  return now;
+}
+
+/**
+ * v3 boot vmemmap_get_tail(order, node) in mm/sparse-vmemmap.c: BUG_ON an order out of range,
+ * then a zeroed memblock page with prep_compound_tail() on every entry. Returns 0 on failure.
+ */
+export function seedGetTailBoot(core: HvoCore, order: number, nid: number): number {
+  if (order < core.tailMinOrder || order > core.maxFolioOrder) {
+    throw new Oops(
+      `kernel BUG at mm/sparse-vmemmap.c: vmemmap_get_tail(): order ${order} out of [${core.tailMinOrder}, ${core.maxFolioOrder}]`,
+    );
+  }
+  const key = core.tailKey(nid, null, order);
+  const pfn = core.vmemmapTails.get(key) ?? 0;
+  if (pfn) return pfn;
+  const p = core.memblockPage(nid, "shared_tail", HVO_SITES.bootTail);
+  if (p === null) return 0;
+  const slot = new Uint8Array(core.structPageSize);
+  const v = new DataView(slot.buffer);
+  v.setBigUint64(PAGE_OFF.mapping, TAIL_MAPPING, true);
+  v.setBigUint64(PAGE_OFF.compoundInfo, core.tailInfo(order), true);
+  fillSlots(core, p, slot);
+  core.vmemmapTails.set(key, p);
+  return p;
+}
+
+/** init_compound_tail(tail, NULL, order, zone) on a zeroed page: every slot the same bytes. */
+function initCompoundTailSlot(
+  core: HvoCore,
+  order: number,
+  nid: number,
+  zone: ZoneType,
+): Uint8Array {
+  const slot = new Uint8Array(core.structPageSize);
+  const v = new DataView(slot.buffer);
+  v.setUint32(PAGE_OFF.mapcount, 0xffffffff, true);
+  v.setBigUint64(PAGE_OFF.flags, pageLinks(nid, zone, core.k.flagsLayout), true);
+  v.setBigUint64(PAGE_OFF.mapping, TAIL_MAPPING, true);
+  v.setBigUint64(PAGE_OFF.compoundInfo, core.tailInfo(order), true);
+  v.setBigUint64(PAGE_OFF.private, 0n, true);
+  return slot;
+}
+
+/** folio_zone(): the node and zone bits of the head's flags. */
+function folioZone(core: HvoCore, headPfn: number): { nid: number; zone: ZoneType } {
+  const flags = core.k.memmap.readU64(headPfn, PAGE_OFF.flags);
+  return {
+    nid: pageToNid(flags, core.k.flagsLayout),
+    zone: ZONE_BY_IDX[pageZonenum(flags, core.k.flagsLayout)],
+  };
+}
+
+/**
+ * v7 runtime vmemmap_get_tail(order, zone): the zone's slot, or a zeroed page from the zone's
+ * node with init_compound_tail() on every entry, published with cmpxchg; the loser frees its
+ * copy and takes the winner's.
+ */
+export function mainlineGetTail(
+  core: HvoCore,
+  order: number,
+  nid: number,
+  zone: ZoneType,
+): number | null {
+  const { k } = core;
+  const key = core.tailKey(nid, zone, order);
+  const cur = core.vmemmapTails.get(key);
+  if (cur !== undefined) return cur;
+  const tail = k.buddy.allocPagesNode(
+    nid,
+    GFP_KERNEL | __GFP_ZERO,
+    0,
+    HVO_SITES.getTail,
+    "shared_tail",
+  );
+  if (tail === null) return null;
+  k.frames.zeroFrame(tail);
+  fillSlots(core, tail, initCompoundTailSlot(core, order, nid, zone));
+  core.beforeTailPublish?.(key);
+  const won = core.vmemmapTails.get(key);
+  if (won !== undefined) {
+    k.buddy.freePages(tail, 0);
+    return won;
+  }
+  core.vmemmapTails.set(key, tail);
+  return tail;
+}
+
+export const MAINLINE: HvoDesign = {
+  name: "mainline",
+  staticKey: false,
+  singleFlags: 0,
+  optimize(core, order, headPfn, list, flags) {
+    const { nid, zone } = folioZone(core, headPfn);
+    const tail = mainlineGetTail(core, order, nid, zone);
+    if (tail === null) return -ENOMEM;
+    return seriesOptimize(core, order, headPfn, list, flags, tail);
+  },
+  remapAlloc(core, order, headPfn, flags) {
+    const head = core.vaddrOf(headPfn);
+    const start = head + BigInt(core.reserveSize);
+    const end = head + BigInt(core.vmemmapSize(order));
+    const list: number[] = [];
+    if (core.allocVmemmapPageList(start, end, list)) return -ENOMEM;
+    const walk = core.newWalk({
+      remapPte: core.restorePte,
+      vmemmapPages: list,
+      flags,
+      nid: core.k.pfnToNid(headPfn),
+    });
+    return core.vmemmapRemapRange(start, end, walk);
+  },
+  restoreFill(core, frame, vaddr) {
+    // Every slot a copy of compound_head(addr) + PAGE_SIZE / sizeof(struct page) - 1. In the
+    // rollback of a half-done optimise the walk starts at the head page itself, so the head
+    // vmemmap page is refilled with 64 copies of struct page 63 as well: the head struct page
+    // and the folio fields of pages 1..3 are lost, and the new head page (already off the list)
+    // is mapped nowhere. Reproduced as written.
+    const pfn = core.k.memmap.pfnOfVaddr(vaddr);
+    const from = core.k.compound.compoundHead(pfn) + core.reservePages - 1;
+    fillSlots(core, frame, core.k.memmap.readStructPage(from));
+  },
+  initEarly(core, nid) {
+    const { k } = core;
+    if (!k.spec.arch.vmemmapPreinit || !core.enabled) return;
+    for (const m of core.hugeBootPages()) {
+      if (m.nid !== nid || !core.shouldOptimizeBootmemPage(m)) continue;
+      core.markPreinit(m);
+      m.flags |= HUGE_BOOTMEM_HVO;
+    }
+  },
+  initLate(core, nid) {
+    const { k } = core;
+    if (!k.spec.arch.vmemmapPreinit || !core.enabled) return;
+    const ctx = core.populateContext();
+    const block = (n: number): number | null => core.memblockBlock(nid, n);
+    for (const m of [...core.hugeBootPages()]) {
+      if (m.nid !== nid || !(m.flags & HUGE_BOOTMEM_HVO)) continue;
+      const { start, end } = core.folioVoff(m.pfn, m.order);
+      if (!core.bootmemPageZonesValid(m)) {
+        core.removeBootPage(m);
+        vmemmapPopulateRange(ctx, start, end, nid, block);
+        k.memmapBootPagesAdd(Math.ceil((end - start) / core.pageSize));
+        core.memblockFreeRange(m.pfn, 2 ** m.order);
+        continue;
+      }
+      const z = k.pfnZone(m.pfn);
+      if (!z || z.nid !== nid) {
+        core.warnOnce(
+          `pfn_to_zone:${m.pfn}`,
+          `WARNING: hugetlb_vmemmap_init_late: no zone of node ${nid} spans pfn ${m.pfn}`,
+        );
+        continue;
+      }
+      let nrMmap: number;
+      const tail = mainlineGetTailBoot(core, m.order, nid, z.zone);
+      const r =
+        tail === null
+          ? { ret: -ENOMEM }
+          : vmemmapPopulateHvo(ctx, start, end, nid, core.reserveSize, tail, () =>
+              core.memblockPage(nid, "vmemmap", HVO_SITES.bootPopulate),
+            );
+      if (r.ret < 0) {
+        // Fall back to a full memmap.
+        vmemmapPopulateRange(ctx, start, end, nid, block);
+        nrMmap = end - start;
+      } else {
+        m.flags |= HUGE_BOOTMEM_ZONES_VALID;
+        nrMmap = core.reserveSize;
+      }
+      k.memmapBootPagesAdd(Math.ceil(nrMmap / core.pageSize));
+    }
+  },
+  lateInitcall(core) {
+    // hugetlb_vmemmap_init(): init_compound_tail() on every published tail of every zone; the
+    // boot ones were only zeroed until now.
+    for (const t of core.sharedTails()) {
+      if (t.zone === null) continue;
+      fillSlots(core, t.pfn, initCompoundTailSlot(core, t.order, t.nid, t.zone));
+    }
+  },
+};
+
+/**
+ * v7 boot vmemmap_get_tail(order, zone) in mm/sparse-vmemmap.c: WARN and NULL for an order out
+ * of range; a zeroed memblock page, deliberately not initialised (hugetlb_vmemmap_init() does it
+ * at late_initcall, after memmap_init()).
+ */
+export function mainlineGetTailBoot(
+  core: HvoCore,
+  order: number,
+  nid: number,
+  zone: ZoneType,
+): number | null {
+  if (order < core.tailMinOrder || order > core.maxFolioOrder) {
+    core.warnOnce(
+      `vmemmap_get_tail:${order}`,
+      `WARNING: vmemmap_get_tail: order ${order} out of range`,
+    );
+    return null;
+  }
+  const key = core.tailKey(nid, zone, order);
+  const cur = core.vmemmapTails.get(key);
+  if (cur !== undefined) return cur;
+  const p = core.memblockPage(nid, "shared_tail", HVO_SITES.bootTail);
+  if (p === null) return null;
+  core.k.frames.zeroFrame(p);
+  core.vmemmapTails.set(key, p);
+  return p;
+}
+
+export const HVO_DESIGNS: Record<Design, HvoDesign> = {
+  legacy: LEGACY,
+  seed: SEED,
+  mainline: MAINLINE,
+};
+
+/**
+ * The HVO of a kernel, for its design. Call before k.boot() and add `bootHooks` to k.hooks for
+ * boot-time HVO (the pool does both); k.sub.hvo is set to it.
+ */
+export function createHugetlbVmemmap(k: Kernel): HvoCore {
+  const core = new HvoCore(k, HVO_DESIGNS[k.design]);
+  k.sub.hvo = core;
+  return core;
+}

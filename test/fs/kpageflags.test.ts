@@ -1,0 +1,45 @@
+// /proc/kpageflags and /proc/kpagecount of a mapped huge page: the words the live 6.18 kernel
+// gave (test/fixtures/live-kpageflags.json), with HVO off and on (legacy design).
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { machinePreset } from "../../src/arch/index.ts";
+import { bootModel } from "../../src/model.ts";
+import { ModelSession } from "../../src/scenario/run_model.ts";
+
+const fx = JSON.parse(
+  readFileSync(new URL("../fixtures/live-kpageflags.json", import.meta.url), "utf8"),
+) as {
+  cases: {
+    size: string;
+    hvo: number;
+    head_word: number;
+    tail_word: number;
+    subpages_reporting_head: { count: number; every: number | null };
+    kpagecount_rle: [number, number][];
+    kpageflags_rle?: [number, number][];
+  }[];
+};
+
+describe("kpageflags of a mapped huge page", () => {
+  const model = bootModel(machinePreset("x86_64", { memoryBytes: 4 * 2 ** 30 }), "legacy");
+  const s = new ModelSession(model);
+  it.each(fx.cases.map((c) => [c.size, c.hvo, c] as const))("%s hvo=%i", (size, hvo, c) => {
+    s.reset();
+    s.step({ op: "hvo", value: hvo });
+    s.step({ op: "nr", size, value: 1 });
+    const a = s.step({ op: "kpf", size, n: 1 });
+    if (size === "1G" && a.code === "ENOMEM") return; // no 1G range on this machine
+    expect(a.rc).toBe(0);
+    const page = a.kpf?.[0];
+    expect(page?.head_flags).toBe(c.head_word);
+    const heads = (page?.flags ?? [])
+      .filter(([w]) => w === c.head_word)
+      .reduce((n, [, k]) => n + k, 0);
+    expect(heads).toBe(c.subpages_reporting_head.count);
+    const words = new Set((page?.flags ?? []).map(([w]) => w));
+    expect(words).toEqual(new Set([c.head_word, c.tail_word]));
+    if (c.kpageflags_rle) expect(page?.flags).toEqual(c.kpageflags_rle);
+    expect(page?.counts).toEqual(c.kpagecount_rle);
+    s.reset();
+  });
+});
