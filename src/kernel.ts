@@ -15,7 +15,7 @@ import {
   maxFolioVmemmapAlign,
   pageLinks,
 } from "./include/page_flags.ts";
-import type { MachineSpec, ZoneType } from "./machine/spec.ts";
+import type { MachineSpec, PfnRange, ZoneType } from "./machine/spec.ts";
 import { Compound } from "./mm/compound.ts";
 import { Faults } from "./mm/fault_inject.ts";
 import { FrameStore } from "./mm/frames.ts";
@@ -113,6 +113,9 @@ export class Kernel {
   private bootReserved: ReservedRange[] = [];
   /** Subsystem state, by subsystem name (hugetlb, hugetlb_vmemmap): set by their boot hooks. */
   readonly sub: Record<string, unknown> = {};
+  private readonly presentRanges: PfnRange[];
+  private readonly vmemmapBaseLo: number;
+  private readonly vmemmapBaseHi: number;
   private readonly zoneCache: Array<{ start: number; end: number; nid: number; zone: ZoneType }>;
   readonly hooks: BootHooks[];
   readonly mutations: ReadonlySet<Mutation>;
@@ -128,10 +131,13 @@ export class Kernel {
     this.faults = opts.faults ?? new Faults();
     this.hooks = opts.hooks ?? [];
     this.mutations = new Set(opts.mutations ?? []);
+    this.presentRanges = spec.nodes.flatMap((n) => n.ranges).sort((a, b) => a.startPfn - b.startPfn);
+    this.vmemmapBaseLo = Number(this.vmemmapBase & 0xffffffffn);
+    this.vmemmapBaseHi = Number(this.vmemmapBase >> 32n);
     this.zoneCache = spec.nodes
       .flatMap((n) => n.zones.map((z) => ({ start: z.startPfn, end: z.endPfn, nid: n.nid, zone: z.type })))
       .sort((a, b) => a.start - b.start);
-    this.frames = new FrameStore(this.pageSize, spec.structPageSize, (pfn, out, off) => this.initStructPage(pfn, out, off), {
+    this.frames = new FrameStore(this.pageSize, spec.structPageSize, (pfn, out, v, off) => this.initStructPage(pfn, out, v, off), {
       flagsOff: PAGE_OFF.flags,
       infoOff: PAGE_OFF.compoundInfo,
       mappingOff: PAGE_OFF.mapping,
@@ -176,7 +182,15 @@ export class Kernel {
   }
 
   private isPresent(pfn: number): boolean {
-    for (const n of this.spec.nodes) for (const r of n.ranges) if (pfn >= r.startPfn && pfn < r.endPfn) return true;
+    const a = this.presentRanges;
+    let lo = 0;
+    let hi = a.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (pfn < a[mid].startPfn) hi = mid - 1;
+      else if (pfn >= a[mid].endPfn) lo = mid + 1;
+      else return true;
+    }
     return false;
   }
 
@@ -188,19 +202,36 @@ export class Kernel {
    * without PG_reserved (memblock_reserved_mark_noinit()).
    * The buddy allocator's own bookkeeping (PG_buddy, free-list links) is not written.
    */
-  initStructPage(pfn: number, out: Uint8Array, off: number): void {
-    const v = new DataView(out.buffer, out.byteOffset + off, this.layout.size);
+  initStructPage(pfn: number, _out: Uint8Array, v: DataView, off: number): void {
     const z = this.pfnZone(pfn) ?? this.nearestZone(pfn);
     const r = this.bootReservedAt(pfn);
     const reserved = (r !== null && r.use !== "hugetlb") || !this.isPresent(pfn);
-    let flags = pageLinks(z.nid, z.zone, this.flagsLayout);
-    if (reserved) flags |= 1n << BigInt(PG.reserved);
-    v.setBigUint64(PAGE_OFF.flags, flags, true);
-    const self = this.vmemmapBase + BigInt(pfn) * BigInt(this.layout.size) + BigInt(PAGE_OFF.lruNext);
-    v.setBigUint64(PAGE_OFF.lruNext, self, true);
-    v.setBigUint64(PAGE_OFF.lruPrev, self, true);
-    v.setUint32(PAGE_OFF.mapcount, 0xffffffff, true);
-    v.setUint32(PAGE_OFF.refcount, reserved ? 1 : 0, true);
+    const links = this.linksOf(z.nid, z.zone);
+    v.setUint32(off + PAGE_OFF.flags, reserved ? links[0] | (1 << PG.reserved) : links[0], true);
+    v.setUint32(off + PAGE_OFF.flags + 4, links[1], true);
+    // &page->lru, split in 32-bit halves so that no bigint is made per struct page.
+    const low = this.vmemmapBaseLo + pfn * this.layout.size + PAGE_OFF.lruNext;
+    const lo = low % 2 ** 32;
+    const hi = (this.vmemmapBaseHi + Math.floor(low / 2 ** 32)) % 2 ** 32;
+    v.setUint32(off + PAGE_OFF.lruNext, lo, true);
+    v.setUint32(off + PAGE_OFF.lruNext + 4, hi, true);
+    v.setUint32(off + PAGE_OFF.lruPrev, lo, true);
+    v.setUint32(off + PAGE_OFF.lruPrev + 4, hi, true);
+    v.setUint32(off + PAGE_OFF.mapcount, 0xffffffff, true);
+    v.setUint32(off + PAGE_OFF.refcount, reserved ? 1 : 0, true);
+  }
+
+  private readonly linksCache = new Map<string, [number, number]>();
+  /** set_page_links() bits as 32-bit halves, per (node, zone). */
+  private linksOf(nid: number, zone: ZoneType): [number, number] {
+    const key = `${nid}:${zone}`;
+    let l = this.linksCache.get(key);
+    if (!l) {
+      const w = pageLinks(nid, zone, this.flagsLayout);
+      l = [Number(w & 0xffffffffn), Number(w >> 32n)];
+      this.linksCache.set(key, l);
+    }
+    return l;
   }
 
   private nearestZone(pfn: number): { nid: number; zone: ZoneType } {

@@ -15,8 +15,22 @@
 
 import { TAIL_MAPPING } from "../include/mm_types.ts";
 
-/** Writes the struct page memmap_init() gave `pfn` into out[off, off + structPageSize). */
-export type InitStructPage = (pfn: number, out: Uint8Array, off: number) => void;
+/**
+ * Writes the struct page memmap_init() gave `pfn` into out[off, off + structPageSize) of a
+ * zeroed buffer (`view` is a DataView over the same bytes).
+ */
+export type InitStructPage = (pfn: number, out: Uint8Array, view: DataView, off: number) => void;
+
+/** Bytes a frame owns. Several frames share one after copy_page(); a write clones it first. */
+interface OwnBytes {
+  bytes: Uint8Array;
+  view: DataView;
+  refs: number;
+}
+
+function ownBytes(bytes: Uint8Array): OwnBytes {
+  return { bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), refs: 1 };
+}
 
 export type FramePattern =
   /** The memmap bytes [voff, voff + PAGE_SIZE) as memmap_init() left them. */
@@ -52,13 +66,14 @@ export class FrameStore {
   readonly structPageSize: number;
   /** struct pages per frame */
   readonly perFrame: number;
-  private readonly own = new Map<number, Uint8Array>();
-  /** Buffers referenced by more than one frame: cloned before a write. */
-  private readonly shared = new WeakSet<Uint8Array>();
+  private readonly own = new Map<number, OwnBytes>();
+  /** The zero page: shared by every zeroed frame, never written in place. */
+  private readonly zero: OwnBytes;
   private readonly patterns = new Map<number, FramePattern>();
   /** Boot vmemmap blocks, sorted by frameStart, never overlapping. */
   private readonly initRanges: InitRange[] = [];
   private readonly scratch: Uint8Array;
+  private readonly scratchView: DataView;
   private readonly slotBuf: Uint8Array;
   private readonly slotView: DataView;
 
@@ -71,7 +86,10 @@ export class FrameStore {
     this.pageSize = pageSize;
     this.structPageSize = structPageSize;
     this.perFrame = Math.floor(pageSize / structPageSize);
+    this.zero = ownBytes(new Uint8Array(pageSize));
+    this.zero.refs = Number.POSITIVE_INFINITY;
     this.scratch = new Uint8Array(pageSize);
+    this.scratchView = new DataView(this.scratch.buffer);
     this.slotBuf = new Uint8Array(structPageSize);
     this.slotView = new DataView(this.slotBuf.buffer);
   }
@@ -113,12 +131,30 @@ export class FrameStore {
   }
 
   /** Renders a pattern into out (pageSize bytes). */
-  private render(p: FramePattern, out: Uint8Array): void {
+  private render(p: FramePattern, out: Uint8Array, outView: DataView): void {
     const sps = this.structPageSize;
     if (p.kind === "fill") {
       const n = this.perFrame;
       for (let i = 0; i < n; i++) out.set(p.slot, i * sps);
       out.fill(0, n * sps);
+      return;
+    }
+    out.fill(0);
+    if (this.pageSize % sps === 0) {
+      // The common case: whole struct pages, straight into the output.
+      const first = p.voff / sps;
+      const t = this.tail;
+      for (let i = 0; i < this.perFrame; i++) {
+        const off = i * sps;
+        if (p.kind === "init" || !p.zeroBase) this.initStructPage(first + i, out, outView, off);
+        if (p.kind === "init") continue;
+        if (p.flags !== undefined) outView.setBigUint64(off + t.flagsOff, p.flags, true);
+        outView.setBigUint64(off + t.infoOff, p.info, true);
+        outView.setBigUint64(off + t.mappingOff, TAIL_MAPPING, true);
+        outView.setBigUint64(off + t.privateOff, 0n, true);
+        outView.setUint32(off + t.refcountOff, 0, true);
+        if (p.zeroBase) outView.setUint32(off + t.mapcountOff, 0xffffffff, true);
+      }
       return;
     }
     // Struct pages may straddle frames when sps does not divide the page size.
@@ -141,13 +177,13 @@ export class FrameStore {
       out.set(p.slot, 0);
       return;
     }
+    const v = this.slotView;
     if (p.kind === "init") {
-      this.initStructPage(pfn, out, 0);
+      this.initStructPage(pfn, out, v, 0);
       return;
     }
-    const v = this.slotView;
     const t = this.tail;
-    if (!p.zeroBase) this.initStructPage(pfn, out, 0);
+    if (!p.zeroBase) this.initStructPage(pfn, out, v, 0);
     if (p.flags !== undefined) v.setBigUint64(t.flagsOff, p.flags, true);
     v.setBigUint64(t.infoOff, p.info, true);
     v.setBigUint64(t.mappingOff, TAIL_MAPPING, true);
@@ -158,10 +194,10 @@ export class FrameStore {
 
   /** The bytes of a frame, read-only: own bytes or a rendering in a scratch buffer. */
   view(frame: number): Uint8Array {
-    const b = this.own.get(frame);
-    if (b) return b;
+    const o = this.own.get(frame);
+    if (o) return o.bytes;
     const p = this.patternOf(frame);
-    if (p) this.render(p, this.scratch);
+    if (p) this.render(p, this.scratch, this.scratchView);
     else this.scratch.fill(0);
     return this.scratch;
   }
@@ -172,24 +208,33 @@ export class FrameStore {
   }
 
   /** Bytes of this frame that may be written in place. */
-  private writable(frame: number): Uint8Array {
-    let b = this.own.get(frame);
-    if (b && !this.shared.has(b)) return b;
-    const fresh = new Uint8Array(this.pageSize);
-    if (b) fresh.set(b);
-    else {
+  private writable(frame: number): OwnBytes {
+    const o = this.own.get(frame);
+    if (o && o.refs === 1) return o;
+    const fresh = ownBytes(new Uint8Array(this.pageSize));
+    if (o) {
+      fresh.bytes.set(o.bytes);
+      o.refs--;
+    } else {
       const p = this.patternOf(frame);
-      if (p) this.render(p, fresh);
+      if (p) this.render(p, fresh.bytes, fresh.view);
+      this.patterns.delete(frame);
     }
-    b = fresh;
-    this.own.set(frame, b);
-    this.patterns.delete(frame);
-    return b;
+    this.own.set(frame, fresh);
+    return fresh;
+  }
+
+  /** The frame stops owning bytes (they stay with the other frames that share them). */
+  private release(frame: number): void {
+    const o = this.own.get(frame);
+    if (!o) return;
+    o.refs--;
+    this.own.delete(frame);
   }
 
   readU32(frame: number, off: number): number {
-    const b = this.own.get(frame);
-    if (b) return (b[off] | (b[off + 1] << 8) | (b[off + 2] << 16) | (b[off + 3] << 24)) >>> 0;
+    const o = this.own.get(frame);
+    if (o) return o.view.getUint32(off, true);
     const p = this.patternOf(frame);
     if (!p) return 0;
     // Render only the one struct page that holds the word (aligned words never straddle one).
@@ -216,42 +261,44 @@ export class FrameStore {
   }
 
   writeU32(frame: number, off: number, value: number): void {
-    dv(this.writable(frame)).setUint32(off, value >>> 0, true);
+    this.writable(frame).view.setUint32(off, value >>> 0, true);
   }
 
   writeU64(frame: number, off: number, value: bigint): void {
-    dv(this.writable(frame)).setBigUint64(off, BigInt.asUintN(64, value), true);
+    this.writable(frame).view.setBigUint64(off, BigInt.asUintN(64, value), true);
   }
 
   writeBytes(frame: number, off: number, bytes: Uint8Array): void {
-    this.writable(frame).set(bytes, off);
+    this.writable(frame).bytes.set(bytes, off);
   }
 
   /** The frame now reads as `p`; its own bytes, if any, are dropped. */
   setPattern(frame: number, p: FramePattern): void {
-    this.own.delete(frame);
+    this.release(frame);
     this.patterns.set(frame, p);
   }
 
   /** clear_page() */
   zeroFrame(frame: number): void {
+    this.release(frame);
     this.patterns.delete(frame);
-    this.own.set(frame, ZERO_PAGE(this.pageSize, this.shared));
+    this.own.set(frame, this.zero);
   }
 
   /** copy_page(dst, src): shares src's bytes or pattern until either is written. */
   copyFrame(dst: number, src: number): void {
-    const b = this.own.get(src);
-    if (b) {
-      this.shared.add(b);
-      this.patterns.delete(dst);
-      this.own.set(dst, b);
+    if (dst === src) return;
+    const o = this.own.get(src);
+    this.release(dst);
+    this.patterns.delete(dst);
+    if (o) {
+      o.refs++;
+      this.own.set(dst, o);
       return;
     }
     const p = this.patternOf(src);
-    this.own.delete(dst);
     if (p) this.patterns.set(dst, p);
-    else this.own.set(dst, ZERO_PAGE(this.pageSize, this.shared));
+    else this.own.set(dst, this.zero);
   }
 
   /** Frames with bytes or a pattern of their own: a measure of the model's memory. */
@@ -260,14 +307,3 @@ export class FrameStore {
   }
 }
 
-
-let zeroPage: Uint8Array | null = null;
-function ZERO_PAGE(size: number, shared: WeakSet<Uint8Array>): Uint8Array {
-  if (!zeroPage || zeroPage.length !== size) zeroPage = new Uint8Array(size);
-  shared.add(zeroPage);
-  return zeroPage;
-}
-
-function dv(b: Uint8Array): DataView {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength);
-}

@@ -1,8 +1,30 @@
 // Every hvo subcommand, one module each.
 import type { Command } from "commander";
 import type { Io } from "../io.ts";
+import { register as inspect } from "./inspect.ts";
+import { register as cat } from "./cat.ts";
+import { register as check } from "./check.ts";
+import { register as compare } from "./compare.ts";
+import { register as diff } from "./diff.ts";
 import { register as live } from "./live.ts";
+import { register as matrix } from "./matrix.ts";
+import { register as report } from "./report.ts";
+import { register as run } from "./run.ts";
+import { register as vm } from "./vm.ts";
+import { register as write } from "./write.ts";
 
 export type RegisterCommand = (program: Command, io: Io) => void;
 
-export const commands: RegisterCommand[] = [live];
+export const commands: RegisterCommand[] = [
+  report,
+  inspect,
+  live,
+  vm,
+  run,
+  cat,
+  write,
+  diff,
+  check,
+  compare,
+  matrix,
+];

@@ -1,0 +1,43 @@
+// The checker's throughput for `npm run bench` (bench/run.ts imports benchCheck()): steps per
+// second of `hvo check` with the invariants after every step on a 4 GiB 2-node x86_64 machine,
+// per design, the same with the model alone (no checks), and the time of a full `hvo matrix`.
+
+import { buildMatrix } from "../src/check/matrix.ts";
+import { type CheckConfig, checkRun, defaultCheckMachine, execute, generateOps } from "../src/check/run.ts";
+import { DESIGNS } from "../src/kernel.ts";
+
+const OPS = 400;
+
+function config(design: CheckConfig["design"], every: number): CheckConfig {
+  return { machine: defaultCheckMachine("x86_64"), design, seed: 7, ops: OPS, every, faults: 0, shrinkMs: 0 };
+}
+
+/** Steps per second, per design, with checks every step and (for comparison) every 10^9 steps. */
+export async function benchCheck(): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const design of DESIGNS) {
+    for (const [label, every] of [
+      ["checked", 1],
+      ["unchecked", 1e9],
+    ] as const) {
+      const cfg = config(design, every);
+      const ops = generateOps(cfg);
+      const t0 = performance.now();
+      const ex = execute(cfg, ops);
+      const s = (performance.now() - t0) / 1000;
+      out[`check ${design} steps/s (${label})`] = Math.round(ex.stepsRun / s);
+    }
+  }
+  const t0 = performance.now();
+  buildMatrix({ ops: 20 });
+  out["matrix s (72 rows, 20 ops each)"] = Math.round((performance.now() - t0) / 100) / 10;
+  return out;
+}
+
+// Run directly: node --import tsx bench/check.ts
+if (import.meta.url === `file://${process.argv[1]}`) {
+  benchCheck().then((r) => {
+    for (const [k, v] of Object.entries(r)) process.stdout.write(`${k.padEnd(44)} ${v}\n`);
+  });
+}
+void checkRun;

@@ -1,0 +1,42 @@
+// hvo compare: one scenario under the three HVO designs, side by side (src/check/compare.ts).
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { compareDesigns, formatComparison } from "../../check/compare.ts";
+import { parseJsonText, parseScenarioFile } from "../../scenario/format.ts";
+import { type Io, UsageError } from "../io.ts";
+import { MACHINE_HELP, resolveMachine } from "../machine_arg.ts";
+
+export interface CompareCliOptions {
+  machine?: string;
+  pfn?: string;
+  json?: boolean;
+}
+
+export function compareAction(io: Io, file: string, opts: CompareCliOptions): void {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch {
+    throw new UsageError(`cannot read scenario file "${file}"`);
+  }
+  const scenarios = parseScenarioFile(parseJsonText(text, file));
+  let pfn: number | undefined;
+  if (opts.pfn !== undefined) {
+    if (!/^(0x[0-9a-f]+|\d+)$/i.test(opts.pfn)) throw new UsageError(`--pfn: "${opts.pfn}" is not a pfn`);
+    pfn = Number(opts.pfn);
+  }
+  const spec = resolveMachine(opts.machine);
+  const cmp = compareDesigns(spec, scenarios, pfn);
+  io.out(opts.json ? `${JSON.stringify(cmp, null, 1)}\n` : formatComparison(cmp));
+}
+
+export function register(program: Command, io: Io): void {
+  program
+    .command("compare")
+    .description("run one scenario under the legacy, seed and mainline designs and show them side by side")
+    .argument("<file>", "hvo-scenario/1 file (its closing reset is skipped so the pages stay)")
+    .option("--machine <m>", MACHINE_HELP)
+    .option("--pfn <pfn>", "the struct page to show raw (default: tail 64 of the first HugeTLB folio)")
+    .option("--json", "print {designs: {legacy, seed, mainline}} as JSON")
+    .action((file: string, opts: CompareCliOptions) => compareAction(io, file, opts));
+}

@@ -1,0 +1,61 @@
+// hvo inspect --pfn N: one struct page as crash/drgn would show it, through the model's vmemmap.
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import {
+  FormatError,
+  parseJsonText,
+  parseScenarioFile,
+  type ScenarioFile,
+} from "../../scenario/format.ts";
+import { UsageErrorLike } from "../../report/errors.ts";
+import { formatInspect, inspectPfn, parsePfn } from "../../report/inspect.ts";
+import { bootForInspect } from "../../report/state.ts";
+import { type Io, UsageError } from "../io.ts";
+import { DESIGN_HELP, MACHINE_HELP, resolveDesign, resolveMachine } from "../machine_arg.ts";
+
+export interface InspectCliOptions {
+  pfn?: string;
+  machine?: string;
+  design?: string;
+  after?: string;
+  json?: boolean;
+}
+
+function readScenarioArg(file: string): ScenarioFile {
+  try {
+    return parseScenarioFile(parseJsonText(readFileSync(file, "utf8"), file));
+  } catch (e) {
+    if (e instanceof FormatError) throw new UsageError(`--after: ${e.message}`);
+    throw e;
+  }
+}
+
+export function inspectAction(io: Io, opts: InspectCliOptions): void {
+  if (opts.pfn === undefined) throw new UsageError("--pfn N is required (decimal, or hex with 0x)");
+  try {
+    const pfn = parsePfn(opts.pfn);
+    const spec = resolveMachine(opts.machine);
+    const design = resolveDesign(opts.design);
+    const scenario = opts.after === undefined ? undefined : readScenarioArg(opts.after);
+    const k = bootForInspect(spec, design, scenario);
+    const data = inspectPfn(k, pfn);
+    io.out(opts.json ? `${JSON.stringify(data, null, 1)}\n` : formatInspect(data));
+  } catch (e) {
+    if (e instanceof UsageErrorLike) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+export function register(program: Command, io: Io): void {
+  program
+    .command("inspect")
+    .description(
+      "show one struct page (decoded, raw, its vmemmap mapping and frame), like crash's kmem -p",
+    )
+    .option("--pfn <n>", "page frame number (decimal, or hex with 0x)")
+    .option("--machine <m>", MACHINE_HELP)
+    .option("--design <d>", DESIGN_HELP)
+    .option("--after <file>", "run this scenario file first (its closing reset skipped)")
+    .option("--json", "print JSON")
+    .action((opts: InspectCliOptions) => inspectAction(io, opts));
+}

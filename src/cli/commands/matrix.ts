@@ -1,0 +1,29 @@
+// hvo matrix: every preset x struct page size x design, HVO's arithmetic and a short check run
+// (src/check/matrix.ts).
+import type { Command } from "commander";
+import { buildMatrix, formatMatrix } from "../../check/matrix.ts";
+import { type Io, UsageError } from "../io.ts";
+
+export interface MatrixCliOptions {
+  json?: boolean;
+  ops?: string;
+}
+
+export function matrixAction(io: Io, opts: MatrixCliOptions): void {
+  const ops = opts.ops === undefined ? 20 : Number(opts.ops);
+  if (!Number.isInteger(ops) || ops < 0) throw new UsageError(`--ops: "${opts.ops}" is not an integer >= 0`);
+  const rows = buildMatrix({
+    ops,
+    onRow: (r, i, n) => io.err(`[${i}/${n}] ${r.preset} ${r.struct_page_size} ${r.design}\n`),
+  });
+  io.out(opts.json ? `${JSON.stringify({ rows }, null, 1)}\n` : formatMatrix(rows));
+}
+
+export function register(program: Command, io: Io): void {
+  program
+    .command("matrix")
+    .description("every preset x struct page size x design: hstates, what HVO frees, tail alignment, a short check")
+    .option("--ops <n>", "operations of each short check run (default 20, 0: none)")
+    .option("--json", "print {rows: [...]} as JSON")
+    .action((opts: MatrixCliOptions) => matrixAction(io, opts));
+}
