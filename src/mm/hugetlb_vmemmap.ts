@@ -102,10 +102,16 @@ export interface RemapWalk {
   vmemmapHead: number | null;
   vmemmapTail: number | null;
   /** The list of pages to free or to map from; index 0 is the list head (list_add). */
-  vmemmapPages: number[];
+  vmemmapPages: PageList;
   flags: number;
   /** Node for pte_alloc_one_kernel() (the model's stand-in for the running CPU's node). */
   nid: number;
+  /**
+   * Legacy/seed restore: the first page this walk filled (copy of the head page + reset). Every
+   * later page of the walk gets the same bytes, so they share them copy-on-write instead of
+   * copying 4 KiB each (nothing writes the head page during a walk).
+   */
+  restoreTemplate?: number;
 }
 
 /** Counters `hvo compare` shows, beside k.pgt's PTE writes and TLB flushes. */
@@ -134,7 +140,7 @@ export interface HvoDesign {
   /** Flags hugetlb_vmemmap_optimize_folio()/restore_folio() pass for one folio. */
   singleFlags: number;
   /** __hugetlb_vmemmap_optimize_folio() after vmemmap_should_optimize_folio() said yes. */
-  optimize(core: HvoCore, order: number, headPfn: number, list: number[], flags: number): number;
+  optimize(core: HvoCore, order: number, headPfn: number, list: PageList, flags: number): number;
   /** vmemmap_remap_alloc() for an optimised folio (0 or -ENOMEM). */
   remapAlloc(core: HvoCore, order: number, headPfn: number, flags: number): number;
   /** The bytes of a page vmemmap_restore_pte() maps back at `vaddr`. */
@@ -417,7 +423,7 @@ export class HvoCore implements HugetlbVmemmap {
       vmemmapStart: 0n,
       vmemmapHead: null,
       vmemmapTail: null,
-      vmemmapPages: [],
+      vmemmapPages: new PageList(),
       flags: 0,
       nid: 0,
       ...fields,
@@ -445,16 +451,16 @@ export class HvoCore implements HugetlbVmemmap {
   }
 
   /** free_vmemmap_page_list(): from the list head on. */
-  freeVmemmapPageList(list: number[]): void {
+  freeVmemmapPageList(list: PageList): void {
     for (const pfn of list) this.freeVmemmapPage(pfn);
-    list.length = 0;
+    list.clear();
   }
 
   /**
    * alloc_vmemmap_page_list(): (end - start) / PAGE_SIZE pages on the node of the struct page at
    * `start`, all or none.
    */
-  allocVmemmapPageList(start: bigint, end: bigint, list: number[]): number {
+  allocVmemmapPageList(start: bigint, end: bigint, list: PageList): number {
     const { k } = this;
     const nrPages = Number((end - start) / BigInt(this.pageSize));
     const nid = this.pageToNidAt(start);
@@ -469,10 +475,10 @@ export class HvoCore implements HugetlbVmemmap {
       );
       if (pfn === null) {
         for (const p of list) k.buddy.freePages(p, 0);
-        list.length = 0;
+        list.clear();
         return -ENOMEM;
       }
-      list.unshift(pfn);
+      list.add(pfn);
     }
     k.memmapPagesAdd(nrPages);
     this.counters.vmemmapPagesAllocated += nrPages;
@@ -493,10 +499,10 @@ export class HvoCore implements HugetlbVmemmap {
     if (walk.reusePage === null)
       throw new Oops("kernel BUG: vmemmap_remap_pte without reuse_page", { vaddr });
     if (vaddr === walk.reuseAddr) {
-      listDel(walk.vmemmapPages, walk.reusePage);
+      walk.vmemmapPages.del(walk.reusePage);
       entry = this.mkPte(walk.reusePage, true);
     } else entry = this.mkPteRo(walk.reusePage);
-    walk.vmemmapPages.unshift(page);
+    walk.vmemmapPages.add(page);
     this.k.pgt.set(pte.tablePfn, pte.idx, entry);
   };
 
@@ -509,14 +515,14 @@ export class HvoCore implements HugetlbVmemmap {
         ? vaddr === walk.vmemmapStart
         : walk.nrWalked === 0 && walk.vmemmapHead !== null;
     if (isHead && walk.vmemmapHead !== null) {
-      listDel(walk.vmemmapPages, walk.vmemmapHead);
+      walk.vmemmapPages.del(walk.vmemmapHead);
       entry = this.mkPte(walk.vmemmapHead, true);
     } else {
       if (walk.vmemmapTail === null)
         throw new Oops("kernel BUG: vmemmap_remap_pte without vmemmap_tail", { vaddr });
       entry = this.mkPteRo(walk.vmemmapTail);
     }
-    walk.vmemmapPages.unshift(page);
+    walk.vmemmapPages.add(page);
     this.k.pgt.set(pte.tablePfn, pte.idx, entry);
   };
 
@@ -525,7 +531,7 @@ export class HvoCore implements HugetlbVmemmap {
     if (walk.findReuse && this.ptePfn(pte) !== walk.reusePage) {
       throw new Oops("kernel BUG: vmemmap_restore_pte: PTE does not map reuse_page", { vaddr });
     }
-    const page = walk.vmemmapPages.shift();
+    const page = walk.vmemmapPages.takeHead();
     if (page === undefined)
       throw new Oops("kernel BUG: vmemmap_restore_pte: list empty", { vaddr });
     this.design.restoreFill(this, page, vaddr, walk);
@@ -559,7 +565,7 @@ export class HvoCore implements HugetlbVmemmap {
     start: bigint,
     end: bigint,
     reuse: bigint,
-    list: number[],
+    list: PageList,
     flags: number,
   ): number {
     const { k } = this;
@@ -581,7 +587,7 @@ export class HvoCore implements HugetlbVmemmap {
     );
     if (page !== null) {
       this.copyPageFromVmemmap(page, reuse);
-      list.unshift(page);
+      list.add(page);
       k.memmapPagesAdd(1);
       this.counters.vmemmapPagesAllocated++;
       walk.reusePage = page;
@@ -613,7 +619,7 @@ export class HvoCore implements HugetlbVmemmap {
     end: bigint,
     head: number,
     tail: number,
-    list: number[],
+    list: PageList,
     flags: number,
     nid: number,
   ): number {
@@ -660,7 +666,7 @@ export class HvoCore implements HugetlbVmemmap {
   }
 
   /** __hugetlb_vmemmap_optimize_folio() */
-  optimizeFolioInto(order: number, headPfn: number, list: number[], flags: number): number {
+  optimizeFolioInto(order: number, headPfn: number, list: PageList, flags: number): number {
     this.checkFolio(headPfn, "__hugetlb_vmemmap_optimize_folio");
     if (!this.shouldOptimizeFolio(order, headPfn)) return 0;
     return this.design.optimize(this, order, headPfn, list, flags);
@@ -671,7 +677,7 @@ export class HvoCore implements HugetlbVmemmap {
   }
 
   optimizeFolio(order: number, headPfn: number): void {
-    const list: number[] = [];
+    const list = new PageList();
     this.optimizeFolioInto(order, headPfn, list, this.design.singleFlags);
     this.freeVmemmapPageList(list);
   }
@@ -690,7 +696,7 @@ export class HvoCore implements HugetlbVmemmap {
   /** __hugetlb_vmemmap_optimize_folios(): split all, one flush, remap all, one flush, free. */
   optimizeFoliosBatch(order: number, headPfns: number[], boot: boolean): void {
     const { k } = this;
-    const list: number[] = [];
+    const list = new PageList();
     let flags = VMEMMAP_REMAP_NO_TLB_FLUSH | (this.design.staticKey ? VMEMMAP_SYNCHRONIZE_RCU : 0);
     let nrToOptimize = 0;
     for (const head of headPfns) {
@@ -957,10 +963,37 @@ export class HvoCore implements HugetlbVmemmap {
   }
 }
 
-/** list_del() of a pfn. */
-function listDel(list: number[], pfn: number): void {
-  const i = list.indexOf(pfn);
-  if (i >= 0) list.splice(i, 1);
+
+/**
+ * A list of vmemmap pages as the kernel's list_head of them: list_add() puts a page at the head,
+ * the free and restore paths take pages from the head. Kept as an array whose END is the head,
+ * so that a batch of thousands of folios does not pay for shifting the whole list each time.
+ */
+export class PageList {
+  private readonly a: number[] = [];
+  get length(): number {
+    return this.a.length;
+  }
+  /** list_add() */
+  add(pfn: number): void {
+    this.a.push(pfn);
+  }
+  /** list_first_entry() + list_del() */
+  takeHead(): number | undefined {
+    return this.a.pop();
+  }
+  /** list_del() of a page added recently (searched from the head). */
+  del(pfn: number): void {
+    const i = this.a.lastIndexOf(pfn);
+    if (i >= 0) this.a.splice(i, 1);
+  }
+  clear(): void {
+    this.a.length = 0;
+  }
+  /** From the head on (list_for_each_entry). */
+  *[Symbol.iterator](): IterableIterator<number> {
+    for (let i = this.a.length - 1; i >= 0; i--) yield this.a[i];
+  }
 }
 
 /** kstrtobool() of early_param("hugetlb_free_vmemmap"): the last valid value wins. */
@@ -982,9 +1015,14 @@ export function parseFreeVmemmap(cmdline: string, dflt: boolean): boolean {
 // ---- the three designs ----------------------------------------------------------------------
 
 /** Legacy and seed restore: copy_page() of the head vmemmap page, then reset_struct_pages(). */
-function copyHeadAndReset(core: HvoCore, frame: number, headVaddr: bigint): void {
+function copyHeadAndReset(core: HvoCore, frame: number, headVaddr: bigint, walk: RemapWalk): void {
+  if (walk.restoreTemplate !== undefined) {
+    core.k.frames.copyFrame(frame, walk.restoreTemplate);
+    return;
+  }
   core.copyPageFromVmemmap(frame, headVaddr);
   core.resetStructPages(frame);
+  walk.restoreTemplate = frame;
 }
 
 /** Boot-time HVO of legacy and seed: hugetlb_vmemmap_init_early() populates at once. */
@@ -1064,7 +1102,7 @@ export const LEGACY: HvoDesign = {
     const reuse = core.vaddrOf(headPfn);
     const start = reuse + BigInt(core.reserveSize);
     const end = reuse + BigInt(core.vmemmapSize(order));
-    const list: number[] = [];
+    const list = new PageList();
     if (core.allocVmemmapPageList(start, end, list)) return -ENOMEM;
     const walk = core.newWalk({
       remapPte: core.restorePte,
@@ -1077,7 +1115,7 @@ export const LEGACY: HvoDesign = {
     return core.vmemmapRemapRange(reuse, end, walk);
   },
   restoreFill(core, frame, _vaddr, walk) {
-    copyHeadAndReset(core, frame, walk.reuseAddr);
+    copyHeadAndReset(core, frame, walk.reuseAddr, walk);
   },
   initEarly(core, nid) {
     // The tails mirror the last head page.
@@ -1092,7 +1130,7 @@ function seriesOptimize(
   core: HvoCore,
   order: number,
   headPfn: number,
-  list: number[],
+  list: PageList,
   flags: number,
   tail: number,
 ): number {
@@ -1105,7 +1143,7 @@ function seriesOptimize(
   else {
     const start = core.vaddrOf(headPfn);
     core.copyPageFromVmemmap(vmemmapHead, start);
-    list.unshift(vmemmapHead);
+    list.add(vmemmapHead);
     k.memmapPagesAdd(1);
     core.counters.vmemmapPagesAllocated++;
     ret = core.seriesRemapFree(
@@ -1142,7 +1180,7 @@ export const SEED: HvoDesign = {
     const vmemmapStart = core.vaddrOf(headPfn);
     const start = vmemmapStart + BigInt(core.reserveSize);
     const end = vmemmapStart + BigInt(core.vmemmapSize(order));
-    const list: number[] = [];
+    const list = new PageList();
     // page_to_nid() of struct page 64: it reads the SHARED TAIL's flags, which v3 never
     // initialises (stale bytes of whatever the page held before, or 0 for a boot tail).
     if (core.allocVmemmapPageList(start, end, list)) return -ENOMEM;
@@ -1156,7 +1194,7 @@ export const SEED: HvoDesign = {
     return core.vmemmapRemapRange(start, end, walk);
   },
   restoreFill(core, frame, _vaddr, walk) {
-    copyHeadAndReset(core, frame, walk.vmemmapStart);
+    copyHeadAndReset(core, frame, walk.vmemmapStart, walk);
   },
   initEarly(core, nid) {
     initEarlyPopulate(core, nid, (m) => {
@@ -1311,7 +1349,7 @@ export const MAINLINE: HvoDesign = {
     const head = core.vaddrOf(headPfn);
     const start = head + BigInt(core.reserveSize);
     const end = head + BigInt(core.vmemmapSize(order));
-    const list: number[] = [];
+    const list = new PageList();
     if (core.allocVmemmapPageList(start, end, list)) return -ENOMEM;
     const walk = core.newWalk({
       remapPte: core.restorePte,

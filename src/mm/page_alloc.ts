@@ -294,6 +294,18 @@ export class PageAllocator {
 
   /** The zonelist for an allocation: preferred node's zones high to low, then other nodes. */
   zonelist(nid: number, gfp: number): Zone[] {
+    const key = nid * 2 ** 32 + gfp;
+    let list = this.zonelists.get(key);
+    if (!list) {
+      list = this.buildZonelist(nid, gfp);
+      this.zonelists.set(key, list);
+    }
+    return list;
+  }
+
+  private readonly zonelists = new Map<number, Zone[]>();
+
+  private buildZonelist(nid: number, gfp: number): Zone[] {
     const highest = gfp & __GFP_DMA ? 0 : gfp & __GFP_DMA32 ? 1 : gfp & __GFP_MOVABLE ? 3 : 2;
     const nodes = [nid];
     if (!(gfp & __GFP_THISNODE)) {
