@@ -53,6 +53,8 @@ export interface BootHooks {
   beforeSparseInit?(k: Kernel): void;
   /** Inside sparse_init(): return true when the hook populated (or must skip) this section. */
   populateSection?(k: Kernel, section: Section): boolean;
+  /** free_area_init(): sparse_init() is done, zones exist, memblock still allocates. */
+  afterSparseInit?(k: Kernel): void;
   /** After memblock_free_all(): the buddy allocator works (hugetlb_init and its initcalls). */
   afterBuddy?(k: Kernel): void;
   /** late_initcall()s. */
@@ -131,20 +133,29 @@ export class Kernel {
     this.faults = opts.faults ?? new Faults();
     this.hooks = opts.hooks ?? [];
     this.mutations = new Set(opts.mutations ?? []);
-    this.presentRanges = spec.nodes.flatMap((n) => n.ranges).sort((a, b) => a.startPfn - b.startPfn);
+    this.presentRanges = spec.nodes
+      .flatMap((n) => n.ranges)
+      .sort((a, b) => a.startPfn - b.startPfn);
     this.vmemmapBaseLo = Number(this.vmemmapBase & 0xffffffffn);
     this.vmemmapBaseHi = Number(this.vmemmapBase >> 32n);
     this.zoneCache = spec.nodes
-      .flatMap((n) => n.zones.map((z) => ({ start: z.startPfn, end: z.endPfn, nid: n.nid, zone: z.type })))
+      .flatMap((n) =>
+        n.zones.map((z) => ({ start: z.startPfn, end: z.endPfn, nid: n.nid, zone: z.type })),
+      )
       .sort((a, b) => a.start - b.start);
-    this.frames = new FrameStore(this.pageSize, spec.structPageSize, (pfn, out, v, off) => this.initStructPage(pfn, out, v, off), {
-      flagsOff: PAGE_OFF.flags,
-      infoOff: PAGE_OFF.compoundInfo,
-      mappingOff: PAGE_OFF.mapping,
-      privateOff: PAGE_OFF.private,
-      refcountOff: PAGE_OFF.refcount,
-      mapcountOff: PAGE_OFF.mapcount,
-    });
+    this.frames = new FrameStore(
+      this.pageSize,
+      spec.structPageSize,
+      (pfn, out, v, off) => this.initStructPage(pfn, out, v, off),
+      {
+        flagsOff: PAGE_OFF.flags,
+        infoOff: PAGE_OFF.compoundInfo,
+        mappingOff: PAGE_OFF.mapping,
+        privateOff: PAGE_OFF.private,
+        refcountOff: PAGE_OFF.refcount,
+        mapcountOff: PAGE_OFF.mapcount,
+      },
+    );
     this.memblock = new Memblock(spec.nodes);
     this.buddy = new PageAllocator(spec.nodes, spec.arch.maxPageOrder, this.faults);
     this.sections = presentSections(spec);
@@ -288,7 +299,13 @@ export class Kernel {
     const root = this.memblock.alloc(1, 1, 0, "pagetable");
     this.frames.zeroFrame(root);
     this.pgt = new KernelPageTables(spec.arch, this.frames, root, this.vmemmapBase);
-    this.memmap = new Memmap(this.frames, this.pgt, this.vmemmapBase, spec.structPageSize, spec.arch.pageShift);
+    this.memmap = new Memmap(
+      this.frames,
+      this.pgt,
+      this.vmemmapBase,
+      spec.structPageSize,
+      spec.arch.pageShift,
+    );
     this.compound = new Compound(this.memmap, this.layout, {
       encoding: tailEncodingFor(this.design, this.layout.shift),
       fakeHeadFixup: () => this.fakeHeadKey > 0 && !this.mutations.has("no-fake-head-fixup"),
@@ -297,6 +314,7 @@ export class Kernel {
     for (const h of this.hooks) h.beforeSparseInit?.(this);
     this.checkMemmapAlignment();
     this.sparseInit();
+    for (const h of this.hooks) h.afterSparseInit?.(this);
 
     // mm_core_init(): memblock_free_all(); from here on memmap_init()'s view is fixed.
     this.bootReserved = this.memblock.reserved.map((r) => ({ ...r }));
@@ -345,7 +363,12 @@ export class Kernel {
       byNode.set(s.nid, list);
     }
     for (const [nid, sections] of byNode) {
-      const buf = new SparseBuffer(this.memblock, nid, sections.length * sectionMapPages, g.pmdSize / g.pageSize);
+      const buf = new SparseBuffer(
+        this.memblock,
+        nid,
+        sections.length * sectionMapPages,
+        g.pmdSize / g.pageSize,
+      );
       for (const s of sections) {
         if (this.hooks.some((h) => h.populateSection?.(this, s))) continue;
         const voff = s.startPfn * this.spec.structPageSize;

@@ -2,7 +2,7 @@
 // chosen design, hugetlbfs, a process's mappings and the virtual files (init/main.c's boot plus
 // the initcalls of mm/hugetlb.c and mm/hugetlb_vmemmap.c). Browser-safe.
 
-import { type Design, DESIGNS, Kernel } from "./kernel.ts";
+import { type Design, DESIGNS, Kernel, type Mutation } from "./kernel.ts";
 import type { MachineSpec } from "./machine/spec.ts";
 import { Hugetlbfs } from "./fs/hugetlbfs.ts";
 import { Vfs } from "./fs/vfs.ts";
@@ -14,6 +14,8 @@ import { HugetlbMm } from "./mm/process.ts";
 
 export interface ModelOptions {
   faults?: Faults;
+  /** Deliberate bugs for the checker (src/kernel.ts MUTATIONS). */
+  mutations?: Iterable<Mutation>;
   /** Another HVO implementation (tests); default createHugetlbVmemmap(k) of the design. */
   vmemmap?: (k: Kernel) => HugetlbVmemmap;
 }
@@ -50,7 +52,7 @@ export function bootModel(
   opts: ModelOptions = {},
 ): Model {
   if (!isDesign(design)) throw new UnknownDesignError(design);
-  const k = new Kernel(spec, { design, faults: opts.faults, hooks: [] });
+  const k = new Kernel(spec, { design, faults: opts.faults, hooks: [], mutations: opts.mutations });
   const vmemmap = (opts.vmemmap ?? createHugetlbVmemmap)(k);
   const pool = new HugetlbPool(k, vmemmap);
   k.hooks.push(pool.bootHooks());

@@ -303,7 +303,10 @@ export class FrameStore {
 
   /** Frames with bytes or a pattern of their own: a measure of the model's memory. */
   stats(): { ownFrames: number; patternFrames: number; initRanges: number } {
-    return { ownFrames: this.own.size, patternFrames: this.patterns.size, initRanges: this.initRanges.length };
+    return {
+      ownFrames: this.own.size,
+      patternFrames: this.patterns.size,
+      initRanges: this.initRanges.length,
+    };
   }
 }
-

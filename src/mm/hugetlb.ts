@@ -236,6 +236,7 @@ export class HugetlbPool {
         hvo.beforeSparseInit?.(k);
       },
       populateSection: (k, s) => hvo.populateSection?.(k, s) ?? false,
+      afterSparseInit: (k) => hvo.afterSparseInit?.(k),
       afterBuddy: (k) => {
         hvo.afterBuddy?.(k);
         this.hugetlbInit();

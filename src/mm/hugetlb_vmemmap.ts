@@ -187,8 +187,6 @@ export class HvoCore implements HugetlbVmemmap {
   readonly preinitSections = new Set<number>();
   private readonly warned = new Set<string>();
   private readonly earlyDone = new Set<number>();
-  private lateDone = false;
-  private lastSectionNr: number | null = null;
   readonly bootHooks: BootHooks;
 
   constructor(k: Kernel, design: HvoDesign) {
@@ -197,6 +195,7 @@ export class HvoCore implements HugetlbVmemmap {
     this.enabled = parseFreeVmemmap(k.spec.cmdline, false);
     this.bootHooks = {
       populateSection: (kk, section) => this.populateSectionHook(kk, section),
+      afterSparseInit: () => this.afterSparseInitHook(),
       late: () => this.design.lateInitcall(this),
     };
   }
@@ -408,7 +407,11 @@ export class HvoCore implements HugetlbVmemmap {
       addr = next;
     }
     if (ret) return ret;
-    if (walk.remapPte && !(walk.flags & VMEMMAP_REMAP_NO_TLB_FLUSH))
+    if (
+      walk.remapPte &&
+      !(walk.flags & VMEMMAP_REMAP_NO_TLB_FLUSH) &&
+      !k.mutations.has("skip-tlb-flush")
+    )
       k.pgt.flushTlbRange(start, end);
     return 0;
   }
@@ -438,6 +441,13 @@ export class HvoCore implements HugetlbVmemmap {
    */
   freeVmemmapPage(pfn: number): void {
     const { k } = this;
+    if (k.mutations.has("leak-vmemmap-page")) {
+      // Mutation: counted as freed, never returned.
+      if (this.pageReserved(pfn)) k.memmapBootPagesAdd(-1);
+      else k.memmapPagesAdd(-1);
+      this.counters.vmemmapPagesFreed++;
+      return;
+    }
     if (this.pageReserved(pfn)) {
       k.memmapBootPagesAdd(-1);
       k.memmap.setBit(pfn, PAGE_OFF.flags, PG.reserved, false);
@@ -500,7 +510,9 @@ export class HvoCore implements HugetlbVmemmap {
       throw new Oops("kernel BUG: vmemmap_remap_pte without reuse_page", { vaddr });
     if (vaddr === walk.reuseAddr) {
       walk.vmemmapPages.del(walk.reusePage);
-      entry = this.mkPte(walk.reusePage, true);
+      entry = this.k.mutations.has("head-pte-readonly")
+        ? this.mkPteRo(walk.reusePage)
+        : this.mkPte(walk.reusePage, true);
     } else entry = this.mkPteRo(walk.reusePage);
     walk.vmemmapPages.add(page);
     this.k.pgt.set(pte.tablePfn, pte.idx, entry);
@@ -516,7 +528,9 @@ export class HvoCore implements HugetlbVmemmap {
         : walk.nrWalked === 0 && walk.vmemmapHead !== null;
     if (isHead && walk.vmemmapHead !== null) {
       walk.vmemmapPages.del(walk.vmemmapHead);
-      entry = this.mkPte(walk.vmemmapHead, true);
+      entry = this.k.mutations.has("head-pte-readonly")
+        ? this.mkPteRo(walk.vmemmapHead)
+        : this.mkPte(walk.vmemmapHead, true);
     } else {
       if (walk.vmemmapTail === null)
         throw new Oops("kernel BUG: vmemmap_remap_pte without vmemmap_tail", { vaddr });
@@ -721,13 +735,15 @@ export class HvoCore implements HugetlbVmemmap {
         const ret = this.optimizeFolioInto(order, head, list, flags);
         flags &= ~VMEMMAP_SYNCHRONIZE_RCU;
         if (ret === -ENOMEM && list.length > 0) {
-          k.pgt.flushTlbAll();
+          if (!k.mutations.has("skip-tlb-flush")) k.pgt.flushTlbAll();
           this.freeVmemmapPageList(list);
           this.optimizeFolioInto(order, head, list, flags);
         }
       }
     }
-    k.pgt.flushTlbAll();
+    // Mutation skip-tlb-flush: the old vmemmap pages go back to the buddy while the TLB may
+    // still translate their addresses to them.
+    if (!k.mutations.has("skip-tlb-flush")) k.pgt.flushTlbAll();
     this.freeVmemmapPageList(list);
   }
 
@@ -919,41 +935,25 @@ export class HvoCore implements HugetlbVmemmap {
 
   /**
    * sparse_init() calls hugetlb_vmemmap_init_early(nid) before a node's sections
-   * (sparse_vmemmap_init_nid_early()) and skips the sections it pre-initialised. The kernel runs
-   * hugetlb_vmemmap_init_late(nid) from free_area_init(), after all of sparse_init(); the model's
-   * boot has no hook there, so it runs when the last present section is reached (before the
-   * kernel populates that section, if it is an ordinary one).
+   * (sparse_vmemmap_init_nid_early()) and skips the sections it pre-initialised.
    */
   private populateSectionHook(_k: Kernel, section: Section): boolean {
     if (!this.earlyDone.has(section.nid)) {
       this.earlyDone.add(section.nid);
       this.design.initEarly(this, section.nid);
     }
-    const handled = this.preinitSections.has(section.nr);
-    if (!this.lateDone && section.nr === this.lastSectionVisited()) {
-      this.lateDone = true;
-      for (const n of this.k.spec.nodes) {
-        if (!this.earlyDone.has(n.nid)) {
-          this.earlyDone.add(n.nid);
-          this.design.initEarly(this, n.nid);
-        }
-      }
-      for (const n of this.k.spec.nodes) this.design.initLate(this, n.nid);
-    }
-    return handled;
+    return this.preinitSections.has(section.nr);
   }
 
-  /** The section sparse_init() visits last: nodes in order of their first section, each in order. */
-  private lastSectionVisited(): number {
-    if (this.lastSectionNr !== null) return this.lastSectionNr;
-    const secs = this.k.sections;
-    if (secs.length === 0) return -1;
-    const nodes = [...new Set(secs.map((s) => s.nid))];
-    const lastNid = nodes[nodes.length - 1];
-    let nr = -1;
-    for (const s of secs) if (s.nid === lastNid) nr = s.nr;
-    this.lastSectionNr = nr;
-    return nr;
+  /** free_area_init() runs hugetlb_vmemmap_init_late(nid) for every node after sparse_init(). */
+  private afterSparseInitHook(): void {
+    for (const n of this.k.spec.nodes) {
+      if (!this.earlyDone.has(n.nid)) {
+        this.earlyDone.add(n.nid);
+        this.design.initEarly(this, n.nid);
+      }
+    }
+    for (const n of this.k.spec.nodes) this.design.initLate(this, n.nid);
   }
 
   /** Voff range (from the vmemmap base) of a folio's struct pages. */
@@ -962,7 +962,6 @@ export class HvoCore implements HugetlbVmemmap {
     return { start, end: start + this.vmemmapSize(order) };
   }
 }
-
 
 /**
  * A list of vmemmap pages as the kernel's list_head of them: list_add() puts a page at the head,
@@ -1021,7 +1020,7 @@ function copyHeadAndReset(core: HvoCore, frame: number, headVaddr: bigint, walk:
     return;
   }
   core.copyPageFromVmemmap(frame, headVaddr);
-  core.resetStructPages(frame);
+  if (!core.k.mutations.has("restore-without-reset")) core.resetStructPages(frame);
   walk.restoreTemplate = frame;
 }
 
@@ -1234,7 +1233,9 @@ export function seedGetTail(core: HvoCore, order: number, nid: number): number |
   if (tail === null) return null;
   const sps = core.structPageSize;
   const info = core.tailInfo(order);
-  for (let i = 0; i < core.reservePages; i++) {
+  // Mutation publish-uninitialised-tail: published as allocated, prep_compound_tail() never runs.
+  const entries = k.mutations.has("publish-uninitialised-tail") ? 0 : core.reservePages;
+  for (let i = 0; i < entries; i++) {
     k.frames.writeU64(tail, i * sps + PAGE_OFF.mapping, TAIL_MAPPING);
     k.frames.writeU64(tail, i * sps + PAGE_OFF.compoundInfo, info);
     k.frames.writeU64(tail, i * sps + PAGE_OFF.private, 0n);
@@ -1324,7 +1325,9 @@ export function mainlineGetTail(
   );
   if (tail === null) return null;
   k.frames.zeroFrame(tail);
-  fillSlots(core, tail, initCompoundTailSlot(core, order, nid, zone));
+  // Mutation publish-uninitialised-tail: published zeroed, init_compound_tail() never runs.
+  if (!k.mutations.has("publish-uninitialised-tail"))
+    fillSlots(core, tail, initCompoundTailSlot(core, order, nid, zone));
   core.beforeTailPublish?.(key);
   const won = core.vmemmapTails.get(key);
   if (won !== undefined) {
@@ -1366,8 +1369,13 @@ export const MAINLINE: HvoDesign = {
     // and the folio fields of pages 1..3 are lost, and the new head page (already off the list)
     // is mapped nowhere. Reproduced as written.
     const pfn = core.k.memmap.pfnOfVaddr(vaddr);
-    const from = core.k.compound.compoundHead(pfn) + core.reservePages - 1;
-    fillSlots(core, frame, core.k.memmap.readStructPage(from));
+    const head = core.k.compound.compoundHead(pfn);
+    if (core.k.mutations.has("restore-without-reset")) {
+      // Mutation: a plain copy of the head vmemmap page, head and folio fields included.
+      core.copyPageFromVmemmap(frame, core.k.memmap.vaddrOf(head));
+      return;
+    }
+    fillSlots(core, frame, core.k.memmap.readStructPage(head + core.reservePages - 1));
   },
   initEarly(core, nid) {
     const { k } = core;

@@ -309,7 +309,8 @@ export class PageAllocator {
     const highest = gfp & __GFP_DMA ? 0 : gfp & __GFP_DMA32 ? 1 : gfp & __GFP_MOVABLE ? 3 : 2;
     const nodes = [nid];
     if (!(gfp & __GFP_THISNODE)) {
-      for (let n = 0; n < this.zonesByNode.length; n++) if (n !== nid && this.zonesByNode[n]) nodes.push(n);
+      for (let n = 0; n < this.zonesByNode.length; n++)
+        if (n !== nid && this.zonesByNode[n]) nodes.push(n);
     }
     const out: Zone[] = [];
     for (const n of nodes) {
@@ -325,7 +326,13 @@ export class PageAllocator {
    * alloc_pages_node(nid, gfp, order) / __alloc_pages(): a 2^order block, or null.
    * `site` names the caller for fault injection; `use` says what the block becomes.
    */
-  allocPagesNode(nid: number, gfp: number, order: number, site: string, use: FrameUse): number | null {
+  allocPagesNode(
+    nid: number,
+    gfp: number,
+    order: number,
+    site: string,
+    use: FrameUse,
+  ): number | null {
     if (order > this.maxOrder) throw new Oops(`alloc_pages: order ${order} > MAX_PAGE_ORDER`);
     if (this.faults.shouldFail(site)) {
       this.failures.set(site, (this.failures.get(site) ?? 0) + 1);
@@ -355,7 +362,8 @@ export class PageAllocator {
   freePages(pfn: number, order: number): void {
     const a = this.allocations.get(pfn);
     if (!a) throw new Oops(`__free_pages: pfn ${pfn} was not allocated (double free?)`);
-    if (a.order !== order) throw new Oops(`__free_pages: pfn ${pfn} freed at order ${order}, allocated at ${a.order}`);
+    if (a.order !== order)
+      throw new Oops(`__free_pages: pfn ${pfn} freed at order ${order}, allocated at ${a.order}`);
     this.allocations.delete(pfn);
     this.freeToBuddy(pfn, order);
   }
@@ -433,7 +441,13 @@ export class PageAllocator {
    * alloc_contig_pages(): nr (a power of two) naturally aligned free pages on the zonelist of
    * nid. Records the block as one allocation of order log2(nr).
    */
-  allocContigPages(nrPages: number, gfp: number, nid: number, site: string, use: FrameUse): number | null {
+  allocContigPages(
+    nrPages: number,
+    gfp: number,
+    nid: number,
+    site: string,
+    use: FrameUse,
+  ): number | null {
     if (this.faults.shouldFail(site)) {
       this.failures.set(site, (this.failures.get(site) ?? 0) + 1);
       return null;
@@ -457,7 +471,8 @@ export class PageAllocator {
   /** free_contig_range(): gives back a block allocated by allocContigPages(). */
   freeContigRange(pfn: number, nrPages: number): void {
     const a = this.allocations.get(pfn);
-    if (!a || 2 ** a.order !== nrPages) throw new Oops(`free_contig_range: pfn ${pfn} x ${nrPages} was not allocated so`);
+    if (!a || 2 ** a.order !== nrPages)
+      throw new Oops(`free_contig_range: pfn ${pfn} x ${nrPages} was not allocated so`);
     this.allocations.delete(pfn);
     this.giveBack(pfn, pfn + nrPages);
   }
@@ -473,7 +488,8 @@ export class PageAllocator {
   splitPage(pfn: number): void {
     const a = this.allocations.get(pfn);
     if (!a) throw new Oops(`split_page: pfn ${pfn} not allocated`);
-    for (let i = 0; i < 2 ** a.order; i++) this.allocations.set(pfn + i, { order: 0, use: a.use, nid: a.nid });
+    for (let i = 0; i < 2 ** a.order; i++)
+      this.allocations.set(pfn + i, { order: 0, use: a.use, nid: a.nid });
   }
 
   nrFreePages(): number {
