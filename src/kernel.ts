@@ -146,7 +146,7 @@ export class Kernel {
     this.frames = new FrameStore(
       this.pageSize,
       spec.structPageSize,
-      (pfn, out, v, off) => this.initStructPage(pfn, out, v, off),
+      (pfn, out, v, off, asFree) => this.initStructPage(pfn, out, v, off, asFree),
       {
         flagsOff: PAGE_OFF.flags,
         infoOff: PAGE_OFF.compoundInfo,
@@ -213,10 +213,10 @@ export class Kernel {
    * without PG_reserved (memblock_reserved_mark_noinit()).
    * The buddy allocator's own bookkeeping (PG_buddy, free-list links) is not written.
    */
-  initStructPage(pfn: number, _out: Uint8Array, v: DataView, off: number): void {
+  initStructPage(pfn: number, _out: Uint8Array, v: DataView, off: number, asFree = false): void {
     const z = this.pfnZone(pfn) ?? this.nearestZone(pfn);
-    const r = this.bootReservedAt(pfn);
-    const reserved = (r !== null && r.use !== "hugetlb") || !this.isPresent(pfn);
+    const r = asFree ? null : this.bootReservedAt(pfn);
+    const reserved = !asFree && ((r !== null && r.use !== "hugetlb") || !this.isPresent(pfn));
     const links = this.linksOf(z.nid, z.zone);
     v.setUint32(off + PAGE_OFF.flags, reserved ? links[0] | (1 << PG.reserved) : links[0], true);
     v.setUint32(off + PAGE_OFF.flags + 4, links[1], true);

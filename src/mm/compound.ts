@@ -83,7 +83,10 @@ export class Compound {
   }
 
   pageCompound(pfn: number): boolean {
-    return this.memmap.testBit(pfn, PAGE_OFF.flags, PG.head) || (this.memmap.readU32(pfn, PAGE_OFF.compoundInfo) & 1) === 1;
+    return (
+      this.memmap.testBit(pfn, PAGE_OFF.flags, PG.head) ||
+      (this.memmap.readU32(pfn, PAGE_OFF.compoundInfo) & 1) === 1
+    );
   }
 
   /** folio_order(): the low byte of _flags_1, for a large folio. */
@@ -114,8 +117,11 @@ export class Compound {
     const nr = 2 ** order;
     m.setBit(headPfn, PAGE_OFF.flags, PG.head, true);
     const info = this.tailInfo(headPfn, order);
-    this.forEachTailRange(headPfn, nr, (pfn) => this.prepCompoundTail(pfn, info), (frame, voff) =>
-      m.frames.setPattern(frame, { kind: "tails", voff, info }),
+    this.forEachTailRange(
+      headPfn,
+      nr,
+      (pfn) => this.prepCompoundTail(pfn, info),
+      (frame, voff) => m.frames.setPattern(frame, { kind: "tails", voff, info }),
     );
     this.prepCompoundHead(headPfn, order);
   }
@@ -142,12 +148,15 @@ export class Compound {
   /**
    * The free side: the head loses PG_head and its order, every tail its compound word and
    * TAIL_MAPPING (free_tail_page_prepare()); whole vmemmap pages of tails go back to what
-   * memmap_init() left, which is what those writes produce.
+   * memmap_init() left for a page of the buddy, which is what those writes produce.
    */
   destroyCompoundPage(headPfn: number, order: number): void {
     const m = this.memmap;
     const nr = 2 ** order;
-    BUG_ON(!m.testBit(headPfn, PAGE_OFF.flags, PG.head), `destroy_compound_page: pfn ${headPfn} is no head`);
+    BUG_ON(
+      !m.testBit(headPfn, PAGE_OFF.flags, PG.head),
+      `destroy_compound_page: pfn ${headPfn} is no head`,
+    );
     this.forEachTailRange(
       headPfn,
       nr,
@@ -155,7 +164,7 @@ export class Compound {
         m.writeU64(pfn, PAGE_OFF.compoundInfo, 0n);
         m.writeU64(pfn, PAGE_OFF.mapping, 0n);
       },
-      (frame, voff) => m.frames.setPattern(frame, { kind: "init", voff }),
+      (frame, voff) => m.frames.setPattern(frame, { kind: "init", voff, asFree: true }),
     );
     m.setBit(headPfn, PAGE_OFF.flags, PG.head, false);
     const f = this.layout.folio;
@@ -182,7 +191,11 @@ export class Compound {
     const end = headPfn + nr;
     while (pfn < end) {
       const voff = pfn * sps;
-      if (voff % pageSize === 0 && (pfn + this.perVmemmapPage <= end) && sps * this.perVmemmapPage === pageSize) {
+      if (
+        voff % pageSize === 0 &&
+        pfn + this.perVmemmapPage <= end &&
+        sps * this.perVmemmapPage === pageSize
+      ) {
         const t = this.memmap.backing(pfn);
         if (t?.writable) {
           perFrame(t.frame, voff);

@@ -19,7 +19,14 @@ import { TAIL_MAPPING } from "../include/mm_types.ts";
  * Writes the struct page memmap_init() gave `pfn` into out[off, off + structPageSize) of a
  * zeroed buffer (`view` is a DataView over the same bytes).
  */
-export type InitStructPage = (pfn: number, out: Uint8Array, view: DataView, off: number) => void;
+export type InitStructPage = (
+  pfn: number,
+  out: Uint8Array,
+  view: DataView,
+  off: number,
+  /** As a page the buddy allocator owns: never PG_reserved, whatever memblock had at boot. */
+  asFree: boolean,
+) => void;
 
 /** Bytes a frame owns. Several frames share one after copy_page(); a write clones it first. */
 interface OwnBytes {
@@ -33,10 +40,14 @@ function ownBytes(bytes: Uint8Array): OwnBytes {
 }
 
 export type FramePattern =
-  /** The memmap bytes [voff, voff + PAGE_SIZE) as memmap_init() left them. */
-  | { kind: "init"; voff: number }
   /**
-   * The same bytes with every struct page made a tail by prep_compound_tail(): mapping =
+   * The memmap bytes [voff, voff + PAGE_SIZE) as memmap_init() left them; with `asFree`, as
+   * they are once the pages went through the buddy allocator (PG_reserved cleared).
+   */
+  | { kind: "init"; voff: number; asFree?: boolean }
+  /**
+   * The memmap bytes of pages the buddy allocator handed out (never PG_reserved), with every
+   * struct page made a tail by prep_compound_tail(): mapping =
    * TAIL_MAPPING, compound word = info, private = 0, _refcount = 0. With zeroBase the page was
    * zeroed first and _mapcount is -1 (mainline's init_compound_tail()); `flags`, when given,
    * replaces the flags word (the node and zone bits of a shared tail).
@@ -146,7 +157,8 @@ export class FrameStore {
       const t = this.tail;
       for (let i = 0; i < this.perFrame; i++) {
         const off = i * sps;
-        if (p.kind === "init" || !p.zeroBase) this.initStructPage(first + i, out, outView, off);
+        if (p.kind === "init") this.initStructPage(first + i, out, outView, off, p.asFree === true);
+        else if (!p.zeroBase) this.initStructPage(first + i, out, outView, off, true);
         if (p.kind === "init") continue;
         if (p.flags !== undefined) outView.setBigUint64(off + t.flagsOff, p.flags, true);
         outView.setBigUint64(off + t.infoOff, p.info, true);
@@ -179,11 +191,11 @@ export class FrameStore {
     }
     const v = this.slotView;
     if (p.kind === "init") {
-      this.initStructPage(pfn, out, v, 0);
+      this.initStructPage(pfn, out, v, 0, p.asFree === true);
       return;
     }
     const t = this.tail;
-    if (!p.zeroBase) this.initStructPage(pfn, out, v, 0);
+    if (!p.zeroBase) this.initStructPage(pfn, out, v, 0, true);
     if (p.flags !== undefined) v.setBigUint64(t.flagsOff, p.flags, true);
     v.setBigUint64(t.infoOff, p.info, true);
     v.setBigUint64(t.mappingOff, TAIL_MAPPING, true);
