@@ -98,7 +98,8 @@ export function encodeTail(
   structPageShift: number | null,
 ): bigint {
   if (encoding === "pointer") return headVaddr | 1n;
-  if (structPageShift === null) throw new RangeError("mask encoding needs a power-of-two struct page");
+  if (structPageShift === null)
+    throw new RangeError("mask encoding needs a power-of-two struct page");
   return genmask(63, order + structPageShift) | 1n;
 }
 
@@ -123,7 +124,10 @@ export function vmemmapTailMinOrder(pageShift: number, structPageShift: number):
 
 /** NR_VMEMMAP_TAILS, clamped at 0 as v6 does for powerpc (v3 did not clamp). */
 export function nrVmemmapTails(pageShift: number, structPageShift: number): number {
-  return Math.max(0, maxFolioOrder(pageShift) - vmemmapTailMinOrder(pageShift, structPageShift) + 1);
+  return Math.max(
+    0,
+    maxFolioOrder(pageShift) - vmemmapTailMinOrder(pageShift, structPageShift) + 1,
+  );
 }
 
 /**

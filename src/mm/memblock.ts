@@ -26,7 +26,9 @@ export class Memblock {
     while (i > 0 && this.reserved[i - 1].startPfn >= endPfn) i--;
     const before = this.reserved[i - 1];
     if (before && before.endPfn > startPfn) {
-      throw new Oops(`memblock_reserve: [${startPfn}, ${endPfn}) overlaps [${before.startPfn}, ${before.endPfn})`);
+      throw new Oops(
+        `memblock_reserve: [${startPfn}, ${endPfn}) overlaps [${before.startPfn}, ${before.endPfn})`,
+      );
     }
     // memblock_merge_regions(): neighbours of the same kind become one region.
     const after = this.reserved[i];
@@ -50,7 +52,10 @@ export class Memblock {
    * memory (any node when nid < 0 or the node is full).
    */
   alloc(nrPages: number, alignPages: number, nid: number, use: MemblockUse): number {
-    const order = nid >= 0 ? [nid, ...this.nodes.map((n) => n.nid).filter((n) => n !== nid)] : this.nodes.map((n) => n.nid);
+    const order =
+      nid >= 0
+        ? [nid, ...this.nodes.map((n) => n.nid).filter((n) => n !== nid)]
+        : this.nodes.map((n) => n.nid);
     for (const n of order) {
       const pfn = this.findTopDown(this.nodes[n], nrPages, alignPages);
       if (pfn >= 0) {
@@ -66,7 +71,9 @@ export class Memblock {
       const range = node.ranges[r];
       // Free gaps of this range, highest first.
       let top = range.endPfn;
-      const inside = this.reserved.filter((x) => x.endPfn > range.startPfn && x.startPfn < range.endPfn);
+      const inside = this.reserved.filter(
+        (x) => x.endPfn > range.startPfn && x.startPfn < range.endPfn,
+      );
       for (let k = inside.length; k >= 0; k--) {
         const low = k > 0 ? Math.max(inside[k - 1].endPfn, range.startPfn) : range.startPfn;
         const cand = Math.floor((top - nrPages) / alignPages) * alignPages;
@@ -86,7 +93,8 @@ export class Memblock {
   unreserveRange(startPfn: number, endPfn: number): void {
     if (startPfn >= endPfn) return;
     const r = this.findReserved(startPfn);
-    if (!r || endPfn > r.endPfn) throw new Oops(`memblock: [${startPfn}, ${endPfn}) is not reserved`);
+    if (!r || endPfn > r.endPfn)
+      throw new Oops(`memblock: [${startPfn}, ${endPfn}) is not reserved`);
     const i = this.reserved.indexOf(r);
     const parts: ReservedRange[] = [];
     if (r.startPfn < startPfn) parts.push({ ...r, endPfn: startPfn });

@@ -52,7 +52,9 @@ export class KernelPageTables {
   }
 
   index(level: number, vaddr: bigint): number {
-    return Number((vaddr >> BigInt(this.arch.levelShifts[level])) & BigInt(this.entriesPerTable - 1));
+    return Number(
+      (vaddr >> BigInt(this.arch.levelShifts[level])) & BigInt(this.entriesPerTable - 1),
+    );
   }
 
   get(tablePfn: number, idx: number): bigint {
@@ -74,7 +76,7 @@ export class KernelPageTables {
     for (let l = 0; l < level; l++) {
       const idx = this.index(l, vaddr);
       const e = this.arch.pte.decode(this.get(table, idx), l);
-      if (!e || !e.table) return null;
+      if (!e?.table) return null;
       table = e.pfn;
     }
     return { tablePfn: table, idx: this.index(level, vaddr) };
@@ -86,8 +88,16 @@ export class KernelPageTables {
     for (let l = 0; l < this.levels; l++) {
       const idx = this.index(l, vaddr);
       const e = this.arch.pte.decode(this.get(table, idx), l);
-      if (!e || !e.present) return null;
-      if (!e.table) return { level: l, tablePfn: table, idx, pfn: e.pfn, writable: e.writable, huge: l < this.levels - 1 };
+      if (!e?.present) return null;
+      if (!e.table)
+        return {
+          level: l,
+          tablePfn: table,
+          idx,
+          pfn: e.pfn,
+          writable: e.writable,
+          huge: l < this.levels - 1,
+        };
       table = e.pfn;
     }
     return null;
@@ -137,7 +147,8 @@ export class KernelPageTables {
     const out = [];
     for (const [vpn, cached] of this.tlb) {
       const actual = this.walk(this.tlbBase + (BigInt(vpn) << this.pageShiftN));
-      if (!actual || actual.frame !== cached.frame || actual.writable !== cached.writable) out.push({ vpn, cached, actual });
+      if (!actual || actual.frame !== cached.frame || actual.writable !== cached.writable)
+        out.push({ vpn, cached, actual });
     }
     return out;
   }

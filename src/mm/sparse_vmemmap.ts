@@ -114,7 +114,12 @@ export interface VmemmapPopulateContext {
 }
 
 /** Walks from the root down to `level` for vaddr, creating missing tables. */
-export function ensureTables(ctx: VmemmapPopulateContext, vaddr: bigint, level: number, nid: number): { tablePfn: number; idx: number } {
+export function ensureTables(
+  ctx: VmemmapPopulateContext,
+  vaddr: bigint,
+  level: number,
+  nid: number,
+): { tablePfn: number; idx: number } {
   const { pgt, arch } = ctx;
   let table = pgt.rootPfn;
   for (let l = 0; l < level; l++) {

@@ -71,10 +71,15 @@ describe("buddy allocator (mm/page_alloc.c)", () => {
     // Lazy ranges stand for runs of order-10 blocks: list every block by its start.
     const blocks = () =>
       [...b.freeBlocks()]
-        .flatMap((f) => Array.from({ length: Math.max(1, f.nrPages / 1024) }, (_, i) => `${f.start + i * 1024}`))
+        .flatMap((f) =>
+          Array.from({ length: Math.max(1, f.nrPages / 1024) }, (_, i) => `${f.start + i * 1024}`),
+        )
         .sort();
     const before = blocks();
-    const got = Array.from({ length: 40 }, () => b.allocPagesNode(0, GFP_KERNEL, 0, "t", "kernel")!);
+    const got = Array.from(
+      { length: 40 },
+      () => b.allocPagesNode(0, GFP_KERNEL, 0, "t", "kernel")!,
+    );
     for (const p of got.reverse()) b.freePages(p, 0);
     expect(b.nrFreePages()).toBe(PRESENT);
     expect(blocks()).toEqual(before);

@@ -33,7 +33,11 @@ describe("tail encodings (include/linux/page-flags.h)", () => {
   it("has the series' constants for 4K, 16K and 64K pages (research/series.md §6)", () => {
     expect([12, 14, 16].map((s) => vmemmapTailMinOrder(s, 6))).toEqual([7, 9, 11]);
     expect([12, 14, 16].map((s) => nrVmemmapTails(s, 6))).toEqual([16, 12, 8]);
-    expect([12, 14, 16].map((s) => maxFolioVmemmapAlign(s, 64))).toEqual([256n << 20n, 64n << 20n, 16n << 20n]);
+    expect([12, 14, 16].map((s) => maxFolioVmemmapAlign(s, 64))).toEqual([
+      256n << 20n,
+      64n << 20n,
+      16n << 20n,
+    ]);
   });
 });
 
@@ -42,7 +46,13 @@ describe("compound pages through the vmemmap", () => {
     it(`compound_head() of every pfn of folios of every order is the head (${design})`, () => {
       const k = boot(spec("x86_64", 2), design);
       for (let order = 1; order <= 10; order++) {
-        const head = k.buddy.allocPagesNode(0, GFP_HIGHUSER_MOVABLE | __GFP_THISNODE, order, "t", "hugetlb")!;
+        const head = k.buddy.allocPagesNode(
+          0,
+          GFP_HIGHUSER_MOVABLE | __GFP_THISNODE,
+          order,
+          "t",
+          "hugetlb",
+        )!;
         k.compound.prepCompoundPage(head, order);
         for (let i = 0; i < 2 ** order; i++) {
           expect(k.compound.compoundHead(head + i)).toBe(head);
@@ -101,7 +111,11 @@ describe("the vmemmap (mm/sparse-vmemmap.c)", () => {
     const vaddr = k.memmap.vaddrOf(pfn);
     const leaf = k.pgt.lookup(vaddr)!;
     expect(leaf.huge).toBe(false); // arm64 with 64K pages maps the vmemmap with base pages
-    k.pgt.set(leaf.tablePfn, leaf.idx, k.spec.arch.pte.wrprotect(k.pgt.get(leaf.tablePfn, leaf.idx), leaf.level));
+    k.pgt.set(
+      leaf.tablePfn,
+      leaf.idx,
+      k.spec.arch.pte.wrprotect(k.pgt.get(leaf.tablePfn, leaf.idx), leaf.level),
+    );
     k.pgt.flushTlbAll();
     expect(() => k.memmap.writeU32(pfn, PAGE_OFF.refcount, 1)).toThrow(Oops);
     try {
@@ -115,10 +129,16 @@ describe("the vmemmap (mm/sparse-vmemmap.c)", () => {
   it("warns at boot when the vmemmap base breaks the mask encoding's alignment", () => {
     const s = machinePreset("x86_64", { memoryBytes: 2 * GiB });
     const bad = { ...s, arch: { ...s.arch, vmemmapBase: s.arch.vmemmapBase + 0x200000n } };
-    expect(new Kernel(bad, { design: "mainline" }).boot().log.some((l) => /not aligned/.test(l.text))).toBe(true);
-    expect(new Kernel(s, { design: "mainline" }).boot().log.some((l) => /not aligned/.test(l.text))).toBe(false);
+    expect(
+      new Kernel(bad, { design: "mainline" }).boot().log.some((l) => /not aligned/.test(l.text)),
+    ).toBe(true);
+    expect(
+      new Kernel(s, { design: "mainline" }).boot().log.some((l) => /not aligned/.test(l.text)),
+    ).toBe(false);
     // The pointer encoding does not care.
-    expect(new Kernel(bad, { design: "legacy" }).boot().log.some((l) => /not aligned/.test(l.text))).toBe(false);
+    expect(
+      new Kernel(bad, { design: "legacy" }).boot().log.some((l) => /not aligned/.test(l.text)),
+    ).toBe(false);
   });
 
   it("copy_page shares bytes until one side is written", () => {
