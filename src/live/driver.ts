@@ -229,22 +229,3 @@ export async function runScenarioVia(
   };
   return { ...(scenario.desc ? { desc: scenario.desc } : {}), initial, steps, final_reset };
 }
-
-/** "2M 16/16" style summary of an observation's pools, for people. */
-export function poolSummary(after: After): string {
-  const parts: string[] = [];
-  for (const [k, v] of Object.entries(after)) {
-    if (!/^h[1-9][0-9]*[KMG]$/.test(k) || v === null || typeof v !== "object") continue;
-    const h = v as {
-      nr: number | null;
-      free: number | null;
-      surplus: number | null;
-      resv: number | null;
-    };
-    let s = `${k.slice(1)} ${h.nr}/${h.free}`;
-    if (h.resv) s += ` resv ${h.resv}`;
-    if (h.surplus) s += ` surp ${h.surplus}`;
-    parts.push(s);
-  }
-  return parts.join("  ");
-}

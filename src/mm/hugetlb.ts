@@ -30,7 +30,12 @@ import {
   folioTestHpg,
   folioTestHugetlb,
 } from "./hugetlb_folio.ts";
-import type { HugetlbVmemmap } from "./hugetlb_vmemmap_api.ts";
+import {
+  HUGE_BOOTMEM_HVO,
+  HUGE_BOOTMEM_ZONES_VALID,
+  type HugeBootmemPage,
+  type HugetlbVmemmap,
+} from "./hugetlb_vmemmap_api.ts";
 import {
   __GFP_COMP,
   __GFP_MOVABLE,
@@ -39,16 +44,6 @@ import {
   __GFP_THISNODE,
   GFP_KERNEL,
 } from "./page_alloc.ts";
-
-/** struct huge_bootmem_page, flattened over nodes. */
-export interface HugeBootmemPage {
-  pfn: number;
-  order: number;
-  nid: number;
-  flags: number;
-}
-export const HUGE_BOOTMEM_HVO = 0x1;
-export const HUGE_BOOTMEM_ZONES_VALID = 0x2;
 
 /** A list_head of folios: add at the head, take from the head, delete anywhere, O(1). */
 export class FolioList {

@@ -44,7 +44,14 @@ import {
 import type { BootHooks, Design, Kernel } from "../kernel.ts";
 import type { ZoneType } from "../machine/spec.ts";
 import { folioRefCount, folioSetHpg, folioTestHpg, folioTestHugetlb } from "./hugetlb_folio.ts";
-import type { HugetlbVmemmap, RestoreBatchResult } from "./hugetlb_vmemmap_api.ts";
+import {
+  HUGE_BOOTMEM_CMA,
+  HUGE_BOOTMEM_HVO,
+  HUGE_BOOTMEM_ZONES_VALID,
+  type HugeBootmemPage,
+  type HugetlbVmemmap,
+  type RestoreBatchResult,
+} from "./hugetlb_vmemmap_api.ts";
 import {
   GFP_KERNEL,
   __GFP_NORETRY,
@@ -61,17 +68,6 @@ import {
   vmemmapUndoHvo,
   vmemmapWrprotectHvo,
 } from "./sparse_vmemmap.ts";
-
-/** struct huge_bootmem_page, as mm/hugetlb.ts records it in k.sub.hugetlb.hugeBootPages. */
-export interface HugeBootmemPage {
-  pfn: number;
-  order: number;
-  nid: number;
-  flags: number;
-}
-export const HUGE_BOOTMEM_HVO = 0x1;
-export const HUGE_BOOTMEM_ZONES_VALID = 0x2;
-export const HUGE_BOOTMEM_CMA = 0x4;
 
 /** struct vmemmap_remap_walk flags. */
 export const VMEMMAP_SPLIT_NO_TLB_FLUSH = 1 << 0;

@@ -3,6 +3,20 @@
 
 import type { BootHooks } from "../kernel.ts";
 
+/**
+ * struct huge_bootmem_page, flattened over nodes: a gigantic page mm/hugetlb.ts took from
+ * memblock at boot. It records them in k.sub.huge_boot_pages; HVO's boot hooks read them.
+ */
+export interface HugeBootmemPage {
+  pfn: number;
+  order: number;
+  nid: number;
+  flags: number;
+}
+export const HUGE_BOOTMEM_HVO = 0x1;
+export const HUGE_BOOTMEM_ZONES_VALID = 0x2;
+export const HUGE_BOOTMEM_CMA = 0x4;
+
 export interface RestoreBatchResult {
   /** Folios whose vmemmap is now complete (restored, or never optimised): safe to free. */
   nonHvo: number[];

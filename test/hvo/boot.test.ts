@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";
 import { type Design, Kernel } from "../../src/kernel.ts";
 import { HugetlbPool } from "../../src/mm/hugetlb.ts";
-import { HUGE_BOOTMEM_HVO, createHugetlbVmemmap } from "../../src/mm/hugetlb_vmemmap.ts";
+import { createHugetlbVmemmap } from "../../src/mm/hugetlb_vmemmap.ts";
+import { HUGE_BOOTMEM_HVO } from "../../src/mm/hugetlb_vmemmap_api.ts";
 import { DESIGNS, GiB, pteOf, rawPgHead } from "./helpers.ts";
 
 function bootPool(design: Design, gib: number, nodes: number, cmdline: string) {

@@ -4,14 +4,13 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { bootModel, type Model } from "../../model.ts";
 import {
-  type After,
   FormatError,
   type Result,
   type ScenarioFile,
-  type StepRecord,
   parseJsonText,
   parseScenarioFile,
 } from "../../scenario/format.ts";
+import { formatResult } from "../../scenario/text.ts";
 import { runModel } from "../../scenario/run_model.ts";
 import { type Io, UsageError } from "../io.ts";
 import { DESIGN_HELP, MACHINE_HELP, resolveDesign, resolveMachine } from "../machine_arg.ts";
@@ -43,59 +42,9 @@ export function loadScenarioFile(file: string): ScenarioFile {
   }
 }
 
-function stepText(rec: StepRecord): string {
-  const { op, ...rest } = rec.step as { op: string } & Record<string, unknown>;
-  const args = Object.entries(rest)
-    .map(([k, v]) => (k === "size" ? String(v) : `${k}=${JSON.stringify(v)}`))
-    .join(" ");
-  return args ? `${op} ${args}` : op;
-}
-
-function outcome(rec: StepRecord): string {
-  if (rec.rc === 0) return "ok";
-  return rec.code === "SIGBUS"
-    ? `SIGBUS (touched ${rec.touched ?? "?"})`
-    : `${rec.code} (${rec.errno})`;
-}
-
-function signed(n: number | null): string {
-  if (n === null) return "?";
-  return n > 0 ? `+${n}` : String(n);
-}
-
-/** "2M 16/16 resv 8 surp 8" for every hstate. */
-export function pools(after: After): string {
-  const parts: string[] = [];
-  for (const [k, v] of Object.entries(after)) {
-    if (!/^h[1-9][0-9]*[KMG]$/.test(k) || v === null || typeof v !== "object") continue;
-    const h = v as {
-      nr: number | null;
-      free: number | null;
-      surplus: number | null;
-      resv: number | null;
-    };
-    let s = `${k.slice(1)} ${h.nr}/${h.free}`;
-    if (h.resv) s += ` resv ${h.resv}`;
-    if (h.surplus) s += ` surp ${h.surplus}`;
-    parts.push(s);
-  }
-  return parts.join("  ");
-}
-
-/** The human-readable form of a result. */
-export function formatResult(result: Result): string {
-  let out = `machine ${result.machine}, design ${result.design}\n`;
-  for (const [id, sc] of Object.entries(result.scenarios)) {
-    out += `\n${id}${sc.desc ? `: ${sc.desc}` : ""}\n`;
-    for (const rec of sc.steps) {
-      const head = `${String(rec.i).padStart(4)}  ${stepText(rec)}`.padEnd(40);
-      const a = rec.after;
-      out += `${head} ${outcome(rec).padEnd(12)} hvo=${a.hvo}  memmap ${a.memmap_sum} (${signed(rec.delta.memmap_sum)})  ${pools(a)}  Hugetlb ${a.Hugetlb_kB} kB\n`;
-    }
-    if (sc.final_reset)
-      out += `   -  reset${" ".repeat(32)}${sc.final_reset.clean ? "clean" : "NOT CLEAN"}\n`;
-  }
-  return out;
+/** The human-readable form of a model result. */
+export function formatModelResult(result: Result): string {
+  return formatResult(result, `machine ${result.machine}, design ${result.design}`);
 }
 
 export function register(program: Command, io: Io): void {
@@ -116,6 +65,6 @@ export function register(program: Command, io: Io): void {
         .filter(Boolean);
       const model = bootFromArgs(opts);
       const result = runModel(model, sf, { only, machine: opts.machine ?? "x86_64" });
-      io.out(opts.json ? `${JSON.stringify(result, null, 1)}\n` : formatResult(result));
+      io.out(opts.json ? `${JSON.stringify(result, null, 1)}\n` : formatModelResult(result));
     });
 }

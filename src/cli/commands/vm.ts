@@ -2,11 +2,11 @@
 // user's own) booted under QEMU, reported as hvo-result/1 like hvo live.
 import fs from "node:fs";
 import type { Command } from "commander";
-import { poolSummary } from "../../live/driver.ts";
 import { loadScenarioJson, recordVm, runVm, type VmResult } from "../../live/vm/run.ts";
 import { resolveKernel, VmSetupError } from "../../live/vm/pieces.ts";
 import { parseMemoryMiB } from "../../live/vm/qemu.ts";
 import { FormatError } from "../../scenario/format.ts";
+import { formatResult } from "../../scenario/text.ts";
 import { type Io, UsageError } from "../io.ts";
 
 interface VmFlags {
@@ -22,46 +22,13 @@ interface VmFlags {
   fetchKernel?: boolean;
 }
 
-function stepText(step: Record<string, unknown>): string {
-  const { op, ...rest } = step;
-  return [String(op), ...Object.entries(rest).map(([k, v]) => `${k}=${v}`)].join(" ");
-}
-
-/** Per-node pool sizes ("2M n0 4 n1 8") where a machine has more than one node. */
-function nodeSummary(after: Record<string, unknown>): string {
-  const parts: string[] = [];
-  for (const [k, v] of Object.entries(after)) {
-    if (!/^h[1-9][0-9]*[KMG]$/.test(k) || v === null || typeof v !== "object") continue;
-    const nodes = Object.entries(v as Record<string, unknown>)
-      .map(([f, n]) => [/^node(\d+)_nr$/.exec(f)?.[1], n] as const)
-      .filter(([node]) => node !== undefined);
-    if (nodes.length > 1 && nodes.some(([, n]) => n)) {
-      parts.push(`${k.slice(1)} ${nodes.map(([node, n]) => `n${node} ${n}`).join(" ")}`);
-    }
-  }
-  return parts.length ? `  [${parts.join("; ")}]` : "";
-}
-
 export function formatVmResult(r: VmResult): string {
   const lines: string[] = [`${r.machine}  ${r.kernel ?? ""}`];
   for (const t of r.timings) {
     const shape = `${t.shape.memory}, ${t.shape.nodes} node(s)${t.shape.cmdline ? `, ${t.shape.cmdline}` : ""}`;
     lines.push(`boot ${(t.bootMs / 1000).toFixed(1)} s  [${shape}]`);
   }
-  for (const [id, sc] of Object.entries(r.scenarios)) {
-    lines.push("", id);
-    if (sc.initial)
-      lines.push(`  initial  memmap ${sc.initial.memmap_sum}  ${poolSummary(sc.initial)}`);
-    for (const st of sc.steps) {
-      const res = st.rc === 0 ? "ok" : `${st.code ?? `errno ${st.errno}`}`;
-      const d = st.delta.memmap_sum;
-      const dm = d === null ? "?" : d > 0 ? `+${d}` : String(d);
-      lines.push(
-        `  ${String(st.i).padStart(2)} ${stepText(st.step as Record<string, unknown>).padEnd(34)} ${res.padEnd(7)} memmap ${dm.padStart(6)}  ${poolSummary(st.after)}${nodeSummary(st.after as unknown as Record<string, unknown>)}`,
-      );
-    }
-  }
-  return `${lines.join("\n")}\n`;
+  return formatResult(r, lines.join("\n"));
 }
 
 export function register(program: Command, io: Io): void {
