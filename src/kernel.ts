@@ -15,7 +15,7 @@ import {
   maxFolioVmemmapAlign,
   pageLinks,
 } from "./include/page_flags.ts";
-import type { MachineSpec, PfnRange, ZoneType } from "./machine/spec.ts";
+import { type MachineSpec, type PfnRange, type ZoneType, findPfnRange } from "./machine/spec.ts";
 import { Compound } from "./mm/compound.ts";
 import { Faults } from "./mm/fault_inject.ts";
 import { FrameStore } from "./mm/frames.ts";
@@ -118,7 +118,7 @@ export class Kernel {
   private readonly presentRanges: PfnRange[];
   private readonly vmemmapBaseLo: number;
   private readonly vmemmapBaseHi: number;
-  private readonly zoneCache: Array<{ start: number; end: number; nid: number; zone: ZoneType }>;
+  private readonly zoneCache: Array<PfnRange & { nid: number; zone: ZoneType }>;
   readonly hooks: BootHooks[];
   readonly mutations: ReadonlySet<Mutation>;
 
@@ -140,9 +140,9 @@ export class Kernel {
     this.vmemmapBaseHi = Number(this.vmemmapBase >> 32n);
     this.zoneCache = spec.nodes
       .flatMap((n) =>
-        n.zones.map((z) => ({ start: z.startPfn, end: z.endPfn, nid: n.nid, zone: z.type })),
+        n.zones.map((z) => ({ startPfn: z.startPfn, endPfn: z.endPfn, nid: n.nid, zone: z.type })),
       )
-      .sort((a, b) => a.start - b.start);
+      .sort((a, b) => a.startPfn - b.startPfn);
     this.frames = new FrameStore(
       this.pageSize,
       spec.structPageSize,
@@ -163,16 +163,7 @@ export class Kernel {
 
   /** The node and zone a pfn belongs to (zone spans include holes). */
   pfnZone(pfn: number): { nid: number; zone: ZoneType } | null {
-    const a = this.zoneCache;
-    let lo = 0;
-    let hi = a.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (pfn < a[mid].start) hi = mid - 1;
-      else if (pfn >= a[mid].end) lo = mid + 1;
-      else return a[mid];
-    }
-    return null;
+    return findPfnRange(this.zoneCache, pfn);
   }
 
   pfnToNid(pfn: number): number {
@@ -180,29 +171,11 @@ export class Kernel {
   }
 
   private bootReservedAt(pfn: number): ReservedRange | null {
-    const a = this.bootReserved;
-    let lo = 0;
-    let hi = a.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (pfn < a[mid].startPfn) hi = mid - 1;
-      else if (pfn >= a[mid].endPfn) lo = mid + 1;
-      else return a[mid];
-    }
-    return null;
+    return findPfnRange(this.bootReserved, pfn);
   }
 
   private isPresent(pfn: number): boolean {
-    const a = this.presentRanges;
-    let lo = 0;
-    let hi = a.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (pfn < a[mid].startPfn) hi = mid - 1;
-      else if (pfn >= a[mid].endPfn) lo = mid + 1;
-      else return true;
-    }
-    return false;
+    return findPfnRange(this.presentRanges, pfn) !== null;
   }
 
   /**
@@ -247,7 +220,7 @@ export class Kernel {
 
   private nearestZone(pfn: number): { nid: number; zone: ZoneType } {
     let best = this.zoneCache[0];
-    for (const z of this.zoneCache) if (z.start <= pfn) best = z;
+    for (const z of this.zoneCache) if (z.startPfn <= pfn) best = z;
     return best;
   }
 

@@ -106,6 +106,20 @@ export interface MachineSpec {
   otherUsedPages?: number[];
 }
 
+/** The range of a list sorted by startPfn, disjoint, that contains pfn; null when none does. */
+export function findPfnRange<T extends PfnRange>(sorted: readonly T[], pfn: number): T | null {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const r = sorted[mid];
+    if (pfn < r.startPfn) hi = mid - 1;
+    else if (pfn >= r.endPfn) lo = mid + 1;
+    else return r;
+  }
+  return null;
+}
+
 export function pageSizeBytes(arch: ArchSpec): number {
   return 2 ** arch.pageShift;
 }

@@ -5,7 +5,7 @@
 // every present pfn is either reserved here or was handed to the buddy allocator.
 
 import { ENOMEM, KernelError, Oops } from "../include/errno.ts";
-import type { NodeSpec, PfnRange } from "../machine/spec.ts";
+import { type NodeSpec, type PfnRange, findPfnRange } from "../machine/spec.ts";
 
 export type MemblockUse = "vmemmap" | "pagetable" | "kernel" | "hugetlb" | "shared_tail";
 
@@ -107,16 +107,7 @@ export class Memblock {
   }
 
   findReserved(pfn: number): ReservedRange | null {
-    const a = this.reserved;
-    let lo = 0;
-    let hi = a.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (pfn < a[mid].startPfn) hi = mid - 1;
-      else if (pfn >= a[mid].endPfn) lo = mid + 1;
-      else return a[mid];
-    }
-    return null;
+    return findPfnRange(this.reserved, pfn);
   }
 
   /** The present ranges minus the reserved ones: what memblock_free_all() gives the buddy. */
