@@ -147,6 +147,11 @@ export interface HvoDesign {
   initLate(core: HvoCore, nid: number): void;
   /** hugetlb_vmemmap_init() late_initcall, beyond the sysctl. */
   lateInitcall(core: HvoCore): void;
+  /**
+   * Series vmemmap_remap_pte(): is this PTE the head's? v3 compares the address with the walk's
+   * vmemmap_start; v7 maps the head at the first PTE walked (only legacy has no such test).
+   */
+  isHeadPte?(walk: RemapWalk, vaddr: bigint): boolean;
 }
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -518,11 +523,7 @@ export class HvoCore implements HugetlbVmemmap {
   readonly seriesRemapPte = (pte: PteSlot, vaddr: bigint, walk: RemapWalk): void => {
     const page = this.ptePfn(pte);
     let entry: bigint;
-    const isHead =
-      this.design.name === "seed"
-        ? vaddr === walk.vmemmapStart
-        : walk.nrWalked === 0 && walk.vmemmapHead !== null;
-    if (isHead && walk.vmemmapHead !== null) {
+    if (this.design.isHeadPte?.(walk, vaddr) && walk.vmemmapHead !== null) {
       walk.vmemmapPages.del(walk.vmemmapHead);
       entry = this.k.mutations.has("head-pte-readonly")
         ? this.mkPteRo(walk.vmemmapHead)
@@ -802,7 +803,7 @@ export class HvoCore implements HugetlbVmemmap {
     for (const [key, pfn] of this.vmemmapTails) {
       const parts = key.split("/");
       const idx = Number(parts[parts.length - 1]);
-      if (this.design.name === "seed" && pfn === 0) continue;
+      if (pfn === 0) continue; // seed's empty slot (pglist_data holds PFNs, 0 = none)
       out.push({
         nid: Number(parts[0]),
         zone: parts.length === 3 ? (parts[1] as ZoneType) : null,
@@ -1164,6 +1165,7 @@ export const SEED: HvoDesign = {
   name: "seed",
   staticKey: false,
   singleFlags: 0,
+  isHeadPte: (walk, vaddr) => vaddr === walk.vmemmapStart,
   optimize(core, order, headPfn, list, flags) {
     const nid = pageToNid(core.k.memmap.readU64(headPfn, PAGE_OFF.flags), core.k.flagsLayout);
     const tail = seedGetTail(core, order, nid);
@@ -1338,6 +1340,7 @@ export const MAINLINE: HvoDesign = {
   name: "mainline",
   staticKey: false,
   singleFlags: 0,
+  isHeadPte: (walk) => walk.nrWalked === 0,
   optimize(core, order, headPfn, list, flags) {
     const { nid, zone } = folioZone(core, headPfn);
     const tail = mainlineGetTail(core, order, nid, zone);
