@@ -33,26 +33,40 @@ export interface CheckCliOptions {
 
 function int(name: string, v: string | undefined, dflt: number, min = 0): number {
   if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v) || Number(v) < min) throw new UsageError(`--${name}: "${v}" is not an integer >= ${min}`);
+  if (!/^\d+$/.test(v) || Number(v) < min)
+    throw new UsageError(`--${name}: "${v}" is not an integer >= ${min}`);
   return Number(v);
 }
 
 function designs(arg: string | undefined): Design[] {
   if (arg === "all") return [...DESIGNS];
   const d = arg ?? "mainline";
-  if (!(DESIGNS as readonly string[]).includes(d)) throw new UsageError(`--design: "${d}" is not a design (${DESIGNS.join(", ")}, all)`);
+  if (!(DESIGNS as readonly string[]).includes(d))
+    throw new UsageError(`--design: "${d}" is not a design (${DESIGNS.join(", ")}, all)`);
   return [d as Design];
 }
 
 function machines(arg: string | undefined): string[] {
   if (arg === "all") return presetNames();
   const m = arg ?? "x86_64";
-  if (!presetNames().includes(m)) throw new UsageError(`--machine: "${m}" is not a preset (${presetNames().join(", ")}, all)`);
+  if (!presetNames().includes(m))
+    throw new UsageError(`--machine: "${m}" is not a preset (${presetNames().join(", ")}, all)`);
   return [m];
 }
 
 /** The configuration of one run: the boot command line is drawn from the seed. */
-export function runConfig(preset: string, design: Design, seed: number, o: { ops: number; every: number; faults: number; mutation: CheckConfig["mutation"]; shrinkMs?: number }): CheckConfig {
+export function runConfig(
+  preset: string,
+  design: Design,
+  seed: number,
+  o: {
+    ops: number;
+    every: number;
+    faults: number;
+    mutation: CheckConfig["mutation"];
+    shrinkMs?: number;
+  },
+): CheckConfig {
   const spec = checkMachineSpec(defaultCheckMachine(preset));
   const cmds = cmdlineChoices(spec);
   return {
@@ -76,14 +90,17 @@ function describe(r: RunResult, path: string | null, design: Design): string {
   ];
   if (v.expected !== undefined) lines.push(`  expected: ${v.expected}`);
   if (v.actual !== undefined) lines.push(`  actual:   ${v.actual}`);
-  for (const more of r.violations.slice(1, 4)) lines.push(`  also: ${more.invariant}: ${more.detail}`);
+  for (const more of r.violations.slice(1, 4))
+    lines.push(`  also: ${more.invariant}: ${more.detail}`);
   if (path && x) {
     lines.push(
       `  minimised to ${r.replay?.scenarios[0].steps.length} steps (failing at step ${x.step}${x.cmdline ? `, booted with "${x.cmdline}"` : ""}): ${path}`,
       `  replay: hvo check --replay ${path}`,
     );
     if (!x.mutation && !x.faultSeeds.some((f) => f) && !x.cmdline)
-      lines.push(`  or:     hvo run ${path} --machine ${path.replace(/\.json$/, ".machine.json")} --design ${design}`);
+      lines.push(
+        `  or:     hvo run ${path} --machine ${path.replace(/\.json$/, ".machine.json")} --design ${design}`,
+      );
   }
   return `${lines.join("\n")}\n`;
 }
@@ -94,10 +111,14 @@ export function checkAction(io: Io, opts: CheckCliOptions): void {
   const seed0 = int("seed", opts.seed, 1);
   const shrinkMs = opts.shrinkMs === undefined ? undefined : int("shrink-ms", opts.shrinkMs, 20000);
   const faults = opts.faults === undefined ? 0 : Number(opts.faults);
-  if (!Number.isFinite(faults) || faults < 0 || faults > 1) throw new UsageError(`--faults: "${opts.faults}" is not a probability in [0, 1]`);
+  if (!Number.isFinite(faults) || faults < 0 || faults > 1)
+    throw new UsageError(`--faults: "${opts.faults}" is not a probability in [0, 1]`);
   let mutation: CheckConfig["mutation"] = null;
   if (opts.mutation !== undefined) {
-    if (!isMutation(opts.mutation)) throw new UsageError(`--mutation: "${opts.mutation}" is not a mutation (${MUTATIONS.join(", ")})`);
+    if (!isMutation(opts.mutation))
+      throw new UsageError(
+        `--mutation: "${opts.mutation}" is not a mutation (${MUTATIONS.join(", ")})`,
+      );
     mutation = opts.mutation;
   }
 
@@ -119,15 +140,24 @@ export function checkAction(io: Io, opts: CheckCliOptions): void {
           seed: (raw["x-check"] as { seed?: number } | undefined)?.seed ?? 0,
           ops: ex.stepsRun,
           faults: ex.faultsInjected,
-          violations: ex.violations.map((v) => ({ step: v.step, invariant: v.invariant, detail: v.detail, expected: v.expected, actual: v.actual })),
+          violations: ex.violations.map((v) => ({
+            step: v.step,
+            invariant: v.invariant,
+            detail: v.detail,
+            expected: v.expected,
+            actual: v.actual,
+          })),
         },
       ],
     };
     if (opts.json) io.out(`${JSON.stringify(out, null, 1)}\n`);
-    else if (ex.violations.length === 0) io.out(`replay of ${opts.replay}: ${ex.stepsRun} steps, no violation\n`);
+    else if (ex.violations.length === 0)
+      io.out(`replay of ${opts.replay}: ${ex.stepsRun} steps, no violation\n`);
     else {
       const v = ex.violations[0];
-      io.out(`replay of ${opts.replay}: VIOLATION ${v.invariant} at step ${v.step}\n  ${v.detail}\n`);
+      io.out(
+        `replay of ${opts.replay}: VIOLATION ${v.invariant} at step ${v.step}\n  ${v.detail}\n`,
+      );
       if (v.expected !== undefined) io.out(`  expected: ${v.expected}\n`);
       if (v.actual !== undefined) io.out(`  actual:   ${v.actual}\n`);
     }
@@ -157,7 +187,10 @@ export function checkAction(io: Io, opts: CheckCliOptions): void {
         );
         if (!opts.json) io.out(describe(r, path, d));
       } else if (r.violations.length && !opts.json) io.out(describe(r, null, d));
-      if (matrix) io.err(`      ${r.ops} ops, ${r.faults} faults, ${r.violations.length ? `VIOLATION ${r.violations[0].invariant}` : "clean"} (${r.ms} ms)\n`);
+      if (matrix)
+        io.err(
+          `      ${r.ops} ops, ${r.faults} faults, ${r.violations.length ? `VIOLATION ${r.violations[0].invariant}` : "clean"} (${r.ms} ms)\n`,
+        );
     }
   }
   if (opts.json) {
@@ -168,15 +201,34 @@ export function checkAction(io: Io, opts: CheckCliOptions): void {
         seed: r.seed,
         ops: r.ops,
         faults: r.faults,
-        violations: r.violations.map((v) => ({ step: v.step, invariant: v.invariant, detail: v.detail, expected: v.expected, actual: v.actual })),
+        violations: r.violations.map((v) => ({
+          step: v.step,
+          invariant: v.invariant,
+          detail: v.detail,
+          expected: v.expected,
+          actual: v.actual,
+        })),
       })),
     };
     io.out(`${JSON.stringify(out, null, 1)}\n`);
   } else {
     const rows = [["preset", "design", "ops", "faults injected", "violations"]];
-    for (const r of results) rows.push([r.machine, r.design, String(r.ops), String(r.faults), r.violations.length ? `${r.violations.length} (${r.violations[0].invariant})` : "0"]);
+    for (const r of results)
+      rows.push([
+        r.machine,
+        r.design,
+        String(r.ops),
+        String(r.faults),
+        r.violations.length ? `${r.violations.length} (${r.violations[0].invariant})` : "0",
+      ]);
     const w = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-    for (const row of rows) io.out(`${row.map((c, i) => c.padEnd(w[i])).join("  ").trimEnd()}\n`);
+    for (const row of rows)
+      io.out(
+        `${row
+          .map((c, i) => c.padEnd(w[i]))
+          .join("  ")
+          .trimEnd()}\n`,
+      );
   }
   if (results.some((r) => r.violations.length)) throw new ExitStatus(1);
 }
@@ -184,10 +236,18 @@ export function checkAction(io: Io, opts: CheckCliOptions): void {
 export function register(program: Command, io: Io): void {
   program
     .command("check")
-    .description("seeded random operations with fault injection, checking the invariants of SPEC §5")
+    .description(
+      "seeded random operations with fault injection, checking the invariants of SPEC §5",
+    )
     .option("--design <d>", `HVO design: ${DESIGNS.join(", ")} or all`)
-    .option("--machine <m>", `machine preset (${presetNames().join(", ")}) or all; 4 GiB on 2 nodes`)
-    .option("--seed <s>", "seed of the operations, the boot command line and the faults (default 1)")
+    .option(
+      "--machine <m>",
+      `machine preset (${presetNames().join(", ")}) or all; 4 GiB on 2 nodes`,
+    )
+    .option(
+      "--seed <s>",
+      "seed of the operations, the boot command line and the faults (default 1)",
+    )
     .option("--ops <n>", "operations per run (default 300)")
     .option("--every <k>", "check the invariants after every k operations (default 1)")
     .option("--faults <p>", "probability of ENOMEM at every named allocation site (default 0)")

@@ -22,7 +22,8 @@ export function compareAction(io: Io, file: string, opts: CompareCliOptions): vo
   const scenarios = parseScenarioFile(parseJsonText(text, file));
   let pfn: number | undefined;
   if (opts.pfn !== undefined) {
-    if (!/^(0x[0-9a-f]+|\d+)$/i.test(opts.pfn)) throw new UsageError(`--pfn: "${opts.pfn}" is not a pfn`);
+    if (!/^(0x[0-9a-f]+|\d+)$/i.test(opts.pfn))
+      throw new UsageError(`--pfn: "${opts.pfn}" is not a pfn`);
     pfn = Number(opts.pfn);
   }
   const spec = resolveMachine(opts.machine);
@@ -33,10 +34,15 @@ export function compareAction(io: Io, file: string, opts: CompareCliOptions): vo
 export function register(program: Command, io: Io): void {
   program
     .command("compare")
-    .description("run one scenario under the legacy, seed and mainline designs and show them side by side")
+    .description(
+      "run one scenario under the legacy, seed and mainline designs and show them side by side",
+    )
     .argument("<file>", "hvo-scenario/1 file (its closing reset is skipped so the pages stay)")
     .option("--machine <m>", MACHINE_HELP)
-    .option("--pfn <pfn>", "the struct page to show raw (default: tail 64 of the first HugeTLB folio)")
+    .option(
+      "--pfn <pfn>",
+      "the struct page to show raw (default: tail 64 of the first HugeTLB folio)",
+    )
     .option("--json", "print {designs: {legacy, seed, mainline}} as JSON")
     .action((file: string, opts: CompareCliOptions) => compareAction(io, file, opts));
 }

@@ -11,7 +11,8 @@ export interface MatrixCliOptions {
 
 export function matrixAction(io: Io, opts: MatrixCliOptions): void {
   const ops = opts.ops === undefined ? 20 : Number(opts.ops);
-  if (!Number.isInteger(ops) || ops < 0) throw new UsageError(`--ops: "${opts.ops}" is not an integer >= 0`);
+  if (!Number.isInteger(ops) || ops < 0)
+    throw new UsageError(`--ops: "${opts.ops}" is not an integer >= 0`);
   const rows = buildMatrix({
     ops,
     onRow: (r, i, n) => io.err(`[${i}/${n}] ${r.preset} ${r.struct_page_size} ${r.design}\n`),
@@ -22,7 +23,9 @@ export function matrixAction(io: Io, opts: MatrixCliOptions): void {
 export function register(program: Command, io: Io): void {
   program
     .command("matrix")
-    .description("every preset x struct page size x design: hstates, what HVO frees, tail alignment, a short check")
+    .description(
+      "every preset x struct page size x design: hstates, what HVO frees, tail alignment, a short check",
+    )
     .option("--ops <n>", "operations of each short check run (default 20, 0: none)")
     .option("--json", "print {rows: [...]} as JSON")
     .action((opts: MatrixCliOptions) => matrixAction(io, opts));

@@ -1,0 +1,1136 @@
+// The invariants of ../shared/SPEC.md §5, checked against a booted model. Each is a function
+// (model) -> Violation[]; a Checker runs them incrementally (the folios an operation touched
+// after every step, everything every K steps) with state it keeps between steps: its own view
+// of the vmemmap page tables (vmemmap_mirror.ts) and the bytes of each shared tail page as they
+// were when it became visible through the vmemmap.
+//
+// The checker never reads struct pages through the model's own TLB (that would change what the
+// stale-TLB invariant sees): raw bytes come from the frames its mirror says are mapped, and
+// compound_head() as the model computes it is evaluated through a shadow Memmap with its own
+// page-table walker and TLB over the same frames. Kernel counterparts: include/linux/page-flags.h
+// (compound_head, PageHead, PageTail), mm/page_alloc.c, mm/hugetlb.c, mm/hugetlb_vmemmap.c.
+//
+// Pure and browser-safe.
+
+import { Oops } from "../include/errno.ts";
+import { PAGE_OFF, TAIL_MAPPING } from "../include/mm_types.ts";
+import { PG } from "../include/page_flags.ts";
+import type { Kernel } from "../kernel.ts";
+import { Compound } from "../mm/compound.ts";
+import { HPG } from "../include/mm_types.ts";
+import type { HugetlbPool } from "../mm/hugetlb.ts";
+import { Memmap } from "../mm/memmap.ts";
+import { KernelPageTables } from "../mm/pgtable.ts";
+import { VmemmapMirror } from "./vmemmap_mirror.ts";
+
+export type InvariantName =
+  | "compound_head"
+  | "page_head_tail"
+  | "fake_head"
+  | "ro_pte_write"
+  | "oops"
+  | "stale_tlb"
+  | "frame_state"
+  | "vmemmap_mapping"
+  | "vmemmap_leak"
+  | "memmap_counters"
+  | "buddy_counters"
+  | "pool_counters"
+  | "tails_identical"
+  | "shared_tail_written";
+
+export interface Violation {
+  invariant: InvariantName;
+  detail: string;
+  /** What the kernel's invariant requires, as hex bytes where bytes are involved. */
+  expected?: string;
+  actual?: string;
+  pfn?: number;
+}
+
+/** What the invariants take: a booted kernel, or anything that holds one (bootModel()'s result). */
+export type CheckTarget = Kernel | { k: Kernel };
+
+export function kernelOf(m: CheckTarget): Kernel {
+  return "k" in m && !("frames" in m) ? (m as { k: Kernel }).k : (m as Kernel);
+}
+
+export function poolOf(k: Kernel): HugetlbPool | null {
+  const p = k.sub.hugetlb as HugetlbPool | undefined;
+  return p && typeof p === "object" && "folios" in p ? p : null;
+}
+
+export interface FolioRef {
+  headPfn: number;
+  order: number;
+}
+
+export function hex64(v: bigint): string {
+  return `0x${BigInt.asUintN(64, v).toString(16).padStart(16, "0")}`;
+}
+
+export function hexBytes(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i++) {
+    if (i && i % 8 === 0) s += " ";
+    s += b[i].toString(16).padStart(2, "0");
+  }
+  return s;
+}
+
+const U64 = (1n << 64n) - 1n;
+
+// ------------------------------------------------------------------ frame states
+
+export type FrameState = string;
+
+/** What a frame is: "free", "alloc:<use>", "reserved:<use>", or "none" (no state: lost). */
+const ALLOC_STATE: Record<string, string> = {};
+const RESERVED_STATE: Record<string, string> = {};
+
+export function frameState(k: Kernel, frame: number): FrameState {
+  const a = k.buddy.allocations.get(frame);
+  if (a) {
+    ALLOC_STATE[a.use] ??= `alloc:${a.use}`;
+    return ALLOC_STATE[a.use];
+  }
+  const r = k.memblock.findReserved(frame);
+  if (r) {
+    RESERVED_STATE[r.use] ??= `reserved:${r.use}`;
+    return RESERVED_STATE[r.use];
+  }
+  if (k.buddy.isFree(frame)) return "free";
+  // Inside a multi-page allocation?
+  for (let order = 1; order <= 18; order++) {
+    const start = frame - (frame % 2 ** order);
+    const b = k.buddy.allocations.get(start);
+    if (b && b.order >= order && frame < start + 2 ** b.order) return `alloc:${b.use}`;
+  }
+  return "none";
+}
+
+const MEMMAP_STATES = new Set([
+  "alloc:vmemmap",
+  "reserved:vmemmap",
+  "alloc:shared_tail",
+  "reserved:shared_tail",
+]);
+
+// ------------------------------------------------------------------ the checker's state
+
+/** Struct-page access through the page tables without the model's TLB. */
+class Shadow {
+  readonly pgt: KernelPageTables;
+  readonly memmap: Memmap;
+  readonly compound: Compound;
+  constructor(k: Kernel) {
+    this.pgt = new KernelPageTables(k.spec.arch, k.frames, k.pgt.rootPfn, k.vmemmapBase);
+    this.memmap = new Memmap(
+      k.frames,
+      this.pgt,
+      k.vmemmapBase,
+      k.spec.structPageSize,
+      k.spec.arch.pageShift,
+    );
+    this.compound = new Compound(this.memmap, k.layout, k.compound.config);
+  }
+  reset(): void {
+    this.pgt.flushTlbAll();
+  }
+}
+
+export interface CheckContext {
+  k: Kernel;
+  mirror: VmemmapMirror;
+  shadow: Shadow;
+  /** Shared tail frames seen mapped, with their bytes at that moment. */
+  sharedTails: Map<number, Uint8Array>;
+  /** Writes to a published shared tail seen by the frame-store watch. */
+  sharedTailWrites: Violation[];
+  /** The pattern each shared tail frame had at the last pass (unchanged: skip it). */
+  sharedTailPatterns: Map<number, unknown>;
+  /** memmapFrames() found nothing in this state. */
+  memmapCleanKey: string | null;
+  /** frameTiling() and buddyCounters() found nothing in this state of the buddy and memblock. */
+  tilingCleanKey: string | null;
+  buddyCleanKey: string | null;
+  /** Summaries of published shared tail frames, kept across passes. */
+  tailSummaries: Map<number, FrameSummary>;
+  /** Memmap frames minus what the counters say, at the first check after boot. */
+  memmapOffset: { boot: number; runtime: number } | null;
+}
+
+const contexts = new WeakMap<Kernel, CheckContext>();
+
+/** The checker's state for a kernel, created (and the watch installed) on first use. */
+export function checkContext(k: Kernel): CheckContext {
+  let c = contexts.get(k);
+  if (!c) {
+    c = {
+      k,
+      mirror: new VmemmapMirror(k),
+      shadow: new Shadow(k),
+      sharedTails: new Map(),
+      sharedTailWrites: [],
+      sharedTailPatterns: new Map(),
+      memmapCleanKey: null,
+      tilingCleanKey: null,
+      buddyCleanKey: null,
+      memmapOffset: null,
+      tailSummaries: new Map(),
+    };
+    contexts.set(k, c);
+    watchSharedTails(c);
+  }
+  return c;
+}
+
+/**
+ * The shared tail must never be written once published: every write of the frame store is
+ * checked against the published set (a watchpoint; the model's own code is not changed).
+ */
+function watchSharedTails(c: CheckContext): void {
+  const f = c.k.frames as unknown as Record<string, (...a: unknown[]) => unknown>;
+  for (const name of [
+    "writeU32",
+    "writeU64",
+    "writeBytes",
+    "setPattern",
+    "zeroFrame",
+    "copyFrame",
+  ]) {
+    const orig = f[name];
+    if (typeof orig !== "function") continue;
+    const tails = c.sharedTails;
+    const writes = c.sharedTailWrites;
+    f[name] = function (this: unknown, frame: unknown, a: unknown, b: unknown) {
+      if (tails.size > 0 && tails.has(frame as number) && writes.length < 16) {
+        c.tailSummaries.delete(frame as number);
+        writes.push({
+          invariant: "shared_tail_written",
+          detail: `${name}() on shared tail frame ${frame} after it was published`,
+          pfn: frame as number,
+        });
+      }
+      return orig.call(this, frame, a, b);
+    };
+  }
+}
+
+// ------------------------------------------------------------------ (a)(b)(f) one folio
+
+interface FrameSummary {
+  /** Every struct page slot of the frame holds this compound word (null: they differ). */
+  info: bigint | null;
+  /** A slot with PG_head set. */
+  headSlots: number[];
+}
+
+/** Raw 64-bit word at memmap byte offset voff, through the mirror (no TLB). */
+function rawWord(c: CheckContext, voff: number): bigint | null {
+  const ps = c.k.pageSize;
+  const vpn = Math.floor(voff / ps);
+  const m = c.mirror.translate(vpn);
+  if (!m) return null;
+  return c.k.frames.readU64(m.frame, voff - vpn * ps);
+}
+
+function summarizeFrame(
+  c: CheckContext,
+  frame: number,
+  memo: Map<number, FrameSummary>,
+): FrameSummary {
+  const hit = memo.get(frame);
+  if (hit) return hit;
+  const k = c.k;
+  const sps = k.spec.structPageSize;
+  const ps = k.pageSize;
+  const p = k.frames.patternOf(frame);
+  let s: FrameSummary;
+  if (p?.kind === "tails") {
+    const headSlots = p.flags !== undefined && (p.flags >> BigInt(PG.head)) & 1n ? [0] : [];
+    s = { info: p.info, headSlots };
+  } else if (ps % sps !== 0) {
+    s = { info: null, headSlots: [] };
+  } else {
+    const b = k.frames.view(frame);
+    const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    const n = ps / sps;
+    // The compound word every slot without PG_head holds (null: they differ); slots with
+    // PG_head (a head, or a fake one) are listed apart.
+    let info: bigint | null | undefined;
+    let lo0 = 0;
+    let hi0 = 0;
+    const headSlots: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const off = i * sps;
+      if ((v.getUint32(off, true) >>> PG.head) & 1) {
+        headSlots.push(i);
+        continue;
+      }
+      if (info === null) continue;
+      const lo = v.getUint32(off + PAGE_OFF.compoundInfo, true);
+      const hi = v.getUint32(off + PAGE_OFF.compoundInfo + 4, true);
+      if (info === undefined) {
+        info = (BigInt(hi) << 32n) | BigInt(lo);
+        lo0 = lo;
+        hi0 = hi;
+      } else if (lo !== lo0 || hi !== hi0) info = null;
+    }
+    if (info === undefined) info = null;
+    s = { info, headSlots };
+  }
+  memo.set(frame, s);
+  // A published shared tail never changes (a write to it is reported and drops this entry).
+  if (c.sharedTails.has(frame)) c.tailSummaries.set(frame, s);
+  return s;
+}
+
+function decodeHead(c: CheckContext, pfn: number, info: bigint): number {
+  if ((info & 1n) === 0n) return pfn;
+  const k = c.k;
+  if (k.compound.config.encoding === "mask") {
+    const vaddr = k.vmemmapBase + BigInt(pfn) * BigInt(k.spec.structPageSize);
+    return (
+      Number((vaddr & ((((info & 1n) - 1n) & U64) | info)) - k.vmemmapBase) / k.spec.structPageSize
+    );
+  }
+  return Number((info - 1n - k.vmemmapBase) / BigInt(k.spec.structPageSize));
+}
+
+export interface FolioCheckOptions {
+  optimized?: boolean;
+  /** Frame summaries shared by the folios of one pass. */
+  memo?: Map<number, FrameSummary>;
+}
+
+/**
+ * (a) compound_head of every pfn of the folio is its head, PageHead/PageTail agree; (b) no
+ * struct page other than the head has PG_head (legacy: except the aliases of the head in an
+ * optimised folio, which compound_head() must see through); the mapping of each of its vmemmap
+ * pages fits (d); seed/mainline tails of an optimised folio are the shared tail's (f).
+ */
+export function checkFolio(
+  c: CheckContext,
+  f: FolioRef,
+  opts: FolioCheckOptions = {},
+): Violation[] {
+  const out: Violation[] = [];
+  const k = c.k;
+  const memo = opts.memo ?? new Map<number, FrameSummary>();
+  const sps = k.spec.structPageSize;
+  const ps = k.pageSize;
+  const head = f.headPfn;
+  const nr = 2 ** f.order;
+  const design = k.design;
+  const sh = c.shadow;
+  const optimized = opts.optimized ?? isOptimizedRaw(c, head);
+  const expectedInfo = k.compound.tailInfo(head, f.order);
+  const roIsRw = k.spec.arch.pageKernelRoIsPageKernel === true;
+  const push = (v: Violation) => {
+    if (out.length < 8) out.push(v);
+  };
+
+  // Head: PG_head, the order, PageHead through the model's own functions.
+  if (!sh.memmap.backing(head)) {
+    push({
+      invariant: "vmemmap_mapping",
+      detail: `folio ${head}: the head's struct page is not mapped`,
+      pfn: head,
+    });
+    return out;
+  }
+  if (!sh.compound.pageHead(head) || sh.compound.pageTail(head)) {
+    push({
+      invariant: "page_head_tail",
+      detail: `folio ${head} (order ${f.order}): PageHead ${sh.compound.pageHead(head)}, PageTail ${sh.compound.pageTail(head)}`,
+      pfn: head,
+      expected: "PageHead 1, PageTail 0",
+      actual: hexBytes(sh.memmap.readStructPage(head)),
+    });
+  }
+  if (sh.compound.folioOrder(head) !== f.order) {
+    push({
+      invariant: "compound_head",
+      detail: `folio ${head}: folio_order() ${sh.compound.folioOrder(head)}, the pool says ${f.order}`,
+      pfn: head,
+    });
+  }
+
+  const firstVpn = Math.floor((head * sps) / ps);
+  const lastVpn = Math.floor(((head + nr) * sps - 1) / ps);
+  const headMap = c.mirror.translate(firstVpn);
+  let tailFrame = -1;
+  // compound_head() of a tail holding exactly the word prep_compound_tail() gives is the head
+  // for every pfn of the folio when it is for the first and the last (mask: monotone in the
+  // address; pointer: constant).
+  let expectedOk: boolean | null = null;
+  const expectedWorks = (): boolean => {
+    if (expectedOk === null)
+      expectedOk =
+        decodeHead(c, head + 1, expectedInfo) === head &&
+        decodeHead(c, head + nr - 1, expectedInfo) === head;
+    return expectedOk;
+  };
+  for (let vpn = firstVpn; vpn <= lastVpn; vpn++) {
+    const m = c.mirror.translate(vpn);
+    const pa = Math.max(head, Math.ceil((vpn * ps) / sps));
+    const pb = Math.min(head + nr - 1, Math.floor(((vpn + 1) * ps - 1) / sps));
+    if (!m) {
+      push({
+        invariant: "vmemmap_mapping",
+        detail: `folio ${head}: struct pages ${pa}..${pb} are not mapped`,
+        pfn: pa,
+      });
+      continue;
+    }
+    const st = frameState(k, m.frame);
+    if (!MEMMAP_STATES.has(st)) {
+      push({
+        invariant: "frame_state",
+        detail: `folio ${head}: vmemmap page of pfns ${pa}..${pb} maps frame ${m.frame}, which is ${st}`,
+        pfn: pa,
+        expected: "vmemmap, shared_tail or boot memmap",
+        actual: st,
+      });
+    }
+    // Mapping shape of the design.
+    if (vpn === firstVpn) {
+      if (!m.writable)
+        push({
+          invariant: "vmemmap_mapping",
+          detail: `folio ${head}: its head vmemmap page is mapped read-only`,
+          pfn: head,
+        });
+    } else if (optimized && nr * sps > ps) {
+      if (!roIsRw && m.writable)
+        push({
+          invariant: "vmemmap_mapping",
+          detail: `folio ${head}: optimised, but the tail vmemmap page of ${pa} is writable`,
+          pfn: pa,
+        });
+      if (design === "legacy") {
+        if (headMap && m.frame !== headMap.frame)
+          push({
+            invariant: "vmemmap_mapping",
+            detail: `folio ${head}: tail vmemmap page of ${pa} maps frame ${m.frame}, not the head page ${headMap.frame}`,
+            pfn: pa,
+          });
+      } else {
+        if (!st.endsWith("shared_tail"))
+          push({
+            invariant: "vmemmap_mapping",
+            detail: `folio ${head}: tail vmemmap page of ${pa} maps frame ${m.frame} (${st}), not a shared tail`,
+            pfn: pa,
+          });
+        if (tailFrame === -1) tailFrame = m.frame;
+        else if (m.frame !== tailFrame)
+          push({
+            invariant: "tails_identical",
+            detail: `folio ${head}: its tail vmemmap pages map different frames (${tailFrame}, ${m.frame})`,
+            pfn: pa,
+          });
+      }
+    } else if (!optimized && !m.writable) {
+      push({
+        invariant: "vmemmap_mapping",
+        detail: `folio ${head}: not optimised, but the vmemmap page of ${pa} is read-only`,
+        pfn: pa,
+      });
+    }
+
+    // Struct page contents.
+    const aliasing = design === "legacy" && optimized && vpn !== firstVpn;
+    // Legacy aliases of the head page read alike: the first and the last alias stand for all.
+    if (aliasing && headMap && m.frame === headMap.frame && vpn !== firstVpn + 1 && vpn !== lastVpn)
+      continue;
+    const s = ps % sps === 0 ? summarizeFrame(c, m.frame, memo) : null;
+    if (s && s.info !== null) {
+      // Every slot holds the same word: compound_head is monotone in the address, so the
+      // first and the last pfn of the page decide for all of them.
+      for (const p of pa === pb ? [pa] : [pa, pb]) {
+        if (p === head || aliasing) continue;
+        if (s.info === expectedInfo && expectedWorks()) continue;
+        const got = decodeHead(c, p, s.info);
+        if (got !== head && !aliasing) {
+          push({
+            invariant: "compound_head",
+            detail: `pfn ${p} of folio ${head} (order ${f.order}): compound_head gives ${got}`,
+            pfn: p,
+            expected: hex64(expectedInfo),
+            actual: hex64(s.info),
+          });
+        }
+      }
+    } else {
+      for (let p = pa; p <= pb; p++) {
+        if (p === head) continue;
+        const info = rawWord(c, p * sps + PAGE_OFF.compoundInfo) ?? 0n;
+        if (info === expectedInfo && expectedWorks()) continue;
+        const got = decodeHead(c, p, info);
+        if (got !== head && !aliasing) {
+          push({
+            invariant: "compound_head",
+            detail: `pfn ${p} of folio ${head} (order ${f.order}): compound_head gives ${got}`,
+            pfn: p,
+            expected: hex64(expectedInfo),
+            actual: hex64(info),
+          });
+        }
+      }
+    }
+    // Fake heads: struct pages with PG_head that are not the head.
+    const headSlotsPfns: number[] = [];
+    if (s) {
+      for (const i of s.headSlots) {
+        const p = Math.floor((vpn * ps) / sps) + i;
+        if (p >= pa && p <= pb && p !== head) headSlotsPfns.push(p);
+      }
+    } else {
+      for (let p = pa; p <= pb; p++) {
+        if (p === head) continue;
+        const w = rawWord(c, p * sps + PAGE_OFF.flags);
+        if (w !== null && (w >> BigInt(PG.head)) & 1n) headSlotsPfns.push(p);
+      }
+    }
+    for (const p of headSlotsPfns) {
+      const legit = aliasing && (p * sps) % ps === 0;
+      if (!legit) {
+        push({
+          invariant: "fake_head",
+          detail: `pfn ${p} of folio ${head} (order ${f.order}, ${optimized ? "optimised" : "not optimised"}, ${design}): its struct page has PG_head but is not the head`,
+          pfn: p,
+          expected: "PG_head clear",
+          actual: hexBytes(sh.memmap.readStructPage(p)),
+        });
+      }
+      // Whatever its raw bytes say, the model's compound_head()/PageTail() must find the head.
+      const ch = sh.compound.compoundHead(p);
+      if (ch !== head || !sh.compound.pageTail(p) || sh.compound.pageHead(p)) {
+        push({
+          invariant: "compound_head",
+          detail: `pfn ${p} of folio ${head}: compound_head() gives ${ch}, PageTail ${sh.compound.pageTail(p)}, PageHead ${sh.compound.pageHead(p)}`,
+          pfn: p,
+          expected: `head ${head}`,
+          actual: hexBytes(sh.memmap.readStructPage(p)),
+        });
+      }
+    }
+    if (aliasing && s && s.info !== null) {
+      // The aliases of legacy: the pfn after each fake head must point at the real head.
+      const p = Math.floor((vpn * ps) / sps);
+      const ch = sh.compound.compoundHead(p);
+      if (ch !== head)
+        push({
+          invariant: "compound_head",
+          detail: `pfn ${p} of folio ${head}: compound_head() gives ${ch}`,
+          pfn: p,
+          expected: `head ${head}`,
+          actual: `${ch}`,
+        });
+    }
+  }
+  return out;
+}
+
+/** folio_test_hugetlb_vmemmap_optimized(), read through the shadow memmap. */
+export function isOptimizedRaw(c: CheckContext, head: number): boolean {
+  if (!c.shadow.memmap.backing(head)) return false;
+  return c.shadow.memmap.testBit(head, PAGE_OFF.private, HPG.vmemmap_optimized);
+}
+
+/** The folios of the pool (every HugeTLB folio the model knows). */
+export function poolFolios(k: Kernel): FolioRef[] {
+  const pool = poolOf(k);
+  if (!pool) return [];
+  const out: FolioRef[] = [];
+  for (const [headPfn, info] of pool.folios) out.push({ headPfn, order: info.h.order });
+  return out;
+}
+
+// ------------------------------------------------------------------ the invariants
+
+/** (a)+(b) for every folio. */
+export function compoundHeads(model: CheckTarget, folios?: FolioRef[]): Violation[] {
+  const k = kernelOf(model);
+  const c = checkContext(k);
+  c.mirror.refresh();
+  c.shadow.reset();
+  const memo = new Map<number, FrameSummary>();
+  const out: Violation[] = [];
+  for (const f of folios ?? poolFolios(k)) out.push(...checkFolio(c, f, { memo }));
+  return out;
+}
+
+/** (b) alone: struct pages with PG_head that are not a folio's head (seed/mainline: none at all). */
+export function fakeHeads(model: CheckTarget, folios?: FolioRef[]): Violation[] {
+  return compoundHeads(model, folios).filter((v) => v.invariant === "fake_head");
+}
+
+/** (c) no stale TLB entries once an operation has completed. */
+export function staleTlb(model: CheckTarget): Violation[] {
+  const k = kernelOf(model);
+  const stale = k.pgt.staleTlbEntries();
+  return stale.slice(0, 8).map((s) => ({
+    invariant: "stale_tlb" as const,
+    detail: `TLB entry for vmemmap page ${s.vpn} (struct pages from pfn ${Math.floor((s.vpn * k.pageSize) / k.spec.structPageSize)}) still translates to frame ${s.cached.frame}${s.cached.writable ? " RW" : " RO"}; the page tables say ${s.actual ? `frame ${s.actual.frame}${s.actual.writable ? " RW" : " RO"}` : "unmapped"}`,
+    expected: s.actual ? `frame ${s.actual.frame}` : "none",
+    actual: `frame ${s.cached.frame}`,
+  }));
+}
+
+/** (c) an Oops raised by an operation (a write through a read-only PTE, a BUG_ON). */
+export function oopsViolation(e: Oops): Violation {
+  const ro = /read-only/.test(e.message);
+  return {
+    invariant: ro ? "ro_pte_write" : "oops",
+    detail: e.message,
+    pfn: e.pfn ?? undefined,
+    expected: ro ? "no write through a read-only vmemmap PTE" : undefined,
+    actual: e.vaddr !== null ? hex64(e.vaddr) : undefined,
+  };
+}
+
+interface Interval {
+  start: number;
+  end: number;
+  what: string;
+}
+
+/** Sorts by start: a numeric sort of start * 2^k + index when that fits a double exactly. */
+function sortByStart(iv: Interval[]): void {
+  let max = 0;
+  for (const x of iv) if (x.start > max) max = x.start;
+  const bits = Math.ceil(Math.log2(iv.length + 1));
+  if ((max + 1) * 2 ** bits >= 2 ** 53) {
+    iv.sort((a, b) => a.start - b.start);
+    return;
+  }
+  const keys = new Float64Array(iv.length);
+  const scale = 2 ** bits;
+  for (let i = 0; i < iv.length; i++) keys[i] = iv[i].start * scale + i;
+  keys.sort();
+  const copy = iv.slice();
+  for (let i = 0; i < keys.length; i++) iv[i] = copy[keys[i] % scale];
+}
+
+/**
+ * (d) every present frame in exactly one state: the buddy's free blocks, its allocations and
+ * memblock's reservations tile the present memory, without overlap and without gaps.
+ */
+export function frameTiling(model: CheckTarget, cached = false): Violation[] {
+  const k = kernelOf(model);
+  const c = checkContext(k);
+  const key = buddyKey(k);
+  if (cached && c.tilingCleanKey === key) return [];
+  const res = frameTilingUncached(k);
+  c.tilingCleanKey = res.length ? null : key;
+  return res;
+}
+
+/** Changes whenever an allocation, a free or a reservation changes the buddy's or memblock's counts. */
+function buddyKey(k: Kernel): string {
+  let managed = 0;
+  for (const z of k.buddy.zones) managed += z.managed;
+  return `${k.buddy.allocations.size}/${k.buddy.nrFreePages()}/${managed}/${k.memblock.reserved.length}`;
+}
+
+function frameTilingUncached(k: Kernel): Violation[] {
+  const iv: Interval[] = [];
+  for (const b of k.buddy.freeBlocks())
+    iv.push({ start: b.start, end: b.start + b.nrPages, what: "free" });
+  for (const [pfn, a] of k.buddy.allocations)
+    iv.push({ start: pfn, end: pfn + 2 ** a.order, what: a.use });
+  // memblock keeps listing the gigantic pages it gave HugeTLB at boot (memblock.reserved is not
+  // pruned after boot); the pool's allocation is their one state, so those entries are skipped.
+  for (const r of k.memblock.reserved)
+    if (r.use !== "hugetlb" || !k.booted)
+      iv.push({ start: r.startPfn, end: r.endPfn, what: `reserved:${r.use}` });
+  sortByStart(iv);
+  for (const x of iv)
+    if (x.what !== "free" && !x.what.startsWith("reserved:")) x.what = `alloc:${x.what}`;
+  const present: Interval[] = [];
+  for (const n of k.spec.nodes)
+    for (const r of n.ranges) present.push({ start: r.startPfn, end: r.endPfn, what: "" });
+  present.sort((a, b) => a.start - b.start);
+  const out: Violation[] = [];
+  const push = (v: Violation) => {
+    if (out.length < 8) out.push(v);
+  };
+  let pi = 0;
+  let cursor = present.length ? present[0].start : 0;
+  let prev: Interval | null = null;
+  for (const x of iv) {
+    if (prev && x.start < prev.end) {
+      push({
+        invariant: "frame_state",
+        detail: `frames ${x.start}..${Math.min(x.end, prev.end) - 1} are both ${prev.what} and ${x.what}`,
+        pfn: x.start,
+        expected: "one state",
+        actual: `${prev.what} + ${x.what}`,
+      });
+      if (x.end > prev.end) prev = x;
+      cursor = Math.max(cursor, x.end);
+      continue;
+    }
+    // Gaps before x inside present memory: frames in no state (lost).
+    while (pi < present.length && present[pi].end <= x.start) {
+      if (cursor < present[pi].end)
+        push({
+          invariant: "frame_state",
+          detail: `frames ${cursor}..${present[pi].end - 1} are in no state (leaked)`,
+          pfn: cursor,
+          expected: "free, allocated or reserved",
+          actual: "none",
+        });
+      pi++;
+      cursor = pi < present.length ? Math.max(cursor, present[pi].start) : cursor;
+    }
+    if (pi < present.length && cursor < x.start && x.start > present[pi].start) {
+      push({
+        invariant: "frame_state",
+        detail: `frames ${cursor}..${x.start - 1} are in no state (leaked)`,
+        pfn: cursor,
+        expected: "free, allocated or reserved",
+        actual: "none",
+      });
+    }
+    const inside = present.some((r) => x.start >= r.start && x.end <= r.end);
+    if (!inside && x.what !== "reserved:kernel")
+      push({
+        invariant: "frame_state",
+        detail: `${x.what} frames ${x.start}..${x.end - 1} are not all present memory`,
+        pfn: x.start,
+      });
+    cursor = Math.max(cursor, x.end);
+    prev = x;
+  }
+  while (pi < present.length) {
+    if (cursor < present[pi].end)
+      push({
+        invariant: "frame_state",
+        detail: `frames ${cursor}..${present[pi].end - 1} are in no state (leaked)`,
+        pfn: cursor,
+        expected: "free, allocated or reserved",
+        actual: "none",
+      });
+    pi++;
+    if (pi < present.length) cursor = Math.max(cursor, present[pi].start);
+  }
+  return out;
+}
+
+/**
+ * (d) the memmap's frames: every frame a vmemmap PTE maps is memmap (runtime vmemmap, a shared
+ * tail, boot memmap), and every frame allocated as vmemmap or shared tail is mapped (no leak).
+ * (e) nr_memmap_pages and nr_memmap_boot_pages equal the frames that back the memmap.
+ */
+export function memmapFrames(model: CheckTarget): Violation[] {
+  const k = kernelOf(model);
+  const c = checkContext(k);
+  c.mirror.refresh();
+  // Nothing that decides the answer changed since the last clean pass: the same answer.
+  const key = `${c.mirror.version}/${k.buddy.allocations.size}/${k.buddy.nrFreePages()}/${k.memblock.reserved.length}/${k.vmstat.nrMemmapPages}/${k.vmstat.nrMemmapBootPages}/${publishedTails(k).size}`;
+  if (c.memmapCleanKey === key) return [];
+  const res = memmapFramesUncached(k, c);
+  c.memmapCleanKey = res.length ? null : key;
+  return res;
+}
+
+function memmapFramesUncached(k: Kernel, c: CheckContext): Violation[] {
+  const out: Violation[] = [];
+  const push = (v: Violation) => {
+    if (out.length < 8) out.push(v);
+  };
+  let boot = 0;
+  let runtime = 0;
+  const counted = (frame: number, st: string) => {
+    if (st === "reserved:vmemmap") boot++;
+    else if (st === "alloc:vmemmap") runtime++;
+    else if (!st.endsWith("shared_tail"))
+      push({
+        invariant: "frame_state",
+        detail: `frame ${frame} backs the memmap but is ${st}`,
+        pfn: frame,
+        expected: "vmemmap",
+        actual: st,
+      });
+  };
+  for (const [frame] of c.mirror.pteRefs()) counted(frame, frameState(k, frame));
+  for (const h of c.mirror.hugeLeaves()) {
+    // A huge leaf's frames share one state unless something is wrong: check the ends and the
+    // reservation covering them.
+    const r = k.memblock.findReserved(h.frame);
+    if (r && r.use === "vmemmap" && r.endPfn >= h.frame + h.nrPages) boot += h.nrPages;
+    else for (let j = 0; j < h.nrPages; j++) counted(h.frame + j, frameState(k, h.frame + j));
+  }
+  // Leaks: allocated as memmap but not mapped (a published shared tail is kept for later use).
+  const published = publishedTails(k);
+  for (const [pfn, a] of k.buddy.allocations) {
+    if (a.use !== "vmemmap" && a.use !== "shared_tail") continue;
+    for (let j = 0; j < 2 ** a.order; j++) {
+      if (c.mirror.mapCount(pfn + j) === 0 && !(a.use === "shared_tail" && published.has(pfn + j)))
+        push({
+          invariant: "vmemmap_leak",
+          detail: `frame ${pfn + j} is allocated as ${a.use} but no vmemmap PTE maps it`,
+          pfn: pfn + j,
+          expected: "mapped or freed",
+          actual: `alloc:${a.use}, unmapped`,
+        });
+    }
+  }
+  // Boot memmap: every reserved vmemmap frame is mapped exactly when the mapped boot frames
+  // number as many as the reserved ones; only then look for which one is not.
+  let reservedVmemmap = 0;
+  for (const r of k.memblock.reserved)
+    if (r.use === "vmemmap") reservedVmemmap += r.endPfn - r.startPfn;
+  if (boot !== reservedVmemmap) {
+    for (const r of k.memblock.reserved) {
+      if (r.use !== "vmemmap") continue;
+      for (let f = r.startPfn; f < r.endPfn; f++) {
+        if (c.mirror.mapCount(f) === 0) {
+          push({
+            invariant: "vmemmap_leak",
+            detail: `boot memmap frame ${f} is reserved but no vmemmap PTE maps it`,
+            pfn: f,
+            expected: "mapped or freed",
+            actual: "reserved:vmemmap, unmapped",
+          });
+          break;
+        }
+      }
+    }
+  }
+  // The counters count what __populate_section_memmap() was asked for, DIV_ROUND_UP(section's
+  // memmap, PAGE_SIZE); where a PMD block serves sections that are not all present (loongarch64,
+  // arm64 16K/64K) more frames back the memmap than that. That difference, as it is at the first
+  // check after boot, is the kernel's own; from then on frames and counters move together.
+  if (c.memmapOffset === null)
+    c.memmapOffset = {
+      boot: boot - k.vmstat.nrMemmapBootPages,
+      runtime: runtime - k.vmstat.nrMemmapPages,
+    };
+  const wantRuntime = runtime - c.memmapOffset.runtime;
+  const wantBoot = boot - c.memmapOffset.boot;
+  const note = (off: number) => (off ? ` (${off} more at boot, as the kernel counts)` : "");
+  if (k.vmstat.nrMemmapPages !== wantRuntime)
+    push({
+      invariant: "memmap_counters",
+      detail: `nr_memmap_pages is ${k.vmstat.nrMemmapPages}, ${runtime} frames from the page allocator back the memmap${note(c.memmapOffset.runtime)}`,
+      expected: `${wantRuntime}`,
+      actual: `${k.vmstat.nrMemmapPages}`,
+    });
+  if (k.vmstat.nrMemmapBootPages !== wantBoot)
+    push({
+      invariant: "memmap_counters",
+      detail: `nr_memmap_boot_pages is ${k.vmstat.nrMemmapBootPages}, ${boot} boot frames back the memmap${note(c.memmapOffset.boot)}`,
+      expected: `${wantBoot}`,
+      actual: `${k.vmstat.nrMemmapBootPages}`,
+    });
+  return out;
+}
+
+/** (e) the buddy's counters: each zone's nr_free equals its free blocks; managed = free + handed out. */
+export function buddyCounters(model: CheckTarget, cached = false): Violation[] {
+  const k = kernelOf(model);
+  const c = checkContext(k);
+  const key = buddyKey(k);
+  if (cached && c.buddyCleanKey === key) return [];
+  const res = buddyCountersUncached(k);
+  c.buddyCleanKey = res.length ? null : key;
+  return res;
+}
+
+function buddyCountersUncached(k: Kernel): Violation[] {
+  const out: Violation[] = [];
+  const free = new Map<object, number>();
+  const used = new Map<object, number>();
+  for (const b of k.buddy.freeBlocks()) {
+    const z = k.buddy.zoneOf(b.start);
+    if (z) free.set(z, (free.get(z) ?? 0) + b.nrPages);
+  }
+  for (const [pfn, a] of k.buddy.allocations) {
+    const z = k.buddy.zoneOf(pfn);
+    if (z) used.set(z, (used.get(z) ?? 0) + 2 ** a.order);
+  }
+  for (const z of k.buddy.zones) {
+    const f = free.get(z) ?? 0;
+    if (f !== z.nrFree)
+      out.push({
+        invariant: "buddy_counters",
+        detail: `node ${z.nid} zone ${z.type}: nr_free ${z.nrFree}, its free blocks hold ${f}`,
+        expected: `${f}`,
+        actual: `${z.nrFree}`,
+      });
+    const u = used.get(z) ?? 0;
+    if (z.managed !== f + u)
+      out.push({
+        invariant: "buddy_counters",
+        detail: `node ${z.nid} zone ${z.type}: managed ${z.managed}, free ${f} + allocated ${u} = ${f + u}`,
+        expected: `${f + u}`,
+        actual: `${z.managed}`,
+      });
+  }
+  return out;
+}
+
+/** (e) pool counters against the pool's lists and folios (mm/hugetlb.c struct hstate). */
+export function poolCounters(model: CheckTarget): Violation[] {
+  const k = kernelOf(model);
+  const pool = poolOf(k);
+  if (!pool) return [];
+  const out: Violation[] = [];
+  const bad = (detail: string, expected: number, actual: number) => {
+    if (expected !== actual && out.length < 8)
+      out.push({
+        invariant: "pool_counters",
+        detail,
+        expected: `${expected}`,
+        actual: `${actual}`,
+      });
+  };
+  const pending = new Set(pool.hpageFreelist);
+  for (const h of pool.hstates) {
+    let nr = 0;
+    const nrNode = new Map<number, number>();
+    for (const [head, info] of pool.folios) {
+      if (info.h !== h) continue;
+      if (info.list === null) {
+        if (!pending.has(head) && out.length < 8)
+          out.push({
+            invariant: "pool_counters",
+            detail: `${h.name}: folio ${head} is on no list and not waiting to be freed`,
+            pfn: head,
+          });
+        continue;
+      }
+      nr++;
+      nrNode.set(info.nid, (nrNode.get(info.nid) ?? 0) + 1);
+      if (info.nid !== k.pfnToNid(head))
+        bad(`${h.name}: folio ${head} is counted on node ${info.nid}`, k.pfnToNid(head), info.nid);
+      const a = k.buddy.allocations.get(head);
+      if (a?.use !== "hugetlb" || a.order !== h.order)
+        out.push({
+          invariant: "pool_counters",
+          detail: `${h.name}: folio ${head} is ${a ? `alloc:${a.use} order ${a.order}` : "not allocated"}`,
+          pfn: head,
+        });
+    }
+    bad(`${h.name}: nr_hugepages against the folios on its lists`, nr, h.nrHugePages);
+    let free = 0;
+    for (const nid of pool.nodes) {
+      const list = h.hugepageFreelists[nid];
+      free += list.size;
+      bad(
+        `${h.name}: node${nid} free_hugepages against its free list`,
+        list.size,
+        h.freeHugePagesNode[nid],
+      );
+      bad(
+        `${h.name}: node${nid} nr_hugepages against its folios`,
+        nrNode.get(nid) ?? 0,
+        h.nrHugePagesNode[nid],
+      );
+      // A node's surplus may exceed its pages (nodeSurplus() below): not checked here.
+      for (const f of list) {
+        const info = pool.folios.get(f);
+        if (info?.list !== "free" || info.nid !== nid)
+          out.push({
+            invariant: "pool_counters",
+            detail: `${h.name}: folio ${f} on node${nid}'s free list is ${info ? `${info.list} on node ${info.nid}` : "unknown"}`,
+            pfn: f,
+          });
+      }
+    }
+    bad(`${h.name}: free_hugepages against the free lists`, free, h.freeHugePages);
+    bad(`${h.name}: nr_hugepages = free + active`, free + h.hugepageActivelist.size, h.nrHugePages);
+    bad(
+      `${h.name}: surplus_hugepages against the per-node counts`,
+      h.surplusHugePagesNode.reduce((a, b) => a + b, 0),
+      h.surplusHugePages,
+    );
+    if (h.surplusHugePages < 0 || h.surplusHugePages > h.nrHugePages)
+      bad(
+        `${h.name}: surplus_hugepages outside [0, nr_hugepages ${h.nrHugePages}]`,
+        Math.min(Math.max(h.surplusHugePages, 0), h.nrHugePages),
+        h.surplusHugePages,
+      );
+    if (h.resvHugePages < 0 || h.resvHugePages > h.freeHugePages)
+      bad(
+        `${h.name}: resv_hugepages outside [0, free ${h.freeHugePages}]`,
+        Math.min(Math.max(h.resvHugePages, 0), h.freeHugePages),
+        h.resvHugePages,
+      );
+  }
+  // Every hugetlb allocation is a folio of the pool.
+  for (const [pfn, a] of k.buddy.allocations) {
+    if (a.use === "hugetlb" && !pool.folios.has(pfn) && out.length < 8)
+      out.push({
+        invariant: "pool_counters",
+        detail: `frames ${pfn}..${pfn + 2 ** a.order - 1} are allocated as hugetlb but no folio of the pool holds them`,
+        pfn,
+      });
+  }
+  return out;
+}
+
+/**
+ * A finding, not an invariant of the kernel: set_max_huge_pages() shrinks the persistent pool
+ * with remove_pool_hugetlb_folio(acct_surplus = false), which takes free pages from any node
+ * whatever that node's surplus count, so a node can be left with more surplus pages than pages
+ * (its sysfs files show it). Kept apart so that it does not stop every run.
+ */
+export function nodeSurplus(model: CheckTarget): Violation[] {
+  const pool = poolOf(kernelOf(model));
+  const out: Violation[] = [];
+  if (!pool) return out;
+  for (const h of pool.hstates)
+    for (const nid of pool.nodes)
+      if (h.surplusHugePagesNode[nid] < 0 || h.surplusHugePagesNode[nid] > h.nrHugePagesNode[nid])
+        out.push({
+          invariant: "pool_counters",
+          detail: `${h.name}: node${nid} surplus_hugepages ${h.surplusHugePagesNode[nid]} outside [0, nr_hugepages ${h.nrHugePagesNode[nid]}]`,
+          expected: `<= ${h.nrHugePagesNode[nid]}`,
+          actual: `${h.surplusHugePagesNode[nid]}`,
+        });
+  return out;
+}
+
+/** The shared tails HVO has published (vmemmap_tails[] of seed's nodes, mainline's zones). */
+export function publishedTails(k: Kernel): Set<number> {
+  const hvo = k.sub.hvo as { sharedTails?: () => Array<{ pfn: number }> } | undefined;
+  const out = new Set<number>();
+  if (hvo && typeof hvo.sharedTails === "function")
+    for (const t of hvo.sharedTails()) if (t.pfn) out.add(t.pfn);
+  return out;
+}
+
+/** The shared tail frames (seed/mainline): allocated or reserved as shared_tail. */
+export function sharedTailFrames(k: Kernel): number[] {
+  const out: number[] = [];
+  for (const [pfn, a] of k.buddy.allocations)
+    if (a.use === "shared_tail") for (let j = 0; j < 2 ** a.order; j++) out.push(pfn + j);
+  for (const r of k.memblock.reserved)
+    if (r.use === "shared_tail") for (let f = r.startPfn; f < r.endPfn; f++) out.push(f);
+  return out;
+}
+
+/**
+ * (f) seed/mainline: every struct page of a shared tail page is the same tail (bit 0 set,
+ * TAIL_MAPPING, the mask of one order); shared tails of one order differ at most in their node
+ * and zone bits; a shared tail's bytes never change once it is mapped.
+ */
+export function sharedTails(model: CheckTarget): Violation[] {
+  const k = kernelOf(model);
+  if (k.design === "legacy") return [];
+  const c = checkContext(k);
+  c.mirror.refresh();
+  const out: Violation[] = [...c.sharedTailWrites.splice(0)];
+  const sps = k.spec.structPageSize;
+  const ps = k.pageSize;
+  const byInfo = new Map<string, { frame: number; rest: Uint8Array }>();
+  for (const frame of publishedTails(k)) {
+    if (c.mirror.mapCount(frame) === 0) continue;
+    // Unchanged since the last pass (same pattern object, or the same bytes): nothing new.
+    const pat = k.frames.patternOf(frame);
+    const last = c.sharedTailPatterns.get(frame);
+    if (last !== undefined && pat !== null && last === pat) continue;
+    const view = k.frames.view(frame);
+    const seen = c.sharedTails.get(frame);
+    if (seen && pat === null && equalBytes(seen, view)) continue;
+    c.sharedTailPatterns.set(frame, pat);
+    const bytes = view.slice();
+    if (!seen) c.sharedTails.set(frame, bytes);
+    else if (!equalBytes(seen, bytes)) {
+      const at = firstDiff(seen, bytes);
+      const slot = Math.floor(at / sps) * sps;
+      out.push({
+        invariant: "shared_tail_written",
+        detail: `shared tail frame ${frame} changed at byte ${at} since it was published`,
+        pfn: frame,
+        expected: hexBytes(seen.subarray(slot, slot + sps)),
+        actual: hexBytes(bytes.subarray(slot, slot + sps)),
+      });
+      c.sharedTails.set(frame, bytes);
+      c.tailSummaries.delete(frame);
+    }
+    if (ps % sps !== 0) continue;
+    const first = bytes.subarray(0, sps);
+    for (let i = 1; i < ps / sps; i++) {
+      const slot = bytes.subarray(i * sps, (i + 1) * sps);
+      if (!equalBytes(first, slot)) {
+        out.push({
+          invariant: "tails_identical",
+          detail: `shared tail frame ${frame}: struct page ${i} differs from struct page 0`,
+          pfn: frame,
+          expected: hexBytes(first),
+          actual: hexBytes(slot),
+        });
+        break;
+      }
+    }
+    const v = new DataView(first.buffer, first.byteOffset, sps);
+    const info = v.getBigUint64(PAGE_OFF.compoundInfo, true);
+    const mapping = v.getBigUint64(PAGE_OFF.mapping, true);
+    const flags = v.getBigUint64(PAGE_OFF.flags, true);
+    if ((info & 1n) === 0n || mapping !== TAIL_MAPPING || (flags >> BigInt(PG.head)) & 1n) {
+      out.push({
+        invariant: "tails_identical",
+        detail: `shared tail frame ${frame}: struct page 0 is not a tail (compound word ${hex64(info)}, mapping ${hex64(mapping)})`,
+        pfn: frame,
+        expected: `compound word <mask>|1, mapping ${hex64(TAIL_MAPPING)}, PG_head clear`,
+        actual: hexBytes(first),
+      });
+    }
+    // Across pages of one order: all but the flags word.
+    const rest = first.slice(8);
+    const key = info.toString(16);
+    const other = byInfo.get(key);
+    if (!other) byInfo.set(key, { frame, rest });
+    else if (!equalBytes(other.rest, rest))
+      out.push({
+        invariant: "tails_identical",
+        detail: `shared tails ${other.frame} and ${frame} of one order differ beyond their node and zone bits`,
+        pfn: frame,
+        expected: hexBytes(other.rest),
+        actual: hexBytes(rest),
+      });
+  }
+  return out;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function firstDiff(a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
+  return a.length;
+}
+
+/** Every invariant, over everything. */
+export function allInvariants(model: CheckTarget): Violation[] {
+  return [
+    ...staleTlb(model),
+    ...compoundHeads(model),
+    ...frameTiling(model),
+    ...memmapFrames(model),
+    ...buddyCounters(model),
+    ...poolCounters(model),
+    ...sharedTails(model),
+  ];
+}
+
+export const INVARIANTS: ReadonlyArray<{ name: string; run: (m: CheckTarget) => Violation[] }> = [
+  { name: "stale TLB", run: staleTlb },
+  { name: "compound_head, PageHead/PageTail, fake heads", run: compoundHeads },
+  { name: "one state per frame", run: frameTiling },
+  { name: "memmap frames and counters", run: memmapFrames },
+  { name: "buddy counters", run: buddyCounters },
+  { name: "pool counters", run: poolCounters },
+  { name: "shared tails", run: sharedTails },
+];
+
+export { Oops };

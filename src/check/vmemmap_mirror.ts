@@ -1,0 +1,242 @@
+// The checker's own view of the vmemmap page tables (init_mm's tables under vmemmap_base), kept
+// up to date incrementally: after each operation only the table frames whose bytes changed are
+// decoded again. It gives, without touching the model's TLB, the translation of every vmemmap
+// page and the reverse map "frame -> how many vmemmap pages map it", which the frame-state and
+// leak invariants need. No kernel file mirrored; the walk is include/linux/pgtable.h's.
+
+import type { Kernel } from "../kernel.ts";
+
+export interface Mapping {
+  frame: number;
+  writable: boolean;
+}
+
+interface TableState {
+  level: number;
+  /** First vmemmap page index (vpn) this table covers. */
+  vpnBase: number;
+  /** The table's bytes as last decoded, as 32-bit words. */
+  snap: Uint32Array;
+  /** Child table per entry index (table pointers only). */
+  children: Map<number, number>;
+}
+
+/** One vmemmap page's translation changed between two refreshes. */
+export interface VpnChange {
+  vpn: number;
+  before: Mapping | null;
+  after: Mapping | null;
+}
+
+/** Huge leaves are at least this many vmemmap pages (a PMD of 4 KiB pages maps 512). */
+const HUGE_BLOCK = 512;
+
+export class VmemmapMirror {
+  /** vpn -> translation of every PTE-level leaf. */
+  private readonly pte = new Map<number, Mapping>();
+  /** Huge leaves: first vpn -> [frame, nrPages, writable]. */
+  private readonly huge = new Map<number, { frame: number; nrPages: number; writable: boolean }>();
+  /** Frame -> number of PTE leaves mapping it. */
+  private readonly refs = new Map<number, number>();
+  private readonly tables = new Map<number, TableState>();
+  private readonly levels: number;
+  private readonly entries: number;
+  private readonly vpnShiftPerLevel: number[];
+  private lastPteWrites = -1;
+  /** Incremented on every refresh that changed anything. */
+  version = 0;
+  /** Changes found by the last refresh (vpns whose translation differs). */
+  changes: VpnChange[] = [];
+  /** Every table frame currently reachable from the root. */
+  readonly tableFrames = new Set<number>();
+
+  constructor(private readonly k: Kernel) {
+    const arch = k.spec.arch;
+    this.levels = arch.levelShifts.length;
+    this.entries = 2 ** (arch.pageShift - 3);
+    this.vpnShiftPerLevel = arch.levelShifts.map((s) => s - arch.pageShift);
+    // Page numbers of the walk are taken inside the VA space the top table spans (no sign
+    // extension), then made relative to the vmemmap base.
+    const vaBits = BigInt(arch.levelShifts[0] + arch.pageShift - 3);
+    this.baseVpn = Number((k.vmemmapBase & ((1n << vaBits) - 1n)) >> BigInt(arch.pageShift));
+  }
+
+  private readonly baseVpn: number;
+
+  /** The vpn (page index from the vmemmap base) of the vmemmap page holding pfn's struct page. */
+  vpnOfPfn(pfn: number): number {
+    return Math.floor((pfn * this.k.spec.structPageSize) / this.k.pageSize);
+  }
+
+  translate(vpn: number): Mapping | null {
+    const m = this.pte.get(vpn);
+    if (m) return m;
+    const first = this.hugeByBlock.get(Math.floor(vpn / HUGE_BLOCK));
+    if (first === undefined) return null;
+    const h = this.huge.get(first);
+    if (!h || vpn < first || vpn >= first + h.nrPages) return null;
+    return { frame: h.frame + (vpn - first), writable: h.writable };
+  }
+
+  /** How many vmemmap pages map `frame` (0: not part of the memmap). */
+  mapCount(frame: number): number {
+    let n = this.refs.get(frame) ?? 0;
+    for (const h of this.huge.values()) if (frame >= h.frame && frame < h.frame + h.nrPages) n++;
+    return n;
+  }
+
+  /** Huge leaves by block of HUGE_BLOCK vpns: block -> first vpn of the leaf. */
+  private readonly hugeByBlock = new Map<number, number>();
+
+  /** PTE leaves: frame -> count. */
+  pteRefs(): ReadonlyMap<number, number> {
+    return this.refs;
+  }
+
+  hugeLeaves(): Iterable<{ vpn: number; frame: number; nrPages: number; writable: boolean }> {
+    const out = [];
+    for (const [vpn, h] of this.huge) out.push({ vpn, ...h });
+    return out;
+  }
+
+  /** Brings the mirror up to date; returns true when a translation changed. */
+  refresh(): boolean {
+    const pgt = this.k.pgt;
+    this.changes = [];
+    if (pgt.pteWrites === this.lastPteWrites) return false;
+    this.lastPteWrites = pgt.pteWrites;
+    const seen = new Set<number>();
+    this.visit(pgt.rootPfn, 0, -this.baseVpn, seen);
+    // Tables no longer reachable: drop what they contributed.
+    for (const t of [...this.tables.keys()]) if (!seen.has(t)) this.dropTable(t);
+    this.tableFrames.clear();
+    for (const t of seen) this.tableFrames.add(t);
+    this.finishChanges();
+    if (this.changes.length) this.version++;
+    return this.changes.length > 0;
+  }
+
+  private words(frame: number): Uint32Array {
+    const b = this.k.frames.view(frame);
+    // view() of a frame without bytes of its own is a scratch buffer the next view() reuses.
+    if (!this.k.frames.hasOwnBytes(frame)) return new Uint32Array(b.slice().buffer);
+    if (b.byteOffset % 4 === 0) return new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+    return new Uint32Array(b.slice().buffer);
+  }
+
+  private visit(tablePfn: number, level: number, vpnBase: number, seen: Set<number>): void {
+    seen.add(tablePfn);
+    const words = this.words(tablePfn);
+    let st = this.tables.get(tablePfn);
+    if (!st || st.level !== level || st.vpnBase !== vpnBase) {
+      if (st) this.dropTable(tablePfn);
+      st = { level, vpnBase, snap: new Uint32Array(words.length), children: new Map() };
+      this.tables.set(tablePfn, st);
+    }
+    const snap = st.snap;
+    const span = 2 ** this.vpnShiftPerLevel[level];
+    for (let i = 0; i < this.entries; i++) {
+      const lo = words[2 * i];
+      const hi = words[2 * i + 1];
+      const changed = lo !== snap[2 * i] || hi !== snap[2 * i + 1];
+      if (changed) {
+        this.undoEntry(st, i, snap[2 * i], snap[2 * i + 1]);
+        snap[2 * i] = lo;
+        snap[2 * i + 1] = hi;
+      }
+      if (lo === 0 && hi === 0) continue;
+      const e = this.k.spec.arch.pte.decode((BigInt(hi) << 32n) | BigInt(lo), level);
+      if (!e?.present) continue;
+      const vpn = vpnBase + i * span;
+      if (e.table) {
+        st.children.set(i, e.pfn);
+        this.visit(e.pfn, level + 1, vpn, seen);
+      } else if (changed) this.addLeaf(vpn, e.pfn, e.writable, level);
+    }
+  }
+
+  private undoEntry(st: TableState, i: number, lo: number, hi: number): void {
+    if (lo === 0 && hi === 0) return;
+    const child = st.children.get(i);
+    if (child !== undefined) {
+      st.children.delete(i);
+      // The child is dropped at the end of the refresh if nothing else reaches it.
+      return;
+    }
+    const e = this.k.spec.arch.pte.decode((BigInt(hi) << 32n) | BigInt(lo), st.level);
+    if (!e?.present || e.table) return;
+    const span = 2 ** this.vpnShiftPerLevel[st.level];
+    this.removeLeaf(st.vpnBase + i * span, st.level);
+  }
+
+  private addLeaf(vpn: number, frame: number, writable: boolean, level: number): void {
+    if (level === this.levels - 1) {
+      const before = this.pte.get(vpn) ?? null;
+      this.pte.set(vpn, { frame, writable });
+      this.refs.set(frame, (this.refs.get(frame) ?? 0) + 1);
+      this.noteChange(vpn, before, { frame, writable });
+      return;
+    }
+    const nrPages = 2 ** this.vpnShiftPerLevel[level];
+    this.huge.set(vpn, { frame, nrPages, writable });
+    for (let b = Math.floor(vpn / HUGE_BLOCK); b * HUGE_BLOCK < vpn + nrPages; b++)
+      this.hugeByBlock.set(b, vpn);
+    for (let j = 0; j < nrPages; j++)
+      this.noteChange(vpn + j, null, { frame: frame + j, writable });
+  }
+
+  private removeLeaf(vpn: number, level: number): void {
+    if (level === this.levels - 1) {
+      const m = this.pte.get(vpn);
+      if (!m) return;
+      this.pte.delete(vpn);
+      const n = (this.refs.get(m.frame) ?? 1) - 1;
+      if (n <= 0) this.refs.delete(m.frame);
+      else this.refs.set(m.frame, n);
+      this.noteChange(vpn, m, null);
+      return;
+    }
+    const h = this.huge.get(vpn);
+    if (!h) return;
+    this.huge.delete(vpn);
+    for (let b = Math.floor(vpn / HUGE_BLOCK); b * HUGE_BLOCK < vpn + h.nrPages; b++)
+      if (this.hugeByBlock.get(b) === vpn) this.hugeByBlock.delete(b);
+    for (let j = 0; j < h.nrPages; j++)
+      this.noteChange(vpn + j, { frame: h.frame + j, writable: h.writable }, null);
+  }
+
+  private readonly pending = new Map<number, VpnChange>();
+
+  private noteChange(vpn: number, before: Mapping | null, _after: Mapping | null): void {
+    // Only the first "before" of a vpn counts; "after" is read once the walk is complete, so a
+    // removal and a re-add in either order (a PMD split, a table swapped) merge into one.
+    if (!this.pending.has(vpn)) this.pending.set(vpn, { vpn, before, after: null });
+  }
+
+  private dropTable(tablePfn: number): void {
+    const st = this.tables.get(tablePfn);
+    if (!st) return;
+    this.tables.delete(tablePfn);
+    for (let i = 0; i < this.entries; i++) {
+      const lo = st.snap[2 * i];
+      const hi = st.snap[2 * i + 1];
+      if (st.children.has(i)) continue;
+      this.undoEntry(st, i, lo, hi);
+    }
+  }
+
+  private finishChanges(): void {
+    const out: VpnChange[] = [];
+    for (const c of this.pending.values()) {
+      c.after = this.translate(c.vpn);
+      const same =
+        c.before !== null &&
+        c.after !== null &&
+        c.before.frame === c.after.frame &&
+        c.before.writable === c.after.writable;
+      if (!same && !(c.before === null && c.after === null)) out.push(c);
+    }
+    this.pending.clear();
+    this.changes = out;
+  }
+}

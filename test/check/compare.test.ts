@@ -1,0 +1,85 @@
+// hvo compare: one scenario under the three designs. Expected numbers from SPEC §1: after HVO a
+// legacy 2 MiB folio's vmemmap pages 1..7 alias page 0, so struct pages 64, 128, ..., 448 read
+// as the head (7 fake heads per folio; 4095 per 1 GiB folio); seed and mainline map them to a
+// shared page of tails and have none.
+import { writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { machinePreset } from "../../src/arch/index.ts";
+import { compareDesigns } from "../../src/check/compare.ts";
+import { captureIo } from "../../src/cli/io.ts";
+import { main } from "../../src/cli/main.ts";
+import { parseScenarioFile } from "../../src/scenario/format.ts";
+
+const SCENARIO = {
+  format: "hvo-scenario/1",
+  scenarios: [
+    {
+      id: "grow",
+      steps: [
+        { op: "hvo", value: 1 },
+        { op: "nr", size: "2M", value: 4 },
+        { op: "nr", size: "1G", value: 1 },
+      ],
+    },
+  ],
+};
+
+describe("hvo compare", () => {
+  const spec = machinePreset("x86_64", { memoryBytes: 8 * 2 ** 30, nodes: 2 });
+  const cmp = compareDesigns(spec, parseScenarioFile(SCENARIO));
+
+  it("legacy has 7 fake heads per 2 MiB folio and 4095 per 1 GiB folio; seed and mainline none", () => {
+    const folios1G = cmp.designs.legacy.after.h1G?.nr ?? 0;
+    expect(cmp.designs.legacy.after.h2M?.nr).toBe(4);
+    expect(cmp.designs.legacy.fake_heads).toBe(4 * 7 + folios1G * 4095);
+    expect(cmp.designs.seed.fake_heads).toBe(0);
+    expect(cmp.designs.mainline.fake_heads).toBe(0);
+  });
+
+  it("struct page 64 of the first folio has PG_head in legacy only", () => {
+    expect(cmp.designs.legacy.tail?.pg_head).toBe(true);
+    expect(cmp.designs.seed.tail?.pg_head).toBe(false);
+    expect(cmp.designs.mainline.tail?.pg_head).toBe(false);
+  });
+
+  it("shared tails: none in legacy, one per (node, order) in seed, per (zone, order) in mainline", () => {
+    expect(cmp.designs.legacy.shared_tail_pages).toBe(0);
+    expect(cmp.designs.seed.shared_tail_pages).toBeGreaterThan(0);
+    expect(cmp.designs.mainline.shared_tail_pages).toBeGreaterThan(0);
+  });
+
+  it("synchronize_rcu() only in legacy; the user's counters agree across designs", () => {
+    expect(cmp.designs.legacy.synchronize_rcu).toBeGreaterThan(0);
+    expect(cmp.designs.seed.synchronize_rcu).toBe(0);
+    expect(cmp.designs.mainline.synchronize_rcu).toBe(0);
+    for (const f of ["HugePages_Total", "Hugetlb_kB", "memmap_sum"] as const) {
+      expect(cmp.designs.seed.after[f]).toBe(cmp.designs.legacy.after[f]);
+      expect(cmp.designs.mainline.after[f]).toBe(cmp.designs.legacy.after[f]);
+    }
+  });
+
+  it("the CLI prints JSON with the documented fields", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hvo-compare-"));
+    const path = join(dir, "s.json");
+    writeFileSync(path, JSON.stringify(SCENARIO));
+    const io = captureIo();
+    expect(await main(["compare", path, "--json"], io)).toBe(0);
+    const j = JSON.parse(io.stdout());
+    for (const d of ["legacy", "seed", "mainline"]) {
+      for (const f of [
+        "fake_heads",
+        "shared_tail_pages",
+        "vmemmap_pages",
+        "pagetable_pages",
+        "pte_writes",
+        "tlb_flushes",
+        "synchronize_rcu",
+        "after",
+      ])
+        expect(j.designs[d], `${d}.${f}`).toHaveProperty(f);
+    }
+  });
+});

@@ -1,0 +1,72 @@
+// What `hvo check` finds in the faithful models of the designs' code (issue 5: findings, with
+// their replays). Each replay is the sequence fast-check minimised, on the 4 GiB 2-node x86_64
+// check machine; `hvo check --replay FILE` runs the same.
+import { describe, expect, it } from "vitest";
+import { replayRun } from "../../src/check/run.ts";
+import type { Design } from "../../src/kernel.ts";
+import { parseScenarioFile, type Step } from "../../src/scenario/format.ts";
+
+function replay(design: Design, cmdline: string, steps: Step[]) {
+  const file = { format: "hvo-scenario/1", scenarios: [{ id: "finding", steps }] };
+  return replayRun({
+    ...parseScenarioFile(file),
+    "x-check": { preset: "x86_64", memory: "4G", nodes: 2, cmdline, design },
+  });
+}
+
+describe("seed (v3): the shared tail page is not zeroed", () => {
+  // v3 allocates the shared tail with alloc_pages_node() without __GFP_ZERO and writes only the
+  // fields prep_compound_tail() sets (research/series.md §1.3); whatever the page held before
+  // stays. A page that was vmemmap before holds struct pages: their lru.prev differs from slot
+  // to slot, and a head among them leaves PG_head in the tail. Mainline zeroes the page and
+  // runs init_compound_tail(): neither happens there.
+  it("tails of one order are not byte-identical: struct page 1 differs from struct page 0", () => {
+    const steps: Step[] = [
+      { op: "hvo", value: 1 },
+      { op: "nr", size: "1G", value: 1 },
+      { op: "demote", value: 1 },
+    ];
+    const seed = replay("seed", "hugetlb_free_vmemmap=on", steps);
+    expect(seed.violations[0]).toMatchObject({ invariant: "tails_identical", step: 2 });
+    expect(replay("mainline", "hugetlb_free_vmemmap=on", steps).violations).toEqual([]);
+  });
+
+  it("a fake head comes back: a tail of an optimised 1 GiB folio reads PG_head", () => {
+    const steps: Step[] = [
+      { op: "hvo", value: 1 },
+      { op: "nr_node", size: "2M", value: 1, node: 0 },
+      { op: "nr", size: "2M", value: 0 },
+      { op: "nr", size: "2M", value: 5 },
+      { op: "nr_node", size: "1G", value: 1, node: 0 },
+    ];
+    const seed = replay("seed", "hugetlb_free_vmemmap=on", steps);
+    const kinds = seed.violations.map((v) => v.invariant);
+    expect(kinds).toContain("fake_head");
+    const fake = seed.violations.find((v) => v.invariant === "fake_head");
+    // The raw struct page: flags with PG_head (bit 6: 0x40 in the first byte), the mask word
+    // of order 18 (GENMASK(63, 24) | 1) right after it.
+    expect(fake?.actual).toMatch(/^40[0-9a-f]{14} 010000ffffffffff /);
+    expect(replay("mainline", "hugetlb_free_vmemmap=on", steps).violations).toEqual([]);
+  });
+});
+
+describe("all designs: boot-time HVO write-protects only part of a 1 GiB folio's tails", () => {
+  // __hugetlb_vmemmap_optimize_folios() for pre-HVO'd boot folios write-protects
+  // [spfn, spfn + pages_per_huge_page(h)): 262144 bytes of a 16 MiB vmemmap, the first 64 of its
+  // 4096 pages. Fixed upstream ("use hugetlb_vmemmap_size(h) for the write-protect range",
+  // Fixes: 752fe17af693 "mm/hugetlb: add pre-HVO framework"); the model reproduces the code
+  // before that fix in all three designs.
+  for (const design of ["legacy", "seed", "mainline"] as const) {
+    it(`${design}: the tail vmemmap pages from struct page 4096 on stay writable`, () => {
+      const ex = replay(design, "hugetlb_free_vmemmap=on hugepagesz=1G hugepages=1", []);
+      const v = ex.violations[0];
+      expect(v).toMatchObject({ invariant: "vmemmap_mapping", step: -1 });
+      // 262144 bytes / 64 bytes per struct page = 4096: the first writable tail is head + 4096.
+      expect(v.detail).toMatch(
+        /folio (\d+): optimised, but the tail vmemmap page of (\d+) is writable/,
+      );
+      const [, head, pfn] = /folio (\d+).* of (\d+)/.exec(v.detail) ?? [];
+      expect(Number(pfn) - Number(head)).toBe(262144 / 64);
+    });
+  }
+});
