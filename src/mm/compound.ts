@@ -194,7 +194,7 @@ export class Compound {
       if (
         voff % pageSize === 0 &&
         pfn + this.perVmemmapPage <= end &&
-        sps * this.perVmemmapPage === pageSize
+        Number.isInteger(this.perVmemmapPage)
       ) {
         const t = this.memmap.backing(pfn);
         if (t?.writable) {

@@ -152,3 +152,17 @@ describe("the vmemmap (mm/sparse-vmemmap.c)", () => {
     expect(k.frames.readU64(a, 8)).toBe(43n);
   });
 });
+
+describe("struct page sizes that are not a power of two (56, 72, 80 bytes)", () => {
+  for (const structPageSize of [56, 72, 80] as const) {
+    it(`keeps the pointer encoding and finds every head of a 2 MiB folio (${structPageSize} bytes)`, () => {
+      const s = machinePreset("x86_64", { memoryBytes: 2 * GiB, structPageSize });
+      const k = new Kernel(s, { design: "mainline" }).boot();
+      const head = k.buddy.allocPagesNode(0, GFP_HIGHUSER_MOVABLE, 9, "t", "hugetlb")!;
+      k.compound.prepCompoundPage(head, 9);
+      // No mask without a power-of-two struct page: tails store the head's address | 1.
+      expect(k.memmap.readU64(head + 300, PAGE_OFF.compoundInfo)).toBe(k.memmap.vaddrOf(head) | 1n);
+      for (let i = 0; i < 512; i++) expect(k.compound.compoundHead(head + i)).toBe(head);
+    });
+  }
+});
