@@ -46,6 +46,8 @@ const LEVEL_SHIFTS = [39, 30, 21, 12];
 /** The 4-level x86_64 entry format; `huge` is _PAGE_PSE, meaningful above the PTE level. */
 export function x86PteCodec(levelShifts: readonly number[] = LEVEL_SHIFTS): PteCodec {
   const last = levelShifts.length - 1;
+  // PHYSICAL_PMD_PAGE_MASK / PHYSICAL_PUD_PAGE_MASK per level: bit 12 is PAT on large pages.
+  const hugeMasks = levelShifts.map((shift) => PTE_PFN_MASK & ~((1n << BigInt(shift)) - 1n));
   return {
     mkTable(tablePfn) {
       return (BigInt(tablePfn) << 12n) | _PAGE_TABLE;
@@ -61,8 +63,7 @@ export function x86PteCodec(levelShifts: readonly number[] = LEVEL_SHIFTS): PteC
     decode(entry, level) {
       if (entry === 0n) return null;
       const huge = level !== last && (entry & _PAGE_PSE) !== 0n;
-      // PHYSICAL_PMD_PAGE_MASK / PHYSICAL_PUD_PAGE_MASK: bit 12 is PAT on large pages.
-      const mask = huge ? PTE_PFN_MASK & ~((1n << BigInt(levelShifts[level])) - 1n) : PTE_PFN_MASK;
+      const mask = huge ? hugeMasks[level] : PTE_PFN_MASK;
       return {
         present: (entry & _PAGE_PRESENT) !== 0n,
         writable: (entry & _PAGE_RW) !== 0n,
