@@ -1,0 +1,152 @@
+// The QEMU guest that `hvo vm` boots (src/live/vm/qemu.ts: the default `pc` machine, i440fx,
+// SeaBIOS loading the kernel through PVH), as a model MachineSpec, so that the model can run a
+// scenario on the same machine as the real kernel in the VM. Nothing here is guessed: every
+// number below was read from booted guests (Linux 7.2.13, QEMU 7.2) through openVm():
+//
+//   /proc/iomem of the guest (pc machine; RAM = -m, split over -numa nodes)
+//     00001000-0009fbff System RAM   pfn 0 is reserved, the EBDA and 640K-1M hole above
+//     00100000-<low-128K> System RAM  SeaBIOS keeps the last 128 KiB below `lowmem` (Reserved)
+//     <lowmem>-febfffff  PCI hole
+//     100000000-...      System RAM  what did not fit below 4 GiB
+//   `lowmem` (QEMU hw/i386/pc_piix.c pc_init1()): max_ram_below_4g is 3.5 GiB by default; a
+//   machine with at least that much RAM is cut at 3 GiB (gigabyte_align), a smaller one has
+//   all its RAM below 4 GiB. Seen: 2G -> 7ffdffff, 3582M -> dfddffff, 3584M/4G/6G -> bffdffff
+//   plus the rest from 4 GiB.
+//   Nodes (hw/i386/acpi-build.c build_srat()): node n owns RAM offsets [n*per, (n+1)*per) in
+//   the order low RAM then high RAM; an offset at or above lowmem lives at 4 GiB + (offset -
+//   lowmem). Seen (/proc/zoneinfo): 4G/2 nodes -> node 1 DMA32 from pfn 0x80000, Normal from
+//   0x100000; 6G/2 -> node 0 ends at 0xbffe0, node 1 is [4G, 7G); 6G/3 -> node 2 from 0x140000.
+//   Zones: mm/mm_init.c's spans over x86's MAX_DMA_PFN / MAX_DMA32_PFN (src/machine/layout.ts
+//   zonesForNode), equal to the guests' start_pfn and spanned.
+//   nr_memmap_boot_pages before HVO: present sections x 512 (6G: 24576, 4G: 16384, 2G: 8192).
+//
+// Only the `pc` machine is described: it is what the runner boots (q35 places lowmem by other
+// rules, 2 GiB or 2.75 GiB, and is not used here).
+
+import { x86_64Arch, x86_64ZoneLimits } from "../../arch/x86_64.ts";
+import { buildNodes, GiB, MachineError, MiB } from "../../machine/layout.ts";
+import type { MachineSpec, PfnRange } from "../../machine/spec.ts";
+import { BASE_CMDLINE } from "./qemu.ts";
+
+const PAGE = 4096;
+/** pc_piix.c: the default max_ram_below_4g. */
+const MAX_RAM_BELOW_4G = 0xe0000000;
+/** pc_piix.c with gigabyte_align: lowmem for machines with at least MAX_RAM_BELOW_4G of RAM. */
+const GIGABYTE_ALIGNED_LOWMEM = 0xc0000000;
+/** What SeaBIOS reserves at the top of low RAM for its tables (the guests' e820). */
+const SEABIOS_HIGH_TABLE = 128 * 1024;
+/** The e820 RAM below 640K, 0x1000-0x9fbff, as whole pages (PFN_UP / PFN_DOWN): pfns 1..0x9e. */
+const LOW_RAM: PfnRange = { startPfn: 1, endPfn: Math.floor(0x9fc00 / PAGE) };
+const ONE_MIB_PFN = MiB / PAGE;
+const FOUR_GIB_PFN = (4 * GiB) / PAGE;
+/** SECTION_SIZE_BITS 27: a node must own whole sections for the model (one nid per section). */
+const SECTION_BYTES = 2 ** 27;
+
+export interface VmMachineOptions {
+  /** RAM of the guest (QEMU -m), bytes. */
+  memoryBytes: number;
+  /** -numa nodes, RAM split evenly (default 1). */
+  nodes?: number;
+  /** The shape's extra command line; the guest's is BASE_CMDLINE followed by it. */
+  cmdline?: string;
+}
+
+/** The guest's below-4G RAM size (QEMU's below_4g_mem_size). */
+export function qemuPcLowmemBytes(memoryBytes: number): number {
+  return memoryBytes >= MAX_RAM_BELOW_4G ? GIGABYTE_ALIGNED_LOWMEM : memoryBytes;
+}
+
+/** Guest-physical pfn of a RAM offset (QEMU maps RAM above lowmem from 4 GiB). */
+function offsetToPfn(offsetBytes: number, lowmemBytes: number): number {
+  return offsetBytes < lowmemBytes
+    ? offsetBytes / PAGE
+    : FOUR_GIB_PFN + (offsetBytes - lowmemBytes) / PAGE;
+}
+
+/** The e820 System RAM ranges of a `pc` guest with `memoryBytes` of RAM, in pfns. */
+export function qemuPcRam(memoryBytes: number): PfnRange[] {
+  const lowmem = qemuPcLowmemBytes(memoryBytes);
+  const ranges: PfnRange[] = [{ ...LOW_RAM }];
+  const lowEnd = (lowmem - SEABIOS_HIGH_TABLE) / PAGE;
+  if (lowEnd > ONE_MIB_PFN) ranges.push({ startPfn: ONE_MIB_PFN, endPfn: lowEnd });
+  if (memoryBytes > lowmem)
+    ranges.push({ startPfn: FOUR_GIB_PFN, endPfn: FOUR_GIB_PFN + (memoryBytes - lowmem) / PAGE });
+  return ranges;
+}
+
+/** The model machine of the guest `hvo vm` boots with this shape. */
+export function vmMachineSpec(opts: VmMachineOptions): MachineSpec {
+  const { memoryBytes } = opts;
+  const nrNodes = opts.nodes ?? 1;
+  if (!Number.isInteger(memoryBytes) || memoryBytes % MiB !== 0 || memoryBytes < 256 * MiB)
+    throw new MachineError(`vm: memory must be whole MiB and at least 256M (${memoryBytes})`);
+  if (!Number.isInteger(nrNodes) || nrNodes < 1 || nrNodes > 8)
+    throw new MachineError(`vm: nodes must be 1 to 8 (${nrNodes})`);
+  if (memoryBytes % nrNodes !== 0)
+    throw new MachineError(`vm: ${memoryBytes} bytes do not split evenly over ${nrNodes} nodes`);
+  const per = memoryBytes / nrNodes;
+  if (nrNodes > 1 && per % SECTION_BYTES !== 0)
+    throw new MachineError(
+      `vm: each node's memory (${per / MiB}M) must be a multiple of 128M, a memory section`,
+    );
+  const lowmem = qemuPcLowmemBytes(memoryBytes);
+  const ram = qemuPcRam(memoryBytes);
+  const perNode: PfnRange[][] = [];
+  for (let n = 0; n < nrNodes; n++) {
+    // The node's RAM offsets as guest-physical ranges: below lowmem, then from 4 GiB.
+    const parts: PfnRange[] = [];
+    const lo = n * per;
+    const hi = (n + 1) * per;
+    if (lo < lowmem)
+      parts.push({ startPfn: offsetToPfn(lo, lowmem), endPfn: Math.min(hi, lowmem) / PAGE });
+    if (hi > lowmem)
+      parts.push({
+        startPfn: offsetToPfn(Math.max(lo, lowmem), lowmem),
+        endPfn: offsetToPfn(hi - PAGE, lowmem) + 1,
+      });
+    const mine: PfnRange[] = [];
+    for (const p of parts)
+      for (const r of ram) {
+        const s = Math.max(p.startPfn, r.startPfn);
+        const e = Math.min(p.endPfn, r.endPfn);
+        if (e > s) mine.push({ startPfn: s, endPfn: e });
+      }
+    if (mine.length === 0) throw new MachineError(`vm: node ${n} has no RAM`);
+    perNode.push(mine);
+  }
+  const extra = (opts.cmdline ?? "").trim();
+  return {
+    name: `vm-pc-${memoryBytes / MiB}M${nrNodes > 1 ? `-${nrNodes}n` : ""}`,
+    arch: x86_64Arch(),
+    structPageSize: 64,
+    nodes: buildNodes(perNode, x86_64ZoneLimits()),
+    cmdline: [BASE_CMDLINE, extra].filter(Boolean).join(" "),
+  };
+}
+
+/**
+ * The pages the guest's kernel and its /init hold after boot, per node, from an observation of
+ * the freshly booted guest (a scenario's `initial`): present - MemFree - memmap, shared over the
+ * nodes by their present memory, as src/live/host.ts does for this machine. Where they sit
+ * matters: the kernel's early allocations take the lowest free blocks of the Normal zone, so a
+ * 6 GiB guest finds two free 1 GiB ranges, not three.
+ */
+export function guestOtherUsedPages(
+  spec: MachineSpec,
+  initial: {
+    MemFree_kB: number | null;
+    nr_memmap_pages: number | null;
+    nr_memmap_boot_pages: number | null;
+    Hugetlb_kB?: number | null;
+  },
+): number[] | undefined {
+  if (initial.MemFree_kB === null) return undefined;
+  const present = spec.nodes.map((n) => n.ranges.reduce((s, r) => s + r.endPfn - r.startPfn, 0));
+  const total = present.reduce((a, b) => a + b, 0);
+  const memmap = (initial.nr_memmap_pages ?? 0) + (initial.nr_memmap_boot_pages ?? 0);
+  // Pages in the HugeTLB pool (boot-time ones too) are the model's to allocate, not "other".
+  const hugetlb = ((initial.Hugetlb_kB ?? 0) * 1024) / PAGE;
+  const used = total - (initial.MemFree_kB * 1024) / PAGE - memmap - hugetlb;
+  if (used <= 0) return undefined;
+  return present.map((p) => Math.round((used * p) / total));
+}
