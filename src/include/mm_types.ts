@@ -50,6 +50,10 @@ export interface FolioLayout {
   nrPagesMapped: number;
   entireMapcount: number;
   pincount: number;
+  /** _mm_id_mapcount[0..1] (CONFIG_MM_ID, 6.15+): -1 each in a fresh folio. */
+  mmIdMapcount: number;
+  /** _mm_ids: 0 in a fresh folio. */
+  mmIds: number;
   mapcount1: number;
   refcount1: number;
   /** _nr_pages (NR_PAGES_IN_LARGE_FOLIO, 64-bit): folio_nr_pages(); null when it does not fit. */
@@ -89,6 +93,8 @@ export function structPageLayout(size: StructPageSize): StructPageLayout {
       nrPagesMapped: p1 + 20,
       entireMapcount: p1 + 24,
       pincount: p1 + 28,
+      mmIdMapcount: p1 + 32,
+      mmIds: p1 + 40,
       mapcount1: p1 + 48,
       refcount1: p1 + 52,
       // _nr_pages sits after _refcount_1, where memcg_data of page 1 would be; a 56-byte

@@ -135,6 +135,10 @@ export class Compound {
     if (f.nrPages !== null) m.writeU32(headPfn, f.nrPages, 2 ** order);
     m.writeU32(headPfn, f.largeMapcount, 0xffffffff);
     m.writeU32(headPfn, f.nrPagesMapped, 0);
+    // CONFIG_MM_ID: no mm maps the folio yet.
+    m.writeU64(headPfn, f.mmIds, 0n);
+    m.writeU32(headPfn, f.mmIdMapcount, 0xffffffff);
+    m.writeU32(headPfn, f.mmIdMapcount + 4, 0xffffffff);
     m.writeU32(headPfn, f.pincount, 0);
     m.writeU32(headPfn, f.entireMapcount, 0xffffffff);
     if (order > 1) {

@@ -152,6 +152,8 @@ export interface HvoDesign {
    * vmemmap_start; v7 maps the head at the first PTE walked (only legacy has no such test).
    */
   isHeadPte?(walk: RemapWalk, vaddr: bigint): boolean;
+  /** Boot-time pre-HVO write-protects the whole tail range (the fixed end), not 63 pages. */
+  wrprotectWholeVmemmap: boolean;
 }
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -712,12 +714,14 @@ export class HvoCore implements HugetlbVmemmap {
     let nrToOptimize = 0;
     for (const head of headPfns) {
       if (boot && this.isOptimized(head)) {
-        // Pre-HVO'd at boot: write-protect the tails. The kernel's end is the struct page
-        // address plus pages_per_huge_page(h) BYTES (not struct pages), so only the first
-        // pages_per_huge_page / PAGE_SIZE vmemmap pages are covered (63 of 4095 for 1 GiB on
-        // x86_64); reproduced as written.
+        // Pre-HVO'd at boot: write-protect the tails. Before the upstream fix ("use
+        // hugetlb_vmemmap_size(h) for the write-protect range", Fixes 752fe17af693) the end was
+        // the struct page address plus pages_per_huge_page(h) BYTES, so only the first
+        // pages_per_huge_page / PAGE_SIZE vmemmap pages were covered (63 of 4095 for 1 GiB on
+        // x86_64): legacy and seed reproduce that; Linux 7.2 (mainline) protects all of them.
         const spfn = head * this.structPageSize;
-        const epfn = spfn + 2 ** order;
+        const epfn =
+          spfn + (this.design.wrprotectWholeVmemmap ? this.vmemmapSize(order) : 2 ** order);
         vmemmapWrprotectHvo(k.populateContext(), spfn, epfn, this.reserveSize);
         this.staticBranchInc();
         continue;
@@ -1078,6 +1082,7 @@ function initLateUndo(core: HvoCore, nid: number): void {
 
 export const LEGACY: HvoDesign = {
   name: "legacy",
+  wrprotectWholeVmemmap: false,
   staticKey: true,
   singleFlags: VMEMMAP_SYNCHRONIZE_RCU,
   optimize(core, order, headPfn, list, flags) {
@@ -1163,6 +1168,7 @@ function fillSlots(core: HvoCore, frame: number, slot: Uint8Array): void {
 
 export const SEED: HvoDesign = {
   name: "seed",
+  wrprotectWholeVmemmap: false,
   staticKey: false,
   singleFlags: 0,
   isHeadPte: (walk, vaddr) => vaddr === walk.vmemmapStart,
@@ -1338,6 +1344,7 @@ export function mainlineGetTail(
 
 export const MAINLINE: HvoDesign = {
   name: "mainline",
+  wrprotectWholeVmemmap: true,
   staticKey: false,
   singleFlags: 0,
   isHeadPte: (walk) => walk.nrWalked === 0,

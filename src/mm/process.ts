@@ -135,8 +135,11 @@ export class HugetlbMm {
       m.inode.resvMap.add(idx);
       m.inode.pages.set(idx, f);
       mm.writeU64(f, PAGE_OFF.mapping, m.inode.mappingVaddr);
-      mm.writeU64(f, PAGE_OFF.index, BigInt(idx));
+      // The page cache index of a hugetlb folio is in base pages (idx << huge_page_order).
+      mm.writeU64(f, PAGE_OFF.index, BigInt(idx * m.h.nrPages));
       folioSetRefCount(mm, f, 1);
+      // hugetlb_no_page(): "Only set hugetlb_migratable in newly allocated pages".
+      folioSetHpg(mm, f, "migratable", true);
       // __folio_mark_uptodate() after clearing it; folio_mark_dirty() in the page cache.
       mm.setBit(f, PAGE_OFF.flags, PG.uptodate, true);
       mm.setBit(f, PAGE_OFF.flags, PG.dirty, true);
@@ -157,7 +160,9 @@ export class HugetlbMm {
     mm.setBit(f, PAGE_OFF.flags, PG.owner_2, true);
     folioSetHpg(mm, f, "restore_reserve", false);
     mm.writeU64(f, PAGE_OFF.mapping, m.anonVma | 1n);
-    mm.writeU64(f, PAGE_OFF.index, BigInt(idx));
+    // linear_page_index(): MAP_HUGETLB is a hugetlbfs file at offset 0, counted in base pages.
+    mm.writeU64(f, PAGE_OFF.index, BigInt(idx * m.h.nrPages));
+    folioSetHpg(mm, f, "migratable", true);
     const fl = pool.k.layout.folio;
     mm.writeU32(f, fl.entireMapcount, 0);
     mm.writeU32(f, fl.largeMapcount, 0);

@@ -132,13 +132,6 @@ const SUBPAGES = [0, 1, 2, 3, 63, 64, 65, 511];
 const structPageDiffs: string[] = [];
 /** The vmemmap runs [pages, writable] of a boot-time 1G folio in 7.2 and in the model. */
 const bootVmemmap: { kernel: unknown; model: unknown } = { kernel: null, model: null };
-/**
- * What differs today: folio->private lacks HPG_migratable (hugetlb_no_page() sets it on a new
- * folio); folio->index counts huge pages, the kernel's base pages (linear_page_index(): 0x200
- * for the second 2M page of a mapping); page 1's _mm_id_mapcount[0..1] are 0, not -1
- * (prep_compound_head() with CONFIG_MM_ID).
- */
-const KNOWN_STRUCT_PAGE_DIFFS = ["subpage 0 private", "subpage 0 index", "subpage 1 word4"];
 
 const hexOf = (v: bigint): string => `0x${v.toString(16)}`;
 /** A pointer into the vmemmap as an offset from the struct page itself (list heads point at themselves). */
@@ -279,9 +272,7 @@ describe("Linux 7.2 vs the model, one node, 6 GiB", () => {
       }
     }
     // Everything compared agrees but the differences we know of (see the report).
-    expect(
-      structPageDiffs.filter((d) => !KNOWN_STRUCT_PAGE_DIFFS.some((k) => d.includes(k))),
-    ).toEqual([]);
+    expect(structPageDiffs).toEqual([]);
     // The vmemmap: page 0 RW and its own, pages 1..7 RO onto one frame both folios share.
     const gwalk = async (pfn: number) =>
       ((await req("vmemmap", { pfn, nr: 512 })) as { runs: GuestRun[] }).runs;
@@ -306,13 +297,6 @@ describe("Linux 7.2 vs the model, one node, 6 GiB", () => {
     ]);
     await req("reset");
   }, 120_000);
-
-  // Known differences, found by the test above (the report names the fixes). When the model is
-  // fixed this starts to pass: vitest then reports it, and KNOWN_STRUCT_PAGE_DIFFS can go.
-  it.fails("struct pages of optimised 2M folios: every compared field equal, known ones included", (ctx) => {
-    if (!vm) return ctx.skip();
-    expect(structPageDiffs).toEqual([]);
-  });
 });
 
 describe("Linux 7.2 vs the model, two nodes, 4 GiB", () => {
@@ -478,10 +462,9 @@ describe("Linux 7.2 vs the model, boot-time 1 GiB pages with hugetlb_free_vmemma
     expect(delta(gBoot, gAfter).memmap_sum).toBe(2 * 4095);
   }, 120_000);
 
-  // Known difference: the model write-protects only the first 63 tail vmemmap pages of a
-  // boot-time (pre-HVO) 1 GiB folio, as 6.18 wrote it (end = start + pages_per_huge_page
-  // bytes); 7.2 protects all 4095 (end = start + hugetlb_vmemmap_size()). See the report.
-  it.fails("boot-time 1G folio: the model's vmemmap PTEs are 7.2's (RW head, 4095 RO tails)", (ctx) => {
+  // 7.2 protects all 4095 tail vmemmap pages (end = start + hugetlb_vmemmap_size()); the
+  // mainline model carries that fix (legacy and seed keep the older end).
+  it("boot-time 1G folio: the model's vmemmap PTEs are 7.2's (RW head, 4095 RO tails)", (ctx) => {
     if (!vm) return ctx.skip();
     expect(bootVmemmap.model).toEqual(bootVmemmap.kernel);
   });

@@ -54,8 +54,8 @@ describe("pre-HVO of 1 GiB bootmem pages", () => {
     });
   }
 
-  it("the gather-time wrprotect ends at start + pages_per_huge_page BYTES: only vmemmap pages 1..63 are RO", () => {
-    for (const design of DESIGNS) {
+  it("legacy and seed: the gather-time wrprotect ends at start + pages_per_huge_page BYTES: only vmemmap pages 1..63 are RO", () => {
+    for (const design of DESIGNS.filter((d) => d !== "mainline")) {
       const { k, pool, hvo } = bootPool(design, 8, 1, CMD);
       const [a, b] = [...pool.folios.keys()];
       // 2^18 bytes past the head struct page is vmemmap page 2^18 / 4096 = 64.
@@ -69,6 +69,15 @@ describe("pre-HVO of 1 GiB bootmem pages", () => {
       expect(k.memmap.readU64(sameSlot, 32)).toBe(design === "legacy" ? 0n : 0x1234n);
       expect(hvo.isOptimized(a)).toBe(true);
     }
+  });
+
+  it("mainline: all 4095 tail vmemmap pages are RO, as Linux 7.2 maps them (the fixed end)", () => {
+    const { k, pool } = bootPool("mainline", 8, 1, CMD);
+    const [a] = [...pool.folios.keys()];
+    // 262144 struct pages x 64 bytes = 16 MiB of vmemmap = 4096 pages: page 0 RW, 1..4095 RO.
+    expect(pteOf(k, a).writable).toBe(true);
+    for (const p of [1, 63, 64, 65, 1000, 4095]) expect(pteOf(k, a + p * 64).writable).toBe(false);
+    expect(() => k.memmap.writeU64(a + 64 * 64 + 5, 32, 0x1234n)).toThrow(/read-only/);
   });
 
   it("mainline: the boot tail belongs to the zone, and is initialised by the late initcall", () => {
