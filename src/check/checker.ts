@@ -1,7 +1,8 @@
 // The incremental checker: after each operation, the folios it touched (new ones, ones whose
 // vmemmap mapping changed, ones HVO optimised or restored - those checked the moment HVO returns,
 // before the pool frees them) and the cheap global invariants; every `fullEvery` checks, every
-// folio. Kernel counterparts: see invariants.ts. Pure and browser-safe.
+// folio and the whole-machine sweeps (frame tiling, memmap frames, buddy counters). Kernel
+// counterparts: see invariants.ts. Pure and browser-safe.
 
 import type { Kernel } from "../kernel.ts";
 import type { RestoreBatchResult } from "../mm/hugetlb_vmemmap_api.ts";
@@ -152,13 +153,10 @@ export class Checker {
     this.knownFolios = folios;
     this.touched.clear();
     this.stepChanges = [];
-    out.push(
-      ...frameTiling(k),
-      ...memmapFrames(k),
-      ...buddyCounters(k),
-      ...poolCounters(k),
-      ...sharedTails(k),
-    );
+    // The whole-machine sweeps (every frame's state, memmap frames, buddy counters) cost a sort
+    // of every block: they run with the full check, every `fullEvery` checks.
+    if (everything) out.push(...frameTiling(k), ...memmapFrames(k), ...buddyCounters(k));
+    out.push(...poolCounters(k), ...sharedTails(k));
     return dedupe(out);
   }
 
