@@ -2,6 +2,7 @@
 // and prints each step's answer and observations; --json prints hvo-result/1.
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
+import { MUTATIONS, type Mutation } from "../../kernel.ts";
 import { bootModel, type Model } from "../../model.ts";
 import {
   FormatError,
@@ -18,12 +19,19 @@ import { DESIGN_HELP, MACHINE_HELP, resolveDesign, resolveMachine } from "../mac
 export interface ModelArgs {
   machine?: string;
   design?: string;
+  /** Deliberate bugs (hvo check's --mutation), to replay a checker failure. */
+  mutation?: string[];
 }
 
-/** Boots the model of --machine / --design. */
+/** Boots the model of --machine / --design (/ --mutation). */
 export function bootFromArgs(opts: ModelArgs): Model {
   const spec = resolveMachine(opts.machine);
-  return bootModel(spec, resolveDesign(opts.design));
+  const mutations = (opts.mutation ?? []).map((m) => {
+    if (!(MUTATIONS as readonly string[]).includes(m))
+      throw new UsageError(`unknown mutation "${m}" (known: ${MUTATIONS.join(", ")})`);
+    return m as Mutation;
+  });
+  return bootModel(spec, resolveDesign(opts.design), { mutations });
 }
 
 /** Reads and parses a scenario file; problems are UsageErrors naming the file. */
@@ -56,6 +64,11 @@ export function register(program: Command, io: Io): void {
     .option("--design <d>", DESIGN_HELP)
     .option("--json", "print hvo-result/1")
     .option("--only <ids>", "only these scenarios (comma-separated ids)")
+    .option(
+      "--mutation <name>",
+      `boot with a deliberate bug, to replay an hvo check failure (${MUTATIONS.join(", ")})`,
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
     .action((file: string, opts: ModelArgs & { json?: boolean; only?: string }) => {
       resolveDesign(opts.design);
       const sf = loadScenarioFile(file);
