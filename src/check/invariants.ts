@@ -657,6 +657,15 @@ function frameTilingUncached(k: Kernel): Violation[] {
   const push = (v: Violation) => {
     if (out.length < 8) out.push(v);
   };
+  /** Present frames [from, to) that are free, allocated and reserved nowhere. */
+  const leaked = (from: number, to: number) =>
+    push({
+      invariant: "frame_state",
+      detail: `frames ${from}..${to - 1} are in no state (leaked)`,
+      pfn: from,
+      expected: "free, allocated or reserved",
+      actual: "none",
+    });
   let pi = 0;
   let cursor = present.length ? present[0].start : 0;
   let prev: Interval | null = null;
@@ -675,26 +684,12 @@ function frameTilingUncached(k: Kernel): Violation[] {
     }
     // Gaps before x inside present memory: frames in no state (lost).
     while (pi < present.length && present[pi].end <= x.start) {
-      if (cursor < present[pi].end)
-        push({
-          invariant: "frame_state",
-          detail: `frames ${cursor}..${present[pi].end - 1} are in no state (leaked)`,
-          pfn: cursor,
-          expected: "free, allocated or reserved",
-          actual: "none",
-        });
+      if (cursor < present[pi].end) leaked(cursor, present[pi].end);
       pi++;
       cursor = pi < present.length ? Math.max(cursor, present[pi].start) : cursor;
     }
-    if (pi < present.length && cursor < x.start && x.start > present[pi].start) {
-      push({
-        invariant: "frame_state",
-        detail: `frames ${cursor}..${x.start - 1} are in no state (leaked)`,
-        pfn: cursor,
-        expected: "free, allocated or reserved",
-        actual: "none",
-      });
-    }
+    if (pi < present.length && cursor < x.start && x.start > present[pi].start)
+      leaked(cursor, x.start);
     const inside = present.some((r) => x.start >= r.start && x.end <= r.end);
     if (!inside && x.what !== "reserved:kernel")
       push({
@@ -706,14 +701,7 @@ function frameTilingUncached(k: Kernel): Violation[] {
     prev = x;
   }
   while (pi < present.length) {
-    if (cursor < present[pi].end)
-      push({
-        invariant: "frame_state",
-        detail: `frames ${cursor}..${present[pi].end - 1} are in no state (leaked)`,
-        pfn: cursor,
-        expected: "free, allocated or reserved",
-        actual: "none",
-      });
+    if (cursor < present[pi].end) leaked(cursor, present[pi].end);
     pi++;
     if (pi < present.length) cursor = Math.max(cursor, present[pi].start);
   }
