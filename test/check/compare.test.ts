@@ -3,9 +3,8 @@
 // as the head (7 fake heads per folio; 4095 per 1 GiB folio); seed and mainline map them to a
 // shared page of tails and have none.
 import { writeFileSync } from "node:fs";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { tempDir } from "../tmp.ts";
 import { describe, expect, it } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";
 import { compareDesigns } from "../../src/check/compare.ts";
@@ -62,7 +61,7 @@ describe("hvo compare", () => {
   });
 
   it("the CLI prints JSON with the documented fields", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "hvo-compare-"));
+    const dir = tempDir("hvo-compare-");
     const path = join(dir, "s.json");
     writeFileSync(path, JSON.stringify(SCENARIO));
     const io = captureIo();

@@ -1,7 +1,7 @@
 // hvo check: seeds reproduce, replay files reproduce their failure, long runs of each design.
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { tempDir } from "../tmp.ts";
 import { describe, expect, it } from "vitest";
 import { allInvariants, nodeSurplus } from "../../src/check/invariants.ts";
 import {
@@ -86,7 +86,7 @@ describe("replay files", () => {
     runModel(model, file, { skipFinalReset: true });
     expect(allInvariants(model).map((v) => v.invariant)).toContain(r?.violations[0].invariant);
     // The CLI replays it and exits 1.
-    const dir = mkdtempSync(join(tmpdir(), "hvo-check-"));
+    const dir = tempDir("hvo-check-");
     const path = join(dir, "replay.json");
     writeFileSync(path, JSON.stringify(replay));
     const io = captureIo();
@@ -171,7 +171,7 @@ describe("hvo check CLI", () => {
           "30",
           "--json",
           "--out",
-          mkdtempSync(join(tmpdir(), "hvo-check-")),
+          tempDir("hvo-check-"),
         ],
         io,
       ),

@@ -1,12 +1,12 @@
 // `hvo inspect --after SCENARIO_FILE`: the struct page after a scenario ran (closing reset skipped).
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { tempDir } from "../tmp.ts";
 import { describe, expect, test } from "vitest";
 import { inspectAction } from "../../src/cli/commands/inspect.ts";
 import { captureIo, UsageError } from "../../src/cli/io.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "hvo-inspect-"));
+const dir = tempDir("hvo-inspect-");
 const scenario = join(dir, "grow.json");
 writeFileSync(
   scenario,
