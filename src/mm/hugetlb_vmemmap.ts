@@ -45,7 +45,6 @@ import type { BootHooks, Design, Kernel } from "../kernel.ts";
 import type { ZoneType } from "../machine/spec.ts";
 import { folioRefCount, folioSetHpg, folioTestHpg, folioTestHugetlb } from "./hugetlb_folio.ts";
 import {
-  HUGE_BOOTMEM_CMA,
   HUGE_BOOTMEM_HVO,
   HUGE_BOOTMEM_ZONES_VALID,
   type HugeBootmemPage,
