@@ -145,13 +145,20 @@ export class VmemmapMirror {
         snap[2 * i + 1] = hi;
       }
       if (lo === 0 && hi === 0) continue;
+      const vpn = vpnBase + i * span;
+      if (!changed) {
+        // Decoded when it changed: a leaf is in the maps already, a table is walked again (its
+        // entries may have changed).
+        const child = st.children.get(i);
+        if (child !== undefined) this.visit(child, level + 1, vpn, seen);
+        continue;
+      }
       const e = this.k.spec.arch.pte.decode((BigInt(hi) << 32n) | BigInt(lo), level);
       if (!e?.present) continue;
-      const vpn = vpnBase + i * span;
       if (e.table) {
         st.children.set(i, e.pfn);
         this.visit(e.pfn, level + 1, vpn, seen);
-      } else if (changed) this.addLeaf(vpn, e.pfn, e.writable, level);
+      } else this.addLeaf(vpn, e.pfn, e.writable, level);
     }
   }
 
