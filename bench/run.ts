@@ -110,7 +110,7 @@ function benchPool(): void {
 async function benchChecker(): Promise<void> {
   console.log("");
   console.log(
-    "Invariant checker (hvo check, 4 GiB 2-node x86_64, 400 seeded ops; goal: 2,000 steps/s checked)",
+    "Invariant checker (hvo check, 4 GiB 2-node x86_64, 2000 seeded ops after a warm-up; goal: 2,000 steps/s checked)",
   );
   const r = await benchCheck();
   const widths = Math.max(...Object.keys(r).map((k) => k.length));
