@@ -10,6 +10,7 @@
 // finds with deferred_init=lazy): fields scenarios/suite.recording.json lists as
 // nondeterministic are skipped, and a scenario that still differs is run again (up to twice)
 // before it counts as a difference.
+import { liveKpageflags } from "../fixtures.ts";
 import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";
@@ -100,17 +101,7 @@ function selftestCheck(page: KpfPage): { index: number; word: number } | null {
   return null;
 }
 
-const fx = JSON.parse(readFileSync(`${ROOT}test/fixtures/live-kpageflags.json`, "utf8")) as {
-  cases: {
-    size: string;
-    hvo: number;
-    head_word: number;
-    tail_word: number;
-    subpages_reporting_head: { count: number; every: number | null };
-    kpagecount_rle: [number, number][];
-    kpageflags_rle?: [number, number][];
-  }[];
-};
+const fx = liveKpageflags;
 
 describe("the selftest hugepage-vmemmap's kpageflags check on the model", () => {
   const designs: Design[] = ["legacy", "seed", "mainline"];

@@ -6,14 +6,13 @@
 // Needs QEMU, busybox-static, zstd, gcc and the Debian 7.2 kernel (installed where we are root
 // and the archive is reachable); elsewhere every test skips with the reason. One boot per
 // machine shape.
+import { vmPiecesUnavailable } from "../vm/pieces.ts";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { differences } from "../../src/cli/commands/diff.ts";
 import type { Design } from "../../src/kernel.ts";
 import { observeVia, runScenarioVia } from "../../src/live/driver.ts";
-import { buildInitramfs } from "../../src/live/vm/initramfs.ts";
 import { guestOtherUsedPages, vmMachineSpec } from "../../src/live/vm/machine.ts";
-import { ensureHostTools, resolveKernel } from "../../src/live/vm/pieces.ts";
 import { type BootedVm, openVm, shutdown } from "../../src/live/vm/run.ts";
 import type { MachineSpec } from "../../src/machine/spec.ts";
 import { bootModel, type Model } from "../../src/model.ts";
@@ -46,15 +45,7 @@ let unavailable: string | null = null;
 const timings: Record<string, number> = {};
 
 beforeAll(async () => {
-  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-  try {
-    ensureHostTools(["qemu", "busybox", "zstd", "gcc"], { install: isRoot });
-    await resolveKernel("debian-7.2", { install: isRoot });
-    buildInitramfs({ install: isRoot });
-  } catch (e) {
-    unavailable = `QEMU or the Debian 7.2 kernel cannot be had here: ${(e as Error).message}`;
-    console.warn(`test/diff/vm: skipped: ${unavailable}`);
-  }
+  unavailable = await vmPiecesUnavailable("test/diff/vm");
 }, 600_000);
 
 afterAll(() => {

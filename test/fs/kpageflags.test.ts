@@ -1,24 +1,12 @@
 // /proc/kpageflags and /proc/kpagecount of a mapped huge page: the words the live 6.18 kernel
 // gave (test/fixtures/live-kpageflags.json), with HVO off and on (legacy design).
-import { readFileSync } from "node:fs";
+import { liveKpageflags } from "../fixtures.ts";
 import { describe, expect, it } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";
 import { bootModel } from "../../src/model.ts";
 import { ModelSession } from "../../src/scenario/run_model.ts";
 
-const fx = JSON.parse(
-  readFileSync(new URL("../fixtures/live-kpageflags.json", import.meta.url), "utf8"),
-) as {
-  cases: {
-    size: string;
-    hvo: number;
-    head_word: number;
-    tail_word: number;
-    subpages_reporting_head: { count: number; every: number | null };
-    kpagecount_rle: [number, number][];
-    kpageflags_rle?: [number, number][];
-  }[];
-};
+const fx = liveKpageflags;
 
 describe("kpageflags of a mapped huge page", () => {
   const model = bootModel(machinePreset("x86_64", { memoryBytes: 4 * 2 ** 30 }), "legacy");

@@ -6,6 +6,7 @@
 // Needs QEMU, busybox-static, zstd, gcc and the Debian kernel: the setup installs them with
 // apt-get where it runs as root and the archive is reachable; elsewhere every test is skipped
 // with the reason. One boot per machine shape, shared by the tests of that shape.
+import { vmPiecesUnavailable } from "./pieces.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   parseScenarioFile,
@@ -15,8 +16,6 @@ import {
 import { observeVia, runScenarioVia } from "../../src/live/driver.ts";
 import { delta } from "../../src/scenario/observe.ts";
 import { type BootedVm, openVm, shutdown } from "../../src/live/vm/run.ts";
-import { ensureHostTools, resolveKernel } from "../../src/live/vm/pieces.ts";
-import { buildInitramfs } from "../../src/live/vm/initramfs.ts";
 
 const TAIL_INFO_ORDER9 = "0xffffffffffff8001"; // GENMASK(63, 9 + 6) | 1
 const TAIL_INFO_ORDER18 = "0xffffffffff000001"; // GENMASK(63, 18 + 6) | 1
@@ -27,15 +26,7 @@ const KPF_HUGE = 17;
 let unavailable: string | null = null;
 
 beforeAll(async () => {
-  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-  try {
-    ensureHostTools(["qemu", "busybox", "zstd", "gcc"], { install: isRoot });
-    await resolveKernel("debian-7.2", { install: isRoot });
-    buildInitramfs({ install: isRoot });
-  } catch (e) {
-    unavailable = `QEMU or the Debian 7.2 kernel cannot be had here: ${(e as Error).message}`;
-    console.warn(`test/vm/linux72: skipped: ${unavailable}`);
-  }
+  unavailable = await vmPiecesUnavailable("test/vm/linux72");
 }, 600_000);
 
 function scenario(id: string, steps: unknown[]): Scenario {

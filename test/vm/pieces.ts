@@ -1,0 +1,19 @@
+// What the VM tests need before they boot anything: QEMU, busybox, zstd, gcc, the Debian 7.2
+// kernel and our initramfs. As root they are installed or downloaded; otherwise, or when that
+// fails, the reason is returned and the tests skip with it.
+import { buildInitramfs } from "../../src/live/vm/initramfs.ts";
+import { ensureHostTools, resolveKernel } from "../../src/live/vm/pieces.ts";
+
+export async function vmPiecesUnavailable(who: string): Promise<string | null> {
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  try {
+    ensureHostTools(["qemu", "busybox", "zstd", "gcc"], { install: isRoot });
+    await resolveKernel("debian-7.2", { install: isRoot });
+    buildInitramfs({ install: isRoot });
+    return null;
+  } catch (e) {
+    const why = `QEMU or the Debian 7.2 kernel cannot be had here: ${(e as Error).message}`;
+    console.warn(`${who}: skipped: ${why}`);
+    return why;
+  }
+}
