@@ -9,7 +9,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { bootOnce, type BootResult } from "./boot.ts";
-import { benchCheck } from "./check.ts";
+import { CHECK_GOAL, benchCheck, checkTable } from "./check.ts";
 import { poolBenchAvailable, poolOnce, type PoolBenchCase, type PoolResult } from "./pool.ts";
 
 const GiB = 2 ** 30;
@@ -110,11 +110,9 @@ function benchPool(): void {
 async function benchChecker(): Promise<void> {
   console.log("");
   console.log(
-    "Invariant checker (hvo check, 4 GiB 2-node x86_64, 2000 seeded ops after a warm-up; goal: 2,000 steps/s checked)",
+    `Invariant checker (hvo check, 4 GiB 2-node x86_64, 2000 seeded ops; goal: ${CHECK_GOAL.toLocaleString("en")} steps/s checked)`,
   );
-  const r = await benchCheck();
-  const widths = Math.max(...Object.keys(r).map((k) => k.length));
-  for (const [k, v] of Object.entries(r)) console.log(`  ${k.padEnd(widths)}  ${v}`);
+  for (const l of checkTable(benchCheck())) console.log(l);
 }
 
 async function main(argv: string[]): Promise<void> {

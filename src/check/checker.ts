@@ -1,11 +1,14 @@
-// The incremental checker: after each operation, the folios it touched (new ones, ones whose
-// vmemmap mapping changed, ones HVO optimised or restored - those checked the moment HVO returns,
-// before the pool frees them) and the cheap global invariants; every `fullEvery` checks, every
-// folio and the whole-machine sweeps (frame tiling, memmap frames, buddy counters). Kernel
-// counterparts: see invariants.ts. Pure and browser-safe.
+// The incremental checker. After each operation: the folios it touched (new ones, ones whose
+// vmemmap mapping changed, ones HVO optimised or restored - those checked the moment HVO
+// returns, before the pool frees them), the frame invariants over what changed (frame_ledger.ts)
+// and the pool's and shared tails' invariants. Every `fullEvery` checks, and when asked (the
+// last step of a run), everything from scratch: every folio and the whole-machine sweeps of
+// invariants.ts, which also check the ledger's bookkeeping. Kernel counterparts: see
+// invariants.ts. Pure and browser-safe.
 
 import type { Kernel } from "../kernel.ts";
 import type { RestoreBatchResult } from "../mm/hugetlb_vmemmap_api.ts";
+import { FrameLedger } from "./frame_ledger.ts";
 import {
   type CheckContext,
   type FolioRef,
@@ -23,7 +26,7 @@ import {
 } from "./invariants.ts";
 
 export interface CheckerOptions {
-  /** Every folio, frame tiling and buddy counters every this many checks. Default 16. */
+  /** Everything from scratch every this many checks. Default 64. */
   fullEvery?: number;
 }
 
@@ -40,33 +43,44 @@ export class Checker {
   private readonly fullEvery: number;
   private lastPteWrites = -1;
   private knownFolios = new Map<number, number>();
+  private readonly ledger: FrameLedger;
   /** Violations found inside an operation (right after HVO returned). */
   private pending: Violation[] = [];
   /** Folios checked inside the current operation. */
   private touched = new Set<number>();
-  /** vmemmap pages whose translation changed during the current operation (seen mid-way). */
-  private stepChanges: number[] = [];
   /** Folios checked, in total (for reports and benchmarks). */
   foliosChecked = 0;
+  /** Milliseconds spent per invariant (for `npm run bench` and whoever wants to know). */
+  readonly timings: Record<string, number> = {};
 
   constructor(
     readonly k: Kernel,
     opts: CheckerOptions = {},
   ) {
     this.c = checkContext(k);
-    this.fullEvery = Math.max(1, opts.fullEvery ?? 16);
+    this.fullEvery = Math.max(1, opts.fullEvery ?? 64);
+    this.ledger = new FrameLedger(this.c);
     this.watchHvo();
     this.c.mirror.refresh();
+    this.c.mirror.drainLog();
+  }
+
+  private timed<T>(name: string, f: () => T): T {
+    const t0 = performance.now();
+    const r = f();
+    this.timings[name] = (this.timings[name] ?? 0) + performance.now() - t0;
+    return r;
   }
 
   /** Checks one folio now (the mirror refreshed first: HVO may have just remapped it). */
   private checkNow(order: number, head: number, optimized?: boolean): void {
-    // The shadow TLB is only as old as the page tables it walked.
-    if (this.c.mirror.refresh()) this.c.shadow.reset();
-    this.touched.add(head);
-    this.foliosChecked++;
-    for (const v of checkFolio(this.c, { headPfn: head, order }, { optimized }))
-      this.pending.push(v);
+    this.timed("folios (on HVO's return)", () => {
+      this.c.mirror.refresh();
+      this.touched.add(head);
+      this.foliosChecked++;
+      for (const v of checkFolio(this.c, { headPfn: head, order }, { optimized }))
+        this.pending.push(v);
+    });
   }
 
   /** Wraps the HVO entry points of this kernel so that their folios are checked on return. */
@@ -111,52 +125,58 @@ export class Checker {
     const k = this.k;
     const c = this.c;
     this.checks++;
-    const everything = full || this.checks % this.fullEvery === 0;
     const out: Violation[] = this.pending.splice(0);
-    if (everything || k.pgt.pteWrites !== this.lastPteWrites) {
-      const stale = staleTlb(k);
-      out.push(...stale);
-    }
+    if (k.pgt.pteWrites !== this.lastPteWrites || full)
+      out.push(...this.timed("stale TLB", () => staleTlb(k)));
     this.lastPteWrites = k.pgt.pteWrites;
-    if (c.mirror.refresh() || everything) c.shadow.reset();
+    c.mirror.refresh();
+    // Every change since the last check, those seen in the middle of the operation too.
+    const log = c.mirror.drainLog();
+    const everything = full || log.overflow || this.checks % this.fullEvery === 0;
     const folios = this.folios();
-    // Touched: new folios, folios whose vmemmap translation changed.
     const todo = new Map<number, number>();
     if (everything) for (const [h, o] of folios) todo.set(h, o);
     else {
       // New folios not already checked when HVO returned them.
       for (const [h, o] of folios)
         if (this.knownFolios.get(h) !== o && !this.touched.has(h)) todo.set(h, o);
-      // Folios whose vmemmap translation changed: those changed before a check on HVO's return
-      // were checked then (after the change), unless HVO was working on other folios.
-      const sps = k.spec.structPageSize;
-      const ps = k.pageSize;
-      let sorted: number[] | null = null;
-      const mark = (vpn: number, skipTouched: boolean) => {
-        sorted ??= [...folios.keys()].sort((a, b) => a - b);
-        const pfn = Math.floor((vpn * ps) / sps);
-        const h = floorHead(sorted, pfn);
-        if (h === null || pfn >= h + 2 ** (folios.get(h) as number)) return;
-        if (skipTouched && this.touched.has(h)) return;
-        todo.set(h, folios.get(h) as number);
-      };
-      for (const vpn of this.stepChanges) mark(vpn, true);
-      for (const ch of c.mirror.changes) mark(ch.vpn, false);
+      // Folios whose vmemmap translation changed (checked on HVO's return or not: a change
+      // may have come after that check).
+      if (log.changes.length) {
+        const sps = k.spec.structPageSize;
+        const ps = k.pageSize;
+        const sorted = [...folios.keys()].sort((a, b) => a - b);
+        for (const ch of log.changes) {
+          const pfn = Math.floor((ch.vpn * ps) / sps);
+          const h = floorHead(sorted, pfn);
+          if (h === null) continue;
+          const o = folios.get(h) as number;
+          if (pfn < h + 2 ** o) todo.set(h, o);
+        }
+      }
     }
-    const memo = new Map();
-    for (const [h, o] of todo) {
-      this.foliosChecked++;
-      out.push(
-        ...checkFolio(c, { headPfn: h, order: o }, { memo, optimized: isOptimizedRaw(c, h) }),
-      );
-    }
+    this.timed("folios", () => {
+      const memo = new Map();
+      for (const [h, o] of todo) {
+        this.foliosChecked++;
+        out.push(
+          ...checkFolio(c, { headPfn: h, order: o }, { memo, optimized: isOptimizedRaw(c, h) }),
+        );
+      }
+    });
     this.knownFolios = folios;
     this.touched.clear();
-    this.stepChanges = [];
-    // The whole-machine sweeps (every frame's state, memmap frames, buddy counters) cost a sort
-    // of every block: they run with the full check, every `fullEvery` checks.
-    if (everything) out.push(...frameTiling(k), ...memmapFrames(k), ...buddyCounters(k));
-    out.push(...poolCounters(k), ...sharedTails(k));
+    out.push(...this.timed("frames", () => this.ledger.check(log.changes)));
+    if (everything)
+      out.push(
+        ...this.timed("full sweeps", () => [
+          ...frameTiling(k),
+          ...memmapFrames(k),
+          ...buddyCounters(k),
+        ]),
+      );
+    out.push(...this.timed("pool counters", () => poolCounters(k)));
+    out.push(...this.timed("shared tails", () => sharedTails(k)));
     return dedupe(out);
   }
 

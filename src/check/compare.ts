@@ -108,7 +108,6 @@ export function compareDesign(
   let tail: DesignComparison["tail"] = null;
   const tailPfn = pfn ?? (optimisedHead !== null ? optimisedHead + 64 : null);
   if (tailPfn !== null && c.shadow.memmap.backing(tailPfn)) {
-    c.shadow.reset();
     const bytes = c.shadow.memmap.readStructPage(tailPfn);
     tail = {
       pfn: tailPfn,

@@ -20,7 +20,7 @@ import { Compound } from "../mm/compound.ts";
 import { HPG } from "../include/mm_types.ts";
 import type { HugetlbPool } from "../mm/hugetlb.ts";
 import { Memmap } from "../mm/memmap.ts";
-import { KernelPageTables } from "../mm/pgtable.ts";
+import { KernelPageTables, type Translation } from "../mm/pgtable.ts";
 import { VmemmapMirror } from "./vmemmap_mirror.ts";
 
 export type InvariantName =
@@ -101,10 +101,10 @@ export function frameState(k: Kernel, frame: number): FrameState {
   }
   if (k.buddy.isFree(frame)) return "free";
   // Inside a multi-page allocation?
-  for (let order = 1; order <= 18; order++) {
-    const start = frame - (frame % 2 ** order);
-    const b = k.buddy.allocations.get(start);
-    if (b && b.order >= order && frame < start + 2 ** b.order) return `alloc:${b.use}`;
+  const b = k.buddy.allocations.containing(frame);
+  if (b) {
+    ALLOC_STATE[b.a.use] ??= `alloc:${b.a.use}`;
+    return ALLOC_STATE[b.a.use];
   }
   return "none";
 }
@@ -118,13 +118,33 @@ const MEMMAP_STATES = new Set([
 
 // ------------------------------------------------------------------ the checker's state
 
-/** Struct-page access through the page tables without the model's TLB. */
+/** Page tables whose translations are the mirror's (kept up to date by its refresh()). */
+class MirrorTables extends KernelPageTables {
+  constructor(
+    k: Kernel,
+    private readonly mirror: VmemmapMirror,
+  ) {
+    super(k.spec.arch, k.frames, k.pgt.rootPfn, k.vmemmapBase);
+  }
+  override translate(vpn: number): Translation | null {
+    return this.mirror.translate(vpn);
+  }
+  override walk(vaddr: bigint): Translation | null {
+    return this.mirror.translate(this.vpnOf(vaddr));
+  }
+}
+
+/**
+ * Struct-page access through the checker's mirror of the page tables, without the model's TLB
+ * (so the model's compound_head() can be evaluated without changing what staleTlb() sees). The
+ * mirror must have been refreshed since the last change.
+ */
 class Shadow {
   readonly pgt: KernelPageTables;
   readonly memmap: Memmap;
   readonly compound: Compound;
-  constructor(k: Kernel) {
-    this.pgt = new KernelPageTables(k.spec.arch, k.frames, k.pgt.rootPfn, k.vmemmapBase);
+  constructor(k: Kernel, mirror: VmemmapMirror) {
+    this.pgt = new MirrorTables(k, mirror);
     this.memmap = new Memmap(
       k.frames,
       this.pgt,
@@ -133,9 +153,6 @@ class Shadow {
       k.spec.arch.pageShift,
     );
     this.compound = new Compound(this.memmap, k.layout, k.compound.config);
-  }
-  reset(): void {
-    this.pgt.flushTlbAll();
   }
 }
 
@@ -149,11 +166,6 @@ export interface CheckContext {
   sharedTailWrites: Violation[];
   /** The pattern each shared tail frame had at the last pass (unchanged: skip it). */
   sharedTailPatterns: Map<number, unknown>;
-  /** memmapFrames() found nothing in this state. */
-  memmapCleanKey: string | null;
-  /** frameTiling() and buddyCounters() found nothing in this state of the buddy and memblock. */
-  tilingCleanKey: string | null;
-  buddyCleanKey: string | null;
   /** Summaries of published shared tail frames, kept across passes. */
   tailSummaries: Map<number, FrameSummary>;
   /** Memmap frames minus what the counters say, at the first check after boot. */
@@ -166,16 +178,14 @@ const contexts = new WeakMap<Kernel, CheckContext>();
 export function checkContext(k: Kernel): CheckContext {
   let c = contexts.get(k);
   if (!c) {
+    const mirror = new VmemmapMirror(k);
     c = {
       k,
-      mirror: new VmemmapMirror(k),
-      shadow: new Shadow(k),
+      mirror,
+      shadow: new Shadow(k, mirror),
       sharedTails: new Map(),
       sharedTailWrites: [],
       sharedTailPatterns: new Map(),
-      memmapCleanKey: null,
-      tilingCleanKey: null,
-      buddyCleanKey: null,
       memmapOffset: null,
       tailSummaries: new Map(),
     };
@@ -240,7 +250,7 @@ function summarizeFrame(
   frame: number,
   memo: Map<number, FrameSummary>,
 ): FrameSummary {
-  const hit = memo.get(frame);
+  const hit = memo.get(frame) ?? c.tailSummaries.get(frame);
   if (hit) return hit;
   const k = c.k;
   const sps = k.spec.structPageSize;
@@ -327,13 +337,10 @@ export function checkFolio(
   const optimized = opts.optimized ?? isOptimizedRaw(c, head);
   const expectedInfo = k.compound.tailInfo(head, f.order);
   const roIsRw = k.spec.arch.pageKernelRoIsPageKernel === true;
-  const push = (v: Violation) => {
-    if (out.length < 8) out.push(v);
-  };
 
   // Head: PG_head, the order, PageHead through the model's own functions.
   if (!sh.memmap.backing(head)) {
-    push({
+    pushCapped(out, {
       invariant: "vmemmap_mapping",
       detail: `folio ${head}: the head's struct page is not mapped`,
       pfn: head,
@@ -341,7 +348,7 @@ export function checkFolio(
     return out;
   }
   if (!sh.compound.pageHead(head) || sh.compound.pageTail(head)) {
-    push({
+    pushCapped(out, {
       invariant: "page_head_tail",
       detail: `folio ${head} (order ${f.order}): PageHead ${sh.compound.pageHead(head)}, PageTail ${sh.compound.pageTail(head)}`,
       pfn: head,
@@ -350,7 +357,7 @@ export function checkFolio(
     });
   }
   if (sh.compound.folioOrder(head) !== f.order) {
-    push({
+    pushCapped(out, {
       invariant: "compound_head",
       detail: `folio ${head}: folio_order() ${sh.compound.folioOrder(head)}, the pool says ${f.order}`,
       pfn: head,
@@ -361,32 +368,30 @@ export function checkFolio(
   const lastVpn = Math.floor(((head + nr) * sps - 1) / ps);
   const headMap = c.mirror.translate(firstVpn);
   let tailFrame = -1;
-  // compound_head() of a tail holding exactly the word prep_compound_tail() gives is the head
-  // for every pfn of the folio when it is for the first and the last (mask: monotone in the
-  // address; pointer: constant).
+  // Whether prep_compound_tail()'s word decodes to the head (expectedDecodes(), once).
   let expectedOk: boolean | null = null;
-  const expectedWorks = (): boolean => {
-    if (expectedOk === null)
-      expectedOk =
-        decodeHead(c, head + 1, expectedInfo) === head &&
-        decodeHead(c, head + nr - 1, expectedInfo) === head;
-    return expectedOk;
-  };
+  let lastFrame = -1;
+  let lastSt = "";
   for (let vpn = firstVpn; vpn <= lastVpn; vpn++) {
     const m = c.mirror.translate(vpn);
     const pa = Math.max(head, Math.ceil((vpn * ps) / sps));
     const pb = Math.min(head + nr - 1, Math.floor(((vpn + 1) * ps - 1) / sps));
     if (!m) {
-      push({
+      pushCapped(out, {
         invariant: "vmemmap_mapping",
         detail: `folio ${head}: struct pages ${pa}..${pb} are not mapped`,
         pfn: pa,
       });
       continue;
     }
-    const st = frameState(k, m.frame);
+    // Aliases (legacy) and shared tails (seed, mainline) map one frame many times.
+    if (m.frame !== lastFrame) {
+      lastFrame = m.frame;
+      lastSt = frameState(k, m.frame);
+    }
+    const st = lastSt;
     if (!MEMMAP_STATES.has(st)) {
-      push({
+      pushCapped(out, {
         invariant: "frame_state",
         detail: `folio ${head}: vmemmap page of pfns ${pa}..${pb} maps frame ${m.frame}, which is ${st}`,
         pfn: pa,
@@ -397,42 +402,42 @@ export function checkFolio(
     // Mapping shape of the design.
     if (vpn === firstVpn) {
       if (!m.writable)
-        push({
+        pushCapped(out, {
           invariant: "vmemmap_mapping",
           detail: `folio ${head}: its head vmemmap page is mapped read-only`,
           pfn: head,
         });
     } else if (optimized && nr * sps > ps) {
       if (!roIsRw && m.writable)
-        push({
+        pushCapped(out, {
           invariant: "vmemmap_mapping",
           detail: `folio ${head}: optimised, but the tail vmemmap page of ${pa} is writable`,
           pfn: pa,
         });
       if (design === "legacy") {
         if (headMap && m.frame !== headMap.frame)
-          push({
+          pushCapped(out, {
             invariant: "vmemmap_mapping",
             detail: `folio ${head}: tail vmemmap page of ${pa} maps frame ${m.frame}, not the head page ${headMap.frame}`,
             pfn: pa,
           });
       } else {
         if (!st.endsWith("shared_tail"))
-          push({
+          pushCapped(out, {
             invariant: "vmemmap_mapping",
             detail: `folio ${head}: tail vmemmap page of ${pa} maps frame ${m.frame} (${st}), not a shared tail`,
             pfn: pa,
           });
         if (tailFrame === -1) tailFrame = m.frame;
         else if (m.frame !== tailFrame)
-          push({
+          pushCapped(out, {
             invariant: "tails_identical",
             detail: `folio ${head}: its tail vmemmap pages map different frames (${tailFrame}, ${m.frame})`,
             pfn: pa,
           });
       }
     } else if (!optimized && !m.writable) {
-      push({
+      pushCapped(out, {
         invariant: "vmemmap_mapping",
         detail: `folio ${head}: not optimised, but the vmemmap page of ${pa} is read-only`,
         pfn: pa,
@@ -450,10 +455,13 @@ export function checkFolio(
       // first and the last pfn of the page decide for all of them.
       for (const p of pa === pb ? [pa] : [pa, pb]) {
         if (p === head || aliasing) continue;
-        if (s.info === expectedInfo && expectedWorks()) continue;
+        if (s.info === expectedInfo) {
+          expectedOk ??= expectedDecodes(c, head, nr, expectedInfo);
+          if (expectedOk) continue;
+        }
         const got = decodeHead(c, p, s.info);
         if (got !== head && !aliasing) {
-          push({
+          pushCapped(out, {
             invariant: "compound_head",
             detail: `pfn ${p} of folio ${head} (order ${f.order}): compound_head gives ${got}`,
             pfn: p,
@@ -466,10 +474,13 @@ export function checkFolio(
       for (let p = pa; p <= pb; p++) {
         if (p === head) continue;
         const info = rawWord(c, p * sps + PAGE_OFF.compoundInfo) ?? 0n;
-        if (info === expectedInfo && expectedWorks()) continue;
+        if (info === expectedInfo) {
+          expectedOk ??= expectedDecodes(c, head, nr, expectedInfo);
+          if (expectedOk) continue;
+        }
         const got = decodeHead(c, p, info);
         if (got !== head && !aliasing) {
-          push({
+          pushCapped(out, {
             invariant: "compound_head",
             detail: `pfn ${p} of folio ${head} (order ${f.order}): compound_head gives ${got}`,
             pfn: p,
@@ -496,7 +507,7 @@ export function checkFolio(
     for (const p of headSlotsPfns) {
       const legit = aliasing && (p * sps) % ps === 0;
       if (!legit) {
-        push({
+        pushCapped(out, {
           invariant: "fake_head",
           detail: `pfn ${p} of folio ${head} (order ${f.order}, ${optimized ? "optimised" : "not optimised"}, ${design}): its struct page has PG_head but is not the head`,
           pfn: p,
@@ -507,7 +518,7 @@ export function checkFolio(
       // Whatever its raw bytes say, the model's compound_head()/PageTail() must find the head.
       const ch = sh.compound.compoundHead(p);
       if (ch !== head || !sh.compound.pageTail(p) || sh.compound.pageHead(p)) {
-        push({
+        pushCapped(out, {
           invariant: "compound_head",
           detail: `pfn ${p} of folio ${head}: compound_head() gives ${ch}, PageTail ${sh.compound.pageTail(p)}, PageHead ${sh.compound.pageHead(p)}`,
           pfn: p,
@@ -521,7 +532,7 @@ export function checkFolio(
       const p = Math.floor((vpn * ps) / sps);
       const ch = sh.compound.compoundHead(p);
       if (ch !== head)
-        push({
+        pushCapped(out, {
           invariant: "compound_head",
           detail: `pfn ${p} of folio ${head}: compound_head() gives ${ch}`,
           pfn: p,
@@ -531,6 +542,19 @@ export function checkFolio(
     }
   }
   return out;
+}
+
+/**
+ * compound_head() of a tail holding exactly prep_compound_tail()'s word finds the head for
+ * every pfn of the folio when it does for the first and the last (mask: monotone in the
+ * address; pointer: constant).
+ */
+function expectedDecodes(c: CheckContext, head: number, nr: number, info: bigint): boolean {
+  return decodeHead(c, head + 1, info) === head && decodeHead(c, head + nr - 1, info) === head;
+}
+
+function pushCapped(out: Violation[], v: Violation): void {
+  if (out.length < 8) out.push(v);
 }
 
 /** folio_test_hugetlb_vmemmap_optimized(), read through the shadow memmap. */
@@ -555,7 +579,6 @@ export function compoundHeads(model: CheckTarget, folios?: FolioRef[]): Violatio
   const k = kernelOf(model);
   const c = checkContext(k);
   c.mirror.refresh();
-  c.shadow.reset();
   const memo = new Map<number, FrameSummary>();
   const out: Violation[] = [];
   for (const f of folios ?? poolFolios(k)) out.push(...checkFolio(c, f, { memo }));
@@ -618,24 +641,8 @@ function sortByStart(iv: Interval[]): void {
  * (d) every present frame in exactly one state: the buddy's free blocks, its allocations and
  * memblock's reservations tile the present memory, without overlap and without gaps.
  */
-export function frameTiling(model: CheckTarget, cached = false): Violation[] {
+export function frameTiling(model: CheckTarget): Violation[] {
   const k = kernelOf(model);
-  const c = checkContext(k);
-  const key = buddyKey(k);
-  if (cached && c.tilingCleanKey === key) return [];
-  const res = frameTilingUncached(k);
-  c.tilingCleanKey = res.length ? null : key;
-  return res;
-}
-
-/** Changes whenever an allocation, a free or a reservation changes the buddy's or memblock's counts. */
-function buddyKey(k: Kernel): string {
-  let managed = 0;
-  for (const z of k.buddy.zones) managed += z.managed;
-  return `${k.buddy.allocations.size}/${k.buddy.nrFreePages()}/${managed}/${k.memblock.reserved.length}`;
-}
-
-function frameTilingUncached(k: Kernel): Violation[] {
   const iv: Interval[] = [];
   for (const b of k.buddy.freeBlocks())
     iv.push({ start: b.start, end: b.start + b.nrPages, what: "free" });
@@ -717,15 +724,6 @@ export function memmapFrames(model: CheckTarget): Violation[] {
   const k = kernelOf(model);
   const c = checkContext(k);
   c.mirror.refresh();
-  // Nothing that decides the answer changed since the last clean pass: the same answer.
-  const key = `${c.mirror.version}/${k.buddy.allocations.size}/${k.buddy.nrFreePages()}/${k.memblock.reserved.length}/${k.vmstat.nrMemmapPages}/${k.vmstat.nrMemmapBootPages}/${publishedTails(k).size}`;
-  if (c.memmapCleanKey === key) return [];
-  const res = memmapFramesUncached(k, c);
-  c.memmapCleanKey = res.length ? null : key;
-  return res;
-}
-
-function memmapFramesUncached(k: Kernel, c: CheckContext): Violation[] {
   const out: Violation[] = [];
   const push = (v: Violation) => {
     if (out.length < 8) out.push(v);
@@ -754,8 +752,11 @@ function memmapFramesUncached(k: Kernel, c: CheckContext): Violation[] {
   }
   // Leaks: allocated as memmap but not mapped (a published shared tail is kept for later use).
   const published = publishedTails(k);
-  for (const [pfn, a] of k.buddy.allocations) {
-    if (a.use !== "vmemmap" && a.use !== "shared_tail") continue;
+  for (const pfn of [
+    ...k.buddy.allocations.withUse("vmemmap"),
+    ...k.buddy.allocations.withUse("shared_tail"),
+  ]) {
+    const a = k.buddy.allocations.get(pfn) as { order: number; use: string };
     for (let j = 0; j < 2 ** a.order; j++) {
       if (c.mirror.mapCount(pfn + j) === 0 && !(a.use === "shared_tail" && published.has(pfn + j)))
         push({
@@ -819,17 +820,8 @@ function memmapFramesUncached(k: Kernel, c: CheckContext): Violation[] {
 }
 
 /** (e) the buddy's counters: each zone's nr_free equals its free blocks; managed = free + handed out. */
-export function buddyCounters(model: CheckTarget, cached = false): Violation[] {
+export function buddyCounters(model: CheckTarget): Violation[] {
   const k = kernelOf(model);
-  const c = checkContext(k);
-  const key = buddyKey(k);
-  if (cached && c.buddyCleanKey === key) return [];
-  const res = buddyCountersUncached(k);
-  c.buddyCleanKey = res.length ? null : key;
-  return res;
-}
-
-function buddyCountersUncached(k: Kernel): Violation[] {
   const out: Violation[] = [];
   const free = new Map<object, number>();
   const used = new Map<object, number>();
@@ -951,8 +943,9 @@ export function poolCounters(model: CheckTarget): Violation[] {
       );
   }
   // Every hugetlb allocation is a folio of the pool.
-  for (const [pfn, a] of k.buddy.allocations) {
-    if (a.use === "hugetlb" && !pool.folios.has(pfn) && out.length < 8)
+  for (const pfn of k.buddy.allocations.withUse("hugetlb")) {
+    const a = k.buddy.allocations.get(pfn) as { order: number };
+    if (!pool.folios.has(pfn) && out.length < 8)
       out.push({
         invariant: "pool_counters",
         detail: `frames ${pfn}..${pfn + 2 ** a.order - 1} are allocated as hugetlb but no folio of the pool holds them`,

@@ -268,6 +268,8 @@ export interface Execution {
   stepsRun: number;
   checks: number;
   faultsInjected: number;
+  /** Milliseconds the checker spent per invariant (Checker.timings). */
+  timings: Record<string, number>;
 }
 
 /** bootModel() with the mutation switched on before boot. */
@@ -305,6 +307,18 @@ function kernelWrite(model: Model, step: Step & { op: "write" }): { errno: numbe
   return null;
 }
 
+/** Whether a step would do nothing on this session (a touch of a map that does not exist ...). */
+export function isNoop(session: ModelSession, s: Step): boolean {
+  if ((s.op === "touch" || s.op === "release") && !session.maps.has(s.id)) return true;
+  return s.op === "map" && session.maps.has(s.id);
+}
+
+/** One step, with the writes the model's files do not have yet done through the pool. */
+export function applyStep(model: Model, session: ModelSession, s: Step): void {
+  if (s.op === "write" && kernelWrite(model, s)) return;
+  session.step(s);
+}
+
 /** Runs ops on a fresh machine with the checker; stops at the first check that finds something. */
 export function execute(cfg: CheckConfig, ops: readonly CheckOp[]): Execution {
   const spec = checkMachineSpec(cfg.machine);
@@ -316,6 +330,7 @@ export function execute(cfg: CheckConfig, ops: readonly CheckOp[]): Execution {
     stepsRun: 0,
     checks: 0,
     faultsInjected: 0,
+    timings: {},
   };
   const fail = (step: number, vs: Violation[]) => {
     for (const v of vs) ex.violations.push({ step, ...v });
@@ -350,6 +365,7 @@ export function execute(cfg: CheckConfig, ops: readonly CheckOp[]): Execution {
   const chk = checker as unknown as Checker;
   const ses = session as unknown as ModelSession;
   ex.model = mdl;
+  ex.timings = chk.timings;
   // Boot (with its command line) checked in full, then the reset every scenario starts with.
   fail(-1, chk.check(true));
   ex.checks++;
@@ -359,19 +375,12 @@ export function execute(cfg: CheckConfig, ops: readonly CheckOp[]): Execution {
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i];
     const s = op.step;
-    if ((s.op === "touch" || s.op === "release") && !ses.maps.has(s.id)) {
-      ex.skipped.add(i);
-      continue;
-    }
-    if (s.op === "map" && ses.maps.has(s.id)) {
+    if (isNoop(ses, s)) {
       ex.skipped.add(i);
       continue;
     }
     if (cfg.faults > 0 && op.fault) faults.random(cfg.faults, mulberry32(op.fault));
-    const ok = guard(i, () => {
-      if (s.op === "write" && kernelWrite(mdl, s)) return;
-      ses.step(s);
-    });
+    const ok = guard(i, () => applyStep(mdl, ses, s));
     faults.random(0, () => 1);
     ex.stepsRun++;
     if (!ok) break;

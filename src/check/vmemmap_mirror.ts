@@ -28,6 +28,9 @@ export interface VpnChange {
   after: Mapping | null;
 }
 
+/** Changes the log keeps for its reader (more: it says so and the reader looks at everything). */
+const MAX_LOG = 1 << 20;
+
 /** Huge leaves are at least this many vmemmap pages (a PMD of 4 KiB pages maps 512). */
 const HUGE_BLOCK = 512;
 
@@ -45,8 +48,16 @@ export class VmemmapMirror {
   private lastPteWrites = -1;
   /** Incremented on every refresh that changed anything. */
   version = 0;
+  /** Incremented whenever a huge leaf comes or goes (a split maps the same frames: no change). */
+  hugeVersion = 0;
   /** Changes found by the last refresh (vpns whose translation differs). */
   changes: VpnChange[] = [];
+  /**
+   * Changes of every refresh since the last drainLog() (a checker refreshes in the middle of
+   * an operation too); `logOverflow` once more than MAX_LOG were dropped unread.
+   */
+  private log: VpnChange[] = [];
+  logOverflow = false;
   /** Every table frame currently reachable from the root. */
   readonly tableFrames = new Set<number>();
 
@@ -81,8 +92,51 @@ export class VmemmapMirror {
   /** How many vmemmap pages map `frame` (0: not part of the memmap). */
   mapCount(frame: number): number {
     let n = this.refs.get(frame) ?? 0;
-    for (const h of this.huge.values()) if (frame >= h.frame && frame < h.frame + h.nrPages) n++;
+    const leaves = this.hugeByFrameBlock.get(Math.floor(frame / HUGE_BLOCK));
+    if (leaves)
+      for (const vpn of leaves) {
+        const h = this.huge.get(vpn);
+        if (h && frame >= h.frame && frame < h.frame + h.nrPages) n++;
+      }
     return n;
+  }
+
+  /** Huge leaves by block of HUGE_BLOCK frames they map: block -> first vpns of the leaves. */
+  private readonly hugeByFrameBlock = new Map<number, number[]>();
+  /** Distinct frames PTE leaves map, per block of HUGE_BLOCK frames. */
+  private readonly refsByBlock = new Map<number, number>();
+
+  /**
+   * Calls fn for every distinct frame of [start, end) a PTE leaf maps, and for every huge leaf
+   * whose frames meet [start, end) (with its first vpn).
+   */
+  mappedIn(
+    start: number,
+    end: number,
+    fn: (frame: number) => void,
+    leaf: (vpn: number) => void,
+  ): void {
+    const seenLeaves = new Set<number>();
+    for (let b = Math.floor(start / HUGE_BLOCK); b * HUGE_BLOCK < end; b++) {
+      if (this.refsByBlock.has(b)) {
+        const lo = Math.max(start, b * HUGE_BLOCK);
+        const hi = Math.min(end, (b + 1) * HUGE_BLOCK);
+        for (let f = lo; f < hi; f++) if (this.refs.has(f)) fn(f);
+      }
+      const leaves = this.hugeByFrameBlock.get(b);
+      if (leaves)
+        for (const vpn of leaves) {
+          const h = this.huge.get(vpn);
+          if (!h || seenLeaves.has(vpn) || h.frame >= end || h.frame + h.nrPages <= start) continue;
+          seenLeaves.add(vpn);
+          leaf(vpn);
+        }
+    }
+  }
+
+  /** The huge leaf whose first vpn is `vpn`. */
+  hugeLeaf(vpn: number): { frame: number; nrPages: number; writable: boolean } | null {
+    return this.huge.get(vpn) ?? null;
   }
 
   /** Huge leaves by block of HUGE_BLOCK vpns: block -> first vpn of the leaf. */
@@ -112,8 +166,25 @@ export class VmemmapMirror {
     this.tableFrames.clear();
     for (const t of seen) this.tableFrames.add(t);
     this.finishChanges();
-    if (this.changes.length) this.version++;
+    if (this.changes.length) {
+      this.version++;
+      if (!this.logOverflow) {
+        for (const c of this.changes) this.log.push(c);
+        if (this.log.length > MAX_LOG) {
+          this.log = [];
+          this.logOverflow = true;
+        }
+      }
+    }
     return this.changes.length > 0;
+  }
+
+  /** The changes since the last drain, and whether some were lost (then: look at everything). */
+  drainLog(): { changes: VpnChange[]; overflow: boolean } {
+    const r = { changes: this.log, overflow: this.logOverflow };
+    this.log = [];
+    this.logOverflow = false;
+    return r;
   }
 
   private words(frame: number): Uint32Array {
@@ -180,14 +251,25 @@ export class VmemmapMirror {
     if (level === this.levels - 1) {
       const before = this.pte.get(vpn) ?? null;
       this.pte.set(vpn, { frame, writable });
-      this.refs.set(frame, (this.refs.get(frame) ?? 0) + 1);
+      const n = this.refs.get(frame) ?? 0;
+      this.refs.set(frame, n + 1);
+      if (n === 0) {
+        const b = Math.floor(frame / HUGE_BLOCK);
+        this.refsByBlock.set(b, (this.refsByBlock.get(b) ?? 0) + 1);
+      }
       this.noteChange(vpn, before, { frame, writable });
       return;
     }
     const nrPages = 2 ** this.vpnShiftPerLevel[level];
+    this.hugeVersion++;
     this.huge.set(vpn, { frame, nrPages, writable });
     for (let b = Math.floor(vpn / HUGE_BLOCK); b * HUGE_BLOCK < vpn + nrPages; b++)
       this.hugeByBlock.set(b, vpn);
+    for (let b = Math.floor(frame / HUGE_BLOCK); b * HUGE_BLOCK < frame + nrPages; b++) {
+      const l = this.hugeByFrameBlock.get(b);
+      if (l) l.push(vpn);
+      else this.hugeByFrameBlock.set(b, [vpn]);
+    }
     for (let j = 0; j < nrPages; j++)
       this.noteChange(vpn + j, null, { frame: frame + j, writable });
   }
@@ -198,16 +280,27 @@ export class VmemmapMirror {
       if (!m) return;
       this.pte.delete(vpn);
       const n = (this.refs.get(m.frame) ?? 1) - 1;
-      if (n <= 0) this.refs.delete(m.frame);
-      else this.refs.set(m.frame, n);
+      if (n <= 0) {
+        this.refs.delete(m.frame);
+        const b = Math.floor(m.frame / HUGE_BLOCK);
+        const left = (this.refsByBlock.get(b) ?? 1) - 1;
+        if (left <= 0) this.refsByBlock.delete(b);
+        else this.refsByBlock.set(b, left);
+      } else this.refs.set(m.frame, n);
       this.noteChange(vpn, m, null);
       return;
     }
     const h = this.huge.get(vpn);
     if (!h) return;
+    this.hugeVersion++;
     this.huge.delete(vpn);
     for (let b = Math.floor(vpn / HUGE_BLOCK); b * HUGE_BLOCK < vpn + h.nrPages; b++)
       if (this.hugeByBlock.get(b) === vpn) this.hugeByBlock.delete(b);
+    for (let b = Math.floor(h.frame / HUGE_BLOCK); b * HUGE_BLOCK < h.frame + h.nrPages; b++) {
+      const l = (this.hugeByFrameBlock.get(b) ?? []).filter((x) => x !== vpn);
+      if (l.length) this.hugeByFrameBlock.set(b, l);
+      else this.hugeByFrameBlock.delete(b);
+    }
     for (let j = 0; j < h.nrPages; j++)
       this.noteChange(vpn + j, { frame: h.frame + j, writable: h.writable }, null);
   }

@@ -165,7 +165,25 @@ export class Vfs {
 
   // ------------------------------------------------------------------ the file table
 
+  private cachedTable: Map<string, FileOps> | null = null;
+  private cachedTableKey = "";
+
+  /** The file table, built again only when the set of files can have changed. */
   private table(): Map<string, FileOps> {
+    const pool = this.pool;
+    // Which files exist depends on the sysctl's registration, the hstates' demote orders and
+    // the nodes; the handlers read everything else when called.
+    let key = this.d.vmemmap.sysctlRegistered(pool.hstates.map((h) => h.order)) ? "s" : "-";
+    for (const h of pool.hstates) key += `/${h.order}:${h.demoteOrder}`;
+    key += `/${pool.nodes.join(",")}`;
+    if (this.cachedTable === null || key !== this.cachedTableKey) {
+      this.cachedTable = this.buildTable();
+      this.cachedTableKey = key;
+    }
+    return this.cachedTable;
+  }
+
+  private buildTable(): Map<string, FileOps> {
     const t = new Map<string, FileOps>();
     const pool = this.pool;
     const kb = this.k.pageSize / 1024;
@@ -351,9 +369,7 @@ export class Vfs {
 
   /** NR_PAGETABLE: page-table pages the page allocator gave out after boot. */
   private pageTablePages(): number {
-    let n = 0;
-    for (const a of this.k.buddy.allocations.values()) if (a.use === "pagetable") n += 2 ** a.order;
-    return n;
+    return this.k.buddy.allocations.pagesWithUse("pagetable");
   }
 
   private nodeMeminfo(nid: number): string {

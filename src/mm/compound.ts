@@ -200,7 +200,8 @@ export class Compound {
         pfn + this.perVmemmapPage <= end &&
         Number.isInteger(this.perVmemmapPage)
       ) {
-        const t = this.memmap.backing(pfn);
+        // The stores go through the MMU: a stale TLB entry is used as the kernel's would be.
+        const t = this.memmap.translate(pfn);
         if (t?.writable) {
           perFrame(t.frame, voff);
           pfn += this.perVmemmapPage;

@@ -6,6 +6,7 @@
 
 import { ENOMEM, KernelError, Oops } from "../include/errno.ts";
 import { type NodeSpec, type PfnRange, findPfnRange } from "../machine/spec.ts";
+import { type RangeListener, emitRange } from "./page_alloc.ts";
 
 export type MemblockUse = "vmemmap" | "pagetable" | "kernel" | "hugetlb" | "shared_tail";
 
@@ -17,11 +18,18 @@ export interface ReservedRange extends PfnRange {
 export class Memblock {
   /** Sorted by startPfn, disjoint. */
   readonly reserved: ReservedRange[] = [];
+  /** Told of every range reserved or freed (see RangeListener in page_alloc.ts). */
+  readonly listeners: RangeListener[] = [];
 
   constructor(private readonly nodes: NodeSpec[]) {}
 
   /** memblock_reserve(). */
   reserve(startPfn: number, endPfn: number, use: MemblockUse, nid: number): void {
+    this.reserveRange(startPfn, endPfn, use, nid);
+    if (this.listeners.length) emitRange(this.listeners, startPfn, endPfn - startPfn);
+  }
+
+  private reserveRange(startPfn: number, endPfn: number, use: MemblockUse, nid: number): void {
     let i = this.reserved.length;
     while (i > 0 && this.reserved[i - 1].startPfn >= endPfn) i--;
     const before = this.reserved[i - 1];
@@ -100,6 +108,7 @@ export class Memblock {
     if (r.startPfn < startPfn) parts.push({ ...r, endPfn: startPfn });
     if (endPfn < r.endPfn) parts.push({ ...r, startPfn: endPfn });
     this.reserved.splice(i, 1, ...parts);
+    if (this.listeners.length) emitRange(this.listeners, startPfn, endPfn - startPfn);
   }
 
   isReserved(pfn: number): boolean {

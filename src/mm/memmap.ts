@@ -134,6 +134,11 @@ export class Memmap {
     return ((this.readU32(pfn, word) >>> (bit % 32)) & 1) === 1;
   }
 
+  /** What a store to pfn's struct page goes through: the TLB, filled by a walk on a miss. */
+  translate(pfn: number): { frame: number; writable: boolean } | null {
+    return this.pgt.translate(Math.floor((pfn * this.structPageSize) / this.pageSize));
+  }
+
   /** The frame backing the struct page of pfn, and whether it is mapped writable (no TLB fill). */
   backing(pfn: number): { frame: number; writable: boolean } | null {
     return this.pgt.walk(this.vaddrOf(pfn));

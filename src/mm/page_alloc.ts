@@ -54,6 +54,133 @@ export interface Allocation {
   nid: number;
 }
 
+/**
+ * Told of every pfn range whose state changed (handed out, freed, merged, split, reserved, its
+ * use changed): trace_mm_page_alloc()/trace_mm_page_free() in spirit. The checker listens to
+ * check only what changed; nothing in the model depends on it.
+ */
+export type RangeListener = (startPfn: number, nrPages: number) => void;
+
+/** Calls every listener of a list (the hot paths test `length` first). */
+export function emitRange(ls: readonly RangeListener[], startPfn: number, nrPages: number): void {
+  for (const l of ls) l(startPfn, nrPages);
+}
+
+const FRAME_USES: readonly FrameUse[] = [
+  "vmemmap",
+  "pagetable",
+  "shared_tail",
+  "hugetlb",
+  "kernel",
+  "offline",
+];
+
+/**
+ * The blocks handed out, by first pfn, with indexes the kernel keeps as counters (NR_PAGETABLE,
+ * the pages of each zone): the blocks of each use and the pages handed out per zone. Every
+ * change goes through set()/delete()/setUse(), which keep the indexes and tell the listeners.
+ */
+export class AllocationMap extends Map<number, Allocation> {
+  private readonly byUse = new Map<FrameUse, Set<number>>(FRAME_USES.map((u) => [u, new Set()]));
+  private readonly pagesOfUse = new Map<FrameUse, number>(FRAME_USES.map((u) => [u, 0]));
+  /** Pages handed out, per index in PageAllocator.zones (-1: in no zone). */
+  readonly pagesByZone: number[] = [];
+  /** Blocks per order (orders with none are skipped by lookups). */
+  readonly blocksOfOrder: number[] = [];
+  readonly listeners: RangeListener[] = [];
+  /** Set by the PageAllocator: the index of the zone that holds pfn, or -1. */
+  zoneIndexOf: (pfn: number) => number = () => -1;
+
+  override set(pfn: number, a: Allocation): this {
+    const old = super.get(pfn);
+    if (old) this.unindex(pfn, old);
+    super.set(pfn, a);
+    this.index(pfn, a, 1);
+    if (this.listeners.length)
+      emitRange(this.listeners, pfn, 2 ** Math.max(a.order, old ? old.order : 0));
+    return this;
+  }
+
+  override delete(pfn: number): boolean {
+    const old = super.get(pfn);
+    if (!old) return false;
+    this.unindex(pfn, old);
+    super.delete(pfn);
+    if (this.listeners.length) emitRange(this.listeners, pfn, 2 ** old.order);
+    return true;
+  }
+
+  override clear(): void {
+    for (const pfn of [...this.keys()]) this.delete(pfn);
+  }
+
+  /** Records that the block at pfn is now used for `use`. */
+  setUse(pfn: number, use: FrameUse): void {
+    const a = super.get(pfn);
+    if (!a) throw new Oops(`setUse: pfn ${pfn} not allocated`);
+    this.unindex(pfn, a);
+    a.use = use;
+    this.index(pfn, a, 1);
+    if (this.listeners.length) emitRange(this.listeners, pfn, 2 ** a.order);
+  }
+
+  /** First pfns of the blocks used for `use`. */
+  withUse(use: FrameUse): ReadonlySet<number> {
+    return this.byUse.get(use) as Set<number>;
+  }
+
+  /** Pages in the blocks used for `use`. */
+  pagesWithUse(use: FrameUse): number {
+    return this.pagesOfUse.get(use) as number;
+  }
+
+  /** The block that holds pfn (blocks are aligned to their order), or null. */
+  containing(pfn: number): { start: number; a: Allocation } | null {
+    const a = super.get(pfn);
+    if (a) return { start: pfn, a };
+    const orders = this.blocksOfOrder;
+    for (let o = 1; o < orders.length; o++) {
+      if (!orders[o]) continue;
+      const start = pfn - (pfn % 2 ** o);
+      const b = super.get(start);
+      if (b && pfn < start + 2 ** b.order) return { start, a: b };
+    }
+    return null;
+  }
+
+  /** Every block that holds pfn (more than one: the bookkeeping is broken). */
+  allContaining(pfn: number): Array<{ start: number; a: Allocation }> {
+    const out: Array<{ start: number; a: Allocation }> = [];
+    const orders = this.blocksOfOrder;
+    let last = -1;
+    for (let o = 0; o < orders.length; o++) {
+      if (!orders[o]) continue;
+      const start = pfn - (pfn % 2 ** o);
+      if (start === last) continue;
+      const b = super.get(start);
+      if (b && pfn < start + 2 ** b.order) {
+        out.push({ start, a: b });
+        last = start;
+      }
+    }
+    return out;
+  }
+
+  private index(pfn: number, a: Allocation, sign: 1 | -1): void {
+    const n = 2 ** a.order;
+    this.blocksOfOrder[a.order] = (this.blocksOfOrder[a.order] ?? 0) + sign;
+    if (sign > 0) (this.byUse.get(a.use) as Set<number>).add(pfn);
+    this.pagesOfUse.set(a.use, (this.pagesOfUse.get(a.use) as number) + sign * n);
+    const z = this.zoneIndexOf(pfn);
+    if (z >= 0) this.pagesByZone[z] = (this.pagesByZone[z] ?? 0) + sign * n;
+  }
+
+  private unindex(pfn: number, a: Allocation): void {
+    (this.byUse.get(a.use) as Set<number>).delete(pfn);
+    this.index(pfn, a, -1);
+  }
+}
+
 class FreeList {
   private readonly next = new Map<number, number>();
   private readonly prev = new Map<number, number>();
@@ -137,9 +264,13 @@ export class PageAllocator {
   readonly zones: Zone[] = [];
   readonly zonesByNode: Zone[][] = [];
   /** Blocks handed out, by first pfn. */
-  readonly allocations = new Map<number, Allocation>();
+  readonly allocations = new AllocationMap();
+  /** Listeners of free-list changes (see RangeListener; the allocations have their own). */
+  readonly listeners: RangeListener[] = [];
   /** Free blocks, by first pfn (explicit ones; lazy ranges are in Zone.lazy). */
   private readonly freeOrder = new Map<number, number>();
+  /** Explicit free blocks per order (lookups skip the orders that have none). */
+  private readonly freeOfOrder: number[];
   /** Calls that failed, per site (for reports). */
   readonly failures = new Map<string, number>();
   faults: FaultInjector;
@@ -150,6 +281,7 @@ export class PageAllocator {
     faults: FaultInjector,
   ) {
     this.faults = faults;
+    this.freeOfOrder = new Array(maxOrder + 1).fill(0);
     for (const node of nodes) {
       const zs: Zone[] = [];
       for (const z of node.zones) {
@@ -159,11 +291,29 @@ export class PageAllocator {
       }
       this.zonesByNode[node.nid] = zs;
     }
+    this.allocations.zoneIndexOf = (pfn) => this.zoneIndex(pfn);
   }
 
   zoneOf(pfn: number): Zone | null {
     for (const z of this.zones) if (z.contains(pfn)) return z;
     return null;
+  }
+
+  /** The index in `zones` of the zone that holds pfn, or -1. */
+  zoneIndex(pfn: number): number {
+    for (let i = 0; i < this.zones.length; i++) if (this.zones[i].contains(pfn)) return i;
+    return -1;
+  }
+
+  /** Pages of zone `z` handed out (allocated blocks that start in it). */
+  allocatedPages(z: Zone): number {
+    return this.allocations.pagesByZone[this.zones.indexOf(z)] ?? 0;
+  }
+
+  /** Has a listener of every range whose state changes (free lists and allocations). */
+  addRangeListener(l: RangeListener): void {
+    this.listeners.push(l);
+    this.allocations.listeners.push(l);
   }
 
   // ---- boot ----------------------------------------------------------------------------------
@@ -188,6 +338,7 @@ export class PageAllocator {
         if (last && last[1] === pfn) last[1] = rEnd;
         else zone.lazy.push([pfn, rEnd]);
         zone.nrFree += rEnd - pfn;
+        if (this.listeners.length) emitRange(this.listeners, pfn, rEnd - pfn);
         zone.managed += rEnd - pfn;
         pfn = rEnd;
         continue;
@@ -224,18 +375,23 @@ export class PageAllocator {
     if (toTail) zone.freeArea[order].addTail(pfn);
     else zone.freeArea[order].addHead(pfn);
     this.freeOrder.set(pfn, order);
+    this.freeOfOrder[order]++;
     zone.nrFree += 2 ** order;
+    if (this.listeners.length) emitRange(this.listeners, pfn, 2 ** order);
   }
 
   private delFree(zone: Zone, pfn: number, order: number): void {
     zone.freeArea[order].remove(pfn);
     this.freeOrder.delete(pfn);
+    this.freeOfOrder[order]--;
     zone.nrFree -= 2 ** order;
+    if (this.listeners.length) emitRange(this.listeners, pfn, 2 ** order);
   }
 
   /** The free block that contains pfn, or null. */
   freeBlockAt(pfn: number): { start: number; order: number; lazy: boolean } | null {
     for (let o = 0; o <= this.maxOrder; o++) {
+      if (this.freeOfOrder[o] === 0) continue;
       const start = pfn - (pfn % 2 ** o);
       if (this.freeOrder.get(start) === o) return { start, order: o, lazy: false };
     }
@@ -267,6 +423,7 @@ export class PageAllocator {
       zone.lazy.splice(idx, 1, [s, blockStart], [blockStart + size, e]);
     }
     zone.nrFree -= size;
+    if (this.listeners.length) emitRange(this.listeners, blockStart, size);
   }
 
   /** __rmqueue_smallest() + expand(). Returns the first pfn or -1. */
@@ -479,9 +636,7 @@ export class PageAllocator {
 
   /** Changes what an allocated block is recorded as (a folio handed from hugetlb to the buddy). */
   setUse(pfn: number, use: FrameUse): void {
-    const a = this.allocations.get(pfn);
-    if (!a) throw new Oops(`setUse: pfn ${pfn} not allocated`);
-    a.use = use;
+    this.allocations.setUse(pfn, use);
   }
 
   /** split_page(): an order-n allocation becomes 2^n order-0 allocations. */

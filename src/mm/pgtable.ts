@@ -49,12 +49,15 @@ export class KernelPageTables {
     this.levels = arch.levelShifts.length;
     this.entriesPerTable = 2 ** (arch.pageShift - 3);
     this.pageShiftN = BigInt(arch.pageShift);
+    this.levelShiftsN = arch.levelShifts.map((x) => BigInt(x));
+    this.indexMaskN = BigInt(this.entriesPerTable - 1);
   }
 
+  private readonly levelShiftsN: bigint[];
+  private readonly indexMaskN: bigint;
+
   index(level: number, vaddr: bigint): number {
-    return Number(
-      (vaddr >> BigInt(this.arch.levelShifts[level])) & BigInt(this.entriesPerTable - 1),
-    );
+    return Number((vaddr >> this.levelShiftsN[level]) & this.indexMaskN);
   }
 
   get(tablePfn: number, idx: number): bigint {

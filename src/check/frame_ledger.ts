@@ -1,0 +1,422 @@
+// The frame invariants of invariants.ts - every frame in one state (frameTiling), the frames
+// that back the memmap and their counters (memmapFrames), the buddy's counters
+// (buddyCounters) - kept up to date after every step without sweeping the machine.
+//
+// The page allocator and memblock tell their listeners of every pfn range whose state changed
+// (RangeListener in mm/page_alloc.ts: trace_mm_page_alloc()/trace_mm_page_free() in spirit),
+// and the vmemmap mirror says which translations changed. If the invariants held at the last
+// check, a violation now involves a range or a frame that changed since: those are the only
+// ones looked at. The full sweeps stay in invariants.ts; the Checker runs them now and then
+// and at the end of a run, which also checks this ledger's bookkeeping. Kernel counterparts:
+// mm/page_alloc.c, mm/memblock.c, mm/sparse-vmemmap.c. Pure and browser-safe.
+
+import { findPfnRange } from "../machine/spec.ts";
+import { type CheckContext, type Violation, frameState, publishedTails } from "./invariants.ts";
+import type { VpnChange } from "./vmemmap_mirror.ts";
+
+/** Journal entries (start, nr pairs) kept before the ledger gives up and rebuilds. */
+const MAX_JOURNAL = 1 << 18;
+
+/** What a frame PTE leaves map counts as, or the state that makes it a violation. */
+type MemmapClass = "boot" | "runtime" | "tail" | `bad:${string}`;
+
+function memmapClass(st: string): MemmapClass {
+  if (st === "reserved:vmemmap") return "boot";
+  if (st === "alloc:vmemmap") return "runtime";
+  if (st.endsWith("shared_tail")) return "tail";
+  return `bad:${st}`;
+}
+
+interface LeafState {
+  frame: number;
+  nrPages: number;
+  boot: number;
+  runtime: number;
+  /** Frames of the leaf that are not memmap, with their state. */
+  bad: Map<number, string>;
+}
+
+export class FrameLedger {
+  /** Every changed range since the last check, as start, nr pairs. */
+  private ranges: number[] = [];
+  /** The ranges whose allocation or reservation changed (a subset of `ranges`). */
+  private allocRanges: number[] = [];
+  private overflow = false;
+  private ready = false;
+  /** Distinct frames PTE leaves map -> class. */
+  private readonly cls = new Map<number, MemmapClass>();
+  private readonly leaves = new Map<number, LeafState>();
+  private boot = 0;
+  private runtime = 0;
+  /** Frames PTE leaves map that are not memmap -> their state. */
+  private readonly bad = new Map<number, string>();
+  /** Frames allocated as vmemmap or shared tail that nothing maps -> their use. */
+  private readonly leaks = new Map<number, string>();
+  private published = new Set<number>();
+  private hugeVersion = -1;
+  private readonly present: Array<{ startPfn: number; endPfn: number }>;
+
+  constructor(private readonly c: CheckContext) {
+    const k = c.k;
+    const all = (s: number, n: number) => this.note(s, n, false);
+    const alloc = (s: number, n: number) => this.note(s, n, true);
+    k.buddy.listeners.push(all);
+    k.buddy.allocations.listeners.push(alloc);
+    k.memblock.listeners.push(alloc);
+    this.present = k.spec.nodes
+      .flatMap((n) => n.ranges.map((r) => ({ startPfn: r.startPfn, endPfn: r.endPfn })))
+      .sort((a, b) => a.startPfn - b.startPfn);
+  }
+
+  private note(start: number, nr: number, alloc: boolean): void {
+    if (this.overflow) return;
+    this.ranges.push(start, nr);
+    if (alloc) this.allocRanges.push(start, nr);
+    if (this.ranges.length > MAX_JOURNAL) {
+      this.overflow = true;
+      this.ranges = [];
+      this.allocRanges = [];
+    }
+  }
+
+  /** Forgets everything; the next check() rebuilds from the whole machine. */
+  reset(): void {
+    this.ready = false;
+  }
+
+  /**
+   * The frame invariants after the changes since the last call (the vmemmap mirror refreshed
+   * by the caller; `changes`: every translation change since the last call). The first call,
+   * and one after too many changes, rebuilds from the whole machine.
+   */
+  check(changes: readonly VpnChange[]): Violation[] {
+    const out: Violation[] = [];
+    const push = (v: Violation) => {
+      if (out.length < 8) out.push(v);
+    };
+    if (!this.ready || this.overflow) {
+      this.rebuild();
+      this.tiling(this.present.map((r) => [r.startPfn, r.endPfn]) as Array<[number, number]>, push);
+    } else {
+      this.update(changes);
+      this.tiling(coalesce(this.ranges), push);
+    }
+    this.ranges = [];
+    this.allocRanges = [];
+    this.overflow = false;
+    this.memmapViolations(push);
+    this.buddyCounters(push);
+    return out;
+  }
+
+  // ---------------------------------------------------------------- one state per frame
+
+  /**
+   * frameTiling() over the given ranges: at each pfn, exactly one of a free block, an
+   * allocation, a reservation holds it (a present pfn), none does (a hole).
+   */
+  private tiling(ranges: Array<[number, number]>, push: (v: Violation) => void): void {
+    const k = this.c.k;
+    const buddy = k.buddy;
+    for (const [start, end] of ranges) {
+      let p = start;
+      while (p < end) {
+        const found: Array<{ start: number; end: number; what: string }> = [];
+        const fb = buddy.freeBlockAt(p);
+        if (fb) found.push({ start: fb.start, end: fb.start + 2 ** fb.order, what: "free" });
+        for (const { start: s, a } of buddy.allocations.allContaining(p))
+          found.push({ start: s, end: s + 2 ** a.order, what: `alloc:${a.use}` });
+        const r = k.memblock.findReserved(p);
+        // memblock keeps listing the gigantic pages it gave HugeTLB at boot (see frameTiling).
+        if (r && (r.use !== "hugetlb" || !k.booted))
+          found.push({ start: r.startPfn, end: r.endPfn, what: `reserved:${r.use}` });
+        const pr = findPfnRange(this.present, p);
+        if (found.length > 1) {
+          push({
+            invariant: "frame_state",
+            detail: `frame ${p} is both ${found[0].what} (${found[0].start}..${found[0].end - 1}) and ${found[1].what} (${found[1].start}..${found[1].end - 1})`,
+            pfn: p,
+            expected: "one state",
+            actual: found.map((f) => f.what).join(" + "),
+          });
+          return;
+        }
+        if (found.length === 0) {
+          if (pr) {
+            push({
+              invariant: "frame_state",
+              detail: `frame ${p} is in no state (leaked)`,
+              pfn: p,
+              expected: "free, allocated or reserved",
+              actual: "none",
+            });
+            return;
+          }
+          // A hole: on to the next present range.
+          const next = this.present.find((x) => x.startPfn > p);
+          p = next ? next.startPfn : end;
+          continue;
+        }
+        const f = found[0];
+        const inside = pr !== null && f.start >= pr.startPfn && f.end <= pr.endPfn;
+        if (!inside && f.what !== "reserved:kernel") {
+          push({
+            invariant: "frame_state",
+            detail: `${f.what} frames ${f.start}..${f.end - 1} are not all present memory`,
+            pfn: f.start,
+          });
+          return;
+        }
+        p = f.end;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- the memmap's frames
+
+  private rebuild(): void {
+    const c = this.c;
+    const k = c.k;
+    this.cls.clear();
+    this.leaves.clear();
+    this.bad.clear();
+    this.leaks.clear();
+    this.boot = 0;
+    this.runtime = 0;
+    this.published = publishedTails(k);
+    for (const [frame] of c.mirror.pteRefs()) this.classify(frame, frameState(k, frame));
+    for (const h of c.mirror.hugeLeaves()) this.addLeaf(h.vpn);
+    this.hugeVersion = c.mirror.hugeVersion;
+    for (const use of ["vmemmap", "shared_tail"] as const)
+      for (const pfn of k.buddy.allocations.withUse(use)) {
+        const a = k.buddy.allocations.get(pfn);
+        if (a) for (let j = 0; j < 2 ** a.order; j++) this.leakCheck(pfn + j, `alloc:${use}`);
+      }
+    this.ready = true;
+  }
+
+  private update(changes: readonly VpnChange[]): void {
+    const c = this.c;
+    const k = c.k;
+    const dirty = new Set<number>();
+    for (const ch of changes) {
+      if (ch.before) dirty.add(ch.before.frame);
+      if (ch.after) dirty.add(ch.after.frame);
+    }
+    if (c.mirror.hugeVersion !== this.hugeVersion) {
+      // Huge leaves that went or came. A split PMD maps the same frames through PTEs, which
+      // the mirror does not report as changes: the frames of a leaf that went are looked at.
+      const now = new Map<number, { frame: number; nrPages: number }>();
+      for (const h of c.mirror.hugeLeaves()) now.set(h.vpn, h);
+      for (const [vpn, l] of this.leaves) {
+        const h = now.get(vpn);
+        if (h && h.frame === l.frame && h.nrPages === l.nrPages) continue;
+        this.dropLeaf(vpn);
+        for (let j = 0; j < l.nrPages; j++) dirty.add(l.frame + j);
+      }
+      for (const vpn of now.keys()) if (!this.leaves.has(vpn)) this.addLeaf(vpn);
+      this.hugeVersion = c.mirror.hugeVersion;
+    }
+    const a = this.allocRanges;
+    for (let i = 0; i < a.length; i += 2) {
+      const start = a[i];
+      const end = start + a[i + 1];
+      c.mirror.mappedIn(
+        start,
+        end,
+        (f) => dirty.add(f),
+        (vpn) => {
+          this.dropLeaf(vpn);
+          this.addLeaf(vpn);
+        },
+      );
+      const al = k.buddy.allocations.get(start);
+      if (al && (al.use === "vmemmap" || al.use === "shared_tail"))
+        for (let j = 0; j < 2 ** al.order; j++) dirty.add(start + j);
+      for (const f of this.leaks.keys()) if (f >= start && f < end) dirty.add(f);
+    }
+    // Shared tails published or withdrawn since the last check.
+    const pub = publishedTails(k);
+    for (const f of pub) if (!this.published.has(f)) dirty.add(f);
+    for (const f of this.published) if (!pub.has(f)) dirty.add(f);
+    this.published = pub;
+    for (const f of dirty) {
+      const st = frameState(k, f);
+      this.unclassify(f);
+      if (c.mirror.pteRefs().has(f)) this.classify(f, st);
+      this.leakCheck(f, st);
+    }
+  }
+
+  private classify(frame: number, st: string): void {
+    const m = memmapClass(st);
+    this.cls.set(frame, m);
+    if (m === "boot") this.boot++;
+    else if (m === "runtime") this.runtime++;
+    else if (m !== "tail") this.bad.set(frame, st);
+  }
+
+  private unclassify(frame: number): void {
+    const m = this.cls.get(frame);
+    if (m === undefined) return;
+    this.cls.delete(frame);
+    if (m === "boot") this.boot--;
+    else if (m === "runtime") this.runtime--;
+    else if (m !== "tail") this.bad.delete(frame);
+  }
+
+  private leakCheck(frame: number, st: string): void {
+    const use =
+      st === "alloc:vmemmap" ? "vmemmap" : st === "alloc:shared_tail" ? "shared_tail" : null;
+    if (
+      use !== null &&
+      this.c.mirror.mapCount(frame) === 0 &&
+      !(use === "shared_tail" && this.published.has(frame))
+    )
+      this.leaks.set(frame, use);
+    else this.leaks.delete(frame);
+  }
+
+  /** A huge leaf's frames, counted as memmapFrames() counts them. */
+  private addLeaf(vpn: number): void {
+    const k = this.c.k;
+    const h = this.c.mirror.hugeLeaf(vpn);
+    if (!h) return;
+    const l: LeafState = {
+      frame: h.frame,
+      nrPages: h.nrPages,
+      boot: 0,
+      runtime: 0,
+      bad: new Map(),
+    };
+    const r = k.memblock.findReserved(h.frame);
+    if (r && r.use === "vmemmap" && r.endPfn >= h.frame + h.nrPages) l.boot = h.nrPages;
+    else
+      for (let j = 0; j < h.nrPages; j++) {
+        const st = frameState(k, h.frame + j);
+        const m = memmapClass(st);
+        if (m === "boot") l.boot++;
+        else if (m === "runtime") l.runtime++;
+        else if (m !== "tail") l.bad.set(h.frame + j, st);
+      }
+    this.leaves.set(vpn, l);
+    this.boot += l.boot;
+    this.runtime += l.runtime;
+  }
+
+  private dropLeaf(vpn: number): void {
+    const l = this.leaves.get(vpn);
+    if (!l) return;
+    this.leaves.delete(vpn);
+    this.boot -= l.boot;
+    this.runtime -= l.runtime;
+  }
+
+  /** memmapFrames()'s verdicts from the ledger's counts. */
+  private memmapViolations(push: (v: Violation) => void): void {
+    const c = this.c;
+    const k = c.k;
+    const bad: Array<[number, string]> = [...this.bad];
+    for (const l of this.leaves.values()) bad.push(...l.bad);
+    for (const [frame, st] of bad.sort((x, y) => x[0] - y[0]))
+      push({
+        invariant: "frame_state",
+        detail: `frame ${frame} backs the memmap but is ${st}`,
+        pfn: frame,
+        expected: "vmemmap",
+        actual: st,
+      });
+    for (const [frame, use] of [...this.leaks].sort((x, y) => x[0] - y[0]))
+      push({
+        invariant: "vmemmap_leak",
+        detail: `frame ${frame} is allocated as ${use} but no vmemmap PTE maps it`,
+        pfn: frame,
+        expected: "mapped or freed",
+        actual: `alloc:${use}, unmapped`,
+      });
+    let reservedVmemmap = 0;
+    for (const r of k.memblock.reserved)
+      if (r.use === "vmemmap") reservedVmemmap += r.endPfn - r.startPfn;
+    if (this.boot !== reservedVmemmap) {
+      search: for (const r of k.memblock.reserved) {
+        if (r.use !== "vmemmap") continue;
+        for (let f = r.startPfn; f < r.endPfn; f++)
+          if (c.mirror.mapCount(f) === 0) {
+            push({
+              invariant: "vmemmap_leak",
+              detail: `boot memmap frame ${f} is reserved but no vmemmap PTE maps it`,
+              pfn: f,
+              expected: "mapped or freed",
+              actual: "reserved:vmemmap, unmapped",
+            });
+            break search;
+          }
+      }
+    }
+    if (c.memmapOffset === null)
+      c.memmapOffset = {
+        boot: this.boot - k.vmstat.nrMemmapBootPages,
+        runtime: this.runtime - k.vmstat.nrMemmapPages,
+      };
+    const wantRuntime = this.runtime - c.memmapOffset.runtime;
+    const wantBoot = this.boot - c.memmapOffset.boot;
+    const note = (off: number) => (off ? ` (${off} more at boot, as the kernel counts)` : "");
+    if (k.vmstat.nrMemmapPages !== wantRuntime)
+      push({
+        invariant: "memmap_counters",
+        detail: `nr_memmap_pages is ${k.vmstat.nrMemmapPages}, ${this.runtime} frames from the page allocator back the memmap${note(c.memmapOffset.runtime)}`,
+        expected: `${wantRuntime}`,
+        actual: `${k.vmstat.nrMemmapPages}`,
+      });
+    if (k.vmstat.nrMemmapBootPages !== wantBoot)
+      push({
+        invariant: "memmap_counters",
+        detail: `nr_memmap_boot_pages is ${k.vmstat.nrMemmapBootPages}, ${this.boot} boot frames back the memmap${note(c.memmapOffset.boot)}`,
+        expected: `${wantBoot}`,
+        actual: `${k.vmstat.nrMemmapBootPages}`,
+      });
+  }
+
+  // ---------------------------------------------------------------- the buddy's counters
+
+  /**
+   * buddyCounters() without walking the free lists: each zone's nr_free against the lengths of
+   * its free lists and lazy ranges, managed against free plus the pages handed out.
+   */
+  private buddyCounters(push: (v: Violation) => void): void {
+    const buddy = this.c.k.buddy;
+    for (const z of buddy.zones) {
+      let f = z.lazyPages();
+      for (let o = 0; o < z.freeArea.length; o++) f += z.freeArea[o].count * 2 ** o;
+      if (f !== z.nrFree)
+        push({
+          invariant: "buddy_counters",
+          detail: `node ${z.nid} zone ${z.type}: nr_free ${z.nrFree}, its free lists hold ${f}`,
+          expected: `${f}`,
+          actual: `${z.nrFree}`,
+        });
+      const u = buddy.allocatedPages(z);
+      if (z.managed !== f + u)
+        push({
+          invariant: "buddy_counters",
+          detail: `node ${z.nid} zone ${z.type}: managed ${z.managed}, free ${f} + allocated ${u} = ${f + u}`,
+          expected: `${f + u}`,
+          actual: `${z.managed}`,
+        });
+    }
+  }
+}
+
+/** start, nr pairs -> sorted, merged [start, end) ranges. */
+function coalesce(pairs: number[]): Array<[number, number]> {
+  const iv: Array<[number, number]> = [];
+  for (let i = 0; i < pairs.length; i += 2) iv.push([pairs[i], pairs[i] + pairs[i + 1]]);
+  iv.sort((a, b) => a[0] - b[0]);
+  const out: Array<[number, number]> = [];
+  for (const r of iv) {
+    const last = out[out.length - 1];
+    if (last && r[0] <= last[1]) last[1] = Math.max(last[1], r[1]);
+    else out.push([r[0], r[1]]);
+  }
+  return out;
+}
