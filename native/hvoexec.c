@@ -524,6 +524,16 @@ struct mnt {
 };
 static struct mnt mounts[MAX_MOUNTS];
 
+/* Directories mkdir_p made (so that they go again when nothing is mounted in them). */
+#define MAX_CREATED 64
+static char created_dirs[MAX_CREATED][512];
+static int n_created;
+
+static void note_created(const char *d) {
+  if (n_created < MAX_CREATED) snprintf(created_dirs[n_created++], 512, "%s", d);
+}
+
+/* mkdir -p; *created: dir itself was made (every directory made is noted). */
 static int mkdir_p(const char *dir, int *created) {
   char tmp[512];
   snprintf(tmp, sizeof tmp, "%s", dir);
@@ -531,7 +541,8 @@ static int mkdir_p(const char *dir, int *created) {
   for (char *p = tmp + 1; *p; p++) {
     if (*p == '/') {
       *p = 0;
-      if (mkdir(tmp, 0755) < 0 && errno != EEXIST) return errno;
+      if (mkdir(tmp, 0755) == 0) note_created(tmp);
+      else if (errno != EEXIST) return errno;
       *p = '/';
     }
   }
@@ -539,8 +550,19 @@ static int mkdir_p(const char *dir, int *created) {
     if (errno != EEXIST) return errno;
   } else {
     *created = 1;
+    note_created(tmp);
   }
   return 0;
+}
+
+/* Removes the directories this process made that are empty now, deepest first. */
+static void rmdir_created(void) {
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = n_created - 1; i >= 0; i--) {
+      if (rmdir(created_dirs[i]) < 0 && errno != ENOENT) continue;
+      memmove(created_dirs[i], created_dirs[i + 1], (size_t)(n_created - i - 1) * 512);
+      n_created--;
+    }
 }
 
 /* ---------------------------------------------------------------- ops */
@@ -789,7 +811,7 @@ static void op_mount(struct sb *b, const struct args *a) {
   }
   if (mount("none", dir, "hugetlbfs", 0, opts && *opts ? opts : NULL) < 0) {
     err = errno;
-    if (created) rmdir(dir);
+    rmdir_created();
     sb_puts(b, "{\"ok\":true,");
     put_result(b, err, "mount");
     sb_puts(b, "}");
@@ -805,8 +827,8 @@ static void op_mount(struct sb *b, const struct args *a) {
 
 static int do_umount(struct mnt *m) {
   if (umount2(m->dir, 0) < 0) return errno;
-  if (m->created) rmdir(m->dir);
   memset(m, 0, sizeof *m);
+  rmdir_created();
   return 0;
 }
 

@@ -179,6 +179,73 @@ export class Kernel {
   }
 
   /**
+   * Memory blocks offlined by mm/memory_hotplug.c (sorted, disjoint): present, with their
+   * memmap, but not online - pfn_to_online_page() is NULL, the buddy does not have them.
+   */
+  readonly offlineRanges: PfnRange[] = [];
+  private onlineCache: PfnRange[] | null = null;
+
+  /** Whether pfn is in a memory block that was offlined (pfn_to_online_page() is NULL). */
+  inOfflineBlock(pfn: number): boolean {
+    return this.offlineRanges.length > 0 && findPfnRange(this.offlineRanges, pfn) !== null;
+  }
+
+  /** Present memory minus the offline blocks, sorted. */
+  onlineRanges(): readonly PfnRange[] {
+    if (this.onlineCache) return this.onlineCache;
+    const out: PfnRange[] = [];
+    for (const r of this.presentRanges) {
+      let p = r.startPfn;
+      for (const o of this.offlineRanges) {
+        if (o.endPfn <= p || o.startPfn >= r.endPfn) continue;
+        if (o.startPfn > p) out.push({ startPfn: p, endPfn: o.startPfn });
+        p = Math.max(p, o.endPfn);
+      }
+      if (p < r.endPfn) out.push({ startPfn: p, endPfn: r.endPfn });
+    }
+    this.onlineCache = out;
+    return out;
+  }
+
+  /**
+   * memmap_init_range() of hot-plugged memory followed by __free_pages_core(): the struct pages
+   * of [startPfn, endPfn) become those of free buddy pages, written through the vmemmap (whole
+   * vmemmap pages as a pattern).
+   */
+  reinitStructPages(startPfn: number, endPfn: number): void {
+    const sps = this.layout.size;
+    const perPage = this.pageSize / sps;
+    const buf = new Uint8Array(sps);
+    const view = new DataView(buf.buffer);
+    let pfn = startPfn;
+    while (pfn < endPfn) {
+      const voff = pfn * sps;
+      if (Number.isInteger(perPage) && voff % this.pageSize === 0 && pfn + perPage <= endPfn) {
+        const t = this.memmap.translate(pfn);
+        if (t?.writable) {
+          this.frames.setPattern(t.frame, { kind: "init", voff, asFree: true });
+          pfn += perPage;
+          continue;
+        }
+      }
+      buf.fill(0);
+      this.initStructPage(pfn, buf, view, 0, true);
+      this.memmap.writeStructPage(pfn, buf);
+      pfn++;
+    }
+  }
+
+  /** Marks [startPfn, endPfn) offline (true) or online again (false). */
+  setOffline(startPfn: number, endPfn: number, offline: boolean): void {
+    const i = this.offlineRanges.findIndex((r) => r.startPfn === startPfn);
+    if (offline && i < 0) {
+      this.offlineRanges.push({ startPfn, endPfn });
+      this.offlineRanges.sort((a, b) => a.startPfn - b.startPfn);
+    } else if (!offline && i >= 0) this.offlineRanges.splice(i, 1);
+    this.onlineCache = null;
+  }
+
+  /**
    * __init_single_page() as memmap_init() and reserve_bootmem_region() leave a struct page:
    * zeroed, node and zone links, _refcount 1 and PG_reserved for memory the buddy never got
    * (memblock reservations, holes), _refcount 0 for memory freed to the buddy, _mapcount -1,

@@ -10,6 +10,7 @@ import type { Faults } from "./mm/fault_inject.ts";
 import { HugetlbPool } from "./mm/hugetlb.ts";
 import { createHugetlbVmemmap } from "./mm/hugetlb_vmemmap.ts";
 import type { HugetlbVmemmap } from "./mm/hugetlb_vmemmap_api.ts";
+import { MemoryHotplug } from "./mm/memory_hotplug.ts";
 import { HugetlbMm } from "./mm/process.ts";
 
 export interface ModelOptions {
@@ -26,6 +27,8 @@ export interface Model {
   vmemmap: HugetlbVmemmap;
   hugetlbfs: Hugetlbfs;
   mm: HugetlbMm;
+  /** Memory blocks and their offline/online (/sys/devices/system/memory). */
+  hotplug: MemoryHotplug;
   vfs: Vfs;
   /** Runs deferred work (free_hpage_work) to completion: the counters settle. */
   settle(): void;
@@ -60,13 +63,15 @@ export function bootModel(
   const hugetlbfs = new Hugetlbfs(pool);
   const mm = new HugetlbMm(pool, hugetlbfs);
   const settle = () => pool.flushFreeHpageWork();
-  const vfs = new Vfs({ k, pool, vmemmap, settle });
+  const hotplug = new MemoryHotplug(k, pool);
+  const vfs = new Vfs({ k, pool, vmemmap, settle, hotplug });
   return {
     k,
     pool,
     vmemmap,
     hugetlbfs,
     mm,
+    hotplug,
     vfs,
     settle,
     read: (p) => vfs.read(p),

@@ -41,7 +41,6 @@ export class Checker {
   readonly c: CheckContext;
   private checks = 0;
   private readonly fullEvery: number;
-  private lastPteWrites = -1;
   private knownFolios = new Map<number, number>();
   private readonly ledger: FrameLedger;
   /** Violations found inside an operation (right after HVO returned). */
@@ -126,13 +125,21 @@ export class Checker {
     const c = this.c;
     this.checks++;
     const out: Violation[] = this.pending.splice(0);
-    if (k.pgt.pteWrites !== this.lastPteWrites || full)
-      out.push(...this.timed("stale TLB", () => staleTlb(k)));
-    this.lastPteWrites = k.pgt.pteWrites;
     c.mirror.refresh();
     // Every change since the last check, those seen in the middle of the operation too.
     const log = c.mirror.drainLog();
     const everything = full || log.overflow || this.checks % this.fullEvery === 0;
+    // A TLB entry goes stale only where a translation changed: those, or every entry.
+    if (everything) out.push(...this.timed("stale TLB", () => staleTlb(k)));
+    else if (log.changes.length)
+      out.push(
+        ...this.timed("stale TLB", () =>
+          staleTlb(
+            k,
+            log.changes.map((ch) => ch.vpn),
+          ),
+        ),
+      );
     const folios = this.folios();
     const todo = new Map<number, number>();
     if (everything) for (const [h, o] of folios) todo.set(h, o);

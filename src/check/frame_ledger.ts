@@ -54,7 +54,6 @@ export class FrameLedger {
   private readonly leaks = new Map<number, string>();
   private published = new Set<number>();
   private hugeVersion = -1;
-  private readonly present: Array<{ startPfn: number; endPfn: number }>;
 
   constructor(private readonly c: CheckContext) {
     const k = c.k;
@@ -63,9 +62,6 @@ export class FrameLedger {
     k.buddy.listeners.push(all);
     k.buddy.allocations.listeners.push(alloc);
     k.memblock.listeners.push(alloc);
-    this.present = k.spec.nodes
-      .flatMap((n) => n.ranges.map((r) => ({ startPfn: r.startPfn, endPfn: r.endPfn })))
-      .sort((a, b) => a.startPfn - b.startPfn);
   }
 
   private note(start: number, nr: number, alloc: boolean): void {
@@ -96,7 +92,11 @@ export class FrameLedger {
     };
     if (!this.ready || this.overflow) {
       this.rebuild();
-      this.tiling(this.present.map((r) => [r.startPfn, r.endPfn]) as Array<[number, number]>, push);
+      // Every present range, offline blocks too (nothing may be in them).
+      const all = this.c.k.spec.nodes
+        .flatMap((n) => n.ranges.map((r) => [r.startPfn, r.endPfn] as [number, number]))
+        .sort((a, b) => a[0] - b[0]);
+      this.tiling(all, push);
     } else {
       this.update(changes);
       this.tiling(coalesce(this.ranges), push);
@@ -118,6 +118,8 @@ export class FrameLedger {
   private tiling(ranges: Array<[number, number]>, push: (v: Violation) => void): void {
     const k = this.c.k;
     const buddy = k.buddy;
+    // Present memory that is online (an offlined memory block's frames are in no state).
+    const present = k.onlineRanges();
     for (const [start, end] of ranges) {
       let p = start;
       while (p < end) {
@@ -130,7 +132,7 @@ export class FrameLedger {
         // memblock keeps listing the gigantic pages it gave HugeTLB at boot (see frameTiling).
         if (r && (r.use !== "hugetlb" || !k.booted))
           found.push({ start: r.startPfn, end: r.endPfn, what: `reserved:${r.use}` });
-        const pr = findPfnRange(this.present, p);
+        const pr = findPfnRange(present, p);
         if (found.length > 1) {
           push({
             invariant: "frame_state",
@@ -153,7 +155,7 @@ export class FrameLedger {
             return;
           }
           // A hole: on to the next present range.
-          const next = this.present.find((x) => x.startPfn > p);
+          const next = present.find((x) => x.startPfn > p);
           p = next ? next.startPfn : end;
           continue;
         }

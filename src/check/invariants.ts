@@ -88,25 +88,27 @@ export type FrameState = string;
 const ALLOC_STATE: Record<string, string> = {};
 const RESERVED_STATE: Record<string, string> = {};
 
+/** "alloc:<use>", one string per use. */
+function allocState(use: string): string {
+  ALLOC_STATE[use] ??= `alloc:${use}`;
+  return ALLOC_STATE[use];
+}
+
+/** "reserved:<use>", one string per use. */
+function reservedState(use: string): string {
+  RESERVED_STATE[use] ??= `reserved:${use}`;
+  return RESERVED_STATE[use];
+}
+
 export function frameState(k: Kernel, frame: number): FrameState {
   const a = k.buddy.allocations.get(frame);
-  if (a) {
-    ALLOC_STATE[a.use] ??= `alloc:${a.use}`;
-    return ALLOC_STATE[a.use];
-  }
+  if (a) return allocState(a.use);
   const r = k.memblock.findReserved(frame);
-  if (r) {
-    RESERVED_STATE[r.use] ??= `reserved:${r.use}`;
-    return RESERVED_STATE[r.use];
-  }
+  if (r) return reservedState(r.use);
   if (k.buddy.isFree(frame)) return "free";
   // Inside a multi-page allocation?
   const b = k.buddy.allocations.containing(frame);
-  if (b) {
-    ALLOC_STATE[b.a.use] ??= `alloc:${b.a.use}`;
-    return ALLOC_STATE[b.a.use];
-  }
-  return "none";
+  return b ? allocState(b.a.use) : "none";
 }
 
 const MEMMAP_STATES = new Set([
@@ -590,10 +592,13 @@ export function fakeHeads(model: CheckTarget, folios?: FolioRef[]): Violation[] 
   return compoundHeads(model, folios).filter((v) => v.invariant === "fake_head");
 }
 
-/** (c) no stale TLB entries once an operation has completed. */
-export function staleTlb(model: CheckTarget): Violation[] {
+/**
+ * (c) no stale TLB entries once an operation has completed: every entry, or those of `vpns`
+ * (the vmemmap pages whose translation changed: no other entry can have gone stale).
+ */
+export function staleTlb(model: CheckTarget, vpns?: Iterable<number>): Violation[] {
   const k = kernelOf(model);
-  const stale = k.pgt.staleTlbEntries();
+  const stale = k.pgt.staleTlbEntries(vpns);
   return stale.slice(0, 8).map((s) => ({
     invariant: "stale_tlb" as const,
     detail: `TLB entry for vmemmap page ${s.vpn} (struct pages from pfn ${Math.floor((s.vpn * k.pageSize) / k.spec.structPageSize)}) still translates to frame ${s.cached.frame}${s.cached.writable ? " RW" : " RO"}; the page tables say ${s.actual ? `frame ${s.actual.frame}${s.actual.writable ? " RW" : " RO"}` : "unmapped"}`,
@@ -614,52 +619,37 @@ export function oopsViolation(e: Oops): Violation {
   };
 }
 
-interface Interval {
-  start: number;
-  end: number;
-  what: string;
-}
-
-/** Sorts by start: a numeric sort of start * 2^k + index when that fits a double exactly. */
-function sortByStart(iv: Interval[]): void {
-  let max = 0;
-  for (const x of iv) if (x.start > max) max = x.start;
-  const bits = Math.ceil(Math.log2(iv.length + 1));
-  if ((max + 1) * 2 ** bits >= 2 ** 53) {
-    iv.sort((a, b) => a.start - b.start);
-    return;
-  }
-  const keys = new Float64Array(iv.length);
-  const scale = 2 ** bits;
-  for (let i = 0; i < iv.length; i++) keys[i] = iv[i].start * scale + i;
-  keys.sort();
-  const copy = iv.slice();
-  for (let i = 0; i < keys.length; i++) iv[i] = copy[keys[i] % scale];
-}
-
 /**
  * (d) every present frame in exactly one state: the buddy's free blocks, its allocations and
  * memblock's reservations tile the present memory, without overlap and without gaps.
  */
 export function frameTiling(model: CheckTarget): Violation[] {
   const k = kernelOf(model);
-  const iv: Interval[] = [];
-  for (const b of k.buddy.freeBlocks())
-    iv.push({ start: b.start, end: b.start + b.nrPages, what: "free" });
-  for (const [pfn, a] of k.buddy.allocations)
-    iv.push({ start: pfn, end: pfn + 2 ** a.order, what: a.use });
+  // Every interval as (start, end, state name), in flat arrays (thousands per machine).
+  const starts: number[] = [];
+  const ends: number[] = [];
+  const whats: string[] = [];
+  for (const b of k.buddy.freeBlocks()) {
+    starts.push(b.start);
+    ends.push(b.start + b.nrPages);
+    whats.push("free");
+  }
+  for (const [pfn, a] of k.buddy.allocations) {
+    starts.push(pfn);
+    ends.push(pfn + 2 ** a.order);
+    whats.push(allocState(a.use));
+  }
   // memblock keeps listing the gigantic pages it gave HugeTLB at boot (memblock.reserved is not
   // pruned after boot); the pool's allocation is their one state, so those entries are skipped.
   for (const r of k.memblock.reserved)
-    if (r.use !== "hugetlb" || !k.booted)
-      iv.push({ start: r.startPfn, end: r.endPfn, what: `reserved:${r.use}` });
-  sortByStart(iv);
-  for (const x of iv)
-    if (x.what !== "free" && !x.what.startsWith("reserved:")) x.what = `alloc:${x.what}`;
-  const present: Interval[] = [];
-  for (const n of k.spec.nodes)
-    for (const r of n.ranges) present.push({ start: r.startPfn, end: r.endPfn, what: "" });
-  present.sort((a, b) => a.start - b.start);
+    if (r.use !== "hugetlb" || !k.booted) {
+      starts.push(r.startPfn);
+      ends.push(r.endPfn);
+      whats.push(reservedState(r.use));
+    }
+  const order = sortedByStart(starts);
+  // Present memory that is online (an offlined memory block's frames are in no state).
+  const present = k.onlineRanges();
   const out: Violation[] = [];
   const push = (v: Violation) => {
     if (out.length < 8) out.push(v);
@@ -674,44 +664,62 @@ export function frameTiling(model: CheckTarget): Violation[] {
       actual: "none",
     });
   let pi = 0;
-  let cursor = present.length ? present[0].start : 0;
-  let prev: Interval | null = null;
-  for (const x of iv) {
-    if (prev && x.start < prev.end) {
+  let cursor = present.length ? present[0].startPfn : 0;
+  let prev = -1;
+  for (const i of order) {
+    const xs = starts[i];
+    const xe = ends[i];
+    if (prev >= 0 && xs < ends[prev]) {
       push({
         invariant: "frame_state",
-        detail: `frames ${x.start}..${Math.min(x.end, prev.end) - 1} are both ${prev.what} and ${x.what}`,
-        pfn: x.start,
+        detail: `frames ${xs}..${Math.min(xe, ends[prev]) - 1} are both ${whats[prev]} and ${whats[i]}`,
+        pfn: xs,
         expected: "one state",
-        actual: `${prev.what} + ${x.what}`,
+        actual: `${whats[prev]} + ${whats[i]}`,
       });
-      if (x.end > prev.end) prev = x;
-      cursor = Math.max(cursor, x.end);
+      if (xe > ends[prev]) prev = i;
+      cursor = Math.max(cursor, xe);
       continue;
     }
     // Gaps before x inside present memory: frames in no state (lost).
-    while (pi < present.length && present[pi].end <= x.start) {
-      if (cursor < present[pi].end) leaked(cursor, present[pi].end);
+    while (pi < present.length && present[pi].endPfn <= xs) {
+      if (cursor < present[pi].endPfn) leaked(cursor, present[pi].endPfn);
       pi++;
-      cursor = pi < present.length ? Math.max(cursor, present[pi].start) : cursor;
+      cursor = pi < present.length ? Math.max(cursor, present[pi].startPfn) : cursor;
     }
-    if (pi < present.length && cursor < x.start && x.start > present[pi].start)
-      leaked(cursor, x.start);
-    const inside = present.some((r) => x.start >= r.start && x.end <= r.end);
-    if (!inside && x.what !== "reserved:kernel")
+    if (pi < present.length && cursor < xs && xs > present[pi].startPfn) leaked(cursor, xs);
+    const inside = pi < present.length && xs >= present[pi].startPfn && xe <= present[pi].endPfn;
+    if (!inside && whats[i] !== "reserved:kernel")
       push({
         invariant: "frame_state",
-        detail: `${x.what} frames ${x.start}..${x.end - 1} are not all present memory`,
-        pfn: x.start,
+        detail: `${whats[i]} frames ${xs}..${xe - 1} are not all present memory`,
+        pfn: xs,
       });
-    cursor = Math.max(cursor, x.end);
-    prev = x;
+    cursor = Math.max(cursor, xe);
+    prev = i;
   }
   while (pi < present.length) {
-    if (cursor < present[pi].end) leaked(cursor, present[pi].end);
+    if (cursor < present[pi].endPfn) leaked(cursor, present[pi].endPfn);
     pi++;
-    if (pi < present.length) cursor = Math.max(cursor, present[pi].start);
+    if (pi < present.length) cursor = Math.max(cursor, present[pi].startPfn);
   }
+  return out;
+}
+
+/** Indexes of `starts` in ascending order: a numeric sort of start * 2^k + index. */
+function sortedByStart(starts: number[]): number[] {
+  const n = starts.length;
+  let max = 0;
+  for (const x of starts) if (x > max) max = x;
+  const bits = Math.ceil(Math.log2(n + 1));
+  if ((max + 1) * 2 ** bits >= 2 ** 53)
+    return Array.from({ length: n }, (_, i) => i).sort((a, b) => starts[a] - starts[b]);
+  const scale = 2 ** bits;
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) keys[i] = starts[i] * scale + i;
+  keys.sort();
+  const out = new Array<number>(n);
+  for (let i = 0; i < n; i++) out[i] = keys[i] % scale;
   return out;
 }
 

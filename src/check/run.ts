@@ -12,6 +12,7 @@ import { type Design, type Mutation, MUTATIONS } from "../kernel.ts";
 import type { MachineSpec } from "../machine/spec.ts";
 import { type Model, bootModel } from "../model.ts";
 import { Faults } from "../mm/fault_inject.ts";
+import { memoryBlockSizeBytes } from "../mm/memory_hotplug.ts";
 import { createHugetlbVmemmap } from "../mm/hugetlb_vmemmap.ts";
 import { SCENARIO_FORMAT, type ScenarioFile, type Step, hstateName } from "../scenario/format.ts";
 import { ModelSession } from "../scenario/run_model.ts";
@@ -116,8 +117,8 @@ export function stepArbitrary(spec: MachineSpec): fc.Arbitrary<Step> {
   const nodes = spec.nodes.length;
   const small = normal.length ? normal : all;
   const maxPfn = Math.max(...spec.nodes.flatMap((n) => n.ranges.map((r) => r.endPfn)));
-  const sectionPages = 2 ** (spec.arch.sectionShift - spec.arch.pageShift);
-  const blocks = Math.ceil(maxPfn / sectionPages);
+  const blockPages = memoryBlockSizeBytes(spec) / 2 ** spec.arch.pageShift;
+  const blocks = Math.ceil(maxPfn / blockPages);
   const pageBytes = 2 ** spec.arch.pageShift;
   // No chain()/map(): fast-check shrinks a given failing sequence only when every value can be
   // shrunk without the context it was generated in.
@@ -143,7 +144,7 @@ export function stepArbitrary(spec: MachineSpec): fc.Arbitrary<Step> {
       },
     );
   });
-  const offlinePaths = Array.from(
+  const statePaths = Array.from(
     { length: blocks },
     (_, b) => `/sys/devices/system/memory/memory${b}/state`,
   );
@@ -204,8 +205,8 @@ export function stepArbitrary(spec: MachineSpec): fc.Arbitrary<Step> {
       weight: 1,
       arbitrary: fc.record({
         op: fc.constant("write" as const),
-        path: fc.constantFrom(...offlinePaths),
-        value: fc.constant("offline"),
+        path: fc.constantFrom(...statePaths),
+        value: fc.constantFrom("offline", "online"),
       }),
     },
     {
@@ -246,7 +247,6 @@ export function cmdlineChoices(spec: MachineSpec): string[] {
 // ------------------------------------------------------------------ execution
 
 export const HARD_OFFLINE = "/sys/devices/system/memory/hard_offline_page";
-const MEMORY_STATE = /^\/sys\/devices\/system\/memory\/memory(\d+)\/state$/;
 
 /** mulberry32: the seeded generator the fault injector draws from. */
 export function mulberry32(seed: number): () => number {
@@ -288,17 +288,10 @@ export function bootCheckModel(
   });
 }
 
-/** A write the model's files do not have yet: memory offline of a block, memory failure. */
+/** A write the model's files do not have: memory failure (CONFIG_MEMORY_FAILURE is off here). */
 function kernelWrite(model: Model, step: Step & { op: "write" }): { errno: number } | null {
   if (model.vfs.exists(step.path)) return null;
   const pool = model.pool;
-  const m = MEMORY_STATE.exec(step.path);
-  if (m && String(step.value).trim() === "offline") {
-    const sectionPages = 2 ** (model.k.spec.arch.sectionShift - model.k.spec.arch.pageShift);
-    const start = Number(m[1]) * sectionPages;
-    const rc = pool.dissolveFreeHugetlbFolios(start, start + sectionPages);
-    return { errno: rc < 0 ? -rc : 0 };
-  }
   if (step.path === HARD_OFFLINE) {
     const addr = Number(BigInt(String(step.value).trim()));
     const rc = pool.memoryFailure(Math.floor(addr / model.k.pageSize));

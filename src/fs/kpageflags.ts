@@ -59,7 +59,9 @@ function pageTypeOf(word: number): number | null {
 /** stable_page_flags() of one pfn. */
 export function stablePageFlags(k: Kernel, pfn: number): bigint {
   const m = k.memmap;
-  if (!m.backing(pfn)) return bit(KPF.NOPAGE);
+  // kpage_read() (6.18): a pfn without an online page (no memmap, or in an offlined block)
+  // reads 0; stable_page_flags(NULL)'s KPF_NOPAGE is no longer reached (live: pfn 0xc0000).
+  if (!m.backing(pfn) || k.inOfflineBlock(pfn)) return 0n;
   const info = m.readU64(pfn, PAGE_OFF.compoundInfo);
   let headPfn = pfn;
   let idx = 0;
@@ -123,7 +125,7 @@ export function stablePageFlags(k: Kernel, pfn: number): bigint {
 /** kpagecount: folio_precise_page_mapcount() of the page in its folio (page_folio()). */
 export function kpageCount(k: Kernel, pfn: number): bigint {
   const m = k.memmap;
-  if (!m.backing(pfn)) return 0n;
+  if (!m.backing(pfn) || k.inOfflineBlock(pfn)) return 0n;
   const own = m.readU32(pfn, PAGE_OFF.mapcount);
   let count = pageTypeOf(own) !== null ? 0 : (own | 0) + 1;
   const head = k.compound.compoundHead(pfn);

@@ -15,7 +15,9 @@ import type { Kernel } from "../kernel.ts";
 import type { Hstate, HugetlbPool } from "../mm/hugetlb.ts";
 import { memparse } from "../mm/hugetlb_cmdline.ts";
 import type { HugetlbVmemmap } from "../mm/hugetlb_vmemmap_api.ts";
+import type { MemoryHotplug } from "../mm/memory_hotplug.ts";
 import { readPfnWords } from "./kpageflags.ts";
+import { memoryFile, memoryPaths } from "./memory_sysfs.ts";
 
 const ULONG_MAX = (1n << 64n) - 1n;
 
@@ -74,7 +76,7 @@ export function procInt(text: string): number | null {
   return Number(r.neg ? -r.value : r.value);
 }
 
-interface FileOps {
+export interface FileOps {
   read?: () => string;
   /** Absent: read-only. */
   write?: (text: string) => void;
@@ -86,6 +88,8 @@ export interface VfsDeps {
   k: Kernel;
   pool: HugetlbPool;
   vmemmap: HugetlbVmemmap;
+  /** Memory blocks (drivers/base/memory.c); absent: no /sys/devices/system/memory. */
+  hotplug?: MemoryHotplug;
   /** Runs deferred work (free_hpage_work) before a file is read, as "settled" readers see it. */
   settle?: () => void;
 }
@@ -105,11 +109,13 @@ export class Vfs {
 
   /** Every file path, for listing (sorted). */
   paths(): string[] {
-    return [...this.table().keys()].sort();
+    const all = [...this.table().keys()];
+    if (this.d.hotplug) all.push(...memoryPaths(this.d.hotplug));
+    return all.sort();
   }
 
   exists(path: string): boolean {
-    return this.table().has(path) || path === "/proc/kpageflags" || path === "/proc/kpagecount";
+    return this.lookup(path) !== null || path === "/proc/kpageflags" || path === "/proc/kpagecount";
   }
 
   /** read(2) of the whole file. ENOENT for a path that does not exist. */
@@ -117,7 +123,7 @@ export class Vfs {
     if (path === "/proc/kpageflags" || path === "/proc/kpagecount") {
       throw new KernelError(EINVAL, `${path} is binary: use readBinary`);
     }
-    const f = this.table().get(path);
+    const f = this.lookup(path);
     if (!f) throw new KernelError(ENOENT, path);
     if (!f.read) throw new KernelError(EACCES, path);
     return f.read();
@@ -137,7 +143,7 @@ export class Vfs {
   write(path: string, text: string): void {
     if (path === "/proc/kpageflags" || path === "/proc/kpagecount")
       throw new KernelError(EIO, path);
-    const f = this.table().get(path);
+    const f = this.lookup(path);
     if (!f) throw new KernelError(ENOENT, path);
     if (!f.write) throw new KernelError(f.kind === "sysfs" ? EACCES : EIO, path);
     // sysfs: a zero-length write never reaches the store method.
@@ -164,6 +170,13 @@ export class Vfs {
   }
 
   // ------------------------------------------------------------------ the file table
+
+  /** The file at path: the table's, or a memory-block file (made on demand: there may be 10^5). */
+  private lookup(path: string): FileOps | null {
+    const f = this.table().get(path);
+    if (f) return f;
+    return this.d.hotplug ? memoryFile(this.d.hotplug, path) : null;
+  }
 
   private cachedTable: Map<string, FileOps> | null = null;
   private cachedTableKey = "";

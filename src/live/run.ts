@@ -9,6 +9,7 @@
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
+import * as path from "node:path";
 import {
   FormatError,
   parseJsonText,
@@ -60,6 +61,20 @@ export interface MachineState {
   /** Per hstate (kB): the values of its files. */
   hstates: { kB: number; nr: string; overcommit: string; demoteSize: string | null }[];
   hvo: string | null;
+  /** Memory blocks (/sys/devices/system/memory/memoryN) that were online. */
+  onlineBlocks: string[];
+}
+
+const MEMORY_DIR = "/sys/devices/system/memory";
+
+function onlineMemoryBlocks(): string[] {
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync(MEMORY_DIR).filter((d) => /^memory\d+$/.test(d));
+  } catch {
+    return [];
+  }
+  return names.filter((d) => readTrim(`${MEMORY_DIR}/${d}/state`) === "online");
 }
 
 function readTrim(path: string): string | null {
@@ -88,6 +103,7 @@ export function snapshotMachine(): MachineState {
       demoteSize: readTrim(`${hstateDir(kB)}/demote_size`),
     })),
     hvo: readTrim(HVO_SYSCTL),
+    onlineBlocks: onlineMemoryBlocks(),
   };
 }
 
@@ -113,11 +129,15 @@ export function hugetlbfsMounts(): string[] {
 }
 
 /**
- * Puts the machine back: unmounts `mounts` (the scenarios' hugetlbfs mounts still there), then
- * overcommit, nr_hugepages largest hstate first, demote_size, the sysctl. Synchronous, so that
+ * Puts the machine back: unmounts `mounts` (the scenarios' hugetlbfs mounts still there),
+ * onlines the memory blocks that were online, then overcommit, nr_hugepages largest hstate first, demote_size, the sysctl. Synchronous, so that
  * it also runs from a signal handler. Returns what could not be restored.
  */
-export function restoreMachine(state: MachineState, mounts: Iterable<string> = []): string[] {
+export function restoreMachine(
+  state: MachineState,
+  mounts: Iterable<string> = [],
+  newDirs: Iterable<string> = [],
+): string[] {
   const failures: string[] = [];
   const mounted = new Set(hugetlbfsMounts());
   for (const dir of mounts) {
@@ -126,6 +146,17 @@ export function restoreMachine(state: MachineState, mounts: Iterable<string> = [
     if (r.status !== 0)
       failures.push(`umount ${dir}: ${(r.stderr ?? "").trim() || r.error?.message}`);
   }
+  // The mount points (and parents) the run made, deepest first, where they are empty.
+  for (const dir of [...newDirs].sort((a, b) => b.length - a.length)) {
+    try {
+      fs.rmdirSync(dir);
+    } catch {
+      // Not empty, already gone, or mounted still: left as it is.
+    }
+  }
+  // Memory blocks a scenario offlined come back first (the pools may need their memory).
+  for (const b of state.onlineBlocks ?? [])
+    writeIfDifferent(`${MEMORY_DIR}/${b}/state`, "online", failures);
   const desc = [...state.hstates].sort((a, b) => b.kB - a.kB);
   for (const h of desc) {
     // The kernel refuses any overcommit write on a gigantic hstate, so only write what differs.
@@ -178,6 +209,8 @@ export interface Session {
   topo: Topology;
   /** hugetlbfs mount points the scenarios name (to unmount if a run dies). */
   mounts: Set<string>;
+  /** Directories that did not exist when their mount point was noted (removed when empty). */
+  newDirs: Set<string>;
 }
 
 /**
@@ -200,13 +233,14 @@ export async function withLiveSession<T>(
   const state = snapshotMachine();
   const ch = spawnHvoexec(binary);
   const mounts = new Set<string>();
+  const newDirs = new Set<string>();
   let restored = false;
   const restoreNow = (): string[] => {
     if (restored) return [];
     restored = true;
     ch.kill();
     waitProcessGone(ch.pid, 5000);
-    return restoreMachine(state, mounts);
+    return restoreMachine(state, mounts, newDirs);
   };
   const onSignal = (sig: NodeJS.Signals) => {
     const failures = restoreNow();
@@ -221,7 +255,7 @@ export async function withLiveSession<T>(
     let result: T;
     try {
       const topo = await hello(ch);
-      result = await body({ ch, topo, mounts });
+      result = await body({ ch, topo, mounts, newDirs });
       // The normal way out: hvoexec resets and exits; then the state found is restored.
       await ch.request("reset");
       await ch.close();
@@ -261,9 +295,16 @@ function selected(file: ScenarioFile, only?: readonly string[]) {
   return file.scenarios.filter((s) => only.includes(s.id));
 }
 
-function noteMounts(file: ScenarioFile, mounts: Set<string>): void {
+/** The mount points of a file, and which of them and their parents do not exist yet. */
+function noteMounts(file: ScenarioFile, session: Session): void {
   for (const s of file.scenarios)
-    for (const step of s.steps) if (step.op === "mount") mounts.add(step.dir.replace(/\/+$/, ""));
+    for (const step of s.steps) {
+      if (step.op !== "mount") continue;
+      const dir = step.dir.replace(/\/+$/, "");
+      session.mounts.add(dir);
+      for (let d = dir; d !== "/" && d !== "." && !fs.existsSync(d); d = path.dirname(d))
+        session.newDirs.add(d);
+    }
 }
 
 /** Runs a scenario file on the live kernel: hvo-result/1. */
@@ -273,8 +314,9 @@ export async function runLive(
 ): Promise<Result> {
   const scenarios = loadScenarios(file);
   const list = selected(scenarios, opts.only);
-  return withLiveSession(opts, async ({ ch, topo, mounts }) => {
-    noteMounts(scenarios, mounts);
+  return withLiveSession(opts, async (session) => {
+    const { ch, topo } = session;
+    noteMounts(scenarios, session);
     const out: Record<string, ResultScenario> = {};
     for (const sc of list) {
       opts.log?.(`${sc.id}`);
@@ -300,8 +342,9 @@ export async function recordLive(
     throw new FormatError("rounds must be a positive integer");
   const scenarios = loadScenarios(file);
   const list = selected(scenarios, opts.only);
-  return withLiveSession(opts, async ({ ch, topo, mounts }) => {
-    noteMounts(scenarios, mounts);
+  return withLiveSession(opts, async (session) => {
+    const { ch, topo } = session;
+    noteMounts(scenarios, session);
     const runs = new Map<string, Run[]>();
     for (let round = 0; round < rounds; round++)
       for (const sc of list) {

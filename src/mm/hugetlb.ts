@@ -1143,6 +1143,11 @@ export class HugetlbPool {
     return folioTestHugetlb(this.k.memmap, head) ? head : null;
   }
 
+  /** Whether the folio headed at pfn is one of the pool's with no reference (free or being freed). */
+  isFreeHugetlbFolio(headPfn: number): boolean {
+    return this.folios.has(headPfn) && folioRefCount(this.k.memmap, headPfn) === 0;
+  }
+
   /** dissolve_free_hugetlb_folio(): 0, -EBUSY (in use, or every free page reserved) or -ENOMEM. */
   dissolveFreeHugetlbFolio(pfn: number): number {
     const f = this.hugetlbFolioOf(pfn);

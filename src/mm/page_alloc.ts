@@ -23,7 +23,7 @@
 // and overlaps no other free block or allocation; zone.nrFree = the pages of its free blocks.
 
 import { ENOMEM, KernelError, Oops } from "../include/errno.ts";
-import type { NodeSpec, ZoneType } from "../machine/spec.ts";
+import type { NodeSpec, PfnRange, ZoneType } from "../machine/spec.ts";
 import type { FaultInjector } from "./fault_inject.ts";
 
 /** gfp_t bits (include/linux/gfp_types.h); our own values, the kernel's names. */
@@ -269,6 +269,11 @@ export class PageAllocator {
   readonly listeners: RangeListener[] = [];
   /** Free blocks, by first pfn (explicit ones; lazy ranges are in Zone.lazy). */
   private readonly freeOrder = new Map<number, number>();
+  /**
+   * start_isolate_page_range() (memory offline): the free pages of this range are not handed
+   * out until undo_isolate_page_range().
+   */
+  isolated: PfnRange | null = null;
   /** Explicit free blocks per order (lookups skip the orders that have none). */
   private readonly freeOfOrder: number[];
   /** Calls that failed, per site (for reports). */
@@ -286,6 +291,11 @@ export class PageAllocator {
       const zs: Zone[] = [];
       for (const z of node.zones) {
         const zone = new Zone(node.nid, z.type, z.startPfn, z.endPfn, maxOrder);
+        for (const r of node.ranges)
+          zone.present += Math.max(
+            0,
+            Math.min(r.endPfn, z.endPfn) - Math.max(r.startPfn, z.startPfn),
+          );
         zs.push(zone);
         this.zones.push(zone);
       }
@@ -428,15 +438,39 @@ export class PageAllocator {
 
   /** __rmqueue_smallest() + expand(). Returns the first pfn or -1. */
   private rmqueueSmallest(zone: Zone, order: number): number {
+    const iso = this.isolated;
     for (let o = order; o <= this.maxOrder; o++) {
       const list = zone.freeArea[o];
-      let pfn: number;
-      if (list.count > 0) {
-        pfn = list.head;
-        this.delFree(zone, pfn, o);
-      } else if (o === this.maxOrder && zone.lazy.length > 0) {
+      let pfn = -1;
+      if (iso === null) {
+        if (list.count > 0) pfn = list.head;
+      } else {
+        // The free pages of an isolated range are on MIGRATE_ISOLATE lists: passed over.
+        for (const p of list)
+          if (p >= iso.endPfn || p + 2 ** o <= iso.startPfn) {
+            pfn = p;
+            break;
+          }
+      }
+      if (pfn >= 0) this.delFree(zone, pfn, o);
+      else if (o === this.maxOrder && zone.lazy.length > 0) {
+        const size = 2 ** o;
+        let idx = 0;
         pfn = zone.lazy[0][0];
-        this.takeLazy(zone, 0, pfn);
+        if (iso !== null) {
+          pfn = -1;
+          for (let i = 0; i < zone.lazy.length && pfn < 0; i++) {
+            const [s, e] = zone.lazy[i];
+            for (let b = s; b < e; b += size)
+              if (b >= iso.endPfn || b + size <= iso.startPfn) {
+                pfn = b;
+                idx = i;
+                break;
+              }
+          }
+          if (pfn < 0) continue;
+        }
+        this.takeLazy(zone, idx, pfn);
       } else continue;
       // expand(): give back the upper halves, largest first, at the list heads.
       let high = o;
@@ -525,8 +559,11 @@ export class PageAllocator {
     this.freeToBuddy(pfn, order);
   }
 
-  /** __free_one_page(): pages that were not the allocator's (boot memory) can enter here too. */
-  freeToBuddy(pfn: number, order: number): void {
+  /**
+   * __free_one_page(): pages that were not the allocator's (boot memory) can enter here too.
+   * The merged block goes to the head of its list, or the tail with FPI_TO_TAIL.
+   */
+  freeToBuddy(pfn: number, order: number, toTail = false): void {
     const zone = this.zoneOf(pfn);
     if (!zone) throw new Oops(`__free_one_page: pfn ${pfn} is in no zone`);
     while (order < this.maxOrder) {
@@ -538,7 +575,43 @@ export class PageAllocator {
       pfn = Math.min(pfn, buddy);
       order++;
     }
-    this.addFree(zone, pfn, order, false);
+    this.addFree(zone, pfn, order, toTail);
+  }
+
+  /**
+   * __offline_isolated_pages() + adjust_managed_page_count() + adjust_present_page_count():
+   * the free pages of [start, start + nr) (present ones; the caller checked they are all free)
+   * leave the buddy, their zone's managed and present counts.
+   */
+  offlinePages(start: number, nr: number, present: readonly PfnRange[]): void {
+    for (const [s, e] of clip(present, start, start + nr)) {
+      this.takeFreeRange(s, e - s);
+      const zone = this.zoneOf(s);
+      if (!zone) continue;
+      zone.managed -= e - s;
+      zone.present -= e - s;
+    }
+  }
+
+  /**
+   * online_pages(): the present pages of [start, start + nr) join the buddy in the largest
+   * aligned blocks, merged and put at the tail of the lists (__free_pages_core() with
+   * FPI_TO_TAIL), and count as managed and present again.
+   */
+  onlinePages(start: number, nr: number, present: readonly PfnRange[]): void {
+    for (const [s, e] of clip(present, start, start + nr)) {
+      const zone = this.zoneOf(s);
+      if (!zone) continue;
+      zone.managed += e - s;
+      zone.present += e - s;
+      let pfn = s;
+      while (pfn < e) {
+        let order = Math.min(this.maxOrder, lowestSetBitOrder(pfn));
+        while (pfn + 2 ** order > e) order--;
+        this.freeToBuddy(pfn, order, true);
+        pfn += 2 ** order;
+      }
+    }
   }
 
   /** free_reserved_page(): a boot (memblock) page joins the buddy and becomes managed. */
@@ -613,7 +686,9 @@ export class PageAllocator {
       if (zone.nrFree - nrPages < zone.watermarkMin) continue;
       let pfn = Math.ceil(zone.startPfn / nrPages) * nrPages;
       while (pfn + nrPages <= zone.endPfn) {
-        if (this.rangeFree(pfn, nrPages)) {
+        const iso = this.isolated;
+        const clear = iso === null || pfn >= iso.endPfn || pfn + nrPages <= iso.startPfn;
+        if (clear && this.rangeFree(pfn, nrPages)) {
           this.takeFreeRange(pfn, nrPages);
           this.allocations.set(pfn, { order: Math.log2(nrPages), use, nid: zone.nid });
           return pfn;
@@ -664,6 +739,17 @@ export class PageAllocator {
     for (const [start, order] of this.freeOrder) yield { start, nrPages: 2 ** order };
     for (const z of this.zones) for (const [s, e] of z.lazy) yield { start: s, nrPages: e - s };
   }
+}
+
+/** The parts of sorted ranges inside [start, end), as [s, e) pairs. */
+function clip(ranges: readonly PfnRange[], start: number, end: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (const r of ranges) {
+    const s = Math.max(r.startPfn, start);
+    const e = Math.min(r.endPfn, end);
+    if (s < e) out.push([s, e]);
+  }
+  return out;
 }
 
 /** The largest order a pfn is aligned to (__ffs), capped at 62. */

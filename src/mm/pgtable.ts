@@ -145,10 +145,18 @@ export class KernelPageTables {
     this.tlb.clear();
   }
 
-  /** TLB entries that differ from the page tables (stale translations). */
-  staleTlbEntries(): Array<{ vpn: number; cached: Translation; actual: Translation | null }> {
+  /** TLB entries that differ from the page tables (stale translations), of `vpns` or all. */
+  staleTlbEntries(
+    vpns?: Iterable<number>,
+  ): Array<{ vpn: number; cached: Translation; actual: Translation | null }> {
     const out = [];
-    for (const [vpn, cached] of this.tlb) {
+    const entries: Iterable<[number, Translation]> = vpns
+      ? [...vpns].flatMap((v) => {
+          const t = this.tlb.get(v);
+          return t ? [[v, t] as [number, Translation]] : [];
+        })
+      : this.tlb;
+    for (const [vpn, cached] of entries) {
       const actual = this.walk(this.tlbBase + (BigInt(vpn) << this.pageShiftN));
       if (!actual || actual.frame !== cached.frame || actual.writable !== cached.writable)
         out.push({ vpn, cached, actual });

@@ -123,6 +123,7 @@ describe.skipIf(!canRunLive)("hvo live on this kernel", () => {
         },
       ],
     });
+    fs.rmSync("/tmp/hvo-live-test", { recursive: true, force: true });
     const lock = await acquireLiveLock();
     try {
       // A state that is not the reset state: a 2M pool of 3, overcommit 2, HVO on.
@@ -149,6 +150,8 @@ describe.skipIf(!canRunLive)("hvo live on this kernel", () => {
       expect(read(`${H1}/nr_hugepages`)).toBe("0");
       expect(read(`${H1}/demote_size`)).toBe("2048kB");
       expect(hugetlbfsMounts()).not.toContain("/tmp/hvo-live-test/mnt");
+      // The directories the mount step made (the mount point and its parent) are gone too.
+      expect(fs.existsSync("/tmp/hvo-live-test")).toBe(false);
     } finally {
       fs.writeFileSync(`${H2}/nr_overcommit_hugepages`, "0");
       fs.writeFileSync(`${H2}/nr_hugepages`, "0");
