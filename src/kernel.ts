@@ -106,6 +106,8 @@ export class Kernel {
   memmap!: Memmap;
   compound!: Compound;
   readonly sections: Section[];
+  /** num_poisoned_pages: pages memory_failure() marked (meminfo's HardwareCorrupted). */
+  numPoisonedPages = 0;
   /** /proc/vmstat nr_memmap_pages and nr_memmap_boot_pages. */
   readonly vmstat = { nrMemmapPages: 0, nrMemmapBootPages: 0 };
   readonly log: LogLine[] = [];

@@ -12,6 +12,7 @@ import { type Design, type Mutation, MUTATIONS } from "../kernel.ts";
 import type { MachineSpec } from "../machine/spec.ts";
 import { type Model, bootModel } from "../model.ts";
 import { Faults } from "../mm/fault_inject.ts";
+import { memoryFailure } from "../mm/memory_failure.ts";
 import { memoryBlockSizeBytes } from "../mm/memory_hotplug.ts";
 import { createHugetlbVmemmap } from "../mm/hugetlb_vmemmap.ts";
 import { SCENARIO_FORMAT, type ScenarioFile, type Step, hstateName } from "../scenario/format.ts";
@@ -213,7 +214,7 @@ export function stepArbitrary(spec: MachineSpec): fc.Arbitrary<Step> {
       weight: 1,
       arbitrary: fc.record({
         op: fc.constant("write" as const),
-        path: fc.constant(HARD_OFFLINE),
+        path: fc.constantFrom(HARD_OFFLINE, SOFT_OFFLINE),
         value: fc.constantFrom(...poisonAddrs),
       }),
     },
@@ -247,6 +248,7 @@ export function cmdlineChoices(spec: MachineSpec): string[] {
 // ------------------------------------------------------------------ execution
 
 export const HARD_OFFLINE = "/sys/devices/system/memory/hard_offline_page";
+export const SOFT_OFFLINE = "/sys/devices/system/memory/soft_offline_page";
 
 /** mulberry32: the seeded generator the fault injector draws from. */
 export function mulberry32(seed: number): () => number {
@@ -288,13 +290,16 @@ export function bootCheckModel(
   });
 }
 
-/** A write the model's files do not have: memory failure (CONFIG_MEMORY_FAILURE is off here). */
+/**
+ * A write the machine has no file for: memory failure on a kernel without
+ * CONFIG_MEMORY_FAILURE (the host preset here) still runs memory_failure(), so that the
+ * checker drives it on every machine.
+ */
 function kernelWrite(model: Model, step: Step & { op: "write" }): { errno: number } | null {
   if (model.vfs.exists(step.path)) return null;
-  const pool = model.pool;
   if (step.path === HARD_OFFLINE) {
     const addr = Number(BigInt(String(step.value).trim()));
-    const rc = pool.memoryFailure(Math.floor(addr / model.k.pageSize));
+    const rc = memoryFailure(model.k, model.pool, Math.floor(addr / model.k.pageSize));
     return { errno: rc < 0 ? -rc : 0 };
   }
   return null;

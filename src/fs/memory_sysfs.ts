@@ -10,6 +10,7 @@
 // the block already is in that state.
 
 import { EINVAL, KernelError } from "../include/errno.ts";
+import { memoryFailure, softOfflinePage } from "../mm/memory_failure.ts";
 import type { MemoryBlock, MemoryHotplug } from "../mm/memory_hotplug.ts";
 import type { FileOps } from "./vfs.ts";
 
@@ -46,9 +47,26 @@ function runOrThrow(rc: number, what: string): void {
 const BLOCK_FILES = ["phys_index", "phys_device", "removable", "valid_zones", "state", "online"];
 const BLOCK_PATH = /^\/sys\/devices\/system\/memory\/memory(\d+)\/([a-z_]+)$/;
 
+/** kstrtoull(buf, 0) of a physical address, as a pfn; EINVAL for anything else. */
+function pfnOfAddress(hp: MemoryHotplug, text: string): number {
+  const s = text.endsWith("\n") ? text.slice(0, -1) : text;
+  const m = /^\+?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(s);
+  if (!m) throw new KernelError(EINVAL, `kstrtoull: "${text}"`);
+  const digits = m[1];
+  const v = /^0[xX]/.test(digits)
+    ? BigInt(digits)
+    : digits.length > 1 && digits[0] === "0"
+      ? BigInt(`0o${digits.slice(1)}`)
+      : BigInt(digits);
+  if (v >= 1n << 64n) throw new KernelError(EINVAL, `kstrtoull: "${text}" overflows`);
+  return Number(v >> BigInt(hp.k.spec.arch.pageShift));
+}
+
 /** Every memory-block file path. */
 export function memoryPaths(hp: MemoryHotplug): string[] {
   const out = [`${MEMORY_DIR}/block_size_bytes`, `${MEMORY_DIR}/auto_online_blocks`];
+  if (hp.k.spec.memoryFailure !== false)
+    out.push(`${MEMORY_DIR}/hard_offline_page`, `${MEMORY_DIR}/soft_offline_page`);
   for (const id of hp.ids())
     for (const f of BLOCK_FILES) out.push(`${MEMORY_DIR}/memory${id}/${f}`);
   return out;
@@ -71,6 +89,19 @@ export function memoryFile(hp: MemoryHotplug, path: string): FileOps | null {
         throw new KernelError(EINVAL, `auto_online_blocks: "${s}"`);
       },
     };
+  if (hp.k.spec.memoryFailure !== false) {
+    // CONFIG_MEMORY_FAILURE: write-only (0200), a physical address (kstrtoull, base 0).
+    if (path === `${MEMORY_DIR}/hard_offline_page`)
+      return {
+        kind: "sysfs",
+        write: (s) => runOrThrow(memoryFailure(hp.k, hp.pool, pfnOfAddress(hp, s)), path),
+      };
+    if (path === `${MEMORY_DIR}/soft_offline_page`)
+      return {
+        kind: "sysfs",
+        write: (s) => runOrThrow(softOfflinePage(hp.k, hp.pool, pfnOfAddress(hp, s)), path),
+      };
+  }
   const m = BLOCK_PATH.exec(path);
   if (!m || String(Number(m[1])) !== m[1]) return null;
   const id = Number(m[1]);

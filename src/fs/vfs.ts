@@ -354,11 +354,10 @@ export class Vfs {
     kbLine("CommitLimit", Math.floor(((total - pool.totalPages()) * kbPerPage) / 2));
     kbLine("Committed_AS", 0);
     kbLine("VmallocTotal", 34359738367);
+    for (const l of ["VmallocUsed", "VmallocChunk", "Percpu"]) kbLine(l, 0);
+    // CONFIG_MEMORY_FAILURE: the pages memory_failure() marked (num_poisoned_pages).
+    if (k.spec.memoryFailure !== false) kbLine("HardwareCorrupted", k.numPoisonedPages * kbPerPage);
     for (const l of [
-      "VmallocUsed",
-      "VmallocChunk",
-      "Percpu",
-      "HardwareCorrupted",
       "AnonHugePages",
       "ShmemHugePages",
       "ShmemPmdMapped",

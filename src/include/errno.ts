@@ -6,6 +6,7 @@
 export const EPERM = 1;
 export const ENOENT = 2;
 export const EIO = 5;
+export const ENXIO = 6;
 export const E2BIG = 7;
 export const EBADF = 9;
 export const ENOMEM = 12;
@@ -28,6 +29,7 @@ const NAMES: Record<number, string> = {
   [EPERM]: "EPERM",
   [ENOENT]: "ENOENT",
   [EIO]: "EIO",
+  [ENXIO]: "ENXIO",
   [E2BIG]: "E2BIG",
   [EBADF]: "EBADF",
   [ENOMEM]: "ENOMEM",
@@ -50,6 +52,7 @@ const MESSAGES: Record<number, string> = {
   [EPERM]: "Operation not permitted",
   [ENOENT]: "No such file or directory",
   [EIO]: "Input/output error",
+  [ENXIO]: "No such device or address",
   [ENOMEM]: "Cannot allocate memory",
   [EACCES]: "Permission denied",
   [EFAULT]: "Bad address",

@@ -238,6 +238,8 @@ export function hostMachine(paths: HostPaths = DEFAULT): MachineSpec {
     nodes,
     cmdline: (tryRead(paths, "/proc/cmdline") ?? "").trim(),
     otherUsedPages,
+    // CONFIG_MEMORY_FAILURE: its files are there (write-only, so listed, not read).
+    memoryFailure: list(paths, "/sys/devices/system/memory").includes("hard_offline_page"),
   };
 }
 

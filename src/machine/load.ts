@@ -407,6 +407,7 @@ export function parseMachineFile(text: string, fileName: string): MachineSpec {
       spec.otherUsedPages = [...file.otherUsedPages];
     }
   }
+  if (file.memoryFailure !== undefined) spec.memoryFailure = file.memoryFailure;
   if (ctx.errors.length > 0) throw new MachineFileError(ctx.errors.join("\n"));
   return spec;
 }

@@ -55,6 +55,7 @@ export const machineFileSchema = z
     memory: sizeValue.optional(),
     nodes: z.union([z.number().int().positive(), z.array(nodeSchema).min(1)]).optional(),
     otherUsedPages: z.array(z.number().int().nonnegative()).optional(),
+    memoryFailure: z.boolean().optional(),
   })
   .strict();
 

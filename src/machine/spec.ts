@@ -104,6 +104,11 @@ export interface MachineSpec {
    * so that MemFree comes out as on the real machine. Per node; 0 when not given.
    */
   otherUsedPages?: number[];
+  /**
+   * CONFIG_MEMORY_FAILURE: /sys/devices/system/memory/{hard,soft}_offline_page exist. Default
+   * true (distribution kernels); this machine's live kernel is built without it.
+   */
+  memoryFailure?: boolean;
 }
 
 /** The range of a list sorted by startPfn, disjoint, that contains pfn; null when none does. */

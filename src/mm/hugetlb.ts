@@ -1183,27 +1183,6 @@ export class HugetlbPool {
     return 0;
   }
 
-  /**
-   * memory_failure() of a pfn inside a free huge page: dissolve it and take the raw page off
-   * the buddy allocator (page_handle_poison()). 0, -EBUSY or -ENOMEM.
-   */
-  memoryFailure(pfn: number): number {
-    const f = this.hugetlbFolioOf(pfn);
-    if (f === null) return 0;
-    if (folioRefCount(this.k.memmap, f) !== 0) {
-      // In use: the folio is marked and the page is isolated when it is freed (not modelled).
-      return -EBUSY;
-    }
-    const rc = this.dissolveFreeHugetlbFolio(pfn);
-    if (rc) return rc;
-    if (this.k.buddy.isFree(pfn)) {
-      this.k.buddy.takeFreeRange(pfn, 1);
-      this.k.buddy.allocations.set(pfn, { order: 0, use: "offline", nid: this.k.pfnToNid(pfn) });
-      this.k.memmap.setBit(pfn, PAGE_OFF.flags, PG.hwpoison, true);
-    }
-    return 0;
-  }
-
   // ------------------------------------------------------------------ accounting
 
   /** hugetlb_total_pages() in base pages. */

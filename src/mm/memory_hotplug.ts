@@ -15,7 +15,7 @@
 // memory and retries until a signal; the model answers EBUSY at once), ZONE_MOVABLE onlining
 // of blocks outside the Movable zone, memory_notify() listeners, memmap_on_memory.
 
-import { EBUSY, EINVAL } from "../include/errno.ts";
+import { EBUSY, EHWPOISON, EINVAL } from "../include/errno.ts";
 import type { Kernel } from "../kernel.ts";
 import type { MachineSpec, ZoneType } from "../machine/spec.ts";
 import type { HugetlbPool } from "./hugetlb.ts";
@@ -31,6 +31,8 @@ export interface MemoryBlock {
   /** Sections of the block that are present (section_count). */
   sectionsPresent: number;
   state: MemoryBlockState;
+  /** HWPoison pages it held when it was offlined (memblk_nr_poison()). */
+  poisoned: number;
 }
 
 /**
@@ -57,8 +59,8 @@ export class MemoryHotplug {
   autoOnline: "offline" | "online" | "online_kernel" | "online_movable" = "offline";
 
   constructor(
-    private readonly k: Kernel,
-    private readonly pool: HugetlbPool,
+    readonly k: Kernel,
+    readonly pool: HugetlbPool,
   ) {
     this.blockBytes = memoryBlockSizeBytes(k.spec);
     this.blockPages = this.blockBytes / k.pageSize;
@@ -74,6 +76,7 @@ export class MemoryHotplug {
           nid: s.nid,
           sectionsPresent: 1,
           state: "online",
+          poisoned: 0,
         });
     }
   }
@@ -146,8 +149,14 @@ export class MemoryHotplug {
     // start_isolate_page_range() / has_unmovable_pages(): reserved or kernel pages.
     for (const r of k.memblock.reserved)
       if (r.startPfn < end && r.endPfn > start && !(r.use === "hugetlb" && k.booted)) return -EBUSY;
+    const poisoned: number[] = [];
     for (const [pfn, a] of k.buddy.allocations) {
       if (pfn >= end || pfn + 2 ** a.order <= start) continue;
+      // HWPoison pages are skipped (and counted: the block cannot come back online).
+      if (a.use === "hwpoison") {
+        poisoned.push(pfn);
+        continue;
+      }
       if (a.use !== "hugetlb") return -EBUSY;
       // scan_movable_pages() would migrate a folio in use; the model does not migrate.
       if (!this.pool.isFreeHugetlbFolio(pfn)) return -EBUSY;
@@ -164,11 +173,29 @@ export class MemoryHotplug {
     if (rc) return rc;
     // test_pages_isolated(), __offline_isolated_pages(): every page is free now.
     const present = k.onlineRanges();
+    const isFreeOrPoisoned = (s: number, e: number) => {
+      for (let p = s; p < e; ) {
+        if (poisoned.includes(p)) {
+          p++;
+          continue;
+        }
+        const f = k.buddy.freeBlockAt(p);
+        if (!f) return false;
+        p = f.start + 2 ** f.order;
+      }
+      return true;
+    };
     for (const r of present) {
       const s = Math.max(r.startPfn, start);
       const e = Math.min(r.endPfn, end);
-      if (s < e && !k.buddy.rangeFree(s, e - s)) return -EBUSY;
+      if (s < e && !isFreeOrPoisoned(s, e)) return -EBUSY;
     }
+    // The poisoned pages leave with the rest (they were managed: memory_failure() keeps them so).
+    for (const p of poisoned) {
+      k.buddy.allocations.delete(p);
+      k.buddy.freeToBuddy(p, 0);
+    }
+    b.poisoned = poisoned.length;
     k.buddy.offlinePages(start, b.nrPages, present);
     k.setOffline(start, end, true);
     b.state = "offline";
@@ -178,6 +205,8 @@ export class MemoryHotplug {
   /** memory_subsys_online() -> online_pages(): 0 or -errno. */
   online(b: MemoryBlock, type: "online" | "online_kernel" | "online_movable"): number {
     const k = this.k;
+    // memory_block_online(): a block offlined with poisoned pages stays offline.
+    if (b.poisoned > 0) return -EHWPOISON;
     const zone = this.blockZone(b);
     // zone_for_pfn_range(): the model's zones do not move; a block joins the zone it was in.
     if (zone === null) return -EINVAL;

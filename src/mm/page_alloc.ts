@@ -46,7 +46,7 @@ export type FrameUse =
   | "shared_tail" // seed/mainline: a shared page of tail struct pages
   | "hugetlb" // a HugeTLB folio
   | "kernel" // anything else the kernel holds
-  | "offline"; // taken out by memory offline or memory failure
+  | "hwpoison"; // taken off the buddy by memory failure (take_page_off_buddy())
 
 export interface Allocation {
   order: number;
@@ -72,7 +72,7 @@ const FRAME_USES: readonly FrameUse[] = [
   "shared_tail",
   "hugetlb",
   "kernel",
-  "offline",
+  "hwpoison",
 ];
 
 /**

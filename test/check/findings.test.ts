@@ -1,6 +1,7 @@
 // What `hvo check` finds in the faithful models of the designs' code (issue 5: findings, with
 // their replays). Each replay is the sequence fast-check minimised, on the 4 GiB 2-node x86_64
 // check machine; `hvo check --replay FILE` runs the same.
+import { readdirSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { replayRun } from "../../src/check/run.ts";
 import type { Design } from "../../src/kernel.ts";
@@ -69,4 +70,21 @@ describe("legacy and seed: boot-time HVO write-protects only part of a 1 GiB fol
       expect(Number(pfn) - Number(head)).toBe(262144 / 64);
     });
   }
+});
+
+describe("the replays of docs/findings.md", () => {
+  // Each file is what `hvo check` wrote for the finding; replaying it must still stop at the
+  // invariant it names, at the step it names.
+  const dir = new URL("../../scenarios/findings/", import.meta.url);
+  const files = readdirSync(dir).filter((f) => f.endsWith(".json") && !f.endsWith(".machine.json"));
+  it("there are replays", () => {
+    expect(files.length).toBeGreaterThanOrEqual(3);
+  });
+  for (const f of files)
+    it(`${f} reproduces its finding`, () => {
+      const file = JSON.parse(readFileSync(new URL(f, dir), "utf8"));
+      const x = file["x-check"];
+      const ex = replayRun({ ...parseScenarioFile(file), "x-check": x });
+      expect(ex.violations[0]).toMatchObject({ invariant: x.invariant, step: x.step });
+    });
 });

@@ -157,4 +157,62 @@ describe("memory blocks: Linux 7.2 (2 GiB guest) against its model", () => {
     expect(400 - guest.reduce((s, r) => s + r.dissolved, 0)).toBe(Number(await guestRead(NR)));
     await guestWrite(NR, "0");
   }, 300_000);
+
+  it("hard_offline_page and soft_offline_page answer alike, marking and dissolving alike", async (ctx) => {
+    if (!vm) return ctx.skip();
+    const m = bootModel(spec, "mainline");
+    const H = `${MEM}/hard_offline_page`;
+    const S = `${MEM}/soft_offline_page`;
+    for (const [p, v] of [
+      ["/proc/sys/vm/hugetlb_optimize_vmemmap", "1"],
+      [NR, "8"],
+    ]) {
+      expect(await guestWrite(p, v)).toBe("ok");
+      expect(modelWrite(m, p, v)).toBe("ok");
+    }
+    // A free huge page on each side: the guest's from a mapping it touched and let go.
+    const kpf = await vm.ch.request("kpf", { size: "2M", n: 1 });
+    const guestHuge = Number((kpf.pages as Array<{ pfn: number }>)[0].pfn);
+    const modelHuge = [...m.pool.folios].find(([, i]) => i.list === "free")?.[0] as number;
+    const addr = (pfn: number) => `0x${(pfn * 4096).toString(16)}`;
+    // Block 10 (1.25 GiB) goes offline on both sides first; 4 GiB is past the end of memory.
+    expect(await guestWrite(`${MEM}/memory10/state`, "offline")).toBe("ok");
+    expect(modelWrite(m, `${MEM}/memory10/state`, "offline")).toBe("ok");
+    const steps: Array<[string, (huge: number) => string]> = [
+      [H, () => "abc"],
+      [H, (h) => ` ${addr(h + 5)}`],
+      [H, (h) => addr(h + 5)],
+      [H, (h) => `${(h + 5) * 4096}\n`],
+      [H, () => addr(0)],
+      [H, () => addr(0)],
+      [H, () => addr(0x100000)],
+      [H, () => addr(10 * 32768 + 3)],
+      [H, (h) => addr(h + 2)],
+      [S, (h) => addr(h + 512 + 7)],
+      [S, (h) => addr(h + 512 + 7)],
+      [H, (h) => addr(h + 512 + 7)],
+      [S, () => addr(0)],
+      [S, () => addr(0x100000)],
+      [S, () => addr(10 * 32768 + 3)],
+      [S, () => "abc"],
+    ];
+    const counters = (meminfo: string, nr: string) =>
+      `HardwareCorrupted ${/HardwareCorrupted:\s+(\d+)/.exec(meminfo)?.[1]} kB, nr_hugepages ${nr.trim()}`;
+    const guest: string[] = [];
+    const model: string[] = [];
+    for (const [file, value] of steps) {
+      const g = await guestWrite(file, value(guestHuge));
+      guest.push(
+        `${file.slice(MEM.length + 1)} ${g}: ${counters(await guestRead("/proc/meminfo"), await guestRead(NR))}`,
+      );
+      const mo = modelWrite(m, file, value(modelHuge));
+      model.push(
+        `${file.slice(MEM.length + 1)} ${mo}: ${counters(m.read("/proc/meminfo"), m.read(NR))}`,
+      );
+    }
+    expect(model).toEqual(guest);
+    // The block offlined with no poisoned page comes back on both sides.
+    expect(await guestWrite(`${MEM}/memory10/state`, "online")).toBe("ok");
+    expect(modelWrite(m, `${MEM}/memory10/state`, "online")).toBe("ok");
+  }, 300_000);
 });

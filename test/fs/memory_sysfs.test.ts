@@ -218,3 +218,76 @@ describe("offlining and onlining a block", () => {
     expect(allInvariants(m)).toEqual([]);
   });
 });
+
+describe("memory failure (CONFIG_MEMORY_FAILURE)", () => {
+  const H = `${MEM}/hard_offline_page`;
+  const S = `${MEM}/soft_offline_page`;
+  const corrupted = (m: Model) =>
+    Number(/HardwareCorrupted:\s+(\d+) kB/.exec(m.read("/proc/meminfo"))?.[1]);
+  const addr = (pfn: number) => `0x${(pfn * 4096).toString(16)}`;
+
+  it("a free huge page is dissolved and its raw page taken off; marked pages answer EHWPOISON", () => {
+    const m = machine();
+    m.write("/proc/sys/vm/hugetlb_optimize_vmemmap", "1");
+    m.write(NR, "8");
+    const head = [...m.pool.folios.keys()][0];
+    const w = (f: string, v: string) => errnoOf(() => m.write(f, v));
+    expect(w(H, addr(head + 5))).toBe(null);
+    expect(Number(m.read(NR))).toBe(7);
+    expect(corrupted(m)).toBe(4);
+    // KPF_HWPOISON (bit 19) on the raw page, which no longer is the buddy's.
+    expect((kpf(m, head + 5) >> 19n) & 1n).toBe(1n);
+    expect(m.k.buddy.isFree(head + 5)).toBe(false);
+    expect(w(H, addr(head + 5))).toBe("EHWPOISON");
+    // Another page of the dissolved folio is a free buddy page now: taken off too.
+    expect(w(H, addr(head + 2))).toBe(null);
+    expect(corrupted(m)).toBe(8);
+    // soft_offline_page of a page already poisoned: 0, nothing more.
+    expect(w(S, addr(head + 2))).toBe(null);
+    expect(corrupted(m)).toBe(8);
+    expect(allInvariants(m)).toEqual([]);
+  });
+
+  it("the kernel's own pages are marked but stay (EBUSY; soft offline EIO); parse and range errors", () => {
+    const m = machine();
+    const w = (f: string, v: string) => errnoOf(() => m.write(f, v));
+    expect(w(S, addr(0))).toBe("EIO");
+    expect(w(H, addr(0))).toBe("EBUSY");
+    expect(corrupted(m)).toBe(4);
+    expect(w(H, addr(0))).toBe("EHWPOISON");
+    // Past the end of memory (5 GiB on this machine): not the kernel's.
+    expect(w(H, addr(0x200000))).toBe("EBUSY");
+    expect(w(S, addr(0x200000))).toBe("ENXIO");
+    expect(w(H, "abc")).toBe("EINVAL");
+    expect(w(H, " 0x1000")).toBe("EINVAL");
+    expect(corrupted(m)).toBe(4);
+    expect(errnoOf(() => m.read(H))).toBe("EACCES");
+    // kstrtoull(buf, 0): decimal, hexadecimal and octal name the same page (pfn 1, free: soft
+    // offline takes it once, then finds it poisoned).
+    expect([w(S, "4096"), w(S, "0x1000"), w(S, "010000")]).toEqual([null, null, null]);
+    expect(corrupted(m)).toBe(8);
+  });
+
+  it("a pfn of an offlined block: ENXIO, EIO; a block offlined with a poisoned page stays offline", () => {
+    const m = machine();
+    const id = offlinable(m);
+    const w = (f: string, v: string) => errnoOf(() => m.write(f, v));
+    // A free page of the block, poisoned: offlining skips it, onlining is refused.
+    expect(w(H, addr(id * BLOCK_PAGES + 9))).toBe(null);
+    expect(w(`${MEM}/memory${id}/state`, "offline")).toBe(null);
+    expect(w(H, addr(id * BLOCK_PAGES + 3))).toBe("ENXIO");
+    expect(w(S, addr(id * BLOCK_PAGES + 3))).toBe("EIO");
+    expect(w(`${MEM}/memory${id}/state`, "online")).toBe("EHWPOISON");
+    expect(allInvariants(m)).toEqual([]);
+  });
+
+  it("a kernel built without it (this machine's host preset) has neither file nor counter", () => {
+    const spec = {
+      ...machinePreset("x86_64", { memoryBytes: 4 * GiB, nodes: 1 }),
+      memoryFailure: false,
+    };
+    const m = bootModel(spec, "mainline");
+    expect(m.vfs.exists(H)).toBe(false);
+    expect(m.read("/proc/meminfo")).not.toMatch(/HardwareCorrupted/);
+  });
+});
