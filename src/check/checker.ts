@@ -129,7 +129,9 @@ export class Checker {
     // Every change since the last check, those seen in the middle of the operation too.
     const log = c.mirror.drainLog();
     const everything = full || log.overflow || this.checks % this.fullEvery === 0;
-    // A TLB entry goes stale only where a translation changed: those, or every entry.
+    // A TLB entry goes stale only where a translation changed: those, or every entry (the full
+    // pass also finds one filled from a translation that changed and changed back between two
+    // checks, which the mirror does not log).
     if (everything) out.push(...this.timed("stale TLB", () => staleTlb(k)));
     else if (log.changes.length)
       out.push(

@@ -11,7 +11,14 @@
 // mm/page_alloc.c, mm/memblock.c, mm/sparse-vmemmap.c. Pure and browser-safe.
 
 import { findPfnRange } from "../machine/spec.ts";
-import { type CheckContext, type Violation, frameState, publishedTails } from "./invariants.ts";
+import {
+  type CheckContext,
+  type Violation,
+  frameState,
+  memmapCountVerdicts,
+  memmapFrameViolation,
+  publishedTails,
+} from "./invariants.ts";
 import type { VpnChange } from "./vmemmap_mirror.ts";
 
 /** Journal entries (start, nr pairs) kept before the ledger gives up and rebuilds. */
@@ -316,18 +323,10 @@ export class FrameLedger {
 
   /** memmapFrames()'s verdicts from the ledger's counts. */
   private memmapViolations(push: (v: Violation) => void): void {
-    const c = this.c;
-    const k = c.k;
     const bad: Array<[number, string]> = [...this.bad];
     for (const l of this.leaves.values()) bad.push(...l.bad);
     for (const [frame, st] of bad.sort((x, y) => x[0] - y[0]))
-      push({
-        invariant: "frame_state",
-        detail: `frame ${frame} backs the memmap but is ${st}`,
-        pfn: frame,
-        expected: "vmemmap",
-        actual: st,
-      });
+      push(memmapFrameViolation(frame, st));
     for (const [frame, use] of [...this.leaks].sort((x, y) => x[0] - y[0]))
       push({
         invariant: "vmemmap_leak",
@@ -336,47 +335,7 @@ export class FrameLedger {
         expected: "mapped or freed",
         actual: `alloc:${use}, unmapped`,
       });
-    let reservedVmemmap = 0;
-    for (const r of k.memblock.reserved)
-      if (r.use === "vmemmap") reservedVmemmap += r.endPfn - r.startPfn;
-    if (this.boot !== reservedVmemmap) {
-      search: for (const r of k.memblock.reserved) {
-        if (r.use !== "vmemmap") continue;
-        for (let f = r.startPfn; f < r.endPfn; f++)
-          if (c.mirror.mapCount(f) === 0) {
-            push({
-              invariant: "vmemmap_leak",
-              detail: `boot memmap frame ${f} is reserved but no vmemmap PTE maps it`,
-              pfn: f,
-              expected: "mapped or freed",
-              actual: "reserved:vmemmap, unmapped",
-            });
-            break search;
-          }
-      }
-    }
-    if (c.memmapOffset === null)
-      c.memmapOffset = {
-        boot: this.boot - k.vmstat.nrMemmapBootPages,
-        runtime: this.runtime - k.vmstat.nrMemmapPages,
-      };
-    const wantRuntime = this.runtime - c.memmapOffset.runtime;
-    const wantBoot = this.boot - c.memmapOffset.boot;
-    const note = (off: number) => (off ? ` (${off} more at boot, as the kernel counts)` : "");
-    if (k.vmstat.nrMemmapPages !== wantRuntime)
-      push({
-        invariant: "memmap_counters",
-        detail: `nr_memmap_pages is ${k.vmstat.nrMemmapPages}, ${this.runtime} frames from the page allocator back the memmap${note(c.memmapOffset.runtime)}`,
-        expected: `${wantRuntime}`,
-        actual: `${k.vmstat.nrMemmapPages}`,
-      });
-    if (k.vmstat.nrMemmapBootPages !== wantBoot)
-      push({
-        invariant: "memmap_counters",
-        detail: `nr_memmap_boot_pages is ${k.vmstat.nrMemmapBootPages}, ${this.boot} boot frames back the memmap${note(c.memmapOffset.boot)}`,
-        expected: `${wantBoot}`,
-        actual: `${k.vmstat.nrMemmapBootPages}`,
-      });
+    memmapCountVerdicts(this.c, this.boot, this.runtime, push);
   }
 
   // ---------------------------------------------------------------- the buddy's counters

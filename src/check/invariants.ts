@@ -741,14 +741,7 @@ export function memmapFrames(model: CheckTarget): Violation[] {
   const counted = (frame: number, st: string) => {
     if (st === "reserved:vmemmap") boot++;
     else if (st === "alloc:vmemmap") runtime++;
-    else if (!st.endsWith("shared_tail"))
-      push({
-        invariant: "frame_state",
-        detail: `frame ${frame} backs the memmap but is ${st}`,
-        pfn: frame,
-        expected: "vmemmap",
-        actual: st,
-      });
+    else if (!st.endsWith("shared_tail")) push(memmapFrameViolation(frame, st));
   };
   for (const [frame] of c.mirror.pteRefs()) counted(frame, frameState(k, frame));
   for (const h of c.mirror.hugeLeaves()) {
@@ -776,6 +769,33 @@ export function memmapFrames(model: CheckTarget): Violation[] {
         });
     }
   }
+  memmapCountVerdicts(c, boot, runtime, push);
+  return out;
+}
+
+/** A frame a vmemmap PTE maps that is not memmap. */
+export function memmapFrameViolation(frame: number, st: string): Violation {
+  return {
+    invariant: "frame_state",
+    detail: `frame ${frame} backs the memmap but is ${st}`,
+    pfn: frame,
+    expected: "vmemmap",
+    actual: st,
+  };
+}
+
+/**
+ * What memmapFrames() concludes from the boot and run-time frames that back the memmap (the
+ * frame ledger counts them its own way and concludes the same): a reserved boot memmap frame
+ * no PTE maps, and the vmstat counters against the frames.
+ */
+export function memmapCountVerdicts(
+  c: CheckContext,
+  boot: number,
+  runtime: number,
+  push: (v: Violation) => void,
+): void {
+  const k = c.k;
   // Boot memmap: every reserved vmemmap frame is mapped exactly when the mapped boot frames
   // number as many as the reserved ones; only then look for which one is not.
   let reservedVmemmap = 0;
@@ -824,7 +844,6 @@ export function memmapFrames(model: CheckTarget): Violation[] {
       expected: `${wantBoot}`,
       actual: `${k.vmstat.nrMemmapBootPages}`,
     });
-  return out;
 }
 
 /** (e) the buddy's counters: each zone's nr_free equals its free blocks; managed = free + handed out. */

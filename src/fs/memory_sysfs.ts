@@ -12,7 +12,7 @@
 import { EINVAL, KernelError } from "../include/errno.ts";
 import { memoryFailure, softOfflinePage } from "../mm/memory_failure.ts";
 import type { MemoryBlock, MemoryHotplug } from "../mm/memory_hotplug.ts";
-import type { FileOps } from "./vfs.ts";
+import { type FileOps, base0Value } from "./vfs.ts";
 
 export const MEMORY_DIR = "/sys/devices/system/memory";
 
@@ -52,12 +52,7 @@ function pfnOfAddress(hp: MemoryHotplug, text: string): number {
   const s = text.endsWith("\n") ? text.slice(0, -1) : text;
   const m = /^\+?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(s);
   if (!m) throw new KernelError(EINVAL, `kstrtoull: "${text}"`);
-  const digits = m[1];
-  const v = /^0[xX]/.test(digits)
-    ? BigInt(digits)
-    : digits.length > 1 && digits[0] === "0"
-      ? BigInt(`0o${digits.slice(1)}`)
-      : BigInt(digits);
+  const v = base0Value(m[1]);
   if (v >= 1n << 64n) throw new KernelError(EINVAL, `kstrtoull: "${text}" overflows`);
   return Number(v >> BigInt(hp.k.spec.arch.pageShift));
 }

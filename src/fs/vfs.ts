@@ -41,6 +41,12 @@ export function kstrtoul(text: string): number {
   return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
 }
 
+/** The value of base-0 digits (_parse_integer_fixup_radix()): 0x hexadecimal, 0 octal. */
+export function base0Value(digits: string): bigint {
+  if (/^0[xX]/.test(digits)) return BigInt(digits);
+  return digits.length > 1 && digits[0] === "0" ? BigInt(`0o${digits.slice(1)}`) : BigInt(digits);
+}
+
 /** proc_get_long(): one number of a sysctl write (base 0); null when the write holds none. */
 export function procGetLong(text: string): { neg: boolean; value: bigint } | null {
   const s = text.replace(/^[\s]+/, "");
@@ -49,12 +55,7 @@ export function procGetLong(text: string): { neg: boolean; value: bigint } | nul
   if (!m) throw new KernelError(EINVAL, `sysctl: "${text}"`);
   if (m[3].length && !/^[ \t\n]/.test(m[3])) throw new KernelError(EINVAL, `sysctl: "${text}"`);
   if (m[2].length > 21) throw new KernelError(EINVAL, `sysctl: "${text}"`);
-  const digits = m[2];
-  const v = /^0[xX]/.test(digits)
-    ? BigInt(digits)
-    : digits.length > 1 && digits[0] === "0"
-      ? BigInt(`0o${digits.slice(1)}`)
-      : BigInt(digits);
+  const v = base0Value(m[2]);
   if (v > ULONG_MAX) throw new KernelError(EINVAL, `sysctl: "${text}" overflows`);
   return { neg: m[1] === "-", value: v };
 }

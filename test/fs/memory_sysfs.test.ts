@@ -71,6 +71,18 @@ function offlinable(m: Model): number {
   return best;
 }
 
+/** A 4 GiB machine with HVO on and a pool of n 2 MiB pages; a block that holds some of them. */
+function hvoPool(n: number): { m: Model; id: number; inBlock: number } {
+  const m = machine();
+  m.write("/proc/sys/vm/hugetlb_optimize_vmemmap", "1");
+  m.write(NR, String(n));
+  m.settle();
+  const id = offlinable(m);
+  const inBlock = hugeHeadsIn(m, id);
+  expect(inBlock).toBeGreaterThan(0);
+  return { m, id, inBlock };
+}
+
 describe("the memory blocks of a machine", () => {
   it("a 4 GiB x86_64 machine: 128 MiB blocks 0-23 below the 3 GiB hole and 32-39 above 4 GiB", () => {
     const m = machine();
@@ -138,13 +150,7 @@ describe("writes to the memory-block files", () => {
 
 describe("offlining and onlining a block", () => {
   it("dissolves its free huge pages, leaves MemTotal and kpageflags, and comes back", () => {
-    const m = machine();
-    m.write("/proc/sys/vm/hugetlb_optimize_vmemmap", "1");
-    m.write(NR, "256");
-    m.settle();
-    const id = offlinable(m);
-    const inBlock = hugeHeadsIn(m, id);
-    expect(inBlock).toBeGreaterThan(0);
+    const { m, id, inBlock } = hvoPool(256);
     const total = memTotalKb(m);
     // A free page of another block, to compare with the block's pages once back.
     const other = (id === 39 ? 38 : 39) * BLOCK_PAGES + 7;
@@ -202,13 +208,7 @@ describe("offlining and onlining a block", () => {
   });
 
   it("fails with ENOMEM when HVO cannot restore a folio's vmemmap, the block staying online", () => {
-    const m = machine();
-    m.write("/proc/sys/vm/hugetlb_optimize_vmemmap", "1");
-    m.write(NR, "64");
-    m.settle();
-    const id = offlinable(m);
-    const inBlock = hugeHeadsIn(m, id);
-    expect(inBlock).toBeGreaterThan(0);
+    const { m, id, inBlock } = hvoPool(64);
     m.k.faults.add({ site: "alloc_vmemmap_page_list", fromNth: 1 });
     expect(errnoOf(() => m.write(`${MEM}/memory${id}/state`, "offline"))).toBe("ENOMEM");
     expect(m.read(`${MEM}/memory${id}/state`)).toBe("online\n");
