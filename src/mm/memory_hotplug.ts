@@ -28,8 +28,6 @@ export interface MemoryBlock {
   startPfn: number;
   nrPages: number;
   nid: number;
-  /** Sections of the block that are present (section_count). */
-  sectionsPresent: number;
   state: MemoryBlockState;
   /** HWPoison pages it held when it was offlined (memblk_nr_poison()). */
   poisoned: number;
@@ -53,8 +51,7 @@ export function memoryBlockSizeBytes(spec: MachineSpec): number {
 export class MemoryHotplug {
   readonly blockBytes: number;
   readonly blockPages: number;
-  /** Every block with a present section, by id. */
-  readonly blocks = new Map<number, MemoryBlock>();
+  private blockMap: Map<number, MemoryBlock> | null = null;
   /** /sys/devices/system/memory/auto_online_blocks (a policy for hot-added memory: unused). */
   autoOnline: "offline" | "online" | "online_kernel" | "online_movable" = "offline";
 
@@ -64,26 +61,29 @@ export class MemoryHotplug {
   ) {
     this.blockBytes = memoryBlockSizeBytes(k.spec);
     this.blockPages = this.blockBytes / k.pageSize;
-    for (const s of k.sections) {
+  }
+
+  /**
+   * Every block with a present section, by id (made on first use: a 16 TiB arm64 machine has
+   * 131072 of them, and most runs never look).
+   */
+  get blocks(): ReadonlyMap<number, MemoryBlock> {
+    if (this.blockMap) return this.blockMap;
+    const map = new Map<number, MemoryBlock>();
+    for (const s of this.k.sections) {
       const id = Math.floor(s.startPfn / this.blockPages);
-      const b = this.blocks.get(id);
-      if (b) b.sectionsPresent++;
-      else
-        this.blocks.set(id, {
+      if (!map.has(id))
+        map.set(id, {
           id,
           startPfn: id * this.blockPages,
           nrPages: this.blockPages,
           nid: s.nid,
-          sectionsPresent: 1,
           state: "online",
           poisoned: 0,
         });
     }
-  }
-
-  /** Sections per block (sections_per_block). */
-  get sectionsPerBlock(): number {
-    return this.blockBytes / 2 ** this.k.spec.arch.sectionShift;
+    this.blockMap = map;
+    return map;
   }
 
   /** Block ids, ascending. */
