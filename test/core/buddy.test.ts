@@ -153,3 +153,76 @@ describe("buddy allocator (mm/page_alloc.c)", () => {
     );
   });
 });
+
+describe("the allocations' indexes and the range listeners", () => {
+  const USES = ["vmemmap", "pagetable", "hugetlb", "kernel"] as const;
+  const op = fc.oneof(
+    fc.record({
+      kind: fc.constant("alloc" as const),
+      order: fc.nat(10),
+      use: fc.constantFrom(...USES),
+    }),
+    fc.record({ kind: fc.constant("free" as const), which: fc.nat() }),
+    fc.record({
+      kind: fc.constant("retype" as const),
+      which: fc.nat(),
+      use: fc.constantFrom(...USES),
+    }),
+    fc.record({ kind: fc.constant("split" as const), which: fc.nat() }),
+  );
+
+  it("withUse, pagesWithUse, per-zone pages and containing() agree with a walk of every block; every changed pfn is told", () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        const b = fresh();
+        const told = new Uint8Array(16384);
+        b.addRangeListener((s, n) => told.fill(1, s, s + n));
+        /** What each pfn is: "" (neither), "f" (free), or the block that holds it. */
+        const states = (): string[] => {
+          const st = new Array<string>(16384).fill("");
+          for (const f of b.freeBlocks()) st.fill("f", f.start, f.start + f.nrPages);
+          for (const [p, a] of b.allocations)
+            st.fill(`${p}/${a.order}/${a.use}`, p, p + 2 ** a.order);
+          return st;
+        };
+        for (const o of ops) {
+          const before = states();
+          told.fill(0);
+          const keys = [...b.allocations.keys()];
+          const pick = (i: number) => keys[i % Math.max(1, keys.length)];
+          if (o.kind === "alloc") b.allocPagesNode(0, GFP_KERNEL, o.order, "t", o.use);
+          else if (keys.length && o.kind === "free") {
+            const p = pick(o.which);
+            b.freePages(p, (b.allocations.get(p) as { order: number }).order);
+          } else if (keys.length && o.kind === "retype") b.setUse(pick(o.which), o.use);
+          else if (keys.length && o.kind === "split") b.splitPage(pick(o.which));
+          // Every pfn whose state changed was told to the listeners.
+          const after = states();
+          for (let p = 0; p < 16384; p++) if (after[p] !== before[p]) expect(told[p]).toBe(1);
+        }
+        // The indexes against a walk of every block.
+        for (const use of USES) {
+          const pfns = [...b.allocations].filter(([, a]) => a.use === use);
+          expect([...b.allocations.withUse(use)].sort((x, y) => x - y)).toEqual(
+            pfns.map(([p]) => p).sort((x, y) => x - y),
+          );
+          expect(b.allocations.pagesWithUse(use)).toBe(
+            pfns.reduce((s, [, a]) => s + 2 ** a.order, 0),
+          );
+        }
+        for (const z of b.zones) {
+          let pages = 0;
+          for (const [p, a] of b.allocations) if (z.contains(p)) pages += 2 ** a.order;
+          expect(b.allocatedPages(z)).toBe(pages);
+          // managed = free + handed out, zone by zone.
+          expect(z.managed).toBe(z.nrFree + pages);
+        }
+        for (let p = 0; p < 16384; p += 97) {
+          const owner = [...b.allocations].find(([s, a]) => p >= s && p < s + 2 ** a.order);
+          expect(b.allocations.containing(p)?.start ?? null).toBe(owner ? owner[0] : null);
+        }
+      }),
+      { seed: 20261126, numRuns: 30 },
+    );
+  });
+});
