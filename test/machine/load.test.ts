@@ -1,6 +1,7 @@
 // Machine files: what a user writes, and the one-line errors they get back.
 import { describe, expect, it } from "vitest";
 import { MachineFileError, parseMachineFile } from "../../src/machine/load.ts";
+import { bootModel } from "../../src/model.ts";
 
 function error(text: string, fileName = "machine.yaml"): string {
   try {
@@ -139,5 +140,20 @@ nodes:
       "machine.yaml: nodes[0].ranges[0].start: not page-aligned (0x1001)",
       "machine.yaml: nodes[0].ranges[1].end: not page-aligned (0x80000fff)",
     ]);
+  });
+
+  it("memoryFailure: false is a kernel without CONFIG_MEMORY_FAILURE; a non-boolean is refused", () => {
+    const off = parseMachineFile("preset: x86_64\nmemory: 4G\nmemoryFailure: false\n", "m.yaml");
+    expect(off.memoryFailure).toBe(false);
+    expect(
+      bootModel(off, "mainline").vfs.exists("/sys/devices/system/memory/hard_offline_page"),
+    ).toBe(false);
+    const on = parseMachineFile("preset: x86_64\nmemory: 4G\n", "m.yaml");
+    expect(
+      bootModel(on, "mainline").vfs.exists("/sys/devices/system/memory/hard_offline_page"),
+    ).toBe(true);
+    expect(error("preset: x86_64\nmemoryFailure: maybe\n")).toMatch(
+      /^machine\.yaml: memoryFailure: /,
+    );
   });
 });
