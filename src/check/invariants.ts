@@ -372,6 +372,23 @@ export function checkFolio(
   let tailFrame = -1;
   // Whether prep_compound_tail()'s word decodes to the head (expectedDecodes(), once).
   let expectedOk: boolean | null = null;
+  /** compound_head() of pfn p, whose struct page holds `info`, must be the head. */
+  const checkWord = (p: number, info: bigint): void => {
+    if (p === head) return;
+    if (info === expectedInfo) {
+      expectedOk ??= expectedDecodes(c, head, nr, expectedInfo);
+      if (expectedOk) return;
+    }
+    const got = decodeHead(c, p, info);
+    if (got !== head)
+      pushCapped(out, {
+        invariant: "compound_head",
+        detail: `pfn ${p} of folio ${head} (order ${f.order}): compound_head gives ${got}`,
+        pfn: p,
+        expected: hex64(expectedInfo),
+        actual: hex64(info),
+      });
+  };
   let lastFrame = -1;
   let lastSt = "";
   for (let vpn = firstVpn; vpn <= lastVpn; vpn++) {
@@ -455,42 +472,10 @@ export function checkFolio(
     if (s && s.info !== null) {
       // Every slot holds the same word: compound_head is monotone in the address, so the
       // first and the last pfn of the page decide for all of them.
-      for (const p of pa === pb ? [pa] : [pa, pb]) {
-        if (p === head || aliasing) continue;
-        if (s.info === expectedInfo) {
-          expectedOk ??= expectedDecodes(c, head, nr, expectedInfo);
-          if (expectedOk) continue;
-        }
-        const got = decodeHead(c, p, s.info);
-        if (got !== head && !aliasing) {
-          pushCapped(out, {
-            invariant: "compound_head",
-            detail: `pfn ${p} of folio ${head} (order ${f.order}): compound_head gives ${got}`,
-            pfn: p,
-            expected: hex64(expectedInfo),
-            actual: hex64(s.info),
-          });
-        }
-      }
+      if (!aliasing) for (const p of pa === pb ? [pa] : [pa, pb]) checkWord(p, s.info);
     } else {
-      for (let p = pa; p <= pb; p++) {
-        if (p === head) continue;
-        const info = rawWord(c, p * sps + PAGE_OFF.compoundInfo) ?? 0n;
-        if (info === expectedInfo) {
-          expectedOk ??= expectedDecodes(c, head, nr, expectedInfo);
-          if (expectedOk) continue;
-        }
-        const got = decodeHead(c, p, info);
-        if (got !== head && !aliasing) {
-          pushCapped(out, {
-            invariant: "compound_head",
-            detail: `pfn ${p} of folio ${head} (order ${f.order}): compound_head gives ${got}`,
-            pfn: p,
-            expected: hex64(expectedInfo),
-            actual: hex64(info),
-          });
-        }
-      }
+      for (let p = pa; p <= pb; p++)
+        if (!aliasing) checkWord(p, rawWord(c, p * sps + PAGE_OFF.compoundInfo) ?? 0n);
     }
     // Fake heads: struct pages with PG_head that are not the head.
     const headSlotsPfns: number[] = [];
