@@ -122,14 +122,7 @@ export class HugetlbMm {
         m.sharedMapped.add(idx);
         return cached;
       }
-      const hasResv = m.inode.resvMap.has(idx);
-      let f: number;
-      try {
-        f = pool.allocHugetlbFolio(m.h, m.inode.sb.spool, hasResv, nid);
-      } catch (e) {
-        if (e instanceof KernelError && e.errno === ENOSPC) throw new Sigbus(i);
-        throw e;
-      }
+      const f = this.allocOrSigbus(m, m.inode.resvMap.has(idx), nid, i);
       // hugetlb_add_to_page_cache(): the cache holds a reference, the reservation is the file's.
       folioSetHpg(mm, f, "restore_reserve", false);
       m.inode.resvMap.add(idx);
@@ -147,14 +140,7 @@ export class HugetlbMm {
       m.sharedMapped.add(idx);
       return f;
     }
-    const hasResv = m.resvOwner && !m.consumed.has(idx);
-    let f: number;
-    try {
-      f = pool.allocHugetlbFolio(m.h, m.inode.sb.spool, hasResv, nid);
-    } catch (e) {
-      if (e instanceof KernelError && e.errno === ENOSPC) throw new Sigbus(i);
-      throw e;
-    }
+    const f = this.allocOrSigbus(m, m.resvOwner && !m.consumed.has(idx), nid, i);
     // __folio_mark_uptodate(), then hugetlb_add_new_anon_rmap() (SetPageAnonExclusive()).
     mm.setBit(f, PAGE_OFF.flags, PG.uptodate, true);
     mm.setBit(f, PAGE_OFF.flags, PG.owner_2, true);
@@ -169,6 +155,16 @@ export class HugetlbMm {
     m.privatePages.set(idx, f);
     if (m.resvOwner) m.consumed.add(idx);
     return f;
+  }
+
+  /** alloc_hugetlb_folio() for a fault at page i; no page to be had is SIGBUS (VM_FAULT_OOM). */
+  private allocOrSigbus(m: HugetlbMapping, hasResv: boolean, nid: number, i: number): number {
+    try {
+      return this.pool.allocHugetlbFolio(m.h, m.inode.sb.spool, hasResv, nid);
+    } catch (e) {
+      if (e instanceof KernelError && e.errno === ENOSPC) throw new Sigbus(i);
+      throw e;
+    }
   }
 
   /** hugetlb_add_file_rmap() and the mapping's reference. */

@@ -425,15 +425,22 @@ describe("restore then free gives back every page", () => {
   }
 });
 
+/**
+ * A page whose struct-page slots say PG_head and node 5, freed: the next order-0 allocation on
+ * this node takes it (page_alloc.ts: freed blocks go to the list head).
+ */
+function staleFreedPage(k: ReturnType<typeof bootHvo>["k"]): number {
+  const stale = k.buddy.allocPagesNode(0, GFP_KERNEL, 0, "test", "kernel") as number;
+  for (let i = 0; i < PER; i++) k.frames.writeU64(stale, i * SPS, (5n << 54n) | (1n << 6n));
+  k.buddy.freePages(stale, 0);
+  return stale;
+}
+
 describe("seed: the shared tail is not zeroed (v3 alloc_pages_node(node, GFP_KERNEL, 0))", () => {
   it("stale bytes of a freed page show up in every tail, and page_to_nid() of them drives the restore", () => {
     const { k, hvo } = bootHvo(x86(), "seed");
     const head = makeFolio(k, 9);
-    // A page whose struct-page slots say PG_head and node 5, freed: the next order-0
-    // allocation on this node takes it (page_alloc.ts: freed blocks go to the list head).
-    const stale = k.buddy.allocPagesNode(0, GFP_KERNEL, 0, "test", "kernel")!;
-    for (let i = 0; i < PER; i++) k.frames.writeU64(stale, i * SPS, (5n << 54n) | (1n << 6n));
-    k.buddy.freePages(stale, 0);
+    const stale = staleFreedPage(k);
     hvo.optimizeFolio(9, head);
     expect(hvo.sharedTails()[0].pfn).toBe(stale);
     // compound_head() still works (compound_info is written) ...
@@ -448,9 +455,7 @@ describe("seed: the shared tail is not zeroed (v3 alloc_pages_node(node, GFP_KER
   it("mainline zeroes and initialises its tail: the same stale page gives clean tails", () => {
     const { k, hvo } = bootHvo(x86(), "mainline");
     const head = makeFolio(k, 9);
-    const stale = k.buddy.allocPagesNode(0, GFP_KERNEL, 0, "test", "kernel")!;
-    for (let i = 0; i < PER; i++) k.frames.writeU64(stale, i * SPS, (5n << 54n) | (1n << 6n));
-    k.buddy.freePages(stale, 0);
+    const stale = staleFreedPage(k);
     hvo.optimizeFolio(9, head);
     expect(hvo.sharedTails()[0].pfn).toBe(stale);
     expect(rawPgHead(k, head + 64)).toBe(false);
