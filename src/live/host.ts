@@ -67,6 +67,27 @@ export function hostIomemRam(paths: HostPaths = DEFAULT, pageBytes = 4096): PfnR
   return ranges.sort((a, b) => a.startPfn - b.startPfn);
 }
 
+/**
+ * The CPU features that decide what the model may offer: x86_64 registers the 1 GiB hstate only
+ * with X86_FEATURE_GBPAGES (arch/x86/mm/hugetlbpage.c), shown as "pdpe1gb" in /proc/cpuinfo.
+ * null when /proc/cpuinfo has no flags line (not x86, or unreadable).
+ */
+export function hostCpuFeatures(paths: HostPaths = DEFAULT): { gbpages: boolean } | null {
+  const text = tryRead(paths, "/proc/cpuinfo");
+  const m = text ? /^flags\s*:(.*)$/m.exec(text) : null;
+  if (!m) return null;
+  return { gbpages: m[1].split(/\s+/).includes("pdpe1gb") };
+}
+
+/** The hstates the running kernel has, in kB, ascending: /sys/kernel/mm/hugepages/hugepages-<kB>kB. */
+export function hostHugepageSizesKb(paths: HostPaths = DEFAULT): number[] {
+  return list(paths, "/sys/kernel/mm/hugepages")
+    .map((d) => /^hugepages-(\d+)kB$/.exec(d))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+}
+
 export interface MemoryBlock {
   index: number;
   online: boolean;
