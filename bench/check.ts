@@ -32,7 +32,8 @@ function config(design: Design, every: number): CheckConfig {
     ops: OPS,
     every,
     faults: 0,
-    shrinkMs: 0,
+    shrinkRuns: 0,
+    clock: () => performance.now(), // the per-invariant timings
   };
 }
 

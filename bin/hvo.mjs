@@ -5,4 +5,6 @@ import { register } from "tsx/esm/api";
 
 register();
 const { main } = await import("../src/cli/main.ts");
+const { quietOnClosedPipe } = await import("../src/cli/io.ts");
+quietOnClosedPipe();
 process.exitCode = await main(process.argv.slice(2));

@@ -79,6 +79,12 @@ export interface BootOptions {
  *   restore-without-reset     hugetlb_vmemmap.ts: restored pages keep copies of the head page
  *   head-pte-readonly         hugetlb_vmemmap.ts: the head vmemmap page is remapped read-only
  *   leak-vmemmap-page         hugetlb_vmemmap.ts: a freed vmemmap page is not returned
+ *   surplus-limit-off-by-one  hugetlb.ts alloc_surplus_hugetlb_folio(): the overcommit limit
+ *                             is tested with > where the kernel has >=, one surplus page too many
+ *   return-surplus-one-short  hugetlb.ts return_unused_surplus_pages(): frees one page fewer
+ *                             than min(unused, surplus)
+ *   tail-info-bit1            compound.ts set_compound_head() and hugetlb_vmemmap.ts's shared
+ *                             tail: the tail's compound word has bit 1 set as well as bit 0
  */
 export const MUTATIONS = [
   "skip-tlb-flush",
@@ -87,6 +93,9 @@ export const MUTATIONS = [
   "restore-without-reset",
   "head-pte-readonly",
   "leak-vmemmap-page",
+  "surplus-limit-off-by-one",
+  "return-surplus-one-short",
+  "tail-info-bit1",
 ] as const;
 export type Mutation = (typeof MUTATIONS)[number];
 
@@ -351,6 +360,7 @@ export class Kernel {
     this.compound = new Compound(this.memmap, this.layout, {
       encoding: tailEncodingFor(this.design, this.layout.shift),
       fakeHeadFixup: () => this.fakeHeadKey > 0 && !this.mutations.has("no-fake-head-fixup"),
+      tailInfoBit1: () => this.mutations.has("tail-info-bit1"),
     });
 
     for (const h of this.hooks) h.beforeSparseInit?.(this);
@@ -375,6 +385,25 @@ export class Kernel {
    * for fake heads only while it is non-zero. Always 0 in seed and mainline, which have no key.
    */
   fakeHeadKey = 0;
+
+  /** The last inode number handed out (fs/inode.c get_next_ino()): per kernel, from 1. */
+  private lastIno = 0;
+  /** anon_vma objects made so far (mm/rmap.c anon_vma_alloc()): per kernel. */
+  private anonVmas = 0;
+
+  /** get_next_ino(): the next inode number of this kernel (1, 2, ...). */
+  getNextIno(): number {
+    return ++this.lastIno;
+  }
+
+  /**
+   * anon_vma_alloc(): a made-up but stable address for the next anon_vma of this kernel (what
+   * folio->mapping of an anonymous folio points at, with PAGE_MAPPING_ANON added by the caller).
+   */
+  anonVmaAlloc(): bigint {
+    this.anonVmas++;
+    return 0xffff888200000000n + BigInt(this.anonVmas) * 0x100n;
+  }
 
   /**
    * sparse_init()'s check (series v3 08/15 "Check memmap alignment for compound_info_has_mask()",

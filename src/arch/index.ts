@@ -9,7 +9,7 @@ import {
   rangesPages,
   splitIntoNodes,
 } from "../machine/layout.ts";
-import type { MachineSpec, StructPageSize } from "../machine/spec.ts";
+import type { CpuFeatures, MachineSpec, StructPageSize } from "../machine/spec.ts";
 import { arm64_4kPreset, arm64_16kPreset, arm64_64kPreset } from "./arm64.ts";
 import { loongarch64Preset } from "./loongarch64.ts";
 import { riscv64Preset } from "./riscv64.ts";
@@ -45,6 +45,49 @@ export interface PresetOverrides {
   /** sizeof(struct page): 64 by default. */
   structPageSize?: StructPageSize;
   cmdline?: string;
+  /** CPU features that differ from the preset's (x86_64: {gbpages: false}). */
+  cpu?: Partial<CpuFeatures>;
+}
+
+/**
+ * The CPU features of a booted machine: its own, or its arch preset's when the spec was built
+ * without any (a MachineSpec made by hand, the QEMU guest); undefined on an arch without any.
+ */
+export function machineCpu(spec: MachineSpec): CpuFeatures | undefined {
+  if (spec.cpu) return { ...spec.cpu };
+  const def = PRESETS.find((p) => p.preset === spec.arch.preset);
+  return def?.defaultCpu ? { ...def.defaultCpu } : undefined;
+}
+
+/**
+ * The CPU of a machine of preset `def`: the preset's features overridden by `given`. An arch
+ * without CPU features refuses any (no feature of another arch applies to it).
+ */
+export function resolveCpu(
+  def: ArchPresetDef,
+  given: Partial<CpuFeatures> | undefined,
+): CpuFeatures | undefined {
+  const named = Object.keys(given ?? {});
+  if (!def.defaultCpu) {
+    if (named.length > 0) {
+      throw new MachineError(
+        `cpu: ${def.preset} has no CPU feature ${named.map((n) => `"${n}"`).join(", ")} (only x86_64 has gbpages)`,
+      );
+    }
+    return undefined;
+  }
+  const cpu: CpuFeatures = { ...def.defaultCpu };
+  for (const [k, v] of Object.entries(given ?? {})) {
+    if (v === undefined) continue;
+    if (!(k in cpu)) {
+      throw new MachineError(
+        `cpu: unknown CPU feature "${k}" (known: ${Object.keys(cpu).join(", ")})`,
+      );
+    }
+    if (typeof v !== "boolean") throw new MachineError(`cpu.${k}: must be true or false`);
+    (cpu as unknown as Record<string, boolean>)[k] = v;
+  }
+  return cpu;
 }
 
 export const STRUCT_PAGE_SIZES: readonly StructPageSize[] = [56, 64, 72, 80];
@@ -57,7 +100,8 @@ export function machinePreset(name: string, overrides: PresetOverrides = {}): Ma
   }
   const memoryBytes = overrides.memoryBytes ?? def.defaultMemoryBytes;
   const ranges = def.layout(memoryBytes);
-  const arch = def.arch({ structPageSize, firstPfn: ranges[0].startPfn });
+  const cpu = resolveCpu(def, overrides.cpu);
+  const arch = def.arch({ structPageSize, firstPfn: ranges[0].startPfn, cpu });
   const maxPfn = 2 ** (arch.maxPhysmemBits - arch.pageShift);
   if (ranges[ranges.length - 1].endPfn > maxPfn) {
     throw new MachineError(
@@ -68,11 +112,13 @@ export function machinePreset(name: string, overrides: PresetOverrides = {}): Ma
   const perNode = splitIntoNodes(ranges, overrides.nodes ?? 1, pagesPerSection);
   const nodes = buildNodes(perNode, def.zoneLimits(ranges));
   if (rangesPages(ranges) === 0) throw new MachineError(`memory: ${name} has no memory`);
-  return {
+  const spec: MachineSpec = {
     name,
     arch,
     structPageSize,
     nodes,
     cmdline: overrides.cmdline ?? def.defaultCmdline,
   };
+  if (cpu) spec.cpu = cpu;
+  return spec;
 }

@@ -10,7 +10,7 @@
 //   arch/x86/include/asm/dma.h             MAX_DMA_PFN (16 MiB), MAX_DMA32_PFN (4 GiB)
 
 import { type ArchPresetDef, GiB, MachineError, MiB, type ZoneLimits } from "../machine/layout.ts";
-import type { ArchSpec, PfnRange, PteCodec } from "../machine/spec.ts";
+import type { ArchSpec, CpuFeatures, PfnRange, PteCodec } from "../machine/spec.ts";
 
 // pgtable_types.h: _PAGE_BIT_PRESENT 0, _RW 1, _USER 2, _ACCESSED 5, _DIRTY 6, _PSE 7,
 // _GLOBAL 8, _NX 63.
@@ -81,7 +81,15 @@ export function x86PteCodec(levelShifts: readonly number[] = LEVEL_SHIFTS): PteC
 /** __VMEMMAP_BASE_L4 (pgtable_64_types.h): vmemmap_base without KASLR, 4-level paging. */
 export const X86_64_VMEMMAP_BASE = 0xffffea0000000000n;
 
-export function x86_64Arch(): ArchSpec {
+/** The x86_64 preset's CPU: GBPAGES, as every x86_64 server CPU since about 2010 has. */
+export const X86_64_DEFAULT_CPU: Readonly<CpuFeatures> = Object.freeze({ gbpages: true });
+
+/**
+ * The 4-level x86_64 arch on a CPU with `cpu`'s features. arch_hugetlb_valid_size() accepts
+ * PMD_SIZE always and PUD_SIZE only with X86_FEATURE_GBPAGES, and gigantic_pages_init() adds
+ * the PUD hstate under the same condition: without GBPAGES there is no 1 GiB hstate at all.
+ */
+export function x86_64Arch(cpu: CpuFeatures = X86_64_DEFAULT_CPU): ArchSpec {
   return {
     name: "x86_64",
     preset: "x86_64",
@@ -94,8 +102,8 @@ export function x86_64Arch(): ArchSpec {
     maxPhysmemBits: 46,
     // vmemmap_populate(): whole sections with X86_FEATURE_PSE use vmemmap_populate_hugepages().
     vmemmapPmdLeaves: true,
-    // 2 MiB (PMD_SIZE) and 1 GiB (PUD_SIZE, with X86_FEATURE_GBPAGES as on every current CPU).
-    hstateOrders: [9, 18],
+    // 2 MiB (PMD_SIZE) and, with X86_FEATURE_GBPAGES, 1 GiB (PUD_SIZE).
+    hstateOrders: cpu.gbpages ? [9, 18] : [9],
     // HPAGE_SHIFT = PMD_SHIFT (page_types.h).
     defaultHstateOrder: 9,
     // MAX_PAGE_ORDER: no ARCH_FORCE_MAX_ORDER on x86, so include/linux/mmzone.h's default 10.
@@ -141,7 +149,8 @@ export const x86_64Preset: ArchPresetDef = {
   archName: "x86_64",
   pageShift: PAGE_SHIFT,
   sectionShift: 27,
-  arch: () => x86_64Arch(),
+  arch: ({ cpu }) => x86_64Arch(cpu ?? X86_64_DEFAULT_CPU),
+  defaultCpu: X86_64_DEFAULT_CPU,
   layout: x86_64Layout,
   zoneLimits: x86_64ZoneLimits,
   defaultMemoryBytes: 16 * GiB,

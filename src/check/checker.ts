@@ -8,7 +8,9 @@
 
 import type { Kernel } from "../kernel.ts";
 import type { RestoreBatchResult } from "../mm/hugetlb_vmemmap_api.ts";
+import type { Step } from "../scenario/format.ts";
 import { FrameLedger } from "./frame_ledger.ts";
+import { PoolRules } from "./pool_ref.ts";
 import {
   type CheckContext,
   type FolioRef,
@@ -28,6 +30,11 @@ import {
 export interface CheckerOptions {
   /** Everything from scratch every this many checks. Default 64. */
   fullEvery?: number;
+  /**
+   * A clock in milliseconds (the bench passes performance.now): with one, the checker adds up
+   * the time each invariant takes in `timings`; without one it takes none.
+   */
+  clock?: () => number;
 }
 
 interface HvoLike {
@@ -47,10 +54,13 @@ export class Checker {
   private pending: Violation[] = [];
   /** Folios checked inside the current operation. */
   private touched = new Set<number>();
+  /** The surplus rules across steps (pool_ref.ts). */
+  private readonly poolRules = new PoolRules();
   /** Folios checked, in total (for reports and benchmarks). */
   foliosChecked = 0;
-  /** Milliseconds spent per invariant (for `npm run bench` and whoever wants to know). */
+  /** Milliseconds spent per invariant, when a clock was given (for `npm run bench`). */
   readonly timings: Record<string, number> = {};
+  private readonly clock: (() => number) | undefined;
 
   constructor(
     readonly k: Kernel,
@@ -58,16 +68,27 @@ export class Checker {
   ) {
     this.c = checkContext(k);
     this.fullEvery = Math.max(1, opts.fullEvery ?? 64);
+    this.clock = opts.clock;
     this.ledger = new FrameLedger(this.c);
     this.watchHvo();
+    const pool = poolOf(k);
+    if (pool)
+      pool.listener = {
+        returnUnusedSurplus: (h, unused, surplus, taken) => {
+          for (const v of this.poolRules.returnUnusedSurplus(pool, h, unused, surplus, taken))
+            this.pending.push(v);
+        },
+      };
     this.c.mirror.refresh();
     this.c.mirror.drainLog();
   }
 
   private timed<T>(name: string, f: () => T): T {
-    const t0 = performance.now();
+    const clock = this.clock;
+    if (!clock) return f();
+    const t0 = clock();
     const r = f();
-    this.timings[name] = (this.timings[name] ?? 0) + performance.now() - t0;
+    this.timings[name] = (this.timings[name] ?? 0) + clock() - t0;
     return r;
   }
 
@@ -109,6 +130,22 @@ export class Checker {
       for (const h of r.nonHvo) this.checkNow(order, h, false);
       return r;
     };
+  }
+
+  /**
+   * After every step (checked or not), once the pool has settled: the rules that relate the
+   * counters before and after one step. `step` null: no step, take the counters as they are (boot,
+   * reset). `faulted`: an allocation failure was injected during the step.
+   */
+  afterStep(step: Step | null, faulted = false): void {
+    const pool = poolOf(this.k);
+    if (!pool) return;
+    if (step === null) this.poolRules.baseline(pool);
+    else
+      for (const v of this.timed("pool counters", () =>
+        this.poolRules.afterStep(pool, step, faulted),
+      ))
+        this.pending.push(v);
   }
 
   /** The pool's folios, head -> order. */

@@ -19,8 +19,11 @@ import type { Kernel } from "../kernel.ts";
 import { Compound } from "../mm/compound.ts";
 import { HPG } from "../include/mm_types.ts";
 import type { HugetlbPool } from "../mm/hugetlb.ts";
+import type { MemblockUse } from "../mm/memblock.ts";
 import { Memmap } from "../mm/memmap.ts";
+import type { FrameUse } from "../mm/page_alloc.ts";
 import { KernelPageTables, type Translation } from "../mm/pgtable.ts";
+import { type ObservedHstate, observePool } from "./pool_ref.ts";
 import { VmemmapMirror } from "./vmemmap_mirror.ts";
 
 export type InvariantName =
@@ -36,6 +39,9 @@ export type InvariantName =
   | "memmap_counters"
   | "buddy_counters"
   | "pool_counters"
+  | "surplus_limit"
+  | "surplus_unused"
+  | "tail_word"
   | "tails_identical"
   | "shared_tail_written";
 
@@ -85,18 +91,29 @@ const U64 = (1n << 64n) - 1n;
 export type FrameState = string;
 
 /** What a frame is: "free", "alloc:<use>", "reserved:<use>", or "none" (no state: lost). */
-const ALLOC_STATE: Record<string, string> = {};
-const RESERVED_STATE: Record<string, string> = {};
+const ALLOC_STATE: Readonly<Record<FrameUse, string>> = {
+  vmemmap: "alloc:vmemmap",
+  pagetable: "alloc:pagetable",
+  shared_tail: "alloc:shared_tail",
+  hugetlb: "alloc:hugetlb",
+  kernel: "alloc:kernel",
+  hwpoison: "alloc:hwpoison",
+};
+const RESERVED_STATE: Readonly<Record<MemblockUse, string>> = {
+  vmemmap: "reserved:vmemmap",
+  pagetable: "reserved:pagetable",
+  kernel: "reserved:kernel",
+  hugetlb: "reserved:hugetlb",
+  shared_tail: "reserved:shared_tail",
+};
 
-/** "alloc:<use>", one string per use. */
-function allocState(use: string): string {
-  ALLOC_STATE[use] ??= `alloc:${use}`;
+/** "alloc:<use>": a fixed string per use. */
+function allocState(use: FrameUse): string {
   return ALLOC_STATE[use];
 }
 
-/** "reserved:<use>", one string per use. */
-function reservedState(use: string): string {
-  RESERVED_STATE[use] ??= `reserved:${use}`;
+/** "reserved:<use>": a fixed string per use. */
+function reservedState(use: MemblockUse): string {
   return RESERVED_STATE[use];
 }
 
@@ -111,7 +128,7 @@ export function frameState(k: Kernel, frame: number): FrameState {
   return b ? allocState(b.a.use) : "none";
 }
 
-const MEMMAP_STATES = new Set([
+const MEMMAP_STATES: ReadonlySet<string> = new Set([
   "alloc:vmemmap",
   "reserved:vmemmap",
   "alloc:shared_tail",
@@ -172,13 +189,18 @@ export interface CheckContext {
   tailSummaries: Map<number, FrameSummary>;
   /** Memmap frames minus what the counters say, at the first check after boot. */
   memmapOffset: { boot: number; runtime: number } | null;
+  /** uncountedVmemmapRanges() of the machine (computed once). */
+  uncountedRanges?: Array<[number, number]>;
+  /** uncountedMemmapFrames() at a version of the mirror. */
+  uncounted?: { version: number; boot: number; runtime: number };
 }
 
-const contexts = new WeakMap<Kernel, CheckContext>();
-
-/** The checker's state for a kernel, created (and the watch installed) on first use. */
+/**
+ * The checker's state for a kernel (kept in k.sub.checker, so it lives and dies with that
+ * kernel), created (and the watch installed) on first use.
+ */
 export function checkContext(k: Kernel): CheckContext {
-  let c = contexts.get(k);
+  let c = k.sub.checker as CheckContext | undefined;
   if (!c) {
     const mirror = new VmemmapMirror(k);
     c = {
@@ -191,7 +213,7 @@ export function checkContext(k: Kernel): CheckContext {
       memmapOffset: null,
       tailSummaries: new Map(),
     };
-    contexts.set(k, c);
+    k.sub.checker = c;
     watchSharedTails(c);
   }
   return c;
@@ -337,7 +359,7 @@ export function checkFolio(
   const design = k.design;
   const sh = c.shadow;
   const optimized = opts.optimized ?? isOptimizedRaw(c, head);
-  const expectedInfo = k.compound.tailInfo(head, f.order);
+  const expectedInfo = expectedTailWord(k, head, f.order);
   const roIsRw = k.spec.arch.pageKernelRoIsPageKernel === true;
 
   // Head: PG_head, the order, PageHead through the model's own functions.
@@ -384,6 +406,14 @@ export function checkFolio(
       pushCapped(out, {
         invariant: "compound_head",
         detail: `pfn ${p} of folio ${head} (order ${f.order}): compound_head gives ${got}`,
+        pfn: p,
+        expected: hex64(expectedInfo),
+        actual: hex64(info),
+      });
+    else
+      pushCapped(out, {
+        invariant: "tail_word",
+        detail: `pfn ${p} of folio ${head} (order ${f.order}): its compound word finds the head but is not the encoding's`,
         pfn: p,
         expected: hex64(expectedInfo),
         actual: hex64(info),
@@ -529,6 +559,24 @@ export function checkFolio(
     }
   }
   return out;
+}
+
+/**
+ * The word set_compound_head() must leave in every tail of a folio, from the encoding's formula
+ * (include/linux/page-flags.h): the head's struct page address | 1 (legacy, and the series when
+ * sizeof(struct page) is not a power of two), or GENMASK(63, order + log2(sizeof(struct page)))
+ * | 1 (the series' mask). Which one is the design's fact (HvoDesign.maskTails), not the model's
+ * Compound config.
+ */
+export function expectedTailWord(k: Kernel, headPfn: number, order: number): bigint {
+  const sps = k.spec.structPageSize;
+  const shift = Math.log2(sps);
+  const hvo = k.sub.hvo as { design?: { maskTails?: boolean } } | undefined;
+  if (hvo?.design?.maskTails === true && Number.isInteger(shift)) {
+    const low = BigInt(order + shift);
+    return ((U64 >> low) << low) | 1n;
+  }
+  return (k.vmemmapBase + BigInt(headPfn) * BigInt(sps)) | 1n;
 }
 
 /**
@@ -758,6 +806,61 @@ export function memmapFrames(model: CheckTarget): Violation[] {
   return out;
 }
 
+/**
+ * The vmemmap pages the memmap counters do not cover: __populate_section_memmap() counts
+ * DIV_ROUND_UP(PAGES_PER_SECTION * sizeof(struct page), PAGE_SIZE) per present section, but a
+ * vmemmap PMD block that serves a present section is populated whole, so where one block spans
+ * several sections (arm64 16K/64K, loongarch64) the memmap of sections that are not present is
+ * backed too. These are the vmemmap pages of such blocks outside every present section's memmap,
+ * from the machine's layout alone (ascending, as [start, end) vpn ranges).
+ */
+export function uncountedVmemmapRanges(k: Kernel): Array<[number, number]> {
+  const g = k.geometry;
+  const sps = k.spec.structPageSize;
+  const ps = g.pageSize;
+  const perPmd = Math.max(1, g.pmdSize / ps);
+  const present: Array<[number, number]> = k.sections
+    .map((sec): [number, number] => [
+      Math.floor((sec.startPfn * sps) / ps),
+      Math.ceil(((sec.startPfn + g.pagesPerSection) * sps) / ps),
+    ])
+    .sort((a, b) => a[0] - b[0]);
+  const blocks = new Set<number>();
+  for (const [a, b] of present)
+    for (let blk = Math.floor(a / perPmd); blk * perPmd < b; blk++) blocks.add(blk);
+  const out: Array<[number, number]> = [];
+  for (const blk of [...blocks].sort((a, b) => a - b)) {
+    let cur = blk * perPmd;
+    const end = cur + perPmd;
+    for (const [a, b] of present) {
+      if (b <= cur || a >= end) continue;
+      if (a > cur) out.push([cur, a]);
+      cur = Math.max(cur, b);
+    }
+    if (cur < end) out.push([cur, end]);
+  }
+  return out;
+}
+
+/** The frames mapped at uncountedVmemmapRanges(), by state (distinct frames). */
+export function uncountedMemmapFrames(c: CheckContext): { boot: number; runtime: number } {
+  const k = c.k;
+  if (c.uncounted && c.uncounted.version === c.mirror.version) return c.uncounted;
+  c.uncountedRanges ??= uncountedVmemmapRanges(k);
+  const boot = new Set<number>();
+  const runtime = new Set<number>();
+  for (const [a, b] of c.uncountedRanges)
+    for (let vpn = a; vpn < b; vpn++) {
+      const m = c.mirror.translate(vpn);
+      if (!m) continue;
+      const st = frameState(k, m.frame);
+      if (st === "reserved:vmemmap") boot.add(m.frame);
+      else if (st === "alloc:vmemmap") runtime.add(m.frame);
+    }
+  c.uncounted = { version: c.mirror.version, boot: boot.size, runtime: runtime.size };
+  return c.uncounted;
+}
+
 /** A frame a vmemmap PTE maps that is not memmap. */
 export function memmapFrameViolation(frame: number, st: string): Violation {
   return {
@@ -866,11 +969,18 @@ export function buddyCounters(model: CheckTarget): Violation[] {
   return out;
 }
 
-/** (e) pool counters against the pool's lists and folios (mm/hugetlb.c struct hstate). */
+/**
+ * (e) pool counters (mm/hugetlb.c struct hstate) against what the folios show (pool_ref.ts
+ * observePool(): their pfns' nodes and their head struct pages), and the pool's lists against
+ * its folios.
+ */
 export function poolCounters(model: CheckTarget): Violation[] {
   const k = kernelOf(model);
   const pool = poolOf(k);
   if (!pool) return [];
+  const c = checkContext(k);
+  c.mirror.refresh();
+  const seen = observePool(k, pool, c.shadow.memmap);
   const out: Violation[] = [];
   const bad = (detail: string, expected: number, actual: number) => {
     if (expected !== actual && out.length < 8)
@@ -883,8 +993,7 @@ export function poolCounters(model: CheckTarget): Violation[] {
   };
   const pending = new Set(pool.hpageFreelist);
   for (const h of pool.hstates) {
-    let nr = 0;
-    const nrNode = new Map<number, number>();
+    const obs = seen.get(h.name) as ObservedHstate;
     for (const [head, info] of pool.folios) {
       if (info.h !== h) continue;
       if (info.list === null) {
@@ -896,8 +1005,6 @@ export function poolCounters(model: CheckTarget): Violation[] {
           });
         continue;
       }
-      nr++;
-      nrNode.set(info.nid, (nrNode.get(info.nid) ?? 0) + 1);
       if (info.nid !== k.pfnToNid(head))
         bad(`${h.name}: folio ${head} is counted on node ${info.nid}`, k.pfnToNid(head), info.nid);
       const a = k.buddy.allocations.get(head);
@@ -908,19 +1015,24 @@ export function poolCounters(model: CheckTarget): Violation[] {
           pfn: head,
         });
     }
-    bad(`${h.name}: nr_hugepages against the folios on its lists`, nr, h.nrHugePages);
+    bad(`${h.name}: nr_hugepages against the folios in the pool`, obs.nr, h.nrHugePages);
     let free = 0;
     for (const nid of pool.nodes) {
       const list = h.hugepageFreelists[nid];
       free += list.size;
       bad(
-        `${h.name}: node${nid} free_hugepages against its free list`,
-        list.size,
+        `${h.name}: node${nid} free_hugepages against the folios whose struct page says free`,
+        obs.freeNode[nid] ?? 0,
         h.freeHugePagesNode[nid],
       );
       bad(
-        `${h.name}: node${nid} nr_hugepages against its folios`,
-        nrNode.get(nid) ?? 0,
+        `${h.name}: node${nid} free list against the folios whose struct page says free`,
+        obs.freeNode[nid] ?? 0,
+        list.size,
+      );
+      bad(
+        `${h.name}: node${nid} nr_hugepages against the folios on that node`,
+        obs.nrNode[nid] ?? 0,
         h.nrHugePagesNode[nid],
       );
       // A node's surplus may exceed its pages (nodeSurplus() below): not checked here.
@@ -934,6 +1046,11 @@ export function poolCounters(model: CheckTarget): Violation[] {
           });
       }
     }
+    bad(
+      `${h.name}: free_hugepages against the folios whose struct page says free`,
+      obs.free,
+      h.freeHugePages,
+    );
     bad(`${h.name}: free_hugepages against the free lists`, free, h.freeHugePages);
     bad(`${h.name}: nr_hugepages = free + active`, free + h.hugepageActivelist.size, h.nrHugePages);
     bad(
@@ -1022,6 +1139,10 @@ export function sharedTails(model: CheckTarget): Violation[] {
   const sps = k.spec.structPageSize;
   const ps = k.pageSize;
   const byInfo = new Map<string, { frame: number; rest: Uint8Array }>();
+  const hvo = k.sub.hvo as { sharedTails?: () => Array<{ pfn: number; order: number }> } | undefined;
+  const tailOrder = new Map<number, number>();
+  if (hvo && typeof hvo.sharedTails === "function")
+    for (const t of hvo.sharedTails()) if (t.pfn) tailOrder.set(t.pfn, t.order);
   for (const frame of publishedTails(k)) {
     if (c.mirror.mapCount(frame) === 0) continue;
     // Unchanged since the last pass (same pattern object, or the same bytes): nothing new.
@@ -1074,6 +1195,19 @@ export function sharedTails(model: CheckTarget): Violation[] {
         expected: `compound word <mask>|1, mapping ${hex64(TAIL_MAPPING)}, PG_head clear`,
         actual: hexBytes(first),
       });
+    }
+    // The mask of its order, as the encoding's formula gives it (the head is not needed).
+    const order = tailOrder.get(frame);
+    if (order !== undefined && (info & 1n) === 1n) {
+      const want = expectedTailWord(k, 0, order);
+      if (info !== want)
+        out.push({
+          invariant: "tail_word",
+          detail: `shared tail frame ${frame} (order ${order}): its compound word is not the encoding's`,
+          pfn: frame,
+          expected: hex64(want),
+          actual: hex64(info),
+        });
     }
     // Across pages of one order: all but the flags word.
     const rest = first.slice(8);

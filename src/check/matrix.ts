@@ -73,7 +73,7 @@ export function matrixRow(
       ops,
       every: 1,
       faults: 0,
-      shrinkMs: 0,
+      shrinkRuns: 0,
     });
     check = {
       ops: r.ops,

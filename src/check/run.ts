@@ -57,11 +57,20 @@ export interface CheckConfig {
   mutation?: Mutation | null;
   /** Full folio sweep every this many checks. */
   fullEvery?: number;
-  /** Milliseconds fast-check may spend shrinking a failure (0: no shrinking). */
-  shrinkMs?: number;
-  /** Candidate sequences shrinking may run (deterministic bound; default 300). */
+  /**
+   * Candidate sequences the shrinker may replay while minimising a failure (0: no shrinking;
+   * default SHRINK_RUNS). A count, not a time: the replay file depends on the seed alone.
+   */
   shrinkRuns?: number;
+  /**
+   * A clock (milliseconds) for the checker's per-invariant timings (`npm run bench`). Without
+   * one the checker takes no timings: the model core reads no clock of its own.
+   */
+  clock?: () => number;
 }
+
+/** The shrinker's default budget: candidate sequences replayed (CheckConfig.shrinkRuns). */
+export const SHRINK_RUNS = 300;
 
 export interface RunViolation extends Violation {
   step: number;
@@ -79,7 +88,8 @@ export interface RunResult {
   /** Steps executed, checks done (throughput). */
   stepsRun: number;
   checks: number;
-  ms: number;
+  /** Candidate sequences the shrinker replayed (at most CheckConfig.shrinkRuns). */
+  shrinkRuns: number;
 }
 
 export interface ReplayInfo {
@@ -270,7 +280,7 @@ export interface Execution {
   stepsRun: number;
   checks: number;
   faultsInjected: number;
-  /** Milliseconds the checker spent per invariant (Checker.timings). */
+  /** Milliseconds the checker spent per invariant (Checker.timings; empty without a clock). */
   timings: Record<string, number>;
 }
 
@@ -354,7 +364,7 @@ export function execute(cfg: CheckConfig, ops: readonly CheckOp[]): Execution {
   if (
     !guard(-1, () => {
       model = bootCheckModel(spec, cfg.design, cfg.mutation, faults);
-      checker = new Checker(model.k, { fullEvery: cfg.fullEvery });
+      checker = new Checker(model.k, { fullEvery: cfg.fullEvery, clock: cfg.clock });
       session = new ModelSession(model);
     })
   )
@@ -369,6 +379,12 @@ export function execute(cfg: CheckConfig, ops: readonly CheckOp[]): Execution {
   ex.checks++;
   if (ex.violations.length) return ex;
   if (!guard(-1, () => ses.reset())) return ex;
+  chk.afterStep(null);
+  const injected = () => {
+    let n = 0;
+    for (const v of faults.injected.values()) n += v;
+    return n;
+  };
   const every = Math.max(1, cfg.every);
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i];
@@ -377,12 +393,14 @@ export function execute(cfg: CheckConfig, ops: readonly CheckOp[]): Execution {
       ex.skipped.add(i);
       continue;
     }
+    const injectedBefore = injected();
     if (cfg.faults > 0 && op.fault) faults.random(cfg.faults, mulberry32(op.fault));
     const ok = guard(i, () => applyStep(mdl, ses, s));
     faults.random(0, () => 1);
     ex.stepsRun++;
     if (!ok) break;
     if (!guard(i, () => mdl.settle())) break;
+    chk.afterStep(s, injected() !== injectedBefore);
     if ((i + 1) % every === 0 || i === ops.length - 1) {
       ex.checks++;
       let vs: Violation[] = [];
@@ -448,7 +466,6 @@ export function replayFile(
  * fast-check (same seed) to a minimal sequence that still violates an invariant.
  */
 export function checkRun(cfg: CheckConfig): RunResult {
-  const t0 = Date.now();
   const ops = generateOps(cfg);
   const ex = execute(cfg, ops);
   const base: RunResult = {
@@ -460,29 +477,26 @@ export function checkRun(cfg: CheckConfig): RunResult {
     violations: ex.violations,
     stepsRun: ex.stepsRun,
     checks: ex.checks,
-    ms: 0,
+    shrinkRuns: 0,
   };
-  if (!ex.violations.length) {
-    base.ms = Date.now() - t0;
-    return base;
-  }
+  if (!ex.violations.length) return base;
   const failAt = Math.max(0, ex.violations[0].step);
   const prefix = ops.slice(0, failAt + 1);
   const spec = checkMachineSpec(cfg.machine);
-  const budget = cfg.shrinkMs ?? 20000;
+  const budget = cfg.shrinkRuns ?? SHRINK_RUNS;
   if (budget <= 0) {
     base.replay = replayFile(cfg, prefix, ex);
-    base.ms = Date.now() - t0;
     return base;
   }
-  const started = Date.now();
+  let runs = 0;
   let best = prefix;
   let bestEx = ex;
   const prop = fc.property(
     fc.array(opArbitrary(spec, cfg.faults), { maxLength: prefix.length }),
     (candidate) => {
-      // Out of time: everything passes, so fast-check stops with the smallest failure so far.
-      if (Date.now() - started > budget) return true;
+      // Budget spent: everything passes, so fast-check stops with the smallest failure so far.
+      if (runs >= budget) return true;
+      runs++;
       const r = execute(cfg, candidate);
       if (r.violations.length === 0) return true;
       if (candidate.length <= best.length) {
@@ -497,7 +511,7 @@ export function checkRun(cfg: CheckConfig): RunResult {
   const final = best === prefix && bestEx === ex ? ex : execute(cfg, best);
   base.violations = final.violations.length ? final.violations : ex.violations;
   base.replay = replayFile(cfg, best, final.violations.length ? final : bestEx);
-  base.ms = Date.now() - t0;
+  base.shrinkRuns = runs;
   return base;
 }
 

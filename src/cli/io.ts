@@ -11,6 +11,23 @@ export const processIo: Io = {
   err: (text) => process.stderr.write(text),
 };
 
+/** The exit status of a command whose reader went away (a shell's 128 + SIGPIPE). */
+export const EPIPE_STATUS = 141;
+
+/**
+ * Makes a closed pipe on stdout or stderr (`hvo ... | head`) end the process quietly, as
+ * SIGPIPE ends a C program, instead of an unhandled 'error' event with a stack trace.
+ */
+export function quietOnClosedPipe(proc: NodeJS.Process = process): void {
+  for (const stream of [proc.stdout, proc.stderr])
+    stream.on("error", (e: NodeJS.ErrnoException) => {
+      if (e.code === "EPIPE") proc.exit(EPIPE_STATUS);
+      // Any other output error: one line where it can still go, and an I/O failure status.
+      if (stream === proc.stdout) proc.stderr.write(`hvo: cannot write the output: ${e.message}\n`);
+      proc.exit(74);
+    });
+}
+
 /** An Io that keeps what was written, for tests. */
 export function captureIo(): Io & { stdout: () => string; stderr: () => string } {
   let out = "";

@@ -17,6 +17,18 @@ export function buildProgram(io: Io): Command {
   return program;
 }
 
+/** A message as one line: control characters (a value's "\n") are shown escaped. */
+export function oneLine(message: string): string {
+  const named: Record<string, string> = { "\n": "\\n", "\t": "\\t", "\r": "\\r" };
+  let out = "";
+  for (const c of message) {
+    const code = c.charCodeAt(0);
+    if (code >= 0x20 && code !== 0x7f) out += c;
+    else out += named[c] ?? `\\x${code.toString(16).padStart(2, "0")}`;
+  }
+  return out;
+}
+
 /** Runs one hvo invocation; returns the exit status. Never throws. */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const program = buildProgram(io);
@@ -27,20 +39,20 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     if (e instanceof ExitStatus) return e.status;
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     if (e instanceof UsageError || e instanceof MachineError) {
-      io.err(`hvo: ${e.message}\n`);
+      io.err(`hvo: ${oneLine(e.message)}\n`);
       return 2;
     }
     if (e instanceof KernelError) {
-      io.err(`hvo: ${e.message}\n`);
+      io.err(`hvo: ${oneLine(e.message)}\n`);
       return 1;
     }
     if (e instanceof Oops) {
-      io.err(`hvo: the model stopped with ${e.message}\n`);
+      io.err(`hvo: the model stopped with ${oneLine(e.message)}\n`);
       return 3;
     }
     const err = e as NodeJS.ErrnoException;
     if (err && typeof err.code === "string" && typeof err.message === "string") {
-      io.err(`hvo: ${err.message}\n`);
+      io.err(`hvo: ${oneLine(err.message)}\n`);
       return 2;
     }
     io.err(`hvo: internal error: ${(e as Error)?.stack ?? String(e)}\n`);

@@ -12,11 +12,8 @@ import type { Hstate, HugetlbPool, Subpool } from "../mm/hugetlb.ts";
 import { folioRefCount, folioSetRefCount } from "../mm/hugetlb_folio.ts";
 import { memparse } from "../mm/hugetlb_cmdline.ts";
 
-let nextInodeId = 1;
-
 /** A hugetlbfs inode. */
 export class HugetlbInode {
-  readonly id = nextInodeId++;
   sizeBytes = 0;
   /** The resv_map's regions, as page indexes. */
   readonly resvMap = new Set<number>();
@@ -29,6 +26,8 @@ export class HugetlbInode {
   constructor(
     readonly sb: HugetlbfsSb,
     readonly name: string,
+    /** i_ino, from the kernel's get_next_ino() (Kernel.getNextIno()). */
+    readonly id: number,
   ) {}
   get h(): Hstate {
     return this.sb.h;
@@ -77,7 +76,14 @@ export function parseMountOptions(opts: string | undefined): MountOptions {
 }
 
 export class Hugetlbfs {
+  /** The mount each directory shows (the last one mounted there). */
   readonly mounts = new Map<string, HugetlbfsSb>();
+  /**
+   * Mounts hidden under a later mount on the same directory, oldest first: Linux stacks a
+   * second mount on a mount point (do_new_mount() does not refuse it; measured on 6.18, see
+   * docs/kernel-files.md), and umount uncovers the one below.
+   */
+  private readonly covered = new Map<string, HugetlbfsSb[]>();
   /** hugetlbfs_vfsmount[]: the internal mounts of MAP_HUGETLB, one per hstate. */
   private readonly internal = new Map<number, HugetlbfsSb>();
 
@@ -94,7 +100,6 @@ export class Hugetlbfs {
 
   /** mount -t hugetlbfs -o opts none dir */
   mount(dir: string, opts?: string): HugetlbfsSb {
-    if (this.mounts.has(dir)) throw new KernelError(EBUSY, `${dir} is already a hugetlbfs mount`);
     const o = parseMountOptions(opts);
     let h = this.pool.defaultHstate;
     if (o.pagesizeBytes !== null) {
@@ -116,6 +121,8 @@ export class Hugetlbfs {
       if (!spool) throw new KernelError(ENOMEM, "hugepage_new_subpool");
     }
     const sb = new HugetlbfsSb(dir, h, spool);
+    const below = this.mounts.get(dir);
+    if (below) this.covered.set(dir, [...(this.covered.get(dir) ?? []), below]);
     this.mounts.set(dir, sb);
     return sb;
   }
@@ -131,7 +138,11 @@ export class Hugetlbfs {
       ino.nlink = 0;
       this.evictInode(ino);
     }
-    this.mounts.delete(dir);
+    const stack = this.covered.get(dir) ?? [];
+    const below = stack.pop();
+    if (stack.length === 0) this.covered.delete(dir);
+    if (below) this.mounts.set(dir, below);
+    else this.mounts.delete(dir);
     if (sb.spool) this.pool.hugepagePutSubpool(sb.spool);
   }
 
@@ -155,7 +166,7 @@ export class Hugetlbfs {
     if (!r) return null;
     let ino = r.sb.files.get(r.name);
     if (!ino) {
-      ino = new HugetlbInode(r.sb, r.name);
+      ino = new HugetlbInode(r.sb, r.name, this.pool.k.getNextIno());
       r.sb.files.set(r.name, ino);
     }
     return ino;
@@ -173,7 +184,7 @@ export class Hugetlbfs {
       sb = new HugetlbfsSb(null, h, null);
       this.internal.set(h.order, sb);
     }
-    const ino = new HugetlbInode(sb, `anon_hugepage`);
+    const ino = new HugetlbInode(sb, `anon_hugepage`, this.pool.k.getNextIno());
     ino.nlink = 0;
     return ino;
   }
@@ -234,8 +245,10 @@ export class Hugetlbfs {
     pool.hugetlbAcctMemory(ino.h, -gbl);
   }
 
-  /** Every file of every mount (for resets). */
+  /** The directory of every mount, once per mount (a directory with stacked mounts repeats). */
   allMountDirs(): string[] {
-    return [...this.mounts.keys()];
+    return [...this.mounts.keys()].flatMap((d) =>
+      Array<string>(1 + (this.covered.get(d)?.length ?? 0)).fill(d),
+    );
   }
 }

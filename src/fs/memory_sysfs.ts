@@ -16,6 +16,13 @@ import { type FileOps, base0Value } from "./vfs.ts";
 
 export const MEMORY_DIR = "/sys/devices/system/memory";
 
+/** A directory of /sys/devices/system/memory: the top one, and memoryN of an existing block. */
+export function isMemoryDir(hp: MemoryHotplug, path: string): boolean {
+  if (path === MEMORY_DIR || path === "/sys/devices/system" || path === "/sys/devices") return true;
+  const m = /^\/sys\/devices\/system\/memory\/memory([0-9]+)$/.exec(path);
+  return m !== null && String(Number(m[1])) === m[1] && hp.blocks.has(Number(m[1]));
+}
+
 /** sysfs_streq(): equal but for one trailing newline on either side. */
 export function sysfsStreq(a: string, b: string): boolean {
   const strip = (s: string) => (s.endsWith("\n") ? s.slice(0, -1) : s);

@@ -7,17 +7,28 @@
 // Errnos are the live 6.18 kernel's (docs/kernel-files.md): sysfs stores parse with
 // kstrtoul(buf, 10) (no spaces, one trailing newline, ERANGE on overflow), sysctls with
 // proc_doulongvec_minmax()/proc_dointvec() (leading blanks, base 0, EINVAL on overflow); an
-// empty write changes nothing; opening a read-only sysfs file for writing is EACCES, writing a
-// read-only proc file EIO. A bad value is refused before anything changes.
+// empty write changes nothing, a write of nothing but blanks ("\n", "echo > file") is EINVAL on
+// both kinds; opening a read-only sysfs file for writing is EACCES, writing a read-only proc
+// file EIO; a directory is EISDIR, a file used as a directory ("file/") ENOTDIR (the path walk
+// of fs/namei.c). A bad value is refused before anything changes.
 
-import { EACCES, EINVAL, EIO, ENOENT, ERANGE, KernelError } from "../include/errno.ts";
+import {
+  EACCES,
+  EINVAL,
+  EIO,
+  EISDIR,
+  ENOENT,
+  ENOTDIR,
+  ERANGE,
+  KernelError,
+} from "../include/errno.ts";
 import type { Kernel } from "../kernel.ts";
 import type { Hstate, HugetlbPool } from "../mm/hugetlb.ts";
 import { memparse } from "../mm/hugetlb_cmdline.ts";
 import type { HugetlbVmemmap } from "../mm/hugetlb_vmemmap_api.ts";
 import type { MemoryHotplug } from "../mm/memory_hotplug.ts";
 import { readPfnWords } from "./kpageflags.ts";
-import { memoryFile, memoryPaths } from "./memory_sysfs.ts";
+import { isMemoryDir, memoryFile, memoryPaths } from "./memory_sysfs.ts";
 
 const ULONG_MAX = (1n << 64n) - 1n;
 
@@ -60,18 +71,27 @@ export function procGetLong(text: string): { neg: boolean; value: bigint } | nul
   return { neg: m[1] === "-", value: v };
 }
 
-/** proc_doulongvec_minmax() write: null for an empty write. */
-export function procUlong(text: string): number | null {
+/**
+ * The number of a sysctl write. A write of blanks only is EINVAL: the handler's loop stops
+ * before its first value and `if (write && first) return -EINVAL` (an empty write never gets
+ * here: Vfs.write returns first, as the handler does for *lenp == 0).
+ */
+function procNumber(text: string): { neg: boolean; value: bigint } {
   const r = procGetLong(text);
-  if (r === null) return null;
+  if (r === null) throw new KernelError(EINVAL, `sysctl: "${text}" holds no number`);
+  return r;
+}
+
+/** proc_doulongvec_minmax() write. */
+export function procUlong(text: string): number {
+  const r = procNumber(text);
   if (r.neg) throw new KernelError(EINVAL, `sysctl: "${text}" is negative`);
   return r.value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(r.value);
 }
 
-/** proc_dointvec() write: null for an empty write. */
-export function procInt(text: string): number | null {
-  const r = procGetLong(text);
-  if (r === null) return null;
+/** proc_dointvec() write. */
+export function procInt(text: string): number {
+  const r = procNumber(text);
   if (r.neg ? r.value > 2n ** 31n : r.value > 2n ** 31n - 1n)
     throw new KernelError(EINVAL, `sysctl: "${text}"`);
   return Number(r.neg ? -r.value : r.value);
@@ -124,8 +144,8 @@ export class Vfs {
     if (path === "/proc/kpageflags" || path === "/proc/kpagecount") {
       throw new KernelError(EINVAL, `${path} is binary: use readBinary`);
     }
-    const f = this.lookup(path);
-    if (!f) throw new KernelError(ENOENT, path);
+    const f = this.lookup(path) ?? this.lookup(canonical(path));
+    if (!f) throw this.notAFile(path);
     if (!f.read) throw new KernelError(EACCES, path);
     return f.read();
   }
@@ -144,11 +164,11 @@ export class Vfs {
   write(path: string, text: string): void {
     if (path === "/proc/kpageflags" || path === "/proc/kpagecount")
       throw new KernelError(EIO, path);
-    const f = this.lookup(path);
-    if (!f) throw new KernelError(ENOENT, path);
+    const f = this.lookup(path) ?? this.lookup(canonical(path));
+    if (!f) throw this.notAFile(path);
     if (!f.write) throw new KernelError(f.kind === "sysfs" ? EACCES : EIO, path);
-    // sysfs: a zero-length write never reaches the store method.
-    if (f.kind === "sysfs" && text.length === 0) return;
+    // A zero-length write never reaches the store method (kernfs), nor the sysctl's parser.
+    if (text.length === 0) return;
     f.write(text);
   }
 
@@ -162,6 +182,47 @@ export class Vfs {
       throw new KernelError(EINVAL, `${path}: unaligned read`);
     return readPfnWords(this.k, which, offset, length, this.maxPfn());
   }
+
+  /**
+   * The error of a path that names no file, as open(2)'s path walk gives it: a directory is
+   * EISDIR (read() of it, or open for writing), a file followed by "/" or by more of a path is
+   * ENOTDIR, anything else ENOENT. Repeated and "." components resolve as the kernel's.
+   */
+  private notAFile(path: string): KernelError {
+    const parts = path.split("/").filter((p) => p !== "" && p !== ".");
+    const trailingSlash = /\/\.?$/.test(path);
+    for (let i = 1; i <= parts.length; i++) {
+      const prefix = `/${parts.slice(0, i).join("/")}`;
+      const whole = i === parts.length;
+      if ((!whole || trailingSlash) && this.lookupFile(prefix))
+        return new KernelError(ENOTDIR, path);
+      if (whole && this.isDir(prefix)) return new KernelError(EISDIR, path);
+      if (!whole && !this.isDir(prefix)) break;
+    }
+    if (parts.length === 0 && path.startsWith("/")) return new KernelError(EISDIR, path);
+    return new KernelError(ENOENT, path);
+  }
+
+  private lookupFile(path: string): boolean {
+    return this.lookup(path) !== null || path === "/proc/kpageflags" || path === "/proc/kpagecount";
+  }
+
+  /** A directory of the file tree: every directory above a file, and the memory block dirs. */
+  isDir(path: string): boolean {
+    if (path === "/") return true;
+    if (this.d.hotplug && isMemoryDir(this.d.hotplug, path)) return true;
+    if (this.cachedDirs === null || this.cachedDirsTable !== this.table()) {
+      const dirs = new Set<string>(["/proc"]);
+      for (const p of this.table().keys())
+        for (let i = p.indexOf("/", 1); i > 0; i = p.indexOf("/", i + 1)) dirs.add(p.slice(0, i));
+      this.cachedDirs = dirs;
+      this.cachedDirsTable = this.table();
+    }
+    return this.cachedDirs.has(path);
+  }
+
+  private cachedDirs: Set<string> | null = null;
+  private cachedDirsTable: Map<string, FileOps> | null = null;
 
   /** max_pfn: the end of the highest present range. */
   maxPfn(): number {
@@ -210,25 +271,18 @@ export class Vfs {
     t.set("/proc/sys/vm/nr_hugepages", {
       kind: "proc",
       read: () => `${def.maxHugePages}\n`,
-      write: (s) => {
-        const v = procUlong(s);
-        if (v !== null) pool.nrHugepagesStore(def, v, null);
-      },
+      write: (s) => pool.nrHugepagesStore(def, procUlong(s), null),
     });
     t.set("/proc/sys/vm/nr_hugepages_mempolicy", {
       kind: "proc",
       read: () => `${def.maxHugePages}\n`,
-      write: (s) => {
-        const v = procUlong(s);
-        if (v !== null) pool.nrHugepagesStore(def, v, null);
-      },
+      write: (s) => pool.nrHugepagesStore(def, procUlong(s), null),
     });
     t.set("/proc/sys/vm/nr_overcommit_hugepages", {
       kind: "proc",
       read: () => `${def.nrOvercommitRaw}\n`,
       write: (s) => {
-        const r = procGetLong(s);
-        if (r === null) return;
+        const r = procNumber(s);
         if (r.neg) throw new KernelError(EINVAL, `sysctl: "${s}" is negative`);
         pool.setOvercommit(def, r.value);
       },
@@ -238,8 +292,7 @@ export class Vfs {
         kind: "proc",
         read: () => `${this.d.vmemmap.enabled ? 1 : 0}\n`,
         write: (s) => {
-          const v = procInt(s);
-          if (v !== null) this.d.vmemmap.enabled = v !== 0;
+          this.d.vmemmap.enabled = procInt(s) !== 0;
         },
       });
     }
@@ -442,6 +495,21 @@ export class Vfs {
     }
     return `${out.join("\n")}\n`;
   }
+}
+
+/**
+ * A path as the kernel's walk resolves it: "//" and "/./" are one "/", ".." goes up. A path
+ * ending in "/" keeps it (it can only name a directory).
+ */
+export function canonical(path: string): string {
+  if (!path.startsWith("/")) return path;
+  const out: string[] = [];
+  for (const p of path.split("/")) {
+    if (p === "" || p === ".") continue;
+    if (p === "..") out.pop();
+    else out.push(p);
+  }
+  return `/${out.join("/")}${/\/\.{0,2}$/.test(path) && out.length ? "/" : ""}`;
 }
 
 /** A nodemask as the kernel prints it: "0", "0-3", "0,2-3". */

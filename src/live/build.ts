@@ -11,9 +11,15 @@ export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.
 export const HVOEXEC_SOURCE = path.join(PROJECT_ROOT, "native", "hvoexec.c");
 export const CACHE_DIR = path.join(PROJECT_ROOT, ".cache", "hvoexec");
 
-/** A build that could not happen: no compiler, or the compiler failed. */
+/**
+ * A build that could not happen: no compiler (`unavailable`: this host cannot build it), or
+ * the compiler failed (a broken build, which a test must not take for a missing tool).
+ */
 export class BuildError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly unavailable = false,
+  ) {
     super(message);
     this.name = "BuildError";
   }
@@ -55,6 +61,7 @@ export function buildHvoexec(opts: BuildOptions = {}): string {
       throw new BuildError(
         `no C compiler: "${cc}" was not found; hvo live needs one to build native/hvoexec.c ` +
           "(install it with: apt-get install gcc libc6-dev)",
+        true,
       );
     throw new BuildError(`cannot run ${cc}: ${probe.error.message}`);
   }

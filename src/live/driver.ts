@@ -165,7 +165,66 @@ export function answerOf(r: HvoexecReply): { rc: 0 | -1; errno: number; code: st
   return { rc: r.rc === -1 ? -1 : 0, errno: r.errno ?? 0, code: r.code ?? null };
 }
 
+/**
+ * hvoexec refuses, without a system call, a touch or release of a map id it does not hold
+ * (never mapped, its map failed, or released) and a map of an id it still holds. These are
+ * step results, spelt as the model spells them (FORMAT.md: rc -1, errno 0, code NO_SUCH_ID or
+ * ID_IN_USE), not a broken executor.
+ */
+export function idRefusal(step: Step, r: HvoexecReply): HvoexecReply {
+  if (r.ok) return r;
+  const error = String(r.error ?? "");
+  if ((step.op === "touch" || step.op === "release") && /unknown map id/.test(error))
+    return {
+      ok: true,
+      rc: -1,
+      errno: 0,
+      code: "NO_SUCH_ID",
+      ...(step.op === "touch" ? { touched: 0, pfns: [] } : {}),
+    };
+  if (step.op === "map" && /already in use/.test(error))
+    return { ok: true, rc: -1, errno: 0, code: "ID_IN_USE", touched: 0, pfns: [] };
+  return r;
+}
+
+/**
+ * The hstate (kB) a step needs: its `size` (demote and demote_size default to 1G), the
+ * `pagesize=` of a mount, the hugepages-<kB>kB directory a `write` names. null for the others.
+ */
+export function stepHstateKb(step: Step): number | null {
+  switch (step.op) {
+    case "nr":
+    case "nr_node":
+    case "nr_mempolicy":
+    case "overcommit":
+    case "map":
+    case "populate":
+    case "kpf":
+      return sizeToKb(step.size);
+    case "demote":
+    case "demote_size":
+      return sizeToKb(step.size ?? "1G");
+    case "mount": {
+      const m = /(?:^|,)pagesize=([^,]+)/.exec(step.opts ?? "");
+      if (!m) return null;
+      if (/^[0-9]+$/.test(m[1])) return Number(m[1]) / 1024;
+      return sizeToKb(m[1].replace(/^([0-9]+)([KMG])i?B?$/i, (_, n, u) => `${n}${u.toUpperCase()}`));
+    }
+    case "write": {
+      const m = /\/hugepages-([0-9]+)kB(?:\/|$)/.exec(step.path);
+      return m ? Number(m[1]) : null;
+    }
+    default:
+      return null;
+  }
+}
+
 export interface DriverHooks {
+  /**
+   * Whether to skip a step rather than run it, and why ("1G: this kernel has no 1048576kB
+   * hstate"). A skipped step is recorded with `skipped` and the previous observation.
+   */
+  skipStep?: (step: Step) => string | null;
   /** Called after each step is recorded; a throw aborts the run (the runner still restores). */
   afterStep?: (scenario: string, rec: StepRecord) => void | Promise<void>;
   log?: (line: string) => void;
@@ -196,9 +255,43 @@ export async function runScenarioVia(
   const initial = (await observeVia(ch, topo, settings)).after;
   let prev = initial;
   const steps: StepRecord[] = [];
+  // Map ids and mount points whose step was skipped: the steps that use them are skipped too.
+  const skippedIds = new Map<string, string>();
+  const skippedDirs = new Map<string, string>();
+  const dependsOnSkipped = (step: Step): string | null => {
+    if ((step.op === "touch" || step.op === "release") && skippedIds.has(step.id))
+      return `map ${step.id} was skipped (${skippedIds.get(step.id)})`;
+    const p = step.op === "umount" ? step.dir : step.op === "unlink" ? step.path : null;
+    if (p === null) return null;
+    for (const [dir, why] of skippedDirs)
+      if (p.replace(/\/+$/, "") === dir || p.startsWith(`${dir}/`))
+        return `the mount on ${dir} was skipped (${why})`;
+    return null;
+  };
   for (const [i, step] of scenario.steps.entries()) {
+    const skipped = hooks.skipStep?.(step) ?? dependsOnSkipped(step);
+    if (skipped !== null) {
+      if (step.op === "map") skippedIds.set(step.id, skipped);
+      if (step.op === "mount") skippedDirs.set(step.dir.replace(/\/+$/, ""), skipped);
+      // Not run: the machine is as the previous observation found it.
+      const rec: StepRecord = {
+        i,
+        step,
+        rc: 0,
+        errno: 0,
+        code: null,
+        after: prev,
+        delta: delta(prev, prev),
+        skipped,
+      };
+      steps.push(rec);
+      await hooks.afterStep?.(scenario.id, rec);
+      continue;
+    }
+    if (step.op === "map") skippedIds.delete(step.id);
+    if (step.op === "mount") skippedDirs.delete(step.dir.replace(/\/+$/, ""));
     const { op, args } = stepRequest(step);
-    const r = await ch.request(op, args);
+    const r = idRefusal(step, await ch.request(op, args));
     if (!r.ok) throw new HvoexecError(`${scenario.id} step ${i} (${op}): ${r.error}`);
     const obs = await observeVia(ch, topo, settings);
     const rec: StepRecord = {

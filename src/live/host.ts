@@ -1,11 +1,18 @@
 // The `host` preset: this machine's memory layout, read from /proc and /sys (Node only), on top
 // of the x86_64 preset. What the kernel populated at boot is what we reproduce:
-//   present ranges  /proc/iomem "System RAM" (root; the e820/memblock ranges), else the online
-//                   memory blocks of /sys/devices/system/memory (block_size_bytes granular)
+//   present ranges  /proc/iomem "System RAM" (the e820 ranges memblock got). Without
+//                   CAP_SYS_ADMIN the kernel prints every address of /proc/iomem as zero
+//                   (kernel/resource.c r_show()), so any other user gets them from the
+//                   firmware's e820 map in /sys/firmware/memmap (drivers/firmware/memmap.c,
+//                   world-readable) or, lacking it, the memory blocks of /sys/devices/system/
+//                   memory, clipped to the zone spans of /proc/zoneinfo (the kernel reserves
+//                   pfn 0 after the firmware map was taken) and checked page for page against
+//                   the zones' present counts. What cannot be derived is a MachineError.
 //   nodes           /sys/devices/system/node/node<N>/memory<M> links
 //   zones           /proc/zoneinfo start_pfn and spanned per node and zone
 //   command line    /proc/cmdline
 //   page size       KernelPageSize in /proc/self/smaps
+//   CPU features    /proc/cpuinfo flags (pdpe1gb: X86_FEATURE_GBPAGES, the 1 GiB hstate)
 // The expectation for nr_memmap_boot_pages comes from hostPresentSections(), which reads the
 // live layout and never the model.
 
@@ -65,6 +72,60 @@ export function hostIomemRam(paths: HostPaths = DEFAULT, pageBytes = 4096): PfnR
   // Without CAP_SYS_ADMIN the kernel prints 00000000-00000000 for every entry.
   if (ranges.length === 0) return null;
   return ranges.sort((a, b) => a.startPfn - b.startPfn);
+}
+
+/**
+ * "System RAM" entries of the firmware's memory map, /sys/firmware/memmap/<N>/{start,end,type}
+ * (CONFIG_FIRMWARE_MEMMAP; readable by every user), in pfns; null when absent. This is the map
+ * before the kernel's own edits (x86 reserves the first page, for one), so callers clip it.
+ */
+export function hostFirmwareMemmapRam(
+  paths: HostPaths = DEFAULT,
+  pageBytes = 4096,
+): PfnRange[] | null {
+  const dir = "/sys/firmware/memmap";
+  const entries = list(paths, dir).filter((e) => /^\d+$/.test(e));
+  if (entries.length === 0) return null;
+  const page = BigInt(pageBytes);
+  const ranges: PfnRange[] = [];
+  for (const e of entries) {
+    const type = tryRead(paths, `${dir}/${e}/type`)?.trim();
+    const start = tryRead(paths, `${dir}/${e}/start`)?.trim();
+    const end = tryRead(paths, `${dir}/${e}/end`)?.trim();
+    if (type === undefined || start === undefined || end === undefined) return null;
+    if (type !== "System RAM") continue;
+    if (!/^0x[0-9a-f]+$/i.test(start) || !/^0x[0-9a-f]+$/i.test(end)) return null;
+    // start..end inclusive: PFN_UP(start) .. PFN_DOWN(end + 1).
+    const s = Number((BigInt(start) + page - 1n) / page);
+    const en = Number((BigInt(end) + 1n) / page);
+    if (en > s) ranges.push({ startPfn: s, endPfn: en });
+  }
+  if (ranges.length === 0) return null;
+  return mergeRanges(ranges);
+}
+
+/** Sorted, with touching or overlapping ranges joined. */
+function mergeRanges(ranges: readonly PfnRange[]): PfnRange[] {
+  const out: PfnRange[] = [];
+  for (const r of [...ranges].sort((a, b) => a.startPfn - b.startPfn)) {
+    const last = out[out.length - 1];
+    if (last && r.startPfn <= last.endPfn) last.endPfn = Math.max(last.endPfn, r.endPfn);
+    else out.push({ ...r });
+  }
+  return out;
+}
+
+/** The parts of `a` that lie inside `b` (both sorted and disjoint). */
+function intersectRanges(a: readonly PfnRange[], b: readonly PfnRange[]): PfnRange[] {
+  const out: PfnRange[] = [];
+  for (const x of a) {
+    for (const y of b) {
+      const s = Math.max(x.startPfn, y.startPfn);
+      const e = Math.min(x.endPfn, y.endPfn);
+      if (e > s) out.push({ startPfn: s, endPfn: e });
+    }
+  }
+  return mergeRanges(out);
 }
 
 /**
@@ -181,30 +242,79 @@ const ZONE_NAMES: Record<string, ZoneType> = {
   Movable: "Movable",
 };
 
+/**
+ * The present ranges as a user without CAP_SYS_ADMIN can know them: the firmware's RAM (or the
+ * online memory blocks) clipped to the spans of the populated zones, accepted only when every
+ * zone then holds exactly the present pages /proc/zoneinfo gives it.
+ */
+function unprivilegedRanges(
+  paths: HostPaths,
+  pageBytes: number,
+  zoneinfo: readonly ZoneInfo[],
+): PfnRange[] {
+  const why = "/proc/iomem shows zeroed addresses to users without CAP_SYS_ADMIN";
+  const firmware = hostFirmwareMemmapRam(paths, pageBytes);
+  const blocks = hostMemoryBlocks(paths);
+  const per = blocks ? blocks.blockSizeBytes / pageBytes : 0;
+  // Offlined blocks leave their zone's present count: only online blocks are present memory.
+  const online =
+    blocks && blocks.blocks.length > 0
+      ? mergeRanges(
+          blocks.blocks
+            .filter((b) => b.online)
+            .map((b) => ({ startPfn: b.index * per, endPfn: (b.index + 1) * per })),
+        )
+      : null;
+  if (!firmware && !online) {
+    throw new MachineError(
+      `host: cannot read the memory layout: ${why}, and neither /sys/firmware/memmap nor /sys/devices/system/memory is readable (run as root, or describe the machine in a machine file)`,
+    );
+  }
+  let ranges: PfnRange[];
+  let source: string;
+  if (firmware) {
+    ranges = online ? intersectRanges(firmware, online) : firmware;
+    source = "/sys/firmware/memmap";
+  } else {
+    ranges = online!;
+    source = "/sys/devices/system/memory";
+  }
+  if (zoneinfo.length === 0) {
+    throw new MachineError(
+      `host: cannot read the memory layout: ${why}, and /proc/zoneinfo lists no zone (run as root, or describe the machine in a machine file)`,
+    );
+  }
+  const spans = mergeRanges(
+    zoneinfo.map((z) => ({ startPfn: z.startPfn, endPfn: z.startPfn + z.spanned })),
+  );
+  ranges = intersectRanges(ranges, spans);
+  for (const z of zoneinfo) {
+    const span = { startPfn: z.startPfn, endPfn: z.startPfn + z.spanned };
+    const got = rangesPages(intersectRanges(ranges, [span]));
+    if (got !== z.present) {
+      throw new MachineError(
+        `host: cannot read the memory layout: ${why}, and ${source} gives node ${z.nid} zone ${z.type} ${got} present pages where /proc/zoneinfo says ${z.present} (run as root, or describe the machine in a machine file)`,
+      );
+    }
+  }
+  return ranges;
+}
+
 /** Reads this machine into a MachineSpec based on the x86_64 preset. */
 export function hostMachine(paths: HostPaths = DEFAULT): MachineSpec {
   const pageBytes = hostPageSizeBytes(paths);
   if (pageBytes !== 4096) {
     throw new MachineError(`host: page size ${pageBytes} is not the x86_64 preset's 4096`);
   }
-  const arch = x86_64Arch();
+  const cpu = hostCpuFeatures(paths) ?? {
+    // No flags line to read: the kernel's own hstates tell whether it found GBPAGES.
+    gbpages: hostHugepageSizesKb(paths).includes(1048576),
+  };
+  const arch = x86_64Arch(cpu);
   const blocks = hostMemoryBlocks(paths);
   const pagesPerBlock = blocks ? blocks.blockSizeBytes / pageBytes : 0;
-  let ranges = hostIomemRam(paths, pageBytes);
-  if (!ranges) {
-    if (!blocks)
-      throw new MachineError(
-        "host: neither /proc/iomem nor /sys/devices/system/memory is readable",
-      );
-    // Merge consecutive online blocks; block granularity covers the firmware holes too.
-    ranges = [];
-    for (const b of blocks.blocks.filter((x) => x.online)) {
-      const s = b.index * pagesPerBlock;
-      const last = ranges[ranges.length - 1];
-      if (last && last.endPfn === s) last.endPfn += pagesPerBlock;
-      else ranges.push({ startPfn: s, endPfn: s + pagesPerBlock });
-    }
-  }
+  const zoneinfo = hostZoneinfo(paths);
+  const ranges = hostIomemRam(paths, pageBytes) ?? unprivilegedRanges(paths, pageBytes, zoneinfo);
   // Node of each pfn: its memory block's node link (node 0 when there is no sysfs).
   const nodeOfBlock = new Map<number, number>();
   for (const b of blocks?.blocks ?? []) nodeOfBlock.set(b.index, b.nid);
@@ -223,7 +333,6 @@ export function hostMachine(paths: HostPaths = DEFAULT): MachineSpec {
       s = e;
     }
   }
-  const zoneinfo = hostZoneinfo(paths);
   const nids = [...nodeRanges.keys()].sort((a, b) => a - b);
   if (nids.some((nid, i) => nid !== i)) {
     throw new MachineError(`host: memory nodes ${nids.join(",")} are not numbered 0..N-1`);
@@ -255,6 +364,7 @@ export function hostMachine(paths: HostPaths = DEFAULT): MachineSpec {
   return {
     name: "host",
     arch,
+    cpu,
     structPageSize: 64,
     nodes,
     cmdline: (tryRead(paths, "/proc/cmdline") ?? "").trim(),

@@ -65,6 +65,8 @@ export function spawnHvoexec(binary: string): HvoexecChannel {
     for (const w of waiting.splice(0)) w.reject(new HvoexecError(why));
   };
   child.on("error", (e) => failAll(`hvoexec: ${e.message}`));
+  // A request written to an hvoexec that has died: its pending replies fail with the reason.
+  child.stdin.on("error", (e) => failAll(`hvoexec took no request: ${e.message}`));
   child.on("exit", (code, signal) =>
     failAll(`hvoexec exited (${signal ?? `status ${code}`})${stderr ? `: ${stderr.trim()}` : ""}`),
   );

@@ -22,13 +22,16 @@ import {
   type ResultScenario,
   type Run,
   type ScenarioFile,
+  type Step,
+  hstateName,
 } from "../scenario/format.ts";
 import { nondeterminism } from "../scenario/compare.ts";
 import { parseMeminfo, HUGEPAGES_DIR, HVO_SYSCTL, hstateDir } from "../scenario/observe.ts";
-import { buildHvoexec } from "./build.ts";
+import { BuildError, buildHvoexec } from "./build.ts";
 import {
   type DriverHooks,
   hello,
+  stepHstateKb,
   type ObserveSettings,
   runScenarioVia,
   type Topology,
@@ -36,12 +39,27 @@ import {
 import { type HvoexecChannel, spawnHvoexec } from "./hvoexec.ts";
 import { acquireLiveLock, LIVE_LOCK_PATH, type LiveLock } from "./lock.ts";
 
-/** The live kernel cannot be used here (not root, no HugeTLB) or was left unrestored. */
+/**
+ * The live kernel cannot be used here (`unavailable`: not Linux, not root, no HugeTLB), or the
+ * run broke (the machine was left unrestored, a bad sizesKb).
+ */
 export class LiveError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly unavailable = false,
+  ) {
     super(message);
     this.name = "LiveError";
   }
+}
+
+/**
+ * Whether an error of a live run means "this host cannot run the live oracle" (not root, no
+ * HugeTLB, no C compiler): a reason to skip. Anything else (hvoexec failed, the restore
+ * failed, the compiler failed) is the oracle breaking, which must fail.
+ */
+export function isLiveUnavailable(e: unknown): boolean {
+  return (e instanceof LiveError || e instanceof BuildError) && e.unavailable;
 }
 
 export interface LiveOptions extends DriverHooks, ObserveSettings {
@@ -52,6 +70,13 @@ export interface LiveOptions extends DriverHooks, ObserveSettings {
   /** Only these scenario ids. */
   only?: readonly string[];
   lockTimeoutMs?: number;
+  /**
+   * The hstates (kB) the run may use, default all the kernel has (hvoexec's hello, which lists
+   * /sys/kernel/mm/hugepages as hostHugepageSizesKb() does). A
+   * size left out is treated as on a kernel without it: not observed, and its steps skipped by
+   * name. This is how a host with 1 GiB pages runs as one without them.
+   */
+  sizesKb?: readonly number[];
 }
 
 // ------------------------------------------------------------------ machine state
@@ -193,20 +218,27 @@ function waitProcessGone(pid: number | undefined, ms: number): void {
 
 /** Refuses clearly when this machine cannot run live scenarios. */
 export function checkLiveHost(): void {
-  if (process.platform !== "linux") throw new LiveError("hvo live needs a Linux kernel");
+  if (process.platform !== "linux") throw new LiveError("hvo live needs a Linux kernel", true);
   if (typeof process.getuid === "function" && process.getuid() !== 0)
     throw new LiveError(
       "hvo live must run as root: it writes /proc/sys/vm and the hugepages sysfs files",
+      true,
     );
   if (!fs.existsSync(HUGEPAGES_DIR))
     throw new LiveError(
       `${HUGEPAGES_DIR} is missing: this kernel has no HugeTLB (CONFIG_HUGETLBFS)`,
+      true,
     );
 }
 
 export interface Session {
   ch: HvoexecChannel;
+  /** hvoexec's topology, its hstates cut down to the ones the run uses (sizesKb). */
   topo: Topology;
+  /** Hstates the architecture has but the run goes without (kB, ascending). */
+  absentKb: number[];
+  /** The reason a step is skipped (it needs an absent hstate), or null. */
+  skipStep: (step: Step) => string | null;
   /** hugetlbfs mount points the scenarios name (to unmount if a run dies). */
   mounts: Set<string>;
   /** Directories that did not exist when their mount point was noted (removed when empty). */
@@ -254,8 +286,8 @@ export async function withLiveSession<T>(
   try {
     let result: T;
     try {
-      const topo = await hello(ch);
-      result = await body({ ch, topo, mounts, newDirs });
+      const { topo, absentKb, skipStep } = hstatesOfRun(await hello(ch), opts.sizesKb);
+      result = await body({ ch, topo, absentKb, skipStep, mounts, newDirs });
       // The normal way out: hvoexec resets and exits; then the state found is restored.
       await ch.request("reset");
       await ch.close();
@@ -275,6 +307,42 @@ export async function withLiveSession<T>(
     for (const s of signals) process.off(s, onSignal);
     if (ownLock) await lock.release();
   }
+}
+
+/** The huge page sizes (kB) of an architecture as uname -m names it, where we know them. */
+function archHstatesKb(machine: string): number[] {
+  // arch/x86/mm/hugetlbpage.c: PMD_SIZE always, PUD_SIZE with X86_FEATURE_GBPAGES.
+  if (machine === "x86_64") return [2048, 1048576];
+  return [];
+}
+
+/**
+ * The hstates a run uses (sizesKb, default every one the kernel has) and those it goes without:
+ * the architecture's sizes the kernel lacks (a CPU without GBPAGES has no 1 GiB hstate) and
+ * the ones sizesKb leaves out. A step that needs one of those is skipped, by name.
+ */
+export function hstatesOfRun(
+  kernel: Topology,
+  sizesKb?: readonly number[],
+): { topo: Topology; absentKb: number[]; skipStep: (step: Step) => string | null } {
+  const have = kernel.hstatesKb;
+  const use = sizesKb ? [...new Set(sizesKb)].sort((a, b) => a - b) : [...have];
+  const extra = use.filter((kB) => !have.includes(kB));
+  if (extra.length)
+    throw new LiveError(
+      `sizesKb names ${extra.map((kB) => `${kB}kB`).join(", ")}: this kernel has hstates of ${have.map((kB) => `${kB}kB`).join(", ") || "no size"} only`,
+    );
+  const hidden = have.filter((kB) => !use.includes(kB));
+  const lacking = archHstatesKb(kernel.machine).filter((kB) => !have.includes(kB));
+  const absentKb = [...hidden, ...lacking].sort((a, b) => a - b);
+  const skipStep = (step: Step): string | null => {
+    const kB = stepHstateKb(step);
+    if (kB === null || !absentKb.includes(kB)) return null;
+    return hidden.includes(kB)
+      ? `${hstateName(kB)}: this run goes without the kernel's ${kB}kB hstate (sizesKb)`
+      : `${hstateName(kB)}: this kernel has no ${kB}kB hstate`;
+  };
+  return { topo: { ...kernel, hstatesKb: use }, absentKb, skipStep };
 }
 
 function loadScenarios(file: string | ScenarioFile): ScenarioFile {
@@ -315,18 +383,19 @@ export async function runLive(
   const scenarios = loadScenarios(file);
   const list = selected(scenarios, opts.only);
   return withLiveSession(opts, async (session) => {
-    const { ch, topo } = session;
+    const { ch, topo, absentKb, skipStep } = session;
     noteMounts(scenarios, session);
     const out: Record<string, ResultScenario> = {};
     for (const sc of list) {
       opts.log?.(`${sc.id}`);
-      out[sc.id] = await runScenarioVia(ch, topo, sc, opts, opts);
+      out[sc.id] = await runScenarioVia(ch, topo, sc, { ...opts, skipStep }, opts);
     }
     return {
       format: RESULT_FORMAT,
       machine: "host",
       design: "live",
       kernel: `Linux ${topo.release} ${topo.version}`,
+      ...(absentKb.length ? { absent_hstates: absentKb.map(hstateName) } : {}),
       scenarios: out,
     };
   });
@@ -343,13 +412,13 @@ export async function recordLive(
   const scenarios = loadScenarios(file);
   const list = selected(scenarios, opts.only);
   return withLiveSession(opts, async (session) => {
-    const { ch, topo } = session;
+    const { ch, topo, absentKb, skipStep } = session;
     noteMounts(scenarios, session);
     const runs = new Map<string, Run[]>();
     for (let round = 0; round < rounds; round++)
       for (const sc of list) {
         opts.log?.(`round ${round}: ${sc.id}`);
-        const r = await runScenarioVia(ch, topo, sc, opts, opts);
+        const r = await runScenarioVia(ch, topo, sc, { ...opts, skipStep }, opts);
         const run: Run = { round, initial: r.initial!, steps: r.steps, final_reset: r.final_reset };
         runs.set(sc.id, [...(runs.get(sc.id) ?? []), run]);
       }
@@ -373,6 +442,7 @@ export async function recordLive(
         cpus: os.cpus().length,
       },
       rounds,
+      ...(absentKb.length ? { absent_hstates: absentKb.map(hstateName) } : {}),
       scenarios: out,
     };
   });

@@ -7,6 +7,7 @@
 import type {
   ArchName,
   ArchSpec,
+  CpuFeatures,
   NodeSpec,
   PfnRange,
   StructPageSize,
@@ -42,7 +43,13 @@ export interface ArchPresetDef {
    * The ArchSpec for a machine whose RAM starts at `firstPfn`: on arm64 and riscv64 the vmemmap
    * base (the struct page of pfn 0) depends on where DRAM starts and on sizeof(struct page).
    */
-  arch(opts: { structPageSize: StructPageSize; firstPfn: number }): ArchSpec;
+  arch(opts: { structPageSize: StructPageSize; firstPfn: number; cpu?: CpuFeatures }): ArchSpec;
+  /**
+   * The CPU features this arch's kernel looks at, with the preset's values (x86_64: gbpages
+   * true, as on every current x86_64 server CPU). Absent: the arch has none, and a machine that
+   * names one is refused.
+   */
+  defaultCpu?: CpuFeatures;
   /** Present RAM of a one-node machine with `memoryBytes` of RAM, ascending, with the holes. */
   layout(memoryBytes: number): PfnRange[];
   /** zone_sizes_init(): the zone limits for this machine's present memory. */

@@ -6,7 +6,7 @@
 
 import { parseDocument } from "yaml";
 import type { z } from "zod";
-import { machinePreset, presetDef, presetNames } from "../arch/index.ts";
+import { machinePreset, presetDef, presetNames, resolveCpu } from "../arch/index.ts";
 import { type ArchPresetDef, MachineError, zonesForNode } from "./layout.ts";
 import {
   type MachineFile,
@@ -342,6 +342,13 @@ export function parseMachineFile(text: string, fileName: string): MachineSpec {
   const def = resolvePreset(ctx, file);
   if (!def) throw new MachineFileError(ctx.errors.join("\n"));
   const structPageSize = (file.structPageSize ?? 64) as StructPageSize;
+  let cpu: ReturnType<typeof resolveCpu>;
+  try {
+    cpu = resolveCpu(def, file.cpu);
+  } catch (e) {
+    if (e instanceof MachineError) throw new MachineFileError(`${fileName}: ${e.message}`);
+    throw e;
+  }
 
   let spec: MachineSpec;
   if (Array.isArray(file.nodes)) {
@@ -353,7 +360,7 @@ export function parseMachineFile(text: string, fileName: string): MachineSpec {
       );
     }
     // MAX_PHYSMEM_BITS does not depend on where RAM starts; build the arch once to learn it.
-    const probe = def.arch({ structPageSize, firstPfn: 0 });
+    const probe = def.arch({ structPageSize, firstPfn: 0, cpu });
     const nodes = explicitNodes(ctx, file.nodes, def, probe.maxPhysmemBits);
     if (ctx.errors.length > 0) throw new MachineFileError(ctx.errors.join("\n"));
     const firstPfn = Math.min(
@@ -361,11 +368,12 @@ export function parseMachineFile(text: string, fileName: string): MachineSpec {
     );
     spec = {
       name: file.name ?? fileName,
-      arch: def.arch({ structPageSize, firstPfn }),
+      arch: def.arch({ structPageSize, firstPfn, cpu }),
       structPageSize,
       nodes,
       cmdline: def.defaultCmdline,
     };
+    if (cpu) spec.cpu = cpu;
   } else {
     let memoryBytes: number | undefined;
     if (file.memory !== undefined) {
@@ -374,7 +382,12 @@ export function parseMachineFile(text: string, fileName: string): MachineSpec {
     }
     if (ctx.errors.length > 0) throw new MachineFileError(ctx.errors.join("\n"));
     try {
-      spec = machinePreset(def.preset, { memoryBytes, nodes: file.nodes, structPageSize });
+      spec = machinePreset(def.preset, {
+        memoryBytes,
+        nodes: file.nodes,
+        structPageSize,
+        cpu: file.cpu,
+      });
     } catch (e) {
       if (e instanceof MachineError) throw new MachineFileError(`${fileName}: ${e.message}`);
       throw e;

@@ -7,6 +7,7 @@
 //   vmemmapBase: "0xffffea0000000000"
 //   cmdline: "hugepagesz=1G hugepages=2"
 //   bootHvo: true             # ARCH_WANT_HUGETLB_VMEMMAP_PREINIT
+//   cpu: {gbpages: false}     # x86_64 only: a CPU without 1 GiB pages (no pdpe1gb); default true
 //   memory: 32G               # preset layout of this size, with `nodes: N` ...
 //   nodes:                    # ... or explicit nodes
 //     - ranges: [{start: 0x1000, end: 0x9f000}, {start: 1M, end: 3G}, {start: 4G, size: 13G}]
@@ -56,6 +57,7 @@ export const machineFileSchema = z
     nodes: z.union([z.number().int().positive(), z.array(nodeSchema).min(1)]).optional(),
     otherUsedPages: z.array(z.number().int().nonnegative()).optional(),
     memoryFailure: z.boolean().optional(),
+    cpu: z.object({ gbpages: z.boolean().optional() }).strict().optional(),
   })
   .strict();
 

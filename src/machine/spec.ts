@@ -90,6 +90,17 @@ export interface NodeSpec {
 
 export type StructPageSize = 56 | 64 | 72 | 80;
 
+/**
+ * The CPU features that change what the kernel offers (boot_cpu_has()). Only x86_64 has any
+ * that matter here:
+ *   gbpages  X86_FEATURE_GBPAGES ("pdpe1gb" in /proc/cpuinfo): arch/x86/mm/hugetlbpage.c accepts
+ *            hugepagesz=1G (arch_hugetlb_valid_size()) and registers the 1 GiB hstate
+ *            (gigantic_pages_init()) only with it.
+ */
+export interface CpuFeatures {
+  gbpages: boolean;
+}
+
 export interface MachineSpec {
   /** Preset name or file name, echoed in results. */
   name: string;
@@ -109,6 +120,12 @@ export interface MachineSpec {
    * true (distribution kernels); this machine's live kernel is built without it.
    */
   memoryFailure?: boolean;
+  /**
+   * The CPU features of an arch that has any (x86_64: gbpages true unless the machine says
+   * otherwise); absent on the others, or when the arch preset's CPU is meant.
+   * arch.hstateOrders already reflects them.
+   */
+  cpu?: CpuFeatures;
 }
 
 /** The range of a list sorted by startPfn, disjoint, that contains pfn; null when none does. */

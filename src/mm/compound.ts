@@ -18,6 +18,8 @@ export interface CompoundConfig {
    * vmemmap page while this returns true (the hugetlb_optimize_vmemmap_key static key).
    */
   fakeHeadFixup: () => boolean;
+  /** Mutation tail-info-bit1 (kernel.ts MUTATIONS): set_compound_head() also sets bit 1. */
+  tailInfoBit1?: () => boolean;
 }
 
 const U64 = (1n << 64n) - 1n;
@@ -34,7 +36,13 @@ export class Compound {
 
   /** The word a tail of an order-`order` folio with head `headPfn` stores at +8. */
   tailInfo(headPfn: number, order: number): bigint {
-    return encodeTail(this.config.encoding, order, this.memmap.vaddrOf(headPfn), this.layout.shift);
+    const info = encodeTail(
+      this.config.encoding,
+      order,
+      this.memmap.vaddrOf(headPfn),
+      this.layout.shift,
+    );
+    return this.config.tailInfoBit1?.() ? info | 2n : info;
   }
 
   /** _compound_head() of the raw struct page, without any fixup: the tail's own claim. */

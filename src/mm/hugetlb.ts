@@ -149,6 +149,15 @@ export interface FolioInfo {
 /** A NUMA node mask as a sorted list of node ids. */
 export type NodeMask = readonly number[];
 
+/** What an observer (the checker, src/check) is told at kernel sites of the pool. */
+export interface HugetlbListener {
+  /**
+   * return_unused_surplus_pages(h, unused): `surplus` surplus pages at entry, `taken` folios
+   * taken off the free lists to be freed (before update_and_free_pages_bulk()).
+   */
+  returnUnusedSurplus?(h: Hstate, unused: number, surplus: number, taken: number): void;
+}
+
 export class HugetlbPool {
   readonly hstates: Hstate[] = [];
   defaultHstate!: Hstate;
@@ -162,6 +171,8 @@ export class HugetlbPool {
   /** hstate_boot_nrinvalid */
   readonly bootNrInvalid = new Map<number, number>();
   private readonly nrNodeIds: number;
+  /** Told what happens at some kernel sites (the checker's window); null: nobody listens. */
+  listener: HugetlbListener | null = null;
 
   constructor(
     readonly k: Kernel,
@@ -315,7 +326,9 @@ export class HugetlbPool {
   /** hugetlb_init() and the arch initcall that registers the arch's sizes. */
   private hugetlbInit(): void {
     // The arch's initcall (x86 gigantic_pages_init(), arm64 hugetlbpage_init()) registers its
-    // sizes before hugetlb_init() adds HPAGE_SIZE.
+    // sizes before hugetlb_init() adds HPAGE_SIZE. arch.hstateOrders holds what this machine's
+    // CPU allows (x86_64: 1 GiB only with GBPAGES), as arch_hugetlb_valid_size() for the
+    // command line above.
     const arch = this.k.spec.arch;
     for (const order of [...arch.hstateOrders].sort((a, b) => b - a)) {
       if (order !== arch.defaultHstateOrder) this.addHstate(order);
@@ -853,7 +866,10 @@ export class HugetlbPool {
   /** alloc_surplus_hugetlb_folio(): null for gigantic or at the overcommit limit. */
   private allocSurplusHugetlbFolio(h: Hstate, nid: number): number | null {
     if (this.isGigantic(h)) return null;
-    if (h.surplusHugePages >= h.nrOvercommitHugePages) return null;
+    const atLimit = this.k.mutations.has("surplus-limit-off-by-one")
+      ? h.surplusHugePages > h.nrOvercommitHugePages
+      : h.surplusHugePages >= h.nrOvercommitHugePages;
+    if (atLimit) return null;
     const f = this.allocFreshHugetlbFolio(h, this.htlbAllocMask(h), nid);
     if (f === null) return null;
     const info = this.folios.get(f) as FolioInfo;
@@ -907,13 +923,16 @@ export class HugetlbPool {
   /** return_unused_surplus_pages() */
   private returnUnusedSurplusPages(h: Hstate, unused: number): void {
     h.resvHugePages -= unused;
-    let nr = Math.min(unused, h.surplusHugePages);
+    const surplus = h.surplusHugePages;
+    let nr = Math.min(unused, surplus);
+    if (this.k.mutations.has("return-surplus-one-short")) nr--;
     const list: number[] = [];
     while (nr-- > 0) {
       const f = this.removePoolHugetlbFolio(h, this.nodes, true);
       if (f === null) break;
       list.unshift(f);
     }
+    this.listener?.returnUnusedSurplus?.(h, unused, surplus, list.length);
     this.updateAndFreePagesBulk(h, list);
   }
 

@@ -153,6 +153,11 @@ export interface HvoDesign {
   isHeadPte?(walk: RemapWalk, vaddr: bigint): boolean;
   /** Boot-time pre-HVO write-protects the whole tail range (the fixed end), not 63 pages. */
   wrprotectWholeVmemmap: boolean;
+  /**
+   * Tails hold the mask GENMASK(63, order + log2(sizeof(struct page))) | 1 when struct page is a
+   * power of two (the series); otherwise, and always in legacy, the head's address | 1.
+   */
+  maskTails: boolean;
 }
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -819,7 +824,8 @@ export class HvoCore implements HugetlbVmemmap {
 
   /** The bytes of one tail struct page of `order` (prep_compound_tail(), head = NULL). */
   tailInfo(order: number): bigint {
-    return encodeTail("mask", order, 0n, this.k.layout.shift);
+    const info = encodeTail("mask", order, 0n, this.k.layout.shift);
+    return this.k.mutations.has("tail-info-bit1") ? info | 2n : info;
   }
 
   /** Everything `hvo compare` shows of this module. */
@@ -1081,6 +1087,7 @@ function initLateUndo(core: HvoCore, nid: number): void {
 
 export const LEGACY: HvoDesign = {
   name: "legacy",
+  maskTails: false,
   wrprotectWholeVmemmap: false,
   staticKey: true,
   singleFlags: VMEMMAP_SYNCHRONIZE_RCU,
@@ -1167,6 +1174,7 @@ function fillSlots(core: HvoCore, frame: number, slot: Uint8Array): void {
 
 export const SEED: HvoDesign = {
   name: "seed",
+  maskTails: true,
   wrprotectWholeVmemmap: false,
   staticKey: false,
   singleFlags: 0,
@@ -1343,6 +1351,7 @@ export function mainlineGetTail(
 
 export const MAINLINE: HvoDesign = {
   name: "mainline",
+  maskTails: true,
   wrprotectWholeVmemmap: true,
   staticKey: false,
   singleFlags: 0,

@@ -23,14 +23,11 @@ export class Sigbus extends Error {
   }
 }
 
-let nextAnonVma = 1;
-
 export class HugetlbMapping {
   /** Private mappings: the folio mapped at each index (anonymous pages). */
   readonly privatePages = new Map<number, number>();
   /** The private resv_map: indexes whose reservation was consumed. */
   readonly consumed = new Set<number>();
-  readonly anonVma = 0xffff888200000000n + BigInt(nextAnonVma++) * 0x100n;
   /** Shared mappings: which indexes this mapping has mapped (its page table entries). */
   readonly sharedMapped = new Set<number>();
   constructor(
@@ -41,6 +38,8 @@ export class HugetlbMapping {
     readonly n: number,
     /** HPAGE_RESV_OWNER: a private mapping that reserved at mmap time. */
     readonly resvOwner: boolean,
+    /** The mapping's anon_vma (Kernel.anonVmaAlloc()): folio->mapping of its private pages. */
+    readonly anonVma: bigint,
   ) {}
   get h(): Hstate {
     return this.inode.h;
@@ -74,6 +73,7 @@ export class HugetlbMm {
       from,
       n,
       !opts.shared && !opts.noreserve,
+      pool.k.anonVmaAlloc(),
     );
     if (!opts.noreserve) {
       let chg: number;

@@ -2,6 +2,7 @@
 // MachineSpec (arithmetic from the kernel's formulas plus a booted model) and renders it as
 // text; the CLI only prints. Sources of each number are in hstates.ts.
 
+import { machineCpu } from "../arch/index.ts";
 import type { Design, Kernel } from "../kernel.ts";
 import type { MachineSpec } from "../machine/spec.ts";
 import { UsageErrorLike } from "./errors.ts";
@@ -59,6 +60,8 @@ export interface ReportData {
     memory_bytes: number;
     vmemmap_base: string;
     cmdline: string;
+    /** The CPU features the arch looks at (x86_64: gbpages), null on an arch without any. */
+    cpu: { gbpages: boolean } | null;
   } & MachineArithmetic;
   hstates: Array<HstateArithmetic & { pool_folios: number }>;
   pool: {
@@ -325,6 +328,7 @@ export function buildReport(spec: MachineSpec, opts: ReportOptions): ReportData 
       memory_bytes: present * m.page_size,
       vmemmap_base: hex(spec.arch.vmemmapBase),
       cmdline: spec.cmdline,
+      cpu: machineCpu(spec) ?? null,
       ...m,
     },
     hstates: hstates.map((h) => ({ ...h, pool_folios: request.counts.get(h.name) ?? 0 })),
@@ -392,7 +396,7 @@ export function formatReport(r: ReportData): string {
   const nodes = `${p.nodes} node${p.nodes > 1 ? "s" : ""}`;
   out.push(
     `hvo report: ${r.machine} (${p.preset}, ${sizeText(p.memory_bytes)} RAM, ${nodes}, ${ps / 1024} KiB pages, ` +
-      `${p.struct_page_size}-byte struct page), design ${r.design}`,
+      `${p.struct_page_size}-byte struct page${p.cpu?.gbpages === false ? ", CPU without 1 GiB pages" : ""}), design ${r.design}`,
   );
   out.push("");
   const intro =
@@ -429,7 +433,13 @@ export function formatReport(r: ReportData): string {
   out.push("");
 
   // Pool
-  out.push(...wrap(`Pool (${r.pool.definition}; choose with --pool 1G:N,2M:M)`));
+  // The example names this machine's two largest sizes: "1G:N,2M:M", or "2M:N" alone.
+  const example = [...r.hstates]
+    .reverse()
+    .slice(0, 2)
+    .map((h, i) => `${h.name}:${"NM"[i]}`)
+    .join(",");
+  out.push(...wrap(`Pool (${r.pool.definition}; choose with --pool ${example})`));
   const prow: string[][] = [
     ["size", "folios", "vmemmap w/o HVO", "HVO frees", "shared tails", "page tables", "net saved"],
   ];

@@ -78,14 +78,62 @@ function same(a: unknown, b: unknown): boolean {
   return a === b || (a === undefined && b === null) || (a === null && b === undefined);
 }
 
-/** Compares two step lists of one scenario; `nondet(i)` names the fields to skip at step i. */
-export function compareSteps(
+/** A step left out of a comparison: one side did not run it, or ran on from another state. */
+export interface SkippedStep {
+  scenario: string;
+  step: number;
+  reason: string;
+}
+
+/** What a comparison found: the differences, and the steps it could not compare, by name. */
+export interface Comparison {
+  diffs: Difference[];
+  skipped: SkippedStep[];
+}
+
+export interface StepsCompareOptions {
+  /** The fields to skip at step i (a recording's nondeterministic lists). */
+  nondet?: (i: number) => Set<string>;
+  /** Hstate names ("1G") one side's machine lacks: their fields are not compared. */
+  absent?: ReadonlySet<string>;
+  /** The observations before step 0, to tell whether a skipped step 0 changed anything. */
+  expectedInitial?: After;
+  actualInitial?: After;
+}
+
+/** Whether `field` belongs to an hstate in `absent` ("h1G.nr", "d_nr1G"). */
+function ofAbsentHstate(field: string, absent: ReadonlySet<string>): boolean {
+  const m = /^(?:h|d_nr)([1-9][0-9]*[KMG])(?:\.|$)/.exec(field);
+  return m !== null && absent.has(m[1]);
+}
+
+/** The exact observation fields of `after` (no rc, errno, delta), leaving out absent hstates. */
+function exactState(after: After, absent: ReadonlySet<string>): string {
+  const flat = flattenAfter(after);
+  const out: Record<string, unknown> = {};
+  for (const f of EXACT_AFTER_FIELDS) out[f] = flat[f];
+  for (const [k, v] of Object.entries(flat))
+    if (/^h[1-9][0-9]*[KMG]\./.test(k) && !ofAbsentHstate(k, absent)) out[k] = v;
+  return JSON.stringify(out);
+}
+
+/**
+ * Compares two step lists of one scenario. A step one side skipped (`skipped`: it needs an
+ * hstate that machine lacks) is not compared but named; when the side that ran it changed an
+ * exact field, the two machines are in different states from there on and the scenario's
+ * later steps are named as skipped too.
+ */
+export function compareStepsDetailed(
   scenario: string,
   expected: readonly StepRecord[],
   actual: readonly StepRecord[],
-  nondet: (i: number) => Set<string> = () => new Set(),
-): Difference[] {
+  opts: StepsCompareOptions = {},
+): Comparison {
+  const nondet = opts.nondet ?? (() => new Set<string>());
+  const absent = opts.absent ?? new Set<string>();
   const diffs: Difference[] = [];
+  const skippedSteps: SkippedStep[] = [];
+  let diverged: string | null = null;
   if (expected.length !== actual.length)
     diffs.push({
       scenario,
@@ -102,16 +150,54 @@ export function compareSteps(
       diffs.push({ scenario, step: i, field: "step", expected: e.step, actual: a.step });
       continue;
     }
+    if (diverged !== null) {
+      skippedSteps.push({ scenario, step: i, reason: diverged });
+      continue;
+    }
+    if (e.skipped !== undefined || a.skipped !== undefined) {
+      const reason = (a.skipped ?? e.skipped) as string;
+      skippedSteps.push({ scenario, step: i, reason });
+      // The side that ran the step: did it change what the other side would have seen?
+      for (const [ran, list, initial] of [
+        [e, expected, opts.expectedInitial],
+        [a, actual, opts.actualInitial],
+      ] as const) {
+        if (ran.skipped !== undefined) continue;
+        const before = i > 0 ? list[i - 1].after : initial;
+        if (!before || exactState(before, absent) !== exactState(ran.after, absent))
+          diverged = `step ${i} was skipped (${reason}) and changed the pools where it ran`;
+      }
+      continue;
+    }
     const skip = nondet(i);
     const ef = exactFields(e);
     const af = exactFields(a);
     for (const field of new Set([...Object.keys(ef), ...Object.keys(af)])) {
-      if (skipped(field, skip)) continue;
+      if (skipped(field, skip) || ofAbsentHstate(field, absent)) continue;
       if (!same(ef[field], af[field]))
         diffs.push({ scenario, step: i, field, expected: ef[field], actual: af[field] });
     }
   }
-  return diffs;
+  return { diffs, skipped: skippedSteps };
+}
+
+/** Compares two step lists of one scenario; `nondet(i)` names the fields to skip at step i. */
+export function compareSteps(
+  scenario: string,
+  expected: readonly StepRecord[],
+  actual: readonly StepRecord[],
+  nondet: (i: number) => Set<string> = () => new Set(),
+): Difference[] {
+  return compareStepsDetailed(scenario, expected, actual, { nondet }).diffs;
+}
+
+/** The hstates either document says its machine lacks. */
+function absentOf(...docs: ({ absent_hstates?: unknown } | undefined)[]): Set<string> {
+  const out = new Set<string>();
+  for (const d of docs)
+    if (Array.isArray(d?.absent_hstates))
+      for (const h of d.absent_hstates) if (typeof h === "string") out.add(h);
+  return out;
 }
 
 export interface CompareOptions {
@@ -125,11 +211,22 @@ export interface CompareOptions {
 
 /** A result (model or live) against a live recording, skipping its nondeterministic fields. */
 export function compareToRecording(
-  recording: Pick<Recording, "scenarios">,
-  result: Pick<Result, "scenarios">,
+  recording: Pick<Recording, "scenarios"> & { absent_hstates?: unknown },
+  result: Pick<Result, "scenarios" | "absent_hstates">,
   opts: CompareOptions = {},
 ): Difference[] {
+  return compareToRecordingDetailed(recording, result, opts).diffs;
+}
+
+/** compareToRecording, with the steps it skipped named. */
+export function compareToRecordingDetailed(
+  recording: Pick<Recording, "scenarios"> & { absent_hstates?: unknown },
+  result: Pick<Result, "scenarios" | "absent_hstates">,
+  opts: CompareOptions = {},
+): Comparison {
+  const absent = absentOf(recording, result);
   const diffs: Difference[] = [];
+  const skippedSteps: SkippedStep[] = [];
   for (const [id, res] of Object.entries(result.scenarios)) {
     if (opts.scenarios && !opts.scenarios.includes(id)) continue;
     const rec = recording.scenarios[id];
@@ -139,9 +236,16 @@ export function compareToRecording(
       continue;
     }
     const run = rec.runs[opts.round ?? 0] ?? rec.runs[0];
-    diffs.push(...compareSteps(id, run.steps, res.steps, (i) => nondeterministicFields(rec, i)));
+    const c = compareStepsDetailed(id, run.steps, res.steps, {
+      nondet: (i) => nondeterministicFields(rec, i),
+      absent,
+      expectedInitial: run.initial,
+      actualInitial: res.initial,
+    });
+    diffs.push(...c.diffs);
+    skippedSteps.push(...c.skipped);
   }
-  return diffs;
+  return { diffs, skipped: skippedSteps };
 }
 
 /**
@@ -149,11 +253,22 @@ export function compareToRecording(
  * recording whose nondeterministic lists say what to skip.
  */
 export function compareResults(
-  expected: Pick<Result, "scenarios">,
-  actual: Pick<Result, "scenarios">,
+  expected: Pick<Result, "scenarios" | "absent_hstates">,
+  actual: Pick<Result, "scenarios" | "absent_hstates">,
   opts: CompareOptions & { nondeterministic?: Pick<Recording, "scenarios"> } = {},
 ): Difference[] {
+  return compareResultsDetailed(expected, actual, opts).diffs;
+}
+
+/** compareResults, with the steps it skipped named. */
+export function compareResultsDetailed(
+  expected: Pick<Result, "scenarios" | "absent_hstates">,
+  actual: Pick<Result, "scenarios" | "absent_hstates">,
+  opts: CompareOptions & { nondeterministic?: Pick<Recording, "scenarios"> } = {},
+): Comparison {
+  const absent = absentOf(expected, actual);
   const diffs: Difference[] = [];
+  const skippedSteps: SkippedStep[] = [];
   for (const [id, act] of Object.entries(actual.scenarios)) {
     if (opts.scenarios && !opts.scenarios.includes(id)) continue;
     const exp = expected.scenarios[id];
@@ -163,15 +278,32 @@ export function compareResults(
       continue;
     }
     const rec = opts.nondeterministic?.scenarios[id];
-    diffs.push(...compareSteps(id, exp.steps, act.steps, (i) => nondeterministicFields(rec, i)));
+    const c = compareStepsDetailed(id, exp.steps, act.steps, {
+      nondet: (i) => nondeterministicFields(rec, i),
+      absent,
+      expectedInitial: exp.initial,
+      actualInitial: act.initial,
+    });
+    diffs.push(...c.diffs);
+    skippedSteps.push(...c.skipped);
   }
-  return diffs;
+  return { diffs, skipped: skippedSteps };
+}
+
+/** A value as a difference shows it: JSON, or "(absent)" for a field one side does not have. */
+export function showValue(v: unknown): string {
+  return v === undefined ? "(absent)" : JSON.stringify(v);
 }
 
 /** One line per difference, for people. */
 export function formatDifference(d: Difference): string {
   const where = d.step === null ? d.scenario : `${d.scenario} step ${d.step}`;
-  return `${where}: ${d.field}: expected ${JSON.stringify(d.expected)}, got ${JSON.stringify(d.actual)}`;
+  return `${where}: ${d.field}: expected ${showValue(d.expected)}, got ${showValue(d.actual)}`;
+}
+
+/** One line per skipped step, for people. */
+export function formatSkipped(s: SkippedStep): string {
+  return `${s.scenario} step ${s.step}: skipped: ${s.reason}`;
 }
 
 // ------------------------------------------------------------------ nondeterminism of rounds

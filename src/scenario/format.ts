@@ -62,6 +62,13 @@ const writeValue = z.union([z.number().int(), z.string()]);
 /** 0/1 flags of map steps; FORMAT.md spells them as numbers, booleans are accepted too. */
 const flag = z.union([z.literal(0), z.literal(1), z.boolean()]);
 const count = z.number().int().nonnegative();
+/**
+ * Huge pages of one map/populate/kpf step: at most 2^20 (2 TiB of 2M pages, more than any
+ * machine here). The answer lists a pfn per page, so a larger n is refused as a format error
+ * rather than run out of memory.
+ */
+export const MAX_STEP_PAGES = 2 ** 20;
+const pageCount = count.max(MAX_STEP_PAGES, `at most ${MAX_STEP_PAGES} huge pages per step`);
 const mapId = z.string().min(1).max(63).regex(/^\S+$/, "a map id without spaces");
 const absPath = z.string().startsWith("/", "an absolute path");
 
@@ -89,7 +96,7 @@ export const stepSchema = z.discriminatedUnion("op", [
     op: z.literal("map"),
     id: mapId,
     size: sizeSchema,
-    n: count,
+    n: pageCount,
     touch: flag.optional(),
     noreserve: flag.optional(),
     shared: flag.optional(),
@@ -98,11 +105,11 @@ export const stepSchema = z.discriminatedUnion("op", [
   }),
   z.strictObject({ op: z.literal("touch"), id: mapId }),
   z.strictObject({ op: z.literal("release"), id: mapId }),
-  z.strictObject({ op: z.literal("populate"), file: absPath, size: sizeSchema, n: count }),
+  z.strictObject({ op: z.literal("populate"), file: absPath, size: sizeSchema, n: pageCount }),
   z.strictObject({ op: z.literal("mount"), dir: absPath, opts: z.string().optional() }),
   z.strictObject({ op: z.literal("umount"), dir: absPath }),
   z.strictObject({ op: z.literal("unlink"), path: absPath }),
-  z.strictObject({ op: z.literal("kpf"), size: sizeSchema, n: count.min(1).optional() }),
+  z.strictObject({ op: z.literal("kpf"), size: sizeSchema, n: pageCount.min(1).optional() }),
 ]);
 
 export type Step = z.infer<typeof stepSchema>;
@@ -272,6 +279,11 @@ export const stepRecordSchema = z.looseObject({
   /** Field -> [value right after the step returned, settled value]. */
   changed_after_step_returned: z.record(z.string(), z.tuple([z.unknown(), z.unknown()])).optional(),
   kpf: z.array(kpfPageSchema).optional(),
+  /**
+   * Set when the step was not run, with the reason ("1G: this kernel has no 1048576kB
+   * hstate"): rc, errno and code are then 0, 0, null and `after` is the previous observation.
+   */
+  skipped: z.string().optional(),
 });
 export interface StepRecord {
   i: number;
@@ -284,6 +296,8 @@ export interface StepRecord {
   pfns?: (number | null)[];
   changed_after_step_returned?: Record<string, [unknown, unknown]>;
   kpf?: KpfPage[];
+  /** The step was not run, and why (see stepRecordSchema). */
+  skipped?: string;
   [extra: string]: unknown;
 }
 
@@ -398,6 +412,12 @@ export const resultSchema = z.looseObject({
   /** "legacy" | "seed" | "mainline" for the model; the kernel's name for a live run. */
   design: z.string(),
   kernel: z.string().optional(),
+  /**
+   * Hstates ("1G") the machine that ran the scenarios lacks although the architecture has them
+   * (a CPU without 1 GiB pages): their fields are absent from every observation and their steps
+   * are skipped. Comparisons leave those fields out.
+   */
+  absent_hstates: z.array(z.string().regex(/^[1-9][0-9]*[KMG]$/)).optional(),
   scenarios: z.record(z.string(), resultScenarioSchema),
 });
 export interface Result {
@@ -405,6 +425,8 @@ export interface Result {
   machine: string;
   design: string;
   kernel?: string;
+  /** Hstate names the machine lacks (see resultSchema). */
+  absent_hstates?: string[];
   scenarios: Record<string, ResultScenario>;
   [extra: string]: unknown;
 }

@@ -52,9 +52,19 @@ function sigbus(touched: number): Answer {
   return { rc: -1, errno: 0, code: "SIGBUS", touched };
 }
 
+/**
+ * A step on a map id the process does not hold (never mapped, its map failed, or released):
+ * no system call is made, hvoexec refuses it (FORMAT.md: code NO_SUCH_ID, errno 0).
+ */
+const NO_SUCH_ID: Answer = { rc: -1, errno: 0, code: "NO_SUCH_ID" };
+/** A map step on an id the process still holds: refused, nothing mapped (code ID_IN_USE). */
+const ID_IN_USE: Answer = { rc: -1, errno: 0, code: "ID_IN_USE" };
+
 /** One process's state across the steps of a scenario (hvoexec's maps[] and mounts[]). */
 export class ModelSession {
   readonly maps = new Map<string, HugetlbMapping | null>();
+  /** The unit of each map id's answers: hvoexec reports a pfn per step `size` for `n` steps. */
+  private readonly units = new Map<string, { kB: number; n: number }>();
   readonly mounts: string[] = [];
   constructor(readonly model: Model) {}
 
@@ -86,9 +96,21 @@ export class ModelSession {
     return `${h?.sizeKb ?? 0}kB`;
   }
 
-  private pfnsOf(m: HugetlbMapping): (number | null)[] {
+  /**
+   * The pfn at the start of every step-size unit of the mapping (hvoexec's put_pfns(): the byte
+   * at i * size, i < n, from /proc/self/pagemap), null where nothing is mapped. The same as one
+   * pfn per folio when the step's size is the file's huge page size.
+   */
+  private pfnsOf(m: HugetlbMapping, id: string): (number | null)[] {
+    const unit = this.units.get(id) ?? { kB: m.inode.h.sizeKb, n: m.n };
+    const pageKb = this.model.k.pageSize / 1024;
     const out: (number | null)[] = [];
-    for (let i = 0; i < m.n; i++) out.push(this.model.mm.folioAt(m, i));
+    for (let i = 0; i < unit.n; i++) {
+      const offKb = i * unit.kB;
+      const idx = Math.floor(offKb / m.inode.h.sizeKb);
+      const head = idx < m.n ? this.model.mm.folioAt(m, idx) : null;
+      out.push(head === null ? null : head + (offKb % m.inode.h.sizeKb) / pageKb);
+    }
     return out;
   }
 
@@ -122,16 +144,17 @@ export class ModelSession {
         return this.map(step);
       case "touch": {
         const m = this.maps.get(step.id);
-        if (m === undefined) throw new Error(`touch: unknown map id ${step.id}`);
+        if (m === undefined) return { ...NO_SUCH_ID, touched: 0, pfns: [] };
         if (m === null) return { ...OK, touched: 0, pfns: [] };
         const touched = mdl.mm.touch(m);
         const a = touched < m.n ? sigbus(touched) : { ...OK, touched };
-        return { ...a, pfns: this.pfnsOf(m) };
+        return { ...a, pfns: this.pfnsOf(m, step.id) };
       }
       case "release": {
         const m = this.maps.get(step.id);
-        if (m === undefined) throw new Error(`release: unknown map id ${step.id}`);
+        if (m === undefined) return NO_SUCH_ID;
         this.maps.delete(step.id);
+        this.units.delete(step.id);
         if (m) mdl.mm.munmap(m);
         return OK;
       }
@@ -182,7 +205,7 @@ export class ModelSession {
 
   private map(step: Extract<Step, { op: "map" }>): Answer {
     const mdl = this.model;
-    if (this.maps.has(step.id)) throw new Error(`map id ${step.id} already in use`);
+    if (this.maps.has(step.id)) return { ...ID_IN_USE, touched: 0, pfns: [] };
     const shared = step.shared === 1 || step.shared === true;
     const noreserve = step.noreserve === 1 || step.noreserve === true;
     const touch = step.touch === undefined || step.touch === 1 || step.touch === true;
@@ -229,13 +252,14 @@ export class ModelSession {
       throw e;
     }
     this.maps.set(step.id, m);
+    this.units.set(step.id, { kB: hsizeKb, n: step.n });
     let touched = 0;
     let a: Answer = OK;
     if (touch) {
       touched = mdl.mm.touch(m);
       if (touched < m.n) a = sigbus(touched);
     }
-    return { ...a, touched, pfns: this.pfnsOf(m) };
+    return { ...a, touched, pfns: this.pfnsOf(m, step.id) };
   }
 
   private populate(file: string, size: string, n: number): Answer {
@@ -313,6 +337,7 @@ export class ModelSession {
     for (const [id, m] of [...this.maps]) {
       if (m) mdl.mm.munmap(m);
       this.maps.delete(id);
+      this.units.delete(id);
     }
     for (const dir of [...mdl.hugetlbfs.allMountDirs()]) {
       try {

@@ -12,12 +12,13 @@ export function stepText(rec: StepRecord): string {
   return args ? `${op} ${args}` : op;
 }
 
-/** "ok", "EINVAL (22)", "SIGBUS (touched 3)" */
+/** "ok", "EINVAL (22)", "SIGBUS (touched 3)", "NO_SUCH_ID" */
 export function outcome(rec: StepRecord): string {
+  if (rec.skipped !== undefined) return `skipped: ${rec.skipped}`;
   if (rec.rc === 0) return "ok";
-  return rec.code === "SIGBUS"
-    ? `SIGBUS (touched ${rec.touched ?? "?"})`
-    : `${rec.code} (${rec.errno})`;
+  if (rec.code === "SIGBUS") return `SIGBUS (touched ${rec.touched ?? "?"})`;
+  // NO_SUCH_ID, ID_IN_USE: refused by the process before any system call, no errno.
+  return rec.errno === 0 ? `${rec.code}` : `${rec.code} (${rec.errno})`;
 }
 
 export function signed(n: number | null): string {

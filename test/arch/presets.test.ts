@@ -42,6 +42,24 @@ describe("presets", () => {
     expect(hstateBytes("loongarch64")).toEqual([32 * MiB]);
   });
 
+  it("x86_64 has the 1 GiB size only on a CPU with GBPAGES (the preset's CPU has it)", () => {
+    // arch/x86/mm/hugetlbpage.c: arch_hugetlb_valid_size() takes PUD_SIZE, and
+    // gigantic_pages_init() adds the PUD hstate, only with X86_FEATURE_GBPAGES.
+    expect(machinePreset("x86_64").cpu).toEqual({ gbpages: true });
+    const noGb = machinePreset("x86_64", { cpu: { gbpages: false } });
+    expect(noGb.cpu).toEqual({ gbpages: false });
+    expect(noGb.arch.hstateOrders.map((o) => 2 ** (o + noGb.arch.pageShift))).toEqual([2 * MiB]);
+    // The default size is PMD_SIZE either way.
+    expect(2 ** (noGb.arch.defaultHstateOrder + noGb.arch.pageShift)).toBe(2 * MiB);
+    // The other archs have no CPU feature to set, and refuse x86's.
+    for (const name of presetNames().slice(1)) {
+      expect(machinePreset(name).cpu, name).toBeUndefined();
+      expect(() => machinePreset(name, { cpu: { gbpages: false } }), name).toThrow(
+        `cpu: ${name} has no CPU feature "gbpages" (only x86_64 has gbpages)`,
+      );
+    }
+  });
+
   it("the default hstate is the PMD size (HPAGE_SHIFT)", () => {
     const pmd = {
       x86_64: 2 * MiB,

@@ -31,9 +31,10 @@ describe("hvo compare", () => {
   const cmp = compareDesigns(spec, parseScenarioFile(SCENARIO));
 
   it("legacy has 7 fake heads per 2 MiB folio and 4095 per 1 GiB folio; seed and mainline none", () => {
-    const folios1G = cmp.designs.legacy.after.h1G?.nr ?? 0;
-    expect(cmp.designs.legacy.after.h2M?.nr).toBe(4);
-    expect(cmp.designs.legacy.fake_heads).toBe(4 * 7 + folios1G * 4095);
+    // 8 GiB holds 4 x 2 MiB and an aligned free GiB: every design has the whole pool.
+    for (const d of ["legacy", "seed", "mainline"] as const)
+      expect([cmp.designs[d].after.h2M?.nr, cmp.designs[d].after.h1G?.nr], d).toEqual([4, 1]);
+    expect(cmp.designs.legacy.fake_heads).toBe(4 * 7 + 1 * 4095);
     expect(cmp.designs.seed.fake_heads).toBe(0);
     expect(cmp.designs.mainline.fake_heads).toBe(0);
   });
@@ -46,8 +47,13 @@ describe("hvo compare", () => {
 
   it("shared tails: none in legacy, one per (node, order) in seed, per (zone, order) in mainline", () => {
     expect(cmp.designs.legacy.shared_tail_pages).toBe(0);
-    expect(cmp.designs.seed.shared_tail_pages).toBeGreaterThan(0);
-    expect(cmp.designs.mainline.shared_tail_pages).toBeGreaterThan(0);
+    // The 2 MiB folios go round the nodes (2 on each), the 1 GiB one on a single node: seed has
+    // a tail for (node 0, order 9), (node 1, order 9) and one for order 18. Mainline: node 0's
+    // two 2 MiB folios come from its Normal zone (the highest, 1 GiB of free RAM above 4 GiB),
+    // node 1 has only Normal: again two order-9 tails and one order-18 tail.
+    expect(cmp.designs.legacy.after.h2M).toMatchObject({ node0_nr: 2, node1_nr: 2 });
+    expect(cmp.designs.seed.shared_tail_pages).toBe(2 + 1);
+    expect(cmp.designs.mainline.shared_tail_pages).toBe(2 + 1);
   });
 
   it("synchronize_rcu() only in legacy; the user's counters agree across designs", () => {

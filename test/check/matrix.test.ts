@@ -1,28 +1,53 @@
-// hvo matrix against Documentation/mm/vmemmap_dedup.rst: with a 64-byte struct page, a 2 MiB
-// HugeTLB page on x86_64 has 512 * 64 / 4096 = 8 vmemmap pages, HVO keeps 1 and frees 7; a
-// 1 GiB page has 262144 * 64 / 4096 = 4096 and frees 4095. arm64 by the same formula
-// (research/legacy.md §5.1): vmemmap pages = nr_pages * sizeof(struct page) / PAGE_SIZE, freed
-// = that - 1 when it is more than one page and sizeof(struct page) is a power of two.
+// hvo matrix against Documentation/mm/vmemmap_dedup.rst. A HugeTLB page of n base pages has
+// n * sizeof(struct page) / PAGE_SIZE pages of struct pages ("struct_size"); HVO keeps the head
+// vmemmap page and frees the rest, only when sizeof(struct page) is a power of two and the
+// struct pages fill more than one page. Every number below is that arithmetic done by hand
+// (one line per hstate), not by the code under test.
 import { describe, expect, it } from "vitest";
 import { buildMatrix, matrixRow } from "../../src/check/matrix.ts";
 import { captureIo } from "../../src/cli/io.ts";
 import { main } from "../../src/cli/main.ts";
 
-const KiB = 1024;
-const MiB = 1024 * KiB;
-const GiB = 1024 * MiB;
+const DESIGNS = ["legacy", "seed", "mainline"] as const;
+const SIZES = [56, 64, 72, 80] as const;
 
-function expected(hugeBytes: number, pageBytes: number, sps: number) {
-  const nrPages = hugeBytes / pageBytes;
-  const vmemmapPages = (nrPages * sps) / pageBytes;
-  const pow2 = (sps & (sps - 1)) === 0;
-  const freed = pow2 && vmemmapPages > 1 ? vmemmapPages - 1 : 0;
-  return { vmemmapPages, freed };
-}
+/**
+ * [preset, hstate, vmemmap pages per folio with a 56/64/72/80-byte struct page, pages freed
+ * with 64 bytes]. With 56, 72 or 80 bytes nothing is freed (not a power of two).
+ */
+const TABLE: Array<[string, string, [number, number, number, number], number]> = [
+  // 4 KiB pages. 2M: 512 struct pages; 512 * 56 / 4096 = 7, * 64 = 8, * 72 = 9, * 80 = 10.
+  ["x86_64", "2M", [7, 8, 9, 10], 7],
+  // 1G: 262144 struct pages; 262144 * 64 / 4096 = 4096 (the doc's "1GB ... 4096"), keep 1.
+  ["x86_64", "1G", [3584, 4096, 4608, 5120], 4095],
+  // 64K (contiguous PTEs): 16 struct pages * 64 B = 1 KiB, a quarter page: nothing to free.
+  ["arm64-4k", "64K", [0.21875, 0.25, 0.28125, 0.3125], 0],
+  ["arm64-4k", "2M", [7, 8, 9, 10], 7],
+  // 32M (contiguous PMDs): 8192 struct pages * 64 / 4096 = 128.
+  ["arm64-4k", "32M", [112, 128, 144, 160], 127],
+  ["arm64-4k", "1G", [3584, 4096, 4608, 5120], 4095],
+  // 16 KiB pages. 2M: 128 struct pages * 64 B = 8 KiB, half a page: nothing to free.
+  ["arm64-16k", "2M", [0.4375, 0.5, 0.5625, 0.625], 0],
+  // 32M (PMD): 2048 * 64 / 16384 = 8, the doc's pmd-level "8 (pages)".
+  ["arm64-16k", "32M", [7, 8, 9, 10], 7],
+  // 1G: 65536 * 64 / 16384 = 256.
+  ["arm64-16k", "1G", [224, 256, 288, 320], 255],
+  // 64 KiB pages. 2M: 32 struct pages * 64 B = 2 KiB of a 64 KiB page: nothing to free.
+  ["arm64-64k", "2M", [0.02734375, 0.03125, 0.03515625, 0.0390625], 0],
+  // 512M (PMD): 8192 * 64 / 65536 = 8.
+  ["arm64-64k", "512M", [7, 8, 9, 10], 7],
+  // 16G: 262144 * 64 / 65536 = 256.
+  ["arm64-64k", "16G", [224, 256, 288, 320], 255],
+  // riscv64, 4 KiB pages: as x86_64.
+  ["riscv64", "2M", [7, 8, 9, 10], 7],
+  ["riscv64", "1G", [3584, 4096, 4608, 5120], 4095],
+  // loongarch64, 16 KiB pages, 32M (PMD): 2048 * 64 / 16384 = 8.
+  ["loongarch64", "32M", [7, 8, 9, 10], 7],
+];
 
 describe("hvo matrix", () => {
   it("x86_64: 7 of 8 pages per 2 MiB, 4095 of 4096 per 1 GiB (vmemmap_dedup.rst)", () => {
-    for (const design of ["legacy", "seed", "mainline"] as const) {
+    for (const design of DESIGNS) {
       const row = matrixRow("x86_64", 64, design, { ops: 0 });
       const h2 = row.hstates.find((h) => h.name === "2M");
       const h1 = row.hstates.find((h) => h.name === "1G");
@@ -39,49 +64,24 @@ describe("hvo matrix", () => {
     }
   });
 
-  it("arm64 4K/16K/64K by the same formula", () => {
-    const cases: Array<[string, number, Array<[string, number]>]> = [
-      [
-        "arm64-4k",
-        4 * KiB,
-        [
-          ["64K", 64 * KiB],
-          ["2M", 2 * MiB],
-          ["32M", 32 * MiB],
-          ["1G", GiB],
-        ],
-      ],
-      [
-        "arm64-16k",
-        16 * KiB,
-        [
-          ["2M", 2 * MiB],
-          ["32M", 32 * MiB],
-          ["1G", GiB],
-        ],
-      ],
-      [
-        "arm64-64k",
-        64 * KiB,
-        [
-          ["2M", 2 * MiB],
-          ["512M", 512 * MiB],
-          ["16G", 16 * GiB],
-        ],
-      ],
-    ];
-    for (const [preset, page, sizes] of cases) {
-      for (const sps of [56, 64, 72, 80] as const) {
-        const row = matrixRow(preset, sps, "mainline", { ops: 0 });
-        for (const [name, bytes] of sizes) {
-          const e = expected(bytes, page, sps);
-          const h = row.hstates.find((x) => x.name === name);
-          expect(h, `${preset} ${name}`).toBeDefined();
-          expect(h?.vmemmap_pages_per_folio, `${preset} ${sps} ${name}`).toBe(e.vmemmapPages);
-          expect(h?.pages_freed_per_folio, `${preset} ${sps} ${name}`).toBe(e.freed);
-          expect(h?.optimizable).toBe(e.freed > 0);
+  it("every preset, struct page size and design: the hand-computed table", () => {
+    for (const preset of new Set(TABLE.map(([p]) => p))) {
+      const names = TABLE.filter(([p]) => p === preset).map(([, n]) => n);
+      for (const [i, sps] of SIZES.entries())
+        for (const design of DESIGNS) {
+          const row = matrixRow(preset, sps, design, { ops: 0 });
+          const where = `${preset} ${sps} ${design}`;
+          // The table lists exactly the hstates of the preset.
+          expect(row.hstates.map((h) => h.name).sort(), where).toEqual([...names].sort());
+          for (const [, name, pages, freed64] of TABLE.filter(([p]) => p === preset)) {
+            const h = row.hstates.find((x) => x.name === name);
+            const freed = sps === 64 ? freed64 : 0;
+            expect(
+              [h?.vmemmap_pages_per_folio, h?.pages_freed_per_folio, h?.optimizable],
+              `${where} ${name}`,
+            ).toEqual([pages[i], freed, freed > 0]);
+          }
         }
-      }
     }
   });
 

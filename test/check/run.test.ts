@@ -28,7 +28,7 @@ function cfg(design: Design, seed: number, extra: Partial<CheckConfig> = {}): Ch
     ops: 120,
     every: 1,
     faults: 0,
-    shrinkMs: 0,
+    shrinkRuns: 0,
     ...extra,
   };
 }
@@ -60,7 +60,7 @@ describe("replay files", () => {
     let r = null;
     for (const seed of [1, 2, 3, 4, 5]) {
       r = checkRun(
-        cfg("legacy", seed, { ops: 60, mutation: "no-fake-head-fixup", shrinkMs: 15000 }),
+        cfg("legacy", seed, { ops: 60, mutation: "no-fake-head-fixup", shrinkRuns: 300 }),
       );
       if (r.violations.length) break;
     }

@@ -1,7 +1,20 @@
 // `hvo report` through the CLI entry point, as a newcomer runs it.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { captureIo } from "../../src/cli/io.ts";
 import { main } from "../../src/cli/main.ts";
+import { hostCpuFeatures, hostHugepageSizesKb } from "../../src/live/host.ts";
+import { hostSkipReason, skippedBecause } from "../machine/host_skip.ts";
+
+// `--machine host` needs this machine's memory layout (x86_64, memory blocks in sysfs, a layout
+// this user may read) and a kernel with HugeTLB; elsewhere the test is skipped with the reason
+// in its name.
+const liveHstatesKb = hostHugepageSizesKb();
+const hostSkip =
+  hostSkipReason() ??
+  (liveHstatesKb.length === 0 ? "the kernel has no HugeTLB (/sys/kernel/mm/hugepages)" : null);
 
 describe("hvo report", () => {
   test("main(['report']) prints the report and exits 0", async () => {
@@ -59,6 +72,44 @@ describe("hvo report", () => {
       const io = captureIo();
       expect(await main(["report", ...args], io), args.join(" ")).toBe(2);
       expect(io.stderr()).toMatch(/--(pool|design)/);
+    }
+  });
+
+  test.skipIf(hostSkip !== null)(
+    `--machine host --json lists exactly the hstates of /sys/kernel/mm/hugepages${skippedBecause(hostSkip)}`,
+    async () => {
+      const io = captureIo();
+      expect(await main(["report", "--machine", "host", "--json"], io), io.stderr()).toBe(0);
+      const r = JSON.parse(io.stdout());
+      expect(r.hstates.map((h: { size_kb: number }) => h.size_kb)).toEqual(liveHstatesKb);
+      // /proc/cpuinfo's pdpe1gb is the machine's gbpages; without it there is no 1 GiB size.
+      const cpu = hostCpuFeatures();
+      if (cpu !== null) {
+        expect(r.platform.cpu).toEqual(cpu);
+        expect(liveHstatesKb.includes(1048576)).toBe(cpu.gbpages);
+      }
+    },
+  );
+
+  test("a machine file without 1 GiB pages reports 2M alone, and --pool 1G:1 is refused", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hvo-report-"));
+    try {
+      const file = join(dir, "nogb.yaml");
+      writeFileSync(file, "preset: x86_64\nmemory: 4G\ncpu: {gbpages: false}\n");
+      const io = captureIo();
+      expect(await main(["report", "--machine", file, "--json", "--no-measure"], io)).toBe(0);
+      const r = JSON.parse(io.stdout());
+      expect(r.hstates.map((h: { name: string }) => h.name)).toEqual(["2M"]);
+      expect(r.platform.cpu).toEqual({ gbpages: false });
+      const text = captureIo();
+      expect(await main(["report", "--machine", file, "--no-measure"], text)).toBe(0);
+      expect(text.stdout()).toContain("CPU without 1 GiB pages");
+      expect(text.stdout()).not.toMatch(/\b1G\b/);
+      const bad = captureIo();
+      expect(await main(["report", "--machine", file, "--pool", "1G:1"], bad)).toBe(2);
+      expect(bad.stderr()).toBe("hvo: --pool: this machine has no 1G huge pages (its sizes: 2M)\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -7,6 +7,7 @@
 // and the archive is reachable); elsewhere every test skips with the reason. One boot per
 // machine shape.
 import { vmPiecesUnavailable } from "../vm/pieces.ts";
+import { sharedScenariosPath as SHARED } from "../scenario/shared.ts";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { differences } from "../../src/cli/commands/diff.ts";
@@ -31,7 +32,6 @@ import { delta } from "../../src/scenario/observe.ts";
 import { ModelSession, observeModel, runModel } from "../../src/scenario/run_model.ts";
 
 const DESIGN: Design = "mainline";
-const SHARED = new URL("../../../shared/scenarios/scenarios.json", import.meta.url).pathname;
 /** Shared scenarios run in the 6 GiB guest: 2M with HVO toggled, surplus, in-use shrink, 1G. */
 const SHARED_IDS = [
   "S04_1G_HVO_grow_shrink",
@@ -185,7 +185,7 @@ describe("Linux 7.2 vs the model, one node, 6 GiB", () => {
   });
 
   it("shared scenarios: every exact field equal", async (ctx) => {
-    if (!vm || !existsShared()) return ctx.skip();
+    if (!vm) return ctx.skip();
     const file = parseScenarioFile(JSON.parse(readFileSync(SHARED, "utf8")));
     const list = SHARED_IDS.map((id) => file.scenarios.find((s) => s.id === id)).filter(
       (s): s is Scenario => s !== undefined,
@@ -462,15 +462,6 @@ describe("Linux 7.2 vs the model, boot-time 1 GiB pages with hugetlb_free_vmemma
 });
 
 // ------------------------------------------------------------------ helpers
-
-function existsShared(): boolean {
-  try {
-    readFileSync(SHARED);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function modelZones(spec: MachineSpec): string[] {
   return spec.nodes.flatMap((n) =>

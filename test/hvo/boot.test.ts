@@ -96,6 +96,7 @@ describe("pre-HVO of 1 GiB bootmem pages", () => {
   it("HVO off at boot: no pre-HVO, full memmap", () => {
     const { k, pool, hvo } = bootPool("legacy", 8, 1, "hugepagesz=1G hugepages=2");
     expect(k.vmstat.nrMemmapBootPages).toBe(SECTIONS * 512);
+    expect(pool.folios.size).toBe(2);
     for (const head of pool.folios.keys()) expect(hvo.isOptimized(head)).toBe(false);
   });
 

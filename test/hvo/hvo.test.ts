@@ -234,6 +234,7 @@ describe("shared tails per (node, order) in seed, per (zone, order) in mainline"
         hvo.optimizeFolio(9, b); // the second optimiser runs to completion in between
       };
       hvo.optimizeFolio(9, a);
+      expect(raced).toBe(true); // the hook ran: the race happened
       expect(hvo.sharedTails()).toHaveLength(1);
       const tail = hvo.sharedTails()[0].pfn;
       for (const h of [a, b]) expect(pteOf(k, h + PER).pfn).toBe(tail);

@@ -1,19 +1,27 @@
 // The host preset against this machine's live layout. The expectation for the boot memmap is
-// derived from /sys (memory blocks), never from the model.
+// derived from /sys (memory blocks), never from the model. Runs for any user.
 import { existsSync, readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { memmapPagesPerSection } from "../../src/machine/layout.ts";
 import {
-  hostIomemRam,
+  hostCpuFeatures,
+  hostHugepageSizesKb,
   hostMachine,
   hostPresentSections,
   hostZoneinfo,
   specPresentSections,
 } from "../../src/live/host.ts";
+import { hostSkipReason, skippedBecause } from "./host_skip.ts";
 
-const hasMemoryBlocks = existsSync("/sys/devices/system/memory/block_size_bytes");
+const hostSkip = hostSkipReason();
+// HVO that touched the boot memmap moves pages from nr_memmap_boot_pages to nr_memmap_pages:
+// the boot count then no longer shows the sections alone.
+const vmstat = existsSync("/proc/vmstat") ? readFileSync("/proc/vmstat", "utf8") : "";
+const hostFlags = hostCpuFeatures();
+const liveHstatesKb = hostHugepageSizesKb();
+const runtimeMemmap = Number(/^nr_memmap_pages (\d+)/m.exec(vmstat)?.[1] ?? "0");
 
-describe.skipIf(!hasMemoryBlocks)("host preset", () => {
+describe.skipIf(hostSkip !== null)(`host preset${skippedBecause(hostSkip)}`, () => {
   it("has exactly the present sections the kernel populated", () => {
     const spec = hostMachine();
     const liveSections = hostPresentSections();
@@ -23,14 +31,32 @@ describe.skipIf(!hasMemoryBlocks)("host preset", () => {
     expect(memmapPagesPerSection(spec.arch, 64)).toBe(512);
   });
 
-  it("matches nr_memmap_boot_pages while no HVO has touched the boot memmap", () => {
-    const vmstat = readFileSync("/proc/vmstat", "utf8");
-    const boot = Number(/^nr_memmap_boot_pages (\d+)/m.exec(vmstat)?.[1]);
-    const runtime = Number(/^nr_memmap_pages (\d+)/m.exec(vmstat)?.[1]);
-    // HVO of boot memmap moves pages from nr_memmap_boot_pages and adds to nr_memmap_pages.
-    if (runtime !== 0) return;
-    expect(hostPresentSections()! * 512).toBe(boot);
-  });
+  // A step this host cannot check is skipped with the reason in its name.
+  const why = (skip: boolean, reason: string) => (skip ? ` (skipped: ${reason})` : "");
+
+  it.skipIf(runtimeMemmap !== 0)(
+    `matches nr_memmap_boot_pages while no HVO has touched the boot memmap${why(runtimeMemmap !== 0, `nr_memmap_pages is ${runtimeMemmap}, HVO or hotplug has run on this host`)}`,
+    () => {
+      const boot = Number(/^nr_memmap_boot_pages (\d+)/m.exec(vmstat)?.[1]);
+      expect(hostPresentSections()! * 512).toBe(boot);
+    },
+  );
+
+  it.skipIf(hostFlags === null)(
+    `has the CPU features of /proc/cpuinfo (pdpe1gb: gbpages)${why(hostFlags === null, "/proc/cpuinfo has no flags line")}`,
+    () => {
+      expect(hostMachine().cpu).toEqual(hostFlags);
+    },
+  );
+
+  it.skipIf(liveHstatesKb.length === 0)(
+    `has exactly the hstates of /sys/kernel/mm/hugepages${why(liveHstatesKb.length === 0, "the kernel has no HugeTLB")}`,
+    () => {
+      const spec = hostMachine();
+      const kb = spec.arch.hstateOrders.map((o) => 2 ** (o + spec.arch.pageShift) / 1024);
+      expect(kb.sort((a, b) => a - b)).toEqual(liveHstatesKb);
+    },
+  );
 
   it("zones and nodes come from /proc/zoneinfo and sysfs", () => {
     const spec = hostMachine();
@@ -44,8 +70,8 @@ describe.skipIf(!hasMemoryBlocks)("host preset", () => {
         endPfn: z.startPfn + z.spanned,
       });
     }
-    // With /proc/iomem (root) the ranges are memblock's: present counts agree page for page.
-    if (hostIomemRam() === null) return;
+    // The ranges are memblock's for any user (root reads /proc/iomem, others the firmware map
+    // clipped to the zones): present counts agree page for page.
     for (const node of spec.nodes) {
       for (const z of node.zones) {
         const present = node.ranges.reduce(

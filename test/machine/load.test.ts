@@ -156,4 +156,52 @@ nodes:
       /^machine\.yaml: memoryFailure: /,
     );
   });
+
+  it("cpu: {gbpages: false} is an x86_64 CPU without 1 GiB pages: no 1G hstate at all", () => {
+    // arch/x86/mm/hugetlbpage.c: without X86_FEATURE_GBPAGES only PMD_SIZE (2 MiB) is valid,
+    // and gigantic_pages_init() registers no PUD (1 GiB) hstate.
+    const H1G = "/sys/kernel/mm/hugepages/hugepages-1048576kB";
+    for (const form of [
+      "preset: x86_64\nmemory: 4G\ncpu: {gbpages: false}\n",
+      '{"preset": "x86_64", "memory": "4G", "cpu": {"gbpages": false}}',
+      "preset: x86_64\nnodes:\n  - ranges: [{start: 1M, end: 4G}]\ncpu:\n  gbpages: false\n",
+    ]) {
+      const spec = parseMachineFile(form, form.startsWith("{") ? "m.json" : "m.yaml");
+      expect(spec.cpu).toEqual({ gbpages: false });
+      const m = bootModel(spec, "mainline");
+      expect(m.pool.hstatesBySize().map((h) => h.sizeKb)).toEqual([2048]);
+      expect(m.vfs.exists(H1G)).toBe(false);
+    }
+    // Control: the preset's CPU, and gbpages: true, have both sizes (2048 and 1048576 kB).
+    for (const form of [
+      "preset: x86_64\nmemory: 4G\n",
+      "preset: x86_64\nmemory: 4G\ncpu: {gbpages: true}\n",
+    ]) {
+      const spec = parseMachineFile(form, "m.yaml");
+      expect(spec.cpu).toEqual({ gbpages: true });
+      const m = bootModel(spec, "mainline");
+      expect(m.pool.hstatesBySize().map((h) => h.sizeKb)).toEqual([2048, 1048576]);
+      expect(m.vfs.exists(`${H1G}/nr_hugepages`)).toBe(true);
+    }
+  });
+
+  it("cpu: refuses a feature another arch has, an unknown one, a non-boolean", () => {
+    expect(error("preset: arm64\ncpu: {gbpages: true}\n")).toBe(
+      'machine.yaml: cpu: arm64-4k has no CPU feature "gbpages" (only x86_64 has gbpages)',
+    );
+    expect(error("preset: riscv64\ncpu: {gbpages: false}\n")).toMatch(
+      /^machine\.yaml: cpu: riscv64 has no CPU feature "gbpages"/,
+    );
+    expect(error("preset: x86_64\ncpu: {pdpe1gb: true}\n")).toBe(
+      'machine.yaml: cpu: unknown field "pdpe1gb"',
+    );
+    expect(error("preset: x86_64\ncpu: {gbpages: maybe}\n")).toBe(
+      "machine.yaml: cpu.gbpages: expected boolean, got string",
+    );
+    expect(error("preset: x86_64\ncpu: true\n")).toBe(
+      "machine.yaml: cpu: expected object, got boolean",
+    );
+    // Other archs have no CPU features: the spec carries none.
+    expect(parseMachineFile("preset: arm64\n", "m.yaml").cpu).toBeUndefined();
+  });
 });

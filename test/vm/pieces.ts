@@ -1,8 +1,10 @@
 // What the VM tests need before they boot anything: QEMU, busybox, zstd, gcc, the Debian 7.2
-// kernel and our initramfs. As root they are installed or downloaded; otherwise, or when that
-// fails, the reason is returned and the tests skip with it.
+// kernel and our initramfs. As root they are installed or downloaded. When this host cannot
+// have them (not root and missing, no apt, the archive unreachable) the reason is returned and
+// the tests skip with it; when getting them broke (a checksum that does not match, a kernel
+// that cannot be unpacked, a build that fails) the error is thrown and the tests fail.
 import { buildInitramfs } from "../../src/live/vm/initramfs.ts";
-import { ensureHostTools, resolveKernel } from "../../src/live/vm/pieces.ts";
+import { ensureHostTools, resolveKernel, VmSetupError } from "../../src/live/vm/pieces.ts";
 
 export async function vmPiecesUnavailable(who: string): Promise<string | null> {
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
@@ -12,7 +14,8 @@ export async function vmPiecesUnavailable(who: string): Promise<string | null> {
     buildInitramfs({ install: isRoot });
     return null;
   } catch (e) {
-    const why = `QEMU or the Debian 7.2 kernel cannot be had here: ${(e as Error).message}`;
+    if (!(e instanceof VmSetupError && e.unavailable)) throw e;
+    const why = `QEMU or the Debian 7.2 kernel cannot be had here: ${e.message}`;
     console.warn(`${who}: skipped: ${why}`);
     return why;
   }

@@ -157,3 +157,88 @@ describe("machine shapes", () => {
     );
   });
 });
+
+// ------------------------------------------------------------------ unavailable or broken
+
+describe("a VM tier that cannot be had skips; one that broke fails", () => {
+  it("tells apt's 'cannot reach' from its 'got it and it is wrong'", async () => {
+    const { aptUnreachable } = await import("../../src/live/vm/pieces.ts");
+    // Messages apt-get prints (apt's own wording, abridged).
+    expect(
+      aptUnreachable(
+        "Err:1 http://deb.debian.org/debian sid InRelease\n  Temporary failure resolving 'deb.debian.org'",
+      ),
+    ).toBe(true);
+    expect(
+      aptUnreachable(
+        "E: Failed to fetch http://deb.debian.org/debian/pool/main/l/linux/x.deb  Could not connect to deb.debian.org:80",
+      ),
+    ).toBe(true);
+    expect(aptUnreachable("E: Unable to locate package qemu-system-x86")).toBe(true);
+    expect(
+      aptUnreachable(
+        "E: Failed to fetch http://deb.debian.org/debian/pool/main/l/linux/x.deb  Hash Sum mismatch\n   Hashes of expected file:",
+      ),
+    ).toBe(false);
+    expect(
+      aptUnreachable(
+        "W: GPG error: http://deb.debian.org/debian sid InRelease: The following signatures couldn't be verified because the public key is not available: NO_PUBKEY 0E98404D386FA1D9",
+      ),
+    ).toBe(false);
+    expect(aptUnreachable("E: Sub-process /usr/bin/dpkg returned an error code (1)")).toBe(false);
+  });
+
+  it("finds an Oops, a BUG or a panic on the guest's console", async () => {
+    const { consoleTrouble } = await import("../../src/live/vm/qemu.ts");
+    const fine =
+      "[    0.000000] Linux version 7.2.13\n[    1.2] Run /init as init process\nHVO-READY\n";
+    expect(consoleTrouble(fine)).toBeNull();
+    expect(
+      consoleTrouble(
+        `${fine}[   12.3] BUG: unable to handle page fault for address: ffffea0000200008\n`,
+      ),
+    ).toBe("[   12.3] BUG: unable to handle page fault for address: ffffea0000200008");
+    expect(consoleTrouble("[ 3.1] Oops: 0003 [#1] PREEMPT SMP NOPTI\n")).toMatch(/Oops: 0003/);
+    expect(consoleTrouble("[ 3.1] Kernel panic - not syncing: Fatal exception\n")).toMatch(/panic/);
+  });
+
+  it("a cached kernel whose checksum is wrong is an error, not a reason to skip", async () => {
+    const fs = await import("node:fs");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const { resolveKernel, VmSetupError } = await import("../../src/live/vm/pieces.ts");
+    const cache = fs.mkdtempSync(path.join(os.tmpdir(), "hvo-vm-cache-"));
+    const saved = process.env.HVO_VM_CACHE;
+    process.env.HVO_VM_CACHE = cache;
+    try {
+      // Not there and not to be fetched: unavailable.
+      const missing = await resolveKernel("debian-7.2", { install: false }).catch((e) => e);
+      expect(missing).toBeInstanceOf(VmSetupError);
+      expect((missing as InstanceType<typeof VmSetupError>).unavailable).toBe(true);
+      // There, but not what was unpacked: broken.
+      const kdir = path.join(cache, "kernels", "debian-7.2");
+      fs.mkdirSync(kdir, { recursive: true });
+      fs.writeFileSync(path.join(kdir, "vmlinux"), "not the kernel");
+      fs.writeFileSync(
+        path.join(kdir, "meta.json"),
+        JSON.stringify({
+          name: "debian-7.2",
+          image: "",
+          package: null,
+          packageVersion: null,
+          release: null,
+          config: null,
+          imageSha256: "0".repeat(64),
+        }),
+      );
+      const bad = await resolveKernel("debian-7.2", { install: false }).catch((e) => e);
+      expect(bad).toBeInstanceOf(VmSetupError);
+      expect((bad as InstanceType<typeof VmSetupError>).unavailable).toBe(false);
+      expect((bad as Error).message).toMatch(/sha256 .* recorded 0{64}: the cache is corrupt/);
+    } finally {
+      if (saved === undefined) delete process.env.HVO_VM_CACHE;
+      else process.env.HVO_VM_CACHE = saved;
+      fs.rmSync(cache, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,6 +1,6 @@
 // hvo check: seeded random operations with fault injection, the SPEC §5 invariants after every
 // K steps, and a minimised replay file for every failure. The engine is src/check/run.ts.
-import { readFileSync, writeFileSync } from "node:fs";
+import { type Stats, readFileSync, statSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { presetNames } from "../../arch/index.ts";
 import {
@@ -11,10 +11,14 @@ import {
   cmdlineChoices,
   defaultCheckMachine,
   isMutation,
+  type ReplayInfo,
+  SHRINK_RUNS,
   replayRun,
 } from "../../check/run.ts";
 import { DESIGNS, type Design, MUTATIONS } from "../../kernel.ts";
-import { parseJsonText, parseScenarioFile } from "../../scenario/format.ts";
+import { z } from "zod";
+import { MachineError } from "../../machine/layout.ts";
+import { FormatError, parseJsonText, parseScenarioFile } from "../../scenario/format.ts";
 import { ExitStatus, type Io, UsageError } from "../io.ts";
 
 export interface CheckCliOptions {
@@ -28,7 +32,7 @@ export interface CheckCliOptions {
   json?: boolean;
   replay?: string;
   out?: string;
-  shrinkMs?: string;
+  shrinkRuns?: string;
 }
 
 function int(name: string, v: string | undefined, dflt: number, min = 0): number {
@@ -54,6 +58,68 @@ function machines(arg: string | undefined): string[] {
   return [m];
 }
 
+/** The most --ops a run may have: the operations are drawn up front, 1e9 would not fit. */
+export const MAX_OPS = 100_000;
+
+const xCheckSchema = z.object({
+  preset: z.string().refine((p) => presetNames().includes(p), {
+    message: `a preset (${presetNames().join(", ")})`,
+  }),
+  memory: z.string().regex(/^[1-9][0-9]{0,5}[MG]$/, 'a memory size like "4G" or "512M"'),
+  nodes: z.number().int().min(1).max(64),
+  cmdline: z.string(),
+  design: z.enum(DESIGNS),
+  seed: z.number().int().nonnegative(),
+  faults: z.number().min(0).max(1),
+  faultSeeds: z.array(z.number().int().nonnegative()),
+  mutation: z
+    .string()
+    .refine(isMutation, { message: `a mutation (${MUTATIONS.join(", ")})` })
+    .nullable(),
+  every: z.number().int().min(1),
+  step: z.number().int(),
+  invariant: z.string(),
+});
+
+/**
+ * Reads a replay file: a scenario file with an optional `x-check` (the run that wrote it).
+ * A malformed file or x-check is a usage error naming the field, never a finding.
+ */
+export function loadReplay(
+  text: string,
+  path: string,
+): { file: Parameters<typeof replayRun>[0]; raw: Record<string, unknown> } {
+  try {
+    const raw = parseJsonText(text, path);
+    const file = parseScenarioFile(raw);
+    const r = raw as Record<string, unknown>;
+    if (r["x-check"] === undefined) return { file, raw: r };
+    const x = xCheckSchema.partial().safeParse(r["x-check"]);
+    if (!x.success) {
+      const issue = x.error.issues[0];
+      throw new FormatError(
+        `x-check${issue.path.length ? `.${issue.path.join(".")}` : ""}: ${issue.message}`,
+      );
+    }
+    const spec = {
+      preset: x.data.preset ?? "x86_64",
+      memoryBytes: memoryBytesOf(x.data.memory ?? "4G"),
+      nodes: x.data.nodes ?? 2,
+      cmdline: x.data.cmdline ?? "",
+    };
+    checkMachineSpec(spec); // a machine that cannot be built is the file's fault: MachineError
+    return { file: { ...file, "x-check": x.data as Partial<ReplayInfo> }, raw: r };
+  } catch (e) {
+    if (e instanceof FormatError) throw new UsageError(`--replay ${path}: ${e.message}`);
+    if (e instanceof MachineError) throw new UsageError(`--replay ${path}: x-check: ${e.message}`);
+    throw e;
+  }
+}
+
+function memoryBytesOf(m: string): number {
+  return Number(m.slice(0, -1)) * (m.endsWith("G") ? 2 ** 30 : 2 ** 20);
+}
+
 /** The configuration of one run: the boot command line is drawn from the seed. */
 export function runConfig(
   preset: string,
@@ -64,7 +130,7 @@ export function runConfig(
     every: number;
     faults: number;
     mutation: CheckConfig["mutation"];
-    shrinkMs?: number;
+    shrinkRuns?: number;
   },
 ): CheckConfig {
   const spec = checkMachineSpec(defaultCheckMachine(preset));
@@ -77,7 +143,7 @@ export function runConfig(
     every: o.every,
     faults: o.faults,
     mutation: o.mutation,
-    shrinkMs: o.shrinkMs,
+    shrinkRuns: o.shrinkRuns,
   };
 }
 
@@ -107,9 +173,10 @@ function describe(r: RunResult, path: string | null, design: Design): string {
 
 export function checkAction(io: Io, opts: CheckCliOptions): void {
   const ops = int("ops", opts.ops, 300, 1);
+  if (ops > MAX_OPS) throw new UsageError(`--ops: ${ops} is more than the limit of ${MAX_OPS}`);
   const every = int("every", opts.every, 1, 1);
   const seed0 = int("seed", opts.seed, 1);
-  const shrinkMs = opts.shrinkMs === undefined ? undefined : int("shrink-ms", opts.shrinkMs, 20000);
+  const shrinkRuns = int("shrink-runs", opts.shrinkRuns, SHRINK_RUNS);
   const faults = opts.faults === undefined ? 0 : Number(opts.faults);
   if (!Number.isFinite(faults) || faults < 0 || faults > 1)
     throw new UsageError(`--faults: "${opts.faults}" is not a probability in [0, 1]`);
@@ -129,8 +196,7 @@ export function checkAction(io: Io, opts: CheckCliOptions): void {
     } catch {
       throw new UsageError(`--replay: cannot read "${opts.replay}"`);
     }
-    const raw = parseJsonText(text, opts.replay) as Record<string, unknown>;
-    const file = { ...parseScenarioFile(raw), "x-check": raw["x-check"] as never };
+    const { file, raw } = loadReplay(text, opts.replay);
     const ex = replayRun(file, opts.mutation !== undefined ? { mutation } : {});
     const out = {
       runs: [
@@ -167,6 +233,16 @@ export function checkAction(io: Io, opts: CheckCliOptions): void {
 
   const ds = designs(opts.design);
   const ms = machines(opts.machine);
+  if (opts.out !== undefined) {
+    // Checked before the run: a failure found and then lost for want of a directory helps no one.
+    let dir: Stats;
+    try {
+      dir = statSync(opts.out);
+    } catch (e) {
+      throw new UsageError(`--out: cannot use "${opts.out}": ${(e as Error).message}`);
+    }
+    if (!dir.isDirectory()) throw new UsageError(`--out: "${opts.out}" is not a directory`);
+  }
   const matrix = ds.length * ms.length > 1;
   const results: RunResult[] = [];
   let n = 0;
@@ -174,22 +250,30 @@ export function checkAction(io: Io, opts: CheckCliOptions): void {
     for (const d of ds) {
       n++;
       if (matrix) io.err(`[${n}/${ds.length * ms.length}] ${m} ${d} seed ${seed0} ...\n`);
-      const cfg = runConfig(m, d, seed0, { ops, every, faults, mutation, shrinkMs });
+      const cfg = runConfig(m, d, seed0, { ops, every, faults, mutation, shrinkRuns });
+      const started = Date.now(); // the progress line's time only: no output depends on it
       const r = checkRun(cfg);
       results.push(r);
       if (r.violations.length && r.replay) {
         const path = `${opts.out ?? "."}/hvo-check-failure-${m}-${d}-${seed0}.json`;
-        writeFileSync(path, `${JSON.stringify(r.replay, null, 1)}\n`);
         const x = r.replay["x-check"];
-        writeFileSync(
-          path.replace(/\.json$/, ".machine.json"),
-          `${JSON.stringify({ preset: x.preset, memory: x.memory, nodes: x.nodes, ...(x.cmdline ? { cmdline: x.cmdline } : {}) }, null, 1)}\n`,
-        );
-        if (!opts.json) io.out(describe(r, path, d));
+        let written: string | null = path;
+        try {
+          writeFileSync(path, `${JSON.stringify(r.replay, null, 1)}\n`);
+          writeFileSync(
+            path.replace(/\.json$/, ".machine.json"),
+            `${JSON.stringify({ preset: x.preset, memory: x.memory, nodes: x.nodes, ...(x.cmdline ? { cmdline: x.cmdline } : {}) }, null, 1)}\n`,
+          );
+        } catch (e) {
+          // The violation still counts and is still shown; only its replay file is missing.
+          written = null;
+          io.err(`hvo check: could not write the replay file: ${(e as Error).message}\n`);
+        }
+        if (!opts.json) io.out(describe(r, written, d));
       } else if (r.violations.length && !opts.json) io.out(describe(r, null, d));
       if (matrix)
         io.err(
-          `      ${r.ops} ops, ${r.faults} faults, ${r.violations.length ? `VIOLATION ${r.violations[0].invariant}` : "clean"} (${r.ms} ms)\n`,
+          `      ${r.ops} ops, ${r.faults} faults, ${r.violations.length ? `VIOLATION ${r.violations[0].invariant}` : "clean"} (${Date.now() - started} ms)\n`,
         );
     }
   }
@@ -254,7 +338,10 @@ export function register(program: Command, io: Io): void {
     .option("--mutation <name>", `a deliberate bug to boot with (${MUTATIONS.join(", ")})`)
     .option("--replay <file>", "run a replay file written by an earlier failure")
     .option("--out <dir>", "where to write replay files (default .)")
-    .option("--shrink-ms <ms>", "time fast-check may spend minimising a failure (default 20000)")
+    .option(
+      "--shrink-runs <n>",
+      `candidate sequences replayed to minimise a failure, 0 for none (default ${SHRINK_RUNS})`,
+    )
     .option("--json", "print {runs: [...]} as JSON")
     .action((opts: CheckCliOptions) => checkAction(io, opts));
 }

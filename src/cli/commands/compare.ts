@@ -1,10 +1,9 @@
 // hvo compare: one scenario under the three HVO designs, side by side (src/check/compare.ts).
-import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { compareDesigns, formatComparison } from "../../check/compare.ts";
-import { parseJsonText, parseScenarioFile } from "../../scenario/format.ts";
 import { type Io, UsageError } from "../io.ts";
 import { MACHINE_HELP, resolveMachine } from "../machine_arg.ts";
+import { loadScenarioFile } from "./run.ts";
 
 export interface CompareCliOptions {
   machine?: string;
@@ -13,13 +12,7 @@ export interface CompareCliOptions {
 }
 
 export function compareAction(io: Io, file: string, opts: CompareCliOptions): void {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch {
-    throw new UsageError(`cannot read scenario file "${file}"`);
-  }
-  const scenarios = parseScenarioFile(parseJsonText(text, file));
+  const scenarios = loadScenarioFile(file);
   let pfn: number | undefined;
   if (opts.pfn !== undefined) {
     if (!/^(0x[0-9a-f]+|\d+)$/i.test(opts.pfn))

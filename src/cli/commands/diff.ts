@@ -3,7 +3,9 @@
 // status 1 when one does.
 //   --against live (default): this machine's kernel (src/live/run.ts runLive); the model is
 //     --machine (default host) with --design (default legacy: what the live 6.18 runs). When
-//     the live kernel cannot be used the command says why and exits 0 without comparing.
+//     the live kernel cannot be used (not root, no HugeTLB) or its run broke (hvoexec failed,
+//     the machine could not be restored) the command says which and exits 2: never 0 with
+//     nothing compared. Steps the kernel skipped (an hstate it lacks) are named, not compared.
 //   --against vm:debian-7.2 | vm:PATH: a kernel booted under QEMU (src/live/vm/run.ts runVm)
 //     with --memory/--nodes/--cmdline (or the scenario's `vm` shape); the model is the same
 //     guest (src/live/vm/machine.ts vmMachineSpec) with --design (default mainline: 7.1+).
@@ -13,9 +15,17 @@ import type { Command } from "commander";
 import type { Design } from "../../kernel.ts";
 import type { MachineSpec } from "../../machine/spec.ts";
 import { bootModel } from "../../model.ts";
-import { compareResults, type Difference } from "../../scenario/compare.ts";
+import {
+  compareResultsDetailed,
+  type Difference,
+  formatSkipped,
+  type SkippedStep,
+  showValue,
+} from "../../scenario/compare.ts";
 import {
   FormatError,
+  hstateName,
+  sizeToKb,
   type KpfPage,
   parseJsonText,
   parseRecording,
@@ -41,7 +51,9 @@ import { loadScenarioFile } from "./run.ts";
 export function kpfDifferences(
   expected: Pick<Result, "scenarios">,
   actual: Pick<Result, "scenarios">,
+  skipped: readonly SkippedStep[] = [],
 ): Difference[] {
+  const skip = new Set(skipped.map((s) => `${s.scenario}\0${s.step}`));
   const diffs: Difference[] = [];
   for (const [id, act] of Object.entries(actual.scenarios)) {
     const exp = expected.scenarios[id];
@@ -51,6 +63,7 @@ export function kpfDifferences(
       const e = exp.steps[i];
       const a = act.steps[i];
       if (e.step.op !== "kpf" || a.step.op !== "kpf") continue;
+      if (e.skipped !== undefined || a.skipped !== undefined || skip.has(`${id}\0${i}`)) continue;
       const ep = e.kpf ?? [];
       const ap = a.kpf ?? [];
       if (ep.length !== ap.length)
@@ -81,18 +94,29 @@ export function kpfDifferences(
   return diffs;
 }
 
-/** Every difference between a real kernel's result and the model's, in the fields we model. */
-export function differences(
-  real: Pick<Result, "scenarios">,
-  model: Pick<Result, "scenarios">,
+/**
+ * Every difference between a real kernel's result and the model's, in the fields we model,
+ * and the steps left out (one side skipped them: an hstate its machine lacks).
+ */
+export function comparison(
+  real: Pick<Result, "scenarios" | "absent_hstates">,
+  model: Pick<Result, "scenarios" | "absent_hstates">,
   nondeterministic?: Pick<Recording, "scenarios">,
-): Difference[] {
-  return [
-    ...compareResults(real, model, { nondeterministic }),
-    ...kpfDifferences(real, model),
-  ].sort((a, b) =>
+): { diffs: Difference[]; skipped: SkippedStep[] } {
+  const c = compareResultsDetailed(real, model, { nondeterministic });
+  const diffs = [...c.diffs, ...kpfDifferences(real, model, c.skipped)].sort((a, b) =>
     a.scenario === b.scenario ? (a.step ?? -1) - (b.step ?? -1) : a.scenario < b.scenario ? -1 : 1,
   );
+  return { diffs, skipped: c.skipped };
+}
+
+/** Every difference between a real kernel's result and the model's, in the fields we model. */
+export function differences(
+  real: Pick<Result, "scenarios" | "absent_hstates">,
+  model: Pick<Result, "scenarios" | "absent_hstates">,
+  nondeterministic?: Pick<Recording, "scenarios">,
+): Difference[] {
+  return comparison(real, model, nondeterministic).diffs;
 }
 
 export interface DiffOutcome {
@@ -101,6 +125,8 @@ export interface DiffOutcome {
   real: Result;
   model: Result;
   diffs: Difference[];
+  /** Steps not compared, by name and reason. */
+  skipped: SkippedStep[];
 }
 
 // ------------------------------------------------------------------ the live kernel
@@ -115,7 +141,7 @@ export interface LiveDiffOptions {
   live?: import("../../live/run.ts").LiveOptions;
 }
 
-/** The real kernel could not be used (not root, no HugeTLB, no compiler, the lock, QEMU). */
+/** The real kernel cannot be used on this host (not Linux, not root, no HugeTLB, no compiler). */
 export class RealKernelUnavailable extends Error {
   constructor(message: string) {
     super(message);
@@ -123,22 +149,49 @@ export class RealKernelUnavailable extends Error {
   }
 }
 
+/**
+ * The real kernel could be used but the run broke: hvoexec failed, the machine could not be
+ * restored, the lock was not had. Never a reason to skip.
+ */
+export class RealKernelBroke extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "RealKernelBroke";
+  }
+}
+
+/**
+ * The model's machine without the hstates the live run went without (`sizesKb`, or a CPU
+ * without 1 GiB pages): the same machine as the kernel the model is compared with.
+ */
+export function withoutHstates(spec: MachineSpec, absent: readonly string[]): MachineSpec {
+  const kbOf = (order: number) => 2 ** (order + spec.arch.pageShift - 10);
+  const keep = spec.arch.hstateOrders.filter((o) => !absent.includes(hstateName(kbOf(o))));
+  if (keep.length === spec.arch.hstateOrders.length) return spec;
+  const out: MachineSpec = { ...spec, arch: { ...spec.arch, hstateOrders: keep } };
+  // x86_64's 1 GiB hstate exists only with GBPAGES: a machine without it has no such CPU flag.
+  if (spec.cpu && absent.includes("1G")) out.cpu = { ...spec.cpu, gbpages: false };
+  return out;
+}
+
 /** The scenario file on the live kernel and on the model. */
 export async function diffLive(sf: ScenarioFile, opts: LiveDiffOptions = {}): Promise<DiffOutcome> {
-  const { runLive } = await import("../../live/run.ts");
+  const { runLive, isLiveUnavailable } = await import("../../live/run.ts");
   let real: Result;
   try {
     real = await runLive(sf, { ...opts.live, only: opts.only });
   } catch (e) {
     if (e instanceof FormatError) throw e;
-    throw new RealKernelUnavailable((e as Error).message ?? String(e));
+    const message = (e as Error).message ?? String(e);
+    if (isLiveUnavailable(e)) throw new RealKernelUnavailable(message);
+    throw new RealKernelBroke(message);
   }
-  const spec = opts.machine ?? resolveMachine("host");
+  const spec = withoutHstates(opts.machine ?? resolveMachine("host"), real.absent_hstates ?? []);
   const model = runModel(bootModel(spec, opts.design ?? "legacy"), sf, {
     only: opts.only,
     machine: spec.name,
   });
-  return { against: "live", real, model, diffs: differences(real, model, opts.nondeterministic) };
+  return { against: "live", real, model, ...comparison(real, model, opts.nondeterministic) };
 }
 
 // ------------------------------------------------------------------ a kernel in QEMU
@@ -236,19 +289,20 @@ export async function diffVm(
     real,
     model,
     specs,
-    diffs: differences(real, model, opts.nondeterministic),
+    ...comparison(real, model, opts.nondeterministic),
   };
 }
 
 // ------------------------------------------------------------------ the command
 
-function table(diffs: Difference[], against: string): string {
+/** The differences as a table: scenario, step, field, the kernel's value, the model's. */
+export function table(diffs: Difference[], against: string): string {
   const rows = diffs.map((d) => [
     d.scenario,
     d.step === null ? "-" : String(d.step),
     d.field,
-    JSON.stringify(d.expected),
-    JSON.stringify(d.actual),
+    showValue(d.expected),
+    showValue(d.actual),
   ]);
   const head = ["scenario", "step", "field", against, "model"];
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
@@ -266,6 +320,19 @@ interface DiffFlags {
   cmdline?: string;
   recording?: string;
   install?: boolean;
+  sizes?: string;
+}
+
+/** `--sizes 2M,1G`: the hstates (kB) a live run may use. */
+export function parseSizesFlag(value: string): number[] {
+  const out: number[] = [];
+  for (const s of value.split(",").map((x) => x.trim())) {
+    const kB = sizeToKb(s);
+    if (kB === null)
+      throw new UsageError(`--sizes ${value}: "${s}" is not a huge page size like 2M or 1G`);
+    out.push(kB);
+  }
+  return out;
 }
 
 function loadRecording(path: string): Recording {
@@ -277,9 +344,11 @@ function loadRecording(path: string): Recording {
 }
 
 function report(io: Io, out: DiffOutcome): void {
+  for (const s of out.skipped) io.out(`${formatSkipped(s)}\n`);
+  const skippedNote = out.skipped.length ? `; ${out.skipped.length} steps skipped` : "";
   if (out.diffs.length === 0) {
     io.out(
-      `no differences in the exact fields (${Object.keys(out.model.scenarios).length} scenarios)\n`,
+      `no differences in the exact fields (${Object.keys(out.model.scenarios).length} scenarios${skippedNote})\n`,
     );
     return;
   }
@@ -307,6 +376,10 @@ export function register(program: Command, io: Io): void {
     .option("--cmdline <params>", "vm: extra boot parameters for the guest and the model")
     .option("--recording <file>", "skip the fields this recording lists as nondeterministic")
     .option("--install", "vm: install missing QEMU pieces and download the kernel (root)")
+    .option(
+      "--sizes <list>",
+      "live: only these hstates, e.g. 2M (the kernel's others are treated as absent: their steps skipped)",
+    )
     .action(async (file: string, opts: DiffFlags) => {
       const only = opts.only
         ?.split(",")
@@ -320,15 +393,22 @@ export function register(program: Command, io: Io): void {
             throw new UsageError(`--${f} is for --against vm:..., not the live kernel`);
         const machine = resolveMachine(opts.machine ?? "host");
         const design = resolveDesign(opts.design ?? "legacy");
+        const sizesKb = opts.sizes !== undefined ? parseSizesFlag(opts.sizes) : undefined;
         const sf = loadScenarioFile(file);
         let out: DiffOutcome;
         try {
-          out = await diffLive(sf, { machine, design, only, nondeterministic });
+          out = await diffLive(sf, { machine, design, only, nondeterministic, live: { sizesKb } });
         } catch (e) {
           if (e instanceof FormatError) throw new UsageError(`${file}: ${e.message}`);
-          if (!(e instanceof RealKernelUnavailable)) throw e;
-          io.err(`hvo diff: the live kernel is not available (${e.message}); nothing compared\n`);
-          return;
+          if (e instanceof RealKernelUnavailable) {
+            io.err(`hvo diff: the live kernel cannot run here: ${e.message}\n`);
+            throw new ExitStatus(2);
+          }
+          if (e instanceof RealKernelBroke) {
+            io.err(`hvo diff: the live kernel's run broke: ${e.message}\n`);
+            throw new ExitStatus(2);
+          }
+          throw e;
         }
         report(io, out);
         return;
@@ -340,6 +420,7 @@ export function register(program: Command, io: Io): void {
         throw new UsageError(
           "--machine is for --against live: in a VM the model boots the guest's machine",
         );
+      if (opts.sizes !== undefined) throw new UsageError("--sizes is for --against live");
       const design = resolveDesign(opts.design ?? "mainline");
       const { parseMemoryMiB } = await import("../../live/vm/qemu.ts");
       const { VmSetupError } = await import("../../live/vm/pieces.ts");

@@ -9,11 +9,12 @@ import { HvoexecError } from "../../live/hvoexec.ts";
 import { LockError } from "../../live/lock.ts";
 import { LiveError, recordLive, runLive } from "../../live/run.ts";
 import { type Io, UsageError } from "../io.ts";
+import { parseSizesFlag } from "./diff.ts";
 
 async function liveAction(
   io: Io,
   file: string,
-  opts: { json?: boolean; record?: string; only?: string; quiet?: boolean },
+  opts: { json?: boolean; record?: string; only?: string; quiet?: boolean; sizes?: string },
 ): Promise<void> {
   const only = opts.only
     ?.split(",")
@@ -24,15 +25,16 @@ async function liveAction(
       ? undefined
       : (l: string) => io.err(`hvo live: ${l}\n`);
   try {
+    const sizesKb = opts.sizes !== undefined ? parseSizesFlag(opts.sizes) : undefined;
     if (opts.record !== undefined) {
       const rounds = Number(opts.record);
       if (!Number.isInteger(rounds) || rounds < 1)
         throw new UsageError(`--record needs a number of rounds >= 1, not "${opts.record}"`);
-      const rec = await recordLive(file, rounds, { only, log });
+      const rec = await recordLive(file, rounds, { only, log, sizesKb });
       io.out(`${JSON.stringify(rec)}\n`);
       return;
     }
-    const result = await runLive(file, { only, log });
+    const result = await runLive(file, { only, log, sizesKb });
     if (opts.json) {
       io.out(`${JSON.stringify(result, null, 1)}\n`);
       return;
@@ -64,8 +66,14 @@ export function register(program: Command, io: Io): void {
     .option("--record <rounds>", "run every scenario this many times and print hvo-recording/1")
     .option("--only <ids>", "only these scenarios (comma-separated ids)")
     .option("--quiet", "no progress lines on stderr")
+    .option(
+      "--sizes <list>",
+      "only these hstates, e.g. 2M: the kernel's others are treated as absent (their steps skipped, by name)",
+    )
     .action(
-      (file: string, opts: { json?: boolean; record?: string; only?: string; quiet?: boolean }) =>
-        liveAction(io, file, opts),
+      (
+        file: string,
+        opts: { json?: boolean; record?: string; only?: string; quiet?: boolean; sizes?: string },
+      ) => liveAction(io, file, opts),
     );
 }

@@ -3,6 +3,7 @@
 import type { Command } from "commander";
 import { buildMatrix, formatMatrix } from "../../check/matrix.ts";
 import { type Io, UsageError } from "../io.ts";
+import { MAX_OPS } from "./check.ts";
 
 export interface MatrixCliOptions {
   json?: boolean;
@@ -10,9 +11,10 @@ export interface MatrixCliOptions {
 }
 
 export function matrixAction(io: Io, opts: MatrixCliOptions): void {
-  const ops = opts.ops === undefined ? 20 : Number(opts.ops);
+  const ops = opts.ops === undefined ? 20 : /^\d+$/.test(opts.ops) ? Number(opts.ops) : Number.NaN;
   if (!Number.isInteger(ops) || ops < 0)
     throw new UsageError(`--ops: "${opts.ops}" is not an integer >= 0`);
+  if (ops > MAX_OPS) throw new UsageError(`--ops: ${ops} is more than the limit of ${MAX_OPS}`);
   const rows = buildMatrix({
     ops,
     onRow: (r, i, n) => io.err(`[${i}/${n}] ${r.preset} ${r.struct_page_size} ${r.design}\n`),

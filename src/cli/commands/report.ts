@@ -13,9 +13,21 @@ export interface ReportCliOptions {
   measure?: boolean;
 }
 
+/** A --pool this large (folios, all sizes) takes long enough to measure to warn about. */
+const BIG_POOL = 100_000;
+
 export function reportAction(io: Io, opts: ReportCliOptions): void {
   const spec = resolveMachine(opts.machine);
   const design = resolveDesign(opts.design);
+  const asked = [...(opts.pool ?? "").matchAll(/:\s*([0-9]+)/g)].reduce(
+    (a, m) => a + Number(m[1]),
+    0,
+  );
+  if (opts.measure !== false && asked >= BIG_POOL)
+    // Growing a pool in the model costs time per folio: say so before the wait, not after.
+    io.err(
+      `hvo report: measuring a pool of ${asked.toLocaleString("en-US")} huge pages in the model (as many as fit), which can take minutes; --no-measure gives the arithmetic at once\n`,
+    );
   let data: ReturnType<typeof buildReport>;
   try {
     data = buildReport(spec, { design, pool: opts.pool, measure: opts.measure !== false });

@@ -50,6 +50,25 @@ export function loadScenarioFile(file: string): ScenarioFile {
   }
 }
 
+/**
+ * The scenario ids of --only ("a,b"), each checked against the file: an id the file does not
+ * have is a usage error naming it (a run of nothing would look like success).
+ */
+export function onlyIds(arg: string | undefined, file: ScenarioFile): string[] | undefined {
+  if (arg === undefined) return undefined;
+  const ids = arg
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (ids.length === 0) throw new UsageError(`--only: "${arg}" names no scenario`);
+  const unknown = ids.filter((id) => !file.scenarios.some((s) => s.id === id));
+  if (unknown.length)
+    throw new UsageError(
+      `--only: no scenario ${unknown.map((u) => `"${u}"`).join(", ")} in this file (it has ${file.scenarios.map((s) => s.id).join(", ")})`,
+    );
+  return ids;
+}
+
 /** The human-readable form of a model result. */
 export function formatModelResult(result: Result): string {
   return formatResult(result, `machine ${result.machine}, design ${result.design}`);
@@ -72,10 +91,7 @@ export function register(program: Command, io: Io): void {
     .action((file: string, opts: ModelArgs & { json?: boolean; only?: string }) => {
       resolveDesign(opts.design);
       const sf = loadScenarioFile(file);
-      const only = opts.only
-        ?.split(",")
-        .map((s) => s.trim())
-        .filter(Boolean);
+      const only = onlyIds(opts.only, sf);
       const model = bootFromArgs(opts);
       const result = runModel(model, sf, { only, machine: opts.machine ?? "x86_64" });
       io.out(opts.json ? `${JSON.stringify(result, null, 1)}\n` : formatModelResult(result));

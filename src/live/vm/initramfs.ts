@@ -42,6 +42,7 @@ export function buildInitramfs(
   if (bb.includes(Buffer.from("/lib64/ld-linux-x86-64.so.2"))) {
     throw new VmSetupError(
       `${busybox} is dynamically linked: install \`apt-get install -y busybox-static\``,
+      true,
     );
   }
   const init = fs.readFileSync(path.join(NATIVE, "initramfs", "init"));

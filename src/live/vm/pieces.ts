@@ -5,16 +5,41 @@
 // through its PVH note: no decompressor (whose BMI2 code the paravirtual KVM here cannot run)
 // and no KASLR.
 import { execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** A piece of the VM machinery is missing: the message names the command that installs it. */
+/**
+ * The VM machinery could not be had or broke. `unavailable`: this host cannot have it (a tool
+ * missing and no way to install it, not root, no Debian archive, the archive unreachable); the
+ * message names the command that installs it. Otherwise it broke (a download whose checksum is
+ * wrong, a kernel image that cannot be unpacked, a guest that crashed): never a reason to skip.
+ */
 export class VmSetupError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly unavailable = false,
+  ) {
     super(message);
     this.name = "VmSetupError";
   }
+}
+
+/**
+ * Whether apt's complaint means "cannot reach or find it" (unavailable) rather than "got it
+ * and it is wrong": a hash mismatch, a bad signature or a corrupt archive is the latter.
+ */
+export function aptUnreachable(stderr: string): boolean {
+  if (/hash sum mismatch|hashes|checksum|signature|NO_PUBKEY|corrupt/i.test(stderr)) return false;
+  return /could not resolve|temporary failure|failed to fetch|unable to connect|connection (refused|timed out)|network is unreachable|unable to locate package|no installation candidate|has no installation candidate|could not connect/i.test(
+    stderr,
+  );
+}
+
+/** sha256 of a file, hex. */
+export function fileSha256(file: string): string {
+  return createHash("sha256").update(fs.readFileSync(file)).digest("hex");
 }
 
 export const PROJECT_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -63,7 +88,8 @@ function aptGet(args: string[], log: (s: string) => void): void {
     env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
   });
   if (r.status !== 0) {
-    throw new VmSetupError(`apt-get ${args.join(" ")} failed: ${(r.stderr || "").trim()}`);
+    const stderr = (r.stderr || "").trim();
+    throw new VmSetupError(`apt-get ${args.join(" ")} failed: ${stderr}`, aptUnreachable(stderr));
   }
 }
 
@@ -89,9 +115,12 @@ export function ensureHostTools(
     if (!opts.install) {
       throw new VmSetupError(
         `missing ${missing.map((t) => HOST_TOOLS[t].bin).join(", ")}: install with \`${cmd}\` (or pass --install)`,
+        true,
       );
     }
-    if (!isRoot()) throw new VmSetupError(`missing tools and not root: run \`sudo ${cmd}\``);
+    if (!isRoot()) throw new VmSetupError(`missing tools and not root: run \`sudo ${cmd}\``, true);
+    if (!which("apt-get"))
+      throw new VmSetupError(`missing tools and no apt-get to install them: ${cmd}`, true);
     aptGet(["install", "-y", "-q", "--no-install-recommends", ...pkgs], log);
     for (const t of missing) {
       const p = which(HOST_TOOLS[t].bin);
@@ -159,7 +188,7 @@ export function findDebianSource(
 export function hostDebianSource(): AptSource {
   const codename = hostCodename();
   if (!codename)
-    throw new VmSetupError("cannot tell this machine's Debian release (/etc/os-release)");
+    throw new VmSetupError("cannot tell this machine's Debian release (/etc/os-release)", true);
   const files: { name: string; text: string }[] = [];
   const add = (p: string) => {
     try {
@@ -175,6 +204,7 @@ export function hostDebianSource(): AptSource {
   if (!src) {
     throw new VmSetupError(
       `no apt source in /etc/apt names the Debian suite ${codename}: cannot tell where the archive is`,
+      true,
     );
   }
   return src;
@@ -312,18 +342,26 @@ export async function fetchDebianKernel(
   const metaPath = path.join(kdir, "meta.json");
   // Paths are re-derived from the cache folder: the project may have moved since.
   const readMeta = (): KernelPieces => {
-    const meta = JSON.parse(fs.readFileSync(metaPath, "utf8")) as KernelPieces;
-    const config = path.join(kdir, "config");
-    return {
-      ...meta,
-      image: path.join(kdir, "vmlinux"),
-      config: fs.existsSync(config) ? config : null,
+    const meta = JSON.parse(fs.readFileSync(metaPath, "utf8")) as KernelPieces & {
+      imageSha256?: string;
     };
+    const config = path.join(kdir, "config");
+    const image = path.join(kdir, "vmlinux");
+    // The cached image is the one unpacked from the verified package, or the cache is broken.
+    if (meta.imageSha256 !== undefined) {
+      const sum = fs.existsSync(image) ? fileSha256(image) : "(missing)";
+      if (sum !== meta.imageSha256)
+        throw new VmSetupError(
+          `${image}: sha256 ${sum}, but ${metaPath} recorded ${meta.imageSha256}: the cache is corrupt (remove ${kdir} to fetch it again)`,
+        );
+    }
+    return { ...meta, image, config: fs.existsSync(config) ? config : null };
   };
   if (fs.existsSync(metaPath)) return readMeta();
   if (!opts.install) {
     throw new VmSetupError(
       `kernel ${name} is not in ${kdir}: fetch it with \`hvo vm --fetch-kernel ${name}\` (or pass --install)`,
+      true,
     );
   }
   const tools = ensureHostTools(["zstd"], opts);
@@ -342,7 +380,8 @@ export async function fetchDebianKernel(
     const o = aptOpts(aptDir);
     log(`apt-get update (sid, experimental from ${src.uri}) into ${aptDir}\n`);
     const up = spawnSync("apt-get", [...o, "update", "-q"], { encoding: "utf8" });
-    if (up.status !== 0) throw new VmSetupError(`apt-get update failed: ${up.stderr}`);
+    if (up.status !== 0)
+      throw new VmSetupError(`apt-get update failed: ${up.stderr}`, aptUnreachable(up.stderr));
     const names = execFileSync("apt-cache", [...o, "pkgnames", "linux-"], {
       encoding: "utf8",
       maxBuffer: 1 << 26,
@@ -351,6 +390,7 @@ export async function fetchDebianKernel(
     if (!pkg)
       throw new VmSetupError(
         `no unsigned amd64 kernel image of Linux ${series} in sid or experimental`,
+        true,
       );
     const show = execFileSync("apt-cache", [...o, "show", pkg], { encoding: "utf8" });
     const version = /^Version: (.+)$/m.exec(show)?.[1] ?? null;
@@ -360,7 +400,12 @@ export async function fetchDebianKernel(
       cwd: archives,
       encoding: "utf8",
     });
-    if (dl.status !== 0) throw new VmSetupError(`apt-get download ${pkg} failed: ${dl.stderr}`);
+    // apt checks the package against the SHA256 of the signed index: a mismatch is an error.
+    if (dl.status !== 0)
+      throw new VmSetupError(
+        `apt-get download ${pkg} failed: ${dl.stderr}`,
+        aptUnreachable(dl.stderr),
+      );
     const deb = fs
       .readdirSync(archives)
       .filter((f) => f.startsWith(`${pkg}_`) && f.endsWith(".deb"))
@@ -412,13 +457,14 @@ export async function fetchDebianKernel(
     const image = path.join(kdir, "vmlinux");
     extractVmlinux(fs.readFileSync(vmlinuz), image, tools.zstd);
     if (config) fs.copyFileSync(config, path.join(kdir, "config"));
-    const pieces: KernelPieces = {
+    const pieces: KernelPieces & { imageSha256: string } = {
       name,
       image,
       package: pkg,
       packageVersion: version,
       release,
       config: config ? path.join(kdir, "config") : null,
+      imageSha256: fileSha256(image),
     };
     fs.writeFileSync(metaPath, `${JSON.stringify(pieces, null, 2)}\n`);
     log(`kernel ${release} -> ${image}\n`);

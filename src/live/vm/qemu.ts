@@ -222,6 +222,15 @@ export class VmGuest {
     }
   }
 
+  /**
+   * The first line of the guest kernel's console that says the kernel broke (an Oops, a BUG,
+   * a panic, a general protection fault), or null. A run whose guest printed one is a broken
+   * oracle, whatever hvoexec answered.
+   */
+  kernelTrouble(): string | null {
+    return consoleTrouble(this.consoleLog());
+  }
+
   /** The kernel's console so far. */
   consoleLog(): string {
     try {
@@ -300,6 +309,15 @@ export class VmGuest {
     }
     this.sock.destroy();
   }
+}
+
+/** The first console line reporting that the kernel broke, or null (see kernelTrouble()). */
+export function consoleTrouble(console: string): string | null {
+  const m =
+    /^.*(?:\bOops\b|\bBUG: |kernel BUG at|Kernel panic|general protection fault|Unable to handle kernel).*$/m.exec(
+      console,
+    );
+  return m ? m[0].trim() : null;
 }
 
 async function connectWithRetry(socketPath: string, timeoutMs: number): Promise<net.Socket> {

@@ -29,7 +29,7 @@ import {
 } from "../driver.ts";
 import type { HvoexecChannel } from "../hvoexec.ts";
 import { buildInitramfs } from "./initramfs.ts";
-import { ensureHostTools, type KernelPieces, resolveKernel } from "./pieces.ts";
+import { ensureHostTools, type KernelPieces, resolveKernel, VmSetupError } from "./pieces.ts";
 import {
   DEFAULT_SHAPE,
   guestChannel,
@@ -168,8 +168,20 @@ export async function bootVm(p: Prepared, shape: VmShape, opts: VmOptions = {}):
   }
 }
 
+/** Throws when the guest's kernel printed an Oops, a BUG or a panic (a broken oracle). */
+export function checkGuestKernel(vm: BootedVm): void {
+  const trouble = vm.guest.kernelTrouble();
+  if (trouble) throw new VmSetupError(`the guest's kernel broke: ${trouble}`);
+}
+
+/**
+ * Closes the guest; fails when its kernel printed an Oops, a BUG or a panic while it ran (the
+ * console is read first: closing removes it).
+ */
 export async function shutdown(vm: BootedVm): Promise<void> {
+  const trouble = vm.guest.kernelTrouble();
   await vm.ch.close();
+  if (trouble) throw new VmSetupError(`the guest's kernel broke: ${trouble}`);
 }
 
 /** The scenarios of a file grouped by the machine they need, in file order within a group. */
@@ -252,6 +264,7 @@ async function runRounds(
           opts.progress?.(`${rounds > 1 ? `round ${round}: ` : ""}${id}`);
           const t0 = performance.now();
           const r = await runScenarioVia(vm.ch, vm.topo, sc, opts, opts);
+          checkGuestKernel(vm);
           timing.scenarios.push({
             id,
             ms: Math.round(performance.now() - t0),

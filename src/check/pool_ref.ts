@@ -1,0 +1,207 @@
+// mm/hugetlb.c's accounting rules, written apart from the pool (src/mm/hugetlb.ts) so that the
+// checker does not take its expectations from the bookkeeping it checks. Two halves:
+//
+//  - observePool(): the counters as the folios show them. nr_hugepages of a node is the
+//    number of folios of the hstate on a pool list whose head pfn lies on that node (the
+//    machine's layout, not the pool's record); free_hugepages of a node the number of those whose
+//    head struct page says free (refcount 0 and HPG_freed, set by enqueue_hugetlb_folio() and
+//    cleared by dequeue), read through the checker's own view of the vmemmap.
+//
+//  - PoolRules: what may happen to surplus_hugepages in one step. surplus_huge_pages is a
+//    count, not a property of a folio, so it cannot be observed; the kernel's rules about it can:
+//      * it grows only through alloc_surplus_hugetlb_folio(), which refuses once
+//        surplus_huge_pages >= nr_overcommit_huge_pages, or through set_max_huge_pages()
+//        shrinking the persistent pool under pages in use (adjust_pool_surplus()). So a step
+//        that writes no nr_hugepages file leaves it at most max(before, nr_overcommit_hugepages).
+//      * a surplus page that is neither in use nor reserved does not stay in the pool:
+//        free_huge_folio() frees an in-use page while its node has surplus pages and
+//        return_unused_surplus_pages() frees min(unused reservations, surplus) free pages when
+//        reservations go (Documentation/admin-guide/mm/hugetlbpage.rst: "As these surplus huge
+//        pages become unused, they are freed back to the kernel's normal page pool"). With
+//        unused = surplus - in use - reserved, a step that starts with unused <= 0 ends with it.
+//        set_max_huge_pages() makes no such promise (it converts persistent pages to surplus
+//        ones per node without asking whether they are in use, and a per-node write can only
+//        free pages of its node), so nr_hugepages writes are not judged; neither are two other
+//        kernel paths that legitimately leave such a page: a vmemmap restore that fails with
+//        ENOMEM (add_hugetlb_folio() puts the folio back as a free surplus page) and a node whose
+//        surplus count exceeds its pages (invariants.ts nodeSurplus(), a finding of
+//        set_max_huge_pages()); steps where either happened are not judged.
+//
+// Pure and browser-safe.
+
+import { HPG, PAGE_OFF } from "../include/mm_types.ts";
+import type { Kernel } from "../kernel.ts";
+import type { Hstate, HugetlbPool } from "../mm/hugetlb.ts";
+import type { Memmap } from "../mm/memmap.ts";
+import type { Step } from "../scenario/format.ts";
+import type { Violation } from "./invariants.ts";
+
+/** One hstate's counters as observed from its folios. */
+export interface ObservedHstate {
+  nr: number;
+  free: number;
+  nrNode: number[];
+  freeNode: number[];
+}
+
+/**
+ * The counters the folios show, per hstate (by name). `memmap` must read struct pages without
+ * the model's TLB (the checker's shadow memmap).
+ */
+export function observePool(
+  k: Kernel,
+  pool: HugetlbPool,
+  memmap: Memmap,
+): Map<string, ObservedHstate> {
+  const out = new Map<string, ObservedHstate>();
+  const nrNodeIds = Math.max(0, ...pool.nodes) + 1;
+  for (const h of pool.hstates)
+    out.set(h.name, {
+      nr: 0,
+      free: 0,
+      nrNode: new Array<number>(nrNodeIds).fill(0),
+      freeNode: new Array<number>(nrNodeIds).fill(0),
+    });
+  for (const [head, info] of pool.folios) {
+    if (info.list === null) continue; // being freed: remove_hugetlb_folio() already counted it
+    const o = out.get(info.h.name) as ObservedHstate;
+    const nid = k.pfnToNid(head);
+    o.nr++;
+    o.nrNode[nid]++;
+    if (!memmap.backing(head)) continue;
+    const refs = memmap.readU32(head, PAGE_OFF.refcount) | 0;
+    if (refs === 0 && memmap.testBit(head, PAGE_OFF.private, HPG.freed)) {
+      o.free++;
+      o.freeNode[nid]++;
+    }
+  }
+  return out;
+}
+
+/** The counters PoolRules compares across a step. */
+interface Counters {
+  nr: number;
+  free: number;
+  surplus: number;
+  resv: number;
+  overcommit: number;
+  /** Some node counts more surplus pages than it has pages. */
+  nodeSurplusAnomaly: boolean;
+}
+
+function snapshot(pool: HugetlbPool): Map<string, Counters> {
+  const out = new Map<string, Counters>();
+  for (const h of pool.hstates) {
+    let anomaly = false;
+    for (const nid of pool.nodes)
+      if (h.surplusHugePagesNode[nid] > h.nrHugePagesNode[nid]) anomaly = true;
+    out.set(h.name, {
+      nr: h.nrHugePages,
+      free: h.freeHugePages,
+      surplus: h.surplusHugePages,
+      resv: h.resvHugePages,
+      overcommit: h.nrOvercommitHugePages,
+      nodeSurplusAnomaly: anomaly,
+    });
+  }
+  return out;
+}
+
+/** A step that may run set_max_huge_pages() (nr_hugepages in any of its files). */
+export function writesNrHugepages(step: Step): boolean {
+  switch (step.op) {
+    case "nr":
+    case "nr_node":
+    case "nr_mempolicy":
+      return true;
+    case "sysctl":
+      return step.name.startsWith("nr_hugepages");
+    case "write":
+      return /nr_hugepages/.test(step.path);
+    default:
+      return false;
+  }
+}
+
+/** Surplus pages neither in use nor reserved: surplus - (nr - free) - resv. */
+function unusedSurplus(c: Counters): number {
+  return c.surplus - (c.nr - c.free) - c.resv;
+}
+
+/** The surplus rules across steps (see the top of this file). */
+export class PoolRules {
+  private last: Map<string, Counters> | null = null;
+
+  /**
+   * Inside return_unused_surplus_pages(): it must take min(unused, surplus at entry) free pages,
+   * fewer only when no node is left with both a surplus count and a free page
+   * (remove_pool_hugetlb_folio(acct_surplus) found nothing), never more.
+   */
+  returnUnusedSurplus(
+    pool: HugetlbPool,
+    h: Hstate,
+    unused: number,
+    surplus: number,
+    taken: number,
+  ): Violation[] {
+    const want = Math.max(0, Math.min(unused, surplus));
+    if (taken === want) return [];
+    const stuck = pool.nodes.every(
+      (nid) => h.surplusHugePagesNode[nid] <= 0 || h.hugepageFreelists[nid].size === 0,
+    );
+    if (taken < want && stuck) return [];
+    return [
+      {
+        invariant: "surplus_unused",
+        detail: `${h.name}: return_unused_surplus_pages(${unused}) with ${surplus} surplus pages took ${taken} free pages`,
+        expected: `min(${unused}, ${surplus}) = ${want}`,
+        actual: `${taken}`,
+      },
+    ];
+  }
+
+  /** Forget the previous step (a reset, or a step the rules cannot judge). */
+  baseline(pool: HugetlbPool): void {
+    this.last = snapshot(pool);
+  }
+
+  /**
+   * After one step has run and the pool has settled. `faulted`: an allocation failure was
+   * injected while it ran.
+   */
+  afterStep(pool: HugetlbPool, step: Step, faulted: boolean): Violation[] {
+    const now = snapshot(pool);
+    const before = this.last;
+    this.last = now;
+    if (!before) return [];
+    const out: Violation[] = [];
+    const setsPool = writesNrHugepages(step);
+    for (const [name, a] of now) {
+      const b = before.get(name);
+      if (!b) continue;
+      const limit = Math.max(b.surplus, a.overcommit);
+      if (!setsPool && a.surplus > limit)
+        out.push({
+          invariant: "surplus_limit",
+          detail: `${name}: a ${step.op} step took surplus_hugepages from ${b.surplus} to ${a.surplus} with nr_overcommit_hugepages ${a.overcommit}`,
+          expected: `<= ${limit}`,
+          actual: `${a.surplus}`,
+        });
+      if (
+        !setsPool &&
+        !faulted &&
+        !b.nodeSurplusAnomaly &&
+        !a.nodeSurplusAnomaly &&
+        unusedSurplus(b) <= 0 &&
+        unusedSurplus(a) > 0
+      )
+        out.push({
+          invariant: "surplus_unused",
+          detail: `${name}: after a ${step.op} step ${unusedSurplus(a)} surplus page(s) are free and unreserved (surplus ${a.surplus}, in use ${a.nr - a.free}, reserved ${a.resv})`,
+          expected: `surplus_hugepages <= ${a.nr - a.free + a.resv}`,
+          actual: `${a.surplus}`,
+        });
+    }
+    return out;
+  }
+}
