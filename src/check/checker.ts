@@ -10,7 +10,7 @@ import type { Kernel } from "../kernel.ts";
 import type { RestoreBatchResult } from "../mm/hugetlb_vmemmap_api.ts";
 import type { Step } from "../scenario/format.ts";
 import { FrameLedger } from "./frame_ledger.ts";
-import { PoolRules } from "./pool_ref.ts";
+import { PoolRules, type ResvHolders, reservationCounters } from "./pool_ref.ts";
 import {
   type CheckContext,
   type FolioRef,
@@ -54,6 +54,11 @@ export class Checker {
   private pending: Violation[] = [];
   /** Folios checked inside the current operation. */
   private touched = new Set<number>();
+  /**
+   * The mappings and hugetlbfs whose reservation maps resv_hugepages must agree with (set by
+   * whoever runs the steps); null: resv_hugepages is only checked against its bounds.
+   */
+  resvHolders: (() => ResvHolders) | null = null;
   /** The surplus rules across steps (pool_ref.ts). */
   private readonly poolRules = new PoolRules();
   /** Folios checked, in total (for reports and benchmarks). */
@@ -222,6 +227,11 @@ export class Checker {
         ]),
       );
     out.push(...this.timed("pool counters", () => poolCounters(k)));
+    const pool = poolOf(k);
+    if (pool && this.resvHolders) {
+      const holders = this.resvHolders();
+      out.push(...this.timed("pool counters", () => reservationCounters(pool, holders)));
+    }
     out.push(...this.timed("shared tails", () => sharedTails(k)));
     return dedupe(out);
   }

@@ -187,8 +187,6 @@ export interface CheckContext {
   sharedTailPatterns: Map<number, unknown>;
   /** Summaries of published shared tail frames, kept across passes. */
   tailSummaries: Map<number, FrameSummary>;
-  /** Memmap frames minus what the counters say, at the first check after boot. */
-  memmapOffset: { boot: number; runtime: number } | null;
   /** uncountedVmemmapRanges() of the machine (computed once). */
   uncountedRanges?: Array<[number, number]>;
   /** uncountedMemmapFrames() at a version of the mirror. */
@@ -210,7 +208,6 @@ export function checkContext(k: Kernel): CheckContext {
       sharedTails: new Map(),
       sharedTailWrites: [],
       sharedTailPatterns: new Map(),
-      memmapOffset: null,
       tailSummaries: new Map(),
     };
     k.sub.checker = c;
@@ -906,29 +903,25 @@ export function memmapCountVerdicts(
       }
     }
   }
-  // The counters count what __populate_section_memmap() was asked for, DIV_ROUND_UP(section's
-  // memmap, PAGE_SIZE); where a PMD block serves sections that are not all present (loongarch64,
-  // arm64 16K/64K) more frames back the memmap than that. That difference, as it is at the first
-  // check after boot, is the kernel's own; from then on frames and counters move together.
-  if (c.memmapOffset === null)
-    c.memmapOffset = {
-      boot: boot - k.vmstat.nrMemmapBootPages,
-      runtime: runtime - k.vmstat.nrMemmapPages,
-    };
-  const wantRuntime = runtime - c.memmapOffset.runtime;
-  const wantBoot = boot - c.memmapOffset.boot;
-  const note = (off: number) => (off ? ` (${off} more at boot, as the kernel counts)` : "");
+  // The counters count one vmemmap page per page of a present section's memmap that has its own
+  // frame (a page remapped to the head page or to a shared tail is freed and uncounted): the
+  // frames that back the memmap, less those only the vmemmap of absent sections maps
+  // (uncountedVmemmapRanges(): the layout's arithmetic, not a calibration).
+  const un = uncountedMemmapFrames(c);
+  const wantRuntime = runtime - un.runtime;
+  const wantBoot = boot - un.boot;
+  const note = (off: number) => (off ? ` (${off} of them back only absent sections' memmap)` : "");
   if (k.vmstat.nrMemmapPages !== wantRuntime)
     push({
       invariant: "memmap_counters",
-      detail: `nr_memmap_pages is ${k.vmstat.nrMemmapPages}, ${runtime} frames from the page allocator back the memmap${note(c.memmapOffset.runtime)}`,
+      detail: `nr_memmap_pages is ${k.vmstat.nrMemmapPages}, ${runtime} frames from the page allocator back the memmap${note(un.runtime)}`,
       expected: `${wantRuntime}`,
       actual: `${k.vmstat.nrMemmapPages}`,
     });
   if (k.vmstat.nrMemmapBootPages !== wantBoot)
     push({
       invariant: "memmap_counters",
-      detail: `nr_memmap_boot_pages is ${k.vmstat.nrMemmapBootPages}, ${boot} boot frames back the memmap${note(c.memmapOffset.boot)}`,
+      detail: `nr_memmap_boot_pages is ${k.vmstat.nrMemmapBootPages}, ${boot} boot frames back the memmap${note(un.boot)}`,
       expected: `${wantBoot}`,
       actual: `${k.vmstat.nrMemmapBootPages}`,
     });

@@ -31,7 +31,9 @@
 
 import { HPG, PAGE_OFF } from "../include/mm_types.ts";
 import type { Kernel } from "../kernel.ts";
-import type { Hstate, HugetlbPool } from "../mm/hugetlb.ts";
+import type { Hugetlbfs, HugetlbInode } from "../fs/hugetlbfs.ts";
+import type { Hstate, HugetlbPool, Subpool } from "../mm/hugetlb.ts";
+import type { HugetlbMapping } from "../mm/process.ts";
 import type { Memmap } from "../mm/memmap.ts";
 import type { Step } from "../scenario/format.ts";
 import type { Violation } from "./invariants.ts";
@@ -75,6 +77,64 @@ export function observePool(
       o.freeNode[nid]++;
     }
   }
+  return out;
+}
+
+/** Where reservations are held: a process's mappings and hugetlbfs. */
+export interface ResvHolders {
+  mappings: Iterable<HugetlbMapping>;
+  hugetlbfs: Hugetlbfs;
+}
+
+/**
+ * resv_huge_pages of each hstate as the reservation maps say it must be (hugetlb_reserve_pages(),
+ * hugetlb_unreserve_pages(), the subpool's min_size): one per page a private mapping reserved
+ * at mmap time and has not faulted in (HPAGE_RESV_OWNER), one per index of a file's resv_map
+ * that has no page in the page cache yet, and what each subpool still holds of its min_size.
+ * Null when some holder cannot be seen (a mount hidden by another on the same directory).
+ */
+export function reservationsFromMaps(
+  pool: HugetlbPool,
+  holders: ResvHolders,
+): Map<Hstate, number> | null {
+  const fs = holders.hugetlbfs;
+  if (fs.allMountDirs().length !== fs.mounts.size) return null;
+  const resv = new Map<Hstate, number>(pool.hstates.map((h) => [h, 0]));
+  const add = (h: Hstate, n: number) => resv.set(h, (resv.get(h) ?? 0) + n);
+  const inodes = new Set<HugetlbInode>();
+  const spools = new Set<Subpool>();
+  for (const sb of fs.mounts.values()) {
+    for (const ino of sb.files.values()) inodes.add(ino);
+    if (sb.spool) spools.add(sb.spool);
+  }
+  for (const m of holders.mappings) {
+    inodes.add(m.inode);
+    if (m.inode.sb.spool) spools.add(m.inode.sb.spool);
+    if (!m.shared && m.resvOwner) add(m.h, m.n - m.consumed.size);
+  }
+  for (const ino of inodes) {
+    let n = 0;
+    for (const idx of ino.resvMap) if (!ino.pages.has(idx)) n++;
+    add(ino.h, n);
+  }
+  // A released subpool (count -1) gave its min_size back.
+  for (const sp of spools) if (sp.minHpages !== -1 && sp.count >= 0) add(sp.h, sp.rsvHpages);
+  return resv;
+}
+
+/** resv_hugepages against reservationsFromMaps(). */
+export function reservationCounters(pool: HugetlbPool, holders: ResvHolders): Violation[] {
+  const want = reservationsFromMaps(pool, holders);
+  if (!want) return [];
+  const out: Violation[] = [];
+  for (const [h, n] of want)
+    if (h.resvHugePages !== n)
+      out.push({
+        invariant: "pool_counters",
+        detail: `${h.name}: resv_hugepages against the reservation maps of the mappings, files and subpools`,
+        expected: `${n}`,
+        actual: `${h.resvHugePages}`,
+      });
   return out;
 }
 

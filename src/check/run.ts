@@ -1,5 +1,5 @@
 // `hvo check`: seeded random sequences of what users and the kernel do to the HugeTLB pool,
-// expressed as hvo-scenario/1 steps (../shared/scenarios/FORMAT.md) so that a failure's
+// expressed as hvo-scenario/1 steps (docs/FORMAT.md) so that a failure's
 // minimised sequence is a scenario file, with ENOMEM injected at every named allocation site
 // (lib/fault-inject.c in spirit) and the invariants of invariants.ts after every K steps.
 // Generation and shrinking are fast-check's, from the given seed. Pure and browser-safe: the
@@ -379,6 +379,10 @@ export function execute(cfg: CheckConfig, ops: readonly CheckOp[]): Execution {
   ex.checks++;
   if (ex.violations.length) return ex;
   if (!guard(-1, () => ses.reset())) return ex;
+  chk.resvHolders = () => ({
+    mappings: [...ses.maps.values()].filter((m) => m !== null),
+    hugetlbfs: mdl.hugetlbfs,
+  });
   chk.afterStep(null);
   const injected = () => {
     let n = 0;

@@ -208,7 +208,9 @@ export function stepHstateKb(step: Step): number | null {
       const m = /(?:^|,)pagesize=([^,]+)/.exec(step.opts ?? "");
       if (!m) return null;
       if (/^[0-9]+$/.test(m[1])) return Number(m[1]) / 1024;
-      return sizeToKb(m[1].replace(/^([0-9]+)([KMG])i?B?$/i, (_, n, u) => `${n}${u.toUpperCase()}`));
+      return sizeToKb(
+        m[1].replace(/^([0-9]+)([KMG])i?B?$/i, (_, n, u) => `${n}${u.toUpperCase()}`),
+      );
     }
     case "write": {
       const m = /\/hugepages-([0-9]+)kB(?:\/|$)/.exec(step.path);

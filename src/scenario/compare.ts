@@ -1,5 +1,5 @@
 // Comparing runs: a result against a recording (the live kernel's word), or two results, on
-// the fields ../shared/scenarios/FORMAT.md calls exact. No kernel file mirrored here.
+// the fields docs/FORMAT.md calls exact. No kernel file mirrored here.
 //
 // Field names are the flat names of flattenAfter() ("h1G.nr", "HugePages_Free"), "rc",
 // "errno", "code", and "d_<field>" for a delta field ("d_memmap_sum"), which is how the

@@ -1,4 +1,4 @@
-// The scenario, recording and result formats of ../shared/scenarios/FORMAT.md:
+// The scenario, recording and result formats of docs/FORMAT.md:
 // `hvo-scenario/1` (what a user does), `hvo-recording/1` (what a live kernel reported, several
 // rounds) and `hvo-result/1` (one run, by the model or by `hvo live`).
 //

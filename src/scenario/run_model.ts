@@ -1,4 +1,4 @@
-// Runs hvo-scenario/1 (../shared/scenarios/FORMAT.md) on a booted model and produces
+// Runs hvo-scenario/1 (docs/FORMAT.md) on a booted model and produces
 // hvo-result/1: each step as hvoexec performs it on the live kernel (native/hvoexec.c), the
 // FORMAT.md reset before and after every scenario, and the observations of observe() over the
 // model's virtual files after the deferred frees have run (the "settled" counters).

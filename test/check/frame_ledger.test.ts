@@ -156,3 +156,36 @@ describe("a corrupted bookkeeping is seen by the ledger and by the sweeps alike"
       );
     });
 });
+
+// The memmap counters are checked against the frames that back present sections' memmap, with
+// the frames that serve only absent sections (a vmemmap PMD block populated whole) told apart
+// by the layout's arithmetic: nothing is calibrated on the first check, so a counter that is
+// wrong from boot is caught at once.
+describe("memmap counters from the layout's arithmetic", () => {
+  // __populate_section_memmap() counts DIV_ROUND_UP(PAGES_PER_SECTION * sizeof(struct page),
+  // PAGE_SIZE) per present section (4 GiB machines on 2 nodes, struct page 64 bytes).
+  const CASES = [
+    // 0-3 GiB and 4-5 GiB: 32 sections of 128 MiB; 32768 pages x 64 B = 2 MiB = 512 pages each.
+    { preset: "x86_64", bootPages: 32 * 512 },
+    // 1-5 GiB: 8 sections of 512 MiB; 8192 x 64 B = 512 KiB = 8 pages of 64 KiB each, all in one
+    // 512 MiB PMD of vmemmap (8192 pages) that also serves absent sections.
+    { preset: "arm64-64k", bootPages: 8 * 8 },
+    // 0-256 MiB, 2.25-6 GiB: sections 0, 4-7 and 8-11 of 512 MiB; 32768 x 64 B = 2 MiB = 128
+    // pages of 16 KiB each, in 32 MiB PMDs of vmemmap.
+    { preset: "loongarch64", bootPages: 9 * 128 },
+  ];
+  for (const c of CASES)
+    for (const design of DESIGNS) {
+      it(`${c.preset} ${design}: nr_memmap_boot_pages is ${c.bootPages} at boot, and one more is caught`, () => {
+        const spec = checkMachineSpec(defaultCheckMachine(c.preset));
+        const model = bootCheckModel(spec, design, null);
+        expect(model.k.vmstat).toEqual({ nrMemmapPages: 0, nrMemmapBootPages: c.bootPages });
+        expect(memmapFrames(model.k)).toEqual([]);
+        const wrong = bootCheckModel(spec, design, null);
+        wrong.k.vmstat.nrMemmapBootPages++;
+        const vs = memmapFrames(wrong.k);
+        expect(names(vs)).toEqual(["memmap_counters"]);
+        expect(vs[0].expected).toBe(`${c.bootPages}`);
+      });
+    }
+});

@@ -11,6 +11,7 @@ import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";
+import { type CheckConfig, checkRun, defaultCheckMachine } from "../../src/check/run.ts";
 import { captureIo } from "../../src/cli/io.ts";
 import { main } from "../../src/cli/main.ts";
 import type { Design } from "../../src/kernel.ts";
@@ -230,7 +231,7 @@ describe("hvo check --json and hvo compare --json print the same bytes every tim
 
   it("check: a clean run and a failing one, twice in this process, once in another", async () => {
     for (const args of [
-      ["check", "--json", "--ops", "60", "--seed", "5", "--design", "all"],
+      ["check", "--json", "--ops", "30", "--seed", "5", "--design", "all"],
       [
         "check",
         "--json",
@@ -257,7 +258,7 @@ describe("hvo check --json and hvo compare --json print the same bytes every tim
 
   it("check: the minimised replay is the same file every time (the shrinker counts runs)", async () => {
     const args = ["check", "--ops", "60", "--seed", "1", "--design", "legacy"];
-    const mutation = ["--mutation", "no-fake-head-fixup", "--shrink-runs", "40"];
+    const mutation = ["--mutation", "no-fake-head-fixup", "--shrink-runs", "15"];
     const replay = join(dir, "hvo-check-failure-x86_64-legacy-1.json");
     const a = await run([...args, ...mutation, "--out", dir]);
     expect(a.rc).toBe(1);
@@ -267,6 +268,40 @@ describe("hvo check --json and hvo compare --json print the same bytes every tim
     expect(readFileSync(replay, "utf8")).toBe(first);
     expect(b.out).toBe(a.out);
   }, 240000);
+});
+
+describe("the shrinker's budget is a number of runs", () => {
+  const cfg = (shrinkRuns: number): CheckConfig => ({
+    machine: defaultCheckMachine("x86_64", "hugetlb_free_vmemmap=on"),
+    design: "legacy",
+    seed: 1,
+    ops: 60,
+    every: 1,
+    faults: 0,
+    mutation: "no-fake-head-fixup",
+    shrinkRuns,
+  });
+
+  it("0: no shrinking, the replay is the failing prefix; N: at most N runs, the same file twice", () => {
+    const none = checkRun(cfg(0));
+    expect(none.violations.length).toBeGreaterThan(0);
+    expect(none.shrinkRuns).toBe(0);
+    const failAt = none.violations[0].step;
+    const kept = none.replay?.scenarios[0].steps.length ?? -1;
+    expect(kept).toBeGreaterThan(0);
+    expect(kept).toBeLessThanOrEqual(failAt + 1); // the prefix, no-ops left out
+
+    const a = checkRun(cfg(3));
+    const b = checkRun(cfg(3));
+    expect(a.shrinkRuns).toBe(3); // the budget was the limit here: the minimum takes more runs
+    expect(b).toEqual(a);
+    // A larger budget goes at least as far.
+    const c = checkRun(cfg(40));
+    expect(c.shrinkRuns).toBeLessThanOrEqual(40);
+    expect(c.replay?.scenarios[0].steps.length).toBeLessThanOrEqual(
+      a.replay?.scenarios[0].steps.length ?? 0,
+    );
+  }, 120000);
 });
 
 // ------------------------------------------------------------------ a cheap guard

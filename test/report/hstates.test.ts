@@ -42,6 +42,7 @@ describe("x86_64 (vmemmap_dedup.rst: 7 pages per 2 MiB, 4095 per 1 GiB)", () => 
     const one = h.get("1G")!;
     expect(one.order).toBe(18);
     expect(one.vmemmap_pages).toBe(structSizePages(GiB, 4 * KiB, 64));
+    expect(one.vmemmap_pages).toBe(4096); // 262144 struct pages x 64 B / 4 KiB
     expect(one.freed_per_folio).toBe((4096 / 8) * 8 - 1);
     expect(one.freed_kb_per_folio).toBe(16380);
     expect(one.gigantic).toBe(true);

@@ -37,6 +37,7 @@ import {
   type ScenarioFile,
 } from "../../scenario/format.ts";
 import { runModel } from "../../scenario/run_model.ts";
+import { HvoexecError } from "../../live/hvoexec.ts";
 import { ExitStatus, type Io, UsageError } from "../io.ts";
 import { DESIGN_HELP, MACHINE_HELP, resolveDesign, resolveMachine } from "../machine_arg.ts";
 import { loadScenarioFile } from "./run.ts";
@@ -391,7 +392,8 @@ export function register(program: Command, io: Io): void {
         for (const f of ["memory", "nodes", "cmdline"] as const)
           if (opts[f] !== undefined)
             throw new UsageError(`--${f} is for --against vm:..., not the live kernel`);
-        const machine = resolveMachine(opts.machine ?? "host");
+        // The host's layout is read after the live run: a user who cannot run it hears why first.
+        const machine = opts.machine !== undefined ? resolveMachine(opts.machine) : undefined;
         const design = resolveDesign(opts.design ?? "legacy");
         const sizesKb = opts.sizes !== undefined ? parseSizesFlag(opts.sizes) : undefined;
         const sf = loadScenarioFile(file);
@@ -450,7 +452,14 @@ export function register(program: Command, io: Io): void {
         });
         report(io, out);
       } catch (e) {
-        if (e instanceof VmSetupError || e instanceof FormatError) throw new UsageError(e.message);
+        if (e instanceof FormatError) throw new UsageError(e.message);
+        // The VM could not be had, or it broke (a bad download, a guest that crashed, its
+        // hvoexec failing): exit 2 with the reason, never a comparison of nothing.
+        if (e instanceof VmSetupError || e instanceof HvoexecError) {
+          const what = e instanceof VmSetupError && e.unavailable ? "cannot run here" : "broke";
+          io.err(`hvo diff: the kernel in the VM ${what}: ${e.message}\n`);
+          throw new ExitStatus(2);
+        }
         throw e;
       }
     });

@@ -2,6 +2,7 @@
 // user's own) booted under QEMU, reported as hvo-result/1 like hvo live.
 import fs from "node:fs";
 import type { Command } from "commander";
+import { HvoexecError } from "../../live/hvoexec.ts";
 import { loadScenarioJson, recordVm, runVm, type VmResult } from "../../live/vm/run.ts";
 import { resolveKernel, VmSetupError } from "../../live/vm/pieces.ts";
 import { parseMemoryMiB } from "../../live/vm/qemu.ts";
@@ -101,7 +102,8 @@ export function register(program: Command, io: Io): void {
         const result = await runVm(raw, opts);
         io.out(flags.json ? `${JSON.stringify(result, null, 1)}\n` : formatVmResult(result));
       } catch (e) {
-        if (e instanceof VmSetupError || e instanceof FormatError) throw new UsageError(e.message);
+        if (e instanceof VmSetupError || e instanceof FormatError || e instanceof HvoexecError)
+          throw new UsageError(e.message);
         throw e;
       }
     });
