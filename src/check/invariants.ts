@@ -19,6 +19,7 @@ import type { Kernel } from "../kernel.ts";
 import { Compound } from "../mm/compound.ts";
 import { HPG } from "../include/mm_types.ts";
 import type { HugetlbPool } from "../mm/hugetlb.ts";
+import type { HvoDesign } from "../mm/hugetlb_vmemmap.ts";
 import type { MemblockUse } from "../mm/memblock.ts";
 import { Memmap } from "../mm/memmap.ts";
 import type { FrameUse } from "../mm/page_alloc.ts";
@@ -353,7 +354,7 @@ export function checkFolio(
   const ps = k.pageSize;
   const head = f.headPfn;
   const nr = 2 ** f.order;
-  const design = k.design;
+  const sharedTailPage = hvoDesignOf(k)?.sharedTailPage === true;
   const sh = c.shadow;
   const optimized = opts.optimized ?? isOptimizedRaw(c, head);
   const expectedInfo = expectedTailWord(k, head, f.order);
@@ -460,7 +461,7 @@ export function checkFolio(
           detail: `folio ${head}: optimised, but the tail vmemmap page of ${pa} is writable`,
           pfn: pa,
         });
-      if (design === "legacy") {
+      if (!sharedTailPage) {
         if (headMap && m.frame !== headMap.frame)
           pushCapped(out, {
             invariant: "vmemmap_mapping",
@@ -491,7 +492,7 @@ export function checkFolio(
     }
 
     // Struct page contents.
-    const aliasing = design === "legacy" && optimized && vpn !== firstVpn;
+    const aliasing = !sharedTailPage && optimized && vpn !== firstVpn;
     // Legacy aliases of the head page read alike: the first and the last alias stand for all.
     if (aliasing && headMap && m.frame === headMap.frame && vpn !== firstVpn + 1 && vpn !== lastVpn)
       continue;
@@ -523,7 +524,7 @@ export function checkFolio(
       if (!legit) {
         pushCapped(out, {
           invariant: "fake_head",
-          detail: `pfn ${p} of folio ${head} (order ${f.order}, ${optimized ? "optimised" : "not optimised"}, ${design}): its struct page has PG_head but is not the head`,
+          detail: `pfn ${p} of folio ${head} (order ${f.order}, ${optimized ? "optimised" : "not optimised"}, ${k.design}): its struct page has PG_head but is not the head`,
           pfn: p,
           expected: "PG_head clear",
           actual: hexBytes(sh.memmap.readStructPage(p)),
@@ -558,6 +559,12 @@ export function checkFolio(
   return out;
 }
 
+/** The design's facts (mm/hugetlb_vmemmap.ts HvoDesign), or null on a kernel without HVO. */
+export function hvoDesignOf(k: Kernel): HvoDesign | null {
+  const hvo = k.sub.hvo as { design?: HvoDesign } | undefined;
+  return hvo?.design ?? null;
+}
+
 /**
  * The word set_compound_head() must leave in every tail of a folio, from the encoding's formula
  * (include/linux/page-flags.h): the head's struct page address | 1 (legacy, and the series when
@@ -568,8 +575,7 @@ export function checkFolio(
 export function expectedTailWord(k: Kernel, headPfn: number, order: number): bigint {
   const sps = k.spec.structPageSize;
   const shift = Math.log2(sps);
-  const hvo = k.sub.hvo as { design?: { maskTails?: boolean } } | undefined;
-  if (hvo?.design?.maskTails === true && Number.isInteger(shift)) {
+  if (hvoDesignOf(k)?.maskTails === true && Number.isInteger(shift)) {
     const low = BigInt(order + shift);
     return ((U64 >> low) << low) | 1n;
   }
@@ -1125,7 +1131,7 @@ export function sharedTailFrames(k: Kernel): number[] {
  */
 export function sharedTails(model: CheckTarget): Violation[] {
   const k = kernelOf(model);
-  if (k.design === "legacy") return [];
+  if (hvoDesignOf(k)?.sharedTailPage !== true) return [];
   const c = checkContext(k);
   c.mirror.refresh();
   const out: Violation[] = [...c.sharedTailWrites.splice(0)];

@@ -8,6 +8,7 @@ import { maxFolioVmemmapAlign, nrVmemmapTails } from "../include/page_flags.ts";
 import { type Design, DESIGNS } from "../kernel.ts";
 import type { StructPageSize } from "../machine/spec.ts";
 import { bootModel } from "../model.ts";
+import { HVO_DESIGNS } from "../mm/hugetlb_vmemmap.ts";
 import { hstateName } from "../scenario/format.ts";
 import { GiB, checkRun } from "./run.ts";
 
@@ -51,7 +52,7 @@ export function matrixRow(
   const model = bootModel(spec, design);
   const ps = 2 ** spec.arch.pageShift;
   const pow2 = (sps & (sps - 1)) === 0;
-  const mask = design !== "legacy" && pow2;
+  const mask = HVO_DESIGNS[design].maskTails && pow2;
   const hstates = model.pool.hstatesBySize().map((h) => {
     const freed = model.vmemmap.optimizableSize(h.order) / ps;
     return {

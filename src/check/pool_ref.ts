@@ -18,7 +18,10 @@
 //        return_unused_surplus_pages() frees min(unused reservations, surplus) free pages when
 //        reservations go (Documentation/admin-guide/mm/hugetlbpage.rst: "As these surplus huge
 //        pages become unused, they are freed back to the kernel's normal page pool"). With
-//        unused = surplus - in use - reserved, a step that starts with unused <= 0 ends with it.
+//        unused = surplus - in use - reserved, a step that starts with unused <= 0 ends with it,
+//        as long as the hstate's pages are on one node: both rules are per node (free_huge_folio()
+//        looks at the folio's node's surplus count only), so with pages on two nodes a page
+//        freed on a node without surplus stays while another node's surplus pages sit free.
 //        set_max_huge_pages() makes no such promise (it converts persistent pages to surplus
 //        ones per node without asking whether they are in use, and a per-node write can only
 //        free pages of its node), so nr_hugepages writes are not judged; neither are two other
@@ -147,14 +150,19 @@ interface Counters {
   overcommit: number;
   /** Some node counts more surplus pages than it has pages. */
   nodeSurplusAnomaly: boolean;
+  /** The nodes that hold pages of the hstate or count surplus pages of it. */
+  nodes: Set<number>;
 }
 
 function snapshot(pool: HugetlbPool): Map<string, Counters> {
   const out = new Map<string, Counters>();
   for (const h of pool.hstates) {
     let anomaly = false;
-    for (const nid of pool.nodes)
+    const nodes = new Set<number>();
+    for (const nid of pool.nodes) {
       if (h.surplusHugePagesNode[nid] > h.nrHugePagesNode[nid]) anomaly = true;
+      if (h.nrHugePagesNode[nid] !== 0 || h.surplusHugePagesNode[nid] !== 0) nodes.add(nid);
+    }
     out.set(h.name, {
       nr: h.nrHugePages,
       free: h.freeHugePages,
@@ -162,6 +170,7 @@ function snapshot(pool: HugetlbPool): Map<string, Counters> {
       resv: h.resvHugePages,
       overcommit: h.nrOvercommitHugePages,
       nodeSurplusAnomaly: anomaly,
+      nodes,
     });
   }
   return out;
@@ -252,6 +261,7 @@ export class PoolRules {
         !faulted &&
         !b.nodeSurplusAnomaly &&
         !a.nodeSurplusAnomaly &&
+        new Set([...b.nodes, ...a.nodes]).size <= 1 &&
         unusedSurplus(b) <= 0 &&
         unusedSurplus(a) > 0
       )

@@ -1,14 +1,21 @@
 // The CLI's window on the outside world: where output goes. Tests hand in a capturing Io;
 // the hvo binary hands in the process's streams.
+import { Readable } from "node:stream";
 
 export interface Io {
   out(text: string): void;
   err(text: string): void;
+  /** What the user types (hvo shell); absent: nothing to read. `isTTY` when it is a terminal. */
+  readonly stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
 }
 
 export const processIo: Io = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
+  // A getter: process.stdin is opened only by a command that reads it.
+  get stdin() {
+    return process.stdin;
+  },
 };
 
 /** The exit status of a command whose reader went away (a shell's 128 + SIGPIPE). */
@@ -28,11 +35,12 @@ export function quietOnClosedPipe(proc: NodeJS.Process = process): void {
     });
 }
 
-/** An Io that keeps what was written, for tests. */
-export function captureIo(): Io & { stdout: () => string; stderr: () => string } {
+/** An Io that keeps what was written, for tests; `stdin` is what a command reads (not a terminal). */
+export function captureIo(stdin?: string): Io & { stdout: () => string; stderr: () => string } {
   let out = "";
   let err = "";
   return {
+    ...(stdin === undefined ? {} : { stdin: Readable.from([stdin]) }),
     out: (t) => {
       out += t;
     },

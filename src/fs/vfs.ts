@@ -135,6 +135,27 @@ export class Vfs {
     return all.sort();
   }
 
+  /**
+   * getdents(2) of a directory: the names directly under it, sorted ("." and ".." left out).
+   * ENOTDIR for a file, ENOENT for a path that names nothing.
+   */
+  readdir(path: string): string[] {
+    const dir = canonical(path).replace(/(.)\/$/, "$1");
+    if (!this.isDir(dir)) {
+      if (this.lookupFile(dir)) throw new KernelError(ENOTDIR, path);
+      throw new KernelError(ENOENT, path);
+    }
+    const prefix = dir === "/" ? "/" : `${dir}/`;
+    const names = new Set<string>();
+    for (const p of [...this.paths(), "/proc/kpagecount", "/proc/kpageflags"]) {
+      if (!p.startsWith(prefix)) continue;
+      const rest = p.slice(prefix.length);
+      const slash = rest.indexOf("/");
+      names.add(slash < 0 ? rest : rest.slice(0, slash));
+    }
+    return [...names].sort();
+  }
+
   exists(path: string): boolean {
     return this.lookup(path) !== null || path === "/proc/kpageflags" || path === "/proc/kpagecount";
   }

@@ -158,6 +158,11 @@ export interface HvoDesign {
    * power of two (the series); otherwise, and always in legacy, the head's address | 1.
    */
   maskTails: boolean;
+  /**
+   * An optimised folio's tail vmemmap pages map a shared tail page of its node or zone (the
+   * series); legacy maps them to the folio's own head page, whose struct pages then alias.
+   */
+  sharedTailPage: boolean;
 }
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -1088,6 +1093,7 @@ function initLateUndo(core: HvoCore, nid: number): void {
 export const LEGACY: HvoDesign = {
   name: "legacy",
   maskTails: false,
+  sharedTailPage: false,
   wrprotectWholeVmemmap: false,
   staticKey: true,
   singleFlags: VMEMMAP_SYNCHRONIZE_RCU,
@@ -1175,6 +1181,7 @@ function fillSlots(core: HvoCore, frame: number, slot: Uint8Array): void {
 export const SEED: HvoDesign = {
   name: "seed",
   maskTails: true,
+  sharedTailPage: true,
   wrprotectWholeVmemmap: false,
   staticKey: false,
   singleFlags: 0,
@@ -1352,6 +1359,7 @@ export function mainlineGetTail(
 export const MAINLINE: HvoDesign = {
   name: "mainline",
   maskTails: true,
+  sharedTailPage: true,
   wrprotectWholeVmemmap: true,
   staticKey: false,
   singleFlags: 0,

@@ -4,7 +4,7 @@
 // model's virtual files after the deferred frees have run (the "settled" counters).
 // Pure: no Node APIs.
 
-import { EINVAL, ENOENT, KernelError, errnoName } from "../include/errno.ts";
+import { EINVAL, ENOENT, ENOMEM, KernelError, errnoName } from "../include/errno.ts";
 import type { Model } from "../model.ts";
 import type { HugetlbInode } from "../fs/hugetlbfs.ts";
 import type { Hstate } from "../mm/hugetlb.ts";
@@ -43,6 +43,13 @@ interface Answer {
 }
 
 const OK: Answer = { rc: 0, errno: 0, code: null };
+
+/**
+ * The user address space an mmap must fit in: x86_64's TASK_SIZE with 4-level page tables
+ * (2^47 less a guard page). A longer mmap finds no room (get_unmapped_area()): ENOMEM. Other
+ * architectures' limits differ with their configuration; the model uses this one for all.
+ */
+const USER_SPACE_BYTES = 2 ** 47 - 4096;
 
 function fail(errno: number): Answer {
   return { rc: -1, errno, code: errnoName(errno) };
@@ -238,6 +245,8 @@ export class ModelSession {
       ino = mdl.hugetlbfs.anonFile(h);
     }
     const hsizeKb = sizeToKb(step.size) ?? 0;
+    if (hsizeKb * 1024 * step.n > USER_SPACE_BYTES)
+      return { ...fail(ENOMEM), touched: 0, pfns: [] };
     const n = Math.round((hsizeKb * step.n) / ino.h.sizeKb);
     if (n === 0) {
       // mmap of length 0 is not done by hvoexec: nothing mapped.
@@ -277,6 +286,9 @@ export class ModelSession {
       }
     }
     if (len === 0) return { ...OK, touched: 0 };
+    // hugetlb_get_unmapped_area(): a length that is not whole huge pages of the file is EINVAL.
+    if (len % (ino.h.sizeKb * 1024) !== 0) return { ...fail(EINVAL), touched: 0 };
+    if (len > USER_SPACE_BYTES) return { ...fail(ENOMEM), touched: 0 };
     const nPages = len / (ino.h.sizeKb * 1024);
     ino.users++; // the open descriptor
     let m: HugetlbMapping;
@@ -297,6 +309,7 @@ export class ModelSession {
     const mdl = this.model;
     const h = this.hstateOf(size);
     if (!h) return { ...fail(EINVAL), kpf: [] };
+    if (h.sizeKb * 1024 * n > USER_SPACE_BYTES) return { ...fail(ENOMEM), kpf: [] };
     const ino = mdl.hugetlbfs.anonFile(h);
     let m: HugetlbMapping;
     try {

@@ -85,6 +85,9 @@ describe("mutations are caught within a few seeded operations", () => {
           hit.seed,
           `not caught in ${SEEDS.length} runs of ${OPS} ops (found: ${hit.seen.join("; ") || "nothing"})`,
         ).not.toBeNull();
+        // Control: the same seed without the mutation breaks nothing up to that step.
+        const clean = checkRun(cfg(design, hit.seed ?? 1, null));
+        expect(clean.violations.filter((v) => v.step <= (hit.v?.step ?? 0))).toEqual([]);
       });
     }
   }

@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { tempDir } from "../tmp.ts";
 import { describe, expect, it } from "vitest";
+import { Checker } from "../../src/check/checker.ts";
 import { allInvariants, nodeSurplus } from "../../src/check/invariants.ts";
 import {
   bootCheckModel,
@@ -17,8 +18,9 @@ import {
 import { captureIo } from "../../src/cli/io.ts";
 import { main } from "../../src/cli/main.ts";
 import { DESIGNS, type Design } from "../../src/kernel.ts";
-import { parseScenarioFile } from "../../src/scenario/format.ts";
-import { runModel } from "../../src/scenario/run_model.ts";
+import { type Hstate, hugetlbOf } from "../../src/mm/hugetlb.ts";
+import { type Step, parseScenarioFile } from "../../src/scenario/format.ts";
+import { ModelSession, runModel } from "../../src/scenario/run_model.ts";
 
 function cfg(design: Design, seed: number, extra: Partial<CheckConfig> = {}): CheckConfig {
   return {
@@ -192,4 +194,57 @@ describe("hvo check CLI", () => {
     expect(await main(["check", "--mutation", "nope"], io)).toBe(2);
     expect(io.stderr()).toContain("skip-tlb-flush");
   });
+});
+
+// The pool's counters are checked against what the folios and the reservation maps show, not
+// against the pool's own lists: a counter that drifts while staying within its bounds is caught.
+describe("pool counters against the folios and the reservation maps", () => {
+  function setup(design: Design) {
+    const spec = checkMachineSpec({ ...defaultCheckMachine("x86_64"), nodes: 1 });
+    const model = bootCheckModel(spec, design, null);
+    const chk = new Checker(model.k);
+    const ses = new ModelSession(model);
+    ses.reset();
+    chk.resvHolders = () => ({
+      mappings: [...ses.maps.values()].filter((m) => m !== null),
+      hugetlbfs: model.hugetlbfs,
+    });
+    chk.afterStep(null);
+    const run = (s: Step) => {
+      ses.step(s);
+      model.settle();
+      chk.afterStep(s);
+    };
+    // 4 persistent pages; a private mapping of 3 not touched: hugetlb_reserve_pages() reserves
+    // all 3 at mmap time (HPAGE_RESV_OWNER), so free 4, resv 3.
+    run({ op: "nr", size: "2M", value: 4 });
+    run({ op: "map", id: "m0", size: "2M", n: 3, touch: 0 });
+    const h = hugetlbOf(model.k).hstates.find((x) => x.sizeKb === 2048) as Hstate;
+    return { chk, h };
+  }
+  for (const design of DESIGNS) {
+    it(`${design}: resv_hugepages 2 where the maps hold 3 is caught (2 is within [0, free 4])`, () => {
+      const { chk, h } = setup(design);
+      expect([h.freeHugePages, h.resvHugePages]).toEqual([4, 3]);
+      expect(chk.check(true)).toEqual([]);
+      h.resvHugePages = 2;
+      const vs = chk.check(true);
+      expect(vs.map((v) => [v.invariant, v.expected, v.actual])).toContainEqual([
+        "pool_counters",
+        "3",
+        "2",
+      ]);
+    });
+    it(`${design}: free_hugepages one short of the folios whose struct page says free is caught`, () => {
+      const { chk, h } = setup(design);
+      h.freeHugePages--;
+      h.freeHugePagesNode[0]--;
+      const vs = chk.check(true);
+      expect(vs.find((v) => /struct page says free/.test(v.detail))).toMatchObject({
+        invariant: "pool_counters",
+        expected: "4",
+        actual: "3",
+      });
+    });
+  }
 });

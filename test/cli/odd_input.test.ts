@@ -247,7 +247,7 @@ const fileText = fc.oneof(
 
 describe("odd files through run, compare and check --replay", () => {
   it("end in a result or a one-line error, never an internal error", async () => {
-    const seed = Number(process.env.H5_SEED ?? 20261205);
+    const seed = Number(process.env.HVO_ODD_SEED ?? 20261205);
     await fc.assert(
       fc.asyncProperty(fileText, async (text) => {
         const f = file(text);
@@ -259,7 +259,7 @@ describe("odd files through run, compare and check --replay", () => {
         ])
           expectNoInternalError(await hvo(...args), `hvo ${args.join(" ")}\n${text}`);
       }),
-      { seed, numRuns: Number(process.env.H5_RUNS ?? 60), verbose: 1 },
+      { seed, numRuns: Number(process.env.HVO_ODD_RUNS ?? 250), verbose: 1 },
     );
   });
 });
@@ -412,5 +412,44 @@ describe("usage errors instead of silence or a crash", () => {
     const r = await hvo("check", "--mutation", "tail-info-bit1", "--out", join(dir, "no", "such"));
     expect(r.rc).toBe(2);
     expect(r.err).toMatch(/^hvo: --out: [^\n]*\n$/);
+  });
+});
+
+describe("a long wait is announced", () => {
+  it("report --pool asking for 100,000 huge pages says so on stderr first", async () => {
+    // The 2 GiB machine has room for about a thousand 2M pages: the model stops there quickly.
+    const r = await hvo("report", "--machine", MACHINE, "--pool", "2M:100000");
+    expect(r.rc).toBe(0);
+    expect(r.err).toMatch(/^hvo report: measuring a pool of 100,000 huge pages .*--no-measure/);
+    const quiet = await hvo("report", "--machine", MACHINE, "--pool", "2M:100");
+    expect(quiet.err).toBe("");
+  });
+});
+
+describe("output into a closed pipe", () => {
+  it("ends quietly, as `hvo ... | head` expects (exit 141, no stack trace)", async () => {
+    const { spawn } = await import("node:child_process");
+    const bin = new URL("../../bin/hvo.mjs", import.meta.url).pathname;
+    // 200 steps: several hundred kB of JSON, more than a pipe holds, written at once at the end.
+    const long = file(
+      JSON.stringify({
+        format: "hvo-scenario/1",
+        scenarios: [
+          { id: "L", steps: Array.from({ length: 200 }, (_, i) => ({ op: "hvo", value: i % 2 })) },
+        ],
+      }),
+    );
+    const child = spawn(process.execPath, [bin, "run", long, "--json", "--machine", MACHINE], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let err = "";
+    child.stderr.on("data", (d) => {
+      err += String(d);
+    });
+    // Read the first chunk, then close our end, as head does after its lines.
+    child.stdout.once("data", () => child.stdout.destroy());
+    const code = await new Promise<number | null>((res) => child.on("close", (c) => res(c)));
+    expect(err).toBe("");
+    expect(code).toBe(141);
   });
 });

@@ -200,6 +200,11 @@ describe("a VM tier that cannot be had skips; one that broke fails", () => {
     ).toBe("[   12.3] BUG: unable to handle page fault for address: ffffea0000200008");
     expect(consoleTrouble("[ 3.1] Oops: 0003 [#1] PREEMPT SMP NOPTI\n")).toMatch(/Oops: 0003/);
     expect(consoleTrouble("[ 3.1] Kernel panic - not syncing: Fatal exception\n")).toMatch(/panic/);
+    // A report the caller expects (and asserts) is passed over; the next one is not.
+    const two =
+      "[ 4.6] BUG: Bad page state in process hvoexec  pfn:100040\r\n[ 4.7] Oops: 0002 [#1]\r\n";
+    expect(consoleTrouble(two, (l) => l.includes("Bad page state"))).toBe("[ 4.7] Oops: 0002 [#1]");
+    expect(consoleTrouble(two.split("\n")[0], (l) => l.includes("Bad page state"))).toBeNull();
   });
 
   it("a cached kernel whose checksum is wrong is an error, not a reason to skip", async () => {

@@ -37,8 +37,8 @@ export interface CheckCliOptions {
 
 function int(name: string, v: string | undefined, dflt: number, min = 0): number {
   if (v === undefined) return dflt;
-  if (!/^\d+$/.test(v) || Number(v) < min)
-    throw new UsageError(`--${name}: "${v}" is not an integer >= ${min}`);
+  if (!/^\d+$/.test(v) || Number(v) < min || !Number.isSafeInteger(Number(v)))
+    throw new UsageError(`--${name}: "${v}" is not an integer >= ${min} (and < 2^53)`);
   return Number(v);
 }
 
@@ -110,7 +110,10 @@ export function loadReplay(
     checkMachineSpec(spec); // a machine that cannot be built is the file's fault: MachineError
     return { file: { ...file, "x-check": x.data as Partial<ReplayInfo> }, raw: r };
   } catch (e) {
-    if (e instanceof FormatError) throw new UsageError(`--replay ${path}: ${e.message}`);
+    if (e instanceof FormatError)
+      throw new UsageError(
+        e.message.startsWith(path) ? `--replay ${e.message}` : `--replay ${path}: ${e.message}`,
+      );
     if (e instanceof MachineError) throw new UsageError(`--replay ${path}: x-check: ${e.message}`);
     throw e;
   }

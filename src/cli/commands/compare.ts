@@ -20,6 +20,11 @@ export function compareAction(io: Io, file: string, opts: CompareCliOptions): vo
     pfn = Number(opts.pfn);
   }
   const spec = resolveMachine(opts.machine);
+  const endPfn = Math.max(...spec.nodes.flatMap((n) => n.ranges.map((r) => r.endPfn)));
+  if (pfn !== undefined && !(pfn < endPfn))
+    throw new UsageError(
+      `--pfn: 0x${pfn.toString(16)} is beyond the machine: its last page frame is 0x${(endPfn - 1).toString(16)}`,
+    );
   const cmp = compareDesigns(spec, scenarios, pfn);
   io.out(opts.json ? `${JSON.stringify(cmp, null, 1)}\n` : formatComparison(cmp));
 }

@@ -10,7 +10,9 @@ import { register as live } from "./live.ts";
 import { register as matrix } from "./matrix.ts";
 import { register as report } from "./report.ts";
 import { register as run } from "./run.ts";
+import { register as shell } from "./shell.ts";
 import { register as vm } from "./vm.ts";
+import { register as web } from "./web.ts";
 import { register as write } from "./write.ts";
 
 export type RegisterCommand = (program: Command, io: Io) => void;
@@ -23,8 +25,10 @@ export const commands: RegisterCommand[] = [
   run,
   cat,
   write,
+  shell,
   diff,
   check,
   compare,
   matrix,
+  web,
 ];

@@ -45,7 +45,8 @@ export function loadScenarioFile(file: string): ScenarioFile {
   try {
     return parseScenarioFile(parseJsonText(text, file));
   } catch (e) {
-    if (e instanceof FormatError) throw new UsageError(`${file}: ${e.message}`);
+    if (e instanceof FormatError)
+      throw new UsageError(e.message.startsWith(file) ? e.message : `${file}: ${e.message}`);
     throw e;
   }
 }

@@ -170,9 +170,12 @@ export async function bootVm(p: Prepared, shape: VmShape, opts: VmOptions = {}):
   }
 }
 
-/** Throws when the guest's kernel printed an Oops, a BUG or a panic (a broken oracle). */
-export function checkGuestKernel(vm: BootedVm): void {
-  const trouble = vm.guest.kernelTrouble();
+/**
+ * Throws when the guest's kernel printed an Oops, a BUG or a panic (a broken oracle), other
+ * than the lines `allow` passes.
+ */
+export function checkGuestKernel(vm: BootedVm, allow?: (line: string) => boolean): void {
+  const trouble = vm.guest.kernelTrouble(allow);
   if (trouble) throw new VmSetupError(`the guest's kernel broke: ${trouble}`);
 }
 
@@ -180,8 +183,8 @@ export function checkGuestKernel(vm: BootedVm): void {
  * Closes the guest; fails when its kernel printed an Oops, a BUG or a panic while it ran (the
  * console is read first: closing removes it).
  */
-export async function shutdown(vm: BootedVm): Promise<void> {
-  const trouble = vm.guest.kernelTrouble();
+export async function shutdown(vm: BootedVm, allow?: (line: string) => boolean): Promise<void> {
+  const trouble = vm.guest.kernelTrouble(allow);
   await vm.ch.close();
   if (trouble) throw new VmSetupError(`the guest's kernel broke: ${trouble}`);
 }

@@ -1,0 +1,11 @@
+import { chromium } from "playwright-core";
+const b = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox","--disable-gpu","--disable-quic","--no-first-run","--disable-background-networking","--disable-component-update","--disable-sync"] });
+const p = await b.newPage({ viewport: { width: 1400, height: 2000 } });
+p.on("console", m => console.log("console", m.type(), m.text()));
+p.on("pageerror", e => console.log("pageerror", e.message));
+const t = Date.now();
+await p.goto("file:///work/main/web/dist/index.html#" + process.argv[2]);
+await p.waitForSelector("body[data-ready]");
+console.log("ready", Date.now() - t, await p.getAttribute("body", "data-ready"), await p.textContent("#error"));
+await p.screenshot({ path: "/tmp/h7/shot.png", fullPage: true });
+await b.close();
