@@ -259,7 +259,7 @@ describe("odd files through run, compare and check --replay", () => {
         ])
           expectNoInternalError(await hvo(...args), `hvo ${args.join(" ")}\n${text}`);
       }),
-      { seed, numRuns: Number(process.env.HVO_ODD_RUNS ?? 250), verbose: 1 },
+      { seed, numRuns: Number(process.env.HVO_ODD_RUNS ?? 150), verbose: 1 },
     );
   });
 });

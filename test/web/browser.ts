@@ -78,13 +78,11 @@ export async function afterRender(page: Page, action: () => Promise<void>): Prom
 
 /** The counters panel of one design: field -> JSON text of its value. */
 export async function counters(page: Page, design: string): Promise<Record<string, string>> {
-  const cells = page.locator(`#counters td[data-design="${design}"]`);
+  const pairs = await page
+    .locator(`#counters td[data-design="${design}"]`)
+    .evaluateAll((cells) => cells.map((c) => [c.getAttribute("data-key"), c.getAttribute("data-value")]));
   const out: Record<string, string> = {};
-  for (const c of await cells.all()) {
-    const key = await c.getAttribute("data-key");
-    const value = await c.getAttribute("data-value");
-    if (key !== null && value !== null) out[key] = value;
-  }
+  for (const [key, value] of pairs) if (key !== null && value !== null) out[key] = value;
   return out;
 }
 
