@@ -13,7 +13,9 @@ function classicScript(): Plugin {
     apply: "build",
     enforce: "post",
     transformIndexHtml: (html) =>
-      html.replace(/<script type="module" crossorigin src=/g, "<script defer src=").replace(/ crossorigin/g, ""),
+      html
+        .replace(/<script type="module" crossorigin src=/g, "<script defer src=")
+        .replace(/ crossorigin/g, ""),
   };
 }
 

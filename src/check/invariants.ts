@@ -979,7 +979,7 @@ export function poolCounters(model: CheckTarget): Violation[] {
   if (!pool) return [];
   const c = checkContext(k);
   c.mirror.refresh();
-  const seen = observePool(k, pool, c.shadow.memmap);
+  const seen = observePool(k, pool, (vpn) => c.mirror.translate(vpn));
   const out: Violation[] = [];
   const bad = (detail: string, expected: number, actual: number) => {
     if (expected !== actual && out.length < 8)

@@ -37,7 +37,6 @@ import type { Kernel } from "../kernel.ts";
 import type { Hugetlbfs, HugetlbInode } from "../fs/hugetlbfs.ts";
 import type { Hstate, HugetlbPool, Subpool } from "../mm/hugetlb.ts";
 import type { HugetlbMapping } from "../mm/process.ts";
-import type { Memmap } from "../mm/memmap.ts";
 import type { Step } from "../scenario/format.ts";
 import type { Violation } from "./invariants.ts";
 
@@ -50,14 +49,21 @@ export interface ObservedHstate {
 }
 
 /**
- * The counters the folios show, per hstate (by name). `memmap` must read struct pages without
- * the model's TLB (the checker's shadow memmap).
+ * The counters the folios show, per hstate (by name). `translate` gives the frame that backs a
+ * vmemmap page (the checker's mirror of the page tables, not the model's TLB).
  */
 export function observePool(
   k: Kernel,
   pool: HugetlbPool,
-  memmap: Memmap,
+  translate: (vpn: number) => { frame: number } | null,
 ): Map<string, ObservedHstate> {
+  const sps = k.spec.structPageSize;
+  const ps = k.pageSize;
+  const readU32 = (voff: number): number | null => {
+    const vpn = Math.floor(voff / ps);
+    const m = translate(vpn);
+    return m ? k.frames.readU32(m.frame, voff - vpn * ps) : null;
+  };
   const out = new Map<string, ObservedHstate>();
   const nrNodeIds = Math.max(0, ...pool.nodes) + 1;
   for (const h of pool.hstates)
@@ -73,9 +79,11 @@ export function observePool(
     const nid = k.pfnToNid(head);
     o.nr++;
     o.nrNode[nid]++;
-    if (!memmap.backing(head)) continue;
-    const refs = memmap.readU32(head, PAGE_OFF.refcount) | 0;
-    if (refs === 0 && memmap.testBit(head, PAGE_OFF.private, HPG.freed)) {
+    // Two words of the head's struct page, read from the frames that back them (a struct page
+    // may straddle two vmemmap pages; an aligned 32-bit word never does).
+    const refs = readU32(head * sps + PAGE_OFF.refcount);
+    const priv = readU32(head * sps + PAGE_OFF.private);
+    if (refs === 0 && priv !== null && ((priv >>> HPG.freed) & 1) === 1) {
       o.free++;
       o.freeNode[nid]++;
     }

@@ -2,13 +2,14 @@
 // (valid or not: any ops, values, ids, sizes, also sizes the machine lacks) end in a result
 // (exit 0 or 1) or a one-line error (exit 2), never an internal error (exit 70, a stack trace).
 // Plus the fixed cases of issue #10 item 7: map ids, --only, --ops, --out, x-check.
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { captureIo } from "../../src/cli/io.ts";
 import { main } from "../../src/cli/main.ts";
+import { idRefusal } from "../../src/live/driver.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "hvo-odd-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -327,6 +328,36 @@ describe("map ids (NO_SUCH_ID, ID_IN_USE)", () => {
     const r = await hvo("run", file(IDS));
     expect(r.out).toMatch(/touch id="never"\s+NO_SUCH_ID\s/);
     expect(r.out).toMatch(/map id="m" 2M n=1\s+ID_IN_USE\s/);
+  });
+});
+
+describe("map ids through hvoexec (the live and QEMU runners' driver)", () => {
+  // The refusals as native/hvoexec.c spells them: the driver turns them into step results.
+  const source = readFileSync(new URL("../../native/hvoexec.c", import.meta.url), "utf8");
+  const said = (message: string) => {
+    // In the C source: sb_puts(b, "{\"ok\":false,\"error\":\"<message>\"}");
+    if (!source.includes(`\\"error\\":\\"${message}\\"`))
+      throw new Error(`hvoexec.c no longer says "${message}"`);
+    return message;
+  };
+
+  it("are NO_SUCH_ID for touch/release of an unknown id, ID_IN_USE for a held one", () => {
+    for (const op of ["touch", "release"] as const) {
+      const r = idRefusal({ op, id: "x" }, { ok: false, error: said(`${op}: unknown map id`) });
+      expect([r.ok, r.rc, r.errno, r.code]).toEqual([true, -1, 0, "NO_SUCH_ID"]);
+    }
+    const r = idRefusal(
+      { op: "map", id: "x", size: "2M", n: 1 },
+      { ok: false, error: said("map id already in use") },
+    );
+    expect([r.ok, r.rc, r.errno, r.code, r.pfns]).toEqual([true, -1, 0, "ID_IN_USE", []]);
+  });
+
+  it("leave every other failure of hvoexec a failure", () => {
+    const broken = { ok: false, error: "map needs id=, size= (a power of two), n>=0" };
+    expect(idRefusal({ op: "map", id: "x", size: "2M", n: 1 }, broken)).toBe(broken);
+    const other = { ok: false, error: "touch: unknown map id" };
+    expect(idRefusal({ op: "map", id: "x", size: "2M", n: 1 }, other)).toBe(other);
   });
 });
 

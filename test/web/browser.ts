@@ -5,7 +5,13 @@ import { existsSync, mkdirSync } from "node:fs";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
-import { buildWeb, REPO_ROOT, serveDir, WEB_DIST, webDistStale } from "../../src/cli/commands/web.ts";
+import {
+  buildWeb,
+  REPO_ROOT,
+  serveDir,
+  WEB_DIST,
+  webDistStale,
+} from "../../src/cli/commands/web.ts";
 
 export const CHROMIUM = process.env.HVO_CHROMIUM ?? "/usr/bin/chromium";
 export const haveChromium = existsSync(CHROMIUM);
@@ -50,10 +56,7 @@ export async function startRig(): Promise<WebRig> {
 }
 
 /** A new page that remembers its console errors and uncaught exceptions. */
-export async function openPage(
-  rig: WebRig,
-  hash = "",
-): Promise<{ page: Page; errors: string[] }> {
+export async function openPage(rig: WebRig, hash = ""): Promise<{ page: Page; errors: string[] }> {
   const page = await rig.browser.newPage({ viewport: { width: 1400, height: 1000 } });
   const errors: string[] = [];
   page.on("console", (m) => {
@@ -69,18 +72,18 @@ export async function openPage(
 export async function afterRender(page: Page, action: () => Promise<void>): Promise<void> {
   const before = Number(await page.getAttribute("body", "data-ready"));
   await action();
-  await page.waitForFunction(
-    `Number(document.body.dataset.ready) > ${before}`,
-    undefined,
-    { timeout: 30_000 },
-  );
+  await page.waitForFunction(`Number(document.body.dataset.ready) > ${before}`, undefined, {
+    timeout: 30_000,
+  });
 }
 
 /** The counters panel of one design: field -> JSON text of its value. */
 export async function counters(page: Page, design: string): Promise<Record<string, string>> {
   const pairs = await page
     .locator(`#counters td[data-design="${design}"]`)
-    .evaluateAll((cells) => cells.map((c) => [c.getAttribute("data-key"), c.getAttribute("data-value")]));
+    .evaluateAll((cells) =>
+      cells.map((c) => [c.getAttribute("data-key"), c.getAttribute("data-value")]),
+    );
   const out: Record<string, string> = {};
   for (const [key, value] of pairs) if (key !== null && value !== null) out[key] = value;
   return out;

@@ -74,7 +74,9 @@ describe.skipIf(!haveChromium)("the web view in headless Chromium", () => {
     expect(c.HugePages_Total).toBe("0");
     expect(c.hvo).toBe("0");
     screenshots.push(await shot(page, "load"));
-    await page.goto(`file://${join(WEB_DIST, "index.html")}#m=x86_64&d=legacy&sc=L02_2M_HVO_odd_steps&at=2`);
+    await page.goto(
+      `file://${join(WEB_DIST, "index.html")}#m=x86_64&d=legacy&sc=L02_2M_HVO_odd_steps&at=2`,
+    );
     await page.waitForSelector("body[data-ready]");
     expect((await counters(page, "legacy")).HugePages_Total).toBe("1");
     expect(errors).toEqual([]);
@@ -111,7 +113,10 @@ describe.skipIf(!haveChromium)("the web view in headless Chromium", () => {
       { op: "nr", size: "2M", value: 2 },
     ];
     const file = join(tmp, "inspect.json");
-    writeFileSync(file, JSON.stringify({ format: "hvo-scenario/1", scenarios: [{ id: "t", steps }] }));
+    writeFileSync(
+      file,
+      JSON.stringify({ format: "hvo-scenario/1", scenarios: [{ id: "t", steps }] }),
+    );
     for (const design of ["legacy", "mainline"]) {
       const { page, errors } = await openPage(rig, stepsHash(design, steps));
       const lane = page.locator(`#vmemmap .lane[data-design="${design}"]`);
@@ -120,14 +125,23 @@ describe.skipIf(!haveChromium)("the web view in headless Chromium", () => {
         await afterRender(page, () => lane.locator(`.sp[data-i="${i}"]`).click());
         const raw = await page.textContent(`#structpage .lane[data-design="${design}"] code.raw`);
         const cli = await cliJson<{ raw: string; fake_head: boolean }>([
-          "inspect", "--pfn", String(head + i), "--after", file, "--design", design, "--json",
+          "inspect",
+          "--pfn",
+          String(head + i),
+          "--after",
+          file,
+          "--design",
+          design,
+          "--json",
         ]);
         // 64 bytes of x86_64's struct page, as two hex digits each.
         expect(raw).toHaveLength(128);
         expect(raw, `${design} struct page ${i}`).toBe(cli.raw);
       }
       // The fake head's flags word (bytes 0-7, little endian) has PG_head (bit 6) set.
-      const flags = BigInt(`0x${(await page.textContent("code.raw"))?.slice(0, 16).match(/../g)?.reverse().join("")}`);
+      const flags = BigInt(
+        `0x${(await page.textContent("code.raw"))?.slice(0, 16).match(/../g)?.reverse().join("")}`,
+      );
       expect((flags >> 6n) & 1n).toBe(design === "legacy" ? 1n : 0n);
       screenshots.push(await shot(page, `structpage-${design}`));
       expect(errors).toEqual([]);
@@ -147,18 +161,22 @@ describe.skipIf(!haveChromium)("the web view in headless Chromium", () => {
     for (const design of ["legacy", "seed", "mainline"]) {
       const lane = page.locator(`#vmemmap .lane[data-design="${design}"]`);
       expect(await lane.locator(".sp").count()).toBe(512);
-      const fake = await lane.locator(".sp.fake-head").evaluateAll((els) =>
-        els.map((e) => Number(e.getAttribute("data-i"))),
-      );
+      const fake = await lane
+        .locator(".sp.fake-head")
+        .evaluateAll((els) => els.map((e) => Number(e.getAttribute("data-i"))));
       expect(fake, design).toEqual(design === "legacy" ? fakeAt : []);
       expect(await lane.locator(".sp.head").count()).toBe(1);
-      const roles = await lane.locator(".vpage").evaluateAll((els) => els.map((e) => e.getAttribute("data-role")));
+      const roles = await lane
+        .locator(".vpage")
+        .evaluateAll((els) => els.map((e) => e.getAttribute("data-role")));
       expect(roles).toEqual(
         design === "legacy"
           ? ["head", ...Array(7).fill("head_alias")]
           : ["head", ...Array(7).fill("shared_tail")],
       );
-      const writable = await lane.locator(".vpage").evaluateAll((els) => els.map((e) => e.getAttribute("data-writable")));
+      const writable = await lane
+        .locator(".vpage")
+        .evaluateAll((els) => els.map((e) => e.getAttribute("data-writable")));
       expect(writable).toEqual(["1", ...Array(7).fill("0")]);
     }
     screenshots.push(await shot(page, "three-designs"));
@@ -176,7 +194,12 @@ describe.skipIf(!haveChromium)("the web view in headless Chromium", () => {
     const rows = await page.locator("#folio-table tr[data-head]").evaluateAll((els) =>
       els.map((e) => {
         const td = [...e.querySelectorAll("td")].map((c) => c.textContent ?? "");
-        return { head: Number(e.getAttribute("data-head")), order: Number(e.getAttribute("data-order")), nid: td[2], zone: td[3] };
+        return {
+          head: Number(e.getAttribute("data-head")),
+          order: Number(e.getAttribute("data-order")),
+          nid: td[2],
+          zone: td[3],
+        };
       }),
     );
     expect(rows).toHaveLength(6);
@@ -193,9 +216,9 @@ describe.skipIf(!haveChromium)("the web view in headless Chromium", () => {
     expect(tails.map((t) => t.key).sort()).toEqual([...wanted].sort());
     for (const r of rows) {
       await afterRender(page, () => page.click(`#folio-table tr[data-head="${r.head}"]`));
-      const frames = await lane.locator(".vpage").evaluateAll((els) =>
-        els.map((e) => Number(e.getAttribute("data-frame"))),
-      );
+      const frames = await lane
+        .locator(".vpage")
+        .evaluateAll((els) => els.map((e) => Number(e.getAttribute("data-frame"))));
       expect(frames).toHaveLength(2 ** r.order / 64);
       const t = tails.find((x) => x.key === `${r.nid}/${r.zone}/${r.order}`);
       expect(new Set(frames.slice(1))).toEqual(new Set([t?.frame]));
@@ -212,7 +235,9 @@ describe.skipIf(!haveChromium)("the web view in headless Chromium", () => {
       await page.fill("#cmd", `echo abc > ${path}`);
       await page.press("#cmd", "Enter");
     });
-    expect(await page.textContent("#steps li:last-child .errmsg")).toBe(" write error: Invalid argument");
+    expect(await page.textContent("#steps li:last-child .errmsg")).toBe(
+      " write error: Invalid argument",
+    );
     await afterRender(page, async () => {
       await page.fill("#cmd", `echo 4 > ${path}`);
       await page.press("#cmd", "Enter");
@@ -244,7 +269,9 @@ describe.skipIf(!haveChromium)("the web view in headless Chromium", () => {
       position: await p.textContent("#position"),
       counters: await counters(p, "legacy"),
       folio: await p.getAttribute("#folio-table tr.selected", "data-head"),
-      frames: await p.locator(".vpage[data-frame]").evaluateAll((els) => els.map((e) => e.getAttribute("data-frame"))),
+      frames: await p
+        .locator(".vpage[data-frame]")
+        .evaluateAll((els) => els.map((e) => e.getAttribute("data-frame"))),
       raw: await p.textContent("code.raw"),
       inspect: await p.textContent("pre.inspect"),
     });
@@ -283,9 +310,53 @@ describe.skipIf(!haveChromium)("the web view in headless Chromium", () => {
     expect(Number(await page.getAttribute(".diffs", "data-count"))).toBe(2);
     expect(await page.textContent(".diffs")).toContain("HugePages_Free");
     expect(await page.textContent(".diffs")).toContain("d_memmap_sum");
-    const marked = await page.locator("#steps li.differs").evaluateAll((els) => els.map((e) => e.getAttribute("data-i")));
+    const marked = await page
+      .locator("#steps li.differs")
+      .evaluateAll((els) => els.map((e) => e.getAttribute("data-i")));
     expect(marked).toContain("2");
     screenshots.push(await shot(page, "compare"));
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it("takes a hvo-scenario/1 file dropped on the page and steps through it", async () => {
+    const file = {
+      format: "hvo-scenario/1",
+      scenarios: [
+        {
+          id: "dropped",
+          steps: [
+            { op: "hvo", value: 1 },
+            { op: "nr", size: "1G", value: 1 },
+            { op: "demote", size: "1G", value: 1 },
+          ],
+        },
+      ],
+    };
+    const path = join(tmp, "dropped.json");
+    writeFileSync(path, JSON.stringify(file));
+    const r = await cliJson<Result>(["run", path, "--design", "legacy", "--json"]);
+    const { page, errors } = await openPage(rig, "m=x86_64&d=legacy");
+    const dt = await page.evaluateHandle(
+      `(() => { const dt = new DataTransfer(); dt.items.add(new File([${JSON.stringify(JSON.stringify(file))}], "dropped.json", { type: "application/json" })); return dt; })()`,
+    );
+    await afterRender(page, () => page.dispatchEvent("body", "drop", { dataTransfer: dt }));
+    expect(await page.inputValue("#scenario")).toBe("dropped");
+    expect(await page.textContent("#position")).toBe("step 0 of 3");
+    await afterRender(page, () => page.click("#last"));
+    expect(await counters(page, "legacy")).toEqual(
+      expectedCounters(r.scenarios.dropped.steps[2].after),
+    );
+    // A file that is not one: one line naming the problem, the view unchanged.
+    const bad = await page.evaluateHandle(
+      `(() => { const dt = new DataTransfer(); dt.items.add(new File(['{"format":"hvo-scenario/1","scenarios":[{"id":"x","steps":[{"op":"nr","size":"2MB","value":1}]}]}'], "bad.json")); return dt; })()`,
+    );
+    await page.dispatchEvent("body", "drop", { dataTransfer: bad });
+    await page.waitForSelector("#error:not([hidden])");
+    const msg = (await page.textContent("#error")) ?? "";
+    expect(msg).toMatch(/^bad\.json: .*size/);
+    expect(msg).not.toContain("\n");
+    expect(await page.textContent("#position")).toBe("step 3 of 3");
     expect(errors).toEqual([]);
     await page.close();
   });
@@ -303,10 +374,14 @@ describe.skipIf(!haveChromium)("the web view in headless Chromium", () => {
 
 describe("hvo web", () => {
   it("serves web/dist on a local address and prints it", async () => {
-    const child = spawn(process.execPath, [join(REPO_ROOT, "bin", "hvo.mjs"), "web", "--port", "0", "--no-open"], {
-      cwd: REPO_ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      [join(REPO_ROOT, "bin", "hvo.mjs"), "web", "--port", "0", "--no-open"],
+      {
+        cwd: REPO_ROOT,
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     try {
       const url = await new Promise<string>((ok, fail) => {
         let out = "";

@@ -12,7 +12,7 @@ import type { MachineSpec } from "../../src/machine/spec.ts";
 import type { HvoCore, SharedTail } from "../../src/mm/hugetlb_vmemmap.ts";
 import { bootModel, type Model } from "../../src/model.ts";
 import { walkFolioVmemmap, type FrameRole } from "../../src/report/picture.ts";
-import type { After, Result, ScenarioFile, Step } from "../../src/scenario/format.ts";
+import type { After, Result, Step } from "../../src/scenario/format.ts";
 import { RESULT_FORMAT } from "../../src/scenario/format.ts";
 import { ModelSession, observeModel, runScenarioOnModel } from "../../src/scenario/run_model.ts";
 
@@ -87,7 +87,13 @@ function outcomeOf(step: Step, a: { rc: number; errno: number; code: string | nu
       message = `${step.op === "map" || step.op === "kpf" ? "mmap" : "write"} error: ${strerror(a.errno)}`;
     else message = `refused: ${a.code ?? "error"}`;
   }
-  return { step, rc: a.rc, errno: a.errno, code: a.code ?? (a.errno ? errnoName(a.errno) : null), message };
+  return {
+    step,
+    rc: a.rc,
+    errno: a.errno,
+    code: a.code ?? (a.errno ? errnoName(a.errno) : null),
+    message,
+  };
 }
 
 /**
@@ -101,9 +107,17 @@ export function runSteps(spec: MachineSpec, design: Design, steps: readonly Step
   const series: After[] = [observeModel(model)];
   const outcomes: StepOutcome[] = [];
   for (const step of steps.slice(0, upTo)) {
-    const a = session.step(step);
-    outcomes.push(outcomeOf(step, a));
-    series.push(observeModel(model));
+    try {
+      const a = session.step(step);
+      outcomes.push(outcomeOf(step, a));
+      series.push(observeModel(model));
+    } catch (e) {
+      // An Oops (a write through a read-only vmemmap PTE, a BUG_ON): shown on the step; the
+      // observation stays the last one read.
+      const message = (e as Error).message.split("\n")[0];
+      outcomes.push({ step, rc: -1, errno: 0, code: "OOPS", message });
+      series.push(series[series.length - 1]);
+    }
   }
   return { model, session, series, outcomes };
 }

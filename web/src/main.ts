@@ -43,7 +43,8 @@ const bundledScenarios: Scenario[] = [
   ...parseScenarioFile(suiteFile).scenarios,
   ...parseScenarioFile(sharedFile).scenarios,
 ];
-const bundled = (id: string): Step[] | undefined => bundledScenarios.find((s) => s.id === id)?.steps;
+const bundled = (id: string): Step[] | undefined =>
+  bundledScenarios.find((s) => s.id === id)?.steps;
 /** Scenarios of a file the user dropped or picked (not in the URL: their steps are). */
 let loadedScenarios: Scenario[] = [];
 /** A hvo-result/1 the user loaded, compared with the model's. */
@@ -130,6 +131,14 @@ function initControls(): void {
     const mem = ($("#mem") as HTMLInputElement).value.trim();
     const nodes = ($("#nodes") as HTMLInputElement).value.trim();
     const cmd = ($("#cmdline") as HTMLInputElement).value;
+    if (mem !== "" && !/^[1-9][0-9]*$/.test(mem)) {
+      showError(`memory: "${mem}" is not a size in MiB (a whole number, e.g. 16384)`);
+      return;
+    }
+    if (nodes !== "" && !/^[1-9][0-9]?$/.test(nodes)) {
+      showError(`nodes: "${nodes}" is not a number of NUMA nodes (1-99)`);
+      return;
+    }
     setState({
       ...state,
       machine: machine.value,
@@ -202,7 +211,9 @@ function initControls(): void {
   const runCmd = () => {
     const m = /^\s*echo\s+(\S+)\s*>\s*(\/\S+)\s*$/.exec(cmd.value);
     if (!m) {
-      showError(`not understood: "${cmd.value}" (write it as: echo VALUE > /sys/... or /proc/sys/vm/...)`);
+      showError(
+        `not understood: "${cmd.value}" (write it as: echo VALUE > /sys/... or /proc/sys/vm/...)`,
+      );
       return;
     }
     showError("");
@@ -243,7 +254,14 @@ async function loadFile(name: string, text: string): Promise<void> {
       if (!ids.includes(state.scenario) && ids.length) {
         const id = ids[0];
         const steps = result.scenarios[id].steps.map((r) => r.step);
-        setState({ ...state, scenario: id, steps, at: steps.length, folio: undefined, pfn: undefined });
+        setState({
+          ...state,
+          scenario: id,
+          steps,
+          at: steps.length,
+          folio: undefined,
+          pfn: undefined,
+        });
       } else render();
       return;
     }
@@ -255,7 +273,14 @@ async function loadFile(name: string, text: string): Promise<void> {
         scen.append(el("option", { value: s.id }, `${s.id} (${name})`));
     const first = sf.scenarios[0];
     if (first)
-      setState({ ...state, scenario: first.id, steps: first.steps, at: 0, folio: undefined, pfn: undefined });
+      setState({
+        ...state,
+        scenario: first.id,
+        steps: first.steps,
+        at: 0,
+        folio: undefined,
+        pfn: undefined,
+      });
   } catch (e) {
     showError(`${name}: ${(e as Error).message.split("\n")[0]}`);
   }
@@ -303,7 +328,10 @@ function syncControls(lane: Lane): void {
   scen.value = [...scen.options].some((o) => o.value === state.scenario) ? state.scenario : "";
   const sizeSel = $("#act-size") as HTMLSelectElement;
   const sizes = lane.model.pool.hstatesBySize().map((h) => `${h.sizeKb}kB`);
-  if (sizeSel.options.length !== sizes.length || [...sizeSel.options].some((o, i) => o.value !== sizes[i])) {
+  if (
+    sizeSel.options.length !== sizes.length ||
+    [...sizeSel.options].some((o, i) => o.value !== sizes[i])
+  ) {
     sizeSel.replaceChildren(
       ...sizes.map((s) => el("option", { value: s }, s === "2048kB" ? "2048kB (2M)" : s)),
     );
@@ -326,7 +354,10 @@ function renderSteps(lanes: Lane[]): void {
     const msg = outs.find((o) => o?.message)?.message ?? "";
     const li = el(
       "li",
-      { "data-i": i, class: `${i < state.at ? "done" : "todo"}${i === state.at - 1 ? " current" : ""}` },
+      {
+        "data-i": i,
+        class: `${i < state.at ? "done" : "todo"}${i === state.at - 1 ? " current" : ""}`,
+      },
       el("code", {}, stepText(s)),
       msg ? el("span", { class: "errmsg" }, ` ${msg}`) : "",
     );
@@ -414,7 +445,7 @@ function renderCharts(lanes: Lane[]): void {
           series,
           plugins: [marker],
           scales: { x: { time: false } },
-          axes: [{}, { size: 70 }],
+          axes: [{ label: "step", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] }, { size: 90 }],
         },
         data,
         div,
@@ -430,7 +461,11 @@ function renderMachine(lane: Lane): void {
   const zones = el(
     "table",
     {},
-    el("tr", {}, ...["node", "zone", "pfns", "present", "managed", "free"].map((h) => el("th", {}, h))),
+    el(
+      "tr",
+      {},
+      ...["node", "zone", "pfns", "present", "managed", "free"].map((h) => el("th", {}, h)),
+    ),
     ...k.buddy.zones.map((z) =>
       el(
         "tr",
@@ -461,7 +496,9 @@ function renderMachine(lane: Lane): void {
       n ? String(n) : "",
     );
     cell.addEventListener("click", () => {
-      const first = heads.filter((h) => h >= start && h < start + blockPages).sort((a, b2) => a - b2)[0];
+      const first = heads
+        .filter((h) => h >= start && h < start + blockPages)
+        .sort((a, b2) => a - b2)[0];
       ($("#act-value") as HTMLInputElement).value = String(b.id);
       if (first !== undefined) setState({ ...state, folio: first, pfn: first });
     });
@@ -490,7 +527,11 @@ function renderFolios(lanes: Lane[]): void {
   const table = el(
     "table",
     { id: "folio-table" },
-    el("tr", {}, ...["head pfn", "size", "node", "zone", "list", "HVO"].map((h) => el("th", {}, h))),
+    el(
+      "tr",
+      {},
+      ...["head pfn", "size", "node", "zone", "list", "HVO"].map((h) => el("th", {}, h)),
+    ),
     ...list.slice(0, 200).map((f) => {
       const tr = el(
         "tr",
@@ -511,22 +552,24 @@ function renderFolios(lanes: Lane[]): void {
     }),
   );
   const more = list.length > 200 ? el("p", {}, `(${list.length - 200} more not listed)`) : "";
-  $("#folios").replaceChildren(
-    el("p", {}, `${list.length} huge page(s) in the pool`),
-    table,
-    more,
-  );
+  $("#folios").replaceChildren(el("p", {}, `${list.length} huge page(s) in the pool`), table, more);
   const box = $("#vmemmap");
   box.replaceChildren();
   const spBox = $("#structpage");
   spBox.replaceChildren();
   for (const lane of lanes) {
     const f = folio === undefined ? undefined : folios(lane.model).find((x) => x.head === folio);
-    const section = el("div", { class: "lane", "data-design": lane.design }, el("h3", {}, lane.design));
+    const section = el(
+      "div",
+      { class: "lane", "data-design": lane.design },
+      el("h3", {}, lane.design),
+    );
     box.append(section);
     section.append(renderSharedTails(lane));
     if (!f) {
-      section.append(el("p", {}, "no huge page: grow a pool (nr_hugepages) to see a folio's vmemmap"));
+      section.append(
+        el("p", {}, "no huge page: grow a pool (nr_hugepages) to see a folio's vmemmap"),
+      );
     } else section.append(renderFolioVmemmap(lane, f.head, f.order));
     renderStructPage(lane, f?.head, spBox);
   }
@@ -563,8 +606,12 @@ function renderFolioVmemmap(lane: Lane, head: number, order: number): HTMLElemen
     el(
       "p",
       {},
-      `folio ${hex(head)}, order ${order}: ${cells.length} vmemmap page(s) of ${per} struct pages; ` +
-        `distinct frames ${new Set(cells.map((c) => c.frame)).size}`,
+      `folio ${hex(head)}, order ${order}: ${cells.length} vmemmap page(s) of ${per} struct pages, ` +
+        `mapped onto ${new Set(cells.map((c) => c.frame)).size} distinct frame(s); ` +
+        (cells.some((c) => c.role !== "own")
+          ? `optimised: vmemmap pages 1-${cells.length - 1} have no frames of their own ` +
+            `(${cells.length - 1} frames given back), page 0 maps the head copy`
+          : "not optimised: every vmemmap page has its own frame"),
     ),
   );
   const vp = el("div", { class: "vpages" });
@@ -581,7 +628,9 @@ function renderFolioVmemmap(lane: Lane, head: number, order: number): HTMLElemen
       },
       cells.length <= 64 ? `${c.index}→${hex(c.frame)}${c.writable ? "" : " RO"}` : "",
     );
-    cell.addEventListener("click", () => setState({ ...state, folio: head, pfn: head + c.index * per }));
+    cell.addEventListener("click", () =>
+      setState({ ...state, folio: head, pfn: head + c.index * per }),
+    );
     vp.append(cell);
   }
   wrap.append(vp);
@@ -623,7 +672,11 @@ function renderFolioVmemmap(lane: Lane, head: number, order: number): HTMLElemen
 
 function renderStructPage(lane: Lane, head: number | undefined, box: HTMLElement): void {
   const pfn = state.pfn ?? head;
-  const section = el("div", { class: "lane", "data-design": lane.design }, el("h3", {}, lane.design));
+  const section = el(
+    "div",
+    { class: "lane", "data-design": lane.design },
+    el("h3", {}, lane.design),
+  );
   box.append(section);
   if (pfn === undefined) {
     section.append(el("p", {}, "click a struct page"));
@@ -643,7 +696,9 @@ function renderStructPage(lane: Lane, head: number | undefined, box: HTMLElement
 function renderCompare(lanes: Lane[]): void {
   const box = $("#compare-out");
   if (!loadedResult) {
-    box.replaceChildren(el("p", {}, "load a hvo-result/1 (from hvo live --json or hvo vm --json) to compare"));
+    box.replaceChildren(
+      el("p", {}, "load a hvo-result/1 (from hvo live --json or hvo vm --json) to compare"),
+    );
     return;
   }
   const spec = buildSpec(state);

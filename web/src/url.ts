@@ -42,6 +42,11 @@ export function decodeState(
   if (p.get("m")) s.machine = p.get("m") as string;
   s.memMiB = intParam(p, "mem");
   s.nodes = intParam(p, "nodes");
+  for (const [name, v] of [
+    ["mem", s.memMiB],
+    ["nodes", s.nodes],
+  ] as const)
+    if (p.has(name) && v === undefined) problems.push(`${name}: "${p.get(name)}" is not a number`);
   if (p.has("cmd")) s.cmdline = p.get("cmd") ?? "";
   const d = p.get("d");
   if (d !== null) {

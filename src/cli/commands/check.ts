@@ -335,7 +335,7 @@ export function register(program: Command, io: Io): void {
       "--seed <s>",
       "seed of the operations, the boot command line and the faults (default 1)",
     )
-    .option("--ops <n>", "operations per run (default 300)")
+    .option("--ops <n>", `operations per run (default 300, at most ${MAX_OPS})`)
     .option("--every <k>", "check the invariants after every k operations (default 1)")
     .option("--faults <p>", "probability of ENOMEM at every named allocation site (default 0)")
     .option("--mutation <name>", `a deliberate bug to boot with (${MUTATIONS.join(", ")})`)

@@ -28,7 +28,10 @@ export function register(program: Command, io: Io): void {
     .description(
       "every preset x struct page size x design: hstates, what HVO frees, tail alignment, a short check",
     )
-    .option("--ops <n>", "operations of each short check run (default 20, 0: none)")
+    .option(
+      "--ops <n>",
+      `operations of each short check run (default 20, 0: none, at most ${MAX_OPS})`,
+    )
     .option("--json", "print {rows: [...]} as JSON")
     .action((opts: MatrixCliOptions) => matrixAction(io, opts));
 }

@@ -2,7 +2,7 @@
 // core in src/) on a local address and prints it. The page needs nothing but static files: the
 // model runs in the browser. Builds web/dist first when it is missing or older than its sources.
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { extname, join, normalize, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -49,9 +49,22 @@ export async function buildWeb(): Promise<void> {
   try {
     vite = await import("vite");
   } catch {
-    throw new UsageError("cannot build web/dist: Vite is not installed (run npm ci in the repository)");
+    throw new UsageError(
+      "cannot build web/dist: Vite is not installed (run npm ci in the repository)",
+    );
   }
-  await vite.build({ configFile: join(WEB_DIR, "vite.config.ts"), logLevel: "warn" });
+  // Built beside web/dist and moved in place: two builds at once (two test runs) do not
+  // empty each other's folder half-way.
+  const tmp = `${WEB_DIST}.tmp-${process.pid}`;
+  await vite.build({
+    configFile: join(WEB_DIR, "vite.config.ts"),
+    logLevel: "warn",
+    build: { outDir: tmp, emptyOutDir: true },
+  });
+  const old = `${WEB_DIST}.old-${process.pid}`;
+  if (existsSync(WEB_DIST)) renameSync(WEB_DIST, old);
+  renameSync(tmp, WEB_DIST);
+  rmSync(old, { recursive: true, force: true });
 }
 
 /** A static file server for `dir` on host:port (port 0: any free port). */
