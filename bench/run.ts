@@ -1,19 +1,31 @@
-// npm run bench: boot time and memory of the model at three machine sizes, and (once the pool
-// and HVO exist) the time to grow HugeTLB pools. Each measurement runs in a fresh child
-// process, so that its RSS is that machine's alone. Never part of `npm test`.
+// npm run bench: the model against the live kernel it models (when it can be used), the model
+// at scale (up to the 64 TiB 8-node machine), the checker's throughput, compound_head() through
+// the simulated MMU, the CLI's start-up time, and boot and pool growth at three machine sizes.
+// Each machine-sized measurement runs in a fresh child process, so that its RSS is that
+// machine's alone. Never part of `npm test` (test/bench.test.ts runs `--quick --no-live` once
+// for the shape of the JSON line, untimed).
 //
-//   node --expose-gc --import tsx bench/run.ts            all of it
-//   node --expose-gc --import tsx bench/run.ts boot       boot only
+//   npm run bench                      all of it, as tables
+//   npm run bench -- --json            the same, ending with one JSON line (the issue's shape)
+//   npm run bench -- --quick           every figure of the JSON line, at small sizes
+//   npm run bench -- --no-live         without the live kernel
+//   npm run bench -- live              one section (boot, pool, checker, live, scale, compound, startup)
 //   node --expose-gc --import tsx bench/run.ts --child boot 64   (internal: one measurement)
 
 import { spawnSync } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bootOnce, type BootResult } from "./boot.ts";
-import { CHECK_GOAL, benchCheck, checkTable } from "./check.ts";
+import { CHECK_GOAL, OPS, benchCheck, checkTable } from "./check.ts";
+import { compoundHeadRate } from "./compound.ts";
+import { benchVsLive } from "./live.ts";
 import { poolBenchAvailable, poolOnce, type PoolBenchCase, type PoolResult } from "./pool.ts";
+import { type ScaleCase, type ScaleResult, scaleOnce } from "./scale.ts";
 
 const GiB = 2 ** 30;
 const SELF = fileURLToPath(import.meta.url);
+const ROOT = join(dirname(SELF), "..");
 
 /** Boot sizes: the issue's 64 GiB, 1 TiB and 16 TiB x86_64 machines. */
 const BOOT_SIZES_GIB = [64, 1024, 16384];
@@ -26,11 +38,14 @@ const POOL_CASES: PoolBenchCase[] = [
   { label: "1G x 48, HVO on", memoryGiB: 64, order: 18, count: 48, hvo: true },
 ];
 
-function child<T>(args: string[]): T {
+function child<T>(args: string[], timeoutMs?: number): T {
   const r = spawnSync(process.execPath, [...process.execArgv, SELF, "--child", ...args], {
     encoding: "utf8",
     maxBuffer: 1 << 24,
+    timeout: timeoutMs,
   });
+  if (r.error && (r.error as NodeJS.ErrnoException).code === "ETIMEDOUT")
+    throw new Error(`stopped after ${Math.round((timeoutMs ?? 0) / 1000)} s`);
   if (r.status !== 0) throw new Error(`bench child ${args.join(" ")} failed:\n${r.stderr}`);
   const last = r.stdout.trim().split("\n").pop() ?? "";
   return JSON.parse(last) as T;
@@ -107,12 +122,158 @@ function benchPool(): void {
   );
 }
 
-async function benchChecker(): Promise<void> {
+function benchChecker(quick: boolean): ReturnType<typeof benchCheck> {
+  const ops = quick ? QUICK.checkOps : OPS;
   console.log("");
   console.log(
-    `Invariant checker (hvo check, 4 GiB 2-node x86_64, 2000 seeded ops; goal: ${CHECK_GOAL.toLocaleString("en")} steps/s checked)`,
+    `Invariant checker (hvo check, 4 GiB 2-node x86_64, ${ops} seeded ops; goal: ${CHECK_GOAL.toLocaleString("en")} steps/s checked)`,
   );
-  for (const l of checkTable(benchCheck())) console.log(l);
+  const r = benchCheck({ ops, matrix: !quick });
+  for (const l of checkTable(r)) console.log(l);
+  return r;
+}
+
+/** The sizes of `--quick`: every measurement made, small (the shape test, bench.test.ts). */
+const QUICK = { n2m: 20, n1g: 1, reps: 1, checkOps: 60, folios: 2, calls: 20_000, startup: 1 };
+const FULL = { n2m: 2000, n1g: 4, reps: 3, folios: 64, calls: 2_000_000, startup: 5 };
+
+/** The issue's targets (issue 11), printed next to the figures. */
+const TARGET = {
+  hvoOn: 10,
+  hvoOff: 3,
+  scaleMs: 10_000,
+  scaleRss: 4 * GiB,
+  chPerS: 20e6,
+  startupMs: 300,
+};
+
+async function benchLive(
+  quick: boolean,
+  live: boolean,
+): Promise<Awaited<ReturnType<typeof benchVsLive>>> {
+  const o = quick ? QUICK : FULL;
+  console.log("");
+  console.log(
+    `The live kernel and the model of this host (design legacy, warm), median of ${o.reps}; ratio = live / model`,
+  );
+  const r = await benchVsLive({ n2m: o.n2m, n1g: o.n1g, reps: o.reps, live });
+  if (r.live_unavailable) console.log(`  live kernel not used: ${r.live_unavailable}`);
+  for (const n of r.notes) console.log(`  note: ${n}`);
+  const fmt = (x: number | null) => (x === null ? "-" : x.toFixed(1));
+  printTable(
+    ["case", "live ms", "model ms", "live/model", "target"],
+    r.vs_live.map((v) => [
+      v.case,
+      fmt(v.live_ms),
+      fmt(v.model_ms),
+      v.ratio === null ? "-" : v.ratio.toFixed(2),
+      v.case.includes("HVO on") ? `>= ${TARGET.hvoOn}` : `>= ${TARGET.hvoOff}`,
+    ]),
+  );
+  return r;
+}
+
+/** The scale machines: the 64 TiB 8-node machine file once it loads, and presets. */
+function scaleCases(quick: boolean): ScaleCase[] {
+  if (quick) return [{ machine: "x86_64", memoryBytes: 4 * GiB }];
+  const out: ScaleCase[] = [
+    { machine: "x86_64", memoryBytes: 64 * GiB },
+    { machine: "x86_64", memoryBytes: 1024 * GiB },
+  ];
+  const big = join(ROOT, "scenarios/machines/x86_64-la57-64T-8node.yaml");
+  if (existsSync(big)) out.push({ machine: big });
+  return out;
+}
+
+/** How long one scale child may take before it is stopped (a slow model at 64 TiB). */
+const SCALE_TIMEOUT_MS = 15 * 60_000;
+
+function benchScale(quick: boolean): ScaleResult[] {
+  console.log("");
+  console.log(
+    "Scale (boot, 1 GiB pages with HVO on to fill the machine, free them all; fresh process each)",
+  );
+  const out: ScaleResult[] = [];
+  const rows: string[][] = [];
+  for (const c of scaleCases(quick)) {
+    const name = c.memoryBytes ? `${c.machine} ${c.memoryBytes / GiB} GiB` : c.machine;
+    try {
+      const r = child<ScaleResult>(["scale", JSON.stringify(c)], SCALE_TIMEOUT_MS);
+      out.push(r);
+      const total = r.boot_ms + r.fill_ms + r.free_ms;
+      rows.push([
+        r.machine,
+        `${(r.size / GiB).toFixed(0)} GiB`,
+        String(r.folios),
+        r.boot_ms.toFixed(0),
+        r.fill_ms.toFixed(0),
+        r.free_ms.toFixed(0),
+        mib(r.peak_rss_bytes),
+        total <= TARGET.scaleMs && r.peak_rss_bytes <= TARGET.scaleRss ? "met" : "not met",
+      ]);
+    } catch (e) {
+      rows.push([name, "-", "-", "-", "-", "-", "-", (e as Error).message.split("\n")[0]]);
+    }
+  }
+  printTable(
+    ["machine", "size", "folios", "boot ms", "fill ms", "free ms", "peak RSS", "<= 10 s, 4 GiB"],
+    rows,
+  );
+  return out;
+}
+
+const SHAPE_DESIGNS = ["legacy", "seed", "mainline"] as const;
+
+function benchCompound(quick: boolean): Record<string, number> {
+  const o = quick ? QUICK : FULL;
+  console.log("");
+  console.log(
+    `compound_head() through the simulated MMU (${o.folios} optimised 2 MiB folios, every pfn; goal ${TARGET.chPerS / 1e6} M/s)`,
+  );
+  const out: Record<string, number> = {};
+  for (const d of SHAPE_DESIGNS) out[d] = compoundHeadRate(d, o.folios, o.calls);
+  printTable(
+    ["design", "calls/s"],
+    SHAPE_DESIGNS.map((d) => [d, out[d].toLocaleString("en-US")]),
+  );
+  return out;
+}
+
+function newestMtimeMs(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    const t = e.isDirectory() ? newestMtimeMs(p) : statSync(p).mtimeMs;
+    if (t > newest) newest = t;
+  }
+  return newest;
+}
+
+/** `node bin/hvo.mjs --help`, wall time, median of n. */
+function benchStartup(quick: boolean): number {
+  const n = quick ? QUICK.startup : FULL.startup;
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const r = spawnSync(process.execPath, [join(ROOT, "bin/hvo.mjs"), "--help"], {
+      encoding: "utf8",
+      env: { ...process.env, HVO_FROM_SOURCE: undefined },
+    });
+    times.push(performance.now() - t0);
+    if (r.status !== 0) throw new Error(`hvo --help failed: ${r.stderr}`);
+  }
+  const ms = Math.round(times.sort((a, b) => a - b)[Math.floor(n / 2)]);
+  let fresh = false;
+  try {
+    fresh = statSync(join(ROOT, "dist/.stamp")).mtimeMs >= newestMtimeMs(join(ROOT, "src"));
+  } catch {
+    fresh = false;
+  }
+  console.log("");
+  console.log(
+    `Startup: hvo --help in ${ms} ms (median of ${n}; goal ${TARGET.startupMs} ms)${fresh ? "" : "; dist/ is older than src/, so this ran the sources through tsx: npm run build"}`,
+  );
+  return ms;
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -121,13 +282,46 @@ async function main(argv: string[]): Promise<void> {
     if (kind === "boot") console.log(JSON.stringify(bootOnce(Number(arg))));
     else if (kind === "pool")
       console.log(JSON.stringify(await poolOnce(JSON.parse(arg) as PoolBenchCase)));
+    else if (kind === "scale") console.log(JSON.stringify(scaleOnce(JSON.parse(arg) as ScaleCase)));
     else throw new Error(`unknown bench child ${kind}`);
     return;
   }
-  const only = argv[0];
-  if (!only || only === "boot") benchBoot();
-  if (!only || only === "pool") benchPool();
-  if (!only || only === "checker") await benchChecker();
+  const flags = new Set(argv.filter((a) => a.startsWith("--")));
+  for (const f of flags)
+    if (!["--json", "--quick", "--no-live"].includes(f)) {
+      console.error(`bench: unknown option ${f} (--json, --quick, --no-live)`);
+      process.exit(2);
+    }
+  const quick = flags.has("--quick");
+  const json = flags.has("--json");
+  const live = !flags.has("--no-live");
+  const only = argv.find((a) => !a.startsWith("--"));
+  const SECTIONS = ["boot", "pool", "checker", "live", "scale", "compound", "startup"];
+  if (only && !SECTIONS.includes(only)) {
+    console.error(`bench: unknown section ${only} (${SECTIONS.join(", ")})`);
+    process.exit(2);
+  }
+  const want = (s: string) => (only ? only === s : true);
+  // --quick: every figure of the --json line, small; the slow tables of --json are left out.
+  if (!quick && want("boot")) benchBoot();
+  if (!quick && want("pool")) benchPool();
+  const vs = json || want("live") ? await benchLive(quick, live) : null;
+  const scale = json || want("scale") ? benchScale(quick) : null;
+  const check = json || want("checker") ? benchChecker(quick) : null;
+  const ch = json || want("compound") ? benchCompound(quick) : null;
+  const startup = json || want("startup") ? benchStartup(quick) : null;
+  if (json) {
+    const rate = (d: string) => check?.rows.find((r) => r.design === d)?.checked ?? null;
+    const out = {
+      vs_live: vs?.vs_live ?? [],
+      live_unavailable: vs?.live_unavailable ?? null,
+      scale: scale ?? [],
+      check: Object.fromEntries(SHAPE_DESIGNS.map((d) => [d, { steps_per_s: rate(d) }])),
+      compound_head_per_s: ch,
+      startup_ms: startup,
+    };
+    console.log(JSON.stringify(out));
+  }
 }
 
 await main(process.argv.slice(2));

@@ -22,6 +22,7 @@ import { FrameStore } from "./mm/frames.ts";
 import { Memblock, type ReservedRange } from "./mm/memblock.ts";
 import { Memmap } from "./mm/memmap.ts";
 import { GFP_KERNEL, PageAllocator } from "./mm/page_alloc.ts";
+import { type Design, usesMaskEncoding } from "./mm/hvo_designs.ts";
 import { KernelPageTables } from "./mm/pgtable.ts";
 import {
   type Section,
@@ -33,12 +34,20 @@ import {
   vmemmapPopulate,
 } from "./mm/sparse_vmemmap.ts";
 
-export type Design = "legacy" | "seed" | "mainline";
-export const DESIGNS: readonly Design[] = ["legacy", "seed", "mainline"];
+export { type Design, DESIGNS } from "./mm/hvo_designs.ts";
 
-/** What differs between designs at the level of struct pages (the rest: hugetlb_vmemmap.ts). */
-export function tailEncodingFor(design: Design, structPageShift: number | null): TailEncoding {
-  return design === "legacy" || structPageShift === null ? "pointer" : "mask";
+/**
+ * What differs between designs at the level of struct pages (the rest: hugetlb_vmemmap.ts):
+ * compound_info_has_mask() from the design's facts, the struct page size and the arch.
+ */
+export function tailEncodingFor(
+  design: Design,
+  structPageShift: number | null,
+  archHvo: boolean,
+): TailEncoding {
+  return usesMaskEncoding(design, { structPagePow2: structPageShift !== null, archHvo })
+    ? "mask"
+    : "pointer";
 }
 
 /** A line of the kernel log (dmesg): boot messages, warnings the user should see. */
@@ -358,7 +367,7 @@ export class Kernel {
       spec.arch.pageShift,
     );
     this.compound = new Compound(this.memmap, this.layout, {
-      encoding: tailEncodingFor(this.design, this.layout.shift),
+      encoding: tailEncodingFor(this.design, this.layout.shift, spec.arch.optimizeHugetlbVmemmap),
       fakeHeadFixup: () => this.fakeHeadKey > 0 && !this.mutations.has("no-fake-head-fixup"),
       tailInfoBit1: () => this.mutations.has("tail-info-bit1"),
     });

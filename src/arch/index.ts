@@ -47,6 +47,30 @@ export interface PresetOverrides {
   cmdline?: string;
   /** CPU features that differ from the preset's (x86_64: {gbpages: false}). */
   cpu?: Partial<CpuFeatures>;
+  /** Page-table levels where the arch has a choice (x86_64: 4 by default, or 5 for LA57). */
+  pagingLevels?: number;
+}
+
+/**
+ * The page-table depth of a machine of preset `def`: `given`, checked against the depths the
+ * arch offers, or undefined for the arch's default. An arch with one fixed depth refuses any.
+ */
+export function resolvePagingLevels(
+  def: ArchPresetDef,
+  given: number | undefined,
+): number | undefined {
+  if (given === undefined) return undefined;
+  if (!def.pagingLevels) {
+    throw new MachineError(
+      `pagingLevels: ${def.preset} has a fixed page-table depth (only x86_64 chooses 4 or 5)`,
+    );
+  }
+  if (!def.pagingLevels.includes(given)) {
+    throw new MachineError(
+      `pagingLevels: ${def.preset} has ${def.pagingLevels.join("-level and ")}-level paging (${given})`,
+    );
+  }
+  return given;
 }
 
 /**
@@ -101,7 +125,8 @@ export function machinePreset(name: string, overrides: PresetOverrides = {}): Ma
   const memoryBytes = overrides.memoryBytes ?? def.defaultMemoryBytes;
   const ranges = def.layout(memoryBytes);
   const cpu = resolveCpu(def, overrides.cpu);
-  const arch = def.arch({ structPageSize, firstPfn: ranges[0].startPfn, cpu });
+  const pagingLevels = resolvePagingLevels(def, overrides.pagingLevels);
+  const arch = def.arch({ structPageSize, firstPfn: ranges[0].startPfn, cpu, pagingLevels });
   const maxPfn = 2 ** (arch.maxPhysmemBits - arch.pageShift);
   if (ranges[ranges.length - 1].endPfn > maxPfn) {
     throw new MachineError(

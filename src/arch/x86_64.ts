@@ -1,8 +1,11 @@
-// arch/x86 (x86_64, 4-level paging, no KASLR): the x86_64 preset and its page-table entry format.
+// arch/x86 (x86_64, 4-level or 5-level paging, no KASLR): the x86_64 preset and its page-table
+// entry format.
 // Sources, all in torvalds/linux:
 //   arch/x86/include/asm/pgtable_types.h   _PAGE_BIT_*, __PAGE_KERNEL*, _PAGE_TABLE
-//   arch/x86/include/asm/pgtable_64_types.h PGDIR/PUD/PMD_SHIFT, __VMEMMAP_BASE_L4
-//   arch/x86/include/asm/sparsemem.h       SECTION_SIZE_BITS 27, MAX_PHYSMEM_BITS 46 (4-level)
+//   arch/x86/include/asm/pgtable_64_types.h PGDIR_SHIFT (39, 48 with LA57), P4D/PUD/PMD_SHIFT,
+//                                          __VMEMMAP_BASE_L4, __VMEMMAP_BASE_L5
+//   arch/x86/include/asm/sparsemem.h       SECTION_SIZE_BITS 27, MAX_PHYSMEM_BITS 46 (4-level),
+//                                          52 (5-level: pgtable_l5_enabled())
 //   arch/x86/include/asm/pgalloc.h         pmd/pud/p4d_populate*(): _PAGE_TABLE
 //   arch/x86/mm/init_64.c                  vmemmap_populate(), vmemmap_set_pmd(): PAGE_KERNEL_LARGE
 //   arch/x86/mm/hugetlbpage.c              arch_hugetlb_valid_size(): PMD_SIZE, PUD_SIZE if GBPAGES
@@ -41,9 +44,12 @@ export const _PAGE_TABLE = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSE
 const PTE_PFN_MASK = ((1n << 52n) - 1n) & ~0xfffn;
 
 const PAGE_SHIFT = 12;
+/** 4-level paging: PGDIR_SHIFT 39, PUD_SHIFT 30, PMD_SHIFT 21, PAGE_SHIFT. */
 const LEVEL_SHIFTS = [39, 30, 21, 12];
+/** 5-level paging (LA57): PGDIR_SHIFT 48 above P4D_SHIFT 39, then as 4-level. */
+const LEVEL_SHIFTS_L5 = [48, 39, 30, 21, 12];
 
-/** The 4-level x86_64 entry format; `huge` is _PAGE_PSE, meaningful above the PTE level. */
+/** The x86_64 entry format (4 or 5 levels, as `levelShifts` has); `huge` is _PAGE_PSE, meaningful above the PTE level. */
 export function x86PteCodec(levelShifts: readonly number[] = LEVEL_SHIFTS): PteCodec {
   const last = levelShifts.length - 1;
   // PHYSICAL_PMD_PAGE_MASK / PHYSICAL_PUD_PAGE_MASK per level: bit 12 is PAT on large pages.
@@ -80,26 +86,39 @@ export function x86PteCodec(levelShifts: readonly number[] = LEVEL_SHIFTS): PteC
 
 /** __VMEMMAP_BASE_L4 (pgtable_64_types.h): vmemmap_base without KASLR, 4-level paging. */
 export const X86_64_VMEMMAP_BASE = 0xffffea0000000000n;
+/** __VMEMMAP_BASE_L5 (pgtable_64_types.h): vmemmap_base without KASLR, 5-level paging. */
+export const X86_64_VMEMMAP_BASE_L5 = 0xffd4000000000000n;
+
+/** The paging modes x86_64 has: 4-level, and 5-level (LA57, CONFIG_X86_5LEVEL). */
+export const X86_64_PAGING_LEVELS: readonly number[] = [4, 5];
 
 /** The x86_64 preset's CPU: GBPAGES, as every x86_64 server CPU since about 2010 has. */
 export const X86_64_DEFAULT_CPU: Readonly<CpuFeatures> = Object.freeze({ gbpages: true });
 
 /**
- * The 4-level x86_64 arch on a CPU with `cpu`'s features. arch_hugetlb_valid_size() accepts
- * PMD_SIZE always and PUD_SIZE only with X86_FEATURE_GBPAGES, and gigantic_pages_init() adds
- * the PUD hstate under the same condition: without GBPAGES there is no 1 GiB hstate at all.
+ * The x86_64 arch on a CPU with `cpu`'s features, with 4-level or 5-level paging.
+ * arch_hugetlb_valid_size() accepts PMD_SIZE always and PUD_SIZE only with
+ * X86_FEATURE_GBPAGES, and gigantic_pages_init() adds the PUD hstate under the same condition:
+ * without GBPAGES there is no 1 GiB hstate at all. 5-level paging adds the P4D level on top,
+ * moves vmemmap_base to __VMEMMAP_BASE_L5 and raises MAX_PHYSMEM_BITS to 52; the vmemmap's
+ * own tables below the P4D (PUD, PMD, PTE) and the huge page sizes stay as with 4 levels.
  */
-export function x86_64Arch(cpu: CpuFeatures = X86_64_DEFAULT_CPU): ArchSpec {
+export function x86_64Arch(cpu: CpuFeatures = X86_64_DEFAULT_CPU, pagingLevels = 4): ArchSpec {
+  if (!X86_64_PAGING_LEVELS.includes(pagingLevels)) {
+    throw new MachineError(`pagingLevels: x86_64 has 4-level and 5-level paging (${pagingLevels})`);
+  }
+  const la57 = pagingLevels === 5;
+  const levelShifts = la57 ? LEVEL_SHIFTS_L5 : LEVEL_SHIFTS;
   return {
     name: "x86_64",
     preset: "x86_64",
     pageShift: PAGE_SHIFT,
-    levelShifts: [...LEVEL_SHIFTS],
+    levelShifts: [...levelShifts],
     // Fixed: x86 indexes vmemmap_base by the absolute pfn, whatever RAM's first pfn is.
-    vmemmapBase: X86_64_VMEMMAP_BASE,
+    vmemmapBase: la57 ? X86_64_VMEMMAP_BASE_L5 : X86_64_VMEMMAP_BASE,
     sectionShift: 27,
-    // MAX_PHYSMEM_BITS is 46 with 4-level paging (52 with 5-level, not modelled).
-    maxPhysmemBits: 46,
+    // sparsemem.h: MAX_PHYSMEM_BITS = pgtable_l5_enabled() ? 52 : 46.
+    maxPhysmemBits: la57 ? 52 : 46,
     // vmemmap_populate(): whole sections with X86_FEATURE_PSE use vmemmap_populate_hugepages().
     vmemmapPmdLeaves: true,
     // 2 MiB (PMD_SIZE) and, with X86_FEATURE_GBPAGES, 1 GiB (PUD_SIZE).
@@ -110,7 +129,7 @@ export function x86_64Arch(cpu: CpuFeatures = X86_64_DEFAULT_CPU): ArchSpec {
     maxPageOrder: 10,
     vmemmapPreinit: true,
     optimizeHugetlbVmemmap: true,
-    pte: x86PteCodec(),
+    pte: x86PteCodec(levelShifts),
   };
 }
 
@@ -149,8 +168,9 @@ export const x86_64Preset: ArchPresetDef = {
   archName: "x86_64",
   pageShift: PAGE_SHIFT,
   sectionShift: 27,
-  arch: ({ cpu }) => x86_64Arch(cpu ?? X86_64_DEFAULT_CPU),
+  arch: ({ cpu, pagingLevels }) => x86_64Arch(cpu ?? X86_64_DEFAULT_CPU, pagingLevels ?? 4),
   defaultCpu: X86_64_DEFAULT_CPU,
+  pagingLevels: X86_64_PAGING_LEVELS,
   layout: x86_64Layout,
   zoneLimits: x86_64ZoneLimits,
   defaultMemoryBytes: 16 * GiB,

@@ -2,7 +2,8 @@
 // counters, PTE writes, TLB flushes, synchronize_rcu() calls, fake heads, and the raw struct
 // page of one tail. Kernel counterparts: mm/hugetlb_vmemmap.c of each design. Pure.
 
-import { type Design, DESIGNS, type Kernel } from "../kernel.ts";
+import type { Design, Kernel } from "../kernel.ts";
+import { COMPARE_DESIGNS } from "../mm/hvo_designs.ts";
 import type { MachineSpec } from "../machine/spec.ts";
 import { bootModel } from "../model.ts";
 import type { After, ScenarioFile } from "../scenario/format.ts";
@@ -35,7 +36,10 @@ export interface DesignComparison {
 }
 
 export interface Comparison {
-  designs: Record<Design, DesignComparison>;
+  /** The designs compared, in column order (COMPARE_DESIGNS unless chosen). */
+  order: Design[];
+  /** Keyed by design name; only the designs in `order` are present. */
+  designs: Record<string, DesignComparison>;
 }
 
 /** Raw PG_head bits on non-head struct pages of every folio, through the page tables. */
@@ -137,16 +141,21 @@ export function compareDesign(
   };
 }
 
-export function compareDesigns(spec: MachineSpec, file: ScenarioFile, pfn?: number): Comparison {
-  const designs = {} as Record<Design, DesignComparison>;
-  for (const d of DESIGNS) designs[d] = compareDesign(spec, d, file, pfn);
-  return { designs };
+export function compareDesigns(
+  spec: MachineSpec,
+  file: ScenarioFile,
+  pfn?: number,
+  which: readonly Design[] = COMPARE_DESIGNS,
+): Comparison {
+  const designs: Record<string, DesignComparison> = {};
+  for (const d of which) designs[d] = compareDesign(spec, d, file, pfn);
+  return { order: [...which], designs };
 }
 
 /** The text table of `hvo compare`. */
 export function formatComparison(cmp: Comparison): string {
-  const ds = DESIGNS.map((d) => cmp.designs[d]);
-  const rows: Array<[string, ...string[]]> = [["", ...DESIGNS]];
+  const ds = cmp.order.map((d) => cmp.designs[d]);
+  const rows: Array<[string, ...string[]]> = [["", ...cmp.order]];
   const row = (label: string, f: (x: DesignComparison) => unknown) =>
     rows.push([label, ...ds.map((x) => String(f(x) ?? "-"))]);
   rows.push(["frames by use"]);

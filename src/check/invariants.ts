@@ -20,6 +20,7 @@ import { Compound } from "../mm/compound.ts";
 import { HPG } from "../include/mm_types.ts";
 import type { HugetlbPool } from "../mm/hugetlb.ts";
 import type { HvoDesign } from "../mm/hugetlb_vmemmap.ts";
+import { usesMaskEncoding } from "../mm/hvo_designs.ts";
 import type { MemblockUse } from "../mm/memblock.ts";
 import { Memmap } from "../mm/memmap.ts";
 import type { FrameUse } from "../mm/page_alloc.ts";
@@ -354,7 +355,7 @@ export function checkFolio(
   const ps = k.pageSize;
   const head = f.headPfn;
   const nr = 2 ** f.order;
-  const sharedTailPage = hvoDesignOf(k)?.sharedTailPage === true;
+  const sharedTailPage = (hvoDesignOf(k)?.facts.tailScope ?? "none") !== "none";
   const sh = c.shadow;
   const optimized = opts.optimized ?? isOptimizedRaw(c, head);
   const expectedInfo = expectedTailWord(k, head, f.order);
@@ -569,13 +570,20 @@ export function hvoDesignOf(k: Kernel): HvoDesign | null {
  * The word set_compound_head() must leave in every tail of a folio, from the encoding's formula
  * (include/linux/page-flags.h): the head's struct page address | 1 (legacy, and the series when
  * sizeof(struct page) is not a power of two), or GENMASK(63, order + log2(sizeof(struct page)))
- * | 1 (the series' mask). Which one is the design's fact (HvoDesign.maskTails), not the model's
+ * | 1 (the series' mask). Which one is the design's fact (mm/hvo_designs.ts usesMaskEncoding), not the model's
  * Compound config.
  */
 export function expectedTailWord(k: Kernel, headPfn: number, order: number): bigint {
   const sps = k.spec.structPageSize;
   const shift = Math.log2(sps);
-  if (hvoDesignOf(k)?.maskTails === true && Number.isInteger(shift)) {
+  const d = hvoDesignOf(k);
+  const mask =
+    d !== null &&
+    usesMaskEncoding(d.name, {
+      structPagePow2: Number.isInteger(shift),
+      archHvo: k.spec.arch.optimizeHugetlbVmemmap,
+    });
+  if (mask) {
     const low = BigInt(order + shift);
     return ((U64 >> low) << low) | 1n;
   }
@@ -1058,8 +1066,7 @@ export function poolCounters(model: CheckTarget): Violation[] {
       h.surplusHugePages,
     );
     // Above nr_hugepages is a finding (nodeSurplus() below), not an invariant of the kernel.
-    if (h.surplusHugePages < 0)
-      bad(`${h.name}: surplus_hugepages below 0`, 0, h.surplusHugePages);
+    if (h.surplusHugePages < 0) bad(`${h.name}: surplus_hugepages below 0`, 0, h.surplusHugePages);
     if (h.resvHugePages < 0 || h.resvHugePages > h.freeHugePages)
       bad(
         `${h.name}: resv_hugepages outside [0, free ${h.freeHugePages}]`,
@@ -1139,14 +1146,16 @@ export function sharedTailFrames(k: Kernel): number[] {
  */
 export function sharedTails(model: CheckTarget): Violation[] {
   const k = kernelOf(model);
-  if (hvoDesignOf(k)?.sharedTailPage !== true) return [];
+  if ((hvoDesignOf(k)?.facts.tailScope ?? "none") === "none") return [];
   const c = checkContext(k);
   c.mirror.refresh();
   const out: Violation[] = [...c.sharedTailWrites.splice(0)];
   const sps = k.spec.structPageSize;
   const ps = k.pageSize;
   const byInfo = new Map<string, { frame: number; rest: Uint8Array }>();
-  const hvo = k.sub.hvo as { sharedTails?: () => Array<{ pfn: number; order: number }> } | undefined;
+  const hvo = k.sub.hvo as
+    | { sharedTails?: () => Array<{ pfn: number; order: number }> }
+    | undefined;
   const tailOrder = new Map<number, number>();
   if (hvo && typeof hvo.sharedTails === "function")
     for (const t of hvo.sharedTails()) if (t.pfn) tailOrder.set(t.pfn, t.order);

@@ -8,7 +8,7 @@ import { maxFolioVmemmapAlign, nrVmemmapTails } from "../include/page_flags.ts";
 import { type Design, DESIGNS } from "../kernel.ts";
 import type { StructPageSize } from "../machine/spec.ts";
 import { bootModel } from "../model.ts";
-import { HVO_DESIGNS } from "../mm/hugetlb_vmemmap.ts";
+import { usesMaskEncoding } from "../mm/hvo_designs.ts";
 import { hstateName } from "../scenario/format.ts";
 import { GiB, checkRun } from "./run.ts";
 
@@ -52,7 +52,10 @@ export function matrixRow(
   const model = bootModel(spec, design);
   const ps = 2 ** spec.arch.pageShift;
   const pow2 = (sps & (sps - 1)) === 0;
-  const mask = HVO_DESIGNS[design].maskTails && pow2;
+  const mask = usesMaskEncoding(design, {
+    structPagePow2: pow2,
+    archHvo: spec.arch.optimizeHugetlbVmemmap,
+  });
   const hstates = model.pool.hstatesBySize().map((h) => {
     const freed = model.vmemmap.optimizableSize(h.order) / ps;
     return {

@@ -67,7 +67,15 @@ export interface CheckConfig {
    * one the checker takes no timings: the model core reads no clock of its own.
    */
   clock?: () => number;
+  /**
+   * Called every PROGRESS_EVERY ops of the run (not of the shrinker's replays) with the ops
+   * done and the total: the CLI's progress line. Nothing the run finds depends on it.
+   */
+  progress?: (done: number, total: number) => void;
 }
+
+/** How often CheckConfig.progress is called, in ops. */
+export const PROGRESS_EVERY = 1024;
 
 /** The shrinker's default budget: candidate sequences replayed (CheckConfig.shrinkRuns). */
 export const SHRINK_RUNS = 300;
@@ -272,11 +280,50 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
+/**
+ * A set of op indexes as a bitmap: a run of 10 million ops keeps its skipped ops in 1.25 MB,
+ * not in a Set of millions of numbers.
+ */
+export class IndexSet {
+  private bits = new Uint8Array(64);
+  size = 0;
+  add(i: number): void {
+    const byte = i >>> 3;
+    if (byte >= this.bits.length) {
+      const grown = new Uint8Array(Math.max(byte + 1, this.bits.length * 2));
+      grown.set(this.bits);
+      this.bits = grown;
+    }
+    const m = 1 << (i & 7);
+    if (!(this.bits[byte] & m)) this.size++;
+    this.bits[byte] |= m;
+  }
+  has(i: number): boolean {
+    const byte = i >>> 3;
+    return byte < this.bits.length && (this.bits[byte] & (1 << (i & 7))) !== 0;
+  }
+  /** How many indexes below `end` the set holds. */
+  countBelow(end: number): number {
+    let n = 0;
+    for (let i = 0; i < end; i++) if (this.has(i)) n++;
+    return n;
+  }
+}
+
+/**
+ * Ops drawn one at a time (opStream): a long run holds one op at a time, not all of them.
+ * `next()` is called once per op, in order.
+ */
+export interface OpStream {
+  readonly length: number;
+  next(): CheckOp;
+}
+
 export interface Execution {
   model: Model | null;
   violations: RunViolation[];
   /** Indexes of the ops that ran as no-ops (a touch of a map that does not exist ...). */
-  skipped: Set<number>;
+  skipped: IndexSet;
   stepsRun: number;
   checks: number;
   faultsInjected: number;
@@ -328,13 +375,16 @@ export function applyStep(model: Model, session: ModelSession, s: Step): void {
 }
 
 /** Runs ops on a fresh machine with the checker; stops at the first check that finds something. */
-export function execute(cfg: CheckConfig, ops: readonly CheckOp[]): Execution {
+export function execute(cfg: CheckConfig, ops: readonly CheckOp[] | OpStream): Execution {
   const spec = checkMachineSpec(cfg.machine);
   const faults = new Faults();
+  const nextOp = Array.isArray(ops)
+    ? (i: number) => (ops as readonly CheckOp[])[i]
+    : () => (ops as OpStream).next();
   const ex: Execution = {
     model: null,
     violations: [],
-    skipped: new Set(),
+    skipped: new IndexSet(),
     stepsRun: 0,
     checks: 0,
     faultsInjected: 0,
@@ -391,7 +441,8 @@ export function execute(cfg: CheckConfig, ops: readonly CheckOp[]): Execution {
   };
   const every = Math.max(1, cfg.every);
   for (let i = 0; i < ops.length; i++) {
-    const op = ops[i];
+    if (cfg.progress && i % PROGRESS_EVERY === 0) cfg.progress(i, ops.length);
+    const op = nextOp(i);
     const s = op.step;
     if (isNoop(ses, s)) {
       ex.skipped.add(i);
@@ -430,6 +481,49 @@ export function generateOps(cfg: CheckConfig): CheckOp[] {
   return fc.sample(arb, { seed: cfg.seed, numRuns: 1 })[0];
 }
 
+/**
+ * fc.array(item, {minLength: n, maxLength: n}) drawn lazily: the array draws its length from
+ * the generator first, then every item in turn from the same generator with the same bias;
+ * this does the same draws, one item per call of the function it produces.
+ */
+class LazyArray<T> extends fc.Arbitrary<() => T> {
+  constructor(
+    private readonly item: fc.Arbitrary<T>,
+    private readonly n: number,
+  ) {
+    super();
+  }
+  generate(mrng: fc.Random, biasFactor: number | undefined): fc.Value<() => T> {
+    fc.integer({ min: this.n, max: this.n }).generate(mrng, undefined);
+    return new fc.Value(() => this.item.generate(mrng, biasFactor).value, undefined);
+  }
+  canShrinkWithoutContext(_value: unknown): _value is () => T {
+    return false;
+  }
+  shrink(): fc.Stream<fc.Value<() => T>> {
+    return fc.Stream.nil();
+  }
+}
+
+/**
+ * The ops of generateOps(cfg), the same ones in the same order, drawn one at a time: memory
+ * that does not grow with --ops (test/check/sweep.test.ts compares the two).
+ */
+export function opStream(cfg: CheckConfig): OpStream {
+  const spec = checkMachineSpec(cfg.machine);
+  const draw = fc.sample(new LazyArray(opArbitrary(spec, cfg.faults), cfg.ops), {
+    seed: cfg.seed,
+    numRuns: 1,
+  })[0];
+  return { length: cfg.ops, next: draw };
+}
+
+/** The first n ops of a seed's sequence, as an array (the failing prefix the shrinker gets). */
+export function opPrefix(cfg: CheckConfig, n: number): CheckOp[] {
+  const s = opStream(cfg);
+  return Array.from({ length: Math.min(n, cfg.ops) }, () => s.next());
+}
+
 /** The replay of a failing op sequence: a scenario file with the skipped ops left out. */
 export function replayFile(
   cfg: CheckConfig,
@@ -438,7 +532,7 @@ export function replayFile(
 ): RunResult["replay"] {
   const kept = ops.filter((_, i) => !ex.skipped.has(i));
   const first = ex.violations[0];
-  const stepInKept = first ? first.step - [...ex.skipped].filter((i) => i < first.step).length : -1;
+  const stepInKept = first ? first.step - ex.skipped.countBelow(first.step) : -1;
   return {
     format: SCENARIO_FORMAT,
     "x-check": {
@@ -470,8 +564,8 @@ export function replayFile(
  * fast-check (same seed) to a minimal sequence that still violates an invariant.
  */
 export function checkRun(cfg: CheckConfig): RunResult {
-  const ops = generateOps(cfg);
-  const ex = execute(cfg, ops);
+  // Drawn as they run: only a failure's prefix is ever held whole (for the shrinker).
+  const ex = execute(cfg, opStream(cfg));
   const base: RunResult = {
     machine: cfg.machine.preset,
     design: cfg.design,
@@ -485,13 +579,14 @@ export function checkRun(cfg: CheckConfig): RunResult {
   };
   if (!ex.violations.length) return base;
   const failAt = Math.max(0, ex.violations[0].step);
-  const prefix = ops.slice(0, failAt + 1);
+  const prefix = opPrefix(cfg, failAt + 1);
   const spec = checkMachineSpec(cfg.machine);
   const budget = cfg.shrinkRuns ?? SHRINK_RUNS;
   if (budget <= 0) {
     base.replay = replayFile(cfg, prefix, ex);
     return base;
   }
+  const quiet: CheckConfig = { ...cfg, progress: undefined };
   let runs = 0;
   let best = prefix;
   let bestEx = ex;
@@ -501,7 +596,7 @@ export function checkRun(cfg: CheckConfig): RunResult {
       // Budget spent: everything passes, so fast-check stops with the smallest failure so far.
       if (runs >= budget) return true;
       runs++;
-      const r = execute(cfg, candidate);
+      const r = execute(quiet, candidate);
       if (r.violations.length === 0) return true;
       if (candidate.length <= best.length) {
         best = candidate;
@@ -512,7 +607,7 @@ export function checkRun(cfg: CheckConfig): RunResult {
   );
   fc.check(prop, { seed: cfg.seed, numRuns: 1, examples: [[prefix]] });
   // The minimal sequence once more, for its details (deterministic).
-  const final = best === prefix && bestEx === ex ? ex : execute(cfg, best);
+  const final = best === prefix && bestEx === ex ? ex : execute(quiet, best);
   base.violations = final.violations.length ? final.violations : ex.violations;
   base.replay = replayFile(cfg, best, final.violations.length ? final : bestEx);
   base.shrinkRuns = runs;

@@ -43,7 +43,18 @@ export interface ArchPresetDef {
    * The ArchSpec for a machine whose RAM starts at `firstPfn`: on arm64 and riscv64 the vmemmap
    * base (the struct page of pfn 0) depends on where DRAM starts and on sizeof(struct page).
    */
-  arch(opts: { structPageSize: StructPageSize; firstPfn: number; cpu?: CpuFeatures }): ArchSpec;
+  arch(opts: {
+    structPageSize: StructPageSize;
+    firstPfn: number;
+    cpu?: CpuFeatures;
+    /** Page-table levels, where the arch has a choice (pagingLevels); the default when absent. */
+    pagingLevels?: number;
+  }): ArchSpec;
+  /**
+   * The page-table depths a machine may choose, default first (x86_64: 4, and 5 with LA57).
+   * Absent: the arch's depth is fixed by its page size, and a machine that names one is refused.
+   */
+  pagingLevels?: readonly number[];
   /**
    * The CPU features this arch's kernel looks at, with the preset's values (x86_64: gbpages
    * true, as on every current x86_64 server CPU). Absent: the arch has none, and a machine that

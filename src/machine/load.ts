@@ -6,7 +6,13 @@
 
 import { parseDocument } from "yaml";
 import type { z } from "zod";
-import { machinePreset, presetDef, presetNames, resolveCpu } from "../arch/index.ts";
+import {
+  machinePreset,
+  presetDef,
+  presetNames,
+  resolveCpu,
+  resolvePagingLevels,
+} from "../arch/index.ts";
 import { type ArchPresetDef, MachineError, zonesForNode } from "./layout.ts";
 import {
   type MachineFile,
@@ -343,8 +349,10 @@ export function parseMachineFile(text: string, fileName: string): MachineSpec {
   if (!def) throw new MachineFileError(ctx.errors.join("\n"));
   const structPageSize = (file.structPageSize ?? 64) as StructPageSize;
   let cpu: ReturnType<typeof resolveCpu>;
+  let pagingLevels: number | undefined;
   try {
     cpu = resolveCpu(def, file.cpu);
+    pagingLevels = resolvePagingLevels(def, file.pagingLevels);
   } catch (e) {
     if (e instanceof MachineError) throw new MachineFileError(`${fileName}: ${e.message}`);
     throw e;
@@ -360,7 +368,7 @@ export function parseMachineFile(text: string, fileName: string): MachineSpec {
       );
     }
     // MAX_PHYSMEM_BITS does not depend on where RAM starts; build the arch once to learn it.
-    const probe = def.arch({ structPageSize, firstPfn: 0, cpu });
+    const probe = def.arch({ structPageSize, firstPfn: 0, cpu, pagingLevels });
     const nodes = explicitNodes(ctx, file.nodes, def, probe.maxPhysmemBits);
     if (ctx.errors.length > 0) throw new MachineFileError(ctx.errors.join("\n"));
     const firstPfn = Math.min(
@@ -368,7 +376,7 @@ export function parseMachineFile(text: string, fileName: string): MachineSpec {
     );
     spec = {
       name: file.name ?? fileName,
-      arch: def.arch({ structPageSize, firstPfn, cpu }),
+      arch: def.arch({ structPageSize, firstPfn, cpu, pagingLevels }),
       structPageSize,
       nodes,
       cmdline: def.defaultCmdline,
@@ -387,6 +395,7 @@ export function parseMachineFile(text: string, fileName: string): MachineSpec {
         nodes: file.nodes,
         structPageSize,
         cpu: file.cpu,
+        pagingLevels,
       });
     } catch (e) {
       if (e instanceof MachineError) throw new MachineFileError(`${fileName}: ${e.message}`);

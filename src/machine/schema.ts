@@ -8,6 +8,7 @@
 //   cmdline: "hugepagesz=1G hugepages=2"
 //   bootHvo: true             # ARCH_WANT_HUGETLB_VMEMMAP_PREINIT
 //   cpu: {gbpages: false}     # x86_64 only: a CPU without 1 GiB pages (no pdpe1gb); default true
+//   pagingLevels: 5           # x86_64 only: 5-level paging (LA57); default 4
 //   memory: 32G               # preset layout of this size, with `nodes: N` ...
 //   nodes:                    # ... or explicit nodes
 //     - ranges: [{start: 0x1000, end: 0x9f000}, {start: 1M, end: 3G}, {start: 4G, size: 13G}]
@@ -58,6 +59,7 @@ export const machineFileSchema = z
     otherUsedPages: z.array(z.number().int().nonnegative()).optional(),
     memoryFailure: z.boolean().optional(),
     cpu: z.object({ gbpages: z.boolean().optional() }).strict().optional(),
+    pagingLevels: z.number().int().optional(),
   })
   .strict();
 

@@ -1,5 +1,5 @@
-// mm/hugetlb_vmemmap.c: HugeTLB Vmemmap Optimization (HVO), in the three designs the project
-// models, with the shared-tail pieces of include/linux/mmzone.h (vmemmap_tails[]),
+// mm/hugetlb_vmemmap.c: HugeTLB Vmemmap Optimization (HVO), in the designs the project models
+// (their facts: mm/hvo_designs.ts), with the shared-tail pieces of include/linux/mmzone.h (vmemmap_tails[]),
 // mm/internal.h (init_compound_tail()) and the boot-time tail of mm/sparse-vmemmap.c.
 //
 //   legacy   Linux 6.18 (5.18 .. 7.0): the tail vmemmap pages of a folio alias its (new) head
@@ -8,10 +8,15 @@
 //   seed     the series "Eliminate fake head pages" as posted in v3 (Jan 2026): a shared page of
 //            tails per (node, order) in pglist_data.vmemmap_tails[] (PFNs, 0 = empty), allocated
 //            without __GFP_ZERO, published under hugetlb_lock; boot HVO early, per node.
-//   mainline Linux 7.1 (series v7): per (zone, order), zeroed, init_compound_tail(), cmpxchg;
-//            boot HVO deferred to hugetlb_vmemmap_init_late(), when zones exist.
+//   mainline Linux 7.2 (series v7 as merged in 7.1, plus the rollback fix): per (zone, order),
+//            zeroed, init_compound_tail(), cmpxchg; boot HVO deferred to
+//            hugetlb_vmemmap_init_late(), when zones exist; restore copies the shared tail; a
+//            failed optimise rolls back only the tail PTEs.
+//   mainline-7.1  Linux 7.1 as released: the same, but restore fills every slot with the folio's
+//            struct page 63, the rollback refills the head vmemmap page too, and the boot-time
+//            write-protect covers 63 pages only.
 //
-// What differs is held by ONE strategy object per design (LEGACY, SEED, MAINLINE below), chosen
+// What differs is held by ONE strategy object per design (LEGACY, SEED, MAINLINE, MAINLINE_7_1), chosen
 // at boot from k.design; the walk, the PMD split, rollback, page freeing and the batches are
 // shared. Each design's code is reproduced as written, including what looks wrong (see the
 // notes at SEED.getTail, MAINLINE.restoreFill and optimizeFolios' wrprotect range).
@@ -42,6 +47,7 @@ import {
   vmemmapTailMinOrder,
 } from "../include/page_flags.ts";
 import type { BootHooks, Design, Kernel } from "../kernel.ts";
+import { DESIGN_FACTS, type DesignFacts } from "./hvo_designs.ts";
 import type { ZoneType } from "../machine/spec.ts";
 import { folioRefCount, folioSetHpg, folioTestHpg, folioTestHugetlb } from "./hugetlb_folio.ts";
 import {
@@ -130,6 +136,8 @@ export interface SharedTail {
 /** What differs between the designs. Everything else is HvoCore. */
 export interface HvoDesign {
   name: Design;
+  /** What the design is (mm/hvo_designs.ts): encoding, tail scope, restore source, fixes. */
+  facts: DesignFacts;
   /** hugetlb_optimize_vmemmap_key and VMEMMAP_SYNCHRONIZE_RCU exist (legacy). */
   staticKey: boolean;
   /** Flags hugetlb_vmemmap_optimize_folio()/restore_folio() pass for one folio. */
@@ -138,8 +146,8 @@ export interface HvoDesign {
   optimize(core: HvoCore, order: number, headPfn: number, list: PageList, flags: number): number;
   /** vmemmap_remap_alloc() for an optimised folio (0 or -ENOMEM). */
   remapAlloc(core: HvoCore, order: number, headPfn: number, flags: number): number;
-  /** The bytes of a page vmemmap_restore_pte() maps back at `vaddr`. */
-  restoreFill(core: HvoCore, frame: number, vaddr: bigint, walk: RemapWalk): void;
+  /** The bytes of a page vmemmap_restore_pte() maps back at `vaddr`; `src` is what the PTE mapped. */
+  restoreFill(core: HvoCore, frame: number, vaddr: bigint, walk: RemapWalk, src: number): void;
   /** hugetlb_vmemmap_init_early(nid) (sparse_init, per node). */
   initEarly(core: HvoCore, nid: number): void;
   /** hugetlb_vmemmap_init_late(nid) (free_area_init, zones exist). */
@@ -151,18 +159,6 @@ export interface HvoDesign {
    * vmemmap_start; v7 maps the head at the first PTE walked (only legacy has no such test).
    */
   isHeadPte?(walk: RemapWalk, vaddr: bigint): boolean;
-  /** Boot-time pre-HVO write-protects the whole tail range (the fixed end), not 63 pages. */
-  wrprotectWholeVmemmap: boolean;
-  /**
-   * Tails hold the mask GENMASK(63, order + log2(sizeof(struct page))) | 1 when struct page is a
-   * power of two (the series); otherwise, and always in legacy, the head's address | 1.
-   */
-  maskTails: boolean;
-  /**
-   * An optimised folio's tail vmemmap pages map a shared tail page of its node or zone (the
-   * series); legacy maps them to the folio's own head page, whose struct pages then alias.
-   */
-  sharedTailPage: boolean;
 }
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -550,13 +546,17 @@ export class HvoCore implements HugetlbVmemmap {
 
   /** vmemmap_restore_pte(): a page from the list, filled as the design fills it, mapped RW. */
   readonly restorePte = (pte: PteSlot, vaddr: bigint, walk: RemapWalk): void => {
-    if (walk.findReuse && this.ptePfn(pte) !== walk.reusePage) {
+    const src = this.ptePfn(pte);
+    // 7.2's rollback (the walk carries vmemmap_tail): the head PTE keeps the copied head; only
+    // PTEs that map the shared tail are restored.
+    if (walk.vmemmapTail !== null && src !== walk.vmemmapTail) return;
+    if (walk.findReuse && src !== walk.reusePage) {
       throw new Oops("kernel BUG: vmemmap_restore_pte: PTE does not map reuse_page", { vaddr });
     }
     const page = walk.vmemmapPages.takeHead();
     if (page === undefined)
       throw new Oops("kernel BUG: vmemmap_restore_pte: list empty", { vaddr });
-    this.design.restoreFill(this, page, vaddr, walk);
+    this.design.restoreFill(this, page, vaddr, walk, src);
     this.k.pgt.set(pte.tablePfn, pte.idx, this.mkPte(page, true));
   };
 
@@ -660,6 +660,7 @@ export class HvoCore implements HugetlbVmemmap {
     const back = this.newWalk({
       remapPte: this.restorePte,
       vmemmapStart: start,
+      vmemmapTail: this.design.facts.fixes.rollbackKeepsHead ? tail : null,
       vmemmapPages: list,
       flags: 0,
       nid,
@@ -727,10 +728,11 @@ export class HvoCore implements HugetlbVmemmap {
         // hugetlb_vmemmap_size(h) for the write-protect range", Fixes 752fe17af693) the end was
         // the struct page address plus pages_per_huge_page(h) BYTES, so only the first
         // pages_per_huge_page / PAGE_SIZE vmemmap pages were covered (63 of 4095 for 1 GiB on
-        // x86_64): legacy and seed reproduce that; Linux 7.2 (mainline) protects all of them.
+        // x86_64): legacy, seed and 7.1 reproduce that; Linux 7.2 (mainline) protects all of them.
         const spfn = head * this.structPageSize;
         const epfn =
-          spfn + (this.design.wrprotectWholeVmemmap ? this.vmemmapSize(order) : 2 ** order);
+          spfn +
+          (this.design.facts.fixes.wrprotectWholeVmemmap ? this.vmemmapSize(order) : 2 ** order);
         vmemmapWrprotectHvo(k.populateContext(), spfn, epfn, this.reserveSize);
         this.staticBranchInc();
         continue;
@@ -1092,9 +1094,7 @@ function initLateUndo(core: HvoCore, nid: number): void {
 
 export const LEGACY: HvoDesign = {
   name: "legacy",
-  maskTails: false,
-  sharedTailPage: false,
-  wrprotectWholeVmemmap: false,
+  facts: DESIGN_FACTS.legacy,
   staticKey: true,
   singleFlags: VMEMMAP_SYNCHRONIZE_RCU,
   optimize(core, order, headPfn, list, flags) {
@@ -1180,9 +1180,7 @@ function fillSlots(core: HvoCore, frame: number, slot: Uint8Array): void {
 
 export const SEED: HvoDesign = {
   name: "seed",
-  maskTails: true,
-  sharedTailPage: true,
-  wrprotectWholeVmemmap: false,
+  facts: DESIGN_FACTS.seed,
   staticKey: false,
   singleFlags: 0,
   isHeadPte: (walk, vaddr) => vaddr === walk.vmemmapStart,
@@ -1358,9 +1356,7 @@ export function mainlineGetTail(
 
 export const MAINLINE: HvoDesign = {
   name: "mainline",
-  maskTails: true,
-  sharedTailPage: true,
-  wrprotectWholeVmemmap: true,
+  facts: DESIGN_FACTS.mainline,
   staticKey: false,
   singleFlags: 0,
   isHeadPte: (walk) => walk.nrWalked === 0,
@@ -1384,12 +1380,7 @@ export const MAINLINE: HvoDesign = {
     });
     return core.vmemmapRemapRange(start, end, walk);
   },
-  restoreFill(core, frame, vaddr) {
-    // Every slot a copy of compound_head(addr) + PAGE_SIZE / sizeof(struct page) - 1. In the
-    // rollback of a half-done optimise the walk starts at the head page itself, so the head
-    // vmemmap page is refilled with 64 copies of struct page 63 as well: the head struct page
-    // and the folio fields of pages 1..3 are lost, and the new head page (already off the list)
-    // is mapped nowhere. Reproduced as written.
+  restoreFill(core, frame, vaddr, _walk, src) {
     const pfn = core.k.memmap.pfnOfVaddr(vaddr);
     const head = core.k.compound.compoundHead(pfn);
     if (core.k.mutations.has("restore-without-reset")) {
@@ -1397,6 +1388,17 @@ export const MAINLINE: HvoDesign = {
       core.copyPageFromVmemmap(frame, core.k.memmap.vaddrOf(head));
       return;
     }
+    if (core.design.facts.restoreCopies === "shared_tail") {
+      // 7.2: copy_page() of what the PTE maps, the shared tail page (the rollback skips the
+      // head PTE, see restorePte).
+      core.k.frames.copyFrame(frame, src);
+      return;
+    }
+    // 7.1: every slot a copy of compound_head(addr) + PAGE_SIZE / sizeof(struct page) - 1. In
+    // the rollback of a half-done optimise the walk starts at the head page itself, so the head
+    // vmemmap page is refilled with 64 copies of struct page 63 as well: the head struct page
+    // and the folio fields of pages 1..3 are lost, and the new head page (already off the list)
+    // is mapped nowhere. Reproduced as written.
     fillSlots(core, frame, core.k.memmap.readStructPage(head + core.reservePages - 1));
   },
   initEarly(core, nid) {
@@ -1488,10 +1490,18 @@ export function mainlineGetTailBoot(
   return p;
 }
 
+/** Linux 7.1 as released: MAINLINE's code with 7.1's facts (restore source, no fixes). */
+export const MAINLINE_7_1: HvoDesign = {
+  ...MAINLINE,
+  name: "mainline-7.1",
+  facts: DESIGN_FACTS["mainline-7.1"],
+};
+
 export const HVO_DESIGNS: Record<Design, HvoDesign> = {
   legacy: LEGACY,
   seed: SEED,
   mainline: MAINLINE,
+  "mainline-7.1": MAINLINE_7_1,
 };
 
 /**

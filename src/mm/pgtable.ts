@@ -28,6 +28,14 @@ export interface Translation {
   writable: boolean;
 }
 
+/**
+ * The most translations the TLB holds before it drops the ones that agree with the tables.
+ * Keys are vmemmap pages, so a machine with fewer vmemmap pages (up to 1 TiB of RAM with 4 KiB
+ * pages and 64-byte struct pages) never reaches it; larger ones (x86_64 with 5-level paging)
+ * would otherwise pass the 2^24 entries a JavaScript Map can hold.
+ */
+export const TLB_CAPACITY = 2 ** 22;
+
 export class KernelPageTables {
   readonly levels: number;
   readonly entriesPerTable: number;
@@ -121,8 +129,25 @@ export class KernelPageTables {
     const hit = this.tlb.get(vpn);
     if (hit) return hit;
     const t = this.walk(this.tlbBase + (BigInt(vpn) << this.pageShiftN));
-    if (t) this.tlb.set(vpn, t);
+    if (t) {
+      if (this.tlb.size >= TLB_CAPACITY) this.evictClean();
+      this.tlb.set(vpn, t);
+    }
     return t;
+  }
+
+  /**
+   * A full TLB drops every translation that equals a fresh walk, as hardware may evict any
+   * entry at any time; a stale one (a missed flush) stays, so the checker still sees it. Each
+   * sweep walks at most TLB_CAPACITY entries and frees as many as are clean: amortised, at most
+   * one extra walk per translation filled.
+   */
+  private evictClean(): void {
+    for (const [vpn, cached] of this.tlb) {
+      const actual = this.walk(this.tlbBase + (BigInt(vpn) << this.pageShiftN));
+      if (actual && actual.frame === cached.frame && actual.writable === cached.writable)
+        this.tlb.delete(vpn);
+    }
   }
 
   vpnOf(vaddr: bigint): number {

@@ -7,6 +7,7 @@
 // report can put them next to what the model measures.
 
 import type { Design } from "../kernel.ts";
+import { usesMaskEncoding } from "../mm/hvo_designs.ts";
 import { genmask, maxFolioOrder, vmemmapTailMinOrder } from "../include/page_flags.ts";
 import type { MachineSpec } from "../machine/spec.ts";
 import { hex64, hstateName } from "./units.ts";
@@ -113,9 +114,11 @@ export function hstateArithmetic(
     whyNotText = `its ${vmemmapBytes} bytes of struct pages fit in one ${pageSize / 1024} KiB page: nothing to free`;
   }
   const optimizableBytes = whyNot ? 0 : vmemmapBytes - pageSize;
-  // compound_info_has_mask(): seed needs SPARSEMEM_VMEMMAP (always on here), mainline
-  // HUGETLB_PAGE_OPTIMIZE_VMEMMAP (the arch's ARCH_WANT_OPTIMIZE_HUGETLB_VMEMMAP).
-  const mask = m.struct_page_pow2 && (design === "seed" || (design === "mainline" && m.arch_hvo));
+  // compound_info_has_mask(), as the design's facts have it (mm/hvo_designs.ts).
+  const mask = usesMaskEncoding(design, {
+    structPagePow2: m.struct_page_pow2,
+    archHvo: m.arch_hvo,
+  });
   const minOrder = m.vmemmap_tail_min_order;
   const slot =
     mask && minOrder !== null && !whyNot && order >= minOrder && order <= m.max_folio_order

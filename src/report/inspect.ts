@@ -88,6 +88,11 @@ export interface InspectData {
     entry: string;
     table_pfn: number;
     index: number;
+    /**
+     * The walk from the top table down to that leaf: each level's table frame, the index used
+     * and the entry read (pgd, [p4d with 5-level paging,] pud, pmd, pte).
+     */
+    walk: Array<{ level: TableLevel; table_pfn: number; index: number; entry: string }>;
   };
   /** the physical frame holding the struct page (its first byte) */
   frame: number;
@@ -159,6 +164,33 @@ function levelName(k: Kernel, level: number): "pte" | "pmd" | "pud" {
   if (level === k.pgt.levels - 1) return "pte";
   if (level === k.pgt.levels - 2) return "pmd";
   return "pud";
+}
+
+type TableLevel = "pgd" | "p4d" | "pud" | "pmd" | "pte";
+
+/**
+ * The kernel's name of a table level: counted from the bottom (pte, pmd, pud, p4d), the top
+ * one always the pgd; folded levels (include/asm-generic/pgtable-nop4d.h, -nopud.h) are absent.
+ */
+function tableLevelName(k: Kernel, level: number): TableLevel {
+  if (level === 0) return "pgd";
+  const fromBottom: TableLevel[] = ["pte", "pmd", "pud", "p4d"];
+  return fromBottom[k.pgt.levels - 1 - level] ?? "p4d";
+}
+
+/** The tables walked from the root to vaddr's leaf (at `leafLevel`), with the entries read. */
+function tableWalk(k: Kernel, vaddr: bigint, leafLevel: number): InspectData["mapping"]["walk"] {
+  const out: InspectData["mapping"]["walk"] = [];
+  let table = k.pgt.rootPfn;
+  for (let level = 0; level <= leafLevel; level++) {
+    const index = k.pgt.index(level, vaddr);
+    const e = k.pgt.get(table, index);
+    out.push({ level: tableLevelName(k, level), table_pfn: table, index, entry: hex64(e) });
+    const d = k.spec.arch.pte.decode(e, level);
+    if (!d?.table) break;
+    table = d.pfn;
+  }
+  return out;
 }
 
 /** What the frame is used for, from the buddy's allocations and memblock's reservations. */
@@ -315,6 +347,7 @@ export function inspectPfn(k: Kernel, pfn: number): InspectData {
       entry: hex64(entry),
       table_pfn: leaf.tablePfn,
       index: leaf.idx,
+      walk: tableWalk(k, vaddr, leaf.level),
     },
     frame: t.frame,
     frame_offset: Number((vaddr - k.vmemmapBase) % BigInt(k.pageSize)),
@@ -387,6 +420,9 @@ export function formatInspect(d: InspectData): string {
   out.push(
     `  vmemmap: ${mp.level.toUpperCase()} entry ${mp.entry} (table pfn ${hex(mp.table_pfn)} [${mp.index}]) ` +
       `${mp.writable ? "RW" : "RO"} -> frame ${hex(d.frame)} +${hex(d.frame_offset)}`,
+  );
+  out.push(
+    `  walk: ${mp.walk.map((w) => `${w.level.toUpperCase()} ${hex(w.table_pfn)}[${w.index}]`).join(" -> ")}`,
   );
   out.push(
     `  frame ${hex(d.frame)}: ${d.frame_use}; mapped by ${d.frame_mappings} vmemmap ` +

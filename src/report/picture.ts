@@ -7,6 +7,7 @@
 // applied to symbolic frames (arithmeticRuns) where the model cannot show it yet.
 
 import type { Design, Kernel } from "../kernel.ts";
+import { designFacts, hasSharedTail } from "../mm/hvo_designs.ts";
 import type { MachineSpec } from "../machine/spec.ts";
 import type { HstateArithmetic } from "./hstates.ts";
 import { hex } from "./units.ts";
@@ -175,7 +176,7 @@ function describeRun(
       break;
     case "shared_tail": {
       r.symbol = "T";
-      const per = design === "seed" ? "node" : "zone";
+      const per = designFacts(design).tailScope;
       r.note = `shared tail page, one per ${per} and order${where ? ` (${where}, order ${order})` : ""}: ${perPage} identical tails`;
       break;
     }
@@ -239,7 +240,7 @@ export function arithmeticRuns(
     writable: roWritable,
     frame: null,
     consecutive: false,
-    role: design === "legacy" ? "head_alias" : "shared_tail",
+    role: hasSharedTail(design) ? "shared_tail" : "head_alias",
     symbol: "",
     note: "",
   };

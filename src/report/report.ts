@@ -4,6 +4,7 @@
 
 import { machineCpu } from "../arch/index.ts";
 import type { Design, Kernel } from "../kernel.ts";
+import { designFacts, hasSharedTail } from "../mm/hvo_designs.ts";
 import type { MachineSpec } from "../machine/spec.ts";
 import { UsageErrorLike } from "./errors.ts";
 import {
@@ -136,8 +137,9 @@ function poolLine(k: Kernel, design: Design, h: HstateArithmetic, folios: number
   const placement = placeFolios(zoneRoom(k, h.order), folios);
   const pageSize = k.pageSize;
   let sharedTails = 0;
-  if (h.optimizable && design !== "legacy" && folios > 0) {
-    sharedTails = design === "seed" ? new Set(placement.map((p) => p.nid)).size : placement.length;
+  const scope = designFacts(design).tailScope;
+  if (h.optimizable && scope !== "none" && folios > 0) {
+    sharedTails = scope === "node" ? new Set(placement.map((p) => p.nid)).size : placement.length;
   }
   let pagetables = 0;
   if (h.optimizable && h.vmemmap_pmds_per_folio > 0) {
@@ -161,16 +163,16 @@ function sharedTailText(
   design: Design,
   m: MachineArithmetic,
 ): { per: "node" | "zone" | null; text: string } {
-  if (design === "legacy") {
+  const per = designFacts(design).tailScope;
+  if (per === "none") {
     return {
       per: null,
       text:
-        "legacy: no shared tail pages. The tail vmemmap pages of a folio are mapped to its own head " +
+        `${design}: no shared tail pages. The tail vmemmap pages of a folio are mapped to its own head ` +
         "vmemmap page, read-only, so every 64th struct page reads as a head (fake heads, which " +
         "compound_head() must detect while the static key is on).",
     };
   }
-  const per = design === "seed" ? "node" : "zone";
   return {
     per,
     text:
@@ -215,10 +217,11 @@ function pictureNotes(k: Kernel, design: Design, h: HstateArithmetic, pic: Folio
     );
   }
   const nr = Math.ceil(h.vmemmap_pages);
+  const scope = designFacts(design).tailScope;
   notes.push(
-    design === "legacy"
+    scope === "none"
       ? `HVO frees A..A+${nr - 1} (${nr} pages) and allocates H: ${h.freed_per_folio} pages saved per folio`
-      : `HVO frees A..A+${nr - 1} (${nr} pages) and allocates H (T once per ${design === "seed" ? "node" : "zone"}): ` +
+      : `HVO frees A..A+${nr - 1} (${nr} pages) and allocates H (T once per ${scope}): ` +
           `${h.freed_per_folio} pages saved per folio`,
   );
   if (pic.before.some((r) => r.level === "pmd")) {
@@ -403,8 +406,8 @@ export function formatReport(r: ReportData): string {
     `Every ${ps / 1024} KiB page frame has a ${p.struct_page_size}-byte struct page in the vmemmap ` +
     `(${r.memmap.memmap_percent.toFixed(2)} % of RAM). In a huge page only the first few struct pages differ, ` +
     "so HVO keeps the one vmemmap page that holds them and maps the rest of the huge page's vmemmap " +
-    (r.design === "legacy"
-      ? "read-only onto that same page (legacy design)"
+    (!hasSharedTail(r.design)
+      ? `read-only onto that same page (${r.design} design)`
       : `read-only onto one shared page of identical tails (${r.design} design)`) +
     ", giving the freed pages back to the buddy allocator.";
   out.push(...wrap(intro));
@@ -420,7 +423,7 @@ export function formatReport(r: ReportData): string {
   rows.push(["optimisable", ...hs.map((h) => (h.optimizable ? "yes" : `no (${h.why_not})`))]);
   rows.push(["HVO frees per folio", ...hs.map((h) => `${grouped(h.freed_per_folio)} pages`)]);
   rows.push(["tail compound_info", ...hs.map((h) => h.tail_compound_info)]);
-  if (r.design !== "legacy") {
+  if (hasSharedTail(r.design)) {
     rows.push([
       "shared tail slot",
       ...hs.map((h) => (h.shared_tail_slot === null ? "-" : String(h.shared_tail_slot))),

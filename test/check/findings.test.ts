@@ -51,13 +51,14 @@ describe("seed (v3): the shared tail page is not zeroed", () => {
   });
 });
 
-describe("legacy and seed: boot-time HVO write-protects only part of a 1 GiB folio's tails", () => {
+describe("legacy, seed and 7.1: boot-time HVO write-protects only part of a 1 GiB folio's tails", () => {
   // __hugetlb_vmemmap_optimize_folios() for pre-HVO'd boot folios write-protects
   // [spfn, spfn + pages_per_huge_page(h)): 262144 bytes of a 16 MiB vmemmap, the first 64 of its
   // 4096 pages. Fixed upstream ("use hugetlb_vmemmap_size(h) for the write-protect range",
   // Fixes: 752fe17af693 "mm/hugetlb: add pre-HVO framework"); the model reproduces the code
-  // before that fix in legacy and seed. Mainline has it, as Linux 7.2 shows (test/diff/vm.test.ts).
-  for (const design of ["legacy", "seed"] as const) {
+  // before that fix in legacy, seed and mainline-7.1. Mainline (7.2) has it, as Linux 7.2 shows
+  // (test/diff/vm.test.ts).
+  for (const design of ["legacy", "seed", "mainline-7.1"] as const) {
     it(`${design}: the tail vmemmap pages from struct page 4096 on stay writable`, () => {
       const ex = replay(design, "hugetlb_free_vmemmap=on hugepagesz=1G hugepages=1", []);
       const v = ex.violations[0];
@@ -70,6 +71,34 @@ describe("legacy and seed: boot-time HVO write-protects only part of a 1 GiB fol
       expect(Number(pfn) - Number(head)).toBe(262144 / 64);
     });
   }
+});
+
+describe("7.1: the rollback of a failed optimise overwrites the head; 7.2 has the fix", () => {
+  // 7.1's vmemmap_remap_free() rolls back every walked PTE, PTE 0 included, filling each page with
+  // copies of struct page 63: the head struct page becomes a tail. 7.2 ("mm/hugetlb_vmemmap: fix
+  // incorrect vmemmap restore in rollback", Fixes: c0b495b91a47) keeps the head PTE and restores
+  // only the PTEs that map the shared tail. The replay injects the ENOMEM that causes the rollback.
+  const file = JSON.parse(
+    readFileSync(
+      new URL(
+        "../../scenarios/findings/rollback-overwrites-head-mainline-7.1.json",
+        import.meta.url,
+      ),
+      "utf8",
+    ),
+  );
+  const run = (design: Design) =>
+    replayRun({ ...parseScenarioFile(file), "x-check": { ...file["x-check"], design } });
+  it("mainline-7.1: the folio's head reads as a tail at the step the replay names", () => {
+    expect(file["x-check"].design).toBe("mainline-7.1");
+    expect(run("mainline-7.1").violations[0]).toMatchObject({
+      invariant: "page_head_tail",
+      step: 10,
+    });
+  });
+  it("mainline (7.2): the same steps and faults find nothing", () => {
+    expect(run("mainline").violations).toEqual([]);
+  });
 });
 
 describe("the replays of docs/findings.md", () => {

@@ -8,7 +8,7 @@ import { buildMatrix, matrixRow } from "../../src/check/matrix.ts";
 import { captureIo } from "../../src/cli/io.ts";
 import { main } from "../../src/cli/main.ts";
 
-const DESIGNS = ["legacy", "seed", "mainline"] as const;
+const DESIGNS = ["legacy", "seed", "mainline", "mainline-7.1"] as const;
 const SIZES = [56, 64, 72, 80] as const;
 
 /**
@@ -106,14 +106,15 @@ describe("hvo matrix", () => {
 
   it("covers every preset x struct page size x design", () => {
     const rows = buildMatrix({ ops: 0 });
-    expect(rows.length).toBe(6 * 4 * 3);
+    // 6 presets x 4 struct page sizes x 4 designs (legacy, seed, 7.2, 7.1).
+    expect(rows.length).toBe(6 * 4 * 4);
   });
 
   it("hvo matrix --json prints every row with its short check result", async () => {
     const io = captureIo();
     expect(await main(["matrix", "--json", "--ops", "5"], io)).toBe(0);
     const j = JSON.parse(io.stdout());
-    expect(j.rows.length).toBe(72);
+    expect(j.rows.length).toBe(6 * 4 * 4);
     const x86 = j.rows.find(
       (r: { preset: string; struct_page_size: number; design: string }) =>
         r.preset === "x86_64" && r.struct_page_size === 64 && r.design === "mainline",

@@ -202,7 +202,9 @@ describe("hvo shell keeps one model across lines", () => {
 
   test("design with a bad name says which designs there are", async () => {
     const r = await shell(["design frob", "design"]);
-    expect(r.err).toBe('hvo: design: "frob" is not a design (legacy, seed, mainline)\n');
+    expect(r.err).toBe(
+      'hvo: design: "frob" is not a design (legacy, seed, mainline, mainline-7.1)\n',
+    );
     expect(r.out).toBe("mainline\n");
   });
 

@@ -371,8 +371,8 @@ describe("rollback of a half-done walk (1 GiB, split fails at the 2nd PMD)", () 
     expect(k.pgt.staleTlbEntries()).toEqual([]);
   });
 
-  it("seed and mainline: the rollback walk restores PTE 0 too, overwriting the head page; the new head leaks", () => {
-    for (const design of ["seed", "mainline"] as const) {
+  it("seed and 7.1: the rollback walk restores PTE 0 too, overwriting the head page; the new head leaks", () => {
+    for (const design of ["seed", "mainline-7.1"] as const) {
       const { k, hvo } = bootHvo(x86(4), design);
       const head = makeFolio(k, 18, 0, GFP_KERNEL);
       const before = vmemmapBytes(k, head, 18);

@@ -15,11 +15,22 @@ import {
   SHRINK_RUNS,
   replayRun,
 } from "../../check/run.ts";
+import {
+  MergeError,
+  ShardError,
+  type ShardResult,
+  type SweepSpec,
+  mergeShards,
+  parseShard,
+  shardRuns,
+  sweepRuns,
+} from "../../check/sweep.ts";
 import { DESIGNS, type Design, MUTATIONS } from "../../kernel.ts";
 import { z } from "zod";
 import { MachineError } from "../../machine/layout.ts";
 import { FormatError, parseJsonText, parseScenarioFile } from "../../scenario/format.ts";
-import { ExitStatus, type Io, UsageError } from "../io.ts";
+import { runJobs } from "../check_jobs.ts";
+import { ExitStatus, type Io, UsageError, processIo } from "../io.ts";
 
 export interface CheckCliOptions {
   design?: string;
@@ -33,6 +44,10 @@ export interface CheckCliOptions {
   replay?: string;
   out?: string;
   shrinkRuns?: string;
+  seeds?: string;
+  jobs?: string;
+  shard?: string;
+  merge?: string[];
 }
 
 function int(name: string, v: string | undefined, dflt: number, min = 0): number {
@@ -58,8 +73,11 @@ function machines(arg: string | undefined): string[] {
   return [m];
 }
 
-/** The most --ops a run may have: the operations are drawn up front, 1e9 would not fit. */
-export const MAX_OPS = 100_000;
+/**
+ * The most --ops a run may have. The operations are drawn as they run (memory does not grow
+ * with --ops); the limit keeps a run's step numbers exact.
+ */
+export const MAX_OPS = 1_000_000_000;
 
 const xCheckSchema = z.object({
   preset: z.string().refine((p) => presetNames().includes(p), {
@@ -174,7 +192,13 @@ function describe(r: RunResult, path: string | null, design: Design): string {
   return `${lines.join("\n")}\n`;
 }
 
-export function checkAction(io: Io, opts: CheckCliOptions): void {
+export async function checkAction(io: Io, opts: CheckCliOptions): Promise<void> {
+  if (opts.merge !== undefined) {
+    for (const o of ["replay", "shard", "jobs", "seeds"] as const)
+      if (opts[o] !== undefined) throw new UsageError(`--merge cannot be used with --${o}`);
+    mergeAction(io, opts, opts.merge);
+    return;
+  }
   const ops = int("ops", opts.ops, 300, 1);
   if (ops > MAX_OPS) throw new UsageError(`--ops: ${ops} is more than the limit of ${MAX_OPS}`);
   const every = int("every", opts.every, 1, 1);
@@ -236,6 +260,17 @@ export function checkAction(io: Io, opts: CheckCliOptions): void {
 
   const ds = designs(opts.design);
   const ms = machines(opts.machine);
+  const seeds = int("seeds", opts.seeds, 1, 1);
+  const jobs = int("jobs", opts.jobs, 1, 1);
+  let shard = null;
+  if (opts.shard !== undefined) {
+    try {
+      shard = parseShard(opts.shard);
+    } catch (e) {
+      if (e instanceof ShardError) throw new UsageError(`--shard: ${e.message}`);
+      throw e;
+    }
+  }
   if (opts.out !== undefined) {
     // Checked before the run: a failure found and then lost for want of a directory helps no one.
     let dir: Stats;
@@ -246,78 +281,190 @@ export function checkAction(io: Io, opts: CheckCliOptions): void {
     }
     if (!dir.isDirectory()) throw new UsageError(`--out: "${opts.out}" is not a directory`);
   }
-  const matrix = ds.length * ms.length > 1;
+  const sweep: SweepSpec = {
+    machines: ms,
+    designs: ds,
+    seed0,
+    seeds,
+    ops,
+    every,
+    faults,
+    mutation,
+    shrinkRuns,
+  };
+  const all = sweepRuns(sweep);
+  const mine = shard ? shardRuns(all, shard) : all;
+  const cfgs = mine.map((r) =>
+    runConfig(r.machine, r.design, r.seed, { ops, every, faults, mutation, shrinkRuns }),
+  );
+  const matrix = all.length > 1;
+  const progress = progressLine(io);
   const results: RunResult[] = [];
-  let n = 0;
-  for (const m of ms) {
-    for (const d of ds) {
+  if (jobs > 1 && cfgs.length > 1) {
+    let finished = 0;
+    const t0 = Date.now(); // the progress line's time only: no output depends on it
+    const got = await runJobs(cfgs, jobs, () => {
+      finished++;
+      progress(`hvo check: ${finished}/${cfgs.length} runs done on ${jobs} threads`, t0);
+    });
+    progress(null, t0);
+    for (const [i, r] of got.entries()) report(io, opts, r, mine[i].seed);
+    results.push(...got);
+  } else {
+    let n = 0;
+    for (const [i, cfg] of cfgs.entries()) {
+      const { machine: m, design: d, seed } = mine[i];
       n++;
-      if (matrix) io.err(`[${n}/${ds.length * ms.length}] ${m} ${d} seed ${seed0} ...\n`);
-      const cfg = runConfig(m, d, seed0, { ops, every, faults, mutation, shrinkRuns });
+      if (matrix) io.err(`[${n}/${cfgs.length}] ${m} ${d} seed ${seed} ...\n`);
       const started = Date.now(); // the progress line's time only: no output depends on it
+      cfg.progress = (done, total) =>
+        progress(
+          `hvo check: ${m} ${d} seed ${seed}: ${done.toLocaleString("en-US")}/${total.toLocaleString("en-US")} ops`,
+          started,
+        );
       const r = checkRun(cfg);
+      progress(null, started);
       results.push(r);
-      if (r.violations.length && r.replay) {
-        const path = `${opts.out ?? "."}/hvo-check-failure-${m}-${d}-${seed0}.json`;
-        const x = r.replay["x-check"];
-        let written: string | null = path;
-        try {
-          writeFileSync(path, `${JSON.stringify(r.replay, null, 1)}\n`);
-          writeFileSync(
-            path.replace(/\.json$/, ".machine.json"),
-            `${JSON.stringify({ preset: x.preset, memory: x.memory, nodes: x.nodes, ...(x.cmdline ? { cmdline: x.cmdline } : {}) }, null, 1)}\n`,
-          );
-        } catch (e) {
-          // The violation still counts and is still shown; only its replay file is missing.
-          written = null;
-          io.err(`hvo check: could not write the replay file: ${(e as Error).message}\n`);
-        }
-        if (!opts.json) io.out(describe(r, written, d));
-      } else if (r.violations.length && !opts.json) io.out(describe(r, null, d));
+      report(io, opts, r, seed);
       if (matrix)
         io.err(
           `      ${r.ops} ops, ${r.faults} faults, ${r.violations.length ? `VIOLATION ${r.violations[0].invariant}` : "clean"} (${Date.now() - started} ms)\n`,
         );
     }
   }
-  if (opts.json) {
-    const out = {
-      runs: results.map((r) => ({
-        machine: r.machine,
-        design: r.design,
-        seed: r.seed,
-        ops: r.ops,
-        faults: r.faults,
-        violations: r.violations.map((v) => ({
-          step: v.step,
-          invariant: v.invariant,
-          detail: v.detail,
-          expected: v.expected,
-          actual: v.actual,
-        })),
-      })),
-    };
-    io.out(`${JSON.stringify(out, null, 1)}\n`);
-  } else {
-    const rows = [["preset", "design", "ops", "faults injected", "violations"]];
-    for (const r of results)
-      rows.push([
-        r.machine,
-        r.design,
-        String(r.ops),
-        String(r.faults),
-        r.violations.length ? `${r.violations.length} (${r.violations[0].invariant})` : "0",
-      ]);
-    const w = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-    for (const row of rows)
-      io.out(
-        `${row
-          .map((c, i) => c.padEnd(w[i]))
-          .join("  ")
-          .trimEnd()}\n`,
-      );
-  }
+  const runs = results.map(jsonRun);
+  if (opts.json)
+    io.out(
+      `${JSON.stringify(shard ? { sweep, shard: `${shard.index}/${shard.count}`, runs } : { runs }, null, 1)}\n`,
+    );
+  else printTable(io, runs);
   if (results.some((r) => r.violations.length)) throw new ExitStatus(1);
+}
+
+/** A run as `--json` shows it. */
+type JsonRun = ReturnType<typeof jsonRun>;
+function jsonRun(r: RunResult) {
+  return {
+    machine: r.machine,
+    design: r.design,
+    seed: r.seed,
+    ops: r.ops,
+    faults: r.faults,
+    violations: r.violations.map((v) => ({
+      step: v.step,
+      invariant: v.invariant,
+      detail: v.detail,
+      expected: v.expected,
+      actual: v.actual,
+    })),
+  };
+}
+
+function printTable(io: Io, runs: JsonRun[]): void {
+  const rows = [["preset", "design", "ops", "faults injected", "violations"]];
+  for (const r of runs)
+    rows.push([
+      r.machine,
+      r.design,
+      String(r.ops),
+      String(r.faults),
+      r.violations.length ? `${r.violations.length} (${r.violations[0].invariant})` : "0",
+    ]);
+  const w = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  for (const row of rows)
+    io.out(
+      `${row
+        .map((c, i) => c.padEnd(w[i]))
+        .join("  ")
+        .trimEnd()}\n`,
+    );
+}
+
+/** A run's violation: its replay file written, and described unless --json. */
+function report(io: Io, opts: CheckCliOptions, r: RunResult, seed: number): void {
+  const m = r.machine;
+  const d = r.design;
+  if (r.violations.length && r.replay) {
+    const path = `${opts.out ?? "."}/hvo-check-failure-${m}-${d}-${seed}.json`;
+    const x = r.replay["x-check"];
+    let written: string | null = path;
+    try {
+      writeFileSync(path, `${JSON.stringify(r.replay, null, 1)}\n`);
+      writeFileSync(
+        path.replace(/\.json$/, ".machine.json"),
+        `${JSON.stringify({ preset: x.preset, memory: x.memory, nodes: x.nodes, ...(x.cmdline ? { cmdline: x.cmdline } : {}) }, null, 1)}\n`,
+      );
+    } catch (e) {
+      // The violation still counts and is still shown; only its replay file is missing.
+      written = null;
+      io.err(`hvo check: could not write the replay file: ${(e as Error).message}\n`);
+    }
+    if (!opts.json) io.out(describe(r, written, d));
+  } else if (r.violations.length && !opts.json) io.out(describe(r, null, d));
+}
+
+/** How long a run goes before it shows a progress line (on a terminal only). */
+const PROGRESS_AFTER_MS = 3000;
+
+/**
+ * A progress line on stderr, redrawn in place: only when stderr is a terminal, and only once
+ * the run has taken a few seconds; `null` clears it. Never on stdout, never in a pipe or file.
+ */
+function progressLine(io: Io): (text: string | null, started: number) => void {
+  const tty = io === processIo && process.stderr.isTTY === true;
+  let shown = false;
+  let last = 0;
+  return (text, started) => {
+    if (!tty) return;
+    if (text === null) {
+      if (shown) io.err("\r\x1b[K");
+      shown = false;
+      return;
+    }
+    const now = Date.now();
+    if (now - started < PROGRESS_AFTER_MS || now - last < 200) return;
+    last = now;
+    shown = true;
+    io.err(`\r\x1b[K${text} (${Math.round((now - started) / 1000)} s)`);
+  };
+}
+
+/** `hvo check --merge FILES`: the shards' `--json` results as the unsharded run's. */
+function mergeAction(io: Io, opts: CheckCliOptions, files: string[]): void {
+  const parsed = files.map((name) => {
+    let text: string;
+    try {
+      text = readFileSync(name, "utf8");
+    } catch {
+      throw new UsageError(`--merge: cannot read "${name}"`);
+    }
+    let result: ShardResult<JsonRun>;
+    try {
+      result = JSON.parse(text) as ShardResult<JsonRun>;
+    } catch (e) {
+      throw new UsageError(`--merge ${name}: not JSON (${(e as Error).message})`);
+    }
+    if (
+      typeof result !== "object" ||
+      result === null ||
+      typeof result.sweep !== "object" ||
+      !Array.isArray(result.runs)
+    )
+      throw new UsageError(
+        `--merge ${name}: not the --json result of hvo check --shard (no "sweep" or "runs")`,
+      );
+    return { name, result };
+  });
+  let merged: { runs: JsonRun[] };
+  try {
+    merged = mergeShards(parsed);
+  } catch (e) {
+    if (e instanceof MergeError) throw new UsageError(`--merge: ${e.message}`);
+    throw e;
+  }
+  if (opts.json) io.out(`${JSON.stringify({ runs: merged.runs }, null, 1)}\n`);
+  else printTable(io, merged.runs);
+  if (merged.runs.some((r) => r.violations.length)) throw new ExitStatus(1);
 }
 
 export function register(program: Command, io: Io): void {
@@ -345,6 +492,13 @@ export function register(program: Command, io: Io): void {
       "--shrink-runs <n>",
       `candidate sequences replayed to minimise a failure, 0 for none (default ${SHRINK_RUNS})`,
     )
+    .option("--seeds <n>", "how many seeds from --seed on, one run each (default 1)")
+    .option("--jobs <n>", "run the seeds on n worker threads (default 1); the output is the same")
+    .option(
+      "--shard <i/n>",
+      "make only the i-th of n equal shares of the runs (batch jobs); merge the --json results with --merge",
+    )
+    .option("--merge <files...>", "combine the --json results of --shard 1/n .. n/n into one")
     .option("--json", "print {runs: [...]} as JSON")
     .action((opts: CheckCliOptions) => checkAction(io, opts));
 }

@@ -1,14 +1,17 @@
-// hvo compare: one scenario under the three HVO designs, side by side (src/check/compare.ts).
+// hvo compare: one scenario under several HVO designs (legacy, seed, mainline unless --designs),
+// side by side (src/check/compare.ts).
 import type { Command } from "commander";
 import { compareDesigns, formatComparison } from "../../check/compare.ts";
 import { type Io, UsageError } from "../io.ts";
 import { MACHINE_HELP, resolveMachine } from "../machine_arg.ts";
 import { loadScenarioFile } from "./run.ts";
+import { COMPARE_DESIGNS, DESIGNS, type Design, isDesign } from "../../mm/hvo_designs.ts";
 
 export interface CompareCliOptions {
   machine?: string;
   pfn?: string;
   json?: boolean;
+  designs?: string;
 }
 
 export function compareAction(io: Io, file: string, opts: CompareCliOptions): void {
@@ -25,7 +28,18 @@ export function compareAction(io: Io, file: string, opts: CompareCliOptions): vo
     throw new UsageError(
       `--pfn: 0x${pfn.toString(16)} is beyond the machine: its last page frame is 0x${(endPfn - 1).toString(16)}`,
     );
-  const cmp = compareDesigns(spec, scenarios, pfn);
+  let which: Design[] = [...COMPARE_DESIGNS];
+  if (opts.designs !== undefined) {
+    which = opts.designs.split(",").map((d) => d.trim()) as Design[];
+    const bad = which.find((d) => !isDesign(d));
+    if (bad !== undefined || which.length === 0)
+      throw new UsageError(
+        `--designs: "${bad ?? ""}" is not a design (${DESIGNS.join(", ")}; comma-separated)`,
+      );
+    if (new Set(which).size !== which.length)
+      throw new UsageError(`--designs: "${opts.designs}" names a design twice`);
+  }
+  const cmp = compareDesigns(spec, scenarios, pfn, which);
   io.out(opts.json ? `${JSON.stringify(cmp, null, 1)}\n` : formatComparison(cmp));
 }
 
@@ -33,7 +47,7 @@ export function register(program: Command, io: Io): void {
   program
     .command("compare")
     .description(
-      "run one scenario under the legacy, seed and mainline designs and show them side by side",
+      `run one scenario under several HVO designs (default ${COMPARE_DESIGNS.join(", ")}) and show them side by side`,
     )
     .argument("<file>", "hvo-scenario/1 file (its closing reset is skipped so the pages stay)")
     .option("--machine <m>", MACHINE_HELP)
@@ -41,6 +55,7 @@ export function register(program: Command, io: Io): void {
       "--pfn <pfn>",
       "the struct page to show raw (default: tail 64 of the first HugeTLB folio)",
     )
-    .option("--json", "print {designs: {legacy, seed, mainline}} as JSON")
+    .option("--designs <list>", `comma-separated designs to compare (${DESIGNS.join(", ")})`)
+    .option("--json", "print {order: [...], designs: {<design>: ...}} as JSON")
     .action((file: string, opts: CompareCliOptions) => compareAction(io, file, opts));
 }

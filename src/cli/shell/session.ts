@@ -58,7 +58,7 @@ export const SHELL_COMMANDS: Record<string, string> = {
   history: "history                        the commands that changed the model",
   undo: "undo                           forget the last of them (the history is replayed)",
   design:
-    "design [NAME]                  replay the history on another design (legacy, seed, mainline)",
+    "design [NAME]                  replay the history on another design (legacy, seed, mainline, mainline-7.1)",
   save: "save FILE                      write the history as a hvo-scenario/1 file for hvo run",
   help: "help                           this list",
   exit: "exit [N]                       leave (also quit, or end of input)",

@@ -1,0 +1,250 @@
+// The model against the kernel it models, in one run: the same writes to nr_hugepages on the
+// live kernel (when it can be used: Linux, root, HugeTLB) and on the model of this host
+// (src/live/host.ts hostMachine(), design legacy: the 6.18 kernel's), and the ratio of their
+// times. mm/hugetlb.c set_max_huge_pages() is what both run.
+//
+// The live part holds the project's live lock (src/live/lock.ts) and puts the machine back as
+// it found it by the team's rule, also on failure: every pool 0, every overcommit 0,
+// vm.hugetlb_optimize_vmemmap 0.
+
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { hostMachine } from "../src/live/host.ts";
+import { acquireLiveLock } from "../src/live/lock.ts";
+import { bootModel } from "../src/model.ts";
+
+const HP = "/sys/kernel/mm/hugepages";
+const OPTIMIZE = "/proc/sys/vm/hugetlb_optimize_vmemmap";
+/** The team's ceiling for huge pages on the live machine. */
+const LIVE_LIMIT_BYTES = 12 * 2 ** 30;
+
+export interface LiveCase {
+  /** e.g. "2M x 2000 grow, HVO off" */
+  case: string;
+  sizeKb: number;
+  count: number;
+  hvo: boolean;
+  phase: "grow" | "shrink";
+}
+
+export interface VsLive {
+  case: string;
+  live_ms: number | null;
+  model_ms: number;
+  ratio: number | null;
+}
+
+/** The cases: 2000 x 2 MiB (n2m) and, where the host has 1 GiB pages, n1g x 1 GiB. */
+export function liveCases(n2m: number, n1g: number, gigantic: boolean): LiveCase[] {
+  const out: LiveCase[] = [];
+  const sizes: [number, number, string][] = [[2048, n2m, "2M"]];
+  if (gigantic && n1g > 0) sizes.push([1048576, n1g, "1G"]);
+  for (const [sizeKb, count, name] of sizes)
+    for (const hvo of [false, true])
+      for (const phase of ["grow", "shrink"] as const)
+        out.push({
+          case: `${name} x ${count} ${phase}, HVO ${hvo ? "on" : "off"}`,
+          sizeKb,
+          count,
+          hvo,
+          phase,
+        });
+  return out;
+}
+
+function renamed(c: LiveCase, count: number): LiveCase {
+  const name = c.sizeKb === 2048 ? "2M" : "1G";
+  return {
+    ...c,
+    count,
+    case: `${name} x ${count} ${c.phase}, HVO ${c.hvo ? "on" : "off"}`,
+  };
+}
+
+/** Why the live kernel cannot be used here, or null. */
+export function liveUnavailable(): string | null {
+  if (process.platform !== "linux") return `not Linux (${process.platform})`;
+  if (!existsSync(`${HP}/hugepages-2048kB/nr_hugepages`)) return `no ${HP}/hugepages-2048kB`;
+  if (process.getuid?.() !== 0) return "not root (the pool's files are root's to write)";
+  if (!existsSync(OPTIMIZE)) return `no ${OPTIMIZE} (kernel without HVO)`;
+  return null;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+/** One grow-then-shrink, timed per phase, `reps` times after one untimed round (warm). */
+function timeRounds(
+  write: (path: string, text: string) => void,
+  c: { sizeKb: number; count: number; hvo: boolean },
+  reps: number,
+): { grow: number; shrink: number } {
+  const nr = `${HP}/hugepages-${c.sizeKb}kB/nr_hugepages`;
+  write(OPTIMIZE, c.hvo ? "1" : "0");
+  const grow: number[] = [];
+  const shrink: number[] = [];
+  for (let i = 0; i <= reps; i++) {
+    const t0 = performance.now();
+    write(nr, String(c.count));
+    const t1 = performance.now();
+    write(nr, "0");
+    const t2 = performance.now();
+    if (i === 0) continue;
+    grow.push(t1 - t0);
+    shrink.push(t2 - t1);
+  }
+  write(OPTIMIZE, "0");
+  return { grow: median(grow), shrink: median(shrink) };
+}
+
+/** The writes on the model of this host, warm, through its files as `hvo write` does them. */
+export function modelTimes(cases: LiveCase[], reps: number): Map<string, number> {
+  const model = bootModel(hostMachine(), "legacy");
+  const write = (p: string, t: string) => {
+    model.write(p, t);
+    model.settle();
+  };
+  return timeAll(write, cases, reps);
+}
+
+function timeAll(
+  write: (p: string, t: string) => void,
+  cases: LiveCase[],
+  reps: number,
+): Map<string, number> {
+  const out = new Map<string, number>();
+  const pairs = new Map<string, LiveCase>();
+  for (const c of cases) pairs.set(`${c.sizeKb}/${c.count}/${c.hvo}`, c);
+  for (const c of pairs.values()) {
+    const t = timeRounds(write, c, reps);
+    for (const x of cases)
+      if (x.sizeKb === c.sizeKb && x.count === c.count && x.hvo === c.hvo)
+        out.set(x.case, x.phase === "grow" ? t.grow : t.shrink);
+  }
+  return out;
+}
+
+function readNum(p: string): number {
+  return Number(readFileSync(p, "utf8").trim());
+}
+
+/** Every pool and overcommit 0, HVO off: the state the team's rule leaves the machine in. */
+function restoreLive(sizesKb: number[]): void {
+  for (const kb of sizesKb) {
+    for (const f of ["nr_hugepages", "nr_overcommit_hugepages"]) {
+      try {
+        writeFileSync(`${HP}/hugepages-${kb}kB/${f}`, "0");
+      } catch {
+        // keep going: the other files still have to be put back
+      }
+    }
+  }
+  try {
+    writeFileSync(OPTIMIZE, "0");
+  } catch {
+    // as above
+  }
+}
+
+/**
+ * The same cases on the live kernel, under the live lock. The pools must be empty to begin
+ * with (another user's pool is not ours to time or to free): else an error saying so.
+ */
+export async function liveTimes(
+  cases: LiveCase[],
+  reps: number,
+): Promise<{ cases: LiveCase[]; times: Map<string, number>; notes: string[] }> {
+  const bytes = Math.max(...cases.map((c) => c.sizeKb * 1024 * c.count));
+  if (bytes >= LIVE_LIMIT_BYTES) throw new Error(`a case needs ${bytes} bytes of huge pages`);
+  const lock = await acquireLiveLock({ timeoutMs: 120_000 });
+  const sizesKb = [2048, 1048576].filter((kb) => existsSync(`${HP}/hugepages-${kb}kB`));
+  try {
+    for (const kb of sizesKb)
+      if (readNum(`${HP}/hugepages-${kb}kB/nr_hugepages`) !== 0)
+        throw new Error(`the live ${kb} kB pool is not empty: another user's pool`);
+    // Gigantic pages come from alloc_contig_pages(): a host's memory may hold fewer free 1 GiB
+    // ranges than asked. Both sides then time the count the live kernel can get.
+    const notes: string[] = [];
+    const adjusted: LiveCase[] = [];
+    const probed = new Map<number, number>();
+    for (const c of cases) {
+      let n = probed.get(c.sizeKb);
+      if (n === undefined) {
+        const nr = `${HP}/hugepages-${c.sizeKb}kB/nr_hugepages`;
+        writeFileSync(nr, String(c.count));
+        n = Math.min(c.count, readNum(nr));
+        writeFileSync(nr, "0");
+        probed.set(c.sizeKb, n);
+        if (n < c.count)
+          notes.push(`the live kernel got ${n} of ${c.count} ${c.sizeKb} kB pages: timing ${n}`);
+      }
+      if (n > 0) adjusted.push(n === c.count ? c : renamed(c, n));
+    }
+    const short = new Set<string>();
+    const write = (p: string, t: string) => {
+      writeFileSync(p, t);
+      // A grow that got fewer pages than asked (fragmented memory) would time less work.
+      if (p.endsWith("/nr_hugepages") && t !== "0" && readNum(p) !== Number(t)) short.add(p);
+    };
+    const times = timeAll(write, adjusted, reps);
+    for (const c of adjusted)
+      if (short.has(`${HP}/hugepages-${c.sizeKb}kB/nr_hugepages`)) {
+        times.delete(c.case);
+        notes.push(`${c.case}: the live kernel got fewer pages in a timed round: not compared`);
+      }
+    return { cases: adjusted, times, notes };
+  } finally {
+    restoreLive(sizesKb);
+    await lock.release();
+  }
+}
+
+/** Both sides and their ratios; live_unavailable says why the live side is missing. */
+export async function benchVsLive(opts: {
+  n2m: number;
+  n1g: number;
+  reps: number;
+  live: boolean;
+}): Promise<{ vs_live: VsLive[]; live_unavailable: string | null; notes: string[] }> {
+  const gigantic = existsSync(`${HP}/hugepages-1048576kB`);
+  let cases = liveCases(opts.n2m, opts.n1g, gigantic);
+  let liveUnavail = opts.live ? liveUnavailable() : "--no-live";
+  let live: Map<string, number> | null = null;
+  let notes: string[] = [];
+  if (liveUnavail === null) {
+    try {
+      const r = await liveTimes(cases, opts.reps);
+      cases = r.cases;
+      live = r.times;
+      notes = r.notes;
+    } catch (e) {
+      liveUnavail = (e as Error).message;
+    }
+  }
+  let model: Map<string, number>;
+  try {
+    model = modelTimes(cases, opts.reps);
+  } catch (e) {
+    return {
+      vs_live: [],
+      live_unavailable: liveUnavail ?? `the model of this host: ${(e as Error).message}`,
+      notes,
+    };
+  }
+  const round = (x: number) => Math.round(x * 100) / 100;
+  return {
+    vs_live: cases.map((c) => {
+      const m = model.get(c.case) ?? Number.NaN;
+      const l = live?.get(c.case) ?? null;
+      return {
+        case: c.case,
+        live_ms: l === null ? null : round(l),
+        model_ms: round(m),
+        ratio: l === null ? null : round(l / m),
+      };
+    }),
+    live_unavailable: liveUnavail,
+    notes,
+  };
+}

@@ -1,0 +1,138 @@
+// mm/hugetlb_vmemmap.c, include/linux/page-flags.h (compound_info_has_mask()) and
+// include/linux/mmzone.h (vmemmap_tails[]): what each modelled HVO design is, as facts.
+//
+// A design is a released kernel (or the posted series v3). Everything that describes a design
+// (report, check, matrix, compare, the kernel's tail encoding) asks these facts; no module but
+// this one and the strategy objects of mm/hugetlb_vmemmap.ts compares design names. The code
+// that differs (optimise, restore, boot-time HVO) is in HVO_DESIGNS of mm/hugetlb_vmemmap.ts,
+// which carries these facts as `facts`.
+
+export type Design = "legacy" | "seed" | "mainline" | "mainline-7.1";
+
+/**
+ * When the tails of a compound page hold the mask GENMASK(63, order + log2(sizeof(struct page)))
+ * | 1 instead of the head's address | 1 (compound_info_has_mask()): never (legacy); whenever
+ * struct page is a power of two with SPARSEMEM_VMEMMAP (v3, always on in the model); when it is
+ * a power of two and CONFIG_HUGETLB_PAGE_OPTIMIZE_VMEMMAP is set (7.1, 7.2).
+ */
+export type MaskCondition = "never" | "sparsemem_vmemmap" | "hugetlb_page_optimize_vmemmap";
+
+/** What an optimised folio's tail vmemmap pages map: its own head page, or a page shared per node or per zone. */
+export type TailScope = "none" | "node" | "zone";
+
+/**
+ * What vmemmap_restore_pte() writes into each page it maps back:
+ *   head_page_reset        copy_page() of the head vmemmap page, then struct pages 4..7 over
+ *                          0..3 (reset_struct_pages(); legacy, v3);
+ *   head_last_struct_page  every slot a copy of the folio's struct page
+ *                          PAGE_SIZE / sizeof(struct page) - 1 (7.1);
+ *   shared_tail            copy_page() of the page the PTE maps, the shared tail page (7.2).
+ */
+export type RestoreSource = "head_page_reset" | "head_last_struct_page" | "shared_tail";
+
+export interface DesignFacts {
+  name: Design;
+  /** One line for help texts and report headers. */
+  label: string;
+  /** The kernels the design stands for. */
+  kernels: string;
+  maskWhen: MaskCondition;
+  tailScope: TailScope;
+  restoreCopies: RestoreSource;
+  /** hugetlb_optimize_vmemmap_key, fake heads and VMEMMAP_SYNCHRONIZE_RCU (legacy only). */
+  fakeHeads: boolean;
+  /** Whether the design has these upstream fixes. */
+  fixes: {
+    /**
+     * "mm/hugetlb_vmemmap: fix incorrect vmemmap restore in rollback" (Fixes: c0b495b91a47):
+     * the rollback of a failed vmemmap_remap_free() keeps the head PTE (the copied head) and
+     * restores only the PTEs that map the shared tail, from the shared tail. Without it (7.1)
+     * the rollback refills the head vmemmap page too, losing the head struct page.
+     */
+    rollbackKeepsHead: boolean;
+    /**
+     * The boot-time write-protect of pre-HVO'd tails covers the folio's whole vmemmap
+     * (`epfn = spfn + hugetlb_vmemmap_size(h)`). Before, the end was the first struct page's
+     * address plus pages_per_huge_page(h) as a byte count: for 1 GiB on x86_64, 262144 bytes
+     * are 64 vmemmap pages, the head's is skipped, so 63 of the 4095 tail pages were protected.
+     */
+    wrprotectWholeVmemmap: boolean;
+  };
+}
+
+export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
+  legacy: {
+    name: "legacy",
+    label: "Linux 6.18 (5.18 .. 7.0): tails alias the head page, fake heads",
+    kernels: "5.18 .. 7.0 (the live 6.18)",
+    maskWhen: "never",
+    tailScope: "none",
+    restoreCopies: "head_page_reset",
+    fakeHeads: true,
+    fixes: { rollbackKeepsHead: false, wrprotectWholeVmemmap: false },
+  },
+  seed: {
+    name: "seed",
+    label: 'series "Eliminate fake head pages" v3: a shared tail page per node',
+    kernels: "none (posted series v3, Jan 2026)",
+    maskWhen: "sparsemem_vmemmap",
+    tailScope: "node",
+    restoreCopies: "head_page_reset",
+    fakeHeads: false,
+    fixes: { rollbackKeepsHead: false, wrprotectWholeVmemmap: false },
+  },
+  mainline: {
+    name: "mainline",
+    label: "Linux 7.2: a shared tail page per zone, rollback fix",
+    kernels: "7.2 (the VM's 7.2.13)",
+    maskWhen: "hugetlb_page_optimize_vmemmap",
+    tailScope: "zone",
+    restoreCopies: "shared_tail",
+    fakeHeads: false,
+    fixes: { rollbackKeepsHead: true, wrprotectWholeVmemmap: true },
+  },
+  "mainline-7.1": {
+    name: "mainline-7.1",
+    label: "Linux 7.1 as released: a shared tail page per zone, before the rollback fix",
+    kernels: "7.1",
+    maskWhen: "hugetlb_page_optimize_vmemmap",
+    tailScope: "zone",
+    restoreCopies: "head_last_struct_page",
+    fakeHeads: false,
+    fixes: { rollbackKeepsHead: false, wrprotectWholeVmemmap: false },
+  },
+};
+
+/** Every design, in the order lists and `--design all` show them. */
+export const DESIGNS: readonly Design[] = ["legacy", "seed", "mainline", "mainline-7.1"];
+
+/** The designs `hvo compare` shows side by side unless told otherwise. */
+export const COMPARE_DESIGNS: readonly Design[] = ["legacy", "seed", "mainline"];
+
+export function isDesign(d: string): d is Design {
+  return (DESIGNS as readonly string[]).includes(d);
+}
+
+export function designFacts(d: Design): DesignFacts {
+  return DESIGN_FACTS[d];
+}
+
+/** compound_info_has_mask() for this design on a machine. */
+export function usesMaskEncoding(
+  d: Design,
+  m: { structPagePow2: boolean; archHvo: boolean },
+): boolean {
+  switch (DESIGN_FACTS[d].maskWhen) {
+    case "never":
+      return false;
+    case "sparsemem_vmemmap":
+      return m.structPagePow2;
+    case "hugetlb_page_optimize_vmemmap":
+      return m.structPagePow2 && m.archHvo;
+  }
+}
+
+/** Whether an optimised folio's tails map a shared tail page (the series) rather than its head. */
+export function hasSharedTail(d: Design): boolean {
+  return DESIGN_FACTS[d].tailScope !== "none";
+}
