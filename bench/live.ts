@@ -228,7 +228,8 @@ export async function benchVsLive(opts: {
   } catch (e) {
     return {
       vs_live: [],
-      live_unavailable: liveUnavail ?? `the model of this host: ${(e as Error).message}`,
+      // Nothing to compare at all: the model's side is the reason, whatever the live side's.
+      live_unavailable: `the model of this host: ${(e as Error).message}`,
       notes,
     };
   }

@@ -1,6 +1,7 @@
 // mm/hugetlb_vmemmap.c: HugeTLB Vmemmap Optimization (HVO), in the designs the project models
-// (their facts: mm/hvo_designs.ts), with the shared-tail pieces of include/linux/mmzone.h (vmemmap_tails[]),
-// mm/internal.h (init_compound_tail()) and the boot-time tail of mm/sparse-vmemmap.c.
+// (their facts: mm/hvo_designs.ts), with the shared-tail pieces of include/linux/mmzone.h
+// (vmemmap_tails[]), mm/internal.h (init_compound_tail()) and the boot-time tail of
+// mm/sparse-vmemmap.c.
 //
 //   legacy   Linux 6.18 (5.18 .. 7.0): the tail vmemmap pages of a folio alias its (new) head
 //            page read-only; fake heads, the hugetlb_optimize_vmemmap_key static key and
@@ -16,9 +17,9 @@
 //            struct page 63, the rollback refills the head vmemmap page too, and the boot-time
 //            write-protect covers 63 pages only.
 //
-// What differs is held by ONE strategy object per design (LEGACY, SEED, MAINLINE, MAINLINE_7_1), chosen
-// at boot from k.design; the walk, the PMD split, rollback, page freeing and the batches are
-// shared. Each design's code is reproduced as written, including what looks wrong (see the
+// What differs is held by ONE strategy object per design (LEGACY, SEED, MAINLINE, MAINLINE_7_1),
+// chosen at boot from k.design; the walk, the PMD split, rollback, page freeing and the batches
+// are shared. Each design's code is reproduced as written, including what looks wrong (see the
 // notes at SEED.getTail, MAINLINE.restoreFill and optimizeFolios' wrprotect range).
 //
 // Coordination with mm/hugetlb.ts (the pool). The pool owns the boot-time gigantic pages; it
@@ -146,7 +147,7 @@ export interface HvoDesign {
   optimize(core: HvoCore, order: number, headPfn: number, list: PageList, flags: number): number;
   /** vmemmap_remap_alloc() for an optimised folio (0 or -ENOMEM). */
   remapAlloc(core: HvoCore, order: number, headPfn: number, flags: number): number;
-  /** The bytes of a page vmemmap_restore_pte() maps back at `vaddr`; `src` is what the PTE mapped. */
+  /** The bytes vmemmap_restore_pte() maps back at `vaddr`; `src` is the page the PTE mapped. */
   restoreFill(core: HvoCore, frame: number, vaddr: bigint, walk: RemapWalk, src: number): void;
   /** hugetlb_vmemmap_init_early(nid) (sparse_init, per node). */
   initEarly(core: HvoCore, nid: number): void;
@@ -1024,7 +1025,7 @@ export function parseFreeVmemmap(cmdline: string, dflt: boolean): boolean {
   return v;
 }
 
-// ---- the three designs ----------------------------------------------------------------------
+// ---- the designs --------------------------------------------------------------------------------
 
 /** Legacy and seed restore: copy_page() of the head vmemmap page, then reset_struct_pages(). */
 function copyHeadAndReset(core: HvoCore, frame: number, headVaddr: bigint, walk: RemapWalk): void {

@@ -1,5 +1,6 @@
 // What mm/hugetlb.c calls in mm/hugetlb_vmemmap.c (mm/hugetlb_vmemmap.h), so that the pool and
-// the three HVO designs meet at one interface. A folio is named by its head pfn and its order.
+// the HVO designs (mm/hvo_designs.ts) meet at one interface. A folio is named by its head pfn
+// and its order.
 
 import type { BootHooks } from "../kernel.ts";
 

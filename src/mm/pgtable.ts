@@ -53,6 +53,8 @@ export class KernelPageTables {
     readonly rootPfn: number,
     /** TLB keys are page indices from this address (the vmemmap base). */
     readonly tlbBase: bigint,
+    /** Translations held before clean ones are dropped (TLB_CAPACITY; smaller in tests). */
+    private readonly tlbCapacity = TLB_CAPACITY,
   ) {
     this.levels = arch.levelShifts.length;
     this.entriesPerTable = 2 ** (arch.pageShift - 3);
@@ -130,7 +132,7 @@ export class KernelPageTables {
     if (hit) return hit;
     const t = this.walk(this.tlbBase + (BigInt(vpn) << this.pageShiftN));
     if (t) {
-      if (this.tlb.size >= TLB_CAPACITY) this.evictClean();
+      if (this.tlb.size >= this.tlbCapacity) this.evictClean();
       this.tlb.set(vpn, t);
     }
     return t;
@@ -168,6 +170,11 @@ export class KernelPageTables {
   flushTlbAll(): void {
     this.tlbFlushAlls++;
     this.tlb.clear();
+  }
+
+  /** Translations the TLB holds now. */
+  get tlbSize(): number {
+    return this.tlb.size;
   }
 
   /** TLB entries that differ from the page tables (stale translations), of `vpns` or all. */

@@ -16,6 +16,7 @@ import { captureIo } from "../../src/cli/io.ts";
 import { main } from "../../src/cli/main.ts";
 import { vmemmapBaseAligned } from "../../src/machine/layout.ts";
 import { MachineFileError, parseMachineFile } from "../../src/machine/load.ts";
+import { KernelPageTables } from "../../src/mm/pgtable.ts";
 import type { MachineSpec } from "../../src/machine/spec.ts";
 import type { Kernel } from "../../src/kernel.ts";
 import { formatInspect, inspectPfn } from "../../src/report/inspect.ts";
@@ -272,5 +273,34 @@ describe("x86_64 5-level paging: machine files", () => {
     const json = captureIo();
     expect(await main(["report", "--json", "--machine", FILE_128G.pathname], json)).toBe(0);
     expect(json.stdout()).toContain('"vmemmap_base": "0xffd4000000000000"');
+  });
+});
+
+describe("the TLB of a machine with more vmemmap pages than it holds", () => {
+  it("drops translations that agree with the tables, keeps a stale one", () => {
+    const k = bootCheckModel(machinePreset("x86_64", { memoryBytes: 4 * GiB }), "legacy", null).k;
+    const capacity = 8;
+    const pgt = new KernelPageTables(k.spec.arch, k.frames, k.pgt.rootPfn, k.vmemmapBase, capacity);
+    // vmemmap page v holds the struct pages of pfns 64v .. 64v + 63; RAM from 4G is all present.
+    const first = 0x100000 / 64;
+    const stale = first;
+    const before = pgt.translate(stale);
+    expect(before).not.toBeNull();
+    // Point the 2M PMD leaf that maps `stale` elsewhere, without a flush: the TLB goes stale.
+    const leaf = pgt.lookup(k.vmemmapBase + BigInt(stale) * 4096n)!;
+    expect(leaf.huge).toBe(true);
+    const old = pgt.get(leaf.tablePfn, leaf.idx);
+    pgt.set(leaf.tablePfn, leaf.idx, old + (512n << 12n));
+    // Fill far more translations than the capacity, from other PMDs (512 vmemmap pages each).
+    for (let v = first + 512; v < first + 512 + 100; v++) {
+      const t = pgt.translate(v)!;
+      expect(t).toEqual(pgt.walk(k.vmemmapBase + BigInt(v) * 4096n));
+      expect(pgt.tlbSize).toBeLessThanOrEqual(capacity);
+    }
+    // The stale translation survived every sweep: the checker would still see the missed flush.
+    expect(pgt.staleTlbEntries().map((s) => s.vpn)).toEqual([stale]);
+    expect(pgt.translate(stale)).toEqual(before);
+    pgt.set(leaf.tablePfn, leaf.idx, old);
+    expect(pgt.staleTlbEntries()).toEqual([]);
   });
 });
