@@ -14,7 +14,7 @@
 
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { bootOnce, type BootResult } from "./boot.ts";
 import { CHECK_GOAL, OPS, benchCheck, checkTable } from "./check.ts";
@@ -46,7 +46,11 @@ function child<T>(args: string[], timeoutMs?: number): T {
   });
   if (r.error && (r.error as NodeJS.ErrnoException).code === "ETIMEDOUT")
     throw new Error(`stopped after ${Math.round((timeoutMs ?? 0) / 1000)} s`);
-  if (r.status !== 0) throw new Error(`bench child ${args.join(" ")} failed:\n${r.stderr}`);
+  if (r.status !== 0) {
+    // The error's own line first (what the tables show), then all of stderr.
+    const line = r.stderr.split("\n").find((l) => /^\w*Error\b/.test(l)) ?? `exit ${r.status}`;
+    throw new Error(`${line}\n(bench child ${args.join(" ")})\n${r.stderr}`);
+  }
   const last = r.stdout.trim().split("\n").pop() ?? "";
   return JSON.parse(last) as T;
 }
@@ -196,7 +200,7 @@ function benchScale(quick: boolean): ScaleResult[] {
   const out: ScaleResult[] = [];
   const rows: string[][] = [];
   for (const c of scaleCases(quick)) {
-    const name = c.memoryBytes ? `${c.machine} ${c.memoryBytes / GiB} GiB` : c.machine;
+    const name = c.memoryBytes ? `${c.machine} ${c.memoryBytes / GiB} GiB` : basename(c.machine);
     try {
       const r = child<ScaleResult>(["scale", JSON.stringify(c)], SCALE_TIMEOUT_MS);
       out.push(r);
