@@ -427,10 +427,11 @@ describe("usage errors instead of silence or a crash", () => {
   it("--ops beyond its limit, or not a number", async () => {
     for (const cmd of [
       ["matrix", "--ops", "1e9"],
-      ["matrix", "--ops", "1000000000"],
+      ["matrix", "--ops", "1000000000"], // 72 runs of 1e9 operations: more than its limit
       ["matrix", "--ops", "-1"],
       ["matrix", "--ops", "0x"],
-      ["check", "--ops", "1000000000"],
+      ["check", "--ops", "1000000001"],
+      ["check", "--ops", "99999999999999999999"],
       ["check", "--ops", "1e9"],
     ]) {
       const r = await hvo(...cmd);
