@@ -15,6 +15,7 @@ import {
   SHRINK_RUNS,
   replayRun,
 } from "../../check/run.ts";
+import { nodeSurplus } from "../../check/invariants.ts";
 import {
   MergeError,
   ShardError,
@@ -224,7 +225,15 @@ export async function checkAction(io: Io, opts: CheckCliOptions): Promise<void> 
       throw new UsageError(`--replay: cannot read "${opts.replay}"`);
     }
     const { file, raw } = loadReplay(text, opts.replay);
-    const ex = replayRun(file, opts.mutation !== undefined ? { mutation } : {});
+    // --design runs the replay's steps on another design; "all" has no single run to report.
+    if (opts.design === "all")
+      throw new UsageError("--design all cannot be used with --replay (name one design)");
+    const over: Partial<CheckConfig> = {};
+    if (opts.mutation !== undefined) over.mutation = mutation;
+    if (opts.design !== undefined) over.design = designs(opts.design)[0];
+    const ex = replayRun(file, over);
+    const ran = over.design ?? file["x-check"]?.design ?? "mainline";
+    const apart = ex.model ? nodeSurplus(ex.model) : [];
     const out = {
       runs: [
         {
@@ -245,15 +254,17 @@ export async function checkAction(io: Io, opts: CheckCliOptions): Promise<void> 
     };
     if (opts.json) io.out(`${JSON.stringify(out, null, 1)}\n`);
     else if (ex.violations.length === 0)
-      io.out(`replay of ${opts.replay}: ${ex.stepsRun} steps, no violation\n`);
+      io.out(`replay of ${opts.replay} on ${ran}: ${ex.stepsRun} steps, no violation\n`);
     else {
       const v = ex.violations[0];
       io.out(
-        `replay of ${opts.replay}: VIOLATION ${v.invariant} at step ${v.step}\n  ${v.detail}\n`,
+        `replay of ${opts.replay} on ${ran}: VIOLATION ${v.invariant} at step ${v.step}\n  ${v.detail}\n`,
       );
       if (v.expected !== undefined) io.out(`  expected: ${v.expected}\n`);
       if (v.actual !== undefined) io.out(`  actual:   ${v.actual}\n`);
     }
+    // Pool findings the checker keeps apart (docs/findings.md 4 and 6): shown, not a failure.
+    if (!opts.json) for (const v of apart) io.out(`  finding (not a violation): ${v.detail}\n`);
     if (ex.violations.length) throw new ExitStatus(1);
     return;
   }
@@ -486,7 +497,10 @@ export function register(program: Command, io: Io): void {
     .option("--every <k>", "check the invariants after every k operations (default 1)")
     .option("--faults <p>", "probability of ENOMEM at every named allocation site (default 0)")
     .option("--mutation <name>", `a deliberate bug to boot with (${MUTATIONS.join(", ")})`)
-    .option("--replay <file>", "run a replay file written by an earlier failure")
+    .option(
+      "--replay <file>",
+      "run a replay file written by an earlier failure (on its own design unless --design names one)",
+    )
     .option("--out <dir>", "where to write replay files (default .)")
     .option(
       "--shrink-runs <n>",
