@@ -13,9 +13,10 @@
 //   node --expose-gc --import tsx bench/run.ts --child boot 64   (internal: one measurement)
 
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildIsFresh } from "../bin/build-fresh.mjs";
 import { bootOnce, type BootResult } from "./boot.ts";
 import { CHECK_GOAL, OPS, benchCheck, checkTable } from "./check.ts";
 import { compoundHeadRate } from "./compound.ts";
@@ -243,16 +244,6 @@ function benchCompound(quick: boolean): Record<string, number> {
   return out;
 }
 
-function newestMtimeMs(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    const t = e.isDirectory() ? newestMtimeMs(p) : statSync(p).mtimeMs;
-    if (t > newest) newest = t;
-  }
-  return newest;
-}
-
 /** `node bin/hvo.mjs --help`, wall time, median of n. */
 function benchStartup(quick: boolean): number {
   const n = quick ? QUICK.startup : FULL.startup;
@@ -267,12 +258,7 @@ function benchStartup(quick: boolean): number {
     if (r.status !== 0) throw new Error(`hvo --help failed: ${r.stderr}`);
   }
   const ms = Math.round(times.sort((a, b) => a - b)[Math.floor(n / 2)]);
-  let fresh = false;
-  try {
-    fresh = statSync(join(ROOT, "dist/.stamp")).mtimeMs >= newestMtimeMs(join(ROOT, "src"));
-  } catch {
-    fresh = false;
-  }
+  const fresh = buildIsFresh(ROOT);
   console.log("");
   console.log(
     `Startup: hvo --help in ${ms} ms (median of ${n}; goal ${TARGET.startupMs} ms)${fresh ? "" : "; dist/ is older than src/, so this ran the sources through tsx: npm run build"}`,

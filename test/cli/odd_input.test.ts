@@ -8,6 +8,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { captureIo } from "../../src/cli/io.ts";
+import { MAP_IDS_SCENARIO } from "../fixtures.ts";
 import { main } from "../../src/cli/main.ts";
 import { idRefusal } from "../../src/live/driver.ts";
 
@@ -267,25 +268,7 @@ describe("odd files through run, compare and check --replay", () => {
 
 // ------------------------------------------------------------------ the fixed cases
 
-const IDS = JSON.stringify({
-  format: "hvo-scenario/1",
-  scenarios: [
-    {
-      id: "IDS",
-      steps: [
-        { op: "touch", id: "never" },
-        { op: "release", id: "never" },
-        { op: "map", id: "m", size: "2M", n: 1 },
-        { op: "touch", id: "m" },
-        { op: "nr", size: "2M", value: 2 },
-        { op: "map", id: "m", size: "2M", n: 1 },
-        { op: "map", id: "m", size: "2M", n: 1 },
-        { op: "release", id: "m" },
-        { op: "release", id: "m" },
-      ],
-    },
-  ],
-});
+const IDS = JSON.stringify(MAP_IDS_SCENARIO);
 
 describe("map ids (NO_SUCH_ID, ID_IN_USE)", () => {
   // Expected: what hvoexec answers on the live kernel for the same steps (native/PROTOCOL.md;

@@ -9,7 +9,6 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { GFP_KERNEL } from "../../src/mm/page_alloc.ts";
 import { DESIGNS, DESIGN_FACTS, usesMaskEncoding } from "../../src/mm/hvo_designs.ts";
 import { HVO_DESIGNS } from "../../src/mm/hugetlb_vmemmap.ts";
 import {
@@ -18,6 +17,7 @@ import {
   firstDiffButLruPrev,
   makeFolio,
   pteOf,
+  rollBackHalfDone1G,
   vmemmapBytes,
   x86,
 } from "./helpers.ts";
@@ -28,15 +28,9 @@ const PER = PAGE / SPS;
 
 describe("Linux 7.2 (mainline): the rollback keeps the head PTE and restores tails from the shared tail", () => {
   it("1 GiB, split fails at the 2nd PMD: the head is intact, the tails are plain tails, nothing leaks", () => {
-    const { k, hvo } = bootHvo(x86(4), "mainline");
-    const head = makeFolio(k, 18, 0, GFP_KERNEL);
-    const before = vmemmapBytes(k, head, 18);
-    const v0 = { ...k.vmstat };
-    k.faults.add({ site: "vmemmap_split_pmd", nth: 2 });
-    hvo.optimizeFolio(18, head);
+    const { k, hvo, head, before, after, v0 } = rollBackHalfDone1G("mainline");
     expect(hvo.isOptimized(head)).toBe(false);
     expect(hvo.counters.rollbacks).toBe(1);
-    const after = vmemmapBytes(k, head, 18);
     // PTE 0 keeps the new head page, a copy_page() of the old one: exact.
     expect(firstDiff(after.subarray(0, PAGE), before.subarray(0, PAGE))).toBe(-1);
     // PTEs 1..511 are copies of the shared tail: init_compound_tail() wrote the fields a tail
@@ -53,10 +47,7 @@ describe("Linux 7.2 (mainline): the rollback keeps the head PTE and restores tai
   });
 
   it("mainline-7.1 loses the head in the same rollback (the head reads as a tail)", () => {
-    const { k, hvo } = bootHvo(x86(4), "mainline-7.1");
-    const head = makeFolio(k, 18, 0, GFP_KERNEL);
-    k.faults.add({ site: "vmemmap_split_pmd", nth: 2 });
-    hvo.optimizeFolio(18, head);
+    const { k, hvo, head } = rollBackHalfDone1G("mainline-7.1");
     expect(hvo.counters.rollbacks).toBe(1);
     expect(k.compound.pageHead(head)).toBe(false);
     expect(k.compound.pageTail(head)).toBe(true);

@@ -5,7 +5,7 @@ import { type Design, Kernel } from "../../src/kernel.ts";
 import type { MachineSpec } from "../../src/machine/spec.ts";
 import { folioSetHugetlb } from "../../src/mm/hugetlb_folio.ts";
 import { type HvoCore, createHugetlbVmemmap } from "../../src/mm/hugetlb_vmemmap.ts";
-import { GFP_HIGHUSER_MOVABLE, __GFP_THISNODE } from "../../src/mm/page_alloc.ts";
+import { GFP_HIGHUSER_MOVABLE, GFP_KERNEL, __GFP_THISNODE } from "../../src/mm/page_alloc.ts";
 
 export const GiB = 2 ** 30;
 export const DESIGNS: readonly Design[] = ["legacy", "seed", "mainline"];
@@ -99,4 +99,19 @@ export function firstDiffButLruPrev(a: Uint8Array, b: Uint8Array, sps: number): 
     if (a[i] !== b[i]) return i;
   }
   return -1;
+}
+
+/**
+ * A 1 GiB folio on a 4 GiB x86_64 machine whose optimisation fails at the second vmemmap PMD
+ * split, so the walk is rolled back half-way: the vmemmap bytes and vmstat before it, the bytes
+ * after it.
+ */
+export function rollBackHalfDone1G(design: Design) {
+  const { k, hvo } = bootHvo(x86(4), design);
+  const head = makeFolio(k, 18, 0, GFP_KERNEL);
+  const before = vmemmapBytes(k, head, 18);
+  const v0 = { ...k.vmstat };
+  k.faults.add({ site: "vmemmap_split_pmd", nth: 2 });
+  hvo.optimizeFolio(18, head);
+  return { k, hvo, head, before, after: vmemmapBytes(k, head, 18), v0 };
 }

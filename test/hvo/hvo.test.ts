@@ -18,6 +18,7 @@ import {
   makeFolio,
   pteOf,
   rawPgHead,
+  rollBackHalfDone1G,
   vmemmapBytes,
   x86,
 } from "./helpers.ts";
@@ -348,15 +349,9 @@ describe("failure injection", () => {
 
 describe("rollback of a half-done walk (1 GiB, split fails at the 2nd PMD)", () => {
   it("legacy: every struct page is back (lru.prev aside), all PTEs writable, nothing leaks", () => {
-    const { k, hvo } = bootHvo(x86(4), "legacy");
-    const head = makeFolio(k, 18, 0, GFP_KERNEL);
-    const before = vmemmapBytes(k, head, 18);
-    const v0 = { ...k.vmstat };
-    k.faults.add({ site: "vmemmap_split_pmd", nth: 2 });
-    hvo.optimizeFolio(18, head);
+    const { k, hvo, head, before, after, v0 } = rollBackHalfDone1G("legacy");
     expect(hvo.isOptimized(head)).toBe(false);
     expect(hvo.counters.rollbacks).toBe(1);
-    const after = vmemmapBytes(k, head, 18);
     // The head vmemmap page (the new copy) is exact; the rebuilt ones differ in lru.prev only.
     expect(firstDiff(after.subarray(0, PAGE), before.subarray(0, PAGE))).toBe(-1);
     expect(firstDiffButLruPrev(after, before, SPS)).toBe(-1);
@@ -373,14 +368,8 @@ describe("rollback of a half-done walk (1 GiB, split fails at the 2nd PMD)", () 
 
   it("seed and 7.1: the rollback walk restores PTE 0 too, overwriting the head page; the new head leaks", () => {
     for (const design of ["seed", "mainline-7.1"] as const) {
-      const { k, hvo } = bootHvo(x86(4), design);
-      const head = makeFolio(k, 18, 0, GFP_KERNEL);
-      const before = vmemmapBytes(k, head, 18);
-      const v0 = { ...k.vmstat };
-      k.faults.add({ site: "vmemmap_split_pmd", nth: 2 });
-      hvo.optimizeFolio(18, head);
+      const { k, hvo, head, before, after, v0 } = rollBackHalfDone1G(design);
       expect(hvo.counters.rollbacks).toBe(1);
-      const after = vmemmapBytes(k, head, 18);
       // Pages 1.. are plain tails again, as before.
       expect(firstDiffButLruPrev(after.subarray(PAGE), before.subarray(PAGE), SPS)).toBe(-1);
       const slot = (b: Uint8Array, i: number) => b.subarray(i * SPS, (i + 1) * SPS);

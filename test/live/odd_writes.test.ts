@@ -11,6 +11,7 @@ import { hostMachine } from "../../src/live/host.ts";
 import { type LiveLock, acquireLiveLock } from "../../src/live/lock.ts";
 import { isLiveUnavailable, runLive } from "../../src/live/run.ts";
 import { parseScenarioFile } from "../../src/scenario/format.ts";
+import { MAP_IDS_SCENARIO } from "../fixtures.ts";
 import { bootModel, type Model } from "../../src/model.ts";
 
 const HP = "/sys/kernel/mm/hugepages";
@@ -135,25 +136,7 @@ describe.skipIf(!canRun)("odd writes: this kernel, the model and the recording a
 
 describe.skipIf(!canRun)("map ids on this kernel: refused steps are step results", () => {
   it("gives NO_SUCH_ID and ID_IN_USE as the model does, and restores the machine", async (ctx) => {
-    const file = parseScenarioFile({
-      format: "hvo-scenario/1",
-      scenarios: [
-        {
-          id: "IDS",
-          steps: [
-            { op: "touch", id: "never" },
-            { op: "release", id: "never" },
-            { op: "map", id: "m", size: "2M", n: 1 },
-            { op: "touch", id: "m" },
-            { op: "nr", size: "2M", value: 2 },
-            { op: "map", id: "m", size: "2M", n: 1 },
-            { op: "map", id: "m", size: "2M", n: 1 },
-            { op: "release", id: "m" },
-            { op: "release", id: "m" },
-          ],
-        },
-      ],
-    });
+    const file = parseScenarioFile(MAP_IDS_SCENARIO);
     let result: Awaited<ReturnType<typeof runLive>>;
     try {
       result = await runLive(file);
