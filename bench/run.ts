@@ -22,7 +22,14 @@ import { CHECK_GOAL, OPS, benchCheck, checkTable } from "./check.ts";
 import { compoundHeadRate } from "./compound.ts";
 import { benchVsLive } from "./live.ts";
 import { poolBenchAvailable, poolOnce, type PoolBenchCase, type PoolResult } from "./pool.ts";
-import { type ScaleCase, type ScaleResult, scaleOnce } from "./scale.ts";
+import {
+  type CliScaleCase,
+  type CliScaleResult,
+  type ScaleCase,
+  type ScaleResult,
+  cliScaleOnce,
+  scaleOnce,
+} from "./scale.ts";
 
 const GiB = 2 ** 30;
 const SELF = fileURLToPath(import.meta.url);
@@ -190,6 +197,15 @@ function scaleCases(quick: boolean): ScaleCase[] {
   return out;
 }
 
+/**
+ * The CLI case: `hvo run` of `hvo 1`, `nr 1G 65000`, `nr 1G 0` on the 64 TiB machine file
+ * (--quick: 2 pages on the 128 GiB 5-level machine file).
+ */
+function cliScaleCase(quick: boolean): CliScaleCase {
+  if (quick) return { machine: join(ROOT, "scenarios/machines/x86_64-la57-128G.yaml"), count: 2 };
+  return { machine: join(ROOT, "scenarios/machines/x86_64-la57-64T-8node.yaml"), count: 65000 };
+}
+
 /** How long one scale child may take before it is stopped (a slow model at 64 TiB). */
 const SCALE_TIMEOUT_MS = 15 * 60_000;
 
@@ -219,6 +235,34 @@ function benchScale(quick: boolean): ScaleResult[] {
     } catch (e) {
       rows.push([name, "-", "-", "-", "-", "-", "-", (e as Error).message.split("\n")[0]]);
     }
+  }
+  const cli = cliScaleCase(quick);
+  try {
+    const r = child<CliScaleResult>(["cli", JSON.stringify(cli)], SCALE_TIMEOUT_MS);
+    out.push(r.result as ScaleResult);
+    rows.push([
+      r.result.machine,
+      `${(r.result.size / GiB).toFixed(0)} GiB`,
+      String(r.result.folios),
+      `total ${r.total_ms}`,
+      "-",
+      "-",
+      mib(r.result.peak_rss_bytes),
+      r.total_ms <= TARGET.scaleMs && r.result.peak_rss_bytes <= TARGET.scaleRss
+        ? "met"
+        : "not met",
+    ]);
+  } catch (e) {
+    rows.push([
+      `hvo run (CLI) ${basename(cli.machine)}`,
+      "-",
+      "-",
+      "-",
+      "-",
+      "-",
+      "-",
+      (e as Error).message.split("\n")[0],
+    ]);
   }
   printTable(
     ["machine", "size", "folios", "boot ms", "fill ms", "free ms", "peak RSS", "<= 10 s, 4 GiB"],
@@ -273,6 +317,8 @@ async function main(argv: string[]): Promise<void> {
     else if (kind === "pool")
       console.log(JSON.stringify(await poolOnce(JSON.parse(arg) as PoolBenchCase)));
     else if (kind === "scale") console.log(JSON.stringify(scaleOnce(JSON.parse(arg) as ScaleCase)));
+    else if (kind === "cli")
+      console.log(JSON.stringify(await cliScaleOnce(ROOT, JSON.parse(arg) as CliScaleCase)));
     else throw new Error(`unknown bench child ${kind}`);
     return;
   }

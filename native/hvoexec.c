@@ -1192,6 +1192,75 @@ static int release_all(int *released, int *unmounted) {
   return failures;
 }
 
+/* ---------------------------------------------------------------- kmsg */
+
+/*
+ * The kernel log through /dev/kmsg, opened once and read without blocking. Each read() gives
+ * one record, "prefix,seq,usec,flags;text\n" and then " KEY=value" lines (dropped here);
+ * EAGAIN means nothing more; EPIPE means the ring overwrote records we had not read yet (the
+ * next read() goes on from the oldest one left), counted in "lost".
+ */
+#define MAX_KMSG_LINES 20000
+static int kmsg_fd = -1;
+
+static void op_kmsg(struct sb *b, const struct args *a) {
+  int bad = 0;
+  long skip = arg_long(a, "skip", 0, &bad);
+  if (bad) {
+    sb_puts(b, "{\"ok\":false,\"error\":\"kmsg: bad skip=\"}");
+    return;
+  }
+  if (kmsg_fd < 0) {
+    kmsg_fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+    if (kmsg_fd < 0) {
+      int e = errno;
+      sb_puts(b, "{\"ok\":true,");
+      put_result(b, e, "open");
+      sb_puts(b, ",\"lines\":[],\"lost\":0}");
+      return;
+    }
+  }
+  if (skip) {
+    /* SEEK_END: the next read starts after the last record logged so far. */
+    lseek(kmsg_fd, 0, SEEK_END);
+    sb_puts(b, "{\"ok\":true,\"rc\":0,\"errno\":0,\"code\":null,\"lines\":[],\"lost\":0}");
+    return;
+  }
+  struct sb lines = {0};
+  static char rec[16384];
+  long n = 0, lost = 0;
+  int err = 0, truncated = 0;
+  for (;;) {
+    ssize_t k = read(kmsg_fd, rec, sizeof rec - 1);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EPIPE) {
+        lost++;
+        continue;
+      }
+      if (errno != EAGAIN) err = errno;
+      break;
+    }
+    if (k == 0) break;
+    rec[k] = 0;
+    char *nl = memchr(rec, '\n', (size_t)k);
+    size_t len = nl ? (size_t)(nl - rec) : (size_t)k;
+    if (n >= MAX_KMSG_LINES) {
+      truncated = 1;
+      continue;
+    }
+    if (n) sb_puts(&lines, ",");
+    sb_jstrn(&lines, rec, len);
+    n++;
+  }
+  sb_puts(b, "{\"ok\":true,");
+  put_result(b, err, err ? "read" : NULL);
+  sb_puts(b, ",\"lines\":[");
+  if (lines.n) sb_putn(b, lines.p, lines.n);
+  sb_printf(b, "],\"lost\":%ld%s}", lost, truncated ? ",\"truncated\":true" : "");
+  free(lines.p);
+}
+
 static void op_reset(struct sb *b) {
   int released, unmounted;
   int failures = release_all(&released, &unmounted);
@@ -1281,6 +1350,8 @@ static void dispatch(struct sb *b, char *line) {
     op_obs(b, &a);
   else if (!strcmp(op, "reset"))
     op_reset(b);
+  else if (!strcmp(op, "kmsg"))
+    op_kmsg(b, &a);
   else if (!strcmp(op, "sleep")) {
     int bad = 0;
     long ms = arg_long(&a, "ms", 0, &bad);

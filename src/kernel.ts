@@ -16,13 +16,16 @@ import {
   pageLinks,
 } from "./include/page_flags.ts";
 import { type MachineSpec, type PfnRange, type ZoneType, findPfnRange } from "./machine/spec.ts";
+import { type LogLine, Printk } from "./kernel/printk.ts";
 import { Compound } from "./mm/compound.ts";
 import { Faults } from "./mm/fault_inject.ts";
 import { FrameStore } from "./mm/frames.ts";
 import { Memblock, type ReservedRange } from "./mm/memblock.ts";
 import { Memmap } from "./mm/memmap.ts";
 import { GFP_KERNEL, PageAllocator } from "./mm/page_alloc.ts";
-import { type Design, usesMaskEncoding } from "./mm/hvo_designs.ts";
+import { type Design, DESIGN_FACTS, usesMaskEncoding } from "./mm/hvo_designs.ts";
+import { kstrtobool, splitCmdline } from "./mm/hugetlb_cmdline.ts";
+import { type BadPageRatelimit, newBadPageRatelimit } from "./mm/page_alloc.ts";
 import { KernelPageTables } from "./mm/pgtable.ts";
 import {
   type Section,
@@ -50,11 +53,11 @@ export function tailEncodingFor(
     : "pointer";
 }
 
-/** A line of the kernel log (dmesg): boot messages, warnings the user should see. */
-export interface LogLine {
-  level: "info" | "warn" | "err";
-  text: string;
-}
+export type { LogLine } from "./kernel/printk.ts";
+
+/** add_taint() flags (include/linux/panic.h): the bit numbers of /proc/sys/kernel/tainted. */
+export const TAINT_BAD_PAGE = 5;
+export const TAINT_WARN = 9;
 
 /** Boot-time hooks a subsystem registers (hugetlb, hugetlb_vmemmap). Called in this order. */
 export interface BootHooks {
@@ -108,6 +111,30 @@ export const MUTATIONS = [
 ] as const;
 export type Mutation = (typeof MUTATIONS)[number];
 
+/**
+ * mem_debugging_and_hardening_init(): whether check_pages_enabled is on. init_on_alloc= and
+ * init_on_free= (defaults from CONFIG_INIT_ON_*_DEFAULT_ON) and check_pages= turn it on;
+ * CONFIG_DEBUG_VM (which keeps it on always), page_poison= and debug_pagealloc= are not
+ * modelled (off in both reference kernels' configs: Debian 7.2.13 and the live 6.18).
+ * The last occurrence of a parameter wins, as early_param() handlers overwrite.
+ */
+export function checkPagesEnabled(
+  cmdline: string,
+  config: { initOnAllocDefaultOn: boolean; initOnFreeDefaultOn?: boolean },
+): boolean {
+  let initOnAlloc = config.initOnAllocDefaultOn;
+  let initOnFree = config.initOnFreeDefaultOn ?? false;
+  let checkPages = false;
+  for (const p of splitCmdline(cmdline)) {
+    const b = kstrtobool(p.value);
+    if (b === null) continue;
+    if (p.name === "init_on_alloc") initOnAlloc = b;
+    else if (p.name === "init_on_free") initOnFree = b;
+    else if (p.name === "check_pages") checkPages = b;
+  }
+  return checkPages || initOnAlloc || initOnFree;
+}
+
 export class Kernel {
   readonly spec: MachineSpec;
   readonly design: Design;
@@ -128,7 +155,24 @@ export class Kernel {
   numPoisonedPages = 0;
   /** /proc/vmstat nr_memmap_pages and nr_memmap_boot_pages. */
   readonly vmstat = { nrMemmapPages: 0, nrMemmapBootPages: 0 };
-  readonly log: LogLine[] = [];
+  /** The kernel log (printk's ring): boot messages, warnings, bad page reports. */
+  readonly printk = new Printk();
+  /** tainted_mask: TAINT_* bits set by add_taint() (a bad page, a WARN). */
+  tainted = 0;
+  /**
+   * The static key check_pages_enabled (mm_init.c mem_debugging_and_hardening_init()): the
+   * free path's page checks (page_alloc.ts freePagesCheck()). Set at boot from the command
+   * line and the design's kernel config.
+   */
+  readonly checkPages: boolean;
+  /** bad_page()'s rate-limit state (its function statics). */
+  readonly badPageRatelimit: BadPageRatelimit = newBadPageRatelimit();
+  /** current->comm of the task doing what the model does: hvoexec, as on the live and VM runs. */
+  comm = "hvoexec";
+  /** The kernel log as {level, text} lines, oldest first (a copy: log with printk). */
+  get log(): readonly LogLine[] {
+    return this.printk.records().map((r) => ({ level: r.level, text: r.text }));
+  }
   /** system_state: false while booting. */
   booted = false;
   /** memblock.reserved as it was when memblock_free_all() ran: what memmap_init() marked. */
@@ -179,6 +223,7 @@ export class Kernel {
     this.memblock = new Memblock(spec.nodes);
     this.buddy = new PageAllocator(spec.nodes, spec.arch.maxPageOrder, this.faults);
     this.sections = presentSections(spec);
+    this.checkPages = checkPagesEnabled(spec.cmdline, DESIGN_FACTS[this.design].config);
   }
 
   /** The node and zone a pfn belongs to (zone spans include holes). */
@@ -322,11 +367,28 @@ export class Kernel {
   }
 
   warn(text: string): void {
-    this.log.push({ level: "warn", text });
+    this.printk.printk("warn", text);
   }
 
   info(text: string): void {
-    this.log.push({ level: "info", text });
+    this.printk.printk("info", text);
+  }
+
+  /**
+   * WARN_ON()'s report as far as a comparison reads it: the "WARNING: CPU: 0 PID: 1 at FILE:LINE
+   * FUNC+0x0/0x0" headline (the model has no CPUs, pids, line numbers or code offsets; the
+   * comparison of headlines leaves those out), a line of our own that says what was wrong,
+   * and TAINT_WARN. `file` is the kernel's source file, `func` the function that warned.
+   */
+  warnOn(file: string, func: string, detail: string): void {
+    this.printk.printk("warn", `WARNING: CPU: 0 PID: 1 at ${file}:0 ${func}+0x0/0x0`);
+    this.printk.printk("warn", detail);
+    this.addTaint(TAINT_WARN);
+  }
+
+  /** add_taint() */
+  addTaint(flag: number): void {
+    this.tainted |= 1 << flag;
   }
 
   /** A zeroed page-table page at run time (pte_alloc_one_kernel()); null on failure. */

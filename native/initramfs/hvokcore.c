@@ -13,6 +13,18 @@
  *                           where consecutive pages map consecutive frames ("step":1) or
  *                           the same frame ("step":0)
  *
+ * arm64 (built with aarch64-linux-gnu-gcc; arch/arm64/include/asm/memory.h, pgtable-hwdef.h):
+ * there is no vmemmap_base variable: vmemmap = VMEMMAP_START - (memstart_addr >> PAGE_SHIFT),
+ * VMEMMAP_START = -1G - VMEMMAP_SIZE, VMEMMAP_SIZE = ((_PAGE_END(48) - PAGE_OFFSET) >>
+ * PAGE_SHIFT) * 64. PAGE_OFFSET is read off /proc/kcore's linear-map segments (their virtual
+ * and physical addresses: va = (pa - memstart_addr) | PAGE_OFFSET), memstart_addr from
+ * kallsyms; ksyms names swapper_pg_dir as "init_top_pgt". Without LPA2 on the CPU a 52-bit
+ * kernel falls back to VA_BITS_MIN: 48 bits with 4K pages (4 levels: bits 47:39, 38:30, 29:21,
+ * 20:12), 47 bits with 16K pages (3 levels: 46:36, 35:25, 24:14); _PAGE_END above is
+ * _PAGE_END(VA_BITS_MIN). The walk starts at swapper_pg_dir, the top table in use. Descriptors: bit 0 valid, bit 1 table (levels 0-2) or page (level 3), block
+ * when clear above level 3; output address bits 47:PAGE_SHIFT. Tables are read by physical
+ * address through the linear-map segments.
+ *
  * Needs kernel.kptr_restrict=0 (the guest's /init sets it) and a 64-byte struct page.
  * 64-bit values are printed as "0x..." strings: they do not fit a JSON double.
  */
@@ -30,7 +42,11 @@
 #include <unistd.h>
 
 #define STRUCT_PAGE 64
+#if defined(__aarch64__)
+#define PAGE_SZ page_sz /* 4K or 16K: the running kernel's */
+#else
 #define PAGE_SZ 4096ULL
+#endif
 #define PTE_PFN_MASK 0x000ffffffffff000ULL
 #define PTE_PRESENT 0x1ULL
 #define PTE_RW 0x2ULL
@@ -78,6 +94,108 @@ static int kread(uint64_t va, void *buf, size_t len) {
   return -1;
 }
 
+#if defined(__aarch64__)
+static uint64_t page_sz, page_shift;
+static int64_t memstart_addr;
+
+/* Reads len bytes at physical address pa through a linear-map (KCORE_RAM) segment. */
+static int kread_phys(uint64_t pa, void *buf, size_t len) {
+  for (int i = 0; i < nphdrs; i++) {
+    Elf64_Phdr *p = &phdrs[i];
+    if (p->p_type != PT_LOAD || p->p_paddr == (Elf64_Addr)-1) continue;
+    /* Linear-map segments only (not the kernel image's). */
+    if (p->p_vaddr - (p->p_paddr - (uint64_t)memstart_addr) != page_offset_base) continue;
+    if (pa >= p->p_paddr && pa + len <= p->p_paddr + p->p_memsz)
+      return kread(p->p_vaddr + (pa - p->p_paddr), buf, len);
+  }
+  return -1;
+}
+
+static int load_syms(void) {
+  if (sym_vmemmap_base) return 0;
+  if (kcore_open()) return -1;
+  (void)sym_page_offset_base;
+  page_sz = (uint64_t)sysconf(_SC_PAGESIZE);
+  page_shift = (uint64_t)__builtin_ctzll(page_sz);
+  FILE *f = fopen("/proc/kallsyms", "r");
+  if (!f) {
+    snprintf(kerr, sizeof kerr, "open /proc/kallsyms: %s", strerror(errno));
+    return -1;
+  }
+  char line[512];
+  uint64_t sym_memstart = 0;
+  while (fgets(line, sizeof line, f)) {
+    uint64_t a;
+    char t, name[256];
+    if (sscanf(line, "%" SCNx64 " %c %255s", &a, &t, name) != 3) continue;
+    if (!strcmp(name, "memstart_addr")) sym_memstart = a;
+    else if (!strcmp(name, "swapper_pg_dir")) sym_init_top_pgt = a;
+  }
+  fclose(f);
+  if (!sym_memstart || !sym_init_top_pgt) {
+    snprintf(kerr, sizeof kerr, "kallsyms lacks memstart_addr/swapper_pg_dir (kptr_restrict?)");
+    return -1;
+  }
+  if (kread(sym_memstart, &memstart_addr, 8)) {
+    snprintf(kerr, sizeof kerr, "cannot read memstart_addr through /proc/kcore");
+    return -1;
+  }
+  /* PAGE_OFFSET from the lowest linear-map segment: the one with the lowest virtual address
+   * among those whose physical address is known, below the kernel image. */
+  uint64_t po = 0;
+  int found = 0;
+  for (int i = 0; i < nphdrs; i++) {
+    Elf64_Phdr *p = &phdrs[i];
+    if (p->p_type != PT_LOAD || p->p_paddr == (Elf64_Addr)-1) continue;
+    uint64_t cand = p->p_vaddr - (p->p_paddr - (uint64_t)memstart_addr);
+    /* A linear-map segment gives a PAGE_OFFSET with its low bits clear; the image does not. */
+    if ((cand & ((1ULL << 40) - 1)) != 0) continue;
+    if (!found || cand < po) po = cand;
+    found = 1;
+  }
+  if (!found) {
+    snprintf(kerr, sizeof kerr, "/proc/kcore shows no linear-map segment");
+    return -1;
+  }
+  page_offset_base = po;
+  uint64_t va_bits_min = page_shift == 14 ? 47 : 48;
+  uint64_t page_end = (uint64_t)-(1ULL << (va_bits_min - 1));
+  uint64_t vmemmap_size = ((page_end - po) >> page_shift) * STRUCT_PAGE;
+  uint64_t vmemmap_start = (uint64_t)-(1ULL << 30) - vmemmap_size;
+  vmemmap_base = vmemmap_start - (uint64_t)(memstart_addr >> page_shift) * STRUCT_PAGE;
+  sym_vmemmap_base = sym_memstart;
+  return 0;
+}
+
+/* Walks swapper_pg_dir for va (see the top). Returns 4 for a page descriptor, 3 for a PMD
+ * block, 2 for a PUD block, 0 when not mapped, -1 when a table cannot be read. */
+static int walk(uint64_t va, uint64_t *entry, uint64_t *phys) {
+  static const int shifts4k[4] = {39, 30, 21, 12}, shifts16k[3] = {36, 25, 14};
+  const int *shifts = page_shift == 14 ? shifts16k : shifts4k;
+  const int nlevels = page_shift == 14 ? 3 : 4, skip = 4 - nlevels;
+  uint64_t oa_mask = ((1ULL << 48) - 1) & ~(page_sz - 1);
+  uint64_t e;
+  if (kread(sym_init_top_pgt + ((va >> shifts[0]) & ((1ULL << (page_shift - 3)) - 1)) * 8, &e, 8))
+    return -1;
+  for (int lvl = 0; lvl < nlevels; lvl++) {
+    if (lvl > 0) {
+      uint64_t idx = (va >> shifts[lvl]) & ((1ULL << (page_shift - 3)) - 1);
+      if (kread_phys((*phys) + idx * 8, &e, 8)) return -1;
+    }
+    *entry = e;
+    if (!(e & 1)) return 0;
+    uint64_t frame = e & oa_mask;
+    if (lvl == nlevels - 1 || !(e & 2)) {
+      if (lvl + skip == 0) return -1; /* no level-0 blocks */
+      uint64_t span = 1ULL << shifts[lvl];
+      *phys = (frame & ~(span - 1)) + (va & (span - 1));
+      return lvl + skip + 1;
+    }
+    *phys = frame; /* the next table */
+  }
+  return -1;
+}
+#else
 static int load_syms(void) {
   if (sym_vmemmap_base) return 0;
   if (kcore_open()) return -1;
@@ -129,6 +247,7 @@ static int walk(uint64_t va, uint64_t *entry, uint64_t *phys) {
   }
   return -1;
 }
+#endif
 
 static const char *kv(char *line, const char *key) {
   size_t kl = strlen(key);

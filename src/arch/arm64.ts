@@ -119,6 +119,9 @@ interface Granule {
   maxPageOrder: number;
   /** ARM64_MEMSTART_ALIGN: memstart_addr is DRAM's start rounded down to this. */
   memstartAlignBytes: number;
+  /** Kconfig ARM64_CONT_PTE_SHIFT / ARM64_CONT_PMD_SHIFT: log2 of CONT_PTES / CONT_PMDS. */
+  contPteBits: number;
+  contPmdBits: number;
 }
 
 // VA_BITS 48 throughout (CONFIG_PGTABLE_LEVELS: 4 with 4K/16K, 3 with 64K; a 64K kernel with
@@ -134,6 +137,8 @@ const GRANULES: Record<"4k" | "16k" | "64k", Granule> = {
     defaultHstateOrder: 9, // HPAGE_SHIFT = PMD_SHIFT
     maxPageOrder: 10,
     memstartAlignBytes: GiB, // PUD_SHIFT 30 > SECTION_SIZE_BITS
+    contPteBits: 4,
+    contPmdBits: 4,
   },
   "16k": {
     preset: "arm64-16k",
@@ -146,6 +151,8 @@ const GRANULES: Record<"4k" | "16k" | "64k", Granule> = {
     defaultHstateOrder: 11,
     maxPageOrder: 11,
     memstartAlignBytes: GiB, // CONT_PMD_SHIFT = 25 + 5 = 30
+    contPteBits: 7,
+    contPmdBits: 5,
   },
   "64k": {
     preset: "arm64-64k",
@@ -157,6 +164,8 @@ const GRANULES: Record<"4k" | "16k" | "64k", Granule> = {
     defaultHstateOrder: 13,
     maxPageOrder: 13,
     memstartAlignBytes: 512 * 2 ** 20, // PMD_SHIFT 29 = SECTION_SIZE_BITS
+    contPteBits: 5,
+    contPmdBits: 5,
   },
 };
 
@@ -168,9 +177,15 @@ const TWO64 = 1n << 64n;
  * VMEMMAP_START = -SZ_1G - (VMEMMAP_RANGE >> PAGE_SHIFT) * sizeof(struct page), VMEMMAP_RANGE =
  * _PAGE_END(48) - PAGE_OFFSET = 2^47. 4K: 0xfffffdffc0000000, 16K: 0xffffff7fc0000000,
  * 64K: 0xffffffdfc0000000 (64-byte struct page).
+ * `vaBits`: the VAs the kernel runs with. A kernel built for 52-bit VAs on a CPU without LPA2
+ * falls back to VA_BITS_MIN (48 with 4K pages, 47 with 16K) and keeps its 52-bit PAGE_OFFSET,
+ * moving memstart_addr down instead, so the struct page of DRAM's first page sits where a kernel
+ * built for VA_BITS_MIN puts it: -SZ_1G - 2^(VA_BITS_MIN - 1 - PAGE_SHIFT) * sizeof(struct page)
+ * (read off Debian's 7.2.13 arm64 and arm64-16k kernels in QEMU: 0xfffffdffc0000000 and
+ * 0xffffffbfc0000000).
  */
-export function arm64VmemmapStart(pageShift: number, structPageSize: number): bigint {
-  const size = (1n << BigInt(47 - pageShift)) * BigInt(structPageSize);
+export function arm64VmemmapStart(pageShift: number, structPageSize: number, vaBits = 48): bigint {
+  const size = (1n << BigInt(vaBits - 1 - pageShift)) * BigInt(structPageSize);
   return TWO64 - BigInt(GiB) - size;
 }
 
@@ -182,25 +197,38 @@ export function arm64VmemmapBase(
   granule: Arm64Granule,
   structPageSize: number,
   firstPfn: number,
+  vaBits = 48,
 ): bigint {
   const g = GRANULES[granule];
   const memstart = roundDown(firstPfn * 2 ** g.pageShift, g.memstartAlignBytes);
-  const start = arm64VmemmapStart(g.pageShift, structPageSize);
+  const start = arm64VmemmapStart(g.pageShift, structPageSize, vaBits);
   return start - BigInt(memstart / 2 ** g.pageShift) * BigInt(structPageSize);
+}
+
+/**
+ * The page-table levels of a granule with `vaBits` of VA: 48 as the presets; 47 with 16K pages
+ * (the fallback of a 52-bit kernel on a CPU without LPA2) drops the 2-entry top level, leaving
+ * 3 levels (bits 46:36, 35:25, 24:14), as seen walking swapper_pg_dir in Debian's arm64-16k guest.
+ */
+export function arm64LevelShifts(granule: Arm64Granule, vaBits = 48): number[] {
+  const g = GRANULES[granule];
+  return g.levelShifts.filter((s) => s < vaBits);
 }
 
 export function arm64Arch(
   granule: Arm64Granule,
   structPageSize: StructPageSize,
   firstPfn: number,
+  vaBits = 48,
 ): ArchSpec {
   const g = GRANULES[granule];
+  const levelShifts = arm64LevelShifts(granule, vaBits);
   return {
     name: "arm64",
     preset: g.preset,
     pageShift: g.pageShift,
-    levelShifts: [...g.levelShifts],
-    vmemmapBase: arm64VmemmapBase(granule, structPageSize, firstPfn),
+    levelShifts,
+    vmemmapBase: arm64VmemmapBase(granule, structPageSize, firstPfn, vaBits),
     sectionShift: g.sectionShift,
     maxPhysmemBits: 48,
     vmemmapPmdLeaves: granule === "4k",
@@ -209,7 +237,12 @@ export function arm64Arch(
     maxPageOrder: g.maxPageOrder,
     vmemmapPreinit: false,
     optimizeHugetlbVmemmap: true,
-    pte: arm64PteCodec(g.pageShift, g.levelShifts),
+    // CONT_PTE_SHIFT = CONT_PTE bits + PAGE_SHIFT, CONT_PMD_SHIFT = CONT_PMD bits + PMD_SHIFT.
+    contShifts: {
+      pte: g.contPteBits + g.pageShift,
+      pmd: g.contPmdBits + g.levelShifts[g.levelShifts.length - 2],
+    },
+    pte: arm64PteCodec(g.pageShift, levelShifts),
   };
 }
 

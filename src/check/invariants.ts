@@ -220,7 +220,9 @@ export function checkContext(k: Kernel): CheckContext {
 
 /**
  * The shared tail must never be written once published: every write of the frame store is
- * checked against the published set (a watchpoint; the model's own code is not changed).
+ * checked against the published set (a watchpoint; the model's own code is not changed). The
+ * same watch tells the vmemmap mirror which page-table frames were written, so that its
+ * refresh decodes only those.
  */
 function watchSharedTails(c: CheckContext): void {
   const f = c.k.frames as unknown as Record<string, (...a: unknown[]) => unknown>;
@@ -229,6 +231,7 @@ function watchSharedTails(c: CheckContext): void {
     "writeU64",
     "writeBytes",
     "setPattern",
+    "setPatternRange",
     "zeroFrame",
     "copyFrame",
   ]) {
@@ -236,7 +239,10 @@ function watchSharedTails(c: CheckContext): void {
     if (typeof orig !== "function") continue;
     const tails = c.sharedTails;
     const writes = c.sharedTailWrites;
+    const tables = c.mirror.tableFrames;
+    const mirror = c.mirror;
     f[name] = function (this: unknown, frame: unknown, a: unknown, b: unknown) {
+      if (tables.has(frame as number)) mirror.written(frame as number);
       if (tails.size > 0 && tails.has(frame as number) && writes.length < 16) {
         c.tailSummaries.delete(frame as number);
         writes.push({

@@ -12,6 +12,80 @@ import { usesMaskEncoding } from "../mm/hvo_designs.ts";
 import { hstateName } from "../scenario/format.ts";
 import { GiB, checkRun } from "./run.ts";
 
+// ------------------------------------------------------------------ what a real kernel checked
+
+/** The numbers of a matrix row that a real kernel can confirm. */
+export const MATRIX_FIELDS = [
+  "hstates",
+  "vmemmap_pages_per_folio",
+  "pages_freed_per_folio",
+  "nr_vmemmap_tails",
+  "vmemmap_align",
+  "vmemmap_base",
+] as const;
+export type MatrixField = (typeof MATRIX_FIELDS)[number];
+
+/**
+ * One kernel that checked some of the numbers of one preset x struct page size x design, and
+ * the tests that do it (each one fails when the model and that kernel disagree on those
+ * numbers; they skip where the kernel cannot run). The one table of these facts: a new
+ * differential test adds its row here (the arm64 guests under QEMU, once their tests land).
+ */
+export interface KernelCheck {
+  preset: string;
+  structPageSize: StructPageSize;
+  design: Design;
+  /** The kernel, as a person names it. */
+  kernel: string;
+  /** A few characters for the text table: "6.18 live". */
+  short: string;
+  fields: readonly MatrixField[];
+  /** Test files (from the repository's root) that compare these numbers with the kernel. */
+  tests: readonly string[];
+  /** How the kernel shows them. */
+  how: string;
+}
+
+export const KERNEL_CHECKS: readonly KernelCheck[] = [
+  {
+    preset: "x86_64",
+    structPageSize: 64,
+    design: "legacy",
+    kernel: "Linux 6.18, this host's live kernel (24 GiB, 1 node)",
+    short: "6.18 live",
+    fields: ["hstates", "vmemmap_pages_per_folio", "pages_freed_per_folio"],
+    tests: [
+      "test/scenario/replays.test.ts",
+      "test/scenario/recordings.test.ts",
+      "test/diff/live.test.ts",
+    ],
+    how:
+      "the 2M and 1G sysfs directories; /proc/vmstat's memmap counters: -8 boot and +1 run-time " +
+      "pages per 2M folio first used with HVO on, -7 / +7 per 2M and -4095 / +4095 per 1G " +
+      "folio optimised / restored (recordings replayed, and hvo diff --against live)",
+  },
+  {
+    preset: "x86_64",
+    structPageSize: 64,
+    design: "mainline",
+    kernel: "Linux 7.2.13 (Debian linux-image-7.2.13+deb14-amd64) under QEMU",
+    short: "7.2 vm",
+    fields: ["hstates", "vmemmap_pages_per_folio", "pages_freed_per_folio", "vmemmap_base"],
+    tests: ["test/vm/linux72.test.ts", "test/diff/vm.test.ts", "test/scenario/replays.test.ts"],
+    how:
+      "the memmap counters as on 6.18, boot-time 1G pages costing one vmemmap page each; raw " +
+      "struct pages read through /proc/kcore at vmemmap_base + 64 * pfn and the vmemmap PTEs " +
+      "that map them (hvo diff --against vm:debian-7.2)",
+  },
+];
+
+/** The kernel checks of one row. */
+export function kernelChecksOf(preset: string, sps: StructPageSize, design: Design): KernelCheck[] {
+  return KERNEL_CHECKS.filter(
+    (c) => c.preset === preset && c.structPageSize === sps && c.design === design,
+  );
+}
+
 export interface MatrixHstate {
   name: string;
   order: number;
@@ -32,6 +106,10 @@ export interface MatrixRow {
   vmemmap_base: string;
   vmemmap_base_aligned: boolean | null;
   check: { ops: number; violations: number; first: string | null } | null;
+  /** The kernels that confirmed some of these numbers, with the tests that do it. */
+  checked_against: { kernel: string; fields: MatrixField[]; tests: string[] }[];
+  /** The numbers no real kernel has confirmed: arithmetic only (the kernel's constants, docs). */
+  arithmetic_only: MatrixField[];
 }
 
 export interface MatrixOptions {
@@ -85,6 +163,8 @@ export function matrixRow(
       first: r.violations[0]?.invariant ?? null,
     };
   }
+  const checks = kernelChecksOf(preset, sps, design);
+  const confirmed = new Set(checks.flatMap((c) => c.fields));
   return {
     preset,
     struct_page_size: sps,
@@ -95,6 +175,18 @@ export function matrixRow(
     vmemmap_base: `0x${spec.arch.vmemmapBase.toString(16)}`,
     vmemmap_base_aligned: align === null ? null : spec.arch.vmemmapBase % align === 0n,
     check,
+    checked_against: checks.map((c) => ({
+      kernel: c.kernel,
+      fields: [...c.fields],
+      tests: [...c.tests],
+    })),
+    // Fields the row has (the series' constants are null without the mask encoding).
+    arithmetic_only: MATRIX_FIELDS.filter(
+      (f) =>
+        !confirmed.has(f) &&
+        !(f === "nr_vmemmap_tails" && !mask) &&
+        !(f === "vmemmap_align" && align === null),
+    ),
   };
 }
 
@@ -112,6 +204,22 @@ export function buildMatrix(opts: MatrixOptions = {}): MatrixRow[] {
   return rows;
 }
 
+/**
+ * "6.18 live: all", "7.2 vm: 4 of 6", or "arithmetic" where no kernel confirmed a number of the
+ * row (the fields are in --json: checked_against, arithmetic_only).
+ */
+function realKernelColumn(r: MatrixRow): string {
+  if (r.checked_against.length === 0) return "arithmetic";
+  const short = (kernel: string) => KERNEL_CHECKS.find((c) => c.kernel === kernel)?.short ?? kernel;
+  const all = new Set([...r.arithmetic_only, ...r.checked_against.flatMap((c) => c.fields)]).size;
+  return r.checked_against
+    .map((c) => {
+      const n = c.fields.length;
+      return `${short(c.kernel)}: ${n === all ? "all" : `${n} of ${all}`}`;
+    })
+    .join(", ");
+}
+
 export function formatMatrix(rows: MatrixRow[]): string {
   const table: string[][] = [
     [
@@ -123,6 +231,7 @@ export function formatMatrix(rows: MatrixRow[]): string {
       "align",
       "base ok",
       "check",
+      "real kernel",
     ],
   ];
   for (const r of rows) {
@@ -144,6 +253,7 @@ export function formatMatrix(rows: MatrixRow[]): string {
         : r.check.violations
           ? `${r.check.first} (${r.check.ops} ops)`
           : `clean (${r.check.ops} ops)`,
+      realKernelColumn(r),
     ]);
   }
   const w = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));

@@ -153,18 +153,46 @@ export class VmemmapMirror {
     return out;
   }
 
+  /**
+   * Table frames written since the last refresh (the checker's watch on the frame store calls
+   * written() for every write to a frame of `tableFrames`): only those are decoded again.
+   */
+  private readonly dirty = new Set<number>();
+  /** The next refresh walks every table from the root (set by whole()). */
+  private walkAll = true;
+
+  /** A frame of `tableFrames` was written (by any means: a PTE store, a stray write, a copy). */
+  written(frame: number): void {
+    this.dirty.add(frame);
+  }
+
+  /** The next refresh compares every table with its bytes (the checker's full audit). */
+  whole(): void {
+    this.walkAll = true;
+  }
+
   /** Brings the mirror up to date; returns true when a translation changed. */
   refresh(): boolean {
     const pgt = this.k.pgt;
     this.changes = [];
-    if (pgt.pteWrites === this.lastPteWrites) return false;
+    const rewritten = pgt.pteWrites !== this.lastPteWrites;
+    if (!rewritten && !this.dirty.size && !this.walkAll) return false;
     this.lastPteWrites = pgt.pteWrites;
-    const seen = new Set<number>();
-    this.visit(pgt.rootPfn, 0, -this.baseVpn, seen);
-    // Tables no longer reachable: drop what they contributed.
-    for (const t of [...this.tables.keys()]) if (!seen.has(t)) this.dropTable(t);
-    this.tableFrames.clear();
-    for (const t of seen) this.tableFrames.add(t);
+    // Entries were set but no table frame was seen written (a write the watch does not know):
+    // compare every table.
+    if (this.walkAll || (rewritten && !this.dirty.size) || !this.refreshDirty()) {
+      this.walkAll = false;
+      this.dirty.clear();
+      const seen = new Set<number>();
+      this.visit(pgt.rootPfn, 0, -this.baseVpn, seen);
+      // Tables no longer reachable: drop what they contributed.
+      for (const t of [...this.tables.keys()]) if (!seen.has(t)) this.dropTable(t);
+      this.tableFrames.clear();
+      for (const t of seen) this.tableFrames.add(t);
+      this.parents.clear();
+      for (const st of this.tables.values())
+        for (const ch of st.children.values()) this.parents.set(ch, (this.parents.get(ch) ?? 0) + 1);
+    }
     this.finishChanges();
     if (this.changes.length) {
       this.version++;
@@ -193,6 +221,121 @@ export class VmemmapMirror {
     if (!this.k.frames.hasOwnBytes(frame)) return new Uint32Array(b.slice().buffer);
     if (b.byteOffset % 4 === 0) return new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
     return new Uint32Array(b.slice().buffer);
+  }
+
+  /** Child table -> how many table entries point at it (kept by the incremental refresh). */
+  private readonly parents = new Map<number, number>();
+
+  /**
+   * The incremental refresh: the dirty tables' entries compared with their snapshots, new
+   * child tables walked whole, tables no entry points at any more dropped. False (nothing
+   * changed yet) when the tables are not a plain tree, for the full walk to sort out.
+   */
+  private refreshDirty(): boolean {
+    for (const t of this.dirty) {
+      const st = this.tables.get(t);
+      if (!st) continue;
+      // A table of the tree whose children do not match its entries: give up.
+      for (const ch of st.children.values()) if ((this.parents.get(ch) ?? 0) !== 1) return false;
+    }
+    const dirty = [...this.dirty];
+    this.dirty.clear();
+    const added: number[] = [];
+    const orphans: number[] = [];
+    let tree = true;
+    for (const t of dirty) {
+      const st = this.tables.get(t);
+      if (!st || !this.tableFrames.has(t)) continue;
+      this.visitEntries(t, st, (i, child) => {
+        // A pointer that came (child >= 0) or went (-1 - child).
+        if (child >= 0) {
+          if (this.tables.has(child) || this.parents.has(child)) tree = false;
+          this.parents.set(child, (this.parents.get(child) ?? 0) + 1);
+          added.push(child, st.level + 1, st.vpnBase + i * 2 ** this.vpnShiftPerLevel[st.level]);
+        } else {
+          const c = -1 - child;
+          const n = (this.parents.get(c) ?? 1) - 1;
+          if (n > 0) this.parents.set(c, n);
+          else {
+            this.parents.delete(c);
+            orphans.push(c);
+          }
+        }
+      });
+    }
+    // Tables no entry points at any more, and everything below them.
+    while (orphans.length) {
+      const t = orphans.pop() as number;
+      if (this.parents.has(t)) continue;
+      const st = this.tables.get(t);
+      if (!st) continue;
+      for (const ch of st.children.values()) {
+        const n = (this.parents.get(ch) ?? 1) - 1;
+        if (n > 0) this.parents.set(ch, n);
+        else {
+          this.parents.delete(ch);
+          orphans.push(ch);
+        }
+      }
+      this.dropTable(t);
+      this.tableFrames.delete(t);
+    }
+    for (let j = 0; j < added.length; j += 3) {
+      const child = added[j];
+      if (this.parents.get(child) !== 1) tree = false;
+      if (!tree) break;
+      const seen = new Set<number>();
+      this.visit(child, added[j + 1], added[j + 2], seen);
+      for (const s of seen) {
+        if (s !== child && this.tableFrames.has(s)) tree = false;
+        this.tableFrames.add(s);
+      }
+      for (const s of seen) {
+        const st = this.tables.get(s) as TableState;
+        for (const ch of st.children.values()) {
+          if (this.parents.has(ch)) tree = false;
+          this.parents.set(ch, 1);
+        }
+      }
+    }
+    if (!tree) {
+      // Shared or repeated tables: the full walk rebuilds from the root.
+      this.walkAll = true;
+      return false;
+    }
+    return true;
+  }
+
+  /**
+   * Compares one table's entries with its snapshot: changed ones undone and decoded again;
+   * `pointer(i, child)` told of table pointers that came (child) or went (-1 - child).
+   */
+  private visitEntries(
+    tablePfn: number,
+    st: TableState,
+    pointer: (i: number, child: number) => void,
+  ): void {
+    const words = this.words(tablePfn);
+    const snap = st.snap;
+    const level = st.level;
+    const span = 2 ** this.vpnShiftPerLevel[level];
+    for (let i = 0; i < this.entries; i++) {
+      const lo = words[2 * i];
+      const hi = words[2 * i + 1];
+      if (lo === snap[2 * i] && hi === snap[2 * i + 1]) continue;
+      const was = st.children.get(i);
+      this.undoEntry(st, i, snap[2 * i], snap[2 * i + 1]);
+      if (was !== undefined) pointer(i, -1 - was);
+      snap[2 * i] = lo;
+      snap[2 * i + 1] = hi;
+      if (lo === 0 && hi === 0) continue;
+      const e = this.k.spec.arch.pte.decode((BigInt(hi) << 32n) | BigInt(lo), level);
+      if (!e?.present) continue;
+      if (e.table) {
+        st.children.set(i, e.pfn);
+        pointer(i, e.pfn);
+      } else this.addLeaf(st.vpnBase + i * span, e.pfn, e.writable, level);
+    }
   }
 
   private visit(tablePfn: number, level: number, vpnBase: number, seen: Set<number>): void {

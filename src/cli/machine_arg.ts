@@ -1,11 +1,15 @@
 // `--machine PRESET|FILE` for every command: a preset by name, `host` (this machine's layout,
-// read from /proc and /sys by src/live/host.ts), or a machine file (YAML or JSON) read here
-// and parsed by src/machine/load.ts. Also `--design`, which every model command takes.
+// read from /proc and /sys by src/live/host.ts), `qemu:SIZE[,nodes=N]` (the guest `hvo vm`
+// boots, src/live/vm/machine.ts vmMachineSpec), or a machine file (YAML or JSON) read here and
+// parsed by src/machine/load.ts. `--cmdline` adds kernel parameters after the machine's own.
+// Also `--design`, which every model command takes.
 
 import { readFileSync, statSync } from "node:fs";
 import { machinePreset, presetNames } from "../arch/index.ts";
 import { DESIGNS, type Design } from "../kernel.ts";
 import { hostMachine } from "../live/host.ts";
+import { vmMachineSpec } from "../live/vm/machine.ts";
+import { DEFAULT_SHAPE, parseMemoryMiB } from "../live/vm/qemu.ts";
 import { MachineError } from "../machine/layout.ts";
 import { parseMachineFile } from "../machine/load.ts";
 import type { MachineSpec } from "../machine/spec.ts";
@@ -14,16 +18,88 @@ import { UsageError } from "./io.ts";
 export const DEFAULT_MACHINE = "x86_64";
 export const DEFAULT_DESIGN: Design = "mainline";
 
-export const MACHINE_HELP = `machine preset (${[...presetNames(), "host"].join(", ")}) or a machine file (YAML/JSON)`;
+export const MACHINE_HELP = `machine preset (${[...presetNames(), "host"].join(", ")}), qemu:SIZE[,nodes=N][,arch=arm64|arm64-16k] (the guest hvo vm boots, e.g. qemu:6G) or a machine file (YAML/JSON)`;
+export const CMDLINE_HELP =
+  "kernel parameters added after the machine's own (hugepagesz=1G hugepages=2, hugetlb_free_vmemmap=on)";
+
+/**
+ * The QEMU guests the model can be: by `arch=` (default x86_64, the `pc` machine `hvo vm`
+ * boots), each turning memory, nodes and the extra command line into the guest's MachineSpec.
+ */
+const QEMU_MACHINES: Record<
+  string,
+  (o: { memoryBytes: number; nodes: number; cmdline: string }) => MachineSpec
+> = {
+  x86_64: (o) => vmMachineSpec(o),
+  // QEMU's `virt` board with Debian's arm64 (4K pages) and arm64-16k kernels.
+  arm64: (o) => vmMachineSpec({ ...o, arch: "arm64", pageSize: 4096 }),
+  "arm64-16k": (o) => vmMachineSpec({ ...o, arch: "arm64", pageSize: 16384 }),
+};
+
+/**
+ * `qemu:6G`, `qemu:4G,nodes=2`: the model of the guest `hvo vm --memory 6G --nodes 2` boots,
+ * with `cmdline` after the runner's own parameters as the guest gets it. Bad specs are one-line
+ * UsageErrors naming the part that is wrong.
+ */
+export function qemuMachine(arg: string, cmdline = ""): MachineSpec {
+  const where = `--machine ${arg}`;
+  const [memory, ...opts] = arg.slice("qemu:".length).split(",");
+  if (!memory)
+    throw new UsageError(`${where}: give the guest's memory, e.g. qemu:${DEFAULT_SHAPE.memory}`);
+  let mib: number;
+  try {
+    mib = parseMemoryMiB(memory);
+  } catch {
+    throw new UsageError(`${where}: "${memory}" is not a memory size like 6G or 4096M`);
+  }
+  let nodes = DEFAULT_SHAPE.nodes;
+  let arch = "x86_64";
+  for (const o of opts) {
+    const m = /^([a-z]+)=(.*)$/.exec(o);
+    if (m?.[1] === "nodes" && /^[0-9]+$/.test(m[2])) nodes = Number(m[2]);
+    else if (m?.[1] === "arch" && m[2] in QEMU_MACHINES) arch = m[2];
+    else if (m?.[1] === "nodes")
+      throw new UsageError(`${where}: nodes=${m[2]} is not a number of nodes (1 to 8)`);
+    else if (m?.[1] === "arch")
+      throw new UsageError(
+        `${where}: arch=${m[2]}: the guests are ${Object.keys(QEMU_MACHINES).join(", ")}`,
+      );
+    else throw new UsageError(`${where}: "${o}" is not nodes=N or arch=A`);
+  }
+  try {
+    return QEMU_MACHINES[arch]({ memoryBytes: mib * 2 ** 20, nodes, cmdline });
+  } catch (e) {
+    if (e instanceof MachineError) throw new UsageError(`${where}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** The machine's own command line with `extra` after it (the kernel takes the last of a repeat). */
+function withCmdline(spec: MachineSpec, extra: string | undefined): MachineSpec {
+  if (extra === undefined) return spec;
+  if (/[\n\r]/.test(extra)) throw new UsageError("--cmdline: one line of kernel parameters");
+  const cmdline = [spec.cmdline, extra.trim()].filter(Boolean).join(" ");
+  return { ...spec, cmdline };
+}
 export const DESIGN_HELP = `HVO design: ${DESIGNS.join(", ")}`;
 
 function looksLikePath(arg: string): boolean {
   return arg.includes("/") || arg.includes("\\") || /\.(ya?ml|json)$/i.test(arg);
 }
 
-/** Resolves --machine into a MachineSpec; bad input is a UsageError naming the choices. */
-export function resolveMachine(arg: string | undefined): MachineSpec {
+/**
+ * Resolves --machine (and --cmdline, parameters after the machine's own) into a MachineSpec;
+ * bad input is a UsageError naming the choices.
+ */
+export function resolveMachine(arg: string | undefined, cmdline?: string): MachineSpec {
   const name = arg ?? DEFAULT_MACHINE;
+  if (cmdline !== undefined && /[\n\r]/.test(cmdline))
+    throw new UsageError("--cmdline: one line of kernel parameters");
+  if (name.startsWith("qemu:")) return qemuMachine(name, cmdline?.trim() ?? "");
+  return withCmdline(resolveMachineOnly(name), cmdline);
+}
+
+function resolveMachineOnly(name: string): MachineSpec {
   try {
     if (presetNames().includes(name)) return machinePreset(name);
     if (name === "host") return hostMachine();
@@ -36,7 +112,7 @@ export function resolveMachine(arg: string | undefined): MachineSpec {
     if (!isFile) {
       const what = looksLikePath(name) ? `no machine file "${name}"` : `unknown machine "${name}"`;
       throw new UsageError(
-        `--machine: ${what}: give a preset (${[...presetNames(), "host"].join(", ")}) or a machine file (YAML or JSON)`,
+        `--machine: ${what}: give a preset (${[...presetNames(), "host"].join(", ")}), qemu:SIZE[,nodes=N] or a machine file (YAML or JSON)`,
       );
     }
     return parseMachineFile(readFileSync(name, "utf8"), name);

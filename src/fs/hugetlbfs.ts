@@ -106,8 +106,12 @@ export class Hugetlbfs {
       const found = this.pool.hstates.find(
         (x) => BigInt(x.nrPages) * BigInt(2 ** this.pool.pageShift) === o.pagesizeBytes,
       );
-      if (!found)
-        throw new KernelError(EINVAL, `Unsupported page size ${o.pagesizeBytes >> 20n} MB`);
+      if (!found) {
+        // hugetlbfs_parse_param(): pr_err() with the "hugetlbfs: " prefix, then -EINVAL.
+        const text = `Unsupported page size ${o.pagesizeBytes >> 20n} MB`;
+        this.pool.k.printk.printk("err", `hugetlbfs: ${text}`);
+        throw new KernelError(EINVAL, text);
+      }
       h = found;
     }
     const maxHpages = this.sizeToHpages(h, o.size);

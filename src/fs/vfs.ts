@@ -12,6 +12,7 @@
 // file EIO; a directory is EISDIR, a file used as a directory ("file/") ENOTDIR (the path walk
 // of fs/namei.c). A bad value is refused before anything changes.
 
+import { kmsgLine } from "../kernel/printk.ts";
 import {
   EACCES,
   EINVAL,
@@ -23,7 +24,7 @@ import {
   KernelError,
 } from "../include/errno.ts";
 import type { Kernel } from "../kernel.ts";
-import type { Hstate, HugetlbPool } from "../mm/hugetlb.ts";
+import { type Hstate, type HugetlbPool, ulong } from "../mm/hugetlb.ts";
 import { memparse } from "../mm/hugetlb_cmdline.ts";
 import type { HugetlbVmemmap } from "../mm/hugetlb_vmemmap_api.ts";
 import type { MemoryHotplug } from "../mm/memory_hotplug.ts";
@@ -287,16 +288,30 @@ export class Vfs {
     t.set("/proc/vmstat", { kind: "proc", read: () => this.vmstat() });
     t.set("/proc/zoneinfo", { kind: "proc", read: () => this.zoneinfo() });
     t.set("/proc/cmdline", { kind: "proc", read: () => `${this.k.spec.cmdline}\n` });
+    // kernel/printk/printk.c devkmsg_read(): one record per line, "level,seq,usec,flags;text"
+    // (a reader of the real file blocks at the end; this one ends there).
+    t.set("/dev/kmsg", {
+      kind: "proc",
+      read: () =>
+        this.k.printk
+          .records()
+          .map((r) => `${kmsgLine(r)}\n`)
+          .join(""),
+    });
+    // kernel/panic.c: tainted_mask as a decimal number (2^5 TAINT_BAD_PAGE, 2^9 TAINT_WARN).
+    t.set("/proc/sys/kernel/tainted", { kind: "proc", read: () => `${this.k.tainted}\n` });
     t.set(`${NODE}/online`, { kind: "sysfs", read: () => `${nodeList(pool.nodes)}\n` });
     const def = pool.defaultHstate;
+    // max_huge_pages is an unsigned long: after a pool's surplus exceeds its pages it reads
+    // as the wrapped difference (docs/findings.md 6).
     t.set("/proc/sys/vm/nr_hugepages", {
       kind: "proc",
-      read: () => `${def.maxHugePages}\n`,
+      read: () => `${ulong(def.maxHugePages)}\n`,
       write: (s) => pool.nrHugepagesStore(def, procUlong(s), null),
     });
     t.set("/proc/sys/vm/nr_hugepages_mempolicy", {
       kind: "proc",
-      read: () => `${def.maxHugePages}\n`,
+      read: () => `${ulong(def.maxHugePages)}\n`,
       write: (s) => pool.nrHugepagesStore(def, procUlong(s), null),
     });
     t.set("/proc/sys/vm/nr_overcommit_hugepages", {
@@ -308,6 +323,16 @@ export class Vfs {
         pool.setOvercommit(def, r.value);
       },
     });
+    if (pool.poolRules.movableGiganticPagesSysctl) {
+      // mm/hugetlb_sysctl.c (6.19+): a plain proc_dointvec, any int is taken.
+      t.set("/proc/sys/vm/movable_gigantic_pages", {
+        kind: "proc",
+        read: () => `${pool.movableGiganticPages}\n`,
+        write: (s) => {
+          pool.movableGiganticPages = procInt(s);
+        },
+      });
+    }
     if (this.d.vmemmap.sysctlRegistered(pool.hstates.map((h) => h.order))) {
       t.set("/proc/sys/vm/hugetlb_optimize_vmemmap", {
         kind: "proc",
@@ -337,7 +362,7 @@ export class Vfs {
         kind: "sysfs",
         read: () => `${h.nrOvercommitRaw}\n`,
         write: (s) => {
-          if (pool.isGigantic(h))
+          if (pool.overcommitRefused(h))
             throw new KernelError(EINVAL, "nr_overcommit_hugepages: gigantic");
           pool.setOvercommit(h, kstrtoulBig(s));
         },

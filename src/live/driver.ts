@@ -21,6 +21,7 @@ import {
   nodeHstateDir,
   observe,
 } from "../scenario/observe.ts";
+import { archOfKernel, resolveStepRoles, SkippedSteps } from "../scenario/roles.ts";
 import { type HvoexecChannel, HvoexecError, type HvoexecReply } from "./hvoexec.ts";
 
 export interface Topology {
@@ -232,6 +233,17 @@ export interface DriverHooks {
   log?: (line: string) => void;
 }
 
+/**
+ * The kernel log records logged since the last call (hvoexec's `kmsg`, /dev/kmsg), in its
+ * "level,seq,usec,flags;text" form; with skip, none: the cursor moves past what is there.
+ * null when the kernel log cannot be read (no /dev/kmsg, an hvoexec without the op).
+ */
+export async function kmsgVia(ch: HvoexecChannel, skip = false): Promise<string[] | null> {
+  const r = await ch.request("kmsg", skip ? { skip: 1 } : {});
+  if (!r.ok || r.rc !== 0 || !Array.isArray(r.lines)) return null;
+  return (r.lines as unknown[]).map(String);
+}
+
 /** Resets the machine as FORMAT.md says and reports the writes that failed. */
 export async function resetVia(
   ch: HvoexecChannel,
@@ -252,33 +264,36 @@ export async function runScenarioVia(
   hooks: DriverHooks = {},
   settings: ObserveSettings = {},
 ): Promise<ResultScenario> {
-  const pre = await resetVia(ch);
-  if (!pre.clean) hooks.log?.(`${scenario.id}: the reset before the scenario left pages behind`);
+  // `reset: false`: no reset before the steps; they start from the kernel as it is (the closing
+  // reset, and the live runner's restore, still put it back).
+  if (scenario.reset !== false) {
+    const pre = await resetVia(ch);
+    if (!pre.clean) hooks.log?.(`${scenario.id}: the reset before the scenario left pages behind`);
+  }
   const initial = (await observeVia(ch, topo, settings)).after;
+  // From here on every step gets the kernel log lines logged while it ran and settled.
+  const kmsg = (await kmsgVia(ch, true)) !== null;
   let prev = initial;
   const steps: StepRecord[] = [];
-  // Map ids and mount points whose step was skipped: the steps that use them are skipped too.
-  const skippedIds = new Map<string, string>();
-  const skippedDirs = new Map<string, string>();
-  const dependsOnSkipped = (step: Step): string | null => {
-    if ((step.op === "touch" || step.op === "release") && skippedIds.has(step.id))
-      return `map ${step.id} was skipped (${skippedIds.get(step.id)})`;
-    const p = step.op === "umount" ? step.dir : step.op === "unlink" ? step.path : null;
-    if (p === null) return null;
-    for (const [dir, why] of skippedDirs)
-      if (p.replace(/\/+$/, "") === dir || p.startsWith(`${dir}/`))
-        return `the mount on ${dir} was skipped (${why})`;
-    return null;
+  // Roles (PMD, PUD, ...) resolve to this kernel's hstates.
+  const roles = {
+    arch: archOfKernel(topo.machine, topo.pageSize),
+    hstatesKb: topo.hstatesKb,
+    what: "kernel" as const,
   };
-  for (const [i, step] of scenario.steps.entries()) {
-    const skipped = hooks.skipStep?.(step) ?? dependsOnSkipped(step);
+  // Map ids and mount points whose step was skipped: the steps that use them are skipped too.
+  const skippedDeps = new SkippedSteps();
+  for (const [i, written] of scenario.steps.entries()) {
+    const resolved = resolveStepRoles(written, roles);
+    const step = resolved.step;
+    const skipped =
+      resolved.skip ?? hooks.skipStep?.(step) ?? skippedDeps.dependsOnSkipped(written);
+    skippedDeps.note(written, skipped);
     if (skipped !== null) {
-      if (step.op === "map") skippedIds.set(step.id, skipped);
-      if (step.op === "mount") skippedDirs.set(step.dir.replace(/\/+$/, ""), skipped);
       // Not run: the machine is as the previous observation found it.
       const rec: StepRecord = {
         i,
-        step,
+        step: written,
         rc: 0,
         errno: 0,
         code: null,
@@ -290,23 +305,26 @@ export async function runScenarioVia(
       await hooks.afterStep?.(scenario.id, rec);
       continue;
     }
-    if (step.op === "map") skippedIds.delete(step.id);
-    if (step.op === "mount") skippedDirs.delete(step.dir.replace(/\/+$/, ""));
     const { op, args } = stepRequest(step);
     const r = idRefusal(step, await ch.request(op, args));
     if (!r.ok) throw new HvoexecError(`${scenario.id} step ${i} (${op}): ${r.error}`);
     const obs = await observeVia(ch, topo, settings);
     const rec: StepRecord = {
       i,
-      step,
+      step: written,
       ...answerOf(r),
       after: obs.after,
       delta: delta(prev, obs.after),
     };
+    if (step !== written) rec.resolved_step = step;
     if (step.op === "map" || step.op === "touch") rec.pfns = (r.pfns as (number | null)[]) ?? [];
     if (r.code === "SIGBUS" || step.op === "map" || step.op === "touch" || step.op === "populate")
       rec.touched = r.touched;
     if (step.op === "kpf") rec.kpf = (r.pages as KpfPage[]) ?? [];
+    if (kmsg) {
+      const lines = await kmsgVia(ch);
+      if (lines !== null) rec.kmsg = lines;
+    }
     const changed = changedAfterStepReturned(obs.first, obs.after);
     if (Object.keys(changed).length) rec.changed_after_step_returned = changed;
     if (!obs.settled) rec.settled = false;

@@ -67,6 +67,12 @@ export interface ArchSpec {
    * loongarch64. Absent or false: PAGE_KERNEL_RO is a real read-only mapping.
    */
   pageKernelRoIsPageKernel?: boolean;
+  /**
+   * arm64's contiguous-bit sizes (arch/arm64/include/asm/pgtable-hwdef.h): CONT_PTE_SHIFT and
+   * CONT_PMD_SHIFT, a run of CONT_PTES / CONT_PMDS entries marked contiguous. Absent on the
+   * arches without such huge pages.
+   */
+  contShifts?: { pte: number; pmd: number };
   pte: PteCodec;
 }
 

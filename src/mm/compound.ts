@@ -26,12 +26,17 @@ const U64 = (1n << 64n) - 1n;
 
 export class Compound {
   private readonly perVmemmapPage: number;
+  /** The vmemmap base's 32-bit halves (rawHead()'s number arithmetic). */
+  private readonly baseHi: number;
+  private readonly baseLo: number;
   constructor(
     readonly memmap: Memmap,
     readonly layout: StructPageLayout,
     readonly config: CompoundConfig,
   ) {
     this.perVmemmapPage = memmap.pageSize / layout.size;
+    this.baseHi = Number(memmap.vmemmapBase >> 32n);
+    this.baseLo = Number(memmap.vmemmapBase & 0xffffffffn);
   }
 
   /** The word a tail of an order-`order` folio with head `headPfn` stores at +8. */
@@ -47,8 +52,34 @@ export class Compound {
 
   /** _compound_head() of the raw struct page, without any fixup: the tail's own claim. */
   rawHead(pfn: number): number {
-    const info = this.memmap.readU64(pfn, PAGE_OFF.compoundInfo);
-    if ((info & 1n) === 0n) return pfn;
+    const m = this.memmap;
+    const lo = m.readU64Lo(pfn, PAGE_OFF.compoundInfo);
+    if ((lo & 1) === 0) return pfn;
+    const hi = m.hi;
+    // The same arithmetic on 32-bit halves, while the head's memmap offset is a safe integer
+    // (any word a tail can hold otherwise takes the bigint path below).
+    const sps = this.layout.size;
+    let headHi: number;
+    let headLo: number;
+    if (this.config.encoding === "mask") {
+      const voff = pfn * sps;
+      const sumLo = this.baseLo + (voff % 2 ** 32);
+      const vHi = (this.baseHi + Math.floor(voff / 2 ** 32) + (sumLo >= 2 ** 32 ? 1 : 0)) >>> 0;
+      headHi = (vHi & hi) >>> 0;
+      headLo = (sumLo & lo) >>> 0;
+    } else {
+      headHi = hi;
+      headLo = lo - 1;
+    }
+    const d = headHi - this.baseHi;
+    if (d >= 0 && d < 2 ** 20) {
+      const headVoff = d * 2 ** 32 + headLo - this.baseLo;
+      if (headVoff >= 0) return Math.floor(headVoff / sps);
+    }
+    return this.rawHeadSlow(pfn, (BigInt(hi) << 32n) | BigInt(lo));
+  }
+
+  private rawHeadSlow(pfn: number, info: bigint): number {
     const vaddr = this.memmap.vaddrOf(pfn);
     const head =
       this.config.encoding === "mask" ? vaddr & ((((info & 1n) - 1n) & U64) | info) : info - 1n;
@@ -118,7 +149,8 @@ export class Compound {
   /**
    * prep_compound_page(): PG_head on the head, every other struct page a tail, then the folio
    * fields of pages 1..3 (prep_compound_head()). Whole vmemmap pages of tails are written as
-   * one "tails" pattern each, which reads exactly as the per-struct-page writes would.
+   * one "tails" pattern (one run of frames), which reads exactly as the per-struct-page writes
+   * would.
    */
   prepCompoundPage(headPfn: number, order: number): void {
     const m = this.memmap;
@@ -129,7 +161,7 @@ export class Compound {
       headPfn,
       nr,
       (pfn) => this.prepCompoundTail(pfn, info),
-      (frame, voff) => m.frames.setPattern(frame, { kind: "tails", voff, info }),
+      (frame, voff, n) => m.frames.setPatternRange(frame, n, { kind: "tails", voff, info }),
     );
     this.prepCompoundHead(headPfn, order);
   }
@@ -176,7 +208,7 @@ export class Compound {
         m.writeU64(pfn, PAGE_OFF.compoundInfo, 0n);
         m.writeU64(pfn, PAGE_OFF.mapping, 0n);
       },
-      (frame, voff) => m.frames.setPattern(frame, { kind: "init", voff, asFree: true }),
+      (frame, voff, n) => m.frames.setPatternRange(frame, n, { kind: "init", voff, asFree: true }),
     );
     m.setBit(headPfn, PAGE_OFF.flags, PG.head, false);
     const f = this.layout.folio;
@@ -187,37 +219,51 @@ export class Compound {
 
   /**
    * Calls perPage for tails that share a vmemmap page with struct pages outside
-   * [head + 1, head + nr), and perFrame for vmemmap pages holding only such tails, when that
-   * page is mapped writable by exactly this address (the write would fault otherwise: those go
-   * per page, so that the fault is raised as the kernel's store would raise it).
+   * [head + 1, head + nr), and perRun for runs of vmemmap pages holding only such tails, each
+   * page mapped writable by exactly this address, backed by consecutive frames (a run starts at
+   * `frame` and memmap offset `voff`, nr pages long). A page not mapped writable goes per struct
+   * page, so that the fault is raised as the kernel's store would raise it.
    */
   private forEachTailRange(
     headPfn: number,
     nr: number,
     perPage: (pfn: number) => void,
-    perFrame: (frame: number, voff: number) => void,
+    perRun: (frame: number, voff: number, nrFrames: number) => void,
   ): void {
     const sps = this.layout.size;
     const pageSize = this.memmap.pageSize;
+    const per = this.perVmemmapPage;
+    const whole = Number.isInteger(per);
     let pfn = headPfn + 1;
     const end = headPfn + nr;
+    let runFrame = -1;
+    let runVoff = 0;
+    let runLen = 0;
+    const flush = () => {
+      if (runLen > 0) perRun(runFrame, runVoff, runLen);
+      runLen = 0;
+    };
     while (pfn < end) {
       const voff = pfn * sps;
-      if (
-        voff % pageSize === 0 &&
-        pfn + this.perVmemmapPage <= end &&
-        Number.isInteger(this.perVmemmapPage)
-      ) {
+      if (whole && voff % pageSize === 0 && pfn + per <= end) {
         // The stores go through the MMU: a stale TLB entry is used as the kernel's would be.
         const t = this.memmap.translate(pfn);
         if (t?.writable) {
-          perFrame(t.frame, voff);
-          pfn += this.perVmemmapPage;
+          if (runLen > 0 && t.frame === runFrame + runLen) runLen++;
+          else {
+            flush();
+            runFrame = t.frame;
+            runVoff = voff;
+            runLen = 1;
+          }
+          pfn += per;
           continue;
         }
       }
+      flush();
       perPage(pfn);
       pfn++;
     }
+    flush();
   }
 }

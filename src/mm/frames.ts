@@ -12,6 +12,13 @@
 //
 // Invariant: a frame has at most one of {own bytes, pattern}; neither means zero-filled
 // (frames outside boot vmemmap ranges) or "init" (inside them).
+//
+// Storage scales with runs, not frames: what a frame holds is a small integer id (0: nothing of
+// its own), kept per chunk of 4096 frames as runs of equal ids (dense Int32Array only for a
+// chunk broken into many runs). An id names a shared state: bytes (reference counted, copied on
+// the first write while shared) or a pattern, interned with the offset between its memmap
+// bytes and the frame's own address, so that the frames of one linear vmemmap block given one
+// pattern form one run ("tails" over a 1 GiB folio's 4095 frames is one run, not 4095 entries).
 
 import { TAIL_MAPPING } from "../include/mm_types.ts";
 
@@ -33,10 +40,6 @@ interface OwnBytes {
   bytes: Uint8Array;
   view: DataView;
   refs: number;
-}
-
-function ownBytes(bytes: Uint8Array): OwnBytes {
-  return { bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), refs: 1 };
 }
 
 export type FramePattern =
@@ -72,15 +75,88 @@ export interface TailFields {
   flagsOff: number;
 }
 
+/**
+ * What an id stands for: own bytes (bytes/view set) or a pattern (pat set). `refs` counts the
+ * frames that hold the id; a state no frame holds is dropped (its id reused).
+ */
+class FrameState implements OwnBytes {
+  refs = 0;
+  /** The pattern object patternOf() gave last, for memoFrame (a stable answer for one frame). */
+  memoFrame = -1;
+  memo: FramePattern | null = null;
+  constructor(
+    readonly id: number,
+    /** Own bytes, or an empty array for a pattern. */
+    readonly bytes: Uint8Array,
+    readonly view: DataView,
+    readonly pat: FramePattern | null,
+    /** A pattern's memmap offset minus frame * PAGE_SIZE (0 for "fill"). */
+    readonly delta: number,
+    /** A pattern's class (the pattern but for voff). */
+    readonly cls: PatternClass | null,
+  ) {}
+}
+
+/** Patterns equal but for voff: their ids by delta (voff - frame * PAGE_SIZE). */
+interface PatternClass {
+  key: string;
+  ids: Map<number, number>;
+}
+
+const CHUNK_SHIFT = 12;
+const CHUNK = 2 ** CHUNK_SHIFT;
+/** Runs above which a chunk keeps one id per frame instead. */
+const DENSE_AT = 64;
+
+/** The ids of CHUNK frames: runs (starts[0] = 0, ascending) or, when fragmented, one per frame. */
+interface Chunk {
+  starts: number[];
+  ids: number[];
+  dense: Int32Array | null;
+}
+
+const NO_BYTES = new Uint8Array(0);
+const NO_VIEW = new DataView(NO_BYTES.buffer);
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function hex(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? "0" : "") + b[i].toString(16);
+  return s;
+}
+
 export class FrameStore {
   readonly pageSize: number;
   readonly structPageSize: number;
   /** struct pages per frame */
   readonly perFrame: number;
-  private readonly own = new Map<number, OwnBytes>();
+  /** id -> state; index 0 is "nothing of its own". */
+  private readonly states: (FrameState | undefined)[] = [undefined];
+  private readonly freeIds: number[] = [];
+  /** Pattern classes by key, each with its ids by delta. */
+  private readonly classes = new Map<string, PatternClass>();
+  /** The class patternId() used last, with the fields that identify it. */
+  private lastClass: {
+    kind: FramePattern["kind"];
+    slot: Uint8Array | null;
+    asFree: boolean;
+    info: bigint;
+    zeroBase: boolean;
+    flags: bigint | undefined;
+    cls: PatternClass;
+  } | null = null;
+  private readonly chunks = new Map<number, Chunk>();
+  private lastChunkIdx = -1;
+  private lastChunk: Chunk | undefined = undefined;
+  private ownFrames = 0;
+  private patternFrames = 0;
   /** The zero page: shared by every zeroed frame, never written in place. */
-  private readonly zero: OwnBytes;
-  private readonly patterns = new Map<number, FramePattern>();
+  private readonly zero: FrameState;
   /** Boot vmemmap blocks, sorted by frameStart, never overlapping. */
   private readonly initRanges: InitRange[] = [];
   private readonly scratch: Uint8Array;
@@ -97,13 +173,249 @@ export class FrameStore {
     this.pageSize = pageSize;
     this.structPageSize = structPageSize;
     this.perFrame = Math.floor(pageSize / structPageSize);
-    this.zero = ownBytes(new Uint8Array(pageSize));
+    this.zero = this.newOwn(new Uint8Array(pageSize));
     this.zero.refs = Number.POSITIVE_INFINITY;
     this.scratch = new Uint8Array(pageSize);
     this.scratchView = new DataView(this.scratch.buffer);
     this.slotBuf = new Uint8Array(structPageSize);
     this.slotView = new DataView(this.slotBuf.buffer);
   }
+
+  // ---- ids ------------------------------------------------------------------------------------
+
+  private nextId(): number {
+    return this.freeIds.pop() ?? this.states.length;
+  }
+
+  private newOwn(bytes: Uint8Array): FrameState {
+    const st = new FrameState(
+      this.nextId(),
+      bytes,
+      new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      null,
+      0,
+      null,
+    );
+    this.states[st.id] = st;
+    return st;
+  }
+
+  /** The interned id of pattern p held by a frame at `frame` (p.voff is that frame's). */
+  private patternId(frame: number, p: FramePattern): number {
+    const delta = p.kind === "fill" ? 0 : p.voff - frame * this.pageSize;
+    const l = this.lastClass;
+    let cls: PatternClass | undefined;
+    // Runs of one folio, or of folios next to each other, repeat the pattern but for voff.
+    if (
+      l !== null &&
+      l.kind === p.kind &&
+      (p.kind === "fill"
+        ? l.slot !== null && equalBytes(l.slot, p.slot)
+        : p.kind === "init"
+          ? l.asFree === (p.asFree === true)
+          : l.info === p.info && l.zeroBase === (p.zeroBase === true) && l.flags === p.flags)
+    )
+      cls = l.cls;
+    else {
+      let key: string;
+      if (p.kind === "fill") key = `f|${hex(p.slot)}`;
+      else if (p.kind === "init") key = `i|${p.asFree === true}`;
+      else key = `t|${p.info}|${p.zeroBase === true}|${p.flags ?? ""}`;
+      cls = this.classes.get(key);
+      if (cls === undefined) {
+        cls = { key, ids: new Map() };
+        this.classes.set(key, cls);
+      }
+      this.lastClass = {
+        kind: p.kind,
+        slot: p.kind === "fill" ? p.slot.slice() : null,
+        asFree: p.kind === "init" && p.asFree === true,
+        info: p.kind === "tails" ? p.info : 0n,
+        zeroBase: p.kind === "tails" && p.zeroBase === true,
+        flags: p.kind === "tails" ? p.flags : undefined,
+        cls,
+      };
+    }
+    return this.classId(cls, delta, p);
+  }
+
+  /** The id of class cls at offset delta, made from p when there is none yet. */
+  private classId(cls: PatternClass, delta: number, p: FramePattern): number {
+    const have = cls.ids.get(delta);
+    if (have !== undefined) return have;
+    const stored: FramePattern =
+      p.kind === "fill"
+        ? { kind: "fill", slot: p.slot.slice() }
+        : p.kind === "init"
+          ? { kind: "init", voff: 0, asFree: p.asFree }
+          : { kind: "tails", voff: 0, info: p.info, zeroBase: p.zeroBase, flags: p.flags };
+    const st = new FrameState(this.nextId(), NO_BYTES, NO_VIEW, stored, delta, cls);
+    this.states[st.id] = st;
+    cls.ids.set(delta, st.id);
+    return st.id;
+  }
+
+  private take(id: number, n: number): void {
+    if (id === 0) return;
+    const st = this.states[id] as FrameState;
+    st.refs += n;
+    if (st.pat) this.patternFrames += n;
+    else this.ownFrames += n;
+  }
+
+  private drop(id: number, n: number): void {
+    if (id === 0) return;
+    const st = this.states[id] as FrameState;
+    st.refs -= n;
+    if (st.pat) this.patternFrames -= n;
+    else this.ownFrames -= n;
+    if (st.refs === 0) {
+      this.states[id] = undefined;
+      this.freeIds.push(id);
+      const cls = st.cls;
+      if (cls !== null) {
+        cls.ids.delete(st.delta);
+        if (cls.ids.size === 0) {
+          this.classes.delete(cls.key);
+          if (this.lastClass?.cls === cls) this.lastClass = null;
+        }
+      }
+    }
+  }
+
+  // ---- the frame -> id map ----------------------------------------------------------------------
+
+  private chunkOf(ci: number): Chunk | undefined {
+    if (ci === this.lastChunkIdx) return this.lastChunk;
+    const c = this.chunks.get(ci);
+    this.lastChunkIdx = ci;
+    this.lastChunk = c;
+    return c;
+  }
+
+  /** The id frame holds. */
+  private idOf(frame: number): number {
+    const ci = Math.floor(frame / CHUNK);
+    const c = this.chunkOf(ci);
+    if (c === undefined) return 0;
+    const off = frame - ci * CHUNK;
+    if (c.dense) return c.dense[off];
+    const s = c.starts;
+    let lo = 0;
+    let hi = s.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (s[mid] <= off) lo = mid;
+      else hi = mid - 1;
+    }
+    return c.ids[lo];
+  }
+
+  /** Frames [frame, frame + nr) hold id from now on (the states they held lose them). */
+  private setIds(frame: number, nr: number, id: number): void {
+    this.take(id, nr);
+    while (nr > 0) {
+      const ci = Math.floor(frame / CHUNK);
+      const off = frame - ci * CHUNK;
+      const n = Math.min(nr, CHUNK - off);
+      let c = this.chunkOf(ci);
+      if (c === undefined) {
+        if (id !== 0) {
+          c = { starts: [0], ids: [0], dense: null };
+          this.chunks.set(ci, c);
+          this.lastChunkIdx = ci;
+          this.lastChunk = c;
+          this.chunkSet(c, off, n, id);
+        }
+      } else {
+        this.chunkSet(c, off, n, id);
+        if (c.dense === null && c.starts.length === 1 && c.ids[0] === 0) {
+          this.chunks.delete(ci);
+          this.lastChunkIdx = -1;
+        }
+      }
+      frame += n;
+      nr -= n;
+    }
+  }
+
+  private chunkSet(c: Chunk, off: number, n: number, id: number): void {
+    const end = off + n;
+    if (c.dense) {
+      const d = c.dense;
+      for (let i = off; i < end; i++) {
+        this.drop(d[i], 1);
+        d[i] = id;
+      }
+      return;
+    }
+    const { starts, ids } = c;
+    // i: the run holding off; j: the run holding end - 1.
+    let i = starts.length - 1;
+    while (starts[i] > off) i--;
+    const runEnd = i + 1 < starts.length ? starts[i + 1] : CHUNK;
+    if (end <= runEnd) {
+      // Inside one run (the common case: frame by frame, in order).
+      if (ids[i] === id) {
+        this.drop(id, n);
+        return;
+      }
+      if (off === starts[i] && i > 0 && ids[i - 1] === id) {
+        // The previous run grows over the first n frames of this one.
+        this.drop(ids[i], n);
+        if (end === runEnd) {
+          starts.splice(i, 1);
+          ids.splice(i, 1);
+          if (i < starts.length && ids[i] === id) {
+            starts.splice(i, 1);
+            ids.splice(i, 1);
+          }
+        } else starts[i] = end;
+        return;
+      }
+    }
+    let j = i;
+    while (j + 1 < starts.length && starts[j + 1] < end) j++;
+    for (let k = i; k <= j; k++) {
+      const a = Math.max(starts[k], off);
+      const b = Math.min(k + 1 < starts.length ? starts[k + 1] : CHUNK, end);
+      this.drop(ids[k], b - a);
+    }
+    const nextStart = j + 1 < starts.length ? starts[j + 1] : CHUNK;
+    const newStarts: number[] = [];
+    const newIds: number[] = [];
+    if (starts[i] < off) {
+      newStarts.push(starts[i]);
+      newIds.push(ids[i]);
+    }
+    newStarts.push(off);
+    newIds.push(id);
+    if (end < nextStart) {
+      newStarts.push(end);
+      newIds.push(ids[j]);
+    }
+    starts.splice(i, j - i + 1, ...newStarts);
+    ids.splice(i, j - i + 1, ...newIds);
+    // Merge equal neighbours around the change.
+    const lo = Math.max(1, i);
+    let k = Math.min(starts.length - 1, i + newStarts.length);
+    for (; k >= lo; k--) {
+      if (ids[k] === ids[k - 1]) {
+        starts.splice(k, 1);
+        ids.splice(k, 1);
+      }
+    }
+    if (starts.length > DENSE_AT) {
+      const d = new Int32Array(CHUNK);
+      for (let r = 0; r < starts.length; r++)
+        d.fill(ids[r], starts[r], r + 1 < starts.length ? starts[r + 1] : CHUNK);
+      c.dense = d;
+      c.starts = [];
+      c.ids = [];
+    }
+  }
+
+  // ---- boot ranges --------------------------------------------------------------------------
 
   /** Boot: frames [frameStart, frameStart + nr) back the memmap from byte offset voff on. */
   addInitRange(frameStart: number, nrFrames: number, voff: number): void {
@@ -127,18 +439,33 @@ export class FrameStore {
     return null;
   }
 
+  // ---- reading ----------------------------------------------------------------------------
+
+  /** The pattern and memmap offset of a frame with id `id` (0: its boot range's, if any). */
+  private patternAt(frame: number, id: number): FramePattern | null {
+    if (id === 0) {
+      const r = this.findInit(frame);
+      if (r) return { kind: "init", voff: r.voff + (frame - r.frameStart) * this.pageSize };
+      return null;
+    }
+    const st = this.states[id] as FrameState;
+    const p = st.pat;
+    if (p === null || p.kind === "fill") return p;
+    if (st.memoFrame !== frame) {
+      st.memoFrame = frame;
+      st.memo = { ...p, voff: st.delta + frame * this.pageSize };
+    }
+    return st.memo;
+  }
+
   /** The pattern a frame reads as, or null for own bytes or zeros. */
   patternOf(frame: number): FramePattern | null {
-    if (this.own.has(frame)) return null;
-    const p = this.patterns.get(frame);
-    if (p) return p;
-    const r = this.findInit(frame);
-    if (r) return { kind: "init", voff: r.voff + (frame - r.frameStart) * this.pageSize };
-    return null;
+    return this.patternAt(frame, this.idOf(frame));
   }
 
   hasOwnBytes(frame: number): boolean {
-    return this.own.has(frame);
+    const id = this.idOf(frame);
+    return id !== 0 && (this.states[id] as FrameState).pat === null;
   }
 
   /** Renders a pattern into out (pageSize bytes). */
@@ -206,9 +533,12 @@ export class FrameStore {
 
   /** The bytes of a frame, read-only: own bytes or a rendering in a scratch buffer. */
   view(frame: number): Uint8Array {
-    const o = this.own.get(frame);
-    if (o) return o.bytes;
-    const p = this.patternOf(frame);
+    const id = this.idOf(frame);
+    if (id !== 0) {
+      const st = this.states[id] as FrameState;
+      if (st.pat === null) return st.bytes;
+    }
+    const p = this.patternAt(frame, id);
     if (p) this.render(p, this.scratch, this.scratchView);
     else this.scratch.fill(0);
     return this.scratch;
@@ -219,43 +549,26 @@ export class FrameStore {
     return this.view(frame).slice();
   }
 
-  /** Bytes of this frame that may be written in place. */
-  private writable(frame: number): OwnBytes {
-    const o = this.own.get(frame);
-    if (o && o.refs === 1) return o;
-    const fresh = ownBytes(new Uint8Array(this.pageSize));
-    if (o) {
-      fresh.bytes.set(o.bytes);
-      o.refs--;
-    } else {
-      const p = this.patternOf(frame);
-      if (p) this.render(p, fresh.bytes, fresh.view);
-      this.patterns.delete(frame);
-    }
-    this.own.set(frame, fresh);
-    return fresh;
-  }
-
-  /** The frame stops owning bytes (they stay with the other frames that share them). */
-  private release(frame: number): void {
-    const o = this.own.get(frame);
-    if (!o) return;
-    o.refs--;
-    this.own.delete(frame);
-  }
-
   readU32(frame: number, off: number): number {
-    const o = this.own.get(frame);
-    if (o) return o.view.getUint32(off, true);
-    const p = this.patternOf(frame);
-    if (!p) return 0;
-    // Render only the one struct page that holds the word (aligned words never straddle one).
-    const sps = this.structPageSize;
-    if (p.kind === "fill") return this.fillU32(p, off);
+    const id = this.idOf(frame);
+    let p: FramePattern | null;
+    if (id !== 0) {
+      const st = this.states[id] as FrameState;
+      if (st.pat === null) return st.view.getUint32(off, true);
+      if (st.pat.kind === "fill") return this.fillU32(st.pat, off);
+      p = st.pat;
+      // Render only the one struct page that holds the word (aligned words never straddle one).
+      const byte = st.delta + frame * this.pageSize + off;
+      const pfn = Math.floor(byte / this.structPageSize);
+      this.renderStructPage(p, pfn, this.slotBuf);
+      return this.slotView.getUint32(byte - pfn * this.structPageSize, true);
+    }
+    p = this.patternAt(frame, 0);
+    if (!p || p.kind === "fill") return 0;
     const byte = p.voff + off;
-    const pfn = Math.floor(byte / sps);
+    const pfn = Math.floor(byte / this.structPageSize);
     this.renderStructPage(p, pfn, this.slotBuf);
-    return this.slotView.getUint32(byte - pfn * sps, true);
+    return this.slotView.getUint32(byte - pfn * this.structPageSize, true);
   }
 
   readU64(frame: number, off: number): bigint {
@@ -272,6 +585,23 @@ export class FrameStore {
     return (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;
   }
 
+  // ---- writing ----------------------------------------------------------------------------
+
+  /** Bytes of this frame that may be written in place. */
+  private writable(frame: number): FrameState {
+    const id = this.idOf(frame);
+    const cur = id === 0 ? undefined : (this.states[id] as FrameState);
+    if (cur !== undefined && cur.pat === null && cur.refs === 1) return cur;
+    const fresh = this.newOwn(new Uint8Array(this.pageSize));
+    if (cur !== undefined && cur.pat === null) fresh.bytes.set(cur.bytes);
+    else {
+      const p = this.patternAt(frame, id);
+      if (p) this.render(p, fresh.bytes, fresh.view);
+    }
+    this.setIds(frame, 1, fresh.id);
+    return fresh;
+  }
+
   writeU32(frame: number, off: number, value: number): void {
     this.writable(frame).view.setUint32(off, value >>> 0, true);
   }
@@ -286,38 +616,48 @@ export class FrameStore {
 
   /** The frame now reads as `p`; its own bytes, if any, are dropped. */
   setPattern(frame: number, p: FramePattern): void {
-    this.release(frame);
-    this.patterns.set(frame, p);
+    this.setIds(frame, 1, this.patternId(frame, p));
+  }
+
+  /**
+   * Frames [frame, frame + nr) read as `p`, frame + i at memmap offset p.voff + i * PAGE_SIZE
+   * (the same as setPattern() on each; one run).
+   */
+  setPatternRange(frame: number, nr: number, p: FramePattern): void {
+    if (nr > 0) this.setIds(frame, nr, this.patternId(frame, p));
   }
 
   /** clear_page() */
   zeroFrame(frame: number): void {
-    this.release(frame);
-    this.patterns.delete(frame);
-    this.own.set(frame, this.zero);
+    this.setIds(frame, 1, this.zero.id);
   }
 
   /** copy_page(dst, src): shares src's bytes or pattern until either is written. */
   copyFrame(dst: number, src: number): void {
     if (dst === src) return;
-    const o = this.own.get(src);
-    this.release(dst);
-    this.patterns.delete(dst);
-    if (o) {
-      o.refs++;
-      this.own.set(dst, o);
+    const id = this.idOf(src);
+    if (id !== 0 && (this.states[id] as FrameState).pat === null) {
+      this.setIds(dst, 1, id);
       return;
     }
-    const p = this.patternOf(src);
-    if (p) this.patterns.set(dst, p);
-    else this.own.set(dst, this.zero);
+    if (id !== 0) {
+      // The same pattern read from dst: the same class, at dst's delta.
+      const st = this.states[id] as FrameState;
+      const p = st.pat as FramePattern;
+      const delta = p.kind === "fill" ? 0 : st.delta + (src - dst) * this.pageSize;
+      this.setIds(dst, 1, this.classId(st.cls as PatternClass, delta, p));
+      return;
+    }
+    const p = this.patternAt(src, id);
+    if (p) this.setIds(dst, 1, this.patternId(dst, p));
+    else this.setIds(dst, 1, this.zero.id);
   }
 
   /** Frames with bytes or a pattern of their own: a measure of the model's memory. */
   stats(): { ownFrames: number; patternFrames: number; initRanges: number } {
     return {
-      ownFrames: this.own.size,
-      patternFrames: this.patterns.size,
+      ownFrames: this.ownFrames,
+      patternFrames: this.patternFrames,
       initRanges: this.initRanges.length,
     };
   }

@@ -1,8 +1,10 @@
-// mm/hugetlb.c (6.18 semantics): hstates, the pool of huge pages and its counters, boot-time
-// allocation (gigantic pages from memblock, the rest from the buddy allocator in a batch),
-// set_max_huge_pages(), surplus pages and overcommit, reservations (gather_surplus_pages(),
-// return_unused_surplus_pages(), hugetlb_acct_memory(), subpools), alloc_hugetlb_folio() and
-// free_huge_folio() with its deferred path, update_and_free_pages_bulk(), demote and dissolve.
+// mm/hugetlb.c (and mm/hugetlb_sysfs.c, mm/hugetlb_sysctl.c from 6.19; rules that changed after
+// 6.18 are the design's pool facts, mm/hvo_designs.ts, compared in docs/rules.md): hstates, the
+// pool of huge pages and its counters, boot-time allocation (gigantic pages from memblock, the
+// rest from the buddy allocator in a batch), set_max_huge_pages(), surplus pages and
+// overcommit, reservations (gather_surplus_pages(), return_unused_surplus_pages(),
+// hugetlb_acct_memory(), subpools), alloc_hugetlb_folio() and free_huge_folio() with its
+// deferred path, update_and_free_pages_bulk(), demote and dissolve.
 //
 // Folios are named by their head pfn. The pool keeps its lists and counters here (struct
 // hstate); the folio's own state (hugetlb page type, HPG_* flags, refcount, subpool, compound
@@ -22,6 +24,7 @@ import { PAGE_OFF } from "../include/mm_types.ts";
 import { PG } from "../include/page_flags.ts";
 import type { BootHooks, Kernel } from "../kernel.ts";
 import { type HugetlbBootParams, parseHugetlbParams, stringGetSize } from "./hugetlb_cmdline.ts";
+import { type DesignFacts, designFacts } from "./hvo_designs.ts";
 import {
   folioRefCount,
   folioSetHpg,
@@ -43,7 +46,17 @@ import {
   __GFP_RETRY_MAYFAIL,
   __GFP_THISNODE,
   GFP_KERNEL,
+  freePagesCheck,
+  freeTailPagesClear,
 } from "./page_alloc.ts";
+
+/** ULONG_MAX, the largest unsigned long of a 64-bit kernel. */
+export const ULONG_MAX = (1n << 64n) - 1n;
+
+/** An unsigned long as the kernel holds it: the value mod 2^64 of a signed count or sum. */
+export function ulong(v: number | bigint): bigint {
+  return BigInt.asUintN(64, typeof v === "bigint" ? v : BigInt(v));
+}
 
 /** A list_head of folios: add at the head, take from the head, delete anywhere, O(1). */
 export class FolioList {
@@ -173,6 +186,8 @@ export class HugetlbPool {
   private readonly nrNodeIds: number;
   /** Told what happens at some kernel sites (the checker's window); null: nobody listens. */
   listener: HugetlbListener | null = null;
+  /** vm.movable_gigantic_pages (an int; the file exists only where the kernel has it). */
+  movableGiganticPages = 0;
 
   constructor(
     readonly k: Kernel,
@@ -237,7 +252,7 @@ export class HugetlbPool {
       beforeSparseInit: (k) => {
         if (this.bootParams.freeVmemmap !== null)
           this.vmemmap.enabled = this.bootParams.freeVmemmap;
-        for (const l of this.bootParams.log) k.log.push({ level: l.level, text: l.text });
+        for (const l of this.bootParams.log) k.printk.printk(l.level, l.text);
         this.hugetlbBootmemAlloc();
         hvo.beforeSparseInit?.(k);
       },
@@ -344,10 +359,13 @@ export class HugetlbPool {
       const allocated = this.allocBootPages(h);
       this.allocErrcheck(h, allocated);
     }
+    // The largest smaller hstate, whatever its size (7.2 hugetlb_init_hstates(); no hugetlb_cma
+    // here): arm64 4K's 2M demotes to 64K at boot, although demote_size refuses to be set below
+    // HUGETLB_PAGE_ORDER (setDemoteSize). Seen on Debian's 7.2.13 arm64 guests.
     for (const h of this.hstates) {
       let best = 0;
       for (const h2 of this.hstates) if (h2.order < h.order && h2.order > best) best = h2.order;
-      h.demoteOrder = best >= arch.defaultHstateOrder ? best : 0;
+      h.demoteOrder = best;
     }
     this.gatherBootmemPrealloc();
     // report_hugepages()
@@ -510,9 +528,20 @@ export class HugetlbPool {
 
   // ------------------------------------------------------------------ allocation
 
-  /** htlb_alloc_mask(): movable unless gigantic (hugepage_movable_supported()). */
+  /** The pool rules of the design's kernel (mm/hvo_designs.ts, docs/rules.md). */
+  get poolRules(): DesignFacts["pool"] {
+    return designFacts(this.k.design).pool;
+  }
+
+  /**
+   * htlb_alloc_mask(): movable unless gigantic (hugepage_movable_supported()); from 6.19 a
+   * gigantic hstate is movable too while vm.movable_gigantic_pages is set.
+   */
   private htlbAllocMask(h: Hstate): number {
-    return this.isGigantic(h) ? GFP_KERNEL : GFP_KERNEL | __GFP_MOVABLE;
+    const movable =
+      !this.isGigantic(h) ||
+      (this.poolRules.movableGiganticPagesSysctl && this.movableGiganticPages !== 0);
+    return movable ? GFP_KERNEL | __GFP_MOVABLE : GFP_KERNEL;
   }
 
   /**
@@ -713,6 +742,14 @@ export class HugetlbPool {
     if (folioTestHugetlb(m, f)) folioSetHugetlb(m, f, false);
     m.writeU64(f, PAGE_OFF.private, 0n);
     m.writeU64(f, PAGE_OFF.mapping, 0n);
+    // __free_pages_prepare(): a page that fails the checks is reported and the whole folio is
+    // not freed: it leaks, held by nobody (page_alloc.ts freePagesCheck()).
+    if (freePagesCheck(this.k, f, h.order, true) > 0) {
+      freeTailPagesClear(this.k, f, h.order);
+      this.folios.delete(f);
+      this.k.buddy.setUse(f, "kernel");
+      return;
+    }
     this.k.compound.destroyCompoundPage(f, h.order);
     // free_pages_prepare(): page->flags &= ~PAGE_FLAGS_CHECK_AT_PREP (all PG_* but hwpoison).
     const lo = m.readU32(f, PAGE_OFF.flags);
@@ -816,43 +853,69 @@ export class HugetlbPool {
 
   // ------------------------------------------------------------------ nr_hugepages
 
-  /** set_max_huge_pages(): nid null for the global files. Always succeeds (returns 0). */
+  /**
+   * set_max_huge_pages(): nid null for the global files. Always succeeds (returns 0).
+   *
+   * The kernel's counts are unsigned long, and so is its arithmetic here: persistent_huge_pages()
+   * is nr_huge_pages - surplus_huge_pages, which wraps to a huge number when surplus exceeds nr
+   * (docs/findings.md 6: a demote after a failed restore). The model keeps its counters as
+   * signed numbers and does every comparison of this function on their values mod 2^64, so
+   * that such a pool behaves as the kernel's: nothing grows, nothing shrinks, and max_huge_pages
+   * takes the wrapped value.
+   */
   setMaxHugePages(h: Hstate, countIn: number, nid: number | null, mask: NodeMask): void {
     this.flushFreeHpageWork();
-    let count = countIn;
+    const persistent = () => ulong(h.nrHugePages - h.surplusHugePages);
+    let count = ulong(countIn);
     if (nid !== null) {
-      count += h.persistent - (h.nrHugePagesNode[nid] - h.surplusHugePagesNode[nid]);
-      if (count < countIn) count = Number.MAX_SAFE_INTEGER;
+      const old = count;
+      count = ulong(
+        count + persistent() - ulong(h.nrHugePagesNode[nid] - h.surplusHugePagesNode[nid]),
+      );
+      // An overflow means "as many as possible".
+      if (count < old) count = ULONG_MAX;
     }
-    if (count > h.persistent) {
-      while (h.surplusHugePages > 0 && count > h.persistent) {
-        if (!this.adjustPoolSurplus(h, mask, -1)) break;
-      }
-      const list: number[] = [];
-      while (count > h.persistent + list.length) {
-        const f = this.allocPoolHugeFolio(h, mask, null);
-        if (f === null) break;
-        list.push(f);
-      }
-      // list_add() makes page_list last-allocated-first.
-      this.prepAndAddAllocatedFolios(h, list.reverse());
-      h.maxHugePages = h.persistent;
-      return;
+    // Grow: surplus pages become persistent first, then fresh folios are allocated.
+    while (h.surplusHugePages > 0 && count > persistent()) {
+      if (!this.adjustPoolSurplus(h, mask, -1)) break;
     }
-    let minCount = h.resvHugePages + h.nrHugePages - h.freeHugePages;
-    minCount = Math.max(count, minCount);
     const list: number[] = [];
-    while (minCount < h.persistent) {
-      const f = this.removePoolHugetlbFolio(h, mask, false);
-      if (f === null) break;
-      list.unshift(f);
+    let allocFailed = false;
+    while (count > ulong(persistent() + BigInt(list.length))) {
+      const f = this.allocPoolHugeFolio(h, mask, null);
+      if (f === null) {
+        allocFailed = true;
+        break;
+      }
+      list.push(f);
     }
-    this.updateAndFreePagesBulk(h, list);
-    this.flushFreeHpageWork();
-    while (count < h.persistent) {
-      if (!this.adjustPoolSurplus(h, mask, 1)) break;
+    // list_add() makes page_list last-allocated-first.
+    this.prepAndAddAllocatedFolios(h, list.reverse());
+    if (!allocFailed) {
+      // Shrink: free pages go back (keeping what reservations need), then the rest of the
+      // persistent pages above count become surplus, freed when they are freed. min_count
+      // counts only persistent free pages: a free surplus page (a failed vmemmap restore) is
+      // not subtracted twice (persistent_free_count, in 6.18 and 7.2 alike).
+      const free = BigInt(h.freeHugePages);
+      const surplus = BigInt(h.surplusHugePages);
+      let persistentFree = free;
+      if (free > persistent()) persistentFree = free > surplus ? free - surplus : 0n;
+      let minCount = ulong(BigInt(h.resvHugePages) + persistent() - persistentFree);
+      if (count > minCount) minCount = count;
+      const freeList: number[] = [];
+      while (minCount < persistent()) {
+        const f = this.removePoolHugetlbFolio(h, mask, false);
+        if (f === null) break;
+        freeList.unshift(f);
+      }
+      this.updateAndFreePagesBulk(h, freeList);
+      this.flushFreeHpageWork();
+      while (count < persistent()) {
+        if (!this.adjustPoolSurplus(h, mask, 1)) break;
+      }
     }
-    h.maxHugePages = h.persistent;
+    // max_huge_pages = persistent_huge_pages(h): the signed difference stands for its value mod 2^64.
+    h.maxHugePages = h.nrHugePages - h.surplusHugePages;
   }
 
   /** __nr_hugepages_store_common() */
@@ -863,9 +926,12 @@ export class HugetlbPool {
 
   // ------------------------------------------------------------------ surplus and reservations
 
-  /** alloc_surplus_hugetlb_folio(): null for gigantic or at the overcommit limit. */
+  /**
+   * alloc_surplus_hugetlb_folio(): null at the overcommit limit, and for a gigantic hstate on a
+   * kernel before 6.19 (which had no gigantic overcommit).
+   */
   private allocSurplusHugetlbFolio(h: Hstate, nid: number): number | null {
-    if (this.isGigantic(h)) return null;
+    if (this.isGigantic(h) && !this.poolRules.giganticOvercommit) return null;
     const atLimit = this.k.mutations.has("surplus-limit-off-by-one")
       ? h.surplusHugePages > h.nrOvercommitHugePages
       : h.surplusHugePages >= h.nrOvercommitHugePages;
@@ -1052,9 +1118,18 @@ export class HugetlbPool {
 
   // ------------------------------------------------------------------ overcommit, demote
 
-  /** nr_overcommit_hugepages store: -EINVAL on a gigantic hstate. */
+  /**
+   * nr_overcommit_hugepages store: -EINVAL on a gigantic hstate before 6.19
+   * (hstate_is_gigantic()); from 6.19 only where gigantic pages cannot be allocated at run time
+   * (hstate_is_gigantic_no_runtime(), never on the modelled architectures).
+   */
+  overcommitRefused(h: Hstate): boolean {
+    return this.isGigantic(h) && !this.poolRules.giganticOvercommit;
+  }
+
   setOvercommit(h: Hstate, value: bigint): void {
-    if (this.isGigantic(h)) throw new KernelError(EINVAL, "nr_overcommit_hugepages: gigantic");
+    if (this.overcommitRefused(h))
+      throw new KernelError(EINVAL, "nr_overcommit_hugepages: gigantic");
     h.nrOvercommitRaw = value;
     h.nrOvercommitHugePages =
       value > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(value);
@@ -1178,12 +1253,14 @@ export class HugetlbPool {
     this.flushFreeHpageWork();
     const adjustSurplus = h.surplusHugePagesNode[info.nid] > 0;
     this.removeHugetlbFolio(h, f, adjustSurplus);
-    h.maxHugePages--;
+    // A surplus page was never counted in max_huge_pages (7.2 leaves it alone).
+    const lowersMax = !(adjustSurplus && this.poolRules.dissolveKeepsMaxForSurplus);
+    if (lowersMax) h.maxHugePages--;
     if (folioTestHugetlb(this.k.memmap, f)) {
       const rc = this.vmemmap.restoreFolio(h.order, f);
       if (rc !== 0) {
         this.addHugetlbFolio(h, f, adjustSurplus);
-        h.maxHugePages++;
+        if (lowersMax) h.maxHugePages++;
         return rc < 0 ? rc : -rc;
       }
     }

@@ -242,9 +242,15 @@ export function parseHugetlbParams(cmdline: string, env: CmdlineEnv): HugetlbBoo
       }
       if (invalidAt !== null) {
         warn(`HugeTLB: Invalid hugepages parameter ${invalidAt}`);
-        // hugepages_clear_pages_in_node()
-        if (parsedOrder === null) defaultInNode.clear();
-        else out.maxHugePagesNode.delete(parsedOrder);
+        // hugepages_clear_pages_in_node(): the count and the per-node counts of the hstate the
+        // parameter was for both go back to 0 (what the valid part of "0:1,x" added is dropped).
+        if (parsedOrder === null) {
+          defaultMax = 0;
+          defaultInNode.clear();
+        } else {
+          out.maxHugePages.set(parsedOrder, 0);
+          out.maxHugePagesNode.delete(parsedOrder);
+        }
         continue;
       }
       if (nodeForm) {

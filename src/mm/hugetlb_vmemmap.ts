@@ -287,6 +287,13 @@ export class HvoCore implements HugetlbVmemmap {
     this.k.warn(text);
   }
 
+  /** WARN_ON_ONCE() at `key`: the kernel's WARNING report (Kernel.warnOn()), once. */
+  warnOnOnce(key: string, file: string, func: string, detail: string): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.k.warnOn(file, func, detail);
+  }
+
   /** The static key and synchronize_rcu() (legacy only). */
   staticBranchInc(): void {
     if (this.design.staticKey) this.k.fakeHeadKey++;
@@ -460,6 +467,8 @@ export class HvoCore implements HugetlbVmemmap {
     if (this.pageReserved(pfn)) {
       k.memmapBootPagesAdd(-1);
       k.memmap.setBit(pfn, PAGE_OFF.flags, PG.reserved, false);
+      // free_reserved_page(): init_page_count() then __free_page(): the count drops to 0.
+      k.memmap.writeU32(pfn, PAGE_OFF.refcount, 0);
       k.buddy.freeReservedPage(pfn);
       k.memblock.unreservePage(pfn);
     } else {
@@ -1428,9 +1437,12 @@ export const MAINLINE: HvoDesign = {
       }
       const z = k.pfnZone(m.pfn);
       if (!z || z.nid !== nid) {
-        core.warnOnce(
-          `pfn_to_zone:${m.pfn}`,
-          `WARNING: hugetlb_vmemmap_init_late: no zone of node ${nid} spans pfn ${m.pfn}`,
+        // WARN_ON_ONCE(!zone)
+        core.warnOnOnce(
+          "pfn_to_zone",
+          "mm/hugetlb_vmemmap.c",
+          "hugetlb_vmemmap_init_late",
+          `hugetlb_vmemmap_init_late: no zone of node ${nid} spans pfn ${m.pfn}`,
         );
         continue;
       }
@@ -1475,9 +1487,12 @@ export function mainlineGetTailBoot(
   zone: ZoneType,
 ): number | null {
   if (order < core.tailMinOrder || order > core.maxFolioOrder) {
-    core.warnOnce(
-      `vmemmap_get_tail:${order}`,
-      `WARNING: vmemmap_get_tail: order ${order} out of range`,
+    // WARN_ON_ONCE(order < VMEMMAP_TAIL_MIN_ORDER), WARN_ON_ONCE(order > MAX_FOLIO_ORDER)
+    core.warnOnOnce(
+      `vmemmap_get_tail:${order < core.tailMinOrder ? "min" : "max"}`,
+      "mm/sparse-vmemmap.c",
+      "vmemmap_get_tail",
+      `vmemmap_get_tail: order ${order} out of range`,
     );
     return null;
   }

@@ -41,6 +41,12 @@ export interface DesignFacts {
   restoreCopies: RestoreSource;
   /** hugetlb_optimize_vmemmap_key, fake heads and VMEMMAP_SYNCHRONIZE_RCU (legacy only). */
   fakeHeads: boolean;
+  /**
+   * The build configuration of the kernel the design is checked against, where it changes what
+   * the model does: CONFIG_INIT_ON_ALLOC_DEFAULT_ON (y in Debian's 7.2.13, the VM's kernel; not
+   * set in the live 6.18 host's), which turns on the free path's page checks (page_alloc.ts).
+   */
+  config: { initOnAllocDefaultOn: boolean };
   /** Whether the design has these upstream fixes. */
   fixes: {
     /**
@@ -58,6 +64,33 @@ export interface DesignFacts {
      */
     wrprotectWholeVmemmap: boolean;
   };
+  /**
+   * Pool rules of mm/hugetlb.c (mm/hugetlb_sysfs.c, mm/hugetlb_sysctl.c from 6.19) that changed
+   * after 6.18; docs/rules.md compares every rule. The design's kernel decides, not its HVO code:
+   * legacy is 6.18's pool, seed sits on 6.19's mm tree, 7.1 and 7.2 have both changes.
+   */
+  pool: {
+    /**
+     * "mm/hugetlb: allow overcommitting gigantic hugepages" (6.19): nr_overcommit_hugepages of
+     * a gigantic hstate is accepted (hstate_is_gigantic_no_runtime(), false where runtime
+     * allocation works) and alloc_surplus_hugetlb_folio() makes gigantic surplus folios at
+     * reservation and fault. Before (6.18): the write is EINVAL before its value is parsed and
+     * a gigantic hstate never gets a surplus folio from the allocator.
+     */
+    giganticOvercommit: boolean;
+    /**
+     * "mm, hugetlb: implement movable_gigantic_pages sysctl" (6.19): /proc/sys/vm/
+     * movable_gigantic_pages (int, default 0); when set, gigantic folios are allocated with
+     * __GFP_MOVABLE (hugepage_movable_supported()), so ZONE_MOVABLE may hold them.
+     */
+    movableGiganticPagesSysctl: boolean;
+    /**
+     * dissolve_free_hugetlb_folio() lowers max_huge_pages only for a persistent page
+     * (`if (!adjust_surplus) h->max_huge_pages--`), as 7.2.13 has it; the model's 6.18 pool
+     * lowers it for every dissolved page (not observable on the live kernel: docs/rules.md).
+     */
+    dissolveKeepsMaxForSurplus: boolean;
+  };
 }
 
 export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
@@ -69,7 +102,13 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
     tailScope: "none",
     restoreCopies: "head_page_reset",
     fakeHeads: true,
+    config: { initOnAllocDefaultOn: false },
     fixes: { rollbackKeepsHead: false, wrprotectWholeVmemmap: false },
+    pool: {
+      giganticOvercommit: false,
+      movableGiganticPagesSysctl: false,
+      dissolveKeepsMaxForSurplus: false,
+    },
   },
   seed: {
     name: "seed",
@@ -79,7 +118,13 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
     tailScope: "node",
     restoreCopies: "head_page_reset",
     fakeHeads: false,
+    config: { initOnAllocDefaultOn: false },
     fixes: { rollbackKeepsHead: false, wrprotectWholeVmemmap: false },
+    pool: {
+      giganticOvercommit: true,
+      movableGiganticPagesSysctl: true,
+      dissolveKeepsMaxForSurplus: true,
+    },
   },
   mainline: {
     name: "mainline",
@@ -89,7 +134,13 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
     tailScope: "zone",
     restoreCopies: "shared_tail",
     fakeHeads: false,
+    config: { initOnAllocDefaultOn: true },
     fixes: { rollbackKeepsHead: true, wrprotectWholeVmemmap: true },
+    pool: {
+      giganticOvercommit: true,
+      movableGiganticPagesSysctl: true,
+      dissolveKeepsMaxForSurplus: true,
+    },
   },
   "mainline-7.1": {
     name: "mainline-7.1",
@@ -99,7 +150,13 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
     tailScope: "zone",
     restoreCopies: "head_last_struct_page",
     fakeHeads: false,
+    config: { initOnAllocDefaultOn: true },
     fixes: { rollbackKeepsHead: false, wrprotectWholeVmemmap: false },
+    pool: {
+      giganticOvercommit: true,
+      movableGiganticPagesSysctl: true,
+      dissolveKeepsMaxForSurplus: true,
+    },
   },
 };
 

@@ -36,56 +36,78 @@ export class Memmap {
     return Number((vaddr - this.vmemmapBase) / BigInt(this.structPageSize));
   }
 
-  /** Where the byte at memmap offset `voff` lives, through the TLB. */
-  private at(voff: number, write: boolean): { frame: number; off: number } {
+  /** The offset inside its frame of the byte the last at() translated. */
+  private atOff = 0;
+
+  /**
+   * Where the byte at memmap offset `voff` lives, through the TLB: returns the frame and leaves
+   * the offset in atOff (no object per access: this is the hot path of every struct page read).
+   */
+  private at(voff: number, write: boolean): number {
     const vpn = Math.floor(voff / this.pageSize);
     const t = this.pgt.translate(vpn);
-    const pfn = Math.floor(voff / this.structPageSize);
     if (!t) {
       throw new Oops("unable to handle page fault: vmemmap address not mapped", {
         vaddr: this.vmemmapBase + BigInt(voff),
-        pfn,
+        pfn: Math.floor(voff / this.structPageSize),
       });
     }
     if (write && !t.writable) {
       throw new Oops("write to a read-only vmemmap page", {
         vaddr: this.vmemmapBase + BigInt(voff),
-        pfn,
+        pfn: Math.floor(voff / this.structPageSize),
         frame: t.frame,
       });
     }
-    return { frame: t.frame, off: voff - vpn * this.pageSize };
+    this.atOff = voff - vpn * this.pageSize;
+    return t.frame;
   }
 
   readU32(pfn: number, fieldOff: number): number {
     this.reads++;
-    const a = this.at(pfn * this.structPageSize + fieldOff, false);
-    return this.frames.readU32(a.frame, a.off);
+    const frame = this.at(pfn * this.structPageSize + fieldOff, false);
+    return this.frames.readU32(frame, this.atOff);
   }
 
   readU64(pfn: number, fieldOff: number): bigint {
     this.reads++;
-    const a = this.at(pfn * this.structPageSize + fieldOff, false);
-    return this.frames.readU64(a.frame, a.off);
+    const frame = this.at(pfn * this.structPageSize + fieldOff, false);
+    return this.frames.readU64(frame, this.atOff);
+  }
+
+  /** The high half of the 64-bit field readU64Lo() read last. */
+  hi = 0;
+
+  /**
+   * The low 32 bits of a 64-bit field, with the high 32 left in `hi`: one struct page read, no
+   * bigint and no array (compound_head() reads one such word per call).
+   */
+  readU64Lo(pfn: number, fieldOff: number): number {
+    this.reads++;
+    const frame = this.at(pfn * this.structPageSize + fieldOff, false);
+    const off = this.atOff;
+    this.hi = this.frames.readU32(frame, off + 4);
+    return this.frames.readU32(frame, off);
   }
 
   /** The low and high 32 bits of a 64-bit field, as numbers (hot paths avoid bigint). */
   readU64Parts(pfn: number, fieldOff: number): [number, number] {
     this.reads++;
-    const a = this.at(pfn * this.structPageSize + fieldOff, false);
-    return [this.frames.readU32(a.frame, a.off), this.frames.readU32(a.frame, a.off + 4)];
+    const frame = this.at(pfn * this.structPageSize + fieldOff, false);
+    const off = this.atOff;
+    return [this.frames.readU32(frame, off), this.frames.readU32(frame, off + 4)];
   }
 
   writeU32(pfn: number, fieldOff: number, value: number): void {
     this.writes++;
-    const a = this.at(pfn * this.structPageSize + fieldOff, true);
-    this.frames.writeU32(a.frame, a.off, value);
+    const frame = this.at(pfn * this.structPageSize + fieldOff, true);
+    this.frames.writeU32(frame, this.atOff, value);
   }
 
   writeU64(pfn: number, fieldOff: number, value: bigint): void {
     this.writes++;
-    const a = this.at(pfn * this.structPageSize + fieldOff, true);
-    this.frames.writeU64(a.frame, a.off, value);
+    const frame = this.at(pfn * this.structPageSize + fieldOff, true);
+    this.frames.writeU64(frame, this.atOff, value);
   }
 
   /** The raw bytes of a struct page (it may straddle two vmemmap pages). */
@@ -95,9 +117,10 @@ export class Memmap {
     let voff = pfn * sps;
     let done = 0;
     while (done < sps) {
-      const a = this.at(voff, false);
-      const n = Math.min(sps - done, this.pageSize - a.off);
-      out.set(this.frames.view(a.frame).subarray(a.off, a.off + n), done);
+      const frame = this.at(voff, false);
+      const off = this.atOff;
+      const n = Math.min(sps - done, this.pageSize - off);
+      out.set(this.frames.view(frame).subarray(off, off + n), done);
       done += n;
       voff += n;
     }
@@ -111,9 +134,10 @@ export class Memmap {
     let voff = pfn * sps;
     let done = 0;
     while (done < sps) {
-      const a = this.at(voff, true);
-      const n = Math.min(sps - done, this.pageSize - a.off);
-      this.frames.writeBytes(a.frame, a.off, bytes.subarray(done, done + n));
+      const frame = this.at(voff, true);
+      const off = this.atOff;
+      const n = Math.min(sps - done, this.pageSize - off);
+      this.frames.writeBytes(frame, off, bytes.subarray(done, done + n));
       done += n;
       voff += n;
     }

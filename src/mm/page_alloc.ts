@@ -2,8 +2,15 @@
 // gigantic pages.
 //
 // Which pfns an allocation returns (documented, deterministic, close to the kernel):
-//   - each zone keeps one free list per order (one migratetype: HugeTLB's movable allocations
-//     and the kernel's unmovable ones share the lists; per-CPU page lists are not modelled);
+//   - each zone keeps one free list per order; per-CPU page lists are not modelled;
+//   - migratetypes at MAX_PAGE_ORDER granularity (the kernel's are per pageblock, but its
+//     unmovable fallback claims the whole largest free block): an allocation without
+//     __GFP_MOVABLE takes free pages of blocks unmovable allocations already claimed first, then
+//     claims a whole free MAX_PAGE_ORDER block (__rmqueue_claim(): the head of the top list, or
+//     the lowest never-allocated block), and only then anything free. Movable allocations keep
+//     out of claimed blocks while they can. A claimed block that is wholly free again is
+//     movable again. So the kernel's run-time pages (vmemmap, page tables) gather in a few
+//     blocks, as in the kernel, instead of landing in the 1 GiB ranges gigantic pages need;
 //   - memblock_free_all() hands boot memory to the buddy in ascending pfn order at the TAIL of
 //     the lists (FPI_TO_TAIL), so the first allocations come from the lowest free pfns;
 //   - __rmqueue_smallest() takes the HEAD of the smallest non-empty list at or above the order
@@ -23,6 +30,9 @@
 // and overlaps no other free block or allocation; zone.nrFree = the pages of its free blocks.
 
 import { ENOMEM, KernelError, Oops } from "../include/errno.ts";
+import { PAGE_OFF, TAIL_MAPPING } from "../include/mm_types.ts";
+import { PG, decodeCompoundHead } from "../include/page_flags.ts";
+import type { Kernel } from "../kernel.ts";
 import type { NodeSpec, PfnRange, ZoneType } from "../machine/spec.ts";
 import type { FaultInjector } from "./fault_inject.ts";
 
@@ -225,6 +235,10 @@ class FreeList {
 
 export class Zone {
   readonly freeArea: FreeList[];
+  /** The free blocks of freeArea that lie in claimed unmovable blocks, by order (a subset). */
+  readonly unmovableArea: FreeList[];
+  /** First pfns of the MAX_PAGE_ORDER blocks claimed by unmovable allocations. */
+  readonly unmovableBlocks = new Set<number>();
   /** Never-allocated MAX_PAGE_ORDER blocks at the tail of the top list: [start, end) pfns. */
   lazy: Array<[number, number]> = [];
   nrFree = 0;
@@ -243,6 +257,7 @@ export class Zone {
     readonly maxOrder: number,
   ) {
     this.freeArea = Array.from({ length: maxOrder + 1 }, () => new FreeList());
+    this.unmovableArea = Array.from({ length: maxOrder + 1 }, () => new FreeList());
   }
   get name(): string {
     return this.type;
@@ -384,6 +399,12 @@ export class PageAllocator {
     if (this.freeOrder.has(pfn)) throw new Oops(`buddy: block at pfn ${pfn} is free already`);
     if (toTail) zone.freeArea[order].addTail(pfn);
     else zone.freeArea[order].addHead(pfn);
+    const block = pfn - (pfn % 2 ** this.maxOrder);
+    if (order === this.maxOrder) zone.unmovableBlocks.delete(block);
+    else if (zone.unmovableBlocks.has(block)) {
+      if (toTail) zone.unmovableArea[order].addTail(pfn);
+      else zone.unmovableArea[order].addHead(pfn);
+    }
     this.freeOrder.set(pfn, order);
     this.freeOfOrder[order]++;
     zone.nrFree += 2 ** order;
@@ -392,6 +413,7 @@ export class PageAllocator {
 
   private delFree(zone: Zone, pfn: number, order: number): void {
     zone.freeArea[order].remove(pfn);
+    if (zone.unmovableArea[order].has(pfn)) zone.unmovableArea[order].remove(pfn);
     this.freeOrder.delete(pfn);
     this.freeOfOrder[order]--;
     zone.nrFree -= 2 ** order;
@@ -436,18 +458,48 @@ export class PageAllocator {
     if (this.listeners.length) emitRange(this.listeners, blockStart, size);
   }
 
-  /** __rmqueue_smallest() + expand(). Returns the first pfn or -1. */
-  private rmqueueSmallest(zone: Zone, order: number): number {
+  /**
+   * __rmqueue(): for an unmovable request, the claimed blocks' own free pages, then a whole free
+   * block claimed (__rmqueue_claim()), then any free page; for a movable one, pages outside the
+   * claimed blocks, then any. Returns the first pfn or -1.
+   */
+  private rmqueue(zone: Zone, order: number, movable: boolean): number {
+    if (movable) {
+      if (zone.unmovableBlocks.size === 0) return this.rmqueueSmallest(zone, order, "any");
+      const pfn = this.rmqueueSmallest(zone, order, "movable");
+      return pfn >= 0 ? pfn : this.rmqueueSmallest(zone, order, "any");
+    }
+    let pfn = this.rmqueueSmallest(zone, order, "unmovable");
+    if (pfn < 0) pfn = this.rmqueueSmallest(zone, order, "claim");
+    return pfn >= 0 ? pfn : this.rmqueueSmallest(zone, order, "any");
+  }
+
+  /**
+   * __rmqueue_smallest() + expand() over the blocks `kind` allows: "unmovable" the free blocks
+   * of claimed blocks, "movable" those outside them, "claim" whole MAX_PAGE_ORDER blocks only
+   * (which become claimed), "any" every free block. Returns the first pfn or -1.
+   */
+  private rmqueueSmallest(
+    zone: Zone,
+    order: number,
+    kind: "any" | "movable" | "unmovable" | "claim" = "any",
+  ): number {
     const iso = this.isolated;
-    for (let o = order; o <= this.maxOrder; o++) {
-      const list = zone.freeArea[o];
+    const top = 2 ** this.maxOrder;
+    for (let o = kind === "claim" ? this.maxOrder : order; o <= this.maxOrder; o++) {
+      if (kind === "unmovable" && o === this.maxOrder) break;
+      const list = kind === "unmovable" ? zone.unmovableArea[o] : zone.freeArea[o];
+      const skipUnmovable = kind === "movable" && zone.unmovableArea[o].count > 0;
       let pfn = -1;
-      if (iso === null) {
+      if (iso === null && !skipUnmovable) {
         if (list.count > 0) pfn = list.head;
       } else {
         // The free pages of an isolated range are on MIGRATE_ISOLATE lists: passed over.
         for (const p of list)
-          if (p >= iso.endPfn || p + 2 ** o <= iso.startPfn) {
+          if (
+            (iso === null || p >= iso.endPfn || p + 2 ** o <= iso.startPfn) &&
+            !(skipUnmovable && zone.unmovableArea[o].has(p))
+          ) {
             pfn = p;
             break;
           }
@@ -472,6 +524,7 @@ export class PageAllocator {
         }
         this.takeLazy(zone, idx, pfn);
       } else continue;
+      if (kind === "claim") zone.unmovableBlocks.add(pfn - (pfn % top));
       // expand(): give back the upper halves, largest first, at the list heads.
       let high = o;
       while (high > order) {
@@ -532,7 +585,7 @@ export class PageAllocator {
     const nrPages = 2 ** order;
     for (const zone of this.zonelist(nid, gfp)) {
       if (zone.nrFree - nrPages < zone.watermarkMin) continue;
-      const pfn = this.rmqueueSmallest(zone, order);
+      const pfn = this.rmqueue(zone, order, (gfp & __GFP_MOVABLE) !== 0);
       if (pfn >= 0) {
         this.allocations.set(pfn, { order, use, nid: zone.nid });
         return pfn;
@@ -772,4 +825,237 @@ function findRange(ranges: Array<[number, number]>, pfn: number): number {
     else return mid;
   }
   return -1;
+}
+
+// ------------------------------------------------------------------ the free path's checks
+//
+// __free_pages_prepare() of mm/page_alloc.c (7.2; the same checks in 6.18): with the static key
+// check_pages_enabled on (init_on_alloc or init_on_free, CONFIG_DEBUG_VM, page poisoning,
+// debug_pagealloc or check_pages=1), every page of a block being freed must look free:
+// free_page_is_bad() wants _mapcount -1, no mapping, _refcount 0, no memcg_data and none of
+// PAGE_FLAGS_CHECK_AT_FREE; the tails of a compound page first go through
+// free_tail_page_prepare() (the folio fields of pages 1 and 2, TAIL_MAPPING from page 4 on, a
+// tail bit and the right head), which then clears their mapping and compound word. Every
+// failure is a bad_page() report; a block with one is not given to the buddy allocator at all
+// (the caller leaks it) and the kernel is tainted 'B'.
+
+/** PAGE_FLAGS_CHECK_AT_FREE (include/linux/page-flags.h); LRU_GEN_MASK is not modelled. */
+export const PAGE_FLAGS_CHECK_AT_FREE =
+  (1 << PG.lru) |
+  (1 << PG.locked) |
+  (1 << PG.private) |
+  (1 << PG.private_2) |
+  (1 << PG.writeback) |
+  (1 << PG.reserved) |
+  (1 << PG.active) |
+  (1 << PG.unevictable) |
+  (1 << PG.mlocked);
+
+/**
+ * bad_page()'s rate limit: a burst of 60 reports, then quiet until a minute after the first
+ * one (by the log's pseudo-clock), when a "messages suppressed" line precedes the next report.
+ */
+export interface BadPageRatelimit {
+  nrShown: number;
+  nrUnshown: number;
+  resumeUsec: number;
+}
+
+export function newBadPageRatelimit(): BadPageRatelimit {
+  return { nrShown: 0, nrUnshown: 0, resumeUsec: 0 };
+}
+
+const BAD_PAGE_BURST = 60;
+const BAD_PAGE_INTERVAL_USEC = 60 * 1e6;
+
+function hex16(v: bigint): string {
+  return v.toString(16).padStart(16, "0");
+}
+
+/**
+ * bad_page(): the report (its headline at KERN_ALERT, dump_page() at KERN_WARNING) and the
+ * taint. print_modules() and dump_stack() are not modelled; the raw words are the struct page's
+ * bytes as the check read them.
+ */
+export function badPage(k: Kernel, pfn: number, raw: Uint8Array, reason: string): void {
+  const rl = k.badPageRatelimit;
+  const log = k.printk;
+  let show = true;
+  if (rl.nrShown === BAD_PAGE_BURST) {
+    if (log.nowUsec < rl.resumeUsec) {
+      rl.nrUnshown++;
+      show = false;
+    } else {
+      if (rl.nrUnshown)
+        log.printk("alert", `BUG: Bad page state: ${rl.nrUnshown} messages suppressed`);
+      rl.nrUnshown = 0;
+      rl.nrShown = 0;
+    }
+  }
+  if (show) {
+    if (rl.nrShown++ === 0) rl.resumeUsec = log.nowUsec + BAD_PAGE_INTERVAL_USEC;
+    const v = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    const word = (off: number) => v.getBigUint64(off, true);
+    const refcount = v.getInt32(PAGE_OFF.refcount, true);
+    const mapcount = v.getInt32(PAGE_OFF.mapcount, true) + 1;
+    log.printk("alert", `BUG: Bad page state in process ${k.comm}  pfn:${pfn.toString(16).padStart(5, "0")}`);
+    log.printk(
+      "warn",
+      `page: refcount:${refcount} mapcount:${mapcount} mapping:${hex16(word(PAGE_OFF.mapping))} ` +
+        `index:0x${word(PAGE_OFF.index).toString(16)} pfn:0x${pfn.toString(16)}`,
+    );
+    log.printk("warn", `flags: 0x${word(PAGE_OFF.flags).toString(16)}`);
+    for (let off = 0; off + 8 <= raw.byteLength; off += 32) {
+      const words: string[] = [];
+      for (let w = off; w < Math.min(off + 32, raw.byteLength - 7); w += 8) words.push(hex16(word(w)));
+      log.printk("warn", `raw: ${words.join(" ")}`);
+    }
+    log.printk("warn", `page dumped because: ${reason}`);
+  }
+  k.addTaint(TAINT_BAD_PAGE_BIT);
+}
+
+/** TAINT_BAD_PAGE (include/linux/panic.h). */
+const TAINT_BAD_PAGE_BIT = 5;
+
+/**
+ * page_bad_reason() for PAGE_FLAGS_CHECK_AT_FREE, on a struct page's bytes at `off` (with the
+ * mapping taken as `mapping`: free_tail_page_prepare() has cleared a tail's). The last failing
+ * test names the reason, as in the kernel; null when the page is fine.
+ */
+function freeBadReason(v: DataView, off: number, hasMemcg: boolean, mappingNull: boolean): string | null {
+  let reason: string | null = null;
+  if (v.getInt32(off + PAGE_OFF.mapcount, true) !== -1) reason = "nonzero mapcount";
+  if (!mappingNull && v.getBigUint64(off + PAGE_OFF.mapping, true) !== 0n) reason = "non-NULL mapping";
+  if (v.getUint32(off + PAGE_OFF.refcount, true) !== 0) reason = "nonzero _refcount";
+  if ((v.getUint32(off + PAGE_OFF.flags, true) & PAGE_FLAGS_CHECK_AT_FREE) !== 0)
+    reason = "PAGE_FLAGS_CHECK_AT_FREE flag(s) set";
+  if (hasMemcg && v.getBigUint64(off + PAGE_OFF.memcgData, true) !== 0n)
+    reason = "page still charged to cgroup";
+  return reason;
+}
+
+/**
+ * The checks of __free_pages_prepare() on the block [pfn, pfn + 2^order), a compound page when
+ * `compound`: each failing page is reported by bad_page(). Returns the number of reports; 0
+ * means the block may go to the buddy allocator. Does nothing (0) while check_pages_enabled is
+ * off. Reads the struct pages through the vmemmap; a vmemmap page whose struct pages are one
+ * pattern (all tails of the folio, or one repeated struct page) is checked once.
+ *
+ * The caller has done what the kernel does before (the hugetlb type and folio->mapping
+ * cleared) and does what it does after: on 0, the rest of the preparation; otherwise, on the
+ * tails, what free_tail_page_prepare() leaves (freeTailPagesClear()).
+ */
+export function freePagesCheck(k: Kernel, pfn: number, order: number, compound: boolean): number {
+  const f = k.layout.folio;
+  if (compound && order > 0) {
+    // page[1].flags &= ~PAGE_FLAGS_SECOND (the order byte); folio->_nr_pages = 0: both overlap
+    // fields the checks read (_nr_pages sits where page 1's memcg_data is).
+    const f1 = k.memmap.readU32(pfn, f.flags1);
+    k.memmap.writeU32(pfn, f.flags1, (f1 & ~0xff) >>> 0);
+    if (f.nrPages !== null) k.memmap.writeU64(pfn, f.nrPages, 0n);
+  }
+  if (!k.checkPages) return 0;
+  const sps = k.layout.size;
+  const nr = 2 ** order;
+  const hasMemcg = k.layout.hasMemcgData;
+  const encoding = k.compound.config.encoding;
+  const headVaddr = k.memmap.vaddrOf(pfn);
+  let bad = 0;
+  // One tail (index i) at byte `off` of view v: free_tail_page_prepare() then free_page_is_bad().
+  const checkTail = (v: DataView, off: number, i: number, bytes: () => Uint8Array): number => {
+    let n = 0;
+    let reason: string | null = null;
+    if (compound) {
+      if (i === 1) {
+        if (v.getInt32(f.largeMapcount - sps + off, true) !== -1) reason = "nonzero large_mapcount";
+        else if (v.getInt32(f.mmIdMapcount - sps + off, true) !== -1) reason = "nonzero mm mapcount 0";
+        else if (v.getInt32(f.mmIdMapcount - sps + 4 + off, true) !== -1)
+          reason = "nonzero mm mapcount 1";
+        else if (v.getInt32(f.entireMapcount - sps + off, true) !== -1)
+          reason = "nonzero entire_mapcount";
+        else if (v.getInt32(f.pincount - sps + off, true) !== 0) reason = "nonzero pincount";
+      } else if (i === 2) {
+        const next = v.getBigUint64(f.deferredList - 2 * sps + off, true);
+        if (next !== k.memmap.vaddrOf(pfn + 2) + BigInt(f.deferredList - 2 * sps))
+          reason = "on deferred list";
+      } else if (i !== 3 && v.getBigUint64(off + PAGE_OFF.mapping, true) !== TAIL_MAPPING)
+        reason = "corrupted mapping in tail page";
+      if (reason === null) {
+        const info = v.getBigUint64(off + PAGE_OFF.compoundInfo, true);
+        if ((info & 1n) === 0n) reason = "PageTail not set";
+        else if (decodeCompoundHead(encoding, k.memmap.vaddrOf(pfn + i), info) !== headVaddr)
+          reason = "compound_head not consistent";
+      }
+      if (reason !== null) {
+        badPage(k, pfn + i, bytes(), reason);
+        n++;
+      }
+    }
+    // free_tail_page_prepare() cleared the mapping (and the compound word) first.
+    const r = freeBadReason(v, off, hasMemcg, compound);
+    if (r !== null) {
+      badPage(k, pfn + i, bytes(), r);
+      n++;
+    }
+    return n;
+  };
+  const perPage = k.pageSize / sps;
+  let i = 1;
+  while (i < nr) {
+    const p = pfn + i;
+    const t = Number.isInteger(perPage) ? k.memmap.translate(p) : null;
+    if (t === null) {
+      const b = k.memmap.readStructPage(p);
+      bad += checkTail(new DataView(b.buffer), 0, i, () => b);
+      i++;
+      continue;
+    }
+    // The struct pages of this vmemmap page that belong to the block.
+    const first = (p * sps) % k.pageSize;
+    const end = Math.min(nr, i + (k.pageSize - first) / sps);
+    const pat = k.frames.patternOf(t.frame);
+    const bytes = k.frames.view(t.frame);
+    const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const uniform = pat !== null && (pat.kind === "tails" || pat.kind === "fill") && i > 3;
+    if (uniform) {
+      // Every struct page here reads the same (but for lru, which no check reads): one check
+      // tells; a failure is reported page by page, as the kernel does.
+      const slot = bytes.slice(first, first + sps);
+      const sv = new DataView(slot.buffer);
+      const probe = checkTail(sv, 0, i, () => slot);
+      bad += probe;
+      if (probe > 0) for (let j = i + 1; j < end; j++) bad += checkTail(sv, 0, j, () => slot);
+      i = end;
+      continue;
+    }
+    for (let j = i; j < end; j++) {
+      const off = first + (j - i) * sps;
+      bad += checkTail(v, off, j, () => bytes.slice(off, off + sps));
+    }
+    i = end;
+  }
+  // The head, after the loop: free_page_is_bad(page).
+  const head = k.memmap.readStructPage(pfn);
+  const hr = freeBadReason(new DataView(head.buffer), 0, hasMemcg, false);
+  if (hr !== null) {
+    badPage(k, pfn, head, hr);
+    bad++;
+  }
+  return bad;
+}
+
+/**
+ * What free_tail_page_prepare() leaves on every tail of a block that was not freed: mapping and
+ * compound word cleared, the rest (the refcount the check complained about) as it was; and
+ * page[1].flags without PAGE_FLAGS_SECOND (the order byte).
+ */
+export function freeTailPagesClear(k: Kernel, pfn: number, order: number): void {
+  const m = k.memmap;
+  const f1 = m.readU32(pfn, k.layout.folio.flags1);
+  m.writeU32(pfn, k.layout.folio.flags1, (f1 & ~0xff) >>> 0);
+  for (let i = 1; i < 2 ** order; i++) {
+    m.writeU64(pfn + i, PAGE_OFF.mapping, 0n);
+    m.writeU64(pfn + i, PAGE_OFF.compoundInfo, 0n);
+  }
 }

@@ -46,6 +46,9 @@ export class KernelPageTables {
   /** vmemmap page index (from tlbBase) -> cached translation. */
   private readonly tlb = new Map<number, Translation>();
   private readonly pageShiftN: bigint;
+  /** The TLB entry translate() returned last (-1: none); dropped with every TLB removal. */
+  private lastVpn = -1;
+  private lastHit: Translation | null = null;
 
   constructor(
     readonly arch: ArchSpec,
@@ -128,8 +131,14 @@ export class KernelPageTables {
 
   /** The MMU: TLB first, then a walk that fills the TLB. Null when unmapped. */
   translate(vpn: number): Translation | null {
+    // The last translation used: consecutive struct pages share a vmemmap page.
+    if (vpn === this.lastVpn) return this.lastHit;
     const hit = this.tlb.get(vpn);
-    if (hit) return hit;
+    if (hit) {
+      this.lastVpn = vpn;
+      this.lastHit = hit;
+      return hit;
+    }
     const t = this.walk(this.tlbBase + (BigInt(vpn) << this.pageShiftN));
     if (t) {
       if (this.tlb.size >= this.tlbCapacity) this.evictClean();
@@ -145,6 +154,7 @@ export class KernelPageTables {
    * one extra walk per translation filled.
    */
   private evictClean(): void {
+    this.lastVpn = -1;
     for (const [vpn, cached] of this.tlb) {
       const actual = this.walk(this.tlbBase + (BigInt(vpn) << this.pageShiftN));
       if (actual && actual.frame === cached.frame && actual.writable === cached.writable)
@@ -159,6 +169,7 @@ export class KernelPageTables {
   /** flush_tlb_kernel_range(start, end). */
   flushTlbRange(start: bigint, end: bigint): void {
     this.tlbFlushRanges++;
+    this.lastVpn = -1;
     const first = this.vpnOf(start);
     const last = this.vpnOf(end - 1n);
     if (last - first > this.tlb.size) {
@@ -169,6 +180,7 @@ export class KernelPageTables {
   /** flush_tlb_all(). */
   flushTlbAll(): void {
     this.tlbFlushAlls++;
+    this.lastVpn = -1;
     this.tlb.clear();
   }
 

@@ -350,7 +350,7 @@ export function buildReport(spec: MachineSpec, opts: ReportOptions): ReportData 
     pictures: hstates.map((h) => picture(k, design, h, measured)),
     measured,
     measured_note: measuredNote,
-    warnings: k.log.filter((l) => l.level !== "info").map((l) => l.text),
+    warnings: k.log.filter((l) => l.level !== "info" && l.level !== "debug").map((l) => l.text),
   };
   return data;
 }

@@ -26,7 +26,27 @@ export const sizeSchema = z
   .string()
   .regex(/^[1-9][0-9]*(K|M|G|kB)$/, 'a huge page size like "2M", "1G", "64K" or "2048kB"');
 
-/** A size name ("2M", "2048kB") in kB (2048); null when it is not one. */
+/**
+ * The roles a step may name instead of a size, resolved per machine (src/scenario/roles.ts): the
+ * huge page a PMD entry maps, the one a PUD entry maps, and arm64's contiguous-bit sizes
+ * (CONT_PTE: CONT_PTES PTEs, CONT_PMD: CONT_PMDS PMDs). One scenario then runs on every arch.
+ */
+export const HSTATE_ROLES = ["PMD", "PUD", "CONT_PTE", "CONT_PMD"] as const;
+export type HstateRole = (typeof HSTATE_ROLES)[number];
+
+export function isHstateRole(s: unknown): s is HstateRole {
+  return typeof s === "string" && (HSTATE_ROLES as readonly string[]).includes(s);
+}
+
+/** A step's size: a size name or a role. */
+export const stepSizeSchema = z
+  .string()
+  .regex(
+    new RegExp(`^([1-9][0-9]*(K|M|G|kB)|${HSTATE_ROLES.join("|")})$`),
+    `a huge page size like "2M", "1G", "64K" or "2048kB", or a role (${HSTATE_ROLES.join(", ")})`,
+  );
+
+/** A size name ("2M", "2048kB") in kB (2048); null when it is not one (a role is not). */
 export function sizeToKb(size: string): number | null {
   const m = /^([1-9][0-9]*)(K|M|G|kB)$/.exec(size);
   if (!m) return null;
@@ -74,18 +94,22 @@ const absPath = z.string().startsWith("/", "an absolute path");
 
 export const stepSchema = z.discriminatedUnion("op", [
   z.strictObject({ op: z.literal("hvo"), value: writeValue }),
-  z.strictObject({ op: z.literal("nr"), size: sizeSchema, value: writeValue }),
+  z.strictObject({ op: z.literal("nr"), size: stepSizeSchema, value: writeValue }),
   z.strictObject({
     op: z.literal("nr_node"),
-    size: sizeSchema,
+    size: stepSizeSchema,
     value: writeValue,
     node: count.optional(),
   }),
-  z.strictObject({ op: z.literal("nr_mempolicy"), size: sizeSchema, value: writeValue }),
-  z.strictObject({ op: z.literal("overcommit"), size: sizeSchema, value: writeValue }),
+  z.strictObject({ op: z.literal("nr_mempolicy"), size: stepSizeSchema, value: writeValue }),
+  z.strictObject({ op: z.literal("overcommit"), size: stepSizeSchema, value: writeValue }),
   /** The 1G hstate's files unless `size` names another hstate. */
-  z.strictObject({ op: z.literal("demote"), value: writeValue, size: sizeSchema.optional() }),
-  z.strictObject({ op: z.literal("demote_size"), value: writeValue, size: sizeSchema.optional() }),
+  z.strictObject({ op: z.literal("demote"), value: writeValue, size: stepSizeSchema.optional() }),
+  z.strictObject({
+    op: z.literal("demote_size"),
+    value: writeValue,
+    size: stepSizeSchema.optional(),
+  }),
   z.strictObject({ op: z.literal("write"), path: absPath, value: writeValue }),
   z.strictObject({
     op: z.literal("sysctl"),
@@ -95,7 +119,7 @@ export const stepSchema = z.discriminatedUnion("op", [
   z.strictObject({
     op: z.literal("map"),
     id: mapId,
-    size: sizeSchema,
+    size: stepSizeSchema,
     n: pageCount,
     touch: flag.optional(),
     noreserve: flag.optional(),
@@ -105,19 +129,27 @@ export const stepSchema = z.discriminatedUnion("op", [
   }),
   z.strictObject({ op: z.literal("touch"), id: mapId }),
   z.strictObject({ op: z.literal("release"), id: mapId }),
-  z.strictObject({ op: z.literal("populate"), file: absPath, size: sizeSchema, n: pageCount }),
+  z.strictObject({ op: z.literal("populate"), file: absPath, size: stepSizeSchema, n: pageCount }),
   z.strictObject({ op: z.literal("mount"), dir: absPath, opts: z.string().optional() }),
   z.strictObject({ op: z.literal("umount"), dir: absPath }),
   z.strictObject({ op: z.literal("unlink"), path: absPath }),
-  z.strictObject({ op: z.literal("kpf"), size: sizeSchema, n: pageCount.min(1).optional() }),
+  z.strictObject({ op: z.literal("kpf"), size: stepSizeSchema, n: pageCount.min(1).optional() }),
 ]);
 
 export type Step = z.infer<typeof stepSchema>;
 export type StepOp = Step["op"];
 
-export const scenarioSchema = z.object({
+export const scenarioSchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9_.-]+$/, "an id of letters, digits, _ . -"),
   desc: z.string().optional(),
+  /**
+   * false: no reset before the steps; the scenario starts from the machine as booted (a fresh
+   * boot where the runner can boot one: the model, the VM; the live kernel as it stands). The
+   * closing reset is still done. Default true (FORMAT.md's reset).
+   */
+  reset: z.boolean().optional(),
+  /** The machine `hvo vm` boots for it (src/live/vm/run.ts vmShapeSchema checks it). */
+  vm: z.unknown().optional(),
   steps: z.array(stepSchema),
 });
 export type Scenario = z.infer<typeof scenarioSchema>;
@@ -279,11 +311,15 @@ export const stepRecordSchema = z.looseObject({
   /** Field -> [value right after the step returned, settled value]. */
   changed_after_step_returned: z.record(z.string(), z.tuple([z.unknown(), z.unknown()])).optional(),
   kpf: z.array(kpfPageSchema).optional(),
+  /** The kernel log lines logged during the step, as /dev/kmsg reads them (FORMAT.md). */
+  kmsg: z.array(z.string()).optional(),
   /**
    * Set when the step was not run, with the reason ("1G: this kernel has no 1048576kB
    * hstate"): rc, errno and code are then 0, 0, null and `after` is the previous observation.
    */
   skipped: z.string().optional(),
+  /** The step as run, where `step` names a role (PMD, PUD, ...): the sizes it stood for. */
+  resolved_step: stepSchema.optional(),
 });
 export interface StepRecord {
   i: number;
@@ -296,8 +332,12 @@ export interface StepRecord {
   pfns?: (number | null)[];
   changed_after_step_returned?: Record<string, [unknown, unknown]>;
   kpf?: KpfPage[];
+  /** The kernel log lines of the step ("level,seq,usec,-;text"); absent in older files. */
+  kmsg?: string[];
   /** The step was not run, and why (see stepRecordSchema). */
   skipped?: string;
+  /** The step with its roles replaced by this machine's sizes (see stepRecordSchema). */
+  resolved_step?: Step;
   [extra: string]: unknown;
 }
 

@@ -23,7 +23,9 @@ import {
   type StepRecord,
   sizeToKb,
 } from "./format.ts";
+import { kmsgLine } from "../kernel/printk.ts";
 import { HUGEPAGES_DIR, HVO_SYSCTL, NODE_DIR, delta, observe } from "./observe.ts";
+import { type RoleContext, resolveStepRoles, SkippedSteps } from "./roles.ts";
 
 export interface RunModelOptions {
   /** Skip the closing reset (to inspect the files after the scenario). */
@@ -31,6 +33,20 @@ export interface RunModelOptions {
   /** Only these scenario ids. */
   only?: readonly string[];
   machine?: string;
+  /**
+   * Boots a fresh model: a scenario with `reset: false` after the first runs on one, so that it
+   * starts from the booted state as on the VM (without it, from the machine as it stands).
+   */
+  boot?: () => Model;
+}
+
+/** The roles of the model's machine: its arch and the hstates it booted with. */
+export function modelRoles(model: Model): RoleContext {
+  return {
+    arch: model.k.spec.arch,
+    hstatesKb: model.pool.hstatesBySize().map((h) => h.sizeKb),
+    what: "machine",
+  };
 }
 
 interface Answer {
@@ -417,22 +433,47 @@ export function runScenarioOnModel(
   opts: RunModelOptions = {},
 ): ResultScenario {
   const s = new ModelSession(model);
-  s.reset();
+  // `reset: false`: the steps start from the machine as it is (as booted, for a fresh model).
+  if (scenario.reset !== false) s.reset();
   const initial = observeModel(model);
   let prev = initial;
   const steps: StepRecord[] = [];
-  for (const [i, step] of scenario.steps.entries()) {
+  const roles = modelRoles(model);
+  const skipped = new SkippedSteps();
+  for (const [i, written] of scenario.steps.entries()) {
+    // Roles (PMD, PUD, ...) become this machine's sizes; a role it lacks skips the step by name.
+    const r = resolveStepRoles(written, roles);
+    const why = r.skip ?? skipped.dependsOnSkipped(written);
+    skipped.note(written, why);
+    if (why !== null) {
+      steps.push({
+        i,
+        step: written,
+        rc: 0,
+        errno: 0,
+        code: null,
+        after: prev,
+        delta: delta(prev, prev),
+        skipped: why,
+      });
+      continue;
+    }
+    const step = r.step;
+    const kmsgSeq = model.k.printk.seq;
     const a = s.step(step);
     const after = observeModel(model);
     const rec: StepRecord = {
       i,
-      step,
+      step: written,
       rc: a.rc,
       errno: a.errno,
       code: a.code,
       after,
       delta: delta(prev, after),
     };
+    if (step !== written) rec.resolved_step = step;
+    // What the kernel logged during the step (deferred frees included), as /dev/kmsg reads it.
+    rec.kmsg = model.k.printk.since(kmsgSeq).map(kmsgLine);
     if (step.op === "map" || step.op === "touch") rec.pfns = a.pfns ?? [];
     if (a.code === "SIGBUS" || step.op === "map" || step.op === "touch" || step.op === "populate")
       rec.touched = a.touched ?? 0;
@@ -459,9 +500,11 @@ export function runScenarioOnModel(
 export function runModel(model: Model, file: ScenarioFile, opts: RunModelOptions = {}): Result {
   const scenarios: Record<string, ResultScenario> = {};
   const list = file.scenarios.filter((s) => !opts.only || opts.only.includes(s.id));
+  let current = model;
   list.forEach((sc, idx) => {
     const last = idx === list.length - 1;
-    scenarios[sc.id] = runScenarioOnModel(model, sc, {
+    if (sc.reset === false && idx > 0 && opts.boot) current = opts.boot();
+    scenarios[sc.id] = runScenarioOnModel(current, sc, {
       ...opts,
       skipFinalReset: opts.skipFinalReset && last,
     });

@@ -3,11 +3,14 @@
 
 import type { After, KpfPage, Result, StepRecord } from "./format.ts";
 
-/** "nr size=2M value=16" */
+/** "nr 2M value=16"; a role with the size it stood for: "nr PMD(2M) value=16". */
 export function stepText(rec: StepRecord): string {
   const { op, ...rest } = rec.step as { op: string } & Record<string, unknown>;
+  const resolved = rec.resolved_step as Record<string, unknown> | undefined;
+  const size = (v: unknown) =>
+    resolved && resolved.size !== v ? `${String(v)}(${String(resolved.size)})` : String(v);
   const args = Object.entries(rest)
-    .map(([k, v]) => (k === "size" ? String(v) : `${k}=${JSON.stringify(v)}`))
+    .map(([k, v]) => (k === "size" ? size(v) : `${k}=${JSON.stringify(v)}`))
     .join(" ");
   return args ? `${op} ${args}` : op;
 }

@@ -35,9 +35,13 @@ describe("seed (v3): the shared tail page is not zeroed", () => {
   });
 
   it("a fake head comes back: a tail of an optimised 1 GiB folio reads PG_head", () => {
+    // Two rounds of optimise and restore: a run-time head vmemmap page (unmovable, as the
+    // shared tail is) is freed by the second optimise and is the next page the allocator hands
+    // out to an unmovable request.
     const steps: Step[] = [
       { op: "hvo", value: 1 },
-      { op: "nr_node", size: "2M", value: 1, node: 0 },
+      { op: "nr", size: "2M", value: 5 },
+      { op: "nr_node", size: "2M", value: 2, node: 0 },
       { op: "nr", size: "2M", value: 0 },
       { op: "nr", size: "2M", value: 5 },
       { op: "nr_node", size: "1G", value: 1, node: 0 },
@@ -95,7 +99,7 @@ describe("7.1: the rollback of a failed optimise overwrites the head; 7.2 has th
     expect(file["x-check"].design).toBe("mainline-7.1");
     expect(run("mainline-7.1").violations[0]).toMatchObject({
       invariant: "page_head_tail",
-      step: 10,
+      step: file["x-check"].step,
     });
   });
   it("mainline (7.2): the same steps and faults find nothing", () => {

@@ -3,8 +3,17 @@
 // vmemmap page and frees the rest, only when sizeof(struct page) is a power of two and the
 // struct pages fill more than one page. Every number below is that arithmetic done by hand
 // (one line per hstate), not by the code under test.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { buildMatrix, matrixRow } from "../../src/check/matrix.ts";
+import { presetNames } from "../../src/arch/index.ts";
+import {
+  buildMatrix,
+  formatMatrix,
+  KERNEL_CHECKS,
+  MATRIX_FIELDS,
+  matrixRow,
+} from "../../src/check/matrix.ts";
 import { captureIo } from "../../src/cli/io.ts";
 import { main } from "../../src/cli/main.ts";
 
@@ -122,4 +131,66 @@ describe("hvo matrix", () => {
     expect(x86.vmemmap_base_aligned).toBe(true);
     expect(x86.check.ops).toBeGreaterThan(0);
   }, 120000);
+});
+
+describe("hvo matrix: which numbers a real kernel checked", () => {
+  const ROOT = join(import.meta.dirname, "../..");
+
+  it("every kernel check names a preset, a design and test files that exist", () => {
+    for (const c of KERNEL_CHECKS) {
+      const where = `${c.preset} ${c.structPageSize} ${c.design} (${c.kernel})`;
+      expect(presetNames(), where).toContain(c.preset);
+      expect(DESIGNS as readonly string[], where).toContain(c.design);
+      expect(c.fields.length, where).toBeGreaterThan(0);
+      for (const f of c.fields) expect(MATRIX_FIELDS as readonly string[], where).toContain(f);
+      expect(c.tests.length, where).toBeGreaterThan(0);
+      for (const t of c.tests) expect(existsSync(join(ROOT, t)), `${where}: ${t}`).toBe(true);
+    }
+  });
+
+  it("x86_64 with a 64-byte struct page: legacy checked by the live 6.18, mainline by 7.2 in QEMU", () => {
+    const legacy = matrixRow("x86_64", 64, "legacy", { ops: 0 });
+    expect(legacy.checked_against.map((c) => c.kernel)).toEqual([
+      expect.stringMatching(/^Linux 6\.18/),
+    ]);
+    expect(legacy.checked_against[0].fields).toContain("pages_freed_per_folio");
+    const mainline = matrixRow("x86_64", 64, "mainline", { ops: 0 });
+    expect(mainline.checked_against.map((c) => c.kernel)).toEqual([
+      expect.stringMatching(/^Linux 7\.2/),
+    ]);
+    expect(mainline.checked_against[0].fields).toContain("vmemmap_base");
+    // The series as posted ran on no released kernel; a 72-byte struct page on none of ours.
+    for (const row of [
+      matrixRow("x86_64", 64, "seed", { ops: 0 }),
+      matrixRow("x86_64", 72, "mainline", { ops: 0 }),
+    ]) {
+      expect(row.checked_against).toEqual([]);
+      expect(row.arithmetic_only).toContain("pages_freed_per_folio");
+    }
+  });
+
+  it("each row splits its numbers into checked and arithmetic only, and says so in the table", () => {
+    const rows = buildMatrix({ ops: 0 });
+    for (const r of rows) {
+      const where = `${r.preset} ${r.struct_page_size} ${r.design}`;
+      const checked = r.checked_against.flatMap((c) => c.fields);
+      expect(
+        checked.filter((f) => r.arithmetic_only.includes(f)),
+        where,
+      ).toEqual([]);
+      // The series' constants exist only with the mask encoding; every other number is one
+      // or the other.
+      const has = MATRIX_FIELDS.filter(
+        (f) =>
+          !(f === "nr_vmemmap_tails" && r.nr_vmemmap_tails === null) &&
+          !(f === "vmemmap_align" && r.vmemmap_align === null),
+      );
+      expect(new Set([...checked, ...r.arithmetic_only]), where).toEqual(new Set(has));
+    }
+    const text = formatMatrix(rows).split("\n");
+    expect(text[0]).toMatch(/real kernel$/);
+    for (const [i, r] of rows.entries())
+      if (r.checked_against.length === 0) expect(text[i + 1]).toMatch(/ arithmetic$/);
+      else expect(text[i + 1]).not.toMatch(/ arithmetic$/);
+  });
 });

@@ -3,6 +3,7 @@
 // a process sees errno 22. The numbers are those of include/uapi/asm-generic/errno-base.h and
 // errno.h; which call gets which errno is what the live kernel answered (docs/kernel-files.md)
 // or what mmap(2) documents.
+import { DESIGN_FACTS } from "../../src/mm/hvo_designs.ts";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -52,7 +53,7 @@ describe("errno is positive in what hvo prints", () => {
   const file = join(dir, "errnos.json");
   writeFileSync(file, JSON.stringify(SCENARIO));
 
-  for (const design of ["legacy", "mainline"]) {
+  for (const design of ["legacy", "mainline"] as const) {
     it(`hvo run --json, ${design}: each failure's errno as a process sees it`, async () => {
       const io = captureIo();
       expect(await main(["run", file, "--json", "--design", design], io)).toBe(0);
@@ -68,10 +69,14 @@ describe("errno is positive in what hvo prints", () => {
         [0, 0, null], // a free page taken off the buddy
         [-1, EHWPOISON, "EHWPOISON"], // already marked
       ]);
-      // The reset's failed writes too (overcommit of the 1 GiB hstate is EINVAL, whatever the
-      // value), and nothing anywhere below zero.
+      // The reset's failed writes too: on 6.18 (legacy) overcommit of the 1 GiB hstate is
+      // EINVAL, whatever the value; 6.19+ accepts it (gigantic overcommit; the 7.2 guest's
+      // final_reset in scenarios/vm-7.2.recording.json lists no failed write). Nothing anywhere
+      // below zero.
       const all = errnoFields(json);
-      expect(all.length).toBeGreaterThan(steps.length);
+      if (!DESIGN_FACTS[design].pool.giganticOvercommit)
+        expect(all.length).toBeGreaterThan(steps.length);
+      else expect(all.length).toBe(steps.length);
       expect(all.filter(([, e]) => typeof e !== "number" || e < 0)).toEqual([]);
     });
   }

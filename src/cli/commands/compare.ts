@@ -3,12 +3,13 @@
 import type { Command } from "commander";
 import { compareDesigns, formatComparison } from "../../check/compare.ts";
 import { type Io, UsageError } from "../io.ts";
-import { MACHINE_HELP, resolveMachine } from "../machine_arg.ts";
+import { CMDLINE_HELP, MACHINE_HELP, resolveMachine } from "../machine_arg.ts";
 import { loadScenarioFile } from "./run.ts";
 import { COMPARE_DESIGNS, DESIGNS, type Design, isDesign } from "../../mm/hvo_designs.ts";
 
 export interface CompareCliOptions {
   machine?: string;
+  cmdline?: string;
   pfn?: string;
   json?: boolean;
   designs?: string;
@@ -22,7 +23,7 @@ export function compareAction(io: Io, file: string, opts: CompareCliOptions): vo
       throw new UsageError(`--pfn: "${opts.pfn}" is not a pfn`);
     pfn = Number(opts.pfn);
   }
-  const spec = resolveMachine(opts.machine);
+  const spec = resolveMachine(opts.machine, opts.cmdline);
   const endPfn = Math.max(...spec.nodes.flatMap((n) => n.ranges.map((r) => r.endPfn)));
   if (pfn !== undefined && !(pfn < endPfn))
     throw new UsageError(
@@ -51,6 +52,7 @@ export function register(program: Command, io: Io): void {
     )
     .argument("<file>", "hvo-scenario/1 file (its closing reset is skipped so the pages stay)")
     .option("--machine <m>", MACHINE_HELP)
+    .option("--cmdline <params>", CMDLINE_HELP)
     .option(
       "--pfn <pfn>",
       "the struct page to show raw (default: tail 64 of the first HugeTLB folio)",

@@ -40,7 +40,7 @@ import { runModel } from "../../scenario/run_model.ts";
 import { HvoexecError } from "../../live/hvoexec.ts";
 import { ExitStatus, type Io, UsageError } from "../io.ts";
 import { DESIGN_HELP, MACHINE_HELP, resolveDesign, resolveMachine } from "../machine_arg.ts";
-import { loadScenarioFile } from "./run.ts";
+import { loadScenarioFile, withoutReset } from "./run.ts";
 
 // ------------------------------------------------------------------ comparing
 
@@ -103,8 +103,9 @@ export function comparison(
   real: Pick<Result, "scenarios" | "absent_hstates">,
   model: Pick<Result, "scenarios" | "absent_hstates">,
   nondeterministic?: Pick<Recording, "scenarios">,
+  memFree = false,
 ): { diffs: Difference[]; skipped: SkippedStep[] } {
-  const c = compareResultsDetailed(real, model, { nondeterministic });
+  const c = compareResultsDetailed(real, model, { nondeterministic, memFree });
   const diffs = [...c.diffs, ...kpfDifferences(real, model, c.skipped)].sort((a, b) =>
     a.scenario === b.scenario ? (a.step ?? -1) - (b.step ?? -1) : a.scenario < b.scenario ? -1 : 1,
   );
@@ -223,14 +224,18 @@ export async function runModelLikeVm(
   real: Result,
   opts: Pick<VmDiffOptions, "design" | "calibrate"> = {},
 ): Promise<{ result: Result; specs: Map<string, MachineSpec> }> {
-  const { vmMachineSpec, guestOtherUsedPages } = await import("../../live/vm/machine.ts");
-  const { parseMemoryMiB, shapeKey } = await import("../../live/vm/qemu.ts");
+  const { vmMachineSpec, guestOtherUsedPages, guestOfVmResult } = await import(
+    "../../live/vm/machine.ts"
+  );
+  const { parseMemoryMiB } = await import("../../live/vm/qemu.ts");
+  const { bootKey } = await import("../../live/vm/run.ts");
   type Shape = import("../../live/vm/qemu.ts").VmShape;
   const groups = new Map<string, { shape: Shape; ids: string[] }>();
   for (const sc of file.scenarios) {
     const r = real.scenarios[sc.id] as (ResultScenario & { vm?: Shape }) | undefined;
     if (!r?.vm) continue;
-    const key = shapeKey(r.vm);
+    // The boots of the VM run: a `reset: false` scenario had one of its own.
+    const key = bootKey(r.vm, sc);
     const g = groups.get(key) ?? { shape: r.vm, ids: [] };
     g.ids.push(sc.id);
     groups.set(key, g);
@@ -242,6 +247,7 @@ export async function runModelLikeVm(
       memoryBytes: parseMemoryMiB(shape.memory) * 2 ** 20,
       nodes: shape.nodes,
       cmdline: shape.cmdline,
+      ...guestOfVmResult(real),
     });
     const initial = real.scenarios[ids[0]]?.initial;
     if ((opts.calibrate ?? true) && initial) {
@@ -290,7 +296,8 @@ export async function diffVm(
     real,
     model,
     specs,
-    ...comparison(real, model, opts.nondeterministic),
+    // MemFree changes of freeing steps too: a guest is quiet enough (compare.ts).
+    ...comparison(real, model, opts.nondeterministic, true),
   };
 }
 
@@ -322,6 +329,8 @@ interface DiffFlags {
   recording?: string;
   install?: boolean;
   sizes?: string;
+  /** false with --no-reset. */
+  reset?: boolean;
 }
 
 /** `--sizes 2M,1G`: the hstates (kB) a live run may use. */
@@ -334,6 +343,18 @@ export function parseSizesFlag(value: string): number[] {
     out.push(kB);
   }
   return out;
+}
+
+/** --no-reset on a scenario file's raw JSON (its `vm` shapes kept): every scenario reset: false. */
+function rawWithoutReset(raw: unknown, reset: boolean | undefined): unknown {
+  const o = raw as { scenarios?: unknown };
+  if (reset !== false || !Array.isArray(o?.scenarios)) return raw;
+  return {
+    ...o,
+    scenarios: o.scenarios.map((s: unknown) =>
+      s && typeof s === "object" ? { ...s, reset: false } : s,
+    ),
+  };
 }
 
 function loadRecording(path: string): Recording {
@@ -378,6 +399,10 @@ export function register(program: Command, io: Io): void {
     .option("--recording <file>", "skip the fields this recording lists as nondeterministic")
     .option("--install", "vm: install missing QEMU pieces and download the kernel (root)")
     .option(
+      "--no-reset",
+      'start every scenario from the machine as booted (as "reset": false; vm: a boot each)',
+    )
+    .option(
       "--sizes <list>",
       "live: only these hstates, e.g. 2M (the kernel's others are treated as absent: their steps skipped)",
     )
@@ -396,7 +421,7 @@ export function register(program: Command, io: Io): void {
         const machine = opts.machine !== undefined ? resolveMachine(opts.machine) : undefined;
         const design = resolveDesign(opts.design ?? "legacy");
         const sizesKb = opts.sizes !== undefined ? parseSizesFlag(opts.sizes) : undefined;
-        const sf = loadScenarioFile(file);
+        const sf = withoutReset(loadScenarioFile(file), opts.reset);
         let out: DiffOutcome;
         try {
           out = await diffLive(sf, { machine, design, only, nondeterministic, live: { sizesKb } });
@@ -440,7 +465,7 @@ export function register(program: Command, io: Io): void {
           shape.nodes = n;
         }
         if (opts.cmdline !== undefined) shape.cmdline = opts.cmdline;
-        const raw = loadScenarioJson(file);
+        const raw = rawWithoutReset(loadScenarioJson(file), opts.reset);
         const out = await diffVm(raw, {
           kernel: m[1],
           design,

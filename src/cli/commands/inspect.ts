@@ -11,13 +11,23 @@ import { UsageErrorLike } from "../../report/errors.ts";
 import { formatInspect, inspectPfn, parsePfn } from "../../report/inspect.ts";
 import { bootForInspect } from "../../report/state.ts";
 import { type Io, UsageError } from "../io.ts";
-import { DESIGN_HELP, MACHINE_HELP, resolveDesign, resolveMachine } from "../machine_arg.ts";
+import {
+  CMDLINE_HELP,
+  DESIGN_HELP,
+  MACHINE_HELP,
+  resolveDesign,
+  resolveMachine,
+} from "../machine_arg.ts";
+import { withoutReset } from "./run.ts";
 
 export interface InspectCliOptions {
   pfn?: string;
   machine?: string;
   design?: string;
   after?: string;
+  cmdline?: string;
+  /** false with --no-reset: the --after scenarios start from the booted state. */
+  reset?: boolean;
   json?: boolean;
 }
 
@@ -34,9 +44,12 @@ export function inspectAction(io: Io, opts: InspectCliOptions): void {
   if (opts.pfn === undefined) throw new UsageError("--pfn N is required (decimal, or hex with 0x)");
   try {
     const pfn = parsePfn(opts.pfn);
-    const spec = resolveMachine(opts.machine);
+    const spec = resolveMachine(opts.machine, opts.cmdline);
     const design = resolveDesign(opts.design);
-    const scenario = opts.after === undefined ? undefined : readScenarioArg(opts.after);
+    if (opts.reset === false && opts.after === undefined)
+      throw new UsageError("--no-reset goes with --after FILE (the scenarios it starts)");
+    const scenario =
+      opts.after === undefined ? undefined : withoutReset(readScenarioArg(opts.after), opts.reset);
     const k = bootForInspect(spec, design, scenario);
     const data = inspectPfn(k, pfn);
     io.out(opts.json ? `${JSON.stringify(data, null, 1)}\n` : formatInspect(data));
@@ -55,7 +68,9 @@ export function register(program: Command, io: Io): void {
     .option("--pfn <n>", "page frame number (decimal, or hex with 0x)")
     .option("--machine <m>", MACHINE_HELP)
     .option("--design <d>", DESIGN_HELP)
+    .option("--cmdline <params>", CMDLINE_HELP)
     .option("--after <file>", "run this scenario file first (its closing reset skipped)")
+    .option("--no-reset", '--after: start from the machine as booted (as "reset": false)')
     .option("--json", "print JSON")
     .action((opts: InspectCliOptions) => inspectAction(io, opts));
 }

@@ -14,18 +14,26 @@ import {
 import { formatResult } from "../../scenario/text.ts";
 import { runModel } from "../../scenario/run_model.ts";
 import { type Io, UsageError } from "../io.ts";
-import { DESIGN_HELP, MACHINE_HELP, resolveDesign, resolveMachine } from "../machine_arg.ts";
+import {
+  CMDLINE_HELP,
+  DESIGN_HELP,
+  MACHINE_HELP,
+  resolveDesign,
+  resolveMachine,
+} from "../machine_arg.ts";
 
 export interface ModelArgs {
   machine?: string;
   design?: string;
+  /** Kernel parameters after the machine's own. */
+  cmdline?: string;
   /** Deliberate bugs (hvo check's --mutation), to replay a checker failure. */
   mutation?: string[];
 }
 
 /** Boots the model of --machine / --design (/ --mutation). */
 export function bootFromArgs(opts: ModelArgs): Model {
-  const spec = resolveMachine(opts.machine);
+  const spec = resolveMachine(opts.machine, opts.cmdline);
   const mutations = (opts.mutation ?? []).map((m) => {
     if (!(MUTATIONS as readonly string[]).includes(m))
       throw new UsageError(`unknown mutation "${m}" (known: ${MUTATIONS.join(", ")})`);
@@ -70,6 +78,15 @@ export function onlyIds(arg: string | undefined, file: ScenarioFile): string[] |
   return ids;
 }
 
+/**
+ * `--no-reset`: every scenario starts from the machine as booted (each `reset: false`), as the
+ * field in the file does for one scenario.
+ */
+export function withoutReset(file: ScenarioFile, reset: boolean | undefined): ScenarioFile {
+  if (reset !== false) return file;
+  return { ...file, scenarios: file.scenarios.map((s) => ({ ...s, reset: false })) };
+}
+
 /** The human-readable form of a model result. */
 export function formatModelResult(result: Result): string {
   return formatResult(result, `machine ${result.machine}, design ${result.design}`);
@@ -82,6 +99,11 @@ export function register(program: Command, io: Io): void {
     .argument("<file>", "an hvo-scenario/1 JSON file")
     .option("--machine <m>", MACHINE_HELP)
     .option("--design <d>", DESIGN_HELP)
+    .option("--cmdline <params>", CMDLINE_HELP)
+    .option(
+      "--no-reset",
+      'start every scenario from the machine as booted (no FORMAT.md reset before it; as "reset": false)',
+    )
     .option("--json", "print hvo-result/1")
     .option("--only <ids>", "only these scenarios (comma-separated ids)")
     .option(
@@ -89,12 +111,18 @@ export function register(program: Command, io: Io): void {
       `boot with a deliberate bug, to replay an hvo check failure (${MUTATIONS.join(", ")})`,
       (v: string, prev: string[] = []) => [...prev, v],
     )
-    .action((file: string, opts: ModelArgs & { json?: boolean; only?: string }) => {
-      resolveDesign(opts.design);
-      const sf = loadScenarioFile(file);
-      const only = onlyIds(opts.only, sf);
-      const model = bootFromArgs(opts);
-      const result = runModel(model, sf, { only, machine: opts.machine ?? "x86_64" });
-      io.out(opts.json ? `${JSON.stringify(result, null, 1)}\n` : formatModelResult(result));
-    });
+    .action(
+      (file: string, opts: ModelArgs & { json?: boolean; only?: string; reset?: boolean }) => {
+        resolveDesign(opts.design);
+        const sf = withoutReset(loadScenarioFile(file), opts.reset);
+        const only = onlyIds(opts.only, sf);
+        const model = bootFromArgs(opts);
+        const result = runModel(model, sf, {
+          only,
+          machine: opts.machine ?? "x86_64",
+          boot: () => bootFromArgs(opts),
+        });
+        io.out(opts.json ? `${JSON.stringify(result, null, 1)}\n` : formatModelResult(result));
+      },
+    );
 }

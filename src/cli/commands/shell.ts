@@ -11,7 +11,7 @@ import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { KernelError } from "../../include/errno.ts";
 import { canonical } from "../../fs/vfs.ts";
-import { ExitStatus, type Io, UsageError } from "../io.ts";
+import { ExitStatus, type Io } from "../io.ts";
 import {
   DESIGN_HELP,
   DEFAULT_MACHINE,
@@ -130,11 +130,9 @@ async function fromStream(sh: ShellSession, io: Io, opts: ShellCliOptions): Prom
 }
 
 export async function shellAction(io: Io, opts: ShellCliOptions): Promise<number> {
-  const base = resolveMachine(opts.machine);
+  // --cmdline after the machine's own parameters (a qemu: guest's, a machine file's).
+  const spec = resolveMachine(opts.machine, opts.cmdline);
   const design = resolveDesign(opts.design);
-  if (opts.cmdline !== undefined && /[\n\r]/.test(opts.cmdline))
-    throw new UsageError("--cmdline: one line of kernel parameters");
-  const spec = opts.cmdline === undefined ? base : { ...base, cmdline: opts.cmdline };
   const sh = new ShellSession({ spec, machineArg: opts.machine ?? DEFAULT_MACHINE, design }, io);
   return io.stdin?.isTTY ? interactive(sh, io, opts) : fromStream(sh, io, opts);
 }

@@ -4,6 +4,7 @@
 // Writes go through the model's files (src/fs/vfs.ts) as echo's write(2) does; what the
 // kernel answers is printed as bash and coreutils print it.
 
+import { dmesgLine } from "../../kernel/printk.ts";
 import { writeFileSync } from "node:fs";
 import { compareDesigns, formatComparison } from "../../check/compare.ts";
 import {
@@ -42,6 +43,7 @@ export const SHELL_COMMANDS: Record<string, string> = {
   echo: "echo [-n] [-e] VALUE > PATH   write VALUE (and a newline, without -n) to a file",
   cat: "cat PATH...                    print files (/proc/meminfo, .../nr_hugepages, ...)",
   ls: "ls [PATH...]                   list a directory of /proc or /sys",
+  dmesg: "dmesg                          print the kernel log (also: cat /dev/kmsg)",
   cd: "cd [PATH]                      change the directory relative paths start from",
   pwd: "pwd                            print that directory",
   map: "map ID SIZE N [notouch] [noreserve] [shared] [file=PATH] [notrunc]   mmap huge pages",
@@ -214,6 +216,9 @@ export class ShellSession {
         return this.cat(args);
       case "ls":
         return this.ls(args);
+      case "dmesg":
+        for (const r of this.model.k.printk.records()) this.out(`${dmesgLine(r)}\n`);
+        return { status: 0 };
       case "cd":
         return this.cd(args);
       case "pwd":

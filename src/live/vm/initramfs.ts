@@ -1,12 +1,22 @@
-// The guest's root file system, built by the project itself: the machine's static busybox,
-// hvoexec (native/hvoexec.c) and hvokcore (native/initramfs/hvokcore.c) compiled with
-// `gcc -O2 -static`, and native/initramfs/init. Cached by the hash of its inputs.
+// The guest's root file system, built by the project itself: a static busybox, hvoexec
+// (native/hvoexec.c) and hvokcore (native/initramfs/hvokcore.c) compiled with `gcc -O2 -static`,
+// and native/initramfs/init. Cached by the hash of its inputs. x86_64: the machine's own
+// busybox-static and gcc; arm64: Debian's busybox-static:arm64 (pieces.ts fetchArm64Busybox) and
+// the cross compiler aarch64-linux-gnu-gcc.
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { buildCpio, type CpioEntry } from "./cpio.ts";
-import { ensureHostTools, PROJECT_ROOT, VmSetupError, vmCacheDir } from "./pieces.ts";
+import {
+  ensureHostTools,
+  fetchArm64Busybox,
+  GUEST_TOOLS,
+  type GuestArch,
+  PROJECT_ROOT,
+  VmSetupError,
+  vmCacheDir,
+} from "./pieces.ts";
 
 const NATIVE = path.join(PROJECT_ROOT, "native");
 
@@ -25,21 +35,33 @@ function compileStatic(gcc: string, src: string, out: string): void {
     execFileSync(gcc, ["-O2", "-static", "-std=gnu11", "-o", tmp, src], { stdio: "pipe" });
   } catch (e) {
     const err = e as { stderr?: Buffer };
-    throw new VmSetupError(`gcc -static ${src} failed: ${err.stderr?.toString() ?? e}`);
+    throw new VmSetupError(
+      `${path.basename(gcc)} -static ${src} failed: ${err.stderr?.toString() ?? e}`,
+    );
   }
   fs.renameSync(tmp, out);
 }
 
 /** Builds (or finds in the cache) the initramfs; returns its path. */
 export function buildInitramfs(
-  opts: { install?: boolean; log?: (s: string) => void } = {},
+  opts: { install?: boolean; log?: (s: string) => void; arch?: GuestArch } = {},
 ): string {
-  const tools = ensureHostTools(["busybox", "gcc"], opts);
-  const busybox = fs.realpathSync(tools.busybox);
+  const arch = opts.arch ?? "x86_64";
+  const gccTool = GUEST_TOOLS[arch].gcc;
+  let busybox: string;
+  let gcc: string;
+  if (arch === "x86_64") {
+    const tools = ensureHostTools(["busybox", gccTool], opts);
+    busybox = fs.realpathSync(tools.busybox);
+    gcc = tools[gccTool];
+  } else {
+    gcc = ensureHostTools([gccTool], opts)[gccTool];
+    busybox = fetchArm64Busybox(opts);
+  }
   const bb = fs.readFileSync(busybox);
   // Debian's /bin/busybox comes from busybox-static only when that package is installed;
   // a dynamic busybox cannot run in a guest without a libc.
-  if (bb.includes(Buffer.from("/lib64/ld-linux-x86-64.so.2"))) {
+  if (bb.includes(Buffer.from("/lib64/ld-linux-x86-64.so.2")) || bb.includes(Buffer.from("/lib/ld-linux-aarch64.so.1"))) {
     throw new VmSetupError(
       `${busybox} is dynamically linked: install \`apt-get install -y busybox-static\``,
       true,
@@ -47,7 +69,9 @@ export function buildInitramfs(
   }
   const init = fs.readFileSync(path.join(NATIVE, "initramfs", "init"));
   const sources = helperSources();
-  const h = createHash("sha256").update(bb).update(init);
+  const h = createHash("sha256");
+  if (arch !== "x86_64") h.update(arch);
+  h.update(bb).update(init);
   for (const [name, src] of Object.entries(sources)) h.update(name).update(fs.readFileSync(src));
   const key = h.digest("hex").slice(0, 16);
   const dir = path.join(vmCacheDir(), "initramfs");
@@ -65,8 +89,8 @@ export function buildInitramfs(
   ];
   for (const [name, src] of Object.entries(sources)) {
     const bin = path.join(dir, `${name}-${key}`);
-    opts.log?.(`gcc -O2 -static ${src}\n`);
-    compileStatic(tools.gcc, src, bin);
+    opts.log?.(`${path.basename(gcc)} -O2 -static ${src}\n`);
+    compileStatic(gcc, src, bin);
     entries.push({ kind: "file", path: `bin/${name}`, data: fs.readFileSync(bin), mode: 0o755 });
     fs.rmSync(bin);
   }

@@ -26,6 +26,8 @@
 import { x86_64Arch, x86_64ZoneLimits } from "../../arch/x86_64.ts";
 import { buildNodes, GiB, MachineError, MiB } from "../../machine/layout.ts";
 import type { MachineSpec, PfnRange } from "../../machine/spec.ts";
+import { virtMachineSpec } from "./machine_virt.ts";
+import type { GuestArch } from "./pieces.ts";
 import { BASE_CMDLINE } from "./qemu.ts";
 
 const PAGE = 4096;
@@ -49,6 +51,12 @@ export interface VmMachineOptions {
   nodes?: number;
   /** The shape's extra command line; the guest's is BASE_CMDLINE followed by it. */
   cmdline?: string;
+  /**
+   * The guest's architecture (default x86_64, the `pc` machine); arm64 is the `virt` machine
+   * (machine_virt.ts) with `pageSize` 4096 or 16384.
+   */
+  arch?: GuestArch;
+  pageSize?: number;
 }
 
 /** The guest's below-4G RAM size (QEMU's below_4g_mem_size). */
@@ -74,8 +82,23 @@ export function qemuPcRam(memoryBytes: number): PfnRange[] {
   return ranges;
 }
 
+/**
+ * The guest's architecture and page size from a VM run's result: its `guest` field (runVm), else
+ * its machine name (vm:debian-7.2:arm64-16k), else x86_64.
+ */
+export function guestOfVmResult(real: {
+  machine?: string;
+  guest?: { arch: GuestArch; page_size: number };
+}): { arch: GuestArch; pageSize: number } {
+  if (real.guest) return { arch: real.guest.arch, pageSize: real.guest.page_size };
+  const m = /^vm:debian-\d+\.\d+:(arm64(?:-16k)?)$/.exec(real.machine ?? "");
+  if (m) return { arch: "arm64", pageSize: m[1] === "arm64" ? 4096 : 16384 };
+  return { arch: "x86_64", pageSize: 4096 };
+}
+
 /** The model machine of the guest `hvo vm` boots with this shape. */
 export function vmMachineSpec(opts: VmMachineOptions): MachineSpec {
+  if (opts.arch === "arm64") return virtMachineSpec({ ...opts, pageSize: opts.pageSize ?? 4096 });
   const { memoryBytes } = opts;
   const nrNodes = opts.nodes ?? 1;
   if (!Number.isInteger(memoryBytes) || memoryBytes % MiB !== 0 || memoryBytes < 256 * MiB)
@@ -145,8 +168,9 @@ export function guestOtherUsedPages(
   const total = present.reduce((a, b) => a + b, 0);
   const memmap = (initial.nr_memmap_pages ?? 0) + (initial.nr_memmap_boot_pages ?? 0);
   // Pages in the HugeTLB pool (boot-time ones too) are the model's to allocate, not "other".
-  const hugetlb = ((initial.Hugetlb_kB ?? 0) * 1024) / PAGE;
-  const used = total - (initial.MemFree_kB * 1024) / PAGE - memmap - hugetlb;
+  const page = 2 ** spec.arch.pageShift;
+  const hugetlb = ((initial.Hugetlb_kB ?? 0) * 1024) / page;
+  const used = total - (initial.MemFree_kB * 1024) / page - memmap - hugetlb;
   if (used <= 0) return undefined;
   return present.map((p) => Math.round((used * p) / total));
 }

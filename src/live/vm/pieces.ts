@@ -1,9 +1,13 @@
 // Getting what a VM run needs: QEMU and busybox from this machine's Debian release, and a
 // newer Debian kernel downloaded (never installed) into the project's cache, .cache/vm/.
-// The kernel is cut out of Debian's bzImage (arch/x86/boot/header.S: payload_offset and
+// x86_64: the kernel is cut out of Debian's bzImage (arch/x86/boot/header.S: payload_offset and
 // payload_length in the setup header) and decompressed to the ELF vmlinux, which QEMU boots
 // through its PVH note: no decompressor (whose BMI2 code the paravirtual KVM here cannot run)
 // and no KASLR.
+// arm64 (`debian-7.2:arm64`, `debian-7.2:arm64-16k`): Debian ships the uncompressed arm64 Image
+// (Documentation/arch/arm64/booting.rst: "ARM\x64" at 0x38, the page size in the flags at 0x18)
+// as vmlinuz, which qemu-system-aarch64 loads as it is; the packages come from the same archive
+// through a private apt configuration for the arm64 architecture, busybox-static:arm64 too.
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
@@ -51,11 +55,52 @@ export function vmCacheDir(): string {
 /** The Debian packages each host tool comes from. */
 const HOST_TOOLS = {
   qemu: { bin: "qemu-system-x86_64", pkg: "qemu-system-x86" },
+  qemuArm64: { bin: "qemu-system-aarch64", pkg: "qemu-system-arm" },
   busybox: { bin: "busybox", pkg: "busybox-static" },
   zstd: { bin: "zstd", pkg: "zstd" },
   gcc: { bin: "gcc", pkg: "gcc libc6-dev" },
+  /** Static aarch64 binaries for the arm64 guest's initramfs. */
+  gccArm64: { bin: "aarch64-linux-gnu-gcc", pkg: "gcc-aarch64-linux-gnu libc6-dev-arm64-cross" },
 } as const;
 export type HostTool = keyof typeof HOST_TOOLS;
+
+/** The static libc a tool needs besides its binary (gcc -static links it). */
+const STATIC_LIBC: Partial<Record<HostTool, string>> = {
+  gcc: "/usr/lib/x86_64-linux-gnu/libc.a",
+  gccArm64: "/usr/aarch64-linux-gnu/lib/libc.a",
+};
+
+/** The architectures a guest can have, and what each needs from the host. */
+export type GuestArch = "x86_64" | "arm64";
+export const GUEST_TOOLS: Record<GuestArch, { qemu: HostTool; gcc: HostTool }> = {
+  x86_64: { qemu: "qemu", gcc: "gcc" },
+  arm64: { qemu: "qemuArm64", gcc: "gccArm64" },
+};
+
+/**
+ * The Debian kernel flavours `--kernel debian-X.Y[:FLAVOUR]` names: the image package's suffix,
+ * the guest's architecture and base page size.
+ */
+export const KERNEL_FLAVOURS = {
+  amd64: { arch: "x86_64", debArch: "amd64", pageSize: 4096 },
+  arm64: { arch: "arm64", debArch: "arm64", pageSize: 4096 },
+  "arm64-16k": { arch: "arm64", debArch: "arm64", pageSize: 16384 },
+} as const;
+export type KernelFlavour = keyof typeof KERNEL_FLAVOURS;
+
+/** `debian-7.2`, `debian-7.2:arm64`, `debian-7.2:arm64-16k`: series and flavour, else null. */
+export function parseDebianKernelSpec(
+  spec: string,
+): { series: string; flavour: KernelFlavour } | null {
+  const m = /^debian-(\d+\.\d+)(?::([a-z0-9-]+))?$/.exec(spec);
+  if (!m) return null;
+  const flavour = m[2] ?? "amd64";
+  if (!Object.hasOwn(KERNEL_FLAVOURS, flavour))
+    throw new VmSetupError(
+      `--kernel ${spec}: no flavour ${JSON.stringify(flavour)} (known: ${Object.keys(KERNEL_FLAVOURS).join(", ")})`,
+    );
+  return { series: m[1], flavour: flavour as KernelFlavour };
+}
 
 export function which(bin: string): string | null {
   for (const dir of (process.env.PATH ?? "/usr/bin:/bin").split(":")) {
@@ -106,7 +151,8 @@ export function ensureHostTools(
   const missing: HostTool[] = [];
   for (const t of tools) {
     const p = which(HOST_TOOLS[t].bin);
-    if (p && (t !== "gcc" || fs.existsSync("/usr/lib/x86_64-linux-gnu/libc.a"))) found[t] = p;
+    const libc = STATIC_LIBC[t];
+    if (p && (!libc || fs.existsSync(libc))) found[t] = p;
     else missing.push(t);
   }
   if (missing.length > 0) {
@@ -214,10 +260,14 @@ export function hostDebianSource(): AptSource {
 // The kernel
 
 export interface KernelPieces {
-  /** Short name, e.g. "debian-7.2". */
+  /** Short name, e.g. "debian-7.2", "debian-7.2:arm64-16k". */
   name: string;
-  /** The ELF vmlinux QEMU boots through PVH (or the user's image). */
+  /** x86_64: the ELF vmlinux QEMU boots through PVH (or the user's image); arm64: the Image. */
   image: string;
+  /** The guest's architecture (absent in caches written before arm64: x86_64). */
+  arch: GuestArch;
+  /** Its base page size, bytes. */
+  pageSize: number;
   /** Debian binary package and version, when the kernel came from Debian. */
   package: string | null;
   packageVersion: string | null;
@@ -264,7 +314,11 @@ export function bzImagePayload(bzImage: Uint8Array): Uint8Array {
 }
 
 /** Turns a bzImage into the ELF vmlinux inside it (zstd payloads; gzip too). */
-export function extractVmlinux(bzImage: Uint8Array, outPath: string, zstdBin = "zstd"): void {
+export function extractVmlinux(
+  bzImage: Uint8Array,
+  outPath: string,
+  zstdBin: string = "zstd",
+): void {
   const payload = bzImagePayload(bzImage);
   const tmp = `${outPath}.tmp${process.pid}`;
   if (payload[0] === 0x28 && payload[1] === 0xb5 && payload[2] === 0x2f && payload[3] === 0xfd) {
@@ -288,8 +342,11 @@ export function extractVmlinux(bzImage: Uint8Array, outPath: string, zstdBin = "
   fs.renameSync(tmp, outPath);
 }
 
-function aptOpts(aptDir: string): string[] {
+function aptOpts(aptDir: string, debArch: "amd64" | "arm64" = "amd64"): string[] {
+  // The amd64 directory keeps the host's own architecture (its lists predate arm64 support).
+  const arch = debArch === "amd64" ? [] : ["-o", `APT::Architecture=${debArch}`, "-o", `APT::Architectures::=${debArch}`];
   return [
+    ...arch,
     "-o",
     `Dir::Etc::sourcelist=${path.join(aptDir, "sources.list")}`,
     "-o",
@@ -305,14 +362,22 @@ function aptOpts(aptDir: string): string[] {
   ];
 }
 
-/** Picks the unsigned x86_64 image package of a series among the archive's package names. */
-export function pickKernelPackage(names: string[], series: string): string | null {
+/**
+ * Picks the unsigned image package of a series and flavour (amd64, arm64, arm64-16k) among the
+ * archive's package names.
+ */
+export function pickKernelPackage(
+  names: string[],
+  series: string,
+  flavour: KernelFlavour = "amd64",
+): string | null {
   const esc = series.replace(/\./g, "\\.");
+  const fl = flavour.replace(/-/g, "\\-");
   const patterns = [
     // Debian since 6.x splits the image out of linux-image-* into linux-binary-unsigned-*.
-    new RegExp(`^linux-binary-unsigned-(${esc}(?:\\.\\d+)?)(\\+[^-]+)?-amd64$`),
-    new RegExp(`^linux-image-(${esc}(?:\\.\\d+)?)(\\+[^-]+)?-amd64-unsigned$`),
-    new RegExp(`^linux-image-(${esc}(?:\\.\\d+)?(?:-\\d+)?)(\\+[^-]+)?-amd64-unsigned$`),
+    new RegExp(`^linux-binary-unsigned-(${esc}(?:\\.\\d+)?)(\\+[^-]+)?-${fl}$`),
+    new RegExp(`^linux-image-(${esc}(?:\\.\\d+)?)(\\+[^-]+)?-${fl}-unsigned$`),
+    new RegExp(`^linux-image-(${esc}(?:\\.\\d+)?(?:-\\d+)?)(\\+[^-]+)?-${fl}-unsigned$`),
   ];
   for (const re of patterns) {
     const hits = names.filter((n) => re.test(n));
@@ -327,26 +392,112 @@ export function pickKernelPackage(names: string[], series: string): string | nul
 }
 
 /**
- * Gets Debian's kernel of a series (e.g. "7.2") into the cache: a separate apt source list for
- * the newer suites (sid, experimental) on the host the machine's own sources name, its own
- * lists and cache, `apt-get download`, `dpkg-deb -x`. The system's apt config is not touched.
+ * The private apt configuration of the cache (never the system's): sid and experimental from
+ * the archive this machine's own sources name, for one Debian architecture, its own lists and
+ * cache; `apt-get update` once per process and architecture. Returns apt's options.
+ */
+const aptUpdatedDirs = new Set<string>();
+function privateApt(
+  debArch: "amd64" | "arm64",
+  log: (s: string) => void,
+): { o: string[]; archives: string } {
+  const cache = vmCacheDir();
+  const src = hostDebianSource();
+  const aptDir = path.join(cache, debArch === "amd64" ? "apt" : `apt-${debArch}`);
+  for (const d of ["lists/partial", "cache/archives/partial", "archives"]) {
+    fs.mkdirSync(path.join(aptDir, d), { recursive: true });
+  }
+  const signed = src.signedBy ? `[signed-by=${src.signedBy}] ` : "";
+  fs.writeFileSync(
+    path.join(aptDir, "sources.list"),
+    ["sid", "experimental"].map((s) => `deb ${signed}${src.uri} ${s} main\n`).join(""),
+  );
+  const o = aptOpts(aptDir, debArch);
+  if (!aptUpdatedDirs.has(aptDir)) {
+    log(`apt-get update (sid, experimental, ${debArch} from ${src.uri}) into ${aptDir}\n`);
+    const up = spawnSync("apt-get", [...o, "update", "-q"], { encoding: "utf8" });
+    if (up.status !== 0)
+      throw new VmSetupError(`apt-get update failed: ${up.stderr}`, aptUnreachable(up.stderr));
+    aptUpdatedDirs.add(aptDir);
+  }
+  return { o, archives: path.join(aptDir, "archives") };
+}
+
+/**
+ * `apt-get download PKG` through the private configuration (apt checks the .deb against the
+ * SHA256 of the signed index: a mismatch is an error) and `dpkg-deb -x` into `unpack`.
+ * Returns the package's version.
+ */
+function downloadAndUnpack(
+  apt: { o: string[]; archives: string },
+  pkg: string,
+  unpack: string,
+  log: (s: string) => void,
+  required = true,
+): string | null {
+  const show = spawnSync("apt-cache", [...apt.o, "show", pkg], { encoding: "utf8" });
+  const version = /^Version: (.+)$/m.exec(show.stdout ?? "")?.[1] ?? null;
+  log(`apt-get download ${pkg} (${version})\n`);
+  const dl = spawnSync("apt-get", [...apt.o, "download", "-q", pkg], {
+    cwd: apt.archives,
+    encoding: "utf8",
+  });
+  if (dl.status !== 0) {
+    if (!required) return null;
+    throw new VmSetupError(
+      `apt-get download ${pkg} failed: ${dl.stderr}`,
+      aptUnreachable(dl.stderr),
+    );
+  }
+  // The file name carries the version with its epoch's colon escaped (1%3a1.38.0-3).
+  const base = pkg.replace(/:.*$/, "");
+  const deb = fs
+    .readdirSync(apt.archives)
+    .filter((f) => f.startsWith(`${base}_`) && f.endsWith(".deb"))
+    .sort()
+    .pop();
+  if (!deb) throw new VmSetupError(`apt-get download left no ${base}_*.deb`);
+  fs.mkdirSync(unpack, { recursive: true });
+  execFileSync("dpkg-deb", ["-x", path.join(apt.archives, deb), unpack]);
+  return version;
+}
+
+/**
+ * Whether the bytes are an arm64 Image (booting.rst: magic "ARM\x64" at 0x38) and its page size
+ * (flags at 0x18, bits 1-2: 1 = 4K, 2 = 16K, 3 = 64K), else null.
+ */
+export function arm64ImagePageSize(image: Uint8Array): number | null {
+  if (image.length < 64) return null;
+  const dv = new DataView(image.buffer, image.byteOffset, image.byteLength);
+  if (dv.getUint32(0x38, true) !== 0x644d5241) return null;
+  const code = Number((dv.getBigUint64(0x18, true) >> 1n) & 3n);
+  return [null, 4096, 16384, 65536][code] ?? null;
+}
+
+/**
+ * Gets Debian's kernel of a series (e.g. "7.2") and flavour (amd64, arm64, arm64-16k) into the
+ * cache: the private apt configuration (privateApt), `apt-get download`, `dpkg-deb -x`.
+ * The system's apt config is not touched.
  */
 export async function fetchDebianKernel(
   series: string,
-  opts: { install?: boolean; log?: (s: string) => void } = {},
+  opts: { install?: boolean; log?: (s: string) => void; flavour?: KernelFlavour } = {},
 ): Promise<KernelPieces> {
   const log = opts.log ?? (() => {});
+  const flavour = opts.flavour ?? "amd64";
+  const fl = KERNEL_FLAVOURS[flavour];
   const cache = vmCacheDir();
-  const name = `debian-${series}`;
-  const kdir = path.join(cache, "kernels", name);
+  const name = flavour === "amd64" ? `debian-${series}` : `debian-${series}:${flavour}`;
+  const kdir = path.join(cache, "kernels", name.replace(":", "-"));
   const metaPath = path.join(kdir, "meta.json");
+  const imageFile = fl.arch === "x86_64" ? "vmlinux" : "Image";
   // Paths are re-derived from the cache folder: the project may have moved since.
   const readMeta = (): KernelPieces => {
-    const meta = JSON.parse(fs.readFileSync(metaPath, "utf8")) as KernelPieces & {
+    const meta = JSON.parse(fs.readFileSync(metaPath, "utf8")) as Partial<KernelPieces> & {
       imageSha256?: string;
     };
     const config = path.join(kdir, "config");
-    const image = path.join(kdir, "vmlinux");
+    const image = path.join(kdir, imageFile);
     // The cached image is the one unpacked from the verified package, or the cache is broken.
     if (meta.imageSha256 !== undefined) {
       const sum = fs.existsSync(image) ? fileSha256(image) : "(missing)";
@@ -355,79 +506,45 @@ export async function fetchDebianKernel(
           `${image}: sha256 ${sum}, but ${metaPath} recorded ${meta.imageSha256}: the cache is corrupt (remove ${kdir} to fetch it again)`,
         );
     }
-    return { ...meta, image, config: fs.existsSync(config) ? config : null };
+    return {
+      name,
+      package: meta.package ?? null,
+      packageVersion: meta.packageVersion ?? null,
+      release: meta.release ?? null,
+      arch: meta.arch ?? fl.arch,
+      pageSize: meta.pageSize ?? fl.pageSize,
+      image,
+      config: fs.existsSync(config) ? config : null,
+    };
   };
   if (fs.existsSync(metaPath)) return readMeta();
   if (!opts.install) {
     throw new VmSetupError(
-      `kernel ${name} is not in ${kdir}: fetch it with \`hvo vm --fetch-kernel ${name}\` (or pass --install)`,
+      `kernel ${name} is not in ${kdir}: fetch it with \`hvo vm --fetch-kernel --kernel ${name}\` (or pass --install)`,
       true,
     );
   }
-  const tools = ensureHostTools(["zstd"], opts);
-  return withDirLock(path.join(cache, "locks", `kernel-${name}`), () => {
+  const tools = fl.arch === "x86_64" ? ensureHostTools(["zstd"], opts) : null;
+  return withDirLock(path.join(cache, "locks", `kernel-${name.replace(":", "-")}`), () => {
     if (fs.existsSync(metaPath)) return readMeta();
-    const src = hostDebianSource();
-    const aptDir = path.join(cache, "apt");
-    for (const d of ["lists/partial", "cache/archives/partial", "archives"]) {
-      fs.mkdirSync(path.join(aptDir, d), { recursive: true });
-    }
-    const signed = src.signedBy ? `[signed-by=${src.signedBy}] ` : "";
-    fs.writeFileSync(
-      path.join(aptDir, "sources.list"),
-      ["sid", "experimental"].map((s) => `deb ${signed}${src.uri} ${s} main\n`).join(""),
-    );
-    const o = aptOpts(aptDir);
-    log(`apt-get update (sid, experimental from ${src.uri}) into ${aptDir}\n`);
-    const up = spawnSync("apt-get", [...o, "update", "-q"], { encoding: "utf8" });
-    if (up.status !== 0)
-      throw new VmSetupError(`apt-get update failed: ${up.stderr}`, aptUnreachable(up.stderr));
-    const names = execFileSync("apt-cache", [...o, "pkgnames", "linux-"], {
+    const apt = privateApt(fl.debArch, log);
+    const names = execFileSync("apt-cache", [...apt.o, "pkgnames", "linux-"], {
       encoding: "utf8",
       maxBuffer: 1 << 26,
     }).split("\n");
-    const pkg = pickKernelPackage(names, series);
+    const pkg = pickKernelPackage(names, series, flavour);
     if (!pkg)
       throw new VmSetupError(
-        `no unsigned amd64 kernel image of Linux ${series} in sid or experimental`,
+        `no unsigned ${flavour} kernel image of Linux ${series} in sid or experimental`,
         true,
       );
-    const show = execFileSync("apt-cache", [...o, "show", pkg], { encoding: "utf8" });
-    const version = /^Version: (.+)$/m.exec(show)?.[1] ?? null;
-    const archives = path.join(aptDir, "archives");
-    log(`apt-get download ${pkg} (${version})\n`);
-    const dl = spawnSync("apt-get", [...o, "download", "-q", pkg], {
-      cwd: archives,
-      encoding: "utf8",
-    });
-    // apt checks the package against the SHA256 of the signed index: a mismatch is an error.
-    if (dl.status !== 0)
-      throw new VmSetupError(
-        `apt-get download ${pkg} failed: ${dl.stderr}`,
-        aptUnreachable(dl.stderr),
-      );
-    const deb = fs
-      .readdirSync(archives)
-      .filter((f) => f.startsWith(`${pkg}_`) && f.endsWith(".deb"))
-      .sort()
-      .pop();
-    if (!deb) throw new VmSetupError(`apt-get download left no ${pkg}_*.deb`);
     const unpack = path.join(cache, "deb", pkg);
     fs.rmSync(unpack, { recursive: true, force: true });
-    fs.mkdirSync(unpack, { recursive: true });
-    execFileSync("dpkg-deb", ["-x", path.join(archives, deb), unpack]);
+    const version = downloadAndUnpack(apt, pkg, unpack, log);
     // The config is in the base package of the split layout; best effort.
     const basePkg = pkg.replace("linux-binary-unsigned-", "linux-base-");
     let config: string | null = null;
-    if (basePkg !== pkg) {
-      const r = spawnSync("apt-get", [...o, "download", "-q", basePkg], { cwd: archives });
-      const baseDeb = fs
-        .readdirSync(archives)
-        .filter((f) => f.startsWith(`${basePkg}_`))
-        .pop();
-      if (r.status === 0 && baseDeb)
-        execFileSync("dpkg-deb", ["-x", path.join(archives, baseDeb), unpack]);
-    }
+    if (basePkg !== pkg) downloadAndUnpack(apt, basePkg, unpack, log, false);
     const modDir = path.join(unpack, "usr", "lib", "modules");
     const bootDir = path.join(unpack, "boot");
     let vmlinuz: string | null = null;
@@ -452,14 +569,28 @@ export async function fetchDebianKernel(
         release = f.slice("vmlinuz-".length);
       }
     }
-    if (!vmlinuz) throw new VmSetupError(`${deb} holds no vmlinuz`);
+    if (!vmlinuz) throw new VmSetupError(`${pkg} holds no vmlinuz`);
     fs.mkdirSync(kdir, { recursive: true });
-    const image = path.join(kdir, "vmlinux");
-    extractVmlinux(fs.readFileSync(vmlinuz), image, tools.zstd);
+    const image = path.join(kdir, imageFile);
+    if (fl.arch === "x86_64") {
+      extractVmlinux(fs.readFileSync(vmlinuz), image, tools?.zstd);
+    } else {
+      const bytes = fs.readFileSync(vmlinuz);
+      const page = arm64ImagePageSize(bytes);
+      if (page === null)
+        throw new VmSetupError(
+          `${vmlinuz} is not an uncompressed arm64 Image (no ARM\\x64 magic): cannot boot it`,
+        );
+      if (page !== fl.pageSize)
+        throw new VmSetupError(`${vmlinuz}: an Image for ${page}-byte pages, not ${fl.pageSize}`);
+      fs.copyFileSync(vmlinuz, image);
+    }
     if (config) fs.copyFileSync(config, path.join(kdir, "config"));
     const pieces: KernelPieces & { imageSha256: string } = {
       name,
       image,
+      arch: fl.arch,
+      pageSize: fl.pageSize,
       package: pkg,
       packageVersion: version,
       release,
@@ -470,6 +601,33 @@ export async function fetchDebianKernel(
     log(`kernel ${release} -> ${image}\n`);
     return pieces;
   });
+}
+
+/**
+ * Debian's static busybox for arm64 (busybox-static:arm64 from sid through the private apt
+ * configuration), unpacked into the cache; its path.
+ */
+export function fetchArm64Busybox(opts: { install?: boolean; log?: (s: string) => void } = {}): string {
+  const dir = path.join(vmCacheDir(), "busybox-arm64");
+  const bin = path.join(dir, "usr", "bin", "busybox");
+  if (fs.existsSync(bin)) return bin;
+  if (!opts.install)
+    throw new VmSetupError(
+      `no arm64 busybox in ${dir}: fetch it with \`hvo vm --fetch-kernel --kernel debian-7.2:arm64\` (or pass --install)`,
+      true,
+    );
+  const apt = privateApt("arm64", opts.log ?? (() => {}));
+  const tmp = `${dir}.tmp${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  downloadAndUnpack(apt, "busybox-static", tmp, opts.log ?? (() => {}));
+  const got = path.join(tmp, "usr", "bin", "busybox");
+  const elf = fs.existsSync(got) ? fs.readFileSync(got).subarray(0, 20) : null;
+  // e_machine 183 = EM_AARCH64.
+  if (!elf || elf[0] !== 0x7f || elf[1] !== 0x45 || elf[18] !== 183)
+    throw new VmSetupError(`busybox-static:arm64 holds no aarch64 /usr/bin/busybox`);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.renameSync(tmp, dir);
+  return bin;
 }
 
 /**
@@ -512,20 +670,27 @@ export async function resolveKernel(
   spec: string,
   opts: { install?: boolean; log?: (s: string) => void } = {},
 ): Promise<KernelPieces> {
-  const m = /^debian-(\d+\.\d+)$/.exec(spec);
-  if (m) return fetchDebianKernel(m[1], opts);
+  const deb = parseDebianKernelSpec(spec);
+  if (deb) return fetchDebianKernel(deb.series, { ...opts, flavour: deb.flavour });
   if (!fs.existsSync(spec)) {
-    throw new VmSetupError(`--kernel ${spec}: neither debian-X.Y nor an existing file`);
+    throw new VmSetupError(
+      `--kernel ${spec}: neither debian-X.Y[:amd64|arm64|arm64-16k] nor an existing file`,
+    );
   }
-  const user = (image: string): KernelPieces => ({
+  const user = (image: string, arch: GuestArch = "x86_64", pageSize = 4096): KernelPieces => ({
     name: path.basename(spec),
     image,
+    arch,
+    pageSize,
     package: null,
     packageVersion: null,
     release: null,
     config: null,
   });
   const bytes = fs.readFileSync(spec);
+  // An arm64 Image (uncompressed): booted as it is on the virt machine.
+  const armPage = arm64ImagePageSize(bytes);
+  if (armPage !== null) return user(path.resolve(spec), "arm64", armPage);
   if (bytes[0] === 0x7f && bytes[1] === 0x45 && bytes[2] === 0x4c && bytes[3] === 0x46) {
     if (!hasPvhNote(bytes)) {
       throw new VmSetupError(

@@ -10,7 +10,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { encodeRequest, type HvoexecChannel, HvoexecError, type HvoexecReply } from "../hvoexec.ts";
-import { VmSetupError, which } from "./pieces.ts";
+import { type GuestArch, VmSetupError, which } from "./pieces.ts";
 
 /** The shape of the machine: what a scenario (or the command line) may ask for. */
 export interface VmShape {
@@ -26,6 +26,24 @@ export const DEFAULT_SHAPE: VmShape = { memory: "6G", nodes: 1, cmdline: "" };
 
 /** What every boot gets on its command line, before the shape's own parameters. */
 export const BASE_CMDLINE = "console=ttyS0 quiet panic=-1 rdinit=/init";
+/**
+ * The same on arm64's virt machine: its PL011 UART is ttyAMA0; nokaslr because QEMU hands the
+ * guest a kaslr-seed in the device tree, and a randomised linear map or kernel image would
+ * move every address the raw struct pages hold.
+ */
+export const BASE_CMDLINE_ARM64 = "console=ttyAMA0 quiet panic=-1 rdinit=/init nokaslr";
+
+export function baseCmdline(arch: GuestArch = "x86_64"): string {
+  return arch === "arm64" ? BASE_CMDLINE_ARM64 : BASE_CMDLINE;
+}
+
+/**
+ * The arm64 CPU: QEMU's `max` (it has the 4K and 16K granules, TGran4 and TGran16) without
+ * FEAT_LPA2, so the kernel (built for 52-bit VAs) runs with 48-bit VAs as the arm64 presets
+ * assume; pauth-impdef: QEMU's cheap pointer-authentication hash instead of QARMA, which TCG
+ * spends most of its time on otherwise.
+ */
+export const ARM64_CPU = "max,lpa2=off,pauth-impdef=on";
 
 /** Parses "6G", "6144M", "6g", "512m" to MiB. */
 export function parseMemoryMiB(text: string): number {
@@ -46,8 +64,11 @@ export function qemuArgs(opts: {
   shape: VmShape;
   socket: string;
   consoleLog: string;
+  /** The guest's architecture (default x86_64: the `pc` machine). */
+  arch?: GuestArch;
 }): string[] {
   const { shape } = opts;
+  const arch = opts.arch ?? "x86_64";
   const mib = parseMemoryMiB(shape.memory);
   if (!Number.isInteger(shape.nodes) || shape.nodes < 1 || shape.nodes > 8) {
     throw new VmSetupError(`--nodes ${shape.nodes}: 1 to 8`);
@@ -57,13 +78,17 @@ export function qemuArgs(opts: {
       `--memory ${shape.memory} does not split evenly over ${shape.nodes} nodes`,
     );
   }
+  const machine =
+    arch === "arm64"
+      ? // virt: RAM from 1 GiB (hw/arm/virt.c VIRT_MEM), a PL011 UART, PCIe for virtio.
+        ["-M", "virt", "-cpu", ARM64_CPU]
+      : // pdpe1gb gives the guest its 1 GiB hstate; qemu64 keeps 4-level paging (vmemmap_base
+        // as on the host's kind of machine) where -cpu max would turn on LA57.
+        ["-cpu", "qemu64,+pdpe1gb"];
   const args = [
     "-accel",
     "tcg,thread=single",
-    // pdpe1gb gives the guest its 1 GiB hstate; qemu64 keeps 4-level paging (vmemmap_base as on
-    // the host's kind of machine) where -cpu max would turn on LA57.
-    "-cpu",
-    "qemu64,+pdpe1gb",
+    ...machine,
     "-m",
     `${mib}M`,
     "-smp",
@@ -80,7 +105,7 @@ export function qemuArgs(opts: {
     "-initrd",
     opts.initrd,
     "-append",
-    [BASE_CMDLINE, shape.cmdline.trim()].filter(Boolean).join(" "),
+    [baseCmdline(arch), shape.cmdline.trim()].filter(Boolean).join(" "),
     "-chardev",
     `socket,id=hvo,path=${opts.socket},server=on,wait=on`,
     "-device",
@@ -103,6 +128,7 @@ export interface BootOptions {
   kernel: string;
   initrd: string;
   shape: VmShape;
+  arch?: GuestArch;
   /** Whole-run limit for the boot (to the guest's ready line). */
   bootTimeoutMs?: number;
   log?: (s: string) => void;
@@ -162,6 +188,7 @@ export class VmGuest {
       shape: opts.shape,
       socket,
       consoleLog,
+      arch: opts.arch,
     });
     opts.log?.(
       `${opts.qemu} ${args.map((a) => (/[\s,"]/.test(a) ? JSON.stringify(a) : a)).join(" ")}\n`,
@@ -200,7 +227,8 @@ export class VmGuest {
       },
     );
     const guest = new VmGuest(child, sock, dir, consoleLog);
-    const timeout = opts.bootTimeoutMs ?? 120_000;
+    // TCG emulating an arm64 CPU on this x86 host is several times slower than x86 on x86.
+    const timeout = opts.bootTimeoutMs ?? (opts.arch === "arm64" ? 400_000 : 120_000);
     const ready = await Promise.race([guest.readLine(timeout), spawnFailed]).catch((e: Error) => {
       guest.kill();
       throw new VmSetupError(`guest did not become ready: ${e.message}`);
