@@ -277,7 +277,7 @@ function benchCompound(quick: boolean): Record<string, number> {
   const o = quick ? QUICK : FULL;
   console.log("");
   console.log(
-    `compound_head() through the simulated MMU (${o.folios} optimised 2 MiB folios, every pfn; goal ${TARGET.chPerS / 1e6} M/s)`,
+    `compound_head() through the simulated MMU (${o.folios} optimised 2 MiB folios, every pfn, per CPU second; goal ${TARGET.chPerS / 1e6} M/s)`,
   );
   const out: Record<string, number> = {};
   for (const d of SHAPE_DESIGNS) out[d] = compoundHeadRate(d, o.folios, o.calls);

@@ -190,7 +190,11 @@ export class Kernel {
     this.spec = spec;
     this.design = opts.design;
     this.layout = structPageLayout(spec.structPageSize);
-    this.flagsLayout = opts.flagsLayout ?? DEFAULT_PAGE_FLAGS_LAYOUT;
+    this.flagsLayout =
+      opts.flagsLayout ??
+      (spec.arch.nodesShift !== undefined
+        ? { ...DEFAULT_PAGE_FLAGS_LAYOUT, nodesShift: spec.arch.nodesShift }
+        : DEFAULT_PAGE_FLAGS_LAYOUT);
     this.geometry = vmemmapGeometry(spec.arch, spec.structPageSize);
     this.pageSize = this.geometry.pageSize;
     this.vmemmapBase = spec.arch.vmemmapBase;

@@ -47,7 +47,12 @@
 #else
 #define PAGE_SZ 4096ULL
 #endif
+#if defined(__aarch64__)
+/* Output address bits 47:PAGE_SHIFT (48-bit PAs: no LPA2); the rest are attributes. */
+#define PTE_PFN_MASK (((1ULL << 48) - 1) & ~(page_sz - 1))
+#else
 #define PTE_PFN_MASK 0x000ffffffffff000ULL
+#endif
 #define PTE_PRESENT 0x1ULL
 #define PTE_RW 0x2ULL
 #define PTE_PSE 0x80ULL

@@ -47,14 +47,23 @@ export const PMD_TABLE_UXN = 1n << 60n;
 /** AttrIndx[2:0] at bits 4:2; MT_NORMAL is index 0. */
 export const PTE_ATTRINDX_MT_NORMAL = 0n << 2n;
 
-/** PAGE_KERNEL = PROT_NORMAL = 0x0068000000000703 (no KPTI: PTE_MAYBE_NG = 0). */
-export const PAGE_KERNEL =
+/** PROT_NORMAL = 0x0068000000000703 (no KPTI: PTE_MAYBE_NG = 0). */
+export const PROT_NORMAL =
   PTE_TYPE_PAGE | PTE_AF | PTE_SHARED | PTE_PXN | PTE_UXN | PTE_WRITE | PTE_ATTRINDX_MT_NORMAL;
-/** PAGE_KERNEL_RO = (PROT_NORMAL & ~PTE_WRITE) | PTE_RDONLY = 0x0060000000000783. */
-export const PAGE_KERNEL_RO = (PAGE_KERNEL & ~PTE_WRITE) | PTE_RDONLY;
-/** PROT_SECT_NORMAL = 0x0068000000000701: what vmemmap_set_pmd() passes to pmd_set_huge(). */
-export const PROT_SECT_NORMAL =
-  PMD_TYPE_SECT | PTE_AF | PTE_SHARED | PTE_PXN | PTE_UXN | PTE_WRITE | PTE_ATTRINDX_MT_NORMAL;
+/**
+ * PAGE_KERNEL = _PAGE_KERNEL = PROT_NORMAL | PTE_DIRTY = 0x00e8000000000703 (pgtable-prot.h
+ * since PTE_DIRTY went back into the kernel's protections in 6.3; read off Debian's 7.2.13 arm64
+ * guests' vmemmap PTEs and PMDs).
+ */
+export const PAGE_KERNEL = PROT_NORMAL | PTE_DIRTY;
+/** PAGE_KERNEL_RO = (PROT_NORMAL & ~PTE_WRITE) | PTE_RDONLY | PTE_DIRTY = 0x00e0000000000783. */
+export const PAGE_KERNEL_RO = (PROT_NORMAL & ~PTE_WRITE) | PTE_RDONLY | PTE_DIRTY;
+/**
+ * The vmemmap's block descriptor: the generic vmemmap_set_pmd() (mm/sparse-vmemmap.c, arm64 has
+ * no override in 7.2) passes PAGE_KERNEL to pmd_set_huge(), whose mk_pmd_sect_prot() clears the
+ * table bit: 0x00e8000000000701, as the 4K guest's vmemmap PMDs read.
+ */
+export const PROT_SECT_NORMAL = (PAGE_KERNEL & ~PTE_TABLE_BIT) | PMD_TYPE_SECT;
 /** Kernel table descriptors (pmd/pud/p4d_populate for init_mm): 0x1000000000000403. */
 export const KERNEL_TABLE = PMD_TYPE_TABLE | PMD_TABLE_AF | PMD_TABLE_UXN;
 
@@ -77,7 +86,7 @@ export function arm64PteCodec(pageShift: number, levelShifts: readonly number[])
         if (level === last || level === 0) {
           throw new RangeError("arm64: block mappings exist only at the PMD and PUD levels");
         }
-        v = PROT_SECT_NORMAL; // mk_pmd_sect_prot(): bit 1 clear
+        v = PROT_SECT_NORMAL; // mk_pmd_sect_prot(PAGE_KERNEL): bit 1 clear
         if (!prot.writable) v = (v & ~PTE_WRITE) | PTE_RDONLY;
       } else {
         if (level !== last) throw new RangeError("arm64: a page descriptor lives at level 3");
@@ -237,6 +246,9 @@ export function arm64Arch(
     maxPageOrder: g.maxPageOrder,
     vmemmapPreinit: false,
     optimizeHugetlbVmemmap: true,
+    // Debian's arm64 configs (7.2.13, 4K and 16K): CONFIG_NODES_SHIFT=4, so a node-1 Normal page's
+    // flags start 0x14 (node 1 in bits 63:60, zone 2 in 59:57), as the 2-node guest's read.
+    nodesShift: 4,
     // CONT_PTE_SHIFT = CONT_PTE bits + PAGE_SHIFT, CONT_PMD_SHIFT = CONT_PMD bits + PMD_SHIFT.
     contShifts: {
       pte: g.contPteBits + g.pageShift,

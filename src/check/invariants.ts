@@ -241,15 +241,26 @@ function watchSharedTails(c: CheckContext): void {
     const writes = c.sharedTailWrites;
     const tables = c.mirror.tableFrames;
     const mirror = c.mirror;
+    const tailWritten = (frame: number) => {
+      if (writes.length >= 16) return;
+      c.tailSummaries.delete(frame);
+      writes.push({
+        invariant: "shared_tail_written",
+        detail: `${name}() on shared tail frame ${frame} after it was published`,
+        pfn: frame,
+      });
+    };
+    // setPatternRange(frame, nr, pattern) writes nr frames from frame on; the others one.
+    const ranged = name === "setPatternRange";
     f[name] = function (this: unknown, frame: unknown, a: unknown, b: unknown) {
-      if (tables.has(frame as number)) mirror.written(frame as number);
-      if (tails.size > 0 && tails.has(frame as number) && writes.length < 16) {
-        c.tailSummaries.delete(frame as number);
-        writes.push({
-          invariant: "shared_tail_written",
-          detail: `${name}() on shared tail frame ${frame} after it was published`,
-          pfn: frame as number,
-        });
+      const first = frame as number;
+      if (ranged && (a as number) > 1) {
+        const end = first + (a as number);
+        for (const t of tables) if (t >= first && t < end) mirror.written(t);
+        for (const t of tails.keys()) if (t >= first && t < end) tailWritten(t);
+      } else {
+        if (tables.has(first)) mirror.written(first);
+        if (tails.size > 0 && tails.has(first)) tailWritten(first);
       }
       return orig.call(this, frame, a, b);
     };

@@ -44,6 +44,8 @@ export interface KernelCheck {
   tests: readonly string[];
   /** How the kernel shows them. */
   how: string;
+  /** The kernel `hvo vm --kernel` boots for these tests (its config is cached beside it). */
+  vmKernel?: string;
 }
 
 export const KERNEL_CHECKS: readonly KernelCheck[] = [
@@ -72,10 +74,39 @@ export const KERNEL_CHECKS: readonly KernelCheck[] = [
     short: "7.2 vm",
     fields: ["hstates", "vmemmap_pages_per_folio", "pages_freed_per_folio", "vmemmap_base"],
     tests: ["test/vm/linux72.test.ts", "test/diff/vm.test.ts", "test/scenario/replays.test.ts"],
+    vmKernel: "debian-7.2",
     how:
       "the memmap counters as on 6.18, boot-time 1G pages costing one vmemmap page each; raw " +
       "struct pages read through /proc/kcore at vmemmap_base + 64 * pfn and the vmemmap PTEs " +
       "that map them (hvo diff --against vm:debian-7.2)",
+  },
+  // Debian's arm64 kernels are built without HVO (no hugetlb_optimize_vmemmap sysctl): they
+  // confirm the hstates, the vmemmap address and the memmap per page, not what HVO frees.
+  {
+    preset: "arm64-4k",
+    structPageSize: 64,
+    design: "mainline",
+    kernel: "Linux 7.2.13 arm64 (Debian linux-image-7.2.13+deb14-arm64) on QEMU virt",
+    short: "7.2 arm64 vm",
+    fields: ["hstates", "vmemmap_pages_per_folio", "vmemmap_base"],
+    tests: ["test/vm/arm64.test.ts"],
+    vmKernel: "debian-7.2:arm64",
+    how:
+      "the 64K, 2M, 32M and 1G sysfs directories; pfn_to_page(0) from memstart_addr; " +
+      "nr_memmap_boot_pages = RAM / 4K x 64 B / 4K; raw struct pages of a mapped 2M folio",
+  },
+  {
+    preset: "arm64-16k",
+    structPageSize: 64,
+    design: "mainline",
+    kernel: "Linux 7.2.13 arm64-16k (Debian linux-image-7.2.13+deb14-arm64-16k) on QEMU virt",
+    short: "7.2 arm64-16k vm",
+    fields: ["hstates", "vmemmap_pages_per_folio", "vmemmap_base"],
+    tests: ["test/vm/arm64.test.ts"],
+    vmKernel: "debian-7.2:arm64-16k",
+    how:
+      "the 2M, 32M and 1G sysfs directories; pfn_to_page(0) from memstart_addr; " +
+      "nr_memmap_boot_pages = RAM / 16K x 64 B / 16K; raw struct pages of a mapped 32M folio",
   },
 ];
 

@@ -11,7 +11,7 @@ import { KernelError, Oops } from "../include/errno.ts";
 import { type Design, type Mutation, MUTATIONS } from "../kernel.ts";
 import type { MachineSpec } from "../machine/spec.ts";
 import { type Model, bootModel } from "../model.ts";
-import { Faults } from "../mm/fault_inject.ts";
+import { type FaultRule, Faults } from "../mm/fault_inject.ts";
 import { memoryFailure } from "../mm/memory_failure.ts";
 import { memoryBlockSizeBytes } from "../mm/memory_hotplug.ts";
 import { createHugetlbVmemmap } from "../mm/hugetlb_vmemmap.ts";
@@ -72,6 +72,8 @@ export interface CheckConfig {
    * done and the total: the CLI's progress line. Nothing the run finds depends on it.
    */
   progress?: (done: number, total: number) => void;
+  /** ENOMEM at named allocation sites during boot only (a replay's `x-check.bootFaults`). */
+  bootFaults?: FaultRule[];
 }
 
 /** How often CheckConfig.progress is called, in ops. */
@@ -114,6 +116,8 @@ export interface ReplayInfo {
   /** The failure the sequence reproduces. */
   step: number;
   invariant: string;
+  /** Allocation sites made to fail while the machine boots (written by hand, not by check). */
+  bootFaults?: FaultRule[];
 }
 
 // ------------------------------------------------------------------ generation
@@ -411,9 +415,11 @@ export function execute(cfg: CheckConfig, ops: readonly CheckOp[] | OpStream): E
   let model: Model | null = null;
   let checker: Checker | null = null;
   let session: ModelSession | null = null;
+  for (const r of cfg.bootFaults ?? []) faults.add(r);
   if (
     !guard(-1, () => {
       model = bootCheckModel(spec, cfg.design, cfg.mutation, faults);
+      faults.clearRules();
       checker = new Checker(model.k, { fullEvery: cfg.fullEvery, clock: cfg.clock });
       session = new ModelSession(model);
     })
@@ -637,6 +643,7 @@ export function replayRun(
     every: x.every ?? 1,
     faults: x.faults ?? 0,
     mutation: x.mutation ?? null,
+    bootFaults: x.bootFaults,
     ...over,
   };
   const steps = file.scenarios.flatMap((s) => s.steps);

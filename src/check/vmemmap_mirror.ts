@@ -12,6 +12,8 @@ export interface Mapping {
 }
 
 interface TableState {
+  /** The table's frame. */
+  pfn: number;
   level: number;
   /** First vmemmap page index (vpn) this table covers. */
   vpnBase: number;
@@ -36,9 +38,12 @@ const HUGE_BLOCK = 512;
 
 export class VmemmapMirror {
   /** vpn -> translation of every PTE-level leaf. */
-  private readonly pte = new Map<number, Mapping>();
+  private readonly pte = new Map<number, Mapping & { owner: number }>();
   /** Huge leaves: first vpn -> [frame, nrPages, writable]. */
-  private readonly huge = new Map<number, { frame: number; nrPages: number; writable: boolean }>();
+  private readonly huge = new Map<
+    number,
+    { frame: number; nrPages: number; writable: boolean; owner: number }
+  >();
   /** Frame -> number of PTE leaves mapping it. */
   private readonly refs = new Map<number, number>();
   private readonly tables = new Map<number, TableState>();
@@ -334,7 +339,7 @@ export class VmemmapMirror {
       if (e.table) {
         st.children.set(i, e.pfn);
         pointer(i, e.pfn);
-      } else this.addLeaf(st.vpnBase + i * span, e.pfn, e.writable, level);
+      } else this.addLeaf(st.vpnBase + i * span, e.pfn, e.writable, level, tablePfn);
     }
   }
 
@@ -344,7 +349,13 @@ export class VmemmapMirror {
     let st = this.tables.get(tablePfn);
     if (!st || st.level !== level || st.vpnBase !== vpnBase) {
       if (st) this.dropTable(tablePfn);
-      st = { level, vpnBase, snap: new Uint32Array(words.length), children: new Map() };
+      st = {
+        pfn: tablePfn,
+        level,
+        vpnBase,
+        snap: new Uint32Array(words.length),
+        children: new Map(),
+      };
       this.tables.set(tablePfn, st);
     }
     const snap = st.snap;
@@ -372,7 +383,7 @@ export class VmemmapMirror {
       if (e.table) {
         st.children.set(i, e.pfn);
         this.visit(e.pfn, level + 1, vpn, seen);
-      } else this.addLeaf(vpn, e.pfn, e.writable, level);
+      } else this.addLeaf(vpn, e.pfn, e.writable, level, tablePfn);
     }
   }
 
@@ -384,28 +395,38 @@ export class VmemmapMirror {
       // The child is dropped at the end of the refresh if nothing else reaches it.
       return;
     }
-    const e = this.k.spec.arch.pte.decode((BigInt(hi) << 32n) | BigInt(lo), st.level);
-    if (!e?.present || e.table) return;
+    // A leaf this entry made, if any (no other entry makes one at this vpn and level): no
+    // need to decode the old entry.
     const span = 2 ** this.vpnShiftPerLevel[st.level];
-    this.removeLeaf(st.vpnBase + i * span, st.level);
+    this.removeLeaf(st.vpnBase + i * span, st.level, st.pfn);
   }
 
-  private addLeaf(vpn: number, frame: number, writable: boolean, level: number): void {
+  /** A leaf of table `owner` at vpn (one another table made there first is taken out). */
+  private addLeaf(
+    vpn: number,
+    frame: number,
+    writable: boolean,
+    level: number,
+    owner: number,
+  ): void {
     if (level === this.levels - 1) {
-      const before = this.pte.get(vpn) ?? null;
-      this.pte.set(vpn, { frame, writable });
+      const old = this.pte.get(vpn);
+      if (old) this.removeLeaf(vpn, level, old.owner);
+      this.pte.set(vpn, { frame, writable, owner });
       const n = this.refs.get(frame) ?? 0;
       this.refs.set(frame, n + 1);
       if (n === 0) {
         const b = Math.floor(frame / HUGE_BLOCK);
         this.refsByBlock.set(b, (this.refsByBlock.get(b) ?? 0) + 1);
       }
-      this.noteChange(vpn, before, { frame, writable });
+      this.noteChange(vpn, null, { frame, writable });
       return;
     }
     const nrPages = 2 ** this.vpnShiftPerLevel[level];
+    const oldHuge = this.huge.get(vpn);
+    if (oldHuge) this.removeLeaf(vpn, level, oldHuge.owner);
     this.hugeVersion++;
-    this.huge.set(vpn, { frame, nrPages, writable });
+    this.huge.set(vpn, { frame, nrPages, writable, owner });
     for (let b = Math.floor(vpn / HUGE_BLOCK); b * HUGE_BLOCK < vpn + nrPages; b++)
       this.hugeByBlock.set(b, vpn);
     for (let b = Math.floor(frame / HUGE_BLOCK); b * HUGE_BLOCK < frame + nrPages; b++) {
@@ -417,10 +438,11 @@ export class VmemmapMirror {
       this.noteChange(vpn + j, null, { frame: frame + j, writable });
   }
 
-  private removeLeaf(vpn: number, level: number): void {
+  /** Takes out the leaf table `owner` made at vpn, if it is still there. */
+  private removeLeaf(vpn: number, level: number, owner: number): void {
     if (level === this.levels - 1) {
       const m = this.pte.get(vpn);
-      if (!m) return;
+      if (!m || m.owner !== owner) return;
       this.pte.delete(vpn);
       const n = (this.refs.get(m.frame) ?? 1) - 1;
       if (n <= 0) {
@@ -434,7 +456,7 @@ export class VmemmapMirror {
       return;
     }
     const h = this.huge.get(vpn);
-    if (!h) return;
+    if (!h || h.owner !== owner) return;
     this.hugeVersion++;
     this.huge.delete(vpn);
     for (let b = Math.floor(vpn / HUGE_BLOCK); b * HUGE_BLOCK < vpn + h.nrPages; b++)

@@ -43,7 +43,7 @@ export const ZONE_BY_IDX: readonly ZoneType[] = ["DMA", "DMA32", "Normal", "Mova
 /**
  * Where node and zone live in page->flags. With SPARSEMEM_VMEMMAP there are no section bits;
  * the node field is the top NODES_SHIFT bits, the zone field right below it.
- * Defaults: CONFIG_NODES_SHIFT=10 (Debian's x86_64 and arm64 configs) and ZONES_SHIFT=3
+ * Defaults: CONFIG_NODES_SHIFT=10 (Debian's x86_64 config; arm64's is 4: ArchSpec.nodesShift) and ZONES_SHIFT=3
  * (MAX_NR_ZONES = 5 with ZONE_DEVICE: DMA, DMA32, NORMAL, MOVABLE, DEVICE).
  */
 export interface PageFlagsLayout {

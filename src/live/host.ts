@@ -200,7 +200,11 @@ export interface ZoneInfo {
 /** /proc/zoneinfo, the populated zones (spanned > 0) of every node. */
 export function hostZoneinfo(paths: HostPaths = DEFAULT): ZoneInfo[] {
   const text = tryRead(paths, "/proc/zoneinfo");
-  if (!text) return [];
+  return text ? parseZoneinfo(text) : [];
+}
+
+/** The populated zones (spanned > 0) of a /proc/zoneinfo text (a host's or a guest's). */
+export function parseZoneinfo(text: string): ZoneInfo[] {
   const zones: ZoneInfo[] = [];
   let cur: ZoneInfo | null = null;
   for (const line of text.split("\n")) {

@@ -73,6 +73,11 @@ export interface ArchSpec {
    * arches without such huge pages.
    */
   contShifts?: { pte: number; pmd: number };
+  /**
+   * CONFIG_NODES_SHIFT of the distribution's kernel for this arch: the width of page->flags'
+   * node field (include/linux/page-flags-layout.h). Absent: 10, Debian's x86_64 config.
+   */
+  nodesShift?: number;
   pte: PteCodec;
 }
 

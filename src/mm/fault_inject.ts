@@ -43,6 +43,11 @@ export class Faults implements FaultInjector {
     return this;
   }
 
+  /** Drops the explicit rules (a boot's), keeping the probability and the call counts. */
+  clearRules(): void {
+    this.rules.length = 0;
+  }
+
   clear(): void {
     this.rules.length = 0;
     this.calls.clear();

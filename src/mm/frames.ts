@@ -81,6 +81,8 @@ export interface TailFields {
  */
 class FrameState implements OwnBytes {
   refs = 0;
+  /** `bytes` are the frame's contents: own bytes, or a "fill" pattern rendered once. */
+  readonly flat: boolean;
   /** The pattern object patternOf() gave last, for memoFrame (a stable answer for one frame). */
   memoFrame = -1;
   memo: FramePattern | null = null;
@@ -94,7 +96,9 @@ class FrameState implements OwnBytes {
     readonly delta: number,
     /** A pattern's class (the pattern but for voff). */
     readonly cls: PatternClass | null,
-  ) {}
+  ) {
+    this.flat = pat === null || pat.kind === "fill";
+  }
 }
 
 /** Patterns equal but for voff: their ids by delta (voff - frame * PAGE_SIZE). */
@@ -249,7 +253,11 @@ export class FrameStore {
         : p.kind === "init"
           ? { kind: "init", voff: 0, asFree: p.asFree }
           : { kind: "tails", voff: 0, info: p.info, zeroBase: p.zeroBase, flags: p.flags };
-    const st = new FrameState(this.nextId(), NO_BYTES, NO_VIEW, stored, delta, cls);
+    // A "fill" page reads the same wherever it is: rendered once, read as bytes.
+    const bytes = stored.kind === "fill" ? new Uint8Array(this.pageSize) : NO_BYTES;
+    const view = stored.kind === "fill" ? new DataView(bytes.buffer) : NO_VIEW;
+    if (stored.kind === "fill") this.render(stored, bytes, view);
+    const st = new FrameState(this.nextId(), bytes, view, stored, delta, cls);
     this.states[st.id] = st;
     cls.ids.set(delta, st.id);
     return st.id;
@@ -313,6 +321,7 @@ export class FrameStore {
 
   /** Frames [frame, frame + nr) hold id from now on (the states they held lose them). */
   private setIds(frame: number, nr: number, id: number): void {
+    this.gen++;
     this.take(id, nr);
     while (nr > 0) {
       const ci = Math.floor(frame / CHUNK);
@@ -373,6 +382,37 @@ export class FrameStore {
         } else starts[i] = end;
         return;
       }
+      // Split the run without building arrays: [a, off) old, [off, end) id, [end, b) old.
+      const old = ids[i];
+      this.drop(old, n);
+      const next = i + 1 < ids.length ? ids[i + 1] : -1;
+      if (off > starts[i]) {
+        if (end < runEnd) {
+          starts.splice(i + 1, 0, off, end);
+          ids.splice(i + 1, 0, id, old);
+        } else if (next === id) starts[i + 1] = off;
+        else {
+          starts.splice(i + 1, 0, off);
+          ids.splice(i + 1, 0, id);
+        }
+      } else if (end < runEnd) {
+        // off is the run's start, and the previous run holds another id.
+        starts.splice(i + 1, 0, end);
+        ids.splice(i, 0, id);
+      } else {
+        // The whole run: it takes the id, and merges with equal neighbours.
+        ids[i] = id;
+        if (next === id) {
+          starts.splice(i + 1, 1);
+          ids.splice(i + 1, 1);
+        }
+        if (i > 0 && ids[i - 1] === id) {
+          starts.splice(i, 1);
+          ids.splice(i, 1);
+        }
+      }
+      if (starts.length > DENSE_AT) this.makeDense(c);
+      return;
     }
     let j = i;
     while (j + 1 < starts.length && starts[j + 1] < end) j++;
@@ -405,14 +445,18 @@ export class FrameStore {
         ids.splice(k, 1);
       }
     }
-    if (starts.length > DENSE_AT) {
-      const d = new Int32Array(CHUNK);
-      for (let r = 0; r < starts.length; r++)
-        d.fill(ids[r], starts[r], r + 1 < starts.length ? starts[r + 1] : CHUNK);
-      c.dense = d;
-      c.starts = [];
-      c.ids = [];
-    }
+    if (starts.length > DENSE_AT) this.makeDense(c);
+  }
+
+  /** One id per frame from now on. */
+  private makeDense(c: Chunk): void {
+    const { starts, ids } = c;
+    const d = new Int32Array(CHUNK);
+    for (let r = 0; r < starts.length; r++)
+      d.fill(ids[r], starts[r], r + 1 < starts.length ? starts[r + 1] : CHUNK);
+    c.dense = d;
+    c.starts = [];
+    c.ids = [];
   }
 
   // ---- boot ranges --------------------------------------------------------------------------
@@ -554,9 +598,8 @@ export class FrameStore {
     let p: FramePattern | null;
     if (id !== 0) {
       const st = this.states[id] as FrameState;
-      if (st.pat === null) return st.view.getUint32(off, true);
-      if (st.pat.kind === "fill") return this.fillU32(st.pat, off);
-      p = st.pat;
+      if (st.flat) return st.view.getUint32(off, true);
+      p = st.pat as FramePattern;
       // Render only the one struct page that holds the word (aligned words never straddle one).
       const byte = st.delta + frame * this.pageSize + off;
       const pfn = Math.floor(byte / this.structPageSize);
@@ -571,18 +614,33 @@ export class FrameStore {
     return this.slotView.getUint32(byte - pfn * this.structPageSize, true);
   }
 
+  /** The high half of the word readU64Lo() read last. */
+  hi = 0;
+
+  /**
+   * Bumped by every change of any frame's contents: a TLB entry filled at the current value
+   * still equals a fresh walk (pgtable.ts evicts such entries without walking).
+   */
+  gen = 0;
+
+  /** The low 32 bits of the 64-bit word at off, the high 32 left in `hi` (no bigint). */
+  readU64Lo(frame: number, off: number): number {
+    const id = this.idOf(frame);
+    if (id !== 0) {
+      const st = this.states[id] as FrameState;
+      if (st.flat) {
+        this.hi = st.view.getUint32(off + 4, true);
+        return st.view.getUint32(off, true);
+      }
+    }
+    this.hi = this.readU32(frame, off + 4);
+    return this.readU32(frame, off);
+  }
+
   readU64(frame: number, off: number): bigint {
     const lo = this.readU32(frame, off);
     const hi = this.readU32(frame, off + 4);
     return (BigInt(hi) << 32n) | BigInt(lo);
-  }
-
-  private fillU32(p: { slot: Uint8Array }, off: number): number {
-    const sps = this.structPageSize;
-    const i = off % sps;
-    if (off >= this.perFrame * sps) return 0;
-    const b = p.slot;
-    return (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;
   }
 
   // ---- writing ----------------------------------------------------------------------------
@@ -591,7 +649,10 @@ export class FrameStore {
   private writable(frame: number): FrameState {
     const id = this.idOf(frame);
     const cur = id === 0 ? undefined : (this.states[id] as FrameState);
-    if (cur !== undefined && cur.pat === null && cur.refs === 1) return cur;
+    if (cur !== undefined && cur.pat === null && cur.refs === 1) {
+      this.gen++;
+      return cur;
+    }
     const fresh = this.newOwn(new Uint8Array(this.pageSize));
     if (cur !== undefined && cur.pat === null) fresh.bytes.set(cur.bytes);
     else {

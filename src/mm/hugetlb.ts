@@ -493,6 +493,16 @@ export class HugetlbPool {
       c.prepCompoundPage(head, order);
     } else {
       const m = this.k.memmap;
+      // hugetlb_folio_init_tail_vmemmap() runs __init_single_page() on struct pages 1..63, and
+      // the head's was initialised again by reserve_bootmem_region() (only the tails are
+      // noinit): whatever memmap_init() wrote there through aliasing tail PTEs is gone.
+      const bytes = new Uint8Array(this.k.layout.size);
+      const view = new DataView(bytes.buffer);
+      for (let i = 0; i < nrStructPages; i++) {
+        bytes.fill(0);
+        this.k.initStructPage(head + i, bytes, view, 0, true);
+        m.writeStructPage(head + i, bytes);
+      }
       m.setBit(head, PAGE_OFF.flags, PG.head, true);
       const info = c.tailInfo(head, order);
       for (let i = 1; i < nrStructPages; i++) c.prepCompoundTail(head + i, info);

@@ -50,6 +50,7 @@ import {
 import type { BootHooks, Design, Kernel } from "../kernel.ts";
 import { DESIGN_FACTS, type DesignFacts } from "./hvo_designs.ts";
 import type { ZoneType } from "../machine/spec.ts";
+import { firstDeferredPfn } from "./memmap.ts";
 import { folioRefCount, folioSetHpg, folioTestHpg, folioTestHugetlb } from "./hugetlb_folio.ts";
 import {
   HUGE_BOOTMEM_HVO,
@@ -977,6 +978,46 @@ export class HvoCore implements HugetlbVmemmap {
       }
     }
     for (const n of this.k.spec.nodes) this.design.initLate(this, n.nid);
+    this.memmapInitBootHvo();
+  }
+
+  /**
+   * memmap_init(), which free_area_init() runs right after hugetlb_vmemmap_init_late():
+   * __init_single_page() on every pfn of memory that is not deferred, boot-time huge pages
+   * included (their tails are only memblock_reserved_mark_noinit(), which memmap_init_range()
+   * does not look at). For a folio whose vmemmap was populated HVO-style the struct pages from
+   * HUGETLB_VMEMMAP_RESERVE_PAGES on go through its tail PTEs, writable still, into the one page
+   * they all map (the folio's head page in legacy, the shared tail in seed and mainline): slot by
+   * slot, the highest pfn of each slot last. So only the last slot's worth of pfns of each folio
+   * is written here, folios in ascending order; every other struct page of the model reads as
+   * memmap_init() left it without being written (frames.ts's init pattern).
+   */
+  private memmapInitBootHvo(): void {
+    const { k } = this;
+    const perPage = this.reservePages;
+    const folios = this.hugeBootPages()
+      .filter((m) => m.flags & HUGE_BOOTMEM_HVO)
+      .sort((a, b) => a.pfn - b.pfn);
+    const bytes = new Uint8Array(this.structPageSize);
+    const view = new DataView(bytes.buffer);
+    for (const m of folios) {
+      const z = k.pfnZone(m.pfn);
+      const node = k.spec.nodes.find((n) => n.nid === z?.nid);
+      const zone = node?.zones.find((x) => x.type === z?.zone);
+      if (!node || !zone) continue;
+      const deferred = this.design.facts.config.deferredStructPageInit
+        ? firstDeferredPfn(node, zone, k.geometry.pagesPerSection)
+        : null;
+      const end = Math.min(m.pfn + 2 ** m.order, deferred ?? Number.POSITIVE_INFINITY);
+      const start = Math.max(m.pfn + perPage, end - perPage);
+      for (let pfn = start; pfn < end; pfn++) {
+        // The backing may be a full memmap (populating HVO-style failed): the write then lands
+        // in the pfn's own page, which holds these bytes already.
+        bytes.fill(0);
+        initSinglePage(k, pfn, bytes, view);
+        k.memmap.writeStructPage(pfn, bytes);
+      }
+    }
   }
 
   /** Voff range (from the vmemmap base) of a folio's struct pages. */
@@ -1466,11 +1507,39 @@ export const MAINLINE: HvoDesign = {
     }
   },
   lateInitcall(core) {
-    // hugetlb_vmemmap_init(): init_compound_tail() on every published tail of every zone; the
-    // boot ones were only zeroed until now.
+    // hugetlb_bootmem_struct_page_init() (7.2; hugetlb_vmemmap_init() before): init_compound_tail()
+    // on every slot of every published tail of every zone. The boot ones were zeroed, then
+    // memmap_init() wrote whole struct pages into them through the tail PTEs; init_compound_tail()
+    // sets _mapcount, node, zone, mapping, compound_info and private, and leaves the rest
+    // (_refcount, lru.prev, flags' other bits) as memmap_init() left it.
     for (const t of core.sharedTails()) {
       if (t.zone === null) continue;
-      fillSlots(core, t.pfn, initCompoundTailSlot(core, t.order, t.nid, t.zone));
+      const init = initCompoundTailSlot(core, t.order, t.nid, t.zone);
+      const iv = new DataView(init.buffer);
+      const sps = core.structPageSize;
+      const frame = core.k.frames.view(t.pfn);
+      const out = new Uint8Array(frame.length);
+      out.set(frame);
+      const ov = new DataView(out.buffer);
+      for (let off = 0; off + sps <= out.length; off += sps) {
+        ov.setUint32(off + PAGE_OFF.mapcount, 0xffffffff, true);
+        ov.setBigUint64(
+          off + PAGE_OFF.flags,
+          ov.getBigUint64(off + PAGE_OFF.flags, true) | iv.getBigUint64(PAGE_OFF.flags, true),
+          true,
+        );
+        for (const f of [PAGE_OFF.mapping, PAGE_OFF.compoundInfo, PAGE_OFF.private])
+          ov.setBigUint64(off + f, iv.getBigUint64(f, true), true);
+      }
+      let uniform = true;
+      for (let off = sps; off + sps <= out.length && uniform; off += sps)
+        for (let b = 0; b < sps; b++)
+          if (out[off + b] !== out[b]) {
+            uniform = false;
+            break;
+          }
+      if (uniform) fillSlots(core, t.pfn, out.slice(0, sps));
+      else core.k.frames.writeBytes(t.pfn, 0, out);
     }
   },
 };
@@ -1528,4 +1597,14 @@ export function createHugetlbVmemmap(k: Kernel): HvoCore {
   const core = new HvoCore(k, HVO_DESIGNS[k.design]);
   k.sub.hvo = core;
   return core;
+}
+
+/**
+ * __init_single_page() (mm/mm_init.c) of pfn into `bytes` (zeroed by the caller): zone and node
+ * links, _refcount 1 (init_page_count()), _mapcount -1, lru pointing to itself. The lastcpupid
+ * bits of flags are not modelled.
+ */
+export function initSinglePage(k: Kernel, pfn: number, bytes: Uint8Array, view: DataView): void {
+  k.initStructPage(pfn, bytes, view, 0, true);
+  view.setUint32(PAGE_OFF.refcount, 1, true);
 }

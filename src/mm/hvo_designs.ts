@@ -44,9 +44,11 @@ export interface DesignFacts {
   /**
    * The build configuration of the kernel the design is checked against, where it changes what
    * the model does: CONFIG_INIT_ON_ALLOC_DEFAULT_ON (y in Debian's 7.2.13, the VM's kernel; not
-   * set in the live 6.18 host's), which turns on the free path's page checks (page_alloc.ts).
+   * set in the live 6.18 host's), which turns on the free path's page checks (page_alloc.ts);
+   * CONFIG_DEFERRED_STRUCT_PAGE_INIT (y in Debian's builds), which leaves all but the first
+   * section of each node's last zone to the deferred pass (memmap.ts firstDeferredPfn()).
    */
-  config: { initOnAllocDefaultOn: boolean };
+  config: { initOnAllocDefaultOn: boolean; deferredStructPageInit: boolean };
   /** Whether the design has these upstream fixes. */
   fixes: {
     /**
@@ -102,7 +104,7 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
     tailScope: "none",
     restoreCopies: "head_page_reset",
     fakeHeads: true,
-    config: { initOnAllocDefaultOn: false },
+    config: { initOnAllocDefaultOn: false, deferredStructPageInit: true },
     fixes: { rollbackKeepsHead: false, wrprotectWholeVmemmap: false },
     pool: {
       giganticOvercommit: false,
@@ -118,7 +120,7 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
     tailScope: "node",
     restoreCopies: "head_page_reset",
     fakeHeads: false,
-    config: { initOnAllocDefaultOn: false },
+    config: { initOnAllocDefaultOn: false, deferredStructPageInit: true },
     fixes: { rollbackKeepsHead: false, wrprotectWholeVmemmap: false },
     pool: {
       giganticOvercommit: true,
@@ -134,7 +136,7 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
     tailScope: "zone",
     restoreCopies: "shared_tail",
     fakeHeads: false,
-    config: { initOnAllocDefaultOn: true },
+    config: { initOnAllocDefaultOn: true, deferredStructPageInit: true },
     fixes: { rollbackKeepsHead: true, wrprotectWholeVmemmap: true },
     pool: {
       giganticOvercommit: true,
@@ -150,7 +152,7 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
     tailScope: "zone",
     restoreCopies: "head_last_struct_page",
     fakeHeads: false,
-    config: { initOnAllocDefaultOn: true },
+    config: { initOnAllocDefaultOn: true, deferredStructPageInit: true },
     fixes: { rollbackKeepsHead: false, wrprotectWholeVmemmap: false },
     pool: {
       giganticOvercommit: true,

@@ -9,6 +9,7 @@
 import { Oops } from "../include/errno.ts";
 import type { KernelPageTables } from "./pgtable.ts";
 import type { FrameStore } from "./frames.ts";
+import type { NodeSpec, PfnRange } from "../machine/spec.ts";
 
 export class Memmap {
   readonly pageSize: number;
@@ -85,9 +86,9 @@ export class Memmap {
   readU64Lo(pfn: number, fieldOff: number): number {
     this.reads++;
     const frame = this.at(pfn * this.structPageSize + fieldOff, false);
-    const off = this.atOff;
-    this.hi = this.frames.readU32(frame, off + 4);
-    return this.frames.readU32(frame, off);
+    const lo = this.frames.readU64Lo(frame, this.atOff);
+    this.hi = this.frames.hi;
+    return lo;
   }
 
   /** The low and high 32 bits of a 64-bit field, as numbers (hot paths avoid bigint). */
@@ -167,4 +168,37 @@ export class Memmap {
   backing(pfn: number): { frame: number; writable: boolean } | null {
     return this.pgt.walk(this.vaddrOf(pfn));
   }
+}
+
+/**
+ * memmap_init()'s defer_init() (mm/mm_init.c, CONFIG_DEFERRED_STRUCT_PAGE_INIT): in the zone
+ * that reaches the end of its node (pgdat_end_pfn()), only the first PAGES_PER_SECTION pfns
+ * memmap_init_range() initialises, counted over the node's memory ranges in that zone, and up
+ * to the next section boundary, are done early; from that pfn on the struct pages wait for
+ * deferred_init_memmap(), which walks free memory only (never memblock reservations such as
+ * boot-time huge pages). Returns that first deferred pfn, or null when the whole zone is
+ * initialised early (another zone of the node ends later, or the zone is too small).
+ */
+export function firstDeferredPfn(
+  node: NodeSpec,
+  zone: PfnRange,
+  pagesPerSection: number,
+): number | null {
+  const nodeEnd = Math.max(...node.zones.map((z) => z.endPfn));
+  if (zone.endPfn < nodeEnd) return null;
+  let counted = 0;
+  /** The pfn that made nr_initialised exceed PAGES_PER_SECTION; from it on, the next aligned one stops. */
+  let over: number | null = null;
+  for (const r of node.ranges) {
+    const s = Math.max(r.startPfn, zone.startPfn);
+    const e = Math.min(r.endPfn, zone.endPfn);
+    if (s >= e) continue;
+    if (over === null && counted + (e - s) > pagesPerSection)
+      over = s + (pagesPerSection - counted);
+    counted += e - s;
+    if (over === null) continue;
+    const aligned = Math.ceil(Math.max(over, s) / pagesPerSection) * pagesPerSection;
+    if (aligned < e) return aligned;
+  }
+  return null;
 }

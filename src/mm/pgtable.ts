@@ -45,6 +45,10 @@ export class KernelPageTables {
   tlbFlushAlls = 0;
   /** vmemmap page index (from tlbBase) -> cached translation. */
   private readonly tlb = new Map<number, Translation>();
+  /** The frame store's generation after the last sweep of evictClean() (-1: none yet). */
+  private sweepGen = -1;
+  /** The entries that sweep kept (stale then). */
+  private survivors: number[] = [];
   private readonly pageShiftN: bigint;
   /** The TLB entry translate() returned last (-1: none); dropped with every TLB removal. */
   private lastVpn = -1;
@@ -64,7 +68,19 @@ export class KernelPageTables {
     this.pageShiftN = BigInt(arch.pageShift);
     this.levelShiftsN = arch.levelShifts.map((x) => BigInt(x));
     this.indexMaskN = BigInt(this.entriesPerTable - 1);
+    this.pageBytes = 2 ** arch.pageShift;
+    this.levelSpan = arch.levelShifts.map((x) => 2 ** x);
+    this.baseIndex = arch.levelShifts.map((_, l) => this.index(l, tlbBase));
+    this.fastIndex = arch.levelShifts.every((x) => tlbBase % (1n << BigInt(x)) === 0n);
   }
+
+  private readonly pageBytes: number;
+  /** Bytes one entry of each level maps. */
+  private readonly levelSpan: number[];
+  /** Each level's index of the vmemmap base. */
+  private readonly baseIndex: number[];
+  /** The base is aligned to every level's span: indices follow from vpn alone. */
+  private readonly fastIndex: boolean;
 
   private readonly levelShiftsN: bigint[];
   private readonly indexMaskN: bigint;
@@ -139,7 +155,7 @@ export class KernelPageTables {
       this.lastHit = hit;
       return hit;
     }
-    const t = this.walk(this.tlbBase + (BigInt(vpn) << this.pageShiftN));
+    const t = this.walkVpn(vpn);
     if (t) {
       if (this.tlb.size >= this.tlbCapacity) this.evictClean();
       this.tlb.set(vpn, t);
@@ -148,18 +164,59 @@ export class KernelPageTables {
   }
 
   /**
+   * walk() of the vmemmap page vpn, the indices computed from vpn as numbers (the vmemmap base
+   * is aligned to every level's span where fastIndex is set): no bigint per level.
+   */
+  private walkVpn(vpn: number): Translation | null {
+    if (!this.fastIndex) return this.walk(this.tlbBase + (BigInt(vpn) << this.pageShiftN));
+    const pte = this.arch.pte;
+    const off = vpn * this.pageBytes;
+    let table = this.rootPfn;
+    for (let l = 0; l < this.levels; l++) {
+      const span = this.levelSpan[l];
+      const idx = (this.baseIndex[l] + Math.floor(off / span)) % this.entriesPerTable;
+      const e = pte.decode(this.frames.readU64(table, idx * 8), l);
+      if (!e?.present) return null;
+      if (!e.table) {
+        // A leaf above the last level maps a huge range: the page's frame within it.
+        const within = l < this.levels - 1 ? Math.floor((off % span) / this.pageBytes) : 0;
+        return { frame: e.pfn + within, writable: e.writable };
+      }
+      table = e.pfn;
+    }
+    return null;
+  }
+
+  /**
    * A full TLB drops every translation that equals a fresh walk, as hardware may evict any
    * entry at any time; a stale one (a missed flush) stays, so the checker still sees it. Each
    * sweep walks at most TLB_CAPACITY entries and frees as many as are clean: amortised, at most
-   * one extra walk per translation filled.
+   * one extra walk per translation filled; and none while no frame changed since the last sweep
+   * (a run of reads, compound_head() over a large machine, evicts without walking).
    */
   private evictClean(): void {
     this.lastVpn = -1;
+    const gen = this.frames.gen;
+    if (gen === this.sweepGen) {
+      // No frame changed since the last sweep: every entry filled since equals a walk, and the
+      // ones that sweep kept are as stale as they were. Keep those, drop the rest unwalked.
+      const keep: [number, Translation][] = [];
+      for (const v of this.survivors) {
+        const t = this.tlb.get(v);
+        if (t) keep.push([v, t]);
+      }
+      this.tlb.clear();
+      for (const [v, t] of keep) this.tlb.set(v, t);
+      this.survivors = keep.map(([v]) => v);
+      if (this.tlb.size < this.tlbCapacity) return;
+    }
     for (const [vpn, cached] of this.tlb) {
       const actual = this.walk(this.tlbBase + (BigInt(vpn) << this.pageShiftN));
       if (actual && actual.frame === cached.frame && actual.writable === cached.writable)
         this.tlb.delete(vpn);
     }
+    this.survivors = [...this.tlb.keys()];
+    this.sweepGen = gen;
   }
 
   vpnOf(vaddr: bigint): number {

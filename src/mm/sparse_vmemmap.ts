@@ -154,7 +154,27 @@ export function vmemmapPopulate(
     for (; v < voffEnd; v += g.pmdSize) {
       const vaddr = ctx.vmemmapBase + BigInt(v);
       const s = ensureTables(ctx, vaddr, g.pmdLevel, nid);
-      if (arch.pte.decode(pgt.get(s.tablePfn, s.idx), g.pmdLevel)) continue;
+      const e = arch.pte.decode(pgt.get(s.tablePfn, s.idx), g.pmdLevel);
+      if (e?.table) {
+        // A PTE table is there already (a boot-time HVO population that failed half-way):
+        // vmemmap_check_pmd() says no, and vmemmap_populate_basepages() fills the PTEs that
+        // are still none.
+        const to = Math.min(v + g.pmdSize, voffEnd);
+        for (let b = Math.max(v, voffStart); b < to; b += g.pageSize) {
+          const slot = ensureTables(ctx, ctx.vmemmapBase + BigInt(b), g.pteLevel, nid);
+          if (arch.pte.decode(pgt.get(slot.tablePfn, slot.idx), g.pteLevel)) continue;
+          const pfn = block(1);
+          pgt.set(
+            slot.tablePfn,
+            slot.idx,
+            arch.pte.mkLeaf(pfn, { writable: true, huge: false }, g.pteLevel),
+          );
+          frames.addInitRange(pfn, 1, b);
+          mapped++;
+        }
+        continue;
+      }
+      if (e) continue;
       const nrPages = g.pmdSize / g.pageSize;
       const pfn = block(nrPages);
       pgt.set(s.tablePfn, s.idx, arch.pte.mkLeaf(pfn, { writable: true, huge: true }, g.pmdLevel));
@@ -283,9 +303,18 @@ export function vmemmapWrprotectHvo(
 ): void {
   const { geometry: g, arch, pgt } = ctx;
   for (let voff = voffStart + headsizeBytes; voff < voffEnd; voff += g.pageSize) {
-    const s = pgt.slot(g.pteLevel, ctx.vmemmapBase + BigInt(voff));
-    if (!s)
-      throw new Oops("vmemmap_wrprotect_hvo: no PTE", { vaddr: ctx.vmemmapBase + BigInt(voff) });
+    const vaddr = ctx.vmemmapBase + BigInt(voff);
+    let s = pgt.slot(g.pteLevel, vaddr);
+    if (!s) {
+      // virt_to_kpte() does not look at what the PMD holds: where a PMD leaf maps the range
+      // (populating HVO-style failed at boot and vmemmap_populate() used huge pages, yet the
+      // folio is marked optimised), pte_offset_kernel() takes the leaf's first page for a page
+      // table, and ptep_set_wrprotect() changes a bit of the struct pages stored there.
+      const pmd = pgt.slot(g.pmdLevel, vaddr);
+      const e = pmd ? arch.pte.decode(pgt.get(pmd.tablePfn, pmd.idx), g.pmdLevel) : null;
+      if (e && !e.table) s = { tablePfn: e.pfn, idx: pgt.index(g.pteLevel, vaddr) };
+    }
+    if (!s) throw new Oops("vmemmap_wrprotect_hvo: no PTE", { vaddr });
     pgt.set(s.tablePfn, s.idx, arch.pte.wrprotect(pgt.get(s.tablePfn, s.idx), g.pteLevel));
   }
 }

@@ -61,12 +61,13 @@ describe("known entries", () => {
   it("arm64-4k: PAGE_KERNEL, PAGE_KERNEL_RO, PROT_SECT_NORMAL, kernel tables", () => {
     const a = machinePreset("arm64-4k").arch.pte;
     // PROT_NORMAL = PTE_TYPE_PAGE(3) | PTE_AF(1 << 10) | PTE_SHARED(3 << 8) | PTE_PXN(1 << 53)
-    // | PTE_UXN(1 << 54) | PTE_WRITE(DBM, 1 << 51) | AttrIndx(MT_NORMAL = 0).
-    expect(a.mkLeaf(0x40000, { writable: true, huge: false }, 3)).toBe(0x0068000040000703n);
-    // PAGE_KERNEL_RO = (PROT_NORMAL & ~PTE_WRITE) | PTE_RDONLY (AP[2], 1 << 7).
-    expect(a.mkLeaf(0x40000, { writable: false, huge: false }, 3)).toBe(0x0060000040000783n);
-    // PROT_SECT_NORMAL, block descriptor (bits 1:0 = 0b01).
-    expect(a.mkLeaf(0x40200, { writable: true, huge: true }, 2)).toBe(0x0068000040200701n);
+    // | PTE_UXN(1 << 54) | PTE_WRITE(DBM, 1 << 51) | AttrIndx(MT_NORMAL = 0); PAGE_KERNEL adds
+    // the software PTE_DIRTY (1 << 55), as Debian's 7.2.13 arm64 guest's vmemmap entries show.
+    expect(a.mkLeaf(0x40000, { writable: true, huge: false }, 3)).toBe(0x00e8000040000703n);
+    // PAGE_KERNEL_RO = (PROT_NORMAL & ~PTE_WRITE) | PTE_RDONLY (AP[2], 1 << 7) | PTE_DIRTY.
+    expect(a.mkLeaf(0x40000, { writable: false, huge: false }, 3)).toBe(0x00e0000040000783n);
+    // The vmemmap block: PAGE_KERNEL with bit 1 clear (bits 1:0 = 0b01), 7.2's vmemmap PMDs.
+    expect(a.mkLeaf(0x40200, { writable: true, huge: true }, 2)).toBe(0x00e8000040200701n);
     // PMD_TYPE_TABLE | PMD_TABLE_AF | PMD_TABLE_UXN (1 << 60).
     expect(a.mkTable(0x41000, 2)).toBe(0x1000000041000403n);
     // pte_wrprotect() of a hardware-dirty entry sets the software PTE_DIRTY (1 << 55).
@@ -75,7 +76,7 @@ describe("known entries", () => {
 
   it("arm64-64k: the output address starts at bit 16", () => {
     const a = machinePreset("arm64-64k").arch.pte;
-    expect(a.mkLeaf(0x4000, { writable: true, huge: false }, 2)).toBe(0x0068000040000703n);
+    expect(a.mkLeaf(0x4000, { writable: true, huge: false }, 2)).toBe(0x00e8000040000703n);
     expect(a.decode(0x0068000040000703n, 2)?.pfn).toBe(0x4000);
   });
 

@@ -3,7 +3,7 @@
 // vmemmap page and frees the rest, only when sizeof(struct page) is a power of two and the
 // struct pages fill more than one page. Every number below is that arithmetic done by hand
 // (one line per hstate), not by the code under test.
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { presetNames } from "../../src/arch/index.ts";
@@ -146,6 +146,19 @@ describe("hvo matrix: which numbers a real kernel checked", () => {
       expect(c.tests.length, where).toBeGreaterThan(0);
       for (const t of c.tests) expect(existsSync(join(ROOT, t)), `${where}: ${t}`).toBe(true);
     }
+  });
+
+  it("a kernel built without HVO confirms nothing HVO frees (its cached config, where present)", (ctx) => {
+    let read = 0;
+    for (const c of KERNEL_CHECKS) {
+      if (!c.vmKernel) continue;
+      const config = join(ROOT, ".cache/vm/kernels", c.vmKernel.replace(":", "-"), "config");
+      if (!existsSync(config)) continue;
+      read++;
+      const hvo = /^CONFIG_HUGETLB_PAGE_OPTIMIZE_VMEMMAP=y$/m.test(readFileSync(config, "utf8"));
+      if (!hvo) expect(c.fields, c.kernel).not.toContain("pages_freed_per_folio");
+    }
+    if (read === 0) ctx.skip("no VM kernel has been downloaded here (.cache/vm/kernels)");
   });
 
   it("x86_64 with a 64-byte struct page: legacy checked by the live 6.18, mainline by 7.2 in QEMU", () => {

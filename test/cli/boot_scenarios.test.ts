@@ -8,7 +8,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { captureIo } from "../../src/cli/io.ts";
 import { main } from "../../src/cli/main.ts";
-import { bootKey } from "../../src/live/vm/run.ts";
+import { bootKey, recordVm } from "../../src/live/vm/run.ts";
 import type { Result } from "../../src/scenario/format.ts";
 import { tempDir } from "../tmp.ts";
 
@@ -143,6 +143,17 @@ describe('"reset": false on qemu:6G with hugepagesz=1G hugepages=2', () => {
   });
 });
 
+describe("qemu:4G,nodes=2: the two-node guest of hvo vm --memory 4G --nodes 2", () => {
+  it("has two nodes: a node's pool grows on that node only", async () => {
+    const file = scenarioFile("nodes.json", [
+      { id: "n", steps: [{ op: "nr_node", size: "PMD", node: 1, value: 4 }] },
+    ]);
+    const r = await runJson(["run", file, "--machine", "qemu:4G,nodes=2"]);
+    const h = r.scenarios.n.steps[0].after.h2M;
+    expect([h.nr, h.node0_nr, h.node1_nr]).toEqual([4, 0, 4]);
+  });
+});
+
 describe("qemu:4G,arch=arm64-16k: the virt guest with Debian's 16K kernel, on the model", () => {
   it("hugepagesz=1G hugepages=1 is one CONT_PMD page (32 x 32M) from the first observation; PUD (64G) skipped", async () => {
     const file = scenarioFile("arm16k.json", [
@@ -205,6 +216,13 @@ describe("the VM runner's boots", () => {
     expect(bootKey(shape, { id: "a", reset: false })).not.toBe(bootKey(shape, { id: "a" }));
     expect(bootKey(shape, { id: "a", reset: false })).not.toBe(
       bootKey(shape, { id: "b", reset: false }),
+    );
+  });
+
+  it("refuses to record a reset:false scenario in several rounds (rounds after the first would not start from the boot), before booting", async () => {
+    const raw = { format: "hvo-scenario/1", scenarios: [{ id: "b", reset: false, steps: [] }] };
+    await expect(recordVm(raw, 2)).rejects.toThrow(
+      'scenario b has "reset": false (it starts from the boot): record it with one round',
     );
   });
 });

@@ -190,14 +190,24 @@ describe("hvo shell keeps one model across lines", () => {
     );
   });
 
-  test("--cmdline boots with its pages; save and compare say that hvo run starts from none", async () => {
+  test('--cmdline boots with its pages; save writes "reset": false and the hvo run line that replays from them', async () => {
     const file = join(tempDir("hvo-shell-"), "boot.json");
-    const r = await shell(["cat /proc/meminfo", `save ${file}`], ["--cmdline", "hugepages=2"]);
-    // hugepages=2 without hugepagesz= is 2 pages of the default size (2M on x86_64).
-    expect(totals(r.out)).toEqual([2]);
-    expect(r.err).toMatch(
-      /note: hvo run starts from the FORMAT.md reset .* 2 pages in hugepages-2048kB/,
+    const r = await shell(
+      [`echo 3 > ${NR_2M}`, "cat /proc/meminfo", `save ${file}`],
+      ["--cmdline", "hugepages=2"],
     );
+    // hugepages=2 without hugepagesz= is 2 pages of the default size (2M on x86_64).
+    expect(r.err).toBe("");
+    expect(r.out).toContain(
+      `(hvo run ${file} --cmdline hugepages=2 --design mainline replays them, from the boot: 2 pages in hugepages-2048kB)`,
+    );
+    const saved = JSON.parse(readFileSync(file, "utf8"));
+    expect(saved.scenarios[0].reset).toBe(false);
+    // The replay starts from the 2 boot-time pages, as the session did, and grows to 3.
+    const io = captureIo();
+    expect(await main(["run", file, "--cmdline", "hugepages=2", "--json"], io)).toBe(0);
+    const sc = JSON.parse(io.stdout()).scenarios.shell;
+    expect([sc.initial.HugePages_Total, sc.steps[0].after.HugePages_Total]).toEqual([2, 3]);
   });
 
   test("design with a bad name says which designs there are", async () => {

@@ -14,7 +14,7 @@ import { Faults } from "../../src/mm/fault_inject.ts";
 import { DESIGN_FACTS, DESIGNS, type Design } from "../../src/mm/hvo_designs.ts";
 import { bootModel, type Model } from "../../src/model.ts";
 import { parseScenarioFile } from "../../src/scenario/format.ts";
-import { observeModel, ModelSession } from "../../src/scenario/run_model.ts";
+import { ModelSession, observeModel, runModel } from "../../src/scenario/run_model.ts";
 
 const GiB = 2 ** 30;
 const H1G = "/sys/kernel/mm/hugepages/hugepages-1048576kB";
@@ -318,4 +318,49 @@ describe("dissolve_free_hugetlb_folio() and max_huge_pages (memory offline)", ()
       );
     });
   }
+});
+
+describe("the 7.2 guest's answers (scenarios/vm-7.2-pool-rules.result.json, `hvo vm --json`)", () => {
+  // Recorded once on Debian's 7.2.13 under QEMU (6 GiB, one node); replayed here on mainline.
+  const dir = new URL("../../scenarios/", import.meta.url);
+  const file = parseScenarioFile(
+    JSON.parse(readFileSync(new URL("vm-7.2-pool-rules.json", dir), "utf8")),
+  );
+  const guest = JSON.parse(readFileSync(new URL("vm-7.2-pool-rules.result.json", dir), "utf8"));
+  type Rec = {
+    rc: number;
+    errno: number;
+    code: string | null;
+    after: { h1G: Record<string, unknown> };
+  };
+  const answers = (steps: Rec[]) =>
+    steps.map((s) => [
+      s.rc,
+      s.errno,
+      s.code,
+      s.after.h1G.nr,
+      s.after.h1G.free,
+      s.after.h1G.resv,
+      s.after.h1G.surplus,
+    ]);
+  it("the guest is 7.2.13", () => {
+    expect(guest.kernel).toMatch(/^Linux version 7\.2\.13/);
+  });
+  for (const sc of file.scenarios)
+    it(`${sc.id}: every step's answer and 1 GiB counters as on the guest`, () => {
+      const model = boot("mainline", "", 6 * GiB);
+      const res = runModel(model, { format: "hvo-scenario/1", scenarios: [sc] });
+      expect(answers(res.scenarios[sc.id].steps as unknown as Rec[])).toEqual(
+        answers(guest.scenarios[sc.id].steps),
+      );
+      // The FORMAT.md reset afterwards: 7.2 takes the 1 GiB overcommit write, nothing failed.
+      expect(guest.scenarios[sc.id].final_reset.writes).toEqual([]);
+    });
+  it("legacy (6.18) answers the first scenario otherwise: EINVAL, then ENOMEM at mmap", () => {
+    const model = boot("legacy", "", 6 * GiB);
+    const sc = file.scenarios[0];
+    const res = runModel(model, { format: "hvo-scenario/1", scenarios: [sc] });
+    const codes = (res.scenarios[sc.id].steps as unknown as Rec[]).map((s) => s.code);
+    expect(codes.slice(0, 2)).toEqual(["EINVAL", "ENOMEM"]);
+  });
 });

@@ -13,6 +13,7 @@ import { differences } from "../../src/cli/commands/diff.ts";
 import { formatDifference } from "../../src/scenario/compare.ts";
 import { runScenarioVia } from "../../src/live/driver.ts";
 import { guestOtherUsedPages, vmMachineSpec } from "../../src/live/vm/machine.ts";
+import { parseZoneinfo } from "../../src/live/host.ts";
 import { buildInitramfs } from "../../src/live/vm/initramfs.ts";
 import {
   ensureHostTools,
@@ -359,7 +360,88 @@ for (const g of GUESTS) {
       );
       expect(modelShape).toEqual(kernelShape);
       expect(kernelShape[0]).toEqual([g.pageSize === 4096 ? "pmd" : "pte", true]);
+      // The descriptor's attribute bits (all but the output address 47:PAGE_SHIFT): PAGE_KERNEL
+      // = PROT_NORMAL | PTE_DIRTY, with bit 1 clear in a block.
+      const leaf = mdl.k.pgt.lookup(mdl.k.memmap.vaddrOf(mp));
+      if (!leaf) throw new Error("the model's vmemmap of the folio is not mapped");
+      const oa = ((1n << 48n) - 1n) & ~BigInt(g.pageSize - 1);
+      const modelAttrs = mdl.k.pgt.get(leaf.tablePfn, leaf.idx) & ~oa;
+      expect(`0x${modelAttrs.toString(16)}`).toBe(walk.runs[0].flags);
+      expect(walk.runs[0].flags).toBe(g.pageSize === 4096 ? "0xe8000000000701" : "0xe8000000000703");
       await req("reset");
     }, 300_000);
   });
 }
+
+describe("Linux 7.2 arm64 4K vs the model, two nodes, 4G (-numa)", () => {
+  const kernel = "debian-7.2:arm64";
+  let vm: BootedVm | null = null;
+  let atBoot: After | null = null;
+  const spec = vmMachineSpec({ memoryBytes: 4 * 2 ** 30, nodes: 2, arch: "arm64", pageSize: 4096 });
+  beforeAll(async () => {
+    if (unavailable.get(kernel)) return;
+    const t0 = performance.now();
+    vm = await openVm({ memory: "4G", nodes: 2 }, { kernel });
+    timings["boot arm64 4K 2 nodes"] = Math.round(performance.now() - t0);
+    const { observeVia } = await import("../../src/live/driver.ts");
+    atBoot = (await observeVia(vm.ch, vm.topo)).after;
+  }, 600_000);
+  afterAll(async () => {
+    if (vm) await shutdown(vm);
+  });
+
+  it("node 1 owns [3G, 5G): DMA up to 4 GiB, Normal above, as the model's zones", async (ctx) => {
+    if (!vm) return ctx.skip();
+    const zi = String((await vm.ch.request("read", { path: "/proc/zoneinfo" })).text);
+    const zones = parseZoneinfo(zi).map((z): [number, string, number, number] => [
+      z.nid,
+      z.type,
+      z.startPfn,
+      z.spanned,
+    ]);
+    const mine = spec.nodes.flatMap((n) =>
+      n.zones
+        .filter((z) => z.endPfn > z.startPfn)
+        .map((z): [number, string, number, number] => [n.nid, z.type, z.startPfn, z.endPfn - z.startPfn]),
+    );
+    // 1G..5G in 4K pages: node 0 [0x40000, 0xc0000), node 1 [0xc0000, 0x140000), 4G = 0x100000.
+    expect(zones).toEqual([
+      [0, "DMA", 0x40000, 0x80000],
+      [1, "DMA", 0xc0000, 0x40000],
+      [1, "Normal", 0x100000, 0x40000],
+    ]);
+    expect(mine).toEqual(zones);
+  });
+
+  it("per-node pools and a node-1 folio's struct page node and zone bits, as the model's", async (ctx) => {
+    if (!vm || !atBoot) return ctx.skip();
+    const list = scenarios([
+      {
+        id: "per_node_2M",
+        steps: [
+          { op: "nr_node", size: "2M", node: 1, value: 4 },
+          { op: "nr_node", size: "2M", node: 0, value: 2 },
+          { op: "nr", size: "32M", value: 2 },
+          { op: "nr_node", size: "2M", node: 1, value: 1 },
+          { op: "nr", size: "2M", value: 0 },
+          { op: "nr", size: "32M", value: 0 },
+        ],
+      },
+    ]);
+    const { real, model } = await both(vm, spec, list, atBoot);
+    expect(differences(real, model).map(formatDifference)).toEqual([]);
+    const s0 = real.scenarios.per_node_2M.steps[0].after.h2M;
+    expect([s0?.nr, s0?.node1_nr]).toEqual([4, 4]);
+    // page->flags of the first page of node 1's Normal zone: node 1 in bits 63:60 and zone 2
+    // (Normal) in 59:57 with CONFIG_NODES_SHIFT=4, in both.
+    const pfn = 0x100000;
+    const raw = (await vm.ch.request("rawpage", { pfn })) as unknown as {
+      pages: { words: string[] }[];
+    };
+    const top = (w: bigint) => Number(w >> 57n);
+    const mdl = modelOf(spec, atBoot);
+    const mw = words(inspectPfn(mdl.k, pfn).raw);
+    expect(top(BigInt(raw.pages[0].words[0]))).toBe((1 << 3) | 2);
+    expect(top(mw[0])).toBe((1 << 3) | 2);
+  }, 300_000);
+});

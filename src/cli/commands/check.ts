@@ -98,6 +98,13 @@ const xCheckSchema = z.object({
   every: z.number().int().min(1),
   step: z.number().int(),
   invariant: z.string(),
+  bootFaults: z.array(
+    z.object({
+      site: z.string(),
+      nth: z.number().int().min(1).optional(),
+      fromNth: z.number().int().min(1).optional(),
+    }),
+  ),
 });
 
 /**

@@ -346,7 +346,7 @@ export function parseSizesFlag(value: string): number[] {
 }
 
 /** --no-reset on a scenario file's raw JSON (its `vm` shapes kept): every scenario reset: false. */
-function rawWithoutReset(raw: unknown, reset: boolean | undefined): unknown {
+export function rawWithoutReset(raw: unknown, reset: boolean | undefined): unknown {
   const o = raw as { scenarios?: unknown };
   if (reset !== false || !Array.isArray(o?.scenarios)) return raw;
   return {
@@ -387,7 +387,7 @@ export function register(program: Command, io: Io): void {
     .argument("<file>", "an hvo-scenario/1 JSON file")
     .option(
       "--against <target>",
-      "live (this machine's kernel) or vm:debian-7.2 / vm:PATH (a kernel under QEMU)",
+      "live (this machine's kernel) or vm:debian-7.2[:arm64|:arm64-16k] / vm:PATH (a kernel under QEMU)",
       "live",
     )
     .option("--machine <m>", `${MACHINE_HELP} (live only; default host)`)

@@ -10,12 +10,19 @@ import { LockError } from "../../live/lock.ts";
 import { LiveError, recordLive, runLive } from "../../live/run.ts";
 import { type Io, UsageError } from "../io.ts";
 import { parseSizesFlag } from "./diff.ts";
+import { loadScenarioFile, withoutReset } from "./run.ts";
 
-async function liveAction(
-  io: Io,
-  file: string,
-  opts: { json?: boolean; record?: string; only?: string; quiet?: boolean; sizes?: string },
-): Promise<void> {
+interface LiveFlags {
+  json?: boolean;
+  record?: string;
+  only?: string;
+  quiet?: boolean;
+  sizes?: string;
+  /** false with --no-reset. */
+  reset?: boolean;
+}
+
+async function liveAction(io: Io, file: string, opts: LiveFlags): Promise<void> {
   const only = opts.only
     ?.split(",")
     .map((s) => s.trim())
@@ -30,11 +37,21 @@ async function liveAction(
       const rounds = Number(opts.record);
       if (!Number.isInteger(rounds) || rounds < 1)
         throw new UsageError(`--record needs a number of rounds >= 1, not "${opts.record}"`);
-      const rec = await recordLive(file, rounds, { only, log, sizesKb });
+      const rec = await recordLive(
+        opts.reset === false ? withoutReset(loadScenarioFile(file), false) : file,
+        rounds,
+        {
+          only,
+          log,
+          sizesKb,
+        },
+      );
       io.out(`${JSON.stringify(rec)}\n`);
       return;
     }
-    const result = await runLive(file, { only, log, sizesKb });
+    // --no-reset: every scenario starts from the kernel as it stands (as "reset": false).
+    const scenarios = opts.reset === false ? withoutReset(loadScenarioFile(file), false) : file;
+    const result = await runLive(scenarios, { only, log, sizesKb });
     if (opts.json) {
       io.out(`${JSON.stringify(result, null, 1)}\n`);
       return;
@@ -70,10 +87,9 @@ export function register(program: Command, io: Io): void {
       "--sizes <list>",
       "only these hstates, e.g. 2M: the kernel's others are treated as absent (their steps skipped, by name)",
     )
-    .action(
-      (
-        file: string,
-        opts: { json?: boolean; record?: string; only?: string; quiet?: boolean; sizes?: string },
-      ) => liveAction(io, file, opts),
-    );
+    .option(
+      "--no-reset",
+      'start every scenario from the kernel as it stands (as "reset": false; still restored after)',
+    )
+    .action((file: string, opts: LiveFlags) => liveAction(io, file, opts));
 }

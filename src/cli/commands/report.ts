@@ -3,11 +3,18 @@ import type { Command } from "commander";
 import { UsageErrorLike } from "../../report/errors.ts";
 import { buildReport, formatReport } from "../../report/report.ts";
 import { type Io, UsageError } from "../io.ts";
-import { DESIGN_HELP, MACHINE_HELP, resolveDesign, resolveMachine } from "../machine_arg.ts";
+import {
+  CMDLINE_HELP,
+  DESIGN_HELP,
+  MACHINE_HELP,
+  resolveDesign,
+  resolveMachine,
+} from "../machine_arg.ts";
 
 export interface ReportCliOptions {
   machine?: string;
   design?: string;
+  cmdline?: string;
   pool?: string;
   json?: boolean;
   measure?: boolean;
@@ -17,7 +24,7 @@ export interface ReportCliOptions {
 const BIG_POOL = 100_000;
 
 export function reportAction(io: Io, opts: ReportCliOptions): void {
-  const spec = resolveMachine(opts.machine);
+  const spec = resolveMachine(opts.machine, opts.cmdline);
   const design = resolveDesign(opts.design);
   const asked = [...(opts.pool ?? "").matchAll(/:\s*([0-9]+)/g)].reduce(
     (a, m) => a + Number(m[1]),
@@ -46,6 +53,7 @@ export function register(program: Command, io: Io): void {
     )
     .option("--machine <m>", MACHINE_HELP)
     .option("--design <d>", DESIGN_HELP)
+    .option("--cmdline <params>", CMDLINE_HELP)
     .option(
       "--pool <spec>",
       "pool to price, e.g. 1G:2,2M:100 (default: the largest pool of each size that fits)",

@@ -133,7 +133,10 @@ export async function shellAction(io: Io, opts: ShellCliOptions): Promise<number
   // --cmdline after the machine's own parameters (a qemu: guest's, a machine file's).
   const spec = resolveMachine(opts.machine, opts.cmdline);
   const design = resolveDesign(opts.design);
-  const sh = new ShellSession({ spec, machineArg: opts.machine ?? DEFAULT_MACHINE, design }, io);
+  const sh = new ShellSession(
+    { spec, machineArg: opts.machine ?? DEFAULT_MACHINE, cmdlineArg: opts.cmdline, design },
+    io,
+  );
   return io.stdin?.isTTY ? interactive(sh, io, opts) : fromStream(sh, io, opts);
 }
 

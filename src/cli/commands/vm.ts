@@ -4,13 +4,16 @@ import fs from "node:fs";
 import type { Command } from "commander";
 import { HvoexecError } from "../../live/hvoexec.ts";
 import { loadScenarioJson, recordVm, runVm, type VmResult } from "../../live/vm/run.ts";
-import { resolveKernel, VmSetupError } from "../../live/vm/pieces.ts";
+import { fetchArm64Busybox, resolveKernel, VmSetupError } from "../../live/vm/pieces.ts";
 import { parseMemoryMiB } from "../../live/vm/qemu.ts";
 import { FormatError } from "../../scenario/format.ts";
 import { formatResult } from "../../scenario/text.ts";
 import { type Io, UsageError } from "../io.ts";
+import { rawWithoutReset } from "./diff.ts";
 
 interface VmFlags {
+  /** false with --no-reset. */
+  reset?: boolean;
   kernel: string;
   memory?: string;
   nodes?: string;
@@ -41,7 +44,7 @@ export function register(program: Command, io: Io): void {
     .argument("[file]", "hvo-scenario/1 file")
     .option(
       "--kernel <name|path>",
-      "debian-X.Y (downloaded into .cache/vm) or a bzImage/vmlinux path",
+      "debian-X.Y (x86_64), debian-X.Y:arm64 or debian-X.Y:arm64-16k (downloaded into .cache/vm), or a bzImage/vmlinux/arm64 Image path",
       "debian-7.2",
     )
     .option("--memory <size>", "guest RAM, e.g. 6G (default: the scenario's vm.memory, else 6G)")
@@ -49,6 +52,10 @@ export function register(program: Command, io: Io): void {
     .option(
       "--cmdline <params>",
       'extra boot parameters, e.g. "hugepagesz=1G hugepages=2 hugetlb_free_vmemmap=on"',
+    )
+    .option(
+      "--no-reset",
+      'start every scenario from the guest as booted (as "reset": false: a boot each)',
     )
     .option("--json", "print hvo-result/1")
     .option("--install", "apt-get install missing QEMU/busybox/zstd/gcc and download the kernel")
@@ -64,6 +71,8 @@ export function register(program: Command, io: Io): void {
             install: true,
             log: (s) => progress(s.trimEnd()),
           });
+          // An arm64 guest also needs Debian's arm64 busybox for its initramfs.
+          if (k.arch === "arm64") fetchArm64Busybox({ install: true, log: (s) => progress(s.trimEnd()) });
           io.out(
             `${k.name}: ${k.image}${k.package ? ` (${k.package} ${k.packageVersion})` : ""}\n`,
           );
@@ -82,7 +91,7 @@ export function register(program: Command, io: Io): void {
           shape.nodes = n;
         }
         if (flags.cmdline !== undefined) shape.cmdline = flags.cmdline;
-        const raw = loadScenarioJson(file);
+        const raw = rawWithoutReset(loadScenarioJson(file), flags.reset);
         const opts = {
           kernel: flags.kernel,
           shape,

@@ -87,6 +87,8 @@ export interface ShellOptions {
   spec: MachineSpec;
   /** --machine as given, for the saved file's description and hvo run's --machine. */
   machineArg: string;
+  /** --cmdline as given, for hvo run's --cmdline. */
+  cmdlineArg?: string;
   design: Design;
 }
 
@@ -531,7 +533,10 @@ export class ShellSession {
     return { status: 0 };
   }
 
-  /** The history as a scenario file (its steps; the FORMAT.md reset opens it). */
+  /**
+   * The history as a scenario file. A session whose boot left pools or HVO on (hugepages=,
+   * hugetlb_free_vmemmap=on) saves `reset: false`: hvo run then starts where this session did.
+   */
   scenarioFile(): ScenarioFile {
     return {
       format: SCENARIO_FORMAT,
@@ -539,18 +544,11 @@ export class ShellSession {
         {
           id: "shell",
           desc: `hvo shell session (--machine ${this.opts.machineArg}${this.opts.spec.cmdline ? `, command line "${this.opts.spec.cmdline}"` : ""}, design ${this.design})`,
+          ...(this.bootState.length ? { reset: false } : {}),
           steps: this.history.map((h) => h.step),
         },
       ],
     };
-  }
-
-  /** A note when the boot state is not the reset state a scenario file starts from. */
-  private resetNote(what: string): void {
-    if (this.bootState.length)
-      this.err(
-        `hvo: note: ${what} starts from the FORMAT.md reset (pools 0, HVO off); this session booted with ${this.bootState.join(", ")}`,
-      );
   }
 
   private compare(args: string[]): LineResult {
@@ -562,7 +560,6 @@ export class ShellSession {
       this.err(`hvo: compare: ${e.message.replace(/^--pfn: /, "")}`);
       return { status: 2 };
     }
-    this.resetNote("compare");
     const cmp = compareDesigns(this.opts.spec, this.scenarioFile(), pfn);
     this.out(`the ${this.history.length} commands of this session on each design:\n`);
     this.out(formatComparison(cmp));
@@ -637,9 +634,8 @@ export class ShellSession {
       return { status: 1 };
     }
     this.out(
-      `saved ${this.history.length} steps to ${args[0]} (hvo run ${quoteWord(args[0])}${this.opts.machineArg === "x86_64" ? "" : ` --machine ${quoteWord(this.opts.machineArg)}`} --design ${this.design} replays them)\n`,
+      `saved ${this.history.length} steps to ${args[0]} (hvo run ${quoteWord(args[0])}${this.opts.machineArg === "x86_64" ? "" : ` --machine ${quoteWord(this.opts.machineArg)}`}${this.opts.cmdlineArg ? ` --cmdline ${quoteWord(this.opts.cmdlineArg)}` : ""} --design ${this.design} replays them${this.bootState.length ? `, from the boot: ${this.bootState.join(", ")}` : ""})\n`,
     );
-    this.resetNote("hvo run");
     return { status: 0 };
   }
 }

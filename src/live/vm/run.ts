@@ -359,6 +359,13 @@ export async function recordVm(
   if (!Number.isInteger(rounds) || rounds < 1)
     throw new FormatError("rounds must be a positive integer");
   const { scenarios, shapes } = plan(raw, opts);
+  // A later round would start where the last one's closing reset left the guest, not from the
+  // boot: the rounds would differ by construction.
+  const fresh = scenarios.find((s) => s.reset === false);
+  if (fresh && rounds > 1)
+    throw new FormatError(
+      `scenario ${fresh.id} has "reset": false (it starts from the boot): record it with one round`,
+    );
   const runs = new Map<string, Run[]>();
   const { prepared, timings, vms } = await runRounds(raw, rounds, opts, (id, round, r) => {
     const run: Run = { round, initial: r.initial!, steps: r.steps, final_reset: r.final_reset };
