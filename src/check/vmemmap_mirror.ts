@@ -108,11 +108,12 @@ export class VmemmapMirror {
 
   /** Huge leaves by block of HUGE_BLOCK frames they map: block -> first vpns of the leaves. */
   private readonly hugeByFrameBlock = new Map<number, number[]>();
-  /** Distinct frames PTE leaves map, per block of HUGE_BLOCK frames. */
-  private readonly refsByBlock = new Map<number, number>();
+  /** The distinct frames PTE leaves map, per block of HUGE_BLOCK frames. */
+  private readonly refsByBlock = new Map<number, Set<number>>();
 
   /**
-   * Calls fn for every distinct frame of [start, end) a PTE leaf maps, and for every huge leaf
+   * Calls fn for every distinct frame of [start, end) a PTE leaf maps (in no particular order),
+   * and for every huge leaf
    * whose frames meet [start, end) (with its first vpn).
    */
   mappedIn(
@@ -123,10 +124,11 @@ export class VmemmapMirror {
   ): void {
     const seenLeaves = new Set<number>();
     for (let b = Math.floor(start / HUGE_BLOCK); b * HUGE_BLOCK < end; b++) {
-      if (this.refsByBlock.has(b)) {
+      const mapped = this.refsByBlock.get(b);
+      if (mapped) {
         const lo = Math.max(start, b * HUGE_BLOCK);
         const hi = Math.min(end, (b + 1) * HUGE_BLOCK);
-        for (let f = lo; f < hi; f++) if (this.refs.has(f)) fn(f);
+        for (const f of mapped) if (f >= lo && f < hi) fn(f);
       }
       const leaves = this.hugeByFrameBlock.get(b);
       if (leaves)
@@ -417,7 +419,9 @@ export class VmemmapMirror {
       this.refs.set(frame, n + 1);
       if (n === 0) {
         const b = Math.floor(frame / HUGE_BLOCK);
-        this.refsByBlock.set(b, (this.refsByBlock.get(b) ?? 0) + 1);
+        const set = this.refsByBlock.get(b);
+        if (set) set.add(frame);
+        else this.refsByBlock.set(b, new Set([frame]));
       }
       this.noteChange(vpn, null, { frame, writable });
       return;
@@ -448,9 +452,9 @@ export class VmemmapMirror {
       if (n <= 0) {
         this.refs.delete(m.frame);
         const b = Math.floor(m.frame / HUGE_BLOCK);
-        const left = (this.refsByBlock.get(b) ?? 1) - 1;
-        if (left <= 0) this.refsByBlock.delete(b);
-        else this.refsByBlock.set(b, left);
+        const set = this.refsByBlock.get(b);
+        set?.delete(m.frame);
+        if (set && set.size === 0) this.refsByBlock.delete(b);
       } else this.refs.set(m.frame, n);
       this.noteChange(vpn, m, null);
       return;

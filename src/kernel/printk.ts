@@ -13,7 +13,16 @@
 // gone for readers (a reader that asks for it finds the oldest one left, as /dev/kmsg's EPIPE).
 
 /** The KERN_* levels, by their number (include/linux/kern_levels.h). */
-export const LOG_LEVELS = ["emerg", "alert", "crit", "err", "warn", "notice", "info", "debug"] as const;
+export const LOG_LEVELS = [
+  "emerg",
+  "alert",
+  "crit",
+  "err",
+  "warn",
+  "notice",
+  "info",
+  "debug",
+] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** A line of the kernel log as printk() is called with it. */

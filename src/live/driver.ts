@@ -238,10 +238,16 @@ export interface DriverHooks {
  * "level,seq,usec,flags;text" form; with skip, none: the cursor moves past what is there.
  * null when the kernel log cannot be read (no /dev/kmsg, an hvoexec without the op).
  */
-export async function kmsgVia(ch: HvoexecChannel, skip = false): Promise<string[] | null> {
+export async function kmsgVia(
+  ch: HvoexecChannel,
+  skip = false,
+): Promise<(string[] & { lost?: number }) | null> {
   const r = await ch.request("kmsg", skip ? { skip: 1 } : {});
   if (!r.ok || r.rc !== 0 || !Array.isArray(r.lines)) return null;
-  return (r.lines as unknown[]).map(String);
+  const lines: string[] & { lost?: number } = (r.lines as unknown[]).map(String);
+  // Records the ring overwrote before this read (a burst larger than the log buffer).
+  if (typeof r.lost === "number" && r.lost > 0) lines.lost = r.lost;
+  return lines;
 }
 
 /** Resets the machine as FORMAT.md says and reports the writes that failed. */
@@ -323,7 +329,10 @@ export async function runScenarioVia(
     if (step.op === "kpf") rec.kpf = (r.pages as KpfPage[]) ?? [];
     if (kmsg) {
       const lines = await kmsgVia(ch);
-      if (lines !== null) rec.kmsg = lines;
+      if (lines !== null) {
+        rec.kmsg = [...lines];
+        if (lines.lost) rec.kmsg_lost = lines.lost;
+      }
     }
     const changed = changedAfterStepReturned(obs.first, obs.after);
     if (Object.keys(changed).length) rec.changed_after_step_returned = changed;

@@ -4,6 +4,10 @@
 // Sites are named after the kernel function that allocates, e.g.
 //   "alloc_buddy_hugetlb_folio", "alloc_gigantic_folio", "vmemmap_remap_free:new_head",
 //   "alloc_vmemmap_page_list", "vmemmap_split_pmd:pte_alloc", "vmemmap_get_tail".
+// Boot-time sites (memblock allocations while the machine boots): "vmemmap_populate_hvo" (a
+// head vmemmap page or page table of a pre-HVO'd gigantic page) and "vmemmap_get_tail:boot";
+// rules added before boot and dropped after it (clearRules()) fail only those, as a replay's
+// `x-check.bootFaults` does (docs/findings.md §7).
 
 export interface FaultRule {
   site: string;

@@ -301,8 +301,22 @@ export class FrameStore {
     return c;
   }
 
+  /** The frame idOf() answered last, its id, and the generation it was true at. */
+  private idFrame = -1;
+  private idId = 0;
+  private idGen = -1;
+
   /** The id frame holds. */
   private idOf(frame: number): number {
+    if (frame === this.idFrame && this.gen === this.idGen) return this.idId;
+    const id = this.lookupId(frame);
+    this.idFrame = frame;
+    this.idId = id;
+    this.idGen = this.gen;
+    return id;
+  }
+
+  private lookupId(frame: number): number {
     const ci = Math.floor(frame / CHUNK);
     const c = this.chunkOf(ci);
     if (c === undefined) return 0;

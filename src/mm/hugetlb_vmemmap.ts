@@ -417,8 +417,11 @@ export class HvoCore implements HugetlbVmemmap {
       if (ret) break;
       if (walk.remapPte) {
         const table = this.pmdTable(pmd);
+        // The PTEs of one table are consecutive: the first index, then one more per page.
+        let idx = k.pgt.index(g.pteLevel, addr);
         for (let a = addr; a < next; a += pageSize) {
-          this.vmemmapPteEntry({ tablePfn: table, idx: k.pgt.index(g.pteLevel, a) }, a, walk);
+          this.vmemmapPteEntry({ tablePfn: table, idx }, a, walk);
+          idx++;
         }
       }
       addr = next;

@@ -27,11 +27,13 @@
 // the tail of the top-order list, not one entry each, so a 16 TiB machine boots in seconds.
 //
 // Invariants: a free block is aligned to its order, lies inside one zone's present memory,
-// and overlaps no other free block or allocation; zone.nrFree = the pages of its free blocks.
+// and overlaps no other free block or allocation; zone.nrFree = the pages of its free blocks;
+// a free block below MAX_PAGE_ORDER is on zone.unmovableArea exactly when its MAX_PAGE_ORDER
+// block is in zone.unmovableBlocks, and a block in zone.unmovableBlocks is never wholly free.
 
 import { ENOMEM, KernelError, Oops } from "../include/errno.ts";
 import { PAGE_OFF, TAIL_MAPPING } from "../include/mm_types.ts";
-import { PG, decodeCompoundHead } from "../include/page_flags.ts";
+import { PG, decodeCompoundHead, pageToNid, pageZonenum } from "../include/page_flags.ts";
 import type { Kernel } from "../kernel.ts";
 import type { NodeSpec, PfnRange, ZoneType } from "../machine/spec.ts";
 import type { FaultInjector } from "./fault_inject.ts";
@@ -898,16 +900,29 @@ export function badPage(k: Kernel, pfn: number, raw: Uint8Array, reason: string)
     const word = (off: number) => v.getBigUint64(off, true);
     const refcount = v.getInt32(PAGE_OFF.refcount, true);
     const mapcount = v.getInt32(PAGE_OFF.mapcount, true) + 1;
-    log.printk("alert", `BUG: Bad page state in process ${k.comm}  pfn:${pfn.toString(16).padStart(5, "0")}`);
+    log.printk(
+      "alert",
+      `BUG: Bad page state in process ${k.comm}  pfn:${pfn.toString(16).padStart(5, "0")}`,
+    );
     log.printk(
       "warn",
       `page: refcount:${refcount} mapcount:${mapcount} mapping:${hex16(word(PAGE_OFF.mapping))} ` +
         `index:0x${word(PAGE_OFF.index).toString(16)} pfn:0x${pfn.toString(16)}`,
     );
-    log.printk("warn", `flags: 0x${word(PAGE_OFF.flags).toString(16)}`);
+    // %pGp: the PG_* names set, then the node and zone fields (lastcpupid is not modelled).
+    const flags = word(PAGE_OFF.flags);
+    const names = Object.entries(PG)
+      .filter(([, bit]) => (flags >> BigInt(bit)) & 1n)
+      .map(([name]) => name);
+    names.push(
+      `node=${pageToNid(flags, k.flagsLayout)}`,
+      `zone=${pageZonenum(flags, k.flagsLayout)}`,
+    );
+    log.printk("warn", `flags: 0x${flags.toString(16)}(${names.join("|")})`);
     for (let off = 0; off + 8 <= raw.byteLength; off += 32) {
       const words: string[] = [];
-      for (let w = off; w < Math.min(off + 32, raw.byteLength - 7); w += 8) words.push(hex16(word(w)));
+      for (let w = off; w < Math.min(off + 32, raw.byteLength - 7); w += 8)
+        words.push(hex16(word(w)));
       log.printk("warn", `raw: ${words.join(" ")}`);
     }
     log.printk("warn", `page dumped because: ${reason}`);
@@ -923,10 +938,16 @@ const TAINT_BAD_PAGE_BIT = 5;
  * mapping taken as `mapping`: free_tail_page_prepare() has cleared a tail's). The last failing
  * test names the reason, as in the kernel; null when the page is fine.
  */
-function freeBadReason(v: DataView, off: number, hasMemcg: boolean, mappingNull: boolean): string | null {
+function freeBadReason(
+  v: DataView,
+  off: number,
+  hasMemcg: boolean,
+  mappingNull: boolean,
+): string | null {
   let reason: string | null = null;
   if (v.getInt32(off + PAGE_OFF.mapcount, true) !== -1) reason = "nonzero mapcount";
-  if (!mappingNull && v.getBigUint64(off + PAGE_OFF.mapping, true) !== 0n) reason = "non-NULL mapping";
+  if (!mappingNull && v.getBigUint64(off + PAGE_OFF.mapping, true) !== 0n)
+    reason = "non-NULL mapping";
   if (v.getUint32(off + PAGE_OFF.refcount, true) !== 0) reason = "nonzero _refcount";
   if ((v.getUint32(off + PAGE_OFF.flags, true) & PAGE_FLAGS_CHECK_AT_FREE) !== 0)
     reason = "PAGE_FLAGS_CHECK_AT_FREE flag(s) set";
@@ -969,7 +990,8 @@ export function freePagesCheck(k: Kernel, pfn: number, order: number, compound: 
     if (compound) {
       if (i === 1) {
         if (v.getInt32(f.largeMapcount - sps + off, true) !== -1) reason = "nonzero large_mapcount";
-        else if (v.getInt32(f.mmIdMapcount - sps + off, true) !== -1) reason = "nonzero mm mapcount 0";
+        else if (v.getInt32(f.mmIdMapcount - sps + off, true) !== -1)
+          reason = "nonzero mm mapcount 0";
         else if (v.getInt32(f.mmIdMapcount - sps + 4 + off, true) !== -1)
           reason = "nonzero mm mapcount 1";
         else if (v.getInt32(f.entireMapcount - sps + off, true) !== -1)

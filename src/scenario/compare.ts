@@ -140,8 +140,9 @@ export function kmsgHeadlines(lines: readonly string[]): string[] {
  * pages: 200 MiB, or 15% of the huge page memory freed when that is more. Measured on Linux
  * 7.2 under QEMU (vm-7.2.recording.json, 63 freeing steps x 3 rounds): freed 2M pages wait on
  * the per-cpu page lists (order 9 has its own list with THP), which MemFree does not count,
- * until a later free drains them: S01 step 3 frees 319 488 kB and MemFree rises 202 752 kB, the
- * next step frees 204 800 kB and MemFree rises 237 568 kB; the largest such gap was 195 232 kB
+ * until a later free drains them: S01 step 4 frees 319 488 kB and MemFree rises 270 336 kB
+ * (202 752 kB in the recording before this one, whose next step then rose 237 568 kB for
+ * 204 800 kB freed); the largest such gap was 195 212 kB
  * (S20, 2 GB of 2M pages freed). 1G pages bypass those lists (gaps under 35 MB). The live host
  * moves by up to 281 MB on a 13 MB step (other processes: suite.recording.json L06), so live
  * comparisons leave MemFree out. What it catches: a step that should give memory back and does

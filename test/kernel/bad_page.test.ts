@@ -85,7 +85,9 @@ describe("freeing a huge page whose struct pages do not look free", () => {
     expect(r.lines[0]).toMatch(
       new RegExp(`^1,\\d+,\\d+,-;BUG: Bad page state in process hvoexec  pfn:${pfn}$`),
     );
-    expect(r.texts).toContain(`page: refcount:1 mapcount:0 mapping:0000000000000000 index:0x0 pfn:0x${(head + 5).toString(16)}`);
+    expect(r.texts).toContain(
+      `page: refcount:1 mapcount:0 mapping:0000000000000000 index:0x0 pfn:0x${(head + 5).toString(16)}`,
+    );
     expect(r.texts).toContain("page dumped because: nonzero _refcount");
     // dump_page() after free_tail_page_prepare(): compound word and mapping already 0.
     expect(r.texts.filter((t) => t.startsWith("raw: "))[0]).toMatch(
@@ -166,7 +168,10 @@ describe("freeing a huge page whose struct pages do not look free", () => {
       m.write(NR_2M, "0");
       m.write(NR_1G, "0");
       m.settle();
-      expect({ design, log: m.k.printk.since(seq).map((x) => x.text) }).toEqual({ design, log: [] });
+      expect({ design, log: m.k.printk.since(seq).map((x) => x.text) }).toEqual({
+        design,
+        log: [],
+      });
     }
   });
 });
@@ -184,7 +189,8 @@ describe("Linux 7.2's boot-time 1 GiB report (docs/findings.md 5), by its mechan
     expect(t?.writable).toBe(false);
     expect(m.k.memmap.translate(heads[1] + 64)?.frame).toBe(t?.frame);
     const frame = t?.frame as number;
-    for (let slot = 0; slot < 64; slot++) m.k.frames.writeU32(frame, slot * 64 + PAGE_OFF.refcount, 1);
+    for (let slot = 0; slot < 64; slot++)
+      m.k.frames.writeU32(frame, slot * 64 + PAGE_OFF.refcount, 1);
     const r = runScenarioOnModel(m, {
       id: "boot_1G_HVO_free",
       reset: false,
@@ -199,13 +205,46 @@ describe("Linux 7.2's boot-time 1 GiB report (docs/findings.md 5), by its mechan
     const texts = (step.kmsg ?? []).map((l) => l.slice(l.indexOf(";") + 1));
     // The first report is subpage 64 of the folio freed first (the VM: 100040, its folio at
     // 4 GiB; which folio the model's free list gives first is the pool's business).
-    expect(heads.map((h) => `BUG: Bad page state in process hvoexec  pfn:${(h + 64).toString(16)}`)).toContain(
-      texts[0],
-    );
+    expect(
+      heads.map((h) => `BUG: Bad page state in process hvoexec  pfn:${(h + 64).toString(16)}`),
+    ).toContain(texts[0]);
     expect(texts.filter((x) => x.startsWith("BUG:"))).toHaveLength(60);
     expect(texts).toContain("page dumped because: nonzero _refcount");
     // Both GiB lost; the restores still allocated 2 x 4095 vmemmap pages (4 kB each).
     expect(step.delta.memmap_sum).toBe(2 * 4095);
     expect(step.delta.MemFree_kB).toBe(-2 * 4095 * 4);
+  });
+});
+
+describe("docs/findings.md 5 from the boot alone (x86_64, 6 GiB, hugepagesz=1G hugepages=2 hugetlb_free_vmemmap=on)", () => {
+  const cmdline = "hugepagesz=1G hugepages=2 hugetlb_free_vmemmap=on check_pages=1";
+  const free = (design: string) => {
+    const m = bootModel(machinePreset("x86_64", { memoryBytes: 6 * 2 ** 30, cmdline }), design);
+    return runScenarioOnModel(m, {
+      id: "boot_1G_HVO_free",
+      reset: false,
+      steps: [{ op: "nr", size: "1G", value: 0 }],
+    }).steps[0];
+  };
+
+  it("7.2 (mainline): memmap_init()'s refcount 1 in the shared tail is reported and both GiB leak", () => {
+    const step = free("mainline");
+    expect(step.after.h1G.nr).toBe(0);
+    expect(kmsgHeadlines(step.kmsg ?? [])).toEqual(["BUG: Bad page state in process * pfn:*"]);
+    expect(step.kmsg).toContainEqual(
+      expect.stringMatching(/;page dumped because: nonzero _refcount$/),
+    );
+    expect(step.delta.MemFree_kB).toBe(-2 * 4095 * 4);
+  });
+
+  it("7.1 and 6.18 (mainline-7.1, legacy) free them cleanly: +2 x (1048576 - 4095 x 4) kB", () => {
+    for (const design of ["mainline-7.1", "legacy"]) {
+      const step = free(design);
+      expect({ design, kmsg: kmsgHeadlines(step.kmsg ?? []) }).toEqual({ design, kmsg: [] });
+      expect({ design, dMemFree: step.delta.MemFree_kB }).toEqual({
+        design,
+        dMemFree: 2 * (1048576 - 4095 * 4),
+      });
+    }
   });
 });

@@ -66,7 +66,13 @@ describe("an arm64 Image (Documentation/arch/arm64/booting.rst)", () => {
 });
 
 describe("the virt machine's QEMU command line", () => {
-  const base = { kernel: "Image", initrd: "i.cpio", socket: "s", consoleLog: "c", arch: "arm64" as const };
+  const base = {
+    kernel: "Image",
+    initrd: "i.cpio",
+    socket: "s",
+    consoleLog: "c",
+    arch: "arm64" as const,
+  };
   it("is virt with a CPU without LPA2, the PL011 console, nokaslr, and -numa per node", () => {
     const args = qemuArgs({ ...base, shape: { memory: "4G", nodes: 2, cmdline: "hugepages=4" } });
     const joined = args.join(" ");
@@ -90,7 +96,9 @@ describe("the model of the arm64 guest", () => {
     ]);
     expect(
       s.nodes.flatMap((n) =>
-        n.zones.filter((z) => z.endPfn > z.startPfn).map((z) => [n.nid, z.type, z.startPfn, z.endPfn]),
+        n.zones
+          .filter((z) => z.endPfn > z.startPfn)
+          .map((z) => [n.nid, z.type, z.startPfn, z.endPfn]),
       ),
     ).toEqual([
       [0, "DMA", 0x40000, 0xc0000],
@@ -103,7 +111,10 @@ describe("the model of the arm64 guest", () => {
   it("has no HVO, and the running kernel's VA: 48 bits with 4K pages, 47 with 16K", () => {
     const k4 = vmMachineSpec({ memoryBytes: 2 * GiB, arch: "arm64", pageSize: 4096 });
     const k16 = vmMachineSpec({ memoryBytes: 2 * GiB, arch: "arm64", pageSize: 16384 });
-    expect([k4.arch.optimizeHugetlbVmemmap, k16.arch.optimizeHugetlbVmemmap]).toEqual([false, false]);
+    expect([k4.arch.optimizeHugetlbVmemmap, k16.arch.optimizeHugetlbVmemmap]).toEqual([
+      false,
+      false,
+    ]);
     expect(k4.arch.levelShifts).toEqual([39, 30, 21, 12]);
     expect(k16.arch.levelShifts).toEqual([36, 25, 14]);
     // pfn_to_page(DRAM's first pfn) = -1 GiB - 2^(VA_BITS_MIN - 1 - PAGE_SHIFT) * 64.
@@ -126,7 +137,10 @@ describe("the model of the arm64 guest", () => {
       arch: "arm64",
       pageSize: 16384,
     });
-    expect(guestOfVmResult({ machine: "vm:debian-7.2" })).toEqual({ arch: "x86_64", pageSize: 4096 });
+    expect(guestOfVmResult({ machine: "vm:debian-7.2" })).toEqual({
+      arch: "x86_64",
+      pageSize: 4096,
+    });
     expect(
       guestOfVmResult({ machine: "vm:Image", guest: { arch: "arm64", page_size: 4096 } }),
     ).toEqual({ arch: "arm64", pageSize: 4096 });

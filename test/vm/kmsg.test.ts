@@ -29,10 +29,18 @@ describe("Linux 7.2: the kernel log of each step", () => {
     for (const l of lines) expect(l).toMatch(/^\d+,\d+,\d+,[^;]*;/);
     expect(kmsgHeadlines(lines)).toEqual(["BUG: Bad page state in process * pfn:*"]);
     const texts = lines.map((l) => l.slice(l.indexOf(";") + 1));
-    // bad_page(): KERN_ALERT headline; the first bad subpage is 64 (the first shared tail).
-    const first = lines.find((l) => l.includes("BUG: Bad page state in process"));
-    expect(first).toMatch(/^1,/);
-    expect(Number.parseInt(/pfn:([0-9a-f]+)/.exec(first ?? "")?.[1] ?? "0", 16) % 262144).toBe(64);
+    // bad_page(): KERN_ALERT headlines, for subpages from 64 on (the shared tail's slots). The
+    // 60 reports with their stack dumps outgrow the 128 KiB log ring, so the first ones may be
+    // overwritten before the step's read (`kmsg_lost` counts them).
+    const bad = lines.filter((l) => l.includes("BUG: Bad page state in process"));
+    expect(bad.length).toBeGreaterThan(0);
+    expect(bad.length).toBeLessThanOrEqual(60);
+    for (const l of bad) {
+      expect(l).toMatch(/^1,/);
+      expect(
+        Number.parseInt(/pfn:([0-9a-f]+)/.exec(l)?.[1] ?? "0", 16) % 262144,
+      ).toBeGreaterThanOrEqual(64);
+    }
     expect(texts).toContain("page dumped because: nonzero _refcount");
     // Not freed: two GiB expected back less 2 x 4095 vmemmap pages, far outside the tolerance.
     const expected = 2 * (1048576 - 4095 * 4);

@@ -450,7 +450,14 @@ export function register(program: Command, io: Io): void {
       if (opts.sizes !== undefined) throw new UsageError("--sizes is for --against live");
       const design = resolveDesign(opts.design ?? "mainline");
       const { parseMemoryMiB } = await import("../../live/vm/qemu.ts");
-      const { VmSetupError } = await import("../../live/vm/pieces.ts");
+      const { VmSetupError, parseDebianKernelSpec } = await import("../../live/vm/pieces.ts");
+      try {
+        parseDebianKernelSpec(m[1]); // an unknown flavour is the user's mistake, not a broken VM
+      } catch (e) {
+        throw new UsageError(
+          `--against ${against}: ${(e as Error).message.replace(/^--kernel \S+: /, "")}`,
+        );
+      }
       const { loadScenarioJson } = await import("../../live/vm/run.ts");
       const shape: { memory?: string; nodes?: number; cmdline?: string } = {};
       try {

@@ -72,7 +72,8 @@ export function register(program: Command, io: Io): void {
             log: (s) => progress(s.trimEnd()),
           });
           // An arm64 guest also needs Debian's arm64 busybox for its initramfs.
-          if (k.arch === "arm64") fetchArm64Busybox({ install: true, log: (s) => progress(s.trimEnd()) });
+          if (k.arch === "arm64")
+            fetchArm64Busybox({ install: true, log: (s) => progress(s.trimEnd()) });
           io.out(
             `${k.name}: ${k.image}${k.package ? ` (${k.package} ${k.packageVersion})` : ""}\n`,
           );

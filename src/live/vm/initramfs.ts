@@ -61,7 +61,10 @@ export function buildInitramfs(
   const bb = fs.readFileSync(busybox);
   // Debian's /bin/busybox comes from busybox-static only when that package is installed;
   // a dynamic busybox cannot run in a guest without a libc.
-  if (bb.includes(Buffer.from("/lib64/ld-linux-x86-64.so.2")) || bb.includes(Buffer.from("/lib/ld-linux-aarch64.so.1"))) {
+  if (
+    bb.includes(Buffer.from("/lib64/ld-linux-x86-64.so.2")) ||
+    bb.includes(Buffer.from("/lib/ld-linux-aarch64.so.1"))
+  ) {
     throw new VmSetupError(
       `${busybox} is dynamically linked: install \`apt-get install -y busybox-static\``,
       true,

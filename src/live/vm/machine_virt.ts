@@ -64,7 +64,9 @@ export function virtMachineSpec(opts: VirtMachineOptions): MachineSpec {
   const base = VIRT_RAM_BASE / pageSize;
   const perNode: PfnRange[][] = [];
   for (let n = 0; n < nrNodes; n++)
-    perNode.push([{ startPfn: base + (n * per) / pageSize, endPfn: base + ((n + 1) * per) / pageSize }]);
+    perNode.push([
+      { startPfn: base + (n * per) / pageSize, endPfn: base + ((n + 1) * per) / pageSize },
+    ]);
   const preset = granule === "4k" ? arm64_4kPreset : arm64_16kPreset;
   const all = perNode.flat();
   // Debian's arm64 kernels have no HVO (see above): the arch without it.

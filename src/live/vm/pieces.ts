@@ -344,7 +344,10 @@ export function extractVmlinux(
 
 function aptOpts(aptDir: string, debArch: "amd64" | "arm64" = "amd64"): string[] {
   // The amd64 directory keeps the host's own architecture (its lists predate arm64 support).
-  const arch = debArch === "amd64" ? [] : ["-o", `APT::Architecture=${debArch}`, "-o", `APT::Architectures::=${debArch}`];
+  const arch =
+    debArch === "amd64"
+      ? []
+      : ["-o", `APT::Architecture=${debArch}`, "-o", `APT::Architectures::=${debArch}`];
   return [
     ...arch,
     "-o",
@@ -607,7 +610,9 @@ export async function fetchDebianKernel(
  * Debian's static busybox for arm64 (busybox-static:arm64 from sid through the private apt
  * configuration), unpacked into the cache; its path.
  */
-export function fetchArm64Busybox(opts: { install?: boolean; log?: (s: string) => void } = {}): string {
+export function fetchArm64Busybox(
+  opts: { install?: boolean; log?: (s: string) => void } = {},
+): string {
   const dir = path.join(vmCacheDir(), "busybox-arm64");
   const bin = path.join(dir, "usr", "bin", "busybox");
   if (fs.existsSync(bin)) return bin;

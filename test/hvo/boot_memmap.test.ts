@@ -1,0 +1,115 @@
+// Boot as Linux 7.2 boots, on the model alone (no QEMU): memmap_init() runs after the boot-time
+// HVO population (mm/mm_init.c free_area_init()), writes through the tail PTEs of a pre-HVO'd
+// 1 GiB folio into the zone's shared tail page, and with CONFIG_DEFERRED_STRUCT_PAGE_INIT only
+// the first section of a node's last zone is initialised early (defer_init()). The numbers
+// below are arithmetic on the `pc` guest's layout (src/live/vm/machine.ts: RAM [0, 3 GiB - 128
+// KiB) and [4, 7) GiB, ZONE_NORMAL from pfn 0x100000) and the kernel's rules; the guest itself
+// is compared in test/vm/boot72.test.ts and docs/findings.md §5, §7.
+import { describe, expect, it } from "vitest";
+import { PAGE_OFF } from "../../src/include/mm_types.ts";
+import { vmMachineSpec } from "../../src/live/vm/machine.ts";
+import { firstDeferredPfn } from "../../src/mm/memmap.ts";
+import { bootModel } from "../../src/model.ts";
+import { parseMeminfo, parseVmstat } from "../../src/scenario/observe.ts";
+
+const GiB = 2 ** 30;
+const VMEMMAP_BASE = 0xffffea0000000000n;
+/** PAGES_PER_SECTION on x86_64: 128 MiB / 4 KiB. */
+const PAGES_PER_SECTION = 32768;
+/** The first pfn of ZONE_NORMAL: 4 GiB. */
+const NORMAL = 0x100000;
+
+const guest = (cmdline: string, nodes = 1) =>
+  bootModel(vmMachineSpec({ memoryBytes: 6 * GiB, nodes, cmdline }), "mainline");
+
+/** &page->lru of pfn: vmemmap + 64 * pfn + 8. */
+const lruOf = (pfn: number) => VMEMMAP_BASE + BigInt(pfn) * 64n + 8n;
+
+describe("defer_init(): what memmap_init() leaves to the deferred pass", () => {
+  it("the node's last zone stops at the first section boundary after PAGES_PER_SECTION pfns", () => {
+    const spec = vmMachineSpec({ memoryBytes: 6 * GiB, nodes: 1 });
+    const node = spec.nodes[0];
+    const normal = node.zones.find((z) => z.type === "Normal");
+    const dma32 = node.zones.find((z) => z.type === "DMA32");
+    if (!normal || !dma32) throw new Error("the 6 GiB guest has DMA32 and Normal");
+    // Normal starts section-aligned at 4 GiB: 32768 pfns early, deferred from 0x108000.
+    expect(firstDeferredPfn(node, normal, PAGES_PER_SECTION)).toBe(NORMAL + PAGES_PER_SECTION);
+    // DMA32 ends below the node's end: initialised whole.
+    expect(firstDeferredPfn(node, dma32, PAGES_PER_SECTION)).toBeNull();
+  });
+
+  it("on two nodes, node 0's last zone is DMA32 (it ends at 3 GiB - 128 KiB)", () => {
+    const spec = vmMachineSpec({ memoryBytes: 6 * GiB, nodes: 2 });
+    const n0 = spec.nodes[0];
+    const dma32 = n0.zones.find((z) => z.type === "DMA32");
+    if (!dma32) throw new Error("node 0 has DMA32");
+    // DMA32 from 16 MiB (pfn 0x1000): 32768 pfns, then the next section boundary, 0x10000.
+    expect(firstDeferredPfn(n0, dma32, PAGES_PER_SECTION)).toBe(0x10000);
+  });
+});
+
+describe("memmap_init() through the boot-time HVO mappings (7.2, docs/findings.md §5)", () => {
+  it("hugepages=2: the folios sit at 5 and 4 GiB; the shared tail keeps what pfns 0x107fc0..0x107fff wrote", () => {
+    const m = guest("hugepagesz=1G hugepages=2 hugetlb_free_vmemmap=on");
+    const heads = [...m.k.buddy.allocations]
+      .filter(([, a]) => a.use === "hugetlb" && a.order === 18)
+      .map(([p]) => p)
+      .sort((a, b) => a - b);
+    expect(heads).toEqual([NORMAL, NORMAL + 0x40000]);
+    for (const head of heads)
+      for (const k of [0, 1, 63]) {
+        // Subpage 64 + k maps slot k of the shared tail; the last early pfn of that slot is
+        // 0x107fc0 + k (the highest pfn below 0x108000 that is k modulo 64).
+        const pfn = head + 64 + k;
+        expect(m.k.memmap.readU64(pfn, PAGE_OFF.lruPrev)).toBe(lruOf(0x107fc0 + k));
+        // init_page_count(): 1, and init_compound_tail() leaves it.
+        expect(m.k.memmap.readU32(pfn, PAGE_OFF.refcount)).toBe(1);
+        expect(m.k.memmap.readU64(pfn, PAGE_OFF.compoundInfo)).toBe(0xffffffffff000001n);
+      }
+    // Struct pages 1..63 are the folio's own, initialised by hugetlb: refcount 0, lru.prev self.
+    expect(m.k.memmap.readU32(NORMAL + 1, PAGE_OFF.refcount)).toBe(0);
+    expect(m.k.memmap.readU64(NORMAL + 63, PAGE_OFF.lruPrev)).toBe(lruOf(NORMAL + 63));
+  });
+
+  it("hugepages=1: the folio at 5 GiB is all deferred, its shared tail stays as init_compound_tail() made it", () => {
+    const m = guest("hugepagesz=1G hugepages=1 hugetlb_free_vmemmap=on");
+    const head = NORMAL + 0x40000;
+    expect(m.k.buddy.allocations.get(head)?.use).toBe("hugetlb");
+    expect(m.k.memmap.readU32(head + 64, PAGE_OFF.refcount)).toBe(0);
+    expect(m.k.memmap.readU64(head + 64, PAGE_OFF.lruPrev)).toBe(0n);
+  });
+
+  it("freeing the two pages reports Bad page state and loses both: +2 x 4095 vmemmap pages, MemFree down by them", () => {
+    const m = guest("hugepagesz=1G hugepages=2 hugetlb_free_vmemmap=on");
+    const free0 = parseMeminfo(m.read("/proc/meminfo")).get("MemFree") ?? 0;
+    const vm0 = parseVmstat(m.read("/proc/vmstat")).get("nr_memmap_pages") ?? 0;
+    const seq = m.k.printk.seq;
+    m.write("/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages", "0");
+    m.settle();
+    const lines = m.k.printk.since(seq).map((l) => l.text);
+    // The first report is subpage 64 of the folio freed first (7.2 frees the one at 4 GiB first;
+    // which one the model frees first is the pool's order, not this test's subject).
+    expect(lines.some((l) => /^BUG: Bad page state in process .* pfn:1[04]0040$/.test(l))).toBe(
+      true,
+    );
+    expect(lines).toContain("page dumped because: nonzero _refcount");
+    expect(m.read("/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages").trim()).toBe("0");
+    const vm1 = parseVmstat(m.read("/proc/vmstat")).get("nr_memmap_pages") ?? 0;
+    const free1 = parseMeminfo(m.read("/proc/meminfo")).get("MemFree") ?? 0;
+    expect(vm1 - vm0).toBe(2 * 4095);
+    // Neither 1 GiB reaches the buddy allocator; the restored vmemmap pages come out of it.
+    expect(free1 - free0).toBe(-2 * 4095 * 4);
+  });
+
+  it("with init_on_alloc=0 there are no page checks: both pages are freed", () => {
+    const m = guest("hugepagesz=1G hugepages=2 hugetlb_free_vmemmap=on init_on_alloc=0");
+    const free0 = parseMeminfo(m.read("/proc/meminfo")).get("MemFree") ?? 0;
+    const seq = m.k.printk.seq;
+    m.write("/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages", "0");
+    m.settle();
+    expect(m.k.printk.since(seq).filter((l) => /Bad page state/.test(l.text))).toEqual([]);
+    const free1 = parseMeminfo(m.read("/proc/meminfo")).get("MemFree") ?? 0;
+    // 2 x (1048576 kB - 4095 x 4 kB), docs/findings.md §5's expected figure.
+    expect(free1 - free0).toBe(2 * (1048576 - 4095 * 4));
+  });
+});
