@@ -1206,8 +1206,9 @@ static int kmsg_fd = -1;
 static void op_kmsg(struct sb *b, const struct args *a) {
   int bad = 0;
   long skip = arg_long(a, "skip", 0, &bad);
-  if (bad) {
-    sb_puts(b, "{\"ok\":false,\"error\":\"kmsg: bad skip=\"}");
+  long max = arg_long(a, "max", MAX_KMSG_LINES, &bad);
+  if (bad || max < 1 || max > MAX_KMSG_LINES) {
+    sb_puts(b, "{\"ok\":false,\"error\":\"kmsg: bad skip= or max=\"}");
     return;
   }
   if (kmsg_fd < 0) {
@@ -1229,8 +1230,13 @@ static void op_kmsg(struct sb *b, const struct args *a) {
   struct sb lines = {0};
   static char rec[16384];
   long n = 0, lost = 0;
-  int err = 0, truncated = 0;
+  int err = 0, more = 0;
   for (;;) {
+    if (n >= max) {
+      /* The rest waits for the next kmsg: answers stay small lines. */
+      more = 1;
+      break;
+    }
     ssize_t k = read(kmsg_fd, rec, sizeof rec - 1);
     if (k < 0) {
       if (errno == EINTR) continue;
@@ -1245,10 +1251,6 @@ static void op_kmsg(struct sb *b, const struct args *a) {
     rec[k] = 0;
     char *nl = memchr(rec, '\n', (size_t)k);
     size_t len = nl ? (size_t)(nl - rec) : (size_t)k;
-    if (n >= MAX_KMSG_LINES) {
-      truncated = 1;
-      continue;
-    }
     if (n) sb_puts(&lines, ",");
     sb_jstrn(&lines, rec, len);
     n++;
@@ -1257,7 +1259,7 @@ static void op_kmsg(struct sb *b, const struct args *a) {
   put_result(b, err, err ? "read" : NULL);
   sb_puts(b, ",\"lines\":[");
   if (lines.n) sb_putn(b, lines.p, lines.n);
-  sb_printf(b, "],\"lost\":%ld%s}", lost, truncated ? ",\"truncated\":true" : "");
+  sb_printf(b, "],\"lost\":%ld%s}", lost, more ? ",\"more\":true" : "");
   free(lines.p);
 }
 

@@ -6,7 +6,12 @@
 // switch (legacy | seed | mainline) is one strategy object chosen here, at boot.
 
 import { Oops } from "./include/errno.ts";
-import { PAGE_OFF, type StructPageLayout, structPageLayout } from "./include/mm_types.ts";
+import {
+  PAGE_OFF,
+  PGTY_buddy,
+  type StructPageLayout,
+  structPageLayout,
+} from "./include/mm_types.ts";
 import {
   DEFAULT_PAGE_FLAGS_LAYOUT,
   PG,
@@ -16,6 +21,7 @@ import {
   pageLinks,
 } from "./include/page_flags.ts";
 import { type MachineSpec, type PfnRange, type ZoneType, findPfnRange } from "./machine/spec.ts";
+import { MachineError } from "./machine/layout.ts";
 import { type LogLine, Printk } from "./kernel/printk.ts";
 import { Compound } from "./mm/compound.ts";
 import { Faults } from "./mm/fault_inject.ts";
@@ -135,6 +141,11 @@ export function checkPagesEnabled(
   return checkPages || initOnAlloc || initOnFree;
 }
 
+/** page_type of a free block's head: PGTY_buddy in the top byte (include/linux/page-flags.h). */
+const BUDDY_PAGE_TYPE = (PGTY_buddy << 24) >>> 0;
+/** get_page_bootmem()'s type of a section's memmap page, as 7.2's struct pages read it. */
+const BOOTMEM_SECTION_INFO = 1;
+
 export class Kernel {
   readonly spec: MachineSpec;
   readonly design: Design;
@@ -195,6 +206,11 @@ export class Kernel {
       (spec.arch.nodesShift !== undefined
         ? { ...DEFAULT_PAGE_FLAGS_LAYOUT, nodesShift: spec.arch.nodesShift }
         : DEFAULT_PAGE_FLAGS_LAYOUT);
+    // MAX_NUMNODES = 1 << NODES_SHIFT: a node id must fit page->flags' node field.
+    if (spec.nodes.length > 2 ** this.flagsLayout.nodesShift)
+      throw new MachineError(
+        `${spec.nodes.length} nodes, but ${spec.arch.preset}'s kernel has CONFIG_NODES_SHIFT=${this.flagsLayout.nodesShift}: at most ${2 ** this.flagsLayout.nodesShift} (MAX_NUMNODES)`,
+      );
     this.geometry = vmemmapGeometry(spec.arch, spec.structPageSize);
     this.pageSize = this.geometry.pageSize;
     this.vmemmapBase = spec.arch.vmemmapBase;
@@ -226,6 +242,7 @@ export class Kernel {
     );
     this.memblock = new Memblock(spec.nodes);
     this.buddy = new PageAllocator(spec.nodes, spec.arch.maxPageOrder, this.faults);
+    this.buddy.onFreeHead = (pfn, order) => this.markBuddyHead(pfn, order);
     this.sections = presentSections(spec);
     this.checkPages = checkPagesEnabled(spec.cmdline, DESIGN_FACTS[this.design].config);
   }
@@ -339,6 +356,36 @@ export class Kernel {
     v.setUint32(off + PAGE_OFF.lruPrev + 4, hi, true);
     v.setUint32(off + PAGE_OFF.mapcount, 0xffffffff, true);
     v.setUint32(off + PAGE_OFF.refcount, reserved ? 1 : 0, true);
+    if (reserved) {
+      if (r?.use === "vmemmap" && this.bootmemSections.size > 0) {
+        const perPmd = this.geometry.pmdSize / this.pageSize;
+        const sec = this.bootmemSections.get(pfn - (pfn % perPmd));
+        if (sec !== undefined) {
+          v.setUint32(off + PAGE_OFF.private, sec * 16 + BOOTMEM_SECTION_INFO, true);
+          v.setUint32(off + PAGE_OFF.refcount, 2, true);
+        }
+      }
+      return;
+    }
+    // The head of a free block: PG_buddy in page_type and the block's order in private.
+    const order = this.buddy.headOrder(pfn);
+    if (order >= 0) {
+      v.setUint32(off + PAGE_OFF.pageType, BUDDY_PAGE_TYPE, true);
+      v.setUint32(off + PAGE_OFF.private, order, true);
+    }
+  }
+
+  /**
+   * The buddy's marks on the head of a free block (__SetPageBuddy(), set_buddy_order()) or their
+   * removal (__ClearPageBuddy(), set_page_private(page, 0)), written into the struct page unless
+   * its vmemmap page is still generated (initStructPage() adds them on each read).
+   */
+  private markBuddyHead(pfn: number, order: number): void {
+    if (this.memmap === undefined) return;
+    const t = this.memmap.translate(pfn);
+    if (!t?.writable || this.frames.patternOf(t.frame)?.kind === "init") return;
+    this.memmap.writeU32(pfn, PAGE_OFF.pageType, order >= 0 ? BUDDY_PAGE_TYPE : 0xffffffff);
+    this.memmap.writeU64Parts(pfn, PAGE_OFF.private, Math.max(order, 0), 0);
   }
 
   private readonly linksCache = new Map<string, [number, number]>();
@@ -421,6 +468,9 @@ export class Kernel {
   /** The boot sequence. */
   boot(): this {
     const { spec } = this;
+    // setup_arch(): the kernel image, where the machine says what of it stays reserved.
+    for (const r of spec.reservedAtBoot ?? [])
+      this.memblock.reserve(r.startPfn, r.endPfn, "kernel", this.pfnToNid(r.startPfn));
     // The kernel's top-level page table lives in its image (swapper_pg_dir): a reserved page.
     const root = this.memblock.alloc(1, 1, 0, "pagetable");
     this.frames.zeroFrame(root);
@@ -497,7 +547,7 @@ export class Kernel {
     }
   }
 
-  /** sparse_init(): the memmap of every present section, from one buffer per node. */
+  /** sparse_init(): the memmap of every present section, from one buffer per node (or none). */
   private sparseInit(): void {
     const g = this.geometry;
     const ctx = this.populateContext();
@@ -508,17 +558,20 @@ export class Kernel {
       list.push(s);
       byNode.set(s.nid, list);
     }
+    const sparseBuffer = DESIGN_FACTS[this.design].sparseBuffer;
     for (const [nid, sections] of byNode) {
+      // Without a sparse buffer (7.2) every block comes from memblock, top-down, as it is asked for.
       const buf = new SparseBuffer(
         this.memblock,
         nid,
-        sections.length * sectionMapPages,
+        sparseBuffer ? sections.length * sectionMapPages : 0,
         g.pmdSize / g.pageSize,
       );
       for (const s of sections) {
         if (this.hooks.some((h) => h.populateSection?.(this, s))) continue;
         const voff = s.startPfn * this.spec.structPageSize;
         vmemmapPopulate(ctx, voff, voff + g.sectionMemmapBytes, nid, (n) => buf.alloc(n));
+        this.noteBootmemInfo(s);
         // __populate_section_memmap(): memmap_boot_pages_add(DIV_ROUND_UP(end - start, PAGE_SIZE))
         this.memmapBootPagesAdd(Math.ceil(g.sectionMemmapBytes / g.pageSize));
       }
@@ -526,11 +579,40 @@ export class Kernel {
     }
   }
 
+  /**
+   * register_page_bootmem_info() (x86_64 arch/x86/mm/init_64.c register_page_bootmem_memmap(),
+   * CONFIG_MEMORY_HOTREMOVE): every page of a section's PMD-mapped memmap block gets
+   * get_page_bootmem(section, page, SECTION_INFO): private = section << 4 | SECTION_INFO (1, as
+   * 7.2's struct pages read) and one more reference (_refcount 2). By first pfn of each block.
+   * The marks on page-table pages (MIX_SECTION_INFO) and on PTE-mapped vmemmap pages (boot-time
+   * HVO sections) are not modelled.
+   */
+  private readonly bootmemSections = new Map<number, number>();
+
+  private noteBootmemInfo(s: Section): void {
+    if (this.spec.arch.name !== "x86_64" || !this.spec.arch.vmemmapPmdLeaves) return;
+    const g = this.geometry;
+    const perPmd = g.pmdSize / g.pageSize;
+    if (g.sectionMemmapBytes !== g.pmdSize) return;
+    const b = this.memmap.backing(s.startPfn);
+    if (!b || b.frame % perPmd !== 0) return;
+    // A PMD leaf maps perPmd consecutive frames from an aligned one; a PTE-mapped section's
+    // first page is a single frame (not checked further: boot-time HVO maps those with PTEs).
+    const last = this.memmap.backing(s.startPfn + (g.pagesPerSection - 1));
+    if (!last || last.frame !== b.frame + perPmd - 1) return;
+    this.bootmemSections.set(b.frame, s.nr);
+  }
+
   /** The rest of the kernel and user space: pages held so that MemFree looks like the machine's. */
   private takeOtherUsedPages(): void {
     const other = this.spec.otherUsedPages ?? [];
+    const spare = this.spec.otherFreeUnmovablePages ?? [];
     for (const node of this.spec.nodes) {
-      let left = other[node.nid] ?? 0;
+      // Pages the kernel's unmovable blocks keep free: taken as single pages after the rest and
+      // every second one given back, so that each freed page's buddy stays in use and the
+      // blocks stay claimed, as the guest's partly used slab and page-table blocks are.
+      const free = Math.min(spare[node.nid] ?? 0, Math.floor((other[node.nid] ?? 0) / 2));
+      let left = (other[node.nid] ?? 0) - free;
       let order = this.buddy.maxOrder;
       while (left > 0 && order >= 0) {
         if (2 ** order > left) {
@@ -544,6 +626,13 @@ export class Kernel {
         }
         left -= 2 ** order;
       }
+      const singles: number[] = [];
+      for (let i = 0; i < 2 * free; i++) {
+        const pfn = this.buddy.allocPagesNode(node.nid, GFP_KERNEL, 0, "boot:other", "kernel");
+        if (pfn === null) break;
+        singles.push(pfn);
+      }
+      for (let i = 0; i < singles.length; i += 2) this.buddy.freePages(singles[i], 0);
     }
   }
 

@@ -53,7 +53,8 @@ describe("npm run bench -- --json", () => {
     }
     expect(j.scale.length).toBeGreaterThan(0);
     for (const s of j.scale) {
-      expect(Object.keys(s)).toEqual([
+      // The fields first; then what a run cut short by its time budget did and projects.
+      expect(Object.keys(s).slice(0, 7)).toEqual([
         "machine",
         "size",
         "folios",
@@ -62,6 +63,12 @@ describe("npm run bench -- --json", () => {
         "free_ms",
         "peak_rss_bytes",
       ]);
+      expect(s.folios).toBeLessThanOrEqual(s.target_folios);
+      expect(typeof s.complete).toBe("boolean");
+      // A complete run projects what it measured; one cut short projects more than it did.
+      if (s.complete) expect(s.target_folios).toBe(s.folios);
+      expect(s.projected_total_ms).toBeGreaterThan(0);
+      expect(typeof s.target_met).toBe("boolean");
       // Filled with 1 GiB pages: at most size / 1 GiB of them, and at least one.
       expect(s.folios).toBeGreaterThan(0);
       expect(s.folios).toBeLessThanOrEqual(s.size / 2 ** 30);

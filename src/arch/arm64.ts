@@ -246,6 +246,11 @@ export function arm64Arch(
     maxPageOrder: g.maxPageOrder,
     vmemmapPreinit: false,
     optimizeHugetlbVmemmap: true,
+    hvoHypothetical:
+      "Linux 7.2 on arm64 has no HVO: the arch does not select ARCH_WANT_OPTIMIZE_HUGETLB_VMEMMAP " +
+      "(Debian's 7.2.13 arm64 and arm64-16k kernels have no CONFIG_HUGETLB_PAGE_OPTIMIZE_VMEMMAP and no " +
+      "/proc/sys/vm/hugetlb_optimize_vmemmap, test/vm/arm64.test.ts): the model's HVO figures for arm64 are what HVO " +
+      "would give if it did, by the arithmetic of Documentation/mm/vmemmap_dedup.rst.",
     // Debian's arm64 configs (7.2.13, 4K and 16K): CONFIG_NODES_SHIFT=4, so a node-1 Normal page's
     // flags start 0x14 (node 1 in bits 63:60, zone 2 in 59:57), as the 2-node guest's read.
     nodesShift: 4,

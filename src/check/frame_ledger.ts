@@ -130,15 +130,31 @@ export class FrameLedger {
     for (const [start, end] of ranges) {
       let p = start;
       while (p < end) {
-        const found: Array<{ start: number; end: number; what: string }> = [];
         const fb = buddy.freeBlockAt(p);
-        if (fb) found.push({ start: fb.start, end: fb.start + 2 ** fb.order, what: "free" });
-        for (const { start: s, a } of buddy.allocations.allContaining(p))
-          found.push({ start: s, end: s + 2 ** a.order, what: `alloc:${a.use}` });
-        const r = k.memblock.findReserved(p);
+        const held = buddy.allocations.allContaining(p);
+        const r0 = k.memblock.findReserved(p);
         // memblock keeps listing the gigantic pages it gave HugeTLB at boot (see frameTiling).
-        if (r && (r.use !== "hugetlb" || !k.booted))
-          found.push({ start: r.startPfn, end: r.endPfn, what: `reserved:${r.use}` });
+        const r = r0 && (r0.use !== "hugetlb" || !k.booted) ? r0 : null;
+        // The common case: one state, inside present memory; on to the next block.
+        if ((fb ? 1 : 0) + held.length + (r ? 1 : 0) === 1) {
+          const one = held[0];
+          const fs = fb ? fb.start : one ? one.start : (r as { startPfn: number }).startPfn;
+          const fe = fb
+            ? fb.start + 2 ** fb.order
+            : one
+              ? one.start + 2 ** one.a.order
+              : (r as { endPfn: number }).endPfn;
+          const pr = findPfnRange(present, p);
+          if (pr !== null && fs >= pr.startPfn && fe <= pr.endPfn) {
+            p = fe;
+            continue;
+          }
+        }
+        const found: Array<{ start: number; end: number; what: string }> = [];
+        if (fb) found.push({ start: fb.start, end: fb.start + 2 ** fb.order, what: "free" });
+        for (const { start: s, a } of held)
+          found.push({ start: s, end: s + 2 ** a.order, what: `alloc:${a.use}` });
+        if (r) found.push({ start: r.startPfn, end: r.endPfn, what: `reserved:${r.use}` });
         const pr = findPfnRange(present, p);
         if (found.length > 1) {
           push({
@@ -249,10 +265,15 @@ export class FrameLedger {
     for (const f of pub) if (!this.published.has(f)) dirty.add(f);
     for (const f of this.published) if (!pub.has(f)) dirty.add(f);
     this.published = pub;
+    const refs = c.mirror.pteRefs();
     for (const f of dirty) {
       const st = frameState(k, f);
-      this.unclassify(f);
-      if (c.mirror.pteRefs().has(f)) this.classify(f, st);
+      // Reclassified only when its class changed (most dirty frames keep theirs).
+      const want = refs.has(f) ? memmapClass(st) : undefined;
+      if (this.cls.get(f) !== want) {
+        this.unclassify(f);
+        if (want !== undefined) this.classify(f, st);
+      }
       this.leakCheck(f, st);
     }
   }

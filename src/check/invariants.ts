@@ -251,19 +251,20 @@ function watchSharedTails(c: CheckContext): void {
       });
     };
     // setPatternRange(frame, nr, pattern) writes nr frames from frame on; the others one.
-    const ranged = name === "setPatternRange";
-    f[name] = function (this: unknown, frame: unknown, a: unknown, b: unknown) {
-      const first = frame as number;
-      if (ranged && (a as number) > 1) {
+    if (name === "setPatternRange")
+      f[name] = function (this: unknown, frame: unknown, a: unknown, b: unknown) {
+        const first = frame as number;
         const end = first + (a as number);
         for (const t of tables) if (t >= first && t < end) mirror.written(t);
         for (const t of tails.keys()) if (t >= first && t < end) tailWritten(t);
-      } else {
-        if (tables.has(first)) mirror.written(first);
-        if (tails.size > 0 && tails.has(first)) tailWritten(first);
-      }
-      return orig.call(this, frame, a, b);
-    };
+        return orig.call(this, frame, a, b);
+      };
+    else
+      f[name] = function (this: unknown, frame: unknown, a: unknown, b: unknown) {
+        if (tables.has(frame as number)) mirror.written(frame as number);
+        if (tails.size !== 0 && tails.has(frame as number)) tailWritten(frame as number);
+        return orig.call(this, frame, a, b);
+      };
   }
 }
 

@@ -141,6 +141,8 @@ export interface MatrixRow {
   checked_against: { kernel: string; fields: MatrixField[]; tests: string[] }[];
   /** The numbers no real kernel has confirmed: arithmetic only (the kernel's constants, docs). */
   arithmetic_only: MatrixField[];
+  /** The preset's HVO is what-if arithmetic: why (its arch's released kernels lack HVO), or null. */
+  hvo_hypothetical: string | null;
 }
 
 export interface MatrixOptions {
@@ -218,6 +220,7 @@ export function matrixRow(
         !(f === "nr_vmemmap_tails" && !mask) &&
         !(f === "vmemmap_align" && align === null),
     ),
+    hvo_hypothetical: spec.arch.hvoHypothetical ?? null,
   };
 }
 
@@ -284,9 +287,10 @@ export function formatMatrix(rows: MatrixRow[]): string {
         : r.check.violations
           ? `${r.check.first} (${r.check.ops} ops)`
           : `clean (${r.check.ops} ops)`,
-      realKernelColumn(r),
+      `${realKernelColumn(r)}${r.hvo_hypothetical ? " (HVO what-if*)" : ""}`,
     ]);
   }
+  const whatIf = [...new Set(rows.flatMap((r) => (r.hvo_hypothetical ? [r.hvo_hypothetical] : [])))];
   const w = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
   return `${table
     .map((row) =>
@@ -295,5 +299,5 @@ export function formatMatrix(rows: MatrixRow[]): string {
         .join("  ")
         .trimEnd(),
     )
-    .join("\n")}\n`;
+    .join("\n")}\n${whatIf.map((t) => `\n* ${t}\n`).join("")}`;
 }

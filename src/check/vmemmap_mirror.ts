@@ -1,6 +1,8 @@
 // The checker's own view of the vmemmap page tables (init_mm's tables under vmemmap_base), kept
-// up to date incrementally: after each operation only the table frames whose bytes changed are
-// decoded again. It gives, without touching the model's TLB, the translation of every vmemmap
+// up to date incrementally: the checker's watch on the frame store says which table frames were
+// written since the last refresh (written()), and only their entries that changed are decoded
+// again; tables that came are walked whole, tables no entry points at any more are dropped.
+// Anything that is not a plain tree, and the full audit (whole()), walk from the root. It gives, without touching the model's TLB, the translation of every vmemmap
 // page and the reverse map "frame -> how many vmemmap pages map it", which the frame-state and
 // leak invariants need. No kernel file mirrored; the walk is include/linux/pgtable.h's.
 
@@ -113,8 +115,7 @@ export class VmemmapMirror {
 
   /**
    * Calls fn for every distinct frame of [start, end) a PTE leaf maps (in no particular order),
-   * and for every huge leaf
-   * whose frames meet [start, end) (with its first vpn).
+   * and for every huge leaf whose frames meet [start, end) (with its first vpn).
    */
   mappedIn(
     start: number,
@@ -128,7 +129,10 @@ export class VmemmapMirror {
       if (mapped) {
         const lo = Math.max(start, b * HUGE_BLOCK);
         const hi = Math.min(end, (b + 1) * HUGE_BLOCK);
-        for (const f of mapped) if (f >= lo && f < hi) fn(f);
+        // Whichever is shorter: the range's frames, or the block's mapped ones.
+        if (hi - lo <= mapped.size) {
+          for (let f = lo; f < hi; f++) if (mapped.has(f)) fn(f);
+        } else for (const f of mapped) if (f >= lo && f < hi) fn(f);
       }
       const leaves = this.hugeByFrameBlock.get(b);
       if (leaves)
@@ -190,15 +194,21 @@ export class VmemmapMirror {
     if (this.walkAll || (rewritten && !this.dirty.size) || !this.refreshDirty()) {
       this.walkAll = false;
       this.dirty.clear();
+      // The first build logs no changes: there was nothing before it to change from.
+      this.building = this.tables.size === 0;
       const seen = new Set<number>();
       this.visit(pgt.rootPfn, 0, -this.baseVpn, seen);
+      // Still a new version for those who cache by it.
+      if (this.building) this.version++;
+      this.building = false;
       // Tables no longer reachable: drop what they contributed.
       for (const t of [...this.tables.keys()]) if (!seen.has(t)) this.dropTable(t);
       this.tableFrames.clear();
       for (const t of seen) this.tableFrames.add(t);
       this.parents.clear();
       for (const st of this.tables.values())
-        for (const ch of st.children.values()) this.parents.set(ch, (this.parents.get(ch) ?? 0) + 1);
+        for (const ch of st.children.values())
+          this.parents.set(ch, (this.parents.get(ch) ?? 0) + 1);
     }
     this.finishChanges();
     if (this.changes.length) {
@@ -476,7 +486,11 @@ export class VmemmapMirror {
 
   private readonly pending = new Map<number, VpnChange>();
 
+  /** The first walk is under way (noteChange() keeps nothing). */
+  private building = false;
+
   private noteChange(vpn: number, before: Mapping | null, _after: Mapping | null): void {
+    if (this.building) return;
     // Only the first "before" of a vpn counts; "after" is read once the walk is complete, so a
     // removal and a re-add in either order (a PMD split, a table swapped) merge into one.
     if (!this.pending.has(vpn)) this.pending.set(vpn, { vpn, before, after: null });

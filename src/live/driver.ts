@@ -242,13 +242,26 @@ export async function kmsgVia(
   ch: HvoexecChannel,
   skip = false,
 ): Promise<(string[] & { lost?: number }) | null> {
-  const r = await ch.request("kmsg", skip ? { skip: 1 } : {});
-  if (!r.ok || r.rc !== 0 || !Array.isArray(r.lines)) return null;
-  const lines: string[] & { lost?: number } = (r.lines as unknown[]).map(String);
-  // Records the ring overwrote before this read (a burst larger than the log buffer).
-  if (typeof r.lost === "number" && r.lost > 0) lines.lost = r.lost;
+  if (skip) {
+    const r = await ch.request("kmsg", { skip: 1 });
+    return r.ok && r.rc === 0 ? [] : null;
+  }
+  const lines: string[] & { lost?: number } = [];
+  // KMSG_BATCH records per request: a burst of bad page reports is thousands of lines, and an
+  // answer is one line through the guest's console.
+  for (let round = 0; round < 1000; round++) {
+    const r = await ch.request("kmsg", { max: KMSG_BATCH });
+    if (!r.ok || r.rc !== 0 || !Array.isArray(r.lines)) return round === 0 ? null : lines;
+    for (const l of r.lines as unknown[]) lines.push(String(l));
+    // Records the ring overwrote before they were read (a burst larger than the log buffer).
+    if (typeof r.lost === "number" && r.lost > 0) lines.lost = (lines.lost ?? 0) + r.lost;
+    if (r.more !== true) break;
+  }
   return lines;
 }
+
+/** Kernel log records per hvoexec `kmsg` request (native/PROTOCOL.md). */
+const KMSG_BATCH = 200;
 
 /** Resets the machine as FORMAT.md says and reports the writes that failed. */
 export async function resetVia(

@@ -62,6 +62,12 @@ export interface ArchSpec {
   /** ARCH_WANT_OPTIMIZE_HUGETLB_VMEMMAP. */
   optimizeHugetlbVmemmap: boolean;
   /**
+   * Set when the model gives the arch HVO that its released kernels do not have: why, in one
+   * sentence. The report and the matrix print it next to the figures (arm64: 7.2 does not select
+   * ARCH_WANT_OPTIMIZE_HUGETLB_VMEMMAP, and the presets show what the arithmetic would give).
+   */
+  hvoHypothetical?: string;
+  /**
    * The arch defines no PAGE_KERNEL_RO, so include/linux/pgtable.h falls back to PAGE_KERNEL and
    * HVO's "read-only" tail mappings (vmemmap_remap_pte()) are in fact writable: riscv64,
    * loongarch64. Absent or false: PAGE_KERNEL_RO is a real read-only mapping.
@@ -126,6 +132,18 @@ export interface MachineSpec {
    * so that MemFree comes out as on the real machine. Per node; 0 when not given.
    */
   otherUsedPages?: number[];
+  /**
+   * Pages the kernel keeps reserved in memblock from setup_arch() on (its image, as it stands
+   * after boot freed its init sections): PG_reserved, _refcount 1, never in the buddy.
+   */
+  reservedAtBoot?: PfnRange[];
+  /**
+   * Of those, how many the kernel's own unmovable blocks still have free after boot (per node,
+   * /proc/pagetypeinfo's Unmovable free counts): the boot allocations (slab, page tables) leave
+   * claimed pageblocks partly free, so the kernel's next unmovable pages land there. 0 when not
+   * given.
+   */
+  otherFreeUnmovablePages?: number[];
   /**
    * CONFIG_MEMORY_FAILURE: /sys/devices/system/memory/{hard,soft}_offline_page exist. Default
    * true (distribution kernels); this machine's live kernel is built without it.

@@ -23,6 +23,9 @@ export interface CompoundConfig {
 }
 
 const U64 = (1n << 64n) - 1n;
+/** TAIL_MAPPING as its 32-bit halves. */
+const TAIL_MAPPING_LO = Number(TAIL_MAPPING & 0xffffffffn);
+const TAIL_MAPPING_HI = Number(TAIL_MAPPING >> 32n);
 
 export class Compound {
   private readonly perVmemmapPage: number;
@@ -140,10 +143,15 @@ export class Compound {
 
   /** prep_compound_tail(): mapping, the compound word, private. */
   prepCompoundTail(tailPfn: number, info: bigint): void {
+    this.prepCompoundTailParts(tailPfn, Number(info & 0xffffffffn), Number(info >> 32n));
+  }
+
+  /** prep_compound_tail() with the compound word as its 32-bit halves (the per-tail loop). */
+  private prepCompoundTailParts(tailPfn: number, infoLo: number, infoHi: number): void {
     const m = this.memmap;
-    m.writeU64(tailPfn, PAGE_OFF.mapping, TAIL_MAPPING);
-    m.writeU64(tailPfn, PAGE_OFF.compoundInfo, info);
-    m.writeU64(tailPfn, PAGE_OFF.private, 0n);
+    m.writeU64Parts(tailPfn, PAGE_OFF.mapping, TAIL_MAPPING_LO, TAIL_MAPPING_HI);
+    m.writeU64Parts(tailPfn, PAGE_OFF.compoundInfo, infoLo, infoHi);
+    m.writeU64Parts(tailPfn, PAGE_OFF.private, 0, 0);
   }
 
   /**
@@ -157,11 +165,25 @@ export class Compound {
     const nr = 2 ** order;
     m.setBit(headPfn, PAGE_OFF.flags, PG.head, true);
     const info = this.tailInfo(headPfn, order);
+    const infoLo = Number(info & 0xffffffffn);
+    const infoHi = Number(info >> 32n);
     this.forEachTailRange(
       headPfn,
       nr,
-      (pfn) => this.prepCompoundTail(pfn, info),
+      (pfn) => this.prepCompoundTailParts(pfn, infoLo, infoHi),
       (frame, voff, n) => m.frames.setPatternRange(frame, n, { kind: "tails", voff, info }),
+      (v, off, n) => {
+        // prep_compound_tail() on n struct pages of one vmemmap page: the same three stores each.
+        for (let j = 0; j < n; j++, off += this.layout.size) {
+          v.setUint32(off + PAGE_OFF.mapping, TAIL_MAPPING_LO, true);
+          v.setUint32(off + PAGE_OFF.mapping + 4, TAIL_MAPPING_HI, true);
+          v.setUint32(off + PAGE_OFF.compoundInfo, infoLo >>> 0, true);
+          v.setUint32(off + PAGE_OFF.compoundInfo + 4, infoHi >>> 0, true);
+          v.setUint32(off + PAGE_OFF.private, 0, true);
+          v.setUint32(off + PAGE_OFF.private + 4, 0, true);
+        }
+        m.writes += 3 * n;
+      },
     );
     this.prepCompoundHead(headPfn, order);
   }
@@ -205,10 +227,19 @@ export class Compound {
       headPfn,
       nr,
       (pfn) => {
-        m.writeU64(pfn, PAGE_OFF.compoundInfo, 0n);
-        m.writeU64(pfn, PAGE_OFF.mapping, 0n);
+        m.writeU64Parts(pfn, PAGE_OFF.compoundInfo, 0, 0);
+        m.writeU64Parts(pfn, PAGE_OFF.mapping, 0, 0);
       },
       (frame, voff, n) => m.frames.setPatternRange(frame, n, { kind: "init", voff, asFree: true }),
+      (v, off, n) => {
+        for (let j = 0; j < n; j++, off += this.layout.size) {
+          v.setUint32(off + PAGE_OFF.compoundInfo, 0, true);
+          v.setUint32(off + PAGE_OFF.compoundInfo + 4, 0, true);
+          v.setUint32(off + PAGE_OFF.mapping, 0, true);
+          v.setUint32(off + PAGE_OFF.mapping + 4, 0, true);
+        }
+        m.writes += 2 * n;
+      },
     );
     m.setBit(headPfn, PAGE_OFF.flags, PG.head, false);
     const f = this.layout.folio;
@@ -229,6 +260,8 @@ export class Compound {
     nr: number,
     perPage: (pfn: number) => void,
     perRun: (frame: number, voff: number, nrFrames: number) => void,
+    /** The stores of perPage on n struct pages of one writable vmemmap page, from byte off of v. */
+    perSpan?: (v: DataView, off: number, n: number) => void,
   ): void {
     const sps = this.layout.size;
     const pageSize = this.memmap.pageSize;
@@ -236,6 +269,11 @@ export class Compound {
     const whole = Number.isInteger(per);
     let pfn = headPfn + 1;
     const end = headPfn + nr;
+    // The vmemmap pages wholly inside [pfn, end), translated in one go (one walk per leaf).
+    const firstPage = whole ? Math.ceil((pfn * sps) / pageSize) : 0;
+    const lastPage = whole ? Math.floor((end * sps) / pageSize) : 0;
+    const trans =
+      lastPage > firstPage ? this.memmap.pgt.translateRange(firstPage, lastPage - firstPage) : [];
     let runFrame = -1;
     let runVoff = 0;
     let runLen = 0;
@@ -247,7 +285,7 @@ export class Compound {
       const voff = pfn * sps;
       if (whole && voff % pageSize === 0 && pfn + per <= end) {
         // The stores go through the MMU: a stale TLB entry is used as the kernel's would be.
-        const t = this.memmap.translate(pfn);
+        const t = trans[voff / pageSize - firstPage];
         if (t?.writable) {
           if (runLen > 0 && t.frame === runFrame + runLen) runLen++;
           else {
@@ -261,6 +299,17 @@ export class Compound {
         }
       }
       flush();
+      if (perSpan && whole) {
+        // The struct pages of this vmemmap page that are tails here, stored in one go when the
+        // page is mapped writable (otherwise the first store faults, page by page).
+        const n = Math.min(end, (Math.floor(voff / pageSize) + 1) * per) - pfn;
+        const span = this.memmap.writableSpan(pfn);
+        if (span) {
+          perSpan(span.view, span.off, n);
+          pfn += n;
+          continue;
+        }
+      }
       perPage(pfn);
       pfn++;
     }

@@ -163,6 +163,8 @@ export class FrameStore {
   private readonly zero: FrameState;
   /** Boot vmemmap blocks, sorted by frameStart, never overlapping. */
   private readonly initRanges: InitRange[] = [];
+  /** False after an addInitRange() out of order; findInit() sorts before it searches. */
+  private initSorted = true;
   private readonly scratch: Uint8Array;
   private readonly scratchView: DataView;
   private readonly slotBuf: Uint8Array;
@@ -477,14 +479,29 @@ export class FrameStore {
 
   /** Boot: frames [frameStart, frameStart + nr) back the memmap from byte offset voff on. */
   addInitRange(frameStart: number, nrFrames: number, voff: number): void {
-    const r = { frameStart, frameEnd: frameStart + nrFrames, voff };
-    let i = this.initRanges.length;
-    while (i > 0 && this.initRanges[i - 1].frameStart > frameStart) i--;
-    this.initRanges.splice(i, 0, r);
+    const a = this.initRanges;
+    const last = a[a.length - 1];
+    // memblock hands out blocks top-down, so boot ranges mostly come in falling frame order:
+    // append, and sort once when first searched (an insertion sort here is quadratic).
+    // A block right after the last one, backing the memmap right after it: one range.
+    if (
+      last &&
+      last.frameEnd === frameStart &&
+      last.voff + (last.frameEnd - last.frameStart) * this.pageSize === voff
+    ) {
+      last.frameEnd += nrFrames;
+      return;
+    }
+    if (last && last.frameStart > frameStart) this.initSorted = false;
+    a.push({ frameStart, frameEnd: frameStart + nrFrames, voff });
   }
 
   private findInit(frame: number): InitRange | null {
     const a = this.initRanges;
+    if (!this.initSorted) {
+      a.sort((x, y) => x.frameStart - y.frameStart);
+      this.initSorted = true;
+    }
     let lo = 0;
     let hi = a.length - 1;
     while (lo <= hi) {
@@ -637,6 +654,12 @@ export class FrameStore {
    */
   gen = 0;
 
+  /**
+   * Bumped by pgtable.ts on a page-table write that may change a walk's path (any table but the
+   * PTE table its walk remembers): every remembered PTE table is forgotten.
+   */
+  pgtEpoch = 0;
+
   /** The low 32 bits of the 64-bit word at off, the high 32 left in `hi` (no bigint). */
   readU64Lo(frame: number, off: number): number {
     const id = this.idOf(frame);
@@ -665,6 +688,8 @@ export class FrameStore {
     const cur = id === 0 ? undefined : (this.states[id] as FrameState);
     if (cur !== undefined && cur.pat === null && cur.refs === 1) {
       this.gen++;
+      // Written in place: the frame keeps its id, so idOf()'s answer stays true.
+      this.idGen = this.gen;
       return cur;
     }
     const fresh = this.newOwn(new Uint8Array(this.pageSize));
@@ -674,7 +699,15 @@ export class FrameStore {
       if (p) this.render(p, fresh.bytes, fresh.view);
     }
     this.setIds(frame, 1, fresh.id);
+    this.idFrame = frame;
+    this.idId = fresh.id;
+    this.idGen = this.gen;
     return fresh;
+  }
+
+  /** The frame's bytes for stores in place (materialised and made its own, as a write does). */
+  writableView(frame: number): DataView {
+    return this.writable(frame).view;
   }
 
   writeU32(frame: number, off: number, value: number): void {

@@ -1408,6 +1408,11 @@ export function mainlineGetTail(
   return tail;
 }
 
+/** compound_head() of the struct page at vmemmap address vaddr (mainline's restore fill). */
+function restoreHead(core: HvoCore, vaddr: bigint): number {
+  return core.k.compound.compoundHead(core.k.memmap.pfnOfVaddr(vaddr));
+}
+
 export const MAINLINE: HvoDesign = {
   name: "mainline",
   facts: DESIGN_FACTS.mainline,
@@ -1435,11 +1440,10 @@ export const MAINLINE: HvoDesign = {
     return core.vmemmapRemapRange(start, end, walk);
   },
   restoreFill(core, frame, vaddr, _walk, src) {
-    const pfn = core.k.memmap.pfnOfVaddr(vaddr);
-    const head = core.k.compound.compoundHead(pfn);
+    // compound_head(addr) is read only by the two paths that use it (7.2's copy does not).
     if (core.k.mutations.has("restore-without-reset")) {
       // Mutation: a plain copy of the head vmemmap page, head and folio fields included.
-      core.copyPageFromVmemmap(frame, core.k.memmap.vaddrOf(head));
+      core.copyPageFromVmemmap(frame, core.k.memmap.vaddrOf(restoreHead(core, vaddr)));
       return;
     }
     if (core.design.facts.restoreCopies === "shared_tail") {
@@ -1453,7 +1457,11 @@ export const MAINLINE: HvoDesign = {
     // vmemmap page is refilled with 64 copies of struct page 63 as well: the head struct page
     // and the folio fields of pages 1..3 are lost, and the new head page (already off the list)
     // is mapped nowhere. Reproduced as written.
-    fillSlots(core, frame, core.k.memmap.readStructPage(head + core.reservePages - 1));
+    fillSlots(
+      core,
+      frame,
+      core.k.memmap.readStructPage(restoreHead(core, vaddr) + core.reservePages - 1),
+    );
   },
   initEarly(core, nid) {
     const { k } = core;

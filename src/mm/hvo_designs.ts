@@ -49,6 +49,14 @@ export interface DesignFacts {
    * section of each node's last zone to the deferred pass (memmap.ts firstDeferredPfn()).
    */
   config: { initOnAllocDefaultOn: boolean; deferredStructPageInit: boolean };
+  /**
+   * Where sparse_init() puts each section's memmap at boot. With a sparse buffer (6.18, mm/sparse.c
+   * sparse_buffer_init()), one PMD-aligned memblock block per node, taken top-down, hands out the
+   * sections' memmaps in ascending order (section 0 lowest); 7.2's mm/sparse-vmemmap.c has no
+   * buffer: vmemmap_alloc_block_buf() asks memblock for each PMD_SIZE block in turn, top-down, so
+   * section 0's memmap is the highest. 7.1 and the series are taken as 6.18 (not checked).
+   */
+  sparseBuffer: boolean;
   /** Whether the design has these upstream fixes. */
   fixes: {
     /**
@@ -105,6 +113,7 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
     restoreCopies: "head_page_reset",
     fakeHeads: true,
     config: { initOnAllocDefaultOn: false, deferredStructPageInit: true },
+    sparseBuffer: true,
     fixes: { rollbackKeepsHead: false, wrprotectWholeVmemmap: false },
     pool: {
       giganticOvercommit: false,
@@ -121,6 +130,7 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
     restoreCopies: "head_page_reset",
     fakeHeads: false,
     config: { initOnAllocDefaultOn: false, deferredStructPageInit: true },
+    sparseBuffer: true,
     fixes: { rollbackKeepsHead: false, wrprotectWholeVmemmap: false },
     pool: {
       giganticOvercommit: true,
@@ -137,6 +147,7 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
     restoreCopies: "shared_tail",
     fakeHeads: false,
     config: { initOnAllocDefaultOn: true, deferredStructPageInit: true },
+    sparseBuffer: false,
     fixes: { rollbackKeepsHead: true, wrprotectWholeVmemmap: true },
     pool: {
       giganticOvercommit: true,
@@ -153,6 +164,7 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
     restoreCopies: "head_last_struct_page",
     fakeHeads: false,
     config: { initOnAllocDefaultOn: true, deferredStructPageInit: true },
+    sparseBuffer: true,
     fixes: { rollbackKeepsHead: false, wrprotectWholeVmemmap: false },
     pool: {
       giganticOvercommit: true,

@@ -111,6 +111,30 @@ export class Memmap {
     this.frames.writeU64(frame, this.atOff, value);
   }
 
+  /**
+   * The vmemmap page of pfn's struct page, for stores to struct pages that all live in it: the
+   * frame's bytes (its own, written in place) and the byte offset of pfn's struct page in them;
+   * null when the MMU has no writable mapping for it (the caller then stores field by field and
+   * faults where the kernel would). The caller adds its stores to `writes`.
+   */
+  writableSpan(pfn: number): { view: DataView; off: number } | null {
+    const voff = pfn * this.structPageSize;
+    const vpn = Math.floor(voff / this.pageSize);
+    const t = this.pgt.translate(vpn);
+    if (!t?.writable) return null;
+    return { view: this.frames.writableView(t.frame), off: voff - vpn * this.pageSize };
+  }
+
+  /** writeU64() of a word given as its 32-bit halves: one struct page write, no bigint. */
+  writeU64Parts(pfn: number, fieldOff: number, lo: number, hi: number): void {
+    this.writes++;
+    const frame = this.at(pfn * this.structPageSize + fieldOff, true);
+    // Two 32-bit stores to one aligned word of one frame: the bytes of the 64-bit store.
+    const off = this.atOff;
+    this.frames.writeU32(frame, off, lo);
+    this.frames.writeU32(frame, off + 4, hi);
+  }
+
   /** The raw bytes of a struct page (it may straddle two vmemmap pages). */
   readStructPage(pfn: number): Uint8Array {
     const sps = this.structPageSize;

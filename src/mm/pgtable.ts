@@ -97,7 +97,20 @@ export class KernelPageTables {
   set(tablePfn: number, idx: number, entry: bigint): void {
     this.frames.writeU64(tablePfn, idx * 8, entry);
     this.pteWrites++;
+    // An entry of any table but the remembered PTE table may change the path to it (another
+    // instance over the same frames included: the epoch lives on the frame store).
+    if (tablePfn !== this.pteTable) this.frames.pgtEpoch++;
   }
+
+  /**
+   * The walk's memory of the last PTE table it reached (a paging-structure cache, not a TLB):
+   * the PMD-sized span it maps, its frame, and the frame store's pgtEpoch it is valid at. A
+   * walk inside that span reads the PTE straight from it; the TLB, its fills and its counters
+   * are the same as after a walk from the top.
+   */
+  private pteSpan = -1;
+  private pteTable = -1;
+  private pteEpoch = -1;
 
   /**
    * The entry slot at `level` for vaddr, walking the tables above it; null when a table above
@@ -169,22 +182,113 @@ export class KernelPageTables {
    */
   private walkVpn(vpn: number): Translation | null {
     if (!this.fastIndex) return this.walk(this.tlbBase + (BigInt(vpn) << this.pageShiftN));
+    if (!this.leafOf(vpn)) return null;
+    return { frame: this.leafFrame, writable: this.leafWritable };
+  }
+
+  /** What leafOf() found: the level, table and index of the leaf entry, and the page's frame. */
+  private leafLevel = 0;
+  private leafTable = 0;
+  private leafIdx = 0;
+  private leafFrame = 0;
+  private leafWritable = false;
+
+  /** The fast walk (fastIndex only): false when unmapped, else the leaf in the leaf* fields. */
+  private leafOf(vpn: number): boolean {
     const pte = this.arch.pte;
     const off = vpn * this.pageBytes;
+    const last = this.levels - 1;
+    const pmdIdx = last > 0 ? Math.floor(off / this.levelSpan[last - 1]) : -1;
+    if (pmdIdx === this.pteSpan && this.pteEpoch === this.frames.pgtEpoch) {
+      const idx = (this.baseIndex[last] + Math.floor(off / this.pageBytes)) % this.entriesPerTable;
+      const e = pte.decode(this.frames.readU64(this.pteTable, idx * 8), last);
+      if (!e?.present || e.table) return false;
+      this.leafLevel = last;
+      this.leafTable = this.pteTable;
+      this.leafIdx = idx;
+      this.leafFrame = e.pfn;
+      this.leafWritable = e.writable;
+      return true;
+    }
     let table = this.rootPfn;
     for (let l = 0; l < this.levels; l++) {
+      if (l === last && last > 0) {
+        this.pteSpan = pmdIdx;
+        this.pteTable = table;
+        this.pteEpoch = this.frames.pgtEpoch;
+      }
       const span = this.levelSpan[l];
       const idx = (this.baseIndex[l] + Math.floor(off / span)) % this.entriesPerTable;
       const e = pte.decode(this.frames.readU64(table, idx * 8), l);
-      if (!e?.present) return null;
+      if (!e?.present) return false;
       if (!e.table) {
         // A leaf above the last level maps a huge range: the page's frame within it.
         const within = l < this.levels - 1 ? Math.floor((off % span) / this.pageBytes) : 0;
-        return { frame: e.pfn + within, writable: e.writable };
+        this.leafLevel = l;
+        this.leafTable = table;
+        this.leafIdx = idx;
+        this.leafFrame = e.pfn + within;
+        this.leafWritable = e.writable;
+        return true;
       }
       table = e.pfn;
     }
-    return null;
+    return false;
+  }
+
+  /**
+   * translate() of vmemmap pages vpn .. vpn + n - 1, in that order, with the same TLB fills,
+   * but one walk per leaf: the pages a huge leaf maps, or the PTEs of one table, follow from it.
+   */
+  translateRange(vpn: number, n: number): (Translation | null)[] {
+    const out: (Translation | null)[] = new Array(n);
+    let i = 0;
+    while (i < n) {
+      const v = vpn + i;
+      const hit = this.tlb.get(v);
+      if (hit || !this.fastIndex) {
+        out[i++] = hit ?? this.translate(v);
+        continue;
+      }
+      if (!this.leafOf(v)) {
+        out[i++] = null;
+        continue;
+      }
+      const l = this.leafLevel;
+      const writable = this.leafWritable;
+      if (l < this.levels - 1) {
+        // The rest of the huge page: consecutive frames.
+        const pagesPerLeaf = this.levelSpan[l] / this.pageBytes;
+        const left = pagesPerLeaf - ((v * this.pageBytes) % this.levelSpan[l]) / this.pageBytes;
+        const frame0 = this.leafFrame;
+        for (let k = 0; k < left && i < n; k++, i++) {
+          const cached = k === 0 ? undefined : this.tlb.get(vpn + i);
+          out[i] = cached ?? this.fill(vpn + i, { frame: frame0 + k, writable });
+        }
+      } else {
+        // The rest of this PTE table: each entry decoded, no walk from the top.
+        const table = this.leafTable;
+        out[i] = this.fill(v, { frame: this.leafFrame, writable });
+        i++;
+        for (let idx = this.leafIdx + 1; idx < this.entriesPerTable && i < n; idx++, i++) {
+          const cached = this.tlb.get(vpn + i);
+          if (cached) {
+            out[i] = cached;
+            continue;
+          }
+          const e = this.arch.pte.decode(this.frames.readU64(table, idx * 8), l);
+          out[i] = e?.present ? this.fill(vpn + i, { frame: e.pfn, writable: e.writable }) : null;
+        }
+      }
+    }
+    return out;
+  }
+
+  /** A TLB fill, as translate() does on a miss. */
+  private fill(vpn: number, t: Translation): Translation {
+    if (this.tlb.size >= this.tlbCapacity) this.evictClean();
+    this.tlb.set(vpn, t);
+    return t;
   }
 
   /**

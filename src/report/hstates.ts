@@ -61,6 +61,8 @@ export interface MachineArithmetic {
   struct_pages_per_vmemmap_page: number;
   /** The arch selects ARCH_WANT_OPTIMIZE_HUGETLB_VMEMMAP. */
   arch_hvo: boolean;
+  /** Why the arch's HVO here is what-if arithmetic: its released kernels lack HVO (null: they have it). */
+  hvo_hypothetical: string | null;
   /** The vmemmap is mapped with PMD leaves that HVO must split (x86_64, arm64 4K, ...). */
   vmemmap_pmd_size: number | null;
   /** VMEMMAP_TAIL_MIN_ORDER, MAX_FOLIO_ORDER, NR_VMEMMAP_TAILS (null without a power-of-two struct page). */
@@ -79,6 +81,7 @@ export function machineArithmetic(spec: MachineSpec): MachineArithmetic {
     struct_page_pow2: pow2,
     struct_pages_per_vmemmap_page: pageSize / sps,
     arch_hvo: spec.arch.optimizeHugetlbVmemmap,
+    hvo_hypothetical: spec.arch.hvoHypothetical ?? null,
     vmemmap_pmd_size: spec.arch.vmemmapPmdLeaves ? 2 ** spec.arch.levelShifts[levels - 2] : null,
     vmemmap_tail_min_order: pow2 ? vmemmapTailMinOrder(spec.arch.pageShift, Math.log2(sps)) : null,
     max_folio_order: maxFolioOrder(spec.arch.pageShift),

@@ -412,6 +412,10 @@ export function formatReport(r: ReportData): string {
     ", giving the freed pages back to the buddy allocator.";
   out.push(...wrap(intro));
   out.push("");
+  if (p.hvo_hypothetical) {
+    out.push(...wrap(`Note: ${p.hvo_hypothetical}`));
+    out.push("");
+  }
 
   // Per hstate
   out.push("Per huge page size (Documentation/mm/vmemmap_dedup.rst arithmetic)");

@@ -1,5 +1,5 @@
 // The frame ledger (what the checker runs after every step) against the whole-machine sweeps of
-// invariants.ts (what it runs every 64 checks): after seeded random operations on every preset
+// invariants.ts (what it runs every FULL_EVERY checks): after seeded random operations on every preset
 // and design they agree that all is well, and after a corruption of the page allocator's or
 // the vmemmap's bookkeeping both see it, through the same invariants.
 import fc from "fast-check";

@@ -95,7 +95,11 @@ describe("the incremental vmemmap mirror equals one built from the root", () => 
     const writes = k.pgt.pteWrites;
     // Point the PTE at another frame, bypassing the page-table code.
     const other = (leaf?.pfn ?? 0) + 12345;
-    k.frames.writeU64(tablePfn, idx * 8, k.spec.arch.pte.mkLeaf(other, { writable: false, huge: false }, leaf?.level ?? 3));
+    k.frames.writeU64(
+      tablePfn,
+      idx * 8,
+      k.spec.arch.pte.mkLeaf(other, { writable: false, huge: false }, leaf?.level ?? 3),
+    );
     expect(k.pgt.pteWrites).toBe(writes);
     c.mirror.refresh();
     expect(c.mirror.translate(vpn)?.frame).toBe(other);

@@ -48,6 +48,32 @@ describe("hvo report", () => {
     }
   });
 
+  // Released arm64 kernels have no HVO: Debian's 7.2.13 arm64 configs lack
+  // CONFIG_HUGETLB_PAGE_OPTIMIZE_VMEMMAP and the guests have no hugetlb_optimize_vmemmap
+  // (test/vm/arm64.test.ts); x86_64, riscv64 and loongarch64 select
+  // ARCH_WANT_OPTIMIZE_HUGETLB_VMEMMAP. A reader of an arm64 report must learn that its HVO
+  // figures are what-if arithmetic, and nobody else must be told so.
+  test("arm64 reports say their HVO is what-if arithmetic; the arches with HVO do not", async () => {
+    for (const m of ["arm64-4k", "arm64-16k", "arm64-64k"]) {
+      const text = captureIo();
+      expect(await main(["report", "--machine", m], text), m).toBe(0);
+      expect(text.stdout().replace(/\s+/g, " "), m).toContain(
+        "Note: Linux 7.2 on arm64 has no HVO: the arch does not select ARCH_WANT_OPTIMIZE_HUGETLB_VMEMMAP",
+      );
+      const json = captureIo();
+      expect(await main(["report", "--machine", m, "--json"], json), m).toBe(0);
+      expect(JSON.parse(json.stdout()).platform.hvo_hypothetical, m).toMatch(/no HVO/);
+    }
+    for (const m of ["x86_64", "riscv64", "loongarch64"]) {
+      const text = captureIo();
+      expect(await main(["report", "--machine", m], text), m).toBe(0);
+      expect(text.stdout(), m).not.toContain("Note:");
+      const json = captureIo();
+      expect(await main(["report", "--machine", m, "--json"], json), m).toBe(0);
+      expect(JSON.parse(json.stdout()).platform.hvo_hypothetical, m).toBeNull();
+    }
+  });
+
   test("an unknown machine is a usage error that lists the presets", async () => {
     const io = captureIo();
     expect(await main(["report", "--machine", "pdp11"], io)).toBe(2);

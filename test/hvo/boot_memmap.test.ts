@@ -113,3 +113,72 @@ describe("memmap_init() through the boot-time HVO mappings (7.2, docs/findings.m
     expect(free1 - free0).toBe(2 * (1048576 - 4095 * 4));
   });
 });
+
+describe("sparse_init(): where each section's memmap goes", () => {
+  // With PMD leaves, one section's memmap is 32768 x 64 bytes = 2 MiB: one PMD block each.
+  const PMD = 2 * 2 ** 20;
+  const frameOf = (k: ReturnType<typeof guest>["k"], section: number) => {
+    const b = k.memmap.backing(section * PAGES_PER_SECTION);
+    if (!b) throw new Error(`section ${section} has no memmap`);
+    return b.frame * 4096;
+  };
+  it("7.2 asks memblock for each block in turn, top-down: section 0 highest, each next 2 MiB below", () => {
+    const { k } = guest("");
+    const s0 = frameOf(k, 0);
+    expect(s0 % PMD).toBe(0);
+    for (let s = 1; s < 24; s++) expect(frameOf(k, s)).toBe(s0 - s * PMD);
+    // 4 GiB is section 32: 24..31 are the PCI hole (no memmap), so it follows section 23.
+    expect(frameOf(k, 32)).toBe(s0 - 24 * PMD);
+  });
+  it("6.18 takes one buffer for the node and hands it out upwards: section 0 lowest", () => {
+    const k = bootModel(vmMachineSpec({ memoryBytes: 6 * GiB, nodes: 1 }), "legacy").k;
+    const s0 = frameOf(k, 0);
+    for (let s = 1; s < 24; s++) expect(frameOf(k, s)).toBe(s0 + s * PMD);
+    expect(frameOf(k, 32)).toBe(s0 + 24 * PMD);
+  });
+});
+
+describe("the buddy's marks on free pages (__SetPageBuddy(), set_buddy_order())", () => {
+  /** PGTY_buddy (0xf0) in the top byte of page_type. */
+  const BUDDY = 0xf0000000;
+  const typeOf = (k: ReturnType<typeof guest>["k"], pfn: number) =>
+    k.memmap.readU32(pfn, PAGE_OFF.pageType) >>> 0;
+  const orderOf = (k: ReturnType<typeof guest>["k"], pfn: number) =>
+    Number(k.memmap.readU64(pfn, PAGE_OFF.private));
+  it("boot: each MAX_PAGE_ORDER block's head, and only its head, is PG_buddy with order 10", () => {
+    const { k } = guest("");
+    const head = NORMAL + 4 * 1024;
+    expect(typeOf(k, head)).toBe(BUDDY);
+    expect(orderOf(k, head)).toBe(10);
+    expect(typeOf(k, head + 1)).toBe(0xffffffff);
+    expect(orderOf(k, head + 1)).toBe(0);
+    expect(typeOf(k, head + 512)).toBe(0xffffffff);
+  });
+  it("an order-0 allocation splits a block: the halves left are heads of orders 0..9; freeing merges them back", () => {
+    const { k } = guest("");
+    const pfn = k.buddy.allocPagesNode(0, 0, 0, "test", "kernel");
+    if (pfn === null) throw new Error("no page");
+    const block = pfn - (pfn % 1024);
+    // A write to the page's struct page makes its vmemmap page bytes of its own (no longer
+    // generated): the marks must then be stored, not computed.
+    k.memmap.writeU32(pfn, PAGE_OFF.refcount, 1);
+    expect(typeOf(k, pfn)).toBe(0xffffffff);
+    // expand(): the upper halves of order 9, 8, ..., 0 are free heads of those orders.
+    const heads: [number, number][] = [];
+    for (let o = 9; o >= 0; o--) heads.push([pfn + 2 ** o, o]);
+    if (pfn !== block) throw new Error(`the allocation is not at the start of its block: ${pfn}`);
+    for (const [h, o] of heads) {
+      expect(typeOf(k, h)).toBe(BUDDY);
+      expect(orderOf(k, h)).toBe(o);
+    }
+    k.memmap.writeU32(pfn, PAGE_OFF.refcount, 0);
+    k.buddy.freePages(pfn, 0);
+    // __free_one_page(): each buddy taken off its list loses the marks; the merged head has them.
+    for (const [h] of heads) {
+      expect(typeOf(k, h)).toBe(0xffffffff);
+      expect(orderOf(k, h)).toBe(0);
+    }
+    expect(typeOf(k, block)).toBe(BUDDY);
+    expect(orderOf(k, block)).toBe(10);
+  });
+});

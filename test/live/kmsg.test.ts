@@ -7,6 +7,8 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import { describe, expect, it } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";
+import { buildHvoexec } from "../../src/live/build.ts";
+import { spawnHvoexec } from "../../src/live/hvoexec.ts";
 import { runLive } from "../../src/live/run.ts";
 import { bootModel } from "../../src/model.ts";
 import { compareResultsDetailed } from "../../src/scenario/compare.ts";
@@ -60,4 +62,26 @@ describe.skipIf(!canRunLive)("the live kernel's log in step records", () => {
       compareResultsDetailed(live, model).diffs.filter((d) => d.field === "kmsg.headlines"),
     ).toEqual([]);
   }, 120_000);
+});
+
+describe.skipIf(!(isRoot && haveGcc && fs.existsSync("/dev/kmsg")))("hvoexec's kmsg op", () => {
+  it("skip=1 moves past the log; the next kmsg returns what was logged since, once", async () => {
+    const ch = spawnHvoexec(buildHvoexec());
+    try {
+      expect(await ch.request("kmsg", { skip: 1 })).toMatchObject({ ok: true, rc: 0, lines: [] });
+      // A line written to /dev/kmsg by a user process: facility LOG_USER (1), level 4, so the
+      // record's prefix is 1 << 3 | 4 = 12 (Documentation/ABI/testing/dev-kmsg).
+      const tag = `hvo-kmsg-test-${process.pid}`;
+      fs.writeFileSync("/dev/kmsg", `<4>${tag}\n`);
+      const r = await ch.request("kmsg");
+      expect(r).toMatchObject({ ok: true, rc: 0 });
+      expect((r.lines as string[]).filter((l) => l.includes(tag))).toEqual([
+        expect.stringMatching(new RegExp(`^12,\\d+,\\d+,-;${tag}$`)),
+      ]);
+      const again = await ch.request("kmsg");
+      expect((again.lines as string[]).filter((l) => l.includes(tag))).toEqual([]);
+    } finally {
+      await ch.close();
+    }
+  });
 });

@@ -43,26 +43,28 @@ function structPage(w: {
 
 // 4 GiB: the first pfn of ZONE_NORMAL on the x86_64 preset, free after boot.
 const PFN = 0x100000;
+/** The page after it: inside the same free block, not its head. */
+const PLAIN = PFN + 1;
 
 function boot(design: "legacy" | "seed" | "mainline" = "mainline"): Kernel {
   return new Kernel(machinePreset("x86_64"), { design }).boot();
 }
 
 describe("a plain free page on a fresh boot", () => {
-  const d = inspectPfn(boot(), PFN);
+  const d = inspectPfn(boot(), PLAIN);
   test("reads as memmap_init() left it: links, empty lru, _mapcount -1, _refcount 0", () => {
-    const lru = vaddr(PFN) + 8n;
+    const lru = vaddr(PLAIN) + 8n;
     expect(d.raw).toBe(structPage({ flags: NODE0_NORMAL_FLAGS, w8: lru, w16: lru }));
     expect(d.flags).toBe("0x0010000000000000");
     expect(d.node).toBe(0);
     expect(d.zone).toBe("Normal");
     expect(d.compound_info).toBe(`0x${lru.toString(16)}`);
-    expect(d.head_pfn).toBe(PFN);
+    expect(d.head_pfn).toBe(PLAIN);
     expect(d.is_head || d.is_tail).toBe(false);
     expect(d.fields.mapcount).toBe(-1);
   });
   test("its vmemmap is a writable 2 MiB PMD leaf of a boot vmemmap frame nobody else maps", () => {
-    expect(d.vaddr).toBe(`0x${vaddr(PFN).toString(16)}`);
+    expect(d.vaddr).toBe(`0x${vaddr(PLAIN).toString(16)}`);
     expect(d.mapping).toMatchObject({ level: "pmd", writable: true });
     // PAGE_KERNEL_LARGE = 0x80000000000001e3: the low bits of the entry
     expect(BigInt(d.mapping.entry) & 0xfffn).toBe(0x1e3n);
@@ -71,6 +73,21 @@ describe("a plain free page on a fresh boot", () => {
     );
     expect(d.frame_shared).toBe(false);
     expect(d.fake_head).toBe(false);
+  });
+  test("the head of a free block has PG_buddy in page_type and the block's order in private", () => {
+    // 4 GiB is aligned to MAX_PAGE_ORDER (10 on x86_64): memblock_free_all() frees it as one
+    // order-10 block; __SetPageBuddy() puts PGTY_buddy (0xf0) in page_type's top byte.
+    const lru = vaddr(PFN) + 8n;
+    const h = inspectPfn(boot(), PFN);
+    expect(h.raw).toBe(
+      structPage({
+        flags: NODE0_NORMAL_FLAGS,
+        w8: lru,
+        w16: lru,
+        priv: 10n,
+        mapcount: 0xf0000000 | 0,
+      }),
+    );
   });
   test("a reserved page has PG_reserved (bit 13) and _refcount 1", () => {
     const r = inspectPfn(boot(), 0x9f); // the EBDA below 640 KiB: a hole inside a present section

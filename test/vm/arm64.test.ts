@@ -184,6 +184,19 @@ for (const g of GUESTS) {
       expect(mdl.k.memmap.vaddrOf(spec.nodes[0].ranges[0].startPfn)).toBe(
         spec.arch.vmemmapBase + BigInt(spec.nodes[0].ranges[0].startPfn) * 64n,
       );
+      // RAM [1G, 5G): ZONE_DMA up to 4 GiB, Normal above, in the guest's zoneinfo and the model.
+      const zi = String((await vm.ch.request("read", { path: "/proc/zoneinfo" })).text);
+      const page = (bytes: number) => bytes / g.pageSize;
+      const zones = parseZoneinfo(zi).map((z) => [z.nid, z.type, z.startPfn, z.spanned]);
+      expect(zones).toEqual([
+        [0, "DMA", page(2 ** 30), page(3 * 2 ** 30)],
+        [0, "Normal", page(4 * 2 ** 30), page(2 ** 30)],
+      ]);
+      expect(
+        spec.nodes[0].zones
+          .filter((z) => z.endPfn > z.startPfn)
+          .map((z) => [0, z.type, z.startPfn, z.endPfn - z.startPfn]),
+      ).toEqual(zones);
       // No HVO on arm64: no sysctl in the kernel, none in the model.
       const r = await vm.ch.request("read", { path: "/proc/sys/vm/hugetlb_optimize_vmemmap" });
       expect(r.code).toBe("ENOENT");

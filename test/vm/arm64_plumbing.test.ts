@@ -146,3 +146,18 @@ describe("the model of the arm64 guest", () => {
     ).toEqual({ arch: "arm64", pageSize: 4096 });
   });
 });
+
+describe("arm64 page->flags: Debian's CONFIG_NODES_SHIFT=4", () => {
+  it("puts node and zone in the top 7 bits, and refuses a 17th node (MAX_NUMNODES 16)", async () => {
+    const { machinePreset } = await import("../../src/arch/index.ts");
+    const { bootModel } = await import("../../src/model.ts");
+    const spec = machinePreset("arm64-4k", { memoryBytes: 32 * 2 ** 30, nodes: 16 });
+    const k = bootModel(spec, "mainline").k;
+    // The first pfn of node 15: node 15 in bits 63:60, zone Normal (2) in 59:57 (above 4 GiB).
+    const pfn = spec.nodes[15].ranges[0].startPfn;
+    expect(k.memmap.readU64(pfn, 0) >> 57n).toBe((15n << 3n) | 2n);
+    expect(() =>
+      bootModel(machinePreset("arm64-4k", { memoryBytes: 34 * 2 ** 30, nodes: 17 }), "mainline"),
+    ).toThrow(/CONFIG_NODES_SHIFT=4: at most 16/);
+  });
+});

@@ -6,7 +6,10 @@
 //
 // One boot (6 GiB). Skips, saying why, where QEMU or the Debian kernel cannot be had.
 import { beforeAll, describe, expect, it } from "vitest";
+import { comparison, runModelLikeVm } from "../../src/cli/commands/diff.ts";
 import { loadScenarioJson, runVm } from "../../src/live/vm/run.ts";
+import { formatDifference } from "../../src/scenario/compare.ts";
+import { parseScenarioFile } from "../../src/scenario/format.ts";
 import { kmsgHeadlines, memFreeToleranceKb } from "../../src/scenario/compare.ts";
 import { vmPiecesUnavailable } from "./pieces.ts";
 
@@ -48,5 +51,9 @@ describe("Linux 7.2: the kernel log of each step", () => {
       memFreeToleranceKb(step.delta.Hugetlb_kB ?? 0),
     );
     expect(step.delta.memmap_sum).toBe(2 * 4095);
+    // hvo diff --against vm: the model of the same guest (mainline) agrees, headline and
+    // MemFree change included.
+    const { result: model } = await runModelLikeVm(parseScenarioFile(raw), r);
+    expect(comparison(r, model, undefined, true).diffs.map(formatDifference)).toEqual([]);
   }, 600_000);
 });

@@ -41,6 +41,21 @@ const SEABIOS_HIGH_TABLE = 128 * 1024;
 const LOW_RAM: PfnRange = { startPfn: 1, endPfn: Math.floor(0x9fc00 / PAGE) };
 const ONE_MIB_PFN = MiB / PAGE;
 const FOUR_GIB_PFN = (4 * GiB) / PAGE;
+/**
+ * What stays PG_reserved of Debian 7.2.13's kernel image after boot (read from the guest's struct
+ * pages through /proc/kcore; PVH loads it at 16 MiB, no KASLR): text, rodata, data up to the
+ * init sections, bss, and 17 pages above it. The text/rodata and rodata/data gaps, the init
+ * sections and the unused tail of bss are freed by then (free_kernel_image_pages(),
+ * free_initmem()). /proc/iomem: code 0x1000000-0x22ca8df, rodata 0x2400000-0x3162fff, data
+ * 0x3200000-0x355b8ff, bss 0x3e50000-0x41fffff.
+ */
+const KERNEL_IMAGE_RESERVED: PfnRange[] = [
+  { startPfn: 0x1000, endPfn: 0x22cb },
+  { startPfn: 0x2400, endPfn: 0x3163 },
+  { startPfn: 0x3200, endPfn: 0x39b9 },
+  { startPfn: 0x3e4f, endPfn: 0x4005 },
+  { startPfn: 0x4200, endPfn: 0x4211 },
+];
 /** SECTION_SIZE_BITS 27: a node must own whole sections for the model (one nid per section). */
 const SECTION_BYTES = 2 ** 27;
 
@@ -144,6 +159,7 @@ export function vmMachineSpec(opts: VmMachineOptions): MachineSpec {
     structPageSize: 64,
     nodes: buildNodes(perNode, x86_64ZoneLimits()),
     cmdline: [BASE_CMDLINE, extra].filter(Boolean).join(" "),
+    reservedAtBoot: KERNEL_IMAGE_RESERVED,
   };
 }
 
@@ -172,5 +188,41 @@ export function guestOtherUsedPages(
   const hugetlb = ((initial.Hugetlb_kB ?? 0) * 1024) / page;
   const used = total - (initial.MemFree_kB * 1024) / page - memmap - hugetlb;
   if (used <= 0) return undefined;
-  return present.map((p) => Math.round((used * p) / total));
+  // The kernel image the model reserves itself (reservedAtBoot) is not the buddy's to take.
+  const image = spec.nodes.map((n) =>
+    (spec.reservedAtBoot ?? []).reduce(
+      (s, r) =>
+        s +
+        (n.ranges.some((x) => x.startPfn <= r.startPfn && r.endPfn <= x.endPfn)
+          ? r.endPfn - r.startPfn
+          : 0),
+      0,
+    ),
+  );
+  return present.map((p, i) => Math.max(0, Math.round((used * p) / total) - image[i]));
+}
+
+/**
+ * Free pages in the kernel's unmovable pageblocks, per node, from the guest's /proc/pagetypeinfo
+ * (mm/vmstat.c pagetypeinfo_showfree(): one line per node, zone and migratetype with a count of
+ * free blocks per order): what the model's calibration (otherFreeUnmovablePages) leaves free in
+ * the blocks its "other" pages claim. Undefined when the file has no Unmovable line.
+ */
+export function guestFreeUnmovablePages(spec: MachineSpec, pagetypeinfo: string): number[] | undefined {
+  const free = spec.nodes.map(() => 0);
+  let seen = false;
+  for (const line of pagetypeinfo.split("\n")) {
+    const m = /^Node\s+(\d+),\s*zone\s+\S+,\s*type\s+Unmovable\s+([\d\s]+)$/.exec(line.trim());
+    if (!m) continue;
+    const nid = Number(m[1]);
+    if (nid >= free.length) continue;
+    seen = true;
+    m[2]
+      .trim()
+      .split(/\s+/)
+      .forEach((count, order) => {
+        free[nid] += Number(count) * 2 ** order;
+      });
+  }
+  return seen ? free : undefined;
 }

@@ -74,6 +74,7 @@ export function virtMachineSpec(opts: VirtMachineOptions): MachineSpec {
   const arch = {
     ...arm64Arch(granule, 64, base, granule === "16k" ? 47 : 48),
     optimizeHugetlbVmemmap: false,
+    hvoHypothetical: undefined,
   };
   const extra = (opts.cmdline ?? "").trim();
   return {

@@ -528,9 +528,14 @@ export async function fetchDebianKernel(
     );
   }
   const tools = fl.arch === "x86_64" ? ensureHostTools(["zstd"], opts) : null;
-  return withDirLock(path.join(cache, "locks", `kernel-${name.replace(":", "-")}`), () => {
+  // One lock per apt directory: the arm64 and arm64-16k kernels share apt-arm64's lists.
+  const lock = fl.debArch === "amd64" ? `kernel-${name}` : `apt-${fl.debArch}`;
+  return withDirLock(path.join(cache, "locks", lock), () => {
     if (fs.existsSync(metaPath)) return readMeta();
     const apt = privateApt(fl.debArch, log);
+    // The arm64 guest's busybox comes from the same apt configuration: fetched under this lock
+    // too, so that building the initramfs later finds it in the cache.
+    if (fl.arch === "arm64") fetchArm64Busybox({ ...opts, install: true });
     const names = execFileSync("apt-cache", [...apt.o, "pkgnames", "linux-"], {
       encoding: "utf8",
       maxBuffer: 1 << 26,
