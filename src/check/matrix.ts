@@ -290,7 +290,9 @@ export function formatMatrix(rows: MatrixRow[]): string {
       `${realKernelColumn(r)}${r.hvo_hypothetical ? " (HVO what-if*)" : ""}`,
     ]);
   }
-  const whatIf = [...new Set(rows.flatMap((r) => (r.hvo_hypothetical ? [r.hvo_hypothetical] : [])))];
+  const whatIf = [
+    ...new Set(rows.flatMap((r) => (r.hvo_hypothetical ? [r.hvo_hypothetical] : []))),
+  ];
   const w = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
   return `${table
     .map((row) =>

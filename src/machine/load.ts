@@ -429,6 +429,17 @@ export function parseMachineFile(text: string, fileName: string): MachineSpec {
       spec.otherUsedPages = [...file.otherUsedPages];
     }
   }
+  if (file.otherFreeUnmovablePages !== undefined) {
+    if (file.otherFreeUnmovablePages.length !== spec.nodes.length) {
+      fail(
+        ctx,
+        "otherFreeUnmovablePages",
+        `one entry per node: ${spec.nodes.length} nodes, ${file.otherFreeUnmovablePages.length} entries`,
+      );
+    } else {
+      spec.otherFreeUnmovablePages = [...file.otherFreeUnmovablePages];
+    }
+  }
   if (file.memoryFailure !== undefined) spec.memoryFailure = file.memoryFailure;
   if (ctx.errors.length > 0) throw new MachineFileError(ctx.errors.join("\n"));
   return spec;

@@ -26,6 +26,10 @@ const U64 = (1n << 64n) - 1n;
 /** TAIL_MAPPING as its 32-bit halves. */
 const TAIL_MAPPING_LO = Number(TAIL_MAPPING & 0xffffffffn);
 const TAIL_MAPPING_HI = Number(TAIL_MAPPING >> 32n);
+/** The struct page fields of the bulk stores, read once (hot loops). */
+const OFF_MAPPING = PAGE_OFF.mapping;
+const OFF_INFO = PAGE_OFF.compoundInfo;
+const OFF_PRIVATE = PAGE_OFF.private;
 
 export class Compound {
   private readonly perVmemmapPage: number;
@@ -174,13 +178,16 @@ export class Compound {
       (frame, voff, n) => m.frames.setPatternRange(frame, n, { kind: "tails", voff, info }),
       (v, off, n) => {
         // prep_compound_tail() on n struct pages of one vmemmap page: the same three stores each.
-        for (let j = 0; j < n; j++, off += this.layout.size) {
-          v.setUint32(off + PAGE_OFF.mapping, TAIL_MAPPING_LO, true);
-          v.setUint32(off + PAGE_OFF.mapping + 4, TAIL_MAPPING_HI, true);
-          v.setUint32(off + PAGE_OFF.compoundInfo, infoLo >>> 0, true);
-          v.setUint32(off + PAGE_OFF.compoundInfo + 4, infoHi >>> 0, true);
-          v.setUint32(off + PAGE_OFF.private, 0, true);
-          v.setUint32(off + PAGE_OFF.private + 4, 0, true);
+        const sps = this.layout.size;
+        const lo = infoLo >>> 0;
+        const hi = infoHi >>> 0;
+        for (let j = 0; j < n; j++, off += sps) {
+          v.setUint32(off + OFF_MAPPING, TAIL_MAPPING_LO, true);
+          v.setUint32(off + OFF_MAPPING + 4, TAIL_MAPPING_HI, true);
+          v.setUint32(off + OFF_INFO, lo, true);
+          v.setUint32(off + OFF_INFO + 4, hi, true);
+          v.setUint32(off + OFF_PRIVATE, 0, true);
+          v.setUint32(off + OFF_PRIVATE + 4, 0, true);
         }
         m.writes += 3 * n;
       },
@@ -232,11 +239,12 @@ export class Compound {
       },
       (frame, voff, n) => m.frames.setPatternRange(frame, n, { kind: "init", voff, asFree: true }),
       (v, off, n) => {
-        for (let j = 0; j < n; j++, off += this.layout.size) {
-          v.setUint32(off + PAGE_OFF.compoundInfo, 0, true);
-          v.setUint32(off + PAGE_OFF.compoundInfo + 4, 0, true);
-          v.setUint32(off + PAGE_OFF.mapping, 0, true);
-          v.setUint32(off + PAGE_OFF.mapping + 4, 0, true);
+        const sps = this.layout.size;
+        for (let j = 0; j < n; j++, off += sps) {
+          v.setUint32(off + OFF_INFO, 0, true);
+          v.setUint32(off + OFF_INFO + 4, 0, true);
+          v.setUint32(off + OFF_MAPPING, 0, true);
+          v.setUint32(off + OFF_MAPPING + 4, 0, true);
         }
         m.writes += 2 * n;
       },

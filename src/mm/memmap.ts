@@ -190,7 +190,7 @@ export class Memmap {
 
   /** The frame backing the struct page of pfn, and whether it is mapped writable (no TLB fill). */
   backing(pfn: number): { frame: number; writable: boolean } | null {
-    return this.pgt.walk(this.vaddrOf(pfn));
+    return this.pgt.walkPage(Math.floor((pfn * this.structPageSize) / this.pageSize));
   }
 }
 

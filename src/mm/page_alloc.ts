@@ -291,6 +291,8 @@ export class PageAllocator {
    * out until undo_isolate_page_range().
    */
   isolated: PfnRange | null = null;
+  /** 2^maxOrder: the pages of a MAX_PAGE_ORDER block. */
+  private readonly maxBlockPages: number;
   /** Explicit free blocks per order (lookups skip the orders that have none). */
   private readonly freeOfOrder: number[];
   /** Calls that failed, per site (for reports). */
@@ -303,6 +305,7 @@ export class PageAllocator {
     faults: FaultInjector,
   ) {
     this.faults = faults;
+    this.maxBlockPages = 2 ** maxOrder;
     this.freeOfOrder = new Array(maxOrder + 1).fill(0);
     for (const node of nodes) {
       const zs: Zone[] = [];
@@ -406,10 +409,14 @@ export class PageAllocator {
 
   /** The order of the free block whose head is pfn (lazy ranges included), or -1. */
   headOrder(pfn: number): number {
+    // Alignment first: a head of order o is aligned to 2^o, so an odd pfn can only head an
+    // order-0 block (cheap tests before the map: this runs for every generated struct page).
+    if (pfn - Math.floor(pfn / this.maxBlockPages) * this.maxBlockPages !== 0) {
+      if (this.freeOrder.size === 0) return -1;
+      return this.freeOrder.get(pfn) ?? -1;
+    }
     const o = this.freeOrder.get(pfn);
     if (o !== undefined) return o;
-    const size = 2 ** this.maxOrder;
-    if (pfn % size !== 0) return -1;
     for (const z of this.zones)
       if (z.lazy.length > 0 && z.contains(pfn))
         return findRange(z.lazy, pfn) >= 0 ? this.maxOrder : -1;

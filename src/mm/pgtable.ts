@@ -97,20 +97,21 @@ export class KernelPageTables {
   set(tablePfn: number, idx: number, entry: bigint): void {
     this.frames.writeU64(tablePfn, idx * 8, entry);
     this.pteWrites++;
-    // An entry of any table but the remembered PTE table may change the path to it (another
-    // instance over the same frames included: the epoch lives on the frame store).
-    if (tablePfn !== this.pteTable) this.frames.pgtEpoch++;
+    // An entry of any table but a remembered last-level table may change some walk's path
+    // (another instance's over the same frames included: the epoch lives on the frame store).
+    if (tablePfn !== this.walkTable || this.walkLevel !== this.levels - 1) this.frames.pgtEpoch++;
   }
 
   /**
-   * The walk's memory of the last PTE table it reached (a paging-structure cache, not a TLB):
-   * the PMD-sized span it maps, its frame, and the frame store's pgtEpoch it is valid at. A
-   * walk inside that span reads the PTE straight from it; the TLB, its fills and its counters
-   * are the same as after a walk from the top.
+   * The walk's memory of the table it read its last entry from (a paging-structure cache, not
+   * a TLB): that table's level (0: none), the index of the span it maps at the level above, its
+   * frame, and the frame store's pgtEpoch it is valid at. A walk inside that span starts there;
+   * what it finds, the TLB, its fills and its counters are the same as after a walk from the top.
    */
-  private pteSpan = -1;
-  private pteTable = -1;
-  private pteEpoch = -1;
+  private walkLevel = 0;
+  private walkKey = -1;
+  private walkTable = -1;
+  private walkEpoch = -1;
 
   /**
    * The entry slot at `level` for vaddr, walking the tables above it; null when a table above
@@ -158,6 +159,11 @@ export class KernelPageTables {
     return { frame: leaf.pfn + within, writable: leaf.writable };
   }
 
+  /** walk() of vmemmap page vpn (no TLB), without a bigint per level where the base allows. */
+  walkPage(vpn: number): Translation | null {
+    return this.walkVpn(vpn);
+  }
+
   /** The MMU: TLB first, then a walk that fills the TLB. Null when unmapped. */
   translate(vpn: number): Translation | null {
     // The last translation used: consecutive struct pages share a vmemmap page.
@@ -197,30 +203,26 @@ export class KernelPageTables {
   private leafOf(vpn: number): boolean {
     const pte = this.arch.pte;
     const off = vpn * this.pageBytes;
-    const last = this.levels - 1;
-    const pmdIdx = last > 0 ? Math.floor(off / this.levelSpan[last - 1]) : -1;
-    if (pmdIdx === this.pteSpan && this.pteEpoch === this.frames.pgtEpoch) {
-      const idx = (this.baseIndex[last] + Math.floor(off / this.pageBytes)) % this.entriesPerTable;
-      const e = pte.decode(this.frames.readU64(this.pteTable, idx * 8), last);
-      if (!e?.present || e.table) return false;
-      this.leafLevel = last;
-      this.leafTable = this.pteTable;
-      this.leafIdx = idx;
-      this.leafFrame = e.pfn;
-      this.leafWritable = e.writable;
-      return true;
-    }
     let table = this.rootPfn;
-    for (let l = 0; l < this.levels; l++) {
-      if (l === last && last > 0) {
-        this.pteSpan = pmdIdx;
-        this.pteTable = table;
-        this.pteEpoch = this.frames.pgtEpoch;
-      }
+    let l = 0;
+    // Start from the remembered table when vpn lies in the span it maps.
+    const cl = this.walkLevel;
+    if (
+      cl > 0 &&
+      this.walkEpoch === this.frames.pgtEpoch &&
+      Math.floor(off / this.levelSpan[cl - 1]) === this.walkKey
+    ) {
+      table = this.walkTable;
+      l = cl;
+    }
+    for (; l < this.levels; l++) {
       const span = this.levelSpan[l];
       const idx = (this.baseIndex[l] + Math.floor(off / span)) % this.entriesPerTable;
       const e = pte.decode(this.frames.readU64(table, idx * 8), l);
-      if (!e?.present) return false;
+      if (!e?.present) {
+        this.remember(l, off, table);
+        return false;
+      }
       if (!e.table) {
         // A leaf above the last level maps a huge range: the page's frame within it.
         const within = l < this.levels - 1 ? Math.floor((off % span) / this.pageBytes) : 0;
@@ -229,11 +231,21 @@ export class KernelPageTables {
         this.leafIdx = idx;
         this.leafFrame = e.pfn + within;
         this.leafWritable = e.writable;
+        this.remember(l, off, table);
         return true;
       }
       table = e.pfn;
     }
     return false;
+  }
+
+  /** Remembers the table at level l (below the root) that the walk of byte offset off read last. */
+  private remember(l: number, off: number, table: number): void {
+    if (l === 0) return;
+    this.walkLevel = l;
+    this.walkKey = Math.floor(off / this.levelSpan[l - 1]);
+    this.walkTable = table;
+    this.walkEpoch = this.frames.pgtEpoch;
   }
 
   /**

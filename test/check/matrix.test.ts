@@ -165,7 +165,8 @@ describe("hvo matrix: which numbers a real kernel checked", () => {
     const rows = buildMatrix({ ops: 0 });
     for (const r of rows) {
       const where = `${r.preset} ${r.struct_page_size} ${r.design}`;
-      if (r.preset.startsWith("arm64")) expect(r.hvo_hypothetical, where).toMatch(/arm64 has no HVO/);
+      if (r.preset.startsWith("arm64"))
+        expect(r.hvo_hypothetical, where).toMatch(/arm64 has no HVO/);
       else expect(r.hvo_hypothetical, where).toBeNull();
     }
     const text = formatMatrix(rows);

@@ -125,6 +125,9 @@ nodes:
     expect(error("preset: x86_64\nmemory: 8G\nnodes: 2\notherUsedPages: [1]\n")).toBe(
       "machine.yaml: otherUsedPages: one entry per node: 2 nodes, 1 entries",
     );
+    expect(error("preset: x86_64\nmemory: 8G\nnodes: 2\notherFreeUnmovablePages: [1]\n")).toBe(
+      "machine.yaml: otherFreeUnmovablePages: one entry per node: 2 nodes, 1 entries",
+    );
     expect(error("preset: [x86_64\n")).toMatch(
       /^machine\.yaml: not valid YAML: line \d+, column \d+: /,
     );

@@ -30,8 +30,9 @@ let unavailable: string | null = null;
 
 /** Subpages of a 1 GiB folio: head, folio fields, own head page, the shared tail, the last. */
 const RAW_SUBPAGES = [0, 1, 2, 3, 63, 64, 65, 127, 4095, 4096, 32767, 32768, 262143];
-/** PG_head (include/linux/page-flags.h, 7.2 on x86_64). */
+/** PG_head and PG_reserved (include/linux/page-flags.h, 7.2 on x86_64). */
 const PG_HEAD_BIT = 6n;
+const PG_RESERVED_BIT = 13n;
 /** PAGES_PER_SECTION on x86_64 (SECTION_SIZE_BITS 27, 4 KiB pages). */
 const SECTION_PAGES = 32768;
 /** hvokcore's walk level of a PMD leaf (0 = PGD .. 4 = PTE on 4 levels). */
@@ -207,7 +208,7 @@ for (const shape of SHAPES) {
       });
 
     if (shape.raw)
-      it("right after boot: each section's memmap block (where, and its pages' struct pages) and the heads of free MAX_PAGE_ORDER blocks equal 7.2's", async (ctx) => {
+      it("right after boot: each section's memmap block (where, and its pages' struct pages), the heads of free MAX_PAGE_ORDER blocks and reserved pages equal 7.2's", async (ctx) => {
         if (!vm) return ctx.skip();
         const spec = vmMachineSpec({
           memoryBytes: shape.memoryGiB * 2 ** 30,
@@ -303,6 +304,28 @@ for (const shape of SHAPES) {
           }
         }
         expect(heads).toEqual([]);
+        // Reserved pages: pfn 1 (x86 keeps the first 1 MiB) and the first page of the kernel
+        // image (16 MiB, where PVH loads it): PG_reserved, _refcount 1, the rest as
+        // memmap_init() left it.
+        const reserved: string[] = [];
+        for (const pfn of [1, (16 * 2 ** 20) / 4096]) {
+          const r = (await vm.ch.request("rawpage", { pfn })) as unknown as {
+            pages: { words: string[] }[];
+          };
+          const kernel = r.pages[0].words.map((w) => BigInt(w));
+          expect(kernel[0] & (1n << PG_RESERVED_BIT)).toBe(1n << PG_RESERVED_BIT);
+          expect(kernel[6] >> 32n).toBe(1n);
+          const v = new DataView(k.memmap.readStructPage(pfn).buffer);
+          for (let w = 0; w < 8; w++) {
+            const mask = w === 0 ? ~CPUPID_MASK : ~0n;
+            const mine = v.getBigUint64(w * 8, true);
+            if ((kernel[w] & mask) !== (mine & mask))
+              reserved.push(
+                `pfn 0x${pfn.toString(16)} word ${w}: 7.2 0x${kernel[w].toString(16)}, model 0x${mine.toString(16)}`,
+              );
+          }
+        }
+        expect(reserved).toEqual([]);
       });
 
     it(`after boot, demote, free, allocate again: every exact field equal`, async (ctx) => {

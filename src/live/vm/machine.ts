@@ -159,7 +159,8 @@ export function vmMachineSpec(opts: VmMachineOptions): MachineSpec {
     structPageSize: 64,
     nodes: buildNodes(perNode, x86_64ZoneLimits()),
     cmdline: [BASE_CMDLINE, extra].filter(Boolean).join(" "),
-    reservedAtBoot: KERNEL_IMAGE_RESERVED,
+    // x86 keeps the first 1 MiB reserved (arch/x86/kernel/setup.c, since 5.13), then its image.
+    reservedAtBoot: [LOW_RAM, ...KERNEL_IMAGE_RESERVED],
   };
 }
 
@@ -208,7 +209,10 @@ export function guestOtherUsedPages(
  * free blocks per order): what the model's calibration (otherFreeUnmovablePages) leaves free in
  * the blocks its "other" pages claim. Undefined when the file has no Unmovable line.
  */
-export function guestFreeUnmovablePages(spec: MachineSpec, pagetypeinfo: string): number[] | undefined {
+export function guestFreeUnmovablePages(
+  spec: MachineSpec,
+  pagetypeinfo: string,
+): number[] | undefined {
   const free = spec.nodes.map(() => 0);
   let seen = false;
   for (const line of pagetypeinfo.split("\n")) {
