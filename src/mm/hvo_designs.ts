@@ -103,6 +103,13 @@ export interface DesignFacts {
   };
 }
 
+/** The pool of the 6.19 mm tree and later (seed, 7.1, 7.2): every change of DesignFacts.pool. */
+const POOL_SINCE_6_19: DesignFacts["pool"] = {
+  giganticOvercommit: true,
+  movableGiganticPagesSysctl: true,
+  dissolveKeepsMaxForSurplus: true,
+};
+
 export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
   legacy: {
     name: "legacy",
@@ -132,11 +139,7 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
     config: { initOnAllocDefaultOn: false, deferredStructPageInit: true },
     sparseBuffer: true,
     fixes: { rollbackKeepsHead: false, wrprotectWholeVmemmap: false },
-    pool: {
-      giganticOvercommit: true,
-      movableGiganticPagesSysctl: true,
-      dissolveKeepsMaxForSurplus: true,
-    },
+    pool: POOL_SINCE_6_19,
   },
   mainline: {
     name: "mainline",
@@ -149,11 +152,7 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
     config: { initOnAllocDefaultOn: true, deferredStructPageInit: true },
     sparseBuffer: false,
     fixes: { rollbackKeepsHead: true, wrprotectWholeVmemmap: true },
-    pool: {
-      giganticOvercommit: true,
-      movableGiganticPagesSysctl: true,
-      dissolveKeepsMaxForSurplus: true,
-    },
+    pool: POOL_SINCE_6_19,
   },
   "mainline-7.1": {
     name: "mainline-7.1",
@@ -166,11 +165,7 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
     config: { initOnAllocDefaultOn: true, deferredStructPageInit: true },
     sparseBuffer: true,
     fixes: { rollbackKeepsHead: false, wrprotectWholeVmemmap: false },
-    pool: {
-      giganticOvercommit: true,
-      movableGiganticPagesSysctl: true,
-      dissolveKeepsMaxForSurplus: true,
-    },
+    pool: POOL_SINCE_6_19,
   },
 };
 

@@ -6,14 +6,19 @@
 // Needs QEMU, busybox-static, zstd, gcc and the Debian 7.2 kernel (installed where we are root
 // and the archive is reachable); elsewhere every test skips with the reason. One boot per
 // machine shape.
-import { badPageLines, isBootTime1GFreeBadPage, vmPiecesUnavailable } from "../vm/pieces.ts";
+import {
+  badPageLines,
+  isBootTime1GFreeBadPage,
+  rawWords,
+  vmPiecesUnavailable,
+} from "../vm/pieces.ts";
 import { sharedScenariosPath as SHARED } from "../scenario/shared.ts";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { differences } from "../../src/cli/commands/diff.ts";
 import type { Design } from "../../src/kernel.ts";
 import { observeVia, runScenarioVia } from "../../src/live/driver.ts";
-import { guestOtherUsedPages, vmMachineSpec } from "../../src/live/vm/machine.ts";
+import { calibratedToGuest, vmMachineSpec } from "../../src/live/vm/machine.ts";
 import { type BootedVm, openVm, shutdown } from "../../src/live/vm/run.ts";
 import type { MachineSpec } from "../../src/machine/spec.ts";
 import { bootModel, type Model } from "../../src/model.ts";
@@ -65,8 +70,7 @@ function scenarios(list: { id: string; steps: unknown[] }[]): Scenario[] {
 
 /** The model of the guest: its machine, with the pages the guest's kernel held after boot. */
 function modelOf(spec: MachineSpec, guestAtBoot: After): Model {
-  const other = guestOtherUsedPages(spec, guestAtBoot);
-  return bootModel(other ? { ...spec, otherUsedPages: other } : spec, DESIGN);
+  return bootModel(calibratedToGuest(spec, guestAtBoot), DESIGN);
 }
 
 /** Runs scenarios in the guest, then on the model of the guest; both as hvo-result/1. */
@@ -94,15 +98,7 @@ async function both(
   };
 }
 
-const words = (hex: string): bigint[] => {
-  const out: bigint[] = [];
-  for (let i = 0; i < hex.length; i += 16) {
-    // inspect's raw is the bytes in memory order: little-endian words.
-    const bytes = hex.slice(i, i + 16).match(/../g) ?? [];
-    out.push(BigInt(`0x${bytes.reverse().join("")}`));
-  }
-  return out;
-};
+const words = rawWords;
 
 interface GuestRun {
   count: number;

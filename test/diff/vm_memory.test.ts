@@ -14,7 +14,7 @@ import { KernelError } from "../../src/include/errno.ts";
 import type { MachineSpec } from "../../src/machine/spec.ts";
 import {
   guestFreeUnmovablePages,
-  guestOtherUsedPages,
+  calibratedToGuest,
   vmMachineSpec,
 } from "../../src/live/vm/machine.ts";
 import { type BootedVm, openVm, shutdown } from "../../src/live/vm/run.ts";
@@ -45,15 +45,14 @@ beforeAll(async () => {
     const m = re.exec(text);
     return m ? Number(m[1]) : null;
   };
-  const other = guestOtherUsedPages(spec, {
+  spec = calibratedToGuest(spec, {
     MemFree_kB: field(meminfo, /MemFree:\s+(\d+)/),
     nr_memmap_pages: field(vmstat, /^nr_memmap_pages (\d+)$/m),
     nr_memmap_boot_pages: field(vmstat, /^nr_memmap_boot_pages (\d+)$/m),
     Hugetlb_kB: field(meminfo, /Hugetlb:\s+(\d+)/),
   });
   const spare = guestFreeUnmovablePages(spec, await guestRead("/proc/pagetypeinfo"));
-  if (other) spec = { ...spec, otherUsedPages: other };
-  if (other && spare) spec = { ...spec, otherFreeUnmovablePages: spare };
+  if (spec.otherUsedPages && spare) spec = { ...spec, otherFreeUnmovablePages: spare };
 }, 600_000);
 
 afterAll(async () => {

@@ -9,10 +9,11 @@
 // Needs qemu-system-aarch64, aarch64-linux-gnu-gcc, Debian's arm64 kernels and busybox (apt and
 // the archive, as root); elsewhere every test skips with the reason. One boot per kernel.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { rawWords } from "./pieces.ts";
 import { differences } from "../../src/cli/commands/diff.ts";
 import { formatDifference } from "../../src/scenario/compare.ts";
 import { runScenarioVia } from "../../src/live/driver.ts";
-import { guestOtherUsedPages, vmMachineSpec } from "../../src/live/vm/machine.ts";
+import { calibratedToGuest, vmMachineSpec } from "../../src/live/vm/machine.ts";
 import { parseZoneinfo } from "../../src/live/host.ts";
 import { buildInitramfs } from "../../src/live/vm/initramfs.ts";
 import { ensureHostTools, resolveKernel, VmSetupError } from "../../src/live/vm/pieces.ts";
@@ -104,8 +105,7 @@ function scenarios(list: { id: string; steps: unknown[] }[]): Scenario[] {
 
 /** The model of the guest, holding the pages the guest's kernel held after boot. */
 function modelOf(spec: MachineSpec, guestAtBoot: After): Model {
-  const other = guestOtherUsedPages(spec, guestAtBoot);
-  return bootModel(other ? { ...spec, otherUsedPages: other } : spec, "mainline");
+  return bootModel(calibratedToGuest(spec, guestAtBoot), "mainline");
 }
 
 /** Scenarios in the guest, then on the model of the guest booted as it was. */
@@ -132,15 +132,7 @@ async function both(
   };
 }
 
-/** inspect's raw bytes (memory order) as little-endian 64-bit words. */
-const words = (hex: string): bigint[] => {
-  const out: bigint[] = [];
-  for (let i = 0; i < hex.length; i += 16) {
-    const bytes = hex.slice(i, i + 16).match(/../g) ?? [];
-    out.push(BigInt(`0x${bytes.reverse().join("")}`));
-  }
-  return out;
-};
+const words = rawWords;
 
 /** The page-flag bits of page->flags (PG_locked .. below the cpupid, zone and node fields). */
 const PG_BITS = (1n << 24n) - 1n;

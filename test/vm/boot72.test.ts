@@ -18,7 +18,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { differences } from "../../src/cli/commands/diff.ts";
 import { runScenarioVia } from "../../src/live/driver.ts";
-import { guestOtherUsedPages, vmMachineSpec } from "../../src/live/vm/machine.ts";
+import { calibratedToGuest, vmMachineSpec } from "../../src/live/vm/machine.ts";
 import { type BootedVm, openVm, shutdown } from "../../src/live/vm/run.ts";
 import { bootModel } from "../../src/model.ts";
 import { formatDifference } from "../../src/scenario/compare.ts";
@@ -127,14 +127,14 @@ async function both(vm: BootedVm, shape: Shape): Promise<{ real: Result; model: 
     scenarios: [{ id: "boot", reset: false, steps: shape.steps }],
   });
   const realRun: ResultScenario = await runScenarioVia(vm.ch, vm.topo, file.scenarios[0]);
-  let spec = vmMachineSpec({
-    memoryBytes: shape.memoryGiB * 2 ** 30,
-    nodes: shape.nodes,
-    cmdline: shape.cmdline,
-  });
-  const initial = realRun.initial;
-  const other = initial ? guestOtherUsedPages(spec, initial) : undefined;
-  if (other) spec = { ...spec, otherUsedPages: other };
+  const spec = calibratedToGuest(
+    vmMachineSpec({
+      memoryBytes: shape.memoryGiB * 2 ** 30,
+      nodes: shape.nodes,
+      cmdline: shape.cmdline,
+    }),
+    realRun.initial,
+  );
   const model = runModel(bootModel(spec, "mainline"), file, { machine: spec.name });
   return {
     real: { format: "hvo-result/1", machine: "vm", design: "live", scenarios: { boot: realRun } },

@@ -43,3 +43,13 @@ export function badPageLines(console: string): string[] {
     .map((l) => l.trim())
     .filter((l) => /BUG: Bad page state/.test(l));
 }
+
+/** `hvo inspect`'s raw hex (the struct page's bytes in memory order) as little-endian 64-bit words. */
+export function rawWords(hex: string): bigint[] {
+  const out: bigint[] = [];
+  for (let i = 0; i < hex.length; i += 16) {
+    const bytes = hex.slice(i, i + 16).match(/../g) ?? [];
+    out.push(BigInt(`0x${bytes.reverse().join("")}`));
+  }
+  return out;
+}

@@ -210,7 +210,7 @@ export interface VmDiffOptions {
   progress?: (line: string) => void;
   /**
    * Take the pages the guest's kernel holds after boot from the model's buddy as well (default
-   * true): measured from the first observation of each boot (guestOtherUsedPages).
+   * true): measured from the first observation of each boot (calibratedToGuest)
    */
   calibrate?: boolean;
 }
@@ -224,7 +224,7 @@ export async function runModelLikeVm(
   real: Result,
   opts: Pick<VmDiffOptions, "design" | "calibrate"> = {},
 ): Promise<{ result: Result; specs: Map<string, MachineSpec> }> {
-  const { vmMachineSpec, guestOtherUsedPages, guestOfVmResult } = await import(
+  const { vmMachineSpec, calibratedToGuest, guestOfVmResult } = await import(
     "../../live/vm/machine.ts"
   );
   const { parseMemoryMiB } = await import("../../live/vm/qemu.ts");
@@ -249,11 +249,7 @@ export async function runModelLikeVm(
       cmdline: shape.cmdline,
       ...guestOfVmResult(real),
     });
-    const initial = real.scenarios[ids[0]]?.initial;
-    if ((opts.calibrate ?? true) && initial) {
-      const other = guestOtherUsedPages(spec, initial);
-      if (other) spec = { ...spec, otherUsedPages: other };
-    }
+    if (opts.calibrate ?? true) spec = calibratedToGuest(spec, real.scenarios[ids[0]]?.initial);
     const r = runModel(bootModel(spec, opts.design ?? "mainline"), file, {
       only: ids,
       machine: spec.name,

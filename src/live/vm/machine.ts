@@ -204,6 +204,18 @@ export function guestOtherUsedPages(
 }
 
 /**
+ * The guest's machine with the pages its kernel held after boot (guestOtherUsedPages()) taken by
+ * the model's "other" allocations: the model `hvo diff` runs, and the tests' model of a guest.
+ */
+export function calibratedToGuest(
+  spec: MachineSpec,
+  initial: Parameters<typeof guestOtherUsedPages>[1] | null | undefined,
+): MachineSpec {
+  const other = initial ? guestOtherUsedPages(spec, initial) : undefined;
+  return other ? { ...spec, otherUsedPages: other } : spec;
+}
+
+/**
  * Free pages in the kernel's unmovable pageblocks, per node, from the guest's /proc/pagetypeinfo
  * (mm/vmstat.c pagetypeinfo_showfree(): one line per node, zone and migratetype with a count of
  * free blocks per order): what the model's calibration (otherFreeUnmovablePages) leaves free in
