@@ -28,6 +28,8 @@ import { Faults } from "./mm/fault_inject.ts";
 import { FrameStore } from "./mm/frames.ts";
 import { Memblock, type ReservedRange } from "./mm/memblock.ts";
 import { Memmap } from "./mm/memmap.ts";
+import { BuddyLru } from "./mm/buddy_lru.ts";
+import { LruWords } from "./mm/list.ts";
 import { GFP_KERNEL, PageAllocator } from "./mm/page_alloc.ts";
 import { type Design, DESIGN_FACTS, usesMaskEncoding } from "./mm/hvo_designs.ts";
 import { kstrtobool, splitCmdline } from "./mm/hugetlb_cmdline.ts";
@@ -86,6 +88,11 @@ export interface BootOptions {
   flagsLayout?: PageFlagsLayout;
   /** Deliberate bugs for the checker to catch (`hvo check --mutation NAME`); none by default. */
   mutations?: Iterable<Mutation>;
+  /**
+   * CONFIG_DEBUG_VM: the VM_WARN_ON / VM_BUG_ON checks (src/mm/debug_vm.ts) and page checks on
+   * every free. Default: the design's kernel config (off, as in the reference kernels).
+   */
+  debugVm?: boolean;
 }
 
 /**
@@ -143,6 +150,12 @@ export function checkPagesEnabled(
 
 /** page_type of a free block's head: PGTY_buddy in the top byte (include/linux/page-flags.h). */
 const BUDDY_PAGE_TYPE = (PGTY_buddy << 24) >>> 0;
+/** sizeof(struct pglist_data) in the VM's kernel (7.2.13 amd64, BTF). */
+const PGLIST_DATA_SIZE = 176256;
+/** What the guest's setup_arch() allocated top-down on a node before NODE_DATA (8 KiB). */
+const NODE_DATA_BELOW_TOP = 8192;
+/** x86_64's PAGE_OFFSET without KASLR: the direct map (a stand-in on other arches). */
+const DIRECT_MAP_BASE = 0xffff888000000000n;
 /** get_page_bootmem()'s type of a section's memmap page, as 7.2's struct pages read it. */
 const BOOTMEM_SECTION_INFO = 1;
 
@@ -160,6 +173,8 @@ export class Kernel {
   readonly faults: Faults;
   pgt!: KernelPageTables;
   memmap!: Memmap;
+  /** The lru words of struct pages (mm/list.ts): free-list links. */
+  lruWords!: LruWords;
   compound!: Compound;
   readonly sections: Section[];
   /** num_poisoned_pages: pages memory_failure() marked (meminfo's HardwareCorrupted). */
@@ -176,6 +191,8 @@ export class Kernel {
    * line and the design's kernel config.
    */
   readonly checkPages: boolean;
+  /** CONFIG_DEBUG_VM (BootOptions.debugVm): the kernel's VM_WARN_ON / VM_BUG_ON checks. */
+  readonly debugVm: boolean;
   /** bad_page()'s rate-limit state (its function statics). */
   readonly badPageRatelimit: BadPageRatelimit = newBadPageRatelimit();
   /** current->comm of the task doing what the model does: hvoexec, as on the live and VM runs. */
@@ -240,11 +257,15 @@ export class Kernel {
         mapcountOff: PAGE_OFF.mapcount,
       },
     );
-    this.memblock = new Memblock(spec.nodes);
+    this.memblock = new Memblock(spec.nodes, 2 ** spec.arch.pageShift);
     this.buddy = new PageAllocator(spec.nodes, spec.arch.maxPageOrder, this.faults);
     this.buddy.onFreeHead = (pfn, order) => this.markBuddyHead(pfn, order);
     this.sections = presentSections(spec);
-    this.checkPages = checkPagesEnabled(spec.cmdline, DESIGN_FACTS[this.design].config);
+    this.debugVm = opts.debugVm ?? DESIGN_FACTS[this.design].config.debugVm;
+    // mm_init.c: check_pages_enabled is DEFINE_STATIC_KEY_MAYBE(CONFIG_DEBUG_VM, ...): on from
+    // the start with CONFIG_DEBUG_VM, whatever the command line says.
+    this.checkPages =
+      this.debugVm || checkPagesEnabled(spec.cmdline, DESIGN_FACTS[this.design].config);
   }
 
   /** The node and zone a pfn belongs to (zone spans include holes). */
@@ -367,11 +388,15 @@ export class Kernel {
       }
       return;
     }
-    // The head of a free block: PG_buddy in page_type and the block's order in private.
+    // The head of a free block: PG_buddy in page_type, the block's order in private, its
+    // free-list links in lru.
     const order = this.buddy.headOrder(pfn);
     if (order >= 0) {
       v.setUint32(off + PAGE_OFF.pageType, BUDDY_PAGE_TYPE, true);
       v.setUint32(off + PAGE_OFF.private, order, true);
+      const lru = this.buddy.lru;
+      const zone = lru !== null ? this.buddy.zoneOf(pfn) : null;
+      if (lru !== null && zone !== null) lru.render(zone, v, off, pfn, order);
     }
   }
 
@@ -382,15 +407,55 @@ export class Kernel {
    */
   private markBuddyHead(pfn: number, order: number): void {
     if (this.memmap === undefined) return;
+    if (this.memmap.wholeStructPages) {
+      // The hot path (every buddy merge and split): one translation, stores in place.
+      const v = this.memmap.structPageView(pfn, true);
+      if (v === null) return;
+      const off = this.memmap.spanOff;
+      v.setUint32(off + PAGE_OFF.pageType, order >= 0 ? BUDDY_PAGE_TYPE : 0xffffffff, true);
+      v.setUint32(off + PAGE_OFF.private, Math.max(order, 0), true);
+      v.setUint32(off + PAGE_OFF.private + 4, 0, true);
+      this.memmap.writes += 2;
+      // Off its free list: list_del() left LIST_POISON1/2 in its lru (mm/list.ts).
+      if (order < 0 && this.buddy.lru !== null) {
+        LruWords.poisonInto(v, off);
+        this.memmap.writes += 2;
+      }
+      return;
+    }
     const t = this.memmap.translate(pfn);
     if (!t?.writable || this.frames.patternOf(t.frame)?.kind === "init") return;
     this.memmap.writeU32(pfn, PAGE_OFF.pageType, order >= 0 ? BUDDY_PAGE_TYPE : 0xffffffff);
     this.memmap.writeU64Parts(pfn, PAGE_OFF.private, Math.max(order, 0), 0);
+    if (order < 0) this.buddy.lru?.words.poisonAt(pfn);
+  }
+
+  /**
+   * NODE_DATA(nid)'s kernel virtual address. The kernel memblock-allocates struct pglist_data
+   * (176256 bytes in the VM's 7.2.13) in setup_arch(), top-down on its node, a placement the
+   * model does not make itself: this is where the 6 GiB one-node guest has it, 8 KiB (two
+   * earlier top-down pages) plus the structure below the node's end, 64-byte aligned, in
+   * x86_64's direct map (PAGE_OFFSET 0xffff888000000000 without KASLR): its free lists' heads
+   * are at 0xffff8881bffd2f80 + their offsets. Elsewhere (other nodes, machines, kernels) it
+   * is a stand-in with the same rule; the free lists' heads are at their true offsets from it
+   * (mm/buddy_lru.ts).
+   */
+  nodeDataVaddr(nid: number): bigint {
+    const node = this.spec.nodes.find((n) => n.nid === nid);
+    const endPfn = node ? Math.max(...node.ranges.map((r) => r.endPfn)) : 0;
+    const top = endPfn * this.pageSize - NODE_DATA_BELOW_TOP;
+    const phys = Math.floor((top - PGLIST_DATA_SIZE) / 64) * 64;
+    return DIRECT_MAP_BASE + BigInt(Math.max(phys, 0));
   }
 
   private readonly linksCache = new Map<string, [number, number]>();
   /** set_page_links() bits as 32-bit halves, per (node, zone). */
+  /** The (node, zone) linksOf() answered last, and its answer (runs of struct pages share it). */
+  private linksNid = -1;
+  private linksZone: ZoneType | null = null;
+  private linksLast: [number, number] = [0, 0];
   private linksOf(nid: number, zone: ZoneType): [number, number] {
+    if (nid === this.linksNid && zone === this.linksZone) return this.linksLast;
     const key = `${nid}:${zone}`;
     let l = this.linksCache.get(key);
     if (!l) {
@@ -398,6 +463,9 @@ export class Kernel {
       l = [Number(w & 0xffffffffn), Number(w >> 32n)];
       this.linksCache.set(key, l);
     }
+    this.linksNid = nid;
+    this.linksZone = zone;
+    this.linksLast = l;
     return l;
   }
 
@@ -471,8 +539,18 @@ export class Kernel {
     // setup_arch(): the kernel image, where the machine says what of it stays reserved.
     for (const r of spec.reservedAtBoot ?? [])
       this.memblock.reserve(r.startPfn, r.endPfn, "kernel", this.pfnToNid(r.startPfn));
-    // The kernel's top-level page table lives in its image (swapper_pg_dir): a reserved page.
-    const root = this.memblock.alloc(1, 1, 0, "pagetable");
+    // The kernel's own boot allocations, where the machine lists them (memblock.ts allocBytes()).
+    for (const a of spec.bootAllocations ?? [])
+      this.memblock.allocBytes(a.bytes, a.align, a.nid, "kernel");
+    // The kernel's top-level page table lives in its image (swapper_pg_dir): a reserved page,
+    // taken from memblock where the machine does not say which.
+    let root: number;
+    if (spec.rootPageTablePfn === undefined) root = this.memblock.alloc(1, 1, 0, "pagetable");
+    else {
+      root = spec.rootPageTablePfn;
+      this.memblock.unreserveRange(root, root + 1);
+      this.memblock.reserve(root, root + 1, "pagetable", this.pfnToNid(root));
+    }
     this.frames.zeroFrame(root);
     this.pgt = new KernelPageTables(spec.arch, this.frames, root, this.vmemmapBase);
     this.memmap = new Memmap(
@@ -481,6 +559,10 @@ export class Kernel {
       this.vmemmapBase,
       spec.structPageSize,
       spec.arch.pageShift,
+    );
+    this.lruWords = new LruWords(this.memmap, this.frames, this.vmemmapBase, spec.structPageSize);
+    this.buddy.lru = new BuddyLru(this.lruWords, spec.arch.maxPageOrder, (nid) =>
+      this.nodeDataVaddr(nid),
     );
     this.compound = new Compound(this.memmap, this.layout, {
       encoding: tailEncodingFor(this.design, this.layout.shift, spec.arch.optimizeHugetlbVmemmap),
@@ -537,6 +619,8 @@ export class Kernel {
    * gives what the misaligned arithmetic gives.
    */
   private checkMemmapAlignment(): void {
+    // A VM_WARN_ON_ONCE() in sparse_init(): compiled out without CONFIG_DEBUG_VM.
+    if (!this.debugVm) return;
     if (this.compound.config.encoding !== "mask") return;
     const align = maxFolioVmemmapAlign(this.spec.arch.pageShift, this.layout.size);
     if (this.vmemmapBase % align !== 0n) {

@@ -19,6 +19,8 @@ export interface ModelOptions {
   mutations?: Iterable<Mutation>;
   /** Another HVO implementation (tests); default createHugetlbVmemmap(k) of the design. */
   vmemmap?: (k: Kernel) => HugetlbVmemmap;
+  /** CONFIG_DEBUG_VM (src/mm/debug_vm.ts); default the design's kernel config (off). */
+  debugVm?: boolean;
 }
 
 export interface Model {
@@ -55,7 +57,13 @@ export function bootModel(
   opts: ModelOptions = {},
 ): Model {
   if (!isDesign(design)) throw new UnknownDesignError(design);
-  const k = new Kernel(spec, { design, faults: opts.faults, hooks: [], mutations: opts.mutations });
+  const k = new Kernel(spec, {
+    design,
+    faults: opts.faults,
+    hooks: [],
+    mutations: opts.mutations,
+    debugVm: opts.debugVm,
+  });
   const vmemmap = (opts.vmemmap ?? createHugetlbVmemmap)(k);
   const pool = new HugetlbPool(k, vmemmap);
   k.hooks.push(pool.bootHooks());

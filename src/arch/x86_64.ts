@@ -54,6 +54,8 @@ export function x86PteCodec(levelShifts: readonly number[] = LEVEL_SHIFTS): PteC
   const last = levelShifts.length - 1;
   // PHYSICAL_PMD_PAGE_MASK / PHYSICAL_PUD_PAGE_MASK per level: bit 12 is PAT on large pages.
   const hugeMasks = levelShifts.map((shift) => PTE_PFN_MASK & ~((1n << BigInt(shift)) - 1n));
+  /** The same masks as a pfn alignment: a huge entry's pfn is a multiple of it. */
+  const hugePfnAlign = levelShifts.map((shift) => 2 ** (shift - PAGE_SHIFT));
   return {
     mkTable(tablePfn) {
       return (BigInt(tablePfn) << 12n) | _PAGE_TABLE;
@@ -77,6 +79,19 @@ export function x86PteCodec(levelShifts: readonly number[] = LEVEL_SHIFTS): PteC
         table: level !== last && !huge,
         pfn: Number((entry & mask) >> 12n),
       };
+    },
+    decodeParts(lo, hi, level, out) {
+      if (lo === 0 && hi === 0) return false;
+      // Bits 12..51: 20 from the low half, 20 from the high one; bit 7 is _PAGE_PSE.
+      let pfn = (hi & 0xfffff) * 2 ** 20 + (lo >>> 12);
+      const huge = level !== last && (lo & 0x80) !== 0;
+      if (huge) pfn -= pfn % hugePfnAlign[level];
+      out.present = (lo & 1) !== 0;
+      out.writable = (lo & 2) !== 0;
+      out.huge = huge;
+      out.table = level !== last && !huge;
+      out.pfn = pfn;
+      return true;
     },
     wrprotect(entry) {
       return entry & ~_PAGE_RW;

@@ -58,8 +58,11 @@ export class Checker {
   private readonly ledger: FrameLedger;
   /** Violations found inside an operation (right after HVO returned). */
   private pending: Violation[] = [];
-  /** Folios checked inside the current operation. */
-  private touched = new Set<number>();
+  /**
+   * Folios checked inside the current operation (head -> the order checked, and the size of
+   * the mirror's change log right after the check: a change logged before it was seen by it).
+   */
+  private touched = new Map<number, { order: number; at: number }>();
   /**
    * The mappings and hugetlbfs whose reservation maps resv_hugepages must agree with (set by
    * whoever runs the steps); null: resv_hugepages is only checked against its bounds.
@@ -107,7 +110,7 @@ export class Checker {
   private checkNow(order: number, head: number, optimized?: boolean): void {
     this.timed("folios (on HVO's return)", () => {
       this.c.mirror.refresh();
-      this.touched.add(head);
+      this.touched.set(head, { order, at: this.c.mirror.logSize() });
       this.foliosChecked++;
       for (const v of checkFolio(this.c, { headPfn: head, order }, { optimized }))
         this.pending.push(v);
@@ -199,19 +202,21 @@ export class Checker {
     else {
       // New folios not already checked when HVO returned them.
       for (const [h, o] of folios)
-        if (this.knownFolios.get(h) !== o && !this.touched.has(h)) todo.set(h, o);
-      // Folios whose vmemmap translation changed (checked on HVO's return or not: a change
-      // may have come after that check).
+        if (this.knownFolios.get(h) !== o && this.touched.get(h)?.order !== o) todo.set(h, o);
+      // Folios whose vmemmap translation changed after they were last checked (on HVO's
+      // return, a change logged before that check was seen by it).
       if (log.changes.length) {
         const sps = k.spec.structPageSize;
         const ps = k.pageSize;
         const sorted = [...folios.keys()].sort((a, b) => a - b);
-        for (const ch of log.changes) {
-          const pfn = Math.floor((ch.vpn * ps) / sps);
+        for (let j = 0; j < log.changes.length; j++) {
+          const pfn = Math.floor((log.changes[j].vpn * ps) / sps);
           const h = floorHead(sorted, pfn);
-          if (h === null) continue;
+          if (h === null || todo.has(h)) continue;
           const o = folios.get(h) as number;
-          if (pfn < h + 2 ** o) todo.set(h, o);
+          if (pfn >= h + 2 ** o) continue;
+          const seen = this.touched.get(h);
+          if (seen === undefined || seen.order !== o || j >= seen.at) todo.set(h, o);
         }
       }
     }

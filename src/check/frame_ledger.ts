@@ -344,11 +344,22 @@ export class FrameLedger {
 
   /** memmapFrames()'s verdicts from the ledger's counts. */
   private memmapViolations(push: (v: Violation) => void): void {
-    const bad: Array<[number, string]> = [...this.bad];
-    for (const l of this.leaves.values()) bad.push(...l.bad);
-    for (const [frame, st] of bad.sort((x, y) => x[0] - y[0]))
-      push(memmapFrameViolation(frame, st));
-    for (const [frame, use] of [...this.leaks].sort((x, y) => x[0] - y[0]))
+    // Nothing to sort and nothing to report, the common case: no list built.
+    let anyBad = this.bad.size !== 0;
+    if (!anyBad)
+      for (const l of this.leaves.values())
+        if (l.bad.size !== 0) {
+          anyBad = true;
+          break;
+        }
+    if (anyBad) {
+      const bad: Array<[number, string]> = [...this.bad];
+      for (const l of this.leaves.values()) bad.push(...l.bad);
+      for (const [frame, st] of bad.sort((x, y) => x[0] - y[0]))
+        push(memmapFrameViolation(frame, st));
+    }
+    if (this.leaks.size !== 0)
+      for (const [frame, use] of [...this.leaks].sort((x, y) => x[0] - y[0]))
       push({
         invariant: "vmemmap_leak",
         detail: `frame ${frame} is allocated as ${use} but no vmemmap PTE maps it`,

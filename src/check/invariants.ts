@@ -438,8 +438,17 @@ export function checkFolio(
   };
   let lastFrame = -1;
   let lastSt = "";
+  // A vmemmap page mapping the frame the one before did, the same way, when that one was clean
+  // with every slot holding the encoding's word and no PG_head (a shared tail, a page of
+  // tails): nothing checked below can differ for it, so it is skipped (a 1 GiB folio's 4095
+  // tail pages cost one look each).
+  let cleanFrame = -1;
+  let cleanWritable = false;
   for (let vpn = firstVpn; vpn <= lastVpn; vpn++) {
     const m = c.mirror.translate(vpn);
+    if (m !== null && m.frame === cleanFrame && m.writable === cleanWritable) continue;
+    cleanFrame = -1;
+    const found = out.length;
     const pa = Math.max(head, Math.ceil((vpn * ps) / sps));
     const pb = Math.min(head + nr - 1, Math.floor(((vpn + 1) * ps - 1) / sps));
     if (!m) {
@@ -519,7 +528,22 @@ export function checkFolio(
     if (s && s.info !== null) {
       // Every slot holds the same word: compound_head is monotone in the address, so the
       // first and the last pfn of the page decide for all of them.
-      if (!aliasing) for (const p of pa === pb ? [pa] : [pa, pb]) checkWord(p, s.info);
+      if (!aliasing) {
+        checkWord(pa, s.info);
+        if (pb !== pa) checkWord(pb, s.info);
+      }
+      if (
+        vpn !== firstVpn &&
+        !aliasing &&
+        s.info === expectedInfo &&
+        expectedOk === true &&
+        s.headSlots.length === 0 &&
+        found < 8 &&
+        out.length === found
+      ) {
+        cleanFrame = m.frame;
+        cleanWritable = m.writable;
+      }
     } else {
       for (let p = pa; p <= pb; p++)
         if (!aliasing) checkWord(p, rawWord(c, p * sps + PAGE_OFF.compoundInfo) ?? 0n);
@@ -1140,9 +1164,14 @@ export function nodeSurplus(model: CheckTarget): Violation[] {
 
 /** The shared tails HVO has published (vmemmap_tails[] of seed's nodes, mainline's zones). */
 export function publishedTails(k: Kernel): Set<number> {
-  const hvo = k.sub.hvo as { sharedTails?: () => Array<{ pfn: number }> } | undefined;
+  const hvo = k.sub.hvo as
+    | { sharedTails?: () => Array<{ pfn: number }>; vmemmapTails?: ReadonlyMap<string, number> }
+    | undefined;
   const out = new Set<number>();
-  if (hvo && typeof hvo.sharedTails === "function")
+  // The table itself when there is one (read after every step: no list built to be read).
+  if (hvo?.vmemmapTails instanceof Map) {
+    for (const pfn of hvo.vmemmapTails.values()) if (pfn) out.add(pfn);
+  } else if (hvo && typeof hvo.sharedTails === "function")
     for (const t of hvo.sharedTails()) if (t.pfn) out.add(t.pfn);
   return out;
 }
@@ -1174,9 +1203,16 @@ export function sharedTails(model: CheckTarget): Violation[] {
   const hvo = k.sub.hvo as
     | { sharedTails?: () => Array<{ pfn: number; order: number }> }
     | undefined;
-  const tailOrder = new Map<number, number>();
-  if (hvo && typeof hvo.sharedTails === "function")
-    for (const t of hvo.sharedTails()) if (t.pfn) tailOrder.set(t.pfn, t.order);
+  // The order of each published tail, looked up only when a tail is looked at.
+  let tailOrder: Map<number, number> | null = null;
+  const orderOf = (frame: number): number | undefined => {
+    if (tailOrder === null) {
+      tailOrder = new Map();
+      if (hvo && typeof hvo.sharedTails === "function")
+        for (const t of hvo.sharedTails()) if (t.pfn) tailOrder.set(t.pfn, t.order);
+    }
+    return tailOrder.get(frame);
+  };
   for (const frame of publishedTails(k)) {
     if (c.mirror.mapCount(frame) === 0) continue;
     // Unchanged since the last pass (same pattern object, or the same bytes): nothing new.
@@ -1231,7 +1267,7 @@ export function sharedTails(model: CheckTarget): Violation[] {
       });
     }
     // The mask of its order, as the encoding's formula gives it (the head is not needed).
-    const order = tailOrder.get(frame);
+    const order = orderOf(frame);
     if (order !== undefined && (info & 1n) === 1n) {
       const want = expectedTailWord(k, 0, order);
       if (info !== want)

@@ -224,6 +224,11 @@ export class VmemmapMirror {
     return this.changes.length > 0;
   }
 
+  /** How many changes the log holds (a position in it, until the next drainLog()). */
+  logSize(): number {
+    return this.log.length;
+  }
+
   /** The changes since the last drain, and whether some were lost (then: look at everything). */
   drainLog(): { changes: VpnChange[]; overflow: boolean } {
     const r = { changes: this.log, overflow: this.logOverflow };

@@ -18,6 +18,12 @@ export interface PteProt {
   huge: boolean;
 }
 
+/** A decoded entry, as decode() returns it (written in place by decodeParts()). */
+export interface DecodedPte extends PteProt {
+  pfn: number;
+  table: boolean;
+}
+
 /**
  * One architecture's page-table entry format (arch/<arch>/include/asm/pgtable*.h).
  * Entries are 64-bit words stored little-endian in page-table frames.
@@ -29,6 +35,12 @@ export interface PteCodec {
   mkLeaf(pfn: number, prot: { writable: boolean; huge: boolean }, level: number): bigint;
   /** Decode; null when the entry is none (not present and not a swap entry). */
   decode(entry: bigint, level: number): (PteProt & { pfn: number; table: boolean }) | null;
+  /**
+   * decode() of the entry given as its 32-bit halves, into `out` (false, out untouched, when
+   * it is none): the page walk's hot path, no bigint and no object. Optional; decode() is used
+   * where an arch has none.
+   */
+  decodeParts?(lo: number, hi: number, level: number, out: DecodedPte): boolean;
   /** ptep_set_wrprotect(): the same entry, read-only. */
   wrprotect(entry: bigint, level: number): bigint;
 }
@@ -137,6 +149,18 @@ export interface MachineSpec {
    * after boot freed its init sections): PG_reserved, _refcount 1, never in the buddy.
    */
   reservedAtBoot?: PfnRange[];
+  /**
+   * The kernel's own memblock allocations before hugetlb's and the memmap's, in its order (x86
+   * setup_arch(): the direct map's page tables, NODE_DATA, the e820 copies; sparse_init(): the
+   * section roots and usage maps), as the guest's `memblock=debug` log lists them: bytes, byte
+   * alignment, node (-1: NUMA_NO_NODE). Absent: the model places none but its root page table.
+   */
+  bootAllocations?: { bytes: number; align: number; nid: number }[];
+  /**
+   * The pfn of the kernel's top-level page table (swapper_pg_dir / init_top_pgt), a page of the
+   * image in reservedAtBoot. Absent: the model takes a page from memblock for it.
+   */
+  rootPageTablePfn?: number;
   /**
    * Of those, how many the kernel's own unmovable blocks still have free after boot (per node,
    * /proc/pagetypeinfo's Unmovable free counts): the boot allocations (slab, page tables) leave

@@ -10,6 +10,7 @@ import { BUG_ON } from "../include/errno.ts";
 import { type StructPageLayout, PAGE_OFF, TAIL_MAPPING } from "../include/mm_types.ts";
 import { PG, type TailEncoding, encodeTail } from "../include/page_flags.ts";
 import type { Memmap } from "./memmap.ts";
+import type { Translation } from "./pgtable.ts";
 
 export interface CompoundConfig {
   encoding: TailEncoding;
@@ -31,8 +32,15 @@ const OFF_MAPPING = PAGE_OFF.mapping;
 const OFF_INFO = PAGE_OFF.compoundInfo;
 const OFF_PRIVATE = PAGE_OFF.private;
 
+/** What forEachTailRange() does to the tails: prep_compound_page()'s, or their undoing. */
+const TAILS_PREP = 0;
+const TAILS_DESTROY = 1;
+type TailsMode = typeof TAILS_PREP | typeof TAILS_DESTROY;
+
 export class Compound {
   private readonly perVmemmapPage: number;
+  /** translateRange()'s answers for forEachTailRange(), reused (no array per folio). */
+  private readonly transBuf: (Translation | null)[] = [];
   /** The vmemmap base's 32-bit halves (rawHead()'s number arithmetic). */
   private readonly baseHi: number;
   private readonly baseLo: number;
@@ -171,27 +179,7 @@ export class Compound {
     const info = this.tailInfo(headPfn, order);
     const infoLo = Number(info & 0xffffffffn);
     const infoHi = Number(info >> 32n);
-    this.forEachTailRange(
-      headPfn,
-      nr,
-      (pfn) => this.prepCompoundTailParts(pfn, infoLo, infoHi),
-      (frame, voff, n) => m.frames.setPatternRange(frame, n, { kind: "tails", voff, info }),
-      (v, off, n) => {
-        // prep_compound_tail() on n struct pages of one vmemmap page: the same three stores each.
-        const sps = this.layout.size;
-        const lo = infoLo >>> 0;
-        const hi = infoHi >>> 0;
-        for (let j = 0; j < n; j++, off += sps) {
-          v.setUint32(off + OFF_MAPPING, TAIL_MAPPING_LO, true);
-          v.setUint32(off + OFF_MAPPING + 4, TAIL_MAPPING_HI, true);
-          v.setUint32(off + OFF_INFO, lo, true);
-          v.setUint32(off + OFF_INFO + 4, hi, true);
-          v.setUint32(off + OFF_PRIVATE, 0, true);
-          v.setUint32(off + OFF_PRIVATE + 4, 0, true);
-        }
-        m.writes += 3 * n;
-      },
-    );
+    this.forEachTailRange(TAILS_PREP, headPfn, nr, info, infoLo, infoHi);
     this.prepCompoundHead(headPfn, order);
   }
 
@@ -230,25 +218,7 @@ export class Compound {
       !m.testBit(headPfn, PAGE_OFF.flags, PG.head),
       `destroy_compound_page: pfn ${headPfn} is no head`,
     );
-    this.forEachTailRange(
-      headPfn,
-      nr,
-      (pfn) => {
-        m.writeU64Parts(pfn, PAGE_OFF.compoundInfo, 0, 0);
-        m.writeU64Parts(pfn, PAGE_OFF.mapping, 0, 0);
-      },
-      (frame, voff, n) => m.frames.setPatternRange(frame, n, { kind: "init", voff, asFree: true }),
-      (v, off, n) => {
-        const sps = this.layout.size;
-        for (let j = 0; j < n; j++, off += sps) {
-          v.setUint32(off + OFF_INFO, 0, true);
-          v.setUint32(off + OFF_INFO + 4, 0, true);
-          v.setUint32(off + OFF_MAPPING, 0, true);
-          v.setUint32(off + OFF_MAPPING + 4, 0, true);
-        }
-        m.writes += 2 * n;
-      },
-    );
+    this.forEachTailRange(TAILS_DESTROY, headPfn, nr, 0n, 0, 0);
     m.setBit(headPfn, PAGE_OFF.flags, PG.head, false);
     const f = this.layout.folio;
     // page[1].flags &= ~PAGE_FLAGS_SECOND: the order byte goes with it.
@@ -257,38 +227,39 @@ export class Compound {
   }
 
   /**
-   * Calls perPage for tails that share a vmemmap page with struct pages outside
-   * [head + 1, head + nr), and perRun for runs of vmemmap pages holding only such tails, each
-   * page mapped writable by exactly this address, backed by consecutive frames (a run starts at
-   * `frame` and memmap offset `voff`, nr pages long). A page not mapped writable goes per struct
-   * page, so that the fault is raised as the kernel's store would raise it.
+   * The tails [head + 1, head + nr) of prep_compound_page() (TAILS_PREP: prep_compound_tail()
+   * with compound word info, also as 32-bit halves) or of its undoing (TAILS_DESTROY: compound
+   * word and mapping cleared). Runs of vmemmap pages holding only such tails, each mapped
+   * writable by exactly this address and backed by consecutive frames, take a pattern (one run
+   * of frames); the struct pages of a vmemmap page shared with struct pages outside the range
+   * are stored in place in one go when it is mapped writable; anything else goes struct page by
+   * struct page, so that a fault is raised as the kernel's store would raise it.
    */
   private forEachTailRange(
+    mode: TailsMode,
     headPfn: number,
     nr: number,
-    perPage: (pfn: number) => void,
-    perRun: (frame: number, voff: number, nrFrames: number) => void,
-    /** The stores of perPage on n struct pages of one writable vmemmap page, from byte off of v. */
-    perSpan?: (v: DataView, off: number, n: number) => void,
+    info: bigint,
+    infoLo: number,
+    infoHi: number,
   ): void {
+    const m = this.memmap;
     const sps = this.layout.size;
-    const pageSize = this.memmap.pageSize;
+    const pageSize = m.pageSize;
     const per = this.perVmemmapPage;
-    const whole = Number.isInteger(per);
+    const whole = m.wholeStructPages;
     let pfn = headPfn + 1;
     const end = headPfn + nr;
     // The vmemmap pages wholly inside [pfn, end), translated in one go (one walk per leaf).
     const firstPage = whole ? Math.ceil((pfn * sps) / pageSize) : 0;
     const lastPage = whole ? Math.floor((end * sps) / pageSize) : 0;
     const trans =
-      lastPage > firstPage ? this.memmap.pgt.translateRange(firstPage, lastPage - firstPage) : [];
+      lastPage > firstPage
+        ? m.pgt.translateRange(firstPage, lastPage - firstPage, this.transBuf)
+        : this.transBuf;
     let runFrame = -1;
     let runVoff = 0;
     let runLen = 0;
-    const flush = () => {
-      if (runLen > 0) perRun(runFrame, runVoff, runLen);
-      runLen = 0;
-    };
     while (pfn < end) {
       const voff = pfn * sps;
       if (whole && voff % pageSize === 0 && pfn + per <= end) {
@@ -297,7 +268,7 @@ export class Compound {
         if (t?.writable) {
           if (runLen > 0 && t.frame === runFrame + runLen) runLen++;
           else {
-            flush();
+            if (runLen > 0) this.tailsRun(mode, runFrame, runVoff, runLen, info);
             runFrame = t.frame;
             runVoff = voff;
             runLen = 1;
@@ -306,21 +277,69 @@ export class Compound {
           continue;
         }
       }
-      flush();
-      if (perSpan && whole) {
+      if (runLen > 0) this.tailsRun(mode, runFrame, runVoff, runLen, info);
+      runLen = 0;
+      if (whole) {
         // The struct pages of this vmemmap page that are tails here, stored in one go when the
         // page is mapped writable (otherwise the first store faults, page by page).
         const n = Math.min(end, (Math.floor(voff / pageSize) + 1) * per) - pfn;
-        const span = this.memmap.writableSpan(pfn);
-        if (span) {
-          perSpan(span.view, span.off, n);
+        const v = m.structPageView(pfn, false);
+        if (v !== null) {
+          this.tailsSpan(mode, v, m.spanOff, n, infoLo >>> 0, infoHi >>> 0);
           pfn += n;
           continue;
         }
       }
-      perPage(pfn);
+      if (mode === TAILS_PREP) this.prepCompoundTailParts(pfn, infoLo, infoHi);
+      else {
+        m.writeU64Parts(pfn, PAGE_OFF.compoundInfo, 0, 0);
+        m.writeU64Parts(pfn, PAGE_OFF.mapping, 0, 0);
+      }
       pfn++;
     }
-    flush();
+    if (runLen > 0) this.tailsRun(mode, runFrame, runVoff, runLen, info);
+  }
+
+  /** Whole vmemmap pages of tails [frame, frame + n) from memmap offset voff: one pattern. */
+  private tailsRun(mode: TailsMode, frame: number, voff: number, n: number, info: bigint): void {
+    // The same bytes as the per-struct-page stores produce (memmap_init()'s page of the buddy
+    // once the compound words and mappings are cleared).
+    this.memmap.frames.setPatternRange(
+      frame,
+      n,
+      mode === TAILS_PREP ? { kind: "tails", voff, info } : { kind: "init", voff, asFree: true },
+    );
+  }
+
+  /** The stores of one mode on n struct pages of one writable vmemmap page, from byte off of v. */
+  private tailsSpan(
+    mode: TailsMode,
+    v: DataView,
+    off: number,
+    n: number,
+    lo: number,
+    hi: number,
+  ): void {
+    const sps = this.layout.size;
+    if (mode === TAILS_PREP) {
+      // prep_compound_tail(): the same three stores on each.
+      for (let j = 0; j < n; j++, off += sps) {
+        v.setUint32(off + OFF_MAPPING, TAIL_MAPPING_LO, true);
+        v.setUint32(off + OFF_MAPPING + 4, TAIL_MAPPING_HI, true);
+        v.setUint32(off + OFF_INFO, lo, true);
+        v.setUint32(off + OFF_INFO + 4, hi, true);
+        v.setUint32(off + OFF_PRIVATE, 0, true);
+        v.setUint32(off + OFF_PRIVATE + 4, 0, true);
+      }
+      this.memmap.writes += 3 * n;
+      return;
+    }
+    for (let j = 0; j < n; j++, off += sps) {
+      v.setUint32(off + OFF_INFO, 0, true);
+      v.setUint32(off + OFF_INFO + 4, 0, true);
+      v.setUint32(off + OFF_MAPPING, 0, true);
+      v.setUint32(off + OFF_MAPPING + 4, 0, true);
+    }
+    this.memmap.writes += 2 * n;
   }
 }

@@ -104,7 +104,11 @@ class FrameState implements OwnBytes {
 /** Patterns equal but for voff: their ids by delta (voff - frame * PAGE_SIZE). */
 interface PatternClass {
   key: string;
+  /** For the plain "tails" classes (no zeroBase, no flags): their key in tailClasses. */
+  tailInfo: bigint | null;
   ids: Map<number, number>;
+  /** The pattern at voff 0, made by the class's first state and shared by all of them. */
+  pat: FramePattern | null;
 }
 
 const CHUNK_SHIFT = 12;
@@ -119,6 +123,11 @@ interface Chunk {
   dense: Int32Array | null;
 }
 
+/** Page buffers kept for reuse after the last frame holding them let go (bounds the pool). */
+const SPARE_BUFFERS = 256;
+/** Entries of the frame -> id cache (a power of two). */
+const ID_CACHE = 1024;
+
 const NO_BYTES = new Uint8Array(0);
 const NO_VIEW = new DataView(NO_BYTES.buffer);
 
@@ -126,6 +135,14 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/** Whether a class's stored pattern gives the options of p exactly (voff aside). */
+function sameOptions(stored: FramePattern, p: FramePattern): boolean {
+  if (stored.kind === "init") return p.kind === "init" && stored.asFree === p.asFree;
+  if (stored.kind === "tails")
+    return p.kind === "tails" && stored.zeroBase === p.zeroBase && stored.flags === p.flags;
+  return p.kind === "fill";
 }
 
 function hex(b: Uint8Array): string {
@@ -144,6 +161,20 @@ export class FrameStore {
   private readonly freeIds: number[] = [];
   /** Pattern classes by key, each with its ids by delta. */
   private readonly classes = new Map<string, PatternClass>();
+  /**
+   * The classes of plain "tails" patterns by their compound word: prep_compound_page() of a
+   * legacy folio makes one per folio, so the key is the bigint itself, not a string of it.
+   */
+  private readonly tailClasses = new Map<bigint, PatternClass>();
+  /** Own-bytes buffers no frame holds any more, reused by newOwn() (no 4 KiB allocation). */
+  private readonly spareBytes: Uint8Array[] = [];
+  private readonly spareViews: DataView[] = [];
+  /**
+   * A direct-mapped cache of idOf(): frame (-1: empty) and the id it holds. Kept equal to the
+   * chunks by setIds(), the only place ids change; writes in place leave it alone.
+   */
+  private readonly cacheFrame = new Float64Array(ID_CACHE).fill(-1);
+  private readonly cacheId = new Int32Array(ID_CACHE);
   /** The class patternId() used last, with the fields that identify it. */
   private lastClass: {
     kind: FramePattern["kind"];
@@ -161,6 +192,7 @@ export class FrameStore {
   private patternFrames = 0;
   /** The zero page: shared by every zeroed frame, never written in place. */
   private readonly zero: FrameState;
+  private readonly zeroId: number;
   /** Boot vmemmap blocks, sorted by frameStart, never overlapping. */
   private readonly initRanges: InitRange[] = [];
   /** False after an addInitRange() out of order; findInit() sorts before it searches. */
@@ -180,7 +212,10 @@ export class FrameStore {
     this.structPageSize = structPageSize;
     this.perFrame = Math.floor(pageSize / structPageSize);
     this.zero = this.newOwn(new Uint8Array(pageSize));
-    this.zero.refs = Number.POSITIVE_INFINITY;
+    // Never 1 (never written in place) and never counted down to 0: take() and drop() leave
+    // it alone, so that refs stays a small integer in every state (a fast field).
+    this.zero.refs = 2;
+    this.zeroId = this.zero.id;
     this.scratch = new Uint8Array(pageSize);
     this.scratchView = new DataView(this.scratch.buffer);
     this.slotBuf = new Uint8Array(structPageSize);
@@ -206,6 +241,15 @@ export class FrameStore {
     return st;
   }
 
+  /** newOwn() of a page buffer whose contents the caller overwrites whole (a spare, if any). */
+  private newOwnBlank(): FrameState {
+    const bytes = this.spareBytes.pop();
+    if (bytes === undefined) return this.newOwn(new Uint8Array(this.pageSize));
+    const st = new FrameState(this.nextId(), bytes, this.spareViews.pop() as DataView, null, 0, null);
+    this.states[st.id] = st;
+    return st;
+  }
+
   /** The interned id of pattern p held by a frame at `frame` (p.voff is that frame's). */
   private patternId(frame: number, p: FramePattern): number {
     const delta = p.kind === "fill" ? 0 : p.voff - frame * this.pageSize;
@@ -222,14 +266,40 @@ export class FrameStore {
           : l.info === p.info && l.zeroBase === (p.zeroBase === true) && l.flags === p.flags)
     )
       cls = l.cls;
-    else {
+    else if (p.kind === "tails" && p.zeroBase !== true && p.flags === undefined) {
+      // Plain tails: one class per compound word, looked up by the word itself.
+      cls = this.tailClasses.get(p.info);
+      if (cls === undefined) {
+        cls = { key: "", tailInfo: p.info, ids: new Map(), pat: null };
+        this.tailClasses.set(p.info, cls);
+      }
+      const l = this.lastClass;
+      if (l !== null && l.kind === "tails") {
+        // Reused in place: no object per folio.
+        l.slot = null;
+        l.asFree = false;
+        l.info = p.info;
+        l.zeroBase = false;
+        l.flags = undefined;
+        l.cls = cls;
+      } else
+        this.lastClass = {
+          kind: "tails",
+          slot: null,
+          asFree: false,
+          info: p.info,
+          zeroBase: false,
+          flags: undefined,
+          cls,
+        };
+    } else {
       let key: string;
       if (p.kind === "fill") key = `f|${hex(p.slot)}`;
       else if (p.kind === "init") key = `i|${p.asFree === true}`;
       else key = `t|${p.info}|${p.zeroBase === true}|${p.flags ?? ""}`;
       cls = this.classes.get(key);
       if (cls === undefined) {
-        cls = { key, ids: new Map() };
+        cls = { key, tailInfo: null, ids: new Map(), pat: null };
         this.classes.set(key, cls);
       }
       this.lastClass = {
@@ -249,12 +319,19 @@ export class FrameStore {
   private classId(cls: PatternClass, delta: number, p: FramePattern): number {
     const have = cls.ids.get(delta);
     if (have !== undefined) return have;
-    const stored: FramePattern =
-      p.kind === "fill"
-        ? { kind: "fill", slot: p.slot.slice() }
-        : p.kind === "init"
-          ? { kind: "init", voff: 0, asFree: p.asFree }
-          : { kind: "tails", voff: 0, info: p.info, zeroBase: p.zeroBase, flags: p.flags };
+    // The states of a class share one pattern (never written) when p says exactly the same
+    // (asFree, zeroBase and flags as given: absent and false are told apart).
+    let stored = cls.pat;
+    if (stored === null || !sameOptions(stored, p)) {
+      const made: FramePattern =
+        p.kind === "fill"
+          ? { kind: "fill", slot: p.slot.slice() }
+          : p.kind === "init"
+            ? { kind: "init", voff: 0, asFree: p.asFree }
+            : { kind: "tails", voff: 0, info: p.info, zeroBase: p.zeroBase, flags: p.flags };
+      if (stored === null) cls.pat = made;
+      stored = made;
+    }
     // A "fill" page reads the same wherever it is: rendered once, read as bytes.
     const bytes = stored.kind === "fill" ? new Uint8Array(this.pageSize) : NO_BYTES;
     const view = stored.kind === "fill" ? new DataView(bytes.buffer) : NO_VIEW;
@@ -267,6 +344,10 @@ export class FrameStore {
 
   private take(id: number, n: number): void {
     if (id === 0) return;
+    if (id === this.zeroId) {
+      this.ownFrames += n;
+      return;
+    }
     const st = this.states[id] as FrameState;
     st.refs += n;
     if (st.pat) this.patternFrames += n;
@@ -275,6 +356,10 @@ export class FrameStore {
 
   private drop(id: number, n: number): void {
     if (id === 0) return;
+    if (id === this.zeroId) {
+      this.ownFrames -= n;
+      return;
+    }
     const st = this.states[id] as FrameState;
     st.refs -= n;
     if (st.pat) this.patternFrames -= n;
@@ -286,9 +371,14 @@ export class FrameStore {
       if (cls !== null) {
         cls.ids.delete(st.delta);
         if (cls.ids.size === 0) {
-          this.classes.delete(cls.key);
+          if (cls.tailInfo !== null) this.tailClasses.delete(cls.tailInfo);
+          else this.classes.delete(cls.key);
           if (this.lastClass?.cls === cls) this.lastClass = null;
         }
+      } else if (st.pat === null && this.spareBytes.length < SPARE_BUFFERS) {
+        // No frame reads these bytes any more (view() answers are good until the next change).
+        this.spareBytes.push(st.bytes);
+        this.spareViews.push(st.view);
       }
     }
   }
@@ -303,19 +393,27 @@ export class FrameStore {
     return c;
   }
 
-  /** The frame idOf() answered last, its id, and the generation it was true at. */
-  private idFrame = -1;
-  private idId = 0;
-  private idGen = -1;
-
   /** The id frame holds. */
   private idOf(frame: number): number {
-    if (frame === this.idFrame && this.gen === this.idGen) return this.idId;
+    const slot = frame & (ID_CACHE - 1);
+    if (this.cacheFrame[slot] === frame) return this.cacheId[slot];
     const id = this.lookupId(frame);
-    this.idFrame = frame;
-    this.idId = id;
-    this.idGen = this.gen;
+    this.cacheFrame[slot] = frame;
+    this.cacheId[slot] = id;
     return id;
+  }
+
+  /** Frames [frame, frame + nr) now hold id: the cache follows (or forgets, for long runs). */
+  private cacheSet(frame: number, nr: number, id: number): void {
+    if (nr > 64) {
+      this.cacheFrame.fill(-1);
+      return;
+    }
+    const cf = this.cacheFrame;
+    for (let f = frame; f < frame + nr; f++) {
+      const slot = f & (ID_CACHE - 1);
+      if (cf[slot] === f) this.cacheId[slot] = id;
+    }
   }
 
   private lookupId(frame: number): number {
@@ -338,6 +436,7 @@ export class FrameStore {
   /** Frames [frame, frame + nr) hold id from now on (the states they held lose them). */
   private setIds(frame: number, nr: number, id: number): void {
     this.gen++;
+    this.cacheSet(frame, nr, id);
     this.take(id, nr);
     while (nr > 0) {
       const ci = Math.floor(frame / CHUNK);
@@ -538,6 +637,14 @@ export class FrameStore {
     return this.patternAt(frame, this.idOf(frame));
   }
 
+  /** patternOf(frame)?.kind === "init", without making the pattern object. */
+  readsAsInit(frame: number): boolean {
+    const id = this.idOf(frame);
+    if (id === 0) return this.findInit(frame) !== null;
+    const p = (this.states[id] as FrameState).pat;
+    return p !== null && p.kind === "init";
+  }
+
   hasOwnBytes(frame: number): boolean {
     const id = this.idOf(frame);
     return id !== 0 && (this.states[id] as FrameState).pat === null;
@@ -687,21 +794,18 @@ export class FrameStore {
     const id = this.idOf(frame);
     const cur = id === 0 ? undefined : (this.states[id] as FrameState);
     if (cur !== undefined && cur.pat === null && cur.refs === 1) {
+      // Written in place: the frame keeps its id.
       this.gen++;
-      // Written in place: the frame keeps its id, so idOf()'s answer stays true.
-      this.idGen = this.gen;
       return cur;
     }
-    const fresh = this.newOwn(new Uint8Array(this.pageSize));
+    const fresh = this.newOwnBlank();
     if (cur !== undefined && cur.pat === null) fresh.bytes.set(cur.bytes);
     else {
       const p = this.patternAt(frame, id);
       if (p) this.render(p, fresh.bytes, fresh.view);
+      else fresh.bytes.fill(0);
     }
     this.setIds(frame, 1, fresh.id);
-    this.idFrame = frame;
-    this.idId = fresh.id;
-    this.idGen = this.gen;
     return fresh;
   }
 

@@ -20,6 +20,8 @@
 // k.sub.hugetlb is the HugetlbPool.
 
 import { BUG_ON, EBUSY, EINVAL, ENOMEM, ENOSPC, KernelError } from "../include/errno.ts";
+import { bindHstateLists } from "./hugetlb_lru.ts";
+import { type ListHead, type LruWords, NO_PAGE } from "./list.ts";
 import { PAGE_OFF } from "../include/mm_types.ts";
 import { PG } from "../include/page_flags.ts";
 import type { BootHooks, Kernel } from "../kernel.ts";
@@ -45,6 +47,7 @@ import {
   __GFP_NOWARN,
   __GFP_RETRY_MAYFAIL,
   __GFP_THISNODE,
+  type ContigHugetlb,
   GFP_KERNEL,
   freePagesCheck,
   freeTailPagesClear,
@@ -64,16 +67,20 @@ export class FolioList {
   private readonly prev = new Map<number, number>();
   head = -1;
   size = 0;
+  /** The links in the folios' head struct pages (folio->lru) and the list head's address. */
+  lru: { words: LruWords; head: ListHead } | null = null;
   has(pfn: number): boolean {
     return this.next.has(pfn);
   }
   /** list_add() / list_move() to the head. */
   add(pfn: number): void {
+    const first = this.head;
     this.next.set(pfn, this.head);
     this.prev.set(pfn, -1);
     if (this.head !== -1) this.prev.set(this.head, pfn);
     this.head = pfn;
     this.size++;
+    if (this.lru) this.lru.words.linked(pfn, NO_PAGE, first, this.lru.head);
   }
   delete(pfn: number): void {
     if (!this.next.has(pfn)) return;
@@ -85,6 +92,8 @@ export class FolioList {
     this.next.delete(pfn);
     this.prev.delete(pfn);
     this.size--;
+    // list_del(): the neighbours link up, the folio's lru is LIST_POISON1/2.
+    if (this.lru) this.lru.words.unlinked(pfn, p, n, this.lru.head);
   }
   *[Symbol.iterator](): IterableIterator<number> {
     for (let p = this.head; p !== -1; p = this.next.get(p) as number) yield p;
@@ -222,6 +231,7 @@ export class HugetlbPool {
     if (old) return old;
     const h = new Hstate(order, this.pageShift, this.nrNodeIds);
     this.hstates.push(h);
+    bindHstateLists(h, this.hstates.length - 1, this.k.lruWords);
     return h;
   }
 
@@ -260,6 +270,7 @@ export class HugetlbPool {
       afterSparseInit: (k) => hvo.afterSparseInit?.(k),
       afterBuddy: (k) => {
         hvo.afterBuddy?.(k);
+        if (this.poolRules.contigMovesSmallerHugetlb) k.buddy.contigHugetlb = this.contigHooks();
         this.hugetlbInit();
       },
       late: (k) => hvo.late?.(k),
@@ -295,7 +306,8 @@ export class HugetlbPool {
           this.k.memblock.unreserveRange(pfn, pfn + h.nrPages);
           return false;
         }
-        boot.push({ pfn, order: h.order, nid: realNid, flags: 0 });
+        // list_add(&m->list, &huge_boot_pages[node]): each node's list is newest first.
+        boot.unshift({ pfn, order: h.order, nid: realNid, flags: 0 });
         return true;
       } catch (e) {
         if (e instanceof KernelError) return false;
@@ -368,10 +380,17 @@ export class HugetlbPool {
       h.demoteOrder = best;
     }
     this.gatherBootmemPrealloc();
-    // report_hugepages()
+    // report_hugepages(): boot pages that spanned zones (hstate_boot_nrinvalid) leave
+    // max_huge_pages here.
     for (const h of this.hstatesBySize()) {
       const size = stringGetSize(h.nrPages * 2 ** this.pageShift);
+      const invalid = this.bootNrInvalid.get(h.order) ?? 0;
+      h.maxHugePages -= invalid;
       this.k.info(`HugeTLB: registered ${size} page size, pre-allocated ${h.nrHugePages} pages`);
+      if (invalid)
+        this.k.info(
+          `HugeTLB: ${size} page size: ${invalid} invalid page${invalid === 1 ? "" : "s"} discarded`,
+        );
       const kib = this.vmemmap.optimizableSize(h.order) / 1024;
       this.k.info(`HugeTLB: ${kib} KiB vmemmap can be freed for a ${size} page`);
     }
@@ -413,18 +432,41 @@ export class HugetlbPool {
     return list.length;
   }
 
-  /** gather_bootmem_prealloc(): the memblock gigantic pages become folios of the pool. */
+  /**
+   * gather_bootmem_prealloc(): the memblock gigantic pages become folios of the pool, node by
+   * node (hugetlb_bootmem_struct_page_init() runs gather_bootmem_prealloc_node() per node on
+   * padata threads; each node's lists are its own, so their order is the node's).
+   */
   private gatherBootmemPrealloc(): void {
     const boot = this.k.sub.huge_boot_pages as HugeBootmemPage[];
-    const byOrder = new Map<number, number[]>();
+    for (const nid of this.nodes) this.gatherBootmemPreallocNode(nid, boot);
+    boot.length = 0;
+  }
+
+  /**
+   * gather_bootmem_prealloc_node(): walks huge_boot_pages[nid] (newest first) and list_add()s
+   * each folio to a local list, so that prep_and_add_bootmem_folios() gets them oldest first and
+   * enqueues them in that order: the free list ends newest first, as boot allocated them in
+   * reverse. A change of hstate in the walk hands the list so far to prep_and_add first.
+   */
+  private gatherBootmemPreallocNode(nid: number, boot: HugeBootmemPage[]): void {
+    let list: number[] = [];
+    let prevH: Hstate | null = null;
+    let h: Hstate | null = null;
     for (const m of boot) {
-      const h = this.hstateOfOrder(m.order);
+      if (m.nid !== nid) continue;
+      h = this.hstateOfOrder(m.order);
       if (!h) continue;
       if (!this.bootmemPageZonesValid(m)) {
         this.bootNrInvalid.set(h.order, (this.bootNrInvalid.get(h.order) ?? 0) + 1);
         this.freeBootRange(m.pfn, h.nrPages);
         continue;
       }
+      if (prevH !== null && h !== prevH) {
+        this.prepAndAddBootmemFolios(prevH, list);
+        list = [];
+      }
+      prevH = h;
       const head = m.pfn;
       // hugetlb_folio_init_vmemmap(folio, h, HUGETLB_VMEMMAP_RESERVE_PAGES): struct pages 0..63.
       this.initFolioStructPages(head, h.order, this.reservePages());
@@ -435,27 +477,18 @@ export class HugetlbPool {
       if (zone) zone.managed += h.nrPages;
       this.k.buddy.allocations.set(head, { order: h.order, use: "hugetlb", nid: m.nid });
       this.folios.set(head, { h, nid: m.nid, list: null, spool: null });
-      const l = byOrder.get(h.order) ?? [];
-      l.push(head);
-      byOrder.set(h.order, l);
+      list.unshift(head);
     }
-    for (const [order, list] of byOrder) {
-      const h = this.hstateOfOrder(order) as Hstate;
-      // prep_and_add_bootmem_folios()
-      this.vmemmap.optimizeBootmemFolios(order, list);
-      for (const head of list) {
-        if (!this.vmemmap.isOptimized(head)) this.initFolioStructPages(head, order, h.nrPages);
-        this.accountAndEnqueue(h, head);
-      }
-      const invalid = this.bootNrInvalid.get(order) ?? 0;
-      if (invalid) {
-        h.maxHugePages -= invalid;
-        this.k.warn(
-          `HugeTLB: ${stringGetSize(h.nrPages * 2 ** this.pageShift)}: ${invalid} boot pages were invalid (span zones)`,
-        );
-      }
+    if (h) this.prepAndAddBootmemFolios(h, list);
+  }
+
+  /** prep_and_add_bootmem_folios(): HVO of the list, then account and enqueue each in order. */
+  private prepAndAddBootmemFolios(h: Hstate, list: number[]): void {
+    this.vmemmap.optimizeBootmemFolios(h.order, list);
+    for (const head of list) {
+      if (!this.vmemmap.isOptimized(head)) this.initFolioStructPages(head, h.order, h.nrPages);
+      this.accountAndEnqueue(h, head);
     }
-    boot.length = 0;
   }
 
   private reservePages(): number {
@@ -1275,6 +1308,66 @@ export class HugetlbPool {
       }
     }
     this.freeFolioToBuddy(h, f);
+    return 0;
+  }
+
+  /** What alloc_contig_pages() asks of HugeTLB (page_alloc.ts ContigHugetlb). */
+  private contigHooks(): ContigHugetlb {
+    return {
+      folioAt: (pfn) => {
+        const f = this.hugetlbFolioOf(pfn);
+        return f === null ? null : { head: f, order: (this.folios.get(f) as FolioInfo).h.order };
+      },
+      replaceFreeHugepageFolios: (start, end) => this.replaceFreeHugepageFolios(start, end),
+    };
+  }
+
+  /**
+   * replace_free_hugepage_folios(), with the isolate_or_dissolve_huge_folio() calls of
+   * alloc_contig_frozen_range()'s migration step that come first on the same folios: each free
+   * HugeTLB folio of [start, end) is replaced by alloc_and_dissolve_hugetlb_folio(), in pfn
+   * order. 0; -ENOMEM for a gigantic folio or when no new folio can be had; -EBUSY for a folio in
+   * use (the kernel migrates it: migration is not modelled).
+   */
+  replaceFreeHugepageFolios(start: number, end: number): number {
+    this.flushFreeHpageWork();
+    let p = start;
+    while (p < end) {
+      const b = this.k.buddy.freeBlockAt(p);
+      if (b) {
+        p = b.start + 2 ** b.order;
+        continue;
+      }
+      const f = this.hugetlbFolioOf(p);
+      if (f === null) {
+        p++;
+        continue;
+      }
+      const h = (this.folios.get(f) as FolioInfo).h;
+      if (this.isGigantic(h)) return -ENOMEM;
+      if (folioRefCount(this.k.memmap, f) !== 0) return -EBUSY;
+      const rc = this.allocAndDissolveHugetlbFolio(f);
+      if (rc) return rc;
+      p = f + h.nrPages;
+    }
+    return 0;
+  }
+
+  /**
+   * alloc_and_dissolve_hugetlb_folio() of a free folio: a fresh folio of its size on its node
+   * (__GFP_THISNODE, optimised alone) takes its place on the free list, and the old one is
+   * freed (its vmemmap restored; a failed restore keeps it as a surplus page).
+   */
+  private allocAndDissolveHugetlbFolio(old: number): number {
+    const info = this.folios.get(old) as FolioInfo;
+    const h = info.h;
+    const fresh = this.allocFreshHugetlbFolio(h, this.htlbAllocMask(h) | __GFP_THISNODE, info.nid);
+    if (fresh === null) return -ENOMEM;
+    // remove_hugetlb_folio(old), account_new_hugetlb_folio(fresh) (allocFreshHugetlbFolio()
+    // counted it), enqueue_hugetlb_folio(fresh), update_and_free_hugetlb_folio(old, false).
+    this.removeHugetlbFolio(h, old, false);
+    this.enqueueHugetlbFolio(h, fresh);
+    this.__updateAndFreeHugetlbFolio(h, old);
     return 0;
   }
 

@@ -51,7 +51,8 @@ import type { BootHooks, Design, Kernel } from "../kernel.ts";
 import { DESIGN_FACTS, type DesignFacts } from "./hvo_designs.ts";
 import type { ZoneType } from "../machine/spec.ts";
 import { firstDeferredPfn } from "./memmap.ts";
-import { folioRefCount, folioSetHpg, folioTestHpg, folioTestHugetlb } from "./hugetlb_folio.ts";
+import { folioSetHpg, folioTestHpg } from "./hugetlb_folio.ts";
+import { checkHvoFolio } from "./debug_vm.ts";
 import {
   HUGE_BOOTMEM_HVO,
   HUGE_BOOTMEM_ZONES_VALID,
@@ -321,12 +322,10 @@ export class HvoCore implements HugetlbVmemmap {
   }
 
   ptePfn(pte: PteSlot): number {
-    const e = this.k.spec.arch.pte.decode(
-      this.k.pgt.get(pte.tablePfn, pte.idx),
-      this.k.geometry.pteLevel,
-    );
-    if (!e) throw new Oops("vmemmap walk: PTE is none", {});
-    return e.pfn;
+    const pgt = this.k.pgt;
+    if (!pgt.entry(pte.tablePfn, pte.idx, this.k.geometry.pteLevel))
+      throw new Oops("vmemmap walk: PTE is none", {});
+    return pgt.e.pfn;
   }
 
   /** PageReserved() of a frame, from its own struct page. */
@@ -376,12 +375,10 @@ export class HvoCore implements HugetlbVmemmap {
   }
 
   private pmdTable(pmd: PteSlot): number {
-    const e = this.k.spec.arch.pte.decode(
-      this.k.pgt.get(pmd.tablePfn, pmd.idx),
-      this.k.geometry.pmdLevel,
-    );
-    if (!e?.table) throw new Oops("vmemmap walk: PMD is no table", {});
-    return e.pfn;
+    const pgt = this.k.pgt;
+    if (!pgt.entry(pmd.tablePfn, pmd.idx, this.k.geometry.pmdLevel) || !pgt.e.table)
+      throw new Oops("vmemmap walk: PMD is no table", {});
+    return pgt.e.pfn;
   }
 
   /** vmemmap_pte_entry() */
@@ -408,12 +405,11 @@ export class HvoCore implements HugetlbVmemmap {
       const next =
         (addr / pmdSize) * pmdSize + pmdSize < end ? (addr / pmdSize) * pmdSize + pmdSize : end;
       const pmd = k.pgt.slot(g.pmdLevel, addr);
-      const e = pmd ? k.spec.arch.pte.decode(k.pgt.get(pmd.tablePfn, pmd.idx), g.pmdLevel) : null;
-      if (!pmd || !e) {
+      if (!pmd || !k.pgt.entry(pmd.tablePfn, pmd.idx, g.pmdLevel)) {
         addr = next; // a hole: pte_hole, nothing to do
         continue;
       }
-      ret = this.vmemmapPmdEntry(pmd, e.huge ? e.pfn : null, addr, walk);
+      ret = this.vmemmapPmdEntry(pmd, k.pgt.e.huge ? k.pgt.e.pfn : null, addr, walk);
       if (ret) break;
       if (walk.remapPte) {
         const table = this.pmdTable(pmd);
@@ -482,10 +478,66 @@ export class HvoCore implements HugetlbVmemmap {
     this.counters.vmemmapPagesFreed++;
   }
 
+  /**
+   * Free and allocate vmemmap page lists through the buddy allocator's bulk calls, which leave
+   * everything as the page-at-a-time calls do (test/core/buddy_bulk.test.ts); false: one page
+   * at a time (the differential test of the two, test/hvo/vmemmap_bulk.test.ts).
+   */
+  bulk = true;
+
   /** free_vmemmap_page_list(): from the list head on. */
   freeVmemmapPageList(list: PageList): void {
-    for (const pfn of list) this.freeVmemmapPage(pfn);
+    const { k } = this;
+    if (!this.bulk || k.mutations.has("leak-vmemmap-page")) {
+      for (const pfn of list) this.freeVmemmapPage(pfn);
+      list.clear();
+      return;
+    }
+    // A run of consecutive pfns (one way) of one kind, boot memory or the buddy's, at a time:
+    // each page's own struct page writes in list order (a page is measured after the writes of
+    // the one before it, as the singles measure it), then the run's frees in one bulk call.
+    const pfns = [...list];
     list.clear();
+    let i = 0;
+    while (i < pfns.length) {
+      const first = pfns[i];
+      const reserved = this.pageReserved(first);
+      const dir = i + 1 < pfns.length ? pfns[i + 1] - first : 0;
+      let j = i;
+      do {
+        if (reserved) {
+          k.memmap.setBit(pfns[j], PAGE_OFF.flags, PG.reserved, false);
+          // free_reserved_page(): init_page_count() then __free_page(): the count drops to 0.
+          k.memmap.writeU32(pfns[j], PAGE_OFF.refcount, 0);
+        }
+        j++;
+      } while (
+        (dir === 1 || dir === -1) &&
+        j < pfns.length &&
+        pfns[j] === pfns[j - 1] + dir &&
+        this.pageReserved(pfns[j]) === reserved
+      );
+      const run = j - i === 1 ? [first] : pfns.slice(i, j);
+      if (reserved) {
+        k.memmapBootPagesAdd(-run.length);
+        k.buddy.freeReservedPagesBulk(run);
+        // memblock_phys_free() of the run, a reserved region at a time.
+        const lo = Math.min(first, pfns[j - 1]);
+        const end = Math.max(first, pfns[j - 1]) + 1;
+        for (let p = lo; p < end; ) {
+          const r = k.memblock.findReserved(p);
+          const e = r === null ? p + 1 : Math.min(r.endPfn, end);
+          if (r === null) k.memblock.unreservePage(p);
+          else k.memblock.unreserveRange(p, e);
+          p = e;
+        }
+      } else {
+        k.memmapPagesAdd(-run.length);
+        k.buddy.freePagesBulk(run);
+      }
+      this.counters.vmemmapPagesFreed += run.length;
+      i = j;
+    }
   }
 
   /**
@@ -497,6 +549,24 @@ export class HvoCore implements HugetlbVmemmap {
     const nrPages = Number((end - start) / BigInt(this.pageSize));
     const nid = this.pageToNidAt(start);
     this.checkNode(nid, start, "alloc_vmemmap_page_list");
+    if (this.bulk) {
+      const pfns = k.buddy.allocPagesBulk(
+        nid,
+        GFP_KERNEL | __GFP_RETRY_MAYFAIL,
+        nrPages,
+        HVO_SITES.pageList,
+        "vmemmap",
+      );
+      for (const pfn of pfns) list.add(pfn);
+      if (pfns.length < nrPages) {
+        k.buddy.freePagesBulk([...list]);
+        list.clear();
+        return -ENOMEM;
+      }
+      k.memmapPagesAdd(nrPages);
+      this.counters.vmemmapPagesAllocated += nrPages;
+      return 0;
+    }
     for (let i = 0; i < nrPages; i++) {
       const pfn = k.buddy.allocPagesNode(
         nid,
@@ -686,13 +756,9 @@ export class HvoCore implements HugetlbVmemmap {
 
   // ---- folio level ---------------------------------------------------------------------------
 
-  /** The VM_WARN_ON_ONCE_FOLIO()s of optimise and restore. */
+  /** The VM_WARN_ON_ONCE_FOLIO()s of optimise and restore: CONFIG_DEBUG_VM only (debug_vm.ts). */
   private checkFolio(headPfn: number, fn: string): void {
-    const m = this.k.memmap;
-    if (!folioTestHugetlb(m, headPfn))
-      this.warnOnce(`${fn}:hugetlb`, `WARNING: ${fn}: folio at pfn ${headPfn} is not hugetlb`);
-    if (folioRefCount(m, headPfn) !== 0)
-      this.warnOnce(`${fn}:ref`, `WARNING: ${fn}: folio at pfn ${headPfn} has a reference`);
+    if (this.k.debugVm) checkHvoFolio(this.k, headPfn, fn, (...a) => this.warnOnOnce(...a));
   }
 
   /** vmemmap_should_optimize_folio() */
@@ -816,6 +882,8 @@ export class HvoCore implements HugetlbVmemmap {
       nonHvo.push(head);
     }
     if (restored) this.k.pgt.flushTlbAll();
+    // list_move() puts each folio at the head of non_hvo_folios: the list is the walk reversed.
+    nonHvo.reverse();
     return { nonHvo, remaining: headPfns.slice(i), err, restored };
   }
 

@@ -19,7 +19,10 @@ export const HUGE_BOOTMEM_ZONES_VALID = 0x2;
 export const HUGE_BOOTMEM_CMA = 0x4;
 
 export interface RestoreBatchResult {
-  /** Folios whose vmemmap is now complete (restored, or never optimised): safe to free. */
+  /**
+   * Folios whose vmemmap is now complete (restored, or never optimised): safe to free. In the
+   * order of the kernel's non_hvo_folios list, the last one walked first (list_move()).
+   */
   nonHvo: number[];
   /** Folios still optimised: the one that failed and those not tried after it. */
   remaining: number[];

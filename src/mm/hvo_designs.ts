@@ -47,8 +47,11 @@ export interface DesignFacts {
    * set in the live 6.18 host's), which turns on the free path's page checks (page_alloc.ts);
    * CONFIG_DEFERRED_STRUCT_PAGE_INIT (y in Debian's builds), which leaves all but the first
    * section of each node's last zone to the deferred pass (memmap.ts firstDeferredPfn()).
+   * CONFIG_DEBUG_VM is off in all of them (Debian's 7.2.13: "# CONFIG_DEBUG_VM is not set"; the
+   * live 6.18 the same), so the VM_WARN_ON / VM_BUG_ON checks are compiled out (src/mm/debug_vm.ts;
+   * BootOptions.debugVm turns them on).
    */
-  config: { initOnAllocDefaultOn: boolean; deferredStructPageInit: boolean };
+  config: { initOnAllocDefaultOn: boolean; deferredStructPageInit: boolean; debugVm: boolean };
   /**
    * Where sparse_init() puts each section's memmap at boot. With a sparse buffer (6.18, mm/sparse.c
    * sparse_buffer_init()), one PMD-aligned memblock block per node, taken top-down, hands out the
@@ -100,6 +103,17 @@ export interface DesignFacts {
      * lowers it for every dissolved page (not observable on the live kernel: docs/rules.md).
      */
     dissolveKeepsMaxForSurplus: boolean;
+    /**
+     * alloc_contig_pages() takes a range holding HugeTLB folios smaller than the request (free
+     * 2 MiB pages in the way of a 1 GiB page): pfn_range_valid_contig() accepts them ("mm/
+     * page_alloc: ... hugetlb smaller than the requested contiguous region", Gregory Price,
+     * from the movable_gigantic_pages discussion of Oct 2025, 6.19), and replace_free_hugepage_
+     * folios() moves each free one elsewhere on its node. 7.2.13 tries such ranges only on a
+     * second pass, when no range without HugeTLB was found (alloc_contig_frozen_pages(),
+     * skip_hugetlb); the model does that for every design with this fact (when 6.19..7.1 got
+     * the second pass is not checked here). 6.18: `if (PageHuge(page)) return false`.
+     */
+    contigMovesSmallerHugetlb: boolean;
   };
 }
 
@@ -108,6 +122,7 @@ const POOL_SINCE_6_19: DesignFacts["pool"] = {
   giganticOvercommit: true,
   movableGiganticPagesSysctl: true,
   dissolveKeepsMaxForSurplus: true,
+  contigMovesSmallerHugetlb: true,
 };
 
 export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
@@ -119,13 +134,14 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
     tailScope: "none",
     restoreCopies: "head_page_reset",
     fakeHeads: true,
-    config: { initOnAllocDefaultOn: false, deferredStructPageInit: true },
+    config: { initOnAllocDefaultOn: false, deferredStructPageInit: true, debugVm: false },
     sparseBuffer: true,
     fixes: { rollbackKeepsHead: false, wrprotectWholeVmemmap: false },
     pool: {
       giganticOvercommit: false,
       movableGiganticPagesSysctl: false,
       dissolveKeepsMaxForSurplus: false,
+      contigMovesSmallerHugetlb: false,
     },
   },
   seed: {
@@ -136,7 +152,7 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
     tailScope: "node",
     restoreCopies: "head_page_reset",
     fakeHeads: false,
-    config: { initOnAllocDefaultOn: false, deferredStructPageInit: true },
+    config: { initOnAllocDefaultOn: false, deferredStructPageInit: true, debugVm: false },
     sparseBuffer: true,
     fixes: { rollbackKeepsHead: false, wrprotectWholeVmemmap: false },
     pool: POOL_SINCE_6_19,
@@ -149,7 +165,7 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
     tailScope: "zone",
     restoreCopies: "shared_tail",
     fakeHeads: false,
-    config: { initOnAllocDefaultOn: true, deferredStructPageInit: true },
+    config: { initOnAllocDefaultOn: true, deferredStructPageInit: true, debugVm: false },
     sparseBuffer: false,
     fixes: { rollbackKeepsHead: true, wrprotectWholeVmemmap: true },
     pool: POOL_SINCE_6_19,
@@ -162,7 +178,7 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
     tailScope: "zone",
     restoreCopies: "head_last_struct_page",
     fakeHeads: false,
-    config: { initOnAllocDefaultOn: true, deferredStructPageInit: true },
+    config: { initOnAllocDefaultOn: true, deferredStructPageInit: true, debugVm: false },
     sparseBuffer: true,
     fixes: { rollbackKeepsHead: false, wrprotectWholeVmemmap: false },
     pool: POOL_SINCE_6_19,

@@ -21,7 +21,11 @@ export class Memblock {
   /** Told of every range reserved or freed (see RangeListener in page_alloc.ts). */
   readonly listeners: RangeListener[] = [];
 
-  constructor(private readonly nodes: NodeSpec[]) {}
+  constructor(
+    private readonly nodes: NodeSpec[],
+    /** PAGE_SIZE in bytes (allocBytes() works in bytes). */
+    private readonly pageBytes = 4096,
+  ) {}
 
   /** memblock_reserve(). */
   reserve(startPfn: number, endPfn: number, use: MemblockUse, nid: number): void {
@@ -72,6 +76,79 @@ export class Memblock {
       }
     }
     throw new KernelError(ENOMEM, `memblock: cannot allocate ${nrPages} pages`);
+  }
+
+  /**
+   * Pages that byte-sized allocations (allocBytes()) used only from some offset up: pfn -> the
+   * first used byte. Memblock works in bytes and allocates top-down, so the bytes below that
+   * offset are still free for the next small allocation; a page-sized one cannot use them.
+   */
+  private readonly partial = new Map<number, number>();
+
+  /**
+   * memblock_alloc_try_nid() of `bytes` aligned to `align` bytes (both below or above a page):
+   * the highest free address of node nid (of all memory when nid < 0, NUMA_NO_NODE; other
+   * nodes when nid's is full), counting the free low part of pages small allocations share.
+   * Reserves the pages it touches; returns the byte address.
+   */
+  allocBytes(bytes: number, align: number, nid: number, use: MemblockUse): number {
+    const page = this.pageBytes;
+    let best: { addr: number; top: number; nid: number } | null = null;
+    const consider = (nodes: NodeSpec[]) => {
+      for (const node of nodes) {
+        const c = this.findTopDownBytes(node, bytes, align);
+        if (c && (!best || c.addr > best.addr)) best = { ...c, nid: node.nid };
+      }
+    };
+    const own = this.nodes.find((n) => n.nid === nid);
+    if (nid >= 0 && own) consider([own]);
+    if (!best) consider(this.nodes);
+    if (!best) throw new KernelError(ENOMEM, `memblock: cannot allocate ${bytes} bytes`);
+    const { addr, top } = best as { addr: number; top: number; nid: number };
+    const first = Math.floor(addr / page);
+    const end = Math.ceil((addr + bytes) / page);
+    // The part above `top` lies in a page an earlier small allocation reserved.
+    if (end > top) {
+      if (first === top) this.setPartial(top, addr - top * page);
+      else this.partial.delete(top);
+    }
+    if (first < Math.min(end, top)) {
+      this.reserve(first, Math.min(end, top), use, (best as { nid: number }).nid);
+      this.setPartial(first, addr - first * page);
+    }
+    return addr;
+  }
+
+  private setPartial(pfn: number, offset: number): void {
+    if (offset > 0) this.partial.set(pfn, offset);
+    else this.partial.delete(pfn);
+  }
+
+  /** The highest fit for allocBytes() in one node, and the free gap's top pfn. */
+  private findTopDownBytes(
+    node: NodeSpec,
+    bytes: number,
+    align: number,
+  ): { addr: number; top: number } | null {
+    const page = this.pageBytes;
+    for (let r = node.ranges.length - 1; r >= 0; r--) {
+      const range = node.ranges[r];
+      const inside = this.reserved.filter(
+        (x) => x.endPfn > range.startPfn && x.startPfn < range.endPfn,
+      );
+      let top = range.endPfn;
+      for (let k = inside.length; k >= 0; k--) {
+        const low = k > 0 ? Math.max(inside[k - 1].endPfn, range.startPfn) : range.startPfn;
+        if (top >= low) {
+          // The free low part of a shared page right above the gap continues it.
+          const topByte = top * page + (top < range.endPfn ? (this.partial.get(top) ?? 0) : 0);
+          const cand = Math.floor((topByte - bytes) / align) * align;
+          if (cand >= low * page) return { addr: cand, top };
+        }
+        if (k > 0) top = Math.min(top, inside[k - 1].startPfn);
+      }
+    }
+    return null;
   }
 
   private findTopDown(node: NodeSpec, nrPages: number, alignPages: number): number {

@@ -13,6 +13,8 @@ import type { NodeSpec, PfnRange } from "../machine/spec.ts";
 
 export class Memmap {
   readonly pageSize: number;
+  /** sizeof(struct page) divides PAGE_SIZE: no struct page straddles two vmemmap pages. */
+  readonly wholeStructPages: boolean;
   /** Struct page reads and writes, for reports and benchmarks. */
   reads = 0;
   writes = 0;
@@ -25,6 +27,7 @@ export class Memmap {
     pageShift: number,
   ) {
     this.pageSize = 2 ** pageShift;
+    this.wholeStructPages = this.pageSize % structPageSize === 0;
   }
 
   /** pfn_to_page(): the struct page's virtual address. */
@@ -123,6 +126,26 @@ export class Memmap {
     const t = this.pgt.translate(vpn);
     if (!t?.writable) return null;
     return { view: this.frames.writableView(t.frame), off: voff - vpn * this.pageSize };
+  }
+
+  /** The byte offset, in the view structPageView() returned last, of the struct page. */
+  spanOff = 0;
+
+  /**
+   * pfn's whole struct page for stores in place (wholeStructPages only): its vmemmap page's
+   * bytes, made the frame's own, with the struct page at spanOff. Null, with nothing done, when
+   * the MMU has no writable mapping for it or, with `skipGenerated`, when the page still reads
+   * as what memmap_init() left (pattern "init"): such a page is rendered from the model's state
+   * on every read. No object per call; the caller counts its stores in `writes`.
+   */
+  structPageView(pfn: number, skipGenerated: boolean): DataView | null {
+    const voff = pfn * this.structPageSize;
+    const vpn = Math.floor(voff / this.pageSize);
+    const t = this.pgt.translate(vpn);
+    if (t === null || !t.writable) return null;
+    if (skipGenerated && this.frames.readsAsInit(t.frame)) return null;
+    this.spanOff = voff - vpn * this.pageSize;
+    return this.frames.writableView(t.frame);
   }
 
   /** writeU64() of a word given as its 32-bit halves: one struct page write, no bigint. */

@@ -35,6 +35,7 @@ import { ENOMEM, KernelError, Oops } from "../include/errno.ts";
 import { PAGE_OFF, TAIL_MAPPING } from "../include/mm_types.ts";
 import { PG, decodeCompoundHead, pageToNid, pageZonenum } from "../include/page_flags.ts";
 import type { Kernel } from "../kernel.ts";
+import type { BuddyLru } from "./buddy_lru.ts";
 import type { NodeSpec, PfnRange, ZoneType } from "../machine/spec.ts";
 import type { FaultInjector } from "./fault_inject.ts";
 
@@ -60,10 +61,11 @@ export type FrameUse =
   | "kernel" // anything else the kernel holds
   | "hwpoison"; // taken off the buddy by memory failure (take_page_off_buddy())
 
+/** A block handed out. Never changed in place (records may be shared; setUse() replaces). */
 export interface Allocation {
-  order: number;
-  use: FrameUse;
-  nid: number;
+  readonly order: number;
+  readonly use: FrameUse;
+  readonly nid: number;
 }
 
 /**
@@ -126,13 +128,58 @@ export class AllocationMap extends Map<number, Allocation> {
     for (const pfn of [...this.keys()]) this.delete(pfn);
   }
 
+  /**
+   * set() of an order-0 block at each pfn of [start, start + n), pfns that held none and lie in
+   * one zone (allocPagesBulk()): the same entries and indexes, one listener call for the run.
+   */
+  setOrder0Run(start: number, n: number, use: FrameUse, nid: number): void {
+    const set = this.byUse.get(use) as Set<number>;
+    // One record for the run (never changed in place: setUse() replaces it).
+    const a: Allocation = { order: 0, use, nid };
+    for (let pfn = start; pfn < start + n; pfn++) {
+      if (super.has(pfn)) throw new Oops(`setOrder0Run: pfn ${pfn} is allocated already`);
+      super.set(pfn, a);
+      set.add(pfn);
+    }
+    this.blocksOfOrder[0] = (this.blocksOfOrder[0] ?? 0) + n;
+    this.pagesOfUse.set(use, (this.pagesOfUse.get(use) as number) + n);
+    const z = this.zoneIndexOf(start);
+    if (z >= 0) this.pagesByZone[z] = (this.pagesByZone[z] ?? 0) + n;
+    if (this.listeners.length) emitRange(this.listeners, start, n);
+  }
+
+  /**
+   * delete() of the order-0 blocks at [start, start + n), all allocated and in one zone
+   * (freePagesBulk()); one listener call for the run.
+   */
+  deleteOrder0Run(start: number, n: number): void {
+    let lastUse: FrameUse | null = null;
+    let lastSet: Set<number> | null = null;
+    for (let pfn = start; pfn < start + n; pfn++) {
+      const a = super.get(pfn) as Allocation;
+      if (a.use !== lastUse) {
+        lastUse = a.use;
+        lastSet = this.byUse.get(a.use) as Set<number>;
+      }
+      (lastSet as Set<number>).delete(pfn);
+      this.pagesOfUse.set(a.use, (this.pagesOfUse.get(a.use) as number) - 1);
+      super.delete(pfn);
+    }
+    this.blocksOfOrder[0] = (this.blocksOfOrder[0] ?? 0) - n;
+    const z = this.zoneIndexOf(start);
+    if (z >= 0) this.pagesByZone[z] = (this.pagesByZone[z] ?? 0) - n;
+    if (this.listeners.length) emitRange(this.listeners, start, n);
+  }
+
   /** Records that the block at pfn is now used for `use`. */
   setUse(pfn: number, use: FrameUse): void {
     const a = super.get(pfn);
     if (!a) throw new Oops(`setUse: pfn ${pfn} not allocated`);
     this.unindex(pfn, a);
-    a.use = use;
-    this.index(pfn, a, 1);
+    // A new record: setOrder0Run() shares one among the pages of a run.
+    const b: Allocation = { order: a.order, use, nid: a.nid };
+    super.set(pfn, b);
+    this.index(pfn, b, 1);
     if (this.listeners.length) emitRange(this.listeners, pfn, 2 ** a.order);
   }
 
@@ -230,6 +277,14 @@ class FreeList {
     this.prev.delete(pfn);
     this.count--;
   }
+  /** The entry after pfn (-1: pfn is the last). */
+  nextOf(pfn: number): number {
+    return this.next.get(pfn) ?? -1;
+  }
+  /** The entry before pfn (-1: pfn is the first). */
+  prevOf(pfn: number): number {
+    return this.prev.get(pfn) ?? -1;
+  }
   *[Symbol.iterator](): IterableIterator<number> {
     for (let p = this.head; p !== -1; p = this.next.get(p)!) yield p;
   }
@@ -277,6 +332,14 @@ export class Zone {
 
 const ZONE_ORDER: ZoneType[] = ["DMA", "DMA32", "Normal", "Movable"];
 
+/** The HugeTLB side of alloc_contig_pages() (mm/hugetlb.c). */
+export interface ContigHugetlb {
+  /** PageHuge(), compound_head() and compound_order(): the HugeTLB folio holding pfn, or null. */
+  folioAt(pfn: number): { head: number; order: number } | null;
+  /** replace_free_hugepage_folios() of [startPfn, endPfn): 0 or a negative errno. */
+  replaceFreeHugepageFolios(startPfn: number, endPfn: number): number;
+}
+
 export class PageAllocator {
   readonly zones: Zone[] = [];
   readonly zonesByNode: Zone[][] = [];
@@ -291,6 +354,12 @@ export class PageAllocator {
    * out until undo_isolate_page_range().
    */
   isolated: PfnRange | null = null;
+  /**
+   * What alloc_contig_pages() asks of HugeTLB, set by the pool where its kernel moves HugeTLB
+   * folios out of a contiguous range (DesignFacts.pool.contigMovesSmallerHugetlb); null: ranges
+   * with HugeTLB folios are never taken (6.18).
+   */
+  contigHugetlb: ContigHugetlb | null = null;
   /** 2^maxOrder: the pages of a MAX_PAGE_ORDER block. */
   private readonly maxBlockPages: number;
   /** Explicit free blocks per order (lookups skip the orders that have none). */
@@ -367,6 +436,7 @@ export class PageAllocator {
         const last = zone.lazy[zone.lazy.length - 1];
         if (last && last[1] === pfn) last[1] = rEnd;
         else zone.lazy.push([pfn, rEnd]);
+        this.lru?.lazyAppended(zone, pfn);
         zone.nrFree += rEnd - pfn;
         if (this.listeners.length) emitRange(this.listeners, pfn, rEnd - pfn);
         zone.managed += rEnd - pfn;
@@ -407,6 +477,12 @@ export class PageAllocator {
    */
   onFreeHead: ((pfn: number, order: number) => void) | null = null;
 
+  /**
+   * The free-list links in the heads' struct pages (mm/buddy_lru.ts), set by the Kernel once
+   * the vmemmap exists: told after a block joins a list and before one leaves it.
+   */
+  lru: BuddyLru | null = null;
+
   /** The order of the free block whose head is pfn (lazy ranges included), or -1. */
   headOrder(pfn: number): number {
     // Alignment first: a head of order o is aligned to 2^o, so an odd pfn can only head an
@@ -436,11 +512,13 @@ export class PageAllocator {
     this.freeOrder.set(pfn, order);
     this.freeOfOrder[order]++;
     zone.nrFree += 2 ** order;
+    this.lru?.linked(zone, pfn, order);
     this.onFreeHead?.(pfn, order);
     if (this.listeners.length) emitRange(this.listeners, pfn, 2 ** order);
   }
 
   private delFree(zone: Zone, pfn: number, order: number): void {
+    this.lru?.unlinking(zone, pfn, order);
     zone.freeArea[order].remove(pfn);
     if (zone.unmovableArea[order].has(pfn)) zone.unmovableArea[order].remove(pfn);
     this.freeOrder.delete(pfn);
@@ -476,6 +554,7 @@ export class PageAllocator {
   private takeLazy(zone: Zone, idx: number, blockStart: number): void {
     const size = 2 ** this.maxOrder;
     const [s, e] = zone.lazy[idx];
+    this.lru?.unlinking(zone, blockStart, this.maxOrder);
     if (blockStart === s) {
       if (s + size === e) zone.lazy.splice(idx, 1);
       else zone.lazy[idx][0] = s + size;
@@ -494,26 +573,31 @@ export class PageAllocator {
    * block claimed (__rmqueue_claim()), then any free page; for a movable one, pages outside the
    * claimed blocks, then any. Returns the first pfn or -1.
    */
-  private rmqueue(zone: Zone, order: number, movable: boolean): number {
+  private rmqueue(zone: Zone, order: number, movable: boolean, whole = false): number {
     if (movable) {
-      if (zone.unmovableBlocks.size === 0) return this.rmqueueSmallest(zone, order, "any");
-      const pfn = this.rmqueueSmallest(zone, order, "movable");
-      return pfn >= 0 ? pfn : this.rmqueueSmallest(zone, order, "any");
+      if (zone.unmovableBlocks.size === 0) return this.rmqueueSmallest(zone, order, "any", whole);
+      const pfn = this.rmqueueSmallest(zone, order, "movable", whole);
+      return pfn >= 0 ? pfn : this.rmqueueSmallest(zone, order, "any", whole);
     }
-    let pfn = this.rmqueueSmallest(zone, order, "unmovable");
-    if (pfn < 0) pfn = this.rmqueueSmallest(zone, order, "claim");
-    return pfn >= 0 ? pfn : this.rmqueueSmallest(zone, order, "any");
+    let pfn = this.rmqueueSmallest(zone, order, "unmovable", whole);
+    if (pfn < 0) pfn = this.rmqueueSmallest(zone, order, "claim", whole);
+    return pfn >= 0 ? pfn : this.rmqueueSmallest(zone, order, "any", whole);
   }
+
+  /** The order of the block rmqueueSmallest() took last (before expand()). */
+  private takenOrder = 0;
 
   /**
    * __rmqueue_smallest() + expand() over the blocks `kind` allows: "unmovable" the free blocks
    * of claimed blocks, "movable" those outside them, "claim" whole MAX_PAGE_ORDER blocks only
-   * (which become claimed), "any" every free block. Returns the first pfn or -1.
+   * (which become claimed), "any" every free block. Returns the first pfn or -1. With `whole`,
+   * the block found is taken whole (no expand()); its order is left in takenOrder.
    */
   private rmqueueSmallest(
     zone: Zone,
     order: number,
     kind: "any" | "movable" | "unmovable" | "claim" = "any",
+    whole = false,
   ): number {
     const iso = this.isolated;
     const top = 2 ** this.maxOrder;
@@ -556,6 +640,8 @@ export class PageAllocator {
         this.takeLazy(zone, idx, pfn);
       } else continue;
       if (kind === "claim") zone.unmovableBlocks.add(pfn - (pfn % top));
+      this.takenOrder = o;
+      if (whole) return pfn;
       // expand(): give back the upper halves, largest first, at the list heads.
       let high = o;
       while (high > order) {
@@ -626,6 +712,77 @@ export class PageAllocator {
     return null;
   }
 
+  /**
+   * n order-0 alloc_pages_node() calls in a row, as alloc_vmemmap_page_list() makes them: the same
+   * pfns in the same order, and the same free lists, counters, migratetype claims, watermark and
+   * node fallback, fault-injector calls, failures and buddy marks as the n singles. Returns the
+   * pfns handed out; fewer than n when call number `length + 1` failed (the caller's loop stops
+   * there, so the rest are not tried).
+   *
+   * Why it can go a block at a time: the first request takes the smallest free block B it may
+   * use, and expand() puts B's upper halves at the heads of the lower lists, where the next
+   * requests find them before anything else (they are the smallest, in the same area). So B is
+   * handed out page by page in ascending pfn order before any other block is touched, and a run
+   * that stops inside B leaves the aligned pieces of B's rest at the heads of their lists. Every
+   * page handed out was the head of a free block when it went, so its buddy mark is cleared.
+   */
+  allocPagesBulk(nid: number, gfp: number, n: number, site: string, use: FrameUse): number[] {
+    const out: number[] = [];
+    const movable = (gfp & __GFP_MOVABLE) !== 0;
+    const zl = n > 0 ? this.zonelist(nid, gfp) : [];
+    const fail = () => this.failures.set(site, (this.failures.get(site) ?? 0) + 1);
+    while (out.length < n) {
+      if (this.faults.shouldFail(site)) {
+        fail();
+        break;
+      }
+      let zone: Zone | null = null;
+      let pfn = -1;
+      for (const z of zl) {
+        if (z.nrFree - 1 < z.watermarkMin) continue;
+        pfn = this.rmqueue(z, 0, movable, true);
+        if (pfn >= 0) {
+          zone = z;
+          break;
+        }
+      }
+      if (zone === null) {
+        fail();
+        break;
+      }
+      const size = 2 ** this.takenOrder;
+      // Pages of B handed out: while more are wanted, the zone stays above its min watermark
+      // (nrFree before page t is the count before B was taken, less t) and no call fails.
+      const lim = Math.min(size, n - out.length, zone.nrFree + size - zone.watermarkMin);
+      let t = 1;
+      let stopped = false;
+      while (t < lim) {
+        if (this.faults.shouldFail(site)) {
+          stopped = true;
+          break;
+        }
+        t++;
+      }
+      for (let i = 0; i < t; i++) out.push(pfn + i);
+      // The rest of B, in aligned pieces at the list heads (what expand() left of it).
+      let p = pfn + t;
+      const end = pfn + size;
+      while (p < end) {
+        let o = Math.min(this.maxOrder, lowestSetBitOrder(p));
+        while (p + 2 ** o > end) o--;
+        this.addFree(zone, p, o, false);
+        p += 2 ** o;
+      }
+      if (this.onFreeHead !== null) for (let i = 1; i < t; i++) this.onFreeHead(pfn + i, -1);
+      this.allocations.setOrder0Run(pfn, t, use, zone.nid);
+      if (stopped) {
+        fail();
+        break;
+      }
+    }
+    return out;
+  }
+
   /** alloc_pages_node() that must succeed at boot (memblock-like callers after boot). */
   allocOrThrow(nid: number, gfp: number, order: number, site: string, use: FrameUse): number {
     const pfn = this.allocPagesNode(nid, gfp, order, site, use);
@@ -641,6 +798,89 @@ export class PageAllocator {
       throw new Oops(`__free_pages: pfn ${pfn} freed at order ${order}, allocated at ${a.order}`);
     this.allocations.delete(pfn);
     this.freeToBuddy(pfn, order);
+  }
+
+  /**
+   * __free_pages(pfn, 0) of each pfn in turn (free_vmemmap_page_list()): the same merges, list
+   * positions, counters and buddy marks as the singles, and the same Oops at the same pfn for
+   * one that was not an order-0 allocation (the pfns before it freed).
+   *
+   * A run of consecutive pfns (ascending or descending, one zone) goes a block at a time: the
+   * pages of an aligned block B of the run are freed one after the other, and every merge
+   * below B's order is with a buddy inside B, so once B's last page is freed the buddy holds
+   * exactly what __free_one_page(B, order) gives. On the way, the pages of B that headed a free
+   * block for a while (every other page from the first ascending, every page but the first
+   * descending) had their buddy mark set and then cleared.
+   */
+  freePagesBulk(pfns: readonly number[]): void {
+    this.freeBulk(pfns, false);
+  }
+
+  /**
+   * free_reserved_page() of each pfn in turn (boot memory joining the buddy): the same as the
+   * singles, a run at a time as freePagesBulk() does.
+   */
+  freeReservedPagesBulk(pfns: readonly number[]): void {
+    this.freeBulk(pfns, true);
+  }
+
+  private freeBulk(pfns: readonly number[], reserved: boolean): void {
+    let i = 0;
+    while (i < pfns.length) {
+      const start = pfns[i];
+      let zone: Zone | null;
+      if (reserved) zone = this.zoneOf(start);
+      else {
+        const a = this.allocations.get(start);
+        zone = a !== undefined && a.order === 0 ? this.zoneOf(start) : null;
+      }
+      const dir = i + 1 < pfns.length ? pfns[i + 1] - start : 0;
+      if (zone === null || (dir !== 1 && dir !== -1)) {
+        if (reserved) this.freeReservedPage(start);
+        else this.freePages(start, 0);
+        i++;
+        continue;
+      }
+      let j = i + 1;
+      while (j < pfns.length && pfns[j] === pfns[j - 1] + dir && zone.contains(pfns[j])) {
+        if (!reserved) {
+          const b = this.allocations.get(pfns[j]);
+          if (b === undefined || b.order !== 0) break;
+        }
+        j++;
+      }
+      const lo = dir === 1 ? start : pfns[j - 1];
+      const n = j - i;
+      if (reserved) zone.managed += n;
+      else this.allocations.deleteOrder0Run(lo, n);
+      this.freeRunToBuddy(lo, n, dir === 1);
+      i = j;
+    }
+  }
+
+  /** Order-0 frees of [lo, lo + n) in one zone, ascending or descending (freePagesBulk()). */
+  private freeRunToBuddy(lo: number, n: number, ascending: boolean): void {
+    const blocks: number[] = [];
+    let p = lo;
+    const end = lo + n;
+    while (p < end) {
+      let o = Math.min(this.maxOrder, lowestSetBitOrder(p));
+      while (p + 2 ** o > end) o--;
+      blocks.push(p, o);
+      p += 2 ** o;
+    }
+    const nb = blocks.length / 2;
+    for (let k = 0; k < nb; k++) {
+      const b = ascending ? k : nb - 1 - k;
+      const s = blocks[2 * b];
+      const o = blocks[2 * b + 1];
+      if (this.onFreeHead !== null && o > 0) {
+        // Ascending, B's first page headed a block of its own before the rest came.
+        const step = ascending ? 2 : 1;
+        for (let q = ascending ? s : s + 1; q < s + 2 ** o; q += step) this.onFreeHead(q, -1);
+      }
+      this.freeToBuddy(s, o);
+    }
   }
 
   /**
@@ -766,22 +1006,88 @@ export class PageAllocator {
       this.failures.set(site, (this.failures.get(site) ?? 0) + 1);
       return null;
     }
-    for (const zone of this.zonelist(nid, gfp)) {
-      if (zone.nrFree - nrPages < zone.watermarkMin) continue;
-      let pfn = Math.ceil(zone.startPfn / nrPages) * nrPages;
-      while (pfn + nrPages <= zone.endPfn) {
-        const iso = this.isolated;
-        const clear = iso === null || pfn >= iso.endPfn || pfn + nrPages <= iso.startPfn;
-        if (clear && this.rangeFree(pfn, nrPages)) {
-          this.takeFreeRange(pfn, nrPages);
-          this.allocations.set(pfn, { order: Math.log2(nrPages), use, nid: zone.nid });
-          return pfn;
+    // alloc_contig_frozen_pages(): a first pass over ranges without HugeTLB folios, then, when
+    // one was passed over for them and the kernel moves them (contigHugetlb), a second pass that
+    // takes ranges whose HugeTLB folios are smaller than the request.
+    let skipHugetlb = true;
+    let skippedHugetlb = false;
+    for (;;) {
+      for (const zone of this.zonelist(nid, gfp)) {
+        // The model's guard for wholly free ranges (alloc_contig_pages() has no watermark
+        // check); the second pass frees its range itself, by moving the folios in it.
+        if (skipHugetlb && zone.nrFree - nrPages < zone.watermarkMin) continue;
+        let pfn = Math.ceil(zone.startPfn / nrPages) * nrPages;
+        while (pfn + nrPages <= zone.endPfn) {
+          const iso = this.isolated;
+          const clear = iso === null || pfn >= iso.endPfn || pfn + nrPages <= iso.startPfn;
+          let taken = false;
+          if (clear && this.rangeFree(pfn, nrPages)) {
+            this.takeFreeRange(pfn, nrPages);
+            taken = true;
+          } else if (clear && iso === null && this.contigHugetlb) {
+            const v = this.rangeValidContig(pfn, nrPages, skipHugetlb);
+            if (v === "hugetlb") skippedHugetlb = true;
+            else if (v === "valid") taken = this.allocContigRangeHugetlb(pfn, nrPages);
+          }
+          if (taken) {
+            this.allocations.set(pfn, { order: Math.log2(nrPages), use, nid: zone.nid });
+            return pfn;
+          }
+          pfn += nrPages;
         }
-        pfn += nrPages;
       }
+      if (!(skipHugetlb && skippedHugetlb)) break;
+      skipHugetlb = false;
     }
     this.failures.set(site, (this.failures.get(site) ?? 0) + 1);
     return null;
+  }
+
+  /**
+   * pfn_range_valid_contig() for the model's ranges (it moves no other page): "valid" when every
+   * pfn is free or in a HugeTLB folio smaller than the range; the first other page makes it
+   * "invalid", and with skipHugetlb the first HugeTLB page makes it "hugetlb" (passed over on
+   * the first pass).
+   */
+  private rangeValidContig(
+    start: number,
+    nrPages: number,
+    skipHugetlb: boolean,
+  ): "valid" | "invalid" | "hugetlb" {
+    const hook = this.contigHugetlb as ContigHugetlb;
+    const end = start + nrPages;
+    let p = start;
+    while (p < end) {
+      const b = this.freeBlockAt(p);
+      if (b) {
+        p = b.start + 2 ** b.order;
+        continue;
+      }
+      const f = hook.folioAt(p);
+      if (f === null) return "invalid";
+      if (skipHugetlb) return "hugetlb";
+      if (nrPages <= 2 ** f.order) return "invalid";
+      p = f.head + 2 ** f.order;
+    }
+    return "valid";
+  }
+
+  /**
+   * alloc_contig_frozen_range() of a range holding small HugeTLB folios: isolated while
+   * replace_free_hugepage_folios() moves them out (so that what it allocates comes from
+   * elsewhere and what it frees stays), then taken when all of it is free.
+   */
+  private allocContigRangeHugetlb(start: number, nrPages: number): boolean {
+    this.isolated = { startPfn: start, endPfn: start + nrPages };
+    let rc: number;
+    try {
+      rc = (this.contigHugetlb as ContigHugetlb).replaceFreeHugepageFolios(start, start + nrPages);
+    } finally {
+      this.isolated = null;
+    }
+    if (rc !== 0 || !this.rangeFree(start, nrPages)) return false;
+    this.takeFreeRange(start, nrPages);
+    return true;
   }
 
   /** free_contig_range(): gives back a block allocated by allocContigPages(). */

@@ -11,7 +11,7 @@
 // equals what a fresh walk gives (the checker verifies it).
 
 import { Oops } from "../include/errno.ts";
-import type { ArchSpec } from "../machine/spec.ts";
+import type { ArchSpec, DecodedPte } from "../machine/spec.ts";
 import type { FrameStore } from "./frames.ts";
 
 export interface LeafEntry {
@@ -36,6 +36,80 @@ export interface Translation {
  */
 export const TLB_CAPACITY = 2 ** 22;
 
+/** vmemmap pages per TLB chunk (a power of two). */
+const TLB_CHUNK = 4096;
+
+/**
+ * The TLB's storage: translations by vmemmap page, as a Map of them would hold them, kept in
+ * arrays of TLB_CHUNK pages (found by a division, not a hash of every key). Iteration goes
+ * chunk by chunk, pages ascending within a chunk.
+ */
+class TlbTable implements Iterable<[number, Translation]> {
+  private readonly chunks = new Map<number, (Translation | undefined)[]>();
+  private lastIdx = -1;
+  private last: (Translation | undefined)[] | undefined = undefined;
+  size = 0;
+
+  private chunk(ci: number): (Translation | undefined)[] | undefined {
+    if (ci === this.lastIdx) return this.last;
+    const c = this.chunks.get(ci);
+    this.lastIdx = ci;
+    this.last = c;
+    return c;
+  }
+
+  get(vpn: number): Translation | undefined {
+    const ci = Math.floor(vpn / TLB_CHUNK);
+    const c = this.chunk(ci);
+    return c === undefined ? undefined : c[vpn - ci * TLB_CHUNK];
+  }
+
+  set(vpn: number, t: Translation): void {
+    const ci = Math.floor(vpn / TLB_CHUNK);
+    let c = this.chunk(ci);
+    if (c === undefined) {
+      c = new Array<Translation | undefined>(TLB_CHUNK).fill(undefined);
+      this.chunks.set(ci, c);
+      this.lastIdx = ci;
+      this.last = c;
+    }
+    const i = vpn - ci * TLB_CHUNK;
+    if (c[i] === undefined) this.size++;
+    c[i] = t;
+  }
+
+  delete(vpn: number): boolean {
+    const ci = Math.floor(vpn / TLB_CHUNK);
+    const c = this.chunk(ci);
+    if (c === undefined) return false;
+    const i = vpn - ci * TLB_CHUNK;
+    if (c[i] === undefined) return false;
+    c[i] = undefined;
+    this.size--;
+    return true;
+  }
+
+  clear(): void {
+    this.chunks.clear();
+    this.lastIdx = -1;
+    this.last = undefined;
+    this.size = 0;
+  }
+
+  *keys(): IterableIterator<number> {
+    for (const [vpn] of this) yield vpn;
+  }
+
+  *[Symbol.iterator](): IterableIterator<[number, Translation]> {
+    for (const [ci, c] of this.chunks) {
+      for (let i = 0; i < TLB_CHUNK; i++) {
+        const t = c[i];
+        if (t !== undefined) yield [ci * TLB_CHUNK + i, t];
+      }
+    }
+  }
+}
+
 export class KernelPageTables {
   readonly levels: number;
   readonly entriesPerTable: number;
@@ -44,7 +118,7 @@ export class KernelPageTables {
   tlbFlushRanges = 0;
   tlbFlushAlls = 0;
   /** vmemmap page index (from tlbBase) -> cached translation. */
-  private readonly tlb = new Map<number, Translation>();
+  private readonly tlb = new TlbTable();
   /** The frame store's generation after the last sweep of evictClean() (-1: none yet). */
   private sweepGen = -1;
   /** The entries that sweep kept (stale then). */
@@ -93,6 +167,30 @@ export class KernelPageTables {
     return this.frames.readU64(tablePfn, idx * 8);
   }
 
+  /** What entry() decoded last (overwritten by the next call: copy what you keep). */
+  readonly e: DecodedPte = { present: false, writable: false, huge: false, table: false, pfn: 0 };
+
+  /**
+   * decode(get(tablePfn, idx), level) into `e`; false when the entry is none. No bigint and no
+   * object where the arch decodes 32-bit halves (the walk's hot path).
+   */
+  entry(tablePfn: number, idx: number, level: number): boolean {
+    const pte = this.arch.pte;
+    if (pte.decodeParts !== undefined) {
+      const lo = this.frames.readU64Lo(tablePfn, idx * 8);
+      return pte.decodeParts(lo, this.frames.hi, level, this.e);
+    }
+    const d = pte.decode(this.get(tablePfn, idx), level);
+    if (d === null) return false;
+    const e = this.e;
+    e.present = d.present;
+    e.writable = d.writable;
+    e.huge = d.huge;
+    e.table = d.table;
+    e.pfn = d.pfn;
+    return true;
+  }
+
   /** set_pte/set_pmd: one entry write, counted. */
   set(tablePfn: number, idx: number, entry: bigint): void {
     this.frames.writeU64(tablePfn, idx * 8, entry);
@@ -119,10 +217,9 @@ export class KernelPageTables {
    */
   slot(level: number, vaddr: bigint): { tablePfn: number; idx: number } | null {
     let table = this.rootPfn;
+    const e = this.e;
     for (let l = 0; l < level; l++) {
-      const idx = this.index(l, vaddr);
-      const e = this.arch.pte.decode(this.get(table, idx), l);
-      if (!e?.table) return null;
+      if (!this.entry(table, this.index(l, vaddr), l) || !e.table) return null;
       table = e.pfn;
     }
     return { tablePfn: table, idx: this.index(level, vaddr) };
@@ -131,10 +228,10 @@ export class KernelPageTables {
   /** The leaf entry that maps vaddr (a PTE, or a huge PMD/PUD), or null. */
   lookup(vaddr: bigint): LeafEntry | null {
     let table = this.rootPfn;
+    const e = this.e;
     for (let l = 0; l < this.levels; l++) {
       const idx = this.index(l, vaddr);
-      const e = this.arch.pte.decode(this.get(table, idx), l);
-      if (!e?.present) return null;
+      if (!this.entry(table, idx, l) || !e.present) return null;
       if (!e.table)
         return {
           level: l,
@@ -201,7 +298,7 @@ export class KernelPageTables {
 
   /** The fast walk (fastIndex only): false when unmapped, else the leaf in the leaf* fields. */
   private leafOf(vpn: number): boolean {
-    const pte = this.arch.pte;
+    const e = this.e;
     const off = vpn * this.pageBytes;
     let table = this.rootPfn;
     let l = 0;
@@ -218,8 +315,7 @@ export class KernelPageTables {
     for (; l < this.levels; l++) {
       const span = this.levelSpan[l];
       const idx = (this.baseIndex[l] + Math.floor(off / span)) % this.entriesPerTable;
-      const e = pte.decode(this.frames.readU64(table, idx * 8), l);
-      if (!e?.present) {
+      if (!this.entry(table, idx, l) || !e.present) {
         this.remember(l, off, table);
         return false;
       }
@@ -252,8 +348,12 @@ export class KernelPageTables {
    * translate() of vmemmap pages vpn .. vpn + n - 1, in that order, with the same TLB fills,
    * but one walk per leaf: the pages a huge leaf maps, or the PTEs of one table, follow from it.
    */
-  translateRange(vpn: number, n: number): (Translation | null)[] {
-    const out: (Translation | null)[] = new Array(n);
+  translateRange(
+    vpn: number,
+    n: number,
+    /** Filled and returned (its first n entries) instead of a new array. */
+    out: (Translation | null)[] = new Array(n),
+  ): (Translation | null)[] {
     let i = 0;
     while (i < n) {
       const v = vpn + i;
@@ -288,8 +388,11 @@ export class KernelPageTables {
             out[i] = cached;
             continue;
           }
-          const e = this.arch.pte.decode(this.frames.readU64(table, idx * 8), l);
-          out[i] = e?.present ? this.fill(vpn + i, { frame: e.pfn, writable: e.writable }) : null;
+          const e = this.e;
+          out[i] =
+            this.entry(table, idx, l) && e.present
+              ? this.fill(vpn + i, { frame: e.pfn, writable: e.writable })
+              : null;
         }
       }
     }

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { nodeSurplus } from "../../src/check/invariants.ts";
 import { replayRun } from "../../src/check/run.ts";
 import type { Design } from "../../src/kernel.ts";
+import type { HvoCore } from "../../src/mm/hugetlb_vmemmap.ts";
 import type { Model } from "../../src/model.ts";
 import { parseScenarioFile, type Step } from "../../src/scenario/format.ts";
 
@@ -97,13 +98,19 @@ describe("7.1: the rollback of a failed optimise overwrites the head; 7.2 has th
     replayRun({ ...parseScenarioFile(file), "x-check": { ...file["x-check"], design } });
   it("mainline-7.1: the folio's head reads as a tail at the step the replay names", () => {
     expect(file["x-check"].design).toBe("mainline-7.1");
-    expect(run("mainline-7.1").violations[0]).toMatchObject({
+    const ex = run("mainline-7.1");
+    expect(ex.violations[0]).toMatchObject({
       invariant: "page_head_tail",
       step: file["x-check"].step,
     });
+    expect(((ex.model as Model).vmemmap as HvoCore).counters.rollbacks).toBeGreaterThan(0);
   });
   it("mainline (7.2): the same steps and faults find nothing", () => {
-    expect(run("mainline").violations).toEqual([]);
+    const ex = run("mainline");
+    expect(ex.violations).toEqual([]);
+    // Not for want of a rollback: the injected ENOMEM made 7.2 roll back too.
+    expect(ex.faultsInjected).toBeGreaterThan(0);
+    expect(((ex.model as Model).vmemmap as HvoCore).counters.rollbacks).toBeGreaterThan(0);
   });
 });
 

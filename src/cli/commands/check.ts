@@ -422,14 +422,19 @@ function report(io: Io, opts: CheckCliOptions, r: RunResult, seed: number): void
 }
 
 /** How long a run goes before it shows a progress line (on a terminal only). */
-const PROGRESS_AFTER_MS = 3000;
+export const PROGRESS_AFTER_MS = 3000;
 
 /**
- * A progress line on stderr, redrawn in place: only when stderr is a terminal, and only once
- * the run has taken a few seconds; `null` clears it. Never on stdout, never in a pipe or file.
+ * A progress line on stderr, redrawn in place (at most five times a second): only when stderr
+ * is a terminal, and only once the run has taken PROGRESS_AFTER_MS; `null` clears it. Never on
+ * stdout, never in a pipe or file. `o` stands in for the terminal and the clock in tests.
  */
-function progressLine(io: Io): (text: string | null, started: number) => void {
-  const tty = io === processIo && process.stderr.isTTY === true;
+export function progressLine(
+  io: Io,
+  o: { tty?: boolean; now?: () => number } = {},
+): (text: string | null, started: number) => void {
+  const tty = o.tty ?? (io === processIo && process.stderr.isTTY === true);
+  const clock = o.now ?? Date.now;
   let shown = false;
   let last = 0;
   return (text, started) => {
@@ -439,7 +444,7 @@ function progressLine(io: Io): (text: string | null, started: number) => void {
       shown = false;
       return;
     }
-    const now = Date.now();
+    const now = clock();
     if (now - started < PROGRESS_AFTER_MS || now - last < 200) return;
     last = now;
     shown = true;

@@ -58,6 +58,50 @@ const KERNEL_IMAGE_RESERVED: PfnRange[] = [
 ];
 /** SECTION_SIZE_BITS 27: a node must own whole sections for the model (one nid per section). */
 const SECTION_BYTES = 2 ** 27;
+/**
+ * init_top_pgt, the kernel's top-level page table: a page-aligned page of the image's .data
+ * (phys 0x3200000 on). Debian's vmlinux has no symbols, so which page is not known; nothing the
+ * tests compare reads it, and it is not taken from the top of memory as the model's default is.
+ */
+const ROOT_PAGE_TABLE_PFN = 0x3200;
+
+/**
+ * The kernel's own memblock allocations that come before the memmap's, as the guests' boot log
+ * with `memblock=debug` lists them (Linux 7.2.13, pc machine; 6 GiB on 1 and 2 nodes): byte
+ * sizes, SMP_CACHE_BYTES (64) alignment, top-down. setup_arch(): two page-table pages of the
+ * direct map (alloc_low_pages()), NODE_DATA of each node on its node (sizeof(pg_data_t) =
+ * 176256), three small tables (73, 75 and 512 bytes), a copy of each e820 entry
+ * (firmware_map_add_early(), 104 bytes each), three of 32 bytes; sparse_init(): the mem_section
+ * roots (32768 bytes), the first root's page of mem_sections (4096 bytes, on the node of the
+ * first memory), and each node's section usage maps (88 bytes per present section). The last
+ * three come after hugetlb_bootmem_alloc() in the kernel; the 1 GiB-aligned boot pages cannot
+ * take their place (the top GiB holds NODE_DATA already), so listing them first places both alike.
+ */
+function guestBootAllocations(
+  perNode: PfnRange[][],
+  e820Entries: number,
+): { bytes: number; align: number; nid: number }[] {
+  const CACHE = 64;
+  const out: { bytes: number; align: number; nid: number }[] = [
+    { bytes: PAGE, align: PAGE, nid: -1 },
+    { bytes: PAGE, align: PAGE, nid: -1 },
+  ];
+  perNode.forEach((_, nid) => out.push({ bytes: 176256, align: CACHE, nid }));
+  for (const bytes of [73, 75, 512]) out.push({ bytes, align: CACHE, nid: -1 });
+  for (let i = 0; i < e820Entries; i++) out.push({ bytes: 104, align: CACHE, nid: -1 });
+  for (let i = 0; i < 3; i++) out.push({ bytes: 32, align: CACHE, nid: -1 });
+  out.push({ bytes: 32768, align: CACHE, nid: -1 });
+  out.push({ bytes: PAGE, align: CACHE, nid: 0 });
+  const sectionPages = SECTION_BYTES / PAGE;
+  perNode.forEach((ranges, nid) => {
+    const sections = new Set<number>();
+    for (const r of ranges)
+      for (let s = Math.floor(r.startPfn / sectionPages); s * sectionPages < r.endPfn; s++)
+        sections.add(s);
+    out.push({ bytes: 88 * sections.size, align: CACHE, nid });
+  });
+  return out;
+}
 
 export interface VmMachineOptions {
   /** RAM of the guest (QEMU -m), bytes. */
@@ -161,6 +205,10 @@ export function vmMachineSpec(opts: VmMachineOptions): MachineSpec {
     cmdline: [BASE_CMDLINE, extra].filter(Boolean).join(" "),
     // x86 keeps the first 1 MiB reserved (arch/x86/kernel/setup.c, since 5.13), then its image.
     reservedAtBoot: [LOW_RAM, ...KERNEL_IMAGE_RESERVED],
+    // The e820 table: RAM below 640K, the EBDA to 1M, low RAM, SeaBIOS's 128K, the BIOS ROM at
+    // 0xfffc0000, RAM above 4G where there is some, and QEMU's reserved range at 0xfd00000000.
+    bootAllocations: guestBootAllocations(perNode, 6 + (memoryBytes > lowmem ? 1 : 0)),
+    rootPageTablePfn: ROOT_PAGE_TABLE_PFN,
   };
 }
 

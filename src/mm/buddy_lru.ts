@@ -1,0 +1,204 @@
+// mm/page_alloc.c __add_to_free_list() / __del_page_from_free_list(): the links of the buddy
+// allocator's free lists in the heads' struct pages (page->buddy_list, the lru words +8/+16).
+//
+// The kernel keeps one list per (zone, order, migratetype); the model's Zone keeps, per order,
+// one list of every free block (freeArea) and the subset in claimed unmovable blocks
+// (unmovableArea), plus never-allocated MAX_PAGE_ORDER blocks as ranges after the explicit ones
+// (Zone.lazy). The kernel's lists follow from them:
+//   - MIGRATE_UNMOVABLE at order o: unmovableArea[o], in its order;
+//   - MIGRATE_MOVABLE at order o: freeArea[o] without the unmovable ones, in its order, then (at
+//     MAX_PAGE_ORDER) the lazy blocks in ascending pfn order.
+// So the neighbours of a head are those of its own migratetype list, as in the kernel. Where the
+// model differs from the kernel's lists (it claims whole MAX_PAGE_ORDER blocks where the kernel
+// changes the migratetype of 2 MiB pageblocks; an isolated range's free pages stay on their
+// lists instead of moving to MIGRATE_ISOLATE; a block onlined or freed at the tail goes before
+// the never-allocated ones rather than after them), the links follow the model's lists.
+//
+// The list heads live in struct zone inside NODE_DATA(nid): &pgdat->node_zones[zid]
+// .free_area[order].free_list[mt], with the member offsets of the VM's kernel (Debian 7.2.13
+// amd64, from its BTF: sizeof(struct zone) 1856, free_area at +256, sizeof(struct free_area) 104
+// = 6 list heads and nr_free). Where NODE_DATA sits is the kernel's memblock placement in
+// setup_arch(), which the model does not make: its address is a stand-in (Kernel.nodeDataVaddr),
+// so a link to a list head is right in its offset from NODE_DATA, not in NODE_DATA itself.
+
+import { type ListHead, type LruWords, NO_PAGE, ListHead as Head } from "./list.ts";
+import type { Zone } from "./page_alloc.ts";
+
+/** enum migratetype (include/linux/mmzone.h) for the two lists the model fills. */
+export const MIGRATE_UNMOVABLE = 0;
+export const MIGRATE_MOVABLE = 1;
+
+/** The member offsets the list heads' addresses need (7.2.13 amd64, BTF of its vmlinux). */
+export const FREE_LIST_LAYOUT = {
+  /** sizeof(struct zone): node_zones[] is at offset 0 of struct pglist_data. */
+  zoneSize: 1856,
+  /** offsetof(struct zone, free_area) */
+  freeAreaOff: 256,
+  /** sizeof(struct free_area): free_list[MIGRATE_TYPES = 6] and nr_free. */
+  freeAreaSize: 104,
+  /** sizeof(struct list_head) */
+  listHeadSize: 16,
+};
+
+/** enum zone_type order (CONFIG_ZONE_DMA, CONFIG_ZONE_DMA32 on x86_64). */
+const ZONE_INDEX: Record<string, number> = { DMA: 0, DMA32: 1, Normal: 2, Movable: 3 };
+
+export class BuddyLru {
+  private readonly heads = new Map<Zone, ListHead[]>();
+
+  constructor(
+    readonly words: LruWords,
+    private readonly maxOrder: number,
+    /** NODE_DATA(nid)'s kernel virtual address (a stand-in: see the header). */
+    private readonly nodeDataVaddr: (nid: number) => bigint,
+  ) {}
+
+  /** &zone->free_area[order].free_list[mt] */
+  listHead(zone: Zone, order: number, mt: number): ListHead {
+    let hs = this.heads.get(zone);
+    if (!hs) {
+      hs = [];
+      const L = FREE_LIST_LAYOUT;
+      const zoneAddr =
+        this.nodeDataVaddr(zone.nid) + BigInt((ZONE_INDEX[zone.type] ?? 0) * L.zoneSize);
+      for (let o = 0; o <= this.maxOrder; o++)
+        for (const m of [MIGRATE_UNMOVABLE, MIGRATE_MOVABLE])
+          hs.push(
+            new Head(
+              zoneAddr + BigInt(L.freeAreaOff + o * L.freeAreaSize + m * L.listHeadSize),
+              `node ${zone.nid} zone ${zone.type} free_area[${o}].free_list[${m === MIGRATE_MOVABLE ? "MIGRATE_MOVABLE" : "MIGRATE_UNMOVABLE"}]`,
+            ),
+          );
+      this.heads.set(zone, hs);
+    }
+    return hs[order * 2 + mt];
+  }
+
+  /** The migratetype list a free head of this order is on. */
+  migratetype(zone: Zone, pfn: number, order: number): number {
+    if (order >= this.maxOrder || zone.unmovableBlocks.size === 0) return MIGRATE_MOVABLE;
+    const top = 2 ** this.maxOrder;
+    return zone.unmovableBlocks.has(pfn - (pfn % top)) ? MIGRATE_UNMOVABLE : MIGRATE_MOVABLE;
+  }
+
+  /** The entry before the free head pfn on its list (NO_PAGE: the list head). */
+  prevOf(zone: Zone, pfn: number, order: number, mt: number): number {
+    if (mt === MIGRATE_UNMOVABLE) return orNone(zone.unmovableArea[order].prevOf(pfn));
+    const all = zone.freeArea[order];
+    if (order === this.maxOrder && !all.has(pfn)) {
+      // A lazy block: the block before it in its range, the last of the range before, or the
+      // last explicit block.
+      const i = findRange(zone.lazy, pfn);
+      const size = 2 ** order;
+      if (i >= 0 && pfn > zone.lazy[i][0]) return pfn - size;
+      if (i > 0) return zone.lazy[i - 1][1] - size;
+      return orNone(all.tail);
+    }
+    const um = zone.unmovableArea[order];
+    let p = all.prevOf(pfn);
+    if (um.count > 0) while (p !== -1 && um.has(p)) p = all.prevOf(p);
+    return orNone(p);
+  }
+
+  /** The entry after the free head pfn on its list (NO_PAGE: the list head). */
+  nextOf(zone: Zone, pfn: number, order: number, mt: number): number {
+    if (mt === MIGRATE_UNMOVABLE) return orNone(zone.unmovableArea[order].nextOf(pfn));
+    const all = zone.freeArea[order];
+    const size = 2 ** order;
+    if (order === this.maxOrder) {
+      if (!all.has(pfn)) {
+        const i = findRange(zone.lazy, pfn);
+        if (i >= 0 && pfn + size < zone.lazy[i][1]) return pfn + size;
+        if (i >= 0 && i + 1 < zone.lazy.length) return zone.lazy[i + 1][0];
+        return NO_PAGE;
+      }
+      const n = all.nextOf(pfn);
+      if (n !== -1) return n;
+      return zone.lazy.length > 0 ? zone.lazy[0][0] : NO_PAGE;
+    }
+    const um = zone.unmovableArea[order];
+    let n = all.nextOf(pfn);
+    if (um.count > 0) while (n !== -1 && um.has(n)) n = all.nextOf(n);
+    return orNone(n);
+  }
+
+  /** After pfn joined its list: its links, and its neighbours' links to it. */
+  linked(zone: Zone, pfn: number, order: number): void {
+    const mt = this.migratetype(zone, pfn, order);
+    const head = this.listHead(zone, order, mt);
+    this.words.linked(
+      pfn,
+      this.prevOf(zone, pfn, order, mt),
+      this.nextOf(zone, pfn, order, mt),
+      head,
+    );
+  }
+
+  /**
+   * Before pfn (an explicit block, or a lazy one) leaves its list: its neighbours link to each
+   * other. Its own words are poisoned by the caller's onFreeHead(pfn, -1) (Kernel).
+   */
+  unlinking(zone: Zone, pfn: number, order: number): void {
+    const mt = this.migratetype(zone, pfn, order);
+    const head = this.listHead(zone, order, mt);
+    const prev = this.prevOf(zone, pfn, order, mt);
+    const next = this.nextOf(zone, pfn, order, mt);
+    this.words.setNext(prev, next, head);
+    this.words.setPrev(next, prev, head);
+  }
+
+  /**
+   * After [start, end) of never-allocated blocks joined the tail of the top list (boot): the
+   * block before them links to the first. The blocks' own links are generated (their vmemmap
+   * pages are memmap_init()'s, never written).
+   */
+  lazyAppended(zone: Zone, start: number): void {
+    const head = this.listHead(zone, this.maxOrder, MIGRATE_MOVABLE);
+    const prev = this.prevOf(zone, start, this.maxOrder, MIGRATE_MOVABLE);
+    this.words.setNext(prev, start, head);
+  }
+
+  /** The lru words of the free head pfn of this order, into a struct page being generated. */
+  render(zone: Zone, v: DataView, off: number, pfn: number, order: number): void {
+    const mt = this.migratetype(zone, pfn, order);
+    this.words.render(
+      v,
+      off,
+      this.nextOf(zone, pfn, order, mt),
+      this.prevOf(zone, pfn, order, mt),
+      this.listHead(zone, order, mt),
+    );
+  }
+
+  /**
+   * The free list as the struct pages link it, from its list head's first entry (for tests and
+   * debuggers): the heads in list order. The list head's own `next` is not in the vmemmap: the
+   * walk starts from the model's first entry and follows lru.next through the bytes.
+   */
+  listOrder(zone: Zone, order: number, mt: number): number[] {
+    const out: number[] = [];
+    const all = mt === MIGRATE_UNMOVABLE ? zone.unmovableArea[order] : zone.freeArea[order];
+    for (const p of all) if (mt === MIGRATE_UNMOVABLE || !zone.unmovableArea[order].has(p)) out.push(p);
+    if (order === this.maxOrder && mt === MIGRATE_MOVABLE)
+      for (const [s, e] of zone.lazy) for (let b = s; b < e; b += 2 ** order) out.push(b);
+    return out;
+  }
+}
+
+function orNone(p: number): number {
+  return p === -1 ? NO_PAGE : p;
+}
+
+/** Index of the [s, e) range holding pfn in sorted ranges, or -1. */
+function findRange(ranges: ReadonlyArray<readonly [number, number]>, pfn: number): number {
+  let lo = 0;
+  let hi = ranges.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const [s, e] = ranges[mid];
+    if (pfn < s) hi = mid - 1;
+    else if (pfn >= e) lo = mid + 1;
+    else return mid;
+  }
+  return -1;
+}
