@@ -21,6 +21,7 @@ import {
   isNoop,
 } from "../src/check/run.ts";
 import { DESIGNS, type Design } from "../src/kernel.ts";
+import type { Step } from "../src/scenario/format.ts";
 import { ModelSession } from "../src/scenario/run_model.ts";
 
 /** Ops per run (`--quick`: fewer). */
@@ -50,6 +51,11 @@ export interface CheckBench {
   /** Steps per CPU second of this process (median run). */
   cpuChecked: number;
   unchecked: number;
+  /**
+   * The model alone, by kind of operation (the last run): how many steps of the kind, and the
+   * microseconds they took in all (where a faster model would help the checked figure most).
+   */
+  modelByOp: Record<string, { steps: number; us: number }>;
   /** Microseconds per step per invariant (median run). */
   perInvariant: Record<string, number>;
   violations: number;
@@ -75,12 +81,26 @@ function runs(design: Design, n: number, nops: number) {
   return out;
 }
 
+/** The kind of a step, for the by-operation table ("nr 2M", "write state", ...). */
+function opKind(s: Step): string {
+  const size = "size" in s ? ` ${s.size}` : "";
+  if (s.op === "write") return `write ${s.path.split("/").pop()}`;
+  if (s.op === "sysctl") return `sysctl ${s.name}`;
+  return `${s.op}${size}`;
+}
+
 /** The same operations on the model alone: no checker, no listeners, no wrappers. */
-function modelRuns(design: Design, n: number, nops: number): number[] {
+function modelRuns(
+  design: Design,
+  n: number,
+  nops: number,
+): { rates: number[]; byOp: Record<string, { steps: number; us: number }> } {
   const cfg = config(design, 1, nops);
   const ops = generateOps(cfg);
-  const out = [];
+  const rates = [];
+  let byOp: Record<string, { steps: number; us: number }> = {};
   for (let i = 0; i < n; i++) {
+    byOp = {};
     const t0 = performance.now();
     const model = bootCheckModel(checkMachineSpec(cfg.machine), design, null);
     const session = new ModelSession(model);
@@ -88,13 +108,19 @@ function modelRuns(design: Design, n: number, nops: number): number[] {
     let steps = 0;
     for (const op of ops) {
       if (isNoop(session, op.step)) continue;
+      const s0 = performance.now();
       applyStep(model, session, op.step);
       model.settle();
+      const k = opKind(op.step);
+      const e = byOp[k] ?? { steps: 0, us: 0 };
+      e.steps++;
+      e.us += (performance.now() - s0) * 1000;
+      byOp[k] = e;
       steps++;
     }
-    out.push(Math.round(steps / ((performance.now() - t0) / 1000)));
+    rates.push(Math.round(steps / ((performance.now() - t0) / 1000)));
   }
-  return out;
+  return { rates, byOp };
 }
 
 export function benchCheck(o: { ops?: number; matrix?: boolean } = {}): {
@@ -116,7 +142,8 @@ export function benchCheck(o: { ops?: number; matrix?: boolean } = {}): {
       firstChecked: checked[0].rate,
       checked: m.rate,
       cpuChecked: m.cpuRate,
-      unchecked: median(unchecked.slice(1), (r) => r),
+      unchecked: median(unchecked.rates.slice(1), (r) => r),
+      modelByOp: unchecked.byOp,
       perInvariant,
       violations: m.ex.violations.length,
     });
@@ -145,6 +172,23 @@ export function checkTable(r: ReturnType<typeof benchCheck>): string[] {
     lines.push(
       `  ${n.padEnd(w)}  ${r.rows.map((x) => String(x.perInvariant[n] ?? 0).padStart(8)).join("  ")}`,
     );
+  lines.push("");
+  lines.push("the model alone by operation: share of its time (us per step of that kind):");
+  const kinds = [...new Set(r.rows.flatMap((x) => Object.keys(x.modelByOp)))];
+  const total = (x: CheckBench) => Object.values(x.modelByOp).reduce((a, b) => a + b.us, 0);
+  const cell = (x: CheckBench, kind: string) => {
+    const e = x.modelByOp[kind];
+    if (!e) return "-".padStart(14);
+    return `${Math.round((100 * e.us) / Math.max(1, total(x)))}% (${Math.round(e.us / e.steps)})`.padStart(
+      14,
+    );
+  };
+  const kw = Math.max(...kinds.map((k) => k.length), 4);
+  const first = r.rows[0];
+  kinds.sort((a, b) => (first?.modelByOp[b]?.us ?? 0) - (first?.modelByOp[a]?.us ?? 0));
+  lines.push(`  ${"".padEnd(kw)}  ${r.rows.map((x) => x.design.padStart(14)).join("  ")}`);
+  for (const kind of kinds)
+    lines.push(`  ${kind.padEnd(kw)}  ${r.rows.map((x) => cell(x, kind)).join("  ")}`);
   const worst = Math.min(...r.rows.map((x) => x.checked));
   const clean = r.rows.every((x) => x.violations === 0);
   lines.push("");

@@ -416,9 +416,12 @@ export class Kernel {
       v.setUint32(off + PAGE_OFF.private, Math.max(order, 0), true);
       v.setUint32(off + PAGE_OFF.private + 4, 0, true);
       this.memmap.writes += 2;
-      // Off its free list: list_del() left LIST_POISON1/2 in its lru (mm/list.ts).
-      if (order < 0 && this.buddy.lru !== null) {
-        LruWords.poisonInto(v, off);
+      // Its free-list links (mm/buddy_lru.ts), or, off its list, what list_del() left:
+      // LIST_POISON1/2 (mm/list.ts).
+      const lru = this.buddy.lru;
+      if (lru !== null) {
+        if (order >= 0) lru.storeNode(pfn, v, off);
+        else LruWords.poisonInto(v, off);
         this.memmap.writes += 2;
       }
       return;
@@ -427,7 +430,8 @@ export class Kernel {
     if (!t?.writable || this.frames.patternOf(t.frame)?.kind === "init") return;
     this.memmap.writeU32(pfn, PAGE_OFF.pageType, order >= 0 ? BUDDY_PAGE_TYPE : 0xffffffff);
     this.memmap.writeU64Parts(pfn, PAGE_OFF.private, Math.max(order, 0), 0);
-    if (order < 0) this.buddy.lru?.words.poisonAt(pfn);
+    if (order >= 0) this.buddy.lru?.storeNode(pfn, null, 0);
+    else this.buddy.lru?.words.poisonAt(pfn);
   }
 
   /**
@@ -564,6 +568,8 @@ export class Kernel {
     this.buddy.lru = new BuddyLru(this.lruWords, spec.arch.maxPageOrder, (nid) =>
       this.nodeDataVaddr(nid),
     );
+    // markBuddyHead() stores a newly linked head's lru with its buddy marks.
+    this.buddy.lru.nodeWithMarks = true;
     this.compound = new Compound(this.memmap, this.layout, {
       encoding: tailEncodingFor(this.design, this.layout.shift, spec.arch.optimizeHugetlbVmemmap),
       fakeHeadFixup: () => this.fakeHeadKey > 0 && !this.mutations.has("no-fake-head-fixup"),

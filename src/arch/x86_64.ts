@@ -40,6 +40,11 @@ export const PAGE_KERNEL_LARGE = PAGE_KERNEL | _PAGE_PSE;
  */
 export const _PAGE_TABLE = _PAGE_PRESENT | _PAGE_RW | _PAGE_USER | _PAGE_ACCESSED | _PAGE_DIRTY;
 
+/** PAGE_KERNEL and PAGE_KERNEL_RO as 32-bit halves (the high halves are equal). */
+const PAGE_KERNEL_LO = Number(PAGE_KERNEL & 0xffffffffn);
+const PAGE_KERNEL_RO_LO = Number(PAGE_KERNEL_RO & 0xffffffffn);
+const PAGE_KERNEL_HI = Number(PAGE_KERNEL >> 32n);
+
 /** __PHYSICAL_MASK_SHIFT 52 (page_64_types.h): PTE_PFN_MASK = bits 51..12. */
 const PTE_PFN_MASK = ((1n << 52n) - 1n) & ~0xfffn;
 
@@ -79,6 +84,11 @@ export function x86PteCodec(levelShifts: readonly number[] = LEVEL_SHIFTS): PteC
         table: level !== last && !huge,
         pfn: Number((entry & mask) >> 12n),
       };
+    },
+    mkPteParts(pfn, writable, out) {
+      // PAGE_KERNEL(_RO): bits 0..8 in the low half, _PAGE_NX (bit 63) in the high one.
+      out[0] = (Math.floor(pfn / 2 ** 20) | PAGE_KERNEL_HI) >>> 0;
+      return (((pfn % 2 ** 20) * 2 ** 12) | (writable ? PAGE_KERNEL_LO : PAGE_KERNEL_RO_LO)) >>> 0;
     },
     decodeParts(lo, hi, level, out) {
       if (lo === 0 && hi === 0) return false;

@@ -360,13 +360,13 @@ export class FrameLedger {
     }
     if (this.leaks.size !== 0)
       for (const [frame, use] of [...this.leaks].sort((x, y) => x[0] - y[0]))
-      push({
-        invariant: "vmemmap_leak",
-        detail: `frame ${frame} is allocated as ${use} but no vmemmap PTE maps it`,
-        pfn: frame,
-        expected: "mapped or freed",
-        actual: `alloc:${use}, unmapped`,
-      });
+        push({
+          invariant: "vmemmap_leak",
+          detail: `frame ${frame} is allocated as ${use} but no vmemmap PTE maps it`,
+          pfn: frame,
+          expected: "mapped or freed",
+          actual: `alloc:${use}, unmapped`,
+        });
     memmapCountVerdicts(this.c, this.boot, this.runtime, push);
   }
 

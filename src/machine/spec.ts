@@ -41,6 +41,11 @@ export interface PteCodec {
    * where an arch has none.
    */
   decodeParts?(lo: number, hi: number, level: number, out: DecodedPte): boolean;
+  /**
+   * mkLeaf(pfn, { writable, huge: false }, last level) as its 32-bit halves: the low one
+   * returned, the high one in out[0]. Optional, as decodeParts().
+   */
+  mkPteParts?(pfn: number, writable: boolean, out: Uint32Array): number;
   /** ptep_set_wrprotect(): the same entry, read-only. */
   wrprotect(entry: bigint, level: number): bigint;
 }

@@ -21,8 +21,11 @@
 // setup_arch(), which the model does not make: its address is a stand-in (Kernel.nodeDataVaddr),
 // so a link to a list head is right in its offset from NODE_DATA, not in NODE_DATA itself.
 
-import { type ListHead, type LruWords, NO_PAGE, ListHead as Head } from "./list.ts";
+import { ListHead as Head, type ListHead, type LruWords } from "./list.ts";
 import type { Zone } from "./page_alloc.ts";
+
+/** list.ts NO_PAGE (a link to the list head), as a local constant on this hot path. */
+const NO_PAGE = -1;
 
 /** enum migratetype (include/linux/mmzone.h) for the two lists the model fills. */
 export const MIGRATE_UNMOVABLE = 0;
@@ -126,12 +129,37 @@ export class BuddyLru {
   linked(zone: Zone, pfn: number, order: number): void {
     const mt = this.migratetype(zone, pfn, order);
     const head = this.listHead(zone, order, mt);
-    this.words.linked(
-      pfn,
-      this.prevOf(zone, pfn, order, mt),
-      this.nextOf(zone, pfn, order, mt),
-      head,
-    );
+    // Added at the head of freeArea (expand(), a freed block): first on its own list too.
+    const prev = zone.freeArea[order].head === pfn ? NO_PAGE : this.prevOf(zone, pfn, order, mt);
+    const next = this.nextOf(zone, pfn, order, mt);
+    this.words.setNext(prev, pfn, head);
+    this.words.setPrev(next, pfn, head);
+    // The node's own words go with its buddy marks (storeNode(), one translation), the
+    // allocator's onFreeHead call that follows; without one, here.
+    if (this.nodeWithMarks) {
+      this.nodePfn = pfn;
+      this.nodeNext = next;
+      this.nodePrev = prev;
+      this.nodeHead = head;
+    } else this.words.set(pfn, next, prev, head);
+  }
+
+  /** The Kernel stores a linked node's words with its buddy marks (storeNode()). */
+  nodeWithMarks = false;
+  private nodePfn = -1;
+  private nodeNext = NO_PAGE;
+  private nodePrev = NO_PAGE;
+  private nodeHead: ListHead | null = null;
+
+  /**
+   * The words of the node linked() just put on a list, into its struct page at off of v (the
+   * caller's writable view of its vmemmap page), or through the vmemmap when v is null.
+   */
+  storeNode(pfn: number, v: DataView | null, off: number): void {
+    if (pfn !== this.nodePfn || this.nodeHead === null) return;
+    if (v !== null) this.words.render(v, off, this.nodeNext, this.nodePrev, this.nodeHead);
+    else this.words.set(pfn, this.nodeNext, this.nodePrev, this.nodeHead);
+    this.nodePfn = -1;
   }
 
   /**

@@ -200,9 +200,10 @@ export class Compound {
     m.writeU32(headPfn, f.entireMapcount, 0xffffffff);
     if (order > 1) {
       // INIT_LIST_HEAD(&folio->_deferred_list)
-      const self = m.vaddrOf(headPfn) + BigInt(f.deferredList);
-      m.writeU64(headPfn, f.deferredList, self);
-      m.writeU64(headPfn, f.deferredList + 8, self);
+      const selfLo = m.vaddrLo(headPfn, f.deferredList);
+      const selfHi = m.vhi;
+      m.writeU64Parts(headPfn, f.deferredList, selfLo, selfHi);
+      m.writeU64Parts(headPfn, f.deferredList + 8, selfLo, selfHi);
     }
   }
 

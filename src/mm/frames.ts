@@ -101,7 +101,7 @@ class FrameState implements OwnBytes {
   }
 }
 
-/** Patterns equal but for voff: their ids by delta (voff - frame * PAGE_SIZE). */
+/** Patterns equal but for voff: their ids by delta (voff - frame * PAGE_SIZE) in pages. */
 interface PatternClass {
   key: string;
   /** For the plain "tails" classes (no zeroBase, no flags): their key in tailClasses. */
@@ -123,8 +123,8 @@ interface Chunk {
   dense: Int32Array | null;
 }
 
-/** Page buffers kept for reuse after the last frame holding them let go (bounds the pool). */
-const SPARE_BUFFERS = 256;
+/** Page buffers kept for reuse after the last frame holding them let go (16 MiB at most). */
+const SPARE_BUFFERS = 4096;
 /** Entries of the frame -> id cache (a power of two). */
 const ID_CACHE = 1024;
 
@@ -317,7 +317,10 @@ export class FrameStore {
 
   /** The id of class cls at offset delta, made from p when there is none yet. */
   private classId(cls: PatternClass, delta: number, p: FramePattern): number {
-    const have = cls.ids.get(delta);
+    // Keyed in pages: deltas are whole pages (vmemmap pages start on page boundaries), and a
+    // page count stays a small integer where a byte count would not (a cheaper Map key).
+    const key = delta / this.pageSize;
+    const have = cls.ids.get(key);
     if (have !== undefined) return have;
     // The states of a class share one pattern (never written) when p says exactly the same
     // (asFree, zeroBase and flags as given: absent and false are told apart).
@@ -338,7 +341,7 @@ export class FrameStore {
     if (stored.kind === "fill") this.render(stored, bytes, view);
     const st = new FrameState(this.nextId(), bytes, view, stored, delta, cls);
     this.states[st.id] = st;
-    cls.ids.set(delta, st.id);
+    cls.ids.set(key, st.id);
     return st.id;
   }
 
@@ -369,7 +372,7 @@ export class FrameStore {
       this.freeIds.push(id);
       const cls = st.cls;
       if (cls !== null) {
-        cls.ids.delete(st.delta);
+        cls.ids.delete(st.delta / this.pageSize);
         if (cls.ids.size === 0) {
           if (cls.tailInfo !== null) this.tailClasses.delete(cls.tailInfo);
           else this.classes.delete(cls.key);
@@ -816,6 +819,13 @@ export class FrameStore {
 
   writeU32(frame: number, off: number, value: number): void {
     this.writable(frame).view.setUint32(off, value >>> 0, true);
+  }
+
+  /** writeU64() of a word given as its 32-bit halves (no bigint). */
+  writeU64Parts(frame: number, off: number, lo: number, hi: number): void {
+    const v = this.writable(frame).view;
+    v.setUint32(off, lo >>> 0, true);
+    v.setUint32(off + 4, hi >>> 0, true);
   }
 
   writeU64(frame: number, off: number, value: bigint): void {

@@ -21,7 +21,7 @@
 
 import { BUG_ON, EBUSY, EINVAL, ENOMEM, ENOSPC, KernelError } from "../include/errno.ts";
 import { bindHstateLists } from "./hugetlb_lru.ts";
-import { type ListHead, type LruWords, NO_PAGE } from "./list.ts";
+import type { ListHead, LruWords } from "./list.ts";
 import { PAGE_OFF } from "../include/mm_types.ts";
 import { PG } from "../include/page_flags.ts";
 import type { BootHooks, Kernel } from "../kernel.ts";
@@ -80,7 +80,8 @@ export class FolioList {
     if (this.head !== -1) this.prev.set(this.head, pfn);
     this.head = pfn;
     this.size++;
-    if (this.lru) this.lru.words.linked(pfn, NO_PAGE, first, this.lru.head);
+    // After the list head (NO_PAGE, -1), before the old first entry (-1 when there was none).
+    if (this.lru) this.lru.words.linked(pfn, -1, first, this.lru.head);
   }
   delete(pfn: number): void {
     if (!this.next.has(pfn)) return;
@@ -620,9 +621,11 @@ export class HugetlbPool {
     const f = this.k.layout.folio;
     folioSetHugetlb(m, head, true);
     m.writeU64(head, PAGE_OFF.private, 0n);
-    const self = m.vaddrOf(head) + BigInt(PAGE_OFF.lruNext);
-    m.writeU64(head, PAGE_OFF.lruNext, self);
-    m.writeU64(head, PAGE_OFF.lruPrev, self);
+    // INIT_LIST_HEAD(&folio->lru): both words point at it (as 32-bit halves, no bigint).
+    const selfLo = m.vaddrLo(head, PAGE_OFF.lruNext);
+    const selfHi = m.vhi;
+    m.writeU64Parts(head, PAGE_OFF.lruNext, selfLo, selfHi);
+    m.writeU64Parts(head, PAGE_OFF.lruPrev, selfLo, selfHi);
     m.writeU64(head, f.hugetlbSubpool, 0n);
     m.writeU64(head, f.hugetlbCgroup, 0n);
     m.writeU64(head, f.hugetlbCgroupRsvd, 0n);
@@ -672,10 +675,14 @@ export class HugetlbPool {
   /** enqueue_hugetlb_folio() */
   private enqueueHugetlbFolio(h: Hstate, f: number): void {
     const info = this.folios.get(f) as FolioInfo;
-    BUG_ON(
-      folioRefCount(this.k.memmap, f) !== 0,
-      `enqueue_hugetlb_folio: refcount of ${f} is not 0`,
-    );
+    // VM_BUG_ON_FOLIO(folio_ref_count(folio), folio): only with CONFIG_DEBUG_VM. Without it a
+    // folio demoted from a boot-time page whose tails read refcount 1 (docs/findings.md 5) is
+    // enqueued with that count.
+    if (this.k.debugVm)
+      BUG_ON(
+        folioRefCount(this.k.memmap, f) !== 0,
+        `enqueue_hugetlb_folio: refcount of ${f} is not 0`,
+      );
     if (info.list === "active") h.hugepageActivelist.delete(f);
     h.hugepageFreelists[info.nid].add(f);
     info.list = "free";
@@ -1243,7 +1250,8 @@ export class HugetlbPool {
         else m.setBit(f, PAGE_OFF.flags, PG.head, false);
         this.k.compound.prepCompoundPage(p, dst.order);
         m.writeU64(p, PAGE_OFF.mapping, 0n);
-        folioSetRefCount(m, p, 0);
+        // No refcount is set: each new head keeps the count its struct page had as a tail, 0
+        // unless restore copied tails that read 1 (a boot-time page, docs/findings.md 5).
         this.initNewHugetlbFolio(p);
         this.k.buddy.allocations.set(p, {
           order: dst.order,
@@ -1326,8 +1334,7 @@ export class HugetlbPool {
    * replace_free_hugepage_folios(), with the isolate_or_dissolve_huge_folio() calls of
    * alloc_contig_frozen_range()'s migration step that come first on the same folios: each free
    * HugeTLB folio of [start, end) is replaced by alloc_and_dissolve_hugetlb_folio(), in pfn
-   * order. 0; -ENOMEM for a gigantic folio or when no new folio can be had; -EBUSY for a folio in
-   * use (the kernel migrates it: migration is not modelled).
+   * order. 0, or -ENOMEM for a gigantic folio or when no new folio can be had.
    */
   replaceFreeHugepageFolios(start: number, end: number): number {
     this.flushFreeHpageWork();
@@ -1345,9 +1352,14 @@ export class HugetlbPool {
       }
       const h = (this.folios.get(f) as FolioInfo).h;
       if (this.isGigantic(h)) return -ENOMEM;
-      if (folioRefCount(this.k.memmap, f) !== 0) return -EBUSY;
-      const rc = this.allocAndDissolveHugetlbFolio(f);
-      if (rc) return rc;
+      // A folio with a reference: the kernel migrates it when it can be isolated (in use, not
+      // modelled) and passes over it otherwise (folio_isolate_hugetlb() fails: e.g. a free
+      // folio whose head reads refcount 1, docs/findings.md 5); either way it stays here, and
+      // the range is not taken (test_pages_isolated()).
+      if (folioRefCount(this.k.memmap, f) === 0) {
+        const rc = this.allocAndDissolveHugetlbFolio(f);
+        if (rc) return rc;
+      }
       p = f + h.nrPages;
     }
     return 0;

@@ -318,7 +318,12 @@ export class HvoCore implements HugetlbVmemmap {
    * it PAGE_KERNEL, and the "read-only" tail mapping is writable.
    */
   mkPteRo(pfn: number): bigint {
-    return this.mkPte(pfn, this.k.spec.arch.pageKernelRoIsPageKernel === true);
+    return this.mkPte(pfn, this.roWritable);
+  }
+
+  /** Whether PAGE_KERNEL_RO is writable here (it is PAGE_KERNEL where the arch has none). */
+  get roWritable(): boolean {
+    return this.k.spec.arch.pageKernelRoIsPageKernel === true;
   }
 
   ptePfn(pte: PteSlot): number {
@@ -343,8 +348,7 @@ export class HvoCore implements HugetlbVmemmap {
     const g = k.geometry;
     const pgtable = k.allocPageTablePage(HVO_SITES.splitPmd, walk.nid);
     if (pgtable === null) return -ENOMEM;
-    for (let i = 0; i < k.pgt.entriesPerTable; i++)
-      k.pgt.set(pgtable, i, this.mkPte(headPfn + i, true));
+    for (let i = 0; i < k.pgt.entriesPerTable; i++) k.pgt.setPte(pgtable, i, headPfn + i, true);
     if (!this.pageReserved(headPfn)) k.buddy.splitPage(headPfn);
     k.pgt.set(pmd.tablePfn, pmd.idx, k.spec.arch.pte.mkTable(pgtable, g.pmdLevel));
     if (!(walk.flags & VMEMMAP_SPLIT_NO_TLB_FLUSH))
@@ -597,17 +601,15 @@ export class HvoCore implements HugetlbVmemmap {
   /** Legacy vmemmap_remap_pte(): everything maps reuse_page, RW at reuse_addr, RO elsewhere. */
   readonly legacyRemapPte = (pte: PteSlot, vaddr: bigint, walk: RemapWalk): void => {
     const page = this.ptePfn(pte);
-    let entry: bigint;
+    let writable: boolean;
     if (walk.reusePage === null)
       throw new Oops("kernel BUG: vmemmap_remap_pte without reuse_page", { vaddr });
     if (vaddr === walk.reuseAddr) {
       walk.vmemmapPages.del(walk.reusePage);
-      entry = this.k.mutations.has("head-pte-readonly")
-        ? this.mkPteRo(walk.reusePage)
-        : this.mkPte(walk.reusePage, true);
-    } else entry = this.mkPteRo(walk.reusePage);
+      writable = this.k.mutations.has("head-pte-readonly") ? this.roWritable : true;
+    } else writable = this.roWritable;
     walk.vmemmapPages.add(page);
-    this.k.pgt.set(pte.tablePfn, pte.idx, entry);
+    this.k.pgt.setPte(pte.tablePfn, pte.idx, walk.reusePage, writable);
   };
 
   /** Series vmemmap_remap_pte(): the head PTE maps vmemmap_head RW, the rest vmemmap_tail RO. */
@@ -641,7 +643,7 @@ export class HvoCore implements HugetlbVmemmap {
     if (page === undefined)
       throw new Oops("kernel BUG: vmemmap_restore_pte: list empty", { vaddr });
     this.design.restoreFill(this, page, vaddr, walk, src);
-    this.k.pgt.set(pte.tablePfn, pte.idx, this.mkPte(page, true));
+    this.k.pgt.setPte(pte.tablePfn, pte.idx, page, true);
   };
 
   /** reset_struct_pages(): struct pages 4..7 of the page copied over 0..3 (NR_RESET_STRUCT_PAGE). */

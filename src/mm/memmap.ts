@@ -28,11 +28,28 @@ export class Memmap {
   ) {
     this.pageSize = 2 ** pageShift;
     this.wholeStructPages = this.pageSize % structPageSize === 0;
+    this.baseLo32 = Number(vmemmapBase & 0xffffffffn);
+    this.baseHi32 = Number(vmemmapBase >> 32n);
   }
 
   /** pfn_to_page(): the struct page's virtual address. */
   vaddrOf(pfn: number): bigint {
     return this.vmemmapBase + BigInt(pfn) * BigInt(this.structPageSize);
+  }
+
+  /** The high 32 bits of the address vaddrLo() computed last. */
+  vhi = 0;
+  private readonly baseLo32: number;
+  private readonly baseHi32: number;
+
+  /**
+   * The low 32 bits of vaddrOf(pfn) + byteOff (the high 32 left in `vhi`): an address to store
+   * as two halves, no bigint (byteOff is small and non-negative).
+   */
+  vaddrLo(pfn: number, byteOff: number): number {
+    const low = this.baseLo32 + pfn * this.structPageSize + byteOff;
+    this.vhi = (this.baseHi32 + Math.floor(low / 2 ** 32)) % 2 ** 32;
+    return low % 2 ** 32;
   }
 
   /** page_to_pfn() for an address inside the vmemmap (struct page aligned). */

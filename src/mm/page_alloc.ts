@@ -38,6 +38,7 @@ import type { Kernel } from "../kernel.ts";
 import type { BuddyLru } from "./buddy_lru.ts";
 import type { NodeSpec, PfnRange, ZoneType } from "../machine/spec.ts";
 import type { FaultInjector } from "./fault_inject.ts";
+import type { FramePattern } from "./frames.ts";
 
 /** gfp_t bits (include/linux/gfp_types.h); our own values, the kernel's names. */
 export const __GFP_DMA = 1 << 0;
@@ -89,6 +90,13 @@ const FRAME_USES: readonly FrameUse[] = [
   "hwpoison",
 ];
 
+/** Order-0 pages [start, start + n) handed out together, with one record for all. */
+interface Order0Run {
+  start: number;
+  n: number;
+  readonly a: Allocation;
+}
+
 /**
  * The blocks handed out, by first pfn, with indexes the kernel keeps as counters (NR_PAGETABLE,
  * the pages of each zone): the blocks of each use and the pages handed out per zone. Every
@@ -104,8 +112,112 @@ export class AllocationMap extends Map<number, Allocation> {
   readonly listeners: RangeListener[] = [];
   /** Set by the PageAllocator: the index of the zone that holds pfn, or -1. */
   zoneIndexOf: (pfn: number) => number = () => -1;
+  /**
+   * Order-0 blocks handed out together (setOrder0Run()), held as runs rather than one entry
+   * each: sorted by start, disjoint, none of their pfns a key of the Map itself. They read as
+   * entries (get, has, size, iteration, withUse()); a pfn a single call changes leaves its run
+   * for the Map first (unrun()).
+   */
+  private readonly runs: Order0Run[] = [];
+  private runPages = 0;
+
+  /** Index of the run that holds pfn, or -1. */
+  private runIndex(pfn: number): number {
+    const r = this.runs;
+    let lo = 0;
+    let hi = r.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const x = r[mid];
+      if (pfn < x.start) hi = mid - 1;
+      else if (pfn >= x.start + x.n) lo = mid + 1;
+      else return mid;
+    }
+    return -1;
+  }
+
+  /** Index of the first run that starts after pfn. */
+  private runAfter(pfn: number): number {
+    const r = this.runs;
+    let lo = 0;
+    let hi = r.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (r[mid].start <= pfn) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Takes [s, s + len), inside run i, out of the run (the indexes are the caller's). */
+  private cutRun(i: number, s: number, len: number): void {
+    const r = this.runs[i];
+    const left = s - r.start;
+    const right = r.start + r.n - (s + len);
+    if (left === 0 && right === 0) this.runs.splice(i, 1);
+    else if (left === 0) {
+      r.start = s + len;
+      r.n = right;
+    } else if (right === 0) r.n = left;
+    else {
+      r.n = left;
+      this.runs.splice(i + 1, 0, { start: s + len, n: right, a: r.a });
+    }
+    this.runPages -= len;
+  }
+
+  /** Moves pfn out of its run, if it is in one, into the Map (the same record and counts). */
+  private unrun(pfn: number): void {
+    if (this.runs.length === 0) return;
+    const i = this.runIndex(pfn);
+    if (i < 0) return;
+    const a = this.runs[i].a;
+    this.cutRun(i, pfn, 1);
+    super.set(pfn, a);
+    (this.byUse.get(a.use) as Set<number>).add(pfn);
+  }
+
+  override get(pfn: number): Allocation | undefined {
+    const a = super.get(pfn);
+    if (a !== undefined || this.runs.length === 0) return a;
+    const i = this.runIndex(pfn);
+    return i < 0 ? undefined : this.runs[i].a;
+  }
+
+  override has(pfn: number): boolean {
+    return this.get(pfn) !== undefined;
+  }
+
+  override get size(): number {
+    return super.size + this.runPages;
+  }
+
+  override *entries(): MapIterator<[number, Allocation]> {
+    yield* super.entries();
+    for (const r of [...this.runs]) for (let p = r.start; p < r.start + r.n; p++) yield [p, r.a];
+  }
+
+  override *keys(): MapIterator<number> {
+    for (const [p] of this.entries()) yield p;
+  }
+
+  override *values(): MapIterator<Allocation> {
+    for (const [, a] of this.entries()) yield a;
+  }
+
+  override [Symbol.iterator](): MapIterator<[number, Allocation]> {
+    return this.entries();
+  }
+
+  override forEach(
+    cb: (a: Allocation, pfn: number, map: Map<number, Allocation>) => void,
+    thisArg?: unknown,
+  ): void {
+    for (const [p, a] of this.entries()) cb.call(thisArg, a, p, this);
+  }
 
   override set(pfn: number, a: Allocation): this {
+    this.unrun(pfn);
     const old = super.get(pfn);
     if (old) this.unindex(pfn, old);
     super.set(pfn, a);
@@ -116,6 +228,7 @@ export class AllocationMap extends Map<number, Allocation> {
   }
 
   override delete(pfn: number): boolean {
+    this.unrun(pfn);
     const old = super.get(pfn);
     if (!old) return false;
     this.unindex(pfn, old);
@@ -130,17 +243,31 @@ export class AllocationMap extends Map<number, Allocation> {
 
   /**
    * set() of an order-0 block at each pfn of [start, start + n), pfns that held none and lie in
-   * one zone (allocPagesBulk()): the same entries and indexes, one listener call for the run.
+   * one zone (allocPagesBulk()): one run, the same indexes, one listener call.
    */
   setOrder0Run(start: number, n: number, use: FrameUse, nid: number): void {
-    const set = this.byUse.get(use) as Set<number>;
-    // One record for the run (never changed in place: setUse() replaces it).
-    const a: Allocation = { order: 0, use, nid };
-    for (let pfn = start; pfn < start + n; pfn++) {
-      if (super.has(pfn)) throw new Oops(`setOrder0Run: pfn ${pfn} is allocated already`);
-      super.set(pfn, a);
-      set.add(pfn);
-    }
+    if (n <= 0) return;
+    const end = start + n;
+    const k = this.runAfter(start);
+    const left = k > 0 ? this.runs[k - 1] : null;
+    const right = k < this.runs.length ? this.runs[k] : null;
+    let taken =
+      (left !== null && left.start + left.n > start) || (right !== null && right.start < end);
+    for (let pfn = start; pfn < end && !taken; pfn++) taken = super.has(pfn);
+    if (taken) throw new Oops(`setOrder0Run: [${start}, ${end}) is allocated already`);
+    const joinsLeft =
+      left !== null && left.start + left.n === start && left.a.use === use && left.a.nid === nid;
+    const joinsRight =
+      right !== null && right.start === end && right.a.use === use && right.a.nid === nid;
+    if (joinsLeft && joinsRight) {
+      left.n += n + right.n;
+      this.runs.splice(k, 1);
+    } else if (joinsLeft) left.n += n;
+    else if (joinsRight) {
+      right.start = start;
+      right.n += n;
+    } else this.runs.splice(k, 0, { start, n, a: { order: 0, use, nid } });
+    this.runPages += n;
     this.blocksOfOrder[0] = (this.blocksOfOrder[0] ?? 0) + n;
     this.pagesOfUse.set(use, (this.pagesOfUse.get(use) as number) + n);
     const z = this.zoneIndexOf(start);
@@ -153,17 +280,23 @@ export class AllocationMap extends Map<number, Allocation> {
    * (freePagesBulk()); one listener call for the run.
    */
   deleteOrder0Run(start: number, n: number): void {
-    let lastUse: FrameUse | null = null;
-    let lastSet: Set<number> | null = null;
-    for (let pfn = start; pfn < start + n; pfn++) {
-      const a = super.get(pfn) as Allocation;
-      if (a.use !== lastUse) {
-        lastUse = a.use;
-        lastSet = this.byUse.get(a.use) as Set<number>;
+    const end = start + n;
+    let p = start;
+    while (p < end) {
+      const i = this.runs.length > 0 ? this.runIndex(p) : -1;
+      if (i >= 0) {
+        const r = this.runs[i];
+        const e = Math.min(end, r.start + r.n);
+        this.cutRun(i, p, e - p);
+        this.pagesOfUse.set(r.a.use, (this.pagesOfUse.get(r.a.use) as number) - (e - p));
+        p = e;
+        continue;
       }
-      (lastSet as Set<number>).delete(pfn);
+      const a = super.get(p) as Allocation;
+      (this.byUse.get(a.use) as Set<number>).delete(p);
       this.pagesOfUse.set(a.use, (this.pagesOfUse.get(a.use) as number) - 1);
-      super.delete(pfn);
+      super.delete(p);
+      p++;
     }
     this.blocksOfOrder[0] = (this.blocksOfOrder[0] ?? 0) - n;
     const z = this.zoneIndexOf(start);
@@ -173,6 +306,7 @@ export class AllocationMap extends Map<number, Allocation> {
 
   /** Records that the block at pfn is now used for `use`. */
   setUse(pfn: number, use: FrameUse): void {
+    this.unrun(pfn);
     const a = super.get(pfn);
     if (!a) throw new Oops(`setUse: pfn ${pfn} not allocated`);
     this.unindex(pfn, a);
@@ -185,7 +319,12 @@ export class AllocationMap extends Map<number, Allocation> {
 
   /** First pfns of the blocks used for `use`. */
   withUse(use: FrameUse): ReadonlySet<number> {
-    return this.byUse.get(use) as Set<number>;
+    const set = this.byUse.get(use) as Set<number>;
+    if (!this.runs.some((r) => r.a.use === use)) return set;
+    const out = new Set(set);
+    for (const r of this.runs)
+      if (r.a.use === use) for (let p = r.start; p < r.start + r.n; p++) out.add(p);
+    return out;
   }
 
   /** Pages in the blocks used for `use`. */
@@ -195,13 +334,13 @@ export class AllocationMap extends Map<number, Allocation> {
 
   /** The block that holds pfn (blocks are aligned to their order), or null. */
   containing(pfn: number): { start: number; a: Allocation } | null {
-    const a = super.get(pfn);
+    const a = this.get(pfn);
     if (a) return { start: pfn, a };
     const orders = this.blocksOfOrder;
     for (let o = 1; o < orders.length; o++) {
       if (!orders[o]) continue;
       const start = pfn - (pfn % 2 ** o);
-      const b = super.get(start);
+      const b = this.get(start);
       if (b && pfn < start + 2 ** b.order) return { start, a: b };
     }
     return null;
@@ -216,7 +355,7 @@ export class AllocationMap extends Map<number, Allocation> {
       if (!orders[o]) continue;
       const start = pfn - (pfn % 2 ** o);
       if (start === last) continue;
-      const b = super.get(start);
+      const b = this.get(start);
       if (b && pfn < start + 2 ** b.order) {
         out.push({ start, a: b });
         last = start;
@@ -298,6 +437,11 @@ export class Zone {
   readonly unmovableBlocks = new Set<number>();
   /** Never-allocated MAX_PAGE_ORDER blocks at the tail of the top list: [start, end) pfns. */
   lazy: Array<[number, number]> = [];
+  /**
+   * alloc_contig_pages() per size (pages): the aligned candidates below this pfn are not all
+   * free (a scan found so, and no page below it was freed since). Null until the first scan.
+   */
+  contigCursor: Map<number, number> | null = null;
   nrFree = 0;
   /** zone_managed_pages(): pages the buddy allocator manages (free or handed out). */
   managed = 0;
@@ -438,6 +582,7 @@ export class PageAllocator {
         else zone.lazy.push([pfn, rEnd]);
         this.lru?.lazyAppended(zone, pfn);
         zone.nrFree += rEnd - pfn;
+        if (zone.contigCursor !== null) freedBelowCursor(zone.contigCursor, pfn);
         if (this.listeners.length) emitRange(this.listeners, pfn, rEnd - pfn);
         zone.managed += rEnd - pfn;
         pfn = rEnd;
@@ -501,6 +646,7 @@ export class PageAllocator {
 
   private addFree(zone: Zone, pfn: number, order: number, toTail: boolean): void {
     if (this.freeOrder.has(pfn)) throw new Oops(`buddy: block at pfn ${pfn} is free already`);
+    if (zone.contigCursor !== null) freedBelowCursor(zone.contigCursor, pfn);
     if (toTail) zone.freeArea[order].addTail(pfn);
     else zone.freeArea[order].addHead(pfn);
     const block = pfn - (pfn % 2 ** this.maxOrder);
@@ -1017,11 +1163,31 @@ export class PageAllocator {
         // check); the second pass frees its range itself, by moving the folios in it.
         if (skipHugetlb && zone.nrFree - nrPages < zone.watermarkMin) continue;
         let pfn = Math.ceil(zone.startPfn / nrPages) * nrPages;
+        // The candidates below the zone's cursor for this size are not all free (a scan found
+        // so, and nothing in them was freed since): the first pass passes over them without
+        // looking once it has nothing more to learn from them (no hook, or a HugeTLB folio
+        // already passed over). The cursor moves on over candidates found not all free.
+        let cursors = zone.contigCursor;
+        if (cursors === null) cursors = zone.contigCursor = new Map();
+        const cursor = cursors.get(nrPages) ?? 0;
+        let known = true;
         while (pfn + nrPages <= zone.endPfn) {
+          if (
+            pfn < cursor &&
+            skipHugetlb &&
+            (this.contigHugetlb === null || skippedHugetlb)
+          ) {
+            pfn = Math.max(pfn + nrPages, cursor - (cursor % nrPages));
+            continue;
+          }
           const iso = this.isolated;
           const clear = iso === null || pfn >= iso.endPfn || pfn + nrPages <= iso.startPfn;
           let taken = false;
-          if (clear && this.rangeFree(pfn, nrPages)) {
+          const free = clear && this.rangeFree(pfn, nrPages);
+          if (!clear) known = false;
+          if (known && !free && pfn + nrPages > (cursors.get(nrPages) ?? 0))
+            cursors.set(nrPages, pfn + nrPages);
+          if (free) {
             this.takeFreeRange(pfn, nrPages);
             taken = true;
           } else if (clear && iso === null && this.contigHugetlb) {
@@ -1031,6 +1197,8 @@ export class PageAllocator {
           }
           if (taken) {
             this.allocations.set(pfn, { order: Math.log2(nrPages), use, nid: zone.nid });
+            if (known && pfn + nrPages > (cursors.get(nrPages) ?? 0))
+              cursors.set(nrPages, pfn + nrPages);
             return pfn;
           }
           pfn += nrPages;
@@ -1129,6 +1297,11 @@ export class PageAllocator {
     for (const [start, order] of this.freeOrder) yield { start, nrPages: 2 ** order };
     for (const z of this.zones) for (const [s, e] of z.lazy) yield { start: s, nrPages: e - s };
   }
+}
+
+/** A block at pfn became free: every cursor above it goes back to the candidate that holds it. */
+function freedBelowCursor(cursors: Map<number, number>, pfn: number): void {
+  for (const [size, cur] of cursors) if (pfn < cur) cursors.set(size, pfn - (pfn % size));
 }
 
 /** The parts of sorted ranges inside [start, end), as [s, e) pairs. */
@@ -1385,6 +1558,8 @@ export function freePagesCheck(k: Kernel, pfn: number, order: number, compound: 
   const perPage = k.pageSize / sps;
   /** Own-byte buffers of vmemmap pages whose struct pages all passed (this call only). */
   const cleanPages = new WeakSet<Uint8Array>();
+  /** The "fill" pattern (this call only) whose struct page passed as a plain tail. */
+  let cleanFill: FramePattern | null = null;
   let i = 1;
   while (i < nr) {
     const p = pfn + i;
@@ -1410,12 +1585,20 @@ export function freePagesCheck(k: Kernel, pfn: number, order: number, compound: 
     const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const uniform = pat !== null && (pat.kind === "tails" || pat.kind === "fill") && i > 3;
     if (uniform) {
+      // A "fill" page whose struct page passed as a plain tail of this folio before: the
+      // same bytes pass again (mainline's restored tails are all one such page).
+      if (pat === cleanFill) {
+        i = end;
+        continue;
+      }
       // Every struct page here reads the same (but for lru, which no check reads): one check
       // tells; a failure is reported page by page, as the kernel does.
       const at = pat.kind === "fill" ? 0 : first;
       const slot = bytes.slice(at, at + sps);
       const sv = new DataView(slot.buffer);
-      const probe = compound && plainTailOk(sv, 0) ? 0 : checkTail(sv, 0, i, () => slot);
+      const plain = compound && plainTailOk(sv, 0);
+      if (plain && pat.kind === "fill") cleanFill = pat;
+      const probe = plain ? 0 : checkTail(sv, 0, i, () => slot);
       bad += probe;
       if (probe > 0) for (let j = i + 1; j < end; j++) bad += checkTail(sv, 0, j, () => slot);
       i = end;

@@ -200,6 +200,24 @@ export class KernelPageTables {
     if (tablePfn !== this.walkTable || this.walkLevel !== this.levels - 1) this.frames.pgtEpoch++;
   }
 
+  private readonly partsHi = new Uint32Array(1);
+
+  /**
+   * set() of a last-level entry mapping pfn PAGE_KERNEL (writable) or PAGE_KERNEL_RO: the same
+   * write, as 32-bit halves where the arch makes them (the remap paths write one per page).
+   */
+  setPte(tablePfn: number, idx: number, pfn: number, writable: boolean): void {
+    const pte = this.arch.pte;
+    if (pte.mkPteParts === undefined) {
+      this.set(tablePfn, idx, pte.mkLeaf(pfn, { writable, huge: false }, this.levels - 1));
+      return;
+    }
+    const lo = pte.mkPteParts(pfn, writable, this.partsHi);
+    this.frames.writeU64Parts(tablePfn, idx * 8, lo, this.partsHi[0]);
+    this.pteWrites++;
+    if (tablePfn !== this.walkTable || this.walkLevel !== this.levels - 1) this.frames.pgtEpoch++;
+  }
+
   /**
    * The walk's memory of the table it read its last entry from (a paging-structure cache, not
    * a TLB): that table's level (0: none), the index of the span it maps at the level above, its

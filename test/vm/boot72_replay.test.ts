@@ -30,28 +30,11 @@ const NAMES = readdirSync(DIR)
 
 /**
  * Differences the model still has, each with its reason; the test fails when one goes away too
- * (then delete it here). On 2 nodes of 3 GiB, after the demote, node 0's only free 1 GiB range
- * holds the 512 free 2 MiB pages: 7.2's alloc_contig_frozen_pages() takes it anyway on a second
- * pass, after replace_free_hugepage_folios() has moved those 2 MiB folios elsewhere on the node,
- * and the model has no such pass yet (issue #12, the boot-order part: the comment above
- * afterBootSteps2MFirst in test/vm/boot72.test.ts). So 7.2 allocates 2 pages again, the model 1.
+ * (then delete it here). None now: the 2-node configurations' second pass of
+ * alloc_contig_frozen_pages() (replace_free_hugepage_folios()) is modelled
+ * (test/pool/contig_replace.test.ts).
  */
-const SECOND_PASS = [
-  "step 2: Hugetlb_kB: expected 3145728, got 2097152",
-  "step 2: h1G.nr: expected 2, got 1",
-  "step 2: h1G.free: expected 2, got 1",
-  "step 2: h1G.node0_nr: expected 1, got 0",
-  "step 2: h1G.node0_free: expected 1, got 0",
-  "step 2: d_memmap_sum: expected -8190, got -4095",
-  "step 3: d_memmap_sum: expected 8190, got 4095",
-  "step 3: d_MemFree_kB (tolerance 314573): expected 2097088, got 1032196",
-];
-const KNOWN: Record<string, string[]> = {
-  "2nodes": SECOND_PASS.map((d) => d.replace("expected 2097088", "expected 2096868")).map(
-    (d) => `boot_2nodes ${d}`,
-  ),
-  pernode: SECOND_PASS.map((d) => `boot_pernode ${d}`),
-};
+const KNOWN: Record<string, string[]> = {};
 
 /** The recording's round 0 as the result `hvo vm --json` would have printed. */
 function realOf(rec: Recording): Result {
