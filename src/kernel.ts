@@ -397,6 +397,10 @@ export class Kernel {
       const lru = this.buddy.lru;
       const zone = lru !== null ? this.buddy.zoneOf(pfn) : null;
       if (lru !== null && zone !== null) lru.render(zone, v, off, pfn, order);
+    } else if (this.buddy.lru?.leftBootList(pfn)) {
+      // A block memblock_free_all() put on a list and the allocator took off since: list_del()
+      // left LIST_POISON1/2 (its vmemmap page was not written since, or is a folio's tails).
+      LruWords.poisonInto(v, off);
     }
   }
 

@@ -214,6 +214,7 @@ export function checkContext(k: Kernel): CheckContext {
     };
     k.sub.checker = c;
     watchSharedTails(c);
+    watchPageTables(c);
   }
   return c;
 }
@@ -226,9 +227,13 @@ export function checkContext(k: Kernel): CheckContext {
  */
 function watchSharedTails(c: CheckContext): void {
   const f = c.k.frames as unknown as Record<string, (...a: unknown[]) => unknown>;
+  // Every method of the frame store that changes bytes (writableView() hands out the frame's
+  // bytes for stores in place: asking for it is taken as the write).
   for (const name of [
     "writeU32",
     "writeU64",
+    "writeU64Parts",
+    "writableView",
     "writeBytes",
     "setPattern",
     "setPatternRange",
@@ -260,11 +265,30 @@ function watchSharedTails(c: CheckContext): void {
         return orig.call(this, frame, a, b);
       };
     else
-      f[name] = function (this: unknown, frame: unknown, a: unknown, b: unknown) {
+      f[name] = function (this: unknown, frame: unknown, a: unknown, b: unknown, d: unknown) {
         if (tables.has(frame as number)) mirror.written(frame as number);
         if (tails.size !== 0 && tails.has(frame as number)) tailWritten(frame as number);
-        return orig.call(this, frame, a, b);
+        return orig.call(this, frame, a, b, d);
       };
+  }
+}
+
+/**
+ * The page tables' entry writes (set_pte/set_pmd: KernelPageTables.set() and setPte()) tell
+ * the mirror which table changed, whatever frame-store call they store with (the frame-store
+ * watch above sees the stores that go around them).
+ */
+function watchPageTables(c: CheckContext): void {
+  const pgt = c.k.pgt as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const tables = c.mirror.tableFrames;
+  const mirror = c.mirror;
+  for (const name of ["set", "setPte"]) {
+    const orig = pgt[name];
+    if (typeof orig !== "function") continue;
+    pgt[name] = function (this: unknown, table: unknown, a: unknown, b: unknown, d: unknown) {
+      if (tables.has(table as number)) mirror.written(table as number);
+      return orig.call(this, table, a, b, d);
+    };
   }
 }
 
@@ -303,6 +327,12 @@ function summarizeFrame(
     s = { info: p.info, headSlots };
   } else if (ps % sps !== 0) {
     s = { info: null, headSlots: [] };
+  } else if (p?.kind === "fill" && p.slot.length === sps) {
+    // Every slot holds the same bytes: one slot says it all (nothing to render).
+    const v = new DataView(p.slot.buffer, p.slot.byteOffset, sps);
+    if ((v.getUint32(0, true) >>> PG.head) & 1)
+      s = { info: null, headSlots: Array.from({ length: ps / sps }, (_, i) => i) };
+    else s = { info: v.getBigUint64(PAGE_OFF.compoundInfo, true), headSlots: [] };
   } else {
     const b = k.frames.view(frame);
     const v = new DataView(b.buffer, b.byteOffset, b.byteLength);

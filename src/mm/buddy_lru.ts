@@ -184,6 +184,25 @@ export class BuddyLru {
     const head = this.listHead(zone, this.maxOrder, MIGRATE_MOVABLE);
     const prev = this.prevOf(zone, start, this.maxOrder, MIGRATE_MOVABLE);
     this.words.setNext(prev, start, head);
+    const r = zone.lazy[zone.lazy.length - 1];
+    const last = this.bootLists[this.bootLists.length - 1];
+    if (last !== undefined && last[1] === r[0]) last[1] = r[1];
+    else if (last !== undefined && last[0] === r[0]) last[1] = r[1];
+    else this.bootLists.push([r[0], r[1]]);
+  }
+
+  /** The never-allocated blocks memblock_free_all() listed: [start, end) pfns, ascending. */
+  private readonly bootLists: Array<[number, number]> = [];
+
+  /**
+   * Whether pfn headed a MAX_PAGE_ORDER block boot put on a free list and is no free head now:
+   * the allocator list_del()ed it. Its struct page, where the model never wrote it, reads
+   * with LIST_POISON1/2 (Kernel.initStructPage()); where it was written, the bytes say.
+   */
+  leftBootList(pfn: number): boolean {
+    const top = 2 ** this.maxOrder;
+    if (this.bootLists.length === 0 || pfn % top !== 0) return false;
+    return findRange(this.bootLists, pfn) >= 0;
   }
 
   /** The lru words of the free head pfn of this order, into a struct page being generated. */

@@ -35,13 +35,6 @@ export type InitStructPage = (
   asFree: boolean,
 ) => void;
 
-/** Bytes a frame owns. Several frames share one after copy_page(); a write clones it first. */
-interface OwnBytes {
-  bytes: Uint8Array;
-  view: DataView;
-  refs: number;
-}
-
 export type FramePattern =
   /**
    * The memmap bytes [voff, voff + PAGE_SIZE) as memmap_init() left them; with `asFree`, as
@@ -76,37 +69,30 @@ export interface TailFields {
 }
 
 /**
- * What an id stands for: own bytes (bytes/view set) or a pattern (pat set). `refs` counts the
- * frames that hold the id; a state no frame holds is dropped (its id reused).
+ * What an id stands for (FrameStore's per-id arrays, indexed by id): own bytes, a pattern
+ * rendered per read, or a "fill" pattern rendered once into bytes. `refs` counts the frames that
+ * hold the id; an id no frame holds is freed (and reused). Kept in typed arrays, not an object
+ * per id: a pool of thousands of folios makes and drops ids by the thousand.
  */
-class FrameState implements OwnBytes {
-  refs = 0;
-  /** `bytes` are the frame's contents: own bytes, or a "fill" pattern rendered once. */
-  readonly flat: boolean;
-  /** The pattern object patternOf() gave last, for memoFrame (a stable answer for one frame). */
-  memoFrame = -1;
-  memo: FramePattern | null = null;
-  constructor(
-    readonly id: number,
-    /** Own bytes, or an empty array for a pattern. */
-    readonly bytes: Uint8Array,
-    readonly view: DataView,
-    readonly pat: FramePattern | null,
-    /** A pattern's memmap offset minus frame * PAGE_SIZE (0 for "fill"). */
-    readonly delta: number,
-    /** A pattern's class (the pattern but for voff). */
-    readonly cls: PatternClass | null,
-  ) {
-    this.flat = pat === null || pat.kind === "fill";
-  }
-}
+const ID_FREE = 0;
+const ID_OWN = 1;
+const ID_PATTERN = 2;
+const ID_FILL = 3;
 
 /** Patterns equal but for voff: their ids by delta (voff - frame * PAGE_SIZE) in pages. */
 interface PatternClass {
   key: string;
   /** For the plain "tails" classes (no zeroBase, no flags): their key in tailClasses. */
   tailInfo: bigint | null;
+  /**
+   * Its ids by delta in pages. Entries are not removed when an id is freed (a Map delete per
+   * dropped frame costs more than the rest of the drop): a hit counts only while the id is
+   * still this class's at this delta, and the stale entries are swept when they outnumber the
+   * live ones.
+   */
   ids: Map<number, number>;
+  /** Live ids of the class; the class goes when it reaches 0. */
+  live: number;
   /** The pattern at voff 0, made by the class's first state and shared by all of them. */
   pat: FramePattern | null;
 }
@@ -145,6 +131,14 @@ function sameOptions(stored: FramePattern, p: FramePattern): boolean {
   return p.kind === "fill";
 }
 
+/**
+ * n (an integer) as a Map key that V8 hashes as a small integer when it is one: a number made
+ * by a division can otherwise be a boxed double, hashed and compared as such.
+ */
+function smallKey(n: number): number {
+  return n >= -0x40000000 && n < 0x40000000 ? n | 0 : n;
+}
+
 function hex(b: Uint8Array): string {
   let s = "";
   for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? "0" : "") + b[i].toString(16);
@@ -156,9 +150,27 @@ export class FrameStore {
   readonly structPageSize: number;
   /** struct pages per frame */
   readonly perFrame: number;
-  /** id -> state; index 0 is "nothing of its own". */
-  private readonly states: (FrameState | undefined)[] = [undefined];
+  // ---- per id (index 0 is "nothing of its own") ----
+  /** How many ids the typed arrays below have room for. */
+  private idCap = 64;
+  /** Ids handed out so far (the next new one). */
+  private idEnd = 1;
   private readonly freeIds: number[] = [];
+  /** ID_FREE / ID_OWN / ID_PATTERN / ID_FILL */
+  private kinds = new Uint8Array(this.idCap);
+  /** Frames holding the id. */
+  private refs = new Float64Array(this.idCap);
+  /** A pattern's memmap offset minus frame * PAGE_SIZE (0 for "fill" and own bytes). */
+  private deltas = new Float64Array(this.idCap);
+  /** The frame whose pattern object memos[] holds (-1: none): patternOf() answers stay stable. */
+  private memoFrames = new Float64Array(this.idCap).fill(-1);
+  /** Own bytes, or a "fill" pattern rendered (NO_BYTES for a pattern rendered per read). */
+  private readonly bytesOf: Uint8Array[] = [NO_BYTES];
+  private readonly viewOf: DataView[] = [NO_VIEW];
+  /** A pattern's stored form (voff 0) and class; null for own bytes. */
+  private readonly patOf: (FramePattern | null)[] = [null];
+  private readonly clsOf: (PatternClass | null)[] = [null];
+  private readonly memos: (FramePattern | null)[] = [null];
   /** Pattern classes by key, each with its ids by delta. */
   private readonly classes = new Map<string, PatternClass>();
   /**
@@ -190,8 +202,7 @@ export class FrameStore {
   private lastChunk: Chunk | undefined = undefined;
   private ownFrames = 0;
   private patternFrames = 0;
-  /** The zero page: shared by every zeroed frame, never written in place. */
-  private readonly zero: FrameState;
+  /** The zero page's id: shared by every zeroed frame, never written in place. */
   private readonly zeroId: number;
   /** Boot vmemmap blocks, sorted by frameStart, never overlapping. */
   private readonly initRanges: InitRange[] = [];
@@ -211,11 +222,9 @@ export class FrameStore {
     this.pageSize = pageSize;
     this.structPageSize = structPageSize;
     this.perFrame = Math.floor(pageSize / structPageSize);
-    this.zero = this.newOwn(new Uint8Array(pageSize));
-    // Never 1 (never written in place) and never counted down to 0: take() and drop() leave
-    // it alone, so that refs stays a small integer in every state (a fast field).
-    this.zero.refs = 2;
-    this.zeroId = this.zero.id;
+    this.zeroId = this.newOwn(new Uint8Array(pageSize));
+    // Never 1 (never written in place) and never counted down to 0: take() and drop() leave it.
+    this.refs[this.zeroId] = 2;
     this.scratch = new Uint8Array(pageSize);
     this.scratchView = new DataView(this.scratch.buffer);
     this.slotBuf = new Uint8Array(structPageSize);
@@ -224,30 +233,62 @@ export class FrameStore {
 
   // ---- ids ------------------------------------------------------------------------------------
 
-  private nextId(): number {
-    return this.freeIds.pop() ?? this.states.length;
+  /** A free id, its arrays' slots set to the given state with no frame holding it. */
+  private newId(
+    kind: number,
+    bytes: Uint8Array,
+    view: DataView,
+    pat: FramePattern | null,
+    delta: number,
+    cls: PatternClass | null,
+  ): number {
+    let id = this.freeIds.pop();
+    if (id === undefined) {
+      id = this.idEnd++;
+      if (id >= this.idCap) this.growIds();
+    }
+    this.kinds[id] = kind;
+    this.refs[id] = 0;
+    this.deltas[id] = delta;
+    this.memoFrames[id] = -1;
+    this.bytesOf[id] = bytes;
+    this.viewOf[id] = view;
+    this.patOf[id] = pat;
+    this.clsOf[id] = cls;
+    this.memos[id] = null;
+    return id;
   }
 
-  private newOwn(bytes: Uint8Array): FrameState {
-    const st = new FrameState(
-      this.nextId(),
+  private growIds(): void {
+    const cap = this.idCap * 2;
+    const grow = <T extends Uint8Array | Float64Array>(a: T, make: (n: number) => T): T => {
+      const b = make(cap);
+      b.set(a);
+      return b;
+    };
+    this.kinds = grow(this.kinds, (n) => new Uint8Array(n));
+    this.refs = grow(this.refs, (n) => new Float64Array(n));
+    this.deltas = grow(this.deltas, (n) => new Float64Array(n));
+    this.memoFrames = grow(this.memoFrames, (n) => new Float64Array(n).fill(-1));
+    this.idCap = cap;
+  }
+
+  private newOwn(bytes: Uint8Array): number {
+    return this.newId(
+      ID_OWN,
       bytes,
       new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
       null,
       0,
       null,
     );
-    this.states[st.id] = st;
-    return st;
   }
 
   /** newOwn() of a page buffer whose contents the caller overwrites whole (a spare, if any). */
-  private newOwnBlank(): FrameState {
+  private newOwnBlank(): number {
     const bytes = this.spareBytes.pop();
     if (bytes === undefined) return this.newOwn(new Uint8Array(this.pageSize));
-    const st = new FrameState(this.nextId(), bytes, this.spareViews.pop() as DataView, null, 0, null);
-    this.states[st.id] = st;
-    return st;
+    return this.newId(ID_OWN, bytes, this.spareViews.pop() as DataView, null, 0, null);
   }
 
   /** The interned id of pattern p held by a frame at `frame` (p.voff is that frame's). */
@@ -270,7 +311,7 @@ export class FrameStore {
       // Plain tails: one class per compound word, looked up by the word itself.
       cls = this.tailClasses.get(p.info);
       if (cls === undefined) {
-        cls = { key: "", tailInfo: p.info, ids: new Map(), pat: null };
+        cls = { key: "", tailInfo: p.info, ids: new Map(), live: 0, pat: null };
         this.tailClasses.set(p.info, cls);
       }
       const l = this.lastClass;
@@ -299,7 +340,7 @@ export class FrameStore {
       else key = `t|${p.info}|${p.zeroBase === true}|${p.flags ?? ""}`;
       cls = this.classes.get(key);
       if (cls === undefined) {
-        cls = { key, tailInfo: null, ids: new Map(), pat: null };
+        cls = { key, tailInfo: null, ids: new Map(), live: 0, pat: null };
         this.classes.set(key, cls);
       }
       this.lastClass = {
@@ -319,9 +360,15 @@ export class FrameStore {
   private classId(cls: PatternClass, delta: number, p: FramePattern): number {
     // Keyed in pages: deltas are whole pages (vmemmap pages start on page boundaries), and a
     // page count stays a small integer where a byte count would not (a cheaper Map key).
-    const key = delta / this.pageSize;
+    const key = smallKey(delta / this.pageSize);
     const have = cls.ids.get(key);
-    if (have !== undefined) return have;
+    if (
+      have !== undefined &&
+      this.kinds[have] !== ID_FREE &&
+      this.clsOf[have] === cls &&
+      this.deltas[have] === delta
+    )
+      return have;
     // The states of a class share one pattern (never written) when p says exactly the same
     // (asFree, zeroBase and flags as given: absent and false are told apart).
     let stored = cls.pat;
@@ -336,13 +383,20 @@ export class FrameStore {
       stored = made;
     }
     // A "fill" page reads the same wherever it is: rendered once, read as bytes.
-    const bytes = stored.kind === "fill" ? new Uint8Array(this.pageSize) : NO_BYTES;
-    const view = stored.kind === "fill" ? new DataView(bytes.buffer) : NO_VIEW;
-    if (stored.kind === "fill") this.render(stored, bytes, view);
-    const st = new FrameState(this.nextId(), bytes, view, stored, delta, cls);
-    this.states[st.id] = st;
-    cls.ids.set(key, st.id);
-    return st.id;
+    const fill = stored.kind === "fill";
+    const bytes = fill ? new Uint8Array(this.pageSize) : NO_BYTES;
+    const view = fill ? new DataView(bytes.buffer) : NO_VIEW;
+    if (fill) this.render(stored, bytes, view);
+    const id = this.newId(fill ? ID_FILL : ID_PATTERN, bytes, view, stored, delta, cls);
+    cls.live++;
+    cls.ids.set(key, id);
+    if (cls.ids.size > 2 * cls.live + 64) {
+      // Sweep the entries of freed ids (amortised: at most one sweep per live + 64 new ids).
+      for (const [k, v] of cls.ids)
+        if (this.kinds[v] === ID_FREE || this.clsOf[v] !== cls || this.deltas[v] !== k * this.pageSize)
+          cls.ids.delete(k);
+    }
+    return id;
   }
 
   private take(id: number, n: number): void {
@@ -351,10 +405,9 @@ export class FrameStore {
       this.ownFrames += n;
       return;
     }
-    const st = this.states[id] as FrameState;
-    st.refs += n;
-    if (st.pat) this.patternFrames += n;
-    else this.ownFrames += n;
+    this.refs[id] += n;
+    if (this.kinds[id] === ID_OWN) this.ownFrames += n;
+    else this.patternFrames += n;
   }
 
   private drop(id: number, n: number): void {
@@ -363,27 +416,32 @@ export class FrameStore {
       this.ownFrames -= n;
       return;
     }
-    const st = this.states[id] as FrameState;
-    st.refs -= n;
-    if (st.pat) this.patternFrames -= n;
-    else this.ownFrames -= n;
-    if (st.refs === 0) {
-      this.states[id] = undefined;
-      this.freeIds.push(id);
-      const cls = st.cls;
-      if (cls !== null) {
-        cls.ids.delete(st.delta / this.pageSize);
-        if (cls.ids.size === 0) {
-          if (cls.tailInfo !== null) this.tailClasses.delete(cls.tailInfo);
-          else this.classes.delete(cls.key);
-          if (this.lastClass?.cls === cls) this.lastClass = null;
-        }
-      } else if (st.pat === null && this.spareBytes.length < SPARE_BUFFERS) {
-        // No frame reads these bytes any more (view() answers are good until the next change).
-        this.spareBytes.push(st.bytes);
-        this.spareViews.push(st.view);
+    const refs = this.refs[id] - n;
+    this.refs[id] = refs;
+    const kind = this.kinds[id];
+    if (kind === ID_OWN) this.ownFrames -= n;
+    else this.patternFrames -= n;
+    if (refs !== 0) return;
+    this.freeIds.push(id);
+    this.kinds[id] = ID_FREE;
+    const cls = this.clsOf[id];
+    if (cls !== null) {
+      cls.live--;
+      if (cls.live === 0) {
+        if (cls.tailInfo !== null) this.tailClasses.delete(cls.tailInfo);
+        else this.classes.delete(cls.key);
+        if (this.lastClass?.cls === cls) this.lastClass = null;
       }
+    } else if (kind === ID_OWN && this.spareBytes.length < SPARE_BUFFERS) {
+      // No frame reads these bytes any more (view() answers are good until the next change).
+      this.spareBytes.push(this.bytesOf[id]);
+      this.spareViews.push(this.viewOf[id]);
     }
+    this.bytesOf[id] = NO_BYTES;
+    this.viewOf[id] = NO_VIEW;
+    this.patOf[id] = null;
+    this.clsOf[id] = null;
+    this.memos[id] = null;
   }
 
   // ---- the frame -> id map ----------------------------------------------------------------------
@@ -420,7 +478,7 @@ export class FrameStore {
   }
 
   private lookupId(frame: number): number {
-    const ci = Math.floor(frame / CHUNK);
+    const ci = smallKey(Math.floor(frame / CHUNK));
     const c = this.chunkOf(ci);
     if (c === undefined) return 0;
     const off = frame - ci * CHUNK;
@@ -442,7 +500,7 @@ export class FrameStore {
     this.cacheSet(frame, nr, id);
     this.take(id, nr);
     while (nr > 0) {
-      const ci = Math.floor(frame / CHUNK);
+      const ci = smallKey(Math.floor(frame / CHUNK));
       const off = frame - ci * CHUNK;
       const n = Math.min(nr, CHUNK - off);
       let c = this.chunkOf(ci);
@@ -625,14 +683,13 @@ export class FrameStore {
       if (r) return { kind: "init", voff: r.voff + (frame - r.frameStart) * this.pageSize };
       return null;
     }
-    const st = this.states[id] as FrameState;
-    const p = st.pat;
+    const p = this.patOf[id];
     if (p === null || p.kind === "fill") return p;
-    if (st.memoFrame !== frame) {
-      st.memoFrame = frame;
-      st.memo = { ...p, voff: st.delta + frame * this.pageSize };
+    if (this.memoFrames[id] !== frame) {
+      this.memoFrames[id] = frame;
+      this.memos[id] = { ...p, voff: this.deltas[id] + frame * this.pageSize };
     }
-    return st.memo;
+    return this.memos[id];
   }
 
   /** The pattern a frame reads as, or null for own bytes or zeros. */
@@ -644,13 +701,13 @@ export class FrameStore {
   readsAsInit(frame: number): boolean {
     const id = this.idOf(frame);
     if (id === 0) return this.findInit(frame) !== null;
-    const p = (this.states[id] as FrameState).pat;
+    const p = this.patOf[id];
     return p !== null && p.kind === "init";
   }
 
   hasOwnBytes(frame: number): boolean {
     const id = this.idOf(frame);
-    return id !== 0 && (this.states[id] as FrameState).pat === null;
+    return id !== 0 && this.kinds[id] === ID_OWN;
   }
 
   /** Renders a pattern into out (pageSize bytes). */
@@ -719,10 +776,7 @@ export class FrameStore {
   /** The bytes of a frame, read-only: own bytes or a rendering in a scratch buffer. */
   view(frame: number): Uint8Array {
     const id = this.idOf(frame);
-    if (id !== 0) {
-      const st = this.states[id] as FrameState;
-      if (st.pat === null) return st.bytes;
-    }
+    if (id !== 0 && this.kinds[id] === ID_OWN) return this.bytesOf[id];
     const p = this.patternAt(frame, id);
     if (p) this.render(p, this.scratch, this.scratchView);
     else this.scratch.fill(0);
@@ -738,11 +792,10 @@ export class FrameStore {
     const id = this.idOf(frame);
     let p: FramePattern | null;
     if (id !== 0) {
-      const st = this.states[id] as FrameState;
-      if (st.flat) return st.view.getUint32(off, true);
-      p = st.pat as FramePattern;
+      if (this.kinds[id] !== ID_PATTERN) return this.viewOf[id].getUint32(off, true);
+      p = this.patOf[id] as FramePattern;
       // Render only the one struct page that holds the word (aligned words never straddle one).
-      const byte = st.delta + frame * this.pageSize + off;
+      const byte = this.deltas[id] + frame * this.pageSize + off;
       const pfn = Math.floor(byte / this.structPageSize);
       this.renderStructPage(p, pfn, this.slotBuf);
       return this.slotView.getUint32(byte - pfn * this.structPageSize, true);
@@ -773,12 +826,10 @@ export class FrameStore {
   /** The low 32 bits of the 64-bit word at off, the high 32 left in `hi` (no bigint). */
   readU64Lo(frame: number, off: number): number {
     const id = this.idOf(frame);
-    if (id !== 0) {
-      const st = this.states[id] as FrameState;
-      if (st.flat) {
-        this.hi = st.view.getUint32(off + 4, true);
-        return st.view.getUint32(off, true);
-      }
+    if (id !== 0 && this.kinds[id] !== ID_PATTERN) {
+      const v = this.viewOf[id];
+      this.hi = v.getUint32(off + 4, true);
+      return v.getUint32(off, true);
     }
     this.hi = this.readU32(frame, off + 4);
     return this.readU32(frame, off);
@@ -792,48 +843,49 @@ export class FrameStore {
 
   // ---- writing ----------------------------------------------------------------------------
 
-  /** Bytes of this frame that may be written in place. */
-  private writable(frame: number): FrameState {
+  /** The id of this frame's bytes, which may be written in place (made its own first). */
+  private writable(frame: number): number {
     const id = this.idOf(frame);
-    const cur = id === 0 ? undefined : (this.states[id] as FrameState);
-    if (cur !== undefined && cur.pat === null && cur.refs === 1) {
+    const own = id !== 0 && this.kinds[id] === ID_OWN;
+    if (own && this.refs[id] === 1) {
       // Written in place: the frame keeps its id.
       this.gen++;
-      return cur;
+      return id;
     }
     const fresh = this.newOwnBlank();
-    if (cur !== undefined && cur.pat === null) fresh.bytes.set(cur.bytes);
+    const bytes = this.bytesOf[fresh];
+    if (own) bytes.set(this.bytesOf[id]);
     else {
       const p = this.patternAt(frame, id);
-      if (p) this.render(p, fresh.bytes, fresh.view);
-      else fresh.bytes.fill(0);
+      if (p) this.render(p, bytes, this.viewOf[fresh]);
+      else bytes.fill(0);
     }
-    this.setIds(frame, 1, fresh.id);
+    this.setIds(frame, 1, fresh);
     return fresh;
   }
 
   /** The frame's bytes for stores in place (materialised and made its own, as a write does). */
   writableView(frame: number): DataView {
-    return this.writable(frame).view;
+    return this.viewOf[this.writable(frame)];
   }
 
   writeU32(frame: number, off: number, value: number): void {
-    this.writable(frame).view.setUint32(off, value >>> 0, true);
+    this.viewOf[this.writable(frame)].setUint32(off, value >>> 0, true);
   }
 
   /** writeU64() of a word given as its 32-bit halves (no bigint). */
   writeU64Parts(frame: number, off: number, lo: number, hi: number): void {
-    const v = this.writable(frame).view;
+    const v = this.viewOf[this.writable(frame)];
     v.setUint32(off, lo >>> 0, true);
     v.setUint32(off + 4, hi >>> 0, true);
   }
 
   writeU64(frame: number, off: number, value: bigint): void {
-    this.writable(frame).view.setBigUint64(off, BigInt.asUintN(64, value), true);
+    this.viewOf[this.writable(frame)].setBigUint64(off, BigInt.asUintN(64, value), true);
   }
 
   writeBytes(frame: number, off: number, bytes: Uint8Array): void {
-    this.writable(frame).bytes.set(bytes, off);
+    this.bytesOf[this.writable(frame)].set(bytes, off);
   }
 
   /** The frame now reads as `p`; its own bytes, if any, are dropped. */
@@ -851,28 +903,27 @@ export class FrameStore {
 
   /** clear_page() */
   zeroFrame(frame: number): void {
-    this.setIds(frame, 1, this.zero.id);
+    this.setIds(frame, 1, this.zeroId);
   }
 
   /** copy_page(dst, src): shares src's bytes or pattern until either is written. */
   copyFrame(dst: number, src: number): void {
     if (dst === src) return;
     const id = this.idOf(src);
-    if (id !== 0 && (this.states[id] as FrameState).pat === null) {
+    if (id !== 0 && this.kinds[id] === ID_OWN) {
       this.setIds(dst, 1, id);
       return;
     }
     if (id !== 0) {
       // The same pattern read from dst: the same class, at dst's delta.
-      const st = this.states[id] as FrameState;
-      const p = st.pat as FramePattern;
-      const delta = p.kind === "fill" ? 0 : st.delta + (src - dst) * this.pageSize;
-      this.setIds(dst, 1, this.classId(st.cls as PatternClass, delta, p));
+      const p = this.patOf[id] as FramePattern;
+      const delta = p.kind === "fill" ? 0 : this.deltas[id] + (src - dst) * this.pageSize;
+      this.setIds(dst, 1, this.classId(this.clsOf[id] as PatternClass, delta, p));
       return;
     }
     const p = this.patternAt(src, id);
     if (p) this.setIds(dst, 1, this.patternId(dst, p));
-    else this.setIds(dst, 1, this.zero.id);
+    else this.setIds(dst, 1, this.zeroId);
   }
 
   /** Frames with bytes or a pattern of their own: a measure of the model's memory. */

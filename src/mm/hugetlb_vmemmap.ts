@@ -13,9 +13,9 @@
 //            zeroed, init_compound_tail(), cmpxchg; boot HVO deferred to
 //            hugetlb_vmemmap_init_late(), when zones exist; restore copies the shared tail; a
 //            failed optimise rolls back only the tail PTEs.
-//   mainline-7.1  Linux 7.1 as released: the same, but restore fills every slot with the folio's
-//            struct page 63, the rollback refills the head vmemmap page too, and the boot-time
-//            write-protect covers 63 pages only.
+//   mainline-7.1  Linux 7.1 as merged (rc1..rc6): the same, but restore fills every slot with
+//            the folio's struct page 63, the rollback refills the head vmemmap page too, and the
+//            boot-time write-protect covers 63 pages only.
 //
 // What differs is held by ONE strategy object per design (LEGACY, SEED, MAINLINE, MAINLINE_7_1),
 // chosen at boot from k.design; the walk, the PMD split, rollback, page freeing and the batches
@@ -489,6 +489,32 @@ export class HvoCore implements HugetlbVmemmap {
    */
   bulk = true;
 
+  /**
+   * The struct page stores of free_reserved_page(): PG_reserved cleared, then init_page_count()
+   * and __free_page() leave _refcount 0. The same stores and counts as memmap setBit() and
+   * writeU32(), made in the struct page's bytes in place when its vmemmap page is mapped
+   * writable (else through them, which fault as the kernel's stores would).
+   */
+  private clearReservedPage(pfn: number): void {
+    const m = this.k.memmap;
+    const v = m.wholeStructPages ? m.structPageView(pfn, false) : null;
+    if (v === null) {
+      m.setBit(pfn, PAGE_OFF.flags, PG.reserved, false);
+      m.writeU32(pfn, PAGE_OFF.refcount, 0);
+      return;
+    }
+    const word = m.spanOff + PAGE_OFF.flags + (PG.reserved < 32 ? 0 : 4);
+    const old = v.getUint32(word, true);
+    m.reads++;
+    const nv = (old & ~(1 << (PG.reserved % 32))) >>> 0;
+    if (nv !== old) {
+      v.setUint32(word, nv, true);
+      m.writes++;
+    }
+    v.setUint32(m.spanOff + PAGE_OFF.refcount, 0, true);
+    m.writes++;
+  }
+
   /** free_vmemmap_page_list(): from the list head on. */
   freeVmemmapPageList(list: PageList): void {
     const { k } = this;
@@ -509,11 +535,7 @@ export class HvoCore implements HugetlbVmemmap {
       const dir = i + 1 < pfns.length ? pfns[i + 1] - first : 0;
       let j = i;
       do {
-        if (reserved) {
-          k.memmap.setBit(pfns[j], PAGE_OFF.flags, PG.reserved, false);
-          // free_reserved_page(): init_page_count() then __free_page(): the count drops to 0.
-          k.memmap.writeU32(pfns[j], PAGE_OFF.refcount, 0);
-        }
+        if (reserved) this.clearReservedPage(pfns[j]);
         j++;
       } while (
         (dir === 1 || dir === -1) &&
@@ -1656,7 +1678,7 @@ export function mainlineGetTailBoot(
   return p;
 }
 
-/** Linux 7.1 as released: MAINLINE's code with 7.1's facts (restore source, no fixes). */
+/** Linux 7.1 as merged (rc1..rc6; 7.1 final has the rollback fix): MAINLINE's code, its facts. */
 export const MAINLINE_7_1: HvoDesign = {
   ...MAINLINE,
   name: "mainline-7.1",

@@ -170,6 +170,14 @@ export class LruWords {
 
   /** list_del()'s LIST_POISON1 / LIST_POISON2 in pfn's lru (not in generated pages). */
   poison(pfn: number): void {
+    const m = this.memmap;
+    if (m.wholeStructPages) {
+      const v = m.structPageView(pfn, true);
+      if (v === null) return;
+      LruWords.poisonInto(v, m.spanOff);
+      m.writes += 2;
+      return;
+    }
     if (!this.stored(pfn)) return;
     this.poisonAt(pfn);
   }

@@ -1172,11 +1172,7 @@ export class PageAllocator {
         const cursor = cursors.get(nrPages) ?? 0;
         let known = true;
         while (pfn + nrPages <= zone.endPfn) {
-          if (
-            pfn < cursor &&
-            skipHugetlb &&
-            (this.contigHugetlb === null || skippedHugetlb)
-          ) {
+          if (pfn < cursor && skipHugetlb && (this.contigHugetlb === null || skippedHugetlb)) {
             pfn = Math.max(pfn + nrPages, cursor - (cursor % nrPages));
             continue;
           }

@@ -39,6 +39,12 @@ export const TLB_CAPACITY = 2 ** 22;
 /** vmemmap pages per TLB chunk (a power of two). */
 const TLB_CHUNK = 4096;
 
+/** The chunk of vpn, as a small integer when it is one (V8 hashes a boxed double otherwise). */
+function chunkKey(vpn: number): number {
+  const ci = Math.floor(vpn / TLB_CHUNK);
+  return ci < 0x40000000 ? ci | 0 : ci;
+}
+
 /**
  * The TLB's storage: translations by vmemmap page, as a Map of them would hold them, kept in
  * arrays of TLB_CHUNK pages (found by a division, not a hash of every key). Iteration goes
@@ -59,13 +65,13 @@ class TlbTable implements Iterable<[number, Translation]> {
   }
 
   get(vpn: number): Translation | undefined {
-    const ci = Math.floor(vpn / TLB_CHUNK);
+    const ci = chunkKey(vpn);
     const c = this.chunk(ci);
     return c === undefined ? undefined : c[vpn - ci * TLB_CHUNK];
   }
 
   set(vpn: number, t: Translation): void {
-    const ci = Math.floor(vpn / TLB_CHUNK);
+    const ci = chunkKey(vpn);
     let c = this.chunk(ci);
     if (c === undefined) {
       c = new Array<Translation | undefined>(TLB_CHUNK).fill(undefined);
@@ -79,7 +85,7 @@ class TlbTable implements Iterable<[number, Translation]> {
   }
 
   delete(vpn: number): boolean {
-    const ci = Math.floor(vpn / TLB_CHUNK);
+    const ci = chunkKey(vpn);
     const c = this.chunk(ci);
     if (c === undefined) return false;
     const i = vpn - ci * TLB_CHUNK;

@@ -74,16 +74,23 @@ describe("a plain free page on a fresh boot", () => {
     expect(d.frame_shared).toBe(false);
     expect(d.fake_head).toBe(false);
   });
-  test("the head of a free block has PG_buddy in page_type and the block's order in private", () => {
+  test("the head of a free block has PG_buddy in page_type, the block's order in private, its free-list links in lru", () => {
     // 4 GiB is aligned to MAX_PAGE_ORDER (10 on x86_64): memblock_free_all() frees it as one
-    // order-10 block; __SetPageBuddy() puts PGTY_buddy (0xf0) in page_type's top byte.
-    const lru = vaddr(PFN) + 8n;
+    // order-10 block; __SetPageBuddy() puts PGTY_buddy (0xf0) in page_type's top byte. Boot
+    // memory joins the lists' tails in ascending order: lru.next is the next block's lru, and
+    // the first block of ZONE_NORMAL has the list head for lru.prev:
+    // &NODE_DATA(0)->node_zones[2].free_area[10].free_list[MIGRATE_MOVABLE] = NODE_DATA + 2 *
+    // 1856 + 256 + 10 * 104 + 16 (7.2.13's struct zone), NODE_DATA where the model puts it
+    // (docs/struct-page-lru.md): 8 KiB + 176256 bytes below the node's end (17 GiB here), on a
+    // 64-byte boundary, in the direct map at 0xffff888000000000.
+    const nodeEnd = 0x440000000n;
+    const nodeData = 0xffff888000000000n + (((nodeEnd - 8192n - 176256n) / 64n) * 64n);
     const h = inspectPfn(boot(), PFN);
     expect(h.raw).toBe(
       structPage({
         flags: NODE0_NORMAL_FLAGS,
-        w8: lru,
-        w16: lru,
+        w8: vaddr(PFN + 1024) + 8n,
+        w16: nodeData + 2n * 1856n + 256n + 10n * 104n + 16n,
         priv: 10n,
         mapcount: 0xf0000000 | 0,
       }),

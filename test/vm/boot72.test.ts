@@ -250,6 +250,48 @@ for (const shape of SHAPES) {
       });
 
     if (shape.raw)
+      it("right after boot: each folio's pre-HVO head page and the shared tail page are the frames 7.2's memblock gave them", async (ctx) => {
+        if (!vm) return ctx.skip();
+        // Below the kernel's own boot allocations (the machine's bootAllocations), in the order
+        // of huge_boot_pages (newest first): docs/rules.md, test/hvo/boot_memmap.test.ts.
+        const model = bootModel(
+          vmMachineSpec({
+            memoryBytes: shape.memoryGiB * 2 ** 30,
+            nodes: shape.nodes,
+            cmdline: shape.cmdline,
+          }),
+          "mainline",
+        );
+        const heads = [...model.k.buddy.allocations]
+          .filter(([, a]) => a.use === "hugetlb" && a.order === 18)
+          .map(([pfn]) => pfn);
+        expect(heads).toHaveLength(shape.boot1G);
+        const frames: string[] = [];
+        for (const head of heads) {
+          const r = (await vm.ch.request("vmemmap", { pfn: head, nr: 128 })) as unknown as {
+            runs: { level: number; phys: string; count: number; step: number }[];
+          };
+          // Two PTEs: vmemmap page 0 (the head page) and page 1 (the zone's shared tail). A run
+          // of `count` PTEs maps frames `step` pages apart from `phys` on.
+          const kernel = r.runs.flatMap((run) =>
+            Array.from(
+              { length: run.count },
+              (_, i) => BigInt(run.phys) + BigInt(i * run.step * 4096),
+            ),
+          );
+          expect(r.runs.every((run) => run.level === PMD_LEVEL + 1)).toBe(true);
+          const mine = [head, head + 64].map(
+            (pfn) => BigInt(model.k.memmap.backing(pfn)?.frame ?? 0) * 4096n,
+          );
+          if (kernel[0] !== mine[0] || kernel[1] !== mine[1])
+            frames.push(
+              `folio 0x${head.toString(16)}: 7.2 ${kernel.map((x) => x.toString(16))}, model ${mine.map((x) => x.toString(16))}`,
+            );
+        }
+        expect(frames).toEqual([]);
+      });
+
+    if (shape.raw)
       it("right after boot: each section's memmap block (where, and its pages' struct pages), the heads of free MAX_PAGE_ORDER blocks and reserved pages equal 7.2's", async (ctx) => {
         if (!vm) return ctx.skip();
         const spec = vmMachineSpec({
@@ -319,7 +361,8 @@ for (const shape of SHAPES) {
         expect(compared).toBe(sections.length - 8 * shape.boot1G);
         expect(placement).toEqual([]);
         // The middle free MAX_PAGE_ORDER block of each zone (the ends hold the kernel image and
-        // the kernel's own allocations, which the model does not place): __SetPageBuddy() puts
+        // the kernel's own allocations, which the model places only up to sparse_init(): not
+        // the per-cpu areas, hash tables, swiotlb or initrd): __SetPageBuddy() puts
         // PGTY_buddy in page_type, set_buddy_order() the order in private, and in lru its links
         // on the zone's MIGRATE_MOVABLE list of that order: the blocks memblock_free_all() gave
         // before and after it (FPI_TO_TAIL, ascending), or the list head inside struct zone.
