@@ -74,23 +74,31 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
-/** One grow-then-shrink, timed per phase, `reps` times after one untimed round (warm). */
+/**
+ * The model's untimed rounds before the timed ones: its code is compiled by the JIT as it runs
+ * (the first rounds of a process run several times slower than the later ones), while the
+ * kernel's is compiled already; "warm" means past that on both sides.
+ */
+const MODEL_WARM_ROUNDS = 4;
+
+/** One grow-then-shrink, timed per phase, `reps` times after `warm` untimed rounds. */
 function timeRounds(
   write: (path: string, text: string) => void,
   c: { sizeKb: number; count: number; hvo: boolean },
   reps: number,
+  warm: number,
 ): { grow: number; shrink: number } {
   const nr = `${HP}/hugepages-${c.sizeKb}kB/nr_hugepages`;
   write(OPTIMIZE, c.hvo ? "1" : "0");
   const grow: number[] = [];
   const shrink: number[] = [];
-  for (let i = 0; i <= reps; i++) {
+  for (let i = 0; i < warm + reps; i++) {
     const t0 = performance.now();
     write(nr, String(c.count));
     const t1 = performance.now();
     write(nr, "0");
     const t2 = performance.now();
-    if (i === 0) continue;
+    if (i < warm) continue;
     grow.push(t1 - t0);
     shrink.push(t2 - t1);
   }
@@ -105,19 +113,20 @@ export function modelTimes(cases: LiveCase[], reps: number): Map<string, number>
     model.write(p, t);
     model.settle();
   };
-  return timeAll(write, cases, reps);
+  return timeAll(write, cases, reps, MODEL_WARM_ROUNDS);
 }
 
 function timeAll(
   write: (p: string, t: string) => void,
   cases: LiveCase[],
   reps: number,
+  warm: number,
 ): Map<string, number> {
   const out = new Map<string, number>();
   const pairs = new Map<string, LiveCase>();
   for (const c of cases) pairs.set(`${c.sizeKb}/${c.count}/${c.hvo}`, c);
   for (const c of pairs.values()) {
-    const t = timeRounds(write, c, reps);
+    const t = timeRounds(write, c, reps, warm);
     for (const x of cases)
       if (x.sizeKb === c.sizeKb && x.count === c.count && x.hvo === c.hvo)
         out.set(x.case, x.phase === "grow" ? t.grow : t.shrink);
@@ -187,7 +196,7 @@ export async function liveTimes(
       // A grow that got fewer pages than asked (fragmented memory) would time less work.
       if (p.endsWith("/nr_hugepages") && t !== "0" && readNum(p) !== Number(t)) short.add(p);
     };
-    const times = timeAll(write, adjusted, reps);
+    const times = timeAll(write, adjusted, reps, 1);
     for (const c of adjusted)
       if (short.has(`${HP}/hugepages-${c.sizeKb}kB/nr_hugepages`)) {
         times.delete(c.case);

@@ -444,9 +444,10 @@ export class Kernel {
    * model does not make itself: this is where the 6 GiB one-node guest has it, 8 KiB (two
    * earlier top-down pages) plus the structure below the node's end, 64-byte aligned, in
    * x86_64's direct map (PAGE_OFFSET 0xffff888000000000 without KASLR): its free lists' heads
-   * are at 0xffff8881bffd2f80 + their offsets. Elsewhere (other nodes, machines, kernels) it
-   * is a stand-in with the same rule; the free lists' heads are at their true offsets from it
-   * (mm/buddy_lru.ts).
+   * are at 0xffff8881bffd2f80 + their offsets; so does node 1 of the two-node guest, not its
+   * node 0 (3.8 MiB lower, below the kernel's earlier allocations under 4 GiB). Elsewhere
+   * (other nodes, machines, kernels) it is a stand-in with the same rule; the free lists'
+   * heads are at their true offsets from it (mm/buddy_lru.ts, docs/struct-page-lru.md).
    */
   nodeDataVaddr(nid: number): bigint {
     const node = this.spec.nodes.find((n) => n.nid === nid);

@@ -474,9 +474,20 @@ export function checkFolio(
   // tail pages cost one look each).
   let cleanFrame = -1;
   let cleanWritable = false;
+  // Legacy: the writability of an alias of the head page whose mapping was found right; a
+  // later alias mapped the same way (but the last, whose struct pages are read) is skipped.
+  let aliasOk: boolean | null = null;
   for (let vpn = firstVpn; vpn <= lastVpn; vpn++) {
     const m = c.mirror.translate(vpn);
     if (m !== null && m.frame === cleanFrame && m.writable === cleanWritable) continue;
+    if (
+      m !== null &&
+      aliasOk === m.writable &&
+      vpn !== lastVpn &&
+      headMap !== null &&
+      m.frame === headMap.frame
+    )
+      continue;
     cleanFrame = -1;
     const found = out.length;
     const pa = Math.max(head, Math.ceil((vpn * ps) / sps));
@@ -552,8 +563,10 @@ export function checkFolio(
     // Struct page contents.
     const aliasing = !sharedTailPage && optimized && vpn !== firstVpn;
     // Legacy aliases of the head page read alike: the first and the last alias stand for all.
-    if (aliasing && headMap && m.frame === headMap.frame && vpn !== firstVpn + 1 && vpn !== lastVpn)
-      continue;
+    if (aliasing && headMap && m.frame === headMap.frame) {
+      if (found < 8 && out.length === found) aliasOk = m.writable;
+      if (vpn !== firstVpn + 1 && vpn !== lastVpn) continue;
+    }
     const s = ps % sps === 0 ? summarizeFrame(c, m.frame, memo) : null;
     if (s && s.info !== null) {
       // Every slot holds the same word: compound_head is monotone in the address, so the

@@ -38,9 +38,50 @@ const MAX_LOG = 1 << 20;
 /** Huge leaves are at least this many vmemmap pages (a PMD of 4 KiB pages maps 512). */
 const HUGE_BLOCK = 512;
 
+type PteLeaf = Mapping & { owner: number };
+
+/**
+ * vpn -> PTE-level leaf, as a Map would keep them, in arrays of one page table's span: one map
+ * lookup per span (and none for the span looked at last), not one per vmemmap page.
+ */
+class LeafArrays {
+  private readonly blocks = new Map<number, Array<PteLeaf | undefined>>();
+  private lastKey = Number.NaN;
+  private last: Array<PteLeaf | undefined> | undefined = undefined;
+  constructor(private readonly span: number) {}
+
+  private block(key: number, create: boolean): Array<PteLeaf | undefined> | undefined {
+    if (key === this.lastKey && (this.last !== undefined || !create)) return this.last;
+    let b = this.blocks.get(key);
+    if (b === undefined && create) {
+      b = new Array<PteLeaf | undefined>(this.span).fill(undefined);
+      this.blocks.set(key, b);
+    }
+    this.lastKey = key;
+    this.last = b;
+    return b;
+  }
+
+  get(vpn: number): PteLeaf | undefined {
+    const key = Math.floor(vpn / this.span);
+    return this.block(key, false)?.[vpn - key * this.span];
+  }
+
+  set(vpn: number, leaf: PteLeaf): void {
+    const key = Math.floor(vpn / this.span);
+    (this.block(key, true) as Array<PteLeaf | undefined>)[vpn - key * this.span] = leaf;
+  }
+
+  delete(vpn: number): void {
+    const key = Math.floor(vpn / this.span);
+    const b = this.block(key, false);
+    if (b !== undefined) b[vpn - key * this.span] = undefined;
+  }
+}
+
 export class VmemmapMirror {
   /** vpn -> translation of every PTE-level leaf. */
-  private readonly pte = new Map<number, Mapping & { owner: number }>();
+  private readonly pte: LeafArrays;
   /** Huge leaves: first vpn -> [frame, nrPages, writable]. */
   private readonly huge = new Map<
     number,
@@ -73,6 +114,7 @@ export class VmemmapMirror {
     this.levels = arch.levelShifts.length;
     this.entries = 2 ** (arch.pageShift - 3);
     this.vpnShiftPerLevel = arch.levelShifts.map((s) => s - arch.pageShift);
+    this.pte = new LeafArrays(this.entries);
     // Page numbers of the walk are taken inside the VA space the top table spans (no sign
     // extension), then made relative to the vmemmap base.
     const vaBits = BigInt(arch.levelShifts[0] + arch.pageShift - 3);

@@ -32,7 +32,7 @@ export const MIGRATE_UNMOVABLE = 0;
 export const MIGRATE_MOVABLE = 1;
 
 /** The member offsets the list heads' addresses need (7.2.13 amd64, BTF of its vmlinux). */
-export const FREE_LIST_LAYOUT = {
+export const FREE_LIST_LAYOUT = Object.freeze({
   /** sizeof(struct zone): node_zones[] is at offset 0 of struct pglist_data. */
   zoneSize: 1856,
   /** offsetof(struct zone, free_area) */
@@ -41,10 +41,10 @@ export const FREE_LIST_LAYOUT = {
   freeAreaSize: 104,
   /** sizeof(struct list_head) */
   listHeadSize: 16,
-};
+});
 
 /** enum zone_type order (CONFIG_ZONE_DMA, CONFIG_ZONE_DMA32 on x86_64). */
-const ZONE_INDEX: Record<string, number> = { DMA: 0, DMA32: 1, Normal: 2, Movable: 3 };
+const ZONE_INDEX: Readonly<Record<string, number>> = { DMA: 0, DMA32: 1, Normal: 2, Movable: 3 };
 
 export class BuddyLru {
   private readonly heads = new Map<Zone, ListHead[]>();
@@ -207,6 +207,21 @@ export class BuddyLru {
 
   /** The lru words of the free head pfn of this order, into a struct page being generated. */
   render(zone: Zone, v: DataView, off: number, pfn: number, order: number): void {
+    if (order === this.maxOrder && zone.lazy.length > 0) {
+      // A never-allocated block (most generated heads): one search for both neighbours.
+      const i = findRange(zone.lazy, pfn);
+      if (i >= 0) {
+        const size = 2 ** order;
+        const [s, e] = zone.lazy[i];
+        const next =
+          pfn + size < e ? pfn + size : i + 1 < zone.lazy.length ? zone.lazy[i + 1][0] : NO_PAGE;
+        let prev =
+          pfn > s ? pfn - size : i > 0 ? zone.lazy[i - 1][1] - size : zone.freeArea[order].tail;
+        if (prev === -1) prev = NO_PAGE;
+        this.words.render(v, off, next, prev, this.listHead(zone, order, MIGRATE_MOVABLE));
+        return;
+      }
+    }
     const mt = this.migratetype(zone, pfn, order);
     this.words.render(
       v,
@@ -225,7 +240,8 @@ export class BuddyLru {
   listOrder(zone: Zone, order: number, mt: number): number[] {
     const out: number[] = [];
     const all = mt === MIGRATE_UNMOVABLE ? zone.unmovableArea[order] : zone.freeArea[order];
-    for (const p of all) if (mt === MIGRATE_UNMOVABLE || !zone.unmovableArea[order].has(p)) out.push(p);
+    for (const p of all)
+      if (mt === MIGRATE_UNMOVABLE || !zone.unmovableArea[order].has(p)) out.push(p);
     if (order === this.maxOrder && mt === MIGRATE_MOVABLE)
       for (const [s, e] of zone.lazy) for (let b = s; b < e; b += 2 ** order) out.push(b);
     return out;

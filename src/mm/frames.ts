@@ -19,6 +19,12 @@
 // the first write while shared) or a pattern, interned with the offset between its memmap
 // bytes and the frame's own address, so that the frames of one linear vmemmap block given one
 // pattern form one run ("tails" over a 1 GiB folio's 4095 frames is one run, not 4095 entries).
+//
+// The pool's hot paths make and drop ids by the thousand (every optimise, restore and
+// prep_compound_page() of a 2 MiB folio whose vmemmap pages are scattered frames), so: an id's
+// state lives in typed arrays indexed by id, not in an object; a direct-mapped cache answers
+// "which id does this frame hold" and changes only where ids change (a write in place keeps
+// it); page buffers nobody holds any more are reused, not left to the garbage collector.
 
 import { TAIL_MAPPING } from "../include/mm_types.ts";
 
@@ -116,6 +122,7 @@ const ID_CACHE = 1024;
 
 const NO_BYTES = new Uint8Array(0);
 const NO_VIEW = new DataView(NO_BYTES.buffer);
+const NO_WORDS = new Uint32Array(0);
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -167,6 +174,8 @@ export class FrameStore {
   /** Own bytes, or a "fill" pattern rendered (NO_BYTES for a pattern rendered per read). */
   private readonly bytesOf: Uint8Array[] = [NO_BYTES];
   private readonly viewOf: DataView[] = [NO_VIEW];
+  /** Own bytes as 32-bit words in the host's byte order (NO_WORDS for a pattern). */
+  private readonly wordsOf: Uint32Array[] = [NO_WORDS];
   /** A pattern's stored form (voff 0) and class; null for own bytes. */
   private readonly patOf: (FramePattern | null)[] = [null];
   private readonly clsOf: (PatternClass | null)[] = [null];
@@ -181,6 +190,7 @@ export class FrameStore {
   /** Own-bytes buffers no frame holds any more, reused by newOwn() (no 4 KiB allocation). */
   private readonly spareBytes: Uint8Array[] = [];
   private readonly spareViews: DataView[] = [];
+  private readonly spareWords: Uint32Array[] = [];
   /**
    * A direct-mapped cache of idOf(): frame (-1: empty) and the id it holds. Kept equal to the
    * chunks by setIds(), the only place ids change; writes in place leave it alone.
@@ -238,6 +248,7 @@ export class FrameStore {
     kind: number,
     bytes: Uint8Array,
     view: DataView,
+    words: Uint32Array,
     pat: FramePattern | null,
     delta: number,
     cls: PatternClass | null,
@@ -253,6 +264,7 @@ export class FrameStore {
     this.memoFrames[id] = -1;
     this.bytesOf[id] = bytes;
     this.viewOf[id] = view;
+    this.wordsOf[id] = words;
     this.patOf[id] = pat;
     this.clsOf[id] = cls;
     this.memos[id] = null;
@@ -278,6 +290,7 @@ export class FrameStore {
       ID_OWN,
       bytes,
       new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength),
+      new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2),
       null,
       0,
       null,
@@ -288,7 +301,15 @@ export class FrameStore {
   private newOwnBlank(): number {
     const bytes = this.spareBytes.pop();
     if (bytes === undefined) return this.newOwn(new Uint8Array(this.pageSize));
-    return this.newId(ID_OWN, bytes, this.spareViews.pop() as DataView, null, 0, null);
+    return this.newId(
+      ID_OWN,
+      bytes,
+      this.spareViews.pop() as DataView,
+      this.spareWords.pop() as Uint32Array,
+      null,
+      0,
+      null,
+    );
   }
 
   /** The interned id of pattern p held by a frame at `frame` (p.voff is that frame's). */
@@ -387,13 +408,17 @@ export class FrameStore {
     const bytes = fill ? new Uint8Array(this.pageSize) : NO_BYTES;
     const view = fill ? new DataView(bytes.buffer) : NO_VIEW;
     if (fill) this.render(stored, bytes, view);
-    const id = this.newId(fill ? ID_FILL : ID_PATTERN, bytes, view, stored, delta, cls);
+    const id = this.newId(fill ? ID_FILL : ID_PATTERN, bytes, view, NO_WORDS, stored, delta, cls);
     cls.live++;
     cls.ids.set(key, id);
     if (cls.ids.size > 2 * cls.live + 64) {
       // Sweep the entries of freed ids (amortised: at most one sweep per live + 64 new ids).
       for (const [k, v] of cls.ids)
-        if (this.kinds[v] === ID_FREE || this.clsOf[v] !== cls || this.deltas[v] !== k * this.pageSize)
+        if (
+          this.kinds[v] === ID_FREE ||
+          this.clsOf[v] !== cls ||
+          this.deltas[v] !== k * this.pageSize
+        )
           cls.ids.delete(k);
     }
     return id;
@@ -436,9 +461,11 @@ export class FrameStore {
       // No frame reads these bytes any more (view() answers are good until the next change).
       this.spareBytes.push(this.bytesOf[id]);
       this.spareViews.push(this.viewOf[id]);
+      this.spareWords.push(this.wordsOf[id]);
     }
     this.bytesOf[id] = NO_BYTES;
     this.viewOf[id] = NO_VIEW;
+    this.wordsOf[id] = NO_WORDS;
     this.patOf[id] = null;
     this.clsOf[id] = null;
     this.memos[id] = null;
@@ -866,8 +893,16 @@ export class FrameStore {
 
   /** The frame's bytes for stores in place (materialised and made its own, as a write does). */
   writableView(frame: number): DataView {
-    return this.viewOf[this.writable(frame)];
+    const id = this.writable(frame);
+    this.lastWords = this.wordsOf[id];
+    return this.viewOf[id];
   }
+
+  /**
+   * The bytes writableView() returned last as 32-bit words in the host's byte order (for bulk
+   * stores where the host is little-endian, as the simulated machines are).
+   */
+  lastWords: Uint32Array = NO_WORDS;
 
   writeU32(frame: number, off: number, value: number): void {
     this.viewOf[this.writable(frame)].setUint32(off, value >>> 0, true);

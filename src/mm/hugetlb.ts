@@ -61,6 +61,20 @@ export function ulong(v: number | bigint): bigint {
   return BigInt.asUintN(64, typeof v === "bigint" ? v : BigInt(v));
 }
 
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+
+/** a > ulong(v) for an integer v, without a bigint per call while v is a safe non-negative. */
+function ulongAbove(a: bigint, v: number): boolean {
+  if (v >= 0 && v <= Number.MAX_SAFE_INTEGER) return a > MAX_SAFE_BIG || Number(a) > v;
+  return a > ulong(v);
+}
+
+/** a < ulong(v) for an integer v, as ulongAbove(). */
+function ulongBelow(a: bigint, v: number): boolean {
+  if (v >= 0 && v <= Number.MAX_SAFE_INTEGER) return a <= MAX_SAFE_BIG && Number(a) < v;
+  return a < ulong(v);
+}
+
 /** A list_head of folios: add at the head, take from the head, delete anywhere, O(1). */
 export class FolioList {
   private readonly next = new Map<number, number>();
@@ -931,7 +945,7 @@ export class HugetlbPool {
     }
     const list: number[] = [];
     let allocFailed = false;
-    while (count > ulong(persistent() + BigInt(list.length))) {
+    while (ulongAbove(count, h.nrHugePages - h.surplusHugePages + list.length)) {
       const f = this.allocPoolHugeFolio(h, mask, null);
       if (f === null) {
         allocFailed = true;
@@ -953,11 +967,13 @@ export class HugetlbPool {
       let minCount = ulong(BigInt(h.resvHugePages) + persistent() - persistentFree);
       if (count > minCount) minCount = count;
       const freeList: number[] = [];
-      while (minCount < persistent()) {
+      while (ulongBelow(minCount, h.nrHugePages - h.surplusHugePages)) {
         const f = this.removePoolHugetlbFolio(h, mask, false);
         if (f === null) break;
-        freeList.unshift(f);
+        freeList.push(f);
       }
+      // list_add() to page_list: the last one removed first.
+      freeList.reverse();
       this.updateAndFreePagesBulk(h, freeList);
       this.flushFreeHpageWork();
       while (count < persistent()) {

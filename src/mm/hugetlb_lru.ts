@@ -19,14 +19,14 @@ import type { FolioList, Hstate } from "./hugetlb.ts";
 export const HSTATES_VADDR = 0xffffffff83efbba0n;
 
 /** struct hstate (7.2.13 amd64, BTF): its size and the offsets of its two kinds of lists. */
-export const HSTATE_LAYOUT = {
+export const HSTATE_LAYOUT = Object.freeze({
   size: 32912,
   /** offsetof(struct hstate, hugepage_activelist) */
   activelistOff: 96,
   /** offsetof(struct hstate, hugepage_freelists): MAX_NUMNODES list heads. */
   freelistsOff: 112,
   listHeadSize: 16,
-};
+});
 
 /** Binds the lists of hstates[idx] to their list heads' addresses and the lru writer. */
 export function bindHstateLists(h: Hstate, idx: number, words: LruWords): void {
@@ -35,11 +35,11 @@ export function bindHstateLists(h: Hstate, idx: number, words: LruWords): void {
     l.lru = { words, head: new ListHead(base + BigInt(off), `hstates[${idx}].${what}`) };
   };
   bind(h.hugepageActivelist, HSTATE_LAYOUT.activelistOff, "hugepage_activelist");
-  h.hugepageFreelists.forEach((l, nid) =>
+  h.hugepageFreelists.forEach((l, nid) => {
     bind(
       l,
       HSTATE_LAYOUT.freelistsOff + nid * HSTATE_LAYOUT.listHeadSize,
       `hugepage_freelists[${nid}]`,
-    ),
-  );
+    );
+  });
 }

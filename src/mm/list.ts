@@ -85,7 +85,7 @@ export class LruWords {
   /** Whether stores to pfn's struct page must be written (its vmemmap page has bytes). */
   private stored(pfn: number): boolean {
     const t = this.memmap.translate(pfn);
-    return t !== null && t.writable && this.frames.patternOf(t.frame)?.kind !== "init";
+    return t?.writable === true && this.frames.patternOf(t.frame)?.kind !== "init";
   }
 
   /** The target's address (a pfn's lru, or the list head) into tLo/tHi. */

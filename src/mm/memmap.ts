@@ -147,6 +147,8 @@ export class Memmap {
 
   /** The byte offset, in the view structPageView() returned last, of the struct page. */
   spanOff = 0;
+  /** The same bytes as that view, as 32-bit words in the host's byte order. */
+  spanWords: Uint32Array = new Uint32Array(0);
 
   /**
    * pfn's whole struct page for stores in place (wholeStructPages only): its vmemmap page's
@@ -162,7 +164,9 @@ export class Memmap {
     if (t === null || !t.writable) return null;
     if (skipGenerated && this.frames.readsAsInit(t.frame)) return null;
     this.spanOff = voff - vpn * this.pageSize;
-    return this.frames.writableView(t.frame);
+    const v = this.frames.writableView(t.frame);
+    this.spanWords = this.frames.lastWords;
+    return v;
   }
 
   /** writeU64() of a word given as its 32-bit halves: one struct page write, no bigint. */

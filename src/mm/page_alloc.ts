@@ -538,9 +538,18 @@ export class PageAllocator {
   }
 
   zoneOf(pfn: number): Zone | null {
-    for (const z of this.zones) if (z.contains(pfn)) return z;
+    // The zone found last first: callers ask about neighbouring pfns in a row.
+    const last = this.lastZone;
+    if (last !== null && last.contains(pfn)) return last;
+    for (const z of this.zones)
+      if (z.contains(pfn)) {
+        this.lastZone = z;
+        return z;
+      }
     return null;
   }
+
+  private lastZone: Zone | null = null;
 
   /** The index in `zones` of the zone that holds pfn, or -1. */
   zoneIndex(pfn: number): number {
@@ -588,7 +597,7 @@ export class PageAllocator {
         pfn = rEnd;
         continue;
       }
-      let order = Math.min(this.maxOrder, lowestSetBitOrder(pfn));
+      let order = lowestSetBitOrder(pfn, this.maxOrder);
       while (pfn + 2 ** order > limit) order--;
       this.addFree(zone, pfn, order, true);
       zone.managed += 2 ** order;
@@ -914,7 +923,7 @@ export class PageAllocator {
       let p = pfn + t;
       const end = pfn + size;
       while (p < end) {
-        let o = Math.min(this.maxOrder, lowestSetBitOrder(p));
+        let o = lowestSetBitOrder(p, this.maxOrder);
         while (p + 2 ** o > end) o--;
         this.addFree(zone, p, o, false);
         p += 2 ** o;
@@ -1010,7 +1019,7 @@ export class PageAllocator {
     let p = lo;
     const end = lo + n;
     while (p < end) {
-      let o = Math.min(this.maxOrder, lowestSetBitOrder(p));
+      let o = lowestSetBitOrder(p, this.maxOrder);
       while (p + 2 ** o > end) o--;
       blocks.push(p, o);
       p += 2 ** o;
@@ -1076,7 +1085,7 @@ export class PageAllocator {
       zone.present += e - s;
       let pfn = s;
       while (pfn < e) {
-        let order = Math.min(this.maxOrder, lowestSetBitOrder(pfn));
+        let order = lowestSetBitOrder(pfn, this.maxOrder);
         while (pfn + 2 ** order > e) order--;
         this.freeToBuddy(pfn, order, true);
         pfn += 2 ** order;
@@ -1130,7 +1139,7 @@ export class PageAllocator {
   private giveBack(from: number, to: number): void {
     let pfn = from;
     while (pfn < to) {
-      let order = Math.min(this.maxOrder, lowestSetBitOrder(pfn));
+      let order = lowestSetBitOrder(pfn, this.maxOrder);
       while (pfn + 2 ** order > to) order--;
       this.freeToBuddy(pfn, order);
       pfn += 2 ** order;
@@ -1311,11 +1320,14 @@ function clip(ranges: readonly PfnRange[], start: number, end: number): Array<[n
   return out;
 }
 
-/** The largest order a pfn is aligned to (__ffs), capped at 62. */
-function lowestSetBitOrder(pfn: number): number {
-  if (pfn === 0) return 62;
+/** The largest order a pfn is aligned to (__ffs), capped at `cap` (62: any pfn). */
+function lowestSetBitOrder(pfn: number, cap = 62): number {
   let o = 0;
-  while (pfn % 2 ** (o + 1) === 0) o++;
+  let size = 2;
+  while (o < cap && pfn % size === 0) {
+    o++;
+    size *= 2;
+  }
   return o;
 }
 

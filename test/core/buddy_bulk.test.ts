@@ -98,7 +98,9 @@ type Op =
   | { kind: "fault"; nth: number }
   | { kind: "isolate"; start: number; nr: number }
   | { kind: "unisolate" }
-  | { kind: "scribble"; pick: number; len: number };
+  | { kind: "scribble"; pick: number; len: number }
+  | { kind: "contig"; nid: number; order: number }
+  | { kind: "freeContig"; pick: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
@@ -151,6 +153,15 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.constant({ kind: "unisolate" as const }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant("contig" as const),
+      nid: fc.integer({ min: 0, max: 1 }),
+      order: fc.integer({ min: 3, max: 8 }),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("freeContig" as const), pick: fc.nat() }) },
   {
     weight: 2,
     arbitrary: fc.record({
@@ -231,6 +242,36 @@ function apply(s: Side, op: Op, bulk: boolean): unknown {
       case "unisolate":
         b.isolated = null;
         return null;
+      case "contig": {
+        // alloc_contig_pages() must find what a scan of every aligned candidate from each
+        // zone's start finds (the allocator skips candidates it knows are not free).
+        const nr = 2 ** op.order;
+        let expected: number | null = null;
+        for (const z of b.zonelist(op.nid, GFP_HIGHUSER_MOVABLE)) {
+          if (z.nrFree - nr < z.watermarkMin) continue;
+          for (let p = Math.ceil(z.startPfn / nr) * nr; p + nr <= z.endPfn; p += nr) {
+            const iso = b.isolated;
+            if (iso !== null && p < iso.endPfn && p + nr > iso.startPfn) continue;
+            if (b.rangeFree(p, nr)) {
+              expected = p;
+              break;
+            }
+          }
+          if (expected !== null) break;
+        }
+        const got = b.allocContigPages(nr, GFP_HIGHUSER_MOVABLE, op.nid, "contig", "hugetlb");
+        expect(got).toBe(expected);
+        return got;
+      }
+      case "freeContig": {
+        const big = [...b.allocations]
+          .filter(([, a]) => a.order > MAX_ORDER)
+          .sort((x, y) => x[0] - y[0]);
+        if (big.length === 0) return null;
+        const [pfn, a] = big[op.pick % big.length];
+        b.freeContigRange(pfn, 2 ** a.order);
+        return pfn;
+      }
       case "scribble": {
         // Something wrote the buddy fields of allocated pages (page->private of a user): a
         // later mark the singles write, or do not, shows.
@@ -241,6 +282,8 @@ function apply(s: Side, op: Op, bulk: boolean): unknown {
       }
     }
   } catch (e) {
+    // A failed expectation is the test's own; anything else is what the model threw.
+    if ((e as Error).name === "AssertionError") throw e;
     return `threw: ${(e as Error).message}`;
   }
 }
@@ -248,7 +291,15 @@ function apply(s: Side, op: Op, bulk: boolean): unknown {
 describe("bulk buddy operations equal the singles (mm/page_alloc.c)", () => {
   it("allocPagesBulk and freePagesBulk leave every list, counter, mark and record as the singles", () => {
     // The comparison is only worth something if the runs crossed blocks, failed and oopsed.
-    const seen = { multiBlock: 0, failed: 0, oops: 0, partial: 0, crossNode: 0, freedRun: 0 };
+    const seen = {
+      multiBlock: 0,
+      failed: 0,
+      oops: 0,
+      partial: 0,
+      crossNode: 0,
+      freedRun: 0,
+      contig: 0,
+    };
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 25 }), (ops) => {
         const a = side();
@@ -268,6 +319,7 @@ describe("bulk buddy operations equal the singles (mm/page_alloc.c)", () => {
             seen.freedRun++;
           }
           if (typeof ra === "string") seen.oops++;
+          if (op.kind === "contig" && typeof ra === "number") seen.contig++;
         }
       }),
       { seed: 0x5eed11, numRuns: 150 },
@@ -278,6 +330,7 @@ describe("bulk buddy operations equal the singles (mm/page_alloc.c)", () => {
     expect(seen.partial).toBeGreaterThan(10);
     expect(seen.crossNode).toBeGreaterThan(5);
     expect(seen.freedRun).toBeGreaterThan(10);
+    expect(seen.contig).toBeGreaterThan(20);
   });
 
   it("hands out whole blocks in ascending pfn order: 3 x 32 pages from a fresh zone", () => {
@@ -296,5 +349,33 @@ describe("bulk buddy operations equal the singles (mm/page_alloc.c)", () => {
     expect(s.b.allocations.size).toBe(0);
     expect(z.freeArea[5].head).toBe(1024);
     expect(z.nrFree).toBe(2048 - 30);
+  });
+
+  it("alloc_contig_pages() finds a range freed below where its last scan ended", () => {
+    // One 16 MiB zone from pfn 0: 64-page candidates at 0, 64, 128, ... The scan passes over
+    // the ranges it found taken, but a range freed since must be found again, lowest first.
+    const b = new PageAllocator(
+      [
+        {
+          nid: 0,
+          ranges: [{ startPfn: 0, endPfn: 4096 }],
+          zones: [{ type: "Normal", startPfn: 0, endPfn: 4096 }],
+        },
+      ],
+      5,
+      new Faults(),
+    );
+    b.freeBootRange(0, 4096);
+    const take = () => b.allocContigPages(64, GFP_HIGHUSER_MOVABLE, 0, "t", "hugetlb");
+    expect([take(), take(), take()]).toEqual([0, 64, 128]);
+    b.freeContigRange(64, 64);
+    expect(take()).toBe(64);
+    expect(take()).toBe(192);
+    // A page freed inside a candidate the scan passed over makes that candidate free again.
+    const single = b.allocPagesNode(0, GFP_HIGHUSER_MOVABLE, 0, "t", "kernel") as number;
+    expect(single).toBe(256);
+    expect(take()).toBe(320);
+    b.freePages(single, 0);
+    expect(take()).toBe(256);
   });
 });

@@ -125,7 +125,10 @@ function apply(m: Model, op: Op, held: Array<[number, number]>): void {
     m.settle();
   };
   if (op.kind === "nr")
-    tryWrite(`${HP}/hugepages-${op.size === "2M" ? "2048" : "1048576"}kB/nr_hugepages`, `${op.value}`);
+    tryWrite(
+      `${HP}/hugepages-${op.size === "2M" ? "2048" : "1048576"}kB/nr_hugepages`,
+      `${op.value}`,
+    );
   else if (op.kind === "hvo") tryWrite("/proc/sys/vm/hugetlb_optimize_vmemmap", op.on ? "1" : "0");
   else if (op.kind === "demote") tryWrite(`${HP}/hugepages-1048576kB/demote`, "1");
   else if (op.kind === "alloc") {
@@ -202,9 +205,32 @@ describe("free lists through the lru words of struct pages", () => {
     expect(LIST_POISON1).toBe(0xdead000000000000n + 0x100n);
     expect(LIST_POISON2).toBe(0xdead000000000000n + 0x122n);
     // The folio is taken off its list (dissolve, as memory offline does): list_del().
-    m.k.lruWords.unlinked(oldest, -1, -1, (h2.hugepageFreelists[0].lru as NonNullable<FolioList["lru"]>).head);
+    m.k.lruWords.unlinked(
+      oldest,
+      -1,
+      -1,
+      (h2.hugepageFreelists[0].lru as NonNullable<FolioList["lru"]>).head,
+    );
     expect(word(m.k, oldest, PAGE_OFF.lruNext)).toBe(LIST_POISON1);
     expect(word(m.k, oldest, PAGE_OFF.lruPrev)).toBe(LIST_POISON2);
+  });
+
+  it("a run-time 1 GiB folio (HVO off): the tails that headed free blocks keep LIST_POISON2", () => {
+    // alloc_contig_range() takes the free MAX_PAGE_ORDER blocks of the range off their lists
+    // (list_del(): LIST_POISON1/2 in each head's lru); prep_compound_tail() then writes the
+    // compound word over lru.next and leaves lru.prev: tail 1024 k holds LIST_POISON2, the
+    // others memmap_init()'s self-link. The head is on hstates[0].hugepage_freelists[0] alone.
+    const spec = machinePreset("x86_64", { memoryBytes: 4 * GiB, nodes: 1, cmdline: "" });
+    const m = bootModel(spec, "mainline");
+    m.write(`${HP}/hugepages-1048576kB/nr_hugepages`, "1");
+    m.settle();
+    const [f] = [...(m.pool.hstates[0] as Hstate).hugepageFreelists[0]];
+    expect(word(m.k, f, PAGE_OFF.lruNext)).toBe(HSTATES_VADDR + 112n);
+    expect(word(m.k, f, PAGE_OFF.lruPrev)).toBe(HSTATES_VADDR + 112n);
+    for (const i of [1024, 2048, 4096, 262144 - 1024])
+      expect(word(m.k, f + i, PAGE_OFF.lruPrev)).toBe(LIST_POISON2);
+    for (const i of [512, 1023, 1025, 262143])
+      expect(word(m.k, f + i, PAGE_OFF.lruPrev)).toBe(lruAddr(m.k, f + i));
   });
 
   it("after random pool, HVO and buddy operations, every list walks as the model's (seeded)", () => {

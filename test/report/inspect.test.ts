@@ -84,7 +84,7 @@ describe("a plain free page on a fresh boot", () => {
     // (docs/struct-page-lru.md): 8 KiB + 176256 bytes below the node's end (17 GiB here), on a
     // 64-byte boundary, in the direct map at 0xffff888000000000.
     const nodeEnd = 0x440000000n;
-    const nodeData = 0xffff888000000000n + (((nodeEnd - 8192n - 176256n) / 64n) * 64n);
+    const nodeData = 0xffff888000000000n + ((nodeEnd - 8192n - 176256n) / 64n) * 64n;
     const h = inspectPfn(boot(), PFN);
     expect(h.raw).toBe(
       structPage({

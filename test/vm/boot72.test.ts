@@ -7,9 +7,10 @@
 // of the kernel's BUG / WARNING / "Bad page state" lines once the runner records them.
 //
 // Where the pages go is the kernel's rule, not a table: memblock allocates top-down, the
-// kernel's own setup_arch() allocations (page tables, log buffer, NODE_DATA) take the top of
-// the node before hugetlb_bootmem_alloc() runs, so on a 6 GiB `pc` guest (RAM [0, 3 GiB - 128
-// KiB) and [4, 7) GiB) the first 1 GiB page lands at 5 GiB, the second at 4 GiB and the third
+// kernel's own setup_arch() allocations (direct-map page tables, NODE_DATA, the e820 copies:
+// vmMachineSpec().bootAllocations) take the top of the node before hugetlb_bootmem_alloc()
+// runs, so on a 6 GiB `pc` guest (RAM [0, 3 GiB - 128 KiB) and [4, 7) GiB) the first 1 GiB
+// page lands at 5 GiB, the second at 4 GiB and the third
 // at 1 GiB; [2, 3) GiB has SeaBIOS's tables at its top and [0, 1) GiB the kernel image, so a
 // fourth cannot be had (7.2 warns and keeps 3).
 //

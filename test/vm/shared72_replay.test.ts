@@ -25,9 +25,6 @@ const rec = parseRecording(
   JSON.parse(readFileSync(path.join(ROOT, "scenarios/vm-7.2-shared-6G.recording.json"), "utf8")),
 );
 
-/** The round in which the model still differs (S16, below). */
-const KNOWN_S16_ROUND = 1;
-
 describe("the shared scenarios on Linux 7.2, 6 GiB guest (recorded), replayed on its model", () => {
   for (let round = 0; round < rec.rounds; round++)
     it(`round ${round}: every exact field, log headline and MemFree change equal`, async () => {
@@ -45,19 +42,10 @@ describe("the shared scenarios on Linux 7.2, 6 GiB guest (recorded), replayed on
       };
       const { result: model } = await runModelLikeVm(parseScenarioFile(raw), real);
       const diffs = comparison(real, model, rec, true).diffs.map(formatDifference);
-      if (round !== KNOWN_S16_ROUND) expect(diffs).toEqual([]);
-      else {
-        // The one known difference (issue #12: "S16: the guest gets two 1 GiB pages, the model
-        // one"), in the round whose first observation found ~95 MB less free than round 0's.
-        // Rounds 1 and 2 ran in the same guest after round 0; the model replays each from a
-        // fresh boot and takes the missing pages for the kernel's own (calibratedToGuest): its
-        // unmovable blocks in [4, 5) GiB fill up, and the vmemmap pages S02 and S05 allocate
-        // when they restore 2 MiB folios land in [5, 6) GiB, one of the two 1 GiB ranges 7.2
-        // still finds free. Where the guest's own runtime allocations lie is not modelled.
-        // Fails once the model gets it right: then drop this branch.
-        expect(diffs.filter((d) => !d.startsWith("S16_demote_1G_HVO_on "))).toEqual([]);
-        expect(diffs).toContain("S16_demote_1G_HVO_on step 1: h1G.nr: expected 2, got 1");
-      }
+      // S16 ("the guest gets two 1 GiB pages, the model one", issue #12) is equal since the
+      // model places the kernel's own boot allocations as the guest's memblock does
+      // (vmMachineSpec().bootAllocations).
+      expect(diffs).toEqual([]);
       // All ten compared, step by step; S16 grew two 1 GiB pages in the guest.
       expect(Object.keys(model.scenarios)).toHaveLength(10);
       for (const [id, s] of Object.entries(model.scenarios))

@@ -26,6 +26,7 @@
 import { x86_64Arch, x86_64ZoneLimits } from "../../arch/x86_64.ts";
 import { buildNodes, GiB, MachineError, MiB } from "../../machine/layout.ts";
 import type { MachineSpec, PfnRange } from "../../machine/spec.ts";
+import { Memblock } from "../../mm/memblock.ts";
 import { virtMachineSpec } from "./machine_virt.ts";
 import type { GuestArch } from "./pieces.ts";
 import { BASE_CMDLINE } from "./qemu.ts";
@@ -248,7 +249,25 @@ export function guestOtherUsedPages(
       0,
     ),
   );
-  return present.map((p, i) => Math.max(0, Math.round((used * p) / total) - image[i]));
+  // Nor are the kernel's own boot allocations the model places itself (bootAllocations).
+  const boot = bootAllocationPages(spec);
+  return present.map((p, i) =>
+    Math.max(0, Math.round((used * p) / total) - image[i] - (boot.get(spec.nodes[i].nid) ?? 0)),
+  );
+}
+
+/** The pages the machine's bootAllocations reserve, per node, placed as boot places them. */
+function bootAllocationPages(spec: MachineSpec): Map<number, number> {
+  const out = new Map<number, number>();
+  if (!spec.bootAllocations?.length) return out;
+  const mb = new Memblock(spec.nodes, 2 ** spec.arch.pageShift);
+  for (const r of spec.reservedAtBoot ?? []) mb.reserve(r.startPfn, r.endPfn, "kernel", -1);
+  const before = new Set(mb.reserved.map((r) => r.startPfn));
+  for (const a of spec.bootAllocations) mb.allocBytes(a.bytes, a.align, a.nid, "pagetable");
+  for (const r of mb.reserved)
+    if (r.use === "pagetable" && !before.has(r.startPfn))
+      out.set(r.nid, (out.get(r.nid) ?? 0) + r.endPfn - r.startPfn);
+  return out;
 }
 
 /**
