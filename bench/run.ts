@@ -166,7 +166,7 @@ async function benchLive(
   const o = quick ? QUICK : FULL;
   console.log("");
   console.log(
-    `The live kernel and the model of this host (design legacy, warm), median of ${o.reps}; ratio = live / model`,
+    `The live kernel (wall time) and the model of this host (design legacy, warm, CPU time), median of ${o.reps}; ratio = live / model`,
   );
   const r = await benchVsLive({ n2m: o.n2m, n1g: o.n1g, reps: o.reps, live });
   if (r.live_unavailable) console.log(`  live kernel not used: ${r.live_unavailable}`);

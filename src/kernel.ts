@@ -270,8 +270,15 @@ export class Kernel {
 
   /** The node and zone a pfn belongs to (zone spans include holes). */
   pfnZone(pfn: number): { nid: number; zone: ZoneType } | null {
-    return findPfnRange(this.zoneCache, pfn);
+    // Runs of struct pages (a vmemmap page rendered, a folio's tails) ask about one zone.
+    const last = this.lastZone;
+    if (last !== null && pfn >= last.startPfn && pfn < last.endPfn) return last;
+    const z = findPfnRange(this.zoneCache, pfn);
+    if (z !== null) this.lastZone = z;
+    return z;
   }
+  /** The zone pfnZone() found last (zoneCache never changes after the constructor). */
+  private lastZone: (PfnRange & { nid: number; zone: ZoneType }) | null = null;
 
   pfnToNid(pfn: number): number {
     return this.pfnZone(pfn)?.nid ?? 0;
@@ -282,8 +289,14 @@ export class Kernel {
   }
 
   private isPresent(pfn: number): boolean {
-    return findPfnRange(this.presentRanges, pfn) !== null;
+    const last = this.lastPresent;
+    if (last !== null && pfn >= last.startPfn && pfn < last.endPfn) return true;
+    const r = findPfnRange(this.presentRanges, pfn);
+    if (r !== null) this.lastPresent = r;
+    return r !== null;
   }
+  /** The present range isPresent() found last (presentRanges never change after boot). */
+  private lastPresent: PfnRange | null = null;
 
   /**
    * Memory blocks offlined by mm/memory_hotplug.c (sorted, disjoint): present, with their

@@ -132,8 +132,8 @@ export class BuddyLru {
     // Added at the head of freeArea (expand(), a freed block): first on its own list too.
     const prev = zone.freeArea[order].head === pfn ? NO_PAGE : this.prevOf(zone, pfn, order, mt);
     const next = this.nextOf(zone, pfn, order, mt);
-    this.words.setNext(prev, pfn, head);
-    this.words.setPrev(next, pfn, head);
+    if (!this.generated(zone, prev, order)) this.words.setNext(prev, pfn, head);
+    if (!this.generated(zone, next, order)) this.words.setPrev(next, pfn, head);
     // The node's own words go with its buddy marks (storeNode(), one translation), the
     // allocator's onFreeHead call that follows; without one, here.
     if (this.nodeWithMarks) {
@@ -171,8 +171,20 @@ export class BuddyLru {
     const head = this.listHead(zone, order, mt);
     const prev = this.prevOf(zone, pfn, order, mt);
     const next = this.nextOf(zone, pfn, order, mt);
-    this.words.setNext(prev, next, head);
-    this.words.setPrev(next, prev, head);
+    if (!this.generated(zone, prev, order)) this.words.setNext(prev, next, head);
+    if (!this.generated(zone, next, order)) this.words.setPrev(next, prev, head);
+  }
+
+  /**
+   * Whether the head q (NO_PAGE: the list head) is a never-allocated block: its struct page is
+   * memmap_init()'s, rendered from the lists, so a store would change nothing (cheaper to tell
+   * from the lists than from its vmemmap page).
+   */
+  private generated(zone: Zone, q: number, order: number): boolean {
+    return (
+      q === NO_PAGE ||
+      (order === this.maxOrder && zone.lazy.length > 0 && !zone.freeArea[order].has(q))
+    );
   }
 
   /**

@@ -25,6 +25,10 @@
 //
 // Scale: whole MAX_PAGE_ORDER blocks that have never been allocated are kept as pfn ranges at
 // the tail of the top-order list, not one entry each, so a 16 TiB machine boots in seconds.
+// The vmemmap page lists of HVO (4095 pages per 1 GiB folio) go through allocPagesBulk() and
+// freePagesBulk(), which do a buddy block's worth of order-0 calls at once with the same result
+// (test/core/buddy_bulk.test.ts), and the pages they hand out are recorded as runs.
+// alloc_contig_pages() remembers per zone and size how far its candidates are known taken.
 //
 // Invariants: a free block is aligned to its order, lies inside one zone's present memory,
 // and overlaps no other free block or allocation; zone.nrFree = the pages of its free blocks;
