@@ -4,6 +4,9 @@
 // and the time of a full `hvo matrix`. A check run stops at its first violation: the seed is
 // one whose 2000 operations run clean.
 //
+// Then, per design, where the model alone spends its time by kind of operation, and the heap
+// and RSS after runs of 10,000 and 100,000 ops (the same when nothing is kept per op).
+//
 // Each figure is the median of three runs after a first one that warms the JIT up (the first
 // run, in a fresh process, is shown too: that is what a short `hvo check` sees). Steps per
 // second of wall time are the issue's figure; steps per CPU second of the process are shown
@@ -19,6 +22,7 @@ import {
   execute,
   generateOps,
   isNoop,
+  opStream,
 } from "../src/check/run.ts";
 import { DESIGNS, type Design } from "../src/kernel.ts";
 import type { Step } from "../src/scenario/format.ts";
@@ -123,9 +127,27 @@ function modelRuns(
   return { rates, byOp };
 }
 
+/** Ops of the memory runs: one ten times longer than the other. */
+export const MEMORY_OPS = [10_000, 100_000];
+
+/**
+ * The heap (after a full GC, when the process runs with --expose-gc) and the RSS at the end of
+ * one `hvo check` run of n ops on mainline (ops drawn as they run): the same for 10 times the
+ * ops when nothing is kept per op.
+ */
+export function memoryRun(n: number): { ops: number; heapBytes: number | null; rssBytes: number } {
+  const cfg = { ...config("mainline", 1, n), clock: undefined };
+  execute(cfg, opStream(cfg));
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const m = process.memoryUsage();
+  return { ops: n, heapBytes: gc ? m.heapUsed : null, rssBytes: m.rss };
+}
+
 export function benchCheck(o: { ops?: number; matrix?: boolean } = {}): {
   rows: CheckBench[];
   matrixSeconds: number | null;
+  memory: Array<{ ops: number; heapBytes: number | null; rssBytes: number }>;
 } {
   const ops = o.ops ?? OPS;
   const rows: CheckBench[] = [];
@@ -148,10 +170,11 @@ export function benchCheck(o: { ops?: number; matrix?: boolean } = {}): {
       violations: m.ex.violations.length,
     });
   }
-  if (o.matrix === false) return { rows, matrixSeconds: null };
+  if (o.matrix === false) return { rows, matrixSeconds: null, memory: [] };
+  const memory = MEMORY_OPS.map(memoryRun);
   const t0 = performance.now();
   buildMatrix({ ops: 20 });
-  return { rows, matrixSeconds: Math.round((performance.now() - t0) / 100) / 10 };
+  return { rows, matrixSeconds: Math.round((performance.now() - t0) / 100) / 10, memory };
 }
 
 /** The table bench/run.ts prints. */
@@ -192,6 +215,11 @@ export function checkTable(r: ReturnType<typeof benchCheck>): string[] {
   const worst = Math.min(...r.rows.map((x) => x.checked));
   const clean = r.rows.every((x) => x.violations === 0);
   lines.push("");
+  const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MB`;
+  for (const x of r.memory)
+    lines.push(
+      `memory after ${x.ops.toLocaleString("en")} ops (mainline): heap ${x.heapBytes === null ? "? (run with --expose-gc)" : mb(x.heapBytes)}, RSS ${mb(x.rssBytes)}`,
+    );
   if (r.matrixSeconds !== null) lines.push(`matrix: ${r.matrixSeconds} s (72 rows, 20 ops each)`);
   lines.push(
     `goal (issue 11): ${CHECK_GOAL.toLocaleString("en")} steps/s with invariants after every step: ${worst >= CHECK_GOAL ? "met" : "NOT met"} (slowest design ${worst.toLocaleString("en")})${clean ? "" : "; a run found a violation, so the figures are of a shorter run"}`,

@@ -383,9 +383,59 @@ export class AllocationMap extends Map<number, Allocation> {
   }
 }
 
+/**
+ * A Map from pfn to number, split by 2^30 pfns: a JavaScript Map holds at most 2^24 entries,
+ * and a 64 TiB machine given back in MAX_PAGE_ORDER blocks has more free blocks than that.
+ */
+class PfnMap {
+  private readonly shards = new Map<number, Map<number, number>>();
+  private lastKey = -1;
+  private last: Map<number, number> | undefined = undefined;
+  size = 0;
+
+  private shard(pfn: number, make: boolean): Map<number, number> | undefined {
+    const key = Math.floor(pfn / PFN_SHARD);
+    if (key === this.lastKey) return this.last;
+    let m = this.shards.get(key);
+    if (m === undefined && make) {
+      m = new Map();
+      this.shards.set(key, m);
+    }
+    if (m !== undefined) {
+      this.lastKey = key;
+      this.last = m;
+    }
+    return m;
+  }
+
+  get(pfn: number): number | undefined {
+    return this.size === 0 ? undefined : this.shard(pfn, false)?.get(pfn);
+  }
+  has(pfn: number): boolean {
+    return this.get(pfn) !== undefined;
+  }
+  set(pfn: number, v: number): void {
+    const m = this.shard(pfn, true) as Map<number, number>;
+    const n = m.size;
+    m.set(pfn, v);
+    this.size += m.size - n;
+  }
+  delete(pfn: number): void {
+    const m = this.shard(pfn, false);
+    if (m?.delete(pfn)) this.size--;
+  }
+  /** Shard by shard, each in insertion order. */
+  *[Symbol.iterator](): IterableIterator<[number, number]> {
+    for (const m of [...this.shards.values()]) yield* m;
+  }
+}
+
+/** pfns per PfnMap shard (2^30: 4 TiB of 4 KiB pages). */
+const PFN_SHARD = 2 ** 30;
+
 class FreeList {
-  private readonly next = new Map<number, number>();
-  private readonly prev = new Map<number, number>();
+  private readonly next = new PfnMap();
+  private readonly prev = new PfnMap();
   head = -1;
   tail = -1;
   count = 0;
@@ -496,7 +546,7 @@ export class PageAllocator {
   /** Listeners of free-list changes (see RangeListener; the allocations have their own). */
   readonly listeners: RangeListener[] = [];
   /** Free blocks, by first pfn (explicit ones; lazy ranges are in Zone.lazy). */
-  private readonly freeOrder = new Map<number, number>();
+  private readonly freeOrder = new PfnMap();
   /**
    * start_isolate_page_range() (memory offline): the free pages of this range are not handed
    * out until undo_isolate_page_range().
@@ -544,7 +594,7 @@ export class PageAllocator {
   zoneOf(pfn: number): Zone | null {
     // The zone found last first: callers ask about neighbouring pfns in a row.
     const last = this.lastZone;
-    if (last !== null && last.contains(pfn)) return last;
+    if (last?.contains(pfn)) return last;
     for (const z of this.zones)
       if (z.contains(pfn)) {
         this.lastZone = z;

@@ -240,6 +240,11 @@ export class KernelPageTables {
    * is missing or a leaf maps the address at a higher level.
    */
   slot(level: number, vaddr: bigint): { tablePfn: number; idx: number } | null {
+    if (this.fastIndex && vaddr >= this.tlbBase) {
+      // Inside the vmemmap: indices from the offset as numbers, as leafOf() computes them.
+      const off = Number(vaddr - this.tlbBase);
+      if (Number.isSafeInteger(off)) return this.slotOff(level, off);
+    }
     let table = this.rootPfn;
     const e = this.e;
     for (let l = 0; l < level; l++) {
@@ -247,6 +252,20 @@ export class KernelPageTables {
       table = e.pfn;
     }
     return { tablePfn: table, idx: this.index(level, vaddr) };
+  }
+
+  /** slot() of the address at byte offset off from the vmemmap base (fastIndex only). */
+  private slotOff(level: number, off: number): { tablePfn: number; idx: number } | null {
+    let table = this.rootPfn;
+    const e = this.e;
+    for (let l = 0; l < level; l++) {
+      const idx = (this.baseIndex[l] + Math.floor(off / this.levelSpan[l])) % this.entriesPerTable;
+      if (!this.entry(table, idx, l) || !e.table) return null;
+      table = e.pfn;
+    }
+    const idx =
+      (this.baseIndex[level] + Math.floor(off / this.levelSpan[level])) % this.entriesPerTable;
+    return { tablePfn: table, idx };
   }
 
   /** The leaf entry that maps vaddr (a PTE, or a huge PMD/PUD), or null. */

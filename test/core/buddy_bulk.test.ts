@@ -378,4 +378,37 @@ describe("bulk buddy operations equal the singles (mm/page_alloc.c)", () => {
     b.freePages(single, 0);
     expect(take()).toBe(256);
   });
+
+  it("keeps free blocks on both sides of pfn 2^30 (where its maps split) as one allocator", () => {
+    // 16 MiB around pfn 2^30 (4 TiB): every page handed out and given back, one at a time on
+    // one allocator and in bulk on the other, ends in the same lists as the boot left them.
+    const base = 2 ** 30 - 2048;
+    const node: NodeSpec = {
+      nid: 0,
+      ranges: [{ startPfn: base, endPfn: base + 4096 }],
+      zones: [{ type: "Normal", startPfn: base, endPfn: base + 4096 }],
+    };
+    const make = () => {
+      const b = new PageAllocator([node], 5, new Faults());
+      b.freeBootRange(base, base + 4096);
+      return b;
+    };
+    const lists = (b: PageAllocator) => b.zones[0].freeArea.map((l) => [...l]);
+    const a = make();
+    const b = make();
+    const boot = lists(a);
+    const got = a.allocPagesBulk(0, GFP_KERNEL, 4096, SITE, "vmemmap");
+    const one: number[] = [];
+    for (let i = 0; i < 4096; i++)
+      one.push(b.allocPagesNode(0, GFP_KERNEL, 0, SITE, "vmemmap") as number);
+    expect(got).toEqual(one);
+    expect(got.filter((p) => p >= 2 ** 30).length).toBe(2048);
+    a.freePagesBulk([...got].reverse());
+    for (const p of [...one].reverse()) b.freePages(p, 0);
+    expect(lists(a)).toEqual(lists(b));
+    expect(a.nrFreePages()).toBe(4096);
+    // Freed page by page from the top, the 32-page blocks come back lowest first.
+    expect(lists(a)[5]).toEqual(Array.from({ length: 128 }, (_, i) => base + 32 * i));
+    expect(boot[5].length).toBe(0);
+  });
 });

@@ -188,6 +188,52 @@ describe("frame store: runs of ids read as the per-frame Map store did", () => {
     expect(a.stats()).toEqual({ ownFrames: 1, patternFrames: 4094, initRanges: 2 });
   });
 
+  // The pool's churn (2 MiB folios whose vmemmap pages are scattered frames): single frames
+  // take a pattern at their own offset, are copied, written and overwritten by the hundred, so
+  // that ids are freed and reused by other patterns, a class's stale entries outnumber its live
+  // ones (and are swept), and freed page buffers come back for new own bytes.
+  it("hundreds of single-frame patterns, copies and writes on few frames: ids, classes and buffers reused", () => {
+    const few = fc.integer({ min: 0, max: 40 }).map((x) => 4000 + x * 7);
+    const churn: fc.Arbitrary<Op> = fc.oneof(
+      {
+        weight: 4,
+        arbitrary: fc.record({
+          op: fc.constant("setPattern" as const),
+          frame: few,
+          p: patternArb(64),
+        }),
+      },
+      {
+        weight: 2,
+        arbitrary: fc.record({ op: fc.constant("copyFrame" as const), frame: few, src: few }),
+      },
+      {
+        weight: 2,
+        arbitrary: fc.record({
+          op: fc.constant("writeU32" as const),
+          frame: few,
+          off: fc.integer({ min: 0, max: 63 }).map((x) => x * 64 + 8),
+          value: fc.nat(),
+        }),
+      },
+      { weight: 1, arbitrary: fc.record({ op: fc.constant("zeroFrame" as const), frame: few }) },
+    );
+    fc.assert(
+      fc.property(fc.array(churn, { minLength: 200, maxLength: 600 }), (ops) => {
+        const [a, b] = stores(64);
+        const seen = new Set<number>();
+        for (const o of ops) {
+          apply(a, o);
+          apply(b, o);
+          touched(o, seen);
+        }
+        for (const f of seen) compareFrame(a, b, f);
+        expect(a.stats()).toEqual(b.stats());
+      }),
+      { seed: 2026, numRuns: 25 },
+    );
+  });
+
   it("a chunk broken into hundreds of runs (one id per frame from then on) still reads the same", () => {
     const [a, b] = stores(64);
     const ops: Op[] = [];
