@@ -1074,11 +1074,12 @@ export function poolCounters(model: CheckTarget): Violation[] {
   c.mirror.refresh();
   const seen = observePool(k, pool, (vpn) => c.mirror.translate(vpn));
   const out: Violation[] = [];
-  const bad = (detail: string, expected: number, actual: number) => {
+  // The detail is written only for a counter that is wrong (this runs after every step).
+  const bad = (detail: () => string, expected: number, actual: number) => {
     if (expected !== actual && out.length < 8)
       out.push({
         invariant: "pool_counters",
-        detail,
+        detail: detail(),
         expected: `${expected}`,
         actual: `${actual}`,
       });
@@ -1098,7 +1099,11 @@ export function poolCounters(model: CheckTarget): Violation[] {
         continue;
       }
       if (info.nid !== k.pfnToNid(head))
-        bad(`${h.name}: folio ${head} is counted on node ${info.nid}`, k.pfnToNid(head), info.nid);
+        bad(
+          () => `${h.name}: folio ${head} is counted on node ${info.nid}`,
+          k.pfnToNid(head),
+          info.nid,
+        );
       const a = k.buddy.allocations.get(head);
       if (a?.use !== "hugetlb" || a.order !== h.order)
         out.push({
@@ -1107,23 +1112,23 @@ export function poolCounters(model: CheckTarget): Violation[] {
           pfn: head,
         });
     }
-    bad(`${h.name}: nr_hugepages against the folios in the pool`, obs.nr, h.nrHugePages);
+    bad(() => `${h.name}: nr_hugepages against the folios in the pool`, obs.nr, h.nrHugePages);
     let free = 0;
     for (const nid of pool.nodes) {
       const list = h.hugepageFreelists[nid];
       free += list.size;
       bad(
-        `${h.name}: node${nid} free_hugepages against the folios whose struct page says free`,
+        () => `${h.name}: node${nid} free_hugepages against the folios whose struct page says free`,
         obs.freeNode[nid] ?? 0,
         h.freeHugePagesNode[nid],
       );
       bad(
-        `${h.name}: node${nid} free list against the folios whose struct page says free`,
+        () => `${h.name}: node${nid} free list against the folios whose struct page says free`,
         obs.freeNode[nid] ?? 0,
         list.size,
       );
       bad(
-        `${h.name}: node${nid} nr_hugepages against the folios on that node`,
+        () => `${h.name}: node${nid} nr_hugepages against the folios on that node`,
         obs.nrNode[nid] ?? 0,
         h.nrHugePagesNode[nid],
       );
@@ -1139,22 +1144,27 @@ export function poolCounters(model: CheckTarget): Violation[] {
       }
     }
     bad(
-      `${h.name}: free_hugepages against the folios whose struct page says free`,
+      () => `${h.name}: free_hugepages against the folios whose struct page says free`,
       obs.free,
       h.freeHugePages,
     );
-    bad(`${h.name}: free_hugepages against the free lists`, free, h.freeHugePages);
-    bad(`${h.name}: nr_hugepages = free + active`, free + h.hugepageActivelist.size, h.nrHugePages);
+    bad(() => `${h.name}: free_hugepages against the free lists`, free, h.freeHugePages);
     bad(
-      `${h.name}: surplus_hugepages against the per-node counts`,
+      () => `${h.name}: nr_hugepages = free + active`,
+      free + h.hugepageActivelist.size,
+      h.nrHugePages,
+    );
+    bad(
+      () => `${h.name}: surplus_hugepages against the per-node counts`,
       h.surplusHugePagesNode.reduce((a, b) => a + b, 0),
       h.surplusHugePages,
     );
     // Above nr_hugepages is a finding (nodeSurplus() below), not an invariant of the kernel.
-    if (h.surplusHugePages < 0) bad(`${h.name}: surplus_hugepages below 0`, 0, h.surplusHugePages);
+    if (h.surplusHugePages < 0)
+      bad(() => `${h.name}: surplus_hugepages below 0`, 0, h.surplusHugePages);
     if (h.resvHugePages < 0 || h.resvHugePages > h.freeHugePages)
       bad(
-        `${h.name}: resv_hugepages outside [0, free ${h.freeHugePages}]`,
+        () => `${h.name}: resv_hugepages outside [0, free ${h.freeHugePages}]`,
         Math.min(Math.max(h.resvHugePages, 0), h.freeHugePages),
         h.resvHugePages,
       );

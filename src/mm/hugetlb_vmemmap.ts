@@ -406,8 +406,8 @@ export class HvoCore implements HugetlbVmemmap {
     const pmdSize = BigInt(g.pmdSize);
     let ret = 0;
     for (let addr = start; addr < end; ) {
-      const next =
-        (addr / pmdSize) * pmdSize + pmdSize < end ? (addr / pmdSize) * pmdSize + pmdSize : end;
+      const pmdEnd = addr - (addr % pmdSize) + pmdSize;
+      const next = pmdEnd < end ? pmdEnd : end;
       const pmd = k.pgt.slot(g.pmdLevel, addr);
       if (!pmd || !k.pgt.entry(pmd.tablePfn, pmd.idx, g.pmdLevel)) {
         addr = next; // a hole: pte_hole, nothing to do
@@ -417,11 +417,12 @@ export class HvoCore implements HugetlbVmemmap {
       if (ret) break;
       if (walk.remapPte) {
         const table = this.pmdTable(pmd);
-        // The PTEs of one table are consecutive: the first index, then one more per page.
-        let idx = k.pgt.index(g.pteLevel, addr);
+        // The PTEs of one table are consecutive: the first index, then one more per page (one
+        // slot object for them all: the callbacks use it, and keep nothing of it, per call).
+        const pte: PteSlot = { tablePfn: table, idx: k.pgt.index(g.pteLevel, addr) };
         for (let a = addr; a < next; a += pageSize) {
-          this.vmemmapPteEntry({ tablePfn: table, idx }, a, walk);
-          idx++;
+          this.vmemmapPteEntry(pte, a, walk);
+          pte.idx++;
         }
       }
       addr = next;
@@ -470,9 +471,7 @@ export class HvoCore implements HugetlbVmemmap {
     }
     if (this.pageReserved(pfn)) {
       k.memmapBootPagesAdd(-1);
-      k.memmap.setBit(pfn, PAGE_OFF.flags, PG.reserved, false);
-      // free_reserved_page(): init_page_count() then __free_page(): the count drops to 0.
-      k.memmap.writeU32(pfn, PAGE_OFF.refcount, 0);
+      this.clearReservedPage(pfn);
       k.buddy.freeReservedPage(pfn);
       k.memblock.unreservePage(pfn);
     } else {

@@ -1,6 +1,7 @@
 // The human-readable form of a scenario result (hvo-result/1), one printer for the model
 // (hvo run), the live kernel (hvo live) and a VM (hvo vm), so that their outputs line up.
 
+import { kmsgHeadlines } from "./compare.ts";
 import type { After, KpfPage, Result, StepRecord } from "./format.ts";
 
 /** "nr 2M value=16"; a role with the size it stood for: "nr PMD(2M) value=16". */
@@ -97,6 +98,23 @@ function counters(after: After, memmapDelta: number | null): string {
   );
 }
 
+/**
+ * The kernel's BUG / WARNING / "Bad page state" lines a step logged (the headlines `hvo diff`
+ * compares): the first of each kind as logged, and how many more of that kind followed.
+ */
+export function logSummary(kmsg: readonly string[]): string[] {
+  const kinds = new Map<string, { first: string; n: number }>();
+  for (const line of kmsg)
+    for (const h of kmsgHeadlines([line])) {
+      const k = kinds.get(h);
+      if (k) k.n++;
+      else kinds.set(h, { first: line.replace(/^\d+,\d+,\d+,[^;]*;/, ""), n: 1 });
+    }
+  return [...kinds.values()].map(
+    ({ first, n }) => `log: ${first}${n > 1 ? ` (and ${n - 1} more like it)` : ""}`,
+  );
+}
+
 /** Every scenario, step by step: what was done, the kernel's answer, the main counters. */
 export function formatResult(result: Result, header?: string): string {
   const lines: string[] = [
@@ -110,6 +128,7 @@ export function formatResult(result: Result, header?: string): string {
       const head = `${String(rec.i).padStart(4)}  ${stepText(rec)}`.padEnd(40);
       lines.push(`${head} ${outcome(rec).padEnd(12)} ${counters(rec.after, rec.delta.memmap_sum)}`);
       for (const page of rec.kpf ?? []) lines.push(`${" ".repeat(6)}${kpfSummary(page)}`);
+      for (const l of logSummary(rec.kmsg ?? [])) lines.push(`${" ".repeat(6)}${l}`);
     }
     const fr = sc.final_reset;
     if (fr) lines.push(`   -  ${"reset".padEnd(34)} ${fr.clean ? "clean" : "NOT CLEAN"}`);

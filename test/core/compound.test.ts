@@ -126,20 +126,6 @@ describe("the vmemmap (mm/sparse-vmemmap.c)", () => {
     }
   });
 
-  it("warns at boot when the vmemmap base breaks the mask encoding's alignment (CONFIG_DEBUG_VM)", () => {
-    // mm/sparse.c sparse_init(): a VM_WARN_ON_ONCE, so only a CONFIG_DEBUG_VM kernel warns;
-    // Debian's 7.2 config has it off and says nothing.
-    const s = machinePreset("x86_64", { memoryBytes: 2 * GiB });
-    const bad = { ...s, arch: { ...s.arch, vmemmapBase: s.arch.vmemmapBase + 0x200000n } };
-    const warns = (spec: typeof s, design: "mainline" | "legacy", debugVm: boolean) =>
-      new Kernel(spec, { design, debugVm }).boot().log.some((l) => /not aligned/.test(l.text));
-    expect(warns(bad, "mainline", true)).toBe(true);
-    expect(warns(bad, "mainline", false)).toBe(false);
-    expect(warns(s, "mainline", true)).toBe(false);
-    // The pointer encoding does not care.
-    expect(warns(bad, "legacy", true)).toBe(false);
-  });
-
   it("copy_page shares bytes until one side is written", () => {
     const k = boot(spec("x86_64", 2));
     const a = k.buddy.allocPagesNode(0, 0, 0, "t", "kernel")!;

@@ -6,7 +6,7 @@ import { KernelError, strerror } from "../../include/errno.ts";
 import { runModel } from "../../scenario/run_model.ts";
 import { ExitStatus, type Io, UsageError } from "../io.ts";
 import { DESIGN_HELP, MACHINE_HELP } from "../machine_arg.ts";
-import { bootFromArgs, loadScenarioFile, type ModelArgs } from "./run.ts";
+import { bootFromArgs, DEBUG_VM_HELP, loadScenarioFile, type ModelArgs } from "./run.ts";
 import type { Model } from "../../model.ts";
 
 /** The model after --after's scenarios ran (closing reset skipped), or a fresh boot. */
@@ -25,6 +25,7 @@ export function register(program: Command, io: Io): void {
     .option("--design <d>", DESIGN_HELP)
     .option("--after <scenario-file>", "run this scenario file first (without its closing reset)")
     .option("--pfn <start[,count]>", "for /proc/kpageflags and /proc/kpagecount: the pfns to print")
+    .option("--debug-vm", DEBUG_VM_HELP)
     .action((path: string, opts: ModelArgs & { after?: string; pfn?: string }) => {
       const model = modelAfter(opts);
       try {

@@ -29,7 +29,12 @@ export interface ModelArgs {
   cmdline?: string;
   /** Deliberate bugs (hvo check's --mutation), to replay a checker failure. */
   mutation?: string[];
+  /** Boot a kernel built with CONFIG_DEBUG_VM (its VM_WARN_ON / VM_BUG_ON checks run). */
+  debugVm?: boolean;
 }
+
+export const DEBUG_VM_HELP =
+  "as a kernel built with CONFIG_DEBUG_VM: its VM_WARN_ON/VM_BUG_ON checks run and log (Debian's 7.2 has it off)";
 
 /** Boots the model of --machine / --design (/ --mutation). */
 export function bootFromArgs(opts: ModelArgs): Model {
@@ -39,7 +44,7 @@ export function bootFromArgs(opts: ModelArgs): Model {
       throw new UsageError(`unknown mutation "${m}" (known: ${MUTATIONS.join(", ")})`);
     return m as Mutation;
   });
-  return bootModel(spec, resolveDesign(opts.design), { mutations });
+  return bootModel(spec, resolveDesign(opts.design), { mutations, debugVm: opts.debugVm });
 }
 
 /** Reads and parses a scenario file; problems are UsageErrors naming the file. */
@@ -104,6 +109,7 @@ export function register(program: Command, io: Io): void {
       "--no-reset",
       'start every scenario from the machine as booted (no FORMAT.md reset before it; as "reset": false)',
     )
+    .option("--debug-vm", DEBUG_VM_HELP)
     .option("--json", "print hvo-result/1")
     .option("--only <ids>", "only these scenarios (comma-separated ids)")
     .option(
