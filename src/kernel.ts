@@ -561,6 +561,10 @@ export class Kernel {
     // setup_arch(): the kernel image, where the machine says what of it stays reserved.
     for (const r of spec.reservedAtBoot ?? [])
       this.memblock.reserve(r.startPfn, r.endPfn, "kernel", this.pfnToNid(r.startPfn));
+    // early_reserve_initrd(): the initramfs where the boot loader put it, before any allocation.
+    const initrd = spec.initrd;
+    if (initrd)
+      this.memblock.reserve(initrd.startPfn, initrd.endPfn, "kernel", this.pfnToNid(initrd.startPfn));
     // The kernel's own boot allocations, where the machine lists them (memblock.ts allocBytes()).
     for (const a of spec.bootAllocations ?? [])
       this.memblock.allocBytes(a.bytes, a.align, a.nid, "kernel");
@@ -599,6 +603,12 @@ export class Kernel {
     this.sparseInit();
     for (const h of this.hooks) h.afterSparseInit?.(this);
 
+    // free_initrd_mem() (populate_rootfs(), an initcall): the kernel frees the initramfs after
+    // memblock_free_all() as order-0 pages (free_reserved_area(): PG_reserved cleared, the page
+    // freed, managed_pages and MemTotal grow). The pages end free and merged with their free
+    // neighbours as when memblock_free_all() hands them over, which is what the model does: only
+    // their order on the free lists differs (docs/rules.md, "The initrd").
+    if (initrd) this.memblock.unreserveRange(initrd.startPfn, initrd.endPfn);
     // mm_core_init(): memblock_free_all(); from here on memmap_init()'s view is fixed.
     this.bootReserved = this.memblock.reserved.map((r) => ({ ...r }));
     for (const r of this.memblock.freeRanges()) this.buddy.freeBootRange(r.startPfn, r.endPfn);

@@ -155,6 +155,15 @@ export interface MachineSpec {
    */
   reservedAtBoot?: PfnRange[];
   /**
+   * Where the boot loader put the initramfs, whole pages ([image, PAGE_ALIGN(image + size))):
+   * x86's setup_arch() reserves it in memblock before any allocation (early_reserve_initrd(); it
+   * stays in place, reserve_initrd() relocates only a ramdisk outside the direct map, which on
+   * 64-bit covers all RAM), so the kernel's own allocations and the memmap go below it, and the
+   * kernel gives it to the buddy after boot (populate_rootfs() -> free_initrd_mem()). Absent: no
+   * initrd.
+   */
+  initrd?: PfnRange;
+  /**
    * The kernel's own memblock allocations before hugetlb's and the memmap's, in its order (x86
    * setup_arch(): the direct map's page tables, NODE_DATA, the e820 copies; sparse_init(): the
    * section roots and usage maps), as the guest's `memblock=debug` log lists them: bytes, byte

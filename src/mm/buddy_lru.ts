@@ -22,7 +22,7 @@
 // so a link to a list head is right in its offset from NODE_DATA, not in NODE_DATA itself.
 
 import { ListHead as Head, type ListHead, type LruWords } from "./list.ts";
-import type { Zone } from "./page_alloc.ts";
+import { findRange, type Zone } from "./page_alloc.ts";
 
 /** list.ts NO_PAGE (a link to the list head), as a local constant on this hot path. */
 const NO_PAGE = -1;
@@ -262,18 +262,4 @@ export class BuddyLru {
 
 function orNone(p: number): number {
   return p === -1 ? NO_PAGE : p;
-}
-
-/** Index of the [s, e) range holding pfn in sorted ranges, or -1. */
-function findRange(ranges: ReadonlyArray<readonly [number, number]>, pfn: number): number {
-  let lo = 0;
-  let hi = ranges.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const [s, e] = ranges[mid];
-    if (pfn < s) hi = mid - 1;
-    else if (pfn >= e) lo = mid + 1;
-    else return mid;
-  }
-  return -1;
 }

@@ -1386,7 +1386,7 @@ function lowestSetBitOrder(pfn: number, cap = 62): number {
 }
 
 /** Index of the [s, e) range that contains pfn in a sorted list, or -1. */
-function findRange(ranges: Array<[number, number]>, pfn: number): number {
+export function findRange(ranges: ReadonlyArray<readonly [number, number]>, pfn: number): number {
   let lo = 0;
   let hi = ranges.length - 1;
   while (lo <= hi) {

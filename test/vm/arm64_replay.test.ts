@@ -10,13 +10,8 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { differences, runModelLikeVm } from "../../src/cli/commands/diff.ts";
 import { formatDifference } from "../../src/scenario/compare.ts";
-import {
-  parseRecording,
-  parseScenarioFile,
-  RESULT_FORMAT,
-  type Result,
-  type ResultScenario,
-} from "../../src/scenario/format.ts";
+import { parseRecording, parseScenarioFile } from "../../src/scenario/format.ts";
+import { recordedRound } from "./pieces.ts";
 
 const DIR = path.resolve(import.meta.dirname, "../../scenarios/vm-arm64");
 
@@ -33,15 +28,8 @@ describe("arm64 guests' recordings replayed on the model of the guest", () => {
       );
       expect(rec.machine.vm).toBe(`vm:debian-7.2:${flavour}`);
       expect(rec.kernel).toContain(`7.2.13+deb14-${flavour} `);
-      const scenarios: Record<string, ResultScenario> = {};
-      for (const [id, s] of Object.entries(rec.scenarios))
-        scenarios[id] = { ...s.runs[0], vm: s.vm } as ResultScenario;
-      const real: Result = {
-        format: RESULT_FORMAT,
-        machine: String(rec.machine.vm),
-        design: "live",
-        scenarios,
-      };
+      const real = recordedRound(rec);
+      const scenarios = real.scenarios;
       const { result: model, specs } = await runModelLikeVm(parseScenarioFile(raw), real);
       // The model booted the guest's machine: arm64 virt with the recording's page size.
       for (const spec of specs.values())

@@ -13,14 +13,8 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { comparison, runModelLikeVm } from "../../src/cli/commands/diff.ts";
 import { formatDifference, kmsgHeadlines } from "../../src/scenario/compare.ts";
-import {
-  parseRecording,
-  parseScenarioFile,
-  type Recording,
-  RESULT_FORMAT,
-  type Result,
-  type ResultScenario,
-} from "../../src/scenario/format.ts";
+import { parseRecording, parseScenarioFile, type Result } from "../../src/scenario/format.ts";
+import { recordedRound } from "./pieces.ts";
 
 const DIR = path.resolve(import.meta.dirname, "../../scenarios");
 const NAMES = readdirSync(DIR)
@@ -36,20 +30,12 @@ const NAMES = readdirSync(DIR)
  */
 const KNOWN: Record<string, string[]> = {};
 
-/** The recording's round 0 as the result `hvo vm --json` would have printed. */
-function realOf(rec: Recording): Result {
-  const scenarios: Record<string, ResultScenario> = {};
-  for (const [id, s] of Object.entries(rec.scenarios))
-    scenarios[id] = { ...s.runs[0], vm: s.vm } as ResultScenario;
-  return { format: RESULT_FORMAT, machine: String(rec.machine.vm), design: "live", scenarios };
-}
-
 function load(name: string) {
   const raw = JSON.parse(readFileSync(path.join(DIR, `vm-7.2-boot-${name}.json`), "utf8"));
   const rec = parseRecording(
     JSON.parse(readFileSync(path.join(DIR, `vm-7.2-boot-${name}.recording.json`), "utf8")),
   );
-  return { raw, file: parseScenarioFile(raw), rec, real: realOf(rec) };
+  return { raw, file: parseScenarioFile(raw), rec, real: recordedRound(rec) };
 }
 
 /** 1 GiB pages a `hugepagesz=1G hugepages=...` command line asks for (per-node lists summed). */

@@ -5,6 +5,12 @@
 // that cannot be unpacked, a build that fails) the error is thrown and the tests fail.
 import { buildInitramfs } from "../../src/live/vm/initramfs.ts";
 import { ensureHostTools, resolveKernel, VmSetupError } from "../../src/live/vm/pieces.ts";
+import {
+  type Recording,
+  RESULT_FORMAT,
+  type Result,
+  type ResultScenario,
+} from "../../src/scenario/format.ts";
 
 export async function vmPiecesUnavailable(who: string): Promise<string | null> {
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
@@ -52,4 +58,12 @@ export function rawWords(hex: string): bigint[] {
     out.push(BigInt(`0x${bytes.reverse().join("")}`));
   }
   return out;
+}
+
+/** A recording's round as the result `hvo vm --json` printed for it (what the replays compare). */
+export function recordedRound(rec: Recording, round = 0): Result {
+  const scenarios: Record<string, ResultScenario> = {};
+  for (const [id, s] of Object.entries(rec.scenarios))
+    scenarios[id] = { ...s.runs[round], vm: s.vm } as ResultScenario;
+  return { format: RESULT_FORMAT, machine: String(rec.machine.vm), design: "live", scenarios };
 }

@@ -11,13 +11,8 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { comparison, runModelLikeVm } from "../../src/cli/commands/diff.ts";
 import { formatDifference } from "../../src/scenario/compare.ts";
-import {
-  parseRecording,
-  parseScenarioFile,
-  RESULT_FORMAT,
-  type Result,
-  type ResultScenario,
-} from "../../src/scenario/format.ts";
+import { parseRecording, parseScenarioFile } from "../../src/scenario/format.ts";
+import { recordedRound } from "./pieces.ts";
 
 const ROOT = path.resolve(import.meta.dirname, "../..");
 const raw = JSON.parse(readFileSync(path.join(ROOT, "scenarios/shared/scenarios.json"), "utf8"));
@@ -29,17 +24,10 @@ describe("the shared scenarios on Linux 7.2, 6 GiB guest (recorded), replayed on
   for (let round = 0; round < rec.rounds; round++)
     it(`round ${round}: every exact field, log headline and MemFree change equal`, async () => {
       expect(rec.kernel).toContain("7.2.13+deb14-amd64 ");
-      const scenarios: Record<string, ResultScenario> = {};
-      for (const [id, s] of Object.entries(rec.scenarios)) {
+      for (const [id, s] of Object.entries(rec.scenarios))
         expect([id, s.vm]).toEqual([id, { memory: "6G", nodes: 1, cmdline: "" }]);
-        scenarios[id] = { ...s.runs[round], vm: s.vm } as ResultScenario;
-      }
-      const real: Result = {
-        format: RESULT_FORMAT,
-        machine: String(rec.machine.vm),
-        design: "live",
-        scenarios,
-      };
+      const real = recordedRound(rec, round);
+      const scenarios = real.scenarios;
       const { result: model } = await runModelLikeVm(parseScenarioFile(raw), real);
       const diffs = comparison(real, model, rec, true).diffs.map(formatDifference);
       // S16 ("the guest gets two 1 GiB pages, the model one", issue #12) is equal since the
