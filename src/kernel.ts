@@ -451,18 +451,23 @@ export class Kernel {
     else this.buddy.lru?.words.poisonAt(pfn);
   }
 
+  /** NODE_DATA(nid)'s physical address, where boot placed it (a `nodeData` boot allocation). */
+  private readonly nodeDataPhys = new Map<number, number>();
+
   /**
-   * NODE_DATA(nid)'s kernel virtual address. The kernel memblock-allocates struct pglist_data
-   * (176256 bytes in the VM's 7.2.13) in setup_arch(), top-down on its node, a placement the
-   * model does not make itself: this is where the 6 GiB one-node guest has it, 8 KiB (two
-   * earlier top-down pages) plus the structure below the node's end, 64-byte aligned, in
-   * x86_64's direct map (PAGE_OFFSET 0xffff888000000000 without KASLR): its free lists' heads
-   * are at 0xffff8881bffd2f80 + their offsets; so does node 1 of the two-node guest, not its
-   * node 0 (3.8 MiB lower, below the kernel's earlier allocations under 4 GiB). Elsewhere
-   * (other nodes, machines, kernels) it is a stand-in with the same rule; the free lists'
-   * heads are at their true offsets from it (mm/buddy_lru.ts, docs/struct-page-lru.md).
+   * NODE_DATA(nid)'s kernel virtual address, in x86_64's direct map (PAGE_OFFSET
+   * 0xffff888000000000 without KASLR). The kernel memblock-allocates struct pglist_data (176256
+   * bytes in the VM's 7.2.13) in setup_arch(), top-down on its node: where the machine lists it
+   * among its boot allocations (the QEMU guests), memblock placed it (0xffff8881bffd2f80 on the
+   * 6 GiB one-node guest and node 1 of the two-node one; node 0 of that one sits below the initrd,
+   * 0xffff8880bfc09f80). Elsewhere it is a stand-in with the one-node guest's rule, 8 KiB (two
+   * earlier top-down pages) plus the structure below the node's end, 64-byte aligned; the free
+   * lists' heads are at their true offsets from it (mm/buddy_lru.ts, docs/struct-page-lru.md).
    */
   nodeDataVaddr(nid: number): bigint {
+    // Where the machine lists NODE_DATA among its boot allocations, memblock placed it.
+    const placed = this.nodeDataPhys.get(nid);
+    if (placed !== undefined) return DIRECT_MAP_BASE + BigInt(placed);
     const node = this.spec.nodes.find((n) => n.nid === nid);
     const endPfn = node ? Math.max(...node.ranges.map((r) => r.endPfn)) : 0;
     const top = endPfn * this.pageSize - NODE_DATA_BELOW_TOP;
@@ -564,10 +569,17 @@ export class Kernel {
     // early_reserve_initrd(): the initramfs where the boot loader put it, before any allocation.
     const initrd = spec.initrd;
     if (initrd)
-      this.memblock.reserve(initrd.startPfn, initrd.endPfn, "kernel", this.pfnToNid(initrd.startPfn));
+      this.memblock.reserve(
+        initrd.startPfn,
+        initrd.endPfn,
+        "kernel",
+        this.pfnToNid(initrd.startPfn),
+      );
     // The kernel's own boot allocations, where the machine lists them (memblock.ts allocBytes()).
-    for (const a of spec.bootAllocations ?? [])
-      this.memblock.allocBytes(a.bytes, a.align, a.nid, "kernel");
+    for (const a of spec.bootAllocations ?? []) {
+      const addr = this.memblock.allocBytes(a.bytes, a.align, a.nid, "kernel");
+      if (a.nodeData) this.nodeDataPhys.set(a.nid, addr);
+    }
     // The kernel's top-level page table lives in its image (swapper_pg_dir): a reserved page,
     // taken from memblock where the machine does not say which.
     let root: number;
@@ -607,7 +619,7 @@ export class Kernel {
     // memblock_free_all() as order-0 pages (free_reserved_area(): PG_reserved cleared, the page
     // freed, managed_pages and MemTotal grow). The pages end free and merged with their free
     // neighbours as when memblock_free_all() hands them over, which is what the model does: only
-    // their order on the free lists differs (docs/rules.md, "The initrd").
+    // their order on the free lists may differ (docs/vm.md).
     if (initrd) this.memblock.unreserveRange(initrd.startPfn, initrd.endPfn);
     // mm_core_init(): memblock_free_all(); from here on memmap_init()'s view is fixed.
     this.bootReserved = this.memblock.reserved.map((r) => ({ ...r }));

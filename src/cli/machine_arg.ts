@@ -18,7 +18,7 @@ import { UsageError } from "./io.ts";
 export const DEFAULT_MACHINE = "x86_64";
 export const DEFAULT_DESIGN: Design = "mainline";
 
-export const MACHINE_HELP = `machine preset (${[...presetNames(), "host"].join(", ")}), qemu:SIZE[,nodes=N][,arch=arm64|arm64-16k] (the guest hvo vm boots, e.g. qemu:6G) or a machine file (YAML/JSON)`;
+export const MACHINE_HELP = `machine preset (${[...presetNames(), "host"].join(", ")}), qemu:SIZE[,nodes=N][,arch=arm64|arm64-16k][,initrd=BYTES] (the guest hvo vm boots, e.g. qemu:6G) or a machine file (YAML/JSON)`;
 export const CMDLINE_HELP =
   "kernel parameters added after the machine's own (hugepagesz=1G hugepages=2, hugetlb_free_vmemmap=on)";
 
@@ -28,7 +28,7 @@ export const CMDLINE_HELP =
  */
 const QEMU_MACHINES: Record<
   string,
-  (o: { memoryBytes: number; nodes: number; cmdline: string }) => MachineSpec
+  (o: { memoryBytes: number; nodes: number; cmdline: string; initrdBytes?: number }) => MachineSpec
 > = {
   x86_64: (o) => vmMachineSpec(o),
   // QEMU's `virt` board with Debian's arm64 (4K pages) and arm64-16k kernels.
@@ -54,9 +54,14 @@ export function qemuMachine(arg: string, cmdline = ""): MachineSpec {
   }
   let nodes = DEFAULT_SHAPE.nodes;
   let arch = "x86_64";
+  // initrd=BYTES: the size of the guest's initramfs (default: the project's own, 0: none).
+  let initrdBytes: number | undefined;
   for (const o of opts) {
     const m = /^([a-z]+)=(.*)$/.exec(o);
     if (m?.[1] === "nodes" && /^[0-9]+$/.test(m[2])) nodes = Number(m[2]);
+    else if (m?.[1] === "initrd" && /^[0-9]+$/.test(m[2])) initrdBytes = Number(m[2]);
+    else if (m?.[1] === "initrd")
+      throw new UsageError(`${where}: initrd=${m[2]} is not a size in bytes (0: no initrd)`);
     else if (m?.[1] === "arch" && m[2] in QEMU_MACHINES) arch = m[2];
     else if (m?.[1] === "nodes")
       throw new UsageError(`${where}: nodes=${m[2]} is not a number of nodes (1 to 8)`);
@@ -64,10 +69,15 @@ export function qemuMachine(arg: string, cmdline = ""): MachineSpec {
       throw new UsageError(
         `${where}: arch=${m[2]}: the guests are ${Object.keys(QEMU_MACHINES).join(", ")}`,
       );
-    else throw new UsageError(`${where}: "${o}" is not nodes=N or arch=A`);
+    else throw new UsageError(`${where}: "${o}" is not nodes=N, arch=A or initrd=BYTES`);
   }
   try {
-    return QEMU_MACHINES[arch]({ memoryBytes: mib * 2 ** 20, nodes, cmdline });
+    return QEMU_MACHINES[arch]({
+      memoryBytes: mib * 2 ** 20,
+      nodes,
+      cmdline,
+      ...(initrdBytes !== undefined ? { initrdBytes } : {}),
+    });
   } catch (e) {
     if (e instanceof MachineError) throw new UsageError(`${where}: ${e.message}`);
     throw e;

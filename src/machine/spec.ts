@@ -167,9 +167,11 @@ export interface MachineSpec {
    * The kernel's own memblock allocations before hugetlb's and the memmap's, in its order (x86
    * setup_arch(): the direct map's page tables, NODE_DATA, the e820 copies; sparse_init(): the
    * section roots and usage maps), as the guest's `memblock=debug` log lists them: bytes, byte
-   * alignment, node (-1: NUMA_NO_NODE). Absent: the model places none but its root page table.
+   * alignment, node (-1: NUMA_NO_NODE); `nodeData` marks NODE_DATA(nid), struct pglist_data,
+   * whose address the free lists' heads are at. Absent: the model places none but its root page
+   * table.
    */
-  bootAllocations?: { bytes: number; align: number; nid: number }[];
+  bootAllocations?: { bytes: number; align: number; nid: number; nodeData?: boolean }[];
   /**
    * The pfn of the kernel's top-level page table (swapper_pg_dir / init_top_pgt), a page of the
    * image in reservedAtBoot. Absent: the model takes a page from memblock for it.

@@ -312,13 +312,29 @@ export class Compound {
   /** Whole vmemmap pages of tails [frame, frame + n) from memmap offset voff: one pattern. */
   private tailsRun(mode: TailsMode, frame: number, voff: number, n: number, info: bigint): void {
     // The same bytes as the per-struct-page stores produce (memmap_init()'s page of the buddy
-    // once the compound words and mappings are cleared).
-    this.memmap.frames.setPatternRange(
-      frame,
-      n,
-      mode === TAILS_PREP ? { kind: "tails", voff, info } : { kind: "init", voff, asFree: true },
-    );
+    // once the compound words and mappings are cleared). The pattern objects are reused: the
+    // frame store copies what it keeps of them.
+    if (mode === TAILS_PREP) {
+      const p = this.tailsPattern;
+      p.voff = voff;
+      p.info = info;
+      this.memmap.frames.setPatternRange(frame, n, p);
+    } else {
+      this.freedPattern.voff = voff;
+      this.memmap.frames.setPatternRange(frame, n, this.freedPattern);
+    }
   }
+
+  private readonly tailsPattern: { kind: "tails"; voff: number; info: bigint } = {
+    kind: "tails",
+    voff: 0,
+    info: 0n,
+  };
+  private readonly freedPattern: { kind: "init"; voff: number; asFree: true } = {
+    kind: "init",
+    voff: 0,
+    asFree: true,
+  };
 
   /**
    * tailsSpan() through the page's 32-bit words, on a little-endian host (where a word store

@@ -191,7 +191,8 @@ describe("qemu: machines and --cmdline: bad input is one line naming the problem
     ["qemu:6G,nodes=x", /nodes=x is not a number of nodes/],
     ["qemu:6G,nodes=0", /nodes must be 1 to 8/],
     ["qemu:6G,nodes=5", /do not split evenly over 5 nodes/],
-    ["qemu:6G,colour=blue", /"colour=blue" is not nodes=N or arch=A/],
+    ["qemu:6G,colour=blue", /"colour=blue" is not nodes=N, arch=A or initrd=BYTES/],
+    ["qemu:6G,initrd=big", /initrd=big is not a size in bytes/],
     ["qemu:128M", /at least 256M/],
     ["qemu:6G,arch=sparc", /arch=sparc: the guests are x86_64, arm64, arm64-16k/],
   ])("%s", async (m, why) => {

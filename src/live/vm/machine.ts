@@ -57,6 +57,32 @@ const KERNEL_IMAGE_RESERVED: PfnRange[] = [
   { startPfn: 0x3e4f, endPfn: 0x4005 },
   { startPfn: 0x4200, endPfn: 0x4211 },
 ];
+/**
+ * The size of the project's own x86_64 initramfs (src/live/vm/initramfs.ts) as this project's
+ * hosts build it (Debian's busybox-static, gcc -O2 -static; the cpio has fixed mtimes, so the same
+ * inputs give the same archive): 3810816 bytes, 0x3a2600, which the guest's kernel frees as
+ * "Freeing initrd memory: 3724K". Another host's busybox or gcc can give another size: the VM
+ * runner records the size of the one it booted (the result's guest.initrd_bytes).
+ */
+export const DEFAULT_INITRD_BYTES = 3810816;
+/**
+ * QEMU's x86 loader (hw/i386/x86.c x86_load_linux(), PVH and bzImage alike) puts the initrd at the
+ * highest page-aligned address below initrd_max = below_4g_mem_size - acpi_data_size - 1, where
+ * the pc machine's acpi_data_size is 0x20000 + 0x8000 (the ACPI tables SeaBIOS puts at the top of
+ * low RAM). Seen on the 6 GiB guests: lowmem 0xc0000000, ramdisk [0xbfc35000, 0xbffd8000).
+ */
+const PC_ACPI_DATA_SIZE = 0x28000;
+
+/** Where QEMU loads an initrd of `bytes` on a `pc` guest with `memoryBytes` of RAM, in pfns. */
+export function qemuPcInitrd(memoryBytes: number, bytes: number): PfnRange {
+  const initrdMax = qemuPcLowmemBytes(memoryBytes) - PC_ACPI_DATA_SIZE - 1;
+  if (!Number.isInteger(bytes) || bytes <= 0 || bytes >= initrdMax)
+    throw new MachineError(`vm: an initrd of ${bytes} bytes does not fit below ${initrdMax + 1}`);
+  const start = Math.floor((initrdMax - bytes) / PAGE) * PAGE;
+  // early_reserve_initrd(): only the end is rounded, PAGE_ALIGN(image + size).
+  return { startPfn: start / PAGE, endPfn: Math.ceil((start + bytes) / PAGE) };
+}
+
 /** SECTION_SIZE_BITS 27: a node must own whole sections for the model (one nid per section). */
 const SECTION_BYTES = 2 ** 27;
 /**
@@ -81,13 +107,14 @@ const ROOT_PAGE_TABLE_PFN = 0x3200;
 function guestBootAllocations(
   perNode: PfnRange[][],
   e820Entries: number,
-): { bytes: number; align: number; nid: number }[] {
+): NonNullable<MachineSpec["bootAllocations"]> {
   const CACHE = 64;
-  const out: { bytes: number; align: number; nid: number }[] = [
+  const out: NonNullable<MachineSpec["bootAllocations"]> = [
     { bytes: PAGE, align: PAGE, nid: -1 },
     { bytes: PAGE, align: PAGE, nid: -1 },
   ];
-  perNode.forEach((_, nid) => out.push({ bytes: 176256, align: CACHE, nid }));
+  for (let nid = 0; nid < perNode.length; nid++)
+    out.push({ bytes: 176256, align: CACHE, nid, nodeData: true });
   for (const bytes of [73, 75, 512]) out.push({ bytes, align: CACHE, nid: -1 });
   for (let i = 0; i < e820Entries; i++) out.push({ bytes: 104, align: CACHE, nid: -1 });
   for (let i = 0; i < 3; i++) out.push({ bytes: 32, align: CACHE, nid: -1 });
@@ -117,6 +144,11 @@ export interface VmMachineOptions {
    */
   arch?: GuestArch;
   pageSize?: number;
+  /**
+   * The size of the initramfs the guest boots with, bytes (x86_64): default DEFAULT_INITRD_BYTES,
+   * the project's own; 0 for none.
+   */
+  initrdBytes?: number;
 }
 
 /** The guest's below-4G RAM size (QEMU's below_4g_mem_size). */
@@ -148,9 +180,15 @@ export function qemuPcRam(memoryBytes: number): PfnRange[] {
  */
 export function guestOfVmResult(real: {
   machine?: string;
-  guest?: { arch: GuestArch; page_size: number };
-}): { arch: GuestArch; pageSize: number } {
-  if (real.guest) return { arch: real.guest.arch, pageSize: real.guest.page_size };
+  guest?: { arch: GuestArch; page_size: number; initrd_bytes?: number };
+}): { arch: GuestArch; pageSize: number; initrdBytes?: number } {
+  if (real.guest)
+    return {
+      arch: real.guest.arch,
+      pageSize: real.guest.page_size,
+      // Recorded since the runner knows it; older results leave the default.
+      ...(real.guest.initrd_bytes !== undefined ? { initrdBytes: real.guest.initrd_bytes } : {}),
+    };
   const m = /^vm:debian-\d+\.\d+:(arm64(?:-16k)?)$/.exec(real.machine ?? "");
   if (m) return { arch: "arm64", pageSize: m[1] === "arm64" ? 4096 : 16384 };
   return { arch: "x86_64", pageSize: 4096 };
@@ -198,6 +236,7 @@ export function vmMachineSpec(opts: VmMachineOptions): MachineSpec {
     perNode.push(mine);
   }
   const extra = (opts.cmdline ?? "").trim();
+  const initrdBytes = opts.initrdBytes ?? DEFAULT_INITRD_BYTES;
   return {
     name: `vm-pc-${memoryBytes / MiB}M${nrNodes > 1 ? `-${nrNodes}n` : ""}`,
     arch: x86_64Arch(),
@@ -210,6 +249,7 @@ export function vmMachineSpec(opts: VmMachineOptions): MachineSpec {
     // 0xfffc0000, RAM above 4G where there is some, and QEMU's reserved range at 0xfd00000000.
     bootAllocations: guestBootAllocations(perNode, 6 + (memoryBytes > lowmem ? 1 : 0)),
     rootPageTablePfn: ROOT_PAGE_TABLE_PFN,
+    ...(initrdBytes > 0 ? { initrd: qemuPcInitrd(memoryBytes, initrdBytes) } : {}),
   };
 }
 
@@ -262,6 +302,7 @@ function bootAllocationPages(spec: MachineSpec): Map<number, number> {
   if (!spec.bootAllocations?.length) return out;
   const mb = new Memblock(spec.nodes, 2 ** spec.arch.pageShift);
   for (const r of spec.reservedAtBoot ?? []) mb.reserve(r.startPfn, r.endPfn, "kernel", -1);
+  if (spec.initrd) mb.reserve(spec.initrd.startPfn, spec.initrd.endPfn, "kernel", -1);
   const before = new Set(mb.reserved.map((r) => r.startPfn));
   for (const a of spec.bootAllocations) mb.allocBytes(a.bytes, a.align, a.nid, "pagetable");
   for (const r of mb.reserved)

@@ -320,8 +320,12 @@ async function runRounds(
 
 export interface VmResult extends Result {
   timings: VmTiming[];
-  /** The guest's architecture and base page size (the model's machine follows them). */
-  guest: { arch: GuestArch; page_size: number };
+  /**
+   * The guest's architecture and base page size, and the size of the initramfs it booted (the
+   * model's machine follows them: x86 loads the initrd at the top of low RAM, below which the
+   * kernel's boot allocations go).
+   */
+  guest: { arch: GuestArch; page_size: number; initrd_bytes?: number };
 }
 
 /** Runs a scenario file in the VM: hvo-result/1 (plus `vm` shapes and `timings`). */
@@ -346,7 +350,11 @@ export async function runVm(raw: unknown, opts: VmOptions = {}): Promise<VmResul
     ...(absent.size ? { absent_hstates: [...absent] } : {}),
     scenarios: ordered,
     timings,
-    guest: { arch: prepared.kernel.arch, page_size: prepared.kernel.pageSize },
+    guest: {
+      arch: prepared.kernel.arch,
+      page_size: prepared.kernel.pageSize,
+      initrd_bytes: fs.statSync(prepared.initrd).size,
+    },
   };
 }
 
