@@ -18,8 +18,9 @@
 // .free_area[order].free_list[mt], with the member offsets of the VM's kernel (Debian 7.2.13
 // amd64, from its BTF: sizeof(struct zone) 1856, free_area at +256, sizeof(struct free_area) 104
 // = 6 list heads and nr_free). Where NODE_DATA sits is the kernel's memblock placement in
-// setup_arch(), which the model does not make: its address is a stand-in (Kernel.nodeDataVaddr),
-// so a link to a list head is right in its offset from NODE_DATA, not in NODE_DATA itself.
+// setup_arch(): the model makes it where the machine lists NODE_DATA among its boot allocations
+// (the QEMU guests), and elsewhere uses a stand-in (Kernel.nodeDataVaddr), where a link to a list
+// head is right in its offset from NODE_DATA, not in NODE_DATA itself.
 
 import { ListHead as Head, type ListHead, type LruWords } from "./list.ts";
 import { findRange, type Zone } from "./page_alloc.ts";

@@ -172,7 +172,8 @@ export const DESIGN_FACTS: Readonly<Record<Design, DesignFacts>> = {
   },
   "mainline-7.1": {
     name: "mainline-7.1",
-    label: "Linux 7.1 as merged (7.1-rc1..rc6): a shared tail page per zone, before the rollback fix",
+    label:
+      "Linux 7.1 as merged (7.1-rc1..rc6): a shared tail page per zone, before the rollback fix",
     kernels: "7.1-rc1 .. 7.1-rc6 (7.1 final has the rollback fix: docs/findings.md 2)",
     maskWhen: "hugetlb_page_optimize_vmemmap",
     tailScope: "zone",

@@ -61,8 +61,6 @@ describe("alloc_contig_pages(): free 2 MiB HugeTLB pages in the way of a 1 GiB p
     expect(mainline.m.read(`${H2M}/nr_hugepages`).trim()).toBe("512");
     expect(mainline.m.read(`${H2M}/free_hugepages`).trim()).toBe("512");
     expect(mainline.small().filter((p) => p >= 5 * PFN_GiB && p < 6 * PFN_GiB)).toEqual([]);
-    expect(
-      mainline.m.k.printk.since(0).filter((l) => /Bad page state/.test(l.text)),
-    ).toEqual([]);
+    expect(mainline.m.k.printk.since(0).filter((l) => /Bad page state/.test(l.text))).toEqual([]);
   });
 });
