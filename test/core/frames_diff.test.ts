@@ -154,21 +154,26 @@ function stores(sps: number): [FrameStore, MapFrameStore] {
   return [a, b];
 }
 
+/** Both stores after the same ops: every frame the ops touched and the counts equal. */
+function bothAgree(sps: number, ops: readonly Op[]): void {
+  const [a, b] = stores(sps);
+  const seen = new Set<number>();
+  for (const o of ops) {
+    apply(a, o);
+    apply(b, o);
+    touched(o, seen);
+  }
+  for (const f of seen) compareFrame(a, b, f);
+  expect(a.stats()).toEqual(b.stats());
+}
+
 describe("frame store: runs of ids read as the per-frame Map store did", () => {
   for (const sps of [64, 56]) {
     it(`struct page of ${sps} bytes: same bytes, words, patterns and counts after random operations`, () => {
       fc.assert(
-        fc.property(fc.array(opArb(sps), { minLength: 1, maxLength: 60 }), (ops) => {
-          const [a, b] = stores(sps);
-          const seen = new Set<number>();
-          for (const o of ops) {
-            apply(a, o);
-            apply(b, o);
-            touched(o, seen);
-          }
-          for (const f of seen) compareFrame(a, b, f);
-          expect(a.stats()).toEqual(b.stats());
-        }),
+        fc.property(fc.array(opArb(sps), { minLength: 1, maxLength: 60 }), (ops) =>
+          bothAgree(sps, ops),
+        ),
         { seed: 1111 + sps, numRuns: 120 },
       );
     });
@@ -219,17 +224,7 @@ describe("frame store: runs of ids read as the per-frame Map store did", () => {
       { weight: 1, arbitrary: fc.record({ op: fc.constant("zeroFrame" as const), frame: few }) },
     );
     fc.assert(
-      fc.property(fc.array(churn, { minLength: 200, maxLength: 600 }), (ops) => {
-        const [a, b] = stores(64);
-        const seen = new Set<number>();
-        for (const o of ops) {
-          apply(a, o);
-          apply(b, o);
-          touched(o, seen);
-        }
-        for (const f of seen) compareFrame(a, b, f);
-        expect(a.stats()).toEqual(b.stats());
-      }),
+      fc.property(fc.array(churn, { minLength: 200, maxLength: 600 }), (ops) => bothAgree(64, ops)),
       { seed: 2026, numRuns: 25 },
     );
   });

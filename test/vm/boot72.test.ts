@@ -24,7 +24,7 @@ import { differences } from "../../src/cli/commands/diff.ts";
 import { runScenarioVia } from "../../src/live/driver.ts";
 import { calibratedToGuest, vmMachineSpec } from "../../src/live/vm/machine.ts";
 import { type BootedVm, openVm, shutdown } from "../../src/live/vm/run.ts";
-import { bootModel } from "../../src/model.ts";
+import { bootModel, type Model } from "../../src/model.ts";
 import { formatDifference } from "../../src/scenario/compare.ts";
 import { parseScenarioFile, type Result, type ResultScenario } from "../../src/scenario/format.ts";
 import { runModel } from "../../src/scenario/run_model.ts";
@@ -174,6 +174,22 @@ const SHAPES: Shape[] = [
   },
 ];
 
+/** The model's machine of the guest a shape boots (before calibration from the guest). */
+function shapeSpec(shape: Shape) {
+  return vmMachineSpec({
+    memoryBytes: shape.memoryGiB * 2 ** 30,
+    nodes: shape.nodes,
+    cmdline: shape.cmdline,
+  });
+}
+
+/** Heads of the model's 1 GiB HugeTLB folios (order 18), in the allocations' order. */
+function boot1GHeads(model: Model): number[] {
+  return [...model.k.buddy.allocations]
+    .filter(([, a]) => a.use === "hugetlb" && a.order === 18)
+    .map(([pfn]) => pfn);
+}
+
 /** The scenario in the booted guest, then on a freshly booted model of the guest. */
 async function both(vm: BootedVm, shape: Shape): Promise<{ real: Result; model: Result }> {
   const file = parseScenarioFile({
@@ -181,14 +197,7 @@ async function both(vm: BootedVm, shape: Shape): Promise<{ real: Result; model: 
     scenarios: [{ id: "boot", reset: false, steps: shape.steps }],
   });
   const realRun: ResultScenario = await runScenarioVia(vm.ch, vm.topo, file.scenarios[0]);
-  const spec = calibratedToGuest(
-    vmMachineSpec({
-      memoryBytes: shape.memoryGiB * 2 ** 30,
-      nodes: shape.nodes,
-      cmdline: shape.cmdline,
-    }),
-    realRun.initial,
-  );
+  const spec = calibratedToGuest(shapeSpec(shape), realRun.initial);
   const model = runModel(bootModel(spec, "mainline"), file, { machine: spec.name });
   return {
     real: { format: "hvo-result/1", machine: "vm", design: "live", scenarios: { boot: realRun } },
@@ -215,18 +224,8 @@ for (const shape of SHAPES) {
     if (shape.raw)
       it("right after boot: the raw struct pages of both folios and of their shared tail page equal 7.2's", async (ctx) => {
         if (!vm) return ctx.skip();
-        const model = bootModel(
-          vmMachineSpec({
-            memoryBytes: shape.memoryGiB * 2 ** 30,
-            nodes: shape.nodes,
-            cmdline: shape.cmdline,
-          }),
-          "mainline",
-        );
-        const heads = [...model.k.buddy.allocations]
-          .filter(([, a]) => a.use === "hugetlb" && a.order === 18)
-          .map(([pfn]) => pfn)
-          .sort((a, b) => a - b);
+        const model = bootModel(shapeSpec(shape), "mainline");
+        const heads = boot1GHeads(model).sort((a, b) => a - b);
         expect(heads).toHaveLength(shape.boot1G);
         const mismatches: string[] = [];
         for (const head of heads) {
@@ -273,17 +272,8 @@ for (const shape of SHAPES) {
         if (!vm) return ctx.skip();
         // Below the kernel's own boot allocations (the machine's bootAllocations), in the order
         // of huge_boot_pages (newest first): docs/rules.md, test/hvo/boot_memmap.test.ts.
-        const model = bootModel(
-          vmMachineSpec({
-            memoryBytes: shape.memoryGiB * 2 ** 30,
-            nodes: shape.nodes,
-            cmdline: shape.cmdline,
-          }),
-          "mainline",
-        );
-        const heads = [...model.k.buddy.allocations]
-          .filter(([, a]) => a.use === "hugetlb" && a.order === 18)
-          .map(([pfn]) => pfn);
+        const model = bootModel(shapeSpec(shape), "mainline");
+        const heads = boot1GHeads(model);
         expect(heads).toHaveLength(shape.boot1G);
         const frames: string[] = [];
         for (const head of heads) {
@@ -313,11 +303,7 @@ for (const shape of SHAPES) {
     if (shape.raw)
       it("right after boot: each section's memmap block (where, and its pages' struct pages), the heads of free MAX_PAGE_ORDER blocks and reserved pages equal 7.2's", async (ctx) => {
         if (!vm) return ctx.skip();
-        const spec = vmMachineSpec({
-          memoryBytes: shape.memoryGiB * 2 ** 30,
-          nodes: shape.nodes,
-          cmdline: shape.cmdline,
-        });
+        const spec = shapeSpec(shape);
         const k = bootModel(spec, "mainline").k;
         // 7.2 has no sparse buffer: every section's 2 MiB memmap block is its own memblock
         // allocation, top-down. Sections a boot-time 1 GiB folio covers (8 each) are mapped
