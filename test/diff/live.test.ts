@@ -14,9 +14,9 @@
 // On a kernel without 1 GiB pages the 1G steps are skipped by name (and the model's machine
 // goes without them too); `--sizes 2M` makes a host with them run that way.
 import { liveKpageflags } from "../fixtures.ts";
-import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { have1GHstate, liveTestUnavailable } from "../live/pieces.ts";
 import { machinePreset } from "../../src/arch/index.ts";
 import { diffLive, RealKernelUnavailable, table } from "../../src/cli/commands/diff.ts";
 import { captureIo } from "../../src/cli/io.ts";
@@ -33,15 +33,8 @@ const recording = parseRecording(
   JSON.parse(readFileSync(`${ROOT}scenarios/suite.recording.json`, "utf8")),
 );
 
-function liveUnavailable(): string | null {
-  if (process.platform !== "linux") return "not Linux";
-  if (typeof process.getuid !== "function" || process.getuid() !== 0) return "not root";
-  if (!existsSync("/sys/kernel/mm/hugepages")) return "the kernel has no HugeTLB";
-  if (spawnSync(process.env.CC ?? "gcc", ["--version"]).error) return "no C compiler for hvoexec";
-  return null;
-}
-const whyNot = liveUnavailable();
-const have1G = existsSync("/sys/kernel/mm/hugepages/hugepages-1048576kB");
+const whyNot = liveTestUnavailable();
+const have1G = have1GHstate();
 if (whyNot) console.warn(`test/diff/live: the live-kernel suite is skipped: ${whyNot}`);
 
 describe.skipIf(whyNot !== null)(

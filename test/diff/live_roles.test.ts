@@ -4,23 +4,15 @@
 // (legacy, as the live 6.18) agrees in every exact field. Needs Linux, root, HugeTLB and a C
 // compiler; skips with the reason elsewhere. Runs under the live lock; the runner restores the
 // machine (pools 0, overcommit 0, hugetlb_optimize_vmemmap 0).
-import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { have1GHstate, liveTestUnavailable } from "../live/pieces.ts";
 import { diffLive } from "../../src/cli/commands/diff.ts";
 import { formatDifference } from "../../src/scenario/compare.ts";
 import { parseScenarioFile } from "../../src/scenario/format.ts";
 
-function liveUnavailable(): string | null {
-  if (process.platform !== "linux") return "not Linux";
-  if (typeof process.getuid !== "function" || process.getuid() !== 0) return "not root";
-  if (!existsSync("/sys/kernel/mm/hugepages")) return "the kernel has no HugeTLB";
-  if (spawnSync(process.env.CC ?? "gcc", ["--version"]).error) return "no C compiler for hvoexec";
-  return null;
-}
-const whyNot = liveUnavailable();
+const whyNot = liveTestUnavailable();
 if (whyNot) console.warn(`test/diff/live_roles: skipped: ${whyNot}`);
-const have1G = existsSync("/sys/kernel/mm/hugepages/hugepages-1048576kB");
+const have1G = have1GHstate();
 
 const sf = parseScenarioFile({
   format: "hvo-scenario/1",

@@ -3,11 +3,11 @@
 // mid-way puts the machine back as it found it; runs as a kernel without 1 GiB pages would (the
 // 1G steps skipped by name, the rest as recorded), for real on a host that has them. Needs
 // root and HugeTLB; skips elsewhere. Passes on hosts with and without 1 GiB pages.
-import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { have1GHstate, liveTestUnavailable } from "./pieces.ts";
 import { main } from "../../src/cli/main.ts";
 import { captureIo } from "../../src/cli/io.ts";
 import {
@@ -33,20 +33,14 @@ import {
   sharedScenariosPath,
 } from "../scenario/shared.ts";
 
-const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-const haveHugetlb = fs.existsSync("/sys/kernel/mm/hugepages/hugepages-2048kB");
-const haveGcc = !spawnSync("gcc", ["--version"]).error;
-const canRunLive = process.platform === "linux" && isRoot && haveHugetlb && haveGcc;
-if (!canRunLive)
-  console.warn(
-    "skipping live-kernel tests: they need Linux, root, /sys/kernel/mm/hugepages and gcc " +
-      `(root: ${isRoot}, hugetlb: ${haveHugetlb}, gcc: ${haveGcc})`,
-  );
+const whyNot = liveTestUnavailable();
+const canRunLive = whyNot === null;
+if (whyNot) console.warn(`test/live/live: the live-kernel tests are skipped: ${whyNot}`);
 
 const H2 = "/sys/kernel/mm/hugepages/hugepages-2048kB";
 const H1 = "/sys/kernel/mm/hugepages/hugepages-1048576kB";
 /** Whether this kernel has the 1 GiB hstate (a CPU with pdpe1gb). */
-const have1G = fs.existsSync(H1);
+const have1G = have1GHstate();
 const HVO = "/proc/sys/vm/hugetlb_optimize_vmemmap";
 const read = (p: string) => fs.readFileSync(p, "utf8").trim();
 
