@@ -4,8 +4,9 @@
 // and the time of a full `hvo matrix`. A check run stops at its first violation: the seed is
 // one whose 2000 operations run clean.
 //
-// Then, per design, where the model alone spends its time by kind of operation, and the heap
-// and RSS after runs of 10,000 and 100,000 ops (the same when nothing is kept per op).
+// Then, per design, where the model alone spends its time by kind of operation, what the checks
+// add to each kind (CPU time per step, checked run minus the model alone), and the heap and RSS
+// after runs of 10,000 and 100,000 ops (the same when nothing is kept per op).
 //
 // Each figure is the median of three runs after a first one that warms the JIT up (the first
 // run, in a fresh process, is shown too: that is what a short `hvo check` sees). Steps per
@@ -57,12 +58,21 @@ export interface CheckBench {
   unchecked: number;
   /**
    * The model alone, by kind of operation (the last run): how many steps of the kind, and the
-   * microseconds they took in all (where a faster model would help the checked figure most).
+   * CPU microseconds they took in all (where a faster model would help the checked figure most).
    */
   modelByOp: Record<string, { steps: number; us: number }>;
+  /** The same with the checks, by kind of operation (the median checked run). */
+  checkedByOp: Record<string, { steps: number; us: number }>;
   /** Microseconds per step per invariant (median run). */
   perInvariant: Record<string, number>;
   violations: number;
+}
+
+/** CPU microseconds of this process (the by-operation tables: a shared machine's wall time
+ * would measure the sharing). */
+function cpuUs(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
 }
 
 function median<T>(xs: T[], key: (x: T) => number): T {
@@ -74,13 +84,33 @@ function runs(design: Design, n: number, nops: number) {
   const ops = generateOps(cfg);
   const out = [];
   for (let i = 0; i < n; i++) {
+    // Each step, checks included, by kind (the time from the step's start to its check's end).
+    const byOp: Record<string, { steps: number; us: number }> = {};
+    let kind = "";
+    let s0 = 0;
+    cfg.onStep = (step) => {
+      if (step) {
+        kind = opKind(step);
+        s0 = cpuUs();
+        return;
+      }
+      const e = byOp[kind] ?? { steps: 0, us: 0 };
+      e.steps++;
+      e.us += cpuUs() - s0;
+      byOp[kind] = e;
+    };
     const t0 = performance.now();
     const c0 = process.cpuUsage();
     const ex = execute(cfg, ops);
     const s = (performance.now() - t0) / 1000;
     const c = process.cpuUsage(c0);
     const cpu = (c.user + c.system) / 1e6;
-    out.push({ rate: Math.round(ex.stepsRun / s), cpuRate: Math.round(ex.stepsRun / cpu), ex });
+    out.push({
+      rate: Math.round(ex.stepsRun / s),
+      cpuRate: Math.round(ex.stepsRun / cpu),
+      ex,
+      byOp,
+    });
   }
   return out;
 }
@@ -112,13 +142,13 @@ function modelRuns(
     let steps = 0;
     for (const op of ops) {
       if (isNoop(session, op.step)) continue;
-      const s0 = performance.now();
+      const s0 = cpuUs();
       applyStep(model, session, op.step);
       model.settle();
       const k = opKind(op.step);
       const e = byOp[k] ?? { steps: 0, us: 0 };
       e.steps++;
-      e.us += (performance.now() - s0) * 1000;
+      e.us += cpuUs() - s0;
       byOp[k] = e;
       steps++;
     }
@@ -166,6 +196,7 @@ export function benchCheck(o: { ops?: number; matrix?: boolean } = {}): {
       cpuChecked: m.cpuRate,
       unchecked: median(unchecked.rates.slice(1), (r) => r),
       modelByOp: unchecked.byOp,
+      checkedByOp: m.byOp,
       perInvariant,
       violations: m.ex.violations.length,
     });
@@ -212,6 +243,27 @@ export function checkTable(r: ReturnType<typeof benchCheck>): string[] {
   lines.push(`  ${"".padEnd(kw)}  ${r.rows.map((x) => x.design.padStart(14)).join("  ")}`);
   for (const kind of kinds)
     lines.push(`  ${kind.padEnd(kw)}  ${r.rows.map((x) => cell(x, kind)).join("  ")}`);
+  lines.push("");
+  lines.push(
+    "what the checks add by operation: us per step of that kind (share of all the checks add):",
+  );
+  const added = (x: CheckBench, kind: string) => {
+    const c = x.checkedByOp[kind];
+    const m = x.modelByOp[kind];
+    return c && m ? c.us / c.steps - m.us / m.steps : null;
+  };
+  const addedTotal = (x: CheckBench) =>
+    kinds.reduce((a, k) => a + Math.max(0, (added(x, k) ?? 0) * (x.checkedByOp[k]?.steps ?? 0)), 0);
+  const addedCell = (x: CheckBench, kind: string) => {
+    const a = added(x, kind);
+    if (a === null) return "-".padStart(14);
+    const share =
+      (100 * Math.max(0, a) * (x.checkedByOp[kind]?.steps ?? 0)) / Math.max(1, addedTotal(x));
+    return `${Math.round(share)}% (${Math.round(a)})`.padStart(14);
+  };
+  lines.push(`  ${"".padEnd(kw)}  ${r.rows.map((x) => x.design.padStart(14)).join("  ")}`);
+  for (const kind of kinds)
+    lines.push(`  ${kind.padEnd(kw)}  ${r.rows.map((x) => addedCell(x, kind)).join("  ")}`);
   const worst = Math.min(...r.rows.map((x) => x.checked));
   const clean = r.rows.every((x) => x.violations === 0);
   lines.push("");

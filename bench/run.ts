@@ -278,7 +278,7 @@ function benchScale(quick: boolean): ScaleResult[] {
       r.result.machine,
       `${(r.result.size / GiB).toFixed(0)} GiB`,
       `${r.result.folios}/${r.result.target_folios}`,
-      `total ${r.total_ms}`,
+      `total ${r.total_ms}${r.cpu_ms === null ? "" : ` (CPU ${r.cpu_ms})`}`,
       "-",
       "-",
       mib(r.result.peak_rss_bytes),

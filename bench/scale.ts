@@ -8,6 +8,7 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { machinePreset } from "../src/arch/index.ts";
 import type { MachineSpec } from "../src/machine/spec.ts";
 import { parseMachineFile } from "../src/machine/load.ts";
@@ -187,10 +188,28 @@ export interface CliScaleResult {
     free_per_s: number | null;
     /** Wall time of the whole `hvo run`, process start to exit. */
     total_ms: number;
+    /** CPU time (user + system) of the `hvo run` process, start to exit. */
+    cpu_ms: number | null;
   };
   /** Wall time of the whole `hvo run`, process start to exit. */
   total_ms: number;
+  /** CPU time of the `hvo run` process: what other load on the host does not inflate. */
+  cpu_ms: number | null;
 }
+
+/**
+ * A module the `hvo run` child imports first (node --import): at exit it writes its CPU time and
+ * peak RSS (getrusage(), exact where polling /proc may miss the peak) to HVO_BENCH_REPORT.
+ */
+const REPORT_MODULE = `import { writeFileSync } from "node:fs";
+process.on("exit", () => {
+  const u = process.cpuUsage();
+  writeFileSync(process.env.HVO_BENCH_REPORT, JSON.stringify({
+    cpu_ms: (u.user + u.system) / 1000,
+    max_rss_bytes: process.resourceUsage().maxRSS * 1024,
+  }));
+});
+`;
 
 /** A scenario file of the three steps, in `dir`. */
 export function writeScaleScenario(dir: string, count: number): string {
@@ -232,11 +251,23 @@ export async function cliScaleOnce(root: string, c: CliScaleCase): Promise<CliSc
   const dir = mkdtempSync(join(tmpdir(), "hvo-bench-"));
   try {
     const file = writeScaleScenario(dir, c.count);
+    const reportModule = join(dir, "report.mjs");
+    const report = join(dir, "report.json");
+    writeFileSync(reportModule, REPORT_MODULE);
     const t0 = performance.now();
     const child = spawn(
       process.execPath,
-      [join(root, "bin/hvo.mjs"), "run", file, "--machine", c.machine, "--json"],
-      { stdio: ["ignore", "pipe", "pipe"] },
+      [
+        "--import",
+        pathToFileURL(reportModule).href,
+        join(root, "bin/hvo.mjs"),
+        "run",
+        file,
+        "--machine",
+        c.machine,
+        "--json",
+      ],
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, HVO_BENCH_REPORT: report } },
     );
     let peak = 0;
     const poll = setInterval(() => {
@@ -254,6 +285,17 @@ export async function cliScaleOnce(root: string, c: CliScaleCase): Promise<CliSc
     clearInterval(poll);
     const total = performance.now() - t0;
     if (status !== 0) throw new Error(`hvo run exit ${status}: ${stderr.split("\n")[0]}`);
+    let cpuMs: number | null = null;
+    try {
+      const r = JSON.parse(readFileSync(report, "utf8")) as {
+        cpu_ms: number;
+        max_rss_bytes: number;
+      };
+      cpuMs = Math.round(r.cpu_ms);
+      peak = Math.max(peak, r.max_rss_bytes);
+    } catch {
+      // No report (an old node without --import): the polled figures stand.
+    }
     const out = JSON.parse(stdout) as {
       scenarios: Record<string, { steps: { after: { h1G?: { nr: number } } }[] }>;
     };
@@ -287,8 +329,10 @@ export async function cliScaleOnce(root: string, c: CliScaleCase): Promise<CliSc
         target_met: projectedMs <= SCALE_TARGET.ms && projectedRss <= SCALE_TARGET.rssBytes,
         rss_boot_bytes: c.bootRssBytes,
         total_ms: Math.round(total),
+        cpu_ms: cpuMs,
       },
       total_ms: Math.round(total),
+      cpu_ms: cpuMs,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -26,6 +26,7 @@ import { type LogLine, Printk } from "./kernel/printk.ts";
 import { Compound } from "./mm/compound.ts";
 import { Faults } from "./mm/fault_inject.ts";
 import { FrameStore } from "./mm/frames.ts";
+import { BootmemSections } from "./mm/bootmem_info.ts";
 import { Memblock, type ReservedRange } from "./mm/memblock.ts";
 import { Memmap } from "./mm/memmap.ts";
 import { BuddyLru } from "./mm/buddy_lru.ts";
@@ -42,6 +43,7 @@ import {
   type VmemmapPopulateContext,
   presentSections,
   vmemmapGeometry,
+  emptyPmdTableCache,
   vmemmapPopulate,
 } from "./mm/sparse_vmemmap.ts";
 
@@ -512,6 +514,21 @@ export class Kernel {
     this.vmstat.nrMemmapBootPages += delta;
   }
 
+  /**
+   * What cond_resched() runs: set by the host (the CLI's progress line and memory guard), null
+   * otherwise. The kernel lets other tasks run there; the model has none. A hook that throws
+   * ends the operation half-way, and the model is not used again.
+   */
+  resched: (() => void) | null = null;
+
+  /**
+   * cond_resched(): a point in a long loop (one per huge page in the pool's loops; the vmemmap
+   * batches' GFP_KERNEL allocations, might_sleep(), are such points too).
+   */
+  condResched(): void {
+    if (this.resched !== null) this.resched();
+  }
+
   warn(text: string): void {
     this.printk.printk("warn", text);
   }
@@ -689,19 +706,35 @@ export class Kernel {
       byNode.set(s.nid, list);
     }
     const sparseBuffer = DESIGN_FACTS[this.design].sparseBuffer;
+    const tables = emptyPmdTableCache();
+    const perPmd = g.pmdSize / g.pageSize;
+    const hooks = this.hooks.filter((h) => h.populateSection !== undefined);
     for (const [nid, sections] of byNode) {
       // Without a sparse buffer (7.2) every block comes from memblock, top-down, as it is asked for.
       const buf = new SparseBuffer(
         this.memblock,
         nid,
         sparseBuffer ? sections.length * sectionMapPages : 0,
-        g.pmdSize / g.pageSize,
+        perPmd,
       );
+      // The blocks one section's population took: one PMD-sized block is one aligned PMD leaf.
+      let blocks = 0;
+      let pmdBlock = -1;
+      const block = (n: number) => {
+        const pfn = buf.alloc(n);
+        blocks++;
+        pmdBlock = n === perPmd ? pfn : -1;
+        return pfn;
+      };
       for (const s of sections) {
-        if (this.hooks.some((h) => h.populateSection?.(this, s))) continue;
+        if (hooks.some((h) => h.populateSection?.(this, s))) continue;
         const voff = s.startPfn * this.spec.structPageSize;
-        vmemmapPopulate(ctx, voff, voff + g.sectionMemmapBytes, nid, (n) => buf.alloc(n));
-        this.noteBootmemInfo(s);
+        blocks = 0;
+        vmemmapPopulate(ctx, voff, voff + g.sectionMemmapBytes, nid, block, tables);
+        // A section mapped by one fresh PMD leaf: what noteBootmemInfo() would find by walking.
+        if (blocks === 1 && pmdBlock >= 0 && this.bootmemByLeaf())
+          this.bootmemSections.set(pmdBlock, s.nr, perPmd);
+        else this.noteBootmemInfo(s);
         // __populate_section_memmap(): memmap_boot_pages_add(DIV_ROUND_UP(end - start, PAGE_SIZE))
         this.memmapBootPagesAdd(Math.ceil(g.sectionMemmapBytes / g.pageSize));
       }
@@ -717,20 +750,29 @@ export class Kernel {
    * The marks on page-table pages (MIX_SECTION_INFO) and on PTE-mapped vmemmap pages (boot-time
    * HVO sections) are not modelled.
    */
-  private readonly bootmemSections = new Map<number, number>();
+  private readonly bootmemSections = new BootmemSections();
+
+  /** Whether register_page_bootmem_info() marks PMD-mapped memmap blocks on this machine. */
+  private bootmemByLeaf(): boolean {
+    const g = this.geometry;
+    return (
+      this.spec.arch.name === "x86_64" &&
+      this.spec.arch.vmemmapPmdLeaves &&
+      g.sectionMemmapBytes === g.pmdSize
+    );
+  }
 
   private noteBootmemInfo(s: Section): void {
-    if (this.spec.arch.name !== "x86_64" || !this.spec.arch.vmemmapPmdLeaves) return;
+    if (!this.bootmemByLeaf()) return;
     const g = this.geometry;
     const perPmd = g.pmdSize / g.pageSize;
-    if (g.sectionMemmapBytes !== g.pmdSize) return;
     const b = this.memmap.backing(s.startPfn);
     if (!b || b.frame % perPmd !== 0) return;
     // A PMD leaf maps perPmd consecutive frames from an aligned one; a PTE-mapped section's
     // first page is a single frame (not checked further: boot-time HVO maps those with PTEs).
     const last = this.memmap.backing(s.startPfn + (g.pagesPerSection - 1));
     if (!last || last.frame !== b.frame + perPmd - 1) return;
-    this.bootmemSections.set(b.frame, s.nr);
+    this.bootmemSections.set(b.frame, s.nr, perPmd);
   }
 
   /** The rest of the kernel and user space: pages held so that MemFree looks like the machine's. */

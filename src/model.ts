@@ -21,6 +21,8 @@ export interface ModelOptions {
   vmemmap?: (k: Kernel) => HugetlbVmemmap;
   /** CONFIG_DEBUG_VM (src/mm/debug_vm.ts); default the design's kernel config (off). */
   debugVm?: boolean;
+  /** Kernel.resched: called at cond_resched() points, from the start of boot (the CLI's watch). */
+  resched?: () => void;
 }
 
 export interface Model {
@@ -64,6 +66,7 @@ export function bootModel(
     mutations: opts.mutations,
     debugVm: opts.debugVm,
   });
+  k.resched = opts.resched ?? null;
   const vmemmap = (opts.vmemmap ?? createHugetlbVmemmap)(k);
   const pool = new HugetlbPool(k, vmemmap);
   k.hooks.push(pool.bootHooks());

@@ -34,6 +34,64 @@ function memmapClass(st: string): MemmapClass {
   return `bad:${st}`;
 }
 
+/** memmapClass() as a small number, for FrameCodes (BAD: the state is kept apart). */
+const NONE = 0;
+const BOOT = 1;
+const RUNTIME = 2;
+const TAIL = 3;
+const BAD = 4;
+
+function classCode(st: string): number {
+  const m = memmapClass(st);
+  return m === "boot" ? BOOT : m === "runtime" ? RUNTIME : m === "tail" ? TAIL : BAD;
+}
+
+/** Frames per page of FrameCodes (a power of two). */
+const CODE_PAGE = 1 << 16;
+
+/**
+ * A small number per frame (0 by default), in pages of CODE_PAGE frames made on first write:
+ * a lookup is a division and an index, not a hash (the ledger looks up every frame a step
+ * touched), and storage follows the frames the memmap's PTEs map, not the machine's size.
+ */
+class FrameCodes {
+  private readonly pages = new Map<number, Uint8Array>();
+  private lastKey = -1;
+  private last: Uint8Array | undefined = undefined;
+
+  private page(key: number): Uint8Array | undefined {
+    if (key !== this.lastKey) {
+      this.last = this.pages.get(key);
+      this.lastKey = key;
+    }
+    return this.last;
+  }
+
+  get(frame: number): number {
+    const key = Math.floor(frame / CODE_PAGE);
+    const p = this.page(key);
+    return p === undefined ? NONE : p[frame - key * CODE_PAGE];
+  }
+
+  set(frame: number, code: number): void {
+    const key = Math.floor(frame / CODE_PAGE);
+    let p = this.page(key);
+    if (p === undefined) {
+      if (code === NONE) return;
+      p = new Uint8Array(CODE_PAGE);
+      this.pages.set(key, p);
+      this.last = p;
+    }
+    p[frame - key * CODE_PAGE] = code;
+  }
+
+  clear(): void {
+    this.pages.clear();
+    this.lastKey = -1;
+    this.last = undefined;
+  }
+}
+
 interface LeafState {
   frame: number;
   nrPages: number;
@@ -51,7 +109,7 @@ export class FrameLedger {
   private overflow = false;
   private ready = false;
   /** Distinct frames PTE leaves map -> class. */
-  private readonly cls = new Map<number, MemmapClass>();
+  private readonly cls = new FrameCodes();
   private readonly leaves = new Map<number, LeafState>();
   private boot = 0;
   private runtime = 0;
@@ -269,30 +327,31 @@ export class FrameLedger {
     for (const f of dirty) {
       const st = frameState(k, f);
       // Reclassified only when its class changed (most dirty frames keep theirs).
-      const want = refs.has(f) ? memmapClass(st) : undefined;
-      if (this.cls.get(f) !== want) {
+      const want = refs.has(f) ? classCode(st) : NONE;
+      const was = this.cls.get(f);
+      if (was !== want || (want === BAD && this.bad.get(f) !== st)) {
         this.unclassify(f);
-        if (want !== undefined) this.classify(f, st);
+        if (want !== NONE) this.classify(f, st);
       }
       this.leakCheck(f, st);
     }
   }
 
   private classify(frame: number, st: string): void {
-    const m = memmapClass(st);
+    const m = classCode(st);
     this.cls.set(frame, m);
-    if (m === "boot") this.boot++;
-    else if (m === "runtime") this.runtime++;
-    else if (m !== "tail") this.bad.set(frame, st);
+    if (m === BOOT) this.boot++;
+    else if (m === RUNTIME) this.runtime++;
+    else if (m === BAD) this.bad.set(frame, st);
   }
 
   private unclassify(frame: number): void {
     const m = this.cls.get(frame);
-    if (m === undefined) return;
-    this.cls.delete(frame);
-    if (m === "boot") this.boot--;
-    else if (m === "runtime") this.runtime--;
-    else if (m !== "tail") this.bad.delete(frame);
+    if (m === NONE) return;
+    this.cls.set(frame, NONE);
+    if (m === BOOT) this.boot--;
+    else if (m === RUNTIME) this.runtime--;
+    else if (m === BAD) this.bad.delete(frame);
   }
 
   private leakCheck(frame: number, st: string): void {
@@ -400,16 +459,37 @@ export class FrameLedger {
   }
 }
 
-/** start, nr pairs -> sorted, merged [start, end) ranges. */
+/**
+ * start, nr pairs -> sorted, merged [start, end) ranges (ranges that touch merge too). A step
+ * of a pool operation notes hundreds of ranges: the starts and the ends are sorted apart, as
+ * numbers (a typed array's own sort, no comparator), and swept: a range of the union opens at a
+ * start when none is open and closes at the end that leaves none open (at equal positions the
+ * start comes first, so touching ranges merge).
+ */
 function coalesce(pairs: number[]): Array<[number, number]> {
-  const iv: Array<[number, number]> = [];
-  for (let i = 0; i < pairs.length; i += 2) iv.push([pairs[i], pairs[i] + pairs[i + 1]]);
-  iv.sort((a, b) => a[0] - b[0]);
-  const out: Array<[number, number]> = [];
-  for (const r of iv) {
-    const last = out[out.length - 1];
-    if (last && r[0] <= last[1]) last[1] = Math.max(last[1], r[1]);
-    else out.push([r[0], r[1]]);
+  const n = pairs.length / 2;
+  const starts = new Float64Array(n);
+  const ends = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    starts[i] = pairs[2 * i];
+    ends[i] = pairs[2 * i] + pairs[2 * i + 1];
   }
+  starts.sort();
+  ends.sort();
+  const out: Array<[number, number]> = [];
+  let open = 0;
+  let from = 0;
+  let j = 0;
+  for (let i = 0; i < n; i++) {
+    const s = starts[i];
+    while (ends[j] < s) {
+      open--;
+      if (open === 0) out.push([from, ends[j]]);
+      j++;
+    }
+    if (open === 0) from = s;
+    open++;
+  }
+  if (n > 0) out.push([from, ends[n - 1]]);
   return out;
 }

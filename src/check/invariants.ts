@@ -88,6 +88,9 @@ export function hexBytes(b: Uint8Array): string {
 
 const U64 = (1n << 64n) - 1n;
 
+/** Whether this host stores a Uint32Array's words little-endian, as the kernel's are. */
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 // ------------------------------------------------------------------ frame states
 
 export type FrameState = string;
@@ -152,6 +155,9 @@ class MirrorTables extends KernelPageTables {
   }
   override walk(vaddr: bigint): Translation | null {
     return this.mirror.translate(this.vpnOf(vaddr));
+  }
+  override walkPage(vpn: number): Translation | null {
+    return this.mirror.translate(vpn);
   }
 }
 
@@ -335,8 +341,16 @@ function summarizeFrame(
     else s = { info: v.getBigUint64(PAGE_OFF.compoundInfo, true), headSlots: [] };
   } else {
     const b = k.frames.view(frame);
-    const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
     const n = ps / sps;
+    // 32-bit words in place where the host's order is the kernel's (little-endian) and the
+    // bytes are aligned for them; a DataView otherwise.
+    const w =
+      HOST_LITTLE_ENDIAN && b.byteOffset % 4 === 0 && sps % 4 === 0
+        ? new Uint32Array(b.buffer, b.byteOffset, b.byteLength >>> 2)
+        : null;
+    const v = w === null ? new DataView(b.buffer, b.byteOffset, b.byteLength) : null;
+    const u32 = (off: number): number =>
+      w !== null ? w[off >>> 2] : (v as DataView).getUint32(off, true);
     // The compound word every slot without PG_head holds (null: they differ); slots with
     // PG_head (a head, or a fake one) are listed apart.
     let info: bigint | null | undefined;
@@ -345,13 +359,13 @@ function summarizeFrame(
     const headSlots: number[] = [];
     for (let i = 0; i < n; i++) {
       const off = i * sps;
-      if ((v.getUint32(off, true) >>> PG.head) & 1) {
+      if ((u32(off) >>> PG.head) & 1) {
         headSlots.push(i);
         continue;
       }
       if (info === null) continue;
-      const lo = v.getUint32(off + PAGE_OFF.compoundInfo, true);
-      const hi = v.getUint32(off + PAGE_OFF.compoundInfo + 4, true);
+      const lo = u32(off + PAGE_OFF.compoundInfo);
+      const hi = u32(off + PAGE_OFF.compoundInfo + 4);
       if (info === undefined) {
         info = (BigInt(hi) << 32n) | BigInt(lo);
         lo0 = lo;
@@ -727,7 +741,41 @@ export function fakeHeads(model: CheckTarget, folios?: FolioRef[]): Violation[] 
  */
 export function staleTlb(model: CheckTarget, vpns?: Iterable<number>): Violation[] {
   const k = kernelOf(model);
-  const stale = k.pgt.staleTlbEntries(vpns);
+  return staleTlbViolations(k, k.pgt.staleTlbEntries(vpns));
+}
+
+/**
+ * staleTlb() of the vmemmap pages of `changes` (in that order, repeats too), with the page
+ * tables' translation taken from `translate` (the checker's mirror, just refreshed: what a walk
+ * of the tables gives, without the walk). Only pages the TLB holds are looked at.
+ */
+export function staleTlbOf(
+  k: Kernel,
+  changes: readonly { vpn: number }[],
+  translate: (vpn: number) => { frame: number; writable: boolean } | null,
+): Violation[] {
+  const pgt = k.pgt;
+  if (pgt.tlbSize === 0) return [];
+  const stale: Array<{ vpn: number; cached: Translation; actual: Translation | null }> = [];
+  for (let i = 0; i < changes.length; i++) {
+    const vpn = changes[i].vpn;
+    const cached = pgt.tlbEntry(vpn);
+    if (cached === undefined) continue;
+    const a = translate(vpn);
+    if (a && a.frame === cached.frame && a.writable === cached.writable) continue;
+    stale.push({
+      vpn,
+      cached,
+      actual: a ? { frame: a.frame, writable: a.writable } : null,
+    });
+  }
+  return stale.length === 0 ? [] : staleTlbViolations(k, stale);
+}
+
+function staleTlbViolations(
+  k: Kernel,
+  stale: Array<{ vpn: number; cached: Translation; actual: Translation | null }>,
+): Violation[] {
   return stale.slice(0, 8).map((s) => ({
     invariant: "stale_tlb" as const,
     detail: `TLB entry for vmemmap page ${s.vpn} (struct pages from pfn ${Math.floor((s.vpn * k.pageSize) / k.spec.structPageSize)}) still translates to frame ${s.cached.frame}${s.cached.writable ? " RW" : " RO"}; the page tables say ${s.actual ? `frame ${s.actual.frame}${s.actual.writable ? " RW" : " RO"}` : "unmapped"}`,

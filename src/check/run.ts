@@ -74,6 +74,12 @@ export interface CheckConfig {
   progress?: (done: number, total: number) => void;
   /** ENOMEM at named allocation sites during boot only (a replay's `x-check.bootFaults`). */
   bootFaults?: FaultRule[];
+  /**
+   * Called with each step that runs, before it runs, and with null once it and its check are
+   * done (`npm run bench`: what each kind of step costs, checks included). Nothing the run
+   * finds depends on it.
+   */
+  onStep?: (step: Step | null) => void;
 }
 
 /** How often CheckConfig.progress is called, in ops. */
@@ -454,6 +460,7 @@ export function execute(cfg: CheckConfig, ops: readonly CheckOp[] | OpStream): E
       ex.skipped.add(i);
       continue;
     }
+    cfg.onStep?.(s);
     const injectedBefore = injected();
     if (cfg.faults > 0 && op.fault) faults.random(cfg.faults, mulberry32(op.fault));
     const ok = guard(i, () => applyStep(mdl, ses, s));
@@ -469,6 +476,7 @@ export function execute(cfg: CheckConfig, ops: readonly CheckOp[] | OpStream): E
       fail(i, vs);
       if (ex.violations.length) break;
     }
+    cfg.onStep?.(null);
   }
   for (const n of faults.injected.values()) ex.faultsInjected += n;
   return ex;
@@ -592,7 +600,7 @@ export function checkRun(cfg: CheckConfig): RunResult {
     base.replay = replayFile(cfg, prefix, ex);
     return base;
   }
-  const quiet: CheckConfig = { ...cfg, progress: undefined };
+  const quiet: CheckConfig = { ...cfg, progress: undefined, onStep: undefined };
   let runs = 0;
   let best = prefix;
   let bestEx = ex;

@@ -480,7 +480,7 @@ export class VmemmapMirror {
         if (set) set.add(frame);
         else this.refsByBlock.set(b, new Set([frame]));
       }
-      this.noteChange(vpn, null, { frame, writable });
+      this.noteChange(vpn, null);
       return;
     }
     const nrPages = 2 ** this.vpnShiftPerLevel[level];
@@ -495,8 +495,7 @@ export class VmemmapMirror {
       if (l) l.push(vpn);
       else this.hugeByFrameBlock.set(b, [vpn]);
     }
-    for (let j = 0; j < nrPages; j++)
-      this.noteChange(vpn + j, null, { frame: frame + j, writable });
+    for (let j = 0; j < nrPages; j++) this.noteChange(vpn + j, null);
   }
 
   /** Takes out the leaf table `owner` made at vpn, if it is still there. */
@@ -513,7 +512,7 @@ export class VmemmapMirror {
         set?.delete(m.frame);
         if (set && set.size === 0) this.refsByBlock.delete(b);
       } else this.refs.set(m.frame, n);
-      this.noteChange(vpn, m, null);
+      this.noteChange(vpn, m);
       return;
     }
     const h = this.huge.get(vpn);
@@ -528,7 +527,7 @@ export class VmemmapMirror {
       else this.hugeByFrameBlock.delete(b);
     }
     for (let j = 0; j < h.nrPages; j++)
-      this.noteChange(vpn + j, { frame: h.frame + j, writable: h.writable }, null);
+      this.noteChange(vpn + j, { frame: h.frame + j, writable: h.writable });
   }
 
   private readonly pending = new Map<number, VpnChange>();
@@ -536,7 +535,8 @@ export class VmemmapMirror {
   /** The first walk is under way (noteChange() keeps nothing). */
   private building = false;
 
-  private noteChange(vpn: number, before: Mapping | null, _after: Mapping | null): void {
+  /** A translation of vpn is going (before) or coming (null); finishChanges() reads what it became. */
+  private noteChange(vpn: number, before: Mapping | null): void {
     if (this.building) return;
     // Only the first "before" of a vpn counts; "after" is read once the walk is complete, so a
     // removal and a re-add in either order (a PMD split, a table swapped) merge into one.

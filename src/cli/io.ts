@@ -1,12 +1,60 @@
 // The CLI's window on the outside world: where output goes. Tests hand in a capturing Io;
 // the hvo binary hands in the process's streams.
+import { freemem, totalmem } from "node:os";
 import { Readable } from "node:stream";
+import { getHeapStatistics } from "node:v8";
 
 export interface Io {
   out(text: string): void;
   err(text: string): void;
   /** What the user types (hvo shell); absent: nothing to read. `isTTY` when it is a terminal. */
   readonly stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
+  /** What a long model run reads of the host (src/cli/watch.ts); absent: this process's. */
+  readonly host?: HostProbe;
+}
+
+/** The host as a long model run sees it: the clock, its memory, and whether stderr is a terminal. */
+export interface HostProbe {
+  /** stderr is a terminal: a progress line may be drawn there. */
+  readonly tty: boolean;
+  /** Milliseconds (only for the progress line and how often memory is looked at). */
+  now(): number;
+  /** This process's resident set, in bytes. */
+  rss(): number;
+  /** V8's heap: the bytes in use and the most it may grow to (--max-old-space-size). */
+  heap(): { used: number; limit: number };
+  /** Bytes the host can still give: MemAvailable, or less where a cgroup limit is nearer. */
+  available(): number;
+  /** The host's RAM, in bytes. */
+  total(): number;
+}
+
+/** A cgroup limit below this is real; above it (2^64 - 1 rounded) means "none". */
+const NO_LIMIT = 2 ** 60;
+
+/** This process on this host. `tty`: stderr is a terminal. */
+export function processHost(tty = process.stderr.isTTY === true): HostProbe {
+  return {
+    tty,
+    now: () => Date.now(),
+    rss: () => process.memoryUsage.rss(),
+    heap: () => {
+      const h = getHeapStatistics();
+      return { used: h.used_heap_size, limit: h.heap_size_limit };
+    },
+    available: () => {
+      // os.freemem() is MemAvailable on Linux; a cgroup's memory.max may be nearer.
+      const limit = process.constrainedMemory?.() ?? 0;
+      const free = freemem();
+      return limit > 0 && limit < NO_LIMIT
+        ? Math.min(free, Math.max(0, limit - process.memoryUsage.rss()))
+        : free;
+    },
+    total: () => {
+      const limit = process.constrainedMemory?.() ?? 0;
+      return limit > 0 && limit < NO_LIMIT ? limit : totalmem();
+    },
+  };
 }
 
 export const processIo: Io = {
@@ -15,6 +63,9 @@ export const processIo: Io = {
   // A getter: process.stdin is opened only by a command that reads it.
   get stdin() {
     return process.stdin;
+  },
+  get host() {
+    return processHost();
   },
 };
 
@@ -57,6 +108,17 @@ export class UsageError extends Error {
   constructor(message: string) {
     super(message);
     this.name = "UsageError";
+  }
+}
+
+/**
+ * The model would need more memory than the host (or node's heap limit) has: the run stopped
+ * before it ran out, with one line saying where and why (exit status 71, EX_OSERR).
+ */
+export class OutOfMemoryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "OutOfMemoryError";
   }
 }
 

@@ -3,7 +3,7 @@ import { Command, CommanderError } from "commander";
 import { KernelError, Oops } from "../include/errno.ts";
 import { MachineError } from "../machine/layout.ts";
 import { commands } from "./commands/index.ts";
-import { ExitStatus, type Io, processIo, UsageError } from "./io.ts";
+import { ExitStatus, type Io, OutOfMemoryError, processIo, UsageError } from "./io.ts";
 
 export function buildProgram(io: Io): Command {
   const program = new Command("hvo")
@@ -45,6 +45,18 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     if (e instanceof KernelError) {
       io.err(`hvo: ${oneLine(e.message)}\n`);
       return 1;
+    }
+    if (e instanceof OutOfMemoryError) {
+      io.err(`hvo: ${oneLine(e.message)}\n`);
+      return 71;
+    }
+    // An ArrayBuffer the host could not give (a frame's bytes), or a Map, Set or array at
+    // JavaScript's most entries: the model outgrew what this process can hold.
+    if (e instanceof RangeError && /allocation failed|maximum size exceeded/i.test(e.message)) {
+      io.err(
+        `hvo: out of memory: ${oneLine(e.message)} (the model outgrew what one node process holds)\n`,
+      );
+      return 71;
     }
     if (e instanceof Oops) {
       io.err(`hvo: the model stopped with ${oneLine(e.message)}\n`);

@@ -49,13 +49,17 @@ const ZONE_INDEX: Readonly<Record<string, number>> = { DMA: 0, DMA32: 1, Normal:
 
 export class BuddyLru {
   private readonly heads = new Map<Zone, ListHead[]>();
+  /** 2^maxOrder */
+  private readonly topPages: number;
 
   constructor(
     readonly words: LruWords,
     private readonly maxOrder: number,
     /** NODE_DATA(nid)'s kernel virtual address (a stand-in: see the header). */
     private readonly nodeDataVaddr: (nid: number) => bigint,
-  ) {}
+  ) {
+    this.topPages = 2 ** maxOrder;
+  }
 
   /** &zone->free_area[order].free_list[mt] */
   listHead(zone: Zone, order: number, mt: number): ListHead {
@@ -81,7 +85,7 @@ export class BuddyLru {
   /** The migratetype list a free head of this order is on. */
   migratetype(zone: Zone, pfn: number, order: number): number {
     if (order >= this.maxOrder || zone.unmovableBlocks.size === 0) return MIGRATE_MOVABLE;
-    const top = 2 ** this.maxOrder;
+    const top = this.topPages;
     return zone.unmovableBlocks.has(pfn - (pfn % top)) ? MIGRATE_UNMOVABLE : MIGRATE_MOVABLE;
   }
 
@@ -213,8 +217,8 @@ export class BuddyLru {
    * with LIST_POISON1/2 (Kernel.initStructPage()); where it was written, the bytes say.
    */
   leftBootList(pfn: number): boolean {
-    const top = 2 ** this.maxOrder;
-    if (this.bootLists.length === 0 || pfn % top !== 0) return false;
+    const top = this.topPages;
+    if (this.bootLists.length === 0 || pfn - Math.floor(pfn / top) * top !== 0) return false;
     return findRange(this.bootLists, pfn) >= 0;
   }
 

@@ -193,6 +193,38 @@ export class Compound {
   prepCompoundHead(headPfn: number, order: number): void {
     const m = this.memmap;
     const f = this.layout.folio;
+    const v = this.headView(headPfn);
+    if (v !== null) {
+      // The same stores, in the same order, on the bytes of the head's vmemmap page.
+      const o = m.spanOff;
+      const flags1 = v.getUint32(o + f.flags1, true);
+      v.setUint32(o + f.flags1, ((flags1 & ~0xff) | order) >>> 0, true);
+      let n = 9;
+      if (f.nrPages !== null) {
+        v.setUint32(o + f.nrPages, 2 ** order, true);
+        n++;
+      }
+      v.setUint32(o + f.largeMapcount, 0xffffffff, true);
+      v.setUint32(o + f.nrPagesMapped, 0, true);
+      v.setUint32(o + f.mmIds, 0, true);
+      v.setUint32(o + f.mmIds + 4, 0, true);
+      v.setUint32(o + f.mmIdMapcount, 0xffffffff, true);
+      v.setUint32(o + f.mmIdMapcount + 4, 0xffffffff, true);
+      v.setUint32(o + f.pincount, 0, true);
+      v.setUint32(o + f.entireMapcount, 0xffffffff, true);
+      if (order > 1) {
+        const selfLo = m.vaddrLo(headPfn, f.deferredList);
+        const selfHi = m.vhi;
+        v.setUint32(o + f.deferredList, selfLo, true);
+        v.setUint32(o + f.deferredList + 4, selfHi, true);
+        v.setUint32(o + f.deferredList + 8, selfLo, true);
+        v.setUint32(o + f.deferredList + 12, selfHi, true);
+        n += 2;
+      }
+      m.reads++;
+      m.writes += n;
+      return;
+    }
     const flags1 = m.readU32(headPfn, f.flags1);
     m.writeU32(headPfn, f.flags1, ((flags1 & ~0xff) | order) >>> 0);
     if (f.nrPages !== null) m.writeU32(headPfn, f.nrPages, 2 ** order);
@@ -214,6 +246,20 @@ export class Compound {
   }
 
   /**
+   * The bytes of the vmemmap page that holds struct pages headPfn..headPfn + 3 (the folio's
+   * fields), made writable, with the head at memmap.spanOff; null when they are not all in one
+   * vmemmap page mapped writable (the caller then stores field by field, faulting where the
+   * kernel's store would). Stores through it count in memmap.writes.
+   */
+  headView(headPfn: number): DataView | null {
+    const m = this.memmap;
+    if (!m.wholeStructPages) return null;
+    const v = m.structPageView(headPfn, false);
+    if (v === null || m.spanOff + 4 * this.layout.size > m.pageSize) return null;
+    return v;
+  }
+
+  /**
    * The free side: the head loses PG_head and its order, every tail its compound word and
    * TAIL_MAPPING (free_tail_page_prepare()); whole vmemmap pages of tails go back to what
    * memmap_init() left for a page of the buddy, which is what those writes produce.
@@ -226,8 +272,23 @@ export class Compound {
       `destroy_compound_page: pfn ${headPfn} is no head`,
     );
     this.forEachTailRange(TAILS_DESTROY, headPfn, nr, 0n, 0, 0);
-    m.setBit(headPfn, PAGE_OFF.flags, PG.head, false);
     const f = this.layout.folio;
+    const v = this.headView(headPfn);
+    if (v !== null) {
+      // PG_head cleared, then page[1]'s order byte: the same reads and stores, in place.
+      const o = m.spanOff;
+      const flags = v.getUint32(o + PAGE_OFF.flags, true);
+      const cleared = (flags & ~(1 << PG.head)) >>> 0;
+      m.reads += 2;
+      if (cleared !== flags) {
+        v.setUint32(o + PAGE_OFF.flags, cleared, true);
+        m.writes++;
+      }
+      v.setUint32(o + f.flags1, (v.getUint32(o + f.flags1, true) & ~0xff) >>> 0, true);
+      m.writes++;
+      return;
+    }
+    m.setBit(headPfn, PAGE_OFF.flags, PG.head, false);
     // page[1].flags &= ~PAGE_FLAGS_SECOND: the order byte goes with it.
     const flags1 = m.readU32(headPfn, f.flags1);
     m.writeU32(headPfn, f.flags1, (flags1 & ~0xff) >>> 0);

@@ -7,6 +7,12 @@
 //   - a frame filled with the tails of a compound page reads as those tails ("tails"): that is
 //     how prep_compound_page() of a 1 GiB folio writes 4095 frames without 16 MiB of bytes;
 //   - a frame whose struct-page slots are all one value ("fill"), like mainline's restore;
+//   - the memmap of memory freed page by page reads as "init" with asFree and unlisted (the
+//     lru of every page that is no free head poisoned by list_del()): HVO's freed vmemmap pages
+//     are settled back into it (settleAsFree()) once their bytes say exactly that;
+//   - a page table whose 64-bit entries step by a constant over runs (a split PMD's table, the
+//     shared tail mapped 511 times, pages of a restore mapped top-down) is held as those runs
+//     of words (WordRuns: setWordRun(), then aligned 64-bit stores), not 4 KiB;
 //   - copy_page() shares the source's bytes copy-on-write.
 // A frame keeps its contents when it is freed: the next user sees stale bytes, as on hardware.
 //
@@ -19,6 +25,8 @@
 // the first write while shared) or a pattern, interned with the offset between its memmap
 // bytes and the frame's own address, so that the frames of one linear vmemmap block given one
 // pattern form one run ("tails" over a 1 GiB folio's 4095 frames is one run, not 4095 entries).
+// The offset may also fall as the frame number grows: a restore's page list is handed out
+// top-down and mapped bottom-up, and those frames too hold one id between them.
 //
 // The pool's hot paths make and drop ids by the thousand (every optimise, restore and
 // prep_compound_page() of a 2 MiB folio whose vmemmap pages are scattered frames), so: an id's
@@ -26,7 +34,12 @@
 // "which id does this frame hold" and changes only where ids change (a write in place keeps
 // it); page buffers nobody holds any more are reused, not left to the garbage collector.
 
-import { TAIL_MAPPING } from "../include/mm_types.ts";
+import { PAGE_OFF, POISON_POINTER_DELTA, TAIL_MAPPING } from "../include/mm_types.ts";
+
+/** LIST_POISON1/2 (include/linux/poison.h) as 32-bit halves. */
+const POISON_HI = Number(POISON_POINTER_DELTA >> 32n);
+const POISON1_LO = 0x100;
+const POISON2_LO = 0x122;
 
 /**
  * Writes the struct page memmap_init() gave `pfn` into out[off, off + structPageSize) of a
@@ -46,7 +59,17 @@ export type FramePattern =
    * The memmap bytes [voff, voff + PAGE_SIZE) as memmap_init() left them; with `asFree`, as
    * they are once the pages went through the buddy allocator (PG_reserved cleared).
    */
-  | { kind: "init"; voff: number; asFree?: boolean }
+  | {
+      kind: "init";
+      voff: number;
+      asFree?: boolean;
+      /**
+       * With asFree: every struct page that is no free head (whose page_type is not set) has
+       * LIST_POISON1/2 in lru, as list_del() leaves them: the memmap of memory freed page by
+       * page, each page a free head on some list before it merged with its buddy.
+       */
+      unlisted?: boolean;
+    }
   /**
    * The memmap bytes of pages the buddy allocator handed out (never PG_reserved), with every
    * struct page made a tail by prep_compound_tail(): mapping =
@@ -84,6 +107,215 @@ const ID_FREE = 0;
 const ID_OWN = 1;
 const ID_PATTERN = 2;
 const ID_FILL = 3;
+/** 64-bit words in runs of arithmetic progressions (WordRuns): a page table held compactly. */
+const ID_RUNS = 4;
+
+const TWO32 = 2 ** 32;
+
+/**
+ * A page of 64-bit little-endian words held as runs: words [starts[k], starts[k + 1]) read
+ * base_k + (w - starts[k]) * delta_k (mod 2^64), each number a pair of 32-bit halves. A PTE
+ * table that maps consecutive frames with one protection (what vmemmap_split_pmd() makes), or
+ * one frame over and over (what HVO leaves: the shared tail read-only), or frames handed out
+ * top-down (what a restore maps) is one run or a few, not 4 KiB. The delta of a run of one
+ * word is 0 and means nothing: the next word written decides it.
+ */
+class WordRuns {
+  starts: number[] = [0];
+  lo: number[] = [0];
+  hi: number[] = [0];
+  dlo: number[] = [0];
+  dhi: number[] = [0];
+  /** The high half of the word wordLo() read last. */
+  h = 0;
+
+  constructor(readonly words: number) {}
+
+  clone(): WordRuns {
+    const r = new WordRuns(this.words);
+    r.starts = this.starts.slice();
+    r.lo = this.lo.slice();
+    r.hi = this.hi.slice();
+    r.dlo = this.dlo.slice();
+    r.dhi = this.dhi.slice();
+    return r;
+  }
+
+  private runOf(w: number): number {
+    const s = this.starts;
+    let lo = 0;
+    let hi = s.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (s[mid] <= w) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  private endOf(k: number): number {
+    return k + 1 < this.starts.length ? this.starts[k + 1] : this.words;
+  }
+
+  /** Word n of run k (n from the run's start): its low half, the high half left in h. */
+  private at(k: number, n: number): number {
+    const l = this.lo[k] + n * this.dlo[k];
+    const carry = Math.floor(l / TWO32);
+    this.h = (this.hi[k] + n * this.dhi[k] + carry) % TWO32;
+    return l - carry * TWO32;
+  }
+
+  /** Word w's low half; its high half in h. */
+  wordLo(w: number): number {
+    const k = this.runOf(w);
+    return this.at(k, w - this.starts[k]);
+  }
+
+  /** The little-endian bytes, into out (words * 8 bytes). */
+  render(out: DataView): void {
+    for (let k = 0; k < this.starts.length; k++) {
+      const s = this.starts[k];
+      const e = this.endOf(k);
+      for (let w = s; w < e; w++) {
+        out.setUint32(w * 8, this.at(k, w - s), true);
+        out.setUint32(w * 8 + 4, this.h, true);
+      }
+    }
+  }
+
+  /**
+   * Words [a, a + n) = base + i * delta. Returns the number of runs (the caller gives up on
+   * runs past a bound and keeps bytes instead).
+   */
+  assign(a: number, n: number, lo: number, hi: number, dlo: number, dhi: number): number {
+    if (n === 1 && this.assignWord(a, lo >>> 0, hi >>> 0)) return this.starts.length;
+    const b = a + n;
+    const { starts } = this;
+    // The runs holding a and b - 1, split so that a and b start runs.
+    this.splitAt(a);
+    if (b < this.words) this.splitAt(b);
+    const i = this.runOf(a);
+    let j = i;
+    while (j + 1 < starts.length && starts[j + 1] < b) j++;
+    // Runs i..j are [a, b): one run in their place.
+    const del = j - i;
+    starts.splice(i + 1, del);
+    this.lo.splice(i + 1, del);
+    this.hi.splice(i + 1, del);
+    this.dlo.splice(i + 1, del);
+    this.dhi.splice(i + 1, del);
+    this.lo[i] = lo >>> 0;
+    this.hi[i] = hi >>> 0;
+    this.dlo[i] = n > 1 ? dlo >>> 0 : 0;
+    this.dhi[i] = n > 1 ? dhi >>> 0 : 0;
+    // Joins: with the run after, then with the run before.
+    if (i + 1 < starts.length) this.join(i);
+    if (i > 0) this.join(i - 1);
+    return starts.length;
+  }
+
+  /**
+   * The common single-word stores without reshaping the arrays: a store of what the word
+   * already holds, and one that carries the run before it a word further (remap and restore
+   * write a table's entries in order, each continuing the entry before). False: not such a
+   * store, nothing done.
+   */
+  private assignWord(w: number, lo: number, hi: number): boolean {
+    const k = this.runOf(w);
+    const s = this.starts[k];
+    if (this.at(k, w - s) === lo && this.h === hi) return true;
+    if (w !== s || k === 0) return false;
+    const p = k - 1;
+    const lenP = s - this.starts[p];
+    let dlo = this.dlo[p];
+    let dhi = this.dhi[p];
+    if (lenP === 1) {
+      const borrow = lo < this.lo[p] ? 1 : 0;
+      dlo = (lo - this.lo[p] + borrow * TWO32) >>> 0;
+      dhi = (hi - this.hi[p] - borrow + 2 * TWO32) % TWO32;
+    } else if (this.at(p, lenP) !== lo || this.h !== hi) return false;
+    this.dlo[p] = dlo;
+    this.dhi[p] = dhi;
+    const e = this.endOf(k);
+    if (e - s === 1) {
+      // Run k was this word alone: it goes, and run p may now join the run after it.
+      this.starts.splice(k, 1);
+      this.lo.splice(k, 1);
+      this.hi.splice(k, 1);
+      this.dlo.splice(k, 1);
+      this.dhi.splice(k, 1);
+      if (k < this.starts.length) this.join(p);
+      return true;
+    }
+    // Run k starts a word later.
+    this.lo[k] = this.at(k, 1);
+    this.hi[k] = this.h;
+    this.starts[k] = s + 1;
+    if (e - s === 2) {
+      this.dlo[k] = 0;
+      this.dhi[k] = 0;
+    }
+    return true;
+  }
+
+  /** Makes w the start of a run (the run holding it split in two). */
+  private splitAt(w: number): void {
+    const k = this.runOf(w);
+    const s = this.starts[k];
+    if (s === w) return;
+    const lo = this.at(k, w - s);
+    this.starts.splice(k + 1, 0, w);
+    this.lo.splice(k + 1, 0, lo);
+    this.hi.splice(k + 1, 0, this.h);
+    this.dlo.splice(k + 1, 0, this.dlo[k]);
+    this.dhi.splice(k + 1, 0, this.dhi[k]);
+    if (this.endOf(k + 1) - w === 1) {
+      this.dlo[k + 1] = 0;
+      this.dhi[k + 1] = 0;
+    }
+    if (w - s === 1) {
+      this.dlo[k] = 0;
+      this.dhi[k] = 0;
+    }
+  }
+
+  /** Runs k and k + 1 become one where the words of both follow one progression. */
+  private join(k: number): void {
+    const lenA = this.endOf(k) - this.starts[k];
+    const lenB = this.endOf(k + 1) - this.starts[k + 1];
+    // The delta the joined run has: run k's, else run k + 1's, else the step between them.
+    let dlo: number;
+    let dhi: number;
+    if (lenA > 1) {
+      dlo = this.dlo[k];
+      dhi = this.dhi[k];
+    } else if (lenB > 1) {
+      dlo = this.dlo[k + 1];
+      dhi = this.dhi[k + 1];
+    } else {
+      // b - a (mod 2^64)
+      const borrow = this.lo[k + 1] < this.lo[k] ? 1 : 0;
+      dlo = (this.lo[k + 1] - this.lo[k] + borrow * TWO32) >>> 0;
+      dhi = (this.hi[k + 1] - this.hi[k] - borrow + 2 * TWO32) % TWO32;
+    }
+    if (lenB > 1 && (this.dlo[k + 1] !== dlo || this.dhi[k + 1] !== dhi)) return;
+    // Run k's progression carried one word past its end must be run k + 1's first word.
+    const l = this.lo[k] + lenA * dlo;
+    const carry = Math.floor(l / TWO32);
+    const h = (this.hi[k] + lenA * dhi + carry) % TWO32;
+    if (l - carry * TWO32 !== this.lo[k + 1] || h !== this.hi[k + 1]) return;
+    this.dlo[k] = dlo;
+    this.dhi[k] = dhi;
+    this.starts.splice(k + 1, 1);
+    this.lo.splice(k + 1, 1);
+    this.hi.splice(k + 1, 1);
+    this.dlo.splice(k + 1, 1);
+    this.dhi.splice(k + 1, 1);
+  }
+}
+
+/** Runs past which a page of words is kept as bytes instead. */
+const RUNS_AT_MOST = 64;
 
 /** Patterns equal but for voff: their ids by delta (voff - frame * PAGE_SIZE) in pages. */
 interface PatternClass {
@@ -97,11 +329,16 @@ interface PatternClass {
    * live ones.
    */
   ids: Map<number, number>;
+  /** The same for ids whose memmap offset falls as the frame number grows (dirs[id] = -1). */
+  down: Map<number, number>;
   /** Live ids of the class; the class goes when it reaches 0. */
   live: number;
   /** The pattern at voff 0, made by the class's first state and shared by all of them. */
   pat: FramePattern | null;
 }
+
+/** What patternShapeOf() returns for a frame of a boot range nobody wrote. */
+const INIT_SHAPE: FramePattern = Object.freeze({ kind: "init", voff: 0 });
 
 const CHUNK_SHIFT = 12;
 const CHUNK = 2 ** CHUNK_SHIFT;
@@ -132,7 +369,8 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 
 /** Whether a class's stored pattern gives the options of p exactly (voff aside). */
 function sameOptions(stored: FramePattern, p: FramePattern): boolean {
-  if (stored.kind === "init") return p.kind === "init" && stored.asFree === p.asFree;
+  if (stored.kind === "init")
+    return p.kind === "init" && stored.asFree === p.asFree && stored.unlisted === p.unlisted;
   if (stored.kind === "tails")
     return p.kind === "tails" && stored.zeroBase === p.zeroBase && stored.flags === p.flags;
   return p.kind === "fill";
@@ -163,12 +401,21 @@ export class FrameStore {
   /** Ids handed out so far (the next new one). */
   private idEnd = 1;
   private readonly freeIds: number[] = [];
-  /** ID_FREE / ID_OWN / ID_PATTERN / ID_FILL */
+  /** ID_FREE / ID_OWN / ID_PATTERN / ID_FILL / ID_RUNS */
   private kinds = new Uint8Array(this.idCap);
   /** Frames holding the id. */
   private refs = new Float64Array(this.idCap);
-  /** A pattern's memmap offset minus frame * PAGE_SIZE (0 for "fill" and own bytes). */
+  /**
+   * A pattern's memmap offset minus dirs[id] * frame * PAGE_SIZE (0 for "fill" and own bytes):
+   * the frame at memmap offset voff reads voff = delta + dir * frame * PAGE_SIZE.
+   */
   private deltas = new Float64Array(this.idCap);
+  /**
+   * 1, or -1 for a pattern held by frames handed out top-down that back the memmap bottom-up
+   * (the buddy allocator's order-0 pages taken off a list head, as a restore's page list is):
+   * the frames of such a run hold one id, as an ascending run does.
+   */
+  private dirs = new Int8Array(this.idCap).fill(1);
   /** The frame whose pattern object memos[] holds (-1: none): patternOf() answers stay stable. */
   private memoFrames = new Float64Array(this.idCap).fill(-1);
   /** Own bytes, or a "fill" pattern rendered (NO_BYTES for a pattern rendered per read). */
@@ -180,6 +427,8 @@ export class FrameStore {
   private readonly patOf: (FramePattern | null)[] = [null];
   private readonly clsOf: (PatternClass | null)[] = [null];
   private readonly memos: (FramePattern | null)[] = [null];
+  /** An ID_RUNS id's words. */
+  private readonly runsOf: (WordRuns | null)[] = [null];
   /** Pattern classes by key, each with its ids by delta. */
   private readonly classes = new Map<string, PatternClass>();
   /**
@@ -202,6 +451,7 @@ export class FrameStore {
     kind: FramePattern["kind"];
     slot: Uint8Array | null;
     asFree: boolean;
+    unlisted: boolean;
     info: bigint;
     zeroBase: boolean;
     flags: bigint | undefined;
@@ -220,6 +470,7 @@ export class FrameStore {
   private initSorted = true;
   private readonly scratch: Uint8Array;
   private readonly scratchView: DataView;
+  private readonly scratchWords: Uint32Array;
   private readonly slotBuf: Uint8Array;
   private readonly slotView: DataView;
 
@@ -237,6 +488,7 @@ export class FrameStore {
     this.refs[this.zeroId] = 2;
     this.scratch = new Uint8Array(pageSize);
     this.scratchView = new DataView(this.scratch.buffer);
+    this.scratchWords = new Uint32Array(this.scratch.buffer, 0, pageSize >> 2);
     this.slotBuf = new Uint8Array(structPageSize);
     this.slotView = new DataView(this.slotBuf.buffer);
   }
@@ -252,6 +504,7 @@ export class FrameStore {
     pat: FramePattern | null,
     delta: number,
     cls: PatternClass | null,
+    dir = 1,
   ): number {
     let id = this.freeIds.pop();
     if (id === undefined) {
@@ -261,6 +514,7 @@ export class FrameStore {
     this.kinds[id] = kind;
     this.refs[id] = 0;
     this.deltas[id] = delta;
+    this.dirs[id] = dir;
     this.memoFrames[id] = -1;
     this.bytesOf[id] = bytes;
     this.viewOf[id] = view;
@@ -268,12 +522,16 @@ export class FrameStore {
     this.patOf[id] = pat;
     this.clsOf[id] = cls;
     this.memos[id] = null;
+    this.runsOf[id] = null;
     return id;
   }
 
   private growIds(): void {
     const cap = this.idCap * 2;
-    const grow = <T extends Uint8Array | Float64Array>(a: T, make: (n: number) => T): T => {
+    const grow = <T extends Uint8Array | Int8Array | Float64Array>(
+      a: T,
+      make: (n: number) => T,
+    ): T => {
       const b = make(cap);
       b.set(a);
       return b;
@@ -281,6 +539,7 @@ export class FrameStore {
     this.kinds = grow(this.kinds, (n) => new Uint8Array(n));
     this.refs = grow(this.refs, (n) => new Float64Array(n));
     this.deltas = grow(this.deltas, (n) => new Float64Array(n));
+    this.dirs = grow(this.dirs, (n) => new Int8Array(n).fill(1));
     this.memoFrames = grow(this.memoFrames, (n) => new Float64Array(n).fill(-1));
     this.idCap = cap;
   }
@@ -313,8 +572,7 @@ export class FrameStore {
   }
 
   /** The interned id of pattern p held by a frame at `frame` (p.voff is that frame's). */
-  private patternId(frame: number, p: FramePattern): number {
-    const delta = p.kind === "fill" ? 0 : p.voff - frame * this.pageSize;
+  private patternId(frame: number, p: FramePattern, nr: number): number {
     const l = this.lastClass;
     let cls: PatternClass | undefined;
     // Runs of one folio, or of folios next to each other, repeat the pattern but for voff.
@@ -324,7 +582,7 @@ export class FrameStore {
       (p.kind === "fill"
         ? l.slot !== null && equalBytes(l.slot, p.slot)
         : p.kind === "init"
-          ? l.asFree === (p.asFree === true)
+          ? l.asFree === (p.asFree === true) && l.unlisted === (p.unlisted === true)
           : l.info === p.info && l.zeroBase === (p.zeroBase === true) && l.flags === p.flags)
     )
       cls = l.cls;
@@ -332,7 +590,7 @@ export class FrameStore {
       // Plain tails: one class per compound word, looked up by the word itself.
       cls = this.tailClasses.get(p.info);
       if (cls === undefined) {
-        cls = { key: "", tailInfo: p.info, ids: new Map(), live: 0, pat: null };
+        cls = { key: "", tailInfo: p.info, ids: new Map(), down: new Map(), live: 0, pat: null };
         this.tailClasses.set(p.info, cls);
       }
       const l = this.lastClass;
@@ -340,6 +598,7 @@ export class FrameStore {
         // Reused in place: no object per folio.
         l.slot = null;
         l.asFree = false;
+        l.unlisted = false;
         l.info = p.info;
         l.zeroBase = false;
         l.flags = undefined;
@@ -349,6 +608,7 @@ export class FrameStore {
           kind: "tails",
           slot: null,
           asFree: false,
+          unlisted: false,
           info: p.info,
           zeroBase: false,
           flags: undefined,
@@ -357,39 +617,78 @@ export class FrameStore {
     } else {
       let key: string;
       if (p.kind === "fill") key = `f|${hex(p.slot)}`;
-      else if (p.kind === "init") key = `i|${p.asFree === true}`;
+      else if (p.kind === "init") key = `i|${p.asFree === true}|${p.unlisted === true}`;
       else key = `t|${p.info}|${p.zeroBase === true}|${p.flags ?? ""}`;
       cls = this.classes.get(key);
       if (cls === undefined) {
-        cls = { key, tailInfo: null, ids: new Map(), live: 0, pat: null };
+        cls = { key, tailInfo: null, ids: new Map(), down: new Map(), live: 0, pat: null };
         this.classes.set(key, cls);
       }
       this.lastClass = {
         kind: p.kind,
         slot: p.kind === "fill" ? p.slot.slice() : null,
         asFree: p.kind === "init" && p.asFree === true,
+        unlisted: p.kind === "init" && p.unlisted === true,
         info: p.kind === "tails" ? p.info : 0n,
         zeroBase: p.kind === "tails" && p.zeroBase === true,
         flags: p.kind === "tails" ? p.flags : undefined,
         cls,
       };
     }
-    return this.classId(cls, delta, p);
+    return p.kind === "fill"
+      ? this.classId(cls, 0, 1, p)
+      : this.classIdAt(cls, frame, p.voff, nr, p);
   }
 
-  /** The id of class cls at offset delta, made from p when there is none yet. */
-  private classId(cls: PatternClass, delta: number, p: FramePattern): number {
+  /** The id of class cls's live state at (delta, dir), or 0. */
+  private classHas(cls: PatternClass, delta: number, dir: number): number {
+    const have = (dir === 1 ? cls.ids : cls.down).get(smallKey(delta / this.pageSize));
+    return have !== undefined &&
+      this.kinds[have] !== ID_FREE &&
+      this.clsOf[have] === cls &&
+      this.deltas[have] === delta &&
+      this.dirs[have] === dir
+      ? have
+      : 0;
+  }
+
+  /**
+   * The id of class cls for `nr` frames from `frame` reading memmap from voff on, ascending. A
+   * single frame may instead join a falling run: one whose next frame up reads the memmap page
+   * before this one (a page list taken top-down, mapped bottom-up), so that such a run holds one
+   * id too.
+   */
+  private classIdAt(
+    cls: PatternClass,
+    frame: number,
+    voff: number,
+    nr: number,
+    p: FramePattern,
+  ): number {
+    const ps = this.pageSize;
+    const up = voff - frame * ps;
+    const have = this.classHas(cls, up, 1);
+    if (have !== 0 || nr !== 1) return have !== 0 ? have : this.classId(cls, up, 1, p);
+    const down = voff + frame * ps;
+    const fall = this.classHas(cls, down, -1);
+    if (fall !== 0) return fall;
+    const above = this.idOf(frame + 1);
+    if (
+      above !== 0 &&
+      this.clsOf[above] === cls &&
+      this.deltas[above] + this.dirs[above] * (frame + 1) * ps === voff - ps
+    )
+      return this.classId(cls, down, -1, p);
+    return this.classId(cls, up, 1, p);
+  }
+
+  /** The id of class cls at offset delta and direction dir, made from p when there is none yet. */
+  private classId(cls: PatternClass, delta: number, dir: number, p: FramePattern): number {
     // Keyed in pages: deltas are whole pages (vmemmap pages start on page boundaries), and a
     // page count stays a small integer where a byte count would not (a cheaper Map key).
     const key = smallKey(delta / this.pageSize);
-    const have = cls.ids.get(key);
-    if (
-      have !== undefined &&
-      this.kinds[have] !== ID_FREE &&
-      this.clsOf[have] === cls &&
-      this.deltas[have] === delta
-    )
-      return have;
+    const have = this.classHas(cls, delta, dir);
+    if (have !== 0) return have;
     // The states of a class share one pattern (never written) when p says exactly the same
     // (asFree, zeroBase and flags as given: absent and false are told apart).
     let stored = cls.pat;
@@ -398,7 +697,9 @@ export class FrameStore {
         p.kind === "fill"
           ? { kind: "fill", slot: p.slot.slice() }
           : p.kind === "init"
-            ? { kind: "init", voff: 0, asFree: p.asFree }
+            ? p.unlisted === true
+              ? { kind: "init", voff: 0, asFree: p.asFree, unlisted: true }
+              : { kind: "init", voff: 0, asFree: p.asFree }
             : { kind: "tails", voff: 0, info: p.info, zeroBase: p.zeroBase, flags: p.flags };
       if (stored === null) cls.pat = made;
       stored = made;
@@ -408,18 +709,29 @@ export class FrameStore {
     const bytes = fill ? new Uint8Array(this.pageSize) : NO_BYTES;
     const view = fill ? new DataView(bytes.buffer) : NO_VIEW;
     if (fill) this.render(stored, bytes, view);
-    const id = this.newId(fill ? ID_FILL : ID_PATTERN, bytes, view, NO_WORDS, stored, delta, cls);
+    const id = this.newId(
+      fill ? ID_FILL : ID_PATTERN,
+      bytes,
+      view,
+      NO_WORDS,
+      stored,
+      delta,
+      cls,
+      dir,
+    );
     cls.live++;
-    cls.ids.set(key, id);
-    if (cls.ids.size > 2 * cls.live + 64) {
+    const map = dir === 1 ? cls.ids : cls.down;
+    map.set(key, id);
+    if (map.size > 2 * cls.live + 64) {
       // Sweep the entries of freed ids (amortised: at most one sweep per live + 64 new ids).
-      for (const [k, v] of cls.ids)
+      for (const [k, v] of map)
         if (
           this.kinds[v] === ID_FREE ||
           this.clsOf[v] !== cls ||
-          this.deltas[v] !== k * this.pageSize
+          this.deltas[v] !== k * this.pageSize ||
+          this.dirs[v] !== dir
         )
-          cls.ids.delete(k);
+          map.delete(k);
     }
     return id;
   }
@@ -431,7 +743,8 @@ export class FrameStore {
       return;
     }
     this.refs[id] += n;
-    if (this.kinds[id] === ID_OWN) this.ownFrames += n;
+    const kind = this.kinds[id];
+    if (kind === ID_OWN || kind === ID_RUNS) this.ownFrames += n;
     else this.patternFrames += n;
   }
 
@@ -444,7 +757,7 @@ export class FrameStore {
     const refs = this.refs[id] - n;
     this.refs[id] = refs;
     const kind = this.kinds[id];
-    if (kind === ID_OWN) this.ownFrames -= n;
+    if (kind === ID_OWN || kind === ID_RUNS) this.ownFrames -= n;
     else this.patternFrames -= n;
     if (refs !== 0) return;
     this.freeIds.push(id);
@@ -469,6 +782,7 @@ export class FrameStore {
     this.patOf[id] = null;
     this.clsOf[id] = null;
     this.memos[id] = null;
+    this.runsOf[id] = null;
   }
 
   // ---- the frame -> id map ----------------------------------------------------------------------
@@ -714,7 +1028,7 @@ export class FrameStore {
     if (p === null || p.kind === "fill") return p;
     if (this.memoFrames[id] !== frame) {
       this.memoFrames[id] = frame;
-      this.memos[id] = { ...p, voff: this.deltas[id] + frame * this.pageSize };
+      this.memos[id] = { ...p, voff: this.deltas[id] + this.dirs[id] * frame * this.pageSize };
     }
     return this.memos[id];
   }
@@ -722,6 +1036,17 @@ export class FrameStore {
   /** The pattern a frame reads as, or null for own bytes or zeros. */
   patternOf(frame: number): FramePattern | null {
     return this.patternAt(frame, this.idOf(frame));
+  }
+
+  /**
+   * patternOf(frame) but for its voff, which is not this frame's (the pattern as its first
+   * frame took it; an "init" frame reads as INIT_SHAPE): no object made per frame, for loops
+   * that look at kind, info or slot only (page_alloc.ts freePagesCheck()).
+   */
+  patternShapeOf(frame: number): FramePattern | null {
+    const id = this.idOf(frame);
+    if (id === 0) return this.findInit(frame) !== null ? INIT_SHAPE : null;
+    return this.patOf[id];
   }
 
   /** patternOf(frame)?.kind === "init", without making the pattern object. */
@@ -734,7 +1059,7 @@ export class FrameStore {
 
   hasOwnBytes(frame: number): boolean {
     const id = this.idOf(frame);
-    return id !== 0 && this.kinds[id] === ID_OWN;
+    return id !== 0 && (this.kinds[id] === ID_OWN || this.kinds[id] === ID_RUNS);
   }
 
   /** Renders a pattern into out (pageSize bytes). */
@@ -753,8 +1078,10 @@ export class FrameStore {
       const t = this.tail;
       for (let i = 0; i < this.perFrame; i++) {
         const off = i * sps;
-        if (p.kind === "init") this.initStructPage(first + i, out, outView, off, p.asFree === true);
-        else if (!p.zeroBase) this.initStructPage(first + i, out, outView, off, true);
+        if (p.kind === "init") {
+          this.initStructPage(first + i, out, outView, off, p.asFree === true);
+          if (p.unlisted === true) this.unlist(outView, off);
+        } else if (!p.zeroBase) this.initStructPage(first + i, out, outView, off, true);
         if (p.kind === "init") continue;
         if (p.flags !== undefined) outView.setBigUint64(off + t.flagsOff, p.flags, true);
         outView.setBigUint64(off + t.infoOff, p.info, true);
@@ -777,6 +1104,15 @@ export class FrameStore {
     }
   }
 
+  /** LIST_POISON1/2 into the lru of the struct page at off unless it is a free head. */
+  private unlist(v: DataView, off: number): void {
+    if (v.getUint32(off + this.tail.mapcountOff, true) !== 0xffffffff) return;
+    v.setUint32(off + PAGE_OFF.lruNext, POISON1_LO, true);
+    v.setUint32(off + PAGE_OFF.lruNext + 4, POISON_HI, true);
+    v.setUint32(off + PAGE_OFF.lruPrev, POISON2_LO, true);
+    v.setUint32(off + PAGE_OFF.lruPrev + 4, POISON_HI, true);
+  }
+
   /** The struct page of pfn as a pattern describes it, into out[0, sps). */
   private renderStructPage(p: FramePattern, pfn: number, out: Uint8Array): void {
     const sps = this.structPageSize;
@@ -788,6 +1124,7 @@ export class FrameStore {
     const v = this.slotView;
     if (p.kind === "init") {
       this.initStructPage(pfn, out, v, 0, p.asFree === true);
+      if (p.unlisted === true) this.unlist(v, 0);
       return;
     }
     const t = this.tail;
@@ -804,6 +1141,10 @@ export class FrameStore {
   view(frame: number): Uint8Array {
     const id = this.idOf(frame);
     if (id !== 0 && this.kinds[id] === ID_OWN) return this.bytesOf[id];
+    if (id !== 0 && this.kinds[id] === ID_RUNS) {
+      this.renderRuns(id, this.scratch, this.scratchView);
+      return this.scratch;
+    }
     const p = this.patternAt(frame, id);
     if (p) this.render(p, this.scratch, this.scratchView);
     else this.scratch.fill(0);
@@ -819,10 +1160,20 @@ export class FrameStore {
     const id = this.idOf(frame);
     let p: FramePattern | null;
     if (id !== 0) {
-      if (this.kinds[id] !== ID_PATTERN) return this.viewOf[id].getUint32(off, true);
+      const kind = this.kinds[id];
+      if (kind === ID_RUNS) {
+        if (off % 4 !== 0) {
+          this.view(frame);
+          return this.scratchView.getUint32(off, true);
+        }
+        const r = this.runsOf[id] as WordRuns;
+        const lo = r.wordLo(off >> 3);
+        return (off & 4) === 0 ? lo : r.h;
+      }
+      if (kind !== ID_PATTERN) return this.viewOf[id].getUint32(off, true);
       p = this.patOf[id] as FramePattern;
       // Render only the one struct page that holds the word (aligned words never straddle one).
-      const byte = this.deltas[id] + frame * this.pageSize + off;
+      const byte = this.deltas[id] + this.dirs[id] * frame * this.pageSize + off;
       const pfn = Math.floor(byte / this.structPageSize);
       this.renderStructPage(p, pfn, this.slotBuf);
       return this.slotView.getUint32(byte - pfn * this.structPageSize, true);
@@ -853,7 +1204,13 @@ export class FrameStore {
   /** The low 32 bits of the 64-bit word at off, the high 32 left in `hi` (no bigint). */
   readU64Lo(frame: number, off: number): number {
     const id = this.idOf(frame);
-    if (id !== 0 && this.kinds[id] !== ID_PATTERN) {
+    if (id !== 0 && this.kinds[id] === ID_RUNS && off % 8 === 0) {
+      const r = this.runsOf[id] as WordRuns;
+      const lo = r.wordLo(off >> 3);
+      this.hi = r.h;
+      return lo;
+    }
+    if (id !== 0 && this.kinds[id] !== ID_PATTERN && this.kinds[id] !== ID_RUNS) {
       const v = this.viewOf[id];
       this.hi = v.getUint32(off + 4, true);
       return v.getUint32(off, true);
@@ -882,6 +1239,7 @@ export class FrameStore {
     const fresh = this.newOwnBlank();
     const bytes = this.bytesOf[fresh];
     if (own) bytes.set(this.bytesOf[id]);
+    else if (id !== 0 && this.kinds[id] === ID_RUNS) this.renderRuns(id, bytes, this.viewOf[fresh]);
     else {
       const p = this.patternAt(frame, id);
       if (p) this.render(p, bytes, this.viewOf[fresh]);
@@ -910,12 +1268,15 @@ export class FrameStore {
 
   /** writeU64() of a word given as its 32-bit halves (no bigint). */
   writeU64Parts(frame: number, off: number, lo: number, hi: number): void {
+    if (this.writeRunsWord(frame, off, lo, hi)) return;
     const v = this.viewOf[this.writable(frame)];
     v.setUint32(off, lo >>> 0, true);
     v.setUint32(off + 4, hi >>> 0, true);
   }
 
   writeU64(frame: number, off: number, value: bigint): void {
+    const w = BigInt.asUintN(64, value);
+    if (this.writeRunsWord(frame, off, Number(w & 0xffffffffn), Number(w >> 32n))) return;
     this.viewOf[this.writable(frame)].setBigUint64(off, BigInt.asUintN(64, value), true);
   }
 
@@ -923,9 +1284,68 @@ export class FrameStore {
     this.bytesOf[this.writable(frame)].set(bytes, off);
   }
 
+  /**
+   * An aligned 64-bit store to a frame held as runs of words, made in the runs: true when done
+   * (false: the caller stores into bytes).
+   */
+  private writeRunsWord(frame: number, off: number, lo: number, hi: number): boolean {
+    const id = this.idOf(frame);
+    if (id === 0 || this.kinds[id] !== ID_RUNS || this.refs[id] !== 1 || off % 8 !== 0)
+      return false;
+    this.gen++;
+    const r = this.runsOf[id] as WordRuns;
+    // Too many runs: bytes from now on (made from the runs, the store included).
+    if (r.assign(off >> 3, 1, lo, hi, 0, 0) > RUNS_AT_MOST) this.writable(frame);
+    return true;
+  }
+
+  private renderRuns(id: number, out: Uint8Array, view: DataView): void {
+    const r = this.runsOf[id] as WordRuns;
+    out.fill(0, r.words * 8);
+    r.render(view);
+  }
+
+  /**
+   * The 64-bit words [word, word + n) of a frame = base + i * delta (mod 2^64), each number as
+   * its 32-bit halves: the same bytes as n writeU64Parts(). A zeroed frame (or one already so
+   * held) keeps them as runs of words, not bytes: a new PTE table mapping consecutive frames,
+   * then rewritten entry by entry, stays a few numbers.
+   */
+  setWordRun(
+    frame: number,
+    word: number,
+    n: number,
+    lo: number,
+    hi: number,
+    dlo: number,
+    dhi: number,
+  ): void {
+    if (n <= 0) return;
+    let id = this.idOf(frame);
+    const zero = id === this.zeroId || (id === 0 && this.findInit(frame) === null);
+    const words = this.pageSize >> 3;
+    if (zero || (this.kinds[id] === ID_RUNS && this.refs[id] === 1)) {
+      if (zero) {
+        id = this.newId(ID_RUNS, NO_BYTES, NO_VIEW, NO_WORDS, null, 0, null);
+        this.runsOf[id] = new WordRuns(words);
+        this.setIds(frame, 1, id);
+      } else this.gen++;
+      const r = this.runsOf[id] as WordRuns;
+      if (r.assign(word, n, lo, hi, dlo, dhi) > RUNS_AT_MOST) this.writable(frame);
+      return;
+    }
+    const v = this.viewOf[this.writable(frame)];
+    for (let i = 0; i < n; i++) {
+      const l = lo + i * dlo;
+      const carry = Math.floor(l / TWO32);
+      v.setUint32((word + i) * 8, l - carry * TWO32, true);
+      v.setUint32((word + i) * 8 + 4, (hi + i * dhi + carry) % TWO32, true);
+    }
+  }
+
   /** The frame now reads as `p`; its own bytes, if any, are dropped. */
   setPattern(frame: number, p: FramePattern): void {
-    this.setIds(frame, 1, this.patternId(frame, p));
+    this.setIds(frame, 1, this.patternId(frame, p, 1));
   }
 
   /**
@@ -933,8 +1353,34 @@ export class FrameStore {
    * (the same as setPattern() on each; one run).
    */
   setPatternRange(frame: number, nr: number, p: FramePattern): void {
-    if (nr > 0) this.setIds(frame, nr, this.patternId(frame, p));
+    if (nr > 0) this.setIds(frame, nr, this.patternId(frame, p, nr));
   }
+
+  /**
+   * A frame whose own bytes equal the "init" pattern for free memory at memmap offset voff
+   * (asFree, unlisted: what the struct pages of memory freed page by page hold) takes that
+   * pattern and lets its bytes go: the same bytes, held as the memmap of other free memory is.
+   * Returns whether it did.
+   */
+  settleAsFree(frame: number, voff: number): boolean {
+    const id = this.idOf(frame);
+    if (id === 0 || this.kinds[id] !== ID_OWN || id === this.zeroId) return false;
+    const p = this.freedPattern;
+    p.voff = voff;
+    this.render(p, this.scratch, this.scratchView);
+    const own = this.wordsOf[id];
+    const want = this.scratchWords;
+    for (let i = 0; i < want.length; i++) if (own[i] !== want[i]) return false;
+    this.setIds(frame, 1, this.patternId(frame, p, 1));
+    return true;
+  }
+
+  private readonly freedPattern: { kind: "init"; voff: number; asFree: true; unlisted: true } = {
+    kind: "init",
+    voff: 0,
+    asFree: true,
+    unlisted: true,
+  };
 
   /** clear_page() */
   zeroFrame(frame: number): void {
@@ -945,20 +1391,36 @@ export class FrameStore {
   copyFrame(dst: number, src: number): void {
     if (dst === src) return;
     const id = this.idOf(src);
-    if (id !== 0 && this.kinds[id] === ID_OWN) {
+    if (id !== 0 && (this.kinds[id] === ID_OWN || this.kinds[id] === ID_RUNS)) {
       this.setIds(dst, 1, id);
       return;
     }
     if (id !== 0) {
       // The same pattern read from dst: the same class, at dst's delta.
       const p = this.patOf[id] as FramePattern;
-      const delta = p.kind === "fill" ? 0 : this.deltas[id] + (src - dst) * this.pageSize;
-      this.setIds(dst, 1, this.classId(this.clsOf[id] as PatternClass, delta, p));
+      const cls = this.clsOf[id] as PatternClass;
+      this.setIds(
+        dst,
+        1,
+        p.kind === "fill"
+          ? this.classId(cls, 0, 1, p)
+          : this.classIdAt(cls, dst, this.deltas[id] + this.dirs[id] * src * this.pageSize, 1, p),
+      );
       return;
     }
     const p = this.patternAt(src, id);
-    if (p) this.setIds(dst, 1, this.patternId(dst, p));
+    if (p) this.setIds(dst, 1, this.patternId(dst, p, 1));
     else this.setIds(dst, 1, this.zeroId);
+  }
+
+  /** Whether the frame's words are held as runs (setWordRun()), not as 4 KiB of bytes. */
+  heldAsRuns(frame: number): boolean {
+    return this.kinds[this.idOf(frame)] === ID_RUNS;
+  }
+
+  /** Ids in use (each a state some frames hold): a measure of the model's memory. */
+  liveIds(): number {
+    return this.idEnd - 1 - this.freeIds.length;
   }
 
   /** Frames with bytes or a pattern of their own: a measure of the model's memory. */

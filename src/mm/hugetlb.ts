@@ -21,8 +21,9 @@
 
 import { BUG_ON, EBUSY, EINVAL, ENOMEM, ENOSPC, KernelError } from "../include/errno.ts";
 import { bindHstateLists } from "./hugetlb_lru.ts";
+import { PfnList } from "./pfn_list.ts";
 import type { ListHead, LruWords } from "./list.ts";
-import { PAGE_OFF } from "../include/mm_types.ts";
+import { PAGE_OFF, PGTY_hugetlb } from "../include/mm_types.ts";
 import { PG } from "../include/page_flags.ts";
 import type { BootHooks, Kernel } from "../kernel.ts";
 import { type HugetlbBootParams, parseHugetlbParams, stringGetSize } from "./hugetlb_cmdline.ts";
@@ -77,41 +78,40 @@ function ulongBelow(a: bigint, v: number): boolean {
 
 /** A list_head of folios: add at the head, take from the head, delete anywhere, O(1). */
 export class FolioList {
-  private readonly next = new Map<number, number>();
-  private readonly prev = new Map<number, number>();
-  head = -1;
-  size = 0;
+  /** The links, by head pfn (no hash, nothing allocated per operation). */
+  private readonly links: PfnList;
+  /** Folios of nrPages pages: their heads are aligned to it. */
+  constructor(nrPages: number) {
+    this.links = new PfnList(0, nrPages);
+  }
   /** The links in the folios' head struct pages (folio->lru) and the list head's address. */
   lru: { words: LruWords; head: ListHead } | null = null;
+  get head(): number {
+    return this.links.head;
+  }
+  get size(): number {
+    return this.links.count;
+  }
   has(pfn: number): boolean {
-    return this.next.has(pfn);
+    return this.links.has(pfn);
   }
   /** list_add() / list_move() to the head. */
   add(pfn: number): void {
-    const first = this.head;
-    this.next.set(pfn, this.head);
-    this.prev.set(pfn, -1);
-    if (this.head !== -1) this.prev.set(this.head, pfn);
-    this.head = pfn;
-    this.size++;
+    const first = this.links.head;
+    this.links.addHead(pfn);
     // After the list head (NO_PAGE, -1), before the old first entry (-1 when there was none).
     if (this.lru) this.lru.words.linked(pfn, -1, first, this.lru.head);
   }
   delete(pfn: number): void {
-    if (!this.next.has(pfn)) return;
-    const n = this.next.get(pfn) as number;
-    const p = this.prev.get(pfn) as number;
-    if (p !== -1) this.next.set(p, n);
-    else this.head = n;
-    if (n !== -1) this.prev.set(n, p);
-    this.next.delete(pfn);
-    this.prev.delete(pfn);
-    this.size--;
+    if (!this.links.has(pfn)) return;
+    const n = this.links.nextOf(pfn);
+    const p = this.links.prevOf(pfn);
+    this.links.remove(pfn);
     // list_del(): the neighbours link up, the folio's lru is LIST_POISON1/2.
     if (this.lru) this.lru.words.unlinked(pfn, p, n, this.lru.head);
   }
-  *[Symbol.iterator](): IterableIterator<number> {
-    for (let p = this.head; p !== -1; p = this.next.get(p) as number) yield p;
+  [Symbol.iterator](): IterableIterator<number> {
+    return this.links[Symbol.iterator]();
   }
 }
 
@@ -133,7 +133,7 @@ export class Hstate {
   readonly freeHugePagesNode: number[];
   readonly surplusHugePagesNode: number[];
   readonly hugepageFreelists: FolioList[];
-  readonly hugepageActivelist = new FolioList();
+  readonly hugepageActivelist: FolioList;
   nextNidToAlloc = 0;
   nextNidToFree = 0;
   demoteOrder = 0;
@@ -150,7 +150,8 @@ export class Hstate {
     this.nrHugePagesNode = zeros();
     this.freeHugePagesNode = zeros();
     this.surplusHugePagesNode = zeros();
-    this.hugepageFreelists = Array.from({ length: nrNodeIds }, () => new FolioList());
+    this.hugepageFreelists = Array.from({ length: nrNodeIds }, () => new FolioList(this.nrPages));
+    this.hugepageActivelist = new FolioList(this.nrPages);
   }
   /** persistent_huge_pages() */
   get persistent(): number {
@@ -427,6 +428,7 @@ export class HugetlbPool {
         const want = h.maxHugePagesNode[nid];
         let got = 0;
         while (got < want) {
+          this.k.condResched();
           const f = this.allocPoolHugeFolio(h, [nid], { nextNid: nid });
           if (f === null) break;
           list.push(f);
@@ -445,6 +447,7 @@ export class HugetlbPool {
       return total;
     }
     for (let i = 0; i < h.maxHugePages; i++) {
+      this.k.condResched();
       const f = this.allocPoolHugeFolio(h, this.nodes, null);
       if (f === null) break;
       list.push(f);
@@ -499,6 +502,7 @@ export class HugetlbPool {
       this.folios.set(head, { h, nid: m.nid, list: null, spool: null });
       // list_add() to the local list: it ends in the reverse of the walk (pushed, reversed once).
       list.push(head);
+      this.k.condResched();
     }
     if (prevH) this.prepAndAddBootmemFolios(prevH, list.reverse());
   }
@@ -628,9 +632,36 @@ export class HugetlbPool {
     if (pfn === null) return null;
     // prep_compound_page() of the allocator, then folio_ref_freeze(folio, 1).
     this.k.compound.prepCompoundPage(pfn, h.order);
-    folioSetRefCount(this.k.memmap, pfn, 0);
-    this.k.memmap.writeU64(pfn, PAGE_OFF.mapping, 0n);
-    this.initNewHugetlbFolio(pfn);
+    const m = this.k.memmap;
+    const v = this.k.compound.headView(pfn);
+    if (v !== null) {
+      // The stores below and those of init_new_hugetlb_folio(), in order, in place.
+      const o = m.spanOff;
+      const f = this.k.layout.folio;
+      v.setUint32(o + PAGE_OFF.refcount, 0, true);
+      v.setUint32(o + PAGE_OFF.mapping, 0, true);
+      v.setUint32(o + PAGE_OFF.mapping + 4, 0, true);
+      v.setUint32(o + PAGE_OFF.pageType, (PGTY_hugetlb << 24) >>> 0, true);
+      v.setUint32(o + PAGE_OFF.private, 0, true);
+      v.setUint32(o + PAGE_OFF.private + 4, 0, true);
+      const selfLo = m.vaddrLo(pfn, PAGE_OFF.lruNext);
+      const selfHi = m.vhi;
+      v.setUint32(o + PAGE_OFF.lruNext, selfLo, true);
+      v.setUint32(o + PAGE_OFF.lruNext + 4, selfHi, true);
+      v.setUint32(o + PAGE_OFF.lruPrev, selfLo, true);
+      v.setUint32(o + PAGE_OFF.lruPrev + 4, selfHi, true);
+      v.setUint32(o + f.hugetlbSubpool, 0, true);
+      v.setUint32(o + f.hugetlbSubpool + 4, 0, true);
+      v.setUint32(o + f.hugetlbCgroup, 0, true);
+      v.setUint32(o + f.hugetlbCgroup + 4, 0, true);
+      v.setUint32(o + f.hugetlbCgroupRsvd, 0, true);
+      v.setUint32(o + f.hugetlbCgroupRsvd + 4, 0, true);
+      m.writes += 10;
+    } else {
+      folioSetRefCount(m, pfn, 0);
+      m.writeU64(pfn, PAGE_OFF.mapping, 0n);
+      this.initNewHugetlbFolio(pfn);
+    }
     this.folios.set(pfn, { h, nid: this.k.pfnToNid(pfn), list: null, spool: null });
     return pfn;
   }
@@ -809,9 +840,25 @@ export class HugetlbPool {
   /** The folio goes back to the page allocator (hugetlb_free_folio() after the checks). */
   private freeFolioToBuddy(h: Hstate, f: number): void {
     const m = this.k.memmap;
-    if (folioTestHugetlb(m, f)) folioSetHugetlb(m, f, false);
-    m.writeU64(f, PAGE_OFF.private, 0n);
-    m.writeU64(f, PAGE_OFF.mapping, 0n);
+    const v = this.k.compound.headView(f);
+    if (v !== null) {
+      // The same reads and stores, in place.
+      const o = m.spanOff;
+      m.reads++;
+      if (v.getUint32(o + PAGE_OFF.pageType, true) >>> 24 === PGTY_hugetlb) {
+        v.setUint32(o + PAGE_OFF.pageType, 0xffffffff, true);
+        m.writes++;
+      }
+      v.setUint32(o + PAGE_OFF.private, 0, true);
+      v.setUint32(o + PAGE_OFF.private + 4, 0, true);
+      v.setUint32(o + PAGE_OFF.mapping, 0, true);
+      v.setUint32(o + PAGE_OFF.mapping + 4, 0, true);
+      m.writes += 2;
+    } else {
+      if (folioTestHugetlb(m, f)) folioSetHugetlb(m, f, false);
+      m.writeU64(f, PAGE_OFF.private, 0n);
+      m.writeU64(f, PAGE_OFF.mapping, 0n);
+    }
     // __free_pages_prepare(): a page that fails the checks is reported and the whole folio is
     // not freed: it leaks, held by nobody (page_alloc.ts freePagesCheck()).
     if (freePagesCheck(this.k, f, h.order, true) > 0) {
@@ -822,9 +869,22 @@ export class HugetlbPool {
     }
     this.k.compound.destroyCompoundPage(f, h.order);
     // free_pages_prepare(): page->flags &= ~PAGE_FLAGS_CHECK_AT_PREP (all PG_* but hwpoison).
-    const lo = m.readU32(f, PAGE_OFF.flags);
-    m.writeU32(f, PAGE_OFF.flags, (lo & (1 << PG.hwpoison)) >>> 0);
-    folioSetRefCount(m, f, 0);
+    const w = this.k.compound.headView(f);
+    if (w !== null) {
+      const o = m.spanOff;
+      w.setUint32(
+        o + PAGE_OFF.flags,
+        (w.getUint32(o + PAGE_OFF.flags, true) & (1 << PG.hwpoison)) >>> 0,
+        true,
+      );
+      w.setUint32(o + PAGE_OFF.refcount, 0, true);
+      m.reads++;
+      m.writes += 2;
+    } else {
+      const lo = m.readU32(f, PAGE_OFF.flags);
+      m.writeU32(f, PAGE_OFF.flags, (lo & (1 << PG.hwpoison)) >>> 0);
+      folioSetRefCount(m, f, 0);
+    }
     this.folios.delete(f);
     const a = this.k.buddy.allocations.get(f);
     if (a && a.order > this.k.buddy.maxOrder) this.k.buddy.freeContigRange(f, h.nrPages);
@@ -857,6 +917,7 @@ export class HugetlbPool {
       for (const f of list) {
         const info = this.folios.get(f);
         if (info) this.__updateAndFreeHugetlbFolio(info.h, f);
+        this.k.condResched();
       }
     }
   }
@@ -867,7 +928,10 @@ export class HugetlbPool {
     for (;;) {
       const r = this.vmemmap.restoreFolios(h.order, pending);
       if (r.err === 0 || r.remaining.length === 0) {
-        for (const f of r.nonHvo) this.freeFolioToBuddy(h, f);
+        for (const f of r.nonHvo) {
+          this.freeFolioToBuddy(h, f);
+          this.k.condResched();
+        }
         for (const f of r.remaining) this.__updateAndFreeHugetlbFolio(h, f);
         return;
       }
@@ -952,6 +1016,7 @@ export class HugetlbPool {
     const list: number[] = [];
     let allocFailed = false;
     while (ulongAbove(count, h.nrHugePages - h.surplusHugePages + list.length)) {
+      this.k.condResched();
       const f = this.allocPoolHugeFolio(h, mask, null);
       if (f === null) {
         allocFailed = true;

@@ -348,7 +348,7 @@ export class HvoCore implements HugetlbVmemmap {
     const g = k.geometry;
     const pgtable = k.allocPageTablePage(HVO_SITES.splitPmd, walk.nid);
     if (pgtable === null) return -ENOMEM;
-    for (let i = 0; i < k.pgt.entriesPerTable; i++) k.pgt.setPte(pgtable, i, headPfn + i, true);
+    k.pgt.setPteRun(pgtable, 0, k.pgt.entriesPerTable, headPfn, true);
     if (!this.pageReserved(headPfn)) k.buddy.splitPage(headPfn);
     k.pgt.set(pmd.tablePfn, pmd.idx, k.spec.arch.pte.mkTable(pgtable, g.pmdLevel));
     if (!(walk.flags & VMEMMAP_SPLIT_NO_TLB_FLUSH))
@@ -561,7 +561,25 @@ export class HvoCore implements HugetlbVmemmap {
         k.buddy.freePagesBulk(run);
       }
       this.counters.vmemmapPagesFreed += run.length;
+      this.settleFreedMemmap(Math.min(first, pfns[j - 1]), Math.max(first, pfns[j - 1]) + 1);
       i = j;
+    }
+  }
+
+  /**
+   * The vmemmap pages that hold only struct pages of [lo, end), just freed: those whose bytes
+   * are now what the memmap of memory freed page by page holds (frames.ts settleAsFree()) are
+   * held as that pattern again, not as 4 KiB of their own. Their bytes do not change; the walk
+   * fills no TLB entry.
+   */
+  private settleFreedMemmap(lo: number, end: number): void {
+    if (!this.k.memmap.wholeStructPages) return;
+    const ps = this.pageSize;
+    const sps = this.structPageSize;
+    const last = Math.floor((end * sps) / ps);
+    for (let vpn = Math.ceil((lo * sps) / ps); vpn < last; vpn++) {
+      const t = this.k.pgt.walkPage(vpn);
+      if (t !== null) this.k.frames.settleAsFree(t.frame, vpn * ps);
     }
   }
 
@@ -636,19 +654,21 @@ export class HvoCore implements HugetlbVmemmap {
   /** Series vmemmap_remap_pte(): the head PTE maps vmemmap_head RW, the rest vmemmap_tail RO. */
   readonly seriesRemapPte = (pte: PteSlot, vaddr: bigint, walk: RemapWalk): void => {
     const page = this.ptePfn(pte);
-    let entry: bigint;
+    // The entry as mkPte()/mkPteRo() make it, written as setPte() writes it (no bigint).
+    let pfn: number;
+    let writable: boolean;
     if (this.design.isHeadPte?.(walk, vaddr) && walk.vmemmapHead !== null) {
       walk.vmemmapPages.del(walk.vmemmapHead);
-      entry = this.k.mutations.has("head-pte-readonly")
-        ? this.mkPteRo(walk.vmemmapHead)
-        : this.mkPte(walk.vmemmapHead, true);
+      pfn = walk.vmemmapHead;
+      writable = this.k.mutations.has("head-pte-readonly") ? this.roWritable : true;
     } else {
       if (walk.vmemmapTail === null)
         throw new Oops("kernel BUG: vmemmap_remap_pte without vmemmap_tail", { vaddr });
-      entry = this.mkPteRo(walk.vmemmapTail);
+      pfn = walk.vmemmapTail;
+      writable = this.roWritable;
     }
     walk.vmemmapPages.add(page);
-    this.k.pgt.set(pte.tablePfn, pte.idx, entry);
+    this.k.pgt.setPte(pte.tablePfn, pte.idx, pfn, writable);
   };
 
   /** vmemmap_restore_pte(): a page from the list, filled as the design fills it, mapped RW. */
@@ -841,12 +861,14 @@ export class HvoCore implements HugetlbVmemmap {
         continue;
       }
       nrToOptimize++;
+      k.condResched();
       const ret = this.splitFolio(order, head);
       if (ret === -ENOMEM) break;
     }
     if (nrToOptimize) {
       k.pgt.flushTlbAll();
       for (const head of headPfns) {
+        k.condResched();
         const ret = this.optimizeFolioInto(order, head, list, flags);
         flags &= ~VMEMMAP_SYNCHRONIZE_RCU;
         if (ret === -ENOMEM && list.length > 0) {
@@ -897,6 +919,7 @@ export class HvoCore implements HugetlbVmemmap {
     for (; i < headPfns.length; i++) {
       const head = headPfns[i];
       if (this.isOptimized(head)) {
+        this.k.condResched();
         err = this.restoreFolioFlags(order, head, flags);
         flags &= ~VMEMMAP_SYNCHRONIZE_RCU;
         if (err) break;

@@ -64,6 +64,15 @@ export class Memblock {
    * memory (any node when nid < 0 or the node is full).
    */
   alloc(nrPages: number, alignPages: number, nid: number, use: MemblockUse): number {
+    // The node's own memory first (sparse_init() asks once per section: no list made for it).
+    const own = nid >= 0 ? this.nodes[nid] : undefined;
+    if (own !== undefined && own.nid === nid) {
+      const pfn = this.findTopDown(own, nrPages, alignPages);
+      if (pfn >= 0) {
+        this.reserve(pfn, pfn + nrPages, use, nid);
+        return pfn;
+      }
+    }
     const order =
       nid >= 0
         ? [nid, ...this.nodes.map((n) => n.nid).filter((n) => n !== nid)]

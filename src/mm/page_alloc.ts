@@ -43,6 +43,7 @@ import type { BuddyLru } from "./buddy_lru.ts";
 import type { NodeSpec, PfnRange, ZoneType } from "../machine/spec.ts";
 import type { FaultInjector } from "./fault_inject.ts";
 import type { FramePattern } from "./frames.ts";
+import { PfnBytes, PfnList } from "./pfn_list.ts";
 
 /** gfp_t bits (include/linux/gfp_types.h); our own values, the kernel's names. */
 export const __GFP_DMA = 1 << 0;
@@ -94,6 +95,16 @@ const FRAME_USES: readonly FrameUse[] = [
   "hwpoison",
 ];
 
+/** FRAME_USES' indexes. */
+const USE_INDEX: Readonly<Record<FrameUse, number>> = {
+  vmemmap: 0,
+  pagetable: 1,
+  shared_tail: 2,
+  hugetlb: 3,
+  kernel: 4,
+  hwpoison: 5,
+};
+
 /** Order-0 pages [start, start + n) handed out together, with one record for all. */
 interface Order0Run {
   start: number;
@@ -108,7 +119,15 @@ interface Order0Run {
  */
 export class AllocationMap extends Map<number, Allocation> {
   private readonly byUse = new Map<FrameUse, Set<number>>(FRAME_USES.map((u) => [u, new Set()]));
-  private readonly pagesOfUse = new Map<FrameUse, number>(FRAME_USES.map((u) => [u, 0]));
+  /** Pages per use (a plain record: one property load per update, no hash). */
+  private readonly pagesOfUse: Record<FrameUse, number> = {
+    vmemmap: 0,
+    pagetable: 0,
+    shared_tail: 0,
+    hugetlb: 0,
+    kernel: 0,
+    hwpoison: 0,
+  };
   /** Pages handed out, per index in PageAllocator.zones (-1: in no zone). */
   readonly pagesByZone: number[] = [];
   /** Blocks per order (orders with none are skipped by lookups). */
@@ -273,7 +292,7 @@ export class AllocationMap extends Map<number, Allocation> {
     } else this.runs.splice(k, 0, { start, n, a: { order: 0, use, nid } });
     this.runPages += n;
     this.blocksOfOrder[0] = (this.blocksOfOrder[0] ?? 0) + n;
-    this.pagesOfUse.set(use, (this.pagesOfUse.get(use) as number) + n);
+    this.pagesOfUse[use] += n;
     const z = this.zoneIndexOf(start);
     if (z >= 0) this.pagesByZone[z] = (this.pagesByZone[z] ?? 0) + n;
     if (this.listeners.length) emitRange(this.listeners, start, n);
@@ -292,13 +311,13 @@ export class AllocationMap extends Map<number, Allocation> {
         const r = this.runs[i];
         const e = Math.min(end, r.start + r.n);
         this.cutRun(i, p, e - p);
-        this.pagesOfUse.set(r.a.use, (this.pagesOfUse.get(r.a.use) as number) - (e - p));
+        this.pagesOfUse[r.a.use] -= e - p;
         p = e;
         continue;
       }
       const a = super.get(p) as Allocation;
       (this.byUse.get(a.use) as Set<number>).delete(p);
-      this.pagesOfUse.set(a.use, (this.pagesOfUse.get(a.use) as number) - 1);
+      this.pagesOfUse[a.use]--;
       super.delete(p);
       p++;
     }
@@ -307,6 +326,21 @@ export class AllocationMap extends Map<number, Allocation> {
     if (z >= 0) this.pagesByZone[z] = (this.pagesByZone[z] ?? 0) - n;
     if (this.listeners.length) emitRange(this.listeners, start, n);
   }
+
+  /**
+   * The record of a block of this order, use and node: one shared object per kind (records
+   * are never changed in place), so that handing out a block allocates nothing.
+   */
+  record(order: number, use: FrameUse, nid: number): Allocation {
+    const key = (nid * 64 + order) * 8 + USE_INDEX[use];
+    let a = this.records.get(key);
+    if (a === undefined) {
+      a = Object.freeze({ order, use, nid });
+      this.records.set(key, a);
+    }
+    return a;
+  }
+  private readonly records = new Map<number, Allocation>();
 
   /** Records that the block at pfn is now used for `use`. */
   setUse(pfn: number, use: FrameUse): void {
@@ -333,7 +367,7 @@ export class AllocationMap extends Map<number, Allocation> {
 
   /** Pages in the blocks used for `use`. */
   pagesWithUse(use: FrameUse): number {
-    return this.pagesOfUse.get(use) as number;
+    return this.pagesOfUse[use];
   }
 
   /** The block that holds pfn (blocks are aligned to their order), or null. */
@@ -372,7 +406,7 @@ export class AllocationMap extends Map<number, Allocation> {
     const n = 2 ** a.order;
     this.blocksOfOrder[a.order] = (this.blocksOfOrder[a.order] ?? 0) + sign;
     if (sign > 0) (this.byUse.get(a.use) as Set<number>).add(pfn);
-    this.pagesOfUse.set(a.use, (this.pagesOfUse.get(a.use) as number) + sign * n);
+    this.pagesOfUse[a.use] += sign * n;
     const z = this.zoneIndexOf(pfn);
     if (z >= 0) this.pagesByZone[z] = (this.pagesByZone[z] ?? 0) + sign * n;
   }
@@ -383,105 +417,8 @@ export class AllocationMap extends Map<number, Allocation> {
   }
 }
 
-/**
- * A Map from pfn to number, split by 2^30 pfns: a JavaScript Map holds at most 2^24 entries,
- * and a 64 TiB machine given back in MAX_PAGE_ORDER blocks has more free blocks than that.
- */
-class PfnMap {
-  private readonly shards = new Map<number, Map<number, number>>();
-  private lastKey = -1;
-  private last: Map<number, number> | undefined = undefined;
-  size = 0;
-
-  private shard(pfn: number, make: boolean): Map<number, number> | undefined {
-    const key = Math.floor(pfn / PFN_SHARD);
-    if (key === this.lastKey) return this.last;
-    let m = this.shards.get(key);
-    if (m === undefined && make) {
-      m = new Map();
-      this.shards.set(key, m);
-    }
-    if (m !== undefined) {
-      this.lastKey = key;
-      this.last = m;
-    }
-    return m;
-  }
-
-  get(pfn: number): number | undefined {
-    return this.size === 0 ? undefined : this.shard(pfn, false)?.get(pfn);
-  }
-  has(pfn: number): boolean {
-    return this.get(pfn) !== undefined;
-  }
-  set(pfn: number, v: number): void {
-    const m = this.shard(pfn, true) as Map<number, number>;
-    const n = m.size;
-    m.set(pfn, v);
-    this.size += m.size - n;
-  }
-  delete(pfn: number): void {
-    const m = this.shard(pfn, false);
-    if (m?.delete(pfn)) this.size--;
-  }
-  /** Shard by shard, each in insertion order. */
-  *[Symbol.iterator](): IterableIterator<[number, number]> {
-    for (const m of [...this.shards.values()]) yield* m;
-  }
-}
-
-/** pfns per PfnMap shard (2^30: 4 TiB of 4 KiB pages). */
-const PFN_SHARD = 2 ** 30;
-
-class FreeList {
-  private readonly next = new PfnMap();
-  private readonly prev = new PfnMap();
-  head = -1;
-  tail = -1;
-  count = 0;
-
-  has(pfn: number): boolean {
-    return this.next.has(pfn);
-  }
-  addHead(pfn: number): void {
-    this.next.set(pfn, this.head);
-    this.prev.set(pfn, -1);
-    if (this.head !== -1) this.prev.set(this.head, pfn);
-    else this.tail = pfn;
-    this.head = pfn;
-    this.count++;
-  }
-  addTail(pfn: number): void {
-    this.prev.set(pfn, this.tail);
-    this.next.set(pfn, -1);
-    if (this.tail !== -1) this.next.set(this.tail, pfn);
-    else this.head = pfn;
-    this.tail = pfn;
-    this.count++;
-  }
-  remove(pfn: number): void {
-    const n = this.next.get(pfn)!;
-    const p = this.prev.get(pfn)!;
-    if (p !== -1) this.next.set(p, n);
-    else this.head = n;
-    if (n !== -1) this.prev.set(n, p);
-    else this.tail = p;
-    this.next.delete(pfn);
-    this.prev.delete(pfn);
-    this.count--;
-  }
-  /** The entry after pfn (-1: pfn is the last). */
-  nextOf(pfn: number): number {
-    return this.next.get(pfn) ?? -1;
-  }
-  /** The entry before pfn (-1: pfn is the first). */
-  prevOf(pfn: number): number {
-    return this.prev.get(pfn) ?? -1;
-  }
-  *[Symbol.iterator](): IterableIterator<number> {
-    for (let p = this.head; p !== -1; p = this.next.get(p)!) yield p;
-  }
-}
+/** A free list of one order: its blocks' first pfns (aligned to the order), O(1) ops. */
+class FreeList extends PfnList {}
 
 export class Zone {
   readonly freeArea: FreeList[];
@@ -511,8 +448,9 @@ export class Zone {
     readonly endPfn: number,
     readonly maxOrder: number,
   ) {
-    this.freeArea = Array.from({ length: maxOrder + 1 }, () => new FreeList());
-    this.unmovableArea = Array.from({ length: maxOrder + 1 }, () => new FreeList());
+    const list = (o: number) => new FreeList(startPfn - (startPfn % 2 ** o), 2 ** o);
+    this.freeArea = Array.from({ length: maxOrder + 1 }, (_, o) => list(o));
+    this.unmovableArea = Array.from({ length: maxOrder + 1 }, (_, o) => list(o));
   }
   get name(): string {
     return this.type;
@@ -545,8 +483,6 @@ export class PageAllocator {
   readonly allocations = new AllocationMap();
   /** Listeners of free-list changes (see RangeListener; the allocations have their own). */
   readonly listeners: RangeListener[] = [];
-  /** Free blocks, by first pfn (explicit ones; lazy ranges are in Zone.lazy). */
-  private readonly freeOrder = new PfnMap();
   /**
    * start_isolate_page_range() (memory offline): the free pages of this range are not handed
    * out until undo_isolate_page_range().
@@ -589,6 +525,9 @@ export class PageAllocator {
       this.zonesByNode[node.nid] = zs;
     }
     this.allocations.zoneIndexOf = (pfn) => this.zoneIndex(pfn);
+    this.zonesOverlap = this.zones.some((a, i) =>
+      this.zones.some((b, j) => i < j && a.startPfn < b.endPfn && b.startPfn < a.endPfn),
+    );
   }
 
   zoneOf(pfn: number): Zone | null {
@@ -693,22 +632,38 @@ export class PageAllocator {
 
   /** The order of the free block whose head is pfn (lazy ranges included), or -1. */
   headOrder(pfn: number): number {
-    // Alignment first: a head of order o is aligned to 2^o, so an odd pfn can only head an
-    // order-0 block (cheap tests before the map: this runs for every generated struct page).
-    if (pfn - Math.floor(pfn / this.maxBlockPages) * this.maxBlockPages !== 0) {
-      if (this.freeOrder.size === 0) return -1;
-      return this.freeOrder.get(pfn) ?? -1;
-    }
-    const o = this.freeOrder.get(pfn);
-    if (o !== undefined) return o;
+    const o = this.explicitOrderAt(pfn);
+    if (o >= 0) return o;
+    // Alignment first: only a pfn aligned to MAX_PAGE_ORDER can head a lazy block.
+    if (pfn - Math.floor(pfn / this.maxBlockPages) * this.maxBlockPages !== 0) return -1;
     for (const z of this.zones)
       if (z.lazy.length > 0 && z.contains(pfn))
         return findRange(z.lazy, pfn) >= 0 ? this.maxOrder : -1;
     return -1;
   }
 
+  /** Whether some zone spans overlap (nodes interleaved): a pfn may lie in more than one. */
+  private readonly zonesOverlap: boolean;
+
+  /**
+   * The order of each explicit free block below MAX_PAGE_ORDER, by its first pfn (top-order
+   * blocks are looked up on their zone's list: a machine given back in MAX_PAGE_ORDER blocks
+   * has millions, spread over all of memory).
+   */
+  private readonly subTopOrder = new PfnBytes();
+
+  /** The order of the explicit free block headed by pfn (any zone), or -1. */
+  private explicitOrderAt(pfn: number): number {
+    const o = this.subTopOrder.get(pfn);
+    if (o >= 0) return o;
+    if (this.freeOfOrder[this.maxOrder] === 0) return -1;
+    if (pfn - Math.floor(pfn / this.maxBlockPages) * this.maxBlockPages !== 0) return -1;
+    return this.topExplicitAt(pfn) ? this.maxOrder : -1;
+  }
+
   private addFree(zone: Zone, pfn: number, order: number, toTail: boolean): void {
-    if (this.freeOrder.has(pfn)) throw new Oops(`buddy: block at pfn ${pfn} is free already`);
+    if (this.explicitOrderAt(pfn) >= 0)
+      throw new Oops(`buddy: block at pfn ${pfn} is free already`);
     if (zone.contigCursor !== null) freedBelowCursor(zone.contigCursor, pfn);
     if (toTail) zone.freeArea[order].addTail(pfn);
     else zone.freeArea[order].addHead(pfn);
@@ -718,7 +673,7 @@ export class PageAllocator {
       if (toTail) zone.unmovableArea[order].addTail(pfn);
       else zone.unmovableArea[order].addHead(pfn);
     }
-    this.freeOrder.set(pfn, order);
+    if (order < this.maxOrder) this.subTopOrder.set(pfn, order);
     this.freeOfOrder[order]++;
     zone.nrFree += 2 ** order;
     this.lru?.linked(zone, pfn, order);
@@ -729,8 +684,8 @@ export class PageAllocator {
   private delFree(zone: Zone, pfn: number, order: number): void {
     this.lru?.unlinking(zone, pfn, order);
     zone.freeArea[order].remove(pfn);
-    if (zone.unmovableArea[order].has(pfn)) zone.unmovableArea[order].remove(pfn);
-    this.freeOrder.delete(pfn);
+    if (zone.unmovableArea[order].count > 0) zone.unmovableArea[order].remove(pfn);
+    if (order < this.maxOrder) this.subTopOrder.delete(pfn);
     this.freeOfOrder[order]--;
     zone.nrFree -= 2 ** order;
     this.onFreeHead?.(pfn, -1);
@@ -739,20 +694,32 @@ export class PageAllocator {
 
   /** The free block that contains pfn, or null. */
   freeBlockAt(pfn: number): { start: number; order: number; lazy: boolean } | null {
-    for (let o = 0; o <= this.maxOrder; o++) {
+    // Free blocks are disjoint, so the order of the lookups does not change the answer: the
+    // MAX_PAGE_ORDER ones first (most of free memory, and what alloc_contig_pages() scans).
+    const max = this.maxOrder;
+    const top = pfn - (pfn % this.maxBlockPages);
+    if (this.freeOfOrder[max] !== 0 && this.topExplicitAt(top))
+      return { start: top, order: max, lazy: false };
+    const zone = this.zoneOf(pfn);
+    if (zone !== null && zone.lazy.length > 0 && findRange(zone.lazy, pfn) >= 0)
+      return { start: top, order: max, lazy: true };
+    for (let o = 0; o < max; o++) {
       if (this.freeOfOrder[o] === 0) continue;
       const start = pfn - (pfn % 2 ** o);
-      if (this.freeOrder.get(start) === o) return { start, order: o, lazy: false };
-    }
-    const zone = this.zoneOf(pfn);
-    if (zone) {
-      const r = findRange(zone.lazy, pfn);
-      if (r >= 0) {
-        const size = 2 ** this.maxOrder;
-        return { start: pfn - (pfn % size), order: this.maxOrder, lazy: true };
-      }
+      if (this.subTopOrder.get(start) === o) return { start, order: o, lazy: false };
     }
     return null;
+  }
+
+  /** Whether an explicit MAX_PAGE_ORDER free block starts at top (aligned). */
+  private topExplicitAt(top: number): boolean {
+    const z = this.zoneOf(top);
+    if (z === null) return false;
+    if (z.freeArea[this.maxOrder].has(top)) return true;
+    if (this.zonesOverlap)
+      for (const y of this.zones)
+        if (y !== z && y.contains(top) && y.freeArea[this.maxOrder].has(top)) return true;
+    return false;
   }
 
   isFree(pfn: number): boolean {
@@ -819,7 +786,7 @@ export class PageAllocator {
         if (list.count > 0) pfn = list.head;
       } else {
         // The free pages of an isolated range are on MIGRATE_ISOLATE lists: passed over.
-        for (const p of list)
+        for (let p = list.head; p !== -1; p = list.nextOf(p))
           if (
             (iso === null || p >= iso.endPfn || p + 2 ** o <= iso.startPfn) &&
             !(skipUnmovable && zone.unmovableArea[o].has(p))
@@ -864,16 +831,24 @@ export class PageAllocator {
 
   /** The zonelist for an allocation: preferred node's zones high to low, then other nodes. */
   zonelist(nid: number, gfp: number): Zone[] {
-    const key = nid * 2 ** 32 + gfp;
-    let list = this.zonelists.get(key);
+    // By node, then by the gfp mask (a small integer key: GFP_KERNEL alone is above V8's
+    // 31-bit small integers, which would make every lookup hash a boxed number).
+    let byGfp = this.zonelists[nid];
+    if (byGfp === undefined) {
+      byGfp = new Map();
+      while (this.zonelists.length < nid) this.zonelists.push(undefined);
+      this.zonelists[nid] = byGfp;
+    }
+    const key = (gfp % GFP_KERNEL) * 2 + (gfp >= GFP_KERNEL ? 1 : 0);
+    let list = byGfp.get(key);
     if (!list) {
       list = this.buildZonelist(nid, gfp);
-      this.zonelists.set(key, list);
+      byGfp.set(key, list);
     }
     return list;
   }
 
-  private readonly zonelists = new Map<number, Zone[]>();
+  private readonly zonelists: (Map<number, Zone[]> | undefined)[] = [];
 
   private buildZonelist(nid: number, gfp: number): Zone[] {
     const highest = gfp & __GFP_DMA ? 0 : gfp & __GFP_DMA32 ? 1 : gfp & __GFP_MOVABLE ? 3 : 2;
@@ -913,7 +888,7 @@ export class PageAllocator {
       if (zone.nrFree - nrPages < zone.watermarkMin) continue;
       const pfn = this.rmqueue(zone, order, (gfp & __GFP_MOVABLE) !== 0);
       if (pfn >= 0) {
-        this.allocations.set(pfn, { order, use, nid: zone.nid });
+        this.allocations.set(pfn, this.allocations.record(order, use, zone.nid));
         return pfn;
       }
     }
@@ -936,11 +911,13 @@ export class PageAllocator {
    * page handed out was the head of a free block when it went, so its buddy mark is cleared.
    */
   allocPagesBulk(nid: number, gfp: number, n: number, site: string, use: FrameUse): number[] {
-    const out: number[] = [];
+    // Sized for all n at once (a 1 GiB folio's vmemmap is 4095 pages), cut to what was handed out.
+    const out: number[] = new Array(n);
+    let got = 0;
     const movable = (gfp & __GFP_MOVABLE) !== 0;
     const zl = n > 0 ? this.zonelist(nid, gfp) : [];
     const fail = () => this.failures.set(site, (this.failures.get(site) ?? 0) + 1);
-    while (out.length < n) {
+    while (got < n) {
       if (this.faults.shouldFail(site)) {
         fail();
         break;
@@ -962,7 +939,7 @@ export class PageAllocator {
       const size = 2 ** this.takenOrder;
       // Pages of B handed out: while more are wanted, the zone stays above its min watermark
       // (nrFree before page t is the count before B was taken, less t) and no call fails.
-      const lim = Math.min(size, n - out.length, zone.nrFree + size - zone.watermarkMin);
+      const lim = Math.min(size, n - got, zone.nrFree + size - zone.watermarkMin);
       let t = 1;
       let stopped = false;
       while (t < lim) {
@@ -972,7 +949,7 @@ export class PageAllocator {
         }
         t++;
       }
-      for (let i = 0; i < t; i++) out.push(pfn + i);
+      for (let i = 0; i < t; i++) out[got++] = pfn + i;
       // The rest of B, in aligned pieces at the list heads (what expand() left of it).
       let p = pfn + t;
       const end = pfn + size;
@@ -989,6 +966,7 @@ export class PageAllocator {
         break;
       }
     }
+    out.length = got;
     return out;
   }
 
@@ -1067,9 +1045,13 @@ export class PageAllocator {
     }
   }
 
+  /** freeRunToBuddy()'s list of aligned blocks (start, order pairs), reused. */
+  private readonly runBlocks: number[] = [];
+
   /** Order-0 frees of [lo, lo + n) in one zone, ascending or descending (freePagesBulk()). */
   private freeRunToBuddy(lo: number, n: number, ascending: boolean): void {
-    const blocks: number[] = [];
+    const blocks = this.runBlocks;
+    blocks.length = 0;
     let p = lo;
     const end = lo + n;
     while (p < end) {
@@ -1103,7 +1085,7 @@ export class PageAllocator {
       // __find_buddy_pfn(): pfn ^ (1 << order), without 32-bit bitwise operators.
       const size = 2 ** order;
       const buddy = Math.floor(pfn / size) % 2 === 0 ? pfn + size : pfn - size;
-      if (this.freeOrder.get(buddy) !== order || !zone.contains(buddy)) break;
+      if (!zone.contains(buddy) || !zone.freeArea[order].has(buddy)) break;
       this.delFree(zone, buddy, order);
       pfn = Math.min(pfn, buddy);
       order++;
@@ -1353,7 +1335,9 @@ export class PageAllocator {
 
   /** Every free block, for invariant checks: explicit ones, then lazy ranges as [start, nr]. */
   *freeBlocks(): IterableIterator<{ start: number; nrPages: number }> {
-    for (const [start, order] of this.freeOrder) yield { start, nrPages: 2 ** order };
+    for (const z of this.zones)
+      for (let o = 0; o <= this.maxOrder; o++)
+        for (const start of z.freeArea[o]) yield { start, nrPages: 2 ** o };
     for (const z of this.zones) for (const [s, e] of z.lazy) yield { start: s, nrPages: e - s };
   }
 }
@@ -1542,9 +1526,22 @@ export function freePagesCheck(k: Kernel, pfn: number, order: number, compound: 
   if (compound && order > 0) {
     // page[1].flags &= ~PAGE_FLAGS_SECOND (the order byte); folio->_nr_pages = 0: both overlap
     // fields the checks read (_nr_pages sits where page 1's memcg_data is).
-    const f1 = k.memmap.readU32(pfn, f.flags1);
-    k.memmap.writeU32(pfn, f.flags1, (f1 & ~0xff) >>> 0);
-    if (f.nrPages !== null) k.memmap.writeU64(pfn, f.nrPages, 0n);
+    const v = k.compound.headView(pfn);
+    if (v !== null) {
+      const o = k.memmap.spanOff;
+      v.setUint32(o + f.flags1, (v.getUint32(o + f.flags1, true) & ~0xff) >>> 0, true);
+      k.memmap.reads++;
+      k.memmap.writes++;
+      if (f.nrPages !== null) {
+        v.setUint32(o + f.nrPages, 0, true);
+        v.setUint32(o + f.nrPages + 4, 0, true);
+        k.memmap.writes++;
+      }
+    } else {
+      const f1 = k.memmap.readU32(pfn, f.flags1);
+      k.memmap.writeU32(pfn, f.flags1, (f1 & ~0xff) >>> 0);
+      if (f.nrPages !== null) k.memmap.writeU64(pfn, f.nrPages, 0n);
+    }
   }
   if (!k.checkPages) return 0;
   const sps = k.layout.size;
@@ -1635,7 +1632,8 @@ export function freePagesCheck(k: Kernel, pfn: number, order: number, compound: 
     // The struct pages of this vmemmap page that belong to the block.
     const first = (p * sps) % k.pageSize;
     const end = Math.min(nr, i + (k.pageSize - first) / sps);
-    const pat = k.frames.patternOf(t.frame);
+    // Its pattern's kind, info or slot (no object per page; its voff is not read here).
+    const pat = k.frames.patternShapeOf(t.frame);
     // A vmemmap page that is all tails of this folio as prep_compound_tail() writes them
     // (_refcount 0, _mapcount -1, TAIL_MAPPING, the folio's compound word, no PG_* flags):
     // every check passes; nothing to render.
@@ -1643,16 +1641,15 @@ export function freePagesCheck(k: Kernel, pfn: number, order: number, compound: 
       i = end;
       continue;
     }
-    const bytes = pat?.kind === "fill" ? pat.slot : k.frames.view(t.frame);
-    const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const uniform = pat !== null && (pat.kind === "tails" || pat.kind === "fill") && i > 3;
+    // A "fill" page whose struct page passed as a plain tail of this folio before: the same
+    // bytes pass again (mainline's restored tails are all one such page).
+    if (uniform && pat === cleanFill) {
+      i = end;
+      continue;
+    }
+    const bytes = pat?.kind === "fill" ? pat.slot : k.frames.view(t.frame);
     if (uniform) {
-      // A "fill" page whose struct page passed as a plain tail of this folio before: the
-      // same bytes pass again (mainline's restored tails are all one such page).
-      if (pat === cleanFill) {
-        i = end;
-        continue;
-      }
       // Every struct page here reads the same (but for lru, which no check reads): one check
       // tells; a failure is reported page by page, as the kernel does.
       const at = pat.kind === "fill" ? 0 : first;
@@ -1673,6 +1670,7 @@ export function freePagesCheck(k: Kernel, pfn: number, order: number, compound: 
       i = end;
       continue;
     }
+    const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let clean = true;
     for (let j = i; j < end; j++) {
       const off = first + (j - i) * sps;

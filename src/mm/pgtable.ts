@@ -225,6 +225,30 @@ export class KernelPageTables {
   }
 
   /**
+   * setPte() of entries [idx, idx + n) of one table mapping pfn, pfn + 1, ... (as
+   * vmemmap_split_pmd() fills a new PTE table): the same bytes and counts, in one store of a
+   * run of words (a new table stays a few numbers in the frame store, not 4 KiB).
+   */
+  setPteRun(tablePfn: number, idx: number, n: number, pfn: number, writable: boolean): void {
+    const pte = this.arch.pte;
+    if (pte.mkPteParts === undefined || n <= 0) {
+      for (let i = 0; i < n; i++) this.setPte(tablePfn, idx + i, pfn + i, writable);
+      return;
+    }
+    // Consecutive frames make entries a constant step apart: one run of words in the store.
+    const hi = this.partsHi;
+    const lo0 = pte.mkPteParts(pfn, writable, hi);
+    const hi0 = hi[0];
+    const lo1 = pte.mkPteParts(pfn + 1, writable, hi);
+    const borrow = lo1 < lo0 ? 1 : 0;
+    const dlo = (lo1 - lo0 + borrow * 2 ** 32) >>> 0;
+    const dhi = (hi[0] - hi0 - borrow + 2 ** 33) % 2 ** 32;
+    this.frames.setWordRun(tablePfn, idx, n, lo0, hi0, dlo, dhi);
+    this.pteWrites += n;
+    if (tablePfn !== this.walkTable || this.walkLevel !== this.levels - 1) this.frames.pgtEpoch++;
+  }
+
+  /**
    * The walk's memory of the table it read its last entry from (a paging-structure cache, not
    * a TLB): that table's level (0: none), the index of the span it maps at the level above, its
    * frame, and the frame store's pgtEpoch it is valid at. A walk inside that span starts there;
@@ -506,6 +530,11 @@ export class KernelPageTables {
   /** Translations the TLB holds now. */
   get tlbSize(): number {
     return this.tlb.size;
+  }
+
+  /** The TLB's translation of vmemmap page vpn, if it holds one (the checker's stale-TLB test). */
+  tlbEntry(vpn: number): Translation | undefined {
+    return this.tlb.get(vpn);
   }
 
   /** TLB entries that differ from the page tables (stale translations), of `vpns` or all. */

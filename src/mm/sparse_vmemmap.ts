@@ -24,20 +24,41 @@ export interface Section {
 export function presentSections(spec: MachineSpec): Section[] {
   const shift = spec.arch.sectionShift - spec.arch.pageShift;
   const pagesPerSection = 2 ** shift;
-  const out: Section[] = [];
-  const seen = new Set<number>();
-  for (const node of spec.nodes) {
+  // A section two ranges share belongs to the node listed first. The ranges' sections, each a
+  // run [first, last] of section numbers, merged in ascending order without a set of every
+  // section (a 64 TiB machine has half a million).
+  const runs: { first: number; last: number; nid: number; rank: number }[] = [];
+  spec.nodes.forEach((node, rank) => {
     for (const r of node.ranges) {
-      let s = Math.floor(r.startPfn / pagesPerSection);
+      const first = Math.floor(r.startPfn / pagesPerSection);
       const last = Math.floor((r.endPfn - 1) / pagesPerSection);
-      for (; s <= last; s++) {
-        if (seen.has(s)) continue;
-        seen.add(s);
-        out.push({ nr: s, nid: node.nid, startPfn: s * pagesPerSection });
+      runs.push({ first, last, nid: node.nid, rank });
+    }
+  });
+  runs.sort((a, b) => a.first - b.first || a.rank - b.rank);
+  const out: Section[] = [];
+  /** The rank of the node each section of `out` went to (parallel to out). */
+  const ranks: number[] = [];
+  for (const run of runs) {
+    let s = run.first;
+    // Sections an earlier run emitted already: the node listed first keeps them.
+    if (out.length > 0 && s <= out[out.length - 1].nr) {
+      let i = out.length - 1;
+      while (i > 0 && out[i - 1].nr >= s) i--;
+      for (; i < out.length && out[i].nr <= run.last; i++) {
+        if (run.rank < ranks[i]) {
+          out[i] = { nr: out[i].nr, nid: run.nid, startPfn: out[i].startPfn };
+          ranks[i] = run.rank;
+        }
       }
+      s = out[out.length - 1].nr + 1;
+    }
+    for (; s <= run.last; s++) {
+      out.push({ nr: s, nid: run.nid, startPfn: s * pagesPerSection });
+      ranks.push(run.rank);
     }
   }
-  return out.sort((a, b) => a.nr - b.nr);
+  return out;
 }
 
 /** Geometry of the vmemmap for one machine. */
@@ -136,8 +157,46 @@ export function ensureTables(
 }
 
 /**
+ * The PMD table sparse_init() wrote into last and the vmemmap offsets it maps ([start, end)),
+ * so that consecutive sections (512 per table on x86_64) do not walk from the root each time.
+ * Boot never frees a page table, so a table found stays the one for its range.
+ */
+export interface PmdTableCache {
+  start: number;
+  end: number;
+  tablePfn: number;
+}
+
+/** A PmdTableCache that holds nothing yet. */
+export function emptyPmdTableCache(): PmdTableCache {
+  return { start: 0, end: 0, tablePfn: -1 };
+}
+
+/** ensureTables() down to the PMD table of vmemmap offset v, through `cache` when it holds it. */
+function pmdSlot(
+  ctx: VmemmapPopulateContext,
+  v: number,
+  nid: number,
+  cache: PmdTableCache | undefined,
+): { tablePfn: number; idx: number } {
+  const g = ctx.geometry;
+  if (cache !== undefined && v >= cache.start && v < cache.end)
+    return { tablePfn: cache.tablePfn, idx: Math.floor((v - cache.start) / g.pmdSize) };
+  const s = ensureTables(ctx, ctx.vmemmapBase + BigInt(v), g.pmdLevel, nid);
+  if (cache !== undefined) {
+    // The table maps PMD-sized pieces from the vaddr aligned down to its span.
+    const span = g.pmdSize * (g.pageSize / 8);
+    cache.start = v - s.idx * g.pmdSize - (v % g.pmdSize);
+    cache.end = cache.start + span;
+    cache.tablePfn = s.tablePfn;
+  }
+  return s;
+}
+
+/**
  * vmemmap_populate() for the memmap bytes [voffStart, voffEnd) (offsets from the vmemmap base),
- * with backing from `block(nrPages)`. Returns the number of backing pages it mapped.
+ * with backing from `block(nrPages)`. Returns the number of backing pages it mapped. `cache`
+ * (sparse_init()'s, one for all sections) saves the walk to the PMD table.
  */
 export function vmemmapPopulate(
   ctx: VmemmapPopulateContext,
@@ -145,6 +204,7 @@ export function vmemmapPopulate(
   voffEnd: number,
   nid: number,
   block: (nrPages: number) => number,
+  cache?: PmdTableCache,
 ): number {
   const { geometry: g, arch, pgt, frames } = ctx;
   let mapped = 0;
@@ -152,9 +212,8 @@ export function vmemmapPopulate(
     // vmemmap_populate_hugepages(): one PMD leaf per PMD-sized piece not mapped yet.
     let v = Math.floor(voffStart / g.pmdSize) * g.pmdSize;
     for (; v < voffEnd; v += g.pmdSize) {
-      const vaddr = ctx.vmemmapBase + BigInt(v);
-      const s = ensureTables(ctx, vaddr, g.pmdLevel, nid);
-      const e = arch.pte.decode(pgt.get(s.tablePfn, s.idx), g.pmdLevel);
+      const s = pmdSlot(ctx, v, nid, cache);
+      const e = pgt.entry(s.tablePfn, s.idx, g.pmdLevel) ? pgt.e : null;
       if (e?.table) {
         // A PTE table is there already (a boot-time HVO population that failed half-way):
         // vmemmap_check_pmd() says no, and vmemmap_populate_basepages() fills the PTEs that

@@ -24,6 +24,7 @@ import {
   sizeToKb,
 } from "./format.ts";
 import { kmsgLine } from "../kernel/printk.ts";
+import { stepText } from "./text.ts";
 import { HUGEPAGES_DIR, HVO_SYSCTL, NODE_DIR, delta, observe } from "./observe.ts";
 import { type RoleContext, resolveStepRoles, SkippedSteps } from "./roles.ts";
 
@@ -38,6 +39,11 @@ export interface RunModelOptions {
    * starts from the booted state as on the VM (without it, from the machine as it stands).
    */
   boot?: () => Model;
+  /**
+   * Told where the run is before each reset and each step that runs ("scale-1g step 2/3 nr 1G
+   * value=65000", "scale-1g final reset"): for a progress line.
+   */
+  onProgress?: (where: string) => void;
 }
 
 /** The roles of the model's machine: its arch and the hstates it booted with. */
@@ -434,7 +440,10 @@ export function runScenarioOnModel(
 ): ResultScenario {
   const s = new ModelSession(model);
   // `reset: false`: the steps start from the machine as it is (as booted, for a fresh model).
-  if (scenario.reset !== false) s.reset();
+  if (scenario.reset !== false) {
+    opts.onProgress?.(`${scenario.id} reset`);
+    s.reset();
+  }
   const initial = observeModel(model);
   let prev = initial;
   const steps: StepRecord[] = [];
@@ -459,6 +468,12 @@ export function runScenarioOnModel(
       continue;
     }
     const step = r.step;
+    opts.onProgress?.(
+      `${scenario.id} step ${i + 1}/${scenario.steps.length} ${stepText({
+        step: written,
+        ...(step !== written ? { resolved_step: step } : {}),
+      })}`,
+    );
     const kmsgSeq = model.k.printk.seq;
     const a = s.step(step);
     const after = observeModel(model);
@@ -483,6 +498,7 @@ export function runScenarioOnModel(
   }
   const out: ResultScenario = { ...(scenario.desc ? { desc: scenario.desc } : {}), initial, steps };
   if (!opts.skipFinalReset) {
+    opts.onProgress?.(`${scenario.id} final reset`);
     const post = s.reset();
     const finalAfter = observeModel(model);
     const final_reset: FinalReset = {

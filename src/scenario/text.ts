@@ -5,7 +5,7 @@ import { kmsgHeadlines } from "./compare.ts";
 import type { After, KpfPage, Result, StepRecord } from "./format.ts";
 
 /** "nr 2M value=16"; a role with the size it stood for: "nr PMD(2M) value=16". */
-export function stepText(rec: StepRecord): string {
+export function stepText(rec: Pick<StepRecord, "step" | "resolved_step">): string {
   const { op, ...rest } = rec.step as { op: string } & Record<string, unknown>;
   const resolved = rec.resolved_step as Record<string, unknown> | undefined;
   const size = (v: unknown) =>

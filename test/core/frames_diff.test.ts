@@ -248,3 +248,281 @@ describe("frame store: runs of ids read as the per-frame Map store did", () => {
     expect(a.stats()).toEqual(b.stats());
   });
 });
+
+// A restore's page list is taken off the buddy allocator's free list head, so the vmemmap pages
+// of a folio (ascending memmap offsets) are backed by frames handed out top-down: then the
+// frames are given a pattern one at a time, each at the memmap offset one page past the frame
+// above it. Such a falling run reads as the same per-frame patterns, and holds one state, not
+// one per frame.
+describe("frame store: patterns given top-down, frame by frame", () => {
+  /** setPattern() of frames top, top - 1, ..., top - nr + 1 at voff, voff + PAGE, ... */
+  function falling(s: Store, top: number, nr: number, p: FramePattern): void {
+    for (let i = 0; i < nr && top - i >= 0; i++)
+      s.setPattern(top - i, p.kind === "fill" ? p : { ...p, voff: p.voff + i * PAGE });
+  }
+
+  it("4095 frames of a 1 GiB folio's memmap read as given and hold 2 states of their own, not 4095", () => {
+    const [a, b] = stores(64);
+    const p: FramePattern = { kind: "init", voff: 64 * PAGE, asFree: true };
+    falling(a, 12_200, 4095, p);
+    falling(b, 12_200, 4095, p);
+    for (const f of [8_104, 8_105, 8_106, 10_000, 12_199, 12_200, 12_201]) compareFrame(a, b, f);
+    expect(a.stats()).toEqual(b.stats());
+    // The zero page's state, the top frame's (given alone, taken as rising) and the rest's.
+    expect(a.liveIds()).toBe(3);
+    // A write in the middle makes that frame's bytes its own; its neighbours keep the pattern.
+    a.writeU32(10_000, 8, 5);
+    b.writeU32(10_000, 8, 5);
+    for (const f of [9_999, 10_000, 10_001]) compareFrame(a, b, f);
+    expect(a.liveIds()).toBe(4);
+  });
+
+  it("falling runs mixed with every other operation read as the per-frame Map store", () => {
+    const fallOp = fc.record({
+      top: frameArb,
+      nr: fc.integer({ min: 1, max: 300 }),
+      p: patternArb(64),
+    });
+    const step = fc.oneof(
+      { weight: 2, arbitrary: fallOp.map((x) => ({ fall: x })) },
+      { weight: 3, arbitrary: opArb(64).map((o) => ({ op: o })) },
+    );
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 40 }), (steps) => {
+        const [a, b] = stores(64);
+        const seen = new Set<number>();
+        for (const s of steps) {
+          if ("op" in s) {
+            apply(a, s.op);
+            apply(b, s.op);
+            touched(s.op, seen);
+            continue;
+          }
+          const { top, nr, p } = s.fall;
+          falling(a, top, nr, p);
+          falling(b, top, nr, p);
+          for (const f of [top + 1, top, top - 1, top - nr + 2, top - nr + 1, top - nr])
+            if (f >= 0 && f < FRAMES) seen.add(f);
+          for (let f = top; f > top - nr && f >= 0; f -= 37) seen.add(f);
+        }
+        for (const f of seen) compareFrame(a, b, f);
+        expect(a.stats()).toEqual(b.stats());
+      }),
+      { seed: 4242, numRuns: 80 },
+    );
+  });
+});
+
+// Page tables as runs of 64-bit words (FrameStore.setWordRun(), pgtable.ts setPteRun()): the
+// words of a zeroed frame given as base + i * delta, then rewritten word by word, read as the
+// reference's plain 64-bit stores (in bigints) whatever the mix of stores, copies and clears.
+describe("frame store: 64-bit words held as runs read as plain stores", () => {
+  const WORDS = PAGE / 8;
+  const tables = fc.constantFrom(20, 21, 22, 4100);
+  /** x86_64-like PTEs: pfn << 12 | flags, NX in the high half; and plain numbers. */
+  const word = fc.oneof(
+    fc
+      .record({ pfn: fc.integer({ min: 0, max: 2 ** 40 - 1 }), rw: fc.boolean() })
+      .map(
+        ({ pfn, rw }) => (BigInt(pfn) << 12n) | (rw ? 0x8000000000000163n : 0x8000000000000161n),
+      ),
+    fc.constantFrom(0n, 1n, 0xffffffffffffffffn, 0xfffffffffffff000n, 0x00000000fffff000n),
+  );
+  const delta = fc.constantFrom(0n, 4096n, 2n ** 64n - 4096n, 1n, 2n ** 32n, 0xfffffffffn);
+  const halves = (v: bigint): [number, number] => [Number(v & 0xffffffffn), Number(v >> 32n)];
+  type Step =
+    | { t: "run"; frame: number; w: number; n: number; base: bigint; d: bigint }
+    | { t: "word"; frame: number; w: number; v: bigint }
+    /** the next word of a progression: base + k * d at w + k (how remap and restore write) */
+    | { t: "walk"; frame: number; w: number; n: number; base: bigint; d: bigint }
+    | { t: "op"; o: Op };
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    {
+      weight: 3,
+      arbitrary: fc
+        .record({
+          frame: tables,
+          w: fc.integer({ min: 0, max: WORDS - 1 }),
+          n: fc.integer({ min: 1, max: WORDS }),
+          base: word,
+          d: delta,
+        })
+        .map((x) => ({ t: "run" as const, ...x, n: Math.min(x.n, WORDS - x.w) })),
+    },
+    {
+      weight: 3,
+      arbitrary: fc
+        .record({ frame: tables, w: fc.integer({ min: 0, max: WORDS - 1 }), v: word })
+        .map((x) => ({ t: "word" as const, ...x })),
+    },
+    {
+      weight: 3,
+      arbitrary: fc
+        .record({
+          frame: tables,
+          w: fc.integer({ min: 0, max: WORDS - 1 }),
+          n: fc.integer({ min: 1, max: 200 }),
+          base: word,
+          d: delta,
+        })
+        .map((x) => ({ t: "walk" as const, ...x, n: Math.min(x.n, WORDS - x.w) })),
+    },
+    {
+      weight: 2,
+      arbitrary: fc
+        .oneof(
+          fc.record({ op: fc.constant("zeroFrame" as const), frame: tables }),
+          fc.record({ op: fc.constant("copyFrame" as const), frame: tables, src: tables }),
+          fc.record({
+            op: fc.constant("writeU32" as const),
+            frame: tables,
+            off: fc.integer({ min: 0, max: PAGE / 4 - 1 }).map((x) => x * 4),
+            value: fc.nat(),
+          }),
+          fc.record({
+            op: fc.constant("writeBytes" as const),
+            frame: tables,
+            off: fc.integer({ min: 0, max: PAGE - 16 }),
+            bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }),
+          }),
+        )
+        .map((o) => ({ t: "op" as const, o: o as Op })),
+    },
+  );
+  function applyStep(s: Store, x: Step): void {
+    if (x.t === "op") apply(s, x.o);
+    else if (x.t === "run") {
+      const [lo, hi] = halves(x.base);
+      const [dlo, dhi] = halves(x.d);
+      s.setWordRun(x.frame, x.w, x.n, lo, hi, dlo, dhi);
+    } else if (x.t === "word") s.writeU64(x.frame, x.w * 8, x.v);
+    else
+      for (let k = 0; k < x.n; k++)
+        s.writeU64(x.frame, (x.w + k) * 8, BigInt.asUintN(64, x.base + BigInt(k) * x.d));
+  }
+
+  it("seeded sequences: same bytes, words and counts", () => {
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 40 }), (steps) => {
+        const [a, b] = stores(64);
+        for (const x of steps) {
+          applyStep(a, x);
+          applyStep(b, x);
+        }
+        for (const f of [19, 20, 21, 22, 23, 4100]) {
+          compareFrame(a, b, f);
+          for (const off of [4, 12, 2, PAGE - 4])
+            expect(a.readU32(f, off), `readU32(${f}, ${off})`).toBe(b.readU32(f, off));
+        }
+        expect(a.stats()).toEqual(b.stats());
+      }),
+      { seed: 7171, numRuns: 150 },
+    );
+  });
+
+  it("a table broken into more runs than it is worth goes back to bytes, reading the same", () => {
+    const [a, b] = stores(64);
+    for (const s of [a, b]) s.setWordRun(21, 0, WORDS, 0x1000, 0, 0x1000, 0);
+    // Every third word something else: past 64 runs.
+    for (let w = 0; w < WORDS; w += 3)
+      for (const s of [a, b]) s.writeU64(21, w * 8, BigInt(w) * 0x10001n);
+    expect(a.heldAsRuns(21)).toBe(false);
+    expect(a.hasOwnBytes(21)).toBe(true);
+    compareFrame(a, b, 21);
+    expect(a.stats()).toEqual(b.stats());
+  });
+
+  it("a split PMD's table, remapped as HVO does and restored top-down, stays runs", () => {
+    const [a, b] = stores(64);
+    const pte = (pfn: number, rw: boolean) =>
+      (BigInt(pfn) << 12n) | (rw ? 0x8000000000000163n : 0x8000000000000161n);
+    const both = (f: (s: Store) => void) => {
+      f(a);
+      f(b);
+    };
+    both((s) => s.zeroFrame(20));
+    // vmemmap_split_pmd(): 512 entries mapping frames 9000.. writable, one run.
+    const [lo, hi] = halves(pte(9000, true));
+    both((s) => s.setWordRun(20, 0, WORDS, lo, hi, 4096, 0));
+    // vmemmap_remap_pte(): entry 0 the head page, the rest the shared tail read-only.
+    both((s) => s.writeU64(20, 0, pte(7000, true)));
+    for (let i = 1; i < WORDS; i++) both((s) => s.writeU64(20, i * 8, pte(7001, false)));
+    expect(a.heldAsRuns(20)).toBe(true);
+    compareFrame(a, b, 20);
+    // vmemmap_restore_pte(): pages of a list taken from the top, mapped writable.
+    for (let i = 1; i < WORDS; i++) both((s) => s.writeU64(20, i * 8, pte(50_000 - i, true)));
+    expect(a.heldAsRuns(20)).toBe(true);
+    compareFrame(a, b, 20);
+    expect(a.stats()).toEqual(b.stats());
+  });
+});
+
+// The memmap of memory freed page by page (hugetlb_vmemmap.ts settleFreedMemmap()): every
+// struct page that is no free head has LIST_POISON1/2 in lru. A frame whose bytes read so takes
+// the pattern (settleAsFree()); one that differs anywhere keeps its bytes.
+describe("frame store: freed memmap settled as a pattern", () => {
+  /** Like initStructPage above, with a free head (page_type set) at every third pfn as free. */
+  function initWithHeads(pfn: number, out: Uint8Array, v: DataView, off: number, asFree: boolean) {
+    initStructPage(pfn, out, v, off, asFree);
+    if (asFree && pfn % 3 === 0) v.setUint32(off + 48, 0xf0000080, true);
+  }
+  function headStores(): [FrameStore, MapFrameStore] {
+    return [
+      new FrameStore(PAGE, 64, initWithHeads, TAIL),
+      new MapFrameStore(PAGE, 64, initWithHeads, TAIL),
+    ];
+  }
+  const POISON1 = 0xdead000000000100n;
+  const POISON2 = 0xdead000000000122n;
+
+  it("settles exactly when every non-head slot is poisoned, and reads the same after more stores", () => {
+    const step = fc.record({
+      frame: fc.integer({ min: 30, max: 37 }),
+      voff: fc.integer({ min: 0, max: 50 }).map((x) => x * PAGE),
+      /** slots whose lru list_del() poisoned; heads' included (a head keeps its links) */
+      poisoned: fc.uniqueArray(fc.integer({ min: 0, max: 63 }), { maxLength: 64 }),
+      all: fc.boolean(),
+      /** a later store into the settled frame */
+      after: fc.option(
+        fc.record({
+          off: fc.integer({ min: 0, max: PAGE / 4 - 1 }).map((x) => x * 4),
+          value: fc.nat(),
+        }),
+        { nil: undefined },
+      ),
+    });
+    fc.assert(
+      fc.property(fc.array(step, { minLength: 1, maxLength: 12 }), (steps) => {
+        const [a, b] = headStores();
+        for (const x of steps) {
+          const slots = x.all ? Array.from({ length: 64 }, (_, i) => i) : x.poisoned;
+          for (const s of [a, b]) {
+            s.setPattern(x.frame, { kind: "init", voff: x.voff, asFree: true });
+            for (const i of slots) {
+              // what list_del() leaves: stores to a page that is no free head
+              if ((x.voff / 64 + i) % 3 === 0) continue;
+              s.writeU64(x.frame, i * 64 + 8, POISON1);
+              s.writeU64(x.frame, i * 64 + 16, POISON2);
+            }
+          }
+          const settled = a.settleAsFree(x.frame, x.voff);
+          expect(settled, `settleAsFree(${x.frame})`).toBe(b.settleAsFree(x.frame, x.voff));
+          // Every non-head slot poisoned: exactly then.
+          const nonHeads = Array.from({ length: 64 }, (_, i) => i).filter(
+            (i) => (x.voff / 64 + i) % 3 !== 0,
+          );
+          // (a frame nothing was stored into reads the pattern it was given: nothing to settle)
+          const written = nonHeads.some((i) => slots.includes(i));
+          expect(settled).toBe(written && nonHeads.every((i) => slots.includes(i)));
+          expect(a.hasOwnBytes(x.frame)).toBe(written && !settled);
+          if (x.after !== undefined)
+            for (const s of [a, b]) s.writeU32(x.frame, x.after.off, x.after.value);
+          compareFrame(a, b, x.frame);
+        }
+        for (let f = 29; f <= 38; f++) compareFrame(a, b, f);
+        expect(a.stats()).toEqual(b.stats());
+      }),
+      { seed: 5151, numRuns: 100 },
+    );
+  });
+});

@@ -121,8 +121,10 @@ export class MapFrameStore {
       const t = this.tail;
       for (let i = 0; i < this.perFrame; i++) {
         const off = i * sps;
-        if (p.kind === "init") this.initStructPage(first + i, out, outView, off, p.asFree === true);
-        else if (!p.zeroBase) this.initStructPage(first + i, out, outView, off, true);
+        if (p.kind === "init") {
+          this.initStructPage(first + i, out, outView, off, p.asFree === true);
+          if (p.unlisted === true) this.unlist(outView, off);
+        } else if (!p.zeroBase) this.initStructPage(first + i, out, outView, off, true);
         if (p.kind === "init") continue;
         if (p.flags !== undefined) outView.setBigUint64(off + t.flagsOff, p.flags, true);
         outView.setBigUint64(off + t.infoOff, p.info, true);
@@ -156,6 +158,7 @@ export class MapFrameStore {
     const v = this.slotView;
     if (p.kind === "init") {
       this.initStructPage(pfn, out, v, 0, p.asFree === true);
+      if (p.unlisted === true) this.unlist(v, 0);
       return;
     }
     const t = this.tail;
@@ -246,6 +249,39 @@ export class MapFrameStore {
 
   writeBytes(frame: number, off: number, bytes: Uint8Array): void {
     this.writable(frame).bytes.set(bytes, off);
+  }
+
+  /** A struct page whose _mapcount is -1 (no page_type: no free head) gets LIST_POISON1/2. */
+  private unlist(v: DataView, off: number): void {
+    if (v.getInt32(off + this.tail.mapcountOff, true) !== -1) return;
+    v.setBigUint64(off + 8, 0xdead000000000100n, true);
+    v.setBigUint64(off + 16, 0xdead000000000122n, true);
+  }
+
+  /** The frame takes the free-memory pattern at voff when its own bytes read the same. */
+  settleAsFree(frame: number, voff: number): boolean {
+    if (!this.own.has(frame)) return false;
+    const p: FramePattern = { kind: "init", voff, asFree: true, unlisted: true };
+    const want = new Uint8Array(this.pageSize);
+    this.render(p, want, new DataView(want.buffer));
+    if (!Buffer.from(want).equals(Buffer.from(this.view(frame)))) return false;
+    this.setPattern(frame, p);
+    return true;
+  }
+
+  /** Words [word, word + n) = base + i * delta (mod 2^64): n 64-bit stores, in bigints. */
+  setWordRun(
+    frame: number,
+    word: number,
+    n: number,
+    lo: number,
+    hi: number,
+    dlo: number,
+    dhi: number,
+  ): void {
+    const base = (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
+    const delta = (BigInt(dhi >>> 0) << 32n) | BigInt(dlo >>> 0);
+    for (let i = 0; i < n; i++) this.writeU64(frame, (word + i) * 8, base + BigInt(i) * delta);
   }
 
   /** setPattern() on each frame of the range, voff advancing by a page (frames.ts's bulk form). */

@@ -14,6 +14,7 @@ import {
 import { formatResult } from "../../scenario/text.ts";
 import { runModel } from "../../scenario/run_model.ts";
 import { type Io, UsageError } from "../io.ts";
+import { watchModel } from "../watch.ts";
 import {
   CMDLINE_HELP,
   DESIGN_HELP,
@@ -36,15 +37,19 @@ export interface ModelArgs {
 export const DEBUG_VM_HELP =
   "as a kernel built with CONFIG_DEBUG_VM: its VM_WARN_ON/VM_BUG_ON checks run and log (Debian's 7.2 has it off)";
 
-/** Boots the model of --machine / --design (/ --mutation). */
-export function bootFromArgs(opts: ModelArgs): Model {
+/** Boots the model of --machine / --design (/ --mutation); `resched`: a watch's (src/cli/watch.ts). */
+export function bootFromArgs(opts: ModelArgs, resched?: () => void): Model {
   const spec = resolveMachine(opts.machine, opts.cmdline);
   const mutations = (opts.mutation ?? []).map((m) => {
     if (!(MUTATIONS as readonly string[]).includes(m))
       throw new UsageError(`unknown mutation "${m}" (known: ${MUTATIONS.join(", ")})`);
     return m as Mutation;
   });
-  return bootModel(spec, resolveDesign(opts.design), { mutations, debugVm: opts.debugVm });
+  return bootModel(spec, resolveDesign(opts.design), {
+    mutations,
+    debugVm: opts.debugVm,
+    ...(resched ? { resched } : {}),
+  });
 }
 
 /** Reads and parses a scenario file; problems are UsageErrors naming the file. */
@@ -122,12 +127,25 @@ export function register(program: Command, io: Io): void {
         resolveDesign(opts.design);
         const sf = withoutReset(loadScenarioFile(file), opts.reset);
         const only = onlyIds(opts.only, sf);
-        const model = bootFromArgs(opts);
-        const result = runModel(model, sf, {
-          only,
-          machine: opts.machine ?? "x86_64",
-          boot: () => bootFromArgs(opts),
-        });
+        // A progress line on a terminal for a long run, and a clean stop before memory runs out.
+        const watch = watchModel(io, "hvo run");
+        const boot = () => {
+          const m = bootFromArgs(opts, watch.resched);
+          watch.attach(m);
+          return m;
+        };
+        let result: Result;
+        try {
+          const model = boot();
+          result = runModel(model, sf, {
+            only,
+            machine: opts.machine ?? "x86_64",
+            boot,
+            onProgress: (where) => watch.at(where),
+          });
+        } finally {
+          watch.done();
+        }
         io.out(opts.json ? `${JSON.stringify(result, null, 1)}\n` : formatModelResult(result));
       },
     );

@@ -633,7 +633,7 @@ export function fetchArm64Busybox(
   const got = path.join(tmp, "usr", "bin", "busybox");
   const elf = fs.existsSync(got) ? fs.readFileSync(got).subarray(0, 20) : null;
   // e_machine 183 = EM_AARCH64.
-  if (!elf || elf[0] !== 0x7f || elf[1] !== 0x45 || elf[18] !== 183)
+  if (elf?.[0] !== 0x7f || elf[1] !== 0x45 || elf[18] !== 183)
     throw new VmSetupError("busybox-static:arm64 holds no aarch64 /usr/bin/busybox");
   fs.rmSync(dir, { recursive: true, force: true });
   fs.renameSync(tmp, dir);
