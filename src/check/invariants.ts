@@ -88,9 +88,6 @@ export function hexBytes(b: Uint8Array): string {
 
 const U64 = (1n << 64n) - 1n;
 
-/** Whether this host stores a Uint32Array's words little-endian, as the kernel's are. */
-const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-
 // ------------------------------------------------------------------ frame states
 
 export type FrameState = string;
@@ -341,16 +338,8 @@ function summarizeFrame(
     else s = { info: v.getBigUint64(PAGE_OFF.compoundInfo, true), headSlots: [] };
   } else {
     const b = k.frames.view(frame);
+    const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
     const n = ps / sps;
-    // 32-bit words in place where the host's order is the kernel's (little-endian) and the
-    // bytes are aligned for them; a DataView otherwise.
-    const w =
-      HOST_LITTLE_ENDIAN && b.byteOffset % 4 === 0 && sps % 4 === 0
-        ? new Uint32Array(b.buffer, b.byteOffset, b.byteLength >>> 2)
-        : null;
-    const v = w === null ? new DataView(b.buffer, b.byteOffset, b.byteLength) : null;
-    const u32 = (off: number): number =>
-      w !== null ? w[off >>> 2] : (v as DataView).getUint32(off, true);
     // The compound word every slot without PG_head holds (null: they differ); slots with
     // PG_head (a head, or a fake one) are listed apart.
     let info: bigint | null | undefined;
@@ -359,13 +348,13 @@ function summarizeFrame(
     const headSlots: number[] = [];
     for (let i = 0; i < n; i++) {
       const off = i * sps;
-      if ((u32(off) >>> PG.head) & 1) {
+      if ((v.getUint32(off, true) >>> PG.head) & 1) {
         headSlots.push(i);
         continue;
       }
       if (info === null) continue;
-      const lo = u32(off + PAGE_OFF.compoundInfo);
-      const hi = u32(off + PAGE_OFF.compoundInfo + 4);
+      const lo = v.getUint32(off + PAGE_OFF.compoundInfo, true);
+      const hi = v.getUint32(off + PAGE_OFF.compoundInfo + 4, true);
       if (info === undefined) {
         info = (BigInt(hi) << 32n) | BigInt(lo);
         lo0 = lo;

@@ -17,6 +17,8 @@ export interface Io {
 export interface HostProbe {
   /** stderr is a terminal: a progress line may be drawn there. */
   readonly tty: boolean;
+  /** The terminal's width (a progress line longer than it would wrap); absent: unknown. */
+  readonly columns?: number;
   /** Milliseconds (only for the progress line and how often memory is looked at). */
   now(): number;
   /** This process's resident set, in bytes. */
@@ -36,6 +38,7 @@ const NO_LIMIT = 2 ** 60;
 export function processHost(tty = process.stderr.isTTY === true): HostProbe {
   return {
     tty,
+    ...(process.stderr.columns ? { columns: process.stderr.columns } : {}),
     now: () => Date.now(),
     rss: () => process.memoryUsage.rss(),
     heap: () => {

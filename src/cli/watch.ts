@@ -94,10 +94,10 @@ export function watchModel(io: Io, command: string): ModelWatch {
       progress(null, started);
       throw new OutOfMemoryError(`out of memory${where ? ` in ${where}` : ""}: ${problem}`);
     }
-    progress(
-      `${command}: ${where || "booting"}${counters(model)}; model ${gib(host.rss())}`,
-      started,
-    );
+    const line = `${command}: ${where || "booting"}${counters(model)}; model ${gib(host.rss())}`;
+    // One terminal line (a wrapped one would not be redrawn in place): room for " (9999 s)".
+    const room = host.columns !== undefined ? host.columns - 10 : line.length;
+    progress(line.length > room ? `${line.slice(0, Math.max(0, room - 3))}...` : line, started);
   };
   return {
     resched,

@@ -48,7 +48,6 @@ export const FREE_LIST_LAYOUT = Object.freeze({
 const ZONE_INDEX: Readonly<Record<string, number>> = { DMA: 0, DMA32: 1, Normal: 2, Movable: 3 };
 
 export class BuddyLru {
-  private readonly heads = new Map<Zone, ListHead[]>();
   /** 2^maxOrder */
   private readonly topPages: number;
 
@@ -63,8 +62,8 @@ export class BuddyLru {
 
   /** &zone->free_area[order].free_list[mt] */
   listHead(zone: Zone, order: number, mt: number): ListHead {
-    let hs = this.heads.get(zone);
-    if (!hs) {
+    let hs = zone.lruHeads;
+    if (hs === null) {
       hs = [];
       const L = FREE_LIST_LAYOUT;
       const zoneAddr =
@@ -77,7 +76,7 @@ export class BuddyLru {
               `node ${zone.nid} zone ${zone.type} free_area[${o}].free_list[${m === MIGRATE_MOVABLE ? "MIGRATE_MOVABLE" : "MIGRATE_UNMOVABLE"}]`,
             ),
           );
-      this.heads.set(zone, hs);
+      zone.lruHeads = hs;
     }
     return hs[order * 2 + mt];
   }

@@ -199,7 +199,8 @@ export class Compound {
       const o = m.spanOff;
       const flags1 = v.getUint32(o + f.flags1, true);
       v.setUint32(o + f.flags1, ((flags1 & ~0xff) | order) >>> 0, true);
-      let n = 9;
+      // The stores below, as the per-field path counts them (mmIds is one 64-bit store).
+      let n = 8;
       if (f.nrPages !== null) {
         v.setUint32(o + f.nrPages, 2 ** order, true);
         n++;

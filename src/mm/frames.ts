@@ -1142,8 +1142,11 @@ export class FrameStore {
     const id = this.idOf(frame);
     if (id !== 0 && this.kinds[id] === ID_OWN) return this.bytesOf[id];
     if (id !== 0 && this.kinds[id] === ID_RUNS) {
-      this.renderRuns(id, this.scratch, this.scratchView);
-      return this.scratch;
+      // A new buffer, not the scratch one: a frame that hasOwnBytes() answers for is read as
+      // bytes that stay put until it is written (src/check/vmemmap_mirror.ts keeps them).
+      const out = new Uint8Array(this.pageSize);
+      this.renderRuns(id, out, new DataView(out.buffer));
+      return out;
     }
     const p = this.patternAt(frame, id);
     if (p) this.render(p, this.scratch, this.scratchView);
@@ -1163,7 +1166,7 @@ export class FrameStore {
       const kind = this.kinds[id];
       if (kind === ID_RUNS) {
         if (off % 4 !== 0) {
-          this.view(frame);
+          this.renderRuns(id, this.scratch, this.scratchView);
           return this.scratchView.getUint32(off, true);
         }
         const r = this.runsOf[id] as WordRuns;

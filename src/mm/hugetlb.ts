@@ -656,7 +656,8 @@ export class HugetlbPool {
       v.setUint32(o + f.hugetlbCgroup + 4, 0, true);
       v.setUint32(o + f.hugetlbCgroupRsvd, 0, true);
       v.setUint32(o + f.hugetlbCgroupRsvd + 4, 0, true);
-      m.writes += 10;
+      // As the per-field path counts them: 64-bit stores count once.
+      m.writes += 9;
     } else {
       folioSetRefCount(m, pfn, 0);
       m.writeU64(pfn, PAGE_OFF.mapping, 0n);

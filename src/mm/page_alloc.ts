@@ -40,6 +40,7 @@ import { PAGE_OFF, TAIL_MAPPING } from "../include/mm_types.ts";
 import { PG, decodeCompoundHead, pageToNid, pageZonenum } from "../include/page_flags.ts";
 import type { Kernel } from "../kernel.ts";
 import type { BuddyLru } from "./buddy_lru.ts";
+import type { ListHead } from "./list.ts";
 import type { NodeSpec, PfnRange, ZoneType } from "../machine/spec.ts";
 import type { FaultInjector } from "./fault_inject.ts";
 import type { FramePattern } from "./frames.ts";
@@ -433,6 +434,8 @@ export class Zone {
    * free (a scan found so, and no page below it was freed since). Null until the first scan.
    */
   contigCursor: Map<number, number> | null = null;
+  /** The addresses of its free lists' list heads (mm/buddy_lru.ts), made on first use. */
+  lruHeads: ListHead[] | null = null;
   nrFree = 0;
   /** zone_managed_pages(): pages the buddy allocator manages (free or handed out). */
   managed = 0;

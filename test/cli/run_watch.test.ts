@@ -38,6 +38,7 @@ function fakeHost(o: Partial<HostProbe> & { stepMs?: number } = {}): HostProbe {
   let t = 0;
   return {
     tty: o.tty ?? false,
+    ...(o.columns !== undefined ? { columns: o.columns } : {}),
     now: o.now ?? (() => (t += o.stepMs ?? 0)),
     rss: o.rss ?? (() => 300 * MiB),
     heap: o.heap ?? (() => ({ used: 100 * MiB, limit: 4 * GiB })),
@@ -72,6 +73,20 @@ describe("hvo run: progress line", () => {
     // --json: the same, the JSON on stdout alone.
     const json = await run(fakeHost({ tty: true, stepMs: 1000 }), ["--json"]);
     expect(JSON.parse(json.out).scenarios.grow.steps[1].after.h2M.nr).toBe(64);
+  });
+
+  it("a line never wider than the terminal: it is redrawn in place, not wrapped", async () => {
+    const r = await run(fakeHost({ tty: true, stepMs: 1000, columns: 60 }));
+    expect(r.status).toBe(0);
+    const lines = r.err.split("\r\x1b[K").filter(Boolean);
+    expect(lines.length).toBeGreaterThan(0);
+    // 60 columns: 50 of text (47 and "...") and " (N s)" of the elapsed time.
+    for (const l of lines) expect(l.length, l).toBeLessThanOrEqual(60);
+    expect(
+      lines.some((l) =>
+        /^hvo run: grow step 2\/3 nr 2M value=64; pool .*\.\.\. \(\d+ s\)$/.test(l),
+      ),
+    ).toBe(true);
   });
 
   it("not on a terminal (a pipe, a file, CI): nothing on stderr however long it runs", async () => {
@@ -113,6 +128,52 @@ describe("hvo run: memory about to run out", () => {
     expect(r.err).toBe(
       "hvo: out of memory in grow reset: the host has 100 MiB of memory left and the model holds 20.0 GiB\n",
     );
+  });
+});
+
+describe("hvo write and hvo cat --after: the same watch", () => {
+  const nr = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
+  const heapFullFrom = (n: number) => {
+    let readings = 0;
+    return () => ({ used: ++readings >= n ? 3900 * MiB : 100 * MiB, limit: 4144 * MiB });
+  };
+  async function cli(args: string[], host: HostProbe) {
+    const cap = captureIo();
+    const status = await main(args, { out: cap.out, err: cap.err, host });
+    return { status, out: cap.stdout(), err: cap.stderr() };
+  }
+
+  it("hvo write: a write that fills memory stops with one line naming it", async () => {
+    // Reading 1: at the write; reading 2: its first folio.
+    const r = await cli(
+      ["write", nr, "64", "--cat", nr],
+      fakeHost({ stepMs: 1000, heap: heapFullFrom(2) }),
+    );
+    expect(r.status).toBe(71);
+    expect(r.out).toBe("");
+    expect(r.err).toMatch(
+      new RegExp(`^hvo: out of memory in ${nr} 64: the model's JavaScript heap holds 3\\.8 GiB`),
+    );
+    expect(r.err.split("\n")).toHaveLength(2);
+  });
+
+  it("hvo write on a terminal: the line is cleared before --cat prints; the output is as without it", async () => {
+    const plain = await cli(["write", nr, "64", "--cat", nr], fakeHost());
+    const tty = await cli(["write", nr, "64", "--cat", nr], fakeHost({ tty: true, stepMs: 1000 }));
+    expect(plain.out).toBe(`==> ${nr} <==\n64\n`);
+    expect(tty.out).toBe(plain.out);
+    expect(tty.err).toContain(`hvo write: ${nr} 64`);
+    expect(tty.err.endsWith("\r\x1b[K")).toBe(true);
+  });
+
+  it("hvo cat --after: a scenario that fills memory stops with one line naming its step", async () => {
+    const r = await cli(
+      ["cat", "/proc/meminfo", "--after", file],
+      fakeHost({ stepMs: 1000, heap: heapFullFrom(4) }),
+    );
+    expect(r.status).toBe(71);
+    expect(r.out).toBe("");
+    expect(r.err).toMatch(/^hvo: out of memory in grow step 2\/3 nr 2M value=64: /);
   });
 });
 

@@ -454,6 +454,14 @@ describe("frame store: 64-bit words held as runs read as plain stores", () => {
     expect(a.heldAsRuns(20)).toBe(true);
     compareFrame(a, b, 20);
     expect(a.stats()).toEqual(b.stats());
+    // A frame that has bytes of its own is read as bytes that stay put until it is written:
+    // its view() survives other frames' views (the checker's mirror keeps them).
+    expect(a.hasOwnBytes(20)).toBe(true);
+    const kept = a.view(20);
+    a.setPattern(23, { kind: "init", voff: 3 * PAGE, asFree: true });
+    a.view(23);
+    a.view(5000);
+    expect(Buffer.from(kept).equals(Buffer.from(b.view(20)))).toBe(true);
   });
 });
 

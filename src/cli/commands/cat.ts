@@ -5,14 +5,24 @@ import type { Command } from "commander";
 import { KernelError, strerror } from "../../include/errno.ts";
 import { runModel } from "../../scenario/run_model.ts";
 import { ExitStatus, type Io, UsageError } from "../io.ts";
+import { type ModelWatch, watchModel } from "../watch.ts";
 import { DESIGN_HELP, MACHINE_HELP } from "../machine_arg.ts";
 import { bootFromArgs, DEBUG_VM_HELP, loadScenarioFile, type ModelArgs } from "./run.ts";
 import type { Model } from "../../model.ts";
 
-/** The model after --after's scenarios ran (closing reset skipped), or a fresh boot. */
-export function modelAfter(opts: ModelArgs & { after?: string }): Model {
-  const model = bootFromArgs(opts);
-  if (opts.after) runModel(model, loadScenarioFile(opts.after), { skipFinalReset: true });
+/**
+ * The model after --after's scenarios ran (closing reset skipped), or a fresh boot, watched by
+ * `watch` (a progress line on a terminal, a clean stop before memory runs out; src/cli/watch.ts)
+ * while the caller uses it: the caller calls watch.done() when it is finished with the model.
+ */
+export function modelAfter(opts: ModelArgs & { after?: string }, watch: ModelWatch): Model {
+  const model = bootFromArgs(opts, watch.resched);
+  watch.attach(model);
+  if (opts.after)
+    runModel(model, loadScenarioFile(opts.after), {
+      skipFinalReset: true,
+      onProgress: (where) => watch.at(where),
+    });
   return model;
 }
 
@@ -27,7 +37,13 @@ export function register(program: Command, io: Io): void {
     .option("--pfn <start[,count]>", "for /proc/kpageflags and /proc/kpagecount: the pfns to print")
     .option("--debug-vm", DEBUG_VM_HELP)
     .action((path: string, opts: ModelArgs & { after?: string; pfn?: string }) => {
-      const model = modelAfter(opts);
+      const watch = watchModel(io, "hvo cat");
+      let model: Model;
+      try {
+        model = modelAfter(opts, watch);
+      } finally {
+        watch.done();
+      }
       try {
         if (path === "/proc/kpageflags" || path === "/proc/kpagecount") {
           const m = /^(\d+)(?:,(\d+))?$/.exec(opts.pfn ?? "");
