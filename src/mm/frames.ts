@@ -1394,7 +1394,10 @@ export class FrameStore {
   copyFrame(dst: number, src: number): void {
     if (dst === src) return;
     const id = this.idOf(src);
-    if (id !== 0 && (this.kinds[id] === ID_OWN || this.kinds[id] === ID_RUNS)) {
+    // Own bytes and word runs are shared; a "fill" page reads the same at any frame, so its
+    // id is shared as well (a restore copies the shared tail to every page it maps).
+    const kind = this.kinds[id];
+    if (id !== 0 && (kind === ID_OWN || kind === ID_RUNS || kind === ID_FILL)) {
       this.setIds(dst, 1, id);
       return;
     }

@@ -44,7 +44,8 @@ import type { ListHead } from "./list.ts";
 import type { NodeSpec, PfnRange, ZoneType } from "../machine/spec.ts";
 import type { FaultInjector } from "./fault_inject.ts";
 import type { FramePattern } from "./frames.ts";
-import { PfnBytes, PfnList } from "./pfn_list.ts";
+import type { Translation } from "./pgtable.ts";
+import { PfnBytes, PfnList, PfnRunList } from "./pfn_list.ts";
 
 /** gfp_t bits (include/linux/gfp_types.h); our own values, the kernel's names. */
 export const __GFP_DMA = 1 << 0;
@@ -418,8 +419,12 @@ export class AllocationMap extends Map<number, Allocation> {
   }
 }
 
-/** A free list of one order: its blocks' first pfns (aligned to the order), O(1) ops. */
-class FreeList extends PfnList {}
+/**
+ * A free list of one order: its blocks' first pfns (aligned to the order). MAX_PAGE_ORDER
+ * lists are held as runs of neighbouring blocks (a freed gigantic folio puts hundreds on one
+ * after the other); the lower orders, whose blocks seldom line up, entry by entry.
+ */
+type FreeList = PfnList | PfnRunList;
 
 export class Zone {
   readonly freeArea: FreeList[];
@@ -451,7 +456,10 @@ export class Zone {
     readonly endPfn: number,
     readonly maxOrder: number,
   ) {
-    const list = (o: number) => new FreeList(startPfn - (startPfn % 2 ** o), 2 ** o);
+    const list = (o: number): FreeList => {
+      const base = startPfn - (startPfn % 2 ** o);
+      return o === maxOrder ? new PfnRunList(base, 2 ** o) : new PfnList(base, 2 ** o);
+    };
     this.freeArea = Array.from({ length: maxOrder + 1 }, (_, o) => list(o));
     this.unmovableArea = Array.from({ length: maxOrder + 1 }, (_, o) => list(o));
   }
@@ -1524,6 +1532,9 @@ function freeBadReason(
  * cleared) and does what it does after: on 0, the rest of the preparation; otherwise, on the
  * tails, what free_tail_page_prepare() leaves (freeTailPagesClear()).
  */
+/** Vmemmap pages freePagesCheck() translates in one go. */
+const FREE_CHECK_BATCH = 512;
+
 export function freePagesCheck(k: Kernel, pfn: number, order: number, compound: boolean): number {
   const f = k.layout.folio;
   if (compound && order > 0) {
@@ -1622,10 +1633,25 @@ export function freePagesCheck(k: Kernel, pfn: number, order: number, compound: 
   const cleanPages = new WeakSet<Uint8Array>();
   /** The "fill" pattern (this call only) whose struct page passed as a plain tail. */
   let cleanFill: FramePattern | null = null;
+  // The vmemmap pages of the block translated a batch at a time (one table walk per leaf
+  // rather than per page; the TLB fills as the per-page reads would fill it).
+  const lastVpn = Math.floor(((pfn + nr - 1) * sps) / k.pageSize);
+  const batch: (Translation | null)[] = [];
+  let batchVpn = -1;
+  let batchN = 0;
   let i = 1;
   while (i < nr) {
     const p = pfn + i;
-    const t = Number.isInteger(perPage) ? k.memmap.translate(p) : null;
+    let t: Translation | null = null;
+    if (Number.isInteger(perPage)) {
+      const vpn = Math.floor((p * sps) / k.pageSize);
+      if (vpn < batchVpn || vpn >= batchVpn + batchN) {
+        batchVpn = vpn;
+        batchN = Math.min(FREE_CHECK_BATCH, lastVpn - vpn + 1);
+        k.memmap.pgt.translateRange(vpn, batchN, batch);
+      }
+      t = batch[vpn - batchVpn];
+    }
     if (t === null) {
       const b = k.memmap.readStructPage(p);
       bad += checkTail(new DataView(b.buffer), 0, i, () => b);

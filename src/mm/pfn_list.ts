@@ -251,3 +251,220 @@ export class PfnBytes {
     }
   }
 }
+
+/** A stretch of a PfnRunList: n entries from `start`, each `step` pfns after the one before. */
+interface PfnRun {
+  start: number;
+  n: number;
+  /** +align or -align (either, while n is 1). */
+  step: number;
+  /** Lowest pfn of the run (start, or its last entry when step < 0). */
+  lo: number;
+  prev: PfnRun | null;
+  next: PfnRun | null;
+}
+
+/**
+ * The same list as PfnList (same operations, same order), held as runs: stretches of entries
+ * whose pfns follow each other at one stride (+align or -align) in list order. Freeing a
+ * gigantic folio puts its MAX_PAGE_ORDER blocks on a free list one after the other, so a list
+ * of millions of them is a few runs. Runs are found by pfn through an array sorted by their
+ * lowest pfn (their pfn intervals never overlap: every multiple of align inside a run's
+ * interval is on the run).
+ */
+export class PfnRunList {
+  private first: PfnRun | null = null;
+  private last: PfnRun | null = null;
+  /** Every run, by lo. */
+  private readonly sorted: PfnRun[] = [];
+  /** The run found last (neighbours share runs), and its entry index for that pfn. */
+  private hint: PfnRun | null = null;
+  private at = 0;
+  count = 0;
+
+  constructor(
+    private readonly base = 0,
+    private readonly align = 1,
+  ) {}
+
+  get head(): number {
+    return this.first === null ? -1 : this.first.start;
+  }
+
+  get tail(): number {
+    const r = this.last;
+    return r === null ? -1 : r.start + (r.n - 1) * r.step;
+  }
+
+  /** Number of runs (for tests and memory accounting). */
+  get runs(): number {
+    return this.sorted.length;
+  }
+
+  /** The run holding pfn (its entry index in `at`), or null. */
+  private find(pfn: number): PfnRun | null {
+    const a = this.align;
+    const h = this.hint;
+    if (h !== null && pfn >= h.lo && pfn <= h.lo + (h.n - 1) * a && (pfn - h.lo) % a === 0) {
+      this.at = (pfn - h.start) / h.step;
+      return h;
+    }
+    const s = this.sorted;
+    let lo = 0;
+    let hi = s.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      const r = s[mid];
+      if (pfn < r.lo) hi = mid - 1;
+      else if (pfn > r.lo + (r.n - 1) * a) lo = mid + 1;
+      else {
+        if ((pfn - r.lo) % a !== 0) return null;
+        this.hint = r;
+        this.at = (pfn - r.start) / r.step;
+        return r;
+      }
+    }
+    return null;
+  }
+
+  /** Index in `sorted` of run r (present). */
+  private indexOf(r: PfnRun): number {
+    const s = this.sorted;
+    let lo = 0;
+    let hi = s.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (s[mid].lo < r.lo) lo = mid + 1;
+      else if (s[mid].lo > r.lo) hi = mid - 1;
+      else return mid;
+    }
+    throw new RangeError(`run at pfn ${r.lo} is not indexed`);
+  }
+
+  /** Puts r (not indexed) into `sorted` by its lo. */
+  private insertSorted(r: PfnRun): void {
+    const s = this.sorted;
+    let lo = 0;
+    let hi = s.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (s[mid].lo < r.lo) lo = mid + 1;
+      else hi = mid;
+    }
+    s.splice(lo, 0, r);
+  }
+
+  private check(pfn: number): void {
+    const i = (pfn - this.base) / this.align;
+    if (!(i >= 0) || i !== Math.floor(i)) throw new RangeError(`pfn ${pfn} cannot be on this list`);
+    if (this.find(pfn) !== null) throw new RangeError(`pfn ${pfn} is on the list already`);
+  }
+
+  has(pfn: number): boolean {
+    return this.find(pfn) !== null;
+  }
+
+  nextOf(pfn: number): number {
+    const r = this.find(pfn);
+    if (r === null) return -1;
+    if (this.at < r.n - 1) return pfn + r.step;
+    return r.next === null ? -1 : r.next.start;
+  }
+
+  prevOf(pfn: number): number {
+    const r = this.find(pfn);
+    if (r === null) return -1;
+    if (this.at > 0) return pfn - r.step;
+    const p = r.prev;
+    return p === null ? -1 : p.start + (p.n - 1) * p.step;
+  }
+
+  /** A run of pfn alone. */
+  private single(pfn: number, prev: PfnRun | null, next: PfnRun | null): PfnRun {
+    const r: PfnRun = { start: pfn, n: 1, step: this.align, lo: pfn, prev, next };
+    if (prev === null) this.first = r;
+    else prev.next = r;
+    if (next === null) this.last = r;
+    else next.prev = r;
+    this.insertSorted(r);
+    return r;
+  }
+
+  addHead(pfn: number): void {
+    this.check(pfn);
+    const r = this.first;
+    const a = this.align;
+    const one = r !== null && r.n === 1 && (pfn === r.start + a || pfn === r.start - a);
+    if (r !== null && (one || (r.n > 1 && pfn === r.start - r.step))) {
+      // pfn comes just before the first entry at the run's stride: the run grows at its start.
+      if (one) r.step = r.start - pfn;
+      r.start = pfn;
+      r.n++;
+      if (pfn < r.lo) r.lo = pfn;
+    } else this.single(pfn, null, r);
+    this.count++;
+  }
+
+  addTail(pfn: number): void {
+    this.check(pfn);
+    const r = this.last;
+    const a = this.align;
+    const one = r !== null && r.n === 1 && (pfn === r.start + a || pfn === r.start - a);
+    if (r !== null && (one || (r.n > 1 && pfn === r.start + r.n * r.step))) {
+      if (one) r.step = pfn - r.start;
+      r.n++;
+      if (pfn < r.lo) r.lo = pfn;
+    } else this.single(pfn, r, null);
+    this.count++;
+  }
+
+  remove(pfn: number): boolean {
+    const r = this.find(pfn);
+    if (r === null) return false;
+    const j = this.at;
+    this.count--;
+    if (r.n === 1) {
+      this.sorted.splice(this.indexOf(r), 1);
+      if (r.prev === null) this.first = r.next;
+      else r.prev.next = r.next;
+      if (r.next === null) this.last = r.prev;
+      else r.next.prev = r.prev;
+      if (this.hint === r) this.hint = null;
+      return true;
+    }
+    if (j === 0) {
+      // The first entry: lo moves only when it was the run's lowest (sorted order holds).
+      r.start += r.step;
+      r.n--;
+      if (r.step > 0) r.lo = r.start;
+      return true;
+    }
+    if (j === r.n - 1) {
+      r.n--;
+      if (r.step < 0) r.lo = r.start + (r.n - 1) * r.step;
+      return true;
+    }
+    // In the middle: the entries after pfn become a run of their own, right after r.
+    const rest: PfnRun = {
+      start: pfn + r.step,
+      n: r.n - j - 1,
+      step: r.step,
+      lo: 0,
+      prev: r,
+      next: r.next,
+    };
+    rest.lo = rest.step > 0 ? rest.start : rest.start + (rest.n - 1) * rest.step;
+    r.n = j;
+    r.lo = r.step > 0 ? r.start : r.start + (r.n - 1) * r.step;
+    if (r.next === null) this.last = rest;
+    else r.next.prev = rest;
+    r.next = rest;
+    this.insertSorted(rest);
+    return true;
+  }
+
+  *[Symbol.iterator](): IterableIterator<number> {
+    for (let r = this.first; r !== null; r = r.next)
+      for (let i = 0, p = r.start; i < r.n; i++, p += r.step) yield p;
+  }
+}
