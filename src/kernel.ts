@@ -262,6 +262,7 @@ export class Kernel {
     this.memblock = new Memblock(spec.nodes, 2 ** spec.arch.pageShift);
     this.buddy = new PageAllocator(spec.nodes, spec.arch.maxPageOrder, this.faults);
     this.buddy.onFreeHead = (pfn, order) => this.markBuddyHead(pfn, order);
+    this.buddy.onFreeHeadsCleared = (from, to, step) => this.clearBuddyHeads(from, to, step);
     this.sections = presentSections(spec);
     this.debugVm = opts.debugVm ?? DESIGN_FACTS[this.design].config.debugVm;
     // mm_init.c: check_pages_enabled is DEFINE_STATIC_KEY_MAYBE(CONFIG_DEBUG_VM, ...): on from
@@ -287,8 +288,15 @@ export class Kernel {
   }
 
   private bootReservedAt(pfn: number): ReservedRange | null {
-    return findPfnRange(this.bootReserved, pfn);
+    // Runs of struct pages (a vmemmap page rendered) ask about one range.
+    const last = this.lastReserved;
+    if (last !== null && pfn >= last.startPfn && pfn < last.endPfn) return last;
+    const r = findPfnRange(this.bootReserved, pfn);
+    if (r !== null) this.lastReserved = r;
+    return r;
   }
+  /** The range bootReservedAt() found last (in bootReserved, which boot sets once). */
+  private lastReserved: ReservedRange | null = null;
 
   private isPresent(pfn: number): boolean {
     const last = this.lastPresent;
@@ -383,9 +391,10 @@ export class Kernel {
     v.setUint32(off + PAGE_OFF.flags, reserved ? links[0] | (1 << PG.reserved) : links[0], true);
     v.setUint32(off + PAGE_OFF.flags + 4, links[1], true);
     // &page->lru, split in 32-bit halves so that no bigint is made per struct page.
+    // (>>> 0 is the remainder modulo 2^32 of these exact integers, without a float modulo.)
     const low = this.vmemmapBaseLo + pfn * this.layout.size + PAGE_OFF.lruNext;
-    const lo = low % 2 ** 32;
-    const hi = (this.vmemmapBaseHi + Math.floor(low / 2 ** 32)) % 2 ** 32;
+    const lo = low >>> 0;
+    const hi = (this.vmemmapBaseHi + Math.floor(low / 2 ** 32)) >>> 0;
     v.setUint32(off + PAGE_OFF.lruNext, lo, true);
     v.setUint32(off + PAGE_OFF.lruNext + 4, hi, true);
     v.setUint32(off + PAGE_OFF.lruPrev, lo, true);
@@ -395,7 +404,7 @@ export class Kernel {
     if (reserved) {
       if (r?.use === "vmemmap" && this.bootmemSections.size > 0) {
         const perPmd = this.geometry.pmdSize / this.pageSize;
-        const sec = this.bootmemSections.get(pfn - (pfn % perPmd));
+        const sec = this.bootmemSections.get(Math.floor(pfn / perPmd) * perPmd);
         if (sec !== undefined) {
           v.setUint32(off + PAGE_OFF.private, sec * 16 + BOOTMEM_SECTION_INFO, true);
           v.setUint32(off + PAGE_OFF.refcount, 2, true);
@@ -451,6 +460,46 @@ export class Kernel {
     this.memmap.writeU64Parts(pfn, PAGE_OFF.private, Math.max(order, 0), 0);
     if (order >= 0) this.buddy.lru?.storeNode(pfn, null, 0);
     else this.buddy.lru?.words.poisonAt(pfn);
+  }
+
+  /**
+   * markBuddyHead(q, -1) for q = from, from + step, ... below `to`. The struct pages of one
+   * vmemmap page share its translation: when that page is still generated (or not mapped
+   * writable) none of them is written, so one probe answers for all of them; otherwise each is
+   * marked in turn.
+   */
+  private clearBuddyHeads(from: number, to: number, step: number): void {
+    const m = this.memmap;
+    if (m === undefined) return;
+    if (!m.wholeStructPages) {
+      for (let q = from; q < to; q += step) this.markBuddyHead(q, -1);
+      return;
+    }
+    const sps = this.layout.size;
+    const per = this.pageSize / sps;
+    const lru = this.buddy.lru;
+    let q = from;
+    while (q < to) {
+      const pageEnd = Math.min(to, (Math.floor(q / per) + 1) * per);
+      const v = m.structPageView(q, true);
+      if (v === null) {
+        q += Math.ceil((pageEnd - q) / step) * step;
+        continue;
+      }
+      // markBuddyHead(q, -1)'s stores, struct page after struct page, on the page's bytes.
+      const off0 = m.spanOff - q * sps;
+      for (; q < pageEnd; q += step) {
+        const off = off0 + q * sps;
+        v.setUint32(off + PAGE_OFF.pageType, 0xffffffff, true);
+        v.setUint32(off + PAGE_OFF.private, 0, true);
+        v.setUint32(off + PAGE_OFF.private + 4, 0, true);
+        m.writes += 2;
+        if (lru !== null) {
+          LruWords.poisonInto(v, off);
+          m.writes += 2;
+        }
+      }
+    }
   }
 
   /** NODE_DATA(nid)'s physical address, where boot placed it (a `nodeData` boot allocation). */
@@ -640,6 +689,7 @@ export class Kernel {
     if (initrd) this.memblock.unreserveRange(initrd.startPfn, initrd.endPfn);
     // mm_core_init(): memblock_free_all(); from here on memmap_init()'s view is fixed.
     this.bootReserved = this.memblock.reserved.map((r) => ({ ...r }));
+    this.lastReserved = null;
     for (const r of this.memblock.freeRanges()) this.buddy.freeBootRange(r.startPfn, r.endPfn);
     this.buddy.setupWatermarks(this.pageSize);
     this.takeOtherUsedPages();

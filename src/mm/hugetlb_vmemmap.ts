@@ -93,9 +93,32 @@ export const HVO_SITES = {
   bootPopulate: "vmemmap_populate_hvo",
 } as const;
 
+/**
+ * The PTE a remap walk is at: its table and index, and its virtual address made as a bigint only
+ * when a callback asks for it (a walk over a 1 GiB folio's 4,096 PTEs makes none on the paths
+ * that do not read it).
+ */
+export class PteCursor implements PteSlot {
+  idx: number;
+  constructor(
+    readonly tablePfn: number,
+    private readonly first: number,
+    private readonly base: bigint,
+    private readonly pageSize: number,
+  ) {
+    this.idx = first;
+  }
+
+  /** The address the PTE maps: the walk's address for this table, plus a page per index. */
+  vaddr(): bigint {
+    return this.base + BigInt((this.idx - this.first) * this.pageSize);
+  }
+}
+
 /** struct vmemmap_remap_walk: both designs' fields (legacy: reuse_*, series: vmemmap_*). */
 export interface RemapWalk {
-  remapPte: ((pte: PteSlot, vaddr: bigint, walk: RemapWalk) => void) | null;
+  /** Called per PTE with its slot; pte.vaddr() makes its address only where it is needed. */
+  remapPte: ((pte: PteCursor, walk: RemapWalk) => void) | null;
   nrWalked: number;
   /** Legacy: the first PTE walked supplies reuse_page unless one was allocated. */
   findReuse: boolean;
@@ -149,8 +172,8 @@ export interface HvoDesign {
   optimize(core: HvoCore, order: number, headPfn: number, list: PageList, flags: number): number;
   /** vmemmap_remap_alloc() for an optimised folio (0 or -ENOMEM). */
   remapAlloc(core: HvoCore, order: number, headPfn: number, flags: number): number;
-  /** The bytes vmemmap_restore_pte() maps back at `vaddr`; `src` is the page the PTE mapped. */
-  restoreFill(core: HvoCore, frame: number, vaddr: bigint, walk: RemapWalk, src: number): void;
+  /** The bytes vmemmap_restore_pte() maps back at pte.vaddr(); `src` is the page it mapped. */
+  restoreFill(core: HvoCore, frame: number, pte: PteCursor, walk: RemapWalk, src: number): void;
   /** hugetlb_vmemmap_init_early(nid) (sparse_init, per node). */
   initEarly(core: HvoCore, nid: number): void;
   /** hugetlb_vmemmap_init_late(nid) (free_area_init, zones exist). */
@@ -161,7 +184,7 @@ export interface HvoDesign {
    * Series vmemmap_remap_pte(): is this PTE the head's? v3 compares the address with the walk's
    * vmemmap_start; v7 maps the head at the first PTE walked (only legacy has no such test).
    */
-  isHeadPte?(walk: RemapWalk, vaddr: bigint): boolean;
+  isHeadPte?(walk: RemapWalk, pte: PteCursor): boolean;
 }
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -386,9 +409,9 @@ export class HvoCore implements HugetlbVmemmap {
   }
 
   /** vmemmap_pte_entry() */
-  private vmemmapPteEntry(pte: PteSlot, vaddr: bigint, walk: RemapWalk): void {
+  private vmemmapPteEntry(pte: PteCursor, walk: RemapWalk): void {
     if (walk.findReuse && walk.reusePage === null) walk.reusePage = this.ptePfn(pte);
-    else walk.remapPte?.(pte, vaddr, walk);
+    else walk.remapPte?.(pte, walk);
     walk.nrWalked++;
   }
 
@@ -418,10 +441,11 @@ export class HvoCore implements HugetlbVmemmap {
       if (walk.remapPte) {
         const table = this.pmdTable(pmd);
         // The PTEs of one table are consecutive: the first index, then one more per page (one
-        // slot object for them all: the callbacks use it, and keep nothing of it, per call).
-        const pte: PteSlot = { tablePfn: table, idx: k.pgt.index(g.pteLevel, addr) };
-        for (let a = addr; a < next; a += pageSize) {
-          this.vmemmapPteEntry(pte, a, walk);
+        // cursor for them all: the callbacks use it, and keep nothing of it, per call).
+        const pte = new PteCursor(table, k.pgt.index(g.pteLevel, addr), addr, this.pageSize);
+        const nr = Number((next - addr) / pageSize);
+        for (let i = 0; i < nr; i++) {
+          this.vmemmapPteEntry(pte, walk);
           pte.idx++;
         }
       }
@@ -525,8 +549,7 @@ export class HvoCore implements HugetlbVmemmap {
     // A run of consecutive pfns (one way) of one kind, boot memory or the buddy's, at a time:
     // each page's own struct page writes in list order (a page is measured after the writes of
     // the one before it, as the singles measure it), then the run's frees in one bulk call.
-    const pfns = [...list];
-    list.clear();
+    const pfns = list.takeAll();
     let i = 0;
     while (i < pfns.length) {
       const first = pfns[i];
@@ -600,7 +623,7 @@ export class HvoCore implements HugetlbVmemmap {
         HVO_SITES.pageList,
         "vmemmap",
       );
-      for (const pfn of pfns) list.add(pfn);
+      list.addAll(pfns);
       if (pfns.length < nrPages) {
         k.buddy.freePagesBulk([...list]);
         list.clear();
@@ -638,12 +661,12 @@ export class HvoCore implements HugetlbVmemmap {
   // ---- the per-PTE callbacks -----------------------------------------------------------------
 
   /** Legacy vmemmap_remap_pte(): everything maps reuse_page, RW at reuse_addr, RO elsewhere. */
-  readonly legacyRemapPte = (pte: PteSlot, vaddr: bigint, walk: RemapWalk): void => {
+  readonly legacyRemapPte = (pte: PteCursor, walk: RemapWalk): void => {
     const page = this.ptePfn(pte);
     let writable: boolean;
     if (walk.reusePage === null)
-      throw new Oops("kernel BUG: vmemmap_remap_pte without reuse_page", { vaddr });
-    if (vaddr === walk.reuseAddr) {
+      throw new Oops("kernel BUG: vmemmap_remap_pte without reuse_page", { vaddr: pte.vaddr() });
+    if (pte.vaddr() === walk.reuseAddr) {
       walk.vmemmapPages.del(walk.reusePage);
       writable = this.k.mutations.has("head-pte-readonly") ? this.roWritable : true;
     } else writable = this.roWritable;
@@ -652,18 +675,20 @@ export class HvoCore implements HugetlbVmemmap {
   };
 
   /** Series vmemmap_remap_pte(): the head PTE maps vmemmap_head RW, the rest vmemmap_tail RO. */
-  readonly seriesRemapPte = (pte: PteSlot, vaddr: bigint, walk: RemapWalk): void => {
+  readonly seriesRemapPte = (pte: PteCursor, walk: RemapWalk): void => {
     const page = this.ptePfn(pte);
     // The entry as mkPte()/mkPteRo() make it, written as setPte() writes it (no bigint).
     let pfn: number;
     let writable: boolean;
-    if (this.design.isHeadPte?.(walk, vaddr) && walk.vmemmapHead !== null) {
+    if (this.design.isHeadPte?.(walk, pte) && walk.vmemmapHead !== null) {
       walk.vmemmapPages.del(walk.vmemmapHead);
       pfn = walk.vmemmapHead;
       writable = this.k.mutations.has("head-pte-readonly") ? this.roWritable : true;
     } else {
       if (walk.vmemmapTail === null)
-        throw new Oops("kernel BUG: vmemmap_remap_pte without vmemmap_tail", { vaddr });
+        throw new Oops("kernel BUG: vmemmap_remap_pte without vmemmap_tail", {
+          vaddr: pte.vaddr(),
+        });
       pfn = walk.vmemmapTail;
       writable = this.roWritable;
     }
@@ -672,18 +697,20 @@ export class HvoCore implements HugetlbVmemmap {
   };
 
   /** vmemmap_restore_pte(): a page from the list, filled as the design fills it, mapped RW. */
-  readonly restorePte = (pte: PteSlot, vaddr: bigint, walk: RemapWalk): void => {
+  readonly restorePte = (pte: PteCursor, walk: RemapWalk): void => {
     const src = this.ptePfn(pte);
     // 7.2's rollback (the walk carries vmemmap_tail): the head PTE keeps the copied head; only
     // PTEs that map the shared tail are restored.
     if (walk.vmemmapTail !== null && src !== walk.vmemmapTail) return;
     if (walk.findReuse && src !== walk.reusePage) {
-      throw new Oops("kernel BUG: vmemmap_restore_pte: PTE does not map reuse_page", { vaddr });
+      throw new Oops("kernel BUG: vmemmap_restore_pte: PTE does not map reuse_page", {
+        vaddr: pte.vaddr(),
+      });
     }
     const page = walk.vmemmapPages.takeHead();
     if (page === undefined)
-      throw new Oops("kernel BUG: vmemmap_restore_pte: list empty", { vaddr });
-    this.design.restoreFill(this, page, vaddr, walk, src);
+      throw new Oops("kernel BUG: vmemmap_restore_pte: list empty", { vaddr: pte.vaddr() });
+    this.design.restoreFill(this, page, pte, walk, src);
     this.k.pgt.setPte(pte.tablePfn, pte.idx, page, true);
   };
 
@@ -1150,13 +1177,18 @@ export class HvoCore implements HugetlbVmemmap {
  * so that a batch of thousands of folios does not pay for shifting the whole list each time.
  */
 export class PageList {
-  private readonly a: number[] = [];
+  private a: number[] = [];
   get length(): number {
     return this.a.length;
   }
   /** list_add() */
   add(pfn: number): void {
     this.a.push(pfn);
+  }
+  /** list_add() of each page of pfns in turn; the list keeps the array (the caller lets it go). */
+  addAll(pfns: number[]): void {
+    if (this.a.length === 0) this.a = pfns;
+    else for (const pfn of pfns) this.a.push(pfn);
   }
   /** list_first_entry() + list_del() */
   takeHead(): number | undefined {
@@ -1169,6 +1201,12 @@ export class PageList {
   }
   clear(): void {
     this.a.length = 0;
+  }
+  /** The pages from the head on, as a new array, and the list left empty (no copy made). */
+  takeAll(): number[] {
+    const a = this.a.reverse();
+    this.a = [];
+    return a;
   }
   /** From the head on (list_for_each_entry). */
   *[Symbol.iterator](): IterableIterator<number> {
@@ -1295,7 +1333,7 @@ export const LEGACY: HvoDesign = {
     });
     return core.vmemmapRemapRange(reuse, end, walk);
   },
-  restoreFill(core, frame, _vaddr, walk) {
+  restoreFill(core, frame, _pte, walk) {
     copyHeadAndReset(core, frame, walk.reuseAddr, walk);
   },
   initEarly(core, nid) {
@@ -1351,7 +1389,7 @@ export const SEED: HvoDesign = {
   facts: DESIGN_FACTS.seed,
   staticKey: false,
   singleFlags: 0,
-  isHeadPte: (walk, vaddr) => vaddr === walk.vmemmapStart,
+  isHeadPte: (walk, pte) => pte.vaddr() === walk.vmemmapStart,
   optimize(core, order, headPfn, list, flags) {
     const nid = pageToNid(core.k.memmap.readU64(headPfn, PAGE_OFF.flags), core.k.flagsLayout);
     const tail = seedGetTail(core, order, nid);
@@ -1376,7 +1414,7 @@ export const SEED: HvoDesign = {
     });
     return core.vmemmapRemapRange(start, end, walk);
   },
-  restoreFill(core, frame, _vaddr, walk) {
+  restoreFill(core, frame, _pte, walk) {
     copyHeadAndReset(core, frame, walk.vmemmapStart, walk);
   },
   initEarly(core, nid) {
@@ -1553,11 +1591,11 @@ export const MAINLINE: HvoDesign = {
     });
     return core.vmemmapRemapRange(start, end, walk);
   },
-  restoreFill(core, frame, vaddr, _walk, src) {
+  restoreFill(core, frame, pte, _walk, src) {
     // compound_head(addr) is read only by the two paths that use it (7.2's copy does not).
     if (core.k.mutations.has("restore-without-reset")) {
       // Mutation: a plain copy of the head vmemmap page, head and folio fields included.
-      core.copyPageFromVmemmap(frame, core.k.memmap.vaddrOf(restoreHead(core, vaddr)));
+      core.copyPageFromVmemmap(frame, core.k.memmap.vaddrOf(restoreHead(core, pte.vaddr())));
       return;
     }
     if (core.design.facts.restoreCopies === "shared_tail") {
@@ -1574,7 +1612,7 @@ export const MAINLINE: HvoDesign = {
     fillSlots(
       core,
       frame,
-      core.k.memmap.readStructPage(restoreHead(core, vaddr) + core.reservePages - 1),
+      core.k.memmap.readStructPage(restoreHead(core, pte.vaddr()) + core.reservePages - 1),
     );
   },
   initEarly(core, nid) {

@@ -39,6 +39,9 @@ export const TLB_CAPACITY = 2 ** 22;
 /** vmemmap pages per TLB chunk (a power of two). */
 const TLB_CHUNK = 4096;
 
+/** Emptied chunks the TLB keeps for reuse (32 KiB each). */
+const TLB_SPARE_CHUNKS = 64;
+
 /** The chunk of vpn, as a small integer when it is one (V8 hashes a boxed double otherwise). */
 function chunkKey(vpn: number): number {
   const ci = Math.floor(vpn / TLB_CHUNK);
@@ -52,6 +55,8 @@ function chunkKey(vpn: number): number {
  */
 class TlbTable implements Iterable<[number, Translation]> {
   private readonly chunks = new Map<number, (Translation | undefined)[]>();
+  /** Emptied chunks kept for reuse (a flush of everything is followed by refills). */
+  private readonly spare: (Translation | undefined)[][] = [];
   private lastIdx = -1;
   private last: (Translation | undefined)[] | undefined = undefined;
   size = 0;
@@ -74,7 +79,7 @@ class TlbTable implements Iterable<[number, Translation]> {
     const ci = chunkKey(vpn);
     let c = this.chunk(ci);
     if (c === undefined) {
-      c = new Array<Translation | undefined>(TLB_CHUNK).fill(undefined);
+      c = this.spare.pop() ?? new Array<Translation | undefined>(TLB_CHUNK).fill(undefined);
       this.chunks.set(ci, c);
       this.lastIdx = ci;
       this.last = c;
@@ -96,6 +101,10 @@ class TlbTable implements Iterable<[number, Translation]> {
   }
 
   clear(): void {
+    for (const c of this.chunks.values()) {
+      if (this.spare.length >= TLB_SPARE_CHUNKS) break;
+      this.spare.push(c.fill(undefined));
+    }
     this.chunks.clear();
     this.lastIdx = -1;
     this.last = undefined;
