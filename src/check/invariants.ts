@@ -223,6 +223,28 @@ export function checkContext(k: Kernel): CheckContext {
 }
 
 /**
+ * Every method of the frame store that changes a frame's bytes (writableView() hands out the
+ * frame's bytes for stores in place: asking for it is taken as the write). A write method left
+ * out of this list is a blind spot of the mirror and of the shared-tail watch:
+ * test/check/watch_coverage.test.ts fails when the store gains a method nobody classified.
+ */
+export const FRAME_STORE_WRITES = [
+  "writeU32",
+  "writeU64",
+  "writeU64Parts",
+  "writableView",
+  "writeBytes",
+  "setWordRun",
+  "setPattern",
+  "setPatternRange",
+  "zeroFrame",
+  "copyFrame",
+] as const;
+
+/** The page tables' entry writes (set_pte/set_pmd and runs of them). */
+export const PAGE_TABLE_WRITES = ["set", "setPte", "setPteRun"] as const;
+
+/**
  * The shared tail must never be written once published: every write of the frame store is
  * checked against the published set (a watchpoint; the model's own code is not changed). The
  * same watch tells the vmemmap mirror which page-table frames were written, so that its
@@ -230,19 +252,7 @@ export function checkContext(k: Kernel): CheckContext {
  */
 function watchSharedTails(c: CheckContext): void {
   const f = c.k.frames as unknown as Record<string, (...a: unknown[]) => unknown>;
-  // Every method of the frame store that changes bytes (writableView() hands out the frame's
-  // bytes for stores in place: asking for it is taken as the write).
-  for (const name of [
-    "writeU32",
-    "writeU64",
-    "writeU64Parts",
-    "writableView",
-    "writeBytes",
-    "setPattern",
-    "setPatternRange",
-    "zeroFrame",
-    "copyFrame",
-  ]) {
+  for (const name of FRAME_STORE_WRITES) {
     const orig = f[name];
     if (typeof orig !== "function") continue;
     const tails = c.sharedTails;
@@ -268,16 +278,16 @@ function watchSharedTails(c: CheckContext): void {
         return orig.call(this, frame, a, b);
       };
     else
-      f[name] = function (this: unknown, frame: unknown, a: unknown, b: unknown, d: unknown) {
+      f[name] = function (this: unknown, frame: unknown, ...rest: unknown[]) {
         if (tables.has(frame as number)) mirror.written(frame as number);
         if (tails.size !== 0 && tails.has(frame as number)) tailWritten(frame as number);
-        return orig.call(this, frame, a, b, d);
+        return orig.call(this, frame, ...rest);
       };
   }
 }
 
 /**
- * The page tables' entry writes (set_pte/set_pmd: KernelPageTables.set() and setPte()) tell
+ * The page tables' entry writes (set_pte/set_pmd: KernelPageTables.set(), setPte() and setPteRun()) tell
  * the mirror which table changed, whatever frame-store call they store with (the frame-store
  * watch above sees the stores that go around them).
  */
@@ -285,12 +295,12 @@ function watchPageTables(c: CheckContext): void {
   const pgt = c.k.pgt as unknown as Record<string, (...a: unknown[]) => unknown>;
   const tables = c.mirror.tableFrames;
   const mirror = c.mirror;
-  for (const name of ["set", "setPte"]) {
+  for (const name of PAGE_TABLE_WRITES) {
     const orig = pgt[name];
     if (typeof orig !== "function") continue;
-    pgt[name] = function (this: unknown, table: unknown, a: unknown, b: unknown, d: unknown) {
+    pgt[name] = function (this: unknown, table: unknown, ...rest: unknown[]) {
       if (tables.has(table as number)) mirror.written(table as number);
-      return orig.call(this, table, a, b, d);
+      return orig.call(this, table, ...rest);
     };
   }
 }
