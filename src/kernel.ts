@@ -351,9 +351,9 @@ export class Kernel {
     while (pfn < endPfn) {
       const voff = pfn * sps;
       if (Number.isInteger(perPage) && voff % this.pageSize === 0 && pfn + perPage <= endPfn) {
-        const t = this.memmap.translate(pfn);
-        if (t?.writable) {
-          this.frames.setPattern(t.frame, { kind: "init", voff, asFree: true });
+        const frame = this.memmap.writableFrame(pfn);
+        if (frame >= 0) {
+          this.frames.setPattern(frame, { kind: "init", voff, asFree: true });
           pfn += perPage;
           continue;
         }
@@ -454,8 +454,8 @@ export class Kernel {
       }
       return;
     }
-    const t = this.memmap.translate(pfn);
-    if (!t?.writable || this.frames.patternOf(t.frame)?.kind === "init") return;
+    const frame = this.memmap.writableFrame(pfn);
+    if (frame < 0 || this.frames.patternOf(frame)?.kind === "init") return;
     this.memmap.writeU32(pfn, PAGE_OFF.pageType, order >= 0 ? BUDDY_PAGE_TYPE : 0xffffffff);
     this.memmap.writeU64Parts(pfn, PAGE_OFF.private, Math.max(order, 0), 0);
     if (order >= 0) this.buddy.lru?.storeNode(pfn, null, 0);

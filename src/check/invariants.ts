@@ -150,6 +150,12 @@ class MirrorTables extends KernelPageTables {
   override translate(vpn: number): Translation | null {
     return this.mirror.translate(vpn);
   }
+  override translateFrame(vpn: number): number {
+    const m = this.mirror.translate(vpn);
+    if (m === null) return -1;
+    this.tWritable = m.writable;
+    return m.frame;
+  }
   override walk(vaddr: bigint): Translation | null {
     return this.mirror.translate(this.vpnOf(vaddr));
   }

@@ -10,7 +10,6 @@ import { BUG_ON } from "../include/errno.ts";
 import { type StructPageLayout, PAGE_OFF, TAIL_MAPPING } from "../include/mm_types.ts";
 import { PG, type TailEncoding, encodeTail } from "../include/page_flags.ts";
 import type { Memmap } from "./memmap.ts";
-import type { Translation } from "./pgtable.ts";
 
 export interface CompoundConfig {
   encoding: TailEncoding;
@@ -46,7 +45,7 @@ type TailsMode = typeof TAILS_PREP | typeof TAILS_DESTROY;
 export class Compound {
   private readonly perVmemmapPage: number;
   /** translateRange()'s answers for forEachTailRange(), reused (no array per folio). */
-  private readonly transBuf: (Translation | null)[] = [];
+  private transBuf = new Float64Array(0);
   /** The vmemmap base's 32-bit halves (rawHead()'s number arithmetic). */
   private readonly baseHi: number;
   private readonly baseLo: number;
@@ -322,9 +321,12 @@ export class Compound {
     // The vmemmap pages wholly inside [pfn, end), translated in one go (one walk per leaf).
     const firstPage = whole ? Math.ceil((pfn * sps) / pageSize) : 0;
     const lastPage = whole ? Math.floor((end * sps) / pageSize) : 0;
+    if (this.transBuf.length < lastPage - firstPage)
+      this.transBuf = new Float64Array(lastPage - firstPage);
+    // tlbWord()s: frame + 1 where mapped writable (read-only and unmapped pages are <= 0).
     const trans =
       lastPage > firstPage
-        ? m.pgt.translateRange(firstPage, lastPage - firstPage, this.transBuf)
+        ? m.pgt.translateRangeWords(firstPage, lastPage - firstPage, this.transBuf)
         : this.transBuf;
     let runFrame = -1;
     let runVoff = 0;
@@ -333,12 +335,13 @@ export class Compound {
       const voff = pfn * sps;
       if (whole && voff % pageSize === 0 && pfn + per <= end) {
         // The stores go through the MMU: a stale TLB entry is used as the kernel's would be.
-        const t = trans[voff / pageSize - firstPage];
-        if (t?.writable) {
-          if (runLen > 0 && t.frame === runFrame + runLen) runLen++;
+        const w = trans[voff / pageSize - firstPage];
+        if (w > 0) {
+          const frame = w - 1;
+          if (runLen > 0 && frame === runFrame + runLen) runLen++;
           else {
             if (runLen > 0) this.tailsRun(mode, runFrame, runVoff, runLen, info);
-            runFrame = t.frame;
+            runFrame = frame;
             runVoff = voff;
             runLen = 1;
           }

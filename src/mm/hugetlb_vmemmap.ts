@@ -285,9 +285,10 @@ export class HvoCore implements HugetlbVmemmap {
 
   /** The frame the MMU gives for a vmemmap address (TLB first, as a load would). */
   frameAt(vaddr: bigint): number {
-    const t = this.k.pgt.translate(this.k.pgt.vpnOf(vaddr));
-    if (!t) throw new Oops("unable to handle page fault: vmemmap address not mapped", { vaddr });
-    return t.frame;
+    const frame = this.k.pgt.translateFrame(this.k.pgt.vpnOf(vaddr));
+    if (frame < 0)
+      throw new Oops("unable to handle page fault: vmemmap address not mapped", { vaddr });
+    return frame;
   }
 
   /** page_to_nid() of the struct page at a vmemmap address, read through the vmemmap. */

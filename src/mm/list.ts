@@ -84,8 +84,8 @@ export class LruWords {
 
   /** Whether stores to pfn's struct page must be written (its vmemmap page has bytes). */
   private stored(pfn: number): boolean {
-    const t = this.memmap.translate(pfn);
-    return t?.writable === true && this.frames.patternOf(t.frame)?.kind !== "init";
+    const frame = this.memmap.writableFrame(pfn);
+    return frame >= 0 && this.frames.patternOf(frame)?.kind !== "init";
   }
 
   /** The target's address (a pfn's lru, or the list head) into tLo/tHi. */

@@ -66,22 +66,22 @@ export class Memmap {
    */
   private at(voff: number, write: boolean): number {
     const vpn = Math.floor(voff / this.pageSize);
-    const t = this.pgt.translate(vpn);
-    if (!t) {
+    const frame = this.pgt.translateFrame(vpn);
+    if (frame < 0) {
       throw new Oops("unable to handle page fault: vmemmap address not mapped", {
         vaddr: this.vmemmapBase + BigInt(voff),
         pfn: Math.floor(voff / this.structPageSize),
       });
     }
-    if (write && !t.writable) {
+    if (write && !this.pgt.tWritable) {
       throw new Oops("write to a read-only vmemmap page", {
         vaddr: this.vmemmapBase + BigInt(voff),
         pfn: Math.floor(voff / this.structPageSize),
-        frame: t.frame,
+        frame,
       });
     }
     this.atOff = voff - vpn * this.pageSize;
-    return t.frame;
+    return frame;
   }
 
   readU32(pfn: number, fieldOff: number): number {
@@ -140,9 +140,9 @@ export class Memmap {
   writableSpan(pfn: number): { view: DataView; off: number } | null {
     const voff = pfn * this.structPageSize;
     const vpn = Math.floor(voff / this.pageSize);
-    const t = this.pgt.translate(vpn);
-    if (!t?.writable) return null;
-    return { view: this.frames.writableView(t.frame), off: voff - vpn * this.pageSize };
+    const frame = this.pgt.translateFrame(vpn);
+    if (frame < 0 || !this.pgt.tWritable) return null;
+    return { view: this.frames.writableView(frame), off: voff - vpn * this.pageSize };
   }
 
   /** The byte offset, in the view structPageView() returned last, of the struct page. */
@@ -160,11 +160,11 @@ export class Memmap {
   structPageView(pfn: number, skipGenerated: boolean): DataView | null {
     const voff = pfn * this.structPageSize;
     const vpn = Math.floor(voff / this.pageSize);
-    const t = this.pgt.translate(vpn);
-    if (t === null || !t.writable) return null;
-    if (skipGenerated && this.frames.readsAsInit(t.frame)) return null;
+    const frame = this.pgt.translateFrame(vpn);
+    if (frame < 0 || !this.pgt.tWritable) return null;
+    if (skipGenerated && this.frames.readsAsInit(frame)) return null;
     this.spanOff = voff - vpn * this.pageSize;
-    const v = this.frames.writableView(t.frame);
+    const v = this.frames.writableView(frame);
     this.spanWords = this.frames.lastWords;
     return v;
   }
@@ -230,6 +230,15 @@ export class Memmap {
   /** What a store to pfn's struct page goes through: the TLB, filled by a walk on a miss. */
   translate(pfn: number): { frame: number; writable: boolean } | null {
     return this.pgt.translate(Math.floor((pfn * this.structPageSize) / this.pageSize));
+  }
+
+  /**
+   * translate() without an object: the frame (-1 when unmapped) of pfn's struct page when it
+   * is mapped writable, else -1.
+   */
+  writableFrame(pfn: number): number {
+    const frame = this.pgt.translateFrame(Math.floor((pfn * this.structPageSize) / this.pageSize));
+    return frame >= 0 && this.pgt.tWritable ? frame : -1;
   }
 
   /** The frame backing the struct page of pfn, and whether it is mapped writable (no TLB fill). */

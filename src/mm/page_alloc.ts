@@ -44,7 +44,6 @@ import type { ListHead } from "./list.ts";
 import type { NodeSpec, PfnRange, ZoneType } from "../machine/spec.ts";
 import type { FaultInjector } from "./fault_inject.ts";
 import type { FramePattern } from "./frames.ts";
-import type { Translation } from "./pgtable.ts";
 import { PfnBytes, PfnList, PfnRunList } from "./pfn_list.ts";
 
 /** gfp_t bits (include/linux/gfp_types.h); our own values, the kernel's names. */
@@ -1650,23 +1649,26 @@ export function freePagesCheck(k: Kernel, pfn: number, order: number, compound: 
   // The vmemmap pages of the block translated a batch at a time (one table walk per leaf
   // rather than per page; the TLB fills as the per-page reads would fill it).
   const lastVpn = Math.floor(((pfn + nr - 1) * sps) / k.pageSize);
-  const batch: (Translation | null)[] = [];
+  /** The batch's tlbWord()s: 0 unmapped, else +-(frame + 1) (the sign: writable or not). */
+  const batch = new Float64Array(FREE_CHECK_BATCH);
   let batchVpn = -1;
   let batchN = 0;
   let i = 1;
   while (i < nr) {
     const p = pfn + i;
-    let t: Translation | null = null;
+    /** The frame of p's struct page (-1: unmapped, or no whole vmemmap pages). */
+    let frame = -1;
     if (Number.isInteger(perPage)) {
       const vpn = Math.floor((p * sps) / k.pageSize);
       if (vpn < batchVpn || vpn >= batchVpn + batchN) {
         batchVpn = vpn;
         batchN = Math.min(FREE_CHECK_BATCH, lastVpn - vpn + 1);
-        k.memmap.pgt.translateRange(vpn, batchN, batch);
+        k.memmap.pgt.translateRangeWords(vpn, batchN, batch);
       }
-      t = batch[vpn - batchVpn];
+      const w = batch[vpn - batchVpn];
+      frame = w === 0 ? -1 : Math.abs(w) - 1;
     }
-    if (t === null) {
+    if (frame < 0) {
       const b = k.memmap.readStructPage(p);
       bad += checkTail(new DataView(b.buffer), 0, i, () => b);
       i++;
@@ -1676,7 +1678,7 @@ export function freePagesCheck(k: Kernel, pfn: number, order: number, compound: 
     const first = (p * sps) % k.pageSize;
     const end = Math.min(nr, i + (k.pageSize - first) / sps);
     // Its pattern's kind, info or slot (no object per page; its voff is not read here).
-    const pat = k.frames.patternShapeOf(t.frame);
+    const pat = k.frames.patternShapeOf(frame);
     // A vmemmap page that is all tails of this folio as prep_compound_tail() writes them
     // (_refcount 0, _mapcount -1, TAIL_MAPPING, the folio's compound word, no PG_* flags):
     // every check passes; nothing to render.
@@ -1691,7 +1693,7 @@ export function freePagesCheck(k: Kernel, pfn: number, order: number, compound: 
       i = end;
       continue;
     }
-    const bytes = pat?.kind === "fill" ? pat.slot : k.frames.view(t.frame);
+    const bytes = pat?.kind === "fill" ? pat.slot : k.frames.view(frame);
     if (uniform) {
       // Every struct page here reads the same (but for lru, which no check reads): one check
       // tells; a failure is reported page by page, as the kernel does.

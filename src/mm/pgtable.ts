@@ -36,11 +36,11 @@ export interface Translation {
  */
 export const TLB_CAPACITY = 2 ** 22;
 
-/** vmemmap pages per TLB chunk (a power of two). */
-const TLB_CHUNK = 4096;
+/** vmemmap pages per TLB chunk (a power of two): a chunk is 4 KiB of numbers. */
+const TLB_CHUNK = 512;
 
-/** Emptied chunks the TLB keeps for reuse (32 KiB each). */
-const TLB_SPARE_CHUNKS = 64;
+/** Emptied chunks the TLB keeps for reuse (4 KiB each). */
+const TLB_SPARE_CHUNKS = 512;
 
 /** The chunk of vpn, as a small integer when it is one (V8 hashes a boxed double otherwise). */
 function chunkKey(vpn: number): number {
@@ -49,19 +49,34 @@ function chunkKey(vpn: number): number {
 }
 
 /**
- * The TLB's storage: translations by vmemmap page, as a Map of them would hold them, kept in
- * arrays of TLB_CHUNK pages (found by a division, not a hash of every key). Iteration goes
- * chunk by chunk, pages ascending within a chunk.
+ * A translation as the TLB stores it, one number: 0 for none, frame + 1 when the page is mapped
+ * writable, -(frame + 1) when read-only (frames are below 2^52, exact in a double).
  */
-class TlbTable implements Iterable<[number, Translation]> {
-  private readonly chunks = new Map<number, (Translation | undefined)[]>();
+function tlbWord(frame: number, writable: boolean): number {
+  return writable ? frame + 1 : -(frame + 1);
+}
+
+/** The Translation a tlbWord() w (not 0) stands for. */
+function wordTranslation(w: number): Translation {
+  return w > 0 ? { frame: w - 1, writable: true } : { frame: -w - 1, writable: false };
+}
+
+/**
+ * The TLB's storage: translations by vmemmap page, in chunks of TLB_CHUNK pages, each a
+ * Float64Array of tlbWord()s with the chunk's count of entries in its last slot (found by a
+ * division, not a hash of every key; no object per entry). A chunk emptied by deletes is
+ * dropped. Iteration goes chunk by chunk (in the order they were made), pages ascending within
+ * a chunk.
+ */
+class TlbTable {
+  private readonly chunks = new Map<number, Float64Array>();
   /** Emptied chunks kept for reuse (a flush of everything is followed by refills). */
-  private readonly spare: (Translation | undefined)[][] = [];
+  private readonly spare: Float64Array[] = [];
   private lastIdx = -1;
-  private last: (Translation | undefined)[] | undefined = undefined;
+  private last: Float64Array | undefined = undefined;
   size = 0;
 
-  private chunk(ci: number): (Translation | undefined)[] | undefined {
+  private chunk(ci: number): Float64Array | undefined {
     if (ci === this.lastIdx) return this.last;
     const c = this.chunks.get(ci);
     this.lastIdx = ci;
@@ -69,24 +84,29 @@ class TlbTable implements Iterable<[number, Translation]> {
     return c;
   }
 
-  get(vpn: number): Translation | undefined {
+  /** The tlbWord() of vpn (0: none). */
+  get(vpn: number): number {
     const ci = chunkKey(vpn);
     const c = this.chunk(ci);
-    return c === undefined ? undefined : c[vpn - ci * TLB_CHUNK];
+    return c === undefined ? 0 : c[vpn - ci * TLB_CHUNK];
   }
 
-  set(vpn: number, t: Translation): void {
+  /** Stores the tlbWord() w (not 0) for vpn. */
+  set(vpn: number, w: number): void {
     const ci = chunkKey(vpn);
     let c = this.chunk(ci);
     if (c === undefined) {
-      c = this.spare.pop() ?? new Array<Translation | undefined>(TLB_CHUNK).fill(undefined);
+      c = this.spare.pop() ?? new Float64Array(TLB_CHUNK + 1);
       this.chunks.set(ci, c);
       this.lastIdx = ci;
       this.last = c;
     }
     const i = vpn - ci * TLB_CHUNK;
-    if (c[i] === undefined) this.size++;
-    c[i] = t;
+    if (c[i] === 0) {
+      this.size++;
+      c[TLB_CHUNK]++;
+    }
+    c[i] = w;
   }
 
   delete(vpn: number): boolean {
@@ -94,16 +114,23 @@ class TlbTable implements Iterable<[number, Translation]> {
     const c = this.chunk(ci);
     if (c === undefined) return false;
     const i = vpn - ci * TLB_CHUNK;
-    if (c[i] === undefined) return false;
-    c[i] = undefined;
+    if (c[i] === 0) return false;
+    c[i] = 0;
     this.size--;
+    if (--c[TLB_CHUNK] === 0) {
+      // Empty: dropped (all zeros, ready for reuse).
+      this.chunks.delete(ci);
+      this.lastIdx = -1;
+      this.last = undefined;
+      if (this.spare.length < TLB_SPARE_CHUNKS) this.spare.push(c);
+    }
     return true;
   }
 
   clear(): void {
     for (const c of this.chunks.values()) {
       if (this.spare.length >= TLB_SPARE_CHUNKS) break;
-      this.spare.push(c.fill(undefined));
+      this.spare.push(c.fill(0));
     }
     this.chunks.clear();
     this.lastIdx = -1;
@@ -111,17 +138,23 @@ class TlbTable implements Iterable<[number, Translation]> {
     this.size = 0;
   }
 
-  *keys(): IterableIterator<number> {
-    for (const [vpn] of this) yield vpn;
-  }
-
-  *[Symbol.iterator](): IterableIterator<[number, Translation]> {
+  /** Deletes every entry for which drop(vpn, word) is true, in iteration order. */
+  dropWhere(drop: (vpn: number, w: number) => boolean): void {
     for (const [ci, c] of this.chunks) {
       for (let i = 0; i < TLB_CHUNK; i++) {
-        const t = c[i];
-        if (t !== undefined) yield [ci * TLB_CHUNK + i, t];
+        const w = c[i];
+        if (w !== 0 && drop(ci * TLB_CHUNK + i, w)) this.delete(ci * TLB_CHUNK + i);
       }
     }
+  }
+
+  /** The pages held, in iteration order. */
+  keys(): number[] {
+    const out: number[] = [];
+    for (const [ci, c] of this.chunks) {
+      for (let i = 0; i < TLB_CHUNK; i++) if (c[i] !== 0) out.push(ci * TLB_CHUNK + i);
+    }
+    return out;
   }
 }
 
@@ -139,9 +172,11 @@ export class KernelPageTables {
   /** The entries that sweep kept (stale then). */
   private survivors: number[] = [];
   private readonly pageShiftN: bigint;
-  /** The TLB entry translate() returned last (-1: none); dropped with every TLB removal. */
+  /** The TLB entry translateFrame() used last (-1: none); dropped with every TLB removal. */
   private lastVpn = -1;
-  private lastHit: Translation | null = null;
+  private lastWord = 0;
+  /** Whether the page translateFrame() translated last is mapped writable. */
+  tWritable = false;
 
   constructor(
     readonly arch: ArchSpec,
@@ -339,20 +374,43 @@ export class KernelPageTables {
 
   /** The MMU: TLB first, then a walk that fills the TLB. Null when unmapped. */
   translate(vpn: number): Translation | null {
-    // The last translation used: consecutive struct pages share a vmemmap page.
-    if (vpn === this.lastVpn) return this.lastHit;
-    const hit = this.tlb.get(vpn);
-    if (hit) {
+    const frame = this.translateFrame(vpn);
+    return frame < 0 ? null : { frame, writable: this.tWritable };
+  }
+
+  /**
+   * translate() without an object: the frame (-1 when unmapped), its writability left in
+   * tWritable. The TLB fills as translate()'s does.
+   */
+  translateFrame(vpn: number): number {
+    let w: number;
+    if (vpn === this.lastVpn) w = this.lastWord;
+    else {
+      // The last translation used: consecutive struct pages share a vmemmap page.
+      w = this.tlb.get(vpn);
+      if (w === 0) {
+        w = this.walkWord(vpn);
+        if (w === 0) return -1;
+        this.fillWord(vpn, w);
+      }
       this.lastVpn = vpn;
-      this.lastHit = hit;
-      return hit;
+      this.lastWord = w;
     }
-    const t = this.walkVpn(vpn);
-    if (t) {
-      if (this.tlb.size >= this.tlbCapacity) this.evictClean();
-      this.tlb.set(vpn, t);
+    if (w > 0) {
+      this.tWritable = true;
+      return w - 1;
     }
-    return t;
+    this.tWritable = false;
+    return -w - 1;
+  }
+
+  /** walkVpn() as a tlbWord() (0: unmapped), without an object where fastIndex is set. */
+  private walkWord(vpn: number): number {
+    if (!this.fastIndex) {
+      const t = this.walk(this.tlbBase + (BigInt(vpn) << this.pageShiftN));
+      return t === null ? 0 : tlbWord(t.frame, t.writable);
+    }
+    return this.leafOf(vpn) ? tlbWord(this.leafFrame, this.leafWritable) : 0;
   }
 
   /**
@@ -420,6 +478,9 @@ export class KernelPageTables {
     this.walkEpoch = this.frames.pgtEpoch;
   }
 
+  /** translateRangeWords()'s answers for translateRange(), reused. */
+  private rangeWords = new Float64Array(0);
+
   /**
    * translate() of vmemmap pages vpn .. vpn + n - 1, in that order, with the same TLB fills,
    * but one walk per leaf: the pages a huge leaf maps, or the PTEs of one table, follow from it.
@@ -430,16 +491,34 @@ export class KernelPageTables {
     /** Filled and returned (its first n entries) instead of a new array. */
     out: (Translation | null)[] = new Array(n),
   ): (Translation | null)[] {
+    if (this.rangeWords.length < n) this.rangeWords = new Float64Array(n);
+    const w = this.translateRangeWords(vpn, n, this.rangeWords);
+    for (let i = 0; i < n; i++) {
+      out[i] = w[i] === 0 ? null : wordTranslation(w[i]);
+    }
+    return out;
+  }
+
+  /**
+   * translateRange() without an object per page: out[i] is the tlbWord() of page vpn + i
+   * (0: unmapped; frame + 1 mapped writable; -(frame + 1) read-only). Returns out.
+   */
+  translateRangeWords(vpn: number, n: number, out: Float64Array): Float64Array {
     let i = 0;
     while (i < n) {
       const v = vpn + i;
       const hit = this.tlb.get(v);
-      if (hit || !this.fastIndex) {
-        out[i++] = hit ?? this.translate(v);
+      if (hit !== 0) {
+        out[i++] = hit;
+        continue;
+      }
+      if (!this.fastIndex) {
+        const f = this.translateFrame(v);
+        out[i++] = f < 0 ? 0 : tlbWord(f, this.tWritable);
         continue;
       }
       if (!this.leafOf(v)) {
-        out[i++] = null;
+        out[i++] = 0;
         continue;
       }
       const l = this.leafLevel;
@@ -450,36 +529,36 @@ export class KernelPageTables {
         const left = pagesPerLeaf - ((v * this.pageBytes) % this.levelSpan[l]) / this.pageBytes;
         const frame0 = this.leafFrame;
         for (let k = 0; k < left && i < n; k++, i++) {
-          const cached = k === 0 ? undefined : this.tlb.get(vpn + i);
-          out[i] = cached ?? this.fill(vpn + i, { frame: frame0 + k, writable });
+          const cached = k === 0 ? 0 : this.tlb.get(vpn + i);
+          out[i] = cached !== 0 ? cached : this.fillWord(vpn + i, tlbWord(frame0 + k, writable));
         }
       } else {
         // The rest of this PTE table: each entry decoded, no walk from the top.
         const table = this.leafTable;
-        out[i] = this.fill(v, { frame: this.leafFrame, writable });
+        out[i] = this.fillWord(v, tlbWord(this.leafFrame, writable));
         i++;
         for (let idx = this.leafIdx + 1; idx < this.entriesPerTable && i < n; idx++, i++) {
           const cached = this.tlb.get(vpn + i);
-          if (cached) {
+          if (cached !== 0) {
             out[i] = cached;
             continue;
           }
           const e = this.e;
           out[i] =
             this.entry(table, idx, l) && e.present
-              ? this.fill(vpn + i, { frame: e.pfn, writable: e.writable })
-              : null;
+              ? this.fillWord(vpn + i, tlbWord(e.pfn, e.writable))
+              : 0;
         }
       }
     }
     return out;
   }
 
-  /** A TLB fill, as translate() does on a miss. */
-  private fill(vpn: number, t: Translation): Translation {
+  /** A TLB fill of the tlbWord() w, as translate() does on a miss; returns w. */
+  private fillWord(vpn: number, w: number): number {
     if (this.tlb.size >= this.tlbCapacity) this.evictClean();
-    this.tlb.set(vpn, t);
-    return t;
+    this.tlb.set(vpn, w);
+    return w;
   }
 
   /**
@@ -495,22 +574,22 @@ export class KernelPageTables {
     if (gen === this.sweepGen) {
       // No frame changed since the last sweep: every entry filled since equals a walk, and the
       // ones that sweep kept are as stale as they were. Keep those, drop the rest unwalked.
-      const keep: [number, Translation][] = [];
+      const keepV: number[] = [];
+      const keepW: number[] = [];
       for (const v of this.survivors) {
-        const t = this.tlb.get(v);
-        if (t) keep.push([v, t]);
+        const w = this.tlb.get(v);
+        if (w !== 0) {
+          keepV.push(v);
+          keepW.push(w);
+        }
       }
       this.tlb.clear();
-      for (const [v, t] of keep) this.tlb.set(v, t);
-      this.survivors = keep.map(([v]) => v);
+      for (let j = 0; j < keepV.length; j++) this.tlb.set(keepV[j], keepW[j]);
+      this.survivors = keepV;
       if (this.tlb.size < this.tlbCapacity) return;
     }
-    for (const [vpn, cached] of this.tlb) {
-      const actual = this.walk(this.tlbBase + (BigInt(vpn) << this.pageShiftN));
-      if (actual && actual.frame === cached.frame && actual.writable === cached.writable)
-        this.tlb.delete(vpn);
-    }
-    this.survivors = [...this.tlb.keys()];
+    this.tlb.dropWhere((vpn, w) => this.walkWord(vpn) === w);
+    this.survivors = this.tlb.keys();
     this.sweepGen = gen;
   }
 
@@ -525,7 +604,7 @@ export class KernelPageTables {
     const first = this.vpnOf(start);
     const last = this.vpnOf(end - 1n);
     if (last - first > this.tlb.size) {
-      for (const k of [...this.tlb.keys()]) if (k >= first && k <= last) this.tlb.delete(k);
+      for (const k of this.tlb.keys()) if (k >= first && k <= last) this.tlb.delete(k);
     } else for (let v = first; v <= last; v++) this.tlb.delete(v);
   }
 
@@ -543,7 +622,8 @@ export class KernelPageTables {
 
   /** The TLB's translation of vmemmap page vpn, if it holds one (the checker's stale-TLB test). */
   tlbEntry(vpn: number): Translation | undefined {
-    return this.tlb.get(vpn);
+    const w = this.tlb.get(vpn);
+    return w === 0 ? undefined : wordTranslation(w);
   }
 
   /** TLB entries that differ from the page tables (stale translations), of `vpns` or all. */
@@ -551,13 +631,9 @@ export class KernelPageTables {
     vpns?: Iterable<number>,
   ): Array<{ vpn: number; cached: Translation; actual: Translation | null }> {
     const out = [];
-    const entries: Iterable<[number, Translation]> = vpns
-      ? [...vpns].flatMap((v) => {
-          const t = this.tlb.get(v);
-          return t ? [[v, t] as [number, Translation]] : [];
-        })
-      : this.tlb;
-    for (const [vpn, cached] of entries) {
+    for (const vpn of vpns ? [...vpns] : this.tlb.keys()) {
+      const cached = this.tlbEntry(vpn);
+      if (cached === undefined) continue;
       const actual = this.walk(this.tlbBase + (BigInt(vpn) << this.pageShiftN));
       if (!actual || actual.frame !== cached.frame || actual.writable !== cached.writable)
         out.push({ vpn, cached, actual });
