@@ -514,6 +514,12 @@ export class HvoCore implements HugetlbVmemmap {
   bulk = true;
 
   /**
+   * Pages freeVmemmapPageList() takes off its list at a time (a test makes it small, so that
+   * runs are cut at piece ends as they are in batches of thousands of 1 GiB folios).
+   */
+  pageListPiece = PAGE_LIST_PIECE;
+
+  /**
    * The struct page stores of free_reserved_page(): PG_reserved cleared, then init_page_count()
    * and __free_page() leave _refcount 0. The same stores and counts as memmap setBit() and
    * writeU32(), made in the struct page's bytes in place when its vmemmap page is mapped
@@ -550,7 +556,14 @@ export class HvoCore implements HugetlbVmemmap {
     // A run of consecutive pfns (one way) of one kind, boot memory or the buddy's, at a time:
     // each page's own struct page writes in list order (a page is measured after the writes of
     // the one before it, as the singles measure it), then the run's frees in one bulk call.
-    const pfns = list.takeAll();
+    // The list comes in pieces of pageListPiece pages; a run cut by a piece's end is freed
+    // as two runs, which frees the same pages in the same order (a bulk free is its singles).
+    for (const pfns of list.drain(this.pageListPiece)) this.freeVmemmapPiece(pfns);
+  }
+
+  /** freeVmemmapPageList() of one piece of the list, from the head on. */
+  private freeVmemmapPiece(pfns: number[]): void {
+    const { k } = this;
     let i = 0;
     while (i < pfns.length) {
       const first = pfns[i];
@@ -1172,46 +1185,132 @@ export class HvoCore implements HugetlbVmemmap {
   }
 }
 
+/** Pages freeVmemmapPageList() takes off its list at a time (see PageList.drain()). */
+export const PAGE_LIST_PIECE = 2 ** 16;
+
 /**
  * A list of vmemmap pages as the kernel's list_head of them: list_add() puts a page at the head,
- * the free and restore paths take pages from the head. Kept as an array whose END is the head,
- * so that a batch of thousands of folios does not pay for shifting the whole list each time.
+ * the free and restore paths take pages from the head. One batch of 1 GiB folios puts 4095
+ * pages per folio on it (266 million for 65,000 folios: more than a JavaScript array can hold),
+ * mostly in runs of consecutive pfns, so it is kept as runs in the order they were added (the
+ * last run's last page is the head): a run is its first pfn, its direction (+1 or -1; 0 while
+ * it has one page) and its length.
  */
 export class PageList {
-  private a: number[] = [];
+  private starts: number[] = [];
+  private dirs: number[] = [];
+  private lens: number[] = [];
+  private n = 0;
+
   get length(): number {
-    return this.a.length;
+    return this.n;
   }
+
   /** list_add() */
   add(pfn: number): void {
-    this.a.push(pfn);
+    const r = this.starts.length - 1;
+    if (r >= 0) {
+      const len = this.lens[r];
+      const d = pfn - (this.starts[r] + this.dirs[r] * (len - 1));
+      if ((d === 1 || d === -1) && (len === 1 || d === this.dirs[r])) {
+        this.dirs[r] = d;
+        this.lens[r] = len + 1;
+        this.n++;
+        return;
+      }
+    }
+    this.starts.push(pfn);
+    this.dirs.push(0);
+    this.lens.push(1);
+    this.n++;
   }
-  /** list_add() of each page of pfns in turn; the list keeps the array (the caller lets it go). */
-  addAll(pfns: number[]): void {
-    if (this.a.length === 0) this.a = pfns;
-    else for (const pfn of pfns) this.a.push(pfn);
+
+  /** list_add() of each page of pfns in turn. */
+  addAll(pfns: readonly number[]): void {
+    for (let i = 0; i < pfns.length; i++) this.add(pfns[i]);
   }
+
   /** list_first_entry() + list_del() */
   takeHead(): number | undefined {
-    return this.a.pop();
+    const r = this.starts.length - 1;
+    if (r < 0) return undefined;
+    const len = this.lens[r];
+    const pfn = this.starts[r] + this.dirs[r] * (len - 1);
+    if (len === 1) {
+      this.starts.pop();
+      this.dirs.pop();
+      this.lens.pop();
+    } else {
+      this.lens[r] = len - 1;
+      if (len === 2) this.dirs[r] = 0;
+    }
+    this.n--;
+    return pfn;
   }
+
   /** list_del() of a page added recently (searched from the head). */
   del(pfn: number): void {
-    const i = this.a.lastIndexOf(pfn);
-    if (i >= 0) this.a.splice(i, 1);
+    for (let r = this.starts.length - 1; r >= 0; r--) {
+      const s = this.starts[r];
+      const d = this.dirs[r];
+      const len = this.lens[r];
+      const i = d === 0 ? (pfn === s ? 0 : -1) : (pfn - s) * d;
+      if (i < 0 || i >= len) continue;
+      // Split around index i: [0, i) and (i, len).
+      const starts: number[] = [];
+      const dirs: number[] = [];
+      const lens: number[] = [];
+      if (i > 0) {
+        starts.push(s);
+        dirs.push(i === 1 ? 0 : d);
+        lens.push(i);
+      }
+      if (i < len - 1) {
+        starts.push(s + d * (i + 1));
+        dirs.push(len - i - 1 === 1 ? 0 : d);
+        lens.push(len - i - 1);
+      }
+      this.starts.splice(r, 1, ...starts);
+      this.dirs.splice(r, 1, ...dirs);
+      this.lens.splice(r, 1, ...lens);
+      this.n--;
+      return;
+    }
   }
+
   clear(): void {
-    this.a.length = 0;
+    this.starts = [];
+    this.dirs = [];
+    this.lens = [];
+    this.n = 0;
   }
-  /** The pages from the head on, as a new array, and the list left empty (no copy made). */
-  takeAll(): number[] {
-    const a = this.a.reverse();
-    this.a = [];
-    return a;
+
+  /**
+   * Empties the list and hands its pages out from the head on, in arrays of at most `max`
+   * pages (the caller consumes each before asking for the next).
+   */
+  *drain(max: number): Generator<number[]> {
+    const { starts, dirs, lens } = this;
+    this.clear();
+    let out: number[] = [];
+    for (let r = starts.length - 1; r >= 0; r--) {
+      const s = starts[r];
+      const d = dirs[r];
+      for (let k = lens[r] - 1; k >= 0; k--) {
+        out.push(s + d * k);
+        if (out.length === max) {
+          yield out;
+          out = [];
+        }
+      }
+    }
+    if (out.length > 0) yield out;
   }
+
   /** From the head on (list_for_each_entry). */
   *[Symbol.iterator](): IterableIterator<number> {
-    for (let i = this.a.length - 1; i >= 0; i--) yield this.a[i];
+    for (let r = this.starts.length - 1; r >= 0; r--)
+      for (let k = this.lens[r] - 1; k >= 0; k--) yield this.starts[r] + this.dirs[r] * k;
   }
 }
 

@@ -18,10 +18,11 @@ const DESIGNS: readonly Design[] = ["legacy", "seed", "mainline", "mainline-7.1"
 const H2M = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
 const H1G = "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages";
 
-function model(design: Design, bulk: boolean, faults?: Faults): Model {
+function model(design: Design, bulk: boolean, faults?: Faults, piece?: number): Model {
   const spec = machinePreset("x86_64", { memoryBytes: 4 * GiB, nodes: 2 });
   const m = bootModel(spec, design, { faults });
   (m.vmemmap as HvoCore).bulk = bulk;
+  if (piece !== undefined) (m.vmemmap as HvoCore).pageListPiece = piece;
   return m;
 }
 
@@ -102,6 +103,26 @@ describe("vmemmap page lists freed and allocated in bulk equal a page at a time"
       // The steps did what they are for: 1 GiB folios optimised and given back.
       expect((bulk.vmemmap as HvoCore).counters.vmemmapPagesAllocated).toBeGreaterThan(4095);
       expect((bulk.vmemmap as HvoCore).counters.vmemmapPagesFreed).toBeGreaterThan(2 * 4095);
+    });
+  }
+
+  // A batch of 65,000 1 GiB folios puts 266 million pages on one list: it is freed a piece at a
+  // time, and a run of pages cut at a piece's end is freed as two bulk runs. Pieces of 1000
+  // pages cut the 4095 pages of a 1 GiB folio and the 7 x 300 of a 2 MiB batch.
+  for (const design of ["legacy", "mainline"] as const) {
+    it(`${design}: the list freed in pieces of 1000 pages equals a page at a time`, () => {
+      const pieces = model(design, true, undefined, 1000);
+      const single = model(design, false);
+      for (const [i, [path, value]] of STEPS.entries()) {
+        for (const m of [pieces, single]) {
+          m.write(path, value);
+          m.settle();
+        }
+        const full = FULL.has(i);
+        expect(digest(pieces, full), `${design} after ${value} > ${path}`).toEqual(
+          digest(single, full),
+        );
+      }
     });
   }
 
