@@ -20,13 +20,46 @@ const LIVE = 2 * PAGE;
 const SPARES = 64;
 
 /**
+ * Pages by page number, found through two plain arrays (p / TOP, then the rest): no hashing,
+ * and rows are made only where pages are.
+ */
+class PageDir<T> {
+  private readonly rows: ((T | undefined)[] | undefined)[] = [];
+
+  get(p: number): T | undefined {
+    const t = Math.floor(p / TOP);
+    const row = this.rows[t];
+    return row === undefined ? undefined : row[p - t * TOP];
+  }
+
+  put(p: number, page: T): void {
+    const t = Math.floor(p / TOP);
+    let row = this.rows[t];
+    if (row === undefined) {
+      while (this.rows.length < t) this.rows.push(undefined);
+      row = [];
+      this.rows[t] = row;
+    }
+    const k = p - t * TOP;
+    while (row.length < k) row.push(undefined);
+    row[k] = page;
+  }
+
+  drop(p: number): void {
+    const t = Math.floor(p / TOP);
+    const row = this.rows[t];
+    if (row !== undefined) row[p - t * TOP] = undefined;
+  }
+}
+
+/**
  * A doubly linked list of pfns, O(1) add at either end, remove anywhere and membership test.
  * Every pfn on it is a multiple of `align` (a power of two) at or above `base`; -1 stands for
  * "none" (the end of the list).
  */
 export class PfnList {
   /** Pages by index / PAGE, split by TOP: links stored as value + 2 (0: not on the list). */
-  private readonly dir: ((Float64Array | undefined)[] | undefined)[] = [];
+  private readonly dir = new PageDir<Float64Array>();
   /** Pages let go, for reuse (all zeros): grow and shrink cycles make and drop the same ones. */
   private readonly spares: Float64Array[] = [];
   head = -1;
@@ -57,22 +90,12 @@ export class PfnList {
       return undefined;
     }
     const p = Math.floor(i / PAGE);
-    const t = Math.floor(p / TOP);
     this.slot = 2 * (i - p * PAGE);
-    let row = this.dir[t];
-    if (row === undefined) {
-      if (!make) return undefined;
-      while (this.dir.length < t) this.dir.push(undefined);
-      row = [];
-      this.dir[t] = row;
-    }
-    const k = p - t * TOP;
-    let page = row[k];
+    let page = this.dir.get(p);
     if (page === undefined) {
       if (!make) return undefined;
       page = this.spares.pop() ?? new Float64Array(PAGE_SLOTS);
-      while (row.length < k) row.push(undefined);
-      row[k] = page;
+      this.dir.put(p, page);
     }
     this.lastFirst = p * PAGE;
     this.lastPage = page;
@@ -82,9 +105,7 @@ export class PfnList {
   /** One entry fewer on the page that holds pfn: an empty page goes (kept for reuse). */
   private release(pfn: number, page: Float64Array): void {
     if (--page[LIVE] > 0) return;
-    const p = Math.floor((pfn - this.base) / this.align / PAGE);
-    const t = Math.floor(p / TOP);
-    (this.dir[t] as (Float64Array | undefined)[])[p - t * TOP] = undefined;
+    this.dir.drop(Math.floor((pfn - this.base) / this.align / PAGE));
     if (this.spares.length < SPARES) this.spares.push(page);
     if (this.lastPage === page) {
       this.lastFirst = -1;
@@ -182,7 +203,7 @@ const BYTE_PAGE = 4096;
  * plain arrays; pages no entry uses any more go. -1 reads as "none".
  */
 export class PfnBytes {
-  private readonly dir: ((Uint16Array | undefined)[] | undefined)[] = [];
+  private readonly dir = new PageDir<Uint16Array>();
   private lastFirst = -1;
   private lastPage: Uint16Array | undefined = undefined;
   /** Pages let go, for reuse (all zeros). */
@@ -198,22 +219,12 @@ export class PfnBytes {
     }
     if (!(pfn >= 0) || pfn !== Math.floor(pfn)) return undefined;
     const p = Math.floor(pfn / BYTE_PAGE);
-    const t = Math.floor(p / TOP);
     this.at = pfn - p * BYTE_PAGE;
-    let row = this.dir[t];
-    if (row === undefined) {
-      if (!make) return undefined;
-      while (this.dir.length < t) this.dir.push(undefined);
-      row = [];
-      this.dir[t] = row;
-    }
-    const k = p - t * TOP;
-    let page = row[k];
+    let page = this.dir.get(p);
     if (page === undefined) {
       if (!make) return undefined;
       page = this.spares.pop() ?? new Uint16Array(BYTE_PAGE + 1);
-      while (row.length < k) row.push(undefined);
-      row[k] = page;
+      this.dir.put(p, page);
     }
     this.lastFirst = p * BYTE_PAGE;
     this.lastPage = page;
@@ -241,9 +252,7 @@ export class PfnBytes {
     page[this.at] = 0;
     this.size--;
     if (--page[BYTE_PAGE] > 0) return;
-    const p = Math.floor(pfn / BYTE_PAGE);
-    const t = Math.floor(p / TOP);
-    (this.dir[t] as (Uint16Array | undefined)[])[p - t * TOP] = undefined;
+    this.dir.drop(Math.floor(pfn / BYTE_PAGE));
     if (this.spares.length < SPARES) this.spares.push(page);
     if (this.lastPage === page) {
       this.lastFirst = -1;
