@@ -438,20 +438,7 @@ export class Kernel {
     if (this.memmap.wholeStructPages) {
       // The hot path (every buddy merge and split): one translation, stores in place.
       const v = this.memmap.structPageView(pfn, true);
-      if (v === null) return;
-      const off = this.memmap.spanOff;
-      v.setUint32(off + PAGE_OFF.pageType, order >= 0 ? BUDDY_PAGE_TYPE : 0xffffffff, true);
-      v.setUint32(off + PAGE_OFF.private, Math.max(order, 0), true);
-      v.setUint32(off + PAGE_OFF.private + 4, 0, true);
-      this.memmap.writes += 2;
-      // Its free-list links (mm/buddy_lru.ts), or, off its list, what list_del() left:
-      // LIST_POISON1/2 (mm/list.ts).
-      const lru = this.buddy.lru;
-      if (lru !== null) {
-        if (order >= 0) lru.storeNode(pfn, v, off);
-        else LruWords.poisonInto(v, off);
-        this.memmap.writes += 2;
-      }
+      if (v !== null) this.storeBuddyMarks(v, this.memmap.spanOff, pfn, order);
       return;
     }
     const frame = this.memmap.writableFrame(pfn);
@@ -460,6 +447,24 @@ export class Kernel {
     this.memmap.writeU64Parts(pfn, PAGE_OFF.private, Math.max(order, 0), 0);
     if (order >= 0) this.buddy.lru?.storeNode(pfn, null, 0);
     else this.buddy.lru?.words.poisonAt(pfn);
+  }
+
+  /**
+   * markBuddyHead()'s stores into the struct page of pfn at v[off]: PG_buddy and the order, its
+   * free-list links (mm/buddy_lru.ts); or, with order -1, their removal and what list_del()
+   * left: LIST_POISON1/2 (mm/list.ts).
+   */
+  private storeBuddyMarks(v: DataView, off: number, pfn: number, order: number): void {
+    v.setUint32(off + PAGE_OFF.pageType, order >= 0 ? BUDDY_PAGE_TYPE : 0xffffffff, true);
+    v.setUint32(off + PAGE_OFF.private, Math.max(order, 0), true);
+    v.setUint32(off + PAGE_OFF.private + 4, 0, true);
+    this.memmap.writes += 2;
+    const lru = this.buddy.lru;
+    if (lru !== null) {
+      if (order >= 0) lru.storeNode(pfn, v, off);
+      else LruWords.poisonInto(v, off);
+      this.memmap.writes += 2;
+    }
   }
 
   /**
@@ -477,7 +482,6 @@ export class Kernel {
     }
     const sps = this.layout.size;
     const per = this.pageSize / sps;
-    const lru = this.buddy.lru;
     let q = from;
     while (q < to) {
       const pageEnd = Math.min(to, (Math.floor(q / per) + 1) * per);
@@ -488,17 +492,7 @@ export class Kernel {
       }
       // markBuddyHead(q, -1)'s stores, struct page after struct page, on the page's bytes.
       const off0 = m.spanOff - q * sps;
-      for (; q < pageEnd; q += step) {
-        const off = off0 + q * sps;
-        v.setUint32(off + PAGE_OFF.pageType, 0xffffffff, true);
-        v.setUint32(off + PAGE_OFF.private, 0, true);
-        v.setUint32(off + PAGE_OFF.private + 4, 0, true);
-        m.writes += 2;
-        if (lru !== null) {
-          LruWords.poisonInto(v, off);
-          m.writes += 2;
-        }
-      }
+      for (; q < pageEnd; q += step) this.storeBuddyMarks(v, off0 + q * sps, q, -1);
     }
   }
 

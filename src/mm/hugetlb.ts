@@ -635,16 +635,33 @@ export class HugetlbPool {
     const m = this.k.memmap;
     const v = this.k.compound.headView(pfn);
     if (v !== null) {
-      // The stores below and those of init_new_hugetlb_folio(), in order, in place.
+      // The same stores, in place (64-bit stores count once, as the per-field path counts).
       const o = m.spanOff;
-      const f = this.k.layout.folio;
       v.setUint32(o + PAGE_OFF.refcount, 0, true);
       v.setUint32(o + PAGE_OFF.mapping, 0, true);
       v.setUint32(o + PAGE_OFF.mapping + 4, 0, true);
+      m.writes += 2;
+    } else {
+      folioSetRefCount(m, pfn, 0);
+      m.writeU64(pfn, PAGE_OFF.mapping, 0n);
+    }
+    this.initNewHugetlbFolio(pfn);
+    this.folios.set(pfn, { h, nid: this.k.pfnToNid(pfn), list: null, spool: null });
+    return pfn;
+  }
+
+  /** init_new_hugetlb_folio() */
+  private initNewHugetlbFolio(head: number): void {
+    const m = this.k.memmap;
+    const f = this.k.layout.folio;
+    const v = this.k.compound.headView(head);
+    if (v !== null) {
+      // The stores of the per-field path below, in order, in place (64-bit stores count once).
+      const o = m.spanOff;
       v.setUint32(o + PAGE_OFF.pageType, (PGTY_hugetlb << 24) >>> 0, true);
       v.setUint32(o + PAGE_OFF.private, 0, true);
       v.setUint32(o + PAGE_OFF.private + 4, 0, true);
-      const selfLo = m.vaddrLo(pfn, PAGE_OFF.lruNext);
+      const selfLo = m.vaddrLo(head, PAGE_OFF.lruNext);
       const selfHi = m.vhi;
       v.setUint32(o + PAGE_OFF.lruNext, selfLo, true);
       v.setUint32(o + PAGE_OFF.lruNext + 4, selfHi, true);
@@ -656,21 +673,9 @@ export class HugetlbPool {
       v.setUint32(o + f.hugetlbCgroup + 4, 0, true);
       v.setUint32(o + f.hugetlbCgroupRsvd, 0, true);
       v.setUint32(o + f.hugetlbCgroupRsvd + 4, 0, true);
-      // As the per-field path counts them: 64-bit stores count once.
-      m.writes += 9;
-    } else {
-      folioSetRefCount(m, pfn, 0);
-      m.writeU64(pfn, PAGE_OFF.mapping, 0n);
-      this.initNewHugetlbFolio(pfn);
+      m.writes += 7;
+      return;
     }
-    this.folios.set(pfn, { h, nid: this.k.pfnToNid(pfn), list: null, spool: null });
-    return pfn;
-  }
-
-  /** init_new_hugetlb_folio() */
-  private initNewHugetlbFolio(head: number): void {
-    const m = this.k.memmap;
-    const f = this.k.layout.folio;
     folioSetHugetlb(m, head, true);
     m.writeU64(head, PAGE_OFF.private, 0n);
     // INIT_LIST_HEAD(&folio->lru): both words point at it (as 32-bit halves, no bigint).
