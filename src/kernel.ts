@@ -46,6 +46,7 @@ import {
   emptyPmdTableCache,
   vmemmapPopulate,
 } from "./mm/sparse_vmemmap.ts";
+import { pow2 } from "./include/pow2.ts";
 
 export { type Design, DESIGNS } from "./mm/hvo_designs.ts";
 
@@ -226,9 +227,9 @@ export class Kernel {
         ? { ...DEFAULT_PAGE_FLAGS_LAYOUT, nodesShift: spec.arch.nodesShift }
         : DEFAULT_PAGE_FLAGS_LAYOUT);
     // MAX_NUMNODES = 1 << NODES_SHIFT: a node id must fit page->flags' node field.
-    if (spec.nodes.length > 2 ** this.flagsLayout.nodesShift)
+    if (spec.nodes.length > pow2(this.flagsLayout.nodesShift))
       throw new MachineError(
-        `${spec.nodes.length} nodes, but ${spec.arch.preset}'s kernel has CONFIG_NODES_SHIFT=${this.flagsLayout.nodesShift}: at most ${2 ** this.flagsLayout.nodesShift} (MAX_NUMNODES)`,
+        `${spec.nodes.length} nodes, but ${spec.arch.preset}'s kernel has CONFIG_NODES_SHIFT=${this.flagsLayout.nodesShift}: at most ${pow2(this.flagsLayout.nodesShift)} (MAX_NUMNODES)`,
       );
     this.geometry = vmemmapGeometry(spec.arch, spec.structPageSize);
     this.pageSize = this.geometry.pageSize;
@@ -259,7 +260,7 @@ export class Kernel {
         mapcountOff: PAGE_OFF.mapcount,
       },
     );
-    this.memblock = new Memblock(spec.nodes, 2 ** spec.arch.pageShift);
+    this.memblock = new Memblock(spec.nodes, pow2(spec.arch.pageShift));
     this.buddy = new PageAllocator(spec.nodes, spec.arch.maxPageOrder, this.faults);
     this.buddy.onFreeHead = (pfn, order) => this.markBuddyHead(pfn, order);
     this.buddy.onFreeHeadsCleared = (from, to, step) => this.clearBuddyHeads(from, to, step);
@@ -831,7 +832,7 @@ export class Kernel {
       let left = (other[node.nid] ?? 0) - free;
       let order = this.buddy.maxOrder;
       while (left > 0 && order >= 0) {
-        if (2 ** order > left) {
+        if (pow2(order) > left) {
           order--;
           continue;
         }
@@ -840,7 +841,7 @@ export class Kernel {
           order--;
           continue;
         }
-        left -= 2 ** order;
+        left -= pow2(order);
       }
       const singles: number[] = [];
       for (let i = 0; i < 2 * free; i++) {

@@ -245,6 +245,7 @@ export const FRAME_STORE_WRITES = [
   "setPatternRange",
   "zeroFrame",
   "copyFrame",
+  "copyFrameRun",
 ] as const;
 
 /** The page tables' entry writes (set_pte/set_pmd and runs of them). */
@@ -274,8 +275,9 @@ function watchSharedTails(c: CheckContext): void {
         pfn: frame,
       });
     };
-    // setPatternRange(frame, nr, pattern) writes nr frames from frame on; the others one.
-    if (name === "setPatternRange")
+    // setPatternRange(frame, nr, pattern) and copyFrameRun(frame, nr, src) write nr frames
+    // from frame on; the others one.
+    if (name === "setPatternRange" || name === "copyFrameRun")
       f[name] = function (this: unknown, frame: unknown, a: unknown, b: unknown) {
         const first = frame as number;
         const end = first + (a as number);

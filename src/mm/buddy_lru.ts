@@ -24,6 +24,7 @@
 
 import { ListHead as Head, type ListHead, type LruWords } from "./list.ts";
 import { findRange, type Zone } from "./page_alloc.ts";
+import { pow2 } from "../include/pow2.ts";
 
 /** list.ts NO_PAGE (a link to the list head), as a local constant on this hot path. */
 const NO_PAGE = -1;
@@ -57,7 +58,7 @@ export class BuddyLru {
     /** NODE_DATA(nid)'s kernel virtual address (a stand-in: see the header). */
     private readonly nodeDataVaddr: (nid: number) => bigint,
   ) {
-    this.topPages = 2 ** maxOrder;
+    this.topPages = pow2(maxOrder);
   }
 
   /** &zone->free_area[order].free_list[mt] */
@@ -96,7 +97,7 @@ export class BuddyLru {
       // A lazy block: the block before it in its range, the last of the range before, or the
       // last explicit block.
       const i = findRange(zone.lazy, pfn);
-      const size = 2 ** order;
+      const size = pow2(order);
       if (i >= 0 && pfn > zone.lazy[i][0]) return pfn - size;
       if (i > 0) return zone.lazy[i - 1][1] - size;
       return orNone(all.tail);
@@ -111,7 +112,7 @@ export class BuddyLru {
   nextOf(zone: Zone, pfn: number, order: number, mt: number): number {
     if (mt === MIGRATE_UNMOVABLE) return orNone(zone.unmovableArea[order].nextOf(pfn));
     const all = zone.freeArea[order];
-    const size = 2 ** order;
+    const size = pow2(order);
     if (order === this.maxOrder) {
       if (!all.has(pfn)) {
         const i = findRange(zone.lazy, pfn);
@@ -227,7 +228,7 @@ export class BuddyLru {
       // A never-allocated block (most generated heads): one search for both neighbours.
       const i = findRange(zone.lazy, pfn);
       if (i >= 0) {
-        const size = 2 ** order;
+        const size = pow2(order);
         const [s, e] = zone.lazy[i];
         const next =
           pfn + size < e ? pfn + size : i + 1 < zone.lazy.length ? zone.lazy[i + 1][0] : NO_PAGE;
@@ -259,7 +260,7 @@ export class BuddyLru {
     for (const p of all)
       if (mt === MIGRATE_UNMOVABLE || !zone.unmovableArea[order].has(p)) out.push(p);
     if (order === this.maxOrder && mt === MIGRATE_MOVABLE)
-      for (const [s, e] of zone.lazy) for (let b = s; b < e; b += 2 ** order) out.push(b);
+      for (const [s, e] of zone.lazy) for (let b = s; b < e; b += pow2(order)) out.push(b);
     return out;
   }
 }

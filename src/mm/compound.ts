@@ -10,6 +10,7 @@ import { BUG_ON } from "../include/errno.ts";
 import { type StructPageLayout, PAGE_OFF, TAIL_MAPPING } from "../include/mm_types.ts";
 import { PG, type TailEncoding, encodeTail } from "../include/page_flags.ts";
 import type { Memmap } from "./memmap.ts";
+import { pow2 } from "../include/pow2.ts";
 
 export interface CompoundConfig {
   encoding: TailEncoding;
@@ -69,6 +70,36 @@ export class Compound {
     );
     return this.config.tailInfoBit1?.() ? info | 2n : info;
   }
+
+  /**
+   * tailInfo() as its 32-bit halves, no bigint (one folio at a time, per prep_compound_page()):
+   * returns the low half and leaves the high half in infoHi.
+   */
+  tailInfoLo(headPfn: number, order: number): number {
+    let lo: number;
+    if (this.config.encoding === "pointer") {
+      // The head's address | 1: struct pages are 8-byte aligned, so bit 0 (and bit 1) are clear.
+      const low = this.baseLo + headPfn * this.layout.size;
+      const carry = Math.floor(low / 2 ** 32);
+      this.infoHi = (this.baseHi + carry) >>> 0;
+      lo = low - carry * 2 ** 32 + 1;
+    } else {
+      // The mask is the same for every folio of the order.
+      let w = this.maskInfo[order];
+      if (w === undefined) {
+        w = this.tailInfo(headPfn, order) & ~2n;
+        this.maskInfo[order] = w;
+      }
+      this.infoHi = Number(w >> 32n);
+      lo = Number(w & 0xffffffffn);
+    }
+    return this.config.tailInfoBit1?.() ? (lo | 2) >>> 0 : lo;
+  }
+
+  /** The high half of the word tailInfoLo() returned last. */
+  infoHi = 0;
+  /** The mask encoding's compound word per order (without the tail-info-bit1 mutation). */
+  private readonly maskInfo: bigint[] = [];
 
   /** _compound_head() of the raw struct page, without any fixup: the tail's own claim. */
   rawHead(pfn: number): number {
@@ -155,7 +186,7 @@ export class Compound {
   }
 
   compoundNr(headPfn: number): number {
-    return 2 ** this.folioOrder(headPfn);
+    return pow2(this.folioOrder(headPfn));
   }
 
   /** prep_compound_tail(): mapping, the compound word, private. */
@@ -175,33 +206,36 @@ export class Compound {
    * prep_compound_page(): PG_head on the head, every other struct page a tail, then the folio
    * fields of pages 1..3 (prep_compound_head()). Whole vmemmap pages of tails are written as
    * one "tails" pattern (one run of frames), which reads exactly as the per-struct-page writes
-   * would.
+   * would. Returns headView(headPfn) as it was used (the head at headOff), for the caller's
+   * stores to the head that follow at once (nothing between them may change the vmemmap's
+   * mapping or its frames), or null where the stores went field by field.
    */
-  prepCompoundPage(headPfn: number, order: number): void {
-    const m = this.memmap;
-    const nr = 2 ** order;
-    m.setBit(headPfn, PAGE_OFF.flags, PG.head, true);
-    const info = this.tailInfo(headPfn, order);
-    const infoLo = Number(info & 0xffffffffn);
-    const infoHi = Number(info >> 32n);
-    this.forEachTailRange(TAILS_PREP, headPfn, nr, info, infoLo, infoHi);
-    this.prepCompoundHead(headPfn, order);
+  prepCompoundPage(headPfn: number, order: number): DataView | null {
+    const nr = pow2(order);
+    // The head's vmemmap page, translated once for PG_head, the tails that share it and the
+    // folio fields (the caller's stores that follow may use it too: see the return).
+    const v = this.headView(headPfn);
+    this.setHeadBit(v, headPfn, PAGE_OFF.flags, PG.head, true);
+    const infoLo = this.tailInfoLo(headPfn, order);
+    this.forEachTailRange(TAILS_PREP, headPfn, nr, infoLo, this.infoHi, v);
+    this.prepCompoundHead(headPfn, order, v);
+    return v;
   }
 
   /** prep_compound_head() + folio_set_order() (6.18). */
-  prepCompoundHead(headPfn: number, order: number): void {
+  prepCompoundHead(headPfn: number, order: number, view?: DataView | null): void {
     const m = this.memmap;
     const f = this.layout.folio;
-    const v = this.headView(headPfn);
+    const v = view === undefined ? this.headView(headPfn) : view;
     if (v !== null) {
       // The same stores, in the same order, on the bytes of the head's vmemmap page.
-      const o = m.spanOff;
+      const o = this.headOff;
       const flags1 = v.getUint32(o + f.flags1, true);
       v.setUint32(o + f.flags1, ((flags1 & ~0xff) | order) >>> 0, true);
       // The stores below, as the per-field path counts them (mmIds is one 64-bit store).
       let n = 8;
       if (f.nrPages !== null) {
-        v.setUint32(o + f.nrPages, 2 ** order, true);
+        v.setUint32(o + f.nrPages, pow2(order), true);
         n++;
       }
       v.setUint32(o + f.largeMapcount, 0xffffffff, true);
@@ -227,7 +261,7 @@ export class Compound {
     }
     const flags1 = m.readU32(headPfn, f.flags1);
     m.writeU32(headPfn, f.flags1, ((flags1 & ~0xff) | order) >>> 0);
-    if (f.nrPages !== null) m.writeU32(headPfn, f.nrPages, 2 ** order);
+    if (f.nrPages !== null) m.writeU32(headPfn, f.nrPages, pow2(order));
     m.writeU32(headPfn, f.largeMapcount, 0xffffffff);
     m.writeU32(headPfn, f.nrPagesMapped, 0);
     // CONFIG_MM_ID: no mm maps the folio yet.
@@ -256,31 +290,68 @@ export class Compound {
     if (!m.wholeStructPages) return null;
     const v = m.structPageView(headPfn, false);
     if (v === null || m.spanOff + 4 * this.layout.size > m.pageSize) return null;
+    this.headOff = m.spanOff;
+    this.headWords = m.spanWords;
     return v;
   }
+
+  /**
+   * memmap.setBit() on the head's struct page: through v (headView(headPfn), the head at
+   * headOff) when not null, with the same read, store and counts; field by field otherwise.
+   */
+  setHeadBit(
+    v: DataView | null,
+    headPfn: number,
+    fieldOff: number,
+    bit: number,
+    on: boolean,
+  ): void {
+    const m = this.memmap;
+    if (v === null) {
+      m.setBit(headPfn, fieldOff, bit, on);
+      return;
+    }
+    const o = this.headOff + (bit < 32 ? fieldOff : fieldOff + 4);
+    const b = bit % 32;
+    const old = v.getUint32(o, true);
+    m.reads++;
+    // Compared as memmap.setBit() compares (a store whenever the signed result differs).
+    const nv = on ? old | (1 << b) : old & ~(1 << b);
+    if (nv !== old) {
+      v.setUint32(o, nv >>> 0, true);
+      m.writes++;
+    }
+  }
+
+  /** The head's byte offset in the view headView() returned last (also memmap.spanOff then). */
+  headOff = 0;
+  /** That view's bytes as 32-bit words (memmap.spanWords then). */
+  private headWords: Uint32Array = new Uint32Array(0);
 
   /**
    * The free side: the head loses PG_head and its order, every tail its compound word and
    * TAIL_MAPPING (free_tail_page_prepare()); whole vmemmap pages of tails go back to what
    * memmap_init() left for a page of the buddy, which is what those writes produce.
    */
-  destroyCompoundPage(headPfn: number, order: number): void {
+  destroyCompoundPage(headPfn: number, order: number, view?: DataView | null): void {
     const m = this.memmap;
-    const nr = 2 ** order;
-    BUG_ON(
-      !m.testBit(headPfn, PAGE_OFF.flags, PG.head),
-      `destroy_compound_page: pfn ${headPfn} is no head`,
-    );
-    this.forEachTailRange(TAILS_DESTROY, headPfn, nr, 0n, 0, 0);
+    const nr = pow2(order);
+    const v = view === undefined ? this.headView(headPfn) : view;
     const f = this.layout.folio;
-    const v = this.headView(headPfn);
     if (v !== null) {
-      // PG_head cleared, then page[1]'s order byte: the same reads and stores, in place.
-      const o = m.spanOff;
+      // The same reads and stores, in place: PG_head tested, the tails, PG_head cleared, then
+      // page[1]'s order byte.
+      const o = this.headOff;
       const flags = v.getUint32(o + PAGE_OFF.flags, true);
-      const cleared = (flags & ~(1 << PG.head)) >>> 0;
+      m.reads++;
+      // (The message only when it fires: a template string per folio is garbage.)
+      if ((flags & (1 << PG.head)) === 0)
+        BUG_ON(true, `destroy_compound_page: pfn ${headPfn} is no head`);
+      this.forEachTailRange(TAILS_DESTROY, headPfn, nr, 0, 0, v);
+      const now = v.getUint32(o + PAGE_OFF.flags, true);
+      const cleared = (now & ~(1 << PG.head)) >>> 0;
       m.reads += 2;
-      if (cleared !== flags) {
+      if (cleared !== now) {
         v.setUint32(o + PAGE_OFF.flags, cleared, true);
         m.writes++;
       }
@@ -288,6 +359,9 @@ export class Compound {
       m.writes++;
       return;
     }
+    if (!m.testBit(headPfn, PAGE_OFF.flags, PG.head))
+      BUG_ON(true, `destroy_compound_page: pfn ${headPfn} is no head`);
+    this.forEachTailRange(TAILS_DESTROY, headPfn, nr, 0, 0, null);
     m.setBit(headPfn, PAGE_OFF.flags, PG.head, false);
     // page[1].flags &= ~PAGE_FLAGS_SECOND: the order byte goes with it.
     const flags1 = m.readU32(headPfn, f.flags1);
@@ -296,7 +370,7 @@ export class Compound {
 
   /**
    * The tails [head + 1, head + nr) of prep_compound_page() (TAILS_PREP: prep_compound_tail()
-   * with compound word info, also as 32-bit halves) or of its undoing (TAILS_DESTROY: compound
+   * with the compound word given as its 32-bit halves) or of its undoing (TAILS_DESTROY: compound
    * word and mapping cleared). Runs of vmemmap pages holding only such tails, each mapped
    * writable by exactly this address and backed by consecutive frames, take a pattern (one run
    * of frames); the struct pages of a vmemmap page shared with struct pages outside the range
@@ -307,14 +381,18 @@ export class Compound {
     mode: TailsMode,
     headPfn: number,
     nr: number,
-    info: bigint,
     infoLo: number,
     infoHi: number,
+    /** headView(headPfn), or null: the head's vmemmap page, already translated. */
+    hv: DataView | null,
   ): void {
     const m = this.memmap;
     const sps = this.layout.size;
+    const headVpn = hv !== null ? Math.floor((headPfn * sps) / m.pageSize) : -1;
     const pageSize = m.pageSize;
-    const per = this.perVmemmapPage;
+    // An int32 (where it is used: whole struct pages), so that `pfn % per` is an integer
+    // remainder, not fmod() on doubles.
+    const per = this.perVmemmapPage | 0;
     const whole = m.wholeStructPages;
     let pfn = headPfn + 1;
     const end = headPfn + nr;
@@ -333,14 +411,15 @@ export class Compound {
     let runLen = 0;
     while (pfn < end) {
       const voff = pfn * sps;
-      if (whole && voff % pageSize === 0 && pfn + per <= end) {
+      // voff % pageSize === 0, asked of the pfn (pageSize is per * sps).
+      if (whole && pfn % per === 0 && pfn + per <= end) {
         // The stores go through the MMU: a stale TLB entry is used as the kernel's would be.
         const w = trans[voff / pageSize - firstPage];
         if (w > 0) {
           const frame = w - 1;
           if (runLen > 0 && frame === runFrame + runLen) runLen++;
           else {
-            if (runLen > 0) this.tailsRun(mode, runFrame, runVoff, runLen, info);
+            if (runLen > 0) this.tailsRun(mode, runFrame, runVoff, runLen, infoLo, infoHi);
             runFrame = frame;
             runVoff = voff;
             runLen = 1;
@@ -349,12 +428,21 @@ export class Compound {
           continue;
         }
       }
-      if (runLen > 0) this.tailsRun(mode, runFrame, runVoff, runLen, info);
+      if (runLen > 0) this.tailsRun(mode, runFrame, runVoff, runLen, infoLo, infoHi);
       runLen = 0;
       if (whole) {
         // The struct pages of this vmemmap page that are tails here, stored in one go when the
         // page is mapped writable (otherwise the first store faults, page by page).
-        const n = Math.min(end, (Math.floor(voff / pageSize) + 1) * per) - pfn;
+        const vpn = Math.floor(voff / pageSize);
+        const n = Math.min(end, (vpn + 1) * per) - pfn;
+        if (vpn === headVpn && hv !== null) {
+          // The head's own vmemmap page: translated and made writable by headView().
+          const off = this.headOff + (pfn - headPfn) * sps;
+          if (HOST_LITTLE_ENDIAN) this.tailsSpanWords(mode, this.headWords, off, n, infoLo, infoHi);
+          else this.tailsSpan(mode, hv, off, n, infoLo >>> 0, infoHi >>> 0);
+          pfn += n;
+          continue;
+        }
         const v = m.structPageView(pfn, false);
         if (v !== null) {
           if (HOST_LITTLE_ENDIAN)
@@ -371,18 +459,25 @@ export class Compound {
       }
       pfn++;
     }
-    if (runLen > 0) this.tailsRun(mode, runFrame, runVoff, runLen, info);
+    if (runLen > 0) this.tailsRun(mode, runFrame, runVoff, runLen, infoLo, infoHi);
   }
 
   /** Whole vmemmap pages of tails [frame, frame + n) from memmap offset voff: one pattern. */
-  private tailsRun(mode: TailsMode, frame: number, voff: number, n: number, info: bigint): void {
+  private tailsRun(
+    mode: TailsMode,
+    frame: number,
+    voff: number,
+    n: number,
+    infoLo: number,
+    infoHi: number,
+  ): void {
     // The same bytes as the per-struct-page stores produce (memmap_init()'s page of the buddy
     // once the compound words and mappings are cleared). The pattern objects are reused: the
     // frame store copies what it keeps of them.
     if (mode === TAILS_PREP) {
       const p = this.tailsPattern;
       p.voff = voff;
-      p.info = info;
+      p.info = (BigInt(infoHi) << 32n) | BigInt(infoLo);
       this.memmap.frames.setPatternRange(frame, n, p);
     } else {
       this.freedPattern.voff = voff;

@@ -171,6 +171,30 @@ class WordRuns {
     return this.at(k, w - this.starts[k]);
   }
 
+  /**
+   * Words [a, a + n) as runs, into out: first word, count, lo, hi, dlo, dhi per run (the first
+   * run's base is the word at a). Returns the number of runs, or -1 when more than out holds.
+   */
+  runsIn(a: number, n: number, out: Float64Array): number {
+    const b = a + n;
+    let k = this.runOf(a);
+    let r = 0;
+    for (let w = a; w < b; k++) {
+      if (r * 6 + 6 > out.length) return -1;
+      const e = Math.min(this.endOf(k), b);
+      const o = r * 6;
+      out[o] = w;
+      out[o + 1] = e - w;
+      out[o + 2] = this.at(k, w - this.starts[k]);
+      out[o + 3] = this.h;
+      out[o + 4] = this.dlo[k];
+      out[o + 5] = this.dhi[k];
+      r++;
+      w = e;
+    }
+    return r;
+  }
+
   /** The little-endian bytes, into out (words * 8 bytes). */
   render(out: DataView): void {
     for (let k = 0; k < this.starts.length; k++) {
@@ -642,15 +666,32 @@ export class FrameStore {
 
   /** The id of class cls's live state at (delta, dir), or 0. */
   private classHas(cls: PatternClass, delta: number, dir: number): number {
+    // The id found last first: a run of frames (a folio's vmemmap pages, one at a time) asks
+    // for the same state over and over.
+    const last = this.lastHas;
+    if (
+      this.kinds[last] !== ID_FREE &&
+      this.clsOf[last] === cls &&
+      this.deltas[last] === delta &&
+      this.dirs[last] === dir
+    )
+      return last;
     const have = (dir === 1 ? cls.ids : cls.down).get(smallKey(delta / this.pageSize));
-    return have !== undefined &&
+    if (
+      have !== undefined &&
       this.kinds[have] !== ID_FREE &&
       this.clsOf[have] === cls &&
       this.deltas[have] === delta &&
       this.dirs[have] === dir
-      ? have
-      : 0;
+    ) {
+      this.lastHas = have;
+      return have;
+    }
+    return 0;
   }
+
+  /** The id classHas() found last (0: none; checked as a map hit is before it is used). */
+  private lastHas = 0;
 
   /**
    * The id of class cls for `nr` frames from `frame` reading memmap from voff on, ascending. A
@@ -1181,11 +1222,12 @@ export class FrameStore {
       this.renderStructPage(p, pfn, this.slotBuf);
       return this.slotView.getUint32(byte - pfn * this.structPageSize, true);
     }
-    p = this.patternAt(frame, 0);
-    if (!p || p.kind === "fill") return 0;
-    const byte = p.voff + off;
+    // A boot range's frame: the "init" pattern at the range's offset (no pattern object made).
+    const r = this.findInit(frame);
+    if (r === null) return 0;
+    const byte = r.voff + (frame - r.frameStart) * this.pageSize + off;
     const pfn = Math.floor(byte / this.structPageSize);
-    this.renderStructPage(p, pfn, this.slotBuf);
+    this.renderStructPage(INIT_SHAPE, pfn, this.slotBuf);
     return this.slotView.getUint32(byte - pfn * this.structPageSize, true);
   }
 
@@ -1417,6 +1459,38 @@ export class FrameStore {
     const p = this.patternAt(src, id);
     if (p) this.setIds(dst, 1, this.patternId(dst, p, 1));
     else this.setIds(dst, 1, this.zeroId);
+  }
+
+  /**
+   * The 64-bit words [word, word + n) of a frame held as runs of words (heldAsRuns()), as those
+   * runs: per run, into out, its first word, count, low and high half of its first word, and
+   * the halves of its step (mod 2^64). Returns the number of runs; -1 when the frame is not
+   * held as runs or out is too short (read word by word instead).
+   */
+  wordRunsIn(frame: number, word: number, n: number, out: Float64Array): number {
+    const id = this.idOf(frame);
+    if (id === 0 || this.kinds[id] !== ID_RUNS || n <= 0) return -1;
+    return (this.runsOf[id] as WordRuns).runsIn(word, n, out);
+  }
+
+  /**
+   * copy_page(dst + i, src) for every i in [0, nr): the same as nr copyFrame() calls, in one
+   * change of the frame -> id map where src's state is shared as it is (own bytes, runs of
+   * words, a "fill" page).
+   */
+  copyFrameRun(dst: number, nr: number, src: number): void {
+    if (nr <= 0) return;
+    const id = this.idOf(src);
+    const kind = this.kinds[id];
+    if (
+      id === 0 ||
+      !(kind === ID_OWN || kind === ID_RUNS || kind === ID_FILL) ||
+      (src >= dst && src < dst + nr)
+    ) {
+      for (let i = 0; i < nr; i++) this.copyFrame(dst + i, src);
+      return;
+    }
+    this.setIds(dst, nr, id);
   }
 
   /** Whether the frame's words are held as runs (setWordRun()), not as 4 KiB of bytes. */

@@ -23,7 +23,7 @@ import { BUG_ON, EBUSY, EINVAL, ENOMEM, ENOSPC, KernelError } from "../include/e
 import { bindHstateLists } from "./hugetlb_lru.ts";
 import { PfnList } from "./pfn_list.ts";
 import type { ListHead, LruWords } from "./list.ts";
-import { PAGE_OFF, PGTY_hugetlb } from "../include/mm_types.ts";
+import { HPG, PAGE_OFF, PGTY_hugetlb } from "../include/mm_types.ts";
 import { PG } from "../include/page_flags.ts";
 import type { BootHooks, Kernel } from "../kernel.ts";
 import { type HugetlbBootParams, parseHugetlbParams, stringGetSize } from "./hugetlb_cmdline.ts";
@@ -53,6 +53,7 @@ import {
   freePagesCheck,
   freeTailPagesClear,
 } from "./page_alloc.ts";
+import { pow2 } from "../include/pow2.ts";
 
 /** ULONG_MAX, the largest unsigned long of a 64-bit kernel. */
 export const ULONG_MAX = (1n << 64n) - 1n;
@@ -142,8 +143,8 @@ export class Hstate {
     pageShift: number,
     nrNodeIds: number,
   ) {
-    this.nrPages = 2 ** order;
-    this.sizeKb = 2 ** (order + pageShift - 10);
+    this.nrPages = pow2(order);
+    this.sizeKb = pow2(order + pageShift - 10);
     this.name = `hugepages-${this.sizeKb}kB`;
     const zeros = () => new Array<number>(nrNodeIds).fill(0);
     this.maxHugePagesNode = zeros();
@@ -257,7 +258,7 @@ export class HugetlbPool {
 
   /** size_to_hstate() */
   sizeToHstate(bytes: number): Hstate | null {
-    return this.hstates.find((h) => h.nrPages * 2 ** this.pageShift === bytes) ?? null;
+    return this.hstates.find((h) => h.nrPages * pow2(this.pageShift) === bytes) ?? null;
   }
 
   hstateByKb(kB: number): Hstate | null {
@@ -344,7 +345,7 @@ export class HugetlbPool {
         while (got < want && one(nid, true)) got++;
         if (got < want) {
           this.k.warn(
-            `HugeTLB: allocating ${want} of page size ${stringGetSize(h.nrPages * 2 ** this.pageShift)} failed node${nid}.  Only allocated ${got} hugepages.`,
+            `HugeTLB: allocating ${want} of page size ${stringGetSize(h.nrPages * pow2(this.pageShift))} failed node${nid}.  Only allocated ${got} hugepages.`,
           );
           h.maxHugePagesNode[nid] = got;
         }
@@ -366,7 +367,7 @@ export class HugetlbPool {
   private allocErrcheck(h: Hstate, allocated: number): void {
     if (allocated < h.maxHugePages) {
       this.k.warn(
-        `HugeTLB: allocating ${h.maxHugePages} of page size ${stringGetSize(h.nrPages * 2 ** this.pageShift)} failed.  Only allocated ${allocated} hugepages.`,
+        `HugeTLB: allocating ${h.maxHugePages} of page size ${stringGetSize(h.nrPages * pow2(this.pageShift))} failed.  Only allocated ${allocated} hugepages.`,
       );
       h.maxHugePages = allocated;
     }
@@ -405,7 +406,7 @@ export class HugetlbPool {
     // report_hugepages(): boot pages that spanned zones (hstate_boot_nrinvalid) leave
     // max_huge_pages here.
     for (const h of this.hstatesBySize()) {
-      const size = stringGetSize(h.nrPages * 2 ** this.pageShift);
+      const size = stringGetSize(h.nrPages * pow2(this.pageShift));
       const invalid = this.bootNrInvalid.get(h.order) ?? 0;
       h.maxHugePages -= invalid;
       this.k.info(`HugeTLB: registered ${size} page size, pre-allocated ${h.nrHugePages} pages`);
@@ -436,7 +437,7 @@ export class HugetlbPool {
         }
         if (got < want) {
           this.k.warn(
-            `HugeTLB: allocating ${want} of page size ${stringGetSize(h.nrPages * 2 ** this.pageShift)} failed node${nid}.  Only allocated ${got} hugepages.`,
+            `HugeTLB: allocating ${want} of page size ${stringGetSize(h.nrPages * pow2(this.pageShift))} failed node${nid}.  Only allocated ${got} hugepages.`,
           );
           h.maxHugePagesNode[nid] = got;
         }
@@ -524,19 +525,19 @@ export class HugetlbPool {
   bootmemPageZonesValid(m: HugeBootmemPage): boolean {
     if (m.flags & HUGE_BOOTMEM_ZONES_VALID) return true;
     const z0 = this.k.buddy.zoneOf(m.pfn);
-    const z1 = this.k.buddy.zoneOf(m.pfn + 2 ** m.order - 1);
+    const z1 = this.k.buddy.zoneOf(m.pfn + pow2(m.order) - 1);
     return z0 !== null && z0 === z1;
   }
 
   /** Memblock memory handed to the buddy allocator after boot (free_reserved_page() in bulk). */
   private freeBootRange(pfn: number, nrPages: number): void {
     this.k.memblock.unreserveRange(pfn, pfn + nrPages);
-    for (let p = pfn; p < pfn + nrPages; p += 2 ** this.k.buddy.maxOrder) {
+    for (let p = pfn; p < pfn + nrPages; p += pow2(this.k.buddy.maxOrder)) {
       const zone = this.k.buddy.zoneOf(p);
       if (!zone) continue;
-      const n = Math.min(2 ** this.k.buddy.maxOrder, pfn + nrPages - p);
+      const n = Math.min(pow2(this.k.buddy.maxOrder), pfn + nrPages - p);
       zone.managed += n;
-      if (n === 2 ** this.k.buddy.maxOrder) this.k.buddy.freeToBuddy(p, this.k.buddy.maxOrder);
+      if (n === pow2(this.k.buddy.maxOrder)) this.k.buddy.freeToBuddy(p, this.k.buddy.maxOrder);
       else for (let i = 0; i < n; i++) this.k.buddy.freeToBuddy(p + i, 0);
     }
   }
@@ -547,7 +548,7 @@ export class HugetlbPool {
    */
   private initFolioStructPages(head: number, order: number, nrStructPages: number): void {
     const c = this.k.compound;
-    if (nrStructPages >= 2 ** order) {
+    if (nrStructPages >= pow2(order)) {
       c.prepCompoundPage(head, order);
     } else {
       const m = this.k.memmap;
@@ -631,12 +632,12 @@ export class HugetlbPool {
     }
     if (pfn === null) return null;
     // prep_compound_page() of the allocator, then folio_ref_freeze(folio, 1).
-    this.k.compound.prepCompoundPage(pfn, h.order);
+    const c = this.k.compound;
+    const v = c.prepCompoundPage(pfn, h.order);
     const m = this.k.memmap;
-    const v = this.k.compound.headView(pfn);
     if (v !== null) {
       // The same stores, in place (64-bit stores count once, as the per-field path counts).
-      const o = m.spanOff;
+      const o = c.headOff;
       v.setUint32(o + PAGE_OFF.refcount, 0, true);
       v.setUint32(o + PAGE_OFF.mapping, 0, true);
       v.setUint32(o + PAGE_OFF.mapping + 4, 0, true);
@@ -645,19 +646,23 @@ export class HugetlbPool {
       folioSetRefCount(m, pfn, 0);
       m.writeU64(pfn, PAGE_OFF.mapping, 0n);
     }
-    this.initNewHugetlbFolio(pfn);
+    this.initNewHugetlbFolio(pfn, v);
     this.folios.set(pfn, { h, nid: this.k.pfnToNid(pfn), list: null, spool: null });
     return pfn;
   }
 
-  /** init_new_hugetlb_folio() */
-  private initNewHugetlbFolio(head: number): void {
+  /**
+   * init_new_hugetlb_folio(). `view`: compound.headView(head) just taken by the caller (the
+   * head at compound.headOff), or null for field by field; looked up when not given.
+   */
+  private initNewHugetlbFolio(head: number, view?: DataView | null): void {
     const m = this.k.memmap;
     const f = this.k.layout.folio;
-    const v = this.k.compound.headView(head);
+    const c = this.k.compound;
+    const v = view === undefined ? c.headView(head) : view;
     if (v !== null) {
       // The stores of the per-field path below, in order, in place (64-bit stores count once).
-      const o = m.spanOff;
+      const o = c.headOff;
       v.setUint32(o + PAGE_OFF.pageType, (PGTY_hugetlb << 24) >>> 0, true);
       v.setUint32(o + PAGE_OFF.private, 0, true);
       v.setUint32(o + PAGE_OFF.private + 4, 0, true);
@@ -745,7 +750,9 @@ export class HugetlbPool {
     info.list = "free";
     h.freeHugePages++;
     h.freeHugePagesNode[info.nid]++;
-    folioSetHpg(this.k.memmap, f, "freed", true);
+    // folio_set_hugetlb_freed(), in place where the head's page is writable.
+    const c = this.k.compound;
+    c.setHeadBit(c.headView(f), f, PAGE_OFF.private, HPG.freed, true);
   }
 
   /** dequeue_hugetlb_folio_node_exact() over the nodes of `mask` (preferred first). */
@@ -849,7 +856,7 @@ export class HugetlbPool {
     const v = this.k.compound.headView(f);
     if (v !== null) {
       // The same reads and stores, in place.
-      const o = m.spanOff;
+      const o = this.k.compound.headOff;
       m.reads++;
       if (v.getUint32(o + PAGE_OFF.pageType, true) >>> 24 === PGTY_hugetlb) {
         v.setUint32(o + PAGE_OFF.pageType, 0xffffffff, true);
@@ -867,23 +874,24 @@ export class HugetlbPool {
     }
     // __free_pages_prepare(): a page that fails the checks is reported and the whole folio is
     // not freed: it leaks, held by nobody (page_alloc.ts freePagesCheck()).
-    if (freePagesCheck(this.k, f, h.order, true) > 0) {
+    if (freePagesCheck(this.k, f, h.order, true, v) > 0) {
       freeTailPagesClear(this.k, f, h.order);
       this.folios.delete(f);
       this.k.buddy.setUse(f, "kernel");
       return;
     }
-    this.k.compound.destroyCompoundPage(f, h.order);
+    // The head's view is still valid: nothing since changed the vmemmap's mapping or frames.
+    const c = this.k.compound;
+    c.destroyCompoundPage(f, h.order, v);
     // free_pages_prepare(): page->flags &= ~PAGE_FLAGS_CHECK_AT_PREP (all PG_* but hwpoison).
-    const w = this.k.compound.headView(f);
-    if (w !== null) {
-      const o = m.spanOff;
-      w.setUint32(
+    if (v !== null) {
+      const o = c.headOff;
+      v.setUint32(
         o + PAGE_OFF.flags,
-        (w.getUint32(o + PAGE_OFF.flags, true) & (1 << PG.hwpoison)) >>> 0,
+        (v.getUint32(o + PAGE_OFF.flags, true) & (1 << PG.hwpoison)) >>> 0,
         true,
       );
-      w.setUint32(o + PAGE_OFF.refcount, 0, true);
+      v.setUint32(o + PAGE_OFF.refcount, 0, true);
       m.reads++;
       m.writes += 2;
     } else {
@@ -1316,7 +1324,7 @@ export class HugetlbPool {
       if (rc < 0 || nrDemoted === nrToDemote) break;
     }
     src.maxHugePages -= nrDemoted;
-    dst.maxHugePages += nrDemoted * 2 ** (src.order - dst.order);
+    dst.maxHugePages += nrDemoted * pow2(src.order - dst.order);
     if (rc < 0) return rc;
     if (nrDemoted) return nrDemoted;
     return -EBUSY;
@@ -1362,7 +1370,7 @@ export class HugetlbPool {
   /** demote_size store: a smaller hstate at least HUGETLB_PAGE_ORDER. */
   setDemoteSize(h: Hstate, bytes: bigint): void {
     const target = this.hstates.find(
-      (x) => BigInt(x.nrPages) * BigInt(2 ** this.pageShift) === bytes,
+      (x) => BigInt(x.nrPages) * BigInt(pow2(this.pageShift)) === bytes,
     );
     if (!target) throw new KernelError(EINVAL, "demote_size: no such hstate");
     if (target.order < this.k.spec.arch.defaultHstateOrder)
@@ -1435,7 +1443,7 @@ export class HugetlbPool {
     while (p < end) {
       const b = this.k.buddy.freeBlockAt(p);
       if (b) {
-        p = b.start + 2 ** b.order;
+        p = b.start + pow2(b.order);
         continue;
       }
       const f = this.hugetlbFolioOf(p);
@@ -1480,7 +1488,7 @@ export class HugetlbPool {
   dissolveFreeHugetlbFolios(startPfn: number, endPfn: number): number {
     if (this.hstates.length === 0) return 0;
     const minOrder = Math.min(...this.hstates.map((h) => h.order));
-    for (let pfn = startPfn; pfn < endPfn; pfn += 2 ** minOrder) {
+    for (let pfn = startPfn; pfn < endPfn; pfn += pow2(minOrder)) {
       const rc = this.dissolveFreeHugetlbFolio(pfn);
       if (rc) return rc;
     }

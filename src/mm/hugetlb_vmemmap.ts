@@ -51,6 +51,7 @@ import type { BootHooks, Design, Kernel } from "../kernel.ts";
 import { DESIGN_FACTS, type DesignFacts } from "./hvo_designs.ts";
 import type { ZoneType } from "../machine/spec.ts";
 import { firstDeferredPfn } from "./memmap.ts";
+import { PteRuns } from "./pgtable.ts";
 import { folioSetHpg, folioTestHpg } from "./hugetlb_folio.ts";
 import { checkHvoFolio } from "./debug_vm.ts";
 import {
@@ -76,6 +77,9 @@ import {
   vmemmapUndoHvo,
   vmemmapWrprotectHvo,
 } from "./sparse_vmemmap.ts";
+
+/** The offset in a struct page of the 32-bit word of flags that holds PG_reserved. */
+const RESERVED_WORD = PAGE_OFF.flags + (PG.reserved < 32 ? 0 : 4);
 
 /** struct vmemmap_remap_walk flags. */
 export const VMEMMAP_SPLIT_NO_TLB_FLUSH = 1 << 0;
@@ -181,10 +185,17 @@ export interface HvoDesign {
   /** hugetlb_vmemmap_init() late_initcall, beyond the sysctl. */
   lateInitcall(core: HvoCore): void;
   /**
-   * Series vmemmap_remap_pte(): is this PTE the head's? v3 compares the address with the walk's
-   * vmemmap_start; v7 maps the head at the first PTE walked (only legacy has no such test).
+   * Series vmemmap_remap_pte(): which of the n PTEs from `pte` on is the head's (its offset from
+   * pte.idx), or -1 for none. v3 compares the address with the walk's vmemmap_start; v7 maps the
+   * head at the first PTE walked (only legacy has no such test). A per-PTE walk asks with n = 1.
    */
-  isHeadPte?(walk: RemapWalk, pte: PteCursor): boolean;
+  headPteIndex?(core: HvoCore, walk: RemapWalk, pte: PteCursor, n: number): number;
+  /**
+   * vmemmap_restore_pte()'s fill where it is a copy_page() of one frame for every page a walk
+   * restores from PTEs mapping `src`: that frame (the walk maps a run of pages as copies of it
+   * at once); null where the fill is made page by page.
+   */
+  restoreSource?(core: HvoCore, walk: RemapWalk, src: number): number | null;
 }
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
@@ -445,10 +456,7 @@ export class HvoCore implements HugetlbVmemmap {
         // cursor for them all: the callbacks use it, and keep nothing of it, per call).
         const pte = new PteCursor(table, k.pgt.index(g.pteLevel, addr), addr, this.pageSize);
         const nr = Number((next - addr) / pageSize);
-        for (let i = 0; i < nr; i++) {
-          this.vmemmapPteEntry(pte, walk);
-          pte.idx++;
-        }
+        this.vmemmapPteRange(pte, nr, walk);
       }
       addr = next;
     }
@@ -460,6 +468,107 @@ export class HvoCore implements HugetlbVmemmap {
     )
       k.pgt.flushTlbRange(start, end);
     return 0;
+  }
+
+  /**
+   * Walk the known PTE callbacks a run of PTEs at a time where the table is held as runs of
+   * words; false: PTE by PTE always (test/hvo/vmemmap_runs.test.ts compares the two).
+   */
+  pteRuns = true;
+
+  private readonly runsBuf = new PteRuns(80);
+
+  /** vmemmap_pte_entry() of the PTEs [pte.idx, pte.idx + n), from pte.idx on, one at a time. */
+  private ptesOneByOne(pte: PteCursor, n: number, walk: RemapWalk): void {
+    for (let i = 0; i < n; i++) {
+      this.vmemmapPteEntry(pte, walk);
+      pte.idx++;
+    }
+  }
+
+  /**
+   * vmemmap_pte_entry() of nr PTEs of one table from pte.idx on. The callbacks this module
+   * knows do the same to every PTE of a run that maps frames a constant step apart (what HVO,
+   * vmemmap_split_pmd() and a restore leave): such runs are done at once, with the same list
+   * adds, PTE words, fills and counts, in the same order; the PTEs a callback treats apart (the
+   * head's, reuse_page's, the first of a find-reuse walk) and anything the run path does not
+   * know (mutations, tables held as bytes, a rollback) go one at a time.
+   */
+  private vmemmapPteRange(pte: PteCursor, nr: number, walk: RemapWalk): void {
+    const { k } = this;
+    const fn = walk.remapPte;
+    const mode =
+      !this.pteRuns || k.mutations.size !== 0
+        ? 0
+        : fn === this.seriesRemapPte
+          ? 1
+          : fn === this.legacyRemapPte
+            ? 2
+            : fn === this.restorePte && walk.vmemmapTail === null
+              ? 3
+              : 0;
+    const b = this.runsBuf;
+    const runs = mode === 0 ? -1 : k.pgt.pteRuns(pte.tablePfn, pte.idx, nr, b);
+    if (runs < 0) {
+      this.ptesOneByOne(pte, nr, walk);
+      return;
+    }
+    const table = pte.tablePfn;
+    const ps = this.pageSize;
+    const list = walk.vmemmapPages;
+    for (let r = 0; r < runs; r++) {
+      const f = b.first[r];
+      const end = f + b.len[r];
+      const p0 = b.pfn[r];
+      const step = b.step[r];
+      while (pte.idx < end) {
+        const i = pte.idx;
+        if (walk.findReuse && walk.reusePage === null) {
+          this.ptesOneByOne(pte, 1, walk);
+          continue;
+        }
+        const src = p0 + (i - f) * step;
+        if (mode === 3) {
+          // vmemmap_restore_pte(): pages off the list head, each a copy of one frame.
+          const shared =
+            step === 0 && (!walk.findReuse || src === walk.reusePage)
+              ? (this.design.restoreSource?.(this, walk, src) ?? null)
+              : null;
+          const got = shared === null ? 0 : list.takeHeadRun(end - i);
+          if (got === 0) {
+            this.ptesOneByOne(pte, 1, walk);
+            continue;
+          }
+          const page = list.runHead;
+          const dir = list.runStep;
+          k.frames.copyFrameRun(dir < 0 ? page - (got - 1) : page, got, shared as number);
+          k.pgt.setPteRun(table, i, got, page, true, dir);
+          walk.nrWalked += got;
+          pte.idx += got;
+          continue;
+        }
+        // vmemmap_remap_pte(): every PTE but the head's maps one page, read-only.
+        let h: number;
+        let to: number | null;
+        if (mode === 1) {
+          h = this.design.headPteIndex?.(this, walk, pte, end - i) ?? -1;
+          to = walk.vmemmapTail;
+        } else {
+          const d = walk.reuseAddr - pte.vaddr();
+          h = d >= 0n && d < BigInt((end - i) * ps) ? Number(d) / ps : -1;
+          to = walk.reusePage;
+        }
+        const m = h < 0 ? end - i : h;
+        if (m === 0 || to === null) {
+          this.ptesOneByOne(pte, Math.max(m, 1), walk);
+          continue;
+        }
+        list.addRun(src, step, m);
+        k.pgt.setPteRun(table, i, m, to, this.roWritable, 0);
+        walk.nrWalked += m;
+        pte.idx += m;
+      }
+    }
   }
 
   newWalk(fields: Partial<RemapWalk>): RemapWalk {
@@ -528,21 +637,69 @@ export class HvoCore implements HugetlbVmemmap {
   private clearReservedPage(pfn: number): void {
     const m = this.k.memmap;
     const v = m.wholeStructPages ? m.structPageView(pfn, false) : null;
+    this.clearedView = v;
     if (v === null) {
       m.setBit(pfn, PAGE_OFF.flags, PG.reserved, false);
       m.writeU32(pfn, PAGE_OFF.refcount, 0);
       return;
     }
-    const word = m.spanOff + PAGE_OFF.flags + (PG.reserved < 32 ? 0 : 4);
-    const old = v.getUint32(word, true);
+    this.clearedOff = m.spanOff;
+    this.clearInPlace(v, m.spanOff, v.getUint32(m.spanOff + RESERVED_WORD, true));
+  }
+
+  /**
+   * The vmemmap page, as clearReservedPage() stored into it in place, of the struct page it
+   * cleared last, and that struct page's offset in it (null: it stored field by field).
+   */
+  private clearedView: DataView | null = null;
+  private clearedOff = 0;
+
+  /** clearReservedPage()'s stores to the struct page at off of v, whose flags word is `old`. */
+  private clearInPlace(v: DataView, off: number, old: number): void {
+    const m = this.k.memmap;
     m.reads++;
     const nv = (old & ~(1 << (PG.reserved % 32))) >>> 0;
     if (nv !== old) {
-      v.setUint32(word, nv, true);
+      v.setUint32(off + RESERVED_WORD, nv, true);
       m.writes++;
     }
-    v.setUint32(m.spanOff + PAGE_OFF.refcount, 0, true);
+    v.setUint32(off + PAGE_OFF.refcount, 0, true);
     m.writes++;
+  }
+
+  /**
+   * The run of reserved pages of pfns from i on (pfns[i] is PageReserved, and the next page,
+   * if any, is pfns[i] + dir): clearReservedPage() of each while the next is consecutive and
+   * PageReserved. Returns the index past the run. The same reads, stores and counts as
+   * pageReserved() and clearReservedPage() page by page, in the same order; a struct page in
+   * the vmemmap page of the one cleared before it is read and stored in those bytes directly
+   * (no translation: the page before it was just translated to them, writable).
+   */
+  private clearReservedRun(pfns: readonly number[], i: number, dir: number): number {
+    const m = this.k.memmap;
+    const sps = this.structPageSize;
+    const ps = this.pageSize;
+    this.clearReservedPage(pfns[i]);
+    let j = i + 1;
+    const consecutive = dir === 1 || dir === -1;
+    while (consecutive && j < pfns.length && pfns[j] === pfns[j - 1] + dir) {
+      const v = this.clearedView;
+      const off = this.clearedOff + dir * sps;
+      if (v !== null && off >= 0 && off + sps <= ps) {
+        // pageReserved(pfns[j]), then clearReservedPage(pfns[j]), in the same bytes.
+        m.reads++;
+        const old = v.getUint32(off + RESERVED_WORD, true);
+        if (((old >>> (PG.reserved % 32)) & 1) !== 1) break;
+        this.clearedOff = off;
+        this.clearInPlace(v, off, old);
+      } else {
+        if (!this.pageReserved(pfns[j])) break;
+        this.clearReservedPage(pfns[j]);
+      }
+      j++;
+    }
+    this.clearedView = null;
+    return j;
   }
 
   /** free_vmemmap_page_list(): from the list head on. */
@@ -558,8 +715,12 @@ export class HvoCore implements HugetlbVmemmap {
     // the one before it, as the singles measure it), then the run's frees in one bulk call.
     // The list comes in pieces of pageListPiece pages; a run cut by a piece's end is freed
     // as two runs, which frees the same pages in the same order (a bulk free is its singles).
-    for (const pfns of list.drain(this.pageListPiece)) this.freeVmemmapPiece(pfns);
+    for (const pfns of list.drain(this.pageListPiece, this.pieceBuf)) this.freeVmemmapPiece(pfns);
   }
+
+  /** The piece of the list freeVmemmapPageList() frees, and a run of it (reused, not made per call). */
+  private readonly pieceBuf: number[] = [];
+  private readonly runBuf: number[] = [];
 
   /** freeVmemmapPageList() of one piece of the list, from the head on. */
   private freeVmemmapPiece(pfns: number[]): void {
@@ -570,16 +731,18 @@ export class HvoCore implements HugetlbVmemmap {
       const reserved = this.pageReserved(first);
       const dir = i + 1 < pfns.length ? pfns[i + 1] - first : 0;
       let j = i;
-      do {
-        if (reserved) this.clearReservedPage(pfns[j]);
-        j++;
-      } while (
-        (dir === 1 || dir === -1) &&
-        j < pfns.length &&
-        pfns[j] === pfns[j - 1] + dir &&
-        this.pageReserved(pfns[j]) === reserved
-      );
-      const run = j - i === 1 ? [first] : pfns.slice(i, j);
+      if (reserved) j = this.clearReservedRun(pfns, i, dir);
+      else
+        do j++;
+        while (
+          (dir === 1 || dir === -1) &&
+          j < pfns.length &&
+          pfns[j] === pfns[j - 1] + dir &&
+          !this.pageReserved(pfns[j])
+        );
+      const run = this.runBuf;
+      run.length = j - i;
+      for (let r = i; r < j; r++) run[r - i] = pfns[r];
       if (reserved) {
         k.memmapBootPagesAdd(-run.length);
         k.buddy.freeReservedPagesBulk(run);
@@ -694,7 +857,7 @@ export class HvoCore implements HugetlbVmemmap {
     // The entry as mkPte()/mkPteRo() make it, written as setPte() writes it (no bigint).
     let pfn: number;
     let writable: boolean;
-    if (this.design.isHeadPte?.(walk, pte) && walk.vmemmapHead !== null) {
+    if (this.design.headPteIndex?.(this, walk, pte, 1) === 0 && walk.vmemmapHead !== null) {
       walk.vmemmapPages.del(walk.vmemmapHead);
       pfn = walk.vmemmapHead;
       writable = this.k.mutations.has("head-pte-readonly") ? this.roWritable : true;
@@ -1225,9 +1388,67 @@ export class PageList {
     this.n++;
   }
 
+  /** list_add() of pfn, pfn + step, ... (n pages) in turn. */
+  addRun(pfn: number, step: number, n: number): void {
+    if (n <= 0) return;
+    this.add(pfn);
+    if (n === 1) return;
+    if (step !== 1 && step !== -1) {
+      for (let i = 1; i < n; i++) this.add(pfn + i * step);
+      return;
+    }
+    // pfn is the last page of the last run now: the rest continue it, or start a run.
+    const r = this.starts.length - 1;
+    if (this.lens[r] === 1 || this.dirs[r] === step) {
+      this.dirs[r] = step;
+      this.lens[r] += n - 1;
+    } else {
+      this.starts.push(pfn + step);
+      this.dirs.push(n - 1 > 1 ? step : 0);
+      this.lens.push(n - 1);
+    }
+    this.n += n - 1;
+  }
+
+  /** The first page takeHeadRun() took, and the step from each page it took to the next. */
+  runHead = 0;
+  runStep = 0;
+
+  /**
+   * takeHead() up to max times while the pages taken are consecutive (one way): returns how
+   * many, the first in runHead and the step in runStep (0 when one).
+   */
+  takeHeadRun(max: number): number {
+    const r = this.starts.length - 1;
+    if (r < 0 || max <= 0) return 0;
+    const len = this.lens[r];
+    const d = this.dirs[r];
+    const m = Math.min(max, len);
+    this.runHead = this.starts[r] + d * (len - 1);
+    this.runStep = m > 1 ? -d : 0;
+    if (m === len) {
+      this.starts.pop();
+      this.dirs.pop();
+      this.lens.pop();
+    } else {
+      this.lens[r] = len - m;
+      if (len - m === 1) this.dirs[r] = 0;
+    }
+    this.n -= m;
+    return m;
+  }
+
   /** list_add() of each page of pfns in turn. */
   addAll(pfns: readonly number[]): void {
-    for (let i = 0; i < pfns.length; i++) this.add(pfns[i]);
+    // A run of consecutive pfns (one way) at a time: addRun() is its adds.
+    let i = 0;
+    while (i < pfns.length) {
+      const step = i + 1 < pfns.length ? pfns[i + 1] - pfns[i] : 0;
+      let j = i + 1;
+      if (step === 1 || step === -1) while (j < pfns.length && pfns[j] === pfns[j - 1] + step) j++;
+      this.addRun(pfns[i], step, j - i);
+      i = j;
+    }
   }
 
   /** list_first_entry() + list_del() */
@@ -1287,24 +1508,31 @@ export class PageList {
 
   /**
    * Empties the list and hands its pages out from the head on, in arrays of at most `max`
-   * pages (the caller consumes each before asking for the next).
+   * pages (the caller consumes each before asking for the next). With `reuse`, every piece is
+   * that array, refilled: a caller that keeps a piece copies it.
    */
-  *drain(max: number): Generator<number[]> {
+  *drain(max: number, reuse?: number[]): Generator<number[]> {
     const { starts, dirs, lens } = this;
     this.clear();
-    let out: number[] = [];
+    let out: number[] = reuse ?? [];
+    let n = 0;
     for (let r = starts.length - 1; r >= 0; r--) {
       const s = starts[r];
       const d = dirs[r];
       for (let k = lens[r] - 1; k >= 0; k--) {
-        out.push(s + d * k);
-        if (out.length === max) {
+        out[n++] = s + d * k;
+        if (n === max) {
+          out.length = n;
           yield out;
-          out = [];
+          out = reuse ?? [];
+          n = 0;
         }
       }
     }
-    if (out.length > 0) yield out;
+    if (n > 0) {
+      out.length = n;
+      yield out;
+    }
   }
 
   /** From the head on (list_for_each_entry). */
@@ -1436,6 +1664,7 @@ export const LEGACY: HvoDesign = {
   restoreFill(core, frame, _pte, walk) {
     copyHeadAndReset(core, frame, walk.reuseAddr, walk);
   },
+  restoreSource: (_core, walk) => walk.restoreTemplate ?? null,
   initEarly(core, nid) {
     // The tails mirror the last head page.
     initEarlyPopulate(core, nid, () => null);
@@ -1489,7 +1718,11 @@ export const SEED: HvoDesign = {
   facts: DESIGN_FACTS.seed,
   staticKey: false,
   singleFlags: 0,
-  isHeadPte: (walk, pte) => pte.vaddr() === walk.vmemmapStart,
+  headPteIndex(core, walk, pte, n) {
+    const d = walk.vmemmapStart - pte.vaddr();
+    return d >= 0n && d < BigInt(n * core.pageSize) ? Number(d) / core.pageSize : -1;
+  },
+  restoreSource: (_core, walk) => walk.restoreTemplate ?? null,
   optimize(core, order, headPfn, list, flags) {
     const nid = pageToNid(core.k.memmap.readU64(headPfn, PAGE_OFF.flags), core.k.flagsLayout);
     const tail = seedGetTail(core, order, nid);
@@ -1670,7 +1903,11 @@ export const MAINLINE: HvoDesign = {
   facts: DESIGN_FACTS.mainline,
   staticKey: false,
   singleFlags: 0,
-  isHeadPte: (walk) => walk.nrWalked === 0,
+  headPteIndex: (_core, walk) => (walk.nrWalked === 0 ? 0 : -1),
+  restoreSource: (core, _walk, src) =>
+    core.design.facts.restoreCopies === "shared_tail" && !core.k.mutations.has("restore-without-reset")
+      ? src
+      : null,
   optimize(core, order, headPfn, list, flags) {
     const { nid, zone } = folioZone(core, headPfn);
     const tail = mainlineGetTail(core, order, nid, zone);

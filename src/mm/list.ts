@@ -72,8 +72,10 @@ export class LruWords {
   hi = 0;
   lruLo(pfn: number): number {
     const low = this.baseLo + pfn * this.sps + PAGE_OFF.lruNext;
-    this.hi = (this.baseHi + Math.floor(low / 2 ** 32)) % 2 ** 32;
-    return low % 2 ** 32;
+    // The carry out of the low half, without `%` on doubles (a call to fmod()).
+    const carry = Math.floor(low / 2 ** 32);
+    this.hi = (this.baseHi + carry) >>> 0;
+    return low - carry * 2 ** 32;
   }
 
   /** &page->lru of pfn as a bigint (tests, reports). */

@@ -48,8 +48,10 @@ export class Memmap {
    */
   vaddrLo(pfn: number, byteOff: number): number {
     const low = this.baseLo32 + pfn * this.structPageSize + byteOff;
-    this.vhi = (this.baseHi32 + Math.floor(low / 2 ** 32)) % 2 ** 32;
-    return low % 2 ** 32;
+    // The carry out of the low half, without `%` on doubles (a call to fmod()).
+    const carry = Math.floor(low / 2 ** 32);
+    this.vhi = (this.baseHi32 + carry) >>> 0;
+    return low - carry * 2 ** 32;
   }
 
   /** page_to_pfn() for an address inside the vmemmap (struct page aligned). */

@@ -45,6 +45,7 @@ import type { NodeSpec, PfnRange, ZoneType } from "../machine/spec.ts";
 import type { FaultInjector } from "./fault_inject.ts";
 import type { FramePattern } from "./frames.ts";
 import { PfnBytes, PfnList, PfnRunList } from "./pfn_list.ts";
+import { pow2 } from "../include/pow2.ts";
 
 /** gfp_t bits (include/linux/gfp_types.h); our own values, the kernel's names. */
 export const __GFP_DMA = 1 << 0;
@@ -247,7 +248,7 @@ export class AllocationMap extends Map<number, Allocation> {
     super.set(pfn, a);
     this.index(pfn, a, 1);
     if (this.listeners.length)
-      emitRange(this.listeners, pfn, 2 ** Math.max(a.order, old ? old.order : 0));
+      emitRange(this.listeners, pfn, pow2(Math.max(a.order, old ? old.order : 0)));
     return this;
   }
 
@@ -257,7 +258,7 @@ export class AllocationMap extends Map<number, Allocation> {
     if (!old) return false;
     this.unindex(pfn, old);
     super.delete(pfn);
-    if (this.listeners.length) emitRange(this.listeners, pfn, 2 ** old.order);
+    if (this.listeners.length) emitRange(this.listeners, pfn, pow2(old.order));
     return true;
   }
 
@@ -357,7 +358,7 @@ export class AllocationMap extends Map<number, Allocation> {
     const b: Allocation = { order: a.order, use, nid: a.nid };
     super.set(pfn, b);
     this.index(pfn, b, 1);
-    if (this.listeners.length) emitRange(this.listeners, pfn, 2 ** a.order);
+    if (this.listeners.length) emitRange(this.listeners, pfn, pow2(a.order));
   }
 
   /** First pfns of the blocks used for `use`. */
@@ -382,9 +383,9 @@ export class AllocationMap extends Map<number, Allocation> {
     const orders = this.blocksOfOrder;
     for (let o = 1; o < orders.length; o++) {
       if (!orders[o]) continue;
-      const start = pfn - (pfn % 2 ** o);
+      const start = pfn - (pfn % pow2(o));
       const b = this.get(start);
-      if (b && pfn < start + 2 ** b.order) return { start, a: b };
+      if (b && pfn < start + pow2(b.order)) return { start, a: b };
     }
     return null;
   }
@@ -396,10 +397,10 @@ export class AllocationMap extends Map<number, Allocation> {
     let last = -1;
     for (let o = 0; o < orders.length; o++) {
       if (!orders[o]) continue;
-      const start = pfn - (pfn % 2 ** o);
+      const start = pfn - (pfn % pow2(o));
       if (start === last) continue;
       const b = this.get(start);
-      if (b && pfn < start + 2 ** b.order) {
+      if (b && pfn < start + pow2(b.order)) {
         out.push({ start, a: b });
         last = start;
       }
@@ -408,7 +409,7 @@ export class AllocationMap extends Map<number, Allocation> {
   }
 
   private index(pfn: number, a: Allocation, sign: 1 | -1): void {
-    const n = 2 ** a.order;
+    const n = pow2(a.order);
     this.blocksOfOrder[a.order] = (this.blocksOfOrder[a.order] ?? 0) + sign;
     if (sign > 0) (this.byUse.get(a.use) as Set<number>).add(pfn);
     this.pagesOfUse[a.use] += sign * n;
@@ -460,8 +461,8 @@ export class Zone {
     readonly maxOrder: number,
   ) {
     const list = (o: number): FreeList => {
-      const base = startPfn - (startPfn % 2 ** o);
-      return o === maxOrder ? new PfnRunList(base, 2 ** o) : new PfnList(base, 2 ** o);
+      const base = startPfn - (startPfn % pow2(o));
+      return o === maxOrder ? new PfnRunList(base, pow2(o)) : new PfnList(base, pow2(o));
     };
     this.freeArea = Array.from({ length: maxOrder + 1 }, (_, o) => list(o));
     this.unmovableArea = Array.from({ length: maxOrder + 1 }, (_, o) => list(o));
@@ -522,7 +523,7 @@ export class PageAllocator {
     faults: FaultInjector,
   ) {
     this.faults = faults;
-    this.maxBlockPages = 2 ** maxOrder;
+    this.maxBlockPages = pow2(maxOrder);
     this.freeOfOrder = new Array(maxOrder + 1).fill(0);
     for (const node of nodes) {
       const zs: Zone[] = [];
@@ -587,7 +588,7 @@ export class PageAllocator {
       const zone = this.zoneOf(pfn);
       if (!zone) throw new Oops(`memblock_free_all: pfn ${pfn} is in no zone`);
       const limit = Math.min(end, zone.endPfn);
-      const maxBlock = 2 ** this.maxOrder;
+      const maxBlock = pow2(this.maxOrder);
       // Whole MAX_PAGE_ORDER blocks become one lazy range.
       const alignedStart = Math.ceil(pfn / maxBlock) * maxBlock;
       if (pfn === alignedStart && pfn + maxBlock <= limit) {
@@ -605,10 +606,10 @@ export class PageAllocator {
         continue;
       }
       let order = lowestSetBitOrder(pfn, this.maxOrder);
-      while (pfn + 2 ** order > limit) order--;
+      while (pfn + pow2(order) > limit) order--;
       this.addFree(zone, pfn, order, true);
-      zone.managed += 2 ** order;
-      pfn += 2 ** order;
+      zone.managed += pow2(order);
+      pfn += pow2(order);
     }
   }
 
@@ -692,18 +693,19 @@ export class PageAllocator {
     if (zone.contigCursor !== null) freedBelowCursor(zone.contigCursor, pfn);
     if (toTail) zone.freeArea[order].addTail(pfn);
     else zone.freeArea[order].addHead(pfn);
-    const block = pfn - (pfn % 2 ** this.maxOrder);
-    if (order === this.maxOrder) zone.unmovableBlocks.delete(block);
-    else if (zone.unmovableBlocks.has(block)) {
+    const block = pfn - (pfn % pow2(this.maxOrder));
+    if (order === this.maxOrder) {
+      if (zone.unmovableBlocks.size > 0) zone.unmovableBlocks.delete(block);
+    } else if (zone.unmovableBlocks.size > 0 && zone.unmovableBlocks.has(block)) {
       if (toTail) zone.unmovableArea[order].addTail(pfn);
       else zone.unmovableArea[order].addHead(pfn);
     }
     if (order < this.maxOrder) this.subTopOrder.set(pfn, order);
     this.freeOfOrder[order]++;
-    zone.nrFree += 2 ** order;
+    zone.nrFree += pow2(order);
     this.lru?.linked(zone, pfn, order);
     this.onFreeHead?.(pfn, order);
-    if (this.listeners.length) emitRange(this.listeners, pfn, 2 ** order);
+    if (this.listeners.length) emitRange(this.listeners, pfn, pow2(order));
   }
 
   private delFree(zone: Zone, pfn: number, order: number): void {
@@ -712,9 +714,9 @@ export class PageAllocator {
     if (zone.unmovableArea[order].count > 0) zone.unmovableArea[order].remove(pfn);
     if (order < this.maxOrder) this.subTopOrder.delete(pfn);
     this.freeOfOrder[order]--;
-    zone.nrFree -= 2 ** order;
+    zone.nrFree -= pow2(order);
     this.onFreeHead?.(pfn, -1);
-    if (this.listeners.length) emitRange(this.listeners, pfn, 2 ** order);
+    if (this.listeners.length) emitRange(this.listeners, pfn, pow2(order));
   }
 
   /** The free block that contains pfn, or null. */
@@ -730,7 +732,7 @@ export class PageAllocator {
       return { start: top, order: max, lazy: true };
     for (let o = 0; o < max; o++) {
       if (this.freeOfOrder[o] === 0) continue;
-      const start = pfn - (pfn % 2 ** o);
+      const start = pfn - (pfn % pow2(o));
       if (this.subTopOrder.get(start) === o) return { start, order: o, lazy: false };
     }
     return null;
@@ -753,7 +755,7 @@ export class PageAllocator {
 
   /** Takes one whole MAX block out of a lazy range, making it an ordinary block of the caller. */
   private takeLazy(zone: Zone, idx: number, blockStart: number): void {
-    const size = 2 ** this.maxOrder;
+    const size = pow2(this.maxOrder);
     const [s, e] = zone.lazy[idx];
     this.lru?.unlinking(zone, blockStart, this.maxOrder);
     if (blockStart === s) {
@@ -801,7 +803,7 @@ export class PageAllocator {
     whole = false,
   ): number {
     const iso = this.isolated;
-    const top = 2 ** this.maxOrder;
+    const top = pow2(this.maxOrder);
     for (let o = kind === "claim" ? this.maxOrder : order; o <= this.maxOrder; o++) {
       if (kind === "unmovable" && o === this.maxOrder) break;
       const list = kind === "unmovable" ? zone.unmovableArea[o] : zone.freeArea[o];
@@ -813,7 +815,7 @@ export class PageAllocator {
         // The free pages of an isolated range are on MIGRATE_ISOLATE lists: passed over.
         for (let p = list.head; p !== -1; p = list.nextOf(p))
           if (
-            (iso === null || p >= iso.endPfn || p + 2 ** o <= iso.startPfn) &&
+            (iso === null || p >= iso.endPfn || p + pow2(o) <= iso.startPfn) &&
             !(skipUnmovable && zone.unmovableArea[o].has(p))
           ) {
             pfn = p;
@@ -822,7 +824,7 @@ export class PageAllocator {
       }
       if (pfn >= 0) this.delFree(zone, pfn, o);
       else if (o === this.maxOrder && zone.lazy.length > 0) {
-        const size = 2 ** o;
+        const size = pow2(o);
         let idx = 0;
         pfn = zone.lazy[0][0];
         if (iso !== null) {
@@ -847,7 +849,7 @@ export class PageAllocator {
       let high = o;
       while (high > order) {
         high--;
-        this.addFree(zone, pfn + 2 ** high, high, false);
+        this.addFree(zone, pfn + pow2(high), high, false);
       }
       return pfn;
     }
@@ -908,7 +910,7 @@ export class PageAllocator {
       this.failures.set(site, (this.failures.get(site) ?? 0) + 1);
       return null;
     }
-    const nrPages = 2 ** order;
+    const nrPages = pow2(order);
     for (const zone of this.zonelist(nid, gfp)) {
       if (zone.nrFree - nrPages < zone.watermarkMin) continue;
       const pfn = this.rmqueue(zone, order, (gfp & __GFP_MOVABLE) !== 0);
@@ -961,7 +963,7 @@ export class PageAllocator {
         fail();
         break;
       }
-      const size = 2 ** this.takenOrder;
+      const size = pow2(this.takenOrder);
       // Pages of B handed out: while more are wanted, the zone stays above its min watermark
       // (nrFree before page t is the count before B was taken, less t) and no call fails.
       const lim = Math.min(size, n - got, zone.nrFree + size - zone.watermarkMin);
@@ -980,9 +982,9 @@ export class PageAllocator {
       const end = pfn + size;
       while (p < end) {
         let o = lowestSetBitOrder(p, this.maxOrder);
-        while (p + 2 ** o > end) o--;
+        while (p + pow2(o) > end) o--;
         this.addFree(zone, p, o, false);
-        p += 2 ** o;
+        p += pow2(o);
       }
       if (t > 1) this.clearFreeHeads(pfn + 1, pfn + t, 1);
       this.allocations.setOrder0Run(pfn, t, use, zone.nid, true);
@@ -1081,9 +1083,9 @@ export class PageAllocator {
     const end = lo + n;
     while (p < end) {
       let o = lowestSetBitOrder(p, this.maxOrder);
-      while (p + 2 ** o > end) o--;
+      while (p + pow2(o) > end) o--;
       blocks.push(p, o);
-      p += 2 ** o;
+      p += pow2(o);
     }
     const nb = blocks.length / 2;
     for (let k = 0; k < nb; k++) {
@@ -1092,7 +1094,7 @@ export class PageAllocator {
       const o = blocks[2 * b + 1];
       if (o > 0) {
         // Ascending, B's first page headed a block of its own before the rest came.
-        this.clearFreeHeads(ascending ? s : s + 1, s + 2 ** o, ascending ? 2 : 1);
+        this.clearFreeHeads(ascending ? s : s + 1, s + pow2(o), ascending ? 2 : 1);
       }
       this.freeToBuddy(s, o);
     }
@@ -1106,9 +1108,10 @@ export class PageAllocator {
     const zone = this.zoneOf(pfn);
     if (!zone) throw new Oops(`__free_one_page: pfn ${pfn} is in no zone`);
     while (order < this.maxOrder) {
-      // __find_buddy_pfn(): pfn ^ (1 << order), without 32-bit bitwise operators.
-      const size = 2 ** order;
-      const buddy = Math.floor(pfn / size) % 2 === 0 ? pfn + size : pfn - size;
+      // __find_buddy_pfn(): pfn ^ (1 << order), without 32-bit bitwise operators (pfn is
+      // aligned to size, so pfn % (2 * size) is 0 or size).
+      const size = pow2(order);
+      const buddy = pfn % (2 * size) === 0 ? pfn + size : pfn - size;
       if (!zone.contains(buddy) || !zone.freeArea[order].has(buddy)) break;
       this.delFree(zone, buddy, order);
       pfn = Math.min(pfn, buddy);
@@ -1146,9 +1149,9 @@ export class PageAllocator {
       let pfn = s;
       while (pfn < e) {
         let order = lowestSetBitOrder(pfn, this.maxOrder);
-        while (pfn + 2 ** order > e) order--;
+        while (pfn + pow2(order) > e) order--;
         this.freeToBuddy(pfn, order, true);
-        pfn += 2 ** order;
+        pfn += pow2(order);
       }
     }
   }
@@ -1168,7 +1171,7 @@ export class PageAllocator {
     while (p < end) {
       const b = this.freeBlockAt(p);
       if (!b) return false;
-      p = b.start + 2 ** b.order;
+      p = b.start + pow2(b.order);
     }
     return true;
   }
@@ -1188,7 +1191,7 @@ export class PageAllocator {
         const idx = findRange(zone.lazy, p);
         this.takeLazy(zone, idx, b.start);
       } else this.delFree(zone, b.start, b.order);
-      const bEnd = b.start + 2 ** b.order;
+      const bEnd = b.start + pow2(b.order);
       // Give back what lies outside [start, end), in aligned pieces.
       this.giveBack(b.start, start);
       this.giveBack(end, bEnd);
@@ -1200,9 +1203,9 @@ export class PageAllocator {
     let pfn = from;
     while (pfn < to) {
       let order = lowestSetBitOrder(pfn, this.maxOrder);
-      while (pfn + 2 ** order > to) order--;
+      while (pfn + pow2(order) > to) order--;
       this.freeToBuddy(pfn, order);
-      pfn += 2 ** order;
+      pfn += pow2(order);
     }
   }
 
@@ -1293,14 +1296,14 @@ export class PageAllocator {
     while (p < end) {
       const b = this.freeBlockAt(p);
       if (b) {
-        p = b.start + 2 ** b.order;
+        p = b.start + pow2(b.order);
         continue;
       }
       const f = hook.folioAt(p);
       if (f === null) return "invalid";
       if (skipHugetlb) return "hugetlb";
-      if (nrPages <= 2 ** f.order) return "invalid";
-      p = f.head + 2 ** f.order;
+      if (nrPages <= pow2(f.order)) return "invalid";
+      p = f.head + pow2(f.order);
     }
     return "valid";
   }
@@ -1326,7 +1329,7 @@ export class PageAllocator {
   /** free_contig_range(): gives back a block allocated by allocContigPages(). */
   freeContigRange(pfn: number, nrPages: number): void {
     const a = this.allocations.get(pfn);
-    if (!a || 2 ** a.order !== nrPages)
+    if (!a || pow2(a.order) !== nrPages)
       throw new Oops(`free_contig_range: pfn ${pfn} x ${nrPages} was not allocated so`);
     this.allocations.delete(pfn);
     this.giveBack(pfn, pfn + nrPages);
@@ -1341,7 +1344,7 @@ export class PageAllocator {
   splitPage(pfn: number): void {
     const a = this.allocations.get(pfn);
     if (!a) throw new Oops(`split_page: pfn ${pfn} not allocated`);
-    for (let i = 0; i < 2 ** a.order; i++)
+    for (let i = 0; i < pow2(a.order); i++)
       this.allocations.set(pfn + i, { order: 0, use: a.use, nid: a.nid });
   }
 
@@ -1361,7 +1364,7 @@ export class PageAllocator {
   *freeBlocks(): IterableIterator<{ start: number; nrPages: number }> {
     for (const z of this.zones)
       for (let o = 0; o <= this.maxOrder; o++)
-        for (const start of z.freeArea[o]) yield { start, nrPages: 2 ** o };
+        for (const start of z.freeArea[o]) yield { start, nrPages: pow2(o) };
     for (const z of this.zones) for (const [s, e] of z.lazy) yield { start: s, nrPages: e - s };
   }
 }
@@ -1548,14 +1551,21 @@ function freeBadReason(
 /** Vmemmap pages freePagesCheck() translates in one go. */
 const FREE_CHECK_BATCH = 512;
 
-export function freePagesCheck(k: Kernel, pfn: number, order: number, compound: boolean): number {
+export function freePagesCheck(
+  k: Kernel,
+  pfn: number,
+  order: number,
+  compound: boolean,
+  /** k.compound.headView(pfn) the caller took just before (head at headOff), if it did. */
+  view?: DataView | null,
+): number {
   const f = k.layout.folio;
   if (compound && order > 0) {
     // page[1].flags &= ~PAGE_FLAGS_SECOND (the order byte); folio->_nr_pages = 0: both overlap
     // fields the checks read (_nr_pages sits where page 1's memcg_data is).
-    const v = k.compound.headView(pfn);
+    const v = view === undefined ? k.compound.headView(pfn) : view;
     if (v !== null) {
-      const o = k.memmap.spanOff;
+      const o = k.compound.headOff;
       v.setUint32(o + f.flags1, (v.getUint32(o + f.flags1, true) & ~0xff) >>> 0, true);
       k.memmap.reads++;
       k.memmap.writes++;
@@ -1572,7 +1582,7 @@ export function freePagesCheck(k: Kernel, pfn: number, order: number, compound: 
   }
   if (!k.checkPages) return 0;
   const sps = k.layout.size;
-  const nr = 2 ** order;
+  const nr = pow2(order);
   const hasMemcg = k.layout.hasMemcgData;
   const encoding = k.compound.config.encoding;
   const headVaddr = k.memmap.vaddrOf(pfn);
@@ -1745,7 +1755,7 @@ export function freeTailPagesClear(k: Kernel, pfn: number, order: number): void 
   const m = k.memmap;
   const f1 = m.readU32(pfn, k.layout.folio.flags1);
   m.writeU32(pfn, k.layout.folio.flags1, (f1 & ~0xff) >>> 0);
-  for (let i = 1; i < 2 ** order; i++) {
+  for (let i = 1; i < pow2(order); i++) {
     m.writeU64(pfn + i, PAGE_OFF.mapping, 0n);
     m.writeU64(pfn + i, PAGE_OFF.compoundInfo, 0n);
   }

@@ -23,6 +23,25 @@ export interface LeafEntry {
   huge: boolean;
 }
 
+/** What pteRuns() reads into (made once by a caller and reused). */
+export class PteRuns {
+  /** The frame store's runs of words: first word, count, lo, hi, dlo, dhi per run. */
+  readonly words: Float64Array;
+  readonly first: Float64Array;
+  readonly len: Float64Array;
+  readonly pfn: Float64Array;
+  readonly step: Float64Array;
+  readonly writable: Uint8Array;
+  constructor(max: number) {
+    this.words = new Float64Array(6 * max);
+    this.first = new Float64Array(max);
+    this.len = new Float64Array(max);
+    this.pfn = new Float64Array(max);
+    this.step = new Float64Array(max);
+    this.writable = new Uint8Array(max);
+  }
+}
+
 export interface Translation {
   frame: number;
   writable: boolean;
@@ -273,23 +292,80 @@ export class KernelPageTables {
    * vmemmap_split_pmd() fills a new PTE table): the same bytes and counts, in one store of a
    * run of words (a new table stays a few numbers in the frame store, not 4 KiB).
    */
-  setPteRun(tablePfn: number, idx: number, n: number, pfn: number, writable: boolean): void {
+  setPteRun(
+    tablePfn: number,
+    idx: number,
+    n: number,
+    pfn: number,
+    writable: boolean,
+    step = 1,
+  ): void {
     const pte = this.arch.pte;
     if (pte.mkPteParts === undefined || n <= 0) {
-      for (let i = 0; i < n; i++) this.setPte(tablePfn, idx + i, pfn + i, writable);
+      for (let i = 0; i < n; i++) this.setPte(tablePfn, idx + i, pfn + i * step, writable);
       return;
     }
-    // Consecutive frames make entries a constant step apart: one run of words in the store.
+    // Frames a constant step apart (0: one frame n times, as HVO maps the shared tail) make
+    // entries a constant step apart: one run of words in the store.
     const hi = this.partsHi;
     const lo0 = pte.mkPteParts(pfn, writable, hi);
     const hi0 = hi[0];
-    const lo1 = pte.mkPteParts(pfn + 1, writable, hi);
+    const lo1 = pte.mkPteParts(pfn + step, writable, hi);
     const borrow = lo1 < lo0 ? 1 : 0;
     const dlo = (lo1 - lo0 + borrow * 2 ** 32) >>> 0;
     const dhi = (hi[0] - hi0 - borrow + 2 ** 33) % 2 ** 32;
     this.frames.setWordRun(tablePfn, idx, n, lo0, hi0, dlo, dhi);
     this.pteWrites += n;
     if (tablePfn !== this.walkTable || this.walkLevel !== this.levels - 1) this.frames.pgtEpoch++;
+  }
+
+  /**
+   * The last-level entries [idx, idx + n) of a table, as runs of entries that map frames a
+   * constant step apart with one protection: run r is entries [out.first[r], + out.len[r]),
+   * entry i of it mapping out.pfn[r] + i * out.step[r], writable when out.writable[r] is 1.
+   * Returns the number of runs, or -1 when the table is not held as runs of words, an entry is
+   * none or not present, or there are more than out holds: read entry by entry instead.
+   */
+  pteRuns(tablePfn: number, idx: number, n: number, out: PteRuns): number {
+    const pte = this.arch.pte;
+    if (pte.decodeParts === undefined) return -1;
+    const w = this.frames.wordRunsIn(tablePfn, idx, n, out.words);
+    if (w < 0 || w > out.first.length) return -1;
+    const e = this.e;
+    const last = this.levels - 1;
+    const words = out.words;
+    for (let r = 0; r < w; r++) {
+      const o = r * 6;
+      const first = words[o];
+      const len = words[o + 1];
+      const lo = words[o + 2];
+      const hi = words[o + 3];
+      if (!pte.decodeParts(lo, hi, last, e) || !e.present) return -1;
+      const pfn0 = e.pfn;
+      const wr = e.writable;
+      let step = 0;
+      if (len > 1) {
+        // The second entry and the last: the same protection, pfns a step apart all along.
+        const dlo = words[o + 4];
+        const dhi = words[o + 5];
+        const l1 = lo + dlo;
+        const c1 = Math.floor(l1 / 2 ** 32);
+        if (!pte.decodeParts(l1 - c1 * 2 ** 32, (hi + dhi + c1) % 2 ** 32, last, e)) return -1;
+        if (!e.present || e.writable !== wr) return -1;
+        step = e.pfn - pfn0;
+        const k = len - 1;
+        const lk = lo + k * dlo;
+        const ck = Math.floor(lk / 2 ** 32);
+        if (!pte.decodeParts(lk - ck * 2 ** 32, (hi + k * dhi + ck) % 2 ** 32, last, e)) return -1;
+        if (!e.present || e.writable !== wr || e.pfn !== pfn0 + k * step) return -1;
+      }
+      out.first[r] = first;
+      out.len[r] = len;
+      out.pfn[r] = pfn0;
+      out.step[r] = step;
+      out.writable[r] = wr ? 1 : 0;
+    }
+    return w;
   }
 
   /**

@@ -6,6 +6,7 @@
 // 40-bit pfn field, and the single-entry rewrites HVO makes afterwards.
 import { describe, expect, it } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";
+import { PteRuns } from "../../src/mm/pgtable.ts";
 import { bootModel } from "../../src/model.ts";
 
 const GiB = 2 ** 30;
@@ -50,4 +51,74 @@ describe("a PTE table written as one run reads as the entries written one by one
       });
     }
   }
+});
+
+// setPteRun() with a step (0: one page n times, as HVO maps the shared tail; -1: pages handed
+// out top-down, as a restore maps them) against setPte() one at a time; and pteRuns(), the
+// remap walk's reader, against entry() of every PTE: the runs cover the range in order, and
+// entry i of a run maps its pfn + i * step with its protection.
+describe("PTE runs with a step, and pteRuns() reading them back", () => {
+  const model = bootModel(machinePreset("x86_64", { memoryBytes: 4 * GiB }), "mainline");
+  const k = model.k;
+  const table = () => {
+    const t = k.allocPageTablePage("test");
+    if (t === null) throw new Error("no page-table page");
+    return t;
+  };
+  const n = k.pgt.entriesPerTable;
+  const last = k.pgt.levels - 1;
+  const runs = new PteRuns(80);
+  /** Every entry of [idx, idx + nr) as pteRuns() says, or null where it says -1. */
+  const viaRuns = (t: number, idx: number, nr: number) => {
+    const r = k.pgt.pteRuns(t, idx, nr, runs);
+    if (r < 0) return null;
+    const out: string[] = [];
+    let at = idx;
+    for (let j = 0; j < r; j++) {
+      expect(runs.first[j]).toBe(at);
+      for (let i = 0; i < runs.len[j]; i++)
+        out.push(`${runs.pfn[j] + i * runs.step[j]}:${runs.writable[j] === 1}`);
+      at += runs.len[j];
+    }
+    expect(at).toBe(idx + nr);
+    return out;
+  };
+  const viaEntries = (t: number, idx: number, nr: number) =>
+    Array.from({ length: nr }, (_, i) => {
+      expect(k.pgt.entry(t, idx + i, last)).toBe(true);
+      return `${k.pgt.e.pfn}:${k.pgt.e.writable}`;
+    });
+
+  for (const step of [0, -1, 1, 3]) {
+    for (const pfn of [778, 2 ** 20 + 5, 2 ** 34 + 100]) {
+      it(`step ${step} from pfn ${pfn}: the bytes and counts of setPte(), read back as runs`, () => {
+        const a = table();
+        const b = table();
+        // A split table first (one run), then HVO's rewrite from entry 1 on.
+        for (const t of [a, b]) k.pgt.setPteRun(t, 0, n, 9000, true);
+        const w0 = k.pgt.pteWrites;
+        k.pgt.setPteRun(a, 1, n - 1, pfn, false, step);
+        const w1 = k.pgt.pteWrites;
+        for (let i = 1; i < n; i++) k.pgt.setPte(b, i, pfn + (i - 1) * step, false);
+        expect(w1 - w0).toBe(n - 1);
+        expect(k.pgt.pteWrites - w1).toBe(n - 1);
+        expect(Buffer.from(k.frames.view(a)).equals(Buffer.from(k.frames.snapshot(b)))).toBe(true);
+        expect(k.frames.heldAsRuns(a)).toBe(true);
+        // Entry 0 RW at 9000, then the run: two runs (one when they join), read as entry() reads.
+        expect(viaRuns(a, 0, n)).toEqual(viaEntries(a, 0, n));
+        expect(viaRuns(a, 5, 40)).toEqual(viaEntries(a, 5, 40));
+        // A table held as bytes is not read as runs: the walk goes PTE by PTE there.
+        k.frames.writableView(b);
+        expect(k.frames.heldAsRuns(b)).toBe(false);
+        expect(viaRuns(b, 0, n)).toBeNull();
+      });
+    }
+  }
+
+  it("a none entry in the range: no runs (the walk's PTE-by-PTE path reports it)", () => {
+    const a = table();
+    k.pgt.setPteRun(a, 0, 100, 4242, true);
+    expect(viaRuns(a, 0, 100)).not.toBeNull();
+    expect(viaRuns(a, 50, 51)).toBeNull();
+  });
 });

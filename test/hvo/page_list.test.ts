@@ -2,7 +2,9 @@
 // kept as runs of consecutive pfns: a batch of 65,000 1 GiB folios puts 266 million pages on
 // it. Against the plain form of a list_head (an array, head first) on seeded random sequences
 // of list_add(), list_del(), taking the head, and draining in pieces: the same pages in the
-// same order after every operation.
+// same order after every operation. addRun() (the remap walk's list_add() of a run of PTEs'
+// pages) must equal its adds one by one, and takeHeadRun() (a restore's pages for a run of
+// PTEs) its takeHead()s.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { PageList } from "../../src/mm/hugetlb_vmemmap.ts";
@@ -10,6 +12,8 @@ import { PageList } from "../../src/mm/hugetlb_vmemmap.ts";
 type Op =
   | { op: "add"; pfn: number }
   | { op: "addRun"; pfn: number; n: number; dir: 1 | -1 }
+  | { op: "addRunAtOnce"; pfn: number; n: number; step: number }
+  | { op: "takeHeadRun"; max: number }
   | { op: "del"; pick: number }
   | { op: "takeHead" }
   | { op: "drain"; max: number };
@@ -22,6 +26,13 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     n: fc.integer({ min: 1, max: 9 }),
     dir: fc.constantFrom(1 as const, -1 as const),
   }),
+  fc.record({
+    op: fc.constant("addRunAtOnce" as const),
+    pfn: fc.integer({ min: 0, max: 40 }),
+    n: fc.integer({ min: 0, max: 9 }),
+    step: fc.constantFrom(1, -1, 0, 2),
+  }),
+  fc.record({ op: fc.constant("takeHeadRun" as const), max: fc.integer({ min: 0, max: 9 }) }),
   fc.record({ op: fc.constant("del" as const), pick: fc.nat(50) }),
   fc.record({ op: fc.constant("takeHead" as const) }),
   fc.record({ op: fc.constant("drain" as const), max: fc.integer({ min: 1, max: 7 }) }),
@@ -42,6 +53,19 @@ describe("PageList (runs) against a plain list_head", () => {
             const pfns = Array.from({ length: o.n }, (_, i) => o.pfn + o.dir * i);
             list.addAll(pfns);
             for (const p of pfns) ref.unshift(p);
+          } else if (o.op === "addRunAtOnce") {
+            list.addRun(o.pfn, o.step, o.n);
+            for (let i = 0; i < o.n; i++) ref.unshift(o.pfn + o.step * i);
+          } else if (o.op === "takeHeadRun") {
+            const got = list.takeHeadRun(o.max);
+            // At most max pages, at least one where there is one, one step apart (+1 or -1):
+            // the pages takeHead() would give, in that order.
+            expect(got).toBeLessThanOrEqual(o.max);
+            if (o.max > 0 && ref.length > 0) expect(got).toBeGreaterThan(0);
+            if (got > 1) expect(Math.abs(list.runStep)).toBe(1);
+            const taken = Array.from({ length: got }, (_, i) => list.runHead + list.runStep * i);
+            expect(taken).toEqual(ref.slice(0, got));
+            ref.splice(0, got);
           } else if (o.op === "del") {
             // list_del() of a page on the list (or of one that is not: nothing happens); the
             // list holds each page once in the kernel, the first one from the head goes here.
