@@ -419,7 +419,7 @@ export class Compound {
           const frame = w - 1;
           if (runLen > 0 && frame === runFrame + runLen) runLen++;
           else {
-            if (runLen > 0) this.tailsRun(mode, runFrame, runVoff, runLen, infoLo, infoHi);
+            if (runLen > 0) this.tailsRun(mode, runFrame, runVoff, runLen, headPfn, nr, infoLo, infoHi);
             runFrame = frame;
             runVoff = voff;
             runLen = 1;
@@ -428,7 +428,7 @@ export class Compound {
           continue;
         }
       }
-      if (runLen > 0) this.tailsRun(mode, runFrame, runVoff, runLen, infoLo, infoHi);
+      if (runLen > 0) this.tailsRun(mode, runFrame, runVoff, runLen, headPfn, nr, infoLo, infoHi);
       runLen = 0;
       if (whole) {
         // The struct pages of this vmemmap page that are tails here, stored in one go when the
@@ -459,7 +459,7 @@ export class Compound {
       }
       pfn++;
     }
-    if (runLen > 0) this.tailsRun(mode, runFrame, runVoff, runLen, infoLo, infoHi);
+    if (runLen > 0) this.tailsRun(mode, runFrame, runVoff, runLen, headPfn, nr, infoLo, infoHi);
   }
 
   /** Whole vmemmap pages of tails [frame, frame + n) from memmap offset voff: one pattern. */
@@ -468,6 +468,8 @@ export class Compound {
     frame: number,
     voff: number,
     n: number,
+    headPfn: number,
+    nr: number,
     infoLo: number,
     infoHi: number,
   ): void {
@@ -477,12 +479,25 @@ export class Compound {
     if (mode === TAILS_PREP) {
       const p = this.tailsPattern;
       p.voff = voff;
-      p.info = (BigInt(infoHi) << 32n) | BigInt(infoLo);
+      p.info = this.infoWord(headPfn, nr, infoLo, infoHi);
       this.memmap.frames.setPatternRange(frame, n, p);
     } else {
       this.freedPattern.voff = voff;
       this.memmap.frames.setPatternRange(frame, n, this.freedPattern);
     }
+  }
+
+  /**
+   * The compound word tailInfoLo(headPfn, log2(nr)) gave as halves, as a bigint, with as few
+   * bigints made as may be (the pattern of a folio's tails holds it).
+   */
+  private infoWord(headPfn: number, nr: number, lo: number, hi: number): bigint {
+    if (this.config.encoding === "pointer")
+      // The head's address plus its low bits (0 there: struct pages are 8-byte aligned).
+      return this.memmap.vmemmapBase + BigInt(headPfn * this.layout.size + (lo & 3));
+    const w = this.maskInfo[Math.log2(nr)];
+    if (w === undefined) return (BigInt(hi) << 32n) | BigInt(lo);
+    return (lo & 2) !== 0 ? w | 2n : w;
   }
 
   private readonly tailsPattern: { kind: "tails"; voff: number; info: bigint } = {

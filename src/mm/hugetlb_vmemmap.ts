@@ -1905,7 +1905,8 @@ export const MAINLINE: HvoDesign = {
   singleFlags: 0,
   headPteIndex: (_core, walk) => (walk.nrWalked === 0 ? 0 : -1),
   restoreSource: (core, _walk, src) =>
-    core.design.facts.restoreCopies === "shared_tail" && !core.k.mutations.has("restore-without-reset")
+    core.design.facts.restoreCopies === "shared_tail" &&
+    !core.k.mutations.has("restore-without-reset")
       ? src
       : null,
   optimize(core, order, headPfn, list, flags) {
