@@ -390,8 +390,7 @@ export class Compound {
     const sps = this.layout.size;
     const headVpn = hv !== null ? Math.floor((headPfn * sps) / m.pageSize) : -1;
     const pageSize = m.pageSize;
-    // An int32 (where it is used: whole struct pages), so that `pfn % per` is an integer
-    // remainder, not fmod() on doubles.
+    // Struct pages per vmemmap page, as an int32 (used only with whole struct pages).
     const per = this.perVmemmapPage | 0;
     const whole = m.wholeStructPages;
     let pfn = headPfn + 1;
@@ -409,17 +408,25 @@ export class Compound {
     let runFrame = -1;
     let runVoff = 0;
     let runLen = 0;
+    // The first vmemmap page boundary at or after pfn: its page (an index into trans from
+    // firstPage) and its first pfn. No division or remainder per step.
+    let q = firstPage;
+    let qPfn = q * per;
     while (pfn < end) {
+      if (whole && pfn > qPfn) {
+        q++;
+        qPfn += per;
+      }
       const voff = pfn * sps;
-      // voff % pageSize === 0, asked of the pfn (pageSize is per * sps).
-      if (whole && pfn % per === 0 && pfn + per <= end) {
+      if (whole && pfn === qPfn && pfn + per <= end) {
         // The stores go through the MMU: a stale TLB entry is used as the kernel's would be.
-        const w = trans[voff / pageSize - firstPage];
+        const w = trans[q - firstPage];
         if (w > 0) {
           const frame = w - 1;
           if (runLen > 0 && frame === runFrame + runLen) runLen++;
           else {
-            if (runLen > 0) this.tailsRun(mode, runFrame, runVoff, runLen, headPfn, nr, infoLo, infoHi);
+            if (runLen > 0)
+              this.tailsRun(mode, runFrame, runVoff, runLen, headPfn, nr, infoLo, infoHi);
             runFrame = frame;
             runVoff = voff;
             runLen = 1;
