@@ -497,6 +497,9 @@ export class FrameStore {
   private readonly scratchWords: Uint32Array;
   private readonly slotBuf: Uint8Array;
   private readonly slotView: DataView;
+  /** slotBuf as 32-bit words (the whole words of a struct page), and a copy for settleAsFree(). */
+  private readonly slotWords: Uint32Array;
+  private readonly tmplWords: Uint32Array;
 
   constructor(
     pageSize: number,
@@ -515,6 +518,8 @@ export class FrameStore {
     this.scratchWords = new Uint32Array(this.scratch.buffer, 0, pageSize >> 2);
     this.slotBuf = new Uint8Array(structPageSize);
     this.slotView = new DataView(this.slotBuf.buffer);
+    this.slotWords = new Uint32Array(this.slotBuf.buffer, 0, structPageSize >> 2);
+    this.tmplWords = new Uint32Array(structPageSize >> 2);
   }
 
   // ---- ids ------------------------------------------------------------------------------------
@@ -1405,18 +1410,66 @@ export class FrameStore {
    * A frame whose own bytes equal the "init" pattern for free memory at memmap offset voff
    * (asFree, unlisted: what the struct pages of memory freed page by page hold) takes that
    * pattern and lets its bytes go: the same bytes, held as the memmap of other free memory is.
-   * Returns whether it did.
+   * Returns whether it did. With freeHead (whole struct pages only) the caller vouches that
+   * the frame's struct pages lie in one zone and that none but freeHead's (-1: none) heads a
+   * free block: the bytes are then compared with two renderings of a struct page, not 4 KiB
+   * (ownIsFreed()).
    */
-  settleAsFree(frame: number, voff: number): boolean {
+  settleAsFree(frame: number, voff: number, freeHead?: number): boolean {
     const id = this.idOf(frame);
     if (id === 0 || this.kinds[id] !== ID_OWN || id === this.zeroId) return false;
     const p = this.freedPattern;
     p.voff = voff;
+    const same =
+      freeHead !== undefined &&
+      this.pageSize % this.structPageSize === 0 &&
+      voff % this.structPageSize === 0
+        ? this.ownIsFreed(this.wordsOf[id], voff, freeHead)
+        : this.ownIsRendered(this.wordsOf[id], p);
+    if (!same) return false;
+    this.setIds(frame, 1, this.patternId(frame, p, 1));
+    return true;
+  }
+
+  /** Whether own words equal p rendered (into the scratch page). */
+  private ownIsRendered(own: Uint32Array, p: FramePattern): boolean {
     this.render(p, this.scratch, this.scratchView);
-    const own = this.wordsOf[id];
     const want = this.scratchWords;
     for (let i = 0; i < want.length; i++) if (own[i] !== want[i]) return false;
-    this.setIds(frame, 1, this.patternId(frame, p, 1));
+    return true;
+  }
+
+  /**
+   * ownIsRendered() of the freed pattern at voff, for struct pages of one zone of which none
+   * but freeHead's (-1: none) heads a free block: those read alike under the pattern (node and
+   * zone in flags, _mapcount -1, _refcount 0, LIST_POISON1/2 in lru), so one of them is
+   * rendered and compared with each, and freeHead's on its own; stops at the first word that
+   * differs. The same answer, word for word.
+   */
+  private ownIsFreed(own: Uint32Array, voff: number, freeHead: number): boolean {
+    const p = this.freedPattern;
+    const spw = this.structPageSize >> 2;
+    const first = voff / this.structPageSize;
+    const slot = this.slotWords;
+    const tmpl = this.tmplWords;
+    let have = false;
+    // The head's index in the frame (-1: none), so that no pfn is computed per struct page.
+    const h = freeHead >= first && freeHead < first + this.perFrame ? freeHead - first : -1;
+    for (let i = 0; i < this.perFrame; i++) {
+      let want = tmpl;
+      if (i === h) {
+        this.renderStructPage(p, first + i, this.slotBuf);
+        want = slot;
+      } else if (!have) {
+        this.renderStructPage(p, first + i, this.slotBuf);
+        tmpl.set(slot);
+        have = true;
+      }
+      const base = i * spw;
+      for (let w = 0; w < spw; w++) if (own[base + w] !== want[w]) return false;
+    }
+    // render() leaves the bytes past the last whole struct page zero.
+    for (let w = this.perFrame * spw; w < own.length; w++) if (own[w] !== 0) return false;
     return true;
   }
 

@@ -779,9 +779,45 @@ export class HvoCore implements HugetlbVmemmap {
     const last = Math.floor((end * sps) / ps);
     for (let vpn = Math.ceil((lo * sps) / ps); vpn < last; vpn++) {
       const t = this.k.pgt.walkPage(vpn);
-      if (t !== null) this.k.frames.settleAsFree(t.frame, vpn * ps);
+      if (t === null) continue;
+      const voff = vpn * ps;
+      this.k.frames.settleAsFree(t.frame, voff, this.freeHeadIn(voff / sps, ps / sps));
     }
   }
+
+  /**
+   * settleFreedMemmap() compares a freed vmemmap page lying in one zone and one free block with
+   * a rendering of one struct page (and the block's head), not all of them (false: a rendering
+   * of every struct page, for the differential test of the two).
+   */
+  settleClasses = true;
+
+  /**
+   * For frames.ts settleAsFree(), the struct pages of [first, first + n): the one pfn of them
+   * that heads a free block (-1: none) when they all lie in one zone and in one free block
+   * (free blocks are disjoint, and only a block's first page heads it); undefined otherwise.
+   */
+  freeHeadIn(first: number, n: number): number | undefined {
+    const { k } = this;
+    if (!this.settleClasses || !this.zonesDisjoint()) return undefined;
+    const z = k.pfnZone(first);
+    if (z === null || k.pfnZone(first + n - 1) !== z) return undefined;
+    const b = k.buddy.freeBlockAt(first);
+    if (b === null || b.start + 2 ** b.order < first + n) return undefined;
+    return b.start === first ? first : -1;
+  }
+
+  /** Whether no two zone spans overlap (then pfnZone() answers one range per pfn). */
+  private zonesDisjoint(): boolean {
+    if (this.disjoint === null) {
+      const spans = this.k.spec.nodes
+        .flatMap((n) => n.zones.map((z) => [z.startPfn, z.endPfn]))
+        .sort((x, y) => x[0] - y[0]);
+      this.disjoint = spans.every((s, i) => i === 0 || spans[i - 1][1] <= s[0]);
+    }
+    return this.disjoint;
+  }
+  private disjoint: boolean | null = null;
 
   /**
    * alloc_vmemmap_page_list(): (end - start) / PAGE_SIZE pages on the node of the struct page at

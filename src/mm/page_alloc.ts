@@ -730,6 +730,12 @@ export class PageAllocator {
     const zone = this.zoneOf(pfn);
     if (zone !== null && zone.lazy.length > 0 && findRange(zone.lazy, pfn) >= 0)
       return { start: top, order: max, lazy: true };
+    // pfn heading a block of order h, aligned to it: a block of a lower order containing pfn
+    // would start at pfn too, where the index holds h alone, so the scan below would find
+    // this one first (the common case: a walk from block to block).
+    const h = this.subTopOrder.get(pfn);
+    if (h >= 0 && this.freeOfOrder[h] !== 0 && pfn % pow2(h) === 0)
+      return { start: pfn, order: h, lazy: false };
     for (let o = 0; o < max; o++) {
       if (this.freeOfOrder[o] === 0) continue;
       const start = pfn - (pfn % pow2(o));

@@ -576,6 +576,13 @@ export class KernelPageTables {
   }
 
   /**
+   * translateRangeWords() reads a PTE table held as runs of words a run at a time (false: entry
+   * by entry; test/core/tlb_store.test.ts checks it against walks).
+   */
+  rangeByRuns = true;
+  private readonly rangeRuns = new PteRuns(64);
+
+  /**
    * translateRange() without an object per page: out[i] is the tlbWord() of page vpn + i
    * (0: unmapped; frame + 1 mapped writable; -(frame + 1) read-only). Returns out.
    */
@@ -613,7 +620,25 @@ export class KernelPageTables {
         const table = this.leafTable;
         out[i] = this.fillWord(v, tlbWord(this.leafFrame, writable));
         i++;
-        for (let idx = this.leafIdx + 1; idx < this.entriesPerTable && i < n; idx++, i++) {
+        const idx0 = this.leafIdx + 1;
+        const m = Math.min(this.entriesPerTable - idx0, n - i);
+        const b = this.rangeRuns;
+        const runs = this.rangeByRuns && m > 1 ? this.pteRuns(table, idx0, m, b) : -1;
+        if (runs >= 0) {
+          // Held as runs of entries mapping frames a step apart: the same words, decoded once
+          // a run, and the same TLB lookups and fills in the same order.
+          for (let r = 0; r < runs; r++) {
+            const p0 = b.pfn[r];
+            const step = b.step[r];
+            const wr = b.writable[r] === 1;
+            for (let k = 0; k < b.len[r]; k++, i++) {
+              const cached = this.tlb.get(vpn + i);
+              out[i] = cached !== 0 ? cached : this.fillWord(vpn + i, tlbWord(p0 + k * step, wr));
+            }
+          }
+          continue;
+        }
+        for (let idx = idx0; idx < this.entriesPerTable && i < n; idx++, i++) {
           const cached = this.tlb.get(vpn + i);
           if (cached !== 0) {
             out[i] = cached;

@@ -54,6 +54,8 @@ const FRAME_STORE_KEEPS_BYTES = [
   "render",
   "unlist",
   "renderStructPage",
+  "ownIsRendered",
+  "ownIsFreed",
   "writable",
   "writeRunsWord",
   "renderRuns",
