@@ -259,6 +259,7 @@ export class Kernel {
         refcountOff: PAGE_OFF.refcount,
         mapcountOff: PAGE_OFF.mapcount,
       },
+      (first, n, out, v, off, asFree) => this.initStructPages(first, n, out, v, off, asFree),
     );
     this.memblock = new Memblock(spec.nodes, pow2(spec.arch.pageShift));
     this.buddy = new PageAllocator(spec.nodes, spec.arch.maxPageOrder, this.faults);
@@ -426,6 +427,92 @@ export class Kernel {
       // A block memblock_free_all() put on a list and the allocator took off since: list_del()
       // left LIST_POISON1/2 (its vmemmap page was not written since, or is a folio's tails).
       LruWords.poisonInto(v, off);
+    }
+  }
+
+  /**
+   * initStructPage() for the n consecutive struct pages from firstPfn, struct page i at
+   * off + i * struct page size: the same bytes. Where the run lies in one zone, one boot
+   * reservation state and one present state, those lookups (and the node/zone links) are done
+   * once; the buddy's heads and boot-list leavers are still asked per pfn. Elsewhere (a run
+   * across a zone, reservation or hole boundary) it is initStructPage() per struct page.
+   */
+  initStructPages(
+    firstPfn: number,
+    n: number,
+    out: Uint8Array,
+    v: DataView,
+    off: number,
+    asFree: boolean,
+  ): void {
+    const sps = this.layout.size;
+    const end = firstPfn + n;
+    const z = this.pfnZone(firstPfn);
+    let r: ReservedRange | null = null;
+    let present = true;
+    let uniform = z !== null && end <= this.lastZone!.endPfn;
+    if (uniform && !asFree) {
+      r = this.bootReservedAt(firstPfn);
+      uniform = r !== null ? end <= r.endPfn : !startsWithin(this.bootReserved, firstPfn, end);
+      if (uniform) {
+        present = this.isPresent(firstPfn);
+        uniform = present
+          ? end <= this.lastPresent!.endPfn
+          : !startsWithin(this.presentRanges, firstPfn, end);
+      }
+    }
+    if (!uniform || z === null) {
+      for (let i = 0; i < n; i++) this.initStructPage(firstPfn + i, out, v, off + i * sps, asFree);
+      return;
+    }
+    const reserved = !asFree && ((r !== null && r.use !== "hugetlb") || !present);
+    const links = this.linksOf(z.nid, z.zone);
+    const flags0 = reserved ? links[0] | (1 << PG.reserved) : links[0];
+    const flags1 = links[1];
+    const refcount = reserved ? 1 : 0;
+    const sections = reserved && r?.use === "vmemmap" && this.bootmemSections.size > 0;
+    const perPmd = this.geometry.pmdSize / this.pageSize;
+    // The bootmem section of the PMD block being rendered (one lookup per block).
+    let block = -1;
+    let sec: number | undefined;
+    const buddy = this.buddy;
+    const lru = buddy.lru;
+    // &page->lru of the first struct page; each next one is sps bytes further.
+    let low = this.vmemmapBaseLo + firstPfn * sps + PAGE_OFF.lruNext;
+    for (let i = 0; i < n; i++, low += sps) {
+      const pfn = firstPfn + i;
+      const o = off + i * sps;
+      v.setUint32(o + PAGE_OFF.flags, flags0, true);
+      v.setUint32(o + PAGE_OFF.flags + 4, flags1, true);
+      const lo = low >>> 0;
+      const hi = (this.vmemmapBaseHi + Math.floor(low / 2 ** 32)) >>> 0;
+      v.setUint32(o + PAGE_OFF.lruNext, lo, true);
+      v.setUint32(o + PAGE_OFF.lruNext + 4, hi, true);
+      v.setUint32(o + PAGE_OFF.lruPrev, lo, true);
+      v.setUint32(o + PAGE_OFF.lruPrev + 4, hi, true);
+      v.setUint32(o + PAGE_OFF.mapcount, 0xffffffff, true);
+      v.setUint32(o + PAGE_OFF.refcount, refcount, true);
+      if (reserved) {
+        if (sections) {
+          const b = Math.floor(pfn / perPmd) * perPmd;
+          if (b !== block) {
+            block = b;
+            sec = this.bootmemSections.get(b);
+          }
+          if (sec !== undefined) {
+            v.setUint32(o + PAGE_OFF.private, sec * 16 + BOOTMEM_SECTION_INFO, true);
+            v.setUint32(o + PAGE_OFF.refcount, 2, true);
+          }
+        }
+        continue;
+      }
+      const order = buddy.headOrder(pfn);
+      if (order >= 0) {
+        v.setUint32(o + PAGE_OFF.pageType, BUDDY_PAGE_TYPE, true);
+        v.setUint32(o + PAGE_OFF.private, order, true);
+        const zone = lru !== null ? buddy.zoneOf(pfn) : null;
+        if (lru !== null && zone !== null) lru.render(zone, v, o, pfn, order);
+      } else if (lru?.leftBootList(pfn)) LruWords.poisonInto(v, o);
     }
   }
 
@@ -857,4 +944,17 @@ export class Kernel {
   assertPfnValid(pfn: number): void {
     if (!this.memmap.backing(pfn)) throw new Oops(`pfn ${pfn} has no memmap`, { pfn });
   }
+}
+
+/** Whether a range of a list sorted by startPfn starts in (from, to). */
+function startsWithin(sorted: readonly PfnRange[], from: number, to: number): boolean {
+  // The first range that starts after from, by binary search.
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid].startPfn <= from) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < sorted.length && sorted[lo].startPfn < to;
 }

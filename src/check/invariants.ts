@@ -337,9 +337,9 @@ function rawWord(c: CheckContext, voff: number): bigint | null {
 function summarizeFrame(
   c: CheckContext,
   frame: number,
-  memo: Map<number, FrameSummary>,
+  memo: Map<number, FrameSummary> | null,
 ): FrameSummary {
-  const hit = memo.get(frame) ?? c.tailSummaries.get(frame);
+  const hit = memo?.get(frame) ?? c.tailSummaries.get(frame);
   if (hit) return hit;
   const k = c.k;
   const sps = k.spec.structPageSize;
@@ -377,25 +377,44 @@ function summarizeFrame(
     let lo0 = 0;
     let hi0 = 0;
     const headSlots: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const off = i * sps;
-      if ((u32(off) >>> headBit) & 1) {
-        headSlots.push(i);
-        continue;
+    if (words !== null) {
+      // The same loop as below, on the words directly (the common case, and the hot one).
+      const step = sps >> 2;
+      const ciw = ci >> 2;
+      for (let i = 0, w = 0; i < n; i++, w += step) {
+        if ((words[w] >>> headBit) & 1) {
+          headSlots.push(i);
+          continue;
+        }
+        if (info === null) continue;
+        const lo = words[w + ciw];
+        const hi = words[w + ciw + 1];
+        if (info === undefined) {
+          info = (BigInt(hi) << 32n) | BigInt(lo);
+          lo0 = lo;
+          hi0 = hi;
+        } else if (lo !== lo0 || hi !== hi0) info = null;
       }
-      if (info === null) continue;
-      const lo = u32(off + ci);
-      const hi = u32(off + ci + 4);
-      if (info === undefined) {
-        info = (BigInt(hi) << 32n) | BigInt(lo);
-        lo0 = lo;
-        hi0 = hi;
-      } else if (lo !== lo0 || hi !== hi0) info = null;
-    }
+    } else
+      for (let i = 0; i < n; i++) {
+        const off = i * sps;
+        if ((u32(off) >>> headBit) & 1) {
+          headSlots.push(i);
+          continue;
+        }
+        if (info === null) continue;
+        const lo = u32(off + ci);
+        const hi = u32(off + ci + 4);
+        if (info === undefined) {
+          info = (BigInt(hi) << 32n) | BigInt(lo);
+          lo0 = lo;
+          hi0 = hi;
+        } else if (lo !== lo0 || hi !== hi0) info = null;
+      }
     if (info === undefined) info = null;
     s = { info, headSlots };
   }
-  memo.set(frame, s);
+  memo?.set(frame, s);
   // A published shared tail never changes (a write to it is reported and drops this entry).
   if (c.sharedTails.has(frame)) c.tailSummaries.set(frame, s);
   return s;
@@ -432,7 +451,11 @@ export function checkFolio(
 ): Violation[] {
   const out: Violation[] = [];
   const k = c.k;
-  const memo = opts.memo ?? new Map<number, FrameSummary>();
+  // One folio alone needs no map of summaries: a frame it maps twice is the one just before
+  // (an alias, a shared tail), or a shared tail (kept in c.tailSummaries).
+  const memo = opts.memo ?? null;
+  let sumFrame = -1;
+  let sumOf: FrameSummary | null = null;
   const sps = k.spec.structPageSize;
   const ps = k.pageSize;
   const head = f.headPfn;
@@ -601,7 +624,14 @@ export function checkFolio(
       if (found < 8 && out.length === found) aliasOk = m.writable;
       if (vpn !== firstVpn + 1 && vpn !== lastVpn) continue;
     }
-    const s = ps % sps === 0 ? summarizeFrame(c, m.frame, memo) : null;
+    let s: FrameSummary | null = null;
+    if (ps % sps === 0) {
+      if (m.frame !== sumFrame) {
+        sumOf = summarizeFrame(c, m.frame, memo);
+        sumFrame = m.frame;
+      }
+      s = sumOf;
+    }
     if (s && s.info !== null) {
       // Every slot holds the same word: compound_head is monotone in the address, so the
       // first and the last pfn of the page decide for all of them.

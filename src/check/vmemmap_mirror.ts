@@ -7,6 +7,7 @@
 // leak invariants need. No kernel file mirrored; the walk is include/linux/pgtable.h's.
 
 import type { Kernel } from "../kernel.ts";
+import type { DecodedPte } from "../machine/spec.ts";
 
 export interface Mapping {
   frame: number;
@@ -393,7 +394,7 @@ export class VmemmapMirror {
       snap[2 * i] = lo;
       snap[2 * i + 1] = hi;
       if (lo === 0 && hi === 0) continue;
-      const e = this.k.spec.arch.pte.decode((BigInt(hi) << 32n) | BigInt(lo), level);
+      const e = this.decode(lo, hi, level);
       if (!e?.present) continue;
       if (e.table) {
         st.children.set(i, e.pfn);
@@ -437,13 +438,29 @@ export class VmemmapMirror {
         if (child !== undefined) this.visit(child, level + 1, vpn, seen);
         continue;
       }
-      const e = this.k.spec.arch.pte.decode((BigInt(hi) << 32n) | BigInt(lo), level);
+      const e = this.decode(lo, hi, level);
       if (!e?.present) continue;
       if (e.table) {
         st.children.set(i, e.pfn);
         this.visit(e.pfn, level + 1, vpn, seen);
       } else this.addLeaf(vpn, e.pfn, e.writable, level, tablePfn);
     }
+  }
+
+  /** One entry written in place (no BigInt) where the architecture can, decode() otherwise. */
+  private readonly decoded: DecodedPte = {
+    present: false,
+    writable: false,
+    huge: false,
+    table: false,
+    pfn: 0,
+  };
+
+  private decode(lo: number, hi: number, level: number): DecodedPte | null {
+    const pte = this.k.spec.arch.pte;
+    if (pte.decodeParts !== undefined)
+      return pte.decodeParts(lo, hi, level, this.decoded) ? this.decoded : null;
+    return pte.decode((BigInt(hi) << 32n) | BigInt(lo), level);
   }
 
   private undoEntry(st: TableState, i: number, lo: number, hi: number): void {
