@@ -39,44 +39,153 @@ const MAX_LOG = 1 << 20;
 /** Huge leaves are at least this many vmemmap pages (a PMD of 4 KiB pages maps 512). */
 const HUGE_BLOCK = 512;
 
-type PteLeaf = Mapping & { owner: number };
+/** One span of PTE-level leaves: frame, owning table, and 0 (none) / 1 (read-only) / 2 (writable). */
+interface LeafBlock {
+  frame: Float64Array;
+  owner: Float64Array;
+  state: Uint8Array;
+}
 
 /**
- * vpn -> PTE-level leaf, as a Map would keep them, in arrays of one page table's span: one map
- * lookup per span (and none for the span looked at last), not one per vmemmap page.
+ * vpn -> PTE-level leaf (frame, writable, the table that made it), as a Map would keep them, in
+ * typed arrays of one page table's span: one map lookup per span (and none for the span looked
+ * at last), not one per vmemmap page, and no object per leaf.
  */
 class LeafArrays {
-  private readonly blocks = new Map<number, Array<PteLeaf | undefined>>();
+  private readonly blocks = new Map<number, LeafBlock>();
   private lastKey = Number.NaN;
-  private last: Array<PteLeaf | undefined> | undefined = undefined;
+  private last: LeafBlock | undefined = undefined;
+  /** The index in its block of the vpn the last at() looked up. */
+  i = 0;
   constructor(private readonly span: number) {}
 
-  private block(key: number, create: boolean): Array<PteLeaf | undefined> | undefined {
-    if (key === this.lastKey && (this.last !== undefined || !create)) return this.last;
-    let b = this.blocks.get(key);
-    if (b === undefined && create) {
-      b = new Array<PteLeaf | undefined>(this.span).fill(undefined);
+  /** The block holding vpn's leaf if it has one (its index in `i`), else undefined. */
+  at(vpn: number): LeafBlock | undefined {
+    const key = Math.floor(vpn / this.span);
+    if (key !== this.lastKey) {
+      this.lastKey = key;
+      this.last = this.blocks.get(key);
+    }
+    this.i = vpn - key * this.span;
+    const b = this.last;
+    return b !== undefined && b.state[this.i] !== 0 ? b : undefined;
+  }
+
+  set(vpn: number, frame: number, writable: boolean, owner: number): void {
+    const key = Math.floor(vpn / this.span);
+    let b = key === this.lastKey ? this.last : this.blocks.get(key);
+    if (b === undefined) {
+      b = {
+        frame: new Float64Array(this.span),
+        owner: new Float64Array(this.span),
+        state: new Uint8Array(this.span),
+      };
       this.blocks.set(key, b);
     }
     this.lastKey = key;
     this.last = b;
-    return b;
+    const i = vpn - key * this.span;
+    b.frame[i] = frame;
+    b.owner[i] = owner;
+    b.state[i] = writable ? 2 : 1;
+  }
+}
+
+/** Frames per block of FrameCounts (the frames a PMD of 4 KiB pages maps). */
+const COUNT_BLOCK = 512;
+
+/**
+ * frame -> how many PTE leaves map it, as a Map<number, number> would answer, kept as one
+ * typed array of counts per block of COUNT_BLOCK frames (a block goes when its last frame
+ * does): no map entry and no object per frame, and the frames of a range are read block by
+ * block. Iterates [frame, count] pairs, block by block in no particular block order.
+ */
+export class FrameCounts implements Iterable<[number, number]> {
+  private readonly blocks = new Map<number, Uint32Array>();
+  /** Distinct frames per block. */
+  private readonly distinct = new Map<number, number>();
+  private lastKey = Number.NaN;
+  private last: Uint32Array | undefined = undefined;
+  /** Distinct frames counted. */
+  size = 0;
+
+  private block(key: number): Uint32Array | undefined {
+    if (key !== this.lastKey) {
+      this.lastKey = key;
+      this.last = this.blocks.get(key);
+    }
+    return this.last;
   }
 
-  get(vpn: number): PteLeaf | undefined {
-    const key = Math.floor(vpn / this.span);
-    return this.block(key, false)?.[vpn - key * this.span];
+  get(frame: number): number | undefined {
+    const key = Math.floor(frame / COUNT_BLOCK);
+    const n = this.block(key)?.[frame - key * COUNT_BLOCK] ?? 0;
+    return n === 0 ? undefined : n;
   }
 
-  set(vpn: number, leaf: PteLeaf): void {
-    const key = Math.floor(vpn / this.span);
-    (this.block(key, true) as Array<PteLeaf | undefined>)[vpn - key * this.span] = leaf;
+  has(frame: number): boolean {
+    return this.get(frame) !== undefined;
   }
 
-  delete(vpn: number): void {
-    const key = Math.floor(vpn / this.span);
-    const b = this.block(key, false);
-    if (b !== undefined) b[vpn - key * this.span] = undefined;
+  /** One more leaf maps frame. */
+  add(frame: number): void {
+    const key = Math.floor(frame / COUNT_BLOCK);
+    let b = this.block(key);
+    if (b === undefined) {
+      b = new Uint32Array(COUNT_BLOCK);
+      this.blocks.set(key, b);
+      this.distinct.set(key, 0);
+      this.last = b;
+    }
+    const i = frame - key * COUNT_BLOCK;
+    if (b[i]++ === 0) {
+      this.size++;
+      this.distinct.set(key, (this.distinct.get(key) as number) + 1);
+    }
+  }
+
+  /** One leaf fewer maps frame (nothing when none did). */
+  remove(frame: number): void {
+    const key = Math.floor(frame / COUNT_BLOCK);
+    const b = this.block(key);
+    const i = frame - key * COUNT_BLOCK;
+    if (b === undefined || b[i] === 0) return;
+    if (--b[i] !== 0) return;
+    this.size--;
+    const d = (this.distinct.get(key) as number) - 1;
+    if (d > 0) this.distinct.set(key, d);
+    else {
+      this.blocks.delete(key);
+      this.distinct.delete(key);
+      this.last = undefined;
+    }
+  }
+
+  /** Calls fn for every counted frame of [start, end), in increasing order. */
+  forEachIn(start: number, end: number, fn: (frame: number) => void): void {
+    const first = Math.floor(start / COUNT_BLOCK);
+    const stop = Math.ceil(end / COUNT_BLOCK);
+    // Whichever is fewer: the range's blocks, or the blocks there are.
+    const keys =
+      stop - first <= this.blocks.size
+        ? null
+        : [...this.blocks.keys()].filter((k) => k >= first && k < stop).sort((x, y) => x - y);
+    for (let j = 0, key = first; keys === null ? key < stop : j < keys.length; j++, key++) {
+      if (keys !== null) key = keys[j];
+      const b = this.blocks.get(key);
+      if (b === undefined) continue;
+      const base = key * COUNT_BLOCK;
+      const lo = Math.max(start, base) - base;
+      const hi = Math.min(end, base + COUNT_BLOCK) - base;
+      for (let i = lo; i < hi; i++) if (b[i] !== 0) fn(base + i);
+    }
+  }
+
+  *[Symbol.iterator](): Iterator<[number, number]> {
+    for (const [key, b] of this.blocks) {
+      const base = key * COUNT_BLOCK;
+      for (let i = 0; i < COUNT_BLOCK; i++) if (b[i] !== 0) yield [base + i, b[i]];
+    }
   }
 }
 
@@ -89,7 +198,7 @@ export class VmemmapMirror {
     { frame: number; nrPages: number; writable: boolean; owner: number }
   >();
   /** Frame -> number of PTE leaves mapping it. */
-  private readonly refs = new Map<number, number>();
+  private readonly refs = new FrameCounts();
   private readonly tables = new Map<number, TableState>();
   private readonly levels: number;
   private readonly entries: number;
@@ -116,6 +225,7 @@ export class VmemmapMirror {
     this.entries = 2 ** (arch.pageShift - 3);
     this.vpnShiftPerLevel = arch.levelShifts.map((s) => s - arch.pageShift);
     this.pte = new LeafArrays(this.entries);
+    this.pendingBefore = new LeafArrays(this.entries);
     // Page numbers of the walk are taken inside the VA space the top table spans (no sign
     // extension), then made relative to the vmemmap base.
     const vaBits = BigInt(arch.levelShifts[0] + arch.pageShift - 3);
@@ -130,13 +240,28 @@ export class VmemmapMirror {
   }
 
   translate(vpn: number): Mapping | null {
-    const m = this.pte.get(vpn);
-    if (m) return m;
+    return this.lookup(vpn) ? { frame: this.foundFrame, writable: this.foundWritable } : null;
+  }
+
+  /** What lookup() found last. */
+  private foundFrame = 0;
+  private foundWritable = false;
+
+  /** translate() without an object: true when vpn is mapped (then foundFrame, foundWritable). */
+  private lookup(vpn: number): boolean {
+    const b = this.pte.at(vpn);
+    if (b !== undefined) {
+      this.foundFrame = b.frame[this.pte.i];
+      this.foundWritable = b.state[this.pte.i] === 2;
+      return true;
+    }
     const first = this.hugeByBlock.get(Math.floor(vpn / HUGE_BLOCK));
-    if (first === undefined) return null;
+    if (first === undefined) return false;
     const h = this.huge.get(first);
-    if (!h || vpn < first || vpn >= first + h.nrPages) return null;
-    return { frame: h.frame + (vpn - first), writable: h.writable };
+    if (!h || vpn < first || vpn >= first + h.nrPages) return false;
+    this.foundFrame = h.frame + (vpn - first);
+    this.foundWritable = h.writable;
+    return true;
   }
 
   /** How many vmemmap pages map `frame` (0: not part of the memmap). */
@@ -153,8 +278,6 @@ export class VmemmapMirror {
 
   /** Huge leaves by block of HUGE_BLOCK frames they map: block -> first vpns of the leaves. */
   private readonly hugeByFrameBlock = new Map<number, number[]>();
-  /** The distinct frames PTE leaves map, per block of HUGE_BLOCK frames. */
-  private readonly refsByBlock = new Map<number, Set<number>>();
 
   /**
    * Calls fn for every distinct frame of [start, end) a PTE leaf maps (in no particular order),
@@ -168,15 +291,7 @@ export class VmemmapMirror {
   ): void {
     const seenLeaves = new Set<number>();
     for (let b = Math.floor(start / HUGE_BLOCK); b * HUGE_BLOCK < end; b++) {
-      const mapped = this.refsByBlock.get(b);
-      if (mapped) {
-        const lo = Math.max(start, b * HUGE_BLOCK);
-        const hi = Math.min(end, (b + 1) * HUGE_BLOCK);
-        // Whichever is shorter: the range's frames, or the block's mapped ones.
-        if (hi - lo <= mapped.size) {
-          for (let f = lo; f < hi; f++) if (mapped.has(f)) fn(f);
-        } else for (const f of mapped) if (f >= lo && f < hi) fn(f);
-      }
+      this.refs.forEachIn(Math.max(start, b * HUGE_BLOCK), Math.min(end, (b + 1) * HUGE_BLOCK), fn);
       const leaves = this.hugeByFrameBlock.get(b);
       if (leaves)
         for (const vpn of leaves) {
@@ -197,7 +312,7 @@ export class VmemmapMirror {
   private readonly hugeByBlock = new Map<number, number>();
 
   /** PTE leaves: frame -> count. */
-  pteRefs(): ReadonlyMap<number, number> {
+  pteRefs(): FrameCounts {
     return this.refs;
   }
 
@@ -486,18 +601,11 @@ export class VmemmapMirror {
     owner: number,
   ): void {
     if (level === this.levels - 1) {
-      const old = this.pte.get(vpn);
-      if (old) this.removeLeaf(vpn, level, old.owner);
-      this.pte.set(vpn, { frame, writable, owner });
-      const n = this.refs.get(frame) ?? 0;
-      this.refs.set(frame, n + 1);
-      if (n === 0) {
-        const b = Math.floor(frame / HUGE_BLOCK);
-        const set = this.refsByBlock.get(b);
-        if (set) set.add(frame);
-        else this.refsByBlock.set(b, new Set([frame]));
-      }
-      this.noteChange(vpn, null);
+      const old = this.pte.at(vpn);
+      if (old !== undefined) this.removeLeaf(vpn, level, old.owner[this.pte.i]);
+      this.pte.set(vpn, frame, writable, owner);
+      this.refs.add(frame);
+      this.noteChange(vpn, false, 0, false);
       return;
     }
     const nrPages = 2 ** this.vpnShiftPerLevel[level];
@@ -512,24 +620,20 @@ export class VmemmapMirror {
       if (l) l.push(vpn);
       else this.hugeByFrameBlock.set(b, [vpn]);
     }
-    for (let j = 0; j < nrPages; j++) this.noteChange(vpn + j, null);
+    for (let j = 0; j < nrPages; j++) this.noteChange(vpn + j, false, 0, false);
   }
 
   /** Takes out the leaf table `owner` made at vpn, if it is still there. */
   private removeLeaf(vpn: number, level: number, owner: number): void {
     if (level === this.levels - 1) {
-      const m = this.pte.get(vpn);
-      if (!m || m.owner !== owner) return;
-      this.pte.delete(vpn);
-      const n = (this.refs.get(m.frame) ?? 1) - 1;
-      if (n <= 0) {
-        this.refs.delete(m.frame);
-        const b = Math.floor(m.frame / HUGE_BLOCK);
-        const set = this.refsByBlock.get(b);
-        set?.delete(m.frame);
-        if (set && set.size === 0) this.refsByBlock.delete(b);
-      } else this.refs.set(m.frame, n);
-      this.noteChange(vpn, m);
+      const b = this.pte.at(vpn);
+      const i = this.pte.i;
+      if (b === undefined || b.owner[i] !== owner) return;
+      const frame = b.frame[i];
+      const writable = b.state[i] === 2;
+      b.state[i] = 0;
+      this.refs.remove(frame);
+      this.noteChange(vpn, true, frame, writable);
       return;
     }
     const h = this.huge.get(vpn);
@@ -543,21 +647,27 @@ export class VmemmapMirror {
       if (l.length) this.hugeByFrameBlock.set(b, l);
       else this.hugeByFrameBlock.delete(b);
     }
-    for (let j = 0; j < h.nrPages; j++)
-      this.noteChange(vpn + j, { frame: h.frame + j, writable: h.writable });
+    for (let j = 0; j < h.nrPages; j++) this.noteChange(vpn + j, true, h.frame + j, h.writable);
   }
 
-  private readonly pending = new Map<number, VpnChange>();
+  /**
+   * The vpns noted since the last finishChanges(), in the order they were first noted, and per
+   * vpn its first "before" (kept as a leaf whose owner is 1 when there was one, 0 when none).
+   */
+  private readonly pendingVpns: number[] = [];
+  private readonly pendingBefore: LeafArrays;
 
   /** The first walk is under way (noteChange() keeps nothing). */
   private building = false;
 
   /** A translation of vpn is going (before) or coming (null); finishChanges() reads what it became. */
-  private noteChange(vpn: number, before: Mapping | null): void {
+  private noteChange(vpn: number, hadBefore: boolean, frame: number, writable: boolean): void {
     if (this.building) return;
     // Only the first "before" of a vpn counts; "after" is read once the walk is complete, so a
     // removal and a re-add in either order (a PMD split, a table swapped) merge into one.
-    if (!this.pending.has(vpn)) this.pending.set(vpn, { vpn, before, after: null });
+    if (this.pendingBefore.at(vpn) !== undefined) return;
+    this.pendingBefore.set(vpn, hadBefore ? frame : 0, writable, hadBefore ? 1 : 0);
+    this.pendingVpns.push(vpn);
   }
 
   private dropTable(tablePfn: number): void {
@@ -574,16 +684,25 @@ export class VmemmapMirror {
 
   private finishChanges(): void {
     const out: VpnChange[] = [];
-    for (const c of this.pending.values()) {
-      c.after = this.translate(c.vpn);
-      const same =
-        c.before !== null &&
-        c.after !== null &&
-        c.before.frame === c.after.frame &&
-        c.before.writable === c.after.writable;
-      if (!same && !(c.before === null && c.after === null)) out.push(c);
+    const marks = this.pendingBefore;
+    for (const vpn of this.pendingVpns) {
+      const b = marks.at(vpn) as LeafBlock;
+      const i = marks.i;
+      const hadBefore = b.owner[i] === 1;
+      const frame = b.frame[i];
+      const writable = b.state[i] === 2;
+      b.state[i] = 0;
+      const hasAfter = this.lookup(vpn);
+      if (hadBefore && hasAfter && frame === this.foundFrame && writable === this.foundWritable)
+        continue;
+      if (!hadBefore && !hasAfter) continue;
+      out.push({
+        vpn,
+        before: hadBefore ? { frame, writable } : null,
+        after: hasAfter ? { frame: this.foundFrame, writable: this.foundWritable } : null,
+      });
     }
-    this.pending.clear();
+    this.pendingVpns.length = 0;
     this.changes = out;
   }
 }

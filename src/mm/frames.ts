@@ -366,8 +366,11 @@ interface PatternClass {
    * live ones.
    */
   ids: Map<number, number>;
-  /** The same for ids whose memmap offset falls as the frame number grows (dirs[id] = -1). */
-  down: Map<number, number>;
+  /**
+   * The same for ids whose memmap offset falls as the frame number grows (dirs[id] = -1); null
+   * until the class has one (most never do).
+   */
+  down: Map<number, number> | null;
   /** Live ids of the class; the class goes when it reaches 0. */
   live: number;
   /** The pattern at voff 0, made by the class's first state and shared by all of them. */
@@ -391,6 +394,8 @@ interface Chunk {
 
 /** Page buffers kept for reuse after the last frame holding them let go (16 MiB at most). */
 const SPARE_BUFFERS = 4096;
+/** How many emptied "tails" classes FrameStore keeps for reuse. */
+const SPARE_CLASSES = 4096;
 /** Entries of the frame -> id cache (a power of two). */
 const ID_CACHE = 1024;
 
@@ -473,6 +478,8 @@ export class FrameStore {
    * legacy folio makes one per folio, so the key is the bigint itself, not a string of it.
    */
   private readonly tailClasses = new Map<bigint, PatternClass>();
+  /** Plain "tails" classes no id belongs to any more, reused by patternId(). */
+  private readonly spareTailClasses: PatternClass[] = [];
   /** Own-bytes buffers no frame holds any more, reused by newOwn() (no 4 KiB allocation). */
   private readonly spareBytes: Uint8Array[] = [];
   private readonly spareViews: DataView[] = [];
@@ -641,7 +648,12 @@ export class FrameStore {
       // Plain tails: one class per compound word, looked up by the word itself.
       cls = this.tailClasses.get(p.info);
       if (cls === undefined) {
-        cls = { key: "", tailInfo: p.info, ids: new Map(), down: new Map(), live: 0, pat: null };
+        // A class the last folio left, if any (no object and Map per folio).
+        const spare = this.spareTailClasses.pop();
+        if (spare !== undefined) {
+          cls = spare;
+          cls.tailInfo = p.info;
+        } else cls = { key: "", tailInfo: p.info, ids: new Map(), down: null, live: 0, pat: null };
         this.tailClasses.set(p.info, cls);
       }
       const l = this.lastClass;
@@ -672,7 +684,7 @@ export class FrameStore {
       else key = `t|${p.info}|${p.zeroBase === true}|${p.flags ?? ""}`;
       cls = this.classes.get(key);
       if (cls === undefined) {
-        cls = { key, tailInfo: null, ids: new Map(), down: new Map(), live: 0, pat: null };
+        cls = { key, tailInfo: null, ids: new Map(), down: null, live: 0, pat: null };
         this.classes.set(key, cls);
       }
       this.lastClass = {
@@ -703,7 +715,9 @@ export class FrameStore {
       this.dirs[last] === dir
     )
       return last;
-    const have = (dir === 1 ? cls.ids : cls.down).get(smallKey(delta / this.pageSize));
+    const map = dir === 1 ? cls.ids : cls.down;
+    if (map === null) return 0;
+    const have = map.get(smallKey(delta / this.pageSize));
     if (
       have !== undefined &&
       this.kinds[have] !== ID_FREE &&
@@ -788,7 +802,8 @@ export class FrameStore {
       dir,
     );
     cls.live++;
-    const map = dir === 1 ? cls.ids : cls.down;
+    let map = dir === 1 ? cls.ids : cls.down;
+    if (map === null) map = cls.down = new Map();
     map.set(key, id);
     if (map.size > 2 * cls.live + 64) {
       // Sweep the entries of freed ids (amortised: at most one sweep per live + 64 new ids).
@@ -834,9 +849,17 @@ export class FrameStore {
     if (cls !== null) {
       cls.live--;
       if (cls.live === 0) {
-        if (cls.tailInfo !== null) this.tailClasses.delete(cls.tailInfo);
-        else this.classes.delete(cls.key);
         if (this.lastClass?.cls === cls) this.lastClass = null;
+        if (cls.tailInfo !== null) {
+          this.tailClasses.delete(cls.tailInfo);
+          if (this.spareTailClasses.length < SPARE_CLASSES) {
+            // No id is this class's any more, so it can serve the next plain "tails" class. Its
+            // maps keep their stale entries (a Map clear() allocates a new table): classHas()
+            // takes an entry only for a live id of the class, and classId() sweeps them.
+            cls.pat = null;
+            this.spareTailClasses.push(cls);
+          }
+        } else this.classes.delete(cls.key);
       }
     } else if (kind === ID_OWN && this.spareBytes.length < SPARE_BUFFERS) {
       // No frame reads these bytes any more (view() answers are good until the next change).
@@ -937,9 +960,15 @@ export class FrameStore {
     const end = off + n;
     if (c.dense) {
       const d = c.dense;
-      for (let i = off; i < end; i++) {
-        this.drop(d[i], 1);
-        d[i] = id;
+      // Frames next to each other mostly held one id: dropped once per such run.
+      let i = off;
+      while (i < end) {
+        const old = d[i];
+        let j = i + 1;
+        while (j < end && d[j] === old) j++;
+        d.fill(id, i, j);
+        this.drop(old, j - i);
+        i = j;
       }
       return;
     }

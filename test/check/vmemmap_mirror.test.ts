@@ -14,7 +14,8 @@ import {
   isNoop,
   stepArbitrary,
 } from "../../src/check/run.ts";
-import { VmemmapMirror } from "../../src/check/vmemmap_mirror.ts";
+import { FrameCounts, VmemmapMirror } from "../../src/check/vmemmap_mirror.ts";
+import type { Mapping, VpnChange } from "../../src/check/vmemmap_mirror.ts";
 import { DESIGNS } from "../../src/kernel.ts";
 import type { Kernel } from "../../src/kernel.ts";
 import { ModelSession } from "../../src/scenario/run_model.ts";
@@ -47,6 +48,45 @@ function spotCheck(k: Kernel, m: VmemmapMirror): void {
   }
 }
 
+/** Every vmemmap page of the present sections -> "frame/w" or "frame/r" (absent: unmapped). */
+function translations(k: Kernel, m: VmemmapMirror): Map<number, string> {
+  const out = new Map<number, string>();
+  const perSection = 2 ** (k.spec.arch.sectionShift - k.spec.arch.pageShift);
+  for (const s of k.sections)
+    for (let v = m.vpnOfPfn(s.startPfn); v < m.vpnOfPfn(s.startPfn + perSection); v++) {
+      const t = m.translate(v);
+      if (t) out.set(v, `${t.frame}/${t.writable ? "w" : "r"}`);
+    }
+  return out;
+}
+
+const show = (t: Mapping | null) => (t ? `${t.frame}/${t.writable ? "w" : "r"}` : undefined);
+
+/**
+ * The mirror's change log between two states holds every vmemmap page whose translation
+ * differs between them, each with its translation before (its first entry) and after (its last).
+ */
+function expectLogMatches(
+  before: Map<number, string>,
+  after: Map<number, string>,
+  log: { changes: VpnChange[]; overflow: boolean },
+): void {
+  expect(log.overflow).toBe(false);
+  const first = new Map<number, string | undefined>();
+  const last = new Map<number, string | undefined>();
+  for (const c of log.changes) {
+    if (!first.has(c.vpn)) first.set(c.vpn, show(c.before));
+    last.set(c.vpn, show(c.after));
+    expect(show(c.before)).not.toBe(show(c.after));
+  }
+  for (const [vpn, was] of first) expect([vpn, was]).toEqual([vpn, before.get(vpn)]);
+  for (const [vpn, now] of last) expect([vpn, now]).toEqual([vpn, after.get(vpn)]);
+  const differ = new Set<number>();
+  for (const [vpn, t] of before) if (after.get(vpn) !== t) differ.add(vpn);
+  for (const [vpn, t] of after) if (before.get(vpn) !== t) differ.add(vpn);
+  for (const vpn of differ) expect([vpn, first.has(vpn)]).toEqual([vpn, true]);
+}
+
 describe("the incremental vmemmap mirror equals one built from the root", () => {
   for (const preset of PRESETS)
     for (const design of DESIGNS)
@@ -60,6 +100,8 @@ describe("the incremental vmemmap mirror equals one built from the root", () => 
             session.reset();
             const c = checkContext(model.k);
             c.mirror.refresh();
+            c.mirror.drainLog();
+            let was = translations(model.k, c.mirror);
             for (const s of steps) {
               if (isNoop(session, s)) continue;
               applyStep(model, session, s);
@@ -69,6 +111,9 @@ describe("the incremental vmemmap mirror equals one built from the root", () => 
               fresh.refresh();
               expect(picture(c.mirror)).toEqual(picture(fresh));
               spotCheck(model.k, c.mirror);
+              const now = translations(model.k, fresh);
+              expectLogMatches(was, now, c.mirror.drainLog());
+              was = now;
             }
           }),
           { seed: 20261206, numRuns: 3 },
@@ -103,5 +148,54 @@ describe("the incremental vmemmap mirror equals one built from the root", () => 
     expect(k.pgt.pteWrites).toBe(writes);
     c.mirror.refresh();
     expect(c.mirror.translate(vpn)?.frame).toBe(other);
+  });
+});
+
+describe("FrameCounts (the mirror's frame -> PTE-leaf count) answers as a Map would", () => {
+  it("under random additions and removals (fixed seed)", () => {
+    // Frames from a few blocks of 512 (and their edges), so blocks fill, empty and come back.
+    const frame = fc.oneof(
+      fc.integer({ min: 0, max: 3 * 512 - 1 }),
+      fc.constantFrom(0, 511, 512, 1023, 1024, 2 ** 34 - 1, 2 ** 34),
+    );
+    const op = fc.record({ add: fc.boolean(), frame });
+    fc.assert(
+      fc.property(
+        fc.array(op, { maxLength: 300 }),
+        fc.nat(2 ** 34 + 1),
+        fc.nat(2000),
+        (ops, a, len) => {
+          const counts = new FrameCounts();
+          const map = new Map<number, number>();
+          for (const o of ops) {
+            if (o.add) {
+              counts.add(o.frame);
+              map.set(o.frame, (map.get(o.frame) ?? 0) + 1);
+            } else {
+              counts.remove(o.frame);
+              const n = (map.get(o.frame) ?? 0) - 1;
+              if (n > 0) map.set(o.frame, n);
+              else map.delete(o.frame);
+            }
+            expect(counts.get(o.frame)).toBe(map.get(o.frame));
+            expect(counts.has(o.frame)).toBe(map.has(o.frame));
+            expect(counts.size).toBe(map.size);
+          }
+          const sorted = (e: Iterable<[number, number]>) => [...e].sort((x, y) => x[0] - y[0]);
+          expect(sorted(counts)).toEqual(sorted(map));
+          // The frames of a range, in increasing order; a range ending past a block's end too.
+          for (const [lo, hi] of [
+            [a % 1600, (a % 1600) + len],
+            [0, 2 ** 34 + 1],
+          ]) {
+            const got: number[] = [];
+            counts.forEachIn(lo, hi, (f) => got.push(f));
+            const want = [...map.keys()].filter((f) => f >= lo && f < hi).sort((x, y) => x - y);
+            expect(got).toEqual(want);
+          }
+        },
+      ),
+      { seed: 20261206, numRuns: 300, verbose: true },
+    );
   });
 });

@@ -1,0 +1,118 @@
+// The frame store (src/mm/frames.ts) under a pool's churn of plain "tails" patterns, one
+// compound word per folio, against the per-frame Map store (frames_reference.ts): folios'
+// tails come and go on frames of a chunk fragmented past the point where it goes dense, so
+// that their pattern classes die and are taken again by folios with other compound words (with
+// the entries of their earlier ids still in their maps), and runs of frames holding one id are
+// dropped at once. Every frame touched must read the same bytes, pattern and counts in both.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { type FramePattern, FrameStore, type TailFields } from "../../src/mm/frames.ts";
+import { MapFrameStore } from "./frames_reference.ts";
+
+const PAGE = 4096;
+const TAIL: TailFields = {
+  flagsOff: 0,
+  infoOff: 8,
+  mappingOff: 24,
+  privateOff: 40,
+  refcountOff: 52,
+  mapcountOff: 48,
+};
+
+/** A memmap_init() stand-in: bytes that depend on the pfn, and on asFree. */
+function initStructPage(pfn: number, _out: Uint8Array, v: DataView, off: number, asFree: boolean) {
+  v.setUint32(off, (pfn * 2654435761) >>> 0, true);
+  v.setUint32(off + 4, asFree ? 7 : 9, true);
+  v.setUint32(off + 16, pfn % 2 ** 32, true);
+  v.setUint32(off + 48, 0xffffffff, true);
+}
+
+/** Frames 4096..4096+600 (one chunk), backing the memmap from voff 0 on (a boot range). */
+const BASE = 4096;
+const SPAN = 600;
+
+type Op =
+  /** A folio's 7 tail frames take its tails pattern (prep_compound_page()). */
+  | { op: "tails"; frame: number; nr: number; folio: number; voffPage: number }
+  /** They go back to memory freed to the buddy (destroy_compound_page()). */
+  | { op: "freed"; frame: number; nr: number; voffPage: number }
+  /** A store to one frame (the head's page, written in place). */
+  | { op: "write"; frame: number; off: number; value: number };
+
+const frameArb = fc.integer({ min: 0, max: SPAN - 8 }).map((x) => BASE + x);
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      op: fc.constant("tails" as const),
+      frame: frameArb,
+      nr: fc.integer({ min: 1, max: 7 }),
+      // 12 folios: 12 compound words (a head's address + 1), more than live at once.
+      folio: fc.integer({ min: 0, max: 11 }),
+      voffPage: fc.integer({ min: 0, max: 700 }),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      op: fc.constant("freed" as const),
+      frame: frameArb,
+      nr: fc.integer({ min: 1, max: 7 }),
+      voffPage: fc.integer({ min: 0, max: 700 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant("write" as const),
+      frame: frameArb,
+      off: fc.integer({ min: 0, max: 63 }).map((x) => x * 64 + 8),
+      value: fc.nat(),
+    }),
+  },
+);
+
+function apply(s: FrameStore | MapFrameStore, o: Op): void {
+  if (o.op === "write") s.writeU32(o.frame, o.off, o.value);
+  else {
+    const p: FramePattern =
+      o.op === "tails"
+        ? {
+            kind: "tails",
+            voff: o.voffPage * PAGE,
+            info: 0xffffea0000000001n + BigInt(o.folio) * 32768n,
+          }
+        : { kind: "init", voff: o.voffPage * PAGE, asFree: true };
+    s.setPatternRange(o.frame, o.nr, p);
+  }
+}
+
+function bothAgree(ops: readonly Op[]): void {
+  const a = new FrameStore(PAGE, 64, initStructPage, TAIL);
+  const b = new MapFrameStore(PAGE, 64, initStructPage, TAIL);
+  a.addInitRange(BASE, SPAN, 0);
+  b.addInitRange(BASE, SPAN, 0);
+  // Every other frame written first: the chunk holds hundreds of runs (one id per frame).
+  for (let f = BASE; f < BASE + SPAN; f += 2) {
+    a.writeU32(f, 4, f);
+    b.writeU32(f, 4, f);
+  }
+  for (const o of ops) {
+    apply(a, o);
+    apply(b, o);
+  }
+  for (let f = BASE - 1; f <= BASE + SPAN; f++) {
+    expect(a.patternOf(f), `patternOf(${f})`).toEqual(b.patternOf(f));
+    expect(Buffer.from(a.view(f)).equals(Buffer.from(b.view(f))), `bytes of frame ${f}`).toBe(true);
+  }
+  expect(a.stats()).toEqual(b.stats());
+}
+
+describe("frame store: per-folio tails classes reused, dense runs dropped at once", () => {
+  it("folios' tails over a dense chunk, freed and taken again with other compound words, read as the Map store's", () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { minLength: 50, maxLength: 300 }), (ops) => bothAgree(ops)),
+      { seed: 7311, numRuns: 30 },
+    );
+  });
+});
