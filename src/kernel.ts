@@ -390,11 +390,41 @@ export class Kernel {
     const r = asFree ? null : this.bootReservedAt(pfn);
     const reserved = !asFree && ((r !== null && r.use !== "hugetlb") || !this.isPresent(pfn));
     const links = this.linksOf(z.nid, z.zone);
-    v.setUint32(off + PAGE_OFF.flags, reserved ? links[0] | (1 << PG.reserved) : links[0], true);
-    v.setUint32(off + PAGE_OFF.flags + 4, links[1], true);
-    // &page->lru, split in 32-bit halves so that no bigint is made per struct page.
+    this.storeInitFields(
+      v,
+      off,
+      reserved ? links[0] | (1 << PG.reserved) : links[0],
+      links[1],
+      this.vmemmapBaseLo + pfn * this.layout.size + PAGE_OFF.lruNext,
+      reserved ? 1 : 0,
+    );
+    if (reserved) {
+      if (r?.use === "vmemmap" && this.bootmemSections.size > 0) {
+        const perPmd = this.geometry.pmdSize / this.pageSize;
+        const sec = this.bootmemSections.get(Math.floor(pfn / perPmd) * perPmd);
+        if (sec !== undefined) storeBootmemSection(v, off, sec);
+      }
+      return;
+    }
+    this.storeBuddyState(v, off, pfn);
+  }
+
+  /**
+   * The fields memmap_init() gives every struct page: flags (as two 32-bit words), lru pointing
+   * to itself (its address's low 32 bits plus carry given as `low`: no bigint per struct page),
+   * _mapcount -1 and _refcount.
+   */
+  private storeInitFields(
+    v: DataView,
+    off: number,
+    flags0: number,
+    flags1: number,
+    low: number,
+    refcount: number,
+  ): void {
+    v.setUint32(off + PAGE_OFF.flags, flags0, true);
+    v.setUint32(off + PAGE_OFF.flags + 4, flags1, true);
     // (>>> 0 is the remainder modulo 2^32 of these exact integers, without a float modulo.)
-    const low = this.vmemmapBaseLo + pfn * this.layout.size + PAGE_OFF.lruNext;
     const lo = low >>> 0;
     const hi = (this.vmemmapBaseHi + Math.floor(low / 2 ** 32)) >>> 0;
     v.setUint32(off + PAGE_OFF.lruNext, lo, true);
@@ -402,20 +432,15 @@ export class Kernel {
     v.setUint32(off + PAGE_OFF.lruPrev, lo, true);
     v.setUint32(off + PAGE_OFF.lruPrev + 4, hi, true);
     v.setUint32(off + PAGE_OFF.mapcount, 0xffffffff, true);
-    v.setUint32(off + PAGE_OFF.refcount, reserved ? 1 : 0, true);
-    if (reserved) {
-      if (r?.use === "vmemmap" && this.bootmemSections.size > 0) {
-        const perPmd = this.geometry.pmdSize / this.pageSize;
-        const sec = this.bootmemSections.get(Math.floor(pfn / perPmd) * perPmd);
-        if (sec !== undefined) {
-          v.setUint32(off + PAGE_OFF.private, sec * 16 + BOOTMEM_SECTION_INFO, true);
-          v.setUint32(off + PAGE_OFF.refcount, 2, true);
-        }
-      }
-      return;
-    }
-    // The head of a free block: PG_buddy in page_type, the block's order in private, its
-    // free-list links in lru.
+    v.setUint32(off + PAGE_OFF.refcount, refcount, true);
+  }
+
+  /**
+   * What the buddy allocator left in the struct page of a free page: on the head of a free
+   * block, PG_buddy in page_type, the block's order in private and its free-list links in lru;
+   * on a page whose block left the boot free list since, list_del()'s poison.
+   */
+  private storeBuddyState(v: DataView, off: number, pfn: number): void {
     const order = this.buddy.headOrder(pfn);
     if (order >= 0) {
       v.setUint32(off + PAGE_OFF.pageType, BUDDY_PAGE_TYPE, true);
@@ -475,44 +500,21 @@ export class Kernel {
     // The bootmem section of the PMD block being rendered (one lookup per block).
     let block = -1;
     let sec: number | undefined;
-    const buddy = this.buddy;
-    const lru = buddy.lru;
     // &page->lru of the first struct page; each next one is sps bytes further.
     let low = this.vmemmapBaseLo + firstPfn * sps + PAGE_OFF.lruNext;
     for (let i = 0; i < n; i++, low += sps) {
       const pfn = firstPfn + i;
       const o = off + i * sps;
-      v.setUint32(o + PAGE_OFF.flags, flags0, true);
-      v.setUint32(o + PAGE_OFF.flags + 4, flags1, true);
-      const lo = low >>> 0;
-      const hi = (this.vmemmapBaseHi + Math.floor(low / 2 ** 32)) >>> 0;
-      v.setUint32(o + PAGE_OFF.lruNext, lo, true);
-      v.setUint32(o + PAGE_OFF.lruNext + 4, hi, true);
-      v.setUint32(o + PAGE_OFF.lruPrev, lo, true);
-      v.setUint32(o + PAGE_OFF.lruPrev + 4, hi, true);
-      v.setUint32(o + PAGE_OFF.mapcount, 0xffffffff, true);
-      v.setUint32(o + PAGE_OFF.refcount, refcount, true);
-      if (reserved) {
-        if (sections) {
-          const b = Math.floor(pfn / perPmd) * perPmd;
-          if (b !== block) {
-            block = b;
-            sec = this.bootmemSections.get(b);
-          }
-          if (sec !== undefined) {
-            v.setUint32(o + PAGE_OFF.private, sec * 16 + BOOTMEM_SECTION_INFO, true);
-            v.setUint32(o + PAGE_OFF.refcount, 2, true);
-          }
+      this.storeInitFields(v, o, flags0, flags1, low, refcount);
+      if (!reserved) this.storeBuddyState(v, o, pfn);
+      else if (sections) {
+        const b = Math.floor(pfn / perPmd) * perPmd;
+        if (b !== block) {
+          block = b;
+          sec = this.bootmemSections.get(b);
         }
-        continue;
+        if (sec !== undefined) storeBootmemSection(v, o, sec);
       }
-      const order = buddy.headOrder(pfn);
-      if (order >= 0) {
-        v.setUint32(o + PAGE_OFF.pageType, BUDDY_PAGE_TYPE, true);
-        v.setUint32(o + PAGE_OFF.private, order, true);
-        const zone = lru !== null ? buddy.zoneOf(pfn) : null;
-        if (lru !== null && zone !== null) lru.render(zone, v, o, pfn, order);
-      } else if (lru?.leftBootList(pfn)) LruWords.poisonInto(v, o);
     }
   }
 
@@ -944,6 +946,12 @@ export class Kernel {
   assertPfnValid(pfn: number): void {
     if (!this.memmap.backing(pfn)) throw new Oops(`pfn ${pfn} has no memmap`, { pfn });
   }
+}
+
+/** get_page_bootmem()'s mark on a struct page of boot memmap: the section, and a reference. */
+function storeBootmemSection(v: DataView, off: number, sec: number): void {
+  v.setUint32(off + PAGE_OFF.private, sec * 16 + BOOTMEM_SECTION_INFO, true);
+  v.setUint32(off + PAGE_OFF.refcount, 2, true);
 }
 
 /** Whether a range of a list sorted by startPfn starts in (from, to). */

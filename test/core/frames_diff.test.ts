@@ -6,26 +6,8 @@
 // chunk goes dense.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type FramePattern, FrameStore, type TailFields } from "../../src/mm/frames.ts";
-import { MapFrameStore } from "./frames_reference.ts";
-
-const PAGE = 4096;
-const TAIL: TailFields = {
-  flagsOff: 0,
-  infoOff: 8,
-  mappingOff: 24,
-  privateOff: 40,
-  refcountOff: 52,
-  mapcountOff: 48,
-};
-
-/** A memmap_init() stand-in: bytes that depend on the pfn, and on asFree. */
-function initStructPage(pfn: number, _out: Uint8Array, v: DataView, off: number, asFree: boolean) {
-  v.setUint32(off, (pfn * 2654435761) >>> 0, true);
-  v.setUint32(off + 4, asFree ? 7 : 9, true);
-  v.setUint32(off + 16, pfn % 2 ** 32, true);
-  v.setUint32(off + 48, 0xffffffff, true);
-}
+import { type FramePattern, FrameStore } from "../../src/mm/frames.ts";
+import { initStructPage, MapFrameStore, PAGE, TAIL } from "./frames_reference.ts";
 
 /** Frames the operations pick from: three chunks and a bit, two boot ranges. */
 const FRAMES = 3 * 4096 + 300;

@@ -18,6 +18,31 @@ import { TAIL_MAPPING } from "../../src/include/mm_types.ts";
 
 import type { FramePattern, InitStructPage, TailFields } from "../../src/mm/frames.ts";
 
+/** 4 KiB frames, and where the tail fields sit in the 64-byte struct pages of the tests below. */
+export const PAGE = 4096;
+export const TAIL: TailFields = {
+  flagsOff: 0,
+  infoOff: 8,
+  mappingOff: 24,
+  privateOff: 40,
+  refcountOff: 52,
+  mapcountOff: 48,
+};
+
+/** A memmap_init() stand-in for the frame store tests: bytes that depend on the pfn, and on asFree. */
+export function initStructPage(
+  pfn: number,
+  _out: Uint8Array,
+  v: DataView,
+  off: number,
+  asFree: boolean,
+): void {
+  v.setUint32(off, (pfn * 2654435761) >>> 0, true);
+  v.setUint32(off + 4, asFree ? 7 : 9, true);
+  v.setUint32(off + 16, pfn % 2 ** 32, true);
+  v.setUint32(off + 48, 0xffffffff, true);
+}
+
 /** Bytes a frame owns. Several frames share one after copy_page(); a write clones it first. */
 interface OwnBytes {
   bytes: Uint8Array;

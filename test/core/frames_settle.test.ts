@@ -12,7 +12,6 @@
 //     every free), one model deciding by class and one by rendering: the same memmap bytes, the
 //     same frames held as a pattern, the same page tables, for legacy, seed and mainline on
 //     x86_64 (4 KiB pages) and arm64 with 16 KiB pages.
-import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";
@@ -20,6 +19,7 @@ import { PAGE_OFF, POISON_POINTER_DELTA } from "../../src/include/mm_types.ts";
 import type { Design } from "../../src/kernel.ts";
 import type { HvoCore } from "../../src/mm/hugetlb_vmemmap.ts";
 import { bootModel, type Model } from "../../src/model.ts";
+import { modelDigest } from "../model_digest.ts";
 
 const GiB = 2 ** 30;
 const SEED = 7207;
@@ -144,31 +144,10 @@ describe("settleAsFree by class = by rendering the whole page", () => {
       ];
       for (const [file, n] of steps) {
         step(m, file, n);
-        out.push(digest(m));
+        out.push(JSON.stringify(modelDigest(m, { frames: true, pools: [small, large] })));
       }
       return out;
     });
     expect(digests[0]).toEqual(digests[1]);
   });
 });
-
-/** Every struct page's vmemmap page (bytes, frame, writable), the PTEs, and how frames are held. */
-function digest(m: Model): string {
-  const { k } = m;
-  const h = createHash("sha256");
-  const perPage = k.pageSize / k.spec.structPageSize;
-  let end = 0;
-  for (const n of k.spec.nodes) for (const r of n.ranges) end = Math.max(end, r.endPfn);
-  for (let pfn = 0; pfn < end; pfn += perPage) {
-    const vaddr = k.memmap.vaddrOf(pfn);
-    const leaf = k.pgt.lookup(vaddr);
-    if (leaf) h.update(`${pfn}:${k.pgt.get(leaf.tablePfn, leaf.idx)};`);
-    const t = k.pgt.walk(vaddr);
-    if (!t) continue;
-    h.update(`${pfn}:${t.frame}:${t.writable}:${k.frames.hasOwnBytes(t.frame)};`);
-    h.update(k.frames.view(t.frame));
-  }
-  h.update(JSON.stringify(k.frames.stats()));
-  h.update(JSON.stringify((m.vmemmap as HvoCore).counters));
-  return h.digest("hex");
-}

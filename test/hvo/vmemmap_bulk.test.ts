@@ -5,13 +5,13 @@
 // counters and the kernel log must be the same. Steps grow and shrink 2 MiB and 1 GiB pools
 // with HVO on, so that boot memmap pages (PageReserved) and buddy pages are freed, and pages
 // are allocated back; one case fails the allocation in the middle of a 1 GiB restore.
-import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";
 import type { Design } from "../../src/kernel.ts";
 import { Faults } from "../../src/mm/fault_inject.ts";
 import type { HvoCore } from "../../src/mm/hugetlb_vmemmap.ts";
 import { bootModel, type Model } from "../../src/model.ts";
+import { modelDigest } from "../model_digest.ts";
 
 const GiB = 2 ** 30;
 const DESIGNS: readonly Design[] = ["legacy", "seed", "mainline", "mainline-7.1"];
@@ -26,50 +26,9 @@ function model(design: Design, bulk: boolean, faults?: Faults, piece?: number): 
   return m;
 }
 
-/** What the two models must agree on, hashed (the memmap alone is 24 MiB). */
-function digest(m: Model, withMemmap = true): Record<string, string> {
-  const { k } = m;
-  const sha = () => createHash("sha256");
-  const memmap = sha();
-  if (withMemmap) {
-    const sps = k.spec.structPageSize;
-    const perPage = k.pageSize / sps;
-    let end = 0;
-    for (const n of k.spec.nodes) for (const r of n.ranges) end = Math.max(end, r.endPfn);
-    for (let pfn = 0; pfn < end; pfn += perPage) {
-      const t = k.pgt.walk(k.memmap.vaddrOf(pfn));
-      if (!t) continue;
-      memmap.update(`${pfn}:${t.frame}:${t.writable};`);
-      memmap.update(k.frames.view(t.frame));
-    }
-  }
-  const buddy = sha();
-  for (const z of k.buddy.zones) {
-    buddy.update(
-      JSON.stringify({
-        free: z.freeArea.map((l) => [...l]),
-        unmovable: z.unmovableArea.map((l) => [...l]),
-        claimed: [...z.unmovableBlocks].sort((x, y) => x - y),
-        lazy: z.lazy,
-        nrFree: z.nrFree,
-        managed: z.managed,
-      }),
-    );
-  }
-  const allocations = sha();
-  for (const [pfn, a] of [...k.buddy.allocations].sort((x, y) => x[0] - y[0]))
-    allocations.update(`${pfn}:${a.order}:${a.use}:${a.nid};`);
-  return {
-    memmap: memmap.digest("hex"),
-    buddy: buddy.digest("hex"),
-    allocations: allocations.digest("hex"),
-    reserved: JSON.stringify(k.memblock.reserved),
-    vmstat: JSON.stringify(k.vmstat),
-    meminfo: m.read("/proc/meminfo"),
-    pools: `${m.read(H2M)} ${m.read(H1G)}`,
-    log: JSON.stringify(k.printk.records()),
-  };
-}
+/** What the two models must agree on (the memmap alone is 24 MiB: only where asked). */
+const digest = (m: Model, withMemmap = true) =>
+  modelDigest(m, { memmap: withMemmap, pools: [H2M, H1G] });
 
 const STEPS: [string, string][] = [
   ["/proc/sys/vm/hugetlb_optimize_vmemmap", "1"],

@@ -7,7 +7,6 @@
 // the middle of a batch (a rollback walk), one an allocation in the middle of a restore.
 // x86_64 keeps PTE tables as runs of words (the run path); arm64 with 16 KiB pages keeps them
 // as bytes, where both walks must go PTE by PTE and still agree.
-import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";
@@ -15,6 +14,7 @@ import type { Design } from "../../src/kernel.ts";
 import { Faults } from "../../src/mm/fault_inject.ts";
 import type { HvoCore } from "../../src/mm/hugetlb_vmemmap.ts";
 import { bootModel, type Model } from "../../src/model.ts";
+import { modelDigest } from "../model_digest.ts";
 
 const GiB = 2 ** 30;
 const DESIGNS: readonly Design[] = ["legacy", "seed", "mainline", "mainline-7.1"];
@@ -46,51 +46,8 @@ function model(arch: Arch, design: Design, runs: boolean, faults?: Faults): Mode
   return m;
 }
 
-/** What the two models must agree on, hashed. */
-function digest(m: Model): Record<string, string> {
-  const { k } = m;
-  const sha = () => createHash("sha256");
-  const memmap = sha();
-  const ptes = sha();
-  const sps = k.spec.structPageSize;
-  const perPage = k.pageSize / sps;
-  let end = 0;
-  for (const n of k.spec.nodes) for (const r of n.ranges) end = Math.max(end, r.endPfn);
-  for (let pfn = 0; pfn < end; pfn += perPage) {
-    const vaddr = k.memmap.vaddrOf(pfn);
-    const leaf = k.pgt.lookup(vaddr);
-    if (leaf) ptes.update(`${pfn}:${k.pgt.get(leaf.tablePfn, leaf.idx)};`);
-    const t = k.pgt.walk(vaddr);
-    if (!t) continue;
-    memmap.update(`${pfn}:${t.frame}:${t.writable};`);
-    memmap.update(k.frames.view(t.frame));
-  }
-  const buddy = sha();
-  for (const z of k.buddy.zones) {
-    buddy.update(
-      JSON.stringify({
-        free: z.freeArea.map((l) => [...l]),
-        nrFree: z.nrFree,
-        managed: z.managed,
-      }),
-    );
-  }
-  const allocations = sha();
-  for (const [pfn, a] of [...k.buddy.allocations].sort((x, y) => x[0] - y[0]))
-    allocations.update(`${pfn}:${a.order}:${a.use}:${a.nid};`);
-  const hvo = m.vmemmap as HvoCore;
-  return {
-    ptes: ptes.digest("hex"),
-    memmap: memmap.digest("hex"),
-    buddy: buddy.digest("hex"),
-    allocations: allocations.digest("hex"),
-    reserved: JSON.stringify(k.memblock.reserved),
-    counters: JSON.stringify({ ...hvo.counters, pteWrites: k.pgt.pteWrites }),
-    meminfo: m.read("/proc/meminfo"),
-    pools: `${m.read(X86.small)} ${m.read(X86.large)}`,
-    log: JSON.stringify(k.printk.records()),
-  };
-}
+/** What the two models must agree on (the pools of both sizes the steps use). */
+const digest = (m: Model) => modelDigest(m, { pools: [X86.small, X86.large] });
 
 function both(a: Model, b: Model, path: string, value: string): void {
   for (const m of [a, b]) {
