@@ -91,6 +91,14 @@ const U64 = (1n << 64n) - 1n;
 /** Whether this host stores a 32-bit word little end first (every Node and browser host today). */
 const HOST_LE = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
+/** Bytes as little-endian 32-bit words, copied (for hosts or offsets where a view cannot be). */
+function leWords(b: Uint8Array): Uint32Array {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const out = new Uint32Array(b.byteLength >> 2);
+  for (let i = 0; i < out.length; i++) out[i] = v.getUint32(i * 4, true);
+  return out;
+}
+
 // ------------------------------------------------------------------ frame states
 
 export type FrameState = string;
@@ -360,57 +368,35 @@ function summarizeFrame(
   } else {
     const b = k.frames.view(frame);
     const n = ps / sps;
-    const headBit = PG.head;
-    const ci = PAGE_OFF.compoundInfo;
-    // The frame's bytes as 32-bit words when they line up (a little-endian host reads them as
-    // the little-endian words they are); a DataView otherwise.
+    // The frame's bytes as 32-bit words: in place where they line up on a little-endian host
+    // (every Node and browser host today), else a copy read word by word.
     const words =
-      HOST_LE && b.byteOffset % 4 === 0 && sps % 4 === 0 && ci % 4 === 0
+      HOST_LE && b.byteOffset % 4 === 0
         ? new Uint32Array(b.buffer, b.byteOffset, b.byteLength >> 2)
-        : null;
-    const v = words === null ? new DataView(b.buffer, b.byteOffset, b.byteLength) : null;
-    const u32 = (off: number): number =>
-      words !== null ? words[off >> 2] : (v as DataView).getUint32(off, true);
+        : leWords(b);
     // The compound word every slot without PG_head holds (null: they differ); slots with
-    // PG_head (a head, or a fake one) are listed apart.
+    // PG_head (a head, or a fake one) are listed apart. (Struct page sizes and the compound
+    // word's offset are multiples of 4.)
     let info: bigint | null | undefined;
     let lo0 = 0;
     let hi0 = 0;
     const headSlots: number[] = [];
-    if (words !== null) {
-      // The same loop as below, on the words directly (the common case, and the hot one).
-      const step = sps >> 2;
-      const ciw = ci >> 2;
-      for (let i = 0, w = 0; i < n; i++, w += step) {
-        if ((words[w] >>> headBit) & 1) {
-          headSlots.push(i);
-          continue;
-        }
-        if (info === null) continue;
-        const lo = words[w + ciw];
-        const hi = words[w + ciw + 1];
-        if (info === undefined) {
-          info = (BigInt(hi) << 32n) | BigInt(lo);
-          lo0 = lo;
-          hi0 = hi;
-        } else if (lo !== lo0 || hi !== hi0) info = null;
+    const step = sps >> 2;
+    const ciw = PAGE_OFF.compoundInfo >> 2;
+    for (let i = 0, w = 0; i < n; i++, w += step) {
+      if ((words[w] >>> PG.head) & 1) {
+        headSlots.push(i);
+        continue;
       }
-    } else
-      for (let i = 0; i < n; i++) {
-        const off = i * sps;
-        if ((u32(off) >>> headBit) & 1) {
-          headSlots.push(i);
-          continue;
-        }
-        if (info === null) continue;
-        const lo = u32(off + ci);
-        const hi = u32(off + ci + 4);
-        if (info === undefined) {
-          info = (BigInt(hi) << 32n) | BigInt(lo);
-          lo0 = lo;
-          hi0 = hi;
-        } else if (lo !== lo0 || hi !== hi0) info = null;
-      }
+      if (info === null) continue;
+      const lo = words[w + ciw];
+      const hi = words[w + ciw + 1];
+      if (info === undefined) {
+        info = (BigInt(hi) << 32n) | BigInt(lo);
+        lo0 = lo;
+        hi0 = hi;
+      } else if (lo !== lo0 || hi !== hi0) info = null;
+    }
     if (info === undefined) info = null;
     s = { info, headSlots };
   }
