@@ -11,14 +11,16 @@ import { bootModel } from "../../src/model.ts";
 
 const GiB = 2 ** 30;
 
+// One model for both groups: each test writes page-table pages of its own.
+const k = bootModel(machinePreset("x86_64", { memoryBytes: 4 * GiB }), "mainline").k;
+/** A fresh page-table page (pte_alloc_one_kernel()). */
+const table = (): number => {
+  const t = k.allocPageTablePage("test");
+  if (t === null) throw new Error("no page-table page");
+  return t;
+};
+
 describe("a PTE table written as one run reads as the entries written one by one", () => {
-  const model = bootModel(machinePreset("x86_64", { memoryBytes: 4 * GiB }), "mainline");
-  const k = model.k;
-  const table = () => {
-    const t = k.allocPageTablePage("test");
-    if (t === null) throw new Error("no page-table page");
-    return t;
-  };
   const n = k.pgt.entriesPerTable;
   for (const first of [0, 9000, 2 ** 20 - 100, 2 ** 32 - 7, 2 ** 40 - n]) {
     for (const writable of [true, false]) {
@@ -58,13 +60,6 @@ describe("a PTE table written as one run reads as the entries written one by one
 // remap walk's reader, against entry() of every PTE: the runs cover the range in order, and
 // entry i of a run maps its pfn + i * step with its protection.
 describe("PTE runs with a step, and pteRuns() reading them back", () => {
-  const model = bootModel(machinePreset("x86_64", { memoryBytes: 4 * GiB }), "mainline");
-  const k = model.k;
-  const table = () => {
-    const t = k.allocPageTablePage("test");
-    if (t === null) throw new Error("no page-table page");
-    return t;
-  };
   const n = k.pgt.entriesPerTable;
   const last = k.pgt.levels - 1;
   const runs = new PteRuns(80);
