@@ -8,6 +8,9 @@
 // vm.hugetlb_optimize_vmemmap 0.
 
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildIsFresh } from "../bin/build-fresh.mjs";
 import { hostMachine } from "../src/live/host.ts";
 import { acquireLiveLock } from "../src/live/lock.ts";
 import { bootModel } from "../src/model.ts";
@@ -123,9 +126,45 @@ function timeRounds(
   return { grow: median(grow), shrink: median(shrink) };
 }
 
+/** The model's entry points: from the sources, or from the compiled build. */
+interface ModelEntry {
+  bootModel: typeof bootModel;
+  hostMachine: typeof hostMachine;
+}
+
+/**
+ * The model as `hvo` runs it (bin/hvo.mjs): the compiled build in dist/ when it is at least as
+ * new as every source file and HVO_FROM_SOURCE is not 1, otherwise the sources through tsx;
+ * with a line that says which.
+ */
+async function modelAsRun(): Promise<{ entry: ModelEntry; from: string }> {
+  const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+  if (process.env.HVO_FROM_SOURCE !== "1" && buildIsFresh(root)) {
+    // Paths in variables: the build is not part of the type-checked sources.
+    const modelJs = "../dist/model.js";
+    const hostJs = "../dist/live/host.js";
+    const [m, h] = (await Promise.all([import(modelJs), import(hostJs)])) as [
+      { bootModel: typeof bootModel },
+      { hostMachine: typeof hostMachine },
+    ];
+    return {
+      entry: { bootModel: m.bootModel, hostMachine: h.hostMachine },
+      from: "the model ran from the compiled build (dist/), as hvo does while dist/ is fresh",
+    };
+  }
+  return {
+    entry: { bootModel, hostMachine },
+    from: "the model ran from the TypeScript sources through tsx, as hvo does while dist/ is older than src/ (npm run build) or HVO_FROM_SOURCE=1",
+  };
+}
+
 /** The writes on the model of this host, warm, through its files as `hvo write` does them. */
-export function modelTimes(cases: LiveCase[], reps: number): Map<string, number> {
-  const model = bootModel(hostMachine(), "legacy");
+export function modelTimes(
+  cases: LiveCase[],
+  reps: number,
+  entry: ModelEntry = { bootModel, hostMachine },
+): Map<string, number> {
+  const model = entry.bootModel(entry.hostMachine(), "legacy");
   const write = (p: string, t: string) => {
     model.write(p, t);
     model.settle();
@@ -251,7 +290,9 @@ export async function benchVsLive(opts: {
   }
   let model: Map<string, number>;
   try {
-    model = modelTimes(cases, opts.reps);
+    const run = await modelAsRun();
+    notes.push(run.from);
+    model = modelTimes(cases, opts.reps, run.entry);
   } catch (e) {
     return {
       vs_live: [],

@@ -6,6 +6,7 @@
 // invariants.ts, which also check the ledger's bookkeeping. Kernel counterparts: see
 // invariants.ts. Pure and browser-safe.
 
+import { pow2 } from "../include/pow2.ts";
 import type { Kernel } from "../kernel.ts";
 import type { RestoreBatchResult } from "../mm/hugetlb_vmemmap_api.ts";
 import type { Step } from "../scenario/format.ts";
@@ -55,7 +56,19 @@ export class Checker {
   readonly c: CheckContext;
   private checks = 0;
   private readonly fullEvery: number;
-  private knownFolios = new Map<number, number>();
+  /** The pool's folios at the last check, head -> order. */
+  private readonly knownFolios = new Map<number, number>();
+  /** The heads of knownFolios in increasing order (null: to be sorted again). */
+  private sortedHeads: Float64Array | null = null;
+
+  private sortHeads(): Float64Array {
+    const out = new Float64Array(this.knownFolios.size);
+    let i = 0;
+    for (const h of this.knownFolios.keys()) out[i++] = h;
+    out.sort();
+    this.sortedHeads = out;
+    return out;
+  }
   private readonly ledger: FrameLedger;
   /** Violations found inside an operation (right after HVO returned). */
   private pending: Violation[] = [];
@@ -199,25 +212,41 @@ export class Checker {
           staleTlbOf(k, log.changes, (vpn) => c.mirror.translate(vpn)),
         ),
       );
-    const folios = this.folios();
+    // The pool's folios (head -> order) brought up to date in place: every folio, or the new
+    // ones not already checked when HVO returned them, to check.
+    const folios = this.knownFolios;
     const todo = new Map<number, number>();
-    if (everything) for (const [h, o] of folios) todo.set(h, o);
-    else {
-      // New folios not already checked when HVO returned them.
-      for (const [h, o] of folios)
-        if (this.knownFolios.get(h) !== o && this.touched.get(h)?.order !== o) todo.set(h, o);
+    const pool = poolOf(k);
+    let nr = 0;
+    if (pool)
+      for (const [h, info] of pool.folios) {
+        const o = info.h.order;
+        nr++;
+        if (folios.get(h) !== o) {
+          folios.set(h, o);
+          this.sortedHeads = null;
+          if (!everything && this.touched.get(h)?.order !== o) todo.set(h, o);
+        }
+        if (everything) todo.set(h, o);
+      }
+    // Folios that left the pool.
+    if (folios.size !== nr) {
+      for (const h of folios.keys()) if (!pool?.folios.has(h)) folios.delete(h);
+      this.sortedHeads = null;
+    }
+    if (!everything) {
       // Folios whose vmemmap translation changed after they were last checked (on HVO's
       // return, a change logged before that check was seen by it).
       if (log.changes.length) {
         const sps = k.spec.structPageSize;
         const ps = k.pageSize;
-        const sorted = [...folios.keys()].sort((a, b) => a - b);
+        const sorted = this.sortedHeads ?? this.sortHeads();
         for (let j = 0; j < log.changes.length; j++) {
           const pfn = Math.floor((log.changes[j].vpn * ps) / sps);
           const h = floorHead(sorted, pfn);
           if (h === null || todo.has(h)) continue;
           const o = folios.get(h) as number;
-          if (pfn >= h + 2 ** o) continue;
+          if (pfn >= h + pow2(o)) continue;
           const seen = this.touched.get(h);
           if (seen === undefined || seen.order !== o || j >= seen.at) todo.set(h, o);
         }
@@ -232,7 +261,6 @@ export class Checker {
         );
       }
     });
-    this.knownFolios = folios;
     this.touched.clear();
     out.push(...this.timed("frames", () => this.ledger.check(log.changes)));
     if (everything)
@@ -244,7 +272,6 @@ export class Checker {
         ]),
       );
     out.push(...this.timed("pool counters", () => poolCounters(k)));
-    const pool = poolOf(k);
     if (pool && this.resvHolders) {
       const holders = this.resvHolders();
       out.push(...this.timed("pool counters", () => reservationCounters(pool, holders)));
@@ -259,7 +286,7 @@ export class Checker {
   }
 }
 
-function floorHead(sorted: number[], pfn: number): number | null {
+function floorHead(sorted: ArrayLike<number>, pfn: number): number | null {
   let lo = 0;
   let hi = sorted.length - 1;
   let best: number | null = null;

@@ -119,6 +119,7 @@ export class FrameLedger {
   private readonly leaks = new Map<number, string>();
   private published = new Set<number>();
   private hugeVersion = -1;
+  private readonly coalesce = new Coalescer();
 
   constructor(private readonly c: CheckContext) {
     const k = c.k;
@@ -164,7 +165,7 @@ export class FrameLedger {
       this.tiling(all, push);
     } else {
       this.update(changes);
-      this.tiling(coalesce(this.ranges), push);
+      this.tiling(this.coalesce.of(this.ranges), push);
     }
     this.ranges = [];
     this.allocRanges = [];
@@ -439,7 +440,9 @@ export class FrameLedger {
     const buddy = this.c.k.buddy;
     for (const z of buddy.zones) {
       let f = z.lazyPages();
-      for (let o = 0; o < z.freeArea.length; o++) f += z.freeArea[o].count * 2 ** o;
+      // 2^o pages per block of order o (a product, not a pow() per order).
+      for (let o = 0, size = 1; o < z.freeArea.length; o++, size *= 2)
+        f += z.freeArea[o].count * size;
       if (f !== z.nrFree)
         push({
           invariant: "buddy_counters",
@@ -462,34 +465,61 @@ export class FrameLedger {
 /**
  * start, nr pairs -> sorted, merged [start, end) ranges (ranges that touch merge too). A step
  * of a pool operation notes hundreds of ranges: the starts and the ends are sorted apart, as
- * numbers (a typed array's own sort, no comparator), and swept: a range of the union opens at a
- * start when none is open and closes at the end that leaves none open (at equal positions the
- * start comes first, so touching ranges merge).
+ * numbers (a typed array's own sort, no comparator; an insertion sort for the few of most
+ * steps), and swept: a range of the union opens at a start when none is open and closes at
+ * the end that leaves none open (at equal positions the start comes first, so touching ranges
+ * merge). The two arrays are kept from call to call (grown when short).
  */
-function coalesce(pairs: number[]): Array<[number, number]> {
-  const n = pairs.length / 2;
-  const starts = new Float64Array(n);
-  const ends = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    starts[i] = pairs[2 * i];
-    ends[i] = pairs[2 * i] + pairs[2 * i + 1];
-  }
-  starts.sort();
-  ends.sort();
-  const out: Array<[number, number]> = [];
-  let open = 0;
-  let from = 0;
-  let j = 0;
-  for (let i = 0; i < n; i++) {
-    const s = starts[i];
-    while (ends[j] < s) {
-      open--;
-      if (open === 0) out.push([from, ends[j]]);
-      j++;
+class Coalescer {
+  private starts = new Float64Array(64);
+  private ends = new Float64Array(64);
+
+  of(pairs: number[]): Array<[number, number]> {
+    const n = pairs.length / 2;
+    if (n > this.starts.length) {
+      this.starts = new Float64Array(n * 2);
+      this.ends = new Float64Array(n * 2);
     }
-    if (open === 0) from = s;
-    open++;
+    const starts = this.starts;
+    const ends = this.ends;
+    for (let i = 0; i < n; i++) {
+      starts[i] = pairs[2 * i];
+      ends[i] = pairs[2 * i] + pairs[2 * i + 1];
+    }
+    sortPrefix(starts, n);
+    sortPrefix(ends, n);
+    const out: Array<[number, number]> = [];
+    let open = 0;
+    let from = 0;
+    let j = 0;
+    for (let i = 0; i < n; i++) {
+      const s = starts[i];
+      while (ends[j] < s) {
+        open--;
+        if (open === 0) out.push([from, ends[j]]);
+        j++;
+      }
+      if (open === 0) from = s;
+      open++;
+    }
+    if (n > 0) out.push([from, ends[n - 1]]);
+    return out;
   }
-  if (n > 0) out.push([from, ends[n - 1]]);
-  return out;
+}
+
+/** Sorts a[0, n) in increasing order. */
+function sortPrefix(a: Float64Array, n: number): void {
+  if (n > 32) {
+    a.subarray(0, n).sort();
+    return;
+  }
+  for (let i = 1; i < n; i++) {
+    const v = a[i];
+    let j = i - 1;
+    while (j >= 0 && a[j] > v) {
+      a[j + 1] = a[j];
+      j--;
+    }
+    a[j + 1] = v;
+  }
 }

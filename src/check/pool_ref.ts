@@ -39,7 +39,7 @@
 import { HPG, PAGE_OFF } from "../include/mm_types.ts";
 import type { Kernel } from "../kernel.ts";
 import type { Hugetlbfs, HugetlbInode } from "../fs/hugetlbfs.ts";
-import type { Hstate, HugetlbPool, Subpool } from "../mm/hugetlb.ts";
+import type { FolioInfo, Hstate, HugetlbPool, Subpool } from "../mm/hugetlb.ts";
 import type { HugetlbMapping } from "../mm/process.ts";
 import type { Step } from "../scenario/format.ts";
 import type { Violation } from "./invariants.ts";
@@ -54,19 +54,22 @@ export interface ObservedHstate {
 
 /**
  * The counters the folios show, per hstate (by name). `translate` gives the frame that backs a
- * vmemmap page (the checker's mirror of the page tables, not the model's TLB).
+ * vmemmap page, -1 for none (the checker's mirror of the page tables, not the model's TLB).
+ * `visit` is called with every folio of the pool, those being freed too (for a caller that has
+ * its own look at each folio: one pass, not two).
  */
 export function observePool(
   k: Kernel,
   pool: HugetlbPool,
-  translate: (vpn: number) => { frame: number } | null,
+  translate: (vpn: number) => number,
+  visit?: (head: number, info: FolioInfo) => void,
 ): Map<string, ObservedHstate> {
   const sps = k.spec.structPageSize;
   const ps = k.pageSize;
   const readU32 = (voff: number): number | null => {
     const vpn = Math.floor(voff / ps);
-    const m = translate(vpn);
-    return m ? k.frames.readU32(m.frame, voff - vpn * ps) : null;
+    const frame = translate(vpn);
+    return frame !== -1 ? k.frames.readU32(frame, voff - vpn * ps) : null;
   };
   const out = new Map<string, ObservedHstate>();
   const nrNodeIds = Math.max(0, ...pool.nodes) + 1;
@@ -78,6 +81,7 @@ export function observePool(
       freeNode: new Array<number>(nrNodeIds).fill(0),
     });
   for (const [head, info] of pool.folios) {
+    visit?.(head, info);
     if (info.list === null) continue; // being freed: remove_hugetlb_folio() already counted it
     const o = out.get(info.h.name) as ObservedHstate;
     const nid = k.pfnToNid(head);

@@ -24,6 +24,11 @@ interface TableState {
   snap: Uint32Array;
   /** Child table per entry index (table pointers only). */
   children: Map<number, number>;
+  /**
+   * The same words as runs (FrameStore.wordRunsIn(): six numbers per run) when the table was
+   * held as runs when last decoded, else null: a refresh then compares runs, not 4 KiB.
+   */
+  runs: Float64Array | null;
 }
 
 /** One vmemmap page's translation changed between two refreshes. */
@@ -38,6 +43,8 @@ const MAX_LOG = 1 << 20;
 
 /** Huge leaves are at least this many vmemmap pages (a PMD of 4 KiB pages maps 512). */
 const HUGE_BLOCK = 512;
+
+const TWO32 = 2 ** 32;
 
 /** One span of PTE-level leaves: frame, owning table, and 0 (none) / 1 (read-only) / 2 (writable). */
 interface LeafBlock {
@@ -225,6 +232,8 @@ export class VmemmapMirror {
     this.entries = 2 ** (arch.pageShift - 3);
     this.vpnShiftPerLevel = arch.levelShifts.map((s) => s - arch.pageShift);
     this.pte = new LeafArrays(this.entries);
+    this.scratch = arch.levelShifts.map(() => new Uint32Array(this.entries * 2));
+    this.runs = new Float64Array(this.entries * 6);
     this.pendingBefore = new LeafArrays(this.entries);
     // Page numbers of the walk are taken inside the VA space the top table spans (no sign
     // extension), then made relative to the vmemmap base.
@@ -241,6 +250,19 @@ export class VmemmapMirror {
 
   translate(vpn: number): Mapping | null {
     return this.lookup(vpn) ? { frame: this.foundFrame, writable: this.foundWritable } : null;
+  }
+
+  /**
+   * translate() without an object: the frame backing vpn, or -1 when it is not mapped (then
+   * `frameWritable` says whether that mapping is writable).
+   */
+  frameOf(vpn: number): number {
+    return this.lookup(vpn) ? this.foundFrame : -1;
+  }
+
+  /** Whether the mapping frameOf() found last is writable. */
+  get frameWritable(): boolean {
+    return this.foundWritable;
   }
 
   /** What lookup() found last. */
@@ -395,12 +417,67 @@ export class VmemmapMirror {
     return r;
   }
 
-  private words(frame: number): Uint32Array {
-    const b = this.k.frames.view(frame);
-    // view() of a frame without bytes of its own is a scratch buffer the next view() reuses.
-    if (!this.k.frames.hasOwnBytes(frame)) return new Uint32Array(b.slice().buffer);
-    if (b.byteOffset % 4 === 0) return new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
-    return new Uint32Array(b.slice().buffer);
+  /** Per table level, the words of the table read last at that level (valid until the next). */
+  private readonly scratch: Uint32Array[];
+  /** wordRunsIn()'s output: six numbers per run, room for a run per entry. */
+  private readonly runs: Float64Array;
+  /** The runs the last words() read (in `runs`), -1 when it read bytes. */
+  private lastRuns = -1;
+
+  /**
+   * The runs the last words() read, as a copy to keep (null when it read bytes); `old` itself
+   * when it holds the same runs.
+   */
+  private keptRuns(old: Float64Array | null): Float64Array | null {
+    const n = this.lastRuns * 6;
+    if (n < 0) return null;
+    if (old !== null && old.length === n) {
+      let i = 0;
+      while (i < n && old[i] === this.runs[i]) i++;
+      if (i === n) return old;
+    }
+    return this.runs.slice(0, n);
+  }
+
+  /**
+   * A table's entries as 32-bit words (low, high per entry), valid until the next call for the
+   * same level (a walk holds one table per level). A table held as runs of words is decoded
+   * from its runs, without rendering its bytes.
+   */
+  private words(frame: number, level: number): Uint32Array {
+    const frames = this.k.frames;
+    const out = this.scratch[level] ?? new Uint32Array(this.entries * 2);
+    const runs = this.runs;
+    const nr = frames.wordRunsIn(frame, 0, this.entries, runs);
+    if (nr >= 0) {
+      for (let r = 0; r < nr; r++) {
+        const o = r * 6;
+        let w = runs[o];
+        const end = w + runs[o + 1];
+        const lo = runs[o + 2];
+        const hi = runs[o + 3];
+        const dlo = runs[o + 4];
+        const dhi = runs[o + 5];
+        for (let n = 0; w < end; w++, n++) {
+          // base + n * delta (mod 2^64) in 32-bit halves.
+          const l = lo + n * dlo;
+          const carry = Math.floor(l / TWO32);
+          out[2 * w] = l - carry * TWO32;
+          out[2 * w + 1] = (hi + n * dhi + carry) % TWO32;
+        }
+      }
+      this.lastRuns = nr;
+      return out;
+    }
+    this.lastRuns = -1;
+    const b = frames.view(frame);
+    // Own bytes are read in place; view() of a frame without them is a scratch buffer the
+    // next view() reuses: copied.
+    if (frames.hasOwnBytes(frame) && b.byteOffset % 4 === 0)
+      return new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4);
+    const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    for (let i = 0; i < out.length; i++) out[i] = v.getUint32(i * 4, true);
+    return out;
   }
 
   /** Child table -> how many table entries point at it (kept by the incremental refresh). */
@@ -495,33 +572,114 @@ export class VmemmapMirror {
     st: TableState,
     pointer: (i: number, child: number) => void,
   ): void {
-    const words = this.words(tablePfn);
-    const snap = st.snap;
     const level = st.level;
-    const span = 2 ** this.vpnShiftPerLevel[level];
+    const old = st.runs;
+    if (old !== null) {
+      const nr = this.k.frames.wordRunsIn(tablePfn, 0, this.entries, this.runs);
+      if (nr >= 0) {
+        this.lastRuns = nr;
+        const now = this.keptRuns(old) as Float64Array;
+        // The same runs: the same words.
+        if (now !== old) this.diffRuns(st, old, now, pointer);
+        st.runs = now;
+        return;
+      }
+    }
+    const words = this.words(tablePfn, level);
+    st.runs = this.keptRuns(null);
+    const snap = st.snap;
     for (let i = 0; i < this.entries; i++) {
       const lo = words[2 * i];
       const hi = words[2 * i + 1];
       if (lo === snap[2 * i] && hi === snap[2 * i + 1]) continue;
-      const was = st.children.get(i);
-      this.undoEntry(st, i, snap[2 * i], snap[2 * i + 1]);
-      if (was !== undefined) pointer(i, -1 - was);
-      snap[2 * i] = lo;
-      snap[2 * i + 1] = hi;
-      if (lo === 0 && hi === 0) continue;
-      const e = this.decode(lo, hi, level);
-      if (!e?.present) continue;
-      if (e.table) {
-        st.children.set(i, e.pfn);
-        pointer(i, e.pfn);
-      } else this.addLeaf(st.vpnBase + i * span, e.pfn, e.writable, level, tablePfn);
+      this.entryChanged(st, i, lo, hi, pointer);
     }
+  }
+
+  /**
+   * visitEntries() of a table held as runs then and now: the two run lists are walked side by
+   * side, and only the words of a stretch where they differ (its first word, or its step) are
+   * decoded and compared with the snapshot.
+   */
+  private diffRuns(
+    st: TableState,
+    old: Float64Array,
+    now: Float64Array,
+    pointer: (i: number, child: number) => void,
+  ): void {
+    const snap = st.snap;
+    const entries = this.entries;
+    let i = 0;
+    let j = 0;
+    let w = 0;
+    while (w < entries) {
+      const oEnd = old[i] + old[i + 1];
+      const nEnd = now[j] + now[j + 1];
+      const e = Math.min(oEnd, nEnd);
+      // Word w of each list (WordRuns' base + n * delta, mod 2^64, in halves).
+      const on = w - old[i];
+      const ol = old[i + 2] + on * old[i + 4];
+      const oc = Math.floor(ol / TWO32);
+      const nn = w - now[j];
+      const nl = now[j + 2] + nn * now[j + 4];
+      const nc = Math.floor(nl / TWO32);
+      const same =
+        ol - oc * TWO32 === nl - nc * TWO32 &&
+        (old[i + 3] + on * old[i + 5] + oc) % TWO32 ===
+          (now[j + 3] + nn * now[j + 5] + nc) % TWO32 &&
+        (e - w === 1 || (old[i + 4] === now[j + 4] && old[i + 5] === now[j + 5]));
+      if (!same)
+        for (let x = w, n = nn; x < e; x++, n++) {
+          const l = now[j + 2] + n * now[j + 4];
+          const carry = Math.floor(l / TWO32);
+          const lo = l - carry * TWO32;
+          const hi = (now[j + 3] + n * now[j + 5] + carry) % TWO32;
+          if (lo !== snap[2 * x] || hi !== snap[2 * x + 1])
+            this.entryChanged(st, x, lo, hi, pointer);
+        }
+      w = e;
+      if (e === oEnd) i += 6;
+      if (e === nEnd) j += 6;
+    }
+  }
+
+  /** Entry i of a table now reads lo, hi (not its snapshot): the old entry undone, the new one decoded. */
+  private entryChanged(
+    st: TableState,
+    i: number,
+    lo: number,
+    hi: number,
+    pointer: (i: number, child: number) => void,
+  ): void {
+    const snap = st.snap;
+    const level = st.level;
+    const was = st.children.get(i);
+    this.undoEntry(st, i, snap[2 * i], snap[2 * i + 1]);
+    if (was !== undefined) pointer(i, -1 - was);
+    snap[2 * i] = lo;
+    snap[2 * i + 1] = hi;
+    if (lo === 0 && hi === 0) return;
+    const e = this.decode(lo, hi, level);
+    if (!e?.present) return;
+    if (e.table) {
+      st.children.set(i, e.pfn);
+      pointer(i, e.pfn);
+    } else
+      this.addLeaf(
+        st.vpnBase + i * 2 ** this.vpnShiftPerLevel[level],
+        e.pfn,
+        e.writable,
+        level,
+        st.pfn,
+      );
   }
 
   private visit(tablePfn: number, level: number, vpnBase: number, seen: Set<number>): void {
     seen.add(tablePfn);
-    const words = this.words(tablePfn);
+    const words = this.words(tablePfn, level);
+    // Kept before the children are walked (their reads reuse the buffer).
     let st = this.tables.get(tablePfn);
+    const runs = this.keptRuns(st?.runs ?? null);
     if (!st || st.level !== level || st.vpnBase !== vpnBase) {
       if (st) this.dropTable(tablePfn);
       st = {
@@ -530,9 +688,11 @@ export class VmemmapMirror {
         vpnBase,
         snap: new Uint32Array(words.length),
         children: new Map(),
+        runs: null,
       };
       this.tables.set(tablePfn, st);
     }
+    st.runs = runs;
     const snap = st.snap;
     const span = 2 ** this.vpnShiftPerLevel[level];
     for (let i = 0; i < this.entries; i++) {

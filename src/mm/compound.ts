@@ -45,6 +45,11 @@ type TailsMode = typeof TAILS_PREP | typeof TAILS_DESTROY;
 
 export class Compound {
   private readonly perVmemmapPage: number;
+  /**
+   * Whether forEachTailRange() takes frames that fall as the vmemmap rises as one run (false:
+   * one frame at a time; the differential test test/core/frames_fall.test.ts compares the two).
+   */
+  fallingRuns = true;
   /** translateRange()'s answers for forEachTailRange(), reused (no array per folio). */
   private transBuf = new Float64Array(0);
   /** The vmemmap base's 32-bit halves (rawHead()'s number arithmetic). */
@@ -408,6 +413,8 @@ export class Compound {
     let runFrame = -1;
     let runVoff = 0;
     let runLen = 0;
+    /** 1: frames ascending, -1: falling, 0: not known yet (one frame). */
+    let runDir = 0;
     // The first vmemmap page boundary at or after pfn: its page (an index into trans from
     // firstPage) and its first pfn. No division or remainder per step.
     let q = firstPage;
@@ -423,19 +430,27 @@ export class Compound {
         const w = trans[q - firstPage];
         if (w > 0) {
           const frame = w - 1;
-          if (runLen > 0 && frame === runFrame + runLen) runLen++;
-          else {
+          // Frames ascending, or falling (a restore's pages, taken top-down): one run either way.
+          if (runLen > 0 && runDir >= 0 && frame === runFrame + runLen) {
+            runLen++;
+            runDir = 1;
+          } else if (runLen > 0 && runDir <= 0 && frame === runFrame - runLen && this.fallingRuns) {
+            runLen++;
+            runDir = -1;
+          } else {
             if (runLen > 0)
-              this.tailsRun(mode, runFrame, runVoff, runLen, headPfn, nr, infoLo, infoHi);
+              this.tailsRun(mode, runFrame, runVoff, runLen, runDir, headPfn, nr, infoLo, infoHi);
             runFrame = frame;
             runVoff = voff;
             runLen = 1;
+            runDir = 0;
           }
           pfn += per;
           continue;
         }
       }
-      if (runLen > 0) this.tailsRun(mode, runFrame, runVoff, runLen, headPfn, nr, infoLo, infoHi);
+      if (runLen > 0)
+        this.tailsRun(mode, runFrame, runVoff, runLen, runDir, headPfn, nr, infoLo, infoHi);
       runLen = 0;
       if (whole) {
         // The struct pages of this vmemmap page that are tails here, stored in one go when the
@@ -466,15 +481,20 @@ export class Compound {
       }
       pfn++;
     }
-    if (runLen > 0) this.tailsRun(mode, runFrame, runVoff, runLen, headPfn, nr, infoLo, infoHi);
+    if (runLen > 0)
+      this.tailsRun(mode, runFrame, runVoff, runLen, runDir, headPfn, nr, infoLo, infoHi);
   }
 
-  /** Whole vmemmap pages of tails [frame, frame + n) from memmap offset voff: one pattern. */
+  /**
+   * Whole vmemmap pages of tails from memmap offset voff on, backed by frames [frame, frame + n)
+   * (dir >= 0) or frame, frame - 1, ... (dir < 0): one pattern.
+   */
   private tailsRun(
     mode: TailsMode,
     frame: number,
     voff: number,
     n: number,
+    dir: number,
     headPfn: number,
     nr: number,
     infoLo: number,
@@ -483,34 +503,64 @@ export class Compound {
     // The same bytes as the per-struct-page stores produce (memmap_init()'s page of the buddy
     // once the compound words and mappings are cleared). The pattern objects are reused: the
     // frame store copies what it keeps of them.
+    let p:
+      | { kind: "tails"; voff: number; info: bigint }
+      | { kind: "init"; voff: number; asFree: true };
     if (mode === TAILS_PREP) {
-      const p = this.tailsPattern;
+      const t = this.tailsPattern;
+      t.info = this.infoWord(headPfn, nr, infoLo, infoHi);
+      p = t;
+    } else p = this.freedPattern;
+    const frames = this.memmap.frames;
+    if (dir >= 0) {
       p.voff = voff;
-      p.info = this.infoWord(headPfn, nr, infoLo, infoHi);
-      this.memmap.frames.setPatternRange(frame, n, p);
+      frames.setPatternRange(frame, n, p);
     } else {
-      this.freedPattern.voff = voff;
-      this.memmap.frames.setPatternRange(frame, n, this.freedPattern);
+      // The lowest frame reads the run's last vmemmap page.
+      p.voff = voff + (n - 1) * this.memmap.pageSize;
+      frames.setPatternRangeDown(frame - n + 1, n, p);
     }
   }
 
   /**
    * The compound word tailInfoLo(headPfn, log2(nr)) gave as halves, as a bigint, with as few
-   * bigints made as may be (the pattern of a folio's tails holds it).
+   * bigints made as may be (the pattern of a folio's tails holds it), for tailsPattern: with
+   * tailsPattern.infoSpan set where the word is the head's address and the folio's struct pages
+   * fill an aligned span of memmap (then it is the vmemmap's base plus the low bits, and the
+   * frame store adds the span's offset: frames.ts tailsInfoAt()), so that the tails of every
+   * such folio are one pattern; unset otherwise.
    */
   private infoWord(headPfn: number, nr: number, lo: number, hi: number): bigint {
-    if (this.config.encoding === "pointer")
+    const t = this.tailsPattern;
+    t.infoSpan = undefined;
+    if (this.config.encoding === "pointer") {
       // The head's address plus its low bits (0 there: struct pages are 8-byte aligned).
+      if (headPfn % nr === 0) {
+        t.infoSpan = nr * this.layout.size;
+        const low = lo & 3;
+        let b = this.infoBases[low];
+        if (b === undefined) b = this.infoBases[low] = this.memmap.vmemmapBase + BigInt(low);
+        return b;
+      }
       return this.memmap.vmemmapBase + BigInt(headPfn * this.layout.size + (lo & 3));
+    }
     const w = this.maskInfo[Math.log2(nr)];
     if (w === undefined) return (BigInt(hi) << 32n) | BigInt(lo);
     return (lo & 2) !== 0 ? w | 2n : w;
   }
 
-  private readonly tailsPattern: { kind: "tails"; voff: number; info: bigint } = {
+  /** The vmemmap's base plus low bits 0..3 (infoWord()'s relative words), made once each. */
+  private readonly infoBases: bigint[] = [];
+  private readonly tailsPattern: {
+    kind: "tails";
+    voff: number;
+    info: bigint;
+    infoSpan: number | undefined;
+  } = {
     kind: "tails",
     voff: 0,
     info: 0n,
+    infoSpan: undefined,
   };
   private readonly freedPattern: { kind: "init"; voff: number; asFree: true } = {
     kind: "init",

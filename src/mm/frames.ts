@@ -88,9 +88,19 @@ export type FramePattern =
    * struct page made a tail by prep_compound_tail(): mapping =
    * TAIL_MAPPING, compound word = info, private = 0, _refcount = 0. With zeroBase the page was
    * zeroed first and _mapcount is -1 (mainline's init_compound_tail()); `flags`, when given,
-   * replaces the flags word (the node and zone bits of a shared tail).
+   * replaces the flags word (the node and zone bits of a shared tail). With infoSpan, the
+   * compound word depends on where the struct page is (tailsInfoAt()): the tails of any folio
+   * whose struct pages fill an aligned infoSpan bytes of memmap, as a pointer to its head, so
+   * that the tails of every such folio share one pattern (one id along a vmemmap block).
    */
-  | { kind: "tails"; voff: number; info: bigint; zeroBase?: boolean; flags?: bigint }
+  | {
+      kind: "tails";
+      voff: number;
+      info: bigint;
+      zeroBase?: boolean;
+      flags?: bigint;
+      infoSpan?: number;
+    }
   /** Every struct-page slot holds these bytes (only when sizeof(struct page) divides PAGE_SIZE). */
   | { kind: "fill"; slot: Uint8Array };
 
@@ -409,12 +419,28 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/**
+ * The compound word a "tails" pattern gives the struct page at memmap offset voff: info, or
+ * with infoSpan, info plus the offset of the infoSpan-aligned span that holds voff (the head's
+ * struct page, where the pattern's info is the vmemmap's base plus the word's low bits).
+ */
+export function tailsInfoAt(p: { info: bigint; infoSpan?: number }, voff: number): bigint {
+  const span = p.infoSpan;
+  if (span === undefined) return p.info;
+  return p.info + BigInt(Math.floor(voff / span) * span);
+}
+
 /** Whether a class's stored pattern gives the options of p exactly (voff aside). */
 function sameOptions(stored: FramePattern, p: FramePattern): boolean {
   if (stored.kind === "init")
     return p.kind === "init" && stored.asFree === p.asFree && stored.unlisted === p.unlisted;
   if (stored.kind === "tails")
-    return p.kind === "tails" && stored.zeroBase === p.zeroBase && stored.flags === p.flags;
+    return (
+      p.kind === "tails" &&
+      stored.zeroBase === p.zeroBase &&
+      stored.flags === p.flags &&
+      stored.infoSpan === p.infoSpan
+    );
   return p.kind === "fill";
 }
 
@@ -499,6 +525,7 @@ export class FrameStore {
     info: bigint;
     zeroBase: boolean;
     flags: bigint | undefined;
+    infoSpan: number | undefined;
     cls: PatternClass;
   } | null = null;
   private readonly chunks = new Map<number, Chunk>();
@@ -630,7 +657,7 @@ export class FrameStore {
   }
 
   /** The interned id of pattern p held by a frame at `frame` (p.voff is that frame's). */
-  private patternId(frame: number, p: FramePattern, nr: number): number {
+  private patternId(frame: number, p: FramePattern, nr: number, dir = 1): number {
     const l = this.lastClass;
     let cls: PatternClass | undefined;
     // Runs of one folio, or of folios next to each other, repeat the pattern but for voff.
@@ -641,10 +668,18 @@ export class FrameStore {
         ? l.slot !== null && equalBytes(l.slot, p.slot)
         : p.kind === "init"
           ? l.asFree === (p.asFree === true) && l.unlisted === (p.unlisted === true)
-          : l.info === p.info && l.zeroBase === (p.zeroBase === true) && l.flags === p.flags)
+          : l.info === p.info &&
+            l.zeroBase === (p.zeroBase === true) &&
+            l.flags === p.flags &&
+            l.infoSpan === p.infoSpan)
     )
       cls = l.cls;
-    else if (p.kind === "tails" && p.zeroBase !== true && p.flags === undefined) {
+    else if (
+      p.kind === "tails" &&
+      p.zeroBase !== true &&
+      p.flags === undefined &&
+      p.infoSpan === undefined
+    ) {
       // Plain tails: one class per compound word, looked up by the word itself.
       cls = this.tailClasses.get(p.info);
       if (cls === undefined) {
@@ -665,6 +700,7 @@ export class FrameStore {
         l.info = p.info;
         l.zeroBase = false;
         l.flags = undefined;
+        l.infoSpan = undefined;
         l.cls = cls;
       } else
         this.lastClass = {
@@ -675,13 +711,14 @@ export class FrameStore {
           info: p.info,
           zeroBase: false,
           flags: undefined,
+          infoSpan: undefined,
           cls,
         };
     } else {
       let key: string;
       if (p.kind === "fill") key = `f|${hex(p.slot)}`;
       else if (p.kind === "init") key = `i|${p.asFree === true}|${p.unlisted === true}`;
-      else key = `t|${p.info}|${p.zeroBase === true}|${p.flags ?? ""}`;
+      else key = `t|${p.info}|${p.zeroBase === true}|${p.flags ?? ""}|${p.infoSpan ?? ""}`;
       cls = this.classes.get(key);
       if (cls === undefined) {
         cls = { key, tailInfo: null, ids: new Map(), down: null, live: 0, pat: null };
@@ -695,12 +732,14 @@ export class FrameStore {
         info: p.kind === "tails" ? p.info : 0n,
         zeroBase: p.kind === "tails" && p.zeroBase === true,
         flags: p.kind === "tails" ? p.flags : undefined,
+        infoSpan: p.kind === "tails" ? p.infoSpan : undefined,
         cls,
       };
     }
-    return p.kind === "fill"
-      ? this.classId(cls, 0, 1, p)
-      : this.classIdAt(cls, frame, p.voff, nr, p);
+    if (p.kind === "fill") return this.classId(cls, 0, 1, p);
+    // A falling run: frame + i reads p.voff - i * PAGE_SIZE (delta + dir * frame * PAGE_SIZE).
+    if (dir < 0) return this.classId(cls, p.voff + frame * this.pageSize, -1, p);
+    return this.classIdAt(cls, frame, p.voff, nr, p);
   }
 
   /** The id of class cls's live state at (delta, dir), or 0. */
@@ -782,7 +821,16 @@ export class FrameStore {
             ? p.unlisted === true
               ? { kind: "init", voff: 0, asFree: p.asFree, unlisted: true }
               : { kind: "init", voff: 0, asFree: p.asFree }
-            : { kind: "tails", voff: 0, info: p.info, zeroBase: p.zeroBase, flags: p.flags };
+            : p.infoSpan !== undefined
+              ? {
+                  kind: "tails",
+                  voff: 0,
+                  info: p.info,
+                  zeroBase: p.zeroBase,
+                  flags: p.flags,
+                  infoSpan: p.infoSpan,
+                }
+              : { kind: "tails", voff: 0, info: p.info, zeroBase: p.zeroBase, flags: p.flags };
       if (stored === null) cls.pat = made;
       stored = made;
     }
@@ -966,7 +1014,9 @@ export class FrameStore {
         const old = d[i];
         let j = i + 1;
         while (j < end && d[j] === old) j++;
-        d.fill(id, i, j);
+        // A few frames (a folio's tail pages) by hand: fill() costs a builtin call.
+        if (j - i <= 16) for (let k = i; k < j; k++) d[k] = id;
+        else d.fill(id, i, j);
         this.drop(old, j - i);
         i = j;
       }
@@ -1125,7 +1175,12 @@ export class FrameStore {
     if (p === null || p.kind === "fill") return p;
     if (this.memoFrames[id] !== frame) {
       this.memoFrames[id] = frame;
-      this.memos[id] = { ...p, voff: this.deltas[id] + this.dirs[id] * frame * this.pageSize };
+      const voff = this.deltas[id] + this.dirs[id] * frame * this.pageSize;
+      if (p.kind === "tails" && p.infoSpan !== undefined) {
+        // The frame's own compound word: a pattern as a caller could have given it.
+        const { infoSpan: _span, ...plain } = p;
+        this.memos[id] = { ...plain, voff, info: tailsInfoAt(p, voff) };
+      } else this.memos[id] = { ...p, voff };
     }
     return this.memos[id];
   }
@@ -1180,10 +1235,14 @@ export class FrameStore {
         return;
       }
       if (!p.zeroBase) this.initStructPages(first, n, out, outView, 0, true);
+      // One compound word for the page unless it straddles two folios' spans (infoSpan).
+      const span = p.infoSpan;
+      const oneInfo = span === undefined || (p.voff % span) + this.pageSize <= span;
+      const info = tailsInfoAt(p, p.voff);
       for (let i = 0; i < n; i++) {
         const off = i * sps;
         if (p.flags !== undefined) outView.setBigUint64(off + t.flagsOff, p.flags, true);
-        outView.setBigUint64(off + t.infoOff, p.info, true);
+        outView.setBigUint64(off + t.infoOff, oneInfo ? info : tailsInfoAt(p, p.voff + off), true);
         outView.setBigUint64(off + t.mappingOff, TAIL_MAPPING, true);
         outView.setBigUint64(off + t.privateOff, 0n, true);
         outView.setUint32(off + t.refcountOff, 0, true);
@@ -1229,7 +1288,7 @@ export class FrameStore {
     const t = this.tail;
     if (!p.zeroBase) this.initStructPage(pfn, out, v, 0, true);
     if (p.flags !== undefined) v.setBigUint64(t.flagsOff, p.flags, true);
-    v.setBigUint64(t.infoOff, p.info, true);
+    v.setBigUint64(t.infoOff, tailsInfoAt(p, pfn * sps), true);
     v.setBigUint64(t.mappingOff, TAIL_MAPPING, true);
     v.setBigUint64(t.privateOff, 0n, true);
     v.setUint32(t.refcountOff, 0, true);
@@ -1457,6 +1516,16 @@ export class FrameStore {
    */
   setPatternRange(frame: number, nr: number, p: FramePattern): void {
     if (nr > 0) this.setIds(frame, nr, this.patternId(frame, p, nr));
+  }
+
+  /**
+   * Frames [frame, frame + nr) read as `p`, frame + i at memmap offset p.voff - i * PAGE_SIZE:
+   * the same bytes as setPattern() on each, held as one falling run (the frames of a page list
+   * taken top-down from the buddy, mapped in ascending vmemmap order as a restore maps them).
+   */
+  setPatternRangeDown(frame: number, nr: number, p: FramePattern): void {
+    if (nr === 1) this.setIds(frame, 1, this.patternId(frame, p, 1));
+    else if (nr > 1) this.setIds(frame, nr, this.patternId(frame, p, nr, -1));
   }
 
   /**

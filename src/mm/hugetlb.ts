@@ -731,12 +731,15 @@ export class HugetlbPool {
     const info = this.folios.get(f) as FolioInfo;
     h.nrHugePages++;
     h.nrHugePagesNode[info.nid]++;
-    this.enqueueHugetlbFolio(h, f);
+    this.enqueueHugetlbFolio(h, f, info);
   }
 
-  /** enqueue_hugetlb_folio() */
-  private enqueueHugetlbFolio(h: Hstate, f: number): void {
-    const info = this.folios.get(f) as FolioInfo;
+  /** enqueue_hugetlb_folio(); `info`: the folio's entry in folios, when the caller has it. */
+  private enqueueHugetlbFolio(
+    h: Hstate,
+    f: number,
+    info: FolioInfo = this.folios.get(f) as FolioInfo,
+  ): void {
     // VM_BUG_ON_FOLIO(folio_ref_count(folio), folio): only with CONFIG_DEBUG_VM. Without it a
     // folio demoted from a boot-time page whose tails read refcount 1 (docs/findings.md 5) is
     // enqueued with that count.
@@ -784,7 +787,18 @@ export class HugetlbPool {
     if (info.list === "free") h.hugepageFreelists[nid].delete(f);
     else if (info.list === "active") h.hugepageActivelist.delete(f);
     info.list = null;
-    if (folioTestHpg(this.k.memmap, f, "freed")) {
+    // The head's struct page translated once, for the flag below and the page type (nothing
+    // between them changes the vmemmap's mapping or frames); field by field where it is not
+    // mapped writable. The same reads and stores either way.
+    const m = this.k.memmap;
+    const c = this.k.compound;
+    const v = c.headView(f);
+    let freed: boolean;
+    if (v !== null) {
+      m.reads++;
+      freed = ((v.getUint32(c.headOff + PAGE_OFF.private, true) >>> HPG.freed) & 1) === 1;
+    } else freed = folioTestHpg(m, f, "freed");
+    if (freed) {
       h.freeHugePages--;
       h.freeHugePagesNode[nid]--;
     }
@@ -794,7 +808,12 @@ export class HugetlbPool {
     }
     // The page type stays while the vmemmap is optimised: its tails are read-only and a
     // memory failure must not write to them.
-    if (!this.vmemmap.isOptimized(f)) folioSetHugetlb(this.k.memmap, f, false);
+    if (!this.vmemmap.isOptimized(f)) {
+      if (v !== null) {
+        v.setUint32(c.headOff + PAGE_OFF.pageType, 0xffffffff, true);
+        m.writes++;
+      } else folioSetHugetlb(m, f, false);
+    }
     h.nrHugePages--;
     h.nrHugePagesNode[nid]--;
   }

@@ -1698,7 +1698,15 @@ export function freePagesCheck(
     // A vmemmap page that is all tails of this folio as prep_compound_tail() writes them
     // (_refcount 0, _mapcount -1, TAIL_MAPPING, the folio's compound word, no PG_* flags):
     // every check passes; nothing to render.
-    if (compound && i > 3 && pat?.kind === "tails" && pat.info === info) {
+    if (
+      compound &&
+      i > 3 &&
+      pat?.kind === "tails" &&
+      // A word that depends on where the frame is read (infoSpan): the frame's own word.
+      (pat.infoSpan === undefined
+        ? pat.info === info
+        : (k.frames.patternOf(frame) as { info: bigint }).info === info)
+    ) {
       i = end;
       continue;
     }

@@ -55,10 +55,13 @@ export interface Translation {
  */
 export const TLB_CAPACITY = 2 ** 22;
 
-/** vmemmap pages per TLB chunk (a power of two): a chunk is 4 KiB of numbers. */
+/** vmemmap pages per TLB chunk (a power of two): a full chunk is 4 KiB of numbers. */
 const TLB_CHUNK = 512;
 
-/** Emptied chunks the TLB keeps for reuse (4 KiB each). */
+/** A TLB chunk holding this many entries or more is swept a leaf at a time (walkRangeWords()). */
+const SWEEP_RANGE_MIN = 32;
+
+/** Emptied chunks the TLB keeps for reuse (in pages' worth of full 4 KiB chunks). */
 const TLB_SPARE_CHUNKS = 512;
 
 /** The chunk of vpn, as a small integer when it is one (V8 hashes a boxed double otherwise). */
@@ -81,21 +84,37 @@ function wordTranslation(w: number): Translation {
 }
 
 /**
+ * A TLB chunk: the tlbWord()s of its pages [lo, lo + w.length) (0: none), a window aligned to
+ * its power-of-two size that widens as pages outside it are filled (a chunk whose few entries
+ * lie together, as the memmap of a few frames does, takes a few numbers, not 4 KiB).
+ */
+class TlbChunk {
+  constructor(
+    public lo: number,
+    public w: Float64Array,
+  ) {}
+  /** Entries held. */
+  n = 0;
+}
+
+/** The smallest window of a chunk (pages). */
+const TLB_WINDOW_MIN = 16;
+
+/**
  * The TLB's storage: translations by vmemmap page, in chunks of TLB_CHUNK pages, each a
- * Float64Array of tlbWord()s with the chunk's count of entries in its last slot (found by a
- * division, not a hash of every key; no object per entry). A chunk emptied by deletes is
- * dropped. Iteration goes chunk by chunk (in the order they were made), pages ascending within
- * a chunk.
+ * TlbChunk (found by a division, not a hash of every key; no object per entry). A chunk emptied
+ * by deletes is dropped. Iteration goes chunk by chunk (in the order they were made), pages
+ * ascending within a chunk.
  */
 class TlbTable {
-  private readonly chunks = new Map<number, Float64Array>();
-  /** Emptied chunks kept for reuse (a flush of everything is followed by refills). */
-  private readonly spare: Float64Array[] = [];
+  private readonly chunks = new Map<number, TlbChunk>();
+  /** Emptied chunks' windows kept for reuse, by log2 of their size. */
+  private readonly spare: Float64Array[][] = [];
   private lastIdx = -1;
-  private last: Float64Array | undefined = undefined;
+  private last: TlbChunk | undefined = undefined;
   size = 0;
 
-  private chunk(ci: number): Float64Array | undefined {
+  private chunk(ci: number): TlbChunk | undefined {
     if (ci === this.lastIdx) return this.last;
     const c = this.chunks.get(ci);
     this.lastIdx = ci;
@@ -103,54 +122,140 @@ class TlbTable {
     return c;
   }
 
+  /** A zeroed window of `size` pages (a power of two), reused where one was kept. */
+  private window(size: number): Float64Array {
+    const pool = this.spare[31 - Math.clz32(size)];
+    return pool?.pop() ?? new Float64Array(size);
+  }
+
+  private keep(w: Float64Array): void {
+    const b = 31 - Math.clz32(w.length);
+    let pool = this.spare[b];
+    if (pool === undefined) pool = this.spare[b] = [];
+    // As many pages' worth of windows as TLB_SPARE_CHUNKS full chunks.
+    if (pool.length * w.length < TLB_SPARE_CHUNKS * TLB_CHUNK) pool.push(w.fill(0));
+  }
+
+  /**
+   * Chunk ci, made (holding nothing) where there is none; its window covers page i, and pages
+   * up to j (>= i) where it is made or widened (the rest of a run about to be filled).
+   */
+  private chunkFor(ci: number, i: number, j: number): TlbChunk {
+    let c = this.chunk(ci);
+    if (c === undefined) {
+      let size = TLB_WINDOW_MIN;
+      while ((i & ~(size - 1)) !== (j & ~(size - 1))) size *= 2;
+      c = new TlbChunk(i & ~(size - 1), this.window(size));
+      this.chunks.set(ci, c);
+      this.lastIdx = ci;
+      this.last = c;
+      return c;
+    }
+    const lo = c.lo;
+    const len = c.w.length;
+    if (i >= lo && i < lo + len) return c;
+    // Widen: the aligned window twice as large (or more) that holds the old one and [i, j].
+    const a = Math.min(lo, i);
+    const b = Math.max(lo + len - 1, j);
+    let size = len * 2;
+    while ((a & ~(size - 1)) !== (b & ~(size - 1))) size *= 2;
+    const nlo = a & ~(size - 1);
+    const w = this.window(size);
+    w.set(c.w, lo - nlo);
+    this.keep(c.w);
+    c.w = w;
+    c.lo = nlo;
+    return c;
+  }
+
   /** The tlbWord() of vpn (0: none). */
   get(vpn: number): number {
     const ci = chunkKey(vpn);
     const c = this.chunk(ci);
-    return c === undefined ? 0 : c[vpn - ci * TLB_CHUNK];
+    if (c === undefined) return 0;
+    const j = vpn - ci * TLB_CHUNK - c.lo;
+    return j >= 0 && j < c.w.length ? c.w[j] : 0;
   }
 
   /** Stores the tlbWord() w (not 0) for vpn. */
   set(vpn: number, w: number): void {
     const ci = chunkKey(vpn);
-    let c = this.chunk(ci);
-    if (c === undefined) {
-      c = this.spare.pop() ?? new Float64Array(TLB_CHUNK + 1);
-      this.chunks.set(ci, c);
-      this.lastIdx = ci;
-      this.last = c;
-    }
     const i = vpn - ci * TLB_CHUNK;
-    if (c[i] === 0) {
+    const c = this.chunkFor(ci, i, i);
+    const j = i - c.lo;
+    if (c.w[j] === 0) {
       this.size++;
-      c[TLB_CHUNK]++;
+      c.n++;
     }
-    c[i] = w;
+    c.w[j] = w;
+  }
+
+  /**
+   * get() of pages vpn + k for k in [0, n), each filled where not held with the tlbWord() of
+   * frame0 + k * step (writable or not) as fillWord() fills it: room() first (a sweep where
+   * the TLB is full), then set(). The words go to out[at + k]. One loop, no call per page but
+   * where a chunk is made or widened.
+   */
+  fillRun(
+    vpn: number,
+    n: number,
+    frame0: number,
+    step: number,
+    writable: boolean,
+    out: Float64Array,
+    at: number,
+    room: () => void,
+    capacity: number,
+  ): void {
+    let ci = -1;
+    let c: TlbChunk | undefined;
+    for (let k = 0; k < n; k++) {
+      const v = vpn + k;
+      const i = v % TLB_CHUNK;
+      if (ci < 0 || i === 0) {
+        ci = chunkKey(v);
+        c = this.chunk(ci);
+      }
+      let held = 0;
+      if (c !== undefined) {
+        const j = i - c.lo;
+        if (j >= 0 && j < c.w.length) held = c.w[j];
+      }
+      if (held !== 0) {
+        out[at + k] = held;
+        continue;
+      }
+      const frame = frame0 + k * step;
+      const w = writable ? frame + 1 : -(frame + 1);
+      if (this.size >= capacity) room();
+      c = this.chunkFor(ci, i, Math.min(TLB_CHUNK - 1, i + n - 1 - k));
+      this.size++;
+      c.n++;
+      c.w[i - c.lo] = w;
+      out[at + k] = w;
+    }
   }
 
   delete(vpn: number): boolean {
     const ci = chunkKey(vpn);
     const c = this.chunk(ci);
     if (c === undefined) return false;
-    const i = vpn - ci * TLB_CHUNK;
-    if (c[i] === 0) return false;
-    c[i] = 0;
+    const j = vpn - ci * TLB_CHUNK - c.lo;
+    if (j < 0 || j >= c.w.length || c.w[j] === 0) return false;
+    c.w[j] = 0;
     this.size--;
-    if (--c[TLB_CHUNK] === 0) {
-      // Empty: dropped (all zeros, ready for reuse).
+    if (--c.n === 0) {
+      // Empty: dropped (its window zeroed, kept for reuse).
       this.chunks.delete(ci);
       this.lastIdx = -1;
       this.last = undefined;
-      if (this.spare.length < TLB_SPARE_CHUNKS) this.spare.push(c);
+      this.keep(c.w);
     }
     return true;
   }
 
   clear(): void {
-    for (const c of this.chunks.values()) {
-      if (this.spare.length >= TLB_SPARE_CHUNKS) break;
-      this.spare.push(c.fill(0));
-    }
+    for (const c of this.chunks.values()) this.keep(c.w);
     this.chunks.clear();
     this.lastIdx = -1;
     this.last = undefined;
@@ -160,10 +265,41 @@ class TlbTable {
   /** Deletes every entry for which drop(vpn, word) is true, in iteration order. */
   dropWhere(drop: (vpn: number, w: number) => boolean): void {
     for (const [ci, c] of this.chunks) {
-      for (let i = 0; i < TLB_CHUNK; i++) {
-        const w = c[i];
-        if (w !== 0 && drop(ci * TLB_CHUNK + i, w)) this.delete(ci * TLB_CHUNK + i);
+      const base = ci * TLB_CHUNK + c.lo;
+      const w = c.w;
+      for (let j = 0; j < w.length; j++) {
+        const x = w[j];
+        if (x !== 0 && drop(base + j, x)) this.delete(base + j);
       }
+    }
+  }
+
+  /**
+   * dropWhere() a chunk at a time: a chunk holding at least minRange entries has the words
+   * its pages would be filled with now written into `now` by fill(first vpn, n, now) over its
+   * window and keeps the entries that differ; a sparser one asks drop() of each entry. The same
+   * entries go, in the same order.
+   */
+  dropClean(
+    fill: (vpn: number, n: number, now: Float64Array) => void,
+    now: Float64Array,
+    minRange: number,
+    drop: (vpn: number, w: number) => boolean,
+  ): void {
+    for (const [ci, c] of this.chunks) {
+      const base = ci * TLB_CHUNK + c.lo;
+      const w = c.w;
+      if (c.n >= minRange) {
+        fill(base, w.length, now);
+        for (let j = 0; j < w.length; j++) {
+          const x = w[j];
+          if (x !== 0 && now[j] === x) this.delete(base + j);
+        }
+      } else
+        for (let j = 0; j < w.length; j++) {
+          const x = w[j];
+          if (x !== 0 && drop(base + j, x)) this.delete(base + j);
+        }
     }
   }
 
@@ -171,7 +307,9 @@ class TlbTable {
   keys(): number[] {
     const out: number[] = [];
     for (const [ci, c] of this.chunks) {
-      for (let i = 0; i < TLB_CHUNK; i++) if (c[i] !== 0) out.push(ci * TLB_CHUNK + i);
+      const base = ci * TLB_CHUNK + c.lo;
+      const w = c.w;
+      for (let j = 0; j < w.length; j++) if (w[j] !== 0) out.push(base + j);
     }
     return out;
   }
@@ -611,10 +749,28 @@ export class KernelPageTables {
         const pagesPerLeaf = this.levelSpan[l] / this.pageBytes;
         const left = pagesPerLeaf - ((v * this.pageBytes) % this.levelSpan[l]) / this.pageBytes;
         const frame0 = this.leafFrame;
-        for (let k = 0; k < left && i < n; k++, i++) {
-          const cached = k === 0 ? 0 : this.tlb.get(vpn + i);
-          out[i] = cached !== 0 ? cached : this.fillWord(vpn + i, tlbWord(frame0 + k, writable));
-        }
+        // The first page was walked (not held); the rest as get() then fillWord() of each.
+        out[i] = this.fillWord(vpn + i, tlbWord(frame0, writable));
+        const m = Math.min(left, n - i);
+        if (this.fillByRun && m > 1)
+          this.tlb.fillRun(
+            vpn + i + 1,
+            m - 1,
+            frame0 + 1,
+            1,
+            writable,
+            out,
+            i + 1,
+            this.room,
+            this.tlbCapacity,
+          );
+        else
+          for (let k = 1; k < m; k++) {
+            const cached = this.tlb.get(vpn + i + k);
+            out[i + k] =
+              cached !== 0 ? cached : this.fillWord(vpn + i + k, tlbWord(frame0 + k, writable));
+          }
+        i += m;
       } else {
         // The rest of this PTE table: each entry decoded, no walk from the top.
         const table = this.leafTable;
@@ -631,7 +787,13 @@ export class KernelPageTables {
             const p0 = b.pfn[r];
             const step = b.step[r];
             const wr = b.writable[r] === 1;
-            for (let k = 0; k < b.len[r]; k++, i++) {
+            const len = b.len[r];
+            if (this.fillByRun) {
+              this.tlb.fillRun(vpn + i, len, p0, step, wr, out, i, this.room, this.tlbCapacity);
+              i += len;
+              continue;
+            }
+            for (let k = 0; k < len; k++, i++) {
               const cached = this.tlb.get(vpn + i);
               out[i] = cached !== 0 ? cached : this.fillWord(vpn + i, tlbWord(p0 + k * step, wr));
             }
@@ -656,6 +818,69 @@ export class KernelPageTables {
   }
 
   /** A TLB fill of the tlbWord() w, as translate() does on a miss; returns w. */
+  /**
+   * Whether evictClean() walks the TLB's well-filled chunks a leaf at a time (walkRangeWords())
+   * rather than an entry at a time (false: test/core/tlb_sweep.test.ts compares the two).
+   */
+  sweepByRange = true;
+  private readonly sweepWords = new Float64Array(TLB_CHUNK);
+  private readonly sweepRuns = new PteRuns(64);
+
+  /**
+   * walkWord() of each vmemmap page of [vpn, vpn + n) into out (no TLB lookups or fills): one
+   * walk per leaf, a PTE table's entries decoded in turn (a run at a time where the table is
+   * held as runs). Only where fastIndex holds.
+   */
+  private walkRangeWords(vpn: number, n: number, out: Float64Array): void {
+    const e = this.e;
+    let i = 0;
+    while (i < n) {
+      const v = vpn + i;
+      if (!this.leafOf(v)) {
+        out[i++] = 0;
+        continue;
+      }
+      const l = this.leafLevel;
+      const writable = this.leafWritable;
+      if (l < this.levels - 1) {
+        // The rest of the huge page: consecutive frames.
+        const pagesPerLeaf = this.levelSpan[l] / this.pageBytes;
+        const left = pagesPerLeaf - ((v * this.pageBytes) % this.levelSpan[l]) / this.pageBytes;
+        const frame0 = this.leafFrame;
+        for (let k = 0; k < left && i < n; k++, i++) out[i] = tlbWord(frame0 + k, writable);
+        continue;
+      }
+      const table = this.leafTable;
+      out[i++] = tlbWord(this.leafFrame, writable);
+      const idx0 = this.leafIdx + 1;
+      const m = Math.min(this.entriesPerTable - idx0, n - i);
+      // Its own buffer: a sweep runs inside translateRangeWords(), which holds rangeRuns.
+      const b = this.sweepRuns;
+      const runs = this.rangeByRuns && m > 1 ? this.pteRuns(table, idx0, m, b) : -1;
+      if (runs >= 0) {
+        for (let r = 0; r < runs; r++) {
+          const p0 = b.pfn[r];
+          const step = b.step[r];
+          const wr = b.writable[r] === 1;
+          for (let k = 0; k < b.len[r]; k++, i++) out[i] = tlbWord(p0 + k * step, wr);
+        }
+        continue;
+      }
+      for (let idx = idx0; idx < this.entriesPerTable && i < n; idx++, i++)
+        out[i] =
+          this.entry(table, idx, l) && e.present && !e.table ? tlbWord(e.pfn, e.writable) : 0;
+    }
+  }
+
+  /**
+   * Whether translateRangeWords() fills runs of pages (a huge leaf's, a run of PTEs) in one
+   * loop of the TLB's (TlbTable.fillRun()) rather than a fillWord() per page (false:
+   * test/core/tlb_sweep.test.ts compares the two).
+   */
+  fillByRun = true;
+  /** fillWord()'s sweep where the TLB is full, for TlbTable.fillRun(). */
+  private readonly room = (): void => this.evictClean();
+
   private fillWord(vpn: number, w: number): number {
     if (this.tlb.size >= this.tlbCapacity) this.evictClean();
     this.tlb.set(vpn, w);
@@ -689,7 +914,14 @@ export class KernelPageTables {
       this.survivors = keepV;
       if (this.tlb.size < this.tlbCapacity) return;
     }
-    this.tlb.dropWhere((vpn, w) => this.walkWord(vpn) === w);
+    if (this.fastIndex && this.sweepByRange)
+      this.tlb.dropClean(
+        (vpn, n, now) => this.walkRangeWords(vpn, n, now),
+        this.sweepWords,
+        SWEEP_RANGE_MIN,
+        (vpn, w) => this.walkWord(vpn) === w,
+      );
+    else this.tlb.dropWhere((vpn, w) => this.walkWord(vpn) === w);
     this.survivors = this.tlb.keys();
     this.sweepGen = gen;
   }

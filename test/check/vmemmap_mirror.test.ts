@@ -151,6 +151,80 @@ describe("the incremental vmemmap mirror equals one built from the root", () => 
   });
 });
 
+describe("a PTE table held as runs of words: the refresh compares runs", () => {
+  // The refresh of a table held as runs walks the old and the new runs side by side and decodes
+  // only stretches whose first word or step differ. Random runs written into one PTE table
+  // (first word, step and length; a step alone changed included) must read as a mirror built
+  // from the root reads them, with the log the differences.
+  /** One optimised 2 MiB folio on mainline: the PTE table of its vmemmap, held as runs. */
+  function oneFolio() {
+    const spec = checkMachineSpec(defaultCheckMachine("x86_64", "hugetlb_free_vmemmap=on"));
+    const model = bootCheckModel(spec, "mainline", null);
+    const session = new ModelSession(model);
+    session.reset();
+    applyStep(model, session, { op: "hvo", value: 1 });
+    applyStep(model, session, { op: "nr", size: "2M", value: 1 });
+    model.settle();
+    const k = model.k;
+    const c = checkContext(k);
+    c.mirror.refresh();
+    c.mirror.drainLog();
+    const [head] = (k.sub.hugetlb as { folios: Map<number, unknown> }).folios.keys();
+    const vpn0 = c.mirror.vpnOfPfn(head);
+    const leaf = k.pgt.lookup(k.vmemmapBase + BigInt(vpn0) * BigInt(k.pageSize));
+    const { tablePfn, idx, level } = leaf as { tablePfn: number; idx: number; level: number };
+    expect(k.frames.heldAsRuns(tablePfn)).toBe(true);
+    return { k, c, tablePfn, level, tableVpn: vpn0 - idx };
+  }
+
+  it("under random runs of PTEs written into a table (fixed seed)", () => {
+    const run = fc.record({
+      word: fc.integer({ min: 0, max: 511 }),
+      n: fc.integer({ min: 1, max: 64 }),
+      frame: fc.integer({ min: 100_000, max: 100_050 }),
+      writable: fc.boolean(),
+      step: fc.constantFrom(0, 1, 2),
+      // Start from the word already there: only the step (or the length) changes.
+      keep: fc.boolean(),
+    });
+    const M64 = (1n << 64n) - 1n;
+    const halves = (v: bigint) => [Number(v & 0xffffffffn), Number((v >> 32n) & 0xffffffffn)];
+    fc.assert(
+      fc.property(fc.array(run, { minLength: 1, maxLength: 8 }), (runs) => {
+        const { k, c, tablePfn, level, tableVpn } = oneFolio();
+        const pte = k.spec.arch.pte;
+        const leafWord = (frame: number, writable: boolean) =>
+          pte.mkLeaf(frame, { writable, huge: false }, level);
+        // One frame's step in a PTE (x86_64: the pfn at bit 12), and its negation mod 2^64.
+        const one = (leafWord(2, true) - leafWord(1, true)) & M64;
+        const steps = [0n, one, (M64 + 1n - one) & M64];
+        let was = translations(k, c.mirror);
+        for (const r of runs) {
+          const n = Math.min(r.n, 512 - r.word);
+          const [lo, hi] = r.keep
+            ? [k.frames.readU32(tablePfn, r.word * 8), k.frames.readU32(tablePfn, r.word * 8 + 4)]
+            : halves(leafWord(r.frame + n, r.writable));
+          const [dlo, dhi] = halves(steps[r.step]);
+          k.frames.setWordRun(tablePfn, r.word, n, lo, hi, dlo, dhi);
+          c.mirror.refresh();
+          const fresh = new VmemmapMirror(k);
+          fresh.refresh();
+          expect(picture(c.mirror)).toEqual(picture(fresh));
+          for (let w = 0; w < 512; w++)
+            expect([w, show(c.mirror.translate(tableVpn + w))]).toEqual([
+              w,
+              show(fresh.translate(tableVpn + w)),
+            ]);
+          const now = translations(k, fresh);
+          expectLogMatches(was, now, c.mirror.drainLog());
+          was = now;
+        }
+      }),
+      { seed: 20261206, numRuns: 40 },
+    );
+  });
+});
+
 describe("FrameCounts (the mirror's frame -> PTE-leaf count) answers as a Map would", () => {
   it("under random additions and removals (fixed seed)", () => {
     // Frames from a few blocks of 512 (and their edges), so blocks fill, empty and come back.

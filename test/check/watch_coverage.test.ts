@@ -83,6 +83,7 @@ const PAGE_TABLES_KEEP_ENTRIES = [
   "pteRuns",
   "fillWord",
   "evictClean",
+  "walkRangeWords",
   "vpnOf",
   "flushTlbRange",
   "flushTlbAll",
