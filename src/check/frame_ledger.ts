@@ -358,8 +358,11 @@ export class FrameLedger {
   private leakCheck(frame: number, st: string): void {
     const use =
       st === "alloc:vmemmap" ? "vmemmap" : st === "alloc:shared_tail" ? "shared_tail" : null;
+    if (use === null) {
+      if (this.leaks.size !== 0) this.leaks.delete(frame);
+      return;
+    }
     if (
-      use !== null &&
       this.c.mirror.mapCount(frame) === 0 &&
       !(use === "shared_tail" && this.published.has(frame))
     )

@@ -89,9 +89,10 @@ export function observePool(
     o.nrNode[nid]++;
     // Two words of the head's struct page, read from the frames that back them (a struct page
     // may straddle two vmemmap pages; an aligned 32-bit word never does).
-    const refs = readU32(head * sps + PAGE_OFF.refcount);
+    // (The second only when the first says free.)
+    if (readU32(head * sps + PAGE_OFF.refcount) !== 0) continue;
     const priv = readU32(head * sps + PAGE_OFF.private);
-    if (refs === 0 && priv !== null && ((priv >>> HPG.freed) & 1) === 1) {
+    if (priv !== null && ((priv >>> HPG.freed) & 1) === 1) {
       o.free++;
       o.freeNode[nid]++;
     }

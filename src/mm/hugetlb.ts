@@ -787,18 +787,7 @@ export class HugetlbPool {
     if (info.list === "free") h.hugepageFreelists[nid].delete(f);
     else if (info.list === "active") h.hugepageActivelist.delete(f);
     info.list = null;
-    // The head's struct page translated once, for the flag below and the page type (nothing
-    // between them changes the vmemmap's mapping or frames); field by field where it is not
-    // mapped writable. The same reads and stores either way.
-    const m = this.k.memmap;
-    const c = this.k.compound;
-    const v = c.headView(f);
-    let freed: boolean;
-    if (v !== null) {
-      m.reads++;
-      freed = ((v.getUint32(c.headOff + PAGE_OFF.private, true) >>> HPG.freed) & 1) === 1;
-    } else freed = folioTestHpg(m, f, "freed");
-    if (freed) {
+    if (folioTestHpg(this.k.memmap, f, "freed")) {
       h.freeHugePages--;
       h.freeHugePagesNode[nid]--;
     }
@@ -808,12 +797,7 @@ export class HugetlbPool {
     }
     // The page type stays while the vmemmap is optimised: its tails are read-only and a
     // memory failure must not write to them.
-    if (!this.vmemmap.isOptimized(f)) {
-      if (v !== null) {
-        v.setUint32(c.headOff + PAGE_OFF.pageType, 0xffffffff, true);
-        m.writes++;
-      } else folioSetHugetlb(m, f, false);
-    }
+    if (!this.vmemmap.isOptimized(f)) folioSetHugetlb(this.k.memmap, f, false);
     h.nrHugePages--;
     h.nrHugePagesNode[nid]--;
   }

@@ -120,7 +120,26 @@ interface Order0Run {
  * change goes through set()/delete()/setUse(), which keep the indexes and tell the listeners.
  */
 export class AllocationMap extends Map<number, Allocation> {
-  private readonly byUse = new Map<FrameUse, Set<number>>(FRAME_USES.map((u) => [u, new Set()]));
+  /**
+   * Per use (by USE_INDEX), the first pfns of its blocks in the Map, in the order they were
+   * added: made only once someone asks (withUse()) or a change would make the Map's own order
+   * differ from it (a key given a record again: useSet()). Until then the Map's order is that
+   * order (every add is a new key, appended), and the pool's churn of thousands of folios adds
+   * and deletes no Set entries.
+   */
+  private readonly useSets: (Set<number> | null)[] = FRAME_USES.map(() => null);
+
+  /** The Set of `use`, made from the Map (in its order) if it is not kept yet. */
+  private useSet(use: FrameUse): Set<number> {
+    const i = USE_INDEX[use];
+    let set = this.useSets[i];
+    if (set === null) {
+      set = new Set();
+      for (const [pfn, a] of super.entries()) if (a.use === use) set.add(pfn);
+      this.useSets[i] = set;
+    }
+    return set;
+  }
   /** Pages per use (a plain record: one property load per update, no hash). */
   private readonly pagesOfUse: Record<FrameUse, number> = {
     vmemmap: 0,
@@ -198,8 +217,9 @@ export class AllocationMap extends Map<number, Allocation> {
     if (i < 0) return;
     const a = this.runs[i].a;
     this.cutRun(i, pfn, 1);
+    // A new key: appended to the Map, as to the use's Set.
     super.set(pfn, a);
-    (this.byUse.get(a.use) as Set<number>).add(pfn);
+    this.useSets[USE_INDEX[a.use]]?.add(pfn);
   }
 
   override get(pfn: number): Allocation | undefined {
@@ -244,7 +264,12 @@ export class AllocationMap extends Map<number, Allocation> {
   override set(pfn: number, a: Allocation): this {
     this.unrun(pfn);
     const old = super.get(pfn);
-    if (old) this.unindex(pfn, old);
+    if (old) {
+      // The key keeps its place in the Map but goes last in a's use: that use's Set is kept
+      // from now on.
+      this.useSet(a.use);
+      this.unindex(pfn, old);
+    }
     super.set(pfn, a);
     this.index(pfn, a, 1);
     if (this.listeners.length)
@@ -322,7 +347,7 @@ export class AllocationMap extends Map<number, Allocation> {
         continue;
       }
       const a = super.get(p) as Allocation;
-      (this.byUse.get(a.use) as Set<number>).delete(p);
+      this.useSets[USE_INDEX[a.use]]?.delete(p);
       this.pagesOfUse[a.use]--;
       super.delete(p);
       p++;
@@ -353,6 +378,8 @@ export class AllocationMap extends Map<number, Allocation> {
     this.unrun(pfn);
     const a = super.get(pfn);
     if (!a) throw new Oops(`setUse: pfn ${pfn} not allocated`);
+    // As set() of a key the Map holds: the new use's Set is kept from now on.
+    this.useSet(use);
     this.unindex(pfn, a);
     // A new record: setOrder0Run() shares one among the pages of a run.
     const b: Allocation = { order: a.order, use, nid: a.nid };
@@ -363,7 +390,7 @@ export class AllocationMap extends Map<number, Allocation> {
 
   /** First pfns of the blocks used for `use`. */
   withUse(use: FrameUse): ReadonlySet<number> {
-    const set = this.byUse.get(use) as Set<number>;
+    const set = this.useSet(use);
     if (!this.runs.some((r) => r.a.use === use)) return set;
     const out = new Set(set);
     for (const r of this.runs)
@@ -411,14 +438,14 @@ export class AllocationMap extends Map<number, Allocation> {
   private index(pfn: number, a: Allocation, sign: 1 | -1): void {
     const n = pow2(a.order);
     this.blocksOfOrder[a.order] = (this.blocksOfOrder[a.order] ?? 0) + sign;
-    if (sign > 0) (this.byUse.get(a.use) as Set<number>).add(pfn);
+    if (sign > 0) this.useSets[USE_INDEX[a.use]]?.add(pfn);
     this.pagesOfUse[a.use] += sign * n;
     const z = this.zoneIndexOf(pfn);
     if (z >= 0) this.pagesByZone[z] = (this.pagesByZone[z] ?? 0) + sign * n;
   }
 
   private unindex(pfn: number, a: Allocation): void {
-    (this.byUse.get(a.use) as Set<number>).delete(pfn);
+    this.useSets[USE_INDEX[a.use]]?.delete(pfn);
     this.index(pfn, a, -1);
   }
 }

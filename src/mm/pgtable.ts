@@ -61,8 +61,12 @@ const TLB_CHUNK = 512;
 /** A TLB chunk holding this many entries or more is swept a leaf at a time (walkRangeWords()). */
 const SWEEP_RANGE_MIN = 32;
 
-/** Emptied chunks the TLB keeps for reuse (in pages' worth of full 4 KiB chunks). */
-const TLB_SPARE_CHUNKS = 512;
+/**
+ * Emptied chunks the TLB keeps for reuse, in full 4 KiB chunks' worth (32 MiB): a sweep or a
+ * full flush empties thousands at once, and the fills after it take them back rather than
+ * allocate new ones.
+ */
+const TLB_SPARE_CHUNKS = 8192;
 
 /** The chunk of vpn, as a small integer when it is one (V8 hashes a boxed double otherwise). */
 function chunkKey(vpn: number): number {
@@ -97,8 +101,8 @@ class TlbChunk {
   n = 0;
 }
 
-/** The smallest window of a chunk (pages). */
-const TLB_WINDOW_MIN = 16;
+/** The smallest window of a chunk (pages): 64 bytes, small enough for V8 to keep on its heap. */
+const TLB_WINDOW_MIN = 8;
 
 /**
  * The TLB's storage: translations by vmemmap page, in chunks of TLB_CHUNK pages, each a
@@ -216,22 +220,34 @@ class TlbTable {
         ci = chunkKey(v);
         c = this.chunk(ci);
       }
-      let held = 0;
+      // The page's slot in the chunk's window (-1: no chunk, or outside its window).
+      let j = -1;
       if (c !== undefined) {
-        const j = i - c.lo;
-        if (j >= 0 && j < c.w.length) held = c.w[j];
+        j = i - c.lo;
+        if (j >= c.w.length) j = -1;
       }
-      if (held !== 0) {
-        out[at + k] = held;
-        continue;
+      if (j >= 0) {
+        const held = (c as TlbChunk).w[j];
+        if (held !== 0) {
+          out[at + k] = held;
+          continue;
+        }
       }
       const frame = frame0 + k * step;
       const w = writable ? frame + 1 : -(frame + 1);
-      if (this.size >= capacity) room();
-      c = this.chunkFor(ci, i, Math.min(TLB_CHUNK - 1, i + n - 1 - k));
+      if (this.size >= capacity) {
+        // The sweep may drop this chunk: looked up again.
+        room();
+        j = -1;
+      }
+      if (j < 0) {
+        c = this.chunkFor(ci, i, Math.min(TLB_CHUNK - 1, i + n - 1 - k));
+        j = i - c.lo;
+      }
+      const ch = c as TlbChunk;
       this.size++;
-      c.n++;
-      c.w[i - c.lo] = w;
+      ch.n++;
+      ch.w[j] = w;
       out[at + k] = w;
     }
   }

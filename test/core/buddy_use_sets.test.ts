@@ -1,0 +1,150 @@
+// The allocator's record of blocks by use (src/mm/page_alloc.ts AllocationMap.withUse()) keeps
+// no Set for a use until someone asks for it or a block is given a record again; until then
+// the Map's own order stands for it. Here it is run against the plain form it replaced: a Set
+// per use, an entry added with every record and deleted with it. Random sets (new and again),
+// deletes, use changes, order-0 runs and their frees, and questions at random moments: every
+// use's blocks must come out the same and in the same order (the checker reports in that
+// order), whenever asked.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { type Allocation, AllocationMap, type FrameUse } from "../../src/mm/page_alloc.ts";
+
+/** Every use a block can have (page_alloc.ts FrameUse). */
+const FRAME_USES: readonly FrameUse[] = [
+  "vmemmap",
+  "pagetable",
+  "shared_tail",
+  "hugetlb",
+  "kernel",
+  "hwpoison",
+];
+
+/** The plain form: every record change adds to or deletes from its use's Set at once. */
+class EagerUses {
+  readonly map = new Map<number, Allocation>();
+  readonly sets = new Map<FrameUse, Set<number>>(FRAME_USES.map((u) => [u, new Set<number>()]));
+  /** Order-0 runs, as AllocationMap lists them after its Map's entries. */
+  runs: { start: number; n: number; use: FrameUse }[] = [];
+
+  private inRun(pfn: number): number {
+    return this.runs.findIndex((r) => pfn >= r.start && pfn < r.start + r.n);
+  }
+  /** A pfn of a run given a record of its own leaves the run for the Map (unrun()). */
+  private unrun(pfn: number): void {
+    const i = this.inRun(pfn);
+    if (i < 0) return;
+    const r = this.runs[i];
+    const parts = [
+      { start: r.start, n: pfn - r.start, use: r.use },
+      { start: pfn + 1, n: r.start + r.n - pfn - 1, use: r.use },
+    ].filter((x) => x.n > 0);
+    this.runs.splice(i, 1, ...parts);
+    this.map.set(pfn, { order: 0, use: r.use, nid: 0 });
+    this.sets.get(r.use)?.add(pfn);
+  }
+  set(pfn: number, a: Allocation): void {
+    this.unrun(pfn);
+    const old = this.map.get(pfn);
+    if (old) this.sets.get(old.use)?.delete(pfn);
+    this.map.set(pfn, a);
+    this.sets.get(a.use)?.add(pfn);
+  }
+  delete(pfn: number): void {
+    this.unrun(pfn);
+    const old = this.map.get(pfn);
+    if (!old) return;
+    this.sets.get(old.use)?.delete(pfn);
+    this.map.delete(pfn);
+  }
+  setUse(pfn: number, use: FrameUse): void {
+    this.unrun(pfn);
+    const a = this.map.get(pfn) as Allocation;
+    this.sets.get(a.use)?.delete(pfn);
+    this.map.set(pfn, { ...a, use });
+    this.sets.get(use)?.add(pfn);
+  }
+  withUse(use: FrameUse): number[] {
+    const out = new Set(this.sets.get(use));
+    for (const r of [...this.runs].sort((x, y) => x.start - y.start))
+      if (r.use === use) for (let p = r.start; p < r.start + r.n; p++) out.add(p);
+    return [...out];
+  }
+}
+
+const PFNS = 40;
+const useArb = fc.constantFrom(...FRAME_USES);
+type Op =
+  | { op: "set"; pfn: number; use: FrameUse; order: number }
+  | { op: "delete"; pfn: number }
+  | { op: "setUse"; pfn: number; use: FrameUse }
+  | { op: "run"; start: number; n: number; use: FrameUse }
+  | { op: "ask"; use: FrameUse };
+const pfnArb = fc.nat(PFNS - 1);
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ op: fc.constant("set" as const), pfn: pfnArb, use: useArb, order: fc.nat(3) }) },
+  { weight: 4, arbitrary: fc.record({ op: fc.constant("delete" as const), pfn: pfnArb }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant("setUse" as const), pfn: pfnArb, use: useArb }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant("run" as const),
+      start: fc.nat(PFNS - 1).map((x) => PFNS + x * 8),
+      n: fc.integer({ min: 1, max: 6 }),
+      use: useArb,
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("ask" as const), use: useArb }) },
+);
+
+function agree(ops: readonly Op[]): void {
+  const a = new AllocationMap();
+  const b = new EagerUses();
+  const runStarts = new Set<number>();
+  for (const o of ops) {
+    if (o.op === "set") {
+      const rec = { order: o.order, use: o.use, nid: 0 };
+      a.set(o.pfn, rec);
+      b.set(o.pfn, rec);
+    } else if (o.op === "delete") {
+      a.delete(o.pfn);
+      b.delete(o.pfn);
+    } else if (o.op === "setUse") {
+      if (!b.map.has(o.pfn)) continue;
+      a.setUse(o.pfn, o.use);
+      b.setUse(o.pfn, o.use);
+    } else if (o.op === "run") {
+      // Runs far from the singles and from each other (the allocator's bulk pages), and one
+      // of their pages later taken alone or freed: a pfn that leaves its run for the Map.
+      if (runStarts.has(o.start)) continue;
+      runStarts.add(o.start);
+      a.setOrder0Run(o.start, o.n, o.use, 0);
+      b.runs.push({ start: o.start, n: o.n, use: o.use });
+      const p = o.start + (o.n >> 1);
+      a.setUse(p, o.use === "kernel" ? "vmemmap" : "kernel");
+      b.setUse(p, o.use === "kernel" ? "vmemmap" : "kernel");
+    } else expect([...a.withUse(o.use)], `withUse(${o.use}) asked midway`).toEqual(b.withUse(o.use));
+  }
+  for (const u of FRAME_USES) expect([...a.withUse(u)], `withUse(${u})`).toEqual(b.withUse(u));
+  expect(a.size).toBe(b.map.size + b.runs.reduce((n, r) => n + r.n, 0));
+}
+
+describe("AllocationMap: a use's Set made when asked reads as the Set kept all along", () => {
+  it("random records, re-records, use changes and runs: the same blocks in the same order", () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { minLength: 10, maxLength: 120 }), (ops) => agree(ops)),
+      { seed: 4242, numRuns: 300 },
+    );
+  });
+
+  it("a record given again moves its pfn last in its use, asked before or after", () => {
+    for (const askFirst of [false, true]) {
+      const a = new AllocationMap();
+      const rec = { order: 0, use: "hugetlb" as const, nid: 0 };
+      for (const p of [10, 20, 30]) a.set(p, rec);
+      if (askFirst) expect([...a.withUse("hugetlb")]).toEqual([10, 20, 30]);
+      a.set(10, { order: 1, use: "hugetlb", nid: 0 });
+      // A Set of insertions: 10 deleted and added again goes after 30.
+      expect([...a.withUse("hugetlb")]).toEqual([20, 30, 10]);
+    }
+  });
+});
