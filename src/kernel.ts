@@ -527,7 +527,7 @@ export class Kernel {
     if (this.memmap === undefined) return;
     if (this.memmap.wholeStructPages) {
       // The hot path (every buddy merge and split): one translation, stores in place.
-      const v = this.memmap.structPageView(pfn, true);
+      const v = this.memmap.structPageView(pfn, true, 1);
       if (v !== null) this.storeBuddyMarks(v, this.memmap.spanOff, pfn, order);
       return;
     }

@@ -252,6 +252,8 @@ export const FRAME_STORE_WRITES = [
   "writeU64",
   "writeU64Parts",
   "writableView",
+  "writableViewAt",
+  "storeWordsLater",
   "writeBytes",
   "setWordRun",
   "setPattern",
@@ -1178,14 +1180,12 @@ export function poolCounters(model: CheckTarget): Violation[] {
     k,
     pool,
     (vpn) => mirror.frameOf(vpn),
-    (head, info) => {
+    (head, info, nid) => {
       const a = allocations.get(head);
       if (a?.use === "hugetlb") hugetlbHeads++;
       if (folioTrouble) return;
       if (info.list === null) folioTrouble = !pool.hpageFreelist.includes(head);
-      else
-        folioTrouble =
-          info.nid !== k.pfnToNid(head) || a?.use !== "hugetlb" || a.order !== info.h.order;
+      else folioTrouble = info.nid !== nid || a?.use !== "hugetlb" || a.order !== info.h.order;
     },
   );
   const out: Violation[] = [];

@@ -55,14 +55,14 @@ export interface ObservedHstate {
 /**
  * The counters the folios show, per hstate (by name). `translate` gives the frame that backs a
  * vmemmap page, -1 for none (the checker's mirror of the page tables, not the model's TLB).
- * `visit` is called with every folio of the pool, those being freed too (for a caller that has
- * its own look at each folio: one pass, not two).
+ * `visit` is called with every folio of the pool, those being freed too, and the node its head
+ * pfn lies on (for a caller that has its own look at each folio: one pass, not two).
  */
 export function observePool(
   k: Kernel,
   pool: HugetlbPool,
   translate: (vpn: number) => number,
-  visit?: (head: number, info: FolioInfo) => void,
+  visit?: (head: number, info: FolioInfo, nid: number) => void,
 ): Map<string, ObservedHstate> {
   const sps = k.spec.structPageSize;
   const ps = k.pageSize;
@@ -81,10 +81,10 @@ export function observePool(
       freeNode: new Array<number>(nrNodeIds).fill(0),
     });
   for (const [head, info] of pool.folios) {
-    visit?.(head, info);
+    const nid = k.pfnToNid(head);
+    visit?.(head, info, nid);
     if (info.list === null) continue; // being freed: remove_hugetlb_folio() already counted it
     const o = out.get(info.h.name) as ObservedHstate;
-    const nid = k.pfnToNid(head);
     o.nr++;
     o.nrNode[nid]++;
     // Two words of the head's struct page, read from the frames that back them (a struct page

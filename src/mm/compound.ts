@@ -293,10 +293,13 @@ export class Compound {
   headView(headPfn: number): DataView | null {
     const m = this.memmap;
     if (!m.wholeStructPages) return null;
-    const v = m.structPageView(headPfn, false);
+    // The folio's four struct pages are all its users read or store through the view (but
+    // forEachTailRange(), which sees to the tails' held-back stores itself).
+    const v = m.structPageView(headPfn, false, 4);
     if (v === null || m.spanOff + 4 * this.layout.size > m.pageSize) return null;
     this.headOff = m.spanOff;
     this.headWords = m.spanWords;
+    this.headFrame = m.spanFrame;
     return v;
   }
 
@@ -332,6 +335,8 @@ export class Compound {
   headOff = 0;
   /** That view's bytes as 32-bit words (memmap.spanWords then). */
   private headWords: Uint32Array = new Uint32Array(0);
+  /** That view's frame. */
+  private headFrame = -1;
 
   /**
    * The free side: the head loses PG_head and its order, every tail its compound word and
@@ -460,7 +465,7 @@ export class Compound {
         if (vpn === headVpn && hv !== null) {
           // The head's own vmemmap page: translated and made writable by headView().
           const off = this.headOff + (pfn - headPfn) * sps;
-          if (HOST_LITTLE_ENDIAN) this.tailsSpanWords(mode, this.headWords, off, n, infoLo, infoHi);
+          if (HOST_LITTLE_ENDIAN) this.headTailsWords(mode, off, pfn - headPfn, n, infoLo, infoHi);
           else this.tailsSpan(mode, hv, off, n, infoLo >>> 0, infoHi >>> 0);
           pfn += n;
           continue;
@@ -606,6 +611,57 @@ export class Compound {
     }
     this.memmap.writes += 2 * n;
   }
+
+  /**
+   * tailsSpanWords() on the tails in the head's own vmemmap page (headWords), n of them from
+   * byte off, the first being tail number `first` (1 when the head starts the page). The tails
+   * past the folio's fields (number 4 on) have their stores held back by the frame store
+   * (frames.ts storeWordsLater()): their cache lines are not touched until the page is read,
+   * and a free's stores replace the make's there (and the next make's the free's). The folio's
+   * struct pages 0..3, which headView()'s users read and store, are stored at once.
+   */
+  private headTailsWords(
+    mode: TailsMode,
+    off: number,
+    first: number,
+    n: number,
+    lo: number,
+    hi: number,
+  ): void {
+    const now = Math.min(n, Math.max(0, 4 - first));
+    this.tailsSpanWords(mode, this.headWords, off, now, lo, hi);
+    if (now === n) return;
+    const w = this.heldWords;
+    if (mode === TAILS_PREP) {
+      // prep_compound_tail(): mapping, compound word, private.
+      w[0] = 3;
+      w[1] = OFF_MAPPING;
+      w[2] = TAIL_MAPPING_LO;
+      w[3] = TAIL_MAPPING_HI;
+      w[4] = OFF_INFO;
+      w[5] = lo;
+      w[6] = hi;
+      w[7] = OFF_PRIVATE;
+      w[8] = 0;
+      w[9] = 0;
+      this.memmap.writes += 3 * (n - now);
+    } else {
+      // free_tail_page_prepare(): compound word and mapping cleared.
+      w[0] = 2;
+      w[1] = OFF_INFO;
+      w[2] = 0;
+      w[3] = 0;
+      w[4] = OFF_MAPPING;
+      w[5] = 0;
+      w[6] = 0;
+      this.memmap.writes += 2 * (n - now);
+    }
+    const sps = this.layout.size;
+    this.memmap.frames.storeWordsLater(this.headFrame, off + now * sps, n - now, sps, w);
+  }
+
+  /** headTailsWords()'s words for storeWordsLater() (one array, reused). */
+  private readonly heldWords = new Int32Array(10);
 
   /** The stores of one mode on n struct pages of one writable vmemmap page, from byte off of v. */
   private tailsSpan(

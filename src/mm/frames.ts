@@ -134,6 +134,8 @@ const ID_FILL = 3;
 const ID_RUNS = 4;
 
 const TWO32 = 2 ** 32;
+/** Numbers per id in FrameStore.pendOps: off, n, step, count, then 3 per word (at most 3). */
+const PEND_OPS = 13;
 
 /**
  * A page of 64-bit little-endian words held as runs: words [starts[k], starts[k + 1]) read
@@ -891,6 +893,7 @@ export class FrameStore {
     if (kind === ID_OWN || kind === ID_RUNS) this.ownFrames -= n;
     else this.patternFrames -= n;
     if (refs !== 0) return;
+    if (id < this.pendHi.length) this.pendHi[id] = 0;
     this.freeIds.push(id);
     this.kinds[id] = ID_FREE;
     const cls = this.clsOf[id];
@@ -1298,6 +1301,7 @@ export class FrameStore {
   /** The bytes of a frame, read-only: own bytes or a rendering in a scratch buffer. */
   view(frame: number): Uint8Array {
     const id = this.idOf(frame);
+    this.pendingAt(id, 0, this.pageSize);
     if (id !== 0 && this.kinds[id] === ID_OWN) return this.bytesOf[id];
     if (id !== 0 && this.kinds[id] === ID_RUNS) {
       // A new buffer, not the scratch one: a frame that hasOwnBytes() answers for is read as
@@ -1331,7 +1335,9 @@ export class FrameStore {
         const lo = r.wordLo(off >> 3);
         return (off & 4) === 0 ? lo : r.h;
       }
-      if (kind !== ID_PATTERN) return this.viewOf[id].getUint32(off, true);
+      if (kind !== ID_PATTERN) {
+        return this.viewOf[id].getUint32(off, true);
+      }
       p = this.patOf[id] as FramePattern;
       // Render only the one struct page that holds the word (aligned words never straddle one).
       const byte = this.deltas[id] + this.dirs[id] * frame * this.pageSize + off;
@@ -1373,6 +1379,7 @@ export class FrameStore {
       return lo;
     }
     if (id !== 0 && this.kinds[id] !== ID_PATTERN && this.kinds[id] !== ID_RUNS) {
+      this.pendingAt(id, off, off + 8);
       const v = this.viewOf[id];
       this.hi = v.getUint32(off + 4, true);
       return v.getUint32(off, true);
@@ -1390,14 +1397,16 @@ export class FrameStore {
   // ---- writing ----------------------------------------------------------------------------
 
   /** The id of this frame's bytes, which may be written in place (made its own first). */
-  private writable(frame: number): number {
+  private writable(frame: number, lo = 0, hi = this.pageSize): number {
     const id = this.idOf(frame);
     const own = id !== 0 && this.kinds[id] === ID_OWN;
     if (own && this.refs[id] === 1) {
-      // Written in place: the frame keeps its id.
+      // Written in place: the frame keeps its id (held-back stores where [lo, hi) meets them).
+      this.pendingAt(id, lo, hi);
       this.gen++;
       return id;
     }
+    if (own) this.pendingAt(id, 0, this.pageSize);
     const fresh = this.newOwnBlank();
     const bytes = this.bytesOf[fresh];
     if (own) bytes.set(this.bytesOf[id]);
@@ -1424,14 +1433,135 @@ export class FrameStore {
    */
   lastWords: Uint32Array = NO_WORDS;
 
+  /**
+   * writableView() for a caller that reads and stores only bytes [lo, hi) of the frame: stores
+   * held back elsewhere in it (storeWordsLater()) stay held back.
+   */
+  writableViewAt(frame: number, lo: number, hi: number): DataView {
+    const id = this.writable(frame, lo, hi);
+    this.lastWords = this.wordsOf[id];
+    return this.viewOf[id];
+  }
+
+  // ---- stores held back ------------------------------------------------------------------
+  // The tails in a folio's head vmemmap page past its fields take their compound word, mapping
+  // and private when the folio is made and lose the first two when it is freed (compound.ts):
+  // 60 struct pages, one cache line each, in 4 KiB that nobody else reads between the two. So
+  // those stores may wait in the frame store: the bytes read as if they were made (every read
+  // or write that meets them makes them first), and the next stores to the same words replace
+  // them.
+
+  /** Make stores at once rather than hold them back (tests: the reference for holding back). */
+  holdBackStores = true;
+  /** Per own id: [lo, hi), the bytes its held-back stores cover (hi 0: none). */
+  private pendLo = new Int32Array(0);
+  private pendHi = new Int32Array(0);
+  /**
+   * Per id, PEND_OPS numbers: off, n, step, the number of words (at most 3), and per word its
+   * byte offset in a step and the halves of its value (storeWordsLater()).
+   */
+  private pendOps = new Int32Array(0);
+
+  /** The held-back stores of id, made now if bytes [lo, hi) meet them. */
+  private pendingAt(id: number, lo: number, hi: number): void {
+    if (id < this.pendHi.length && this.pendHi[id] > lo && hi > this.pendLo[id])
+      this.makePending(id);
+  }
+
+  private makePending(id: number): void {
+    this.pendHi[id] = 0;
+    this.storeWords(this.wordsOf[id], this.pendOps, id * PEND_OPS);
+  }
+
+  /** The stores ops[k..] describes (storeWordsLater()'s layout), into w. */
+  private storeWords(w: Uint32Array, ops: Int32Array, k: number): void {
+    const s = ops[k + 2] >> 2;
+    let i = ops[k] >> 2;
+    const end = i + ops[k + 1] * s;
+    for (let j = 0; j < ops[k + 3]; j++) {
+      const a = ops[k + 4 + 3 * j] >> 2;
+      const lo = ops[k + 5 + 3 * j];
+      const hi = ops[k + 6 + 3 * j];
+      for (let q = i + a; q < end; q += s) {
+        w[q] = lo;
+        w[q + 1] = hi;
+      }
+    }
+  }
+
+  /**
+   * Stores to the frame (which writableView() made its own) of `words` (count, then per word
+   * its byte offset in a step and the 32-bit halves of its value; all 8-byte aligned) in each
+   * of n steps of `step` bytes from byte off: held back until a read or write meets them. When
+   * stores are held back already over the same steps, these replace theirs on the same words
+   * (at most 3 words in all); any others are made first. Made at once where they cannot be held
+   * (bytes shared, holdBackStores off).
+   */
+  storeWordsLater(frame: number, off: number, n: number, step: number, words: Int32Array): void {
+    if (n <= 0) return;
+    const id = this.writable(frame, 0, 0);
+    if (id >= this.pendHi.length) {
+      const cap = this.idCap;
+      const lo = new Int32Array(cap);
+      const hi = new Int32Array(cap);
+      const ops = new Int32Array(cap * PEND_OPS);
+      lo.set(this.pendLo);
+      hi.set(this.pendHi);
+      ops.set(this.pendOps);
+      this.pendLo = lo;
+      this.pendHi = hi;
+      this.pendOps = ops;
+    }
+    const o = this.pendOps;
+    const k = id * PEND_OPS;
+    let same = this.pendHi[id] !== 0 && o[k] === off && o[k + 1] === n && o[k + 2] === step;
+    if (same) {
+      // Words not held yet: room for them?
+      let more = 0;
+      for (let j = 0; j < words[0]; j++) {
+        let at = 0;
+        while (at < o[k + 3] && o[k + 4 + 3 * at] !== words[1 + 3 * j]) at++;
+        if (at === o[k + 3]) more++;
+      }
+      same = o[k + 3] + more <= 3;
+    }
+    if (same) {
+      for (let j = 0; j < words[0]; j++) {
+        const w = words[1 + 3 * j];
+        let at = 0;
+        while (at < o[k + 3] && o[k + 4 + 3 * at] !== w) at++;
+        if (at === o[k + 3]) o[k + 3]++;
+        o[k + 4 + 3 * at] = w;
+        o[k + 5 + 3 * at] = words[2 + 3 * j];
+        o[k + 6 + 3 * at] = words[3 + 3 * j];
+      }
+    } else {
+      if (this.pendHi[id] !== 0) this.makePending(id);
+      o[k] = off;
+      o[k + 1] = n;
+      o[k + 2] = step;
+      o[k + 3] = words[0];
+      for (let j = 0; j < 3 * words[0]; j++) o[k + 4 + j] = words[1 + j];
+    }
+    let first = step;
+    let last = 0;
+    for (let j = 0; j < o[k + 3]; j++) {
+      first = Math.min(first, o[k + 4 + 3 * j]);
+      last = Math.max(last, o[k + 4 + 3 * j] + 8);
+    }
+    this.pendLo[id] = off + first;
+    this.pendHi[id] = off + (n - 1) * step + last;
+    if (!this.holdBackStores || id === this.zeroId || this.refs[id] !== 1) this.makePending(id);
+  }
+
   writeU32(frame: number, off: number, value: number): void {
-    this.viewOf[this.writable(frame)].setUint32(off, value >>> 0, true);
+    this.viewOf[this.writable(frame, off, off + 4)].setUint32(off, value >>> 0, true);
   }
 
   /** writeU64() of a word given as its 32-bit halves (no bigint). */
   writeU64Parts(frame: number, off: number, lo: number, hi: number): void {
     if (this.writeRunsWord(frame, off, lo, hi)) return;
-    const v = this.viewOf[this.writable(frame)];
+    const v = this.viewOf[this.writable(frame, off, off + 8)];
     v.setUint32(off, lo >>> 0, true);
     v.setUint32(off + 4, hi >>> 0, true);
   }
@@ -1540,6 +1670,7 @@ export class FrameStore {
   settleAsFree(frame: number, voff: number, freeHead?: number): boolean {
     const id = this.idOf(frame);
     if (id === 0 || this.kinds[id] !== ID_OWN || id === this.zeroId) return false;
+    this.pendingAt(id, 0, this.pageSize);
     const p = this.freedPattern;
     p.voff = voff;
     const same =

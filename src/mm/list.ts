@@ -110,7 +110,7 @@ export class LruWords {
   private store(pfn: number, next: number, prev: number, head: ListHead, which: number): void {
     const m = this.memmap;
     if (m.wholeStructPages) {
-      const v = m.structPageView(pfn, true);
+      const v = m.structPageView(pfn, true, 1);
       if (v === null) return;
       const off = m.spanOff;
       if (which & 1) {
@@ -174,7 +174,7 @@ export class LruWords {
   poison(pfn: number): void {
     const m = this.memmap;
     if (m.wholeStructPages) {
-      const v = m.structPageView(pfn, true);
+      const v = m.structPageView(pfn, true, 1);
       if (v === null) return;
       LruWords.poisonInto(v, m.spanOff);
       m.writes += 2;

@@ -151,6 +151,8 @@ export class Memmap {
   spanOff = 0;
   /** The same bytes as that view, as 32-bit words in the host's byte order. */
   spanWords: Uint32Array = new Uint32Array(0);
+  /** The frame of that view. */
+  spanFrame = -1;
 
   /**
    * pfn's whole struct page for stores in place (wholeStructPages only): its vmemmap page's
@@ -159,14 +161,21 @@ export class Memmap {
    * as what memmap_init() left (pattern "init"): such a page is rendered from the model's state
    * on every read. No object per call; the caller counts its stores in `writes`.
    */
-  structPageView(pfn: number, skipGenerated: boolean): DataView | null {
+  structPageView(pfn: number, skipGenerated: boolean, span = 0): DataView | null {
     const voff = pfn * this.structPageSize;
     const vpn = Math.floor(voff / this.pageSize);
     const frame = this.pgt.translateFrame(vpn);
     if (frame < 0 || !this.pgt.tWritable) return null;
     if (skipGenerated && this.frames.readsAsInit(frame)) return null;
-    this.spanOff = voff - vpn * this.pageSize;
-    const v = this.frames.writableView(frame);
+    const off = voff - vpn * this.pageSize;
+    this.spanOff = off;
+    this.spanFrame = frame;
+    // `span` > 0: the caller uses only that many struct pages from pfn's (frames.ts
+    // writableViewAt()); 0: any of the page's bytes.
+    const v =
+      span > 0
+        ? this.frames.writableViewAt(frame, off, off + span * this.structPageSize)
+        : this.frames.writableView(frame);
     this.spanWords = this.frames.lastWords;
     return v;
   }

@@ -59,6 +59,10 @@ const FRAME_STORE_KEEPS_BYTES = [
   "writable",
   "writeRunsWord",
   "renderRuns",
+  // held-back zero stores made: the bytes as they already read
+  "pendingAt",
+  "makePending",
+  "storeWords",
 ];
 
 /** KernelPageTables methods that write no entry (walks, the TLB, lookups). */

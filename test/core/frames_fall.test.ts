@@ -20,9 +20,23 @@ const SPAN = 600;
 
 type Op =
   /** Frames [frame, frame + nr) take a pattern, frame + i at voff (voffPage - i) pages. */
-  | { op: "down"; frame: number; nr: number; voffPage: number; kind: "tails" | "freed"; folio: number }
+  | {
+      op: "down";
+      frame: number;
+      nr: number;
+      voffPage: number;
+      kind: "tails" | "freed";
+      folio: number;
+    }
   /** The same, ascending (setPatternRange()). */
-  | { op: "up"; frame: number; nr: number; voffPage: number; kind: "tails" | "freed"; folio: number }
+  | {
+      op: "up";
+      frame: number;
+      nr: number;
+      voffPage: number;
+      kind: "tails" | "freed";
+      folio: number;
+    }
   /** A store to one frame. */
   | { op: "write"; frame: number; off: number; value: number };
 
