@@ -466,7 +466,11 @@ export class Compound {
           // The head's own vmemmap page: translated and made writable by headView().
           const off = this.headOff + (pfn - headPfn) * sps;
           if (HOST_LITTLE_ENDIAN) this.headTailsWords(mode, off, pfn - headPfn, n, infoLo, infoHi);
-          else this.tailsSpan(mode, hv, off, n, infoLo >>> 0, infoHi >>> 0);
+          else {
+            // Stores held back in the page made first (writableView()), then these at once.
+            m.frames.writableView(this.headFrame);
+            this.tailsSpan(mode, hv, off, n, infoLo >>> 0, infoHi >>> 0);
+          }
           pfn += n;
           continue;
         }

@@ -1336,6 +1336,7 @@ export class FrameStore {
         return (off & 4) === 0 ? lo : r.h;
       }
       if (kind !== ID_PATTERN) {
+        this.pendingAt(id, off, off + 4);
         return this.viewOf[id].getUint32(off, true);
       }
       p = this.patOf[id] as FramePattern;
