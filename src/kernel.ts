@@ -581,8 +581,14 @@ export class Kernel {
         continue;
       }
       // markBuddyHead(q, -1)'s stores, struct page after struct page, on the page's bytes.
-      const off0 = m.spanOff - q * sps;
-      for (; q < pageEnd; q += step) this.storeBuddyMarks(v, off0 + q * sps, q, -1);
+      // The loop counts in small integers: a pfn above 2^31 stepped in a loop whose value is
+      // also passed to calls is kept boxed, one heap number per struct page (order -1 reads no
+      // pfn, so 0 is passed).
+      const n = Math.ceil((pageEnd - q) / step);
+      const offStep = step * sps;
+      let off = m.spanOff;
+      for (let j = 0; j < n; j++, off += offStep) this.storeBuddyMarks(v, off, 0, -1);
+      q += n * step;
     }
   }
 

@@ -403,10 +403,12 @@ export class Compound {
     // Struct pages per vmemmap page, as an int32 (used only with whole struct pages).
     const per = this.perVmemmapPage | 0;
     const whole = m.wholeStructPages;
-    let pfn = headPfn + 1;
+    // pfn - headPfn, counted in small integers: a pfn above 2^31 stepped in a loop and passed
+    // to calls would be kept boxed, one heap number per step.
+    let d = 1;
     const end = headPfn + nr;
-    // The vmemmap pages wholly inside [pfn, end), translated in one go (one walk per leaf).
-    const firstPage = whole ? Math.ceil((pfn * sps) / pageSize) : 0;
+    // The vmemmap pages wholly inside [headPfn + 1, end), translated in one go (one walk per leaf).
+    const firstPage = whole ? Math.ceil(((headPfn + 1) * sps) / pageSize) : 0;
     const lastPage = whole ? Math.floor((end * sps) / pageSize) : 0;
     if (this.transBuf.length < lastPage - firstPage)
       this.transBuf = new Float64Array(lastPage - firstPage);
@@ -424,7 +426,8 @@ export class Compound {
     // firstPage) and its first pfn. No division or remainder per step.
     let q = firstPage;
     let qPfn = q * per;
-    while (pfn < end) {
+    while (d < nr) {
+      const pfn = headPfn + d;
       if (whole && pfn > qPfn) {
         q++;
         qPfn += per;
@@ -450,7 +453,7 @@ export class Compound {
             runLen = 1;
             runDir = 0;
           }
-          pfn += per;
+          d += per;
           continue;
         }
       }
@@ -471,7 +474,7 @@ export class Compound {
             m.frames.writableView(this.headFrame);
             this.tailsSpan(mode, hv, off, n, infoLo >>> 0, infoHi >>> 0);
           }
-          pfn += n;
+          d += n;
           continue;
         }
         const v = m.structPageView(pfn, false);
@@ -479,7 +482,7 @@ export class Compound {
           if (HOST_LITTLE_ENDIAN)
             this.tailsSpanWords(mode, m.spanWords, m.spanOff, n, infoLo, infoHi);
           else this.tailsSpan(mode, v, m.spanOff, n, infoLo >>> 0, infoHi >>> 0);
-          pfn += n;
+          d += n;
           continue;
         }
       }
@@ -488,7 +491,7 @@ export class Compound {
         m.writeU64Parts(pfn, PAGE_OFF.compoundInfo, 0, 0);
         m.writeU64Parts(pfn, PAGE_OFF.mapping, 0, 0);
       }
-      pfn++;
+      d++;
     }
     if (runLen > 0)
       this.tailsRun(mode, runFrame, runVoff, runLen, runDir, headPfn, nr, infoLo, infoHi);

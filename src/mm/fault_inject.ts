@@ -60,13 +60,17 @@ export class Faults implements FaultInjector {
   }
 
   shouldFail(site: string): boolean {
-    const n = (this.calls.get(site) ?? 0) + 1;
-    this.calls.set(site, n);
     let fail = false;
-    for (const r of this.rules) {
-      if (r.site !== site) continue;
-      if (r.nth !== undefined && r.nth === n) fail = true;
-      if (r.fromNth !== undefined && n >= r.fromNth) fail = true;
+    // A site's call count is read only by its own rules, and add() starts it at 0: with no
+    // rule at all no count can ever be read, so none is kept (no Map work per allocation).
+    if (this.rules.length > 0) {
+      const n = (this.calls.get(site) ?? 0) + 1;
+      this.calls.set(site, n);
+      for (const r of this.rules) {
+        if (r.site !== site) continue;
+        if (r.nth !== undefined && r.nth === n) fail = true;
+        if (r.fromNth !== undefined && n >= r.fromNth) fail = true;
+      }
     }
     if (!fail && this.probability > 0 && this.rng && (!this.sites || this.sites.has(site))) {
       fail = this.rng() < this.probability;
