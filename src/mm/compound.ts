@@ -407,7 +407,8 @@ export class Compound {
     // to calls would be kept boxed, one heap number per step.
     let d = 1;
     const end = headPfn + nr;
-    // The vmemmap pages wholly inside [headPfn + 1, end), translated in one go (one walk per leaf).
+    // The vmemmap pages wholly inside [headPfn + 1, end), translated in one go (one walk per
+    // leaf).
     const firstPage = whole ? Math.ceil(((headPfn + 1) * sps) / pageSize) : 0;
     const lastPage = whole ? Math.floor((end * sps) / pageSize) : 0;
     if (this.transBuf.length < lastPage - firstPage)

@@ -134,66 +134,77 @@ const ID_FILL = 3;
 const ID_RUNS = 4;
 
 const TWO32 = 2 ** 32;
+/** Numbers per run in WordRuns.r: first word, base lo and hi, delta lo and hi. */
+const RUN_FIELDS = 5;
 /** Numbers per id in FrameStore.pendOps: off, n, step, count, then 3 per word (at most 3). */
 const PEND_OPS = 13;
 
 /**
- * A page of 64-bit little-endian words held as runs: words [starts[k], starts[k + 1]) read
- * base_k + (w - starts[k]) * delta_k (mod 2^64), each number a pair of 32-bit halves. A PTE
- * table that maps consecutive frames with one protection (what vmemmap_split_pmd() makes), or
- * one frame over and over (what HVO leaves: the shared tail read-only), or frames handed out
- * top-down (what a restore maps) is one run or a few, not 4 KiB. The delta of a run of one
- * word is 0 and means nothing: the next word written decides it.
+ * A page of 64-bit little-endian words held as runs: word w of run k (from start_k to the next
+ * run's start) reads base_k + (w - start_k) * delta_k (mod 2^64), each number a pair of 32-bit
+ * halves. A PTE table that maps consecutive frames with one protection (what
+ * vmemmap_split_pmd() makes), or one frame over and over (what HVO leaves: the shared tail
+ * read-only), or frames handed out top-down (what a restore maps) is one run or a few, not
+ * 4 KiB. The delta of a run of one word is 0 and means nothing: the next word written decides
+ * it.
  */
 class WordRuns {
-  starts: number[] = [0];
-  lo: number[] = [0];
-  hi: number[] = [0];
-  dlo: number[] = [0];
-  dhi: number[] = [0];
+  /**
+   * The runs, RUN_FIELDS numbers each: first word, lo, hi (the base's halves), dlo, dhi (the
+   * delta's). One array rather than one per field: a pool of thousands of folios holds eight
+   * PTE tables each as runs, and the heap the GC marks is an array and its elements per table.
+   */
+  r: number[] = [0, 0, 0, 0, 0];
   /** The high half of the word wordLo() read last. */
   h = 0;
 
   constructor(readonly words: number) {}
 
   clone(): WordRuns {
-    const r = new WordRuns(this.words);
-    r.starts = this.starts.slice();
-    r.lo = this.lo.slice();
-    r.hi = this.hi.slice();
-    r.dlo = this.dlo.slice();
-    r.dhi = this.dhi.slice();
-    return r;
+    const c = new WordRuns(this.words);
+    c.r = this.r.slice();
+    return c;
+  }
+
+  /** The number of runs. */
+  private count(): number {
+    return this.r.length / RUN_FIELDS;
   }
 
   private runOf(w: number): number {
-    const s = this.starts;
+    const r = this.r;
     let lo = 0;
-    let hi = s.length - 1;
+    let hi = this.count() - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
-      if (s[mid] <= w) lo = mid;
+      if (r[mid * RUN_FIELDS] <= w) lo = mid;
       else hi = mid - 1;
     }
     return lo;
   }
 
+  private startOf(k: number): number {
+    return this.r[k * RUN_FIELDS];
+  }
+
   private endOf(k: number): number {
-    return k + 1 < this.starts.length ? this.starts[k + 1] : this.words;
+    return k + 1 < this.count() ? this.r[(k + 1) * RUN_FIELDS] : this.words;
   }
 
   /** Word n of run k (n from the run's start): its low half, the high half left in h. */
   private at(k: number, n: number): number {
-    const l = this.lo[k] + n * this.dlo[k];
+    const r = this.r;
+    const o = k * RUN_FIELDS;
+    const l = r[o + 1] + n * r[o + 3];
     const carry = Math.floor(l / TWO32);
-    this.h = (this.hi[k] + n * this.dhi[k] + carry) % TWO32;
+    this.h = (r[o + 2] + n * r[o + 4] + carry) % TWO32;
     return l - carry * TWO32;
   }
 
   /** Word w's low half; its high half in h. */
   wordLo(w: number): number {
     const k = this.runOf(w);
-    return this.at(k, w - this.starts[k]);
+    return this.at(k, w - this.startOf(k));
   }
 
   /**
@@ -210,10 +221,10 @@ class WordRuns {
       const o = r * 6;
       out[o] = w;
       out[o + 1] = e - w;
-      out[o + 2] = this.at(k, w - this.starts[k]);
+      out[o + 2] = this.at(k, w - this.startOf(k));
       out[o + 3] = this.h;
-      out[o + 4] = this.dlo[k];
-      out[o + 5] = this.dhi[k];
+      out[o + 4] = this.r[k * RUN_FIELDS + 3];
+      out[o + 5] = this.r[k * RUN_FIELDS + 4];
       r++;
       w = e;
     }
@@ -222,8 +233,9 @@ class WordRuns {
 
   /** The little-endian bytes, into out (words * 8 bytes). */
   render(out: DataView): void {
-    for (let k = 0; k < this.starts.length; k++) {
-      const s = this.starts[k];
+    const nk = this.count();
+    for (let k = 0; k < nk; k++) {
+      const s = this.startOf(k);
       const e = this.endOf(k);
       for (let w = s; w < e; w++) {
         out.setUint32(w * 8, this.at(k, w - s), true);
@@ -237,72 +249,67 @@ class WordRuns {
    * runs past a bound and keeps bytes instead).
    */
   assign(a: number, n: number, lo: number, hi: number, dlo: number, dhi: number): number {
-    if (n === 1 && this.assignWord(a, lo >>> 0, hi >>> 0)) return this.starts.length;
+    if (n === 1 && this.assignWord(a, lo >>> 0, hi >>> 0)) return this.count();
     const b = a + n;
-    const { starts } = this;
     // The runs holding a and b - 1, split so that a and b start runs.
     this.splitAt(a);
     if (b < this.words) this.splitAt(b);
     const i = this.runOf(a);
     let j = i;
-    while (j + 1 < starts.length && starts[j + 1] < b) j++;
+    while (j + 1 < this.count() && this.startOf(j + 1) < b) j++;
     // Runs i..j are [a, b): one run in their place.
-    const del = j - i;
-    starts.splice(i + 1, del);
-    this.lo.splice(i + 1, del);
-    this.hi.splice(i + 1, del);
-    this.dlo.splice(i + 1, del);
-    this.dhi.splice(i + 1, del);
-    this.lo[i] = lo >>> 0;
-    this.hi[i] = hi >>> 0;
-    this.dlo[i] = n > 1 ? dlo >>> 0 : 0;
-    this.dhi[i] = n > 1 ? dhi >>> 0 : 0;
+    const r = this.r;
+    r.splice((i + 1) * RUN_FIELDS, (j - i) * RUN_FIELDS);
+    const o = i * RUN_FIELDS;
+    r[o + 1] = lo >>> 0;
+    r[o + 2] = hi >>> 0;
+    r[o + 3] = n > 1 ? dlo >>> 0 : 0;
+    r[o + 4] = n > 1 ? dhi >>> 0 : 0;
     // Joins: with the run after, then with the run before.
-    if (i + 1 < starts.length) this.join(i);
+    if (i + 1 < this.count()) this.join(i);
     if (i > 0) this.join(i - 1);
-    return starts.length;
+    return this.count();
   }
 
   /**
-   * The common single-word stores without reshaping the arrays: a store of what the word
+   * The common single-word stores without reshaping the array: a store of what the word
    * already holds, and one that carries the run before it a word further (remap and restore
    * write a table's entries in order, each continuing the entry before). False: not such a
    * store, nothing done.
    */
   private assignWord(w: number, lo: number, hi: number): boolean {
     const k = this.runOf(w);
-    const s = this.starts[k];
+    const s = this.startOf(k);
     if (this.at(k, w - s) === lo && this.h === hi) return true;
     if (w !== s || k === 0) return false;
+    const r = this.r;
     const p = k - 1;
-    const lenP = s - this.starts[p];
-    let dlo = this.dlo[p];
-    let dhi = this.dhi[p];
+    const op = p * RUN_FIELDS;
+    const lenP = s - r[op];
+    let dlo = r[op + 3];
+    let dhi = r[op + 4];
     if (lenP === 1) {
-      const borrow = lo < this.lo[p] ? 1 : 0;
-      dlo = (lo - this.lo[p] + borrow * TWO32) >>> 0;
-      dhi = (hi - this.hi[p] - borrow + 2 * TWO32) % TWO32;
+      const borrow = lo < r[op + 1] ? 1 : 0;
+      dlo = (lo - r[op + 1] + borrow * TWO32) >>> 0;
+      dhi = (hi - r[op + 2] - borrow + 2 * TWO32) % TWO32;
     } else if (this.at(p, lenP) !== lo || this.h !== hi) return false;
-    this.dlo[p] = dlo;
-    this.dhi[p] = dhi;
+    r[op + 3] = dlo;
+    r[op + 4] = dhi;
     const e = this.endOf(k);
+    const ok = k * RUN_FIELDS;
     if (e - s === 1) {
       // Run k was this word alone: it goes, and run p may now join the run after it.
-      this.starts.splice(k, 1);
-      this.lo.splice(k, 1);
-      this.hi.splice(k, 1);
-      this.dlo.splice(k, 1);
-      this.dhi.splice(k, 1);
-      if (k < this.starts.length) this.join(p);
+      r.splice(ok, RUN_FIELDS);
+      if (k < this.count()) this.join(p);
       return true;
     }
     // Run k starts a word later.
-    this.lo[k] = this.at(k, 1);
-    this.hi[k] = this.h;
-    this.starts[k] = s + 1;
+    r[ok + 1] = this.at(k, 1);
+    r[ok + 2] = this.h;
+    r[ok] = s + 1;
     if (e - s === 2) {
-      this.dlo[k] = 0;
-      this.dhi[k] = 0;
+      r[ok + 3] = 0;
+      r[ok + 4] = 0;
     }
     return true;
   }
@@ -310,56 +317,53 @@ class WordRuns {
   /** Makes w the start of a run (the run holding it split in two). */
   private splitAt(w: number): void {
     const k = this.runOf(w);
-    const s = this.starts[k];
+    const s = this.startOf(k);
     if (s === w) return;
     const lo = this.at(k, w - s);
-    this.starts.splice(k + 1, 0, w);
-    this.lo.splice(k + 1, 0, lo);
-    this.hi.splice(k + 1, 0, this.h);
-    this.dlo.splice(k + 1, 0, this.dlo[k]);
-    this.dhi.splice(k + 1, 0, this.dhi[k]);
+    const r = this.r;
+    const ok = k * RUN_FIELDS;
+    r.splice(ok + RUN_FIELDS, 0, w, lo, this.h, r[ok + 3], r[ok + 4]);
     if (this.endOf(k + 1) - w === 1) {
-      this.dlo[k + 1] = 0;
-      this.dhi[k + 1] = 0;
+      r[ok + RUN_FIELDS + 3] = 0;
+      r[ok + RUN_FIELDS + 4] = 0;
     }
     if (w - s === 1) {
-      this.dlo[k] = 0;
-      this.dhi[k] = 0;
+      r[ok + 3] = 0;
+      r[ok + 4] = 0;
     }
   }
 
   /** Runs k and k + 1 become one where the words of both follow one progression. */
   private join(k: number): void {
-    const lenA = this.endOf(k) - this.starts[k];
-    const lenB = this.endOf(k + 1) - this.starts[k + 1];
+    const r = this.r;
+    const a = k * RUN_FIELDS;
+    const b = a + RUN_FIELDS;
+    const lenA = this.endOf(k) - r[a];
+    const lenB = this.endOf(k + 1) - r[b];
     // The delta the joined run has: run k's, else run k + 1's, else the step between them.
     let dlo: number;
     let dhi: number;
     if (lenA > 1) {
-      dlo = this.dlo[k];
-      dhi = this.dhi[k];
+      dlo = r[a + 3];
+      dhi = r[a + 4];
     } else if (lenB > 1) {
-      dlo = this.dlo[k + 1];
-      dhi = this.dhi[k + 1];
+      dlo = r[b + 3];
+      dhi = r[b + 4];
     } else {
       // b - a (mod 2^64)
-      const borrow = this.lo[k + 1] < this.lo[k] ? 1 : 0;
-      dlo = (this.lo[k + 1] - this.lo[k] + borrow * TWO32) >>> 0;
-      dhi = (this.hi[k + 1] - this.hi[k] - borrow + 2 * TWO32) % TWO32;
+      const borrow = r[b + 1] < r[a + 1] ? 1 : 0;
+      dlo = (r[b + 1] - r[a + 1] + borrow * TWO32) >>> 0;
+      dhi = (r[b + 2] - r[a + 2] - borrow + 2 * TWO32) % TWO32;
     }
-    if (lenB > 1 && (this.dlo[k + 1] !== dlo || this.dhi[k + 1] !== dhi)) return;
+    if (lenB > 1 && (r[b + 3] !== dlo || r[b + 4] !== dhi)) return;
     // Run k's progression carried one word past its end must be run k + 1's first word.
-    const l = this.lo[k] + lenA * dlo;
+    const l = r[a + 1] + lenA * dlo;
     const carry = Math.floor(l / TWO32);
-    const h = (this.hi[k] + lenA * dhi + carry) % TWO32;
-    if (l - carry * TWO32 !== this.lo[k + 1] || h !== this.hi[k + 1]) return;
-    this.dlo[k] = dlo;
-    this.dhi[k] = dhi;
-    this.starts.splice(k + 1, 1);
-    this.lo.splice(k + 1, 1);
-    this.hi.splice(k + 1, 1);
-    this.dlo.splice(k + 1, 1);
-    this.dhi.splice(k + 1, 1);
+    const h = (r[a + 2] + lenA * dhi + carry) % TWO32;
+    if (l - carry * TWO32 !== r[b + 1] || h !== r[b + 2]) return;
+    r[a + 3] = dlo;
+    r[a + 4] = dhi;
+    r.splice(b, RUN_FIELDS);
   }
 }
 
@@ -1477,7 +1481,7 @@ export class FrameStore {
   /** The stores ops[k..] describes (storeWordsLater()'s layout), into w. */
   private storeWords(w: Uint32Array, ops: Int32Array, k: number): void {
     const s = ops[k + 2] >> 2;
-    let i = ops[k] >> 2;
+    const i = ops[k] >> 2;
     const end = i + ops[k + 1] * s;
     for (let j = 0; j < ops[k + 3]; j++) {
       const a = ops[k + 4 + 3 * j] >> 2;
