@@ -762,8 +762,7 @@ export class KernelPageTables {
       const writable = this.leafWritable;
       if (l < this.levels - 1) {
         // The rest of the huge page: consecutive frames.
-        const pagesPerLeaf = this.levelSpan[l] / this.pageBytes;
-        const left = pagesPerLeaf - ((v * this.pageBytes) % this.levelSpan[l]) / this.pageBytes;
+        const left = this.hugeLeft(v, l);
         const frame0 = this.leafFrame;
         // The first page was walked (not held); the rest as get() then fillWord() of each.
         out[i] = this.fillWord(vpn + i, tlbWord(frame0, writable));
@@ -836,11 +835,17 @@ export class KernelPageTables {
   /** A TLB fill of the tlbWord() w, as translate() does on a miss; returns w. */
   /**
    * Whether evictClean() walks the TLB's well-filled chunks a leaf at a time (walkRangeWords())
-   * rather than an entry at a time (false: test/core/tlb_sweep.test.ts compares the two).
+   * rather than an entry at a time (false: test/core/tlb_range.test.ts compares the two).
    */
   sweepByRange = true;
   private readonly sweepWords = new Float64Array(TLB_CHUNK);
   private readonly sweepRuns = new PteRuns(64);
+
+  /** The pages from v to the end of the huge leaf (level l) that maps it. */
+  private hugeLeft(v: number, l: number): number {
+    const pagesPerLeaf = this.levelSpan[l] / this.pageBytes;
+    return pagesPerLeaf - ((v * this.pageBytes) % this.levelSpan[l]) / this.pageBytes;
+  }
 
   /**
    * walkWord() of each vmemmap page of [vpn, vpn + n) into out (no TLB lookups or fills): one
@@ -860,8 +865,7 @@ export class KernelPageTables {
       const writable = this.leafWritable;
       if (l < this.levels - 1) {
         // The rest of the huge page: consecutive frames.
-        const pagesPerLeaf = this.levelSpan[l] / this.pageBytes;
-        const left = pagesPerLeaf - ((v * this.pageBytes) % this.levelSpan[l]) / this.pageBytes;
+        const left = this.hugeLeft(v, l);
         const frame0 = this.leafFrame;
         for (let k = 0; k < left && i < n; k++, i++) out[i] = tlbWord(frame0 + k, writable);
         continue;
@@ -891,7 +895,7 @@ export class KernelPageTables {
   /**
    * Whether translateRangeWords() fills runs of pages (a huge leaf's, a run of PTEs) in one
    * loop of the TLB's (TlbTable.fillRun()) rather than a fillWord() per page (false:
-   * test/core/tlb_sweep.test.ts compares the two).
+   * test/core/tlb_range.test.ts compares the two).
    */
   fillByRun = true;
   /** fillWord()'s sweep where the TLB is full, for TlbTable.fillRun(). */

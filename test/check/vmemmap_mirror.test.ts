@@ -22,6 +22,24 @@ import { ModelSession } from "../../src/scenario/run_model.ts";
 
 const PRESETS = ["x86_64", "arm64-64k", "riscv64"];
 
+/**
+ * A mainline model on the x86_64 preset with HVO on and one 2 MiB folio (its tail vmemmap
+ * pages PTEs of a split PMD), and a checker context whose mirror has been refreshed.
+ */
+function oneOptimisedFolio() {
+  const spec = checkMachineSpec(defaultCheckMachine("x86_64", "hugetlb_free_vmemmap=on"));
+  const model = bootCheckModel(spec, "mainline", null);
+  const session = new ModelSession(model);
+  session.reset();
+  applyStep(model, session, { op: "hvo", value: 1 });
+  applyStep(model, session, { op: "nr", size: "2M", value: 1 });
+  model.settle();
+  const k = model.k;
+  const c = checkContext(k);
+  c.mirror.refresh();
+  return { k, c };
+}
+
 /** Everything a mirror says, in a comparable form. */
 function picture(m: VmemmapMirror) {
   return {
@@ -121,17 +139,8 @@ describe("the incremental vmemmap mirror equals one built from the root", () => 
       });
 
   it("sees a PTE written straight into a table frame (no set_pte, no pteWrites)", () => {
-    const spec = checkMachineSpec(defaultCheckMachine("x86_64", "hugetlb_free_vmemmap=on"));
-    const model = bootCheckModel(spec, "mainline", null);
-    const session = new ModelSession(model);
-    session.reset();
     // One optimised 2 MiB folio: its tail vmemmap pages are PTEs of a split PMD.
-    applyStep(model, session, { op: "hvo", value: 1 });
-    applyStep(model, session, { op: "nr", size: "2M", value: 1 });
-    model.settle();
-    const c = checkContext(model.k);
-    c.mirror.refresh();
-    const k = model.k;
+    const { k, c } = oneOptimisedFolio();
     const [head] = (k.sub.hugetlb as { folios: Map<number, unknown> }).folios.keys();
     const vpn = c.mirror.vpnOfPfn(head) + 1;
     const leaf = k.pgt.lookup(k.vmemmapBase + BigInt(vpn) * BigInt(k.pageSize));
@@ -158,16 +167,7 @@ describe("a PTE table held as runs of words: the refresh compares runs", () => {
   // from the root reads them, with the log the differences.
   /** One optimised 2 MiB folio on mainline: the PTE table of its vmemmap, held as runs. */
   function oneFolio() {
-    const spec = checkMachineSpec(defaultCheckMachine("x86_64", "hugetlb_free_vmemmap=on"));
-    const model = bootCheckModel(spec, "mainline", null);
-    const session = new ModelSession(model);
-    session.reset();
-    applyStep(model, session, { op: "hvo", value: 1 });
-    applyStep(model, session, { op: "nr", size: "2M", value: 1 });
-    model.settle();
-    const k = model.k;
-    const c = checkContext(k);
-    c.mirror.refresh();
+    const { k, c } = oneOptimisedFolio();
     c.mirror.drainLog();
     const [head] = (k.sub.hugetlb as { folios: Map<number, unknown> }).folios.keys();
     const vpn0 = c.mirror.vpnOfPfn(head);

@@ -88,6 +88,7 @@ const PAGE_TABLES_KEEP_ENTRIES = [
   "fillWord",
   "evictClean",
   "walkRangeWords",
+  "hugeLeft",
   "vpnOf",
   "flushTlbRange",
   "flushTlbAll",

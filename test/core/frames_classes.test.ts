@@ -5,23 +5,31 @@
 // the entries of their earlier ids still in their maps), and runs of frames holding one id are
 // dropped at once. Every frame touched must read the same bytes, pattern and counts in both.
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
-import { type FramePattern, FrameStore } from "../../src/mm/frames.ts";
-import { initStructPage, MapFrameStore, PAGE, TAIL } from "./frames_reference.ts";
-
-/** Frames 4096..4096+600 (one chunk), backing the memmap from voff 0 on (a boot range). */
-const BASE = 4096;
-const SPAN = 600;
+import { describe, it } from "vitest";
+import type { FramePattern, FrameStore } from "../../src/mm/frames.ts";
+import {
+  BASE,
+  expectSameFrames,
+  type FreedOp,
+  freedOpArb,
+  type MapFrameStore,
+  PAGE,
+  rangeFrameArb,
+  SPAN,
+  type StoreOp,
+  storeOpArb,
+  twoStores,
+} from "./frames_reference.ts";
 
 type Op =
   /** A folio's 7 tail frames take its tails pattern (prep_compound_page()). */
   | { op: "tails"; frame: number; nr: number; folio: number; voffPage: number }
   /** They go back to memory freed to the buddy (destroy_compound_page()). */
-  | { op: "freed"; frame: number; nr: number; voffPage: number }
+  | FreedOp
   /** A store to one frame (the head's page, written in place). */
-  | { op: "write"; frame: number; off: number; value: number };
+  | StoreOp;
 
-const frameArb = fc.integer({ min: 0, max: SPAN - 8 }).map((x) => BASE + x);
+const frameArb = rangeFrameArb(8);
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 4,
@@ -36,21 +44,11 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   {
     weight: 3,
-    arbitrary: fc.record({
-      op: fc.constant("freed" as const),
-      frame: frameArb,
-      nr: fc.integer({ min: 1, max: 7 }),
-      voffPage: fc.integer({ min: 0, max: 700 }),
-    }),
+    arbitrary: freedOpArb(frameArb),
   },
   {
     weight: 2,
-    arbitrary: fc.record({
-      op: fc.constant("write" as const),
-      frame: frameArb,
-      off: fc.integer({ min: 0, max: 63 }).map((x) => x * 64 + 8),
-      value: fc.nat(),
-    }),
+    arbitrary: storeOpArb(frameArb),
   },
 );
 
@@ -70,10 +68,7 @@ function apply(s: FrameStore | MapFrameStore, o: Op): void {
 }
 
 function bothAgree(ops: readonly Op[]): void {
-  const a = new FrameStore(PAGE, 64, initStructPage, TAIL);
-  const b = new MapFrameStore(PAGE, 64, initStructPage, TAIL);
-  a.addInitRange(BASE, SPAN, 0);
-  b.addInitRange(BASE, SPAN, 0);
+  const { a, b } = twoStores();
   // Every other frame written first: the chunk holds hundreds of runs (one id per frame).
   for (let f = BASE; f < BASE + SPAN; f += 2) {
     a.writeU32(f, 4, f);
@@ -83,11 +78,7 @@ function bothAgree(ops: readonly Op[]): void {
     apply(a, o);
     apply(b, o);
   }
-  for (let f = BASE - 1; f <= BASE + SPAN; f++) {
-    expect(a.patternOf(f), `patternOf(${f})`).toEqual(b.patternOf(f));
-    expect(Buffer.from(a.view(f)).equals(Buffer.from(b.view(f))), `bytes of frame ${f}`).toBe(true);
-  }
-  expect(a.stats()).toEqual(b.stats());
+  expectSameFrames(a, b);
 }
 
 describe("frame store: per-folio tails classes reused, dense runs dropped at once", () => {

@@ -9,14 +9,17 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";
 import type { Design } from "../../src/kernel.ts";
-import { type FramePattern, FrameStore } from "../../src/mm/frames.ts";
+import type { FramePattern } from "../../src/mm/frames.ts";
 import { bootModel, type Model } from "../../src/model.ts";
 import { modelDigest } from "../model_digest.ts";
-import { initStructPage, MapFrameStore, PAGE, TAIL } from "./frames_reference.ts";
-
-/** Frames 4096..4096+600, backing the memmap from voff 0 on (a boot range). */
-const BASE = 4096;
-const SPAN = 600;
+import {
+  expectSameFrames,
+  PAGE,
+  rangeFrameArb,
+  type StoreOp,
+  storeOpArb,
+  twoStores,
+} from "./frames_reference.ts";
 
 type Op =
   /** Frames [frame, frame + nr) take a pattern, frame + i at voff (voffPage - i) pages. */
@@ -38,9 +41,9 @@ type Op =
       folio: number;
     }
   /** A store to one frame. */
-  | { op: "write"; frame: number; off: number; value: number };
+  | StoreOp;
 
-const frameArb = fc.integer({ min: 0, max: SPAN - 40 }).map((x) => BASE + x);
+const frameArb = rangeFrameArb(40);
 const runArb = (op: "down" | "up") =>
   fc.record({
     op: fc.constant(op),
@@ -55,12 +58,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: runArb("up") },
   {
     weight: 2,
-    arbitrary: fc.record({
-      op: fc.constant("write" as const),
-      frame: frameArb,
-      off: fc.integer({ min: 0, max: 63 }).map((x) => x * 64 + 8),
-      value: fc.nat(),
-    }),
+    arbitrary: storeOpArb(frameArb),
   },
 );
 
@@ -71,10 +69,7 @@ function pattern(kind: "tails" | "freed", folio: number, voff: number): FramePat
 }
 
 function bothAgree(ops: readonly Op[]): void {
-  const a = new FrameStore(PAGE, 64, initStructPage, TAIL);
-  const b = new MapFrameStore(PAGE, 64, initStructPage, TAIL);
-  a.addInitRange(BASE, SPAN, 0);
-  b.addInitRange(BASE, SPAN, 0);
+  const { a, b } = twoStores();
   for (const o of ops) {
     if (o.op === "write") {
       a.writeU32(o.frame, o.off, o.value);
@@ -89,11 +84,7 @@ function bothAgree(ops: readonly Op[]): void {
         b.setPattern(o.frame + i, pattern(o.kind, o.folio, (o.voffPage - i) * PAGE));
     }
   }
-  for (let f = BASE - 1; f <= BASE + SPAN; f++) {
-    expect(a.patternOf(f), `patternOf(${f})`).toEqual(b.patternOf(f));
-    expect(Buffer.from(a.view(f)).equals(Buffer.from(b.view(f))), `bytes of frame ${f}`).toBe(true);
-  }
-  expect(a.stats()).toEqual(b.stats());
+  expectSameFrames(a, b);
 }
 
 const GiB = 2 ** 30;

@@ -7,12 +7,20 @@
 // must read the same bytes, pattern and counts in both.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type FramePattern, FrameStore, tailsInfoAt } from "../../src/mm/frames.ts";
-import { initStructPage, MapFrameStore, PAGE, TAIL } from "./frames_reference.ts";
+import { type FramePattern, type FrameStore, tailsInfoAt } from "../../src/mm/frames.ts";
+import {
+  BASE,
+  expectSameFrames,
+  type FreedOp,
+  freedOpArb,
+  type MapFrameStore,
+  PAGE,
+  rangeFrameArb,
+  type StoreOp,
+  storeOpArb,
+  twoStores,
+} from "./frames_reference.ts";
 
-/** Frames 4096..4096+600 (one chunk), backing the memmap from voff 0 on (a boot range). */
-const BASE = 4096;
-const SPAN = 600;
 /** A 2 MiB folio's struct pages: 512 of 64 bytes, 8 vmemmap pages of 4 KiB. */
 const FOLIO_SPAN = 512 * 64;
 /** The vmemmap's base on x86_64 (4-level), as the pointer encoding's words start. */
@@ -22,12 +30,12 @@ type Op =
   /** n frames from `frame` take the tails of the folios whose memmap they back from voffPage. */
   | { op: "tails"; frame: number; nr: number; voffPage: number; bit1: boolean }
   /** They go back to memory freed to the buddy (destroy_compound_page()). */
-  | { op: "freed"; frame: number; nr: number; voffPage: number }
+  | FreedOp
   /** A store to one frame. */
-  | { op: "write"; frame: number; off: number; value: number }
+  | StoreOp
   | { op: "copy"; frame: number; src: number };
 
-const frameArb = fc.integer({ min: 0, max: SPAN - 8 }).map((x) => BASE + x);
+const frameArb = rangeFrameArb(8);
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
     weight: 4,
@@ -42,21 +50,11 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   {
     weight: 2,
-    arbitrary: fc.record({
-      op: fc.constant("freed" as const),
-      frame: frameArb,
-      nr: fc.integer({ min: 1, max: 7 }),
-      voffPage: fc.integer({ min: 0, max: 700 }),
-    }),
+    arbitrary: freedOpArb(frameArb),
   },
   {
     weight: 2,
-    arbitrary: fc.record({
-      op: fc.constant("write" as const),
-      frame: frameArb,
-      off: fc.integer({ min: 0, max: 63 }).map((x) => x * 64 + 8),
-      value: fc.nat(),
-    }),
+    arbitrary: storeOpArb(frameArb),
   },
   {
     weight: 1,
@@ -98,22 +96,13 @@ function applyPlain(s: MapFrameStore, o: Op): void {
 }
 
 function bothAgree(ops: readonly Op[]): void {
-  const a = new FrameStore(PAGE, 64, initStructPage, TAIL);
-  const b = new MapFrameStore(PAGE, 64, initStructPage, TAIL);
-  a.addInitRange(BASE, SPAN, 0);
-  b.addInitRange(BASE, SPAN, 0);
+  const { a, b } = twoStores();
   for (const o of ops) {
     applySpan(a, o);
     applyPlain(b, o);
   }
-  for (let f = BASE - 1; f <= BASE + SPAN; f++) {
-    expect(a.patternOf(f), `patternOf(${f})`).toEqual(b.patternOf(f));
-    expect(Buffer.from(a.view(f)).equals(Buffer.from(b.view(f))), `bytes of frame ${f}`).toBe(true);
-    // Word reads render one struct page of the stored pattern (not the frame's memo).
-    for (const off of [8, 12, 64 * 37 + 8, PAGE - 64 + 8])
-      expect(a.readU32(f, off), `readU32(${f}, ${off})`).toBe(b.readU32(f, off));
-  }
-  expect(a.stats()).toEqual(b.stats());
+  // Word reads render one struct page of the stored pattern (not the frame's memo).
+  expectSameFrames(a, b, [8, 12, 64 * 37 + 8, PAGE - 64 + 8]);
 }
 
 describe("frame store: tails whose compound word follows the frame's place (infoSpan)", () => {
@@ -136,8 +125,7 @@ describe("frame store: tails whose compound word follows the frame's place (info
   });
 
   it("folios side by side share one id: the store holds one run, not one class per folio", () => {
-    const a = new FrameStore(PAGE, 64, initStructPage, TAIL);
-    a.addInitRange(BASE, SPAN, 0);
+    const { a, b } = twoStores();
     // 20 folios' 7 tail pages each (pages 1..7 of every 8), as prep_compound_page() leaves them.
     for (let k = 0; k < 20; k++)
       a.setPatternRange(BASE + k * 8 + 1, 7, {
@@ -146,15 +134,15 @@ describe("frame store: tails whose compound word follows the frame's place (info
         info: VMEMMAP + 1n,
         infoSpan: FOLIO_SPAN,
       });
-    const b = new MapFrameStore(PAGE, 64, initStructPage, TAIL);
-    b.addInitRange(BASE, SPAN, 0);
     for (let k = 0; k < 20; k++)
       for (let i = 1; i < 8; i++) {
         const voff = (k * 8 + i) * PAGE;
-        b.setPatternRange(BASE + k * 8 + i, 1, { kind: "tails", voff, info: kernelWord(voff, false) });
+        b.setPatternRange(BASE + k * 8 + i, 1, {
+          kind: "tails",
+          voff,
+          info: kernelWord(voff, false),
+        });
       }
-    for (let f = BASE; f < BASE + 160; f++)
-      expect(Buffer.from(a.view(f)).equals(Buffer.from(b.view(f))), `bytes of frame ${f}`).toBe(true);
-    expect(a.stats()).toEqual(b.stats());
+    expectSameFrames(a, b);
   });
 });

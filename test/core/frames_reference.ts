@@ -14,9 +14,16 @@
 // Invariant: a frame has at most one of {own bytes, pattern}; neither means zero-filled
 // (frames outside boot vmemmap ranges) or "init" (inside them).
 
+import fc from "fast-check";
+import { expect } from "vitest";
 import { TAIL_MAPPING } from "../../src/include/mm_types.ts";
 
-import type { FramePattern, InitStructPage, TailFields } from "../../src/mm/frames.ts";
+import {
+  type FramePattern,
+  FrameStore,
+  type InitStructPage,
+  type TailFields,
+} from "../../src/mm/frames.ts";
 
 /** 4 KiB frames, and where the tail fields sit in the 64-byte struct pages of the tests below. */
 export const PAGE = 4096;
@@ -28,6 +35,67 @@ export const TAIL: TailFields = {
   refcountOff: 52,
   mapcountOff: 48,
 };
+
+/** The frame-store tests' boot range: frames BASE..BASE + SPAN (one chunk), memmap from voff 0. */
+export const BASE = 4096;
+export const SPAN = 600;
+
+/** A frame of the range that leaves room for a run of `room` frames after it. */
+export function rangeFrameArb(room: number): fc.Arbitrary<number> {
+  return fc.integer({ min: 0, max: SPAN - room }).map((x) => BASE + x);
+}
+
+/** The run-based store (a) and this reference (b), each with the boot range. */
+export function twoStores(): { a: FrameStore; b: MapFrameStore } {
+  const a = new FrameStore(PAGE, 64, initStructPage, TAIL);
+  const b = new MapFrameStore(PAGE, 64, initStructPage, TAIL);
+  a.addInitRange(BASE, SPAN, 0);
+  b.addInitRange(BASE, SPAN, 0);
+  return { a, b };
+}
+
+/**
+ * Every frame of the range, and one on either side, reads alike in both stores: its pattern,
+ * its bytes and the 32-bit words at wordOffs (a word read renders one struct page, not the
+ * frame); and the counts agree.
+ */
+export function expectSameFrames(
+  a: FrameStore,
+  b: MapFrameStore,
+  wordOffs: readonly number[] = [],
+): void {
+  for (let f = BASE - 1; f <= BASE + SPAN; f++) {
+    expect(a.patternOf(f), `patternOf(${f})`).toEqual(b.patternOf(f));
+    expect(Buffer.from(a.view(f)).equals(Buffer.from(b.view(f))), `bytes of frame ${f}`).toBe(true);
+    for (const off of wordOffs)
+      expect(a.readU32(f, off), `readU32(${f}, ${off})`).toBe(b.readU32(f, off));
+  }
+  expect(a.stats()).toEqual(b.stats());
+}
+
+/** A 32-bit store to the compound word (+8) of one of a frame's 64 struct pages. */
+export type StoreOp = { op: "write"; frame: number; off: number; value: number };
+/** nr frames from `frame` go back to memory freed to the buddy, backing memmap from voffPage on. */
+export type FreedOp = { op: "freed"; frame: number; nr: number; voffPage: number };
+
+export function storeOpArb(frame: fc.Arbitrary<number>): fc.Arbitrary<StoreOp> {
+  return fc.record({
+    op: fc.constant("write" as const),
+    frame,
+    off: fc.integer({ min: 0, max: 63 }).map((x) => x * 64 + 8),
+    value: fc.nat(),
+  });
+}
+
+/** FreedOp over 1..7 frames, from memmap pages 0..700 (runs inside and across 2 MiB folios). */
+export function freedOpArb(frame: fc.Arbitrary<number>): fc.Arbitrary<FreedOp> {
+  return fc.record({
+    op: fc.constant("freed" as const),
+    frame,
+    nr: fc.integer({ min: 1, max: 7 }),
+    voffPage: fc.integer({ min: 0, max: 700 }),
+  });
+}
 
 /** A memmap_init() stand-in for the frame store tests: bytes that depend on the pfn, and on asFree. */
 export function initStructPage(

@@ -3,6 +3,15 @@
 // entries), over vmemmap mapped by 2 MiB PMD leaves, by split PMDs (HVO'd folios: PTEs that
 // point at shared and read-only frames), across holes, and with a stale entry left by a PTE
 // changed without a flush. Seeded ranges (fast-check, fixed seed).
+//
+// The TLB's sweep of clean entries when it is full (src/mm/pgtable.ts evictClean()) walked a
+// leaf at a time over a chunk of pages (walkRangeWords(), sweepByRange), and translateRange()
+// filling runs of pages in one loop (TlbTable.fillRun(), fillByRun), against a walk and a
+// fillWord() per entry (both false). Two TLBs over the same page tables see the same
+// translations asked for, with PTEs changed without a flush between them (stale entries a sweep
+// must keep), over 2 MiB PMD leaves, PTE tables of HVO'd folios (held as runs of entries) and
+// holes: after each step they must hold the same entries with the same translations. Seeded
+// (fast-check, fixed seed).
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";
@@ -12,10 +21,11 @@ import { KernelPageTables } from "../../src/mm/pgtable.ts";
 
 const GiB = 2 ** 30;
 
-function setup(design: Design) {
+/** A model with HVO on and nr 2 MiB folios; heads in the pool's order. */
+function setup(design: Design, nr = 40) {
   const model = bootModel(machinePreset("x86_64", { memoryBytes: 4 * GiB, nodes: 2 }), design);
   model.write("/proc/sys/vm/hugetlb_optimize_vmemmap", "1");
-  model.write("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "40");
+  model.write("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", String(nr));
   model.settle();
   const k = model.k;
   const heads = [...model.pool.folios.keys()];
@@ -81,6 +91,102 @@ describe("translateRange() is translate() of each page, one walk per leaf", () =
         ),
         { seed: 7, numRuns: 40 },
       );
+    });
+  }
+});
+
+type Step =
+  | { op: "range"; vpn: number; n: number }
+  | { op: "one"; vpn: number }
+  /** Pages around vpn looked up, then the PTE of vpn points one frame up, no flush (stale). */
+  | { op: "flip"; vpn: number };
+
+describe("the TLB swept and filled a run at a time holds what it holds an entry at a time", () => {
+  for (const design of ["legacy", "mainline"] as const) {
+    it(`${design}: same entries and translations after every step, stale ones kept`, () => {
+      const { k, heads } = setup(design, 60);
+      heads.sort((x, y) => x - y);
+      // 64-byte struct pages: a folio's head sits in vmemmap page pfn * 64 / 4096.
+      const first = Math.floor((heads[0] * 64) / 4096);
+      const last = Math.floor((heads[heads.length - 1] * 64) / 4096) + 8;
+      const lo = Math.max(0, first - 2048);
+      const hi = last + 2048;
+      const vpnArb = fc.integer({ min: lo, max: hi });
+      const stepArb: fc.Arbitrary<Step> = fc.oneof(
+        {
+          weight: 5,
+          arbitrary: fc.record({
+            op: fc.constant("range" as const),
+            vpn: vpnArb,
+            n: fc.integer({ min: 1, max: 1500 }),
+          }),
+        },
+        { weight: 2, arbitrary: fc.record({ op: fc.constant("one" as const), vpn: vpnArb }) },
+        {
+          weight: 2,
+          arbitrary: fc.record({
+            op: fc.constant("flip" as const),
+            vpn: fc.integer({ min: first, max: last }),
+          }),
+        },
+      );
+      /** Every entry the TLB holds in the window the steps look at. */
+      const held = (t: KernelPageTables) => {
+        const out: number[] = [];
+        for (let v = lo; v <= hi + 1500; v++) {
+          const e = t.tlbEntry(v);
+          if (e) out.push(v, e.frame, e.writable ? 1 : 0);
+        }
+        return out;
+      };
+      let sweeps = 0;
+      fc.assert(
+        fc.property(fc.array(stepArb, { minLength: 1, maxLength: 14 }), (steps) => {
+          // 600 entries: sweeps come often, and chunks hold enough entries to go a leaf at a time.
+          const make = (byRange: boolean) => {
+            const t = new KernelPageTables(
+              k.spec.arch,
+              k.frames,
+              k.pgt.rootPfn,
+              k.vmemmapBase,
+              600,
+            );
+            t.sweepByRange = byRange;
+            t.fillByRun = byRange;
+            return t;
+          };
+          const a = make(true);
+          const b = make(false);
+          const undo: (() => void)[] = [];
+          try {
+            for (const s of steps) {
+              const before = a.tlbSize;
+              if (s.op === "range") {
+                expect(a.translateRange(s.vpn, s.n)).toEqual(b.translateRange(s.vpn, s.n));
+              } else if (s.op === "one") {
+                expect(a.translate(s.vpn)).toEqual(b.translate(s.vpn));
+              } else {
+                // Held by both TLBs, among neighbours (a chunk swept a leaf at a time), then stale.
+                expect(a.translateRange(s.vpn - 40, 80)).toEqual(b.translateRange(s.vpn - 40, 80));
+                const leaf = k.pgt.lookup(k.vmemmapBase + BigInt(s.vpn) * 4096n);
+                if (leaf && !leaf.huge) {
+                  const old = k.pgt.get(leaf.tablePfn, leaf.idx);
+                  k.pgt.set(leaf.tablePfn, leaf.idx, old + (1n << 12n));
+                  undo.push(() => k.pgt.set(leaf.tablePfn, leaf.idx, old));
+                }
+              }
+              // Fewer entries after a lookup than before it: a sweep dropped some.
+              if (a.tlbSize < before) sweeps++;
+              expect(a.tlbSize, "entries held").toBe(b.tlbSize);
+              expect(held(a), "TLB entries: vmemmap page, frame, writable").toEqual(held(b));
+            }
+          } finally {
+            for (const u of undo.reverse()) u();
+          }
+        }),
+        { seed: 11, numRuns: 30 },
+      );
+      expect(sweeps).toBeGreaterThan(0);
     });
   }
 });
