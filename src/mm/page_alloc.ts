@@ -88,7 +88,8 @@ export function emitRange(ls: readonly RangeListener[], startPfn: number, nrPage
   for (const l of ls) l(startPfn, nrPages);
 }
 
-const FRAME_USES: readonly FrameUse[] = [
+/** Every use a block can have. */
+export const FRAME_USES: readonly FrameUse[] = [
   "vmemmap",
   "pagetable",
   "shared_tail",

@@ -7,17 +7,12 @@
 // order), whenever asked.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type Allocation, AllocationMap, type FrameUse } from "../../src/mm/page_alloc.ts";
-
-/** Every use a block can have (page_alloc.ts FrameUse). */
-const FRAME_USES: readonly FrameUse[] = [
-  "vmemmap",
-  "pagetable",
-  "shared_tail",
-  "hugetlb",
-  "kernel",
-  "hwpoison",
-];
+import {
+  type Allocation,
+  AllocationMap,
+  FRAME_USES,
+  type FrameUse,
+} from "../../src/mm/page_alloc.ts";
 
 /** The plain form: every record change adds to or deletes from its use's Set at once. */
 class EagerUses {
@@ -81,9 +76,20 @@ type Op =
   | { op: "ask"; use: FrameUse };
 const pfnArb = fc.nat(PFNS - 1);
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ op: fc.constant("set" as const), pfn: pfnArb, use: useArb, order: fc.nat(3) }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      op: fc.constant("set" as const),
+      pfn: pfnArb,
+      use: useArb,
+      order: fc.nat(3),
+    }),
+  },
   { weight: 4, arbitrary: fc.record({ op: fc.constant("delete" as const), pfn: pfnArb }) },
-  { weight: 2, arbitrary: fc.record({ op: fc.constant("setUse" as const), pfn: pfnArb, use: useArb }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ op: fc.constant("setUse" as const), pfn: pfnArb, use: useArb }),
+  },
   {
     weight: 1,
     arbitrary: fc.record({
@@ -122,7 +128,8 @@ function agree(ops: readonly Op[]): void {
       const p = o.start + (o.n >> 1);
       a.setUse(p, o.use === "kernel" ? "vmemmap" : "kernel");
       b.setUse(p, o.use === "kernel" ? "vmemmap" : "kernel");
-    } else expect([...a.withUse(o.use)], `withUse(${o.use}) asked midway`).toEqual(b.withUse(o.use));
+    } else
+      expect([...a.withUse(o.use)], `withUse(${o.use}) asked midway`).toEqual(b.withUse(o.use));
   }
   for (const u of FRAME_USES) expect([...a.withUse(u)], `withUse(${u})`).toEqual(b.withUse(u));
   expect(a.size).toBe(b.map.size + b.runs.reduce((n, r) => n + r.n, 0));
