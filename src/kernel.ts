@@ -273,8 +273,8 @@ export class Kernel {
       this.debugVm || checkPagesEnabled(spec.cmdline, DESIGN_FACTS[this.design].config);
   }
 
-  /** The node and zone a pfn belongs to (zone spans include holes). */
-  pfnZone(pfn: number): { nid: number; zone: ZoneType } | null {
+  /** The node and zone a pfn belongs to, with the zone's span (zone spans include holes). */
+  pfnZone(pfn: number): (PfnRange & { nid: number; zone: ZoneType }) | null {
     // Runs of struct pages (a vmemmap page rendered, a folio's tails) ask about one zone.
     const last = this.lastZone;
     if (last !== null && pfn >= last.startPfn && pfn < last.endPfn) return last;
@@ -301,13 +301,18 @@ export class Kernel {
   private lastReserved: ReservedRange | null = null;
 
   private isPresent(pfn: number): boolean {
+    return this.presentRangeAt(pfn) !== null;
+  }
+
+  /** The present range that holds pfn, or null in a hole. */
+  private presentRangeAt(pfn: number): PfnRange | null {
     const last = this.lastPresent;
-    if (last !== null && pfn >= last.startPfn && pfn < last.endPfn) return true;
+    if (last !== null && pfn >= last.startPfn && pfn < last.endPfn) return last;
     const r = findPfnRange(this.presentRanges, pfn);
     if (r !== null) this.lastPresent = r;
-    return r !== null;
+    return r;
   }
-  /** The present range isPresent() found last (presentRanges never change after boot). */
+  /** The present range presentRangeAt() found last (presentRanges never change after boot). */
   private lastPresent: PfnRange | null = null;
 
   /**
@@ -475,15 +480,14 @@ export class Kernel {
     const z = this.pfnZone(firstPfn);
     let r: ReservedRange | null = null;
     let present = true;
-    let uniform = z !== null && end <= this.lastZone!.endPfn;
+    let uniform = z !== null && end <= z.endPfn;
     if (uniform && !asFree) {
       r = this.bootReservedAt(firstPfn);
       uniform = r !== null ? end <= r.endPfn : !startsWithin(this.bootReserved, firstPfn, end);
       if (uniform) {
-        present = this.isPresent(firstPfn);
-        uniform = present
-          ? end <= this.lastPresent!.endPfn
-          : !startsWithin(this.presentRanges, firstPfn, end);
+        const p = this.presentRangeAt(firstPfn);
+        present = p !== null;
+        uniform = p !== null ? end <= p.endPfn : !startsWithin(this.presentRanges, firstPfn, end);
       }
     }
     if (!uniform || z === null) {
