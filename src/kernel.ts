@@ -523,12 +523,46 @@ export class Kernel {
   }
 
   /**
+   * Whether memmap_init() left the struct pages of [first, first + n) alike but for their own
+   * addresses: one zone, one boot reservation that is not HugeTLB's (so every one PG_reserved,
+   * present or not), one bootmem section block. Then initStructPage() of one of them, with its
+   * address-dependent lru, tells what the others hold, and what it tells holds for any run alike
+   * in the same zone (pfnZone()), reservation (the one returned) and PMD block. Null otherwise.
+   */
+  reservedAlike(first: number, n: number): ReservedRange | null {
+    const end = first + n;
+    const z = this.pfnZone(first);
+    if (z === null || end > z.endPfn) return null;
+    const r = this.bootReservedAt(first);
+    if (r === null || r.use === "hugetlb" || end > r.endPfn) return null;
+    const perPmd = this.geometry.pmdSize / this.pageSize;
+    return Math.floor(first / perPmd) === Math.floor((end - 1) / perPmd) ? r : null;
+  }
+
+  /**
+   * While set, the pfns whose struct pages the buddy's marks (markBuddyHead(), clearBuddyHeads())
+   * reach are noted: headWatchMarked[i] becomes true when headWatch[i] is marked or unmarked,
+   * whether or not its vmemmap page is stored into (hugetlb_vmemmap.ts clearReservedRunDown()
+   * holds pages as a pattern whose every struct page but these it knows will be marked).
+   */
+  headWatch: number[] | null = null;
+  readonly headWatchMarked: boolean[] = [];
+  private noteWatched(from: number, to: number, step: number): void {
+    const w = this.headWatch as number[];
+    for (let i = 0; i < w.length; i++) {
+      const q = w[i];
+      if (q >= from && q < to && (q - from) % step === 0) this.headWatchMarked[i] = true;
+    }
+  }
+
+  /**
    * The buddy's marks on the head of a free block (__SetPageBuddy(), set_buddy_order()) or their
    * removal (__ClearPageBuddy(), set_page_private(page, 0)), written into the struct page unless
    * its vmemmap page is still generated (initStructPage() adds them on each read).
    */
   private markBuddyHead(pfn: number, order: number): void {
     if (this.memmap === undefined) return;
+    if (this.headWatch !== null) this.noteWatched(pfn, pfn + 1, 1);
     if (this.memmap.wholeStructPages) {
       // The hot path (every buddy merge and split): one translation, stores in place.
       const v = this.memmap.structPageView(pfn, true, 1);
@@ -570,6 +604,7 @@ export class Kernel {
   private clearBuddyHeads(from: number, to: number, step: number): void {
     const m = this.memmap;
     if (m === undefined) return;
+    if (this.headWatch !== null) this.noteWatched(from, to, step);
     if (!m.wholeStructPages) {
       for (let q = from; q < to; q += step) this.markBuddyHead(q, -1);
       return;

@@ -15,6 +15,7 @@ import { PoolRules, type ResvHolders, reservationCounters } from "./pool_ref.ts"
 import {
   type CheckContext,
   type FolioRef,
+  type OwnBytesMemo,
   type Violation,
   buddyCounters,
   checkContext,
@@ -254,10 +255,15 @@ export class Checker {
     }
     this.timed("folios", () => {
       const memo = new Map();
+      const own: OwnBytesMemo = { bytes: null, summary: null };
       for (const [h, o] of todo) {
         this.foliosChecked++;
         out.push(
-          ...checkFolio(c, { headPfn: h, order: o }, { memo, optimized: isOptimizedRaw(c, h) }),
+          ...checkFolio(
+            c,
+            { headPfn: h, order: o },
+            { memo, own, optimized: isOptimizedRaw(c, h) },
+          ),
         );
       }
     });

@@ -18,6 +18,7 @@ import {
   memmapCountVerdicts,
   memmapFrameViolation,
   publishedTails,
+  publishedTailsAre,
 } from "./invariants.ts";
 import type { VpnChange } from "./vmemmap_mirror.ts";
 
@@ -92,6 +93,48 @@ class FrameCodes {
   }
 }
 
+/**
+ * A set of frames as update() builds one, without hashing: each frame's mark (the number of the
+ * current round) in pages of CODE_PAGE frames made on first use, and the frames in the order
+ * they were first added (a Set's order).
+ */
+export class FrameMarks {
+  private readonly pages = new Map<number, Uint16Array>();
+  private lastKey = -1;
+  private last: Uint16Array | undefined = undefined;
+  private round = 0;
+  /** The frames added since clear(), in the order first added. */
+  readonly list: number[] = [];
+
+  /** Empties the set (a new round: marks of older rounds no longer count). */
+  clear(): void {
+    this.list.length = 0;
+    this.round++;
+    if (this.round === 0x10000) {
+      // The marks wrapped: every page starts again from 0.
+      this.pages.clear();
+      this.lastKey = -1;
+      this.last = undefined;
+      this.round = 1;
+    }
+  }
+
+  add(frame: number): void {
+    const key = Math.floor(frame / CODE_PAGE);
+    let p = key === this.lastKey ? this.last : this.pages.get(key);
+    if (p === undefined) {
+      p = new Uint16Array(CODE_PAGE);
+      this.pages.set(key, p);
+    }
+    this.lastKey = key;
+    this.last = p;
+    const i = frame - key * CODE_PAGE;
+    if (p[i] === this.round) return;
+    p[i] = this.round;
+    this.list.push(frame);
+  }
+}
+
 interface LeafState {
   frame: number;
   nrPages: number;
@@ -107,6 +150,8 @@ export class FrameLedger {
   /** The ranges whose allocation or reservation changed (a subset of `ranges`). */
   private allocRanges: number[] = [];
   private overflow = false;
+  /** Numbers noted since the last check, two per range (ranges joined or not). */
+  private noted = 0;
   private ready = false;
   /** Distinct frames PTE leaves map -> class. */
   private readonly cls = new FrameCodes();
@@ -120,6 +165,8 @@ export class FrameLedger {
   private published = new Set<number>();
   private hugeVersion = -1;
   private readonly coalesce = new Coalescer();
+  /** update()'s frames to look at again (kept from call to call, emptied first). */
+  private readonly dirty = new FrameMarks();
 
   constructor(private readonly c: CheckContext) {
     const k = c.k;
@@ -132,9 +179,20 @@ export class FrameLedger {
 
   private note(start: number, nr: number, alloc: boolean): void {
     if (this.overflow) return;
-    this.ranges.push(start, nr);
+    // `ranges` is read as a union (tiling()): a range that touches or repeats the one noted
+    // last joins it (pages freed or handed out one after the other note hundreds of ranges a
+    // step, then sorted). `allocRanges` keeps each range: update() looks at each one's start.
+    const r = this.ranges;
+    const n = r.length;
+    if (n !== 0 && r[n - 2] <= start && start <= r[n - 2] + r[n - 1])
+      r[n - 1] = Math.max(r[n - 2] + r[n - 1], start + nr) - r[n - 2];
+    else if (n !== 0 && start < r[n - 2] && r[n - 2] <= start + nr) {
+      r[n - 1] = Math.max(r[n - 2] + r[n - 1], start + nr) - start;
+      r[n - 2] = start;
+    } else r.push(start, nr);
     if (alloc) this.allocRanges.push(start, nr);
-    if (this.ranges.length > MAX_JOURNAL) {
+    this.noted += 2;
+    if (this.noted > MAX_JOURNAL) {
       this.overflow = true;
       this.ranges = [];
       this.allocRanges = [];
@@ -169,6 +227,7 @@ export class FrameLedger {
     }
     this.ranges = [];
     this.allocRanges = [];
+    this.noted = 0;
     this.overflow = false;
     this.memmapViolations(push);
     this.buddyCounters(push);
@@ -282,10 +341,11 @@ export class FrameLedger {
   private update(changes: readonly VpnChange[]): void {
     const c = this.c;
     const k = c.k;
-    const dirty = new Set<number>();
+    const dirty = this.dirty;
+    dirty.clear();
     for (const ch of changes) {
-      if (ch.before) dirty.add(ch.before.frame);
-      if (ch.after) dirty.add(ch.after.frame);
+      if (ch.beforeFrame >= 0) dirty.add(ch.beforeFrame);
+      if (ch.afterFrame >= 0) dirty.add(ch.afterFrame);
     }
     if (c.mirror.hugeVersion !== this.hugeVersion) {
       // Huge leaves that went or came. A split PMD maps the same frames through PTEs, which
@@ -320,12 +380,14 @@ export class FrameLedger {
       for (const f of this.leaks.keys()) if (f >= start && f < end) dirty.add(f);
     }
     // Shared tails published or withdrawn since the last check.
-    const pub = publishedTails(k);
-    for (const f of pub) if (!this.published.has(f)) dirty.add(f);
-    for (const f of this.published) if (!pub.has(f)) dirty.add(f);
-    this.published = pub;
+    if (!publishedTailsAre(k, this.published)) {
+      const pub = publishedTails(k);
+      for (const f of pub) if (!this.published.has(f)) dirty.add(f);
+      for (const f of this.published) if (!pub.has(f)) dirty.add(f);
+      this.published = pub;
+    }
     const refs = c.mirror.pteRefs();
-    for (const f of dirty) {
+    for (const f of dirty.list) {
       const st = frameState(k, f);
       // Reclassified only when its class changed (most dirty frames keep theirs).
       const want = refs.has(f) ? classCode(st) : NONE;

@@ -197,6 +197,12 @@ class Shadow {
   }
 }
 
+/** A folio's tail word and whether it decodes to the head (null: not worked out yet). */
+interface TailWordMemo {
+  info: bigint;
+  decodes: boolean | null;
+}
+
 export interface CheckContext {
   k: Kernel;
   mirror: VmemmapMirror;
@@ -211,6 +217,8 @@ export interface CheckContext {
   tailSummaries: Map<number, FrameSummary>;
   /** Whether the design's tail word is the mask (expectedTailWord(); computed once). */
   tailMask?: boolean;
+  /** folioTailWord() per folio (head * 64 + order). */
+  tailWords?: Map<number, TailWordMemo>;
   /** uncountedVmemmapRanges() of the machine (computed once). */
   uncountedRanges?: Array<[number, number]>;
   /** uncountedMemmapFrames() at a version of the mirror. */
@@ -297,17 +305,49 @@ function watchSharedTails(c: CheckContext): void {
       f[name] = function (this: unknown, frame: unknown, a: unknown, b: unknown) {
         const first = frame as number;
         const end = first + (a as number);
-        for (const t of tables) if (t >= first && t < end) mirror.written(t);
+        if (meetsAny(tables, first, end))
+          for (const t of tables) if (t >= first && t < end) mirror.written(t);
         for (const t of tails.keys()) if (t >= first && t < end) tailWritten(t);
         return orig.call(this, frame, a, b);
       };
-    else
-      f[name] = function (this: unknown, frame: unknown, ...rest: unknown[]) {
+    else {
+      // The arguments passed on as they came, without a rest array per write (the frame
+      // store's hot path): its write methods take at most WRITE_ARGS.
+      if (orig.length > WRITE_ARGS)
+        throw new Error(`${name}() takes more than ${WRITE_ARGS} arguments`);
+      f[name] = function (
+        this: unknown,
+        frame: unknown,
+        a: unknown,
+        b: unknown,
+        d: unknown,
+        e: unknown,
+        g: unknown,
+        h: unknown,
+      ) {
         if (tables.has(frame as number)) mirror.written(frame as number);
         if (tails.size !== 0 && tails.has(frame as number)) tailWritten(frame as number);
-        return orig.call(this, frame, ...rest);
+        return orig.call(this, frame, a, b, d, e, g, h);
       };
+    }
   }
+}
+
+/** Arguments a watched write method takes at most (frame store and page tables). */
+const WRITE_ARGS = 7;
+
+/**
+ * Whether some member of `set` lies in [first, end): the frames of a short range looked up one
+ * by one, else the set walked (a range write that meets no page table, the common case, is then
+ * let through without walking every table frame).
+ */
+function meetsAny(set: ReadonlySet<number>, first: number, end: number): boolean {
+  if (end - first > set.size) {
+    for (const t of set) if (t >= first && t < end) return true;
+    return false;
+  }
+  for (let t = first; t < end; t++) if (set.has(t)) return true;
+  return false;
 }
 
 /**
@@ -322,9 +362,20 @@ function watchPageTables(c: CheckContext): void {
   for (const name of PAGE_TABLE_WRITES) {
     const orig = pgt[name];
     if (typeof orig !== "function") continue;
-    pgt[name] = function (this: unknown, table: unknown, ...rest: unknown[]) {
+    if (orig.length > WRITE_ARGS)
+      throw new Error(`${name}() takes more than ${WRITE_ARGS} arguments`);
+    pgt[name] = function (
+      this: unknown,
+      table: unknown,
+      a: unknown,
+      b: unknown,
+      d: unknown,
+      e: unknown,
+      g: unknown,
+      h: unknown,
+    ) {
       if (tables.has(table as number)) mirror.written(table as number);
-      return orig.call(this, table, ...rest);
+      return orig.call(this, table, a, b, d, e, g, h);
     };
   }
 }
@@ -335,8 +386,12 @@ interface FrameSummary {
   /** Every struct page slot of the frame holds this compound word (null: they differ). */
   info: bigint | null;
   /** A slot with PG_head set. */
-  headSlots: number[];
+  headSlots: readonly number[];
 }
+
+/** FrameSummary.headSlots of a "tails" frame (shared: summaries are never changed). */
+const NO_SLOTS: readonly number[] = Object.freeze([]);
+const SLOT_0: readonly number[] = Object.freeze([0]);
 
 /** Raw 64-bit word at memmap byte offset voff, through the mirror (no TLB). */
 function rawWord(c: CheckContext, voff: number): bigint | null {
@@ -347,21 +402,35 @@ function rawWord(c: CheckContext, voff: number): bigint | null {
   return c.k.frames.readU64(frame, voff - vpn * ps);
 }
 
+/**
+ * The bytes summarizeFrame() read last from a frame that holds its own (the frame store hands
+ * out one array per such state, shared by the frames a copy gave the same bytes: a legacy
+ * restore's copies of the head page), with their summary. Kept for one pass of checks, during
+ * which nothing writes: the same array holds the same bytes.
+ */
+export interface OwnBytesMemo {
+  bytes: Uint8Array | null;
+  summary: FrameSummary | null;
+}
+
 function summarizeFrame(
   c: CheckContext,
   frame: number,
   memo: Map<number, FrameSummary> | null,
+  own: OwnBytesMemo,
 ): FrameSummary {
   const hit = memo?.get(frame) ?? c.tailSummaries.get(frame);
   if (hit) return hit;
   const k = c.k;
   const sps = k.spec.structPageSize;
   const ps = k.pageSize;
-  const p = k.frames.patternOf(frame);
+  // The class's pattern (no object made for the frame): its kind, flags and slot are the
+  // frame's; a "tails" frame's compound word may depend on where it is (tailsInfoOf()).
+  const p = k.frames.patternShapeOf(frame);
   let s: FrameSummary;
   if (p?.kind === "tails") {
-    const headSlots = p.flags !== undefined && (p.flags >> BigInt(PG.head)) & 1n ? [0] : [];
-    s = { info: p.info, headSlots };
+    const head = p.flags !== undefined && (p.flags >> BigInt(PG.head)) & 1n;
+    s = { info: k.frames.tailsInfoOf(frame) as bigint, headSlots: head ? SLOT_0 : NO_SLOTS };
   } else if (ps % sps !== 0) {
     s = { info: null, headSlots: [] };
   } else if (p?.kind === "fill" && p.slot.length === sps) {
@@ -372,6 +441,9 @@ function summarizeFrame(
     else s = { info: v.getBigUint64(PAGE_OFF.compoundInfo, true), headSlots: [] };
   } else {
     const b = k.frames.view(frame);
+    const ownBytes = k.frames.hasOwnBytes(frame);
+    if (ownBytes && b === own.bytes && own.summary !== null)
+      return remember(c, frame, memo, own.summary);
     const n = ps / sps;
     // The frame's bytes as 32-bit words: in place where they line up on a little-endian host
     // (every Node and browser host today), else a copy read word by word.
@@ -404,7 +476,21 @@ function summarizeFrame(
     }
     if (info === undefined) info = null;
     s = { info, headSlots };
+    if (ownBytes) {
+      own.bytes = b;
+      own.summary = s;
+    }
   }
+  return remember(c, frame, memo, s);
+}
+
+/** summarizeFrame()'s verdict kept for the frame: in the pass's memo, and for a published shared tail. */
+function remember(
+  c: CheckContext,
+  frame: number,
+  memo: Map<number, FrameSummary> | null,
+  s: FrameSummary,
+): FrameSummary {
   memo?.set(frame, s);
   // A published shared tail never changes (a write to it is reported and drops this entry).
   if (c.sharedTails.has(frame)) c.tailSummaries.set(frame, s);
@@ -427,6 +513,8 @@ export interface FolioCheckOptions {
   optimized?: boolean;
   /** Frame summaries shared by the folios of one pass. */
   memo?: Map<number, FrameSummary>;
+  /** The last own bytes summarised, shared by the folios of one pass. */
+  own?: OwnBytesMemo;
 }
 
 /**
@@ -445,6 +533,7 @@ export function checkFolio(
   // One folio alone needs no map of summaries: a frame it maps twice is the one just before
   // (an alias, a shared tail), or a shared tail (kept in c.tailSummaries).
   const memo = opts.memo ?? null;
+  const own = opts.own ?? { bytes: null, summary: null };
   let sumFrame = -1;
   let sumOf: FrameSummary | null = null;
   const sps = k.spec.structPageSize;
@@ -454,8 +543,8 @@ export function checkFolio(
   const sharedTailPage = (hvoDesignOf(k)?.facts.tailScope ?? "none") !== "none";
   const sh = c.shadow;
   const optimized = opts.optimized ?? isOptimizedRaw(c, head);
-  if (c.tailMask === undefined) c.tailMask = tailWordIsMask(k);
-  const expectedInfo = tailWord(k, c.tailMask, head, f.order);
+  const tw = folioTailWord(c, head, f.order);
+  const expectedInfo = tw.info;
   const roIsRw = k.spec.arch.pageKernelRoIsPageKernel === true;
 
   // Head: PG_head, the order, PageHead through the model's own functions.
@@ -495,7 +584,7 @@ export function checkFolio(
   const checkWord = (p: number, info: bigint): void => {
     if (p === head) return;
     if (info === expectedInfo) {
-      expectedOk ??= expectedDecodes(c, head, nr, expectedInfo);
+      expectedOk ??= tw.decodes ??= expectedDecodes(c, head, nr, expectedInfo);
       if (expectedOk) return;
     }
     const got = decodeHead(c, p, info);
@@ -615,7 +704,7 @@ export function checkFolio(
     let s: FrameSummary | null = null;
     if (ps % sps === 0) {
       if (mf !== sumFrame) {
-        sumOf = summarizeFrame(c, mf, memo);
+        sumOf = summarizeFrame(c, mf, memo, own);
         sumFrame = mf;
       }
       s = sumOf;
@@ -747,6 +836,29 @@ function expectedDecodes(c: CheckContext, head: number, nr: number, info: bigint
   return decodeHead(c, head + 1, info) === head && decodeHead(c, head + nr - 1, info) === head;
 }
 
+/** Folios whose tail word CheckContext.tailWords keeps at most (then it starts again). */
+const TAIL_WORDS_KEPT = 1 << 16;
+
+/**
+ * The encoding's tail word for a folio and whether it decodes to the head (expectedDecodes(),
+ * worked out when first needed): both follow from the head, the order and the kernel's layout
+ * alone, so they are worked out once per folio shape and kept (bigint arithmetic is most of a
+ * folio check's cost otherwise).
+ */
+function folioTailWord(c: CheckContext, head: number, order: number): TailWordMemo {
+  const key = head * 64 + order;
+  if (c.tailWords === undefined) c.tailWords = new Map();
+  const memo = c.tailWords;
+  let w = memo.get(key);
+  if (w === undefined) {
+    if (memo.size >= TAIL_WORDS_KEPT) memo.clear();
+    c.tailMask ??= tailWordIsMask(c.k);
+    w = { info: tailWord(c.k, c.tailMask, head, order), decodes: null };
+    memo.set(key, w);
+  }
+  return w;
+}
+
 function pushCapped(out: Violation[], v: Violation): void {
   if (out.length < 8) out.push(v);
 }
@@ -774,8 +886,9 @@ export function compoundHeads(model: CheckTarget, folios?: FolioRef[]): Violatio
   const c = checkContext(k);
   c.mirror.refresh();
   const memo = new Map<number, FrameSummary>();
+  const own: OwnBytesMemo = { bytes: null, summary: null };
   const out: Violation[] = [];
-  for (const f of folios ?? poolFolios(k)) out.push(...checkFolio(c, f, { memo }));
+  for (const f of folios ?? poolFolios(k)) out.push(...checkFolio(c, f, { memo, own }));
   return out;
 }
 
@@ -1346,6 +1459,31 @@ export function publishedTails(k: Kernel): Set<number> {
   } else if (hvo && typeof hvo.sharedTails === "function")
     for (const t of hvo.sharedTails()) if (t.pfn) out.add(t.pfn);
   return out;
+}
+
+/**
+ * Whether publishedTails(k) is `prev` (the same frames): read from the table without building
+ * a set, for a caller that asks after every step and almost always hears yes.
+ */
+export function publishedTailsAre(k: Kernel, prev: ReadonlySet<number>): boolean {
+  const hvo = k.sub.hvo as
+    | { sharedTails?: () => Array<{ pfn: number }>; vmemmapTails?: ReadonlyMap<string, number> }
+    | undefined;
+  if (!(hvo?.vmemmapTails instanceof Map)) return setsEqual(publishedTails(k), prev);
+  // Distinct frames in the table, all in prev, as many as prev holds: the same set.
+  const seen: number[] = [];
+  for (const pfn of hvo.vmemmapTails.values()) {
+    if (!pfn || seen.includes(pfn)) continue;
+    if (!prev.has(pfn)) return false;
+    seen.push(pfn);
+  }
+  return seen.length === prev.size;
+}
+
+function setsEqual(a: ReadonlySet<number>, b: ReadonlySet<number>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
 }
 
 /** The shared tail frames (seed/mainline): allocated or reserved as shared_tail. */

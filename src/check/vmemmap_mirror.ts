@@ -31,11 +31,28 @@ interface TableState {
   runs: Float64Array | null;
 }
 
-/** One vmemmap page's translation changed between two refreshes. */
-export interface VpnChange {
-  vpn: number;
-  before: Mapping | null;
-  after: Mapping | null;
+/**
+ * One vmemmap page's translation changed between two refreshes: before and after (null: not
+ * mapped), held as numbers (a refresh after a pool operation logs thousands; one object each).
+ */
+export class VpnChange {
+  constructor(
+    readonly vpn: number,
+    /** The frame mapped before, -1 for none. */
+    readonly beforeFrame: number,
+    readonly beforeWritable: boolean,
+    /** The frame mapped after, -1 for none. */
+    readonly afterFrame: number,
+    readonly afterWritable: boolean,
+  ) {}
+
+  get before(): Mapping | null {
+    return this.beforeFrame < 0 ? null : { frame: this.beforeFrame, writable: this.beforeWritable };
+  }
+
+  get after(): Mapping | null {
+    return this.afterFrame < 0 ? null : { frame: this.afterFrame, writable: this.afterWritable };
+  }
 }
 
 /** Changes the log keeps for its reader (more: it says so and the reader looks at everything). */
@@ -108,9 +125,8 @@ const COUNT_BLOCK = 512;
  * block. Iterates [frame, count] pairs, block by block in no particular block order.
  */
 export class FrameCounts implements Iterable<[number, number]> {
+  /** Per block, the counts of its COUNT_BLOCK frames, then how many of them are not 0. */
   private readonly blocks = new Map<number, Uint32Array>();
-  /** Distinct frames per block. */
-  private readonly distinct = new Map<number, number>();
   private lastKey = Number.NaN;
   private last: Uint32Array | undefined = undefined;
   /** Distinct frames counted. */
@@ -139,15 +155,14 @@ export class FrameCounts implements Iterable<[number, number]> {
     const key = Math.floor(frame / COUNT_BLOCK);
     let b = this.block(key);
     if (b === undefined) {
-      b = new Uint32Array(COUNT_BLOCK);
+      b = new Uint32Array(COUNT_BLOCK + 1);
       this.blocks.set(key, b);
-      this.distinct.set(key, 0);
       this.last = b;
     }
     const i = frame - key * COUNT_BLOCK;
     if (b[i]++ === 0) {
       this.size++;
-      this.distinct.set(key, (this.distinct.get(key) as number) + 1);
+      b[COUNT_BLOCK]++;
     }
   }
 
@@ -159,11 +174,8 @@ export class FrameCounts implements Iterable<[number, number]> {
     if (b === undefined || b[i] === 0) return;
     if (--b[i] !== 0) return;
     this.size--;
-    const d = (this.distinct.get(key) as number) - 1;
-    if (d > 0) this.distinct.set(key, d);
-    else {
+    if (--b[COUNT_BLOCK] === 0) {
       this.blocks.delete(key);
-      this.distinct.delete(key);
       this.last = undefined;
     }
   }
@@ -277,14 +289,33 @@ export class VmemmapMirror {
       this.foundWritable = b.state[this.pte.i] === 2;
       return true;
     }
+    // The huge leaf found last, while no huge leaf came or went since (a folio's vmemmap pages
+    // are looked up one after the other).
+    const last = this.lastHuge;
+    if (last !== null && this.lastHugeVersion === this.hugeVersion) {
+      const d = vpn - this.lastHugeVpn;
+      if (d >= 0 && d < last.nrPages) {
+        this.foundFrame = last.frame + d;
+        this.foundWritable = last.writable;
+        return true;
+      }
+    }
     const first = this.hugeByBlock.get(Math.floor(vpn / HUGE_BLOCK));
     if (first === undefined) return false;
     const h = this.huge.get(first);
     if (!h || vpn < first || vpn >= first + h.nrPages) return false;
+    this.lastHuge = h;
+    this.lastHugeVpn = first;
+    this.lastHugeVersion = this.hugeVersion;
     this.foundFrame = h.frame + (vpn - first);
     this.foundWritable = h.writable;
     return true;
   }
+
+  /** The huge leaf lookup() found last, its first vpn, and hugeVersion then. */
+  private lastHuge: { frame: number; nrPages: number; writable: boolean } | null = null;
+  private lastHugeVpn = 0;
+  private lastHugeVersion = -1;
 
   /** How many vmemmap pages map `frame` (0: not part of the memmap). */
   mapCount(frame: number): number {
@@ -311,9 +342,10 @@ export class VmemmapMirror {
     fn: (frame: number) => void,
     leaf: (vpn: number) => void,
   ): void {
+    this.refs.forEachIn(start, end, fn);
+    if (this.hugeByFrameBlock.size === 0) return;
     const seenLeaves = new Set<number>();
     for (let b = Math.floor(start / HUGE_BLOCK); b * HUGE_BLOCK < end; b++) {
-      this.refs.forEachIn(Math.max(start, b * HUGE_BLOCK), Math.min(end, (b + 1) * HUGE_BLOCK), fn);
       const leaves = this.hugeByFrameBlock.get(b);
       if (leaves)
         for (const vpn of leaves) {
@@ -856,11 +888,15 @@ export class VmemmapMirror {
       if (hadBefore && hasAfter && frame === this.foundFrame && writable === this.foundWritable)
         continue;
       if (!hadBefore && !hasAfter) continue;
-      out.push({
-        vpn,
-        before: hadBefore ? { frame, writable } : null,
-        after: hasAfter ? { frame: this.foundFrame, writable: this.foundWritable } : null,
-      });
+      out.push(
+        new VpnChange(
+          vpn,
+          hadBefore ? frame : -1,
+          hadBefore && writable,
+          hasAfter ? this.foundFrame : -1,
+          hasAfter && this.foundWritable,
+        ),
+      );
     }
     this.pendingVpns.length = 0;
     this.changes = out;

@@ -8,3 +8,11 @@
 export function pow2(n: number): number {
   return n < 31 ? 1 << n : 2 ** n;
 }
+
+/**
+ * x mod m for an integer x >= 0 and m a power of two: the same number as `x % m`, exact below
+ * 2^53, but without fmod() where x is above 2^31 (a pfn or vpn of a large machine).
+ */
+export function modPow2(x: number, m: number): number {
+  return x - Math.floor(x / m) * m;
+}

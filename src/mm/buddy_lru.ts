@@ -24,7 +24,7 @@
 
 import { ListHead as Head, type ListHead, type LruWords } from "./list.ts";
 import { findRange, type Zone } from "./page_alloc.ts";
-import { pow2 } from "../include/pow2.ts";
+import { modPow2, pow2 } from "../include/pow2.ts";
 
 /** list.ts NO_PAGE (a link to the list head), as a local constant on this hot path. */
 const NO_PAGE = -1;
@@ -86,7 +86,7 @@ export class BuddyLru {
   migratetype(zone: Zone, pfn: number, order: number): number {
     if (order >= this.maxOrder || zone.unmovableBlocks.size === 0) return MIGRATE_MOVABLE;
     const top = this.topPages;
-    return zone.unmovableBlocks.has(pfn - (pfn % top)) ? MIGRATE_UNMOVABLE : MIGRATE_MOVABLE;
+    return zone.unmovableBlocks.has(pfn - modPow2(pfn, top)) ? MIGRATE_UNMOVABLE : MIGRATE_MOVABLE;
   }
 
   /** The entry before the free head pfn on its list (NO_PAGE: the list head). */

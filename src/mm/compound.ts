@@ -455,6 +455,34 @@ export class Compound {
             runDir = 0;
           }
           d += per;
+          // The whole pages after it whose words go on with the run, in one loop over the
+          // translations (what the steps above would do page by page).
+          let t = q + 1 - firstPage;
+          const dir =
+            runDir !== 0
+              ? runDir
+              : trans[t] === w + 1
+                ? 1
+                : trans[t] === w - 1 && this.fallingRuns
+                  ? -1
+                  : 0;
+          if (dir !== 0) {
+            const t0 = t;
+            const tEnd = lastPage - firstPage;
+            let want = w + dir;
+            while (t < tEnd && want > 0 && trans[t] === want) {
+              t++;
+              want += dir;
+            }
+            const more = t - t0;
+            if (more > 0) {
+              runLen += more;
+              runDir = dir;
+              d += more * per;
+              q += more;
+              qPfn += more * per;
+            }
+          }
           continue;
         }
       }

@@ -1208,6 +1208,17 @@ export class FrameStore {
     return this.patOf[id];
   }
 
+  /**
+   * patternOf(frame).info when the frame reads as a "tails" pattern, else null, without making
+   * the pattern object (the checker's folio checks read it for every tail vmemmap page).
+   */
+  tailsInfoOf(frame: number): bigint | null {
+    const id = this.idOf(frame);
+    const p = id === 0 ? null : this.patOf[id];
+    if (p === null || p.kind !== "tails") return null;
+    return tailsInfoAt(p, this.deltas[id] + this.dirs[id] * frame * this.pageSize);
+  }
+
   /** patternOf(frame)?.kind === "init", without making the pattern object. */
   readsAsInit(frame: number): boolean {
     const id = this.idOf(frame);
@@ -1802,6 +1813,50 @@ export class FrameStore {
       return;
     }
     this.setIds(dst, nr, id);
+  }
+
+  /**
+   * How many of the frames frame, frame + dir, frame + 2 * dir, ... (at most n; dir 1 or -1)
+   * hold the id frame holds: shared bytes, or one pattern (each frame at its own memmap offset;
+   * patternShapeOf() answers the same object for each). Read from the frame -> id map a run at
+   * a time, not frame by frame. 1 for a frame without an id (a boot range's, or zeros).
+   */
+  sameStateRun(frame: number, n: number, dir: 1 | -1): number {
+    const id = this.idOf(frame);
+    if (id === 0) return Math.min(1, n);
+    let got = 1;
+    let f = frame + dir;
+    while (got < n) {
+      const ci = smallKey(Math.floor(f / CHUNK));
+      const c = this.chunkOf(ci);
+      const off = f - ci * CHUNK;
+      /** Frames of this chunk from f on, in direction dir, still wanted. */
+      const lim = Math.min(n - got, dir > 0 ? CHUNK - off : off + 1);
+      let k = 0;
+      if (c === undefined) break;
+      if (c.dense !== null) {
+        const d = c.dense;
+        while (k < lim && d[off + dir * k] === id) k++;
+      } else {
+        const s = c.starts;
+        let lo = 0;
+        let hi = s.length - 1;
+        while (lo < hi) {
+          const mid = (lo + hi + 1) >> 1;
+          if (s[mid] <= off) lo = mid;
+          else hi = mid - 1;
+        }
+        if (c.ids[lo] === id)
+          k = Math.min(
+            lim,
+            dir > 0 ? (lo + 1 < s.length ? s[lo + 1] : CHUNK) - off : off - s[lo] + 1,
+          );
+      }
+      got += k;
+      if (k === 0) break;
+      f += dir * k;
+    }
+    return got;
   }
 
   /** Whether the frame's words are held as runs (setWordRun()), not as 4 KiB of bytes. */

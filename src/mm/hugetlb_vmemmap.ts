@@ -52,6 +52,7 @@ import { DESIGN_FACTS, type DesignFacts } from "./hvo_designs.ts";
 import type { ZoneType } from "../machine/spec.ts";
 import { firstDeferredPfn } from "./memmap.ts";
 import { PteRuns } from "./pgtable.ts";
+import { LruWords } from "./list.ts";
 import { folioSetHpg, folioTestHpg } from "./hugetlb_folio.ts";
 import { checkHvoFolio } from "./debug_vm.ts";
 import {
@@ -77,6 +78,12 @@ import {
   vmemmapUndoHvo,
   vmemmapWrprotectHvo,
 } from "./sparse_vmemmap.ts";
+
+/** A zeroed struct page's bytes and a view of them. */
+function structPageBuf(sps: number): { bytes: Uint8Array; view: DataView } {
+  const bytes = new Uint8Array(sps);
+  return { bytes, view: new DataView(bytes.buffer) };
+}
 
 /** The offset in a struct page of the 32-bit word of flags that holds PG_reserved. */
 const RESERVED_WORD = PAGE_OFF.flags + (PG.reserved < 32 ? 0 : 4);
@@ -670,37 +677,236 @@ export class HvoCore implements HugetlbVmemmap {
   /**
    * The run of reserved pages of pfns from i on (pfns[i] is PageReserved, and the next page,
    * if any, is pfns[i] + dir): clearReservedPage() of each while the next is consecutive and
-   * PageReserved. Returns the index past the run. The same reads, stores and counts as
-   * pageReserved() and clearReservedPage() page by page, in the same order; a struct page in
-   * the vmemmap page of the one cleared before it is read and stored in those bytes directly
-   * (no translation: the page before it was just translated to them, writable).
+   * PageReserved, up to index `stop`. Returns the index past the run (clearReservedSeq()).
    */
-  private clearReservedRun(pfns: readonly number[], i: number, dir: number): number {
+  private clearReservedRun(pfns: readonly number[], i: number, dir: number, stop: number): number {
+    let e = i + 1;
+    if (dir === 1 || dir === -1) while (e < stop && pfns[e] === pfns[e - 1] + dir) e++;
+    return i + this.clearReservedSeq(pfns[i], dir, e - i);
+  }
+
+  /**
+   * clearReservedPage() of first (PageReserved), then of first + dir, first + 2 * dir, ... while
+   * PageReserved, at most count pages (dir is 1 or -1 where count > 1). Returns how many. The
+   * same reads, stores and counts as pageReserved() and clearReservedPage() page by page, in the
+   * same order; a struct page in the vmemmap page of the one cleared before it is read and
+   * stored in those bytes directly (no translation: the page before it was just translated to
+   * them, writable).
+   */
+  private clearReservedSeq(first: number, dir: number, count: number): number {
     const m = this.k.memmap;
     const sps = this.structPageSize;
     const ps = this.pageSize;
-    this.clearReservedPage(pfns[i]);
-    let j = i + 1;
-    const consecutive = dir === 1 || dir === -1;
-    while (consecutive && j < pfns.length && pfns[j] === pfns[j - 1] + dir) {
+    this.clearReservedPage(first);
+    let t = 1;
+    while (t < count) {
       const v = this.clearedView;
       const off = this.clearedOff + dir * sps;
       if (v !== null && off >= 0 && off + sps <= ps) {
-        // pageReserved(pfns[j]), then clearReservedPage(pfns[j]), in the same bytes.
+        // pageReserved(), then clearReservedPage(), in the same bytes.
         m.reads++;
         const old = v.getUint32(off + RESERVED_WORD, true);
         if (((old >>> (PG.reserved % 32)) & 1) !== 1) break;
         this.clearedOff = off;
         this.clearInPlace(v, off, old);
       } else {
-        if (!this.pageReserved(pfns[j])) break;
-        this.clearReservedPage(pfns[j]);
+        const pfn = first + dir * t;
+        if (!this.pageReserved(pfn)) break;
+        this.clearReservedPage(pfn);
       }
-      j++;
+      t++;
     }
     this.clearedView = null;
-    return j;
+    return t;
   }
+
+  /**
+   * clearReservedRun() of the falling run top, top - 1, ... (n consecutive pfns, top
+   * PageReserved; returns how many it cleared), where whole vmemmap pages
+   * of its struct pages need not be stored into. A vmemmap page holding struct pages of the run
+   * only, that memmap_init() left untouched (freedWholeFrame()), is given the pattern of the
+   * memmap of free memory at once: freed from the top down, each page of the run is marked a
+   * free head when freed or merged into, and unmarked if it stops being one (page_alloc.ts
+   * freeRunToBuddy()), so it ends as a free head or with list_del()'s poison, which is what the
+   * pattern renders; the buddy's marks skip a page held as a pattern (kernel.ts
+   * markBuddyHead()). The exception is the first page of a block the run is freed as
+   * (reservedRunStarts()): merged at once into a free block below it, it is never marked and
+   * keeps what clearReservedPage() left. Those pages are watched while the buddy frees the run
+   * (watchBuf) and stored into after it (keepUnmarked()). The same reads and stores of
+   * clearReservedPage() are counted, and each vmemmap page is translated where its stores
+   * would first translate it (the TLB fills the same).
+   */
+  private clearReservedRunDown(top: number, n: number): number {
+    const { k } = this;
+    const m = k.memmap;
+    const per = this.pageSize / this.structPageSize;
+    // The vmemmap pages found whole: (how many pages of the run come before their top struct
+    // page's, frame).
+    const whole = this.wholeBuf;
+    whole.length = 0;
+    this.watchBuf.length = 0;
+    let t = 0;
+    while (t < n) {
+      const p = top - t;
+      // The struct pages of p's vmemmap page from p down: (p mod per) + 1 of them.
+      const inPage = p - Math.floor(p / per) * per + 1;
+      if (inPage === per && t + per <= n) {
+        const frame = this.freedWholeFrame(p - per + 1, per);
+        if (frame >= 0) {
+          whole.push(t, frame);
+          t += per;
+          continue;
+        }
+      }
+      if (t > 0 && !this.pageReserved(p)) break;
+      const stop = Math.min(n - t, inPage);
+      const c = this.clearReservedSeq(p, -1, stop);
+      t += c;
+      if (c < stop) break;
+    }
+    if (whole.length === 0) return t;
+    // The blocks the run's cleared pages are freed as.
+    const starts = this.startsBuf;
+    k.buddy.reservedRunStarts(top - t + 1, t, starts);
+    const fp = this.freedPattern;
+    const watch = this.watchBuf;
+    for (let w = 0; w < whole.length; w += 2) {
+      const at = whole[w];
+      const first = top - at - per + 1;
+      for (let q = 0; q < starts.length; q += 2)
+        if (starts[q] >= first && starts[q] < first + per) watch.push(starts[q]);
+      // pageReserved() and clearReservedPage() of each: two reads and two stores (the caller
+      // read the run's first).
+      m.reads += 2 * per - (at === 0 ? 1 : 0);
+      m.writes += 2 * per;
+      fp.voff = first * this.structPageSize;
+      k.frames.setPattern(whole[w + 1], fp);
+    }
+    return t;
+  }
+
+  /**
+   * After the buddy freed a run clearReservedRunDown() cleared: the first pages of its blocks
+   * (watch) that the buddy never marked (marked[i] false: merged at once into a free block
+   * below) hold what clearReservedPage() left, memmap_init()'s struct page with PG_reserved
+   * cleared and _refcount 0, not the pattern's poisoned lru: their vmemmap pages take bytes of
+   * their own (the pattern's, rendered now) with those struct pages stored into them.
+   */
+  private keepUnmarked(watch: readonly number[], marked: readonly boolean[]): void {
+    const { k } = this;
+    const m = k.memmap;
+    for (let i = 0; i < watch.length; i++) {
+      if (marked[i] === true) continue;
+      const a = this.clearedInit(watch[i]);
+      const v = m.structPageView(watch[i], false);
+      // The page was mapped writable when the run was cleared, and freeing changes no table.
+      if (v === null) throw new Oops(`vmemmap page of pfn ${watch[i]} lost its writable mapping`);
+      const off = m.spanOff;
+      for (let b = 0; b < a.bytes.length; b += 4)
+        v.setUint32(off + b, a.view.getUint32(b, true), true);
+    }
+  }
+
+  private readonly wholeBuf: number[] = [];
+  private readonly startsBuf: number[] = [];
+  /** The first pages of blocks, in vmemmap pages clearReservedRunDown() held as a pattern. */
+  private readonly watchBuf: number[] = [];
+
+  /** The pattern clearReservedRunDown() gives (its voff set per page). */
+  private readonly freedPattern: {
+    kind: "init";
+    voff: number;
+    asFree: true;
+    unlisted: true;
+  } = { kind: "init", voff: 0, asFree: true, unlisted: true };
+
+  /**
+   * clearReservedRunDown() holds a freed vmemmap page as a pattern without storing into it
+   * (false: it stores into it and settles it as the others, for the differential test of the
+   * two, test/hvo/freed_whole.test.ts).
+   */
+  freedWhole = true;
+
+  /**
+   * The frame of the vmemmap page of the struct pages [first, first + per) when it is mapped
+   * writable, still reads as what memmap_init() left (boot memory, PG_reserved) and freeing
+   * those pages from the top down turns it into the memmap of free memory (pattern "init",
+   * asFree, unlisted); -1 otherwise. The struct pages are alike but for their addresses
+   * (kernel.ts reservedAlike()), so one of them answers for all: its bytes after
+   * clearReservedPage() and the buddy's clearing marks must be the pattern's for a page that
+   * heads no free block (a head's fields are the same marks both ways).
+   */
+  private freedWholeFrame(first: number, per: number): number {
+    const { k } = this;
+    const ps = this.pageSize;
+    const vpn = (first * this.structPageSize) / ps;
+    const frame = k.pgt.translateFrame(vpn);
+    if (frame < 0 || !k.pgt.tWritable || k.buddy.lru === null) return -1;
+    const p = k.frames.patternOf(frame);
+    if (p === null || p.kind !== "init" || p.asFree === true || p.voff !== vpn * ps) return -1;
+    const r = k.reservedAlike(first, per);
+    if (r === null) return -1;
+    // The answer for struct pages alike in the same zone, reservation and PMD block.
+    const z = k.pfnZone(first);
+    const block = Math.floor(first / (k.geometry.pmdSize / ps));
+    if (r !== this.alikeRange || z !== this.alikeZone || block !== this.alikeBlock) {
+      this.alikeRange = r;
+      this.alikeZone = z;
+      this.alikeBlock = block;
+      this.alikeFreed = this.clearedIsFreed(first);
+    }
+    return this.alikeFreed ? frame : -1;
+  }
+  /** The class freedWholeFrame() compared last, and whether it ends as the freed pattern. */
+  private alikeRange: object | null = null;
+  private alikeZone: object | null = null;
+  private alikeBlock = -1;
+  private alikeFreed = false;
+
+  /**
+   * Whether the struct page of pfn (boot memory, PG_reserved, heading no free block), after
+   * clearReservedPage() and the buddy's clearing marks, holds what the memmap of free memory
+   * renders for a page that heads no free block.
+   */
+  private clearedIsFreed(pfn: number): boolean {
+    const { k } = this;
+    const sps = this.structPageSize;
+    if (this.cmpB === null) this.cmpB = structPageBuf(sps);
+    const a = this.clearedInit(pfn);
+    const b = this.cmpB;
+    b.bytes.fill(0);
+    // As the buddy's clearing marks (kernel.ts storeBuddyMarks()) leave it.
+    const av = a.view;
+    av.setUint32(PAGE_OFF.pageType, 0xffffffff, true);
+    av.setUint32(PAGE_OFF.private, 0, true);
+    av.setUint32(PAGE_OFF.private + 4, 0, true);
+    LruWords.poisonInto(av, 0);
+    // As the pattern renders a struct page that heads no block (frames.ts renderStructPage();
+    // pfn is reserved memory, no free head, now).
+    k.initStructPage(pfn, b.bytes, b.view, 0, true);
+    if (b.view.getUint32(PAGE_OFF.mapcount, true) === 0xffffffff) LruWords.poisonInto(b.view, 0);
+    for (let w = 0; w < a.bytes.length; w++) if (a.bytes[w] !== b.bytes[w]) return false;
+    return true;
+  }
+  /**
+   * The struct page of pfn (boot memory, PG_reserved) as clearReservedPage() leaves it:
+   * memmap_init()'s, PG_reserved cleared, _refcount 0 (in a buffer reused by the next call).
+   */
+  private clearedInit(pfn: number): { bytes: Uint8Array; view: DataView } {
+    if (this.cmpA === null) this.cmpA = structPageBuf(this.structPageSize);
+    const a = this.cmpA;
+    a.bytes.fill(0);
+    this.k.initStructPage(pfn, a.bytes, a.view, 0, false);
+    const av = a.view;
+    const flags = av.getUint32(RESERVED_WORD, true);
+    av.setUint32(RESERVED_WORD, (flags & ~(1 << (PG.reserved % 32))) >>> 0, true);
+    av.setUint32(PAGE_OFF.refcount, 0, true);
+    return a;
+  }
+
+  /** freedWholeFrame()'s two struct pages (made on first use). */
+  private cmpA: { bytes: Uint8Array; view: DataView } | null = null;
+  private cmpB: { bytes: Uint8Array; view: DataView } | null = null;
 
   /** free_vmemmap_page_list(): from the list head on. */
   freeVmemmapPageList(list: PageList): void {
@@ -715,23 +921,117 @@ export class HvoCore implements HugetlbVmemmap {
     // the one before it, as the singles measure it), then the run's frees in one bulk call.
     // The list comes in pieces of pageListPiece pages; a run cut by a piece's end is freed
     // as two runs, which frees the same pages in the same order (a bulk free is its singles).
-    for (const pfns of list.drain(this.pageListPiece, this.pieceBuf)) this.freeVmemmapPiece(pfns);
+    // A falling run of boot memory goes without an array of its pfns (freeRunDown()); the rest
+    // as a piece of its own (a piece's runs are freed one after the other either way).
+    list.drainRuns(this.pageListPiece, this.chunkVisitor);
+  }
+
+  /**
+   * Whether falling runs of boot memory go through clearReservedRunDown(): whole struct pages
+   * per vmemmap page, and no mutation of the free path.
+   */
+  private downFast(): boolean {
+    return this.freedWhole && this.k.memmap.wholeStructPages && this.k.mutations.size === 0;
+  }
+
+  /** freeVmemmapPageList()'s visitor of the list's runs (made once). */
+  private readonly chunkVisitor = (head: number, step: number, n: number): void => {
+    if (step === -1 && n > 1 && this.downFast()) {
+      this.freeRunDown(head, n);
+      return;
+    }
+    const a = this.pieceBuf;
+    a.length = n;
+    for (let i = 0; i < n; i++) a[i] = head + step * i;
+    this.freeVmemmapPiece(a);
+  };
+
+  /**
+   * freeVmemmapPiece() of the falling run top, top - 1, ..., top - n + 1 (n > 1), without an
+   * array of its pfns where it is boot memory cleared by clearReservedRunDown() up to its end:
+   * the same reads, stores, frees and counts in the same order.
+   */
+  private freeRunDown(top: number, n: number): void {
+    const { k } = this;
+    const reserved = this.pageReserved(top);
+    const j = reserved ? this.clearReservedRunDown(top, n) : 0;
+    if (!reserved || j < n) {
+      // Not boot memory, or boot memory up to index j only: from there as a piece (the read
+      // of the first page made here stands for its own).
+      const a = this.pieceBuf;
+      a.length = n;
+      for (let i = 0; i < n; i++) a[i] = top - i;
+      this.freeVmemmapPiece(a, j, reserved);
+      return;
+    }
+    const lo = top - n + 1;
+    k.memmapBootPagesAdd(-n);
+    this.freeWatched(() => k.buddy.freeReservedRunDown(lo, n));
+    this.unreserveRun(lo, top + 1);
+    this.counters.vmemmapPagesFreed += n;
+    this.settleFreedMemmap(lo, top + 1);
+  }
+
+  /**
+   * The buddy's free of a run clearReservedRunDown() cleared, watching the first pages of its
+   * blocks that it held as a pattern (watchBuf), then keepUnmarked().
+   */
+  private freeWatched(free: () => void): void {
+    const { k } = this;
+    const watch = this.watchBuf;
+    if (watch.length === 0) {
+      free();
+      return;
+    }
+    const marked = k.headWatchMarked;
+    marked.length = watch.length;
+    marked.fill(false);
+    k.headWatch = watch;
+    try {
+      free();
+    } finally {
+      k.headWatch = null;
+    }
+    this.keepUnmarked(watch, marked);
+  }
+
+  /** memblock_phys_free() of the freed boot pages [lo, end), a reserved region at a time. */
+  private unreserveRun(lo: number, end: number): void {
+    const mb = this.k.memblock;
+    for (let p = lo; p < end; ) {
+      const r = mb.findReserved(p);
+      const e = r === null ? p + 1 : Math.min(r.endPfn, end);
+      if (r === null) mb.unreservePage(p);
+      else mb.unreserveRange(p, e);
+      p = e;
+    }
   }
 
   /** The piece of the list freeVmemmapPageList() frees, and a run of it (reused, not made per call). */
   private readonly pieceBuf: number[] = [];
   private readonly runBuf: number[] = [];
 
-  /** freeVmemmapPageList() of one piece of the list, from the head on. */
-  private freeVmemmapPiece(pfns: number[]): void {
+  /**
+   * freeVmemmapPageList() of one piece of the list, from the head on (from index `from`, where
+   * the pages before it are cleared: their run freed from there; `firstReserved`: what
+   * pageReserved() of pfns[0] read, made by the caller).
+   */
+  private freeVmemmapPiece(pfns: number[], from = 0, firstReserved?: boolean): void {
     const { k } = this;
     let i = 0;
     while (i < pfns.length) {
       const first = pfns[i];
-      const reserved = this.pageReserved(first);
+      const reserved =
+        i === 0 && firstReserved !== undefined ? firstReserved : this.pageReserved(first);
       const dir = i + 1 < pfns.length ? pfns[i + 1] - first : 0;
       let j = i;
-      if (reserved) j = this.clearReservedRun(pfns, i, dir);
+      const down = reserved && dir === -1 && this.downFast();
+      if (i === 0 && from > 0) j = from;
+      else if (down) {
+        let e = i + 1;
+        while (e < pfns.length && pfns[e] === pfns[e - 1] - 1) e++;
+        j = i + this.clearReservedRunDown(first, e - i);
+      } else if (reserved) j = this.clearReservedRun(pfns, i, dir, pfns.length);
       else
         do j++;
         while (
@@ -745,17 +1045,10 @@ export class HvoCore implements HugetlbVmemmap {
       for (let r = i; r < j; r++) run[r - i] = pfns[r];
       if (reserved) {
         k.memmapBootPagesAdd(-run.length);
-        k.buddy.freeReservedPagesBulk(run);
-        // memblock_phys_free() of the run, a reserved region at a time.
-        const lo = Math.min(first, pfns[j - 1]);
-        const end = Math.max(first, pfns[j - 1]) + 1;
-        for (let p = lo; p < end; ) {
-          const r = k.memblock.findReserved(p);
-          const e = r === null ? p + 1 : Math.min(r.endPfn, end);
-          if (r === null) k.memblock.unreservePage(p);
-          else k.memblock.unreserveRange(p, e);
-          p = e;
-        }
+        if (down || (i === 0 && from > 0))
+          this.freeWatched(() => k.buddy.freeReservedPagesBulk(run));
+        else k.buddy.freeReservedPagesBulk(run);
+        this.unreserveRun(Math.min(first, pfns[j - 1]), Math.max(first, pfns[j - 1]) + 1);
       } else {
         k.memmapPagesAdd(-run.length);
         k.buddy.freePagesBulk(run);
@@ -779,7 +1072,9 @@ export class HvoCore implements HugetlbVmemmap {
     const last = Math.floor((end * sps) / ps);
     for (let vpn = Math.ceil((lo * sps) / ps); vpn < last; vpn++) {
       const t = this.k.pgt.walkPage(vpn);
-      if (t === null) continue;
+      // Only a page with bytes of its own can be settled (clearReservedRunDown() gave most of
+      // them the pattern already).
+      if (t === null || !this.k.frames.hasOwnBytes(t.frame)) continue;
       const voff = vpn * ps;
       this.k.frames.settleAsFree(t.frame, voff, this.freeHeadIn(voff / sps, ps / sps));
     }
@@ -1568,6 +1863,29 @@ export class PageList {
     if (n > 0) {
       out.length = n;
       yield out;
+    }
+  }
+
+  /**
+   * drain() as runs: empties the list and calls visit(head, step, n) for its pages from the head
+   * on, n at a time, head + i * step the i-th (step 0 when n is 1): each run of consecutive
+   * pfns, cut where drain()'s pieces of `max` pages would end.
+   */
+  drainRuns(max: number, visit: (head: number, step: number, n: number) => void): void {
+    const { starts, dirs, lens } = this;
+    this.clear();
+    let left = max;
+    for (let r = starts.length - 1; r >= 0; r--) {
+      const s = starts[r];
+      const d = dirs[r];
+      let len = lens[r];
+      while (len > 0) {
+        const n = Math.min(len, left);
+        visit(s + d * (len - 1), n > 1 ? -d : 0, n);
+        len -= n;
+        left -= n;
+        if (left === 0) left = max;
+      }
     }
   }
 

@@ -45,7 +45,7 @@ import type { NodeSpec, PfnRange, ZoneType } from "../machine/spec.ts";
 import type { FaultInjector } from "./fault_inject.ts";
 import type { FramePattern } from "./frames.ts";
 import { PfnBytes, PfnList, PfnRunList } from "./pfn_list.ts";
-import { pow2 } from "../include/pow2.ts";
+import { modPow2, pow2 } from "../include/pow2.ts";
 
 /** gfp_t bits (include/linux/gfp_types.h); our own values, the kernel's names. */
 export const __GFP_DMA = 1 << 0;
@@ -458,12 +458,42 @@ export class AllocationMap extends Map<number, Allocation> {
  */
 type FreeList = PfnList | PfnRunList;
 
+/**
+ * A set of MAX_PAGE_ORDER blocks by first pfn, as a Set<number> of them reads (insertion
+ * order), held as block numbers (pfn / 2^MAX_PAGE_ORDER): small integers where a pfn above 2^31
+ * would be a boxed double to hash on every lookup (one per block the buddy takes or frees).
+ */
+export class BlockSet {
+  private readonly blocks = new Set<number>();
+  constructor(private readonly blockPages: number) {}
+  private key(pfn: number): number {
+    const b = pfn / this.blockPages;
+    return b < 0x40000000 ? b | 0 : b;
+  }
+  get size(): number {
+    return this.blocks.size;
+  }
+  has(pfn: number): boolean {
+    return this.blocks.has(this.key(pfn));
+  }
+  add(pfn: number): this {
+    this.blocks.add(this.key(pfn));
+    return this;
+  }
+  delete(pfn: number): boolean {
+    return this.blocks.delete(this.key(pfn));
+  }
+  *[Symbol.iterator](): IterableIterator<number> {
+    for (const b of this.blocks) yield b * this.blockPages;
+  }
+}
+
 export class Zone {
   readonly freeArea: FreeList[];
   /** The free blocks of freeArea that lie in claimed unmovable blocks, by order (a subset). */
   readonly unmovableArea: FreeList[];
   /** First pfns of the MAX_PAGE_ORDER blocks claimed by unmovable allocations. */
-  readonly unmovableBlocks = new Set<number>();
+  readonly unmovableBlocks: BlockSet;
   /** Never-allocated MAX_PAGE_ORDER blocks at the tail of the top list: [start, end) pfns. */
   lazy: Array<[number, number]> = [];
   /**
@@ -494,6 +524,7 @@ export class Zone {
     };
     this.freeArea = Array.from({ length: maxOrder + 1 }, (_, o) => list(o));
     this.unmovableArea = Array.from({ length: maxOrder + 1 }, (_, o) => list(o));
+    this.unmovableBlocks = new BlockSet(pow2(maxOrder));
   }
   get name(): string {
     return this.type;
@@ -544,6 +575,14 @@ export class PageAllocator {
   /** Calls that failed, per site (for reports). */
   readonly failures = new Map<string, number>();
   faults: FaultInjector;
+  /** freePagesCheck()'s translations of a batch of vmemmap pages (reused from call to call). */
+  readonly checkBatch = new Float64Array(FREE_CHECK_BATCH);
+  /**
+   * Whether freePagesCheck() passes the vmemmap pages that continue a passed page's run of
+   * frames (one id) without looking at each (false: each judged on its own; for the test that
+   * compares the two, test/core/free_check_runs.test.ts).
+   */
+  checkRuns = true;
 
   constructor(
     nodes: NodeSpec[],
@@ -721,7 +760,7 @@ export class PageAllocator {
     if (zone.contigCursor !== null) freedBelowCursor(zone.contigCursor, pfn);
     if (toTail) zone.freeArea[order].addTail(pfn);
     else zone.freeArea[order].addHead(pfn);
-    const block = pfn - (pfn % pow2(this.maxOrder));
+    const block = pfn - modPow2(pfn, this.maxBlockPages);
     if (order === this.maxOrder) {
       if (zone.unmovableBlocks.size > 0) zone.unmovableBlocks.delete(block);
     } else if (zone.unmovableBlocks.size > 0 && zone.unmovableBlocks.has(block)) {
@@ -1109,18 +1148,67 @@ export class PageAllocator {
   /** freeRunToBuddy()'s list of aligned blocks (start, order pairs), reused. */
   private readonly runBlocks: number[] = [];
 
-  /** Order-0 frees of [lo, lo + n) in one zone, ascending or descending (freePagesBulk()). */
-  private freeRunToBuddy(lo: number, n: number, ascending: boolean): void {
-    const blocks = this.runBlocks;
-    blocks.length = 0;
+  /** [lo, lo + n) cut into the largest aligned blocks: (start, order) pairs pushed to out. */
+  private alignedBlocks(lo: number, n: number, out: number[]): void {
     let p = lo;
     const end = lo + n;
     while (p < end) {
       let o = lowestSetBitOrder(p, this.maxOrder);
       while (p + pow2(o) > end) o--;
-      blocks.push(p, o);
+      out.push(p, o);
       p += pow2(o);
     }
+  }
+
+  /**
+   * The pages freeReservedPagesBulk() of the falling run lo + n - 1, ..., lo frees as the first
+   * page of a block (freeRunToBuddy()), as (start, order) pairs in out; it changes nothing. Its
+   * runs end where a zone does (freeBulk()); a run of one page is the block of that page. Every
+   * other page is marked a free head on the way (onFreeHead) and unmarked unless it stays one;
+   * a start is marked only if it ends up heading the block it merges into.
+   */
+  reservedRunStarts(lo: number, n: number, out: number[]): void {
+    out.length = 0;
+    let hi = lo + n;
+    while (hi > lo) {
+      const zone = this.zoneOf(hi - 1);
+      if (zone === null) {
+        // free_reserved_page() of a page in no zone: it stops there (an Oops).
+        out.push(hi - 1, 0);
+        hi--;
+        continue;
+      }
+      const s = Math.max(lo, zone.startPfn);
+      this.alignedBlocks(s, hi - s, out);
+      hi = s;
+    }
+  }
+
+  /**
+   * freeReservedPagesBulk() of the falling run lo + n - 1, ..., lo (n > 1): the same frees in
+   * the same order, cut where a zone ends as freeBulk() cuts it, without an array of the pfns.
+   */
+  freeReservedRunDown(lo: number, n: number): void {
+    let hi = lo + n;
+    while (hi > lo) {
+      const zone = this.zoneOf(hi - 1);
+      if (zone === null) {
+        this.freeReservedPage(hi - 1);
+        hi--;
+        continue;
+      }
+      const s = Math.max(lo, zone.startPfn);
+      zone.managed += hi - s;
+      this.freeRunToBuddy(s, hi - s, false);
+      hi = s;
+    }
+  }
+
+  /** Order-0 frees of [lo, lo + n) in one zone, ascending or descending (freePagesBulk()). */
+  private freeRunToBuddy(lo: number, n: number, ascending: boolean): void {
+    const blocks = this.runBlocks;
+    blocks.length = 0;
+    this.alignedBlocks(lo, n, blocks);
     const nb = blocks.length / 2;
     for (let k = 0; k < nb; k++) {
       const b = ascending ? k : nb - 1 - k;
@@ -1405,7 +1493,9 @@ export class PageAllocator {
 
 /** A block at pfn became free: every cursor above it goes back to the candidate that holds it. */
 function freedBelowCursor(cursors: Map<number, number>, pfn: number): void {
-  for (const [size, cur] of cursors) if (pfn < cur) cursors.set(size, pfn - (pfn % size));
+  // By key, not by entry: an entry is an array made per step.
+  for (const size of cursors.keys())
+    if (pfn < (cursors.get(size) as number)) cursors.set(size, pfn - modPow2(pfn, size));
 }
 
 /** The parts of sorted ranges inside [start, end), as [s, e) pairs. */
@@ -1421,14 +1511,21 @@ function clip(ranges: readonly PfnRange[], start: number, end: number): Array<[n
 
 /** The largest order a pfn is aligned to (__ffs), capped at `cap` (62: any pfn). */
 function lowestSetBitOrder(pfn: number, cap = 62): number {
+  // 30 bits at a time (no fmod() for a pfn above 2^31): the lowest set bit of the first
+  // 30-bit group that is not zero.
   let o = 0;
-  let size = 2;
-  while (o < cap && pfn % size === 0) {
-    o++;
-    size *= 2;
+  let x = pfn;
+  while (o < cap && x !== 0) {
+    const lo = modPow2(x, LOW_BITS);
+    if (lo !== 0) return Math.min(cap, o + 31 - Math.clz32(lo & -lo));
+    x /= LOW_BITS;
+    o += 30;
   }
-  return o;
+  return cap;
 }
+
+/** 2^30: the group lowestSetBitOrder() looks at in one step. */
+const LOW_BITS = 2 ** 30;
 
 /** Index of the [s, e) range that contains pfn in a sorted list, or -1. */
 export function findRange(ranges: ReadonlyArray<readonly [number, number]>, pfn: number): number {
@@ -1692,35 +1789,72 @@ export function freePagesCheck(
   let cleanFill: FramePattern | null = null;
   // The vmemmap pages of the block translated a batch at a time (one table walk per leaf
   // rather than per page; the TLB fills as the per-page reads would fill it).
-  const lastVpn = Math.floor(((pfn + nr - 1) * sps) / k.pageSize);
+  // With whole struct pages per vmemmap page: pfn is struct page r0 of vmemmap page vpn0, and
+  // pfn + i is struct page (r0 + i) % perPage of page vpn0 + floor((r0 + i) / perPage). Small
+  // integers per step: no division or fmod() of a pfn above 2^31.
+  const wholePages = Number.isInteger(perPage);
+  const vpn0 = wholePages ? Math.floor(pfn / perPage) : 0;
+  const r0 = wholePages ? pfn - vpn0 * perPage : 0;
+  const lastVpn = wholePages ? vpn0 + Math.floor((r0 + nr - 1) / perPage) : 0;
   /** The batch's tlbWord()s: 0 unmapped, else +-(frame + 1) (the sign: writable or not). */
-  const batch = new Float64Array(FREE_CHECK_BATCH);
+  const batch = k.buddy.checkBatch;
   let batchVpn = -1;
   let batchN = 0;
+  /**
+   * After the vmemmap page at batch[at] (frame `frame`, its struct pages of the block ending
+   * at block index `end`) passed on its pattern alone: the pages after it that this batch
+   * translated to the next frames of a run (frame - 1, frame - 2, ... for a restore's pages
+   * taken top-down, or frame + 1, ...) and that hold the same id (the same pattern) pass as
+   * well, with nothing more to read. Returns the block index past them.
+   */
+  const passAlike = (at: number, frame: number, end: number): number => {
+    const w0 = batch[at];
+    if (end >= nr || at + 1 >= batchN || !k.buddy.checkRuns) return end;
+    const step = batch[at + 1] - w0;
+    if (step !== 1 && step !== -1) return end;
+    // tlbWord(): frame + 1 when writable, -(frame + 1) when not.
+    const dir = w0 > 0 ? step : -step;
+    // The frames after it holding its id (the frame store's runs first: the work below is then
+    // no more than the pages passed over), then how many of those the words go on to by step,
+    // keeping w0's sign (0: unmapped).
+    const most = Math.min(batchN - at - 1, Math.ceil((nr - end) / perPage));
+    const same = k.frames.sameStateRun(frame, most + 1, dir === 1 ? 1 : -1) - 1;
+    let m = 0;
+    while (m < same && batch[at + m + 1] - batch[at + m] === step && batch[at + m + 1] * w0 > 0)
+      m++;
+    return Math.min(nr, end + m * perPage);
+  };
   let i = 1;
   while (i < nr) {
-    const p = pfn + i;
     /** The frame of p's struct page (-1: unmapped, or no whole vmemmap pages). */
     let frame = -1;
-    if (Number.isInteger(perPage)) {
-      const vpn = Math.floor((p * sps) / k.pageSize);
+    /** pfn + i's index in its vmemmap page (whole struct pages). */
+    let r = 0;
+    /** Its vmemmap page's index in the batch. */
+    let at = 0;
+    if (wholePages) {
+      const q = r0 + i;
+      const page = Math.floor(q / perPage);
+      r = q - page * perPage;
+      const vpn = vpn0 + page;
       if (vpn < batchVpn || vpn >= batchVpn + batchN) {
         batchVpn = vpn;
         batchN = Math.min(FREE_CHECK_BATCH, lastVpn - vpn + 1);
         k.memmap.pgt.translateRangeWords(vpn, batchN, batch);
       }
-      const w = batch[vpn - batchVpn];
+      at = vpn - batchVpn;
+      const w = batch[at];
       frame = w === 0 ? -1 : Math.abs(w) - 1;
     }
     if (frame < 0) {
-      const b = k.memmap.readStructPage(p);
+      const b = k.memmap.readStructPage(pfn + i);
       bad += checkTail(new DataView(b.buffer), 0, i, () => b);
       i++;
       continue;
     }
     // The struct pages of this vmemmap page that belong to the block.
-    const first = (p * sps) % k.pageSize;
-    const end = Math.min(nr, i + (k.pageSize - first) / sps);
+    const first = r * sps;
+    const end = Math.min(nr, i + perPage - r);
     // Its pattern's kind, info or slot (no object per page; its voff is not read here).
     const pat = k.frames.patternShapeOf(frame);
     // A vmemmap page that is all tails of this folio as prep_compound_tail() writes them
@@ -1735,14 +1869,14 @@ export function freePagesCheck(
         ? pat.info === info
         : (k.frames.patternOf(frame) as { info: bigint }).info === info)
     ) {
-      i = end;
+      i = pat.infoSpan === undefined ? passAlike(at, frame, end) : end;
       continue;
     }
     const uniform = pat !== null && (pat.kind === "tails" || pat.kind === "fill") && i > 3;
     // A "fill" page whose struct page passed as a plain tail of this folio before: the same
     // bytes pass again (mainline's restored tails are all one such page).
     if (uniform && pat === cleanFill) {
-      i = end;
+      i = passAlike(at, frame, end);
       continue;
     }
     const bytes = pat?.kind === "fill" ? pat.slot : k.frames.view(frame);

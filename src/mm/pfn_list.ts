@@ -8,6 +8,7 @@
 // Float64Arrays of PAGE entries, found through two plain arrays (i / PAGE / TOP, then the
 // rest), with no hashing and nothing allocated per operation. Pages no entry uses any more go
 // (a few are kept for reuse), so storage follows the entries, not the pfn span.
+import { modPow2 } from "../include/pow2.ts";
 
 /** Entries per page (a power of two). */
 const PAGE = 512;
@@ -314,7 +315,7 @@ export class PfnRunList {
   private find(pfn: number): PfnRun | null {
     const a = this.align;
     const h = this.hint;
-    if (h !== null && pfn >= h.lo && pfn <= h.lo + (h.n - 1) * a && (pfn - h.lo) % a === 0) {
+    if (h !== null && pfn >= h.lo && pfn <= h.lo + (h.n - 1) * a && modPow2(pfn - h.lo, a) === 0) {
       this.at = (pfn - h.start) / h.step;
       return h;
     }
@@ -327,7 +328,7 @@ export class PfnRunList {
       if (pfn < r.lo) hi = mid - 1;
       else if (pfn > r.lo + (r.n - 1) * a) lo = mid + 1;
       else {
-        if ((pfn - r.lo) % a !== 0) return null;
+        if (modPow2(pfn - r.lo, a) !== 0) return null;
         this.hint = r;
         this.at = (pfn - r.start) / r.step;
         return r;

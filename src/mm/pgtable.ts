@@ -13,6 +13,7 @@
 import { Oops } from "../include/errno.ts";
 import type { ArchSpec, DecodedPte } from "../machine/spec.ts";
 import type { FrameStore } from "./frames.ts";
+import { modPow2 } from "../include/pow2.ts";
 
 export interface LeafEntry {
   level: number;
@@ -181,6 +182,28 @@ class TlbTable {
     return j >= 0 && j < c.w.length ? c.w[j] : 0;
   }
 
+  /**
+   * get() of vpn, vpn + 1, ... while each is held (at most n, within vpn's chunk): the words go
+   * to out[at], out[at + 1], ...; returns how many. Read from the chunk's window in one loop.
+   */
+  getRun(vpn: number, n: number, out: Float64Array, at: number): number {
+    const ci = chunkKey(vpn);
+    const c = this.chunk(ci);
+    if (c === undefined) return 0;
+    const w = c.w;
+    const j0 = vpn - ci * TLB_CHUNK - c.lo;
+    if (j0 < 0) return 0;
+    const lim = Math.min(n, w.length - j0);
+    let k = 0;
+    while (k < lim) {
+      const x = w[j0 + k];
+      if (x === 0) break;
+      out[at + k] = x;
+      k++;
+    }
+    return k;
+  }
+
   /** Stores the tlbWord() w (not 0) for vpn. */
   set(vpn: number, w: number): void {
     const ci = chunkKey(vpn);
@@ -213,9 +236,11 @@ class TlbTable {
   ): void {
     let ci = -1;
     let c: TlbChunk | undefined;
+    // v's index in its chunk, stepped (no fmod() per page for a vpn above 2^31).
+    let i = modPow2(vpn, TLB_CHUNK) - 1;
     for (let k = 0; k < n; k++) {
       const v = vpn + k;
-      const i = v % TLB_CHUNK;
+      i = i === TLB_CHUNK - 1 ? 0 : i + 1;
       if (ci < 0 || i === 0) {
         ci = chunkKey(v);
         c = this.chunk(ci);
@@ -744,9 +769,10 @@ export class KernelPageTables {
     let i = 0;
     while (i < n) {
       const v = vpn + i;
-      const hit = this.tlb.get(v);
-      if (hit !== 0) {
-        out[i++] = hit;
+      // The pages held from v on, read as a run (each as get() would read it).
+      const hits = this.tlb.getRun(v, n - i, out, i);
+      if (hits !== 0) {
+        i += hits;
         continue;
       }
       if (!this.fastIndex) {

@@ -16,9 +16,11 @@ const FRAME_STORE_KEEPS_BYTES = [
   // reads
   "patternOf",
   "patternShapeOf",
+  "tailsInfoOf",
   "readsAsInit",
   "hasOwnBytes",
   "heldAsRuns",
+  "sameStateRun",
   "wordRunsIn",
   "view",
   "snapshot",

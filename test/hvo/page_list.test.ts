@@ -1,8 +1,8 @@
 // The vmemmap page list of the HVO paths (hugetlb_vmemmap.c's list_head of pages, PageList) is
 // kept as runs of consecutive pfns: a batch of 65,000 1 GiB folios puts 266 million pages on
 // it. Against the plain form of a list_head (an array, head first) on seeded random sequences
-// of list_add(), list_del(), taking the head, and draining in pieces: the same pages in the
-// same order after every operation. addRun() (the remap walk's list_add() of a run of PTEs'
+// of list_add(), list_del(), taking the head, and draining in pieces (or in runs cut where
+// the pieces end): the same pages in the same order after every operation. addRun() (the remap walk's list_add() of a run of PTEs'
 // pages) must equal its adds one by one, and takeHeadRun() (a restore's pages for a run of
 // PTEs) its takeHead()s.
 import fc from "fast-check";
@@ -16,7 +16,8 @@ type Op =
   | { op: "takeHeadRun"; max: number }
   | { op: "del"; pick: number }
   | { op: "takeHead" }
-  | { op: "drain"; max: number };
+  | { op: "drain"; max: number }
+  | { op: "drainRuns"; max: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant("add" as const), pfn: fc.integer({ min: 0, max: 40 }) }),
@@ -36,6 +37,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ op: fc.constant("del" as const), pick: fc.nat(50) }),
   fc.record({ op: fc.constant("takeHead" as const) }),
   fc.record({ op: fc.constant("drain" as const), max: fc.integer({ min: 1, max: 7 }) }),
+  fc.record({ op: fc.constant("drainRuns" as const), max: fc.integer({ min: 1, max: 7 }) }),
 );
 
 describe("PageList (runs) against a plain list_head", () => {
@@ -75,6 +77,18 @@ describe("PageList (runs) against a plain list_head", () => {
             if (i >= 0) ref.splice(i, 1);
           } else if (o.op === "takeHead") {
             expect(list.takeHead()).toBe(ref.shift());
+          } else if (o.op === "drainRuns") {
+            // Runs of pages one step apart (+1 or -1; 0 for one page), never across the end of
+            // one of drain()'s pieces of max pages: the same pages in the same order.
+            const got: number[] = [];
+            list.drainRuns(o.max, (head, step, n) => {
+              expect(n).toBeGreaterThan(0);
+              expect(n > 1 ? Math.abs(step) : step).toBe(n > 1 ? 1 : 0);
+              expect(Math.floor(got.length / o.max)).toBe(Math.floor((got.length + n - 1) / o.max));
+              for (let i = 0; i < n; i++) got.push(head + step * i);
+            });
+            expect(got).toEqual(ref);
+            ref = [];
           } else {
             const pieces = [...list.drain(o.max)];
             for (const p of pieces) expect(p.length).toBeLessThanOrEqual(o.max);
