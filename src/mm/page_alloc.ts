@@ -1233,7 +1233,7 @@ export class PageAllocator {
       // __find_buddy_pfn(): pfn ^ (1 << order), without 32-bit bitwise operators (pfn is
       // aligned to size, so pfn % (2 * size) is 0 or size).
       const size = pow2(order);
-      const buddy = pfn % (2 * size) === 0 ? pfn + size : pfn - size;
+      const buddy = modPow2(pfn, 2 * size) === 0 ? pfn + size : pfn - size;
       if (!zone.contains(buddy) || !zone.freeArea[order].has(buddy)) break;
       this.delFree(zone, buddy, order);
       pfn = Math.min(pfn, buddy);
