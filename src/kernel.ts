@@ -47,6 +47,7 @@ import {
   vmemmapPopulate,
 } from "./mm/sparse_vmemmap.ts";
 import { pow2 } from "./include/pow2.ts";
+import { lastAtOrBelow } from "./include/bsearch.ts";
 
 export { type Design, DESIGNS } from "./mm/hvo_designs.ts";
 
@@ -1001,13 +1002,7 @@ function storeBootmemSection(v: DataView, off: number, sec: number): void {
 
 /** Whether a range of a list sorted by startPfn starts in (from, to). */
 function startsWithin(sorted: readonly PfnRange[], from: number, to: number): boolean {
-  // The first range that starts after from, by binary search.
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (sorted[mid].startPfn <= from) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo < sorted.length && sorted[lo].startPfn < to;
+  // The first range that starts after from.
+  const next = lastAtOrBelow(sorted, from, (r) => r.startPfn) + 1;
+  return next < sorted.length && sorted[next].startPfn < to;
 }

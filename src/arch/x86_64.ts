@@ -106,6 +106,8 @@ export function x86PteCodec(levelShifts: readonly number[] = LEVEL_SHIFTS): PteC
     wrprotect(entry) {
       return entry & ~_PAGE_RW;
     },
+    // Present and RW are bits 0 and 1, the pfn bits 12..51, nothing decoded above it.
+    runsDecidedByEnds: true,
   };
 }
 

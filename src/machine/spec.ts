@@ -4,6 +4,8 @@
 // Units are in the names: *Pfn are page frame numbers of the machine's base page size,
 // *Shift are log2 of a size in bytes, *Bytes are bytes.
 
+import { lastAtOrBelow } from "../include/bsearch.ts";
+
 /** enum zone_type, include/linux/mmzone.h (ZONE_DEVICE is not modelled). */
 export type ZoneType = "DMA" | "DMA32" | "Normal" | "Movable";
 export const ZONE_TYPES: readonly ZoneType[] = ["DMA", "DMA32", "Normal", "Movable"];
@@ -46,6 +48,17 @@ export interface PteCodec {
    * returned, the high one in out[0]. Optional, as decodeParts().
    */
   mkPteParts?(pfn: number, writable: boolean, out: Uint32Array): number;
+  /**
+   * Whether the first, second and last entries of a run of words (entry i = entry 0 + i * a
+   * delta, mod 2^64) decide what every entry of it decodes to (pteRuns(), pgtable.ts). True
+   * when each bit below some bit b is read as a field of its own (x86_64: present is bit 0 and
+   * RW bit 1, b = 2), nothing else but the pfn is read, the pfn is one field above b, and
+   * nothing above the pfn is read. Not so for arm64 (PTE_RDONLY is bit 7, above bits that are
+   * not read) nor riscv64 (R, bit 1, counts only through whether the entry is a leaf): there a
+   * delta in the low bits can carry into a bit that is read and out of it again within a run.
+   * Absent: false, and pteRuns() decodes every entry.
+   */
+  runsDecidedByEnds?: boolean;
   /** ptep_set_wrprotect(): the same entry, read-only. */
   wrprotect(entry: bigint, level: number): bigint;
 }
@@ -199,16 +212,8 @@ export interface MachineSpec {
 
 /** The range of a list sorted by startPfn, disjoint, that contains pfn; null when none does. */
 export function findPfnRange<T extends PfnRange>(sorted: readonly T[], pfn: number): T | null {
-  let lo = 0;
-  let hi = sorted.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const r = sorted[mid];
-    if (pfn < r.startPfn) hi = mid - 1;
-    else if (pfn >= r.endPfn) lo = mid + 1;
-    else return r;
-  }
-  return null;
+  const i = lastAtOrBelow(sorted, pfn, (r) => r.startPfn);
+  return i >= 0 && pfn < sorted[i].endPfn ? sorted[i] : null;
 }
 
 export function pageSizeBytes(arch: ArchSpec): number {

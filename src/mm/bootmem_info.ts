@@ -7,6 +7,8 @@
 // evenly spaced pairs: a handful per node instead of one entry per section (half a million on
 // a 64 TiB machine).
 
+import { lastAtOrBelow } from "../include/bsearch.ts";
+
 /** A run of pairs: block `firstBlock + i * step` holds the memmap of section `firstSection + i`. */
 interface Run {
   firstBlock: number;
@@ -62,20 +64,12 @@ export class BootmemSections {
     const last = this.lastRun;
     if (last !== null && block >= last.lo && block <= last.hi) return this.inRun(last, block);
     if (this.sorted === null) this.sorted = [...this.runs].sort((a, b) => a.lo - b.lo);
-    const runs = this.sorted;
-    let lo = 0;
-    let hi = runs.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const r = runs[mid];
-      if (block < r.lo) hi = mid - 1;
-      else if (block > r.hi) lo = mid + 1;
-      else {
-        this.lastRun = r;
-        return this.inRun(r, block);
-      }
-    }
-    return undefined;
+    // A run's blocks are one block apart, so the runs' [lo, hi] spans are disjoint.
+    const i = lastAtOrBelow(this.sorted, block, (r) => r.lo);
+    if (i < 0 || block > this.sorted[i].hi) return undefined;
+    const r = this.sorted[i];
+    this.lastRun = r;
+    return this.inRun(r, block);
   }
 
   private inRun(r: Run, block: number): number | undefined {

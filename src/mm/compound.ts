@@ -610,6 +610,37 @@ export class Compound {
   };
 
   /**
+   * The stores of one mode on every tail struct page, as the kernel makes them, in the form
+   * FrameStore.storeWordsLater() takes: their count, then (byte offset in the struct page, low
+   * word, high word) for each. The one description of them that tailsSpanWords(), tailsSpan()
+   * and the stores headTailsWords() holds back all read, so that they cannot drift apart. `lo`
+   * and `hi` are the compound word's halves (the array is reused: read it before the next call).
+   */
+  private tailStores(mode: TailsMode, lo: number, hi: number): Int32Array {
+    if (mode !== TAILS_PREP) return this.destroyStores;
+    const w = this.prepStores;
+    w[5] = lo;
+    w[6] = hi;
+    return w;
+  }
+
+  /** prep_compound_tail(): mapping, compound word (words 5 and 6, set per folio), private. */
+  private readonly prepStores = Int32Array.of(
+    3,
+    OFF_MAPPING,
+    TAIL_MAPPING_LO,
+    TAIL_MAPPING_HI,
+    OFF_INFO,
+    0,
+    0,
+    OFF_PRIVATE,
+    0,
+    0,
+  );
+  /** free_tail_page_prepare(): compound word and mapping cleared. */
+  private readonly destroyStores = Int32Array.of(2, OFF_INFO, 0, 0, OFF_MAPPING, 0, 0);
+
+  /**
    * tailsSpan() through the page's 32-bit words, on a little-endian host (where a word store
    * writes the bytes a little-endian 32-bit store writes): the same stores, cheaper.
    */
@@ -621,31 +652,40 @@ export class Compound {
     lo: number,
     hi: number,
   ): void {
+    const ops = this.tailStores(mode, lo, hi);
+    const count = ops[0];
     const step = this.layout.size >> 2;
     let i = off >> 2;
     const end = i + n * step;
-    const mapping = OFF_MAPPING >> 2;
-    const infoW = OFF_INFO >> 2;
-    const priv = OFF_PRIVATE >> 2;
-    if (mode === TAILS_PREP) {
+    // The stores in locals, the loop unrolled for the two modes' counts (a hot loop: every
+    // tail of every folio made or freed outside the head's vmemmap page).
+    const a = ops[1] >> 2;
+    const aLo = ops[2];
+    const aHi = ops[3];
+    const b = ops[4] >> 2;
+    const bLo = ops[5];
+    const bHi = ops[6];
+    if (count === 3) {
+      const c = ops[7] >> 2;
+      const cLo = ops[8];
+      const cHi = ops[9];
       for (; i < end; i += step) {
-        w[i + mapping] = TAIL_MAPPING_LO;
-        w[i + mapping + 1] = TAIL_MAPPING_HI;
-        w[i + infoW] = lo;
-        w[i + infoW + 1] = hi;
-        w[i + priv] = 0;
-        w[i + priv + 1] = 0;
+        w[i + a] = aLo;
+        w[i + a + 1] = aHi;
+        w[i + b] = bLo;
+        w[i + b + 1] = bHi;
+        w[i + c] = cLo;
+        w[i + c + 1] = cHi;
       }
-      this.memmap.writes += 3 * n;
-      return;
+    } else {
+      for (; i < end; i += step) {
+        w[i + a] = aLo;
+        w[i + a + 1] = aHi;
+        w[i + b] = bLo;
+        w[i + b + 1] = bHi;
+      }
     }
-    for (; i < end; i += step) {
-      w[i + infoW] = 0;
-      w[i + infoW + 1] = 0;
-      w[i + mapping] = 0;
-      w[i + mapping + 1] = 0;
-    }
-    this.memmap.writes += 2 * n;
+    this.memmap.writes += count * n;
   }
 
   /**
@@ -667,37 +707,11 @@ export class Compound {
     const now = Math.min(n, Math.max(0, 4 - first));
     this.tailsSpanWords(mode, this.headWords, off, now, lo, hi);
     if (now === n) return;
-    const w = this.heldWords;
-    if (mode === TAILS_PREP) {
-      // prep_compound_tail(): mapping, compound word, private.
-      w[0] = 3;
-      w[1] = OFF_MAPPING;
-      w[2] = TAIL_MAPPING_LO;
-      w[3] = TAIL_MAPPING_HI;
-      w[4] = OFF_INFO;
-      w[5] = lo;
-      w[6] = hi;
-      w[7] = OFF_PRIVATE;
-      w[8] = 0;
-      w[9] = 0;
-      this.memmap.writes += 3 * (n - now);
-    } else {
-      // free_tail_page_prepare(): compound word and mapping cleared.
-      w[0] = 2;
-      w[1] = OFF_INFO;
-      w[2] = 0;
-      w[3] = 0;
-      w[4] = OFF_MAPPING;
-      w[5] = 0;
-      w[6] = 0;
-      this.memmap.writes += 2 * (n - now);
-    }
+    const ops = this.tailStores(mode, lo, hi);
+    this.memmap.writes += ops[0] * (n - now);
     const sps = this.layout.size;
-    this.memmap.frames.storeWordsLater(this.headFrame, off + now * sps, n - now, sps, w);
+    this.memmap.frames.storeWordsLater(this.headFrame, off + now * sps, n - now, sps, ops);
   }
-
-  /** headTailsWords()'s words for storeWordsLater() (one array, reused). */
-  private readonly heldWords = new Int32Array(10);
 
   /** The stores of one mode on n struct pages of one writable vmemmap page, from byte off of v. */
   private tailsSpan(
@@ -708,26 +722,14 @@ export class Compound {
     lo: number,
     hi: number,
   ): void {
+    const ops = this.tailStores(mode, lo, hi);
     const sps = this.layout.size;
-    if (mode === TAILS_PREP) {
-      // prep_compound_tail(): the same three stores on each.
-      for (let j = 0; j < n; j++, off += sps) {
-        v.setUint32(off + OFF_MAPPING, TAIL_MAPPING_LO, true);
-        v.setUint32(off + OFF_MAPPING + 4, TAIL_MAPPING_HI, true);
-        v.setUint32(off + OFF_INFO, lo, true);
-        v.setUint32(off + OFF_INFO + 4, hi, true);
-        v.setUint32(off + OFF_PRIVATE, 0, true);
-        v.setUint32(off + OFF_PRIVATE + 4, 0, true);
-      }
-      this.memmap.writes += 3 * n;
-      return;
-    }
     for (let j = 0; j < n; j++, off += sps) {
-      v.setUint32(off + OFF_INFO, 0, true);
-      v.setUint32(off + OFF_INFO + 4, 0, true);
-      v.setUint32(off + OFF_MAPPING, 0, true);
-      v.setUint32(off + OFF_MAPPING + 4, 0, true);
+      for (let k = 1; k < 3 * ops[0]; k += 3) {
+        v.setUint32(off + ops[k], ops[k + 1], true);
+        v.setUint32(off + ops[k] + 4, ops[k + 2], true);
+      }
     }
-    this.memmap.writes += 2 * n;
+    this.memmap.writes += ops[0] * n;
   }
 }

@@ -35,6 +35,7 @@
 // it); page buffers nobody holds any more are reused, not left to the garbage collector.
 
 import { PAGE_OFF, POISON_POINTER_DELTA, TAIL_MAPPING } from "../include/mm_types.ts";
+import { lastAtOrBelow } from "../include/bsearch.ts";
 
 /** LIST_POISON1/2 (include/linux/poison.h) as 32-bit halves. */
 const POISON_HI = Number(POISON_POINTER_DELTA >> 32n);
@@ -172,6 +173,8 @@ class WordRuns {
   }
 
   private runOf(w: number): number {
+    // Its own search, not lastAtOrBelow(): with that here and in lookupId(), filling the 64 TiB
+    // machine took about 6% more CPU time (A/B of the compiled model, 6 pairs).
     const r = this.r;
     let lo = 0;
     let hi = this.count() - 1;
@@ -970,6 +973,7 @@ export class FrameStore {
     if (c === undefined) return 0;
     const off = frame - ci * CHUNK;
     if (c.dense) return c.dense[off];
+    // Its own search, not lastAtOrBelow(), for speed: see WordRuns.runOf().
     const s = c.starts;
     let lo = 0;
     let hi = s.length - 1;
@@ -1157,16 +1161,8 @@ export class FrameStore {
       a.sort((x, y) => x.frameStart - y.frameStart);
       this.initSorted = true;
     }
-    let lo = 0;
-    let hi = a.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const r = a[mid];
-      if (frame < r.frameStart) hi = mid - 1;
-      else if (frame >= r.frameEnd) lo = mid + 1;
-      else return r;
-    }
-    return null;
+    const i = lastAtOrBelow(a, frame, (r) => r.frameStart);
+    return i >= 0 && frame < a[i].frameEnd ? a[i] : null;
   }
 
   // ---- reading ----------------------------------------------------------------------------

@@ -36,6 +36,7 @@
 // block is in zone.unmovableBlocks, and a block in zone.unmovableBlocks is never wholly free.
 
 import { ENOMEM, KernelError, Oops } from "../include/errno.ts";
+import { lastAtOrBelow } from "../include/bsearch.ts";
 import { PAGE_OFF, TAIL_MAPPING } from "../include/mm_types.ts";
 import { PG, decodeCompoundHead, pageToNid, pageZonenum } from "../include/page_flags.ts";
 import type { Kernel } from "../kernel.ts";
@@ -168,30 +169,13 @@ export class AllocationMap extends Map<number, Allocation> {
 
   /** Index of the run that holds pfn, or -1. */
   private runIndex(pfn: number): number {
-    const r = this.runs;
-    let lo = 0;
-    let hi = r.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const x = r[mid];
-      if (pfn < x.start) hi = mid - 1;
-      else if (pfn >= x.start + x.n) lo = mid + 1;
-      else return mid;
-    }
-    return -1;
+    const i = lastAtOrBelow(this.runs, pfn, (r) => r.start);
+    return i >= 0 && pfn < this.runs[i].start + this.runs[i].n ? i : -1;
   }
 
   /** Index of the first run that starts after pfn. */
   private runAfter(pfn: number): number {
-    const r = this.runs;
-    let lo = 0;
-    let hi = r.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (r[mid].start <= pfn) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return lastAtOrBelow(this.runs, pfn, (r) => r.start) + 1;
   }
 
   /** Takes [s, s + len), inside run i, out of the run (the indexes are the caller's). */
@@ -1529,16 +1513,8 @@ const LOW_BITS = 2 ** 30;
 
 /** Index of the [s, e) range that contains pfn in a sorted list, or -1. */
 export function findRange(ranges: ReadonlyArray<readonly [number, number]>, pfn: number): number {
-  let lo = 0;
-  let hi = ranges.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    const [s, e] = ranges[mid];
-    if (pfn < s) hi = mid - 1;
-    else if (pfn >= e) lo = mid + 1;
-    else return mid;
-  }
-  return -1;
+  const i = lastAtOrBelow(ranges, pfn, (r) => r[0]);
+  return i >= 0 && pfn < ranges[i][1] ? i : -1;
 }
 
 // ------------------------------------------------------------------ the free path's checks

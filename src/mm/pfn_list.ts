@@ -10,6 +10,8 @@
 // (a few are kept for reuse), so storage follows the entries, not the pfn span.
 import { modPow2 } from "../include/pow2.ts";
 
+import { lastAtOrBelow } from "../include/bsearch.ts";
+
 /** Entries per page (a power of two). */
 const PAGE = 512;
 /** Pages per top-level slot. */
@@ -339,29 +341,15 @@ export class PfnRunList {
 
   /** Index in `sorted` of run r (present). */
   private indexOf(r: PfnRun): number {
-    const s = this.sorted;
-    let lo = 0;
-    let hi = s.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (s[mid].lo < r.lo) lo = mid + 1;
-      else if (s[mid].lo > r.lo) hi = mid - 1;
-      else return mid;
-    }
+    const i = lastAtOrBelow(this.sorted, r.lo, (s) => s.lo);
+    if (i >= 0 && this.sorted[i].lo === r.lo) return i;
     throw new RangeError(`run at pfn ${r.lo} is not indexed`);
   }
 
   /** Puts r (not indexed) into `sorted` by its lo. */
   private insertSorted(r: PfnRun): void {
-    const s = this.sorted;
-    let lo = 0;
-    let hi = s.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (s[mid].lo < r.lo) lo = mid + 1;
-      else hi = mid;
-    }
-    s.splice(lo, 0, r);
+    // Runs are disjoint, so none in `sorted` has r's lo.
+    this.sorted.splice(lastAtOrBelow(this.sorted, r.lo, (s) => s.lo) + 1, 0, r);
   }
 
   private check(pfn: number): void {

@@ -11,7 +11,7 @@
 // equals what a fresh walk gives (the checker verifies it).
 
 import { Oops } from "../include/errno.ts";
-import type { ArchSpec, DecodedPte } from "../machine/spec.ts";
+import type { ArchSpec, DecodedPte, PteCodec } from "../machine/spec.ts";
 import type { FrameStore } from "./frames.ts";
 import { modPow2 } from "../include/pow2.ts";
 
@@ -22,6 +22,24 @@ export interface LeafEntry {
   pfn: number;
   writable: boolean;
   huge: boolean;
+}
+
+/**
+ * Entry i of the run of words at words[o] (wordRunsIn()'s six numbers: first word, count, base
+ * and delta as halves) decoded into e, for pteRuns(): false when it is none or not present.
+ */
+function runEntry(
+  pte: PteCodec,
+  words: Float64Array,
+  o: number,
+  i: number,
+  level: number,
+  e: DecodedPte,
+): boolean {
+  const l = words[o + 2] + i * words[o + 4];
+  const c = Math.floor(l / 2 ** 32);
+  const h = (words[o + 3] + i * words[o + 5] + c) % 2 ** 32;
+  return pte.decodeParts?.(l - c * 2 ** 32, h, level, e) === true && e.present;
 }
 
 /** What pteRuns() reads into (made once by a caller and reused). */
@@ -513,6 +531,7 @@ export class KernelPageTables {
     const e = this.e;
     const last = this.levels - 1;
     const words = out.words;
+    const byEnds = pte.runsDecidedByEnds === true;
     for (let r = 0; r < w; r++) {
       const o = r * 6;
       const first = words[o];
@@ -524,19 +543,27 @@ export class KernelPageTables {
       const wr = e.writable;
       let step = 0;
       if (len > 1) {
-        // The second entry and the last: the same protection, pfns a step apart all along.
-        const dlo = words[o + 4];
-        const dhi = words[o + 5];
-        const l1 = lo + dlo;
-        const c1 = Math.floor(l1 / 2 ** 32);
-        if (!pte.decodeParts(l1 - c1 * 2 ** 32, (hi + dhi + c1) % 2 ** 32, last, e)) return -1;
-        if (!e.present || e.writable !== wr) return -1;
+        // The second entry gives the step. Then the last entry, or every one where the arch's
+        // encoding needs it, must have the same protection and its pfn that many steps on.
+        //
+        // Why the last is enough where the arch says so (runsDecidedByEnds, x86_64): entry i is
+        // entry 0 + i * d (mod 2^64). Entries 0 and 1 agree in bits 0 and 1 (present, RW) only
+        // if d is a multiple of 4, and then no entry differs there. The pfn (bits 12..51) of
+        // entry i is pfn0 + i * q + c(i) mod 2^40: q is d's pfn field and c(i) the carries out
+        // of bits 2..11, which grow by 0 or 1 an entry. A last entry (k) at pfn0 + k * step
+        // means c(k) = k * c(1), so c(i) = i * c(1) for every i between: pfn(i) is pfn0 +
+        // i * step mod 2^40, and exactly so, as that value lies between pfn0 and pfn(k), both
+        // in the field. Nothing above bit 51 is decoded: carries into NX go unseen.
+        if (!runEntry(pte, words, o, 1, last, e) || e.writable !== wr) return -1;
         step = e.pfn - pfn0;
-        const k = len - 1;
-        const lk = lo + k * dlo;
-        const ck = Math.floor(lk / 2 ** 32);
-        if (!pte.decodeParts(lk - ck * 2 ** 32, (hi + k * dhi + ck) % 2 ** 32, last, e)) return -1;
-        if (!e.present || e.writable !== wr || e.pfn !== pfn0 + k * step) return -1;
+        for (let i = byEnds ? len - 1 : 2; i < len; i++) {
+          if (
+            !runEntry(pte, words, o, i, last, e) ||
+            e.writable !== wr ||
+            e.pfn !== pfn0 + i * step
+          )
+            return -1;
+        }
       }
       out.first[r] = first;
       out.len[r] = len;
