@@ -82,7 +82,14 @@ function median(xs: number[]): number {
  * (the first rounds of a process run several times slower than the later ones), while the
  * kernel's is compiled already; "warm" means past that on both sides.
  */
-const MODEL_WARM_ROUNDS = 6;
+const MODEL_WARM_ROUNDS = 12;
+
+/**
+ * The model's timed rounds per live round. A model round is a few milliseconds, and one round
+ * of a 1 GiB case swings by 2-3x with what the JIT did last; the live side's rounds cost the
+ * machine real grace periods, so only the model takes the extra rounds.
+ */
+export const MODEL_REPS_PER_LIVE_REP = 3;
 
 /** A clock in milliseconds. */
 type Clock = () => number;
@@ -169,7 +176,7 @@ export function modelTimes(
     model.write(p, t);
     model.settle();
   };
-  return timeAll(write, cases, reps, MODEL_WARM_ROUNDS, cpuClock);
+  return timeAll(write, cases, reps * MODEL_REPS_PER_LIVE_REP, MODEL_WARM_ROUNDS, cpuClock);
 }
 
 function timeAll(

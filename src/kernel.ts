@@ -266,6 +266,11 @@ export class Kernel {
     this.buddy = new PageAllocator(spec.nodes, spec.arch.maxPageOrder, this.faults);
     this.buddy.onFreeHead = (pfn, order) => this.markBuddyHead(pfn, order);
     this.buddy.onFreeHeadsCleared = (from, to, step) => this.clearBuddyHeads(from, to, step);
+    this.buddy.onFreeHeadRun = (from, n, step, order) => this.markBuddyRun(from, n, step, order);
+    this.buddy.onFreeHeadRunReady = () =>
+      this.headWatch === null &&
+      this.mutations.size === 0 &&
+      (this.memmap === undefined || this.memmap.wholeStructPages);
     this.sections = presentSections(spec);
     this.debugVm = opts.debugVm ?? DESIGN_FACTS[this.design].config.debugVm;
     // mm_init.c: check_pages_enabled is DEFINE_STATIC_KEY_MAYBE(CONFIG_DEBUG_VM, ...): on from
@@ -593,6 +598,27 @@ export class Kernel {
       if (order >= 0) lru.storeNode(pfn, v, off);
       else LruWords.poisonInto(v, off);
       this.memmap.writes += 2;
+    }
+  }
+
+  /**
+   * markBuddyHead(q, order) for q = from, from + step, ... (n heads), the blocks of a run the
+   * buddy just linked (BuddyLru.linkedRun()), wholeStructPages only: each head's marks and its
+   * final list links, one translation per head.
+   */
+  private markBuddyRun(from: number, n: number, step: number, order: number): void {
+    const m = this.memmap;
+    if (m === undefined) return;
+    const lru = this.buddy.lru;
+    for (let i = 0, q = from; i < n; i++, q += step) {
+      const v = m.structPageView(q, true, 1);
+      if (v === null) continue;
+      const off = m.spanOff;
+      v.setUint32(off + PAGE_OFF.pageType, BUDDY_PAGE_TYPE, true);
+      v.setUint32(off + PAGE_OFF.private, order, true);
+      v.setUint32(off + PAGE_OFF.private + 4, 0, true);
+      m.writes += 2;
+      if (lru !== null) m.writes += lru.storeRunNode(q, v, off);
     }
   }
 

@@ -26,7 +26,7 @@ import type { MemblockUse } from "../mm/memblock.ts";
 import { Memmap } from "../mm/memmap.ts";
 import type { FrameUse } from "../mm/page_alloc.ts";
 import { KernelPageTables, type Translation } from "../mm/pgtable.ts";
-import { type ObservedHstate, observePool } from "./pool_ref.ts";
+import { type FreeMemo, type ObservedHstate, observePool } from "./pool_ref.ts";
 import { VmemmapMirror } from "./vmemmap_mirror.ts";
 
 export type InvariantName =
@@ -223,6 +223,13 @@ export interface CheckContext {
   uncountedRanges?: Array<[number, number]>;
   /** uncountedMemmapFrames() at a version of the mirror. */
   uncounted?: { version: number; boot: number; runtime: number };
+  /**
+   * Calls of the watched frame-store and page-table writes so far: while it stands still, no
+   * frame's bytes and no translation changed (what a pass read before reads the same).
+   */
+  writes: number;
+  /** observePool()'s free verdict per head, at `writes` (poolCounters() after every step). */
+  poolFree?: FreeMemo;
 }
 
 /**
@@ -241,6 +248,7 @@ export function checkContext(k: Kernel): CheckContext {
       sharedTailWrites: [],
       sharedTailPatterns: new Map(),
       tailSummaries: new Map(),
+      writes: 0,
     };
     k.sub.checker = c;
     watchSharedTails(c);
@@ -308,6 +316,7 @@ function watchSharedTails(c: CheckContext): void {
         if (meetsAny(tables, first, end))
           for (const t of tables) if (t >= first && t < end) mirror.written(t);
         for (const t of tails.keys()) if (t >= first && t < end) tailWritten(t);
+        c.writes++;
         return orig.call(this, frame, a, b);
       };
     else {
@@ -327,6 +336,7 @@ function watchSharedTails(c: CheckContext): void {
       ) {
         if (tables.has(frame as number)) mirror.written(frame as number);
         if (tails.size !== 0 && tails.has(frame as number)) tailWritten(frame as number);
+        c.writes++;
         return orig.call(this, frame, a, b, d, e, g, h);
       };
     }
@@ -375,6 +385,7 @@ function watchPageTables(c: CheckContext): void {
       h: unknown,
     ) {
       if (tables.has(table as number)) mirror.written(table as number);
+      c.writes++;
       return orig.call(this, table, a, b, d, e, g, h);
     };
   }
@@ -1289,6 +1300,7 @@ export function poolCounters(model: CheckTarget): Violation[] {
   // head starts a hugetlb allocation (see the last rule).
   let folioTrouble = false;
   let hugetlbHeads = 0;
+  c.poolFree ??= { writes: -1, free: new Map() };
   const seen = observePool(
     k,
     pool,
@@ -1300,6 +1312,7 @@ export function poolCounters(model: CheckTarget): Violation[] {
       if (info.list === null) folioTrouble = !pool.hpageFreelist.includes(head);
       else folioTrouble = info.nid !== nid || a?.use !== "hugetlb" || a.order !== info.h.order;
     },
+    { memo: c.poolFree, writes: c.writes },
   );
   const out: Violation[] = [];
   // The detail is written only for a counter that is wrong (this runs after every step).

@@ -53,6 +53,15 @@ export interface ObservedHstate {
 }
 
 /**
+ * observePool()'s verdict per head (its struct page says free), good while no frame-store or
+ * page-table write happened: `writes` is the write count (CheckContext.writes) it was read at.
+ */
+export interface FreeMemo {
+  writes: number;
+  free: Map<number, boolean>;
+}
+
+/**
  * The counters the folios show, per hstate (by name). `translate` gives the frame that backs a
  * vmemmap page, -1 for none (the checker's mirror of the page tables, not the model's TLB).
  * `visit` is called with every folio of the pool, those being freed too, and the node its head
@@ -63,6 +72,7 @@ export function observePool(
   pool: HugetlbPool,
   translate: (vpn: number) => number,
   visit?: (head: number, info: FolioInfo, nid: number) => void,
+  memo?: { memo: FreeMemo; writes: number },
 ): Map<string, ObservedHstate> {
   const sps = k.spec.structPageSize;
   const ps = k.pageSize;
@@ -80,19 +90,43 @@ export function observePool(
       nrNode: new Array<number>(nrNodeIds).fill(0),
       freeNode: new Array<number>(nrNodeIds).fill(0),
     });
+  // Verdicts of heads that left the pool are dropped with the rest at the next write (freeing
+  // a folio writes its struct pages); the size bound keeps a run of write-free steps in check.
+  let known: Map<number, boolean> | undefined;
+  if (memo) {
+    known = memo.memo.free;
+    if (memo.memo.writes !== memo.writes || known.size > 2 * pool.folios.size + 64) {
+      known.clear();
+      memo.memo.writes = memo.writes;
+    }
+  }
+  let lastH: Hstate | null = null;
+  let o = null as unknown as ObservedHstate;
   for (const [head, info] of pool.folios) {
     const nid = k.pfnToNid(head);
     visit?.(head, info, nid);
     if (info.list === null) continue; // being freed: remove_hugetlb_folio() already counted it
-    const o = out.get(info.h.name) as ObservedHstate;
+    // Runs of folios of one hstate: its entry looked up by name once per run.
+    if (info.h !== lastH) {
+      lastH = info.h;
+      o = out.get(info.h.name) as ObservedHstate;
+    }
     o.nr++;
     o.nrNode[nid]++;
     // Two words of the head's struct page, read from the frames that back them (a struct page
     // may straddle two vmemmap pages; an aligned 32-bit word never does).
-    // (The second only when the first says free.)
-    if (readU32(head * sps + PAGE_OFF.refcount) !== 0) continue;
-    const priv = readU32(head * sps + PAGE_OFF.private);
-    if (priv !== null && ((priv >>> HPG.freed) & 1) === 1) {
+    // (The second only when the first says free.) With a memo, read again only after a write:
+    // the same bytes through the same translation say the same.
+    let isFree = known?.get(head);
+    if (isFree === undefined) {
+      isFree = false;
+      if (readU32(head * sps + PAGE_OFF.refcount) === 0) {
+        const priv = readU32(head * sps + PAGE_OFF.private);
+        isFree = priv !== null && ((priv >>> HPG.freed) & 1) === 1;
+      }
+      known?.set(head, isFree);
+    }
+    if (isFree) {
       o.free++;
       o.freeNode[nid]++;
     }

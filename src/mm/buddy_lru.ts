@@ -149,6 +149,56 @@ export class BuddyLru {
     } else this.words.set(pfn, next, prev, head);
   }
 
+  /**
+   * After the n blocks from, from + 2^order, ... joined the head of their list one after the
+   * other (so the last is first on it): linked() of each in turn, with each store's final value.
+   * The first block's old neighbour links back to it; each block's own words are next = the block
+   * below it (the first: that neighbour), prev = the block above it (the last: the list head),
+   * what the per-block calls leave once each block's prev is rewritten by the block after it.
+   */
+  linkedRun(zone: Zone, from: number, n: number, order: number): void {
+    const mt = this.migratetype(zone, from, order);
+    const head = this.listHead(zone, order, mt);
+    const size = pow2(order);
+    const next = this.nextOf(zone, from, order, mt);
+    if (!this.generated(zone, next, order)) this.words.setPrev(next, from, head);
+    this.runFrom = from;
+    this.runLast = from + (n - 1) * size;
+    this.runStep = size;
+    this.runNext = next;
+    this.runHead = head;
+    if (!this.nodeWithMarks)
+      for (let i = 0, p = from; i < n; i++, p += size) {
+        // linked()'s stores: the node's words, then its prev from the block after it.
+        this.words.set(p, p === from ? next : p - size, NO_PAGE, head);
+        if (p !== this.runLast) this.words.setPrev(p, p + size, head);
+      }
+  }
+
+  private runFrom = -1;
+  private runLast = -1;
+  private runStep = 0;
+  private runNext = NO_PAGE;
+  private runHead: ListHead | null = null;
+
+  /**
+   * The final words of pfn, a block of the run linkedRun() linked, into its struct page at off
+   * of v (the Kernel's store of its buddy marks): the number of stores they stand for (its two
+   * words, and the store into its prev by the block after it).
+   */
+  storeRunNode(pfn: number, v: DataView, off: number): number {
+    const head = this.runHead as ListHead;
+    const last = pfn === this.runLast;
+    this.words.render(
+      v,
+      off,
+      pfn === this.runFrom ? this.runNext : pfn - this.runStep,
+      last ? NO_PAGE : pfn + this.runStep,
+      head,
+    );
+    return last ? 2 : 3;
+  }
+
   /** The Kernel stores a linked node's words with its buddy marks (storeNode()). */
   nodeWithMarks = false;
   private nodePfn = -1;

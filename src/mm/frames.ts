@@ -35,6 +35,7 @@
 // it); page buffers nobody holds any more are reused, not left to the garbage collector.
 
 import { PAGE_OFF, POISON_POINTER_DELTA, TAIL_MAPPING } from "../include/mm_types.ts";
+import { PG } from "../include/page_flags.ts";
 import { lastAtOrBelow } from "../include/bsearch.ts";
 
 /** LIST_POISON1/2 (include/linux/poison.h) as 32-bit halves. */
@@ -83,6 +84,15 @@ export type FramePattern =
        * page, each page a free head on some list before it merged with its buddy.
        */
       unlisted?: boolean;
+      /**
+       * With unlisted (whole struct pages only): the frame's first struct page is as
+       * clearReservedPage() (hugetlb_vmemmap.ts) leaves boot memory, memmap_init()'s with
+       * PG_reserved cleared and _refcount 0, not a free page's: the first page of a block a run
+       * of boot pages was freed as, merged at once into the free block below it and never
+       * marked by the buddy. Such a frame is not rendered from the buddy's state alone, so
+       * stores to it are made (readsAsInit() is false).
+       */
+      keepFirst?: boolean;
     }
   /**
    * The memmap bytes of pages the buddy allocator handed out (never PG_reserved), with every
@@ -442,7 +452,12 @@ export function tailsInfoAt(p: { info: bigint; infoSpan?: number }, voff: number
 /** Whether a class's stored pattern gives the options of p exactly (voff aside). */
 function sameOptions(stored: FramePattern, p: FramePattern): boolean {
   if (stored.kind === "init")
-    return p.kind === "init" && stored.asFree === p.asFree && stored.unlisted === p.unlisted;
+    return (
+      p.kind === "init" &&
+      stored.asFree === p.asFree &&
+      stored.unlisted === p.unlisted &&
+      stored.keepFirst === p.keepFirst
+    );
   if (stored.kind === "tails")
     return (
       p.kind === "tails" &&
@@ -531,6 +546,7 @@ export class FrameStore {
     slot: Uint8Array | null;
     asFree: boolean;
     unlisted: boolean;
+    keepFirst: boolean;
     info: bigint;
     zeroBase: boolean;
     flags: bigint | undefined;
@@ -676,7 +692,9 @@ export class FrameStore {
       (p.kind === "fill"
         ? l.slot !== null && equalBytes(l.slot, p.slot)
         : p.kind === "init"
-          ? l.asFree === (p.asFree === true) && l.unlisted === (p.unlisted === true)
+          ? l.asFree === (p.asFree === true) &&
+            l.unlisted === (p.unlisted === true) &&
+            l.keepFirst === (p.keepFirst === true)
           : l.info === p.info &&
             l.zeroBase === (p.zeroBase === true) &&
             l.flags === p.flags &&
@@ -706,6 +724,7 @@ export class FrameStore {
         l.slot = null;
         l.asFree = false;
         l.unlisted = false;
+        l.keepFirst = false;
         l.info = p.info;
         l.zeroBase = false;
         l.flags = undefined;
@@ -717,6 +736,7 @@ export class FrameStore {
           slot: null,
           asFree: false,
           unlisted: false,
+          keepFirst: false,
           info: p.info,
           zeroBase: false,
           flags: undefined,
@@ -726,7 +746,8 @@ export class FrameStore {
     } else {
       let key: string;
       if (p.kind === "fill") key = `f|${hex(p.slot)}`;
-      else if (p.kind === "init") key = `i|${p.asFree === true}|${p.unlisted === true}`;
+      else if (p.kind === "init")
+        key = `i|${p.asFree === true}|${p.unlisted === true}${p.keepFirst === true ? "|k" : ""}`;
       else key = `t|${p.info}|${p.zeroBase === true}|${p.flags ?? ""}|${p.infoSpan ?? ""}`;
       cls = this.classes.get(key);
       if (cls === undefined) {
@@ -738,6 +759,7 @@ export class FrameStore {
         slot: p.kind === "fill" ? p.slot.slice() : null,
         asFree: p.kind === "init" && p.asFree === true,
         unlisted: p.kind === "init" && p.unlisted === true,
+        keepFirst: p.kind === "init" && p.keepFirst === true,
         info: p.kind === "tails" ? p.info : 0n,
         zeroBase: p.kind === "tails" && p.zeroBase === true,
         flags: p.kind === "tails" ? p.flags : undefined,
@@ -828,7 +850,9 @@ export class FrameStore {
           ? { kind: "fill", slot: p.slot.slice() }
           : p.kind === "init"
             ? p.unlisted === true
-              ? { kind: "init", voff: 0, asFree: p.asFree, unlisted: true }
+              ? p.keepFirst === true
+                ? { kind: "init", voff: 0, asFree: p.asFree, unlisted: true, keepFirst: true }
+                : { kind: "init", voff: 0, asFree: p.asFree, unlisted: true }
               : { kind: "init", voff: 0, asFree: p.asFree }
             : p.infoSpan !== undefined
               ? {
@@ -1220,7 +1244,7 @@ export class FrameStore {
     const id = this.idOf(frame);
     if (id === 0) return this.findInit(frame) !== null;
     const p = this.patOf[id];
-    return p !== null && p.kind === "init";
+    return p !== null && p.kind === "init" && p.keepFirst !== true;
   }
 
   hasOwnBytes(frame: number): boolean {
@@ -1246,6 +1270,7 @@ export class FrameStore {
       if (p.kind === "init") {
         this.initStructPages(first, n, out, outView, 0, p.asFree === true);
         if (p.unlisted === true) for (let i = 0; i < n; i++) this.unlist(outView, i * sps);
+        if (p.keepFirst === true) this.renderKept(first, out, outView);
         return;
       }
       if (!p.zeroBase) this.initStructPages(first, n, out, outView, 0, true);
@@ -1276,6 +1301,19 @@ export class FrameStore {
     }
   }
 
+  /**
+   * The kept first struct page of a keepFirst pattern, pfn's, into out[0, sps): memmap_init()'s
+   * (as boot memory) with PG_reserved cleared and _refcount 0.
+   */
+  private renderKept(pfn: number, out: Uint8Array, v: DataView): void {
+    const t = this.tail;
+    out.fill(0, 0, this.structPageSize);
+    this.initStructPage(pfn, out, v, 0, false);
+    const w = t.flagsOff + (PG.reserved < 32 ? 0 : 4);
+    v.setUint32(w, (v.getUint32(w, true) & ~(1 << (PG.reserved % 32))) >>> 0, true);
+    v.setUint32(t.refcountOff, 0, true);
+  }
+
   /** LIST_POISON1/2 into the lru of the struct page at off unless it is a free head. */
   private unlist(v: DataView, off: number): void {
     if (v.getUint32(off + this.tail.mapcountOff, true) !== 0xffffffff) return;
@@ -1297,6 +1335,8 @@ export class FrameStore {
     if (p.kind === "init") {
       this.initStructPage(pfn, out, v, 0, p.asFree === true);
       if (p.unlisted === true) this.unlist(v, 0);
+      // The frame's first struct page (p.voff here may be the class's, not the frame's).
+      if (p.keepFirst === true && (pfn * sps) % this.pageSize === 0) this.renderKept(pfn, out, v);
       return;
     }
     const t = this.tail;

@@ -795,8 +795,29 @@ export class HvoCore implements HugetlbVmemmap {
   private keepUnmarked(watch: readonly number[], marked: readonly boolean[]): void {
     const { k } = this;
     const m = k.memmap;
+    const ps = this.pageSize;
+    const sps = this.structPageSize;
     for (let i = 0; i < watch.length; i++) {
       if (marked[i] === true) continue;
+      const voff = watch[i] * sps;
+      if (voff % ps === 0) {
+        // The first struct page of a vmemmap page still held as the freed pattern: the
+        // pattern with that struct page kept (frames.ts keepFirst), no bytes of its own.
+        const frame = k.pgt.translateFrame(voff / ps);
+        const p = frame >= 0 && k.pgt.tWritable ? k.frames.patternOf(frame) : null;
+        if (
+          p !== null &&
+          p.kind === "init" &&
+          p.unlisted === true &&
+          p.keepFirst !== true &&
+          p.voff === voff
+        ) {
+          const kp = this.keptPattern;
+          kp.voff = voff;
+          k.frames.setPattern(frame, kp);
+          continue;
+        }
+      }
       const a = this.clearedInit(watch[i]);
       const v = m.structPageView(watch[i], false);
       // The page was mapped writable when the run was cleared, and freeing changes no table.
@@ -811,6 +832,15 @@ export class HvoCore implements HugetlbVmemmap {
   private readonly startsBuf: number[] = [];
   /** The first pages of blocks, in vmemmap pages clearReservedRunDown() held as a pattern. */
   private readonly watchBuf: number[] = [];
+
+  /** The freed pattern with its first struct page kept (keepUnmarked()). */
+  private readonly keptPattern: {
+    kind: "init";
+    voff: number;
+    asFree: true;
+    unlisted: true;
+    keepFirst: true;
+  } = { kind: "init", voff: 0, asFree: true, unlisted: true, keepFirst: true };
 
   /** The pattern clearReservedRunDown() gives (its voff set per page). */
   private readonly freedPattern: {

@@ -467,6 +467,17 @@ export class BlockSet {
   delete(pfn: number): boolean {
     return this.blocks.delete(this.key(pfn));
   }
+  /** delete() of the n blocks from the one at `from` (aligned) on, by the fewer lookups. */
+  deleteRun(from: number, n: number): void {
+    const b = this.key(from);
+    const s = this.blocks;
+    if (s.size < n) {
+      // Deleting the entry being visited is allowed in a Set's iteration.
+      for (const k of s) if (k >= b && k < b + n) s.delete(k);
+      return;
+    }
+    for (let i = 0; i < n; i++) s.delete(this.key(from + i * this.blockPages));
+  }
   *[Symbol.iterator](): IterableIterator<number> {
     for (const b of this.blocks) yield b * this.blockPages;
   }
@@ -694,6 +705,13 @@ export class PageAllocator {
    * handed out, or the pages of a block freed whole); onFreeHead per page when not set.
    */
   onFreeHeadsCleared: ((from: number, to: number, step: number) => void) | null = null;
+  /**
+   * onFreeHead(q, order) for q = from, from + step, ... (n heads), the blocks a run free
+   * (freeTopRun()) just linked; allowed only while onFreeHeadRunReady() says so. Without it, or
+   * when not ready, blocks are freed one at a time.
+   */
+  onFreeHeadRun: ((from: number, n: number, step: number, order: number) => void) | null = null;
+  onFreeHeadRunReady: (() => boolean) | null = null;
 
   /** onFreeHead(q, -1) for every q from `from` below `to`, `step` apart. */
   private clearFreeHeads(from: number, to: number, step: number): void {
@@ -1306,6 +1324,11 @@ export class PageAllocator {
   }
 
   private giveBack(from: number, to: number): void {
+    const top = this.maxBlockPages;
+    if (to - from >= 2 * top && modPow2(from, top) === 0) {
+      const n = Math.floor((to - from) / top);
+      if (this.freeTopRun(from, n)) from += n * top;
+    }
     let pfn = from;
     while (pfn < to) {
       let order = lowestSetBitOrder(pfn, this.maxOrder);
@@ -1313,6 +1336,47 @@ export class PageAllocator {
       this.freeToBuddy(pfn, order);
       pfn += pow2(order);
     }
+  }
+
+  /**
+   * freeToBuddy() of the n MAX_PAGE_ORDER blocks from `from` (aligned), ascending, in one pass
+   * (a gigantic folio given back: free_contig_range()). At the top order nothing merges, so each
+   * block goes to the head of freeArea[maxOrder] in turn, the last one first; the list, the
+   * counters, the buddy marks and the links in the struct pages end as after the per-block
+   * calls. False, with nothing changed, when a precondition does not hold (the caller then frees
+   * block by block, with the per-block path's Oops for a block that is free already).
+   */
+  /** Whether freeTopRun() may run (false: every block by freeToBuddy(), for the tests). */
+  topRunBulk = true;
+
+  private freeTopRun(from: number, n: number): boolean {
+    if (!this.topRunBulk) return false;
+    const max = this.maxOrder;
+    const size = this.maxBlockPages;
+    const end = from + n * size;
+    const zone = this.zoneOf(from);
+    if (zone === null || this.zonesOverlap || !zone.contains(end - 1)) return false;
+    if (this.listeners.length > 0 || zone.unmovableArea[max].count > 0) return false;
+    if (
+      this.onFreeHead !== null &&
+      (this.onFreeHeadRun === null ||
+        this.onFreeHeadRunReady === null ||
+        !this.onFreeHeadRunReady())
+    )
+      return false;
+    // addFree()'s double-free check for every block, before anything changes.
+    const list = zone.freeArea[max] as PfnRunList;
+    if (this.freeOfOrder[max] !== 0 && list.anyIn(from, end)) return false;
+    for (let i = 0; i < n; i++) if (this.subTopOrder.get(from + i * size) >= 0) return false;
+    // The lowest block moves the cursors the most; the others (above it) move none further.
+    if (zone.contigCursor !== null) freedBelowCursor(zone.contigCursor, from);
+    list.addHeadRun(from, n);
+    if (zone.unmovableBlocks.size > 0) zone.unmovableBlocks.deleteRun(from, n);
+    this.freeOfOrder[max] += n;
+    zone.nrFree += n * size;
+    this.lru?.linkedRun(zone, from, n, max);
+    this.onFreeHeadRun?.(from, n, size, max);
+    return true;
   }
 
   /**

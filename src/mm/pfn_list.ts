@@ -362,6 +362,13 @@ export class PfnRunList {
     return this.find(pfn) !== null;
   }
 
+  /** Whether some entry lies in [lo, hi): one search (runs are disjoint, sorted by lo). */
+  anyIn(lo: number, hi: number): boolean {
+    const s = this.sorted;
+    const i = lastAtOrBelow(s, hi - 1, (r) => r.lo);
+    return i >= 0 && s[i].lo + (s[i].n - 1) * this.align >= lo;
+  }
+
   nextOf(pfn: number): number {
     const r = this.find(pfn);
     if (r === null) return -1;
@@ -401,6 +408,21 @@ export class PfnRunList {
       if (pfn < r.lo) r.lo = pfn;
     } else this.single(pfn, null, r);
     this.count++;
+  }
+
+  /**
+   * addHead() of from, from + align, ... (n entries) in turn, none of them on the list (the
+   * caller checked, anyIn()): after the first, each comes just before the first entry at stride
+   * -align, so the first run grows at its start by the rest.
+   */
+  addHeadRun(from: number, n: number): void {
+    this.addHead(from);
+    if (n === 1) return;
+    const r = this.first as PfnRun;
+    if (r.n === 1) r.step = -this.align;
+    r.start = from + (n - 1) * this.align;
+    r.n += n - 1;
+    this.count += n - 1;
   }
 
   addTail(pfn: number): void {

@@ -55,6 +55,7 @@ const FRAME_STORE_KEEPS_BYTES = [
   "patternAt",
   "render",
   "unlist",
+  "renderKept",
   "renderStructPage",
   "ownIsRendered",
   "ownIsFreed",

@@ -1,0 +1,142 @@
+// mm/page_alloc.c free_contig_range() of a gigantic folio: its MAX_PAGE_ORDER blocks given back
+// in one pass (PageAllocator freeTopRun()) against the same blocks one __free_one_page() at a
+// time (topRunBulk false). Two models take the same seeded pool steps (1 GiB folios grown and
+// shrunk, HVO on and off, 2 MiB folios between them so that the top free list is not one run)
+// and after each step must agree on every struct page's bytes and translation, the free lists
+// in list order, the allocations, the counters and the stores counted in memmap.writes.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { machinePreset } from "../../src/arch/index.ts";
+import type { Design } from "../../src/kernel.ts";
+import { MIGRATE_MOVABLE } from "../../src/mm/buddy_lru.ts";
+import { PfnRunList } from "../../src/mm/pfn_list.ts";
+import { bootModel, type Model } from "../../src/model.ts";
+import { modelDigest } from "../model_digest.ts";
+
+const GiB = 2 ** 30;
+const H2M = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
+const H1G = "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages";
+const HVO = "/proc/sys/vm/hugetlb_optimize_vmemmap";
+
+interface Machine {
+  name: string;
+  arch: string;
+  memoryBytes: number;
+  nodes: number;
+}
+const MACHINES: readonly Machine[] = [
+  { name: "x86_64 4 GiB, 2 nodes", arch: "x86_64", memoryBytes: 4 * GiB, nodes: 2 },
+  { name: "arm64-4k 6 GiB, 1 node", arch: "arm64-4k", memoryBytes: 6 * GiB, nodes: 1 },
+];
+
+function model(m: Machine, design: Design, bulk: boolean): Model {
+  const md = bootModel(machinePreset(m.arch, { memoryBytes: m.memoryBytes, nodes: m.nodes }), design);
+  md.k.buddy.topRunBulk = bulk;
+  return md;
+}
+
+/** Everything a user or the kernel could tell apart, and the free lists as the bytes link them. */
+function state(md: Model, withMemmap: boolean): Record<string, unknown> {
+  const k = md.k;
+  const lru = k.buddy.lru;
+  const max = k.spec.arch.maxPageOrder;
+  return {
+    ...modelDigest(md, { memmap: withMemmap, frames: withMemmap, pools: [H2M, H1G] }),
+    writes: k.memmap.writes,
+    topLists: k.buddy.zones.map((z) => lru?.listOrder(z, max, MIGRATE_MOVABLE)),
+  };
+}
+
+type Step = [string, string];
+const stepArb: fc.Arbitrary<Step> = fc.oneof(
+  fc.integer({ min: 0, max: 3 }).map((n): Step => [H1G, String(n)]),
+  fc.integer({ min: 0, max: 200 }).map((n): Step => [H2M, String(n)]),
+  fc.constantFrom<Step>([HVO, "0"], [HVO, "1"]),
+);
+
+describe("a gigantic folio's top-order blocks freed in one pass equal one at a time", () => {
+  for (const m of MACHINES)
+    for (const design of ["legacy", "mainline"] as const)
+      it(`${m.name}, ${design}: bytes, lists and counters after each seeded step`, () => {
+        let ranOne = false;
+        const seed = 9411;
+        fc.assert(
+          fc.property(fc.array(stepArb, { minLength: 3, maxLength: 8 }), (steps) => {
+            const bulk = model(m, design, true);
+            const single = model(m, design, false);
+            const all: Step[] = [...steps, [H1G, "0"], [H2M, "0"]];
+            for (const [i, [path, value]] of all.entries()) {
+              for (const md of [bulk, single]) {
+                md.write(path, value);
+                md.settle();
+              }
+              const full = i >= all.length - 2 || path === H1G;
+              expect(state(bulk, full), `step ${i}: ${value} > ${path}`).toEqual(
+                state(single, full),
+              );
+            }
+            if (steps.some(([p, v]) => p === H1G && v !== "0")) ranOne = true;
+          }),
+          { seed, numRuns: 4, verbose: true },
+        );
+        expect(ranOne, `seed ${seed}: some sequence freed a 1 GiB folio`).toBe(true);
+      });
+
+  it("a 1 GiB folio's blocks go back through the one-pass path, HVO on and off", () => {
+    for (const hvo of ["0", "1"]) {
+      const md = model(MACHINES[0], "mainline", true);
+      const buddy = md.k.buddy;
+      const runs: number[] = [];
+      const mark = buddy.onFreeHeadRun;
+      buddy.onFreeHeadRun = (from, n, step, order) => {
+        runs.push(n);
+        mark?.(from, n, step, order);
+      };
+      md.write(HVO, hvo);
+      md.write(H1G, "1");
+      md.settle();
+      expect(md.read(H1G).trim()).toBe("1");
+      md.write(H1G, "0");
+      md.settle();
+      // 1 GiB in 4 MiB blocks (x86_64: 4 KiB pages, MAX_PAGE_ORDER 10): 2^30 / 2^22 = 256.
+      expect(runs, `hvo ${hvo}`).toEqual([256]);
+    }
+  });
+});
+
+describe("PfnRunList.addHeadRun() equals addHead() of each entry", () => {
+  it("same list, runs and count (seeded)", () => {
+    const align = 1024;
+    const opArb = fc.array(
+      fc.record({ at: fc.integer({ min: 0, max: 60 }), n: fc.integer({ min: 1, max: 6 }), tail: fc.boolean() }),
+      { maxLength: 12 },
+    );
+    fc.assert(
+      fc.property(opArb, (ops) => {
+        const a = new PfnRunList(0, align);
+        const b = new PfnRunList(0, align);
+        for (const { at, n, tail } of ops) {
+          const from = at * align;
+          if (a.anyIn(from, from + n * align)) {
+            // anyIn() agrees with has() of each entry.
+            let any = false;
+            for (let i = 0; i < n; i++) any ||= b.has(from + i * align);
+            expect(any).toBe(true);
+            continue;
+          }
+          for (let i = 0; i < n; i++) expect(b.has(from + i * align)).toBe(false);
+          if (tail) {
+            a.addTail(from);
+            b.addTail(from);
+            continue;
+          }
+          a.addHeadRun(from, n);
+          for (let i = 0; i < n; i++) b.addHead(from + i * align);
+          expect([...a]).toEqual([...b]);
+          expect([a.runs, a.count, a.head, a.tail]).toEqual([b.runs, b.count, b.head, b.tail]);
+        }
+      }),
+      { seed: 4411, numRuns: 300, verbose: true },
+    );
+  });
+});
