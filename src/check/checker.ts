@@ -6,6 +6,7 @@
 // invariants.ts, which also check the ledger's bookkeeping. Kernel counterparts: see
 // invariants.ts. Pure and browser-safe.
 
+import { lastAtOrBelow } from "../include/bsearch.ts";
 import { pow2 } from "../include/pow2.ts";
 import type { Kernel } from "../kernel.ts";
 import type { RestoreBatchResult } from "../mm/hugetlb_vmemmap_api.ts";
@@ -293,17 +294,8 @@ export class Checker {
 }
 
 function floorHead(sorted: ArrayLike<number>, pfn: number): number | null {
-  let lo = 0;
-  let hi = sorted.length - 1;
-  let best: number | null = null;
-  while (lo <= hi) {
-    const mid = (lo + hi) >> 1;
-    if (sorted[mid] <= pfn) {
-      best = sorted[mid];
-      lo = mid + 1;
-    } else hi = mid - 1;
-  }
-  return best;
+  const i = lastAtOrBelow(sorted, pfn, (h) => h);
+  return i < 0 ? null : sorted[i];
 }
 
 function dedupe(vs: Violation[]): Violation[] {

@@ -449,6 +449,8 @@ type FreeList = PfnList | PfnRunList;
  */
 export class BlockSet {
   private readonly blocks = new Set<number>();
+  /** How many of the set's blocks lie in each group of GROUP blocks (by key / GROUP). */
+  private readonly groups = new Map<number, number>();
   constructor(private readonly blockPages: number) {}
   private key(pfn: number): number {
     const b = pfn / this.blockPages;
@@ -461,27 +463,42 @@ export class BlockSet {
     return this.blocks.has(this.key(pfn));
   }
   add(pfn: number): this {
-    this.blocks.add(this.key(pfn));
+    const k = this.key(pfn);
+    if (this.blocks.has(k)) return this;
+    this.blocks.add(k);
+    const g = Math.floor(k / GROUP);
+    this.groups.set(g, (this.groups.get(g) ?? 0) + 1);
     return this;
   }
   delete(pfn: number): boolean {
-    return this.blocks.delete(this.key(pfn));
+    const k = this.key(pfn);
+    if (!this.blocks.delete(k)) return false;
+    const g = Math.floor(k / GROUP);
+    const c = (this.groups.get(g) as number) - 1;
+    if (c === 0) this.groups.delete(g);
+    else this.groups.set(g, c);
+    return true;
   }
-  /** delete() of the n blocks from the one at `from` (aligned) on, by the fewer lookups. */
+  /** delete() of the n blocks from the one at `from` (aligned) on: a group none is in is skipped. */
   deleteRun(from: number, n: number): void {
     const b = this.key(from);
-    const s = this.blocks;
-    if (s.size < n) {
-      // Deleting the entry being visited is allowed in a Set's iteration.
-      for (const k of s) if (k >= b && k < b + n) s.delete(k);
-      return;
+    let i = 0;
+    while (i < n) {
+      const k = b + i;
+      const g = Math.floor(k / GROUP);
+      const groupEnd = Math.min(n, (g + 1) * GROUP - b);
+      if (this.groups.has(g))
+        for (; i < groupEnd; i++) this.delete(from + i * this.blockPages);
+      else i = groupEnd;
     }
-    for (let i = 0; i < n; i++) s.delete(this.key(from + i * this.blockPages));
   }
   *[Symbol.iterator](): IterableIterator<number> {
     for (const b of this.blocks) yield b * this.blockPages;
   }
 }
+
+/** BlockSet's group of blocks counted together (a gigantic folio's 256 blocks are 4 of them). */
+const GROUP = 64;
 
 export class Zone {
   readonly freeArea: FreeList[];
@@ -1288,8 +1305,26 @@ export class PageAllocator {
     this.freeToBuddy(pfn, 0);
   }
 
+  /**
+   * The index in its zone's lazy ranges of the one that holds all of [start, start + nr), or
+   * -1 (zones overlapping: a pfn's zone is not that of start). Every pfn of such a range is
+   * free, in the lazily freed MAX_PAGE_ORDER block around it (a fresh gigantic folio's range
+   * on a machine never allocated from: one lookup instead of one per block).
+   */
+  private lazyHolding(start: number, nr: number): number {
+    if (!this.lazyRunBulk || this.zonesOverlap) return -1;
+    const zone = this.zoneOf(start);
+    if (zone === null || zone.lazy.length === 0) return -1;
+    const idx = findRange(zone.lazy, start);
+    return idx >= 0 && start + nr <= zone.lazy[idx][1] ? idx : -1;
+  }
+
+  /** Whether rangeFree() and takeFreeRange() use lazyHolding() (false: block by block). */
+  lazyRunBulk = true;
+
   /** Are all pfns of [start, start + nr) free? */
   rangeFree(start: number, nr: number): boolean {
+    if (this.lazyHolding(start, nr) >= 0) return true;
     let p = start;
     const end = start + nr;
     while (p < end) {
@@ -1306,6 +1341,19 @@ export class PageAllocator {
    */
   takeFreeRange(start: number, nr: number): void {
     const end = start + nr;
+    const size = this.maxBlockPages;
+    const aligned = modPow2(start, size) === 0 && modPow2(nr, size) === 0;
+    let idx = aligned ? this.lazyHolding(start, nr) : -1;
+    if (idx >= 0) {
+      // Whole lazy blocks, ascending: takeLazy() of each, as below (nothing to give back).
+      const zone = this.zoneOf(start)!;
+      for (let b = start; b < end; b += size) {
+        // A block inside the range split it: the rest is the next range.
+        if (zone.lazy[idx][1] <= b) idx++;
+        this.takeLazy(zone, idx, b);
+      }
+      return;
+    }
     let p = start;
     while (p < end) {
       const b = this.freeBlockAt(p);
@@ -1575,9 +1623,12 @@ function lowestSetBitOrder(pfn: number, cap = 62): number {
 /** 2^30: the group lowestSetBitOrder() looks at in one step. */
 const LOW_BITS = 2 ** 30;
 
+/** A range's first pfn (one function, not a closure per search). */
+const rangeStart = (r: readonly [number, number]): number => r[0];
+
 /** Index of the [s, e) range that contains pfn in a sorted list, or -1. */
 export function findRange(ranges: ReadonlyArray<readonly [number, number]>, pfn: number): number {
-  const i = lastAtOrBelow(ranges, pfn, (r) => r[0]);
+  const i = lastAtOrBelow(ranges, pfn, rangeStart);
   return i >= 0 && pfn < ranges[i][1] ? i : -1;
 }
 

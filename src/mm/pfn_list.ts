@@ -276,6 +276,9 @@ interface PfnRun {
   next: PfnRun | null;
 }
 
+/** A run's lowest pfn (one function, not a closure per search). */
+const runLo = (r: PfnRun): number => r.lo;
+
 /**
  * The same list as PfnList (same operations, same order), held as runs: stretches of entries
  * whose pfns follow each other at one stride (+align or -align) in list order. Freeing a
@@ -321,27 +324,18 @@ export class PfnRunList {
       this.at = (pfn - h.start) / h.step;
       return h;
     }
-    const s = this.sorted;
-    let lo = 0;
-    let hi = s.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const r = s[mid];
-      if (pfn < r.lo) hi = mid - 1;
-      else if (pfn > r.lo + (r.n - 1) * a) lo = mid + 1;
-      else {
-        if (modPow2(pfn - r.lo, a) !== 0) return null;
-        this.hint = r;
-        this.at = (pfn - r.start) / r.step;
-        return r;
-      }
-    }
-    return null;
+    const i = lastAtOrBelow(this.sorted, pfn, runLo);
+    if (i < 0) return null;
+    const r = this.sorted[i];
+    if (pfn > r.lo + (r.n - 1) * a || modPow2(pfn - r.lo, a) !== 0) return null;
+    this.hint = r;
+    this.at = (pfn - r.start) / r.step;
+    return r;
   }
 
   /** Index in `sorted` of run r (present). */
   private indexOf(r: PfnRun): number {
-    const i = lastAtOrBelow(this.sorted, r.lo, (s) => s.lo);
+    const i = lastAtOrBelow(this.sorted, r.lo, runLo);
     if (i >= 0 && this.sorted[i].lo === r.lo) return i;
     throw new RangeError(`run at pfn ${r.lo} is not indexed`);
   }
@@ -349,7 +343,7 @@ export class PfnRunList {
   /** Puts r (not indexed) into `sorted` by its lo. */
   private insertSorted(r: PfnRun): void {
     // Runs are disjoint, so none in `sorted` has r's lo.
-    this.sorted.splice(lastAtOrBelow(this.sorted, r.lo, (s) => s.lo) + 1, 0, r);
+    this.sorted.splice(lastAtOrBelow(this.sorted, r.lo, runLo) + 1, 0, r);
   }
 
   private check(pfn: number): void {
@@ -365,7 +359,7 @@ export class PfnRunList {
   /** Whether some entry lies in [lo, hi): one search (runs are disjoint, sorted by lo). */
   anyIn(lo: number, hi: number): boolean {
     const s = this.sorted;
-    const i = lastAtOrBelow(s, hi - 1, (r) => r.lo);
+    const i = lastAtOrBelow(s, hi - 1, runLo);
     return i >= 0 && s[i].lo + (s[i].n - 1) * this.align >= lo;
   }
 
