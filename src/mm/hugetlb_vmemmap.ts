@@ -485,6 +485,48 @@ export class HvoCore implements HugetlbVmemmap {
 
   private readonly runsBuf = new PteRuns(80);
 
+  /**
+   * Whether vmemmapPteRange() finds the runs of a PTE table held as bytes (more runs than the
+   * frame store keeps as words: 2 MiB folios leave two or more per folio, 64 folios per table)
+   * by reading its entries (false: such a table is walked PTE by PTE; the differential test
+   * test/hvo/pte_runs_bytes.test.ts compares the two).
+   */
+  pteRunsOfBytes = true;
+
+  /**
+   * pteRuns() of a table the frame store holds as bytes (x86_64's encoding, decoded as 32-bit
+   * halves): entries [idx, idx + n) read one by one and grouped into runs of frames a constant
+   * step apart with one protection (the second entry of a run sets its step). -1 where an
+   * entry is none or not present, the arch has no such decoding, or out is too short.
+   */
+  private pteRunsByEntry(table: number, idx: number, n: number, out: PteRuns): number {
+    const pgt = this.k.pgt;
+    if (this.k.spec.arch.pte.decodeParts === undefined) return -1;
+    const level = this.k.geometry.pteLevel;
+    const e = pgt.e;
+    let r = -1;
+    for (let i = idx; i < idx + n; i++) {
+      if (!pgt.entry(table, i, level) || !e.present) return -1;
+      const pfn = e.pfn;
+      const wr = e.writable ? 1 : 0;
+      if (r >= 0 && out.writable[r] === wr) {
+        const len = out.len[r];
+        if (len === 1) out.step[r] = pfn - out.pfn[r];
+        if (len === 1 || pfn === out.pfn[r] + len * out.step[r]) {
+          out.len[r] = len + 1;
+          continue;
+        }
+      }
+      if (++r >= out.first.length) return -1;
+      out.first[r] = i;
+      out.len[r] = 1;
+      out.pfn[r] = pfn;
+      out.step[r] = 0;
+      out.writable[r] = wr;
+    }
+    return r + 1;
+  }
+
   /** vmemmap_pte_entry() of the PTEs [pte.idx, pte.idx + n), from pte.idx on, one at a time. */
   private ptesOneByOne(pte: PteCursor, n: number, walk: RemapWalk): void {
     for (let i = 0; i < n; i++) {
@@ -515,7 +557,9 @@ export class HvoCore implements HugetlbVmemmap {
               ? 3
               : 0;
     const b = this.runsBuf;
-    const runs = mode === 0 ? -1 : k.pgt.pteRuns(pte.tablePfn, pte.idx, nr, b);
+    let runs = mode === 0 ? -1 : k.pgt.pteRuns(pte.tablePfn, pte.idx, nr, b);
+    if (runs < 0 && mode !== 0 && this.pteRunsOfBytes)
+      runs = this.pteRunsByEntry(pte.tablePfn, pte.idx, nr, b);
     if (runs < 0) {
       this.ptesOneByOne(pte, nr, walk);
       return;
@@ -1255,9 +1299,23 @@ export class HvoCore implements HugetlbVmemmap {
   /** reset_struct_pages(): struct pages 4..7 of the page copied over 0..3 (NR_RESET_STRUCT_PAGE). */
   resetStructPages(frame: number): void {
     const sps = this.structPageSize;
-    const from = this.k.frames.view(frame).slice(4 * sps, 8 * sps);
-    this.k.frames.writeBytes(frame, 0, from);
+    const frames = this.k.frames;
+    if (this.resetInPlace && sps % 4 === 0) {
+      // In the frame's own bytes, as 32-bit words (a move of bytes: any byte order), without a
+      // copy of the 4 struct pages first: copyWithin() moves as if through a buffer.
+      frames.writableView(frame);
+      frames.lastWords.copyWithin(0, sps, 2 * sps);
+      return;
+    }
+    const from = frames.view(frame).slice(4 * sps, 8 * sps);
+    frames.writeBytes(frame, 0, from);
   }
+
+  /**
+   * resetStructPages() moves the bytes within the frame's own bytes (false: reads them out and
+   * writes them back, for the differential test of the two).
+   */
+  resetInPlace = true;
 
   // ---- the remap primitives ------------------------------------------------------------------
 
