@@ -487,9 +487,8 @@ export class BlockSet {
       const k = b + i;
       const g = Math.floor(k / GROUP);
       const groupEnd = Math.min(n, (g + 1) * GROUP - b);
-      if (this.groups.has(g))
-        for (; i < groupEnd; i++) this.delete(from + i * this.blockPages);
-      else i = groupEnd;
+      if (!this.groups.has(g)) i = groupEnd;
+      else for (; i < groupEnd; i++) this.delete(from + i * this.blockPages);
     }
   }
   *[Symbol.iterator](): IterableIterator<number> {

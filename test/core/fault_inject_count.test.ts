@@ -7,7 +7,11 @@ import fc from "fast-check";
 import { Faults, type FaultRule } from "../../src/mm/fault_inject.js";
 
 const SEED = 20261206;
-const SITES = ["alloc_buddy_hugetlb_folio", "vmemmap_remap_free:new_head", "alloc_vmemmap_page_list"];
+const SITES = [
+  "alloc_buddy_hugetlb_folio",
+  "vmemmap_remap_free:new_head",
+  "alloc_vmemmap_page_list",
+];
 
 /** The plain form: every call counted, whatever the rules. */
 class CountEveryCall {
@@ -37,7 +41,8 @@ class CountEveryCall {
     this.calls.set(site, n);
     let fail = false;
     for (const r of this.rules)
-      if (r.site === site && (r.nth === n || (r.fromNth !== undefined && n >= r.fromNth))) fail = true;
+      if (r.site === site && (r.nth === n || (r.fromNth !== undefined && n >= r.fromNth)))
+        fail = true;
     if (!fail && this.p > 0 && this.rng) fail = this.rng() < this.p;
     return fail;
   }
@@ -60,17 +65,39 @@ type Op =
   | { op: "random"; p: number; seed: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 6, arbitrary: fc.record({ op: fc.constant("call" as const), site: fc.nat(2), times: fc.integer({ min: 1, max: 6 }) }) },
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      op: fc.constant("call" as const),
+      site: fc.nat(2),
+      times: fc.integer({ min: 1, max: 6 }),
+    }),
+  },
   {
     weight: 2,
     arbitrary: fc.oneof(
-      fc.record({ op: fc.constant("add" as const), site: fc.nat(2), nth: fc.integer({ min: 1, max: 8 }) }),
-      fc.record({ op: fc.constant("add" as const), site: fc.nat(2), fromNth: fc.integer({ min: 1, max: 8 }) }),
+      fc.record({
+        op: fc.constant("add" as const),
+        site: fc.nat(2),
+        nth: fc.integer({ min: 1, max: 8 }),
+      }),
+      fc.record({
+        op: fc.constant("add" as const),
+        site: fc.nat(2),
+        fromNth: fc.integer({ min: 1, max: 8 }),
+      }),
     ),
   },
   { weight: 1, arbitrary: fc.constant({ op: "clearRules" as const }) },
   { weight: 1, arbitrary: fc.constant({ op: "clear" as const }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant("random" as const), p: fc.constantFrom(0, 0.3), seed: fc.nat() }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant("random" as const),
+      p: fc.constantFrom(0, 0.3),
+      seed: fc.nat(),
+    }),
+  },
 );
 
 describe("Faults.shouldFail()", () => {

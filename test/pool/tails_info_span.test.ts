@@ -61,40 +61,43 @@ for (const preset of ["x86_64", "arm64-16k"])
   for (const hvo of [false, true]) cases.push([preset, "legacy", hvo]);
 
 describe("tails patterns shared by folios (infoSpan) read as each folio's own plain pattern", () => {
-  it.each(cases)("%s %s, HVO %s: grow and shrink, same digests after every step", (preset, design, hvo) => {
-    const small =
-      preset === "x86_64"
-        ? "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
-        : "/sys/kernel/mm/hugepages/hugepages-32768kB/nr_hugepages";
-    const counts = fc.sample(fc.array(fc.nat(40), { minLength: 5, maxLength: 5 }), {
-      seed: SEED,
-      numRuns: 1,
-    })[0];
-    const steps: [string, number][] = [
-      [small, 20 + counts[0]],
-      [P1G, 1],
-      [small, counts[1]],
-      [small, 30 + counts[2]],
-      [P1G, 0],
-      [small, counts[3]],
-      [small, 0],
-    ];
-    const models = [0, 1].map(() =>
-      bootModel(machinePreset(preset, { memoryBytes: 4 * GiB, nodes: 2 }), design),
-    );
-    const seen = plainTails(models[1]);
-    const digests = models.map((m) => {
-      step(m, "/proc/sys/vm/hugetlb_optimize_vmemmap", hvo ? 1 : 0);
-      return steps.map(([file, n]) => {
-        step(m, file, n);
-        return JSON.stringify(modelDigest(m, { frames: true, pools: [small, P1G] }));
-      });
-    });
-    for (let i = 0; i < steps.length; i++)
-      expect(digests[0][i], `after ${steps[i][0]} = ${steps[i][1]} (seed ${SEED})`).toBe(
-        digests[1][i],
+  it.each(cases)(
+    "%s %s, HVO %s: grow and shrink, same digests after every step",
+    (preset, design, hvo) => {
+      const small =
+        preset === "x86_64"
+          ? "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+          : "/sys/kernel/mm/hugepages/hugepages-32768kB/nr_hugepages";
+      const counts = fc.sample(fc.array(fc.nat(40), { minLength: 5, maxLength: 5 }), {
+        seed: SEED,
+        numRuns: 1,
+      })[0];
+      const steps: [string, number][] = [
+        [small, 20 + counts[0]],
+        [P1G, 1],
+        [small, counts[1]],
+        [small, 30 + counts[2]],
+        [P1G, 0],
+        [small, counts[3]],
+        [small, 0],
+      ];
+      const models = [0, 1].map(() =>
+        bootModel(machinePreset(preset, { memoryBytes: 4 * GiB, nodes: 2 }), design),
       );
-    // The shared form was taken (the plain model was given it, and turned it back).
-    expect(seen.spans).toBeGreaterThan(0);
-  });
+      const seen = plainTails(models[1]);
+      const digests = models.map((m) => {
+        step(m, "/proc/sys/vm/hugetlb_optimize_vmemmap", hvo ? 1 : 0);
+        return steps.map(([file, n]) => {
+          step(m, file, n);
+          return JSON.stringify(modelDigest(m, { frames: true, pools: [small, P1G] }));
+        });
+      });
+      for (let i = 0; i < steps.length; i++)
+        expect(digests[0][i], `after ${steps[i][0]} = ${steps[i][1]} (seed ${SEED})`).toBe(
+          digests[1][i],
+        );
+      // The shared form was taken (the plain model was given it, and turned it back).
+      expect(seen.spans).toBeGreaterThan(0);
+    },
+  );
 });
