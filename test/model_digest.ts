@@ -71,3 +71,11 @@ export function modelDigest(m: Model, o: DigestOptions = {}): Record<string, str
     log: JSON.stringify(k.printk.records()),
   };
 }
+
+/** One write to a file on each of the models run side by side, each settled after it. */
+export function stepModels(ms: readonly Model[], path: string, value: string): void {
+  for (const m of ms) {
+    m.write(path, value);
+    m.settle();
+  }
+}

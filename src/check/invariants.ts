@@ -319,32 +319,44 @@ function watchSharedTails(c: CheckContext): void {
         c.writes++;
         return orig.call(this, frame, a, b);
       };
-    else {
-      // The arguments passed on as they came, without a rest array per write (the frame
-      // store's hot path): its write methods take at most WRITE_ARGS.
-      if (orig.length > WRITE_ARGS)
-        throw new Error(`${name}() takes more than ${WRITE_ARGS} arguments`);
-      f[name] = function (
-        this: unknown,
-        frame: unknown,
-        a: unknown,
-        b: unknown,
-        d: unknown,
-        e: unknown,
-        g: unknown,
-        h: unknown,
-      ) {
-        if (tables.has(frame as number)) mirror.written(frame as number);
-        if (tails.size !== 0 && tails.has(frame as number)) tailWritten(frame as number);
+    else
+      f[name] = passingOn(name, orig, (frame) => {
+        if (tables.has(frame)) mirror.written(frame);
+        if (tails.size !== 0 && tails.has(frame)) tailWritten(frame);
         c.writes++;
-        return orig.call(this, frame, a, b, d, e, g, h);
-      };
-    }
+      });
   }
 }
 
 /** Arguments a watched write method takes at most (frame store and page tables). */
 const WRITE_ARGS = 7;
+
+/**
+ * orig (a write method of the frame store or the page tables) with note(first argument) called
+ * before it. The arguments are passed on as they came, without a rest array per write (the frame
+ * store's hot path), so orig may take at most WRITE_ARGS.
+ */
+function passingOn(
+  name: string,
+  orig: (...a: unknown[]) => unknown,
+  note: (frame: number) => void,
+): (...a: unknown[]) => unknown {
+  if (orig.length > WRITE_ARGS)
+    throw new Error(`${name}() takes more than ${WRITE_ARGS} arguments`);
+  return function (
+    this: unknown,
+    frame: unknown,
+    a: unknown,
+    b: unknown,
+    d: unknown,
+    e: unknown,
+    g: unknown,
+    h: unknown,
+  ) {
+    note(frame as number);
+    return orig.call(this, frame, a, b, d, e, g, h);
+  };
+}
 
 /**
  * Whether some member of `set` lies in [first, end): the frames of a short range looked up one
@@ -372,22 +384,10 @@ function watchPageTables(c: CheckContext): void {
   for (const name of PAGE_TABLE_WRITES) {
     const orig = pgt[name];
     if (typeof orig !== "function") continue;
-    if (orig.length > WRITE_ARGS)
-      throw new Error(`${name}() takes more than ${WRITE_ARGS} arguments`);
-    pgt[name] = function (
-      this: unknown,
-      table: unknown,
-      a: unknown,
-      b: unknown,
-      d: unknown,
-      e: unknown,
-      g: unknown,
-      h: unknown,
-    ) {
-      if (tables.has(table as number)) mirror.written(table as number);
+    pgt[name] = passingOn(name, orig, (table) => {
+      if (tables.has(table)) mirror.written(table);
       c.writes++;
-      return orig.call(this, table, a, b, d, e, g, h);
-    };
+    });
   }
 }
 

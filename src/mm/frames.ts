@@ -476,6 +476,21 @@ function smallKey(n: number): number {
   return n >= -0x40000000 && n < 0x40000000 ? n | 0 : n;
 }
 
+/**
+ * Index of the run of a chunk's run list that holds frame offset off: the last start at or below
+ * it (starts[0] is 0). Its own search, not lastAtOrBelow(), for speed: see WordRuns.runOf().
+ */
+function runIn(starts: readonly number[], off: number): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid] <= off) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
 function hex(b: Uint8Array): string {
   let s = "";
   for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? "0" : "") + b[i].toString(16);
@@ -997,16 +1012,7 @@ export class FrameStore {
     if (c === undefined) return 0;
     const off = frame - ci * CHUNK;
     if (c.dense) return c.dense[off];
-    // Its own search, not lastAtOrBelow(), for speed: see WordRuns.runOf().
-    const s = c.starts;
-    let lo = 0;
-    let hi = s.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (s[mid] <= off) lo = mid;
-      else hi = mid - 1;
-    }
-    return c.ids[lo];
+    return c.ids[runIn(c.starts, off)];
   }
 
   /** Frames [frame, frame + nr) hold id from now on (the states they held lose them). */
@@ -1875,13 +1881,7 @@ export class FrameStore {
         while (k < lim && d[off + dir * k] === id) k++;
       } else {
         const s = c.starts;
-        let lo = 0;
-        let hi = s.length - 1;
-        while (lo < hi) {
-          const mid = (lo + hi + 1) >> 1;
-          if (s[mid] <= off) lo = mid;
-          else hi = mid - 1;
-        }
+        const lo = runIn(s, off);
         if (c.ids[lo] === id)
           k = Math.min(
             lim,

@@ -10,39 +10,17 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";
 import type { Design } from "../../src/kernel.ts";
-import { MIGRATE_MOVABLE } from "../../src/mm/buddy_lru.ts";
 import { bootModel, type Model } from "../../src/model.ts";
-import { modelDigest } from "../model_digest.ts";
+import { stepModels } from "../model_digest.ts";
+import { buddyState, H1G, H2M, type Step, stepArb } from "./gigantic_steps.ts";
 
 const GiB = 2 ** 30;
-const H2M = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
-const H1G = "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages";
-const HVO = "/proc/sys/vm/hugetlb_optimize_vmemmap";
 
 function model(design: Design, bulk: boolean): Model {
   const md = bootModel(machinePreset("x86_64", { memoryBytes: 4 * GiB, nodes: 2 }), design);
   md.k.buddy.lazyRunBulk = bulk;
   return md;
 }
-
-/** Everything a user or the kernel could tell apart, and the free lists as the bytes link them. */
-function state(md: Model): Record<string, unknown> {
-  const k = md.k;
-  const lru = k.buddy.lru;
-  const max = k.spec.arch.maxPageOrder;
-  return {
-    ...modelDigest(md, { memmap: true, frames: true, pools: [H2M, H1G] }),
-    writes: k.memmap.writes,
-    topLists: k.buddy.zones.map((z) => lru?.listOrder(z, max, MIGRATE_MOVABLE)),
-  };
-}
-
-type Step = [string, string];
-const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  fc.integer({ min: 0, max: 3 }).map((n): Step => [H1G, String(n)]),
-  fc.integer({ min: 0, max: 200 }).map((n): Step => [H2M, String(n)]),
-  fc.constantFrom<Step>([HVO, "0"], [HVO, "1"]),
-);
 
 describe("a gigantic range taken from lazily freed blocks in one lookup equals block by block", () => {
   for (const design of ["legacy", "mainline"] as const)
@@ -55,11 +33,8 @@ describe("a gigantic range taken from lazily freed blocks in one lookup equals b
           // A 1 GiB folio first: on a fresh boot its range lies in lazily freed blocks.
           const all: Step[] = [[H1G, "1"], ...steps, [H1G, "0"], [H2M, "0"]];
           for (const [i, [path, value]] of all.entries()) {
-            for (const md of [bulk, single]) {
-              md.write(path, value);
-              md.settle();
-            }
-            expect(state(bulk), `step ${i}: ${value} > ${path}`).toEqual(state(single));
+            stepModels([bulk, single], path, value);
+            expect(buddyState(bulk), `step ${i}: ${value} > ${path}`).toEqual(buddyState(single));
           }
         }),
         { seed, numRuns: 3, verbose: true },

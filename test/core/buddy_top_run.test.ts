@@ -8,16 +8,13 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";
 import type { Design } from "../../src/kernel.ts";
-import { MIGRATE_MOVABLE } from "../../src/mm/buddy_lru.ts";
 import { BlockSet } from "../../src/mm/page_alloc.ts";
 import { PfnRunList } from "../../src/mm/pfn_list.ts";
 import { bootModel, type Model } from "../../src/model.ts";
-import { modelDigest } from "../model_digest.ts";
+import { stepModels } from "../model_digest.ts";
+import { buddyState, H1G, H2M, HVO, type Step, stepArb } from "./gigantic_steps.ts";
 
 const GiB = 2 ** 30;
-const H2M = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
-const H1G = "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages";
-const HVO = "/proc/sys/vm/hugetlb_optimize_vmemmap";
 
 interface Machine {
   name: string;
@@ -38,25 +35,6 @@ function model(m: Machine, design: Design, bulk: boolean): Model {
   md.k.buddy.topRunBulk = bulk;
   return md;
 }
-
-/** Everything a user or the kernel could tell apart, and the free lists as the bytes link them. */
-function state(md: Model, withMemmap: boolean): Record<string, unknown> {
-  const k = md.k;
-  const lru = k.buddy.lru;
-  const max = k.spec.arch.maxPageOrder;
-  return {
-    ...modelDigest(md, { memmap: withMemmap, frames: withMemmap, pools: [H2M, H1G] }),
-    writes: k.memmap.writes,
-    topLists: k.buddy.zones.map((z) => lru?.listOrder(z, max, MIGRATE_MOVABLE)),
-  };
-}
-
-type Step = [string, string];
-const stepArb: fc.Arbitrary<Step> = fc.oneof(
-  fc.integer({ min: 0, max: 3 }).map((n): Step => [H1G, String(n)]),
-  fc.integer({ min: 0, max: 200 }).map((n): Step => [H2M, String(n)]),
-  fc.constantFrom<Step>([HVO, "0"], [HVO, "1"]),
-);
 
 describe("a gigantic folio's top-order blocks freed in one pass equal one at a time", () => {
   // The path is the same in every design; two of them on x86_64, one on arm64 (CPU time).
@@ -80,12 +58,11 @@ describe("a gigantic folio's top-order blocks freed in one pass equal one at a t
           const single = model(m, design, false);
           const all: Step[] = [...steps, [H1G, "0"], [H2M, "0"]];
           for (const [i, [path, value]] of all.entries()) {
-            for (const md of [bulk, single]) {
-              md.write(path, value);
-              md.settle();
-            }
+            stepModels([bulk, single], path, value);
             const full = i >= all.length - 2 || path === H1G;
-            expect(state(bulk, full), `step ${i}: ${value} > ${path}`).toEqual(state(single, full));
+            expect(buddyState(bulk, full), `step ${i}: ${value} > ${path}`).toEqual(
+              buddyState(single, full),
+            );
           }
         }),
         { seed, numRuns: 3, verbose: true },

@@ -11,7 +11,7 @@ import type { Design } from "../../src/kernel.ts";
 import { Faults } from "../../src/mm/fault_inject.ts";
 import type { HvoCore } from "../../src/mm/hugetlb_vmemmap.ts";
 import { bootModel, type Model } from "../../src/model.ts";
-import { modelDigest } from "../model_digest.ts";
+import { modelDigest, stepModels } from "../model_digest.ts";
 
 const SMALL = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
 const SWITCH = "/proc/sys/vm/hugetlb_optimize_vmemmap";
@@ -25,13 +25,6 @@ function model(design: Design, byEntry: boolean, faults?: Faults): Model {
 }
 
 const digest = (m: Model) => modelDigest(m, { pools: [SMALL] });
-
-function step(ms: Model[], path: string, value: string): void {
-  for (const m of ms) {
-    m.write(path, value);
-    m.settle();
-  }
-}
 
 describe("the remap walk by runs read from a PTE table held as bytes equals the walk PTE by PTE", () => {
   for (const design of DESIGNS) {
@@ -48,7 +41,7 @@ describe("the remap walk by runs read from a PTE table held as bytes equals the 
         [SMALL, "0"],
       ];
       for (const [path, value] of steps) {
-        step(ms, path, value);
+        stepModels(ms, path, value);
         expect(digest(ms[0]), `${design} after ${value} > ${path}`).toEqual(digest(ms[1]));
       }
       const hvo = ms[0].vmemmap as HvoCore;
@@ -71,7 +64,7 @@ describe("the remap walk by runs read from a PTE table held as bytes equals the 
         [SMALL, "0"],
         [SMALL, "0"],
       ] as [string, string][]) {
-        step(ms, path, value);
+        stepModels(ms, path, value);
         expect(digest(ms[0]), `${design} after ${value} > ${path}`).toEqual(digest(ms[1]));
       }
       for (const m of ms) expect(m.k.buddy.failures.get("alloc_vmemmap_page_list")).toBe(1);

@@ -10,7 +10,7 @@ import { machinePreset } from "../../src/arch/index.ts";
 import type { Design } from "../../src/kernel.ts";
 import type { HvoCore } from "../../src/mm/hugetlb_vmemmap.ts";
 import { bootModel, type Model } from "../../src/model.ts";
-import { modelDigest } from "../model_digest.ts";
+import { modelDigest, stepModels } from "../model_digest.ts";
 
 const SMALL = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
 const SWITCH = "/proc/sys/vm/hugetlb_optimize_vmemmap";
@@ -25,19 +25,12 @@ function model(design: Design, inPlace: boolean): Model {
 
 const digest = (m: Model) => modelDigest(m, { pools: [SMALL] });
 
-function step(ms: Model[], path: string, value: string): void {
-  for (const m of ms) {
-    m.write(path, value);
-    m.settle();
-  }
-}
-
 describe("reset_struct_pages() in place equals the copy out and back", () => {
   for (const design of ["legacy", "seed"] as Design[]) {
     it(`${design}: restored vmemmap pages, then the pool freed`, () => {
       const ms = [model(design, true), model(design, false)];
-      step(ms, SWITCH, "1");
-      step(ms, SMALL, "24");
+      stepModels(ms, SWITCH, "1");
+      stepModels(ms, SMALL, "24");
       expect(digest(ms[0])).toEqual(digest(ms[1]));
       // Restore every pool folio (what dissolving one does first), keeping it in the pool.
       let restored = 0;
@@ -54,7 +47,7 @@ describe("reset_struct_pages() in place equals the copy out and back", () => {
       }
       expect(restored).toBe(2 * 24);
       expect(digest(ms[0]), `${design} after restoring`).toEqual(digest(ms[1]));
-      step(ms, SMALL, "0");
+      stepModels(ms, SMALL, "0");
       expect(digest(ms[0]), `${design} after 0 > nr_hugepages`).toEqual(digest(ms[1]));
     });
   }
