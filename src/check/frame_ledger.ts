@@ -11,6 +11,7 @@
 // mm/page_alloc.c, mm/memblock.c, mm/sparse-vmemmap.c. Pure and browser-safe.
 
 import { findPfnRange } from "../machine/spec.ts";
+import { PageDir } from "../mm/pfn_list.ts";
 import {
   type CheckContext,
   type Violation,
@@ -95,11 +96,11 @@ class FrameCodes {
 
 /**
  * A set of frames as update() builds one, without hashing: each frame's mark (the number of the
- * current round) in pages of CODE_PAGE frames made on first use, and the frames in the order
- * they were first added (a Set's order).
+ * current round) in pages of CODE_PAGE frames made on first use (a PageDir, as the buddy's pfn
+ * pages), and the frames in the order they were first added (a Set's order).
  */
 export class FrameMarks {
-  private readonly pages = new Map<number, Uint16Array>();
+  private pages = new PageDir<Uint16Array>();
   private lastKey = -1;
   private last: Uint16Array | undefined = undefined;
   private round = 0;
@@ -112,7 +113,7 @@ export class FrameMarks {
     this.round++;
     if (this.round === 0x10000) {
       // The marks wrapped: every page starts again from 0.
-      this.pages.clear();
+      this.pages = new PageDir<Uint16Array>();
       this.lastKey = -1;
       this.last = undefined;
       this.round = 1;
@@ -124,7 +125,7 @@ export class FrameMarks {
     let p = key === this.lastKey ? this.last : this.pages.get(key);
     if (p === undefined) {
       p = new Uint16Array(CODE_PAGE);
-      this.pages.set(key, p);
+      this.pages.put(key, p);
     }
     this.lastKey = key;
     this.last = p;

@@ -268,7 +268,7 @@ export class BuddyLru {
    */
   leftBootList(pfn: number): boolean {
     const top = this.topPages;
-    if (this.bootLists.length === 0 || pfn - Math.floor(pfn / top) * top !== 0) return false;
+    if (this.bootLists.length === 0 || modPow2(pfn, top) !== 0) return false;
     return findRange(this.bootLists, pfn) >= 0;
   }
 

@@ -746,7 +746,7 @@ export class PageAllocator {
     const o = this.explicitOrderAt(pfn);
     if (o >= 0) return o;
     // Alignment first: only a pfn aligned to MAX_PAGE_ORDER can head a lazy block.
-    if (pfn - Math.floor(pfn / this.maxBlockPages) * this.maxBlockPages !== 0) return -1;
+    if (modPow2(pfn, this.maxBlockPages) !== 0) return -1;
     for (const z of this.zones)
       if (z.lazy.length > 0 && z.contains(pfn))
         return findRange(z.lazy, pfn) >= 0 ? this.maxOrder : -1;
@@ -768,7 +768,7 @@ export class PageAllocator {
     const o = this.subTopOrder.get(pfn);
     if (o >= 0) return o;
     if (this.freeOfOrder[this.maxOrder] === 0) return -1;
-    if (pfn - Math.floor(pfn / this.maxBlockPages) * this.maxBlockPages !== 0) return -1;
+    if (modPow2(pfn, this.maxBlockPages) !== 0) return -1;
     return this.topExplicitAt(pfn) ? this.maxOrder : -1;
   }
 

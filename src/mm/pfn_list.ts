@@ -26,7 +26,7 @@ const SPARES = 64;
  * Pages by page number, found through two plain arrays (p / TOP, then the rest): no hashing,
  * and rows are made only where pages are.
  */
-class PageDir<T> {
+export class PageDir<T> {
   private readonly rows: ((T | undefined)[] | undefined)[] = [];
 
   get(p: number): T | undefined {
