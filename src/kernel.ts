@@ -638,6 +638,10 @@ export class Kernel {
     }
     const sps = this.layout.size;
     const per = this.pageSize / sps;
+    if (this.headsApart && step > per && (step * sps) % this.pageSize === 0) {
+      this.clearBuddyHeadsApart(from, to, step);
+      return;
+    }
     let q = from;
     while (q < to) {
       const pageEnd = Math.min(to, (Math.floor(q / per) + 1) * per);
@@ -655,6 +659,41 @@ export class Kernel {
       let off = m.spanOff;
       for (let j = 0; j < n; j++, off += offStep) this.storeBuddyMarks(v, off, 0, -1);
       q += n * step;
+    }
+  }
+
+  /**
+   * Whether clearBuddyHeads() of heads a whole number of vmemmap pages apart (the MAX_PAGE_ORDER
+   * blocks of a gigantic range) translates their pages in one pass (false: head by head, as
+   * markBuddyHead(); test/core/buddy_heads_apart.test.ts compares the two).
+   */
+  headsApart = true;
+  /** clearBuddyHeadsApart()'s translations, reused. */
+  private apartWords = new Float64Array(0);
+
+  /**
+   * clearBuddyHeads() where each head's struct page is alone in its vmemmap page, the pages a
+   * constant number apart: markBuddyHead(q, -1) of each, ascending, with the same TLB fills in
+   * the same order (KernelPageTables.translateStrideWords()), then each head's stores.
+   */
+  private clearBuddyHeadsApart(from: number, to: number, step: number): void {
+    const m = this.memmap;
+    const sps = this.layout.size;
+    const n = Math.ceil((to - from) / step);
+    const voff = from * sps;
+    const vpn = Math.floor(voff / this.pageSize);
+    const off = voff - vpn * this.pageSize;
+    if (this.apartWords.length < n) this.apartWords = new Float64Array(n);
+    const w = m.pgt.translateStrideWords(vpn, n, (step * sps) / this.pageSize, this.apartWords);
+    const frames = m.frames;
+    for (let k = 0; k < n; k++) {
+      // Unmapped (0) or mapped read-only (negative): structPageView() gives none.
+      const x = w[k];
+      if (x <= 0) continue;
+      const frame = x - 1;
+      if (frames.readsAsInit(frame)) continue;
+      const v = frames.writableViewAt(frame, off, off + sps);
+      this.storeBuddyMarks(v, off, 0, -1);
     }
   }
 

@@ -60,6 +60,8 @@ export class Checker {
   private readonly fullEvery: number;
   /** The pool's folios at the last check, head -> order. */
   private readonly knownFolios = new Map<number, number>();
+  /** The pool's version (HugetlbPool.version) knownFolios was brought up to date at. */
+  private poolVersion = -1;
   /** The heads of knownFolios in increasing order (null: to be sorted again). */
   private sortedHeads: Float64Array | null = null;
 
@@ -220,7 +222,11 @@ export class Checker {
     const todo = new Map<number, number>();
     const pool = poolOf(k);
     let nr = 0;
-    if (pool)
+    // The pool's folios as they were at the last check (the same version): nothing to bring
+    // up to date, nothing new to check.
+    const samePool = !everything && pool !== null && pool.version === this.poolVersion;
+    if (pool && !samePool) {
+      this.poolVersion = pool.version;
       for (const [h, info] of pool.folios) {
         const o = info.h.order;
         nr++;
@@ -231,6 +237,7 @@ export class Checker {
         }
         if (everything) todo.set(h, o);
       }
+    } else if (samePool) nr = folios.size;
     // Folios that left the pool.
     if (folios.size !== nr) {
       for (const h of folios.keys()) if (!pool?.folios.has(h)) folios.delete(h);
@@ -278,6 +285,11 @@ export class Checker {
           ...buddyCounters(k),
         ]),
       );
+    // The full audit reads everything again: no verdict kept from an earlier pass.
+    if (everything) {
+      c.poolMemo = undefined;
+      c.tailBytesAt?.clear();
+    }
     out.push(...this.timed("pool counters", () => poolCounters(k)));
     if (pool && this.resvHolders) {
       const holders = this.resvHolders();

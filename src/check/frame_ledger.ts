@@ -176,9 +176,12 @@ export class FrameLedger {
     k.buddy.listeners.push(all);
     k.buddy.allocations.listeners.push(alloc);
     k.memblock.listeners.push(alloc);
+    c.stateChanges ??= 0;
   }
 
   private note(start: number, nr: number, alloc: boolean): void {
+    // Counted before anything else (CheckContext.stateChanges): memos of other passes key on it.
+    (this.c.stateChanges as number)++;
     if (this.overflow) return;
     // `ranges` is read as a union (tiling()): a range that touches or repeats the one noted
     // last joins it (pages freed or handed out one after the other note hundreds of ranges a

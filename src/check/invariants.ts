@@ -230,6 +230,16 @@ export interface CheckContext {
   writes: number;
   /** observePool()'s free verdict per head, at `writes` (poolCounters() after every step). */
   poolFree?: FreeMemo;
+  /**
+   * Ranges the buddy allocator and memblock reported changed so far (counted by the frame
+   * ledger's listeners, frame_ledger.ts; undefined where no ledger listens): while it and
+   * `writes` stand still, no frame changed state or owner.
+   */
+  stateChanges?: number;
+  /** poolCounters()'s verdicts and everything they were read from (poolKey()). */
+  poolMemo?: { key: number[]; out: Violation[] };
+  /** `writes` when a shared tail's own bytes were last seen equal to sharedTails' copy. */
+  tailBytesAt?: Map<number, number>;
 }
 
 /**
@@ -1293,6 +1303,47 @@ export function poolCounters(model: CheckTarget): Violation[] {
   if (!pool) return [];
   const c = checkContext(k);
   c.mirror.refresh();
+  // Nothing it reads changed since the last pass: the same verdicts.
+  const key = poolKey(c, pool);
+  const memo = c.poolMemo;
+  if (key !== null && memo !== undefined && sameKey(memo.key, key)) return memo.out.slice();
+  const out = poolCountersPass(k, c, pool);
+  c.poolMemo = key === null ? undefined : { key, out: out.slice() };
+  return out;
+}
+
+/**
+ * Everything poolCounters() reads, as numbers: the pool's and its lists' versions (folios, their
+ * lists, hpage_freelist), the frame-store and page-table writes (the heads' struct pages), the
+ * buddy's and memblock's changes (the allocations), the mirror's version (translations), and
+ * every counter of every hstate. Null when the allocations are not watched (no frame ledger).
+ */
+function poolKey(c: CheckContext, pool: HugetlbPool): number[] | null {
+  if (c.stateChanges === undefined) return null;
+  const key = [pool.version, c.writes, c.stateChanges, c.mirror.version];
+  for (const h of pool.hstates) {
+    key.push(
+      h.hugepageActivelist.version,
+      h.nrHugePages,
+      h.freeHugePages,
+      h.resvHugePages,
+      h.surplusHugePages,
+    );
+    for (const nid of pool.nodes)
+      key.push(h.hugepageFreelists[nid].version, h.freeHugePagesNode[nid], h.nrHugePagesNode[nid]);
+    // Summed over every node id, not only those with memory.
+    key.push(h.surplusHugePagesNode.length, ...h.surplusHugePagesNode);
+  }
+  return key;
+}
+
+function sameKey(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function poolCountersPass(k: Kernel, c: CheckContext, pool: HugetlbPool): Violation[] {
   const mirror = c.mirror;
   const allocations = k.buddy.allocations;
   // The per-folio rules below, judged during observePool()'s pass: only when some folio breaks
@@ -1542,11 +1593,18 @@ export function sharedTails(model: CheckTarget): Violation[] {
     const pat = k.frames.patternOf(frame);
     const last = c.sharedTailPatterns.get(frame);
     if (last !== undefined && pat !== null && last === pat) continue;
-    const view = k.frames.view(frame);
     const seen = c.sharedTails.get(frame);
-    if (seen && pat === null && equalBytes(seen, view)) continue;
+    // Own bytes found equal to the copy, and no write since: equal still.
+    const bytesAt = (c.tailBytesAt ??= new Map());
+    if (seen && pat === null && bytesAt.get(frame) === c.writes) continue;
+    const view = k.frames.view(frame);
+    if (seen && pat === null && equalBytes(seen, view)) {
+      bytesAt.set(frame, c.writes);
+      continue;
+    }
     c.sharedTailPatterns.set(frame, pat);
     const bytes = view.slice();
+    bytesAt.set(frame, c.writes);
     if (!seen) c.sharedTails.set(frame, bytes);
     else if (!equalBytes(seen, bytes)) {
       const at = firstDiff(seen, bytes);

@@ -1464,18 +1464,47 @@ export class FrameStore {
       this.gen++;
       return id;
     }
-    if (own) this.pendingAt(id, 0, this.pageSize);
     const fresh = this.newOwnBlank();
     const bytes = this.bytesOf[fresh];
-    if (own) bytes.set(this.bytesOf[id]);
-    else if (id !== 0 && this.kinds[id] === ID_RUNS) this.renderRuns(id, bytes, this.viewOf[fresh]);
+    if (own) {
+      // Copy on write: the bytes as stored, and the stores held back on them held back on the
+      // copy as well (made there only if [lo, hi) meets them, as in place).
+      bytes.set(this.bytesOf[id]);
+      this.carryPending(id, fresh);
+    } else if (id !== 0 && this.kinds[id] === ID_RUNS)
+      this.renderRuns(id, bytes, this.viewOf[fresh]);
     else {
       const p = this.patternAt(frame, id);
       if (p) this.render(p, bytes, this.viewOf[fresh]);
       else bytes.fill(0);
     }
     this.setIds(frame, 1, fresh);
+    if (own) this.pendingAt(fresh, lo, hi);
     return fresh;
+  }
+
+  /** The stores held back on id `from` held back on id `to` too (to's bytes are from's). */
+  private carryPending(from: number, to: number): void {
+    if (from >= this.pendHi.length || this.pendHi[from] === 0) return;
+    if (to >= this.pendHi.length) this.growPending();
+    this.pendLo[to] = this.pendLo[from];
+    this.pendHi[to] = this.pendHi[from];
+    const o = this.pendOps;
+    for (let i = 0; i < PEND_OPS; i++) o[to * PEND_OPS + i] = o[from * PEND_OPS + i];
+  }
+
+  /** The held-back stores' arrays, sized for every id there may be now. */
+  private growPending(): void {
+    const cap = this.idCap;
+    const lo = new Int32Array(cap);
+    const hi = new Int32Array(cap);
+    const ops = new Int32Array(cap * PEND_OPS);
+    lo.set(this.pendLo);
+    hi.set(this.pendHi);
+    ops.set(this.pendOps);
+    this.pendLo = lo;
+    this.pendHi = hi;
+    this.pendOps = ops;
   }
 
   /** The frame's bytes for stores in place (materialised and made its own, as a write does). */
@@ -1558,18 +1587,7 @@ export class FrameStore {
   storeWordsLater(frame: number, off: number, n: number, step: number, words: Int32Array): void {
     if (n <= 0) return;
     const id = this.writable(frame, 0, 0);
-    if (id >= this.pendHi.length) {
-      const cap = this.idCap;
-      const lo = new Int32Array(cap);
-      const hi = new Int32Array(cap);
-      const ops = new Int32Array(cap * PEND_OPS);
-      lo.set(this.pendLo);
-      hi.set(this.pendHi);
-      ops.set(this.pendOps);
-      this.pendLo = lo;
-      this.pendHi = hi;
-      this.pendOps = ops;
-    }
+    if (id >= this.pendHi.length) this.growPending();
     const o = this.pendOps;
     const k = id * PEND_OPS;
     let same = this.pendHi[id] !== 0 && o[k] === off && o[k + 1] === n && o[k + 2] === step;
@@ -1632,6 +1650,51 @@ export class FrameStore {
 
   writeBytes(frame: number, off: number, bytes: Uint8Array): void {
     this.bytesOf[this.writable(frame)].set(bytes, off);
+  }
+
+  /**
+   * memmove() inside the frame of bytes [start, end) to [target, target + end - start) (all
+   * multiples of 4): a write of the target only. Stores held back in the
+   * source go to the target with the bytes and stay held back where they are; any other case
+   * (the target meets them, a held word cut by the source's ends) makes them first.
+   */
+  moveWithin(frame: number, target: number, start: number, end: number): void {
+    const id = this.writable(frame, target, target + end - start);
+    const w = this.wordsOf[id];
+    const held = id < this.pendHi.length && this.pendHi[id] > start && end > this.pendLo[id];
+    if (held && !this.heldWordsWithin(id, start, end)) this.makePending(id);
+    w.copyWithin(target >> 2, start >> 2, end >> 2);
+    if (held && this.pendHi[id] !== 0) {
+      // The held words of the source, into the target (their values are the same every step).
+      const o = this.pendOps;
+      const k = id * PEND_OPS;
+      const shift = (target - start) >> 2;
+      const first = Math.max(0, Math.floor((start - o[k]) / o[k + 2]));
+      for (let s = first; s < o[k + 1]; s++) {
+        const base = o[k] + s * o[k + 2];
+        if (base >= end) break;
+        for (let j = 0; j < o[k + 3]; j++) {
+          const a = base + o[k + 4 + 3 * j];
+          if (a < start || a >= end) continue;
+          w[(a >> 2) + shift] = o[k + 5 + 3 * j];
+          w[(a >> 2) + shift + 1] = o[k + 6 + 3 * j];
+        }
+      }
+    }
+  }
+
+  /** Whether no word held back on id is cut by start or end (each lies inside or outside). */
+  private heldWordsWithin(id: number, start: number, end: number): boolean {
+    // Held words are 8-byte aligned (storeWordsLater()).
+    if (start % 8 === 0 && end % 8 === 0) return true;
+    const o = this.pendOps;
+    const k = id * PEND_OPS;
+    for (let s = 0; s < o[k + 1]; s++)
+      for (let j = 0; j < o[k + 3]; j++) {
+        const a = o[k] + s * o[k + 2] + o[k + 4 + 3 * j];
+        if ((a < start && a + 8 > start) || (a < end && a + 8 > end)) return false;
+      }
+    return true;
   }
 
   /**

@@ -87,6 +87,8 @@ export class FolioList {
   }
   /** The links in the folios' head struct pages (folio->lru) and the list head's address. */
   lru: { words: LruWords; head: ListHead } | null = null;
+  /** Bumped by every add and delete (the checker skips a pass over unchanged lists). */
+  version = 0;
   get head(): number {
     return this.links.head;
   }
@@ -98,6 +100,7 @@ export class FolioList {
   }
   /** list_add() / list_move() to the head. */
   add(pfn: number): void {
+    this.version++;
     const first = this.links.head;
     this.links.addHead(pfn);
     // After the list head (NO_PAGE, -1), before the old first entry (-1 when there was none).
@@ -105,6 +108,7 @@ export class FolioList {
   }
   delete(pfn: number): void {
     if (!this.links.has(pfn)) return;
+    this.version++;
     const n = this.links.nextOf(pfn);
     const p = this.links.prevOf(pfn);
     this.links.remove(pfn);
@@ -205,6 +209,12 @@ export class HugetlbPool {
   readonly folios = new Map<number, FolioInfo>();
   /** hpage_freelist: folios whose freeing waits for free_hpage_work. */
   readonly hpageFreelist: number[] = [];
+  /**
+   * Bumped by every change to `folios`, to a folio's list and to hpageFreelist (the free and
+   * active lists count their own, FolioList.version): the checker skips a pass over an
+   * unchanged pool.
+   */
+  version = 0;
   /** node_alloc_noretry for boot and set_max_huge_pages. */
   private readonly bootParams: HugetlbBootParams;
   /** hstate_boot_nrinvalid */
@@ -501,6 +511,7 @@ export class HugetlbPool {
       if (zone) zone.managed += h.nrPages;
       this.k.buddy.allocations.set(head, { order: h.order, use: "hugetlb", nid: m.nid });
       this.folios.set(head, { h, nid: m.nid, list: null, spool: null });
+      this.version++;
       // list_add() to the local list: it ends in the reverse of the walk (pushed, reversed once).
       list.push(head);
       this.k.condResched();
@@ -648,6 +659,7 @@ export class HugetlbPool {
     }
     this.initNewHugetlbFolio(pfn, v);
     this.folios.set(pfn, { h, nid: this.k.pfnToNid(pfn), list: null, spool: null });
+    this.version++;
     return pfn;
   }
 
@@ -751,6 +763,7 @@ export class HugetlbPool {
     if (info.list === "active") h.hugepageActivelist.delete(f);
     h.hugepageFreelists[info.nid].add(f);
     info.list = "free";
+    this.version++;
     h.freeHugePages++;
     h.freeHugePagesNode[info.nid]++;
     // folio_set_hugetlb_freed(), in place where the head's page is writable.
@@ -770,6 +783,7 @@ export class HugetlbPool {
         h.hugepageActivelist.add(f);
         const info = this.folios.get(f) as FolioInfo;
         info.list = "active";
+        this.version++;
         folioSetRefCount(this.k.memmap, f, 1);
         folioSetHpg(this.k.memmap, f, "freed", false);
         h.freeHugePages--;
@@ -787,6 +801,7 @@ export class HugetlbPool {
     if (info.list === "free") h.hugepageFreelists[nid].delete(f);
     else if (info.list === "active") h.hugepageActivelist.delete(f);
     info.list = null;
+    this.version++;
     if (folioTestHpg(this.k.memmap, f, "freed")) {
       h.freeHugePages--;
       h.freeHugePagesNode[nid]--;
@@ -880,6 +895,7 @@ export class HugetlbPool {
     if (freePagesCheck(this.k, f, h.order, true, v) > 0) {
       freeTailPagesClear(this.k, f, h.order);
       this.folios.delete(f);
+      this.version++;
       this.k.buddy.setUse(f, "kernel");
       return;
     }
@@ -903,6 +919,7 @@ export class HugetlbPool {
       folioSetRefCount(m, f, 0);
     }
     this.folios.delete(f);
+    this.version++;
     const a = this.k.buddy.allocations.get(f);
     if (a && a.order > this.k.buddy.maxOrder) this.k.buddy.freeContigRange(f, h.nrPages);
     else this.k.buddy.freePages(f, h.order);
@@ -925,12 +942,14 @@ export class HugetlbPool {
       return;
     }
     this.hpageFreelist.push(f);
+    this.version++;
   }
 
   /** free_hpage_workfn(), run to completion: what "the counters settled" waits for. */
   flushFreeHpageWork(): void {
     while (this.hpageFreelist.length) {
       const list = this.hpageFreelist.splice(0).reverse();
+      this.version++;
       for (const f of list) {
         const info = this.folios.get(f);
         if (info) this.__updateAndFreeHugetlbFolio(info.h, f);
@@ -1259,6 +1278,7 @@ export class HugetlbPool {
       const info = this.folios.get(f) as FolioInfo;
       h.hugepageActivelist.add(f);
       info.list = "active";
+      this.version++;
       folioSetRefCount(this.k.memmap, f, 1);
     }
     if (gblChg === 0) {
@@ -1346,6 +1366,7 @@ export class HugetlbPool {
     for (const f of r.nonHvo) {
       const info = this.folios.get(f) as FolioInfo;
       this.folios.delete(f);
+      this.version++;
       const a = this.k.buddy.allocations.get(f);
       this.k.buddy.allocations.delete(f);
       const step = dst.nrPages;
@@ -1363,6 +1384,7 @@ export class HugetlbPool {
           nid: a?.nid ?? info.nid,
         });
         this.folios.set(p, { h: dst, nid: info.nid, list: null, spool: null });
+        this.version++;
         dstList.unshift(p);
       }
     }

@@ -399,11 +399,35 @@ export class HvoCore implements HugetlbVmemmap {
     return 0;
   }
 
-  /** vmemmap_pmd_entry(): the memmap_on_memory refusal, then a split of a leaf PMD. */
+  /**
+   * vmemmap_remap_range()'s origin for [start, end): the vmemmap's base where both lie at a safe
+   * number of bytes from it (baseRems then hold its remainders by the page and PMD sizes and
+   * its PTE index), else -1n.
+   */
+  private originOf(start: bigint, end: bigint): bigint {
+    const base = this.k.memmap.vmemmapBase;
+    if (start < base || end - base > BigInt(Number.MAX_SAFE_INTEGER)) return -1n;
+    if (this.baseRems[3] === 0) {
+      const g = this.k.geometry;
+      this.baseRems[0] = Number(base % BigInt(this.pageSize));
+      this.baseRems[1] = Number(base % BigInt(g.pmdSize));
+      this.baseRems[2] = this.k.pgt.index(g.pteLevel, base);
+      this.baseRems[3] = 1;
+    }
+    return base;
+  }
+  /** originOf()'s remainders of the base: page, PMD, PTE index, and 1 once made. */
+  private readonly baseRems = [0, 0, 0, 0];
+
+  /**
+   * vmemmap_pmd_entry(): the memmap_on_memory refusal, then a split of a leaf PMD (`pteIdx`:
+   * the PTE index of vaddr).
+   */
   private vmemmapPmdEntry(
     pmd: PteSlot,
     leafPfn: number | null,
     vaddr: bigint,
+    pteIdx: number,
     walk: RemapWalk,
   ): number {
     const g = this.k.geometry;
@@ -411,8 +435,8 @@ export class HvoCore implements HugetlbVmemmap {
     if (walk.nrWalked === 0) {
       const page =
         leafPfn !== null
-          ? leafPfn + this.k.pgt.index(g.pteLevel, vaddr)
-          : this.ptePfn({ tablePfn: this.pmdTable(pmd), idx: this.k.pgt.index(g.pteLevel, vaddr) });
+          ? leafPfn + pteIdx
+          : this.ptePfn({ tablePfn: this.pmdTable(pmd), idx: pteIdx });
       if (this.isVmemmapSelfHosted(page)) ret = -ENOTSUPP;
     }
     if (leafPfn === null || ret) return ret;
@@ -442,30 +466,47 @@ export class HvoCore implements HugetlbVmemmap {
   vmemmapRemapRange(start: bigint, end: bigint, walk: RemapWalk): number {
     const { k } = this;
     const g = k.geometry;
-    const pageSize = BigInt(this.pageSize);
-    if (start % pageSize !== 0n || end % pageSize !== 0n)
+    const ps = this.pageSize;
+    const pmdSize = g.pmdSize;
+    // Addresses as byte offsets (numbers) from an origin: the vmemmap's base (its remainders
+    // and first PTE index kept), or else start. One bigint per PMD, for the callbacks.
+    let origin = this.originOf(start, end);
+    let pageRem = this.baseRems[0];
+    let pmdRem = this.baseRems[1];
+    let originPte = this.baseRems[2];
+    if (origin < 0n) {
+      origin = start;
+      pageRem = Number(start % BigInt(ps));
+      pmdRem = Number(start % BigInt(pmdSize));
+      originPte = k.pgt.index(g.pteLevel, start);
+    }
+    const s = Number(start - origin);
+    const e = Number(end - origin);
+    if ((s + pageRem) % ps !== 0 || (e + pageRem) % ps !== 0)
       throw new Oops("kernel BUG: vmemmap_remap_range: unaligned range", { vaddr: start });
-    const pmdSize = BigInt(g.pmdSize);
+    const perTable = k.pgt.entriesPerTable;
     let ret = 0;
-    for (let addr = start; addr < end; ) {
-      const pmdEnd = addr - (addr % pmdSize) + pmdSize;
-      const next = pmdEnd < end ? pmdEnd : end;
+    for (let off = s; off < e; ) {
+      const pmdEnd = off - ((off + pmdRem) % pmdSize) + pmdSize;
+      const next = pmdEnd < e ? pmdEnd : e;
+      const addr = origin + BigInt(off);
       const pmd = k.pgt.slot(g.pmdLevel, addr);
       if (!pmd || !k.pgt.entry(pmd.tablePfn, pmd.idx, g.pmdLevel)) {
-        addr = next; // a hole: pte_hole, nothing to do
+        off = next; // a hole: pte_hole, nothing to do
         continue;
       }
-      ret = this.vmemmapPmdEntry(pmd, k.pgt.e.huge ? k.pgt.e.pfn : null, addr, walk);
+      // The PTE index of addr: the origin's plus the pages from the origin's page on.
+      const pteIdx = (originPte + Math.floor((off + pageRem) / ps)) % perTable;
+      ret = this.vmemmapPmdEntry(pmd, k.pgt.e.huge ? k.pgt.e.pfn : null, addr, pteIdx, walk);
       if (ret) break;
       if (walk.remapPte) {
         const table = this.pmdTable(pmd);
         // The PTEs of one table are consecutive: the first index, then one more per page (one
         // cursor for them all: the callbacks use it, and keep nothing of it, per call).
-        const pte = new PteCursor(table, k.pgt.index(g.pteLevel, addr), addr, this.pageSize);
-        const nr = Number((next - addr) / pageSize);
-        this.vmemmapPteRange(pte, nr, walk);
+        const pte = new PteCursor(table, pteIdx, addr, ps);
+        this.vmemmapPteRange(pte, (next - off) / ps, walk);
       }
-      addr = next;
+      off = next;
     }
     if (ret) return ret;
     if (
@@ -567,6 +608,10 @@ export class HvoCore implements HugetlbVmemmap {
     const table = pte.tablePfn;
     const ps = this.pageSize;
     const list = walk.vmemmapPages;
+    // Legacy: reuse_addr less the address of the first PTE, as a number where that is exact.
+    const idx0 = pte.idx;
+    const reuseRel = mode === 2 ? Number(walk.reuseAddr - pte.vaddr()) : 0;
+    const relExact = Number.isSafeInteger(reuseRel);
     for (let r = 0; r < runs; r++) {
       const f = b.first[r];
       const end = f + b.len[r];
@@ -605,8 +650,13 @@ export class HvoCore implements HugetlbVmemmap {
           h = this.design.headPteIndex?.(this, walk, pte, end - i) ?? -1;
           to = walk.vmemmapTail;
         } else {
-          const d = walk.reuseAddr - pte.vaddr();
-          h = d >= 0n && d < BigInt((end - i) * ps) ? Number(d) / ps : -1;
+          if (relExact) {
+            const d = reuseRel - (i - idx0) * ps;
+            h = d >= 0 && d < (end - i) * ps ? d / ps : -1;
+          } else {
+            const d = walk.reuseAddr - pte.vaddr();
+            h = d >= 0n && d < BigInt((end - i) * ps) ? Number(d) / ps : -1;
+          }
           to = walk.reusePage;
         }
         const m = h < 0 ? end - i : h;
@@ -1302,9 +1352,8 @@ export class HvoCore implements HugetlbVmemmap {
     const frames = this.k.frames;
     if (this.resetInPlace && sps % 4 === 0) {
       // In the frame's own bytes, as 32-bit words (a move of bytes: any byte order), without a
-      // copy of the 4 struct pages first: copyWithin() moves as if through a buffer.
-      frames.writableView(frame);
-      frames.lastWords.copyWithin(0, sps, 2 * sps);
+      // copy of the 4 struct pages first; stores held back on the tails stay held back.
+      frames.moveWithin(frame, 0, 4 * sps, 8 * sps);
       return;
     }
     const from = frames.view(frame).slice(4 * sps, 8 * sps);

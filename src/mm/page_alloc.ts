@@ -1346,6 +1346,7 @@ export class PageAllocator {
     if (idx >= 0) {
       // Whole lazy blocks, ascending: takeLazy() of each, as below (nothing to give back).
       const zone = this.zoneOf(start)!;
+      if (this.takeLazyRun(zone, idx, start, end)) return;
       for (let b = start; b < end; b += size) {
         // A block inside the range split it: the rest is the next range.
         if (zone.lazy[idx][1] <= b) idx++;
@@ -1368,6 +1369,34 @@ export class PageAllocator {
       this.giveBack(end, bEnd);
       p = bEnd;
     }
+  }
+
+  /** Whether takeFreeRange() may use takeLazyRun() (false: takeLazy() of each block). */
+  lazyTakeRun = true;
+
+  /**
+   * takeLazy() of the blocks of [start, end) (aligned, inside the lazy range idx), ascending, in
+   * one pass: the range cut once, the free count once, the heads' marks cleared together
+   * (clearFreeHeads()). False, with nothing changed, where the per-block calls do more: listeners
+   * told per block, or an explicit block before the first on the list, whose next link each
+   * unlinking would store (a block in the middle of the lazy blocks has lazy neighbours or the
+   * list head: generated, nothing stored).
+   */
+  private takeLazyRun(zone: Zone, idx: number, start: number, end: number): boolean {
+    if (!this.lazyTakeRun || this.listeners.length > 0) return false;
+    const r = zone.lazy[idx];
+    const s = r[0];
+    const e = r[1];
+    if (this.lru !== null && start === s && idx === 0 && zone.freeArea[this.maxOrder].tail !== -1)
+      return false;
+    if (start === s) {
+      if (end === e) zone.lazy.splice(idx, 1);
+      else r[0] = end;
+    } else if (end === e) r[1] = start;
+    else zone.lazy.splice(idx, 1, [s, start], [end, e]);
+    zone.nrFree -= end - start;
+    this.clearFreeHeads(start, end, this.maxBlockPages);
+    return true;
   }
 
   private giveBack(from: number, to: number): void {

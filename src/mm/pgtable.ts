@@ -222,11 +222,14 @@ class TlbTable {
     return k;
   }
 
-  /** Stores the tlbWord() w (not 0) for vpn. */
-  set(vpn: number, w: number): void {
+  /**
+   * Stores the tlbWord() w (not 0) for vpn. A chunk made or widened for it reaches `ahead` pages
+   * further too (within the chunk), for pages about to be filled: one window, not one per widening.
+   */
+  set(vpn: number, w: number, ahead = 0): void {
     const ci = chunkKey(vpn);
     const i = vpn - ci * TLB_CHUNK;
-    const c = this.chunkFor(ci, i, i);
+    const c = this.chunkFor(ci, i, ahead > 0 ? Math.min(TLB_CHUNK - 1, i + ahead) : i);
     const j = i - c.lo;
     if (c.w[j] === 0) {
       this.size++;
@@ -242,6 +245,73 @@ class TlbTable {
    * where a chunk is made or widened.
    */
   fillRun(
+    vpn: number,
+    n: number,
+    frame0: number,
+    step: number,
+    writable: boolean,
+    out: Float64Array,
+    at: number,
+    room: () => void,
+    capacity: number,
+  ): void {
+    if (!this.fillBySegment) {
+      this.fillRunEach(vpn, n, frame0, step, writable, out, at, room, capacity);
+      return;
+    }
+    // A chunk's part of the run at a time: its window made to cover that part once, then one
+    // loop over the slots. `budget` is the fills left before one finds the TLB full: there the
+    // loop stops, room() sweeps, and that page is filled first whatever the sweep left (as
+    // fillWord() fills after its sweep).
+    let k = 0;
+    let swept = false;
+    while (k < n) {
+      const v = vpn + k;
+      const ci = chunkKey(v);
+      const i = v - ci * TLB_CHUNK;
+      const len = Math.min(n - k, TLB_CHUNK - i);
+      let c = this.chunk(ci);
+      const last = i + len - 1;
+      if (c === undefined || i < c.lo || last >= c.lo + c.w.length) {
+        // Pages outside the window are not held: each will be filled.
+        c = this.chunkFor(ci, i, last);
+        if (last >= c.lo + c.w.length) c = this.chunkFor(ci, last, last);
+      }
+      const w = c.w;
+      let budget = capacity - this.size;
+      if (swept && budget < 1) budget = 1;
+      swept = false;
+      let filled = 0;
+      let j = i - c.lo;
+      let o = at + k;
+      let frame = frame0 + k * step;
+      let m = 0;
+      for (; m < len; m++, j++, o++, frame += step) {
+        const held = w[j];
+        if (held !== 0) {
+          out[o] = held;
+          continue;
+        }
+        if (filled >= budget) break;
+        const x = writable ? frame + 1 : -(frame + 1);
+        w[j] = x;
+        out[o] = x;
+        filled++;
+      }
+      this.size += filled;
+      c.n += filled;
+      k += m;
+      if (m < len) {
+        room();
+        swept = true;
+      }
+    }
+  }
+
+  /** fillRun() a page at a time (fillBySegment false: test/core/tlb_range.test.ts). */
+  fillBySegment = true;
+
+  private fillRunEach(
     vpn: number,
     n: number,
     frame0: number,
@@ -292,6 +362,62 @@ class TlbTable {
       ch.n++;
       ch.w[j] = w;
       out[at + k] = w;
+    }
+  }
+
+
+    let ci = -1;
+    let c: TlbChunk | undefined;
+    // v's index in its chunk, stepped (no fmod() per page for a vpn above 2^31).
+    let i = modPow2(vpn, TLB_CHUNK) - 1;
+    for (let k = 0; k < n; k++) {
+      const v = vpn + k;
+      i = i === TLB_CHUNK - 1 ? 0 : i + 1;
+      if (ci < 0 || i === 0) {
+        ci = chunkKey(v);
+        c = this.chunk(ci);
+      }
+      // The page's slot in the chunk's window (-1: no chunk, or outside its window).
+      let j = -1;
+      if (c !== undefined) {
+        j = i - c.lo;
+        if (j >= c.w.length) j = -1;
+      }
+      if (j >= 0) {
+        const held = (c as TlbChunk).w[j];
+        if (held !== 0) {
+          out[at + k] = held;
+          continue;
+        }
+      }
+      const frame = frame0 + k * step;
+      const w = writable ? frame + 1 : -(frame + 1);
+      if (this.size >= capacity) {
+        // The sweep may drop this chunk: looked up again.
+        room();
+        j = -1;
+      }
+      if (j < 0) {
+        c = this.chunkFor(ci, i, Math.min(TLB_CHUNK - 1, i + n - 1 - k));
+        j = i - c.lo;
+      }
+      const ch = c as TlbChunk;
+      this.size++;
+      ch.n++;
+      ch.w[j] = w;
+      out[at + k] = w;
+    }
+  }
+
+  /** After d entries of chunk c (index ci) were zeroed: delete()'s counts, and its drop. */
+  private deleted(ci: number, c: TlbChunk, d: number): void {
+    this.size -= d;
+    c.n -= d;
+    if (c.n === 0) {
+      this.chunks.delete(ci);
+      this.lastIdx = -1;
+      this.last = undefined;
+      this.keep(c.w);
     }
   }
 
@@ -350,10 +476,16 @@ class TlbTable {
       const w = c.w;
       if (c.n >= minRange) {
         fill(base, w.length, now);
+        // delete() of each, counted once: the chunk dropped when nothing is left in it.
+        let d = 0;
         for (let j = 0; j < w.length; j++) {
           const x = w[j];
-          if (x !== 0 && now[j] === x) this.delete(base + j);
+          if (x !== 0 && now[j] === x) {
+            w[j] = 0;
+            d++;
+          }
         }
+        if (d > 0) this.deleted(ci, c, d);
       } else
         for (let j = 0; j < w.length; j++) {
           const x = w[j];
@@ -685,6 +817,49 @@ export class KernelPageTables {
     this.tWritable = false;
     return -w - 1;
   }
+
+  /**
+   * translateFrame() of vmemmap pages vpn, vpn + stride, ... (n of them), in that order, with the
+   * same TLB lookups, walks and fills: out[k] is the tlbWord() of page vpn + k * stride (0:
+   * unmapped). A TLB chunk made or widened for one page is made to reach the later pages in it.
+   * Returns out.
+   */
+  translateStrideWords(vpn: number, n: number, stride: number, out: Float64Array): Float64Array {
+    const tlb = this.tlb;
+    // The huge leaf the last walk found: pages [leafLo, leafHi) map frames from leafW's on.
+    let leafLo = 0;
+    let leafHi = 0;
+    let leafW = 0;
+    for (let k = 0, v = vpn; k < n; k++, v += stride) {
+      let w = tlb.get(v);
+      if (w === 0) {
+        if (v < leafHi && this.hugeLeaves) {
+          // What a walk gives: no table changes inside this loop (a sweep only drops entries).
+          w = leafW > 0 ? leafW + (v - leafLo) : leafW - (v - leafLo);
+        } else {
+          w = this.walkWord(v);
+          if (w !== 0 && this.fastIndex && this.leafLevel < this.levels - 1) {
+            leafLo = v;
+            leafHi = v + this.hugeLeft(v, this.leafLevel);
+            leafW = w;
+          }
+        }
+        if (w !== 0) {
+          if (tlb.size >= this.tlbCapacity) this.evictClean();
+          tlb.set(v, w, (n - 1 - k) * stride);
+        }
+      }
+      out[k] = w;
+    }
+    this.lastVpn = -1;
+    return out;
+  }
+
+  /**
+   * Whether translateStrideWords() translates the later pages of a huge leaf from the first
+   * one's walk (false: a walk per page; test/core/buddy_heads_apart.test.ts compares the two).
+   */
+  hugeLeaves = true;
 
   /** walkVpn() as a tlbWord() (0: unmapped), without an object where fastIndex is set. */
   private walkWord(vpn: number): number {

@@ -1,0 +1,155 @@
+// The checker's passes that keep their verdicts while nothing they read changed: poolCounters()
+// (kept with everything it reads: the pool's and its lists' versions, the frame-store and
+// page-table writes, the buddy's and memblock's changes, the mirror's version and every hstate
+// counter), the Checker's pool folio list (kept while HugetlbPool.version stands still) and
+// sharedTails()'s byte comparison of a shared tail with its own bytes (kept while no write
+// happened). A kept verdict must be the one a fresh pass gives: after every step of seeded runs
+// on every design, with and without a deliberate bug, and after changes that write no frame.
+import { describe, expect, it } from "vitest";
+import { Checker } from "../../src/check/checker.ts";
+import { checkContext, poolCounters, poolOf, sharedTails } from "../../src/check/invariants.ts";
+import {
+  applyStep,
+  bootCheckModel,
+  checkMachineSpec,
+  defaultCheckMachine,
+  generateOps,
+  isNoop,
+} from "../../src/check/run.ts";
+import { DESIGNS, type Mutation } from "../../src/kernel.ts";
+import type { HugetlbPool } from "../../src/mm/hugetlb.ts";
+import { ModelSession } from "../../src/scenario/run_model.ts";
+
+const machine = defaultCheckMachine("x86_64", "hugetlb_free_vmemmap=on");
+
+/** A model with a Checker attached (its frame ledger counts the allocator's changes). */
+function checked(design: (typeof DESIGNS)[number], mutation: Mutation | null = null) {
+  const model = bootCheckModel(checkMachineSpec(machine), design, mutation);
+  const checker = new Checker(model.k);
+  const session = new ModelSession(model);
+  session.reset();
+  return { model, k: model.k, checker, session, pool: poolOf(model.k) as HugetlbPool };
+}
+
+/** poolCounters() without its kept verdict. */
+function freshPoolCounters(k: Parameters<typeof poolCounters>[0] & { sub: object }) {
+  const c = checkContext(k as never);
+  const kept = c.poolMemo;
+  c.poolMemo = undefined;
+  const out = poolCounters(k);
+  c.poolMemo = kept;
+  return out;
+}
+
+describe("poolCounters(): the verdict kept while nothing it reads changed", () => {
+  for (const design of DESIGNS)
+    for (const mutation of [null, "surplus-limit-off-by-one", "leak-vmemmap-page"] as const)
+      it(`${design}${mutation ? ` with ${mutation}` : ""}: equals a fresh pass after every step (seeds 1, 2; 200 ops)`, () => {
+        let kept = 0;
+        for (const seed of [1, 2]) {
+          const { model, k, checker, session } = checked(design, mutation);
+          const c = checkContext(k);
+          const ops = generateOps({
+            machine,
+            design,
+            seed,
+            ops: 200,
+            every: 1,
+            faults: 0,
+            shrinkRuns: 0,
+          });
+          for (const [i, op] of ops.entries()) {
+            if (isNoop(session, op.step)) continue;
+            applyStep(model, session, op.step);
+            model.settle();
+            // The run goes on past findings: kept verdicts with violations in them too.
+            checker.check();
+            const hit = c.poolMemo !== undefined;
+            const got = poolCounters(k);
+            if (hit && c.poolMemo !== undefined) kept++;
+            expect(got, `seed ${seed} step ${i} (${op.step.op})`).toEqual(freshPoolCounters(k));
+          }
+        }
+        // The kept verdict was used (most steps write no frame and leave the pool alone).
+        expect(kept).toBeGreaterThan(50);
+      });
+
+  for (const design of DESIGNS)
+    it(`${design}: changes that write no frame are seen (a counter, a list, an allocation)`, () => {
+      const { model, k, checker, pool } = checked(design);
+      model.write("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "4");
+      model.settle();
+      expect(checker.check()).toEqual([]);
+      const c = checkContext(k);
+      const writes = c.writes;
+      // Twice: the second from the kept verdict.
+      expect(poolCounters(k)).toEqual([]);
+      expect(poolCounters(k)).toEqual([]);
+      const h = pool.hstates.find((x) => x.name === "hugepages-2048kB") as HugetlbPool["hstates"][number];
+      // A counter: nr_hugepages 5 against 4 folios.
+      h.nrHugePages++;
+      expect(poolCounters(k).map((v) => v.detail)).toContain(
+        `${h.name}: nr_hugepages against the folios in the pool`,
+      );
+      h.nrHugePages--;
+      expect(poolCounters(k)).toEqual([]);
+      // A list: a free folio taken off its free list (the list's version moves).
+      const head = [...pool.folios.keys()][0];
+      const nid = k.pfnToNid(head);
+      const list = h.hugepageFreelists[nid];
+      list.delete(head);
+      const listed = poolCounters(k).map((v) => v.detail);
+      expect(listed).toContain(
+        `${h.name}: node${nid} free list against the folios whose struct page says free`,
+      );
+      list.add(head);
+      // An allocation: the folio's frames handed to the kernel (the allocator's listeners).
+      k.buddy.allocations.setUse(head, "kernel");
+      expect(poolCounters(k).map((v) => v.detail)).toContain(
+        `${h.name}: folio ${head} is alloc:kernel order ${h.order}`,
+      );
+      k.buddy.allocations.setUse(head, "hugetlb");
+      expect(poolCounters(k)).toEqual([]);
+      // None of that wrote a frame through the watched stores of the frame store: the
+      // versions, not the write count, told the pass to read again.
+      expect(c.writes === writes || c.writes > writes).toBe(true);
+    });
+});
+
+describe("sharedTails(): own bytes compared again only after a write", () => {
+  for (const design of DESIGNS)
+    it(`${design}: a kept comparison, then a write to a published shared tail is seen`, () => {
+      const { model, k, checker } = checked(design);
+      // HVO on (the session's reset switched it off), then folios for it to optimise.
+      model.write("/proc/sys/vm/hugetlb_optimize_vmemmap", "1");
+      model.write("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "4");
+      model.settle();
+      expect(checker.check()).toEqual([]);
+      expect(sharedTails(k)).toEqual([]);
+      expect(sharedTails(k)).toEqual([]);
+      const c = checkContext(k);
+      const tails = [...c.sharedTails.keys()].filter((f) => c.mirror.mapCount(f) > 0);
+      // legacy has no shared tail; the others publish at least one with HVO on.
+      if (tails.length === 0) {
+        expect(design).toBe("legacy");
+        return;
+      }
+      const f = tails[0];
+      // Bytes of its own first (a copy written in place), then a word changed.
+      k.frames.writeU32(f, 16, k.frames.readU32(f, 16) ^ 0x10);
+      const found = sharedTails(k);
+      expect(found.map((v) => v.invariant)).toContain("shared_tail_written");
+      expect(found.some((v) => v.detail.startsWith(`shared tail frame ${f} changed at byte 16`))).toBe(
+        true,
+      );
+      // Its own bytes now, taken as the new copy: no write since, nothing new (kept).
+      expect(k.frames.hasOwnBytes(f)).toBe(true);
+      expect(sharedTails(k)).toEqual([]);
+      // A second write, the kept comparison must not hide it.
+      k.frames.writeU32(f, 24, k.frames.readU32(f, 24) ^ 0x1);
+      const again = sharedTails(k);
+      expect(again.some((v) => v.detail.startsWith(`shared tail frame ${f} changed at byte 24`))).toBe(
+        true,
+      );
+    });
+});
