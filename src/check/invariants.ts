@@ -288,6 +288,7 @@ export const FRAME_STORE_WRITES = [
   "zeroFrame",
   "copyFrame",
   "copyFrameRun",
+  "moveWithin",
 ] as const;
 
 /** The page tables' entry writes (set_pte/set_pmd and runs of them). */

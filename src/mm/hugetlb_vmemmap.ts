@@ -311,8 +311,14 @@ export class HvoCore implements HugetlbVmemmap {
 
   /** page_to_nid() of the struct page at a vmemmap address, read through the vmemmap. */
   pageToNidAt(vaddr: bigint): number {
-    const pfn = this.k.memmap.pfnOfVaddr(vaddr);
-    return pageToNid(this.k.memmap.readU64(pfn, PAGE_OFF.flags), this.k.flagsLayout);
+    const m = this.k.memmap;
+    const shift = this.k.flagsLayout.nodesShift;
+    const off = Number(vaddr - m.vmemmapBase);
+    if (!Number.isSafeInteger(off) || shift > 32)
+      return pageToNid(m.readU64(m.pfnOfVaddr(vaddr), PAGE_OFF.flags), this.k.flagsLayout);
+    // The node is the top NODES_SHIFT bits of the flags word: its high half's, as numbers.
+    m.readU64Lo(Math.trunc(off / this.structPageSize), PAGE_OFF.flags);
+    return shift === 0 ? 0 : m.hi >>> (32 - shift);
   }
 
   /** alloc_pages_node() on a node read from a struct page: a node that does not exist oopses. */
@@ -682,7 +688,8 @@ export class HvoCore implements HugetlbVmemmap {
       vmemmapStart: 0n,
       vmemmapHead: null,
       vmemmapTail: null,
-      vmemmapPages: new PageList(),
+      // A list of its own only for a walk given none.
+      vmemmapPages: fields.vmemmapPages ?? new PageList(),
       flags: 0,
       nid: 0,
       ...fields,
@@ -1194,15 +1201,24 @@ export class HvoCore implements HugetlbVmemmap {
     const ps = this.pageSize;
     const sps = this.structPageSize;
     const last = Math.floor((end * sps) / ps);
-    for (let vpn = Math.ceil((lo * sps) / ps); vpn < last; vpn++) {
-      const t = this.k.pgt.walkPage(vpn);
+    const first = Math.ceil((lo * sps) / ps);
+    if (last <= first) return;
+    // The pages' walks first, one per leaf (no TLB; settling changes no page table).
+    if (this.settleWords.length < last - first) this.settleWords = new Float64Array(last - first);
+    const w = this.k.pgt.walkRange(first, last - first, this.settleWords);
+    for (let vpn = first; vpn < last; vpn++) {
+      const x = w[vpn - first];
+      if (x === 0) continue;
+      const frame = x > 0 ? x - 1 : -x - 1;
       // Only a page with bytes of its own can be settled (clearReservedRunDown() gave most of
       // them the pattern already).
-      if (t === null || !this.k.frames.hasOwnBytes(t.frame)) continue;
+      if (!this.k.frames.hasOwnBytes(frame)) continue;
       const voff = vpn * ps;
-      this.k.frames.settleAsFree(t.frame, voff, this.freeHeadIn(voff / sps, ps / sps));
+      this.k.frames.settleAsFree(frame, voff, this.freeHeadIn(voff / sps, ps / sps));
     }
   }
+  /** settleFreedMemmap()'s walks, reused. */
+  private settleWords = new Float64Array(0);
 
   /**
    * settleFreedMemmap() compares a freed vmemmap page lying in one zone and one free block with
@@ -1244,7 +1260,7 @@ export class HvoCore implements HugetlbVmemmap {
    */
   allocVmemmapPageList(start: bigint, end: bigint, list: PageList): number {
     const { k } = this;
-    const nrPages = Number((end - start) / BigInt(this.pageSize));
+    const nrPages = Math.trunc(Number(end - start) / this.pageSize);
     const nid = this.pageToNidAt(start);
     this.checkNode(nid, start, "alloc_vmemmap_page_list");
     if (this.bulk) {

@@ -208,10 +208,13 @@ export class AllocationMap extends Map<number, Allocation> {
   }
 
   override get(pfn: number): Allocation | undefined {
-    const a = super.get(pfn);
-    if (a !== undefined || this.runs.length === 0) return a;
-    const i = this.runIndex(pfn);
-    return i < 0 ? undefined : this.runs[i].a;
+    // The runs first: a few, searched in place, while the Map's probe of a key it does not
+    // hold costs as much as a hit (the runs' pfns are none of its keys).
+    if (this.runs.length !== 0) {
+      const i = this.runIndex(pfn);
+      if (i >= 0) return this.runs[i].a;
+    }
+    return super.get(pfn);
   }
 
   override has(pfn: number): boolean {

@@ -13,7 +13,6 @@
 import { Oops } from "../include/errno.ts";
 import type { ArchSpec, DecodedPte, PteCodec } from "../machine/spec.ts";
 import type { FrameStore } from "./frames.ts";
-import { modPow2 } from "../include/pow2.ts";
 
 export interface LeafEntry {
   level: number;
@@ -241,8 +240,8 @@ class TlbTable {
   /**
    * get() of pages vpn + k for k in [0, n), each filled where not held with the tlbWord() of
    * frame0 + k * step (writable or not) as fillWord() fills it: room() first (a sweep where
-   * the TLB is full), then set(). The words go to out[at + k]. One loop, no call per page but
-   * where a chunk is made or widened.
+   * the TLB is full), then set(). The words go to out[at + k]. One loop per chunk, no call per
+   * page but where a chunk is made or widened or the TLB is full.
    */
   fillRun(
     vpn: number,
@@ -255,10 +254,6 @@ class TlbTable {
     room: () => void,
     capacity: number,
   ): void {
-    if (!this.fillBySegment) {
-      this.fillRunEach(vpn, n, frame0, step, writable, out, at, room, capacity);
-      return;
-    }
     // A chunk's part of the run at a time: its window made to cover that part once, then one
     // loop over the slots. `budget` is the fills left before one finds the TLB full: there the
     // loop stops, room() sweeps, and that page is filled first whatever the sweep left (as
@@ -305,107 +300,6 @@ class TlbTable {
         room();
         swept = true;
       }
-    }
-  }
-
-  /** fillRun() a page at a time (fillBySegment false: test/core/tlb_range.test.ts). */
-  fillBySegment = true;
-
-  private fillRunEach(
-    vpn: number,
-    n: number,
-    frame0: number,
-    step: number,
-    writable: boolean,
-    out: Float64Array,
-    at: number,
-    room: () => void,
-    capacity: number,
-  ): void {
-    let ci = -1;
-    let c: TlbChunk | undefined;
-    // v's index in its chunk, stepped (no fmod() per page for a vpn above 2^31).
-    let i = modPow2(vpn, TLB_CHUNK) - 1;
-    for (let k = 0; k < n; k++) {
-      const v = vpn + k;
-      i = i === TLB_CHUNK - 1 ? 0 : i + 1;
-      if (ci < 0 || i === 0) {
-        ci = chunkKey(v);
-        c = this.chunk(ci);
-      }
-      // The page's slot in the chunk's window (-1: no chunk, or outside its window).
-      let j = -1;
-      if (c !== undefined) {
-        j = i - c.lo;
-        if (j >= c.w.length) j = -1;
-      }
-      if (j >= 0) {
-        const held = (c as TlbChunk).w[j];
-        if (held !== 0) {
-          out[at + k] = held;
-          continue;
-        }
-      }
-      const frame = frame0 + k * step;
-      const w = writable ? frame + 1 : -(frame + 1);
-      if (this.size >= capacity) {
-        // The sweep may drop this chunk: looked up again.
-        room();
-        j = -1;
-      }
-      if (j < 0) {
-        c = this.chunkFor(ci, i, Math.min(TLB_CHUNK - 1, i + n - 1 - k));
-        j = i - c.lo;
-      }
-      const ch = c as TlbChunk;
-      this.size++;
-      ch.n++;
-      ch.w[j] = w;
-      out[at + k] = w;
-    }
-  }
-
-
-    let ci = -1;
-    let c: TlbChunk | undefined;
-    // v's index in its chunk, stepped (no fmod() per page for a vpn above 2^31).
-    let i = modPow2(vpn, TLB_CHUNK) - 1;
-    for (let k = 0; k < n; k++) {
-      const v = vpn + k;
-      i = i === TLB_CHUNK - 1 ? 0 : i + 1;
-      if (ci < 0 || i === 0) {
-        ci = chunkKey(v);
-        c = this.chunk(ci);
-      }
-      // The page's slot in the chunk's window (-1: no chunk, or outside its window).
-      let j = -1;
-      if (c !== undefined) {
-        j = i - c.lo;
-        if (j >= c.w.length) j = -1;
-      }
-      if (j >= 0) {
-        const held = (c as TlbChunk).w[j];
-        if (held !== 0) {
-          out[at + k] = held;
-          continue;
-        }
-      }
-      const frame = frame0 + k * step;
-      const w = writable ? frame + 1 : -(frame + 1);
-      if (this.size >= capacity) {
-        // The sweep may drop this chunk: looked up again.
-        room();
-        j = -1;
-      }
-      if (j < 0) {
-        c = this.chunkFor(ci, i, Math.min(TLB_CHUNK - 1, i + n - 1 - k));
-        j = i - c.lo;
-      }
-      const ch = c as TlbChunk;
-      this.size++;
-      ch.n++;
-      ch.w[j] = w;
-      out[at + k] = w;
     }
   }
 
@@ -781,6 +675,16 @@ export class KernelPageTables {
     return { frame: leaf.pfn + within, writable: leaf.writable };
   }
 
+  /**
+   * walkPage() of vmemmap pages [vpn, vpn + n), no TLB: out[i] is the tlbWord() of page vpn + i
+   * (0: unmapped; frame + 1 writable; -(frame + 1) read-only), one walk per leaf. Returns out.
+   */
+  walkRange(vpn: number, n: number, out: Float64Array): Float64Array {
+    if (this.fastIndex) this.walkRangeWords(vpn, n, out);
+    else for (let i = 0; i < n; i++) out[i] = this.walkWord(vpn + i);
+    return out;
+  }
+
   /** walk() of vmemmap page vpn (no TLB), without a bigint per level where the base allows. */
   walkPage(vpn: number): Translation | null {
     return this.walkVpn(vpn);
@@ -1016,10 +920,11 @@ export class KernelPageTables {
         i += m;
       } else {
         // The rest of this PTE table: each entry decoded, no walk from the top.
+        // The leaf's table and index first: a sweep in fillWord() walks other pages (leafOf()).
         const table = this.leafTable;
+        const idx0 = this.leafIdx + 1;
         out[i] = this.fillWord(v, tlbWord(this.leafFrame, writable));
         i++;
-        const idx0 = this.leafIdx + 1;
         const m = Math.min(this.entriesPerTable - idx0, n - i);
         const b = this.rangeRuns;
         const runs = this.rangeByRuns && m > 1 ? this.pteRuns(table, idx0, m, b) : -1;

@@ -66,6 +66,10 @@ const FRAME_STORE_KEEPS_BYTES = [
   "pendingAt",
   "makePending",
   "storeWords",
+  // held-back stores' bookkeeping when an id's bytes move (reached through the writes above)
+  "carryPending",
+  "growPending",
+  "heldWordsWithin",
 ];
 
 /** KernelPageTables methods that write no entry (walks, the TLB, lookups). */
@@ -98,6 +102,7 @@ const PAGE_TABLES_KEEP_ENTRIES = [
   "tlbSize",
   "tlbEntry",
   "staleTlbEntries",
+  "translateStrideWords",
   // links a new table into its parent through set(), which is watched
   "installTable",
 ];

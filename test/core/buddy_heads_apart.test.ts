@@ -127,6 +127,58 @@ describe("translateStrideWords() is translate() of each page in turn", () => {
       });
 });
 
+describe("a TLB full of stale entries fills one page per sweep, a run as page by page", () => {
+  it("mainline: translateRange() and translateStrideWords() against translate() of each", () => {
+    const md = bootModel(machinePreset("x86_64", { memoryBytes: 4 * GiB, nodes: 2 }), "mainline");
+    md.write(HVO, "1");
+    md.write(H2M, "4");
+    md.settle();
+    const k = md.k;
+    const head = Math.min(...md.pool.folios.keys());
+    // The folio's vmemmap pages, mapped by PTEs of its split PMD (512 pages a table).
+    const first = Math.floor(head / 64);
+    const make = () => new KernelPageTables(k.spec.arch, k.frames, k.pgt.rootPfn, k.vmemmapBase, 8);
+    const a = make();
+    const b = make();
+    const words = (t: KernelPageTables, v: number, n: number) =>
+      Array.from({ length: n }, (_, i) => {
+        const x = t.translate(v + i);
+        return x === null ? 0 : x.writable ? x.frame + 1 : -(x.frame + 1);
+      });
+    // Eight pages held by both, then their PTEs point one frame up, no flush: eight stale
+    // entries, as many as the TLB holds; no sweep can make room.
+    expect(words(a, first, 8)).toEqual(words(b, first, 8));
+    const undo: (() => void)[] = [];
+    try {
+      for (let v = first; v < first + 8; v++) {
+        const leaf = k.pgt.lookup(k.vmemmapBase + BigInt(v) * 4096n);
+        expect(leaf?.huge).toBe(false);
+        if (!leaf) continue;
+        const old = k.pgt.get(leaf.tablePfn, leaf.idx);
+        k.pgt.set(leaf.tablePfn, leaf.idx, old + (1n << 12n));
+        undo.push(() => k.pgt.set(leaf.tablePfn, leaf.idx, old));
+      }
+      expect(a.staleTlbEntries().length).toBe(8);
+      // 20 more pages in a run (below the folio: a 2 MiB PMD leaf; then the PTEs after the 8):
+      // each fill finds the TLB full, sweeps, keeps the 8 and fills anyway.
+      for (const v of [first - 600, first + 8]) {
+        expect([...a.translateRangeWords(v, 20, new Float64Array(20))]).toEqual(words(b, v, 20));
+        expect(a.tlbSize).toBe(b.tlbSize);
+        expect(held(a, first - 600, first + 600)).toEqual(held(b, first - 600, first + 600));
+      }
+      const got = [...a.translateStrideWords(first + 40, 20, 3, new Float64Array(20))];
+      expect(got).toEqual(Array.from({ length: 20 }, (_, i) => words(b, first + 40 + 3 * i, 1)[0]));
+      expect(a.tlbSize).toBe(b.tlbSize);
+      // Every fill found the TLB full: its sweep dropped the clean entries and kept the 8 stale
+      // ones, then the page was filled: 8 + 1 held.
+      expect(a.staleTlbEntries().length).toBe(8);
+      expect(a.tlbSize).toBe(8 + 1);
+    } finally {
+      for (const u of undo.reverse()) u();
+    }
+  });
+});
+
 function model(design: Design, bulk: boolean, memoryBytes = 4 * GiB, nodes = 2): Model {
   const md = bootModel(machinePreset("x86_64", { memoryBytes, nodes }), design);
   md.k.buddy.lazyTakeRun = bulk;
