@@ -1596,7 +1596,8 @@ export function sharedTails(model: CheckTarget): Violation[] {
     if (last !== undefined && pat !== null && last === pat) continue;
     const seen = c.sharedTails.get(frame);
     // Own bytes found equal to the copy, and no write since: equal still.
-    const bytesAt = (c.tailBytesAt ??= new Map());
+    if (c.tailBytesAt === undefined) c.tailBytesAt = new Map();
+    const bytesAt = c.tailBytesAt;
     if (seen && pat === null && bytesAt.get(frame) === c.writes) continue;
     const view = k.frames.view(frame);
     if (seen && pat === null && equalBytes(seen, view)) {

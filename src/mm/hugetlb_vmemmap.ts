@@ -494,7 +494,7 @@ export class HvoCore implements HugetlbVmemmap {
     let ret = 0;
     for (let off = s; off < e; ) {
       const pmdEnd = off - ((off + pmdRem) % pmdSize) + pmdSize;
-      const next = pmdEnd < e ? pmdEnd : e;
+      const next = Math.min(pmdEnd, e);
       const addr = origin + BigInt(off);
       const pmd = k.pgt.slot(g.pmdLevel, addr);
       if (!pmd || !k.pgt.entry(pmd.tablePfn, pmd.idx, g.pmdLevel)) {

@@ -85,7 +85,9 @@ describe("poolCounters(): the verdict kept while nothing it reads changed", () =
       // Twice: the second from the kept verdict.
       expect(poolCounters(k)).toEqual([]);
       expect(poolCounters(k)).toEqual([]);
-      const h = pool.hstates.find((x) => x.name === "hugepages-2048kB") as HugetlbPool["hstates"][number];
+      const h = pool.hstates.find(
+        (x) => x.name === "hugepages-2048kB",
+      ) as HugetlbPool["hstates"][number];
       // A counter: nr_hugepages 5 against 4 folios.
       h.nrHugePages++;
       expect(poolCounters(k).map((v) => v.detail)).toContain(
@@ -139,17 +141,17 @@ describe("sharedTails(): own bytes compared again only after a write", () => {
       k.frames.writeU32(f, 16, k.frames.readU32(f, 16) ^ 0x10);
       const found = sharedTails(k);
       expect(found.map((v) => v.invariant)).toContain("shared_tail_written");
-      expect(found.some((v) => v.detail.startsWith(`shared tail frame ${f} changed at byte 16`))).toBe(
-        true,
-      );
+      expect(
+        found.some((v) => v.detail.startsWith(`shared tail frame ${f} changed at byte 16`)),
+      ).toBe(true);
       // Its own bytes now, taken as the new copy: no write since, nothing new (kept).
       expect(k.frames.hasOwnBytes(f)).toBe(true);
       expect(sharedTails(k)).toEqual([]);
       // A second write, the kept comparison must not hide it.
       k.frames.writeU32(f, 24, k.frames.readU32(f, 24) ^ 0x1);
       const again = sharedTails(k);
-      expect(again.some((v) => v.detail.startsWith(`shared tail frame ${f} changed at byte 24`))).toBe(
-        true,
-      );
+      expect(
+        again.some((v) => v.detail.startsWith(`shared tail frame ${f} changed at byte 24`)),
+      ).toBe(true);
     });
 });

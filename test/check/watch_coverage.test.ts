@@ -103,6 +103,7 @@ const PAGE_TABLES_KEEP_ENTRIES = [
   "tlbEntry",
   "staleTlbEntries",
   "translateStrideWords",
+  "walkRange",
   // links a new table into its parent through set(), which is watched
   "installTable",
 ];
