@@ -1426,6 +1426,12 @@ export class FrameStore {
    * PTE table its walk remembers): every remembered PTE table is forgotten.
    */
   pgtEpoch = 0;
+  /**
+   * Bumped with pgtEpoch unless the write is known to be to a table of the PMD level or below
+   * (which cannot change what table of the PMD level a walk reaches): pgtable.ts's memory of a
+   * PMD-level table is forgotten.
+   */
+  pgtEpochHigh = 0;
 
   /** The low 32 bits of the 64-bit word at off, the high 32 left in `hi` (no bigint). */
   readU64Lo(frame: number, off: number): number {

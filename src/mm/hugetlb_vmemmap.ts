@@ -398,7 +398,7 @@ export class HvoCore implements HugetlbVmemmap {
     if (pgtable === null) return -ENOMEM;
     k.pgt.setPteRun(pgtable, 0, k.pgt.entriesPerTable, headPfn, true);
     if (!this.pageReserved(headPfn)) k.buddy.splitPage(headPfn);
-    k.pgt.set(pmd.tablePfn, pmd.idx, k.spec.arch.pte.mkTable(pgtable, g.pmdLevel));
+    k.pgt.set(pmd.tablePfn, pmd.idx, k.spec.arch.pte.mkTable(pgtable, g.pmdLevel), g.pmdLevel);
     if (!(walk.flags & VMEMMAP_SPLIT_NO_TLB_FLUSH))
       k.pgt.flushTlbRange(start, start + BigInt(g.pmdSize));
     this.counters.pmdSplits++;

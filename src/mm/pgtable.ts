@@ -483,13 +483,20 @@ export class KernelPageTables {
     return true;
   }
 
-  /** set_pte/set_pmd: one entry write, counted. */
-  set(tablePfn: number, idx: number, entry: bigint): void {
+  /**
+   * set_pte/set_pmd: one entry write, counted. `level`, where the caller knows it, is the level
+   * of the table written (-1: not known).
+   */
+  set(tablePfn: number, idx: number, entry: bigint, level = -1): void {
     this.frames.writeU64(tablePfn, idx * 8, entry);
     this.pteWrites++;
     // An entry of any table but a remembered last-level table may change some walk's path
     // (another instance's over the same frames included: the epoch lives on the frame store).
-    if (tablePfn !== this.walkTable || this.walkLevel !== this.levels - 1) this.frames.pgtEpoch++;
+    if (tablePfn !== this.walkTable || this.walkLevel !== this.levels - 1) {
+      this.frames.pgtEpoch++;
+      // Above the PMD level (or not known): what PMD-level table a walk reaches may change.
+      if (level < this.levels - 2) this.frames.pgtEpochHigh++;
+    }
   }
 
   private readonly partsHi = new Uint32Array(1);
@@ -610,6 +617,14 @@ export class KernelPageTables {
   private walkKey = -1;
   private walkTable = -1;
   private walkEpoch = -1;
+  /**
+   * A second such memory, of the PMD-level table the last walk through that level read (the
+   * span of one entry above it, its frame, and the frame store's pgtEpochHigh it is valid at):
+   * it outlives writes to tables of the PMD level and below (splitting a vmemmap PMD).
+   */
+  private pmdKey = -1;
+  private pmdTable = -1;
+  private pmdEpoch = -1;
 
   /**
    * The entry slot at `level` for vaddr, walking the tables above it; null when a table above
@@ -799,6 +814,7 @@ export class KernelPageTables {
     let l = 0;
     // Start from the remembered table when vpn lies in the span it maps.
     const cl = this.walkLevel;
+    const pl = this.levels - 2;
     if (
       cl > 0 &&
       this.walkEpoch === this.frames.pgtEpoch &&
@@ -806,9 +822,22 @@ export class KernelPageTables {
     ) {
       table = this.walkTable;
       l = cl;
+    } else if (
+      this.pmdEpoch === this.frames.pgtEpochHigh &&
+      pl > 0 &&
+      Math.floor(off / this.levelSpan[pl - 1]) === this.pmdKey
+    ) {
+      // Else from the PMD-level table remembered for this span (entries at and below it re-read).
+      table = this.pmdTable;
+      l = pl;
     }
     for (; l < this.levels; l++) {
       const span = this.levelSpan[l];
+      if (l === pl && pl > 0) {
+        this.pmdTable = table;
+        this.pmdKey = Math.floor(off / this.levelSpan[pl - 1]);
+        this.pmdEpoch = this.frames.pgtEpochHigh;
+      }
       const idx = (this.baseIndex[l] + Math.floor(off / span)) % this.entriesPerTable;
       if (!this.entry(table, idx, l) || !e.present) {
         this.remember(l, off, table);

@@ -1,0 +1,118 @@
+// The page-table walk also remembers the PMD-level table it passed last (src/mm/pgtable.ts
+// leafOf()): a write to a table at the PMD level or below (a vmemmap PMD split: set() told the
+// level) cannot change which PMD-level table a walk reaches, so that memory outlives it; a write
+// above the PMD level, or one whose level set() is not told, forgets it. Whatever is written in
+// between, told its level or not, and through whichever of two instances over the same frames, a
+// walk must find what a walk from the root finds (walk(), which never uses the memory). Seeded
+// sequences (fast-check, fixed seed) on x86_64 with 5-level paging (the PMD level is 3):
+// walks, and entry writes at every level of the path to a vmemmap page.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { machinePreset } from "../../src/arch/index.ts";
+import { bootModel } from "../../src/model.ts";
+import { KernelPageTables } from "../../src/mm/pgtable.ts";
+
+const GiB = 2 ** 30;
+
+type Op =
+  | { kind: "walk"; who: 0 | 1; v: number }
+  | {
+      kind: "write";
+      who: 0 | 1;
+      v: number;
+      level: number;
+      how: "clear" | "move" | "undo";
+      told: boolean;
+    };
+
+describe("the walk that starts at a remembered PMD-level table finds what a walk from the root finds", () => {
+  for (const la57 of [true, false])
+    it(`${la57 ? "5" : "4"}-level paging: entry writes at every level, told their level or not, two instances`, () => {
+      const model = bootModel(
+        machinePreset("x86_64", { memoryBytes: 4 * GiB, nodes: 2, la57 }),
+        "mainline",
+      );
+      // HVO'd 2 MiB folios: split PMDs, so walks end at PTE tables as well as at PMD leaves.
+      model.write("/proc/sys/vm/hugetlb_optimize_vmemmap", "1");
+      model.write("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "20");
+      model.settle();
+      const k = model.k;
+      const first = Math.floor(Math.min(...model.pool.folios.keys()) / 64);
+      const levels = k.pgt.levels;
+      expect(levels).toBe(la57 ? 5 : 4);
+      // Pages over several PMD-level tables' spans (one PMD table maps 512 * 512 pages).
+      const lo = first - 600;
+      const hi = first + 600;
+      const far = first + 512 * 512 + 5;
+      const vArb = fc.oneof(
+        fc.integer({ min: lo, max: hi }),
+        fc.integer({ min: far, max: far + 50 }),
+      );
+      const opArb: fc.Arbitrary<Op> = fc.oneof(
+        {
+          weight: 3,
+          arbitrary: fc.record({
+            kind: fc.constant("walk" as const),
+            who: fc.constantFrom(0 as const, 1 as const),
+            v: vArb,
+          }),
+        },
+        {
+          weight: 2,
+          arbitrary: fc.record({
+            kind: fc.constant("write" as const),
+            who: fc.constantFrom(0 as const, 1 as const),
+            v: vArb,
+            level: fc.integer({ min: 1, max: levels - 1 }),
+            how: fc.constantFrom("clear" as const, "move" as const, "undo" as const),
+            told: fc.boolean(),
+          }),
+        },
+      );
+      let fromPmd = 0;
+      fc.assert(
+        fc.property(fc.array(opArb, { minLength: 1, maxLength: 40 }), (ops) => {
+          const pts = [0, 1].map(
+            () => new KernelPageTables(k.spec.arch, k.frames, k.pgt.rootPfn, k.vmemmapBase),
+          );
+          const undo: Array<() => void> = [];
+          const check = (pt: KernelPageTables, v: number) => {
+            const vaddr = k.vmemmapBase + BigInt(v) * 4096n;
+            expect(pt.walkPage(v), `page ${v}`).toEqual(pt.walk(vaddr));
+          };
+          try {
+            for (const op of ops) {
+              const pt = pts[op.who];
+              const vaddr = k.vmemmapBase + BigInt(op.v) * 4096n;
+              if (op.kind === "walk") {
+                check(pt, op.v);
+                continue;
+              }
+              if (op.how === "undo") {
+                undo.pop()?.();
+                continue;
+              }
+              const s = pt.slot(op.level, vaddr);
+              if (!s) continue;
+              const old = pt.get(s.tablePfn, s.idx);
+              if (old === 0n) continue;
+              const lv = op.told ? op.level : -1;
+              if (op.told && op.level >= levels - 2) fromPmd++;
+              // x86_64: bit 0 present; bits 12.. the pfn (moved by one frame: another table or page).
+              pt.set(s.tablePfn, s.idx, op.how === "clear" ? old & ~1n : old + 4096n, lv);
+              undo.push(() => pt.set(s.tablePfn, s.idx, old, lv));
+            }
+            for (const pt of pts) {
+              for (let v = lo; v <= hi; v += 7) check(pt, v);
+              for (let v = far; v <= far + 50; v += 3) check(pt, v);
+            }
+          } finally {
+            while (undo.length > 0) undo.pop()?.();
+          }
+        }),
+        { seed: 2207, numRuns: 60, verbose: 1 },
+      );
+      // Writes told they were at the PMD level or below ran (those keep the memory).
+      expect(fromPmd).toBeGreaterThan(0);
+    });
+});
