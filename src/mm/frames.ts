@@ -1427,9 +1427,9 @@ export class FrameStore {
    */
   pgtEpoch = 0;
   /**
-   * Bumped with pgtEpoch unless the write is known to be to a table of the PMD level or below
-   * (which cannot change what table of the PMD level a walk reaches): pgtable.ts's memory of a
-   * PMD-level table is forgotten.
+   * Bumped by pgtable.ts set() unless the write is known to be to a table of the PMD level or
+   * below (which cannot change what PMD-level table a walk reaches): pgtable.ts's memory of a
+   * PMD-level table is forgotten. setPte() and setPteRun() (last-level entries) leave it.
    */
   pgtEpochHigh = 0;
 

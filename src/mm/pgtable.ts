@@ -492,11 +492,11 @@ export class KernelPageTables {
     this.pteWrites++;
     // An entry of any table but a remembered last-level table may change some walk's path
     // (another instance's over the same frames included: the epoch lives on the frame store).
-    if (tablePfn !== this.walkTable || this.walkLevel !== this.levels - 1) {
-      this.frames.pgtEpoch++;
-      // Above the PMD level (or not known): what PMD-level table a walk reaches may change.
-      if (level < this.levels - 2) this.frames.pgtEpochHigh++;
-    }
+    if (tablePfn !== this.walkTable || this.walkLevel !== this.levels - 1) this.frames.pgtEpoch++;
+    // Above the PMD level, or not known (even a remembered "last-level" table: a frame reached
+    // through a wrong pointer may be an upper table too): the PMD-level table a walk reaches
+    // may change.
+    if (level < this.levels - 2) this.frames.pgtEpochHigh++;
   }
 
   private readonly partsHi = new Uint32Array(1);
