@@ -794,6 +794,17 @@ export class HugetlbPool {
     return null;
   }
 
+  /**
+   * A shrink reads each head's optimised flag once: removeHugetlbFolio() reads it and stores
+   * the page type through one view of the head, and set_max_huge_pages() tells restoreFolios()
+   * when none of the folios it took was optimised. Off: field by field, and the flag read again
+   * (tests: the reference for both).
+   */
+  headFlagsOnce = true;
+
+  /** Whether the folio removeHugetlbFolio() took last was optimised (as it read the flag). */
+  private removedOptimized = false;
+
   /** remove_hugetlb_folio() */
   private removeHugetlbFolio(h: Hstate, f: number, adjustSurplus: boolean): void {
     const info = this.folios.get(f) as FolioInfo;
@@ -811,8 +822,24 @@ export class HugetlbPool {
       h.surplusHugePagesNode[nid]--;
     }
     // The page type stays while the vmemmap is optimised: its tails are read-only and a
-    // memory failure must not write to them.
-    if (!this.vmemmap.isOptimized(f)) folioSetHugetlb(this.k.memmap, f, false);
+    // memory failure must not write to them. The flag test and the store through one
+    // translation where the head's struct page is writable in place (the same read and store,
+    // counted alike).
+    const m = this.k.memmap;
+    const c = this.k.compound;
+    const v = this.headFlagsOnce ? c.headView(f) : null;
+    const o = c.headOff + PAGE_OFF.private;
+    if (v !== null) {
+      m.reads++;
+      this.removedOptimized = ((v.getUint32(o, true) >>> HPG.vmemmap_optimized) & 1) === 1;
+      if (!this.removedOptimized) {
+        v.setUint32(c.headOff + PAGE_OFF.pageType, 0xffffffff, true);
+        m.writes++;
+      }
+    } else {
+      this.removedOptimized = this.vmemmap.isOptimized(f);
+      if (!this.removedOptimized) folioSetHugetlb(m, f, false);
+    }
     h.nrHugePages--;
     h.nrHugePagesNode[nid]--;
   }
@@ -868,8 +895,32 @@ export class HugetlbPool {
 
   // ------------------------------------------------------------------ freeing
 
-  /** The folio goes back to the page allocator (hugetlb_free_folio() after the checks). */
-  private freeFolioToBuddy(h: Hstate, f: number): void {
+  /**
+   * freeFolioToBuddy() of f and then of b, its buddy, when nothing watches the buddy or the
+   * rescheduling points: the two folios are prepared first and then given back as a pair
+   * (PageAllocator.freePagesPair(): the same stores, lists and counts as one after the other,
+   * as nothing the preparation of b touches is f's or the buddy's). False: nothing done.
+   */
+  private freeFolioPair(h: Hstate, f: number, b: number): boolean {
+    const buddy = this.k.buddy;
+    if (this.k.resched !== null || !buddy.pairMayMerge(f, b, h.order)) return false;
+    if (!this.freeFolioToBuddy(h, f, false)) {
+      // f leaked (a bad page): b alone, as the kernel goes on.
+      this.k.condResched();
+      this.freeFolioToBuddy(h, b);
+      return true;
+    }
+    this.k.condResched();
+    if (!this.freeFolioToBuddy(h, b, false)) buddy.freePages(f, h.order);
+    else buddy.freePagesPair(f, b, h.order);
+    return true;
+  }
+
+  /**
+   * The folio goes back to the page allocator (hugetlb_free_folio() after the checks). False: a
+   * page failed the checks and the folio leaked. `giveBack` false: all but the give-back itself.
+   */
+  private freeFolioToBuddy(h: Hstate, f: number, giveBack = true): boolean {
     const m = this.k.memmap;
     const v = this.k.compound.headView(f);
     if (v !== null) {
@@ -897,7 +948,7 @@ export class HugetlbPool {
       this.folios.delete(f);
       this.version++;
       this.k.buddy.setUse(f, "kernel");
-      return;
+      return false;
     }
     // The head's view is still valid: nothing since changed the vmemmap's mapping or frames.
     const c = this.k.compound;
@@ -921,8 +972,11 @@ export class HugetlbPool {
     this.folios.delete(f);
     this.version++;
     const a = this.k.buddy.allocations.get(f);
+    // The caller gives it back (freeFolioPair()).
+    if (!giveBack) return true;
     if (a && a.order > this.k.buddy.maxOrder) this.k.buddy.freeContigRange(f, h.nrPages);
     else this.k.buddy.freePages(f, h.order);
+    return true;
   }
 
   /** __update_and_free_hugetlb_folio(): restore the vmemmap, or back as a free surplus page. */
@@ -959,13 +1013,16 @@ export class HugetlbPool {
   }
 
   /** update_and_free_pages_bulk() with bulk_vmemmap_restore_error(). */
-  updateAndFreePagesBulk(h: Hstate, list: number[]): void {
+  updateAndFreePagesBulk(h: Hstate, list: number[], noneOptimized = false): void {
     let pending = list;
     for (;;) {
-      const r = this.vmemmap.restoreFolios(h.order, pending);
+      const r = this.vmemmap.restoreFolios(h.order, pending, noneOptimized && pending === list);
       if (r.err === 0 || r.remaining.length === 0) {
-        for (const f of r.nonHvo) {
-          this.freeFolioToBuddy(h, f);
+        const nonHvo = r.nonHvo;
+        for (let i = 0; i < nonHvo.length; i++) {
+          // Two buddies one after the other (a pool grown from split blocks) go back as a pair.
+          if (i + 1 < nonHvo.length && this.freeFolioPair(h, nonHvo[i], nonHvo[i + 1])) i++;
+          else this.freeFolioToBuddy(h, nonHvo[i]);
           this.k.condResched();
         }
         for (const f of r.remaining) this.__updateAndFreeHugetlbFolio(h, f);
@@ -1074,14 +1131,17 @@ export class HugetlbPool {
       let minCount = ulong(BigInt(h.resvHugePages) + persistent() - persistentFree);
       if (count > minCount) minCount = count;
       const freeList: number[] = [];
+      let optimized = false;
       while (ulongBelow(minCount, h.nrHugePages - h.surplusHugePages)) {
         const f = this.removePoolHugetlbFolio(h, mask, false);
         if (f === null) break;
         freeList.push(f);
+        if (this.removedOptimized) optimized = true;
       }
       // list_add() to page_list: the last one removed first.
       freeList.reverse();
-      this.updateAndFreePagesBulk(h, freeList);
+      // Nothing between the removal and the restore changes a folio's optimised flag.
+      this.updateAndFreePagesBulk(h, freeList, this.headFlagsOnce && !optimized);
       this.flushFreeHpageWork();
       while (count < persistent()) {
         if (!this.adjustPoolSurplus(h, mask, 1)) break;

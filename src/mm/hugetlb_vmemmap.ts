@@ -1598,7 +1598,7 @@ export class HvoCore implements HugetlbVmemmap {
   }
 
   /** hugetlb_vmemmap_restore_folios(): stops at the first failure, one flush if any restored. */
-  restoreFolios(order: number, headPfns: number[]): RestoreBatchResult {
+  restoreFolios(order: number, headPfns: number[], noneOptimized = false): RestoreBatchResult {
     let flags = VMEMMAP_REMAP_NO_TLB_FLUSH | (this.design.staticKey ? VMEMMAP_SYNCHRONIZE_RCU : 0);
     const nonHvo: number[] = [];
     let restored = 0;
@@ -1606,7 +1606,8 @@ export class HvoCore implements HugetlbVmemmap {
     let i = 0;
     for (; i < headPfns.length; i++) {
       const head = headPfns[i];
-      if (this.isOptimized(head)) {
+      // Known clear: the read counted (reads++ < 0 is false), not made.
+      if (noneOptimized ? this.k.memmap.reads++ < 0 : this.isOptimized(head)) {
         this.k.condResched();
         err = this.restoreFolioFlags(order, head, flags);
         flags &= ~VMEMMAP_SYNCHRONIZE_RCU;

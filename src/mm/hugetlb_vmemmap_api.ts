@@ -49,8 +49,12 @@ export interface HugetlbVmemmap {
   optimizeBootmemFolios(order: number, headPfns: number[]): void;
   /** hugetlb_vmemmap_restore_folio(): 0 or -ENOMEM. */
   restoreFolio(order: number, headPfn: number): number;
-  /** hugetlb_vmemmap_restore_folios(): stops at the first failure. */
-  restoreFolios(order: number, headPfns: number[]): RestoreBatchResult;
+  /**
+   * hugetlb_vmemmap_restore_folios(): stops at the first failure. `noneOptimized`: the caller
+   * read every folio's optimised flag clear, and nothing changed it since (the reads are
+   * counted, not made again).
+   */
+  restoreFolios(order: number, headPfns: number[], noneOptimized?: boolean): RestoreBatchResult;
   /** folio_test_hugetlb_vmemmap_optimized() */
   isOptimized(headPfn: number): boolean;
   /** Boot hooks: pre-HVO of memblock gigantic pages (sparse_init), late init. */

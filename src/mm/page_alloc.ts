@@ -41,7 +41,7 @@ import { PAGE_OFF, TAIL_MAPPING } from "../include/mm_types.ts";
 import { PG, decodeCompoundHead, pageToNid, pageZonenum } from "../include/page_flags.ts";
 import type { Kernel } from "../kernel.ts";
 import type { BuddyLru } from "./buddy_lru.ts";
-import type { ListHead } from "./list.ts";
+import { type ListHead, NO_PAGE } from "./list.ts";
 import type { NodeSpec, PfnRange, ZoneType } from "../machine/spec.ts";
 import type { FaultInjector } from "./fault_inject.ts";
 import type { FramePattern } from "./frames.ts";
@@ -1261,6 +1261,68 @@ export class PageAllocator {
       order++;
     }
     this.addFree(zone, pfn, order, toTail);
+  }
+
+  /** Whether freePagesPair() may run (false: each block by freePages(), for the tests). */
+  pairBulk = true;
+
+  /**
+   * Whether freePagesPair(pfn, buddy, order) may run: buddy is pfn's buddy below
+   * MAX_PAGE_ORDER, both handed out at that order and neither free, in one zone, pfn's block on
+   * the movable lists, nobody listening to the buddy or watching its struct pages. Changes
+   * nothing.
+   */
+  pairMayMerge(pfn: number, buddy: number, order: number): boolean {
+    if (!this.pairBulk || order >= this.maxOrder || this.zonesOverlap) return false;
+    if (this.listeners.length > 0 || (this.lru !== null && !this.lru.nodeWithMarks)) return false;
+    if (
+      this.onFreeHead !== null &&
+      (this.onFreeHeadRunReady === null || !this.onFreeHeadRunReady())
+    )
+      return false;
+    const size = pow2(order);
+    if (modPow2(pfn, size) !== 0) return false;
+    if ((modPow2(pfn, 2 * size) === 0 ? pfn + size : pfn - size) !== buddy) return false;
+    const zone = this.zoneOf(pfn);
+    if (zone === null || !zone.contains(buddy)) return false;
+    const block = pfn - modPow2(pfn, this.maxBlockPages);
+    if (zone.unmovableBlocks.size > 0 && zone.unmovableBlocks.has(block)) return false;
+    const a = this.allocations.get(pfn);
+    const b = this.allocations.get(buddy);
+    if (a === undefined || a.order !== order || b === undefined || b.order !== order) return false;
+    return this.explicitOrderAt(pfn) < 0 && this.explicitOrderAt(buddy) < 0;
+  }
+
+  /**
+   * freePages(pfn, order), then freePages(buddy, order), where pairMayMerge() said yes: the
+   * second merges with the first at once. pfn's stay at the head of its free list leaves its
+   * list and counters as they were, and its struct page and its list neighbour's as the
+   * kernel's stores leave them: those stores are made (the same values, in the same order, so
+   * the same bytes and counts); the list and index updates that cancel out are not.
+   */
+  freePagesPair(pfn: number, buddy: number, order: number): void {
+    const zone = this.zoneOf(pfn) as Zone;
+    this.allocations.delete(pfn);
+    // addFree(pfn): the cursors, then (lru.linked()) its list neighbour's prev and its marks.
+    if (zone.contigCursor !== null) freedBelowCursor(zone.contigCursor, pfn);
+    const lru = this.lru;
+    let next = -1;
+    let head: ListHead | null = null;
+    if (lru !== null) {
+      const all = zone.freeArea[order];
+      const um = zone.unmovableArea[order];
+      next = all.head;
+      if (um.count > 0) while (next !== -1 && um.has(next)) next = all.nextOf(next);
+      head = lru.listHead(zone, order, lru.migratetype(zone, pfn, order));
+      if (next !== -1) lru.words.setPrev(next, pfn, head);
+    }
+    this.onFreeHead?.(pfn, order);
+    // freePages(buddy): delFree(pfn) (the neighbour's prev back to the list head, pfn's marks
+    // cleared), then the merged block on up.
+    this.allocations.delete(buddy);
+    if (lru !== null && head !== null && next !== -1) lru.words.setPrev(next, NO_PAGE, head);
+    this.onFreeHead?.(pfn, -1);
+    this.freeToBuddy(Math.min(pfn, buddy), order + 1);
   }
 
   /**
