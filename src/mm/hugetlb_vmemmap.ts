@@ -406,13 +406,19 @@ export class HvoCore implements HugetlbVmemmap {
   }
 
   /**
-   * vmemmap_remap_range()'s origin for [start, end): the vmemmap's base where both lie at a safe
-   * number of bytes from it (baseRems then hold its remainders by the page and PMD sizes and
-   * its PTE index), else -1n.
+   * vmemmap_remap_range()'s origin for [start, end): the vmemmap's base (baseRems then hold its
+   * remainders by the page and PMD sizes and its PTE index). Every range a caller walks is
+   * struct pages of memory the machine has, so it lies at a safe number of bytes (below 2^53)
+   * past the base: a machine's memory ends by 2^(MAX_PHYSMEM_BITS - PAGE_SHIFT) pfns (loading
+   * refuses more, src/arch/index.ts, src/machine/load.ts), and the most of any arch the model
+   * has is riscv64's 2^(56 - 12) = 2^44 struct pages of at most 80 bytes: 2^44 * 80 = 1.4e15
+   * bytes, under 2^53 = 9.0e15 (x86_64 with 5-level paging: 2^(52 - 12) * 80 = 8.8e13). A range
+   * outside it is a broken caller: an Oops, before anything is walked.
    */
   private originOf(start: bigint, end: bigint): bigint {
     const base = this.k.memmap.vmemmapBase;
-    if (start < base || end - base > BigInt(Number.MAX_SAFE_INTEGER)) return -1n;
+    if (start < base || end - base > BigInt(Number.MAX_SAFE_INTEGER))
+      throw new Oops("vmemmap walk: range outside the vmemmap", { vaddr: start });
     if (this.baseRems[3] === 0) {
       const g = this.k.geometry;
       this.baseRems[0] = Number(base % BigInt(this.pageSize));
@@ -474,18 +480,12 @@ export class HvoCore implements HugetlbVmemmap {
     const g = k.geometry;
     const ps = this.pageSize;
     const pmdSize = g.pmdSize;
-    // Addresses as byte offsets (numbers) from an origin: the vmemmap's base (its remainders
-    // and first PTE index kept), or else start. One bigint per PMD, for the callbacks.
-    let origin = this.originOf(start, end);
-    let pageRem = this.baseRems[0];
-    let pmdRem = this.baseRems[1];
-    let originPte = this.baseRems[2];
-    if (origin < 0n) {
-      origin = start;
-      pageRem = Number(start % BigInt(ps));
-      pmdRem = Number(start % BigInt(pmdSize));
-      originPte = k.pgt.index(g.pteLevel, start);
-    }
+    // Addresses as byte offsets (numbers) from the vmemmap's base (its remainders and first
+    // PTE index kept; originOf()). One bigint per PMD, for the callbacks.
+    const origin = this.originOf(start, end);
+    const pageRem = this.baseRems[0];
+    const pmdRem = this.baseRems[1];
+    const originPte = this.baseRems[2];
     const s = Number(start - origin);
     const e = Number(end - origin);
     if ((s + pageRem) % ps !== 0 || (e + pageRem) % ps !== 0)
