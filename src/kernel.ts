@@ -36,6 +36,7 @@ import { type Design, DESIGN_FACTS, usesMaskEncoding } from "./mm/hvo_designs.ts
 import { kstrtobool, splitCmdline } from "./mm/hugetlb_cmdline.ts";
 import { type BadPageRatelimit, newBadPageRatelimit } from "./mm/page_alloc.ts";
 import { KernelPageTables } from "./mm/pgtable.ts";
+import { FastPaths } from "./mm/fast_paths.ts";
 import {
   type Section,
   SparseBuffer,
@@ -97,6 +98,8 @@ export interface BootOptions {
    * every free. Default: the design's kernel config (off, as in the reference kernels).
    */
   debugVm?: boolean;
+  /** The fast paths' switches (mm/fast_paths.ts) from the start of boot; default all on. */
+  paths?: FastPaths;
 }
 
 /**
@@ -217,6 +220,11 @@ export class Kernel {
   private readonly zoneCache: Array<PfnRange & { nid: number; zone: ZoneType }>;
   readonly hooks: BootHooks[];
   readonly mutations: ReadonlySet<Mutation>;
+  /**
+   * The model's fast paths (mm/fast_paths.ts), shared by every component that has one:
+   * `paths.setAll(false)` runs the model on the plain forms alone.
+   */
+  readonly paths: FastPaths;
 
   constructor(spec: MachineSpec, opts: BootOptions) {
     this.spec = spec;
@@ -238,6 +246,7 @@ export class Kernel {
     this.faults = opts.faults ?? new Faults();
     this.hooks = opts.hooks ?? [];
     this.mutations = new Set(opts.mutations ?? []);
+    this.paths = opts.paths ?? new FastPaths();
     this.presentRanges = spec.nodes
       .flatMap((n) => n.ranges)
       .sort((a, b) => a.startPfn - b.startPfn);
@@ -262,8 +271,10 @@ export class Kernel {
       },
       (first, n, out, v, off, asFree) => this.initStructPages(first, n, out, v, off, asFree),
     );
+    this.frames.paths = this.paths;
     this.memblock = new Memblock(spec.nodes, pow2(spec.arch.pageShift));
     this.buddy = new PageAllocator(spec.nodes, spec.arch.maxPageOrder, this.faults);
+    this.buddy.paths = this.paths;
     this.buddy.onFreeHead = (pfn, order) => this.markBuddyHead(pfn, order);
     this.buddy.onFreeHeadsCleared = (from, to, step) => this.clearBuddyHeads(from, to, step);
     this.buddy.onFreeHeadRun = (from, n, step, order) => this.markBuddyRun(from, n, step, order);
@@ -852,6 +863,7 @@ export class Kernel {
     }
     this.frames.zeroFrame(root);
     this.pgt = new KernelPageTables(spec.arch, this.frames, root, this.vmemmapBase);
+    this.pgt.paths = this.paths;
     this.memmap = new Memmap(
       this.frames,
       this.pgt,
@@ -870,6 +882,7 @@ export class Kernel {
       fakeHeadFixup: () => this.fakeHeadKey > 0 && !this.mutations.has("no-fake-head-fixup"),
       tailInfoBit1: () => this.mutations.has("tail-info-bit1"),
     });
+    this.compound.paths = this.paths;
 
     for (const h of this.hooks) h.beforeSparseInit?.(this);
     this.checkMemmapAlignment();

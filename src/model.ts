@@ -12,6 +12,7 @@ import { createHugetlbVmemmap } from "./mm/hugetlb_vmemmap.ts";
 import type { HugetlbVmemmap } from "./mm/hugetlb_vmemmap_api.ts";
 import { MemoryHotplug } from "./mm/memory_hotplug.ts";
 import { HugetlbMm } from "./mm/process.ts";
+import type { FastPaths } from "./mm/fast_paths.ts";
 
 export interface ModelOptions {
   faults?: Faults;
@@ -23,6 +24,8 @@ export interface ModelOptions {
   debugVm?: boolean;
   /** Kernel.resched: called at cond_resched() points, from the start of boot (the CLI's watch). */
   resched?: () => void;
+  /** The fast paths' switches (src/mm/fast_paths.ts) from the start of boot; default all on. */
+  paths?: FastPaths;
 }
 
 export interface Model {
@@ -65,6 +68,7 @@ export function bootModel(
     hooks: [],
     mutations: opts.mutations,
     debugVm: opts.debugVm,
+    paths: opts.paths,
   });
   k.resched = opts.resched ?? null;
   const vmemmap = (opts.vmemmap ?? createHugetlbVmemmap)(k);

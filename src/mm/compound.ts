@@ -11,6 +11,7 @@ import { type StructPageLayout, PAGE_OFF, TAIL_MAPPING } from "../include/mm_typ
 import { PG, type TailEncoding, encodeTail } from "../include/page_flags.ts";
 import type { Memmap } from "./memmap.ts";
 import { pow2 } from "../include/pow2.ts";
+import { FastPaths } from "./fast_paths.ts";
 
 export interface CompoundConfig {
   encoding: TailEncoding;
@@ -45,11 +46,8 @@ type TailsMode = typeof TAILS_PREP | typeof TAILS_DESTROY;
 
 export class Compound {
   private readonly perVmemmapPage: number;
-  /**
-   * Whether forEachTailRange() takes frames that fall as the vmemmap rises as one run (false:
-   * one frame at a time; the differential test test/core/frames_fall.test.ts compares the two).
-   */
-  fallingRuns = true;
+  /** The model's fast paths (fast_paths.ts): fallingRuns; the kernel's once booted. */
+  paths = new FastPaths();
   /** translateRange()'s answers for forEachTailRange(), reused (no array per folio). */
   private transBuf = new Float64Array(0);
   /** The vmemmap base's 32-bit halves (rawHead()'s number arithmetic). */
@@ -443,7 +441,12 @@ export class Compound {
           if (runLen > 0 && runDir >= 0 && frame === runFrame + runLen) {
             runLen++;
             runDir = 1;
-          } else if (runLen > 0 && runDir <= 0 && frame === runFrame - runLen && this.fallingRuns) {
+          } else if (
+            runLen > 0 &&
+            runDir <= 0 &&
+            frame === runFrame - runLen &&
+            this.paths.fallingRuns
+          ) {
             runLen++;
             runDir = -1;
           } else {
@@ -463,7 +466,7 @@ export class Compound {
               ? runDir
               : trans[t] === w + 1
                 ? 1
-                : trans[t] === w - 1 && this.fallingRuns
+                : trans[t] === w - 1 && this.paths.fallingRuns
                   ? -1
                   : 0;
           if (dir !== 0) {

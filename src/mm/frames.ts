@@ -37,6 +37,7 @@
 import { PAGE_OFF, POISON_POINTER_DELTA, TAIL_MAPPING } from "../include/mm_types.ts";
 import { PG } from "../include/page_flags.ts";
 import { lastAtOrBelow } from "../include/bsearch.ts";
+import { FastPaths } from "./fast_paths.ts";
 
 /** LIST_POISON1/2 (include/linux/poison.h) as 32-bit halves. */
 const POISON_HI = Number(POISON_POINTER_DELTA >> 32n);
@@ -1544,8 +1545,8 @@ export class FrameStore {
   // or write that meets them makes them first), and the next stores to the same words replace
   // them.
 
-  /** Make stores at once rather than hold them back (tests: the reference for holding back). */
-  holdBackStores = true;
+  /** The model's fast paths (fast_paths.ts): holdBackStores; the kernel's once booted. */
+  paths = new FastPaths();
   /** Per own id: [lo, hi), the bytes its held-back stores cover (hi 0: none). */
   private pendLo = new Int32Array(0);
   private pendHi = new Int32Array(0);
@@ -1633,7 +1634,8 @@ export class FrameStore {
     }
     this.pendLo[id] = off + first;
     this.pendHi[id] = off + (n - 1) * step + last;
-    if (!this.holdBackStores || id === this.zeroId || this.refs[id] !== 1) this.makePending(id);
+    if (!this.paths.holdBackStores || id === this.zeroId || this.refs[id] !== 1)
+      this.makePending(id);
   }
 
   writeU32(frame: number, off: number, value: number): void {

@@ -52,6 +52,7 @@ import { DESIGN_FACTS, type DesignFacts } from "./hvo_designs.ts";
 import type { ZoneType } from "../machine/spec.ts";
 import { firstDeferredPfn } from "./memmap.ts";
 import { PteRuns } from "./pgtable.ts";
+import type { FastPaths } from "./fast_paths.ts";
 import { LruWords } from "./list.ts";
 import { folioSetHpg, folioTestHpg } from "./hugetlb_folio.ts";
 import { checkHvoFolio } from "./debug_vm.ts";
@@ -211,6 +212,11 @@ const hex = (v: bigint): string => `0x${v.toString(16)}`;
 export class HvoCore implements HugetlbVmemmap {
   readonly k: Kernel;
   readonly design: HvoDesign;
+  /**
+   * The kernel's fast paths (fast_paths.ts): pteRuns, pteRunsOfBytes, vmemmapBulk, freedWhole,
+   * settleClasses, resetInPlace.
+   */
+  readonly paths: FastPaths;
   /** vmemmap_optimize_enabled: hugetlb_free_vmemmap= / vm.hugetlb_optimize_vmemmap. */
   enabled: boolean;
   readonly counters: HvoCounters = {
@@ -244,6 +250,7 @@ export class HvoCore implements HugetlbVmemmap {
   constructor(k: Kernel, design: HvoDesign) {
     this.k = k;
     this.design = design;
+    this.paths = k.paths;
     this.enabled = parseFreeVmemmap(k.spec.cmdline, false);
     this.bootHooks = {
       populateSection: (kk, section) => this.populateSectionHook(kk, section),
@@ -524,21 +531,7 @@ export class HvoCore implements HugetlbVmemmap {
     return 0;
   }
 
-  /**
-   * Walk the known PTE callbacks a run of PTEs at a time where the table is held as runs of
-   * words; false: PTE by PTE always (test/hvo/vmemmap_runs.test.ts compares the two).
-   */
-  pteRuns = true;
-
   private readonly runsBuf = new PteRuns(80);
-
-  /**
-   * Whether vmemmapPteRange() finds the runs of a PTE table held as bytes (more runs than the
-   * frame store keeps as words: 2 MiB folios leave two or more per folio, 64 folios per table)
-   * by reading its entries (false: such a table is walked PTE by PTE; the differential test
-   * test/hvo/pte_runs_bytes.test.ts compares the two).
-   */
-  pteRunsOfBytes = true;
 
   /**
    * pteRuns() of a table the frame store holds as bytes (x86_64's encoding, decoded as 32-bit
@@ -594,7 +587,7 @@ export class HvoCore implements HugetlbVmemmap {
     const { k } = this;
     const fn = walk.remapPte;
     const mode =
-      !this.pteRuns || k.mutations.size !== 0
+      !this.paths.pteRuns || k.mutations.size !== 0
         ? 0
         : fn === this.seriesRemapPte
           ? 1
@@ -605,7 +598,7 @@ export class HvoCore implements HugetlbVmemmap {
               : 0;
     const b = this.runsBuf;
     let runs = mode === 0 ? -1 : k.pgt.pteRuns(pte.tablePfn, pte.idx, nr, b);
-    if (runs < 0 && mode !== 0 && this.pteRunsOfBytes)
+    if (runs < 0 && mode !== 0 && this.paths.pteRunsOfBytes)
       runs = this.pteRunsByEntry(pte.tablePfn, pte.idx, nr, b);
     if (runs < 0) {
       this.ptesOneByOne(pte, nr, walk);
@@ -722,13 +715,6 @@ export class HvoCore implements HugetlbVmemmap {
     }
     this.counters.vmemmapPagesFreed++;
   }
-
-  /**
-   * Free and allocate vmemmap page lists through the buddy allocator's bulk calls, which leave
-   * everything as the page-at-a-time calls do (test/core/buddy_bulk.test.ts); false: one page
-   * at a time (the differential test of the two, test/hvo/vmemmap_bulk.test.ts).
-   */
-  bulk = true;
 
   /**
    * Pages freeVmemmapPageList() takes off its list at a time (a test makes it small, so that
@@ -952,13 +938,6 @@ export class HvoCore implements HugetlbVmemmap {
   } = { kind: "init", voff: 0, asFree: true, unlisted: true };
 
   /**
-   * clearReservedRunDown() holds a freed vmemmap page as a pattern without storing into it
-   * (false: it stores into it and settles it as the others, for the differential test of the
-   * two, test/hvo/freed_whole.test.ts).
-   */
-  freedWhole = true;
-
-  /**
    * The frame of the vmemmap page of the struct pages [first, first + per) when it is mapped
    * writable, still reads as what memmap_init() left (boot memory, PG_reserved) and freeing
    * those pages from the top down turns it into the memmap of free memory (pattern "init",
@@ -1042,7 +1021,7 @@ export class HvoCore implements HugetlbVmemmap {
   /** free_vmemmap_page_list(): from the list head on. */
   freeVmemmapPageList(list: PageList): void {
     const { k } = this;
-    if (!this.bulk || k.mutations.has("leak-vmemmap-page")) {
+    if (!this.paths.vmemmapBulk || k.mutations.has("leak-vmemmap-page")) {
       for (const pfn of list) this.freeVmemmapPage(pfn);
       list.clear();
       return;
@@ -1062,7 +1041,7 @@ export class HvoCore implements HugetlbVmemmap {
    * per vmemmap page, and no mutation of the free path.
    */
   private downFast(): boolean {
-    return this.freedWhole && this.k.memmap.wholeStructPages && this.k.mutations.size === 0;
+    return this.paths.freedWhole && this.k.memmap.wholeStructPages && this.k.mutations.size === 0;
   }
 
   /** freeVmemmapPageList()'s visitor of the list's runs (made once). */
@@ -1221,20 +1200,13 @@ export class HvoCore implements HugetlbVmemmap {
   private settleWords = new Float64Array(0);
 
   /**
-   * settleFreedMemmap() compares a freed vmemmap page lying in one zone and one free block with
-   * a rendering of one struct page (and the block's head), not all of them (false: a rendering
-   * of every struct page, for the differential test of the two).
-   */
-  settleClasses = true;
-
-  /**
    * For frames.ts settleAsFree(), the struct pages of [first, first + n): the one pfn of them
    * that heads a free block (-1: none) when they all lie in one zone and in one free block
    * (free blocks are disjoint, and only a block's first page heads it); undefined otherwise.
    */
   freeHeadIn(first: number, n: number): number | undefined {
     const { k } = this;
-    if (!this.settleClasses || !this.zonesDisjoint()) return undefined;
+    if (!this.paths.settleClasses || !this.zonesDisjoint()) return undefined;
     const z = k.pfnZone(first);
     if (z === null || k.pfnZone(first + n - 1) !== z) return undefined;
     const b = k.buddy.freeBlockAt(first);
@@ -1263,7 +1235,7 @@ export class HvoCore implements HugetlbVmemmap {
     const nrPages = Math.trunc(Number(end - start) / this.pageSize);
     const nid = this.pageToNidAt(start);
     this.checkNode(nid, start, "alloc_vmemmap_page_list");
-    if (this.bulk) {
+    if (this.paths.vmemmapBulk) {
       const pfns = k.buddy.allocPagesBulk(
         nid,
         GFP_KERNEL | __GFP_RETRY_MAYFAIL,
@@ -1366,7 +1338,7 @@ export class HvoCore implements HugetlbVmemmap {
   resetStructPages(frame: number): void {
     const sps = this.structPageSize;
     const frames = this.k.frames;
-    if (this.resetInPlace && sps % 4 === 0) {
+    if (this.paths.resetInPlace && sps % 4 === 0) {
       // In the frame's own bytes, as 32-bit words (a move of bytes: any byte order), without a
       // copy of the 4 struct pages first; stores held back on the tails stay held back.
       frames.moveWithin(frame, 0, 4 * sps, 8 * sps);
@@ -1375,12 +1347,6 @@ export class HvoCore implements HugetlbVmemmap {
     const from = frames.view(frame).slice(4 * sps, 8 * sps);
     frames.writeBytes(frame, 0, from);
   }
-
-  /**
-   * resetStructPages() moves the bytes within the frame's own bytes (false: reads them out and
-   * writes them back, for the differential test of the two).
-   */
-  resetInPlace = true;
 
   // ---- the remap primitives ------------------------------------------------------------------
 

@@ -36,6 +36,7 @@
 // block is in zone.unmovableBlocks, and a block in zone.unmovableBlocks is never wholly free.
 
 import { ENOMEM, KernelError, Oops } from "../include/errno.ts";
+import { FastPaths } from "./fast_paths.ts";
 import { lastAtOrBelow } from "../include/bsearch.ts";
 import { PAGE_OFF, TAIL_MAPPING } from "../include/mm_types.ts";
 import { PG, decodeCompoundHead, pageToNid, pageZonenum } from "../include/page_flags.ts";
@@ -591,12 +592,8 @@ export class PageAllocator {
   faults: FaultInjector;
   /** freePagesCheck()'s translations of a batch of vmemmap pages (reused from call to call). */
   readonly checkBatch = new Float64Array(FREE_CHECK_BATCH);
-  /**
-   * Whether freePagesCheck() passes the vmemmap pages that continue a passed page's run of
-   * frames (one id) without looking at each (false: each judged on its own; for the test that
-   * compares the two, test/core/free_check_runs.test.ts).
-   */
-  checkRuns = true;
+  /** The model's fast paths (fast_paths.ts): checkRuns, lazyRunBulk, topRunBulk; the kernel's. */
+  paths = new FastPaths();
 
   constructor(
     nodes: NodeSpec[],
@@ -1376,15 +1373,12 @@ export class PageAllocator {
    * on a machine never allocated from: one lookup instead of one per block).
    */
   private lazyHolding(start: number, nr: number): number {
-    if (!this.lazyRunBulk || this.zonesOverlap) return -1;
+    if (!this.paths.lazyRunBulk || this.zonesOverlap) return -1;
     const zone = this.zoneOf(start);
     if (zone === null || zone.lazy.length === 0) return -1;
     const idx = findRange(zone.lazy, start);
     return idx >= 0 && start + nr <= zone.lazy[idx][1] ? idx : -1;
   }
-
-  /** Whether rangeFree() and takeFreeRange() use lazyHolding() (false: block by block). */
-  lazyRunBulk = true;
 
   /** Are all pfns of [start, start + nr) free? */
   rangeFree(start: number, nr: number): boolean {
@@ -1487,11 +1481,8 @@ export class PageAllocator {
    * calls. False, with nothing changed, when a precondition does not hold (the caller then frees
    * block by block, with the per-block path's Oops for a block that is free already).
    */
-  /** Whether freeTopRun() may run (false: every block by freeToBuddy(), for the tests). */
-  topRunBulk = true;
-
   private freeTopRun(from: number, n: number): boolean {
-    if (!this.topRunBulk) return false;
+    if (!this.paths.topRunBulk) return false;
     const max = this.maxOrder;
     const size = this.maxBlockPages;
     const end = from + n * size;
@@ -1993,7 +1984,7 @@ export function freePagesCheck(
    */
   const passAlike = (at: number, frame: number, end: number): number => {
     const w0 = batch[at];
-    if (end >= nr || at + 1 >= batchN || !k.buddy.checkRuns) return end;
+    if (end >= nr || at + 1 >= batchN || !k.buddy.paths.checkRuns) return end;
     const step = batch[at + 1] - w0;
     if (step !== 1 && step !== -1) return end;
     // tlbWord(): frame + 1 when writable, -(frame + 1) when not.

@@ -10,6 +10,7 @@
 // or a leaf (huge above the last level); after every completed kernel operation each TLB entry
 // equals what a fresh walk gives (the checker verifies it).
 
+import { FastPaths } from "./fast_paths.ts";
 import { Oops } from "../include/errno.ts";
 import type { ArchSpec, DecodedPte, PteCodec } from "../machine/spec.ts";
 import type { FrameStore } from "./frames.ts";
@@ -889,11 +890,8 @@ export class KernelPageTables {
     return out;
   }
 
-  /**
-   * translateRangeWords() reads a PTE table held as runs of words a run at a time (false: entry
-   * by entry; test/core/tlb_store.test.ts checks it against walks).
-   */
-  rangeByRuns = true;
+  /** The model's fast paths (fast_paths.ts): rangeByRuns, sweepByRange, fillByRun. */
+  paths = new FastPaths();
   private readonly rangeRuns = new PteRuns(64);
 
   /**
@@ -928,7 +926,7 @@ export class KernelPageTables {
         // The first page was walked (not held); the rest as get() then fillWord() of each.
         out[i] = this.fillWord(vpn + i, tlbWord(frame0, writable));
         const m = Math.min(left, n - i);
-        if (this.fillByRun && m > 1)
+        if (this.paths.fillByRun && m > 1)
           this.tlb.fillRun(
             vpn + i + 1,
             m - 1,
@@ -956,7 +954,7 @@ export class KernelPageTables {
         i++;
         const m = Math.min(this.entriesPerTable - idx0, n - i);
         const b = this.rangeRuns;
-        const runs = this.rangeByRuns && m > 1 ? this.pteRuns(table, idx0, m, b) : -1;
+        const runs = this.paths.rangeByRuns && m > 1 ? this.pteRuns(table, idx0, m, b) : -1;
         if (runs >= 0) {
           // Held as runs of entries mapping frames a step apart: the same words, decoded once
           // a run, and the same TLB lookups and fills in the same order.
@@ -965,7 +963,7 @@ export class KernelPageTables {
             const step = b.step[r];
             const wr = b.writable[r] === 1;
             const len = b.len[r];
-            if (this.fillByRun) {
+            if (this.paths.fillByRun) {
               this.tlb.fillRun(vpn + i, len, p0, step, wr, out, i, this.room, this.tlbCapacity);
               i += len;
               continue;
@@ -995,11 +993,6 @@ export class KernelPageTables {
   }
 
   /** A TLB fill of the tlbWord() w, as translate() does on a miss; returns w. */
-  /**
-   * Whether evictClean() walks the TLB's well-filled chunks a leaf at a time (walkRangeWords())
-   * rather than an entry at a time (false: test/core/tlb_range.test.ts compares the two).
-   */
-  sweepByRange = true;
   private readonly sweepWords = new Float64Array(TLB_CHUNK);
   private readonly sweepRuns = new PteRuns(64);
 
@@ -1038,7 +1031,7 @@ export class KernelPageTables {
       const m = Math.min(this.entriesPerTable - idx0, n - i);
       // Its own buffer: a sweep runs inside translateRangeWords(), which holds rangeRuns.
       const b = this.sweepRuns;
-      const runs = this.rangeByRuns && m > 1 ? this.pteRuns(table, idx0, m, b) : -1;
+      const runs = this.paths.rangeByRuns && m > 1 ? this.pteRuns(table, idx0, m, b) : -1;
       if (runs >= 0) {
         for (let r = 0; r < runs; r++) {
           const p0 = b.pfn[r];
@@ -1054,12 +1047,6 @@ export class KernelPageTables {
     }
   }
 
-  /**
-   * Whether translateRangeWords() fills runs of pages (a huge leaf's, a run of PTEs) in one
-   * loop of the TLB's (TlbTable.fillRun()) rather than a fillWord() per page (false:
-   * test/core/tlb_range.test.ts compares the two).
-   */
-  fillByRun = true;
   /** fillWord()'s sweep where the TLB is full, for TlbTable.fillRun(). */
   private readonly room = (): void => this.evictClean();
 
@@ -1096,7 +1083,7 @@ export class KernelPageTables {
       this.survivors = keepV;
       if (this.tlb.size < this.tlbCapacity) return;
     }
-    if (this.fastIndex && this.sweepByRange)
+    if (this.fastIndex && this.paths.sweepByRange)
       this.tlb.dropClean(
         (vpn, n, now) => this.walkRangeWords(vpn, n, now),
         this.sweepWords,

@@ -18,7 +18,7 @@ const GiB = 2 ** 30;
 
 function model(design: Design, bulk: boolean): Model {
   const md = bootModel(machinePreset("x86_64", { memoryBytes: 4 * GiB, nodes: 2 }), design);
-  md.k.buddy.lazyRunBulk = bulk;
+  md.k.paths.lazyRunBulk = bulk;
   return md;
 }
 

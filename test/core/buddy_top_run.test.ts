@@ -32,7 +32,7 @@ function model(m: Machine, design: Design, bulk: boolean): Model {
     machinePreset(m.arch, { memoryBytes: m.memoryBytes, nodes: m.nodes }),
     design,
   );
-  md.k.buddy.topRunBulk = bulk;
+  md.k.paths.topRunBulk = bulk;
   return md;
 }
 

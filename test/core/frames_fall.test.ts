@@ -103,7 +103,7 @@ const STEPS: [string, string][] = [
 
 function model(design: Design, falling: boolean): Model {
   const m = bootModel(machinePreset("x86_64", { memoryBytes: 4 * GiB, nodes: 1 }), design);
-  m.k.compound.fallingRuns = falling;
+  m.k.paths.fallingRuns = falling;
   return m;
 }
 

@@ -52,7 +52,7 @@ describe("held-back tail stores read as the stores made at once", () => {
       const models = [0, 1].map(() =>
         bootModel(machinePreset("x86_64", { memoryBytes: 4 * GiB, nodes: 2 }), design),
       );
-      models[1].k.frames.holdBackStores = false;
+      models[1].k.paths.holdBackStores = false;
       for (let i = 0; i < seqs.length; i++) {
         const d = models.map((m) => {
           run(m, seqs[i]);

@@ -29,7 +29,7 @@ const P1G = "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages";
 function boot(preset: string, design: Design, classes: boolean): Model {
   const spec = machinePreset(preset, { memoryBytes: 4 * GiB, nodes: 2 });
   const m = bootModel(spec, design);
-  (m.vmemmap as HvoCore).settleClasses = classes;
+  m.k.paths.settleClasses = classes;
   return m;
 }
 

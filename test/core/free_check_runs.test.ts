@@ -6,7 +6,7 @@
 //   - the frame store alone: sameStateRun() counts what asking each frame in turn counts, over
 //     random runs, copies, stores and clears, in sparse and dense chunks and across a chunk edge;
 //   - whole models (check_pages on): the same steps with the run skip on and with it off
-//     (PageAllocator.checkRuns false: every vmemmap page judged on its own), with random struct
+//     (k.paths.checkRuns false: every vmemmap page judged on its own), with random struct
 //     pages of pool folios made bad or merely different, compared by the kernel log,
 //     /proc/meminfo and the whole state.
 import fc from "fast-check";
@@ -154,7 +154,7 @@ function boot(design: Design, runs: boolean): Model {
     design,
   );
   // The plain form: every vmemmap page judged on its own.
-  m.k.buddy.checkRuns = runs;
+  m.k.paths.checkRuns = runs;
   return m;
 }
 

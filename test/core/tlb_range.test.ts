@@ -6,8 +6,9 @@
 //
 // The TLB's sweep of clean entries when it is full (src/mm/pgtable.ts evictClean()) walked a
 // leaf at a time over a chunk of pages (walkRangeWords(), sweepByRange), and translateRange()
-// filling runs of pages in one loop (TlbTable.fillRun(), fillByRun), against a walk and a
-// fillWord() per entry (both false). Two TLBs over the same page tables see the same
+// filling runs of pages in one loop (TlbTable.fillRun(), fillByRun), both reading PTE tables
+// held as runs a run at a time (rangeByRuns), against a walk and a fillWord() per entry, entry
+// by entry (FastPaths.plain()). Two TLBs over the same page tables see the same
 // translations asked for, with PTEs changed without a flush between them (stale entries a sweep
 // must keep), over 2 MiB PMD leaves, PTE tables of HVO'd folios (held as runs of entries) and
 // holes: after each step they must hold the same entries with the same translations. Seeded
@@ -18,6 +19,7 @@ import { machinePreset } from "../../src/arch/index.ts";
 import type { Design } from "../../src/kernel.ts";
 import { bootModel } from "../../src/model.ts";
 import { KernelPageTables } from "../../src/mm/pgtable.ts";
+import { FastPaths } from "../../src/mm/fast_paths.ts";
 
 const GiB = 2 ** 30;
 
@@ -151,8 +153,8 @@ describe("the TLB swept and filled a run at a time holds what it holds an entry 
               k.vmemmapBase,
               600,
             );
-            t.sweepByRange = byRange;
-            t.fillByRun = byRange;
+            // Its own fast paths (k's stay on): the sweep, the fills and the runs read.
+            t.paths = byRange ? new FastPaths() : FastPaths.plain();
             return t;
           };
           const a = make(true);

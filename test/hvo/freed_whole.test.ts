@@ -1,7 +1,7 @@
 // hugetlb_vmemmap.ts clearReservedRunDown(): when HVO frees boot memmap pages from the top down,
 // a vmemmap page that holds only struct pages of the freed run, still as memmap_init() left it,
 // is given the pattern of the memmap of free memory at once, without storing PG_reserved,
-// _refcount and the buddy's marks into its bytes and settling them back (HvoCore.freedWhole
+// _refcount and the buddy's marks into its bytes and settling them back (k.paths.freedWhole
 // false: it stores and settles, as every other freed page). The first page of a block the run
 // is freed as is never marked by the buddy if it merges at once with a free block below: its
 // vmemmap page keeps that struct page as clearReservedPage() left it (keepUnmarked()): as a
@@ -29,7 +29,7 @@ const P32M = "/sys/kernel/mm/hugepages/hugepages-32768kB/nr_hugepages";
 function boot(preset: string, design: Design, whole: boolean, piece?: number): Model {
   const m = bootModel(machinePreset(preset, { memoryBytes: 4 * GiB, nodes: 2 }), design);
   const core = m.vmemmap as HvoCore;
-  core.freedWhole = whole;
+  m.k.paths.freedWhole = whole;
   if (piece !== undefined) core.pageListPiece = piece;
   return m;
 }

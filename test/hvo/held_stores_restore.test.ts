@@ -21,7 +21,7 @@ const FOLIOS = 24;
 
 function model(design: Design, holdBack: boolean): Model {
   const m = bootModel(machinePreset("x86_64", { memoryBytes: 2 * 2 ** 30, nodes: 2 }), design);
-  m.k.frames.holdBackStores = holdBack;
+  m.k.paths.holdBackStores = holdBack;
   return m;
 }
 

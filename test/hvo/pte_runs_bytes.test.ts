@@ -1,5 +1,5 @@
 // The remap walk over PTE tables the frame store holds as bytes, by runs found from the entries
-// (HvoCore.pteRunsOfBytes, hugetlb_vmemmap.ts pteRunsByEntry()) against the same walk PTE by
+// (k.paths.pteRunsOfBytes, hugetlb_vmemmap.ts pteRunsByEntry()) against the same walk PTE by
 // PTE. A PTE table maps the vmemmap of 64 2 MiB folios; HVO leaves two runs per folio (the head
 // page, then one page seven times) and a restore at least two (the head, then the pages off the
 // list), so past 64 runs such a table is bytes. The same pool steps on two models; after each,
@@ -20,7 +20,7 @@ const DESIGNS: readonly Design[] = ["legacy", "seed", "mainline", "mainline-7.1"
 function model(design: Design, byEntry: boolean, faults?: Faults): Model {
   const spec = machinePreset("x86_64", { memoryBytes: 2 * 2 ** 30, nodes: 2 });
   const m = bootModel(spec, design, { faults });
-  (m.vmemmap as HvoCore).pteRunsOfBytes = byEntry;
+  m.k.paths.pteRunsOfBytes = byEntry;
   return m;
 }
 

@@ -1,5 +1,5 @@
 // reset_struct_pages() (hugetlb_vmemmap.ts resetStructPages()) moving struct pages 4..7 over
-// 0..3 in the frame's own bytes (HvoCore.resetInPlace) against reading them out and writing
+// 0..3 in the frame's own bytes (k.paths.resetInPlace) against reading them out and writing
 // them back: the same pool steps on two models, then a restore of every pool folio by hand (the
 // restored vmemmap pages stay mapped, so their struct pages are read through the page tables),
 // then the pool shrunk to nothing; after each, every vmemmap PTE and struct page, the free
@@ -19,7 +19,7 @@ const ORDER_2M = 21 - 12; // a 2 MiB folio of 4 KiB pages
 function model(design: Design, inPlace: boolean): Model {
   const spec = machinePreset("x86_64", { memoryBytes: 2 * 2 ** 30, nodes: 2 });
   const m = bootModel(spec, design);
-  (m.vmemmap as HvoCore).resetInPlace = inPlace;
+  m.k.paths.resetInPlace = inPlace;
   return m;
 }
 

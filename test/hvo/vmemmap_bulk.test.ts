@@ -1,5 +1,5 @@
 // free_vmemmap_page_list() and alloc_vmemmap_page_list() through the buddy allocator's bulk
-// calls against the same lists a page at a time (HvoCore.bulk false): the same pool steps on
+// calls against the same lists a page at a time (k.paths.vmemmapBulk false): the same pool steps on
 // two models, and after each step every struct page (read through the page tables, frame by
 // frame), every PTE of the vmemmap, the free lists, the allocations, memblock.reserved, the
 // counters and the kernel log must be the same. Steps grow and shrink 2 MiB and 1 GiB pools
@@ -21,7 +21,7 @@ const H1G = "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages";
 function model(design: Design, bulk: boolean, faults?: Faults, piece?: number): Model {
   const spec = machinePreset("x86_64", { memoryBytes: 4 * GiB, nodes: 2 });
   const m = bootModel(spec, design, { faults });
-  (m.vmemmap as HvoCore).bulk = bulk;
+  m.k.paths.vmemmapBulk = bulk;
   if (piece !== undefined) (m.vmemmap as HvoCore).pageListPiece = piece;
   return m;
 }

@@ -1,4 +1,4 @@
-// The remap walk a run of PTEs at a time (HvoCore.pteRuns, hugetlb_vmemmap.ts
+// The remap walk a run of PTEs at a time (k.paths.pteRuns, hugetlb_vmemmap.ts
 // vmemmapPteRange()) against the same walk PTE by PTE: the same pool steps on two models, and
 // after each step every vmemmap PTE word, every struct page (read through the page tables),
 // the free lists, the allocations, memblock.reserved, the counters (PTE writes, pages
@@ -42,7 +42,7 @@ const ARM16K: Arch = {
 function model(arch: Arch, design: Design, runs: boolean, faults?: Faults): Model {
   const spec = machinePreset(arch.preset, { memoryBytes: arch.memory, nodes: 2 });
   const m = bootModel(spec, design, { faults });
-  (m.vmemmap as HvoCore).pteRuns = runs;
+  m.k.paths.pteRuns = runs;
   return m;
 }
 

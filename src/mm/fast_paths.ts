@@ -1,0 +1,152 @@
+// No kernel counterpart: the model's switch between its fast paths and their plain forms.
+//
+// Where the kernel does something page by page, PTE by PTE or block by block, the model often
+// does the same a run at a time, holds bytes as a pattern instead of storing them, or defers
+// stores nobody reads yet. Each such fast path leaves every byte, list, counter and log line
+// as its plain form (the step-by-step rendering of the kernel's code) leaves them, and each
+// keeps its plain form alive behind a switch so that a differential test can run the two side
+// by side on the same steps. FAST_PATHS below is the one list of them: where each lives, what
+// its plain form is and which test compares the two.
+//
+// One FastPaths object is made per booted model (Kernel.paths) and shared by reference by
+// every component that has a fast path (frame store, page tables, buddy allocator, compound
+// pages, HVO); `k.paths.setAll(false)` turns every fast path off at once, `k.paths.<name> =
+// false` one of them, and bootModel()'s `paths` option (e.g. FastPaths.plain()) sets them from
+// the start of boot. A component made on its own (a store-level test) has an object of its own
+// until the kernel hands it the shared one. test/core/fast_paths.test.ts runs a model on every
+// plain form against one on every fast path.
+
+/** One fast path: where it lives, what it does, its plain form and its differential test. */
+interface FastPathDoc {
+  readonly where: string;
+  readonly fast: string;
+  readonly plain: string;
+  readonly test: string;
+}
+
+/** Every fast path of the model (the fields of FastPaths), in one place. */
+export const FAST_PATHS = {
+  holdBackStores: {
+    where: "frames.ts FrameStore.storeWordsLater()",
+    fast: "tail stores in a folio's head vmemmap page past its fields wait for a read or write",
+    plain: "every store made at once",
+    test: "test/core/frames_held_stores.test.ts",
+  },
+  rangeByRuns: {
+    where: "pgtable.ts KernelPageTables.translateRangeWords(), walkRangeWords()",
+    fast: "a PTE table held as runs of words read a run at a time",
+    plain: "entry by entry",
+    test: "test/core/tlb_range.test.ts",
+  },
+  sweepByRange: {
+    where: "pgtable.ts KernelPageTables evictClean()",
+    fast: "the TLB's well-filled chunks compared with the page tables a leaf at a time",
+    plain: "a walk per TLB entry",
+    test: "test/core/tlb_range.test.ts",
+  },
+  fillByRun: {
+    where: "pgtable.ts KernelPageTables.translateRangeWords()",
+    fast: "a run of pages (a huge leaf's, a run of PTEs) filled into the TLB in one loop",
+    plain: "a fill per page",
+    test: "test/core/tlb_range.test.ts",
+  },
+  checkRuns: {
+    where: "page_alloc.ts freePagesCheck()",
+    fast: "vmemmap pages that continue a passed page's run of frames (one id) pass unread",
+    plain: "each vmemmap page judged on its own",
+    test: "test/core/free_check_runs.test.ts",
+  },
+  lazyRunBulk: {
+    where: "page_alloc.ts PageAllocator.rangeFree(), takeFreeRange() (lazyHolding())",
+    fast: "a range inside one lazily freed range found by one lookup and taken in one pass",
+    plain: "block by block",
+    test: "test/core/buddy_lazy_take.test.ts",
+  },
+  topRunBulk: {
+    where: "page_alloc.ts PageAllocator freeTopRun()",
+    fast: "a gigantic folio's MAX_PAGE_ORDER blocks freed in one pass",
+    plain: "freeToBuddy() of each block",
+    test: "test/core/buddy_top_run.test.ts",
+  },
+  fallingRuns: {
+    where: "compound.ts Compound forEachTailRange()",
+    fast: "frames that fall as the vmemmap rises taken as one run",
+    plain: "one frame at a time",
+    test: "test/core/frames_fall.test.ts",
+  },
+  pteRuns: {
+    where: "hugetlb_vmemmap.ts HvoCore vmemmapPteRange()",
+    fast: "the remap and restore walks a run of PTEs at a time (tables held as runs of words)",
+    plain: "PTE by PTE",
+    test: "test/hvo/vmemmap_runs.test.ts",
+  },
+  pteRunsOfBytes: {
+    where: "hugetlb_vmemmap.ts HvoCore vmemmapPteRange() (pteRunsByEntry())",
+    fast: "the runs of a PTE table held as bytes found by reading its entries",
+    plain: "such a table walked PTE by PTE",
+    test: "test/hvo/pte_runs_bytes.test.ts",
+  },
+  vmemmapBulk: {
+    where: "hugetlb_vmemmap.ts HvoCore freeVmemmapPageList(), allocVmemmapPageList()",
+    fast: "vmemmap page lists freed and allocated through the buddy's bulk calls",
+    plain: "a page at a time",
+    test: "test/hvo/vmemmap_bulk.test.ts",
+  },
+  freedWhole: {
+    where: "hugetlb_vmemmap.ts HvoCore clearReservedRunDown() (freedWholeFrame())",
+    fast: "a freed boot vmemmap page held as the pattern of free memory, nothing stored into it",
+    plain: "stored into and settled as the others",
+    test: "test/hvo/freed_whole.test.ts",
+  },
+  settleClasses: {
+    where: "hugetlb_vmemmap.ts HvoCore freeHeadIn() (frames.ts settleAsFree())",
+    fast: "a freed vmemmap page in one zone and free block compared with one struct page",
+    plain: "a rendering of every struct page",
+    test: "test/core/frames_settle.test.ts",
+  },
+  resetInPlace: {
+    where: "hugetlb_vmemmap.ts HvoCore.resetStructPages()",
+    fast: "struct pages 4..7 moved over 0..3 within the frame's own bytes",
+    plain: "read out and written back",
+    test: "test/hvo/reset_struct_pages.test.ts",
+  },
+} as const satisfies Record<string, FastPathDoc>;
+
+export type FastPathName = keyof typeof FAST_PATHS;
+
+/** FAST_PATHS' names, in its order. */
+export const FAST_PATH_NAMES: readonly FastPathName[] = Object.freeze(
+  Object.keys(FAST_PATHS) as FastPathName[],
+);
+
+/**
+ * Which fast paths are on (true: the fast path; false: its plain form). Plain fields, read on
+ * hot paths; FAST_PATHS says what each one switches.
+ */
+export class FastPaths implements Record<FastPathName, boolean> {
+  holdBackStores = true;
+  rangeByRuns = true;
+  sweepByRange = true;
+  fillByRun = true;
+  checkRuns = true;
+  lazyRunBulk = true;
+  topRunBulk = true;
+  fallingRuns = true;
+  pteRuns = true;
+  pteRunsOfBytes = true;
+  vmemmapBulk = true;
+  freedWhole = true;
+  settleClasses = true;
+  resetInPlace = true;
+
+  /** Every fast path on (true) or every one in its plain form (false). */
+  setAll(on: boolean): this {
+    for (const name of FAST_PATH_NAMES) this[name] = on;
+    return this;
+  }
+
+  /** A new object with every path in its plain form (for a component tested on its own). */
+  static plain(): FastPaths {
+    return new FastPaths().setAll(false);
+  }
+}
