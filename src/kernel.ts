@@ -649,7 +649,7 @@ export class Kernel {
     }
     const sps = this.layout.size;
     const per = this.pageSize / sps;
-    if (this.headsApart && step > per && (step * sps) % this.pageSize === 0) {
+    if (this.paths.headsApart && step > per && (step * sps) % this.pageSize === 0) {
       this.clearBuddyHeadsApart(from, to, step);
       return;
     }
@@ -673,12 +673,6 @@ export class Kernel {
     }
   }
 
-  /**
-   * Whether clearBuddyHeads() of heads a whole number of vmemmap pages apart (the MAX_PAGE_ORDER
-   * blocks of a gigantic range) translates their pages in one pass (false: head by head, as
-   * markBuddyHead(); test/core/buddy_heads_apart.test.ts compares the two).
-   */
-  headsApart = true;
   /** clearBuddyHeadsApart()'s translations, reused. */
   private apartWords = new Float64Array(0);
 

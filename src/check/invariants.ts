@@ -194,6 +194,8 @@ class Shadow {
       k.spec.arch.pageShift,
     );
     this.compound = new Compound(this.memmap, k.layout, k.compound.config);
+    // The shadow walks follow the kernel's fast-path switches (k.paths.setAll(false) reaches them).
+    this.compound.paths = k.paths;
   }
 }
 

@@ -62,6 +62,37 @@ export const FAST_PATHS = {
     plain: "block by block",
     test: "test/core/buddy_lazy_take.test.ts",
   },
+  lazyTakeRun: {
+    where: "page_alloc.ts PageAllocator takeLazyRun() (takeFreeRange())",
+    fast: "a gigantic range of never-allocated blocks cut from the lazy range once, the heads' marks cleared together",
+    plain: "takeLazy() of each block",
+    test: "test/core/buddy_heads_apart.test.ts",
+  },
+  pairBulk: {
+    where: "page_alloc.ts PageAllocator freePagesPair() (hugetlb.ts freeFolioPair())",
+    fast: "two buddy folios freed together: the first's stay on its free list made as stores only",
+    plain: "freePages() of each",
+    test: "test/pool/head_flags_once.test.ts",
+  },
+  headFlagsOnce: {
+    where:
+      "hugetlb.ts HugetlbPool removeHugetlbFolio(), setMaxHugePages() (restoreFolios()'s hint)",
+    fast: "a shrink reads each head's optimised flag once, through one view of the head",
+    plain: "field by field, and restoreFolios() reads the flag again",
+    test: "test/pool/head_flags_once.test.ts",
+  },
+  headsApart: {
+    where: "kernel.ts Kernel clearBuddyHeadsApart() (clearBuddyHeads())",
+    fast: "heads a whole number of vmemmap pages apart translated in one pass",
+    plain: "markBuddyHead(q, -1) of each head",
+    test: "test/core/buddy_heads_apart.test.ts",
+  },
+  hugeLeaves: {
+    where: "pgtable.ts KernelPageTables.translateStrideWords()",
+    fast: "later pages of a huge leaf translated from the first page's walk",
+    plain: "a walk per page",
+    test: "test/core/buddy_heads_apart.test.ts",
+  },
   topRunBulk: {
     where: "page_alloc.ts PageAllocator freeTopRun()",
     fast: "a gigantic folio's MAX_PAGE_ORDER blocks freed in one pass",
@@ -130,6 +161,11 @@ export class FastPaths implements Record<FastPathName, boolean> {
   fillByRun = true;
   checkRuns = true;
   lazyRunBulk = true;
+  lazyTakeRun = true;
+  pairBulk = true;
+  headFlagsOnce = true;
+  headsApart = true;
+  hugeLeaves = true;
   topRunBulk = true;
   fallingRuns = true;
   pteRuns = true;

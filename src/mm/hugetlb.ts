@@ -794,14 +794,6 @@ export class HugetlbPool {
     return null;
   }
 
-  /**
-   * A shrink reads each head's optimised flag once: removeHugetlbFolio() reads it and stores
-   * the page type through one view of the head, and set_max_huge_pages() tells restoreFolios()
-   * when none of the folios it took was optimised. Off: field by field, and the flag read again
-   * (tests: the reference for both).
-   */
-  headFlagsOnce = true;
-
   /** Whether the folio removeHugetlbFolio() took last was optimised (as it read the flag). */
   private removedOptimized = false;
 
@@ -827,7 +819,7 @@ export class HugetlbPool {
     // counted alike).
     const m = this.k.memmap;
     const c = this.k.compound;
-    const v = this.headFlagsOnce ? c.headView(f) : null;
+    const v = this.k.paths.headFlagsOnce ? c.headView(f) : null;
     const o = c.headOff + PAGE_OFF.private;
     if (v !== null) {
       m.reads++;
@@ -1141,7 +1133,7 @@ export class HugetlbPool {
       // list_add() to page_list: the last one removed first.
       freeList.reverse();
       // Nothing between the removal and the restore changes a folio's optimised flag.
-      this.updateAndFreePagesBulk(h, freeList, this.headFlagsOnce && !optimized);
+      this.updateAndFreePagesBulk(h, freeList, this.k.paths.headFlagsOnce && !optimized);
       this.flushFreeHpageWork();
       while (count < persistent()) {
         if (!this.adjustPoolSurplus(h, mask, 1)) break;

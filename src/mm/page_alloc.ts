@@ -592,7 +592,10 @@ export class PageAllocator {
   faults: FaultInjector;
   /** freePagesCheck()'s translations of a batch of vmemmap pages (reused from call to call). */
   readonly checkBatch = new Float64Array(FREE_CHECK_BATCH);
-  /** The model's fast paths (fast_paths.ts): checkRuns, lazyRunBulk, topRunBulk; the kernel's. */
+  /**
+   * The model's fast paths (fast_paths.ts): checkRuns, lazyRunBulk, lazyTakeRun, topRunBulk,
+   * pairBulk; the kernel's.
+   */
   paths = new FastPaths();
 
   constructor(
@@ -1260,9 +1263,6 @@ export class PageAllocator {
     this.addFree(zone, pfn, order, toTail);
   }
 
-  /** Whether freePagesPair() may run (false: each block by freePages(), for the tests). */
-  pairBulk = true;
-
   /**
    * Whether freePagesPair(pfn, buddy, order) may run: buddy is pfn's buddy below
    * MAX_PAGE_ORDER, both handed out at that order and neither free, in one zone, pfn's block on
@@ -1270,7 +1270,7 @@ export class PageAllocator {
    * nothing.
    */
   pairMayMerge(pfn: number, buddy: number, order: number): boolean {
-    if (!this.pairBulk || order >= this.maxOrder || this.zonesOverlap) return false;
+    if (!this.paths.pairBulk || order >= this.maxOrder || this.zonesOverlap) return false;
     if (this.listeners.length > 0 || (this.lru !== null && !this.lru.nodeWithMarks)) return false;
     if (
       this.onFreeHead !== null &&
@@ -1430,9 +1430,6 @@ export class PageAllocator {
     }
   }
 
-  /** Whether takeFreeRange() may use takeLazyRun() (false: takeLazy() of each block). */
-  lazyTakeRun = true;
-
   /**
    * takeLazy() of the blocks of [start, end) (aligned, inside the lazy range idx), ascending, in
    * one pass: the range cut once, the free count once, the heads' marks cleared together
@@ -1442,7 +1439,7 @@ export class PageAllocator {
    * list head: generated, nothing stored).
    */
   private takeLazyRun(zone: Zone, idx: number, start: number, end: number): boolean {
-    if (!this.lazyTakeRun || this.listeners.length > 0) return false;
+    if (!this.paths.lazyTakeRun || this.listeners.length > 0) return false;
     const r = zone.lazy[idx];
     const s = r[0];
     const e = r[1];

@@ -753,7 +753,7 @@ export class KernelPageTables {
     for (let k = 0, v = vpn; k < n; k++, v += stride) {
       let w = tlb.get(v);
       if (w === 0) {
-        if (v < leafHi && this.hugeLeaves) {
+        if (v < leafHi && this.paths.hugeLeaves) {
           // What a walk gives: no table changes inside this loop (a sweep only drops entries).
           w = leafW > 0 ? leafW + (v - leafLo) : leafW - (v - leafLo);
         } else {
@@ -774,12 +774,6 @@ export class KernelPageTables {
     this.lastVpn = -1;
     return out;
   }
-
-  /**
-   * Whether translateStrideWords() translates the later pages of a huge leaf from the first
-   * one's walk (false: a walk per page; test/core/buddy_heads_apart.test.ts compares the two).
-   */
-  hugeLeaves = true;
 
   /** walkVpn() as a tlbWord() (0: unmapped), without an object where fastIndex is set. */
   private walkWord(vpn: number): number {
@@ -890,7 +884,7 @@ export class KernelPageTables {
     return out;
   }
 
-  /** The model's fast paths (fast_paths.ts): rangeByRuns, sweepByRange, fillByRun. */
+  /** The model's fast paths (fast_paths.ts): rangeByRuns, sweepByRange, fillByRun, hugeLeaves. */
   paths = new FastPaths();
   private readonly rangeRuns = new PteRuns(64);
 

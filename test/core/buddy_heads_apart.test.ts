@@ -80,7 +80,7 @@ describe("translateStrideWords() is translate() of each page in turn", () => {
             const make = () =>
               new KernelPageTables(k.spec.arch, k.frames, k.pgt.rootPfn, k.vmemmapBase, 600);
             const a = make();
-            a.hugeLeaves = hugeLeaves;
+            a.paths.hugeLeaves = hugeLeaves;
             const b = make();
             const undo: (() => void)[] = [];
             try {
@@ -181,9 +181,9 @@ describe("a TLB full of stale entries fills one page per sweep, a run as page by
 
 function model(design: Design, bulk: boolean, memoryBytes = 4 * GiB, nodes = 2): Model {
   const md = bootModel(machinePreset("x86_64", { memoryBytes, nodes }), design);
-  md.k.buddy.lazyTakeRun = bulk;
-  md.k.headsApart = bulk;
-  md.k.pgt.hugeLeaves = bulk;
+  md.k.paths.lazyTakeRun = bulk;
+  md.k.paths.headsApart = bulk;
+  md.k.paths.hugeLeaves = bulk;
   // Every third never-allocated block's head with its vmemmap page held as its own bytes (read
   // as memmap_init() left it): the marks are then stored, not left to the rendering.
   const k = md.k;

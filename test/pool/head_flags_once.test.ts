@@ -33,8 +33,8 @@ function model(
   const cmdline = checks ? `${base} check_pages=1` : base;
   const spec = machinePreset(arch, { memoryBytes: 2 * 2 ** 30, nodes, cmdline });
   const m = bootModel(spec, design);
-  m.pool.headFlagsOnce = short;
-  m.k.buddy.pairBulk = short;
+  m.k.paths.headFlagsOnce = short;
+  m.k.paths.pairBulk = short;
   return m;
 }
 
