@@ -986,7 +986,7 @@ export class KernelPageTables {
     return out;
   }
 
-  /** A TLB fill of the tlbWord() w, as translate() does on a miss; returns w. */
+  /** The sweep's buffers (evictClean(), walkRangeWords()): a chunk's fresh walks, their PTE runs. */
   private readonly sweepWords = new Float64Array(TLB_CHUNK);
   private readonly sweepRuns = new PteRuns(64);
 
@@ -1044,6 +1044,7 @@ export class KernelPageTables {
   /** fillWord()'s sweep where the TLB is full, for TlbTable.fillRun(). */
   private readonly room = (): void => this.evictClean();
 
+  /** A TLB fill of the tlbWord() w, as translate() does on a miss; returns w. */
   private fillWord(vpn: number, w: number): number {
     if (this.tlb.size >= this.tlbCapacity) this.evictClean();
     this.tlb.set(vpn, w);
