@@ -20,6 +20,11 @@ export interface FaultRule {
 export interface FaultInjector {
   /** Called once per allocation attempt at `site`; true means: fail this one. */
   shouldFail(site: string): boolean;
+  /**
+   * True when no call of `site` can fail until the injector is changed, so a caller may skip
+   * its shouldFail() calls for a batch (they change nothing another call would read).
+   */
+  quiet?(site: string): boolean;
 }
 
 /** Deterministic injector: explicit rules, and optionally a seeded probability for every site. */
@@ -59,6 +64,13 @@ export class Faults implements FaultInjector {
     this.rng = null;
   }
 
+  quiet(site: string): boolean {
+    // A site's count is read only by its own rules, and add() restarts it: a site no rule
+    // names keeps no count that matters.
+    for (const r of this.rules) if (r.site === site) return false;
+    return !(this.probability > 0 && this.rng && (!this.sites || this.sites.has(site)));
+  }
+
   shouldFail(site: string): boolean {
     let fail = false;
     // A site's call count is read only by its own rules, and add() starts it at 0: with no
@@ -80,4 +92,4 @@ export class Faults implements FaultInjector {
   }
 }
 
-export const NO_FAULTS: FaultInjector = { shouldFail: () => false };
+export const NO_FAULTS: FaultInjector = { shouldFail: () => false, quiet: () => true };

@@ -424,6 +424,8 @@ interface Chunk {
 
 /** Page buffers kept for reuse after the last frame holding them let go (16 MiB at most). */
 const SPARE_BUFFERS = 4096;
+/** Page buffers cut from one ArrayBuffer by FrameStore.freshPageBytes(). */
+const PAGES_PER_SLAB = 16;
 /** How many emptied "tails" classes FrameStore keeps for reuse. */
 const SPARE_CLASSES = 4096;
 /** Entries of the frame -> id cache (a power of two). */
@@ -546,6 +548,21 @@ export class FrameStore {
   private readonly tailClasses = new Map<bigint, PatternClass>();
   /** Plain "tails" classes no id belongs to any more, reused by patternId(). */
   private readonly spareTailClasses: PatternClass[] = [];
+  /**
+   * A zeroed page buffer for newOwnBlank(): a slice of a slab of PAGES_PER_SLAB pages, so one
+   * ArrayBuffer allocation serves that many frames (each new ArrayBuffer costs several
+   * microseconds, and a 1 GiB folio's give-back made ~4 of them). The slices are separate
+   * views; their users go by byteOffset (newOwn()).
+   */
+  private freshPageBytes(): Uint8Array {
+    if (this.slabNext === PAGES_PER_SLAB) {
+      this.slab = new ArrayBuffer(this.pageSize * PAGES_PER_SLAB);
+      this.slabNext = 0;
+    }
+    return new Uint8Array(this.slab, this.pageSize * this.slabNext++, this.pageSize);
+  }
+  private slab = new ArrayBuffer(0);
+  private slabNext = PAGES_PER_SLAB;
   /** Own-bytes buffers no frame holds any more, reused by newOwn() (no 4 KiB allocation). */
   private readonly spareBytes: Uint8Array[] = [];
   private readonly spareViews: DataView[] = [];
@@ -685,7 +702,7 @@ export class FrameStore {
   /** newOwn() of a page buffer whose contents the caller overwrites whole (a spare, if any). */
   private newOwnBlank(): number {
     const bytes = this.spareBytes.pop();
-    if (bytes === undefined) return this.newOwn(new Uint8Array(this.pageSize));
+    if (bytes === undefined) return this.newOwn(this.freshPageBytes());
     return this.newId(
       ID_OWN,
       bytes,
@@ -1433,6 +1450,13 @@ export class FrameStore {
    * PMD-level table is forgotten. setPte() and setPteRun() (last-level entries) leave it.
    */
   pgtEpochHigh = 0;
+  /**
+   * Frames some walk of pgtable.ts has passed through as a table above the last level, and
+   * (High) above the PMD level: a write to one may change a remembered walk's path, so it
+   * bumps pgtEpoch / pgtEpochHigh whatever table its writer takes it for. Only grows.
+   */
+  readonly pgtUpper = new Set<number>();
+  readonly pgtUpperHigh = new Set<number>();
 
   /** The low 32 bits of the 64-bit word at off, the high 32 left in `hi` (no bigint). */
   readU64Lo(frame: number, off: number): number {

@@ -1236,15 +1236,16 @@ export class HvoCore implements HugetlbVmemmap {
     const nid = this.pageToNidAt(start);
     this.checkNode(nid, start, "alloc_vmemmap_page_list");
     if (this.paths.vmemmapBulk) {
-      const pfns = k.buddy.allocPagesBulk(
+      // Each run of pages handed out goes on the list as one (the adds of its pages in turn).
+      const got = k.buddy.allocPagesBulkRuns(
         nid,
         GFP_KERNEL | __GFP_RETRY_MAYFAIL,
         nrPages,
         HVO_SITES.pageList,
         "vmemmap",
+        (pfn, t) => list.addRun(pfn, 1, t),
       );
-      list.addAll(pfns);
-      if (pfns.length < nrPages) {
+      if (got < nrPages) {
         k.buddy.freePagesBulk([...list]);
         list.clear();
         return -ENOMEM;

@@ -1032,8 +1032,25 @@ export class PageAllocator {
    * page handed out was the head of a free block when it went, so its buddy mark is cleared.
    */
   allocPagesBulk(nid: number, gfp: number, n: number, site: string, use: FrameUse): number[] {
-    // Sized for all n at once (a 1 GiB folio's vmemmap is 4095 pages), cut to what was handed out.
-    const out: number[] = new Array(n);
+    const out: number[] = [];
+    this.allocPagesBulkRuns(nid, gfp, n, site, use, (pfn, t) => {
+      for (let i = 0; i < t; i++) out.push(pfn + i);
+    });
+    return out;
+  }
+
+  /**
+   * allocPagesBulk() told as runs: onRun(pfn, t) for each t consecutive pfns handed out, in
+   * order (no array of n pfns). Returns how many were handed out.
+   */
+  allocPagesBulkRuns(
+    nid: number,
+    gfp: number,
+    n: number,
+    site: string,
+    use: FrameUse,
+    onRun: (pfn: number, t: number) => void,
+  ): number {
     let got = 0;
     const movable = (gfp & __GFP_MOVABLE) !== 0;
     const zl = n > 0 ? this.zonelist(nid, gfp) : [];
@@ -1063,6 +1080,9 @@ export class PageAllocator {
       const lim = Math.min(size, n - got, zone.nrFree + size - zone.watermarkMin);
       let t = 1;
       let stopped = false;
+      // No call of the site can fail (no rule names it, no chance applies to it): the calls
+      // for pages 2..lim are all answered at once.
+      if (lim > 1 && this.faults.quiet?.(site) === true) t = lim;
       while (t < lim) {
         if (this.faults.shouldFail(site)) {
           stopped = true;
@@ -1070,7 +1090,8 @@ export class PageAllocator {
         }
         t++;
       }
-      for (let i = 0; i < t; i++) out[got++] = pfn + i;
+      onRun(pfn, t);
+      got += t;
       // The rest of B, in aligned pieces at the list heads (what expand() left of it).
       let p = pfn + t;
       const end = pfn + size;
@@ -1087,8 +1108,7 @@ export class PageAllocator {
         break;
       }
     }
-    out.length = got;
-    return out;
+    return got;
   }
 
   /** alloc_pages_node() that must succeed at boot (memblock-like callers after boot). */

@@ -493,11 +493,20 @@ export class KernelPageTables {
     this.pteWrites++;
     // An entry of any table but a remembered last-level table may change some walk's path
     // (another instance's over the same frames included: the epoch lives on the frame store).
-    if (tablePfn !== this.walkTable || this.walkLevel !== this.levels - 1) this.frames.pgtEpoch++;
-    // Above the PMD level, or not known (even a remembered "last-level" table: a frame reached
-    // through a wrong pointer may be an upper table too): the PMD-level table a walk reaches
-    // may change.
-    if (level < this.levels - 2) this.frames.pgtEpochHigh++;
+    if (tablePfn !== this.skipTable || this.walkEpoch !== this.frames.pgtEpoch)
+      this.frames.pgtEpoch++;
+    // Above the PMD level, or not known, or a frame some walk passed above the PMD level (a
+    // frame reached through a wrong pointer may be a table of two levels): the PMD-level table
+    // a walk reaches may change.
+    if (level < this.levels - 2 || this.frames.pgtUpperHigh.has(tablePfn))
+      this.frames.pgtEpochHigh++;
+  }
+
+  /** set()'s epoch bumps for a write to a last-level entry of tablePfn (setPte(), setPteRun()). */
+  private pteWritten(tablePfn: number): void {
+    if (tablePfn === this.skipTable && this.walkEpoch === this.frames.pgtEpoch) return;
+    this.frames.pgtEpoch++;
+    if (this.frames.pgtUpperHigh.has(tablePfn)) this.frames.pgtEpochHigh++;
   }
 
   private readonly partsHi = new Uint32Array(1);
@@ -515,7 +524,7 @@ export class KernelPageTables {
     const lo = pte.mkPteParts(pfn, writable, this.partsHi);
     this.frames.writeU64Parts(tablePfn, idx * 8, lo, this.partsHi[0]);
     this.pteWrites++;
-    if (tablePfn !== this.walkTable || this.walkLevel !== this.levels - 1) this.frames.pgtEpoch++;
+    this.pteWritten(tablePfn);
   }
 
   /**
@@ -547,7 +556,7 @@ export class KernelPageTables {
     const dhi = (hi[0] - hi0 - borrow + 2 ** 33) % 2 ** 32;
     this.frames.setWordRun(tablePfn, idx, n, lo0, hi0, dlo, dhi);
     this.pteWrites += n;
-    if (tablePfn !== this.walkTable || this.walkLevel !== this.levels - 1) this.frames.pgtEpoch++;
+    this.pteWritten(tablePfn);
   }
 
   /**
@@ -626,6 +635,14 @@ export class KernelPageTables {
   private pmdKey = -1;
   private pmdTable = -1;
   private pmdEpoch = -1;
+  /**
+   * The table set() may write without forgetting the walk's memory, while walkEpoch holds: the
+   * remembered last-level table, when no walk has passed through it as an upper table (the
+   * frame store's pgtUpper; a frame reached through a wrong pointer can be both). -1: none.
+   */
+  private skipTable = -1;
+  /** By level: the table the walk last passed there, known to be in the frame store's sets. */
+  private readonly upperSeen: number[] = [-1, -1, -1, -1, -1, -1];
 
   /**
    * The entry slot at `level` for vaddr, walking the tables above it; null when a table above
@@ -849,14 +866,37 @@ export class KernelPageTables {
         this.remember(l, off, table);
         return true;
       }
+      if (this.upperSeen[l] !== table) this.passedUpper(table, l);
       table = e.pfn;
     }
     return false;
   }
 
+  /**
+   * A walk passed through table at level l (above the last): it goes into the frame store's
+   * pgtUpper (and pgtUpperHigh above the PMD level). A frame new to pgtUpper bumps pgtEpoch:
+   * a walk's memory that lets writes to it pass (skipTable) is forgotten.
+   */
+  private passedUpper(table: number, l: number): void {
+    const f = this.frames;
+    if (l < this.levels - 2) f.pgtUpperHigh.add(table);
+    if (!f.pgtUpper.has(table)) {
+      f.pgtUpper.add(table);
+      f.pgtEpoch++;
+    }
+    this.upperSeen[l] = table;
+  }
+
   /** Remembers the table at level l (below the root) that the walk of byte offset off read last. */
   private remember(l: number, off: number, table: number): void {
     if (l === 0) return;
+    const f = this.frames;
+    // The same memory, still valid: skipTable stands.
+    if (table === this.walkTable && l === this.walkLevel && this.walkEpoch === f.pgtEpoch) {
+      this.walkKey = Math.floor(off / this.levelSpan[l - 1]);
+      return;
+    }
+    this.skipTable = l === this.levels - 1 && !f.pgtUpper.has(table) ? table : -1;
     this.walkLevel = l;
     this.walkKey = Math.floor(off / this.levelSpan[l - 1]);
     this.walkTable = table;
