@@ -81,6 +81,12 @@ export const FAST_PATHS = {
     plain: "field by field, and restoreFolios() reads the flag again",
     test: "test/pool/head_flags_once.test.ts",
   },
+  fuseShrink: {
+    where: "hugetlb.ts HugetlbPool removeAndFreeEach() (setMaxHugePages(), mayFuseShrink())",
+    fast: "a shrink where no folio was ever optimised frees each folio as soon as the next is removed",
+    plain: "every folio removed, the restore walk, then every folio freed",
+    test: "test/pool/head_flags_once.test.ts",
+  },
   headsApart: {
     where: "kernel.ts Kernel clearBuddyHeadsApart() (clearBuddyHeads())",
     fast: "heads a whole number of vmemmap pages apart translated in one pass",
@@ -164,6 +170,7 @@ export class FastPaths implements Record<FastPathName, boolean> {
   lazyTakeRun = true;
   pairBulk = true;
   headFlagsOnce = true;
+  fuseShrink = true;
   headsApart = true;
   hugeLeaves = true;
   topRunBulk = true;

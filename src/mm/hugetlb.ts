@@ -505,7 +505,10 @@ export class HugetlbPool {
       // hugetlb_folio_init_vmemmap(folio, h, HUGETLB_VMEMMAP_RESERVE_PAGES): struct pages 0..63.
       this.initFolioStructPages(head, h.order, this.reservePages());
       this.initNewHugetlbFolio(head);
-      if (m.flags & HUGE_BOOTMEM_HVO) folioSetHpg(this.k.memmap, head, "vmemmap_optimized", true);
+      if (m.flags & HUGE_BOOTMEM_HVO) {
+        folioSetHpg(this.k.memmap, head, "vmemmap_optimized", true);
+        this.bootOptimized = true;
+      }
       // adjust_managed_page_count(): the pages become the buddy allocator's to free later.
       const zone = this.k.buddy.zoneOf(head);
       if (zone) zone.managed += h.nrPages;
@@ -796,6 +799,65 @@ export class HugetlbPool {
 
   /** Whether the folio removeHugetlbFolio() took last was optimised (as it read the flag). */
   private removedOptimized = false;
+  /** Whether a boot folio came with its optimised flag set (pre-HVO'd by memblock). */
+  private bootOptimized = false;
+
+  /**
+   * A shrink where no folio can be optimised removes each folio and frees it (or the pair it
+   * makes with the one removed next) before it takes the next, while its struct pages are
+   * fresh in the host's caches: the same stores as all removals, then the restore walk, then
+   * all frees (removals touch pool folios and their list, frees the folio and the buddy's
+   * lists: no store of one meets the other's, and nothing a free reads does a removal change),
+   * so long as nobody looks in between (fast_paths.ts fuseShrink).
+   *
+   * Whether the shrink may fuse: no folio's optimised flag was ever set (the restore walk
+   * would allocate pages before any folio is freed), nothing runs at the rescheduling points
+   * or listens to the buddy, nobody watches struct pages, no deliberate bug.
+   */
+  private mayFuseShrink(): boolean {
+    const k = this.k;
+    return (
+      k.paths.fuseShrink &&
+      k.paths.headFlagsOnce &&
+      !this.bootOptimized &&
+      !this.vmemmap.everOptimized &&
+      k.resched === null &&
+      k.headWatch === null &&
+      k.mutations.size === 0 &&
+      k.buddy.listeners.length === 0
+    );
+  }
+
+  /**
+   * set_max_huge_pages()' shrink, fused (mayFuseShrink()): remove_pool_hugetlb_folio() until
+   * minCount, each folio freed as updateAndFreePagesBulk() would (in the removal order, a
+   * buddy pair given back together) as soon as the one after it is known.
+   */
+  private removeAndFreeEach(h: Hstate, mask: NodeMask, minCount: bigint): void {
+    const m = this.k.memmap;
+    // A folio removed and not yet freed: the next one removed may be its buddy.
+    let held = -1;
+    while (ulongBelow(minCount, h.nrHugePages - h.surplusHugePages)) {
+      const f = this.removePoolHugetlbFolio(h, mask, false);
+      if (f === null) break;
+      // hugetlb_vmemmap_restore_folios()' test of the flag: known clear, counted, not made.
+      m.reads++;
+      if (held === -1) {
+        held = f;
+        continue;
+      }
+      if (this.freeFolioPair(h, held, f)) held = -1;
+      else {
+        this.freeFolioToBuddy(h, held);
+        held = f;
+      }
+      this.k.condResched();
+    }
+    if (held !== -1) {
+      this.freeFolioToBuddy(h, held);
+      this.k.condResched();
+    }
+  }
 
   /** remove_hugetlb_folio() */
   private removeHugetlbFolio(h: Hstate, f: number, adjustSurplus: boolean): void {
@@ -805,7 +867,19 @@ export class HugetlbPool {
     else if (info.list === "active") h.hugepageActivelist.delete(f);
     info.list = null;
     this.version++;
-    if (folioTestHpg(this.k.memmap, f, "freed")) {
+    // The freed test, the optimised test and the page type store through one translation
+    // where the head's struct page is writable in place (the same reads and store, counted
+    // alike): both flags are bits of folio->private's low word.
+    const m = this.k.memmap;
+    const c = this.k.compound;
+    const v = this.k.paths.headFlagsOnce ? c.headView(f) : null;
+    const o = c.headOff + PAGE_OFF.private;
+    let freed: boolean;
+    if (v !== null) {
+      m.reads++;
+      freed = ((v.getUint32(o, true) >>> HPG.freed) & 1) === 1;
+    } else freed = folioTestHpg(m, f, "freed");
+    if (freed) {
       h.freeHugePages--;
       h.freeHugePagesNode[nid]--;
     }
@@ -814,13 +888,7 @@ export class HugetlbPool {
       h.surplusHugePagesNode[nid]--;
     }
     // The page type stays while the vmemmap is optimised: its tails are read-only and a
-    // memory failure must not write to them. The flag test and the store through one
-    // translation where the head's struct page is writable in place (the same read and store,
-    // counted alike).
-    const m = this.k.memmap;
-    const c = this.k.compound;
-    const v = this.k.paths.headFlagsOnce ? c.headView(f) : null;
-    const o = c.headOff + PAGE_OFF.private;
+    // memory failure must not write to them.
     if (v !== null) {
       m.reads++;
       this.removedOptimized = ((v.getUint32(o, true) >>> HPG.vmemmap_optimized) & 1) === 1;
@@ -963,9 +1031,9 @@ export class HugetlbPool {
     }
     this.folios.delete(f);
     this.version++;
-    const a = this.k.buddy.allocations.get(f);
     // The caller gives it back (freeFolioPair()).
     if (!giveBack) return true;
+    const a = this.k.buddy.allocations.get(f);
     if (a && a.order > this.k.buddy.maxOrder) this.k.buddy.freeContigRange(f, h.nrPages);
     else this.k.buddy.freePages(f, h.order);
     return true;
@@ -1122,9 +1190,11 @@ export class HugetlbPool {
       if (free > persistent()) persistentFree = free > surplus ? free - surplus : 0n;
       let minCount = ulong(BigInt(h.resvHugePages) + persistent() - persistentFree);
       if (count > minCount) minCount = count;
+      const fused = this.mayFuseShrink();
+      if (fused) this.removeAndFreeEach(h, mask, minCount);
       const freeList: number[] = [];
       let optimized = false;
-      while (ulongBelow(minCount, h.nrHugePages - h.surplusHugePages)) {
+      while (!fused && ulongBelow(minCount, h.nrHugePages - h.surplusHugePages)) {
         const f = this.removePoolHugetlbFolio(h, mask, false);
         if (f === null) break;
         freeList.push(f);
@@ -1133,7 +1203,8 @@ export class HugetlbPool {
       // list_add() to page_list: the last one removed first.
       freeList.reverse();
       // Nothing between the removal and the restore changes a folio's optimised flag.
-      this.updateAndFreePagesBulk(h, freeList, this.k.paths.headFlagsOnce && !optimized);
+      if (!fused)
+        this.updateAndFreePagesBulk(h, freeList, this.k.paths.headFlagsOnce && !optimized);
       this.flushFreeHpageWork();
       while (count < persistent()) {
         if (!this.adjustPoolSurplus(h, mask, 1)) break;

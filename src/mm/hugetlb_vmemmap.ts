@@ -1473,7 +1473,11 @@ export class HvoCore implements HugetlbVmemmap {
     return this.design.optimize(this, order, headPfn, list, flags);
   }
 
+  /** Whether setOptimized() ever set the flag (hugetlb.ts: a shrink that knows none is set). */
+  everOptimized = false;
+
   setOptimized(headPfn: number, on: boolean): void {
+    if (on) this.everOptimized = true;
     folioSetHpg(this.k.memmap, headPfn, "vmemmap_optimized", on);
   }
 

@@ -57,6 +57,8 @@ export interface HugetlbVmemmap {
   restoreFolios(order: number, headPfns: number[], noneOptimized?: boolean): RestoreBatchResult;
   /** folio_test_hugetlb_vmemmap_optimized() */
   isOptimized(headPfn: number): boolean;
+  /** Whether any folio's optimised flag was ever set through this code (false: none is set). */
+  readonly everOptimized: boolean;
   /** Boot hooks: pre-HVO of memblock gigantic pages (sparse_init), late init. */
   bootHooks: BootHooks;
 }
