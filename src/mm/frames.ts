@@ -1457,6 +1457,8 @@ export class FrameStore {
    */
   readonly pgtUpper = new Set<number>();
   readonly pgtUpperHigh = new Set<number>();
+  /** Bumped when a frame joins pgtUpper. */
+  pgtUpperGen = 0;
 
   /** The low 32 bits of the 64-bit word at off, the high 32 left in `hi` (no bigint). */
   readU64Lo(frame: number, off: number): number {

@@ -16,7 +16,9 @@
 //   - __rmqueue_smallest() takes the HEAD of the smallest non-empty list at or above the order
 //     and expand() puts the upper halves back at the heads;
 //   - a freed block merges with its free buddy and goes to the HEAD: the next allocation of
-//     that order reuses the block just freed (LIFO);
+//     that order reuses the block just freed (LIFO). Not modelled: the kernel puts a block
+//     below MAX_PAGE_ORDER - 1 whose buddy one order up is free at the TAIL (buddy_merge_likely()),
+//     and order-0 frees wait on the per-CPU lists first;
 //   - zones are tried from the highest the gfp mask allows down (Movable, Normal, DMA32, DMA)
 //     on the preferred node, then on the other nodes in nid order unless __GFP_THISNODE;
 //   - an allocation must leave the zone above its min watermark (__setup_per_zone_wmarks()).
@@ -174,10 +176,25 @@ export class AllocationMap extends Map<number, Allocation> {
     return i >= 0 && pfn < this.runs[i].start + this.runs[i].n ? i : -1;
   }
 
-  /** Index of the first run that starts after pfn. */
+  /**
+   * Index of the first run that starts after pfn. The answer is tried first at the last one
+   * and the ones either side of it (a restore's page runs land next to each other: the blocks
+   * it takes are neighbours), and taken when the runs on either side of it prove it; else
+   * searched.
+   */
   private runAfter(pfn: number): number {
-    return lastAtOrBelow(this.runs, pfn, (r) => r.start) + 1;
+    const runs = this.runs;
+    for (let c = Math.max(0, this.runHint - 1); c <= this.runHint + 1; c++)
+      if (
+        c <= runs.length &&
+        (c === 0 || runs[c - 1].start <= pfn) &&
+        (c === runs.length || runs[c].start > pfn)
+      )
+        return c;
+    return lastAtOrBelow(runs, pfn, (r) => r.start) + 1;
   }
+  /** Where runAfter() last found its answer's neighbours (a guess, checked before use). */
+  private runHint = 0;
 
   /** Takes [s, s + len), inside run i, out of the run (the indexes are the caller's). */
   private cutRun(i: number, s: number, len: number): void {
@@ -310,6 +327,7 @@ export class AllocationMap extends Map<number, Allocation> {
       right.start = start;
       right.n += n;
     } else this.runs.splice(k, 0, { start, n, a: { order: 0, use, nid } });
+    this.runHint = k;
     this.runPages += n;
     this.blocksOfOrder[0] = (this.blocksOfOrder[0] ?? 0) + n;
     this.pagesOfUse[use] += n;

@@ -493,7 +493,7 @@ export class KernelPageTables {
     this.pteWrites++;
     // An entry of any table but a remembered last-level table may change some walk's path
     // (another instance's over the same frames included: the epoch lives on the frame store).
-    if (tablePfn !== this.skipTable || this.walkEpoch !== this.frames.pgtEpoch)
+    if (tablePfn !== this.skipTable || this.skipGen !== this.frames.pgtUpperGen)
       this.frames.pgtEpoch++;
     // Above the PMD level, or not known, or a frame some walk passed above the PMD level (a
     // frame reached through a wrong pointer may be a table of two levels): the PMD-level table
@@ -504,7 +504,7 @@ export class KernelPageTables {
 
   /** set()'s epoch bumps for a write to a last-level entry of tablePfn (setPte(), setPteRun()). */
   private pteWritten(tablePfn: number): void {
-    if (tablePfn === this.skipTable && this.walkEpoch === this.frames.pgtEpoch) return;
+    if (tablePfn === this.skipTable && this.skipGen === this.frames.pgtUpperGen) return;
     this.frames.pgtEpoch++;
     if (this.frames.pgtUpperHigh.has(tablePfn)) this.frames.pgtEpochHigh++;
   }
@@ -636,11 +636,13 @@ export class KernelPageTables {
   private pmdTable = -1;
   private pmdEpoch = -1;
   /**
-   * The table set() may write without forgetting the walk's memory, while walkEpoch holds: the
-   * remembered last-level table, when no walk has passed through it as an upper table (the
-   * frame store's pgtUpper; a frame reached through a wrong pointer can be both). -1: none.
+   * The table set() may write without forgetting any walk's memory: the remembered last-level
+   * table, when no walk has passed through it as an upper table (the frame store's pgtUpper,
+   * as of its pgtUpperGen skipGen; a frame reached through a wrong pointer can be both). -1:
+   * none.
    */
   private skipTable = -1;
+  private skipGen = -1;
   /** By level: the table the walk last passed there, known to be in the frame store's sets. */
   private readonly upperSeen: number[] = [-1, -1, -1, -1, -1, -1];
 
@@ -874,15 +876,15 @@ export class KernelPageTables {
 
   /**
    * A walk passed through table at level l (above the last): it goes into the frame store's
-   * pgtUpper (and pgtUpperHigh above the PMD level). A frame new to pgtUpper bumps pgtEpoch:
-   * a walk's memory that lets writes to it pass (skipTable) is forgotten.
+   * pgtUpper (and pgtUpperHigh above the PMD level). A frame new to pgtUpper bumps
+   * pgtUpperGen: every walk's skipTable is decided afresh.
    */
   private passedUpper(table: number, l: number): void {
     const f = this.frames;
     if (l < this.levels - 2) f.pgtUpperHigh.add(table);
     if (!f.pgtUpper.has(table)) {
       f.pgtUpper.add(table);
-      f.pgtEpoch++;
+      f.pgtUpperGen++;
     }
     this.upperSeen[l] = table;
   }
@@ -891,12 +893,11 @@ export class KernelPageTables {
   private remember(l: number, off: number, table: number): void {
     if (l === 0) return;
     const f = this.frames;
-    // The same memory, still valid: skipTable stands.
-    if (table === this.walkTable && l === this.walkLevel && this.walkEpoch === f.pgtEpoch) {
-      this.walkKey = Math.floor(off / this.levelSpan[l - 1]);
-      return;
+    // The same table at the same level, and pgtUpper as it was: skipTable stands.
+    if (table !== this.walkTable || l !== this.walkLevel || this.skipGen !== f.pgtUpperGen) {
+      this.skipTable = l === this.levels - 1 && !f.pgtUpper.has(table) ? table : -1;
+      this.skipGen = f.pgtUpperGen;
     }
-    this.skipTable = l === this.levels - 1 && !f.pgtUpper.has(table) ? table : -1;
     this.walkLevel = l;
     this.walkKey = Math.floor(off / this.levelSpan[l - 1]);
     this.walkTable = table;

@@ -38,6 +38,7 @@ const FRAME_STORE_KEEPS_BYTES = [
   "growIds",
   "newOwn",
   "newOwnBlank",
+  "freshPageBytes",
   "patternId",
   "classHas",
   "classIdAt",
@@ -106,6 +107,10 @@ const PAGE_TABLES_KEEP_ENTRIES = [
   "walkRange",
   // links a new table into its parent through set(), which is watched
   "installTable",
+  // the walk memory's epoch bumps after an entry write (set(), setPte(), setPteRun()), and its
+  // record of tables a walk passed: no entry written
+  "pteWritten",
+  "passedUpper",
 ];
 
 function methods(proto: object): string[] {
