@@ -96,7 +96,12 @@ describe("a write to a remembered table that lies on its own path forgets the wa
           if (top === null || mid === null || pmd === null) continue;
           const old = a.get(top.tablePfn, top.idx);
           // x86_64: bits 12.. of an entry hold the frame: now the PMD table's.
-          a.set(top.tablePfn, top.idx, old + BigInt(pmd.tablePfn - mid.tablePfn) * 4096n, pmdLevel - 2);
+          a.set(
+            top.tablePfn,
+            top.idx,
+            old + BigInt(pmd.tablePfn - mid.tablePfn) * 4096n,
+            pmdLevel - 2,
+          );
           for (const pt of [a, b]) pt.walkPage(w);
           // The PMD table's entry for w, as walks now read it (one level higher), not present.
           const s2 = a.slot(pmdLevel - 1, at(w));
