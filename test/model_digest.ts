@@ -79,3 +79,10 @@ export function stepModels(ms: readonly Model[], path: string, value: string): v
     m.settle();
   }
 }
+
+/** The head pfns of the hugetlb folios of an order the buddy allocator has handed out. */
+export function hugetlbHeads(m: Model, order: number): number[] {
+  return [...m.k.buddy.allocations]
+    .filter(([, a]) => a.use === "hugetlb" && a.order === order)
+    .map(([pfn]) => pfn);
+}

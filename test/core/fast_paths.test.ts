@@ -20,36 +20,13 @@ import { FAST_PATHS, FAST_PATH_NAMES, FastPaths } from "../../src/mm/fast_paths.
 import type { HvoCore } from "../../src/mm/hugetlb_vmemmap.ts";
 import { bootModel, type Model } from "../../src/model.ts";
 import { modelDigest } from "../model_digest.ts";
+import { P1G, P2M, runWrites, type Write, writePlan } from "../pool_writes.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const GiB = 2 ** 30;
-const P2M = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
-const P1G = "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages";
-const HVO = "/proc/sys/vm/hugetlb_optimize_vmemmap";
 const SEED = 0xfa57;
 
-type Write = [string, number];
-
-function run(m: Model, writes: readonly Write[]): void {
-  for (const [file, n] of writes) {
-    try {
-      m.write(file, String(n));
-    } catch {
-      // A refused write (EBUSY...) refuses the same in both models; the digests tell.
-    }
-    m.settle();
-  }
-}
-
-const write = fc.oneof(
-  { weight: 6, arbitrary: fc.tuple(fc.constant(P2M), fc.nat(400)) },
-  { weight: 2, arbitrary: fc.tuple(fc.constant(P1G), fc.nat(2)) },
-  { weight: 2, arbitrary: fc.tuple(fc.constant(HVO), fc.nat(1)) },
-) as fc.Arbitrary<Write>;
-const plan = fc.array(fc.array(write, { minLength: 1, maxLength: 5 }), {
-  minLength: 4,
-  maxLength: 6,
-});
+const plan = writePlan(400, 2);
 
 function boot(design: Design, paths?: FastPaths): Model {
   return bootModel(machinePreset("x86_64", { memoryBytes: 4 * GiB, nodes: 2 }), design, { paths });
@@ -105,7 +82,7 @@ describe("one switch for the fast paths", () => {
         const models = [boot(design), boot(design, FastPaths.plain())];
         for (let i = 0; i < seqs.length; i++) {
           const d = models.map((m) => {
-            run(m, seqs[i]);
+            runWrites(m, seqs[i]);
             return JSON.stringify(modelDigest(m, { pools: [P2M, P1G] }));
           });
           expect(

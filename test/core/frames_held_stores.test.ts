@@ -10,38 +10,14 @@ import { describe, expect, it } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";
 import type { Design } from "../../src/kernel.ts";
 import { PAGE_OFF } from "../../src/include/mm_types.ts";
-import { bootModel, type Model } from "../../src/model.ts";
+import { bootModel } from "../../src/model.ts";
 import { modelDigest } from "../model_digest.ts";
+import { P1G, P2M, runWrites, writePlan } from "../pool_writes.ts";
 
 const GiB = 2 ** 30;
-const P2M = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
-const P1G = "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages";
-const HVO = "/proc/sys/vm/hugetlb_optimize_vmemmap";
 const SEED = 0x4e1d;
 
-type Write = [string, number];
-
-function run(m: Model, writes: readonly Write[]): void {
-  for (const [file, n] of writes) {
-    try {
-      m.write(file, String(n));
-    } catch {
-      // A refused write (EBUSY...) refuses the same in both models; the digests tell.
-    }
-    m.settle();
-  }
-}
-
-const write = fc.oneof(
-  { weight: 6, arbitrary: fc.tuple(fc.constant(P2M), fc.nat(300)) },
-  { weight: 2, arbitrary: fc.tuple(fc.constant(P1G), fc.nat(2)) },
-  { weight: 1, arbitrary: fc.tuple(fc.constant(HVO), fc.nat(1)) },
-) as fc.Arbitrary<Write>;
-/** Sequences of writes; the models are compared after each sequence. */
-const plan = fc.array(fc.array(write, { minLength: 1, maxLength: 5 }), {
-  minLength: 4,
-  maxLength: 6,
-});
+const plan = writePlan(300, 1);
 
 const designs: Design[] = ["legacy", "mainline"];
 
@@ -55,7 +31,7 @@ describe("held-back tail stores read as the stores made at once", () => {
       models[1].k.paths.holdBackStores = false;
       for (let i = 0; i < seqs.length; i++) {
         const d = models.map((m) => {
-          run(m, seqs[i]);
+          runWrites(m, seqs[i]);
           return JSON.stringify(modelDigest(m, { frames: true, pools: [P2M, P1G] }));
         });
         expect(
@@ -75,7 +51,7 @@ describe("held-back tail stores read as the stores made at once", () => {
       made++;
       orig(id);
     };
-    run(m, [
+    runWrites(m, [
       [P2M, 200],
       [P2M, 0],
       [P2M, 200],
@@ -86,9 +62,9 @@ describe("held-back tail stores read as the stores made at once", () => {
     expect(made).toBe(0);
     // A read of a freed head's vmemmap page makes them: its tails read as freed (no compound
     // word, no mapping), as the kernel's free_tail_page_prepare() left them.
-    run(m, [[P2M, 1]]);
+    runWrites(m, [[P2M, 1]]);
     const head = [...m.pool.folios.keys()][0];
-    run(m, [[P2M, 0]]);
+    runWrites(m, [[P2M, 0]]);
     const tail = head + 10;
     expect(m.k.memmap.readU32(tail, PAGE_OFF.compoundInfo)).toBe(0);
     expect(m.k.memmap.readU32(tail, PAGE_OFF.mapping)).toBe(0);

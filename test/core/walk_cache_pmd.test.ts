@@ -8,11 +8,8 @@
 // walks, and entry writes at every level of the path to a vmemmap page.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { machinePreset } from "../../src/arch/index.ts";
-import { bootModel } from "../../src/model.ts";
 import { KernelPageTables } from "../../src/mm/pgtable.ts";
-
-const GiB = 2 ** 30;
+import { walkModel } from "./walk_model.ts";
 
 type Op =
   | { kind: "walk"; who: 0 | 1; v: number }
@@ -28,16 +25,8 @@ type Op =
 describe("the walk that starts at a remembered PMD-level table finds what a walk from the root finds", () => {
   for (const la57 of [true, false])
     it(`${la57 ? "5" : "4"}-level paging: entry writes at every level, told their level or not, two instances`, () => {
-      const model = bootModel(
-        machinePreset("x86_64", { memoryBytes: 4 * GiB, nodes: 2, pagingLevels: la57 ? 5 : 4 }),
-        "mainline",
-      );
-      // HVO'd 2 MiB folios: split PMDs, so walks end at PTE tables as well as at PMD leaves.
-      model.write("/proc/sys/vm/hugetlb_optimize_vmemmap", "1");
-      model.write("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "20");
-      model.settle();
+      const { model, first } = walkModel(la57);
       const k = model.k;
-      const first = Math.floor(Math.min(...model.pool.folios.keys()) / 64);
       const levels = k.pgt.levels;
       expect(levels).toBe(la57 ? 5 : 4);
       // Pages over several PMD-level tables' spans (one PMD table maps 512 * 512 pages).

@@ -7,27 +7,16 @@
 // walk pages through the wrong pointer (the memory forms there), put the entry back through the
 // same instance or another over the same frames, then every page must walk as from the root.
 import { describe, expect, it } from "vitest";
-import { machinePreset } from "../../src/arch/index.ts";
-import { bootModel } from "../../src/model.ts";
 import { KernelPageTables } from "../../src/mm/pgtable.ts";
-
-const GiB = 2 ** 30;
+import { walkModel } from "./walk_model.ts";
 
 describe("a write to a remembered table that lies on its own path forgets the walk's memory", () => {
   for (const la57 of [false, true])
     it(`${la57 ? "5" : "4"}-level paging: move an entry, walk, put it back, walk`, () => {
-      const model = bootModel(
-        machinePreset("x86_64", { memoryBytes: 4 * GiB, nodes: 2, pagingLevels: la57 ? 5 : 4 }),
-        "mainline",
-      );
-      // HVO'd 2 MiB folios: split PMDs, so walks end at PTE tables as well as at PMD leaves.
-      model.write("/proc/sys/vm/hugetlb_optimize_vmemmap", "1");
-      model.write("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "20");
-      model.settle();
+      const { model, first } = walkModel(la57);
       const k = model.k;
       const levels = k.pgt.levels;
       expect(levels).toBe(la57 ? 5 : 4);
-      const first = Math.floor(Math.min(...model.pool.folios.keys()) / 64);
       const pages: number[] = [];
       for (let v = 0; v < 40; v += 3) pages.push(v);
       for (let v = first - 300; v <= first + 300; v += 37) pages.push(v);
@@ -69,17 +58,10 @@ describe("a write to a remembered table that lies on its own path forgets the wa
   // changes the path to the PMD-level table they remember.
   for (const la57 of [false, true])
     it(`${la57 ? "5" : "4"}-level paging: a write told "PMD level" to a table a walk passed higher up`, () => {
-      const model = bootModel(
-        machinePreset("x86_64", { memoryBytes: 4 * GiB, nodes: 2, pagingLevels: la57 ? 5 : 4 }),
-        "mainline",
-      );
-      model.write("/proc/sys/vm/hugetlb_optimize_vmemmap", "1");
-      model.write("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "20");
-      model.settle();
+      const { model, first } = walkModel(la57);
       const k = model.k;
       const levels = k.pgt.levels;
       const pmdLevel = levels - 2;
-      const first = Math.floor(Math.min(...model.pool.folios.keys()) / 64);
       const pages: number[] = [];
       for (let v = 0; v < 40; v += 3) pages.push(v);
       for (let v = first - 300; v <= first + 300; v += 37) pages.push(v);

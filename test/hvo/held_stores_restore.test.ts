@@ -12,7 +12,7 @@ import { PAGE_OFF } from "../../src/include/mm_types.ts";
 import type { Design } from "../../src/kernel.ts";
 import type { HvoCore } from "../../src/mm/hugetlb_vmemmap.ts";
 import { bootModel, type Model } from "../../src/model.ts";
-import { modelDigest, stepModels } from "../model_digest.ts";
+import { hugetlbHeads, modelDigest, stepModels } from "../model_digest.ts";
 
 const SMALL = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
 const SWITCH = "/proc/sys/vm/hugetlb_optimize_vmemmap";
@@ -56,10 +56,7 @@ describe("held-back tail stores across a head page copy and reset_struct_pages()
       let restored = 0;
       for (const m of ms) {
         const hvo = m.vmemmap as HvoCore;
-        const heads = [...m.k.buddy.allocations]
-          .filter(([, a]) => a.use === "hugetlb" && a.order === ORDER_2M)
-          .map(([pfn]) => pfn);
-        for (const head of heads) {
+        for (const head of hugetlbHeads(m, ORDER_2M)) {
           expect(hvo.restoreFolio(ORDER_2M, head)).toBe(0);
           restored++;
         }
@@ -71,9 +68,7 @@ describe("held-back tail stores across a head page copy and reset_struct_pages()
       // their compound word: legacy's is the head's struct page address + 1
       // (include/linux/page-flags.h), and the same in both models.
       const [m0, m1] = ms;
-      const head = [...m0.k.buddy.allocations].find(
-        ([, a]) => a.use === "hugetlb" && a.order === ORDER_2M,
-      )?.[0] as number;
+      const head = hugetlbHeads(m0, ORDER_2M)[0];
       for (const tail of [head + 64, head + 67, head + 68, head + 511]) {
         const got = m0.k.memmap.readU64(tail, PAGE_OFF.compoundInfo);
         if (headPlusOne) expect(got, `tail ${tail - head}`).toBe(m0.k.memmap.vaddrOf(head) + 1n);

@@ -10,7 +10,7 @@ import { machinePreset } from "../../src/arch/index.ts";
 import type { Design } from "../../src/kernel.ts";
 import type { HvoCore } from "../../src/mm/hugetlb_vmemmap.ts";
 import { bootModel, type Model } from "../../src/model.ts";
-import { modelDigest, stepModels } from "../model_digest.ts";
+import { hugetlbHeads, modelDigest, stepModels } from "../model_digest.ts";
 
 const SMALL = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
 const SWITCH = "/proc/sys/vm/hugetlb_optimize_vmemmap";
@@ -36,10 +36,7 @@ describe("reset_struct_pages() in place equals the copy out and back", () => {
       let restored = 0;
       for (const m of ms) {
         const hvo = m.vmemmap as HvoCore;
-        const heads = [...m.k.buddy.allocations]
-          .filter(([, a]) => a.use === "hugetlb" && a.order === ORDER_2M)
-          .map(([pfn]) => pfn);
-        for (const head of heads) {
+        for (const head of hugetlbHeads(m, ORDER_2M)) {
           expect(hvo.isOptimized(head)).toBe(true);
           expect(hvo.restoreFolio(ORDER_2M, head)).toBe(0);
           restored++;
