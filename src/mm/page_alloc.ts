@@ -172,7 +172,7 @@ export class AllocationMap extends Map<number, Allocation> {
 
   /** Index of the run that holds pfn, or -1. */
   private runIndex(pfn: number): number {
-    const i = lastAtOrBelow(this.runs, pfn, (r) => r.start);
+    const i = lastAtOrBelow(this.runs, pfn, runStart);
     return i >= 0 && pfn < this.runs[i].start + this.runs[i].n ? i : -1;
   }
 
@@ -191,7 +191,7 @@ export class AllocationMap extends Map<number, Allocation> {
         (c === runs.length || runs[c].start > pfn)
       )
         return c;
-    return lastAtOrBelow(runs, pfn, (r) => r.start) + 1;
+    return lastAtOrBelow(runs, pfn, runStart) + 1;
   }
   /** Where runAfter() last found its answer's neighbours (a guess, checked before use). */
   private runHint = 0;
@@ -1308,13 +1308,8 @@ export class PageAllocator {
    * nothing.
    */
   pairMayMerge(pfn: number, buddy: number, order: number): boolean {
-    if (!this.paths.pairBulk || order >= this.maxOrder || this.zonesOverlap) return false;
-    if (this.listeners.length > 0 || (this.lru !== null && !this.lru.nodeWithMarks)) return false;
-    if (
-      this.onFreeHead !== null &&
-      (this.onFreeHeadRunReady === null || !this.onFreeHeadRunReady())
-    )
-      return false;
+    if (!this.paths.pairBulk || order >= this.maxOrder || !this.bulkHeadsReady()) return false;
+    if (this.lru !== null && !this.lru.nodeWithMarks) return false;
     const size = pow2(order);
     if (modPow2(pfn, size) !== 0) return false;
     if ((modPow2(pfn, 2 * size) === 0 ? pfn + size : pfn - size) !== buddy) return false;
@@ -1516,20 +1511,25 @@ export class PageAllocator {
    * calls. False, with nothing changed, when a precondition does not hold (the caller then frees
    * block by block, with the per-block path's Oops for a block that is free already).
    */
+  /**
+   * Whether a bulk path (freeTopRun(), freePagesPair()) may make the free-block head stores out
+   * of the per-block calls: no listener told per block, no overlapping zones, and the Kernel
+   * (onFreeHeadRunReady()) has no reason to see each head (a deliberate bug, a watched head,
+   * struct pages not whole).
+   */
+  private bulkHeadsReady(): boolean {
+    if (this.zonesOverlap || this.listeners.length > 0) return false;
+    return this.onFreeHead === null || this.onFreeHeadRunReady?.() === true;
+  }
+
   private freeTopRun(from: number, n: number): boolean {
     if (!this.paths.topRunBulk) return false;
     const max = this.maxOrder;
     const size = this.maxBlockPages;
     const end = from + n * size;
     const zone = this.zoneOf(from);
-    if (zone === null || this.zonesOverlap || !zone.contains(end - 1)) return false;
-    if (this.listeners.length > 0 || zone.unmovableArea[max].count > 0) return false;
-    if (
-      this.onFreeHead !== null &&
-      (this.onFreeHeadRun === null ||
-        this.onFreeHeadRunReady === null ||
-        !this.onFreeHeadRunReady())
-    )
+    if (zone === null || !zone.contains(end - 1) || zone.unmovableArea[max].count > 0) return false;
+    if (!this.bulkHeadsReady() || (this.onFreeHead !== null && this.onFreeHeadRun === null))
       return false;
     // addFree()'s double-free check for every block, before anything changes.
     const list = zone.freeArea[max] as PfnRunList;
@@ -1744,6 +1744,8 @@ const LOW_BITS = 2 ** 30;
 
 /** A range's first pfn (one function, not a closure per search). */
 const rangeStart = (r: readonly [number, number]): number => r[0];
+/** An order-0 run's first pfn, for lastAtOrBelow() (AllocationMap.get() is hot: no closure). */
+const runStart = (r: { readonly start: number }): number => r.start;
 
 /** Index of the [s, e) range that contains pfn in a sorted list, or -1. */
 export function findRange(ranges: ReadonlyArray<readonly [number, number]>, pfn: number): number {

@@ -7,46 +7,23 @@
 import { describe, expect, it } from "vitest";
 import { checkContext, poolCounters, poolOf } from "../../src/check/invariants.ts";
 import { observePool } from "../../src/check/pool_ref.ts";
-import {
-  applyStep,
-  bootCheckModel,
-  checkMachineSpec,
-  defaultCheckMachine,
-  generateOps,
-  isNoop,
-} from "../../src/check/run.ts";
+import { bootCheckModel, checkMachineSpec } from "../../src/check/run.ts";
 import { PAGE_OFF } from "../../src/include/mm_types.ts";
 import { DESIGNS } from "../../src/kernel.ts";
 import type { HugetlbPool } from "../../src/mm/hugetlb.ts";
-import { ModelSession } from "../../src/scenario/run_model.ts";
-
-const machine = defaultCheckMachine("x86_64", "hugetlb_free_vmemmap=on");
+import { checkModel, machine, runSeed } from "./seeded_steps.ts";
 
 describe("poolCounters(): free verdicts kept between writes", () => {
   for (const design of DESIGNS)
     it(`${design}: the kept verdicts equal a fresh read after every step (seeds 1, 2; 200 ops)`, () => {
       for (const seed of [1, 2]) {
-        const model = bootCheckModel(checkMachineSpec(machine), design, null);
-        const k = model.k;
+        const run = checkModel(design);
+        const k = run.model.k;
         const c = checkContext(k);
         const pool = poolOf(k) as HugetlbPool;
-        const session = new ModelSession(model);
-        session.reset();
-        const ops = generateOps({
-          machine,
-          design,
-          seed,
-          ops: 200,
-          every: 1,
-          faults: 0,
-          shrinkRuns: 0,
-        });
         let kept = 0;
-        for (const [i, op] of ops.entries()) {
-          if (isNoop(session, op.step)) continue;
-          const writesBefore = c.writes;
-          applyStep(model, session, op.step);
-          model.settle();
+        let writesBefore = c.writes;
+        runSeed(design, seed, 200, run, (i, step) => {
           poolCounters(k);
           if (c.writes === writesBefore && pool.folios.size > 0) kept++;
           c.mirror.refresh();
@@ -55,8 +32,9 @@ describe("poolCounters(): free verdicts kept between writes", () => {
             memo: c.poolFree ?? { writes: -1, free: new Map() },
             writes: c.writes,
           });
-          expect(memo, `seed ${seed} step ${i} (${op.step.op})`).toEqual(fresh);
-        }
+          expect(memo, `seed ${seed} step ${i} (${step.op})`).toEqual(fresh);
+          writesBefore = c.writes;
+        });
         // Steps that wrote nothing with folios in the pool: the kept verdicts were used.
         expect(kept, `seed ${seed}`).toBeGreaterThan(0);
       }

@@ -1,0 +1,40 @@
+// Seeded runs of `hvo check` operations on a model, for the tests of the checker's kept
+// verdicts (pass_memo, pool_memo): a 4 GiB x86_64 machine booted with HVO, and a walk over
+// the steps of one seed that calls back after each step that changes something.
+import { bootCheckModel, checkMachineSpec, defaultCheckMachine } from "../../src/check/run.ts";
+import { applyStep, generateOps, isNoop } from "../../src/check/run.ts";
+import type { Design, Mutation } from "../../src/kernel.ts";
+import type { Model } from "../../src/model.ts";
+import type { Step } from "../../src/scenario/format.ts";
+import { ModelSession } from "../../src/scenario/run_model.ts";
+
+export const machine = defaultCheckMachine("x86_64", "hugetlb_free_vmemmap=on");
+
+/** A check model of `machine` and its session, reset as `hvo check` starts a run. */
+export function checkModel(
+  design: Design,
+  mutation: Mutation | null = null,
+): { model: Model; session: ModelSession } {
+  const model = bootCheckModel(checkMachineSpec(machine), design, mutation);
+  const session = new ModelSession(model);
+  session.reset();
+  return { model, session };
+}
+
+/** The seed's `ops` operations on the model, each applied and settled, then `after(i, step)`;
+ * no-op steps are skipped as `hvo check` skips them. */
+export function runSeed(
+  design: Design,
+  seed: number,
+  ops: number,
+  { model, session }: { model: Model; session: ModelSession },
+  after: (i: number, step: Step) => void,
+): void {
+  const plan = generateOps({ machine, design, seed, ops, every: 1, faults: 0, shrinkRuns: 0 });
+  for (const [i, op] of plan.entries()) {
+    if (isNoop(session, op.step)) continue;
+    applyStep(model, session, op.step);
+    model.settle();
+    after(i, op.step);
+  }
+}
