@@ -77,6 +77,10 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
+function mean(xs: number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
 /**
  * The model's untimed rounds before the timed ones: its code is compiled by the JIT as it runs
  * (the first rounds of a process run several times slower than the later ones), while the
@@ -85,11 +89,20 @@ function median(xs: number[]): number {
 const MODEL_WARM_ROUNDS = 12;
 
 /**
- * The model's timed rounds per live round. A model round is a few milliseconds, and one round
- * of a 1 GiB case swings by 2-3x with what the JIT did last; the live side's rounds cost the
- * machine real grace periods, so only the model takes the extra rounds.
+ * The model's timed rounds per live round, at least. A model round is a few milliseconds; the
+ * live side's rounds cost the machine real grace periods, so only the model takes extra rounds.
  */
 export const MODEL_REPS_PER_LIVE_REP = 3;
+
+/**
+ * The model's timed rounds go on until they add up to this much CPU time (or MODEL_MAX_ROUNDS).
+ * The model's figure is their mean: its garbage is collected in some rounds and not in others
+ * (a 1 GiB round with HVO on takes 1 ms or 15 ms by whether a scavenge lands in it), and only a
+ * mean over many rounds charges each round its share of the collections, as a long run pays
+ * them; a median of a few such rounds lands on either side from one run to the next.
+ */
+export const MODEL_TIMED_MS = 400;
+const MODEL_MAX_ROUNDS = 400;
 
 /** A clock in milliseconds. */
 type Clock = () => number;
@@ -107,30 +120,39 @@ const cpuClock: Clock = () => {
   return (u.user + u.system) / 1000;
 };
 
-/** One grow-then-shrink, timed per phase, `reps` times after `warm` untimed rounds. */
+/** How a side's rounds are summed up: the live side by its median, the model by its mean. */
+type Rounds = { reps: number; warm: number; clock: Clock; stat: "median" | "mean"; minMs?: number };
+
+/**
+ * One grow-then-shrink, timed per phase: `warm` untimed rounds, then `reps` timed ones, and more
+ * while the timed rounds add up to less than `minMs` (at most MODEL_MAX_ROUNDS).
+ */
 function timeRounds(
   write: (path: string, text: string) => void,
   c: { sizeKb: number; count: number; hvo: boolean },
-  reps: number,
-  warm: number,
-  clock: Clock,
-): { grow: number; shrink: number } {
+  r: Rounds,
+): { grow: number; shrink: number; rounds: number } {
   const nr = `${HP}/hugepages-${c.sizeKb}kB/nr_hugepages`;
   write(OPTIMIZE, c.hvo ? "1" : "0");
   const grow: number[] = [];
   const shrink: number[] = [];
-  for (let i = 0; i < warm + reps; i++) {
-    const t0 = clock();
+  let total = 0;
+  for (let i = 0; ; i++) {
+    const timed = i - r.warm;
+    if (timed >= r.reps && (total >= (r.minMs ?? 0) || timed >= MODEL_MAX_ROUNDS)) break;
+    const t0 = r.clock();
     write(nr, String(c.count));
-    const t1 = clock();
+    const t1 = r.clock();
     write(nr, "0");
-    const t2 = clock();
-    if (i < warm) continue;
+    const t2 = r.clock();
+    if (timed < 0) continue;
     grow.push(t1 - t0);
     shrink.push(t2 - t1);
+    total += t2 - t0;
   }
   write(OPTIMIZE, "0");
-  return { grow: median(grow), shrink: median(shrink) };
+  const stat = r.stat === "mean" ? mean : median;
+  return { grow: stat(grow), shrink: stat(shrink), rounds: grow.length };
 }
 
 /** The model's entry points: from the sources, or from the compiled build. */
@@ -165,37 +187,47 @@ async function modelAsRun(): Promise<{ entry: ModelEntry; from: string }> {
   };
 }
 
-/** The writes on the model of this host, warm, through its files as `hvo write` does them. */
+/**
+ * The writes on the model of this host, warm, through its files as `hvo write` does them; with
+ * the timed rounds each case took (the same for a case's grow and shrink).
+ */
 export function modelTimes(
   cases: LiveCase[],
   reps: number,
   entry: ModelEntry = { bootModel, hostMachine },
-): Map<string, number> {
+): { times: Map<string, number>; rounds: Map<string, number> } {
   const model = entry.bootModel(entry.hostMachine(), "legacy");
   const write = (p: string, t: string) => {
     model.write(p, t);
     model.settle();
   };
-  return timeAll(write, cases, reps * MODEL_REPS_PER_LIVE_REP, MODEL_WARM_ROUNDS, cpuClock);
+  return timeAll(write, cases, {
+    reps: reps * MODEL_REPS_PER_LIVE_REP,
+    warm: MODEL_WARM_ROUNDS,
+    clock: cpuClock,
+    stat: "mean",
+    minMs: MODEL_TIMED_MS,
+  });
 }
 
 function timeAll(
   write: (p: string, t: string) => void,
   cases: LiveCase[],
-  reps: number,
-  warm: number,
-  clock: Clock,
-): Map<string, number> {
-  const out = new Map<string, number>();
+  r: Rounds,
+): { times: Map<string, number>; rounds: Map<string, number> } {
+  const times = new Map<string, number>();
+  const rounds = new Map<string, number>();
   const pairs = new Map<string, LiveCase>();
   for (const c of cases) pairs.set(`${c.sizeKb}/${c.count}/${c.hvo}`, c);
   for (const c of pairs.values()) {
-    const t = timeRounds(write, c, reps, warm, clock);
+    const t = timeRounds(write, c, r);
     for (const x of cases)
-      if (x.sizeKb === c.sizeKb && x.count === c.count && x.hvo === c.hvo)
-        out.set(x.case, x.phase === "grow" ? t.grow : t.shrink);
+      if (x.sizeKb === c.sizeKb && x.count === c.count && x.hvo === c.hvo) {
+        times.set(x.case, x.phase === "grow" ? t.grow : t.shrink);
+        rounds.set(x.case, t.rounds);
+      }
   }
-  return out;
+  return { times, rounds };
 }
 
 function readNum(p: string): number {
@@ -260,7 +292,7 @@ export async function liveTimes(
       // A grow that got fewer pages than asked (fragmented memory) would time less work.
       if (p.endsWith("/nr_hugepages") && t !== "0" && readNum(p) !== Number(t)) short.add(p);
     };
-    const times = timeAll(write, adjusted, reps, 1, wallClock);
+    const { times } = timeAll(write, adjusted, { reps, warm: 1, clock: wallClock, stat: "median" });
     for (const c of adjusted)
       if (short.has(`${HP}/hugepages-${c.sizeKb}kB/nr_hugepages`)) {
         times.delete(c.case);
@@ -299,7 +331,12 @@ export async function benchVsLive(opts: {
   try {
     const run = await modelAsRun();
     notes.push(run.from);
-    model = modelTimes(cases, opts.reps, run.entry);
+    const m = modelTimes(cases, opts.reps, run.entry);
+    model = m.times;
+    const counts = [...new Set(m.rounds.values())].sort((a, b) => a - b);
+    notes.push(
+      `the model's timed rounds per case: ${counts.length > 1 ? `${counts[0]} to ${counts[counts.length - 1]}` : counts[0]}`,
+    );
   } catch (e) {
     return {
       vs_live: [],

@@ -20,7 +20,7 @@ import { buildIsFresh } from "../bin/build-fresh.mjs";
 import { bootOnce, type BootResult } from "./boot.ts";
 import { CHECK_GOAL, OPS, benchCheck, checkTable } from "./check.ts";
 import { compoundHeadRate } from "./compound.ts";
-import { benchVsLive, MODEL_REPS_PER_LIVE_REP } from "./live.ts";
+import { benchVsLive, MODEL_REPS_PER_LIVE_REP, MODEL_TIMED_MS } from "./live.ts";
 import { poolBenchAvailable, poolOnce, type PoolBenchCase, type PoolResult } from "./pool.ts";
 import {
   type CliScaleCase,
@@ -166,7 +166,7 @@ async function benchLive(
   const o = quick ? QUICK : FULL;
   console.log("");
   console.log(
-    `The live kernel (wall time) and the model of this host (design legacy, warm, CPU time), median of ${o.reps} live rounds and ${o.reps * MODEL_REPS_PER_LIVE_REP} model rounds; ratio = live / model`,
+    `The live kernel (wall time) and the model of this host (design legacy, warm, CPU time), live: median of ${o.reps} rounds; model: mean of at least ${o.reps * MODEL_REPS_PER_LIVE_REP} rounds, more until they add up to ${MODEL_TIMED_MS} ms; ratio = live / model`,
   );
   const r = await benchVsLive({ n2m: o.n2m, n1g: o.n1g, reps: o.reps, live });
   if (r.live_unavailable) console.log(`  live kernel not used: ${r.live_unavailable}`);
