@@ -8,6 +8,7 @@
 // vm.hugetlb_optimize_vmemmap 0.
 
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildIsFresh } from "../bin/build-fresh.mjs";
@@ -292,7 +293,16 @@ export async function liveTimes(
       // A grow that got fewer pages than asked (fragmented memory) would time less work.
       if (p.endsWith("/nr_hugepages") && t !== "0" && readNum(p) !== Number(t)) short.add(p);
     };
+    const load = loadavg()[0];
+    const cpus = availableParallelism();
     const { times } = timeAll(write, adjusted, { reps, warm: 1, clock: wallClock, stat: "median" });
+    // Wall time is what the kernel's write costs only on a quiet machine: other work's threads
+    // run between its steps (and its grace periods wait for them).
+    const loadAfter = loadavg()[0];
+    if (Math.max(load, loadAfter) >= cpus)
+      notes.push(
+        `load average ${Math.max(load, loadAfter).toFixed(1)} on ${cpus} CPUs while the live kernel was timed: its wall times include other work's`,
+      );
     for (const c of adjusted)
       if (short.has(`${HP}/hugepages-${c.sizeKb}kB/nr_hugepages`)) {
         times.delete(c.case);
