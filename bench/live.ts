@@ -85,9 +85,12 @@ function mean(xs: number[]): number {
 /**
  * The model's untimed rounds before the timed ones: its code is compiled by the JIT as it runs
  * (the first rounds of a process run several times slower than the later ones), while the
- * kernel's is compiled already; "warm" means past that on both sides.
+ * kernel's is compiled already; "warm" means past that on both sides. V8 tiers a function up
+ * after a number of its own calls, not of seconds: a 4-folio 1 GiB round calls the run-sized
+ * paths a few dozen times, so they are still being compiled 15-50 rounds in (seen with
+ * --trace-opt: a round that compiles takes 3-15 times a clean one); 40 rounds settle them.
  */
-const MODEL_WARM_ROUNDS = 12;
+const MODEL_WARM_ROUNDS = 40;
 
 /**
  * The model's timed rounds per live round, at least. A model round is a few milliseconds; the
