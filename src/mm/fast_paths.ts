@@ -141,6 +141,12 @@ export const FAST_PATHS = {
     plain: "a rendering of every struct page",
     test: "test/core/frames_settle.test.ts",
   },
+  runsAgain: {
+    where: "frames.ts FrameStore.setWordRun() (runsAgain())",
+    fast: "a page held as bytes that a long store of words leaves as a few runs held as runs again",
+    plain: "kept as bytes",
+    test: "test/core/frames_runs_again.test.ts",
+  },
   resetInPlace: {
     where: "hugetlb_vmemmap.ts HvoCore.resetStructPages()",
     fast: "struct pages 4..7 moved over 0..3 within the frame's own bytes",
@@ -180,6 +186,7 @@ export class FastPaths implements Record<FastPathName, boolean> {
   vmemmapBulk = true;
   freedWhole = true;
   settleClasses = true;
+  runsAgain = true;
   resetInPlace = true;
 
   /** Every fast path on (true) or every one in its plain form (false). */

@@ -383,6 +383,14 @@ class WordRuns {
 
 /** Runs past which a page of words is kept as bytes instead. */
 const RUNS_AT_MOST = 64;
+/**
+ * A store of this many words or more into a page held as bytes looks for runs in it again
+ * (FrameStore.runsAgain()): a quarter of a 4 KiB page, so that the small stores of a remap
+ * (seven PTEs of a 2 MiB folio) never pay for the look.
+ */
+const RUNS_AGAIN_WORDS = 128;
+/** At most this many runs: well below RUNS_AT_MOST, so a page does not go back and forth. */
+const RUNS_AGAIN_MOST = 16;
 
 /** Patterns equal but for voff: their ids by delta (voff - frame * PAGE_SIZE) in pages. */
 interface PatternClass {
@@ -1391,6 +1399,18 @@ export class FrameStore {
     return this.scratch;
   }
 
+  /**
+   * The frame's own bytes, read-only (its held-back stores made), or null when it holds none
+   * (a pattern, runs of words, zeros): for a reader of many words of one frame, one lookup
+   * instead of one per word. Good until the next write to the frame store.
+   */
+  ownView(frame: number): DataView | null {
+    const id = this.idOf(frame);
+    if (id === 0 || this.kinds[id] !== ID_OWN) return null;
+    this.pendingAt(id, 0, this.pageSize);
+    return this.viewOf[id];
+  }
+
   /** A frame's bytes as a new array (for copies that must survive later reads). */
   snapshot(frame: number): Uint8Array {
     return this.view(frame).slice();
@@ -1781,13 +1801,59 @@ export class FrameStore {
       if (r.assign(word, n, lo, hi, dlo, dhi) > RUNS_AT_MOST) this.writable(frame);
       return;
     }
-    const v = this.viewOf[this.writable(frame)];
+    const own = this.writable(frame);
+    const v = this.viewOf[own];
     for (let i = 0; i < n; i++) {
       const l = lo + i * dlo;
       const carry = Math.floor(l / TWO32);
       v.setUint32((word + i) * 8, l - carry * TWO32, true);
       v.setUint32((word + i) * 8 + 4, (hi + i * dhi + carry) % TWO32, true);
     }
+    if (n >= RUNS_AGAIN_WORDS && this.paths.runsAgain) this.runsAgain(frame, own, words);
+  }
+
+  /**
+   * A page of own bytes that reads as at most RUNS_AGAIN_MOST runs of words is held as those
+   * runs again: a PTE table that went to bytes while it mapped many small folios (each a few
+   * runs) and was then rewritten whole (a 1 GiB folio's restore maps its tables a run at a
+   * time) is read a run at a time again by the walks and the TLB. The same words either way.
+   */
+  private runsAgain(frame: number, id: number, words: number): void {
+    const v = this.viewOf[id];
+    const r: number[] = [];
+    let lo = v.getUint32(0, true);
+    let hi = v.getUint32(4, true);
+    r.push(0, lo, hi, 0, 0);
+    /** Words in the run r ends with. */
+    let len = 1;
+    for (let w = 1; w < words; w++) {
+      const wl = v.getUint32(w * 8, true);
+      const wh = v.getUint32(w * 8 + 4, true);
+      const o = r.length - RUN_FIELDS;
+      if (len === 1) {
+        // The second word sets the run's delta (mod 2^64).
+        const borrow = wl < lo ? 1 : 0;
+        r[o + 3] = (wl - lo + borrow * TWO32) >>> 0;
+        r[o + 4] = (wh - hi - borrow + 2 * TWO32) % TWO32;
+        len = 2;
+      } else {
+        const l = lo + r[o + 3];
+        const carry = Math.floor(l / TWO32);
+        if (l - carry * TWO32 === wl && (hi + r[o + 4] + carry) % TWO32 === wh) len++;
+        else {
+          if (r.length >= RUNS_AGAIN_MOST * RUN_FIELDS) return;
+          r.push(w, wl, wh, 0, 0);
+          len = 1;
+        }
+      }
+      lo = wl;
+      hi = wh;
+    }
+    const runs = this.newId(ID_RUNS, NO_BYTES, NO_VIEW, NO_WORDS, null, 0, null);
+    const wr = new WordRuns(words);
+    wr.r = r;
+    this.runsOf[runs] = wr;
+    this.setIds(frame, 1, runs);
   }
 
   /** The frame now reads as `p`; its own bytes, if any, are dropped. */

@@ -541,12 +541,18 @@ export class HvoCore implements HugetlbVmemmap {
    */
   private pteRunsByEntry(table: number, idx: number, n: number, out: PteRuns): number {
     const pgt = this.k.pgt;
-    if (this.k.spec.arch.pte.decodeParts === undefined) return -1;
+    const pte = this.k.spec.arch.pte;
+    if (pte.decodeParts === undefined) return -1;
     const level = this.k.geometry.pteLevel;
     const e = pgt.e;
+    // The table's bytes looked up once, not per entry (entry() reads the same 64-bit word).
+    const v = this.k.frames.ownView(table);
     let r = -1;
     for (let i = idx; i < idx + n; i++) {
-      if (!pgt.entry(table, i, level) || !e.present) return -1;
+      if (v !== null) {
+        const lo = v.getUint32(i * 8, true);
+        if (!pte.decodeParts(lo, v.getUint32(i * 8 + 4, true), level, e) || !e.present) return -1;
+      } else if (!pgt.entry(table, i, level) || !e.present) return -1;
       const pfn = e.pfn;
       const wr = e.writable ? 1 : 0;
       if (r >= 0 && out.writable[r] === wr) {
