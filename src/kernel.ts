@@ -278,6 +278,10 @@ export class Kernel {
     this.buddy.onFreeHead = (pfn, order) => this.markBuddyHead(pfn, order);
     this.buddy.onFreeHeadsCleared = (from, to, step) => this.clearBuddyHeads(from, to, step);
     this.buddy.onFreeHeadRun = (from, n, step, order) => this.markBuddyRun(from, n, step, order);
+    this.buddy.onFreeHeadsOverwritten = (pfn, n) => {
+      this.overwrittenPfn = pfn;
+      this.overwrittenMarks = n;
+    };
     this.buddy.onFreeHeadRunReady = () =>
       this.headWatch === null &&
       this.mutations.size === 0 &&
@@ -583,6 +587,13 @@ export class Kernel {
     if (this.memmap.wholeStructPages) {
       // The hot path (every buddy merge and split): one translation, stores in place.
       const v = this.memmap.structPageView(pfn, true, 1);
+      if (pfn === this.overwrittenPfn) {
+        // The marks this one overwrites (onFreeHeadsOverwritten()), counted as they stored:
+        // through the same view, so where this one stores.
+        if (v !== null)
+          this.memmap.writes += this.overwrittenMarks * (this.buddy.lru !== null ? 4 : 2);
+        this.overwrittenPfn = -1;
+      }
       if (v !== null) this.storeBuddyMarks(v, this.memmap.spanOff, pfn, order);
       return;
     }
@@ -593,6 +604,10 @@ export class Kernel {
     if (order >= 0) this.buddy.lru?.storeNode(pfn, null, 0);
     else this.buddy.lru?.words.poisonAt(pfn);
   }
+
+  /** The head whose next markBuddyHead() counts overwrittenMarks marks more (-1: none). */
+  private overwrittenPfn = -1;
+  private overwrittenMarks = 0;
 
   /**
    * markBuddyHead()'s stores into the struct page of pfn at v[off]: PG_buddy and the order, its

@@ -302,6 +302,21 @@ export class Compound {
   }
 
   /**
+   * headView(), or null where the head's vmemmap page still reads as memmap_init() left it
+   * (generated: a store to it through the list code is not made) as well: nothing done then.
+   */
+  headViewStored(headPfn: number): DataView | null {
+    const m = this.memmap;
+    if (!m.wholeStructPages) return null;
+    const v = m.structPageView(headPfn, true, 4);
+    if (v === null || m.spanOff + 4 * this.layout.size > m.pageSize) return null;
+    this.headOff = m.spanOff;
+    this.headWords = m.spanWords;
+    this.headFrame = m.spanFrame;
+    return v;
+  }
+
+  /**
    * memmap.setBit() on the head's struct page: through v (headView(headPfn), the head at
    * headOff) when not null, with the same read, store and counts; field by field otherwise.
    */
@@ -335,6 +350,51 @@ export class Compound {
   private headWords: Uint32Array = new Uint32Array(0);
   /** That view's frame. */
   private headFrame = -1;
+
+  /**
+   * Two heads' views kept by keepHead() (their pfns, -1: none), for a caller that stores to a
+   * head again before anything could change its vmemmap page's mapping or bytes' holder.
+   */
+  private readonly keptPfn = [-1, -1];
+  private readonly keptView: (DataView | null)[] = [null, null];
+  private readonly keptOff = [0, 0];
+  private readonly keptWords: Uint32Array[] = [new Uint32Array(0), new Uint32Array(0)];
+  private readonly keptFrame = [-1, -1];
+
+  /** Keeps the view headView() (or headViewStored()) just returned for headPfn, v. */
+  keepHead(headPfn: number, v: DataView): void {
+    const s = this.keptPfn[0] === -1 || this.keptPfn[1] !== -1 ? 0 : 1;
+    this.keptPfn[s] = headPfn;
+    this.keptView[s] = v;
+    this.keptOff[s] = this.headOff;
+    this.keptWords[s] = this.headWords;
+    this.keptFrame[s] = this.headFrame;
+  }
+
+  /**
+   * The view keepHead() kept for headPfn, made headView()'s last again (as headView() would
+   * give it: its translation is in the TLB, and the bytes are the frame's own, with no stores
+   * held back in the head's struct pages), or null when none is kept. Taken once.
+   */
+  keptHead(headPfn: number): DataView | null {
+    const s = this.keptPfn[0] === headPfn ? 0 : this.keptPfn[1] === headPfn ? 1 : -1;
+    if (s < 0) return null;
+    this.keptPfn[s] = -1;
+    this.headOff = this.keptOff[s];
+    this.headWords = this.keptWords[s];
+    this.headFrame = this.keptFrame[s];
+    // writable()'s count of a change to the frame, which headView() would make.
+    this.memmap.frames.gen++;
+    const v = this.keptView[s];
+    this.keptView[s] = null;
+    return v;
+  }
+
+  /** Forgets the kept views. */
+  dropKeptHeads(): void {
+    this.keptPfn[0] = this.keptPfn[1] = -1;
+    this.keptView[0] = this.keptView[1] = null;
+  }
 
   /**
    * The free side: the head loses PG_head and its order, every tail its compound word and

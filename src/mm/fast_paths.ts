@@ -153,6 +153,26 @@ export const FAST_PATHS = {
     plain: "read out and written back",
     test: "test/hvo/reset_struct_pages.test.ts",
   },
+  noneToOptimize: {
+    where: "hugetlb_vmemmap.ts HvoCore.optimizeFolios() (hugetlb.ts prepAndAddAllocatedFolios())",
+    fast: "a grow's fresh folios with HVO off: each optimised flag's two reads counted, not made",
+    plain: "each flag read in the split walk and again in the remap walk",
+    test: "test/pool/grow_shrink_views.test.ts",
+  },
+  headViewOnce: {
+    where:
+      "hugetlb.ts HugetlbPool enqueueHugetlbFolio(), prepAndAddAllocatedFolios(), removeHugetlbFolio(), removeAndFreeEach() (compound.ts headViewStored(), keepHead())",
+    fast: "a folio's own list links stored through the view of its head its flags use, and kept: a grow links the next folio to it, a fused shrink frees it through it; a fused shrink's prev store into the list's new first entry left to that entry's removal (which overwrites it), and its list known, not looked up",
+    plain:
+      "each store through a translation of its own, the free through a new view of the head, the entry looked up",
+    test: "test/pool/grow_shrink_views.test.ts",
+  },
+  pairMarksOnce: {
+    where: "page_alloc.ts PageAllocator freePagesPair() (kernel.ts Kernel markBuddyHead())",
+    fast: "the lower buddy's marks at the lower order, made and undone, left to the merged block's and counted",
+    plain: "stored, cleared, then overwritten by the merged block's",
+    test: "test/pool/grow_shrink_views.test.ts",
+  },
 } as const satisfies Record<string, FastPathDoc>;
 
 export type FastPathName = keyof typeof FAST_PATHS;
@@ -188,6 +208,9 @@ export class FastPaths implements Record<FastPathName, boolean> {
   settleClasses = true;
   runsAgain = true;
   resetInPlace = true;
+  noneToOptimize = true;
+  headViewOnce = true;
+  pairMarksOnce = true;
 
   /** Every fast path on (true) or every one in its plain form (false). */
   setAll(on: boolean): this {

@@ -22,7 +22,8 @@
 import { BUG_ON, EBUSY, EINVAL, ENOMEM, ENOSPC, KernelError } from "../include/errno.ts";
 import { bindHstateLists } from "./hugetlb_lru.ts";
 import { PfnList } from "./pfn_list.ts";
-import type { ListHead, LruWords } from "./list.ts";
+import { type ListHead, LruWords } from "./list.ts";
+import type { Memmap } from "./memmap.ts";
 import { HPG, PAGE_OFF, PGTY_hugetlb } from "../include/mm_types.ts";
 import { PG } from "../include/page_flags.ts";
 import type { BootHooks, Kernel } from "../kernel.ts";
@@ -65,15 +66,26 @@ export function ulong(v: number | bigint): bigint {
 
 const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** a > ulong(v) for an integer v, without a bigint per call while v is a safe non-negative. */
-function ulongAbove(a: bigint, v: number): boolean {
-  if (v >= 0 && v <= Number.MAX_SAFE_INTEGER) return a > MAX_SAFE_BIG || Number(a) > v;
+/** a < ulong(v) for an integer v, without a bigint per call while v is a safe non-negative. */
+function ulongBelow(a: bigint, v: number): boolean {
+  if (v >= 0 && v <= Number.MAX_SAFE_INTEGER) return a <= MAX_SAFE_BIG && Number(a) < v;
+  return a < ulong(v);
+}
+
+/** a as a number where it is a safe integer, else NaN: for the loops' tests below. */
+function ulongNum(a: bigint): number {
+  return a <= MAX_SAFE_BIG ? Number(a) : Number.NaN;
+}
+
+/** a > ulong(v), with aNum = ulongNum(a) made once by the caller (a loop's bound). */
+function ulongAboveNum(a: bigint, aNum: number, v: number): boolean {
+  if (v >= 0 && v <= Number.MAX_SAFE_INTEGER) return Number.isNaN(aNum) || aNum > v;
   return a > ulong(v);
 }
 
-/** a < ulong(v) for an integer v, as ulongAbove(). */
-function ulongBelow(a: bigint, v: number): boolean {
-  if (v >= 0 && v <= Number.MAX_SAFE_INTEGER) return a <= MAX_SAFE_BIG && Number(a) < v;
+/** ulongBelow(a, v), with aNum = ulongNum(a) made once by the caller. */
+function ulongBelowNum(a: bigint, aNum: number, v: number): boolean {
+  if (v >= 0 && v <= Number.MAX_SAFE_INTEGER) return aNum < v;
   return a < ulong(v);
 }
 
@@ -114,6 +126,75 @@ export class FolioList {
     this.links.remove(pfn);
     // list_del(): the neighbours link up, the folio's lru is LIST_POISON1/2.
     if (this.lru) this.lru.words.unlinked(pfn, p, n, this.lru.head);
+  }
+  /**
+   * add() of a folio whose head's struct page is at byte off of v (Compound.headViewStored():
+   * stored, not generated), its own words stored there with the same values and counts.
+   */
+  addThrough(
+    pfn: number,
+    v: DataView,
+    off: number,
+    m: Memmap,
+    /** The view of the old first's head at kOff of kv, where the caller kept it (else null). */
+    kv: DataView | null = null,
+    kOff = 0,
+  ): void {
+    const lru = this.lru as { words: LruWords; head: ListHead };
+    this.version++;
+    const first = this.links.head;
+    this.links.addHead(pfn);
+    // __list_add() between the list head and the old first: LruWords.linked()'s stores.
+    lru.words.render(v, off, first, -1, lru.head);
+    m.writes += 2;
+    if (kv === null || first === -1) {
+      lru.words.setPrev(first, pfn, lru.head);
+      return;
+    }
+    // LruWords.setPrev()'s store, through the kept view (and writable()'s count of a change).
+    const lo = lru.words.lruLo(pfn);
+    kv.setUint32(kOff + PAGE_OFF.lruPrev, lo, true);
+    kv.setUint32(kOff + PAGE_OFF.lruPrev + 4, lru.words.hi, true);
+    m.writes++;
+    m.frames.gen++;
+  }
+  /**
+   * delete() of a listed folio through its head's view, as addThrough(). With `waits` (a fused
+   * shrink, by list: HugetlbPool.prevWaits), the prev store into the entry that becomes first
+   * waits for that entry's own removal, which overwrites the word (counted then, not made).
+   */
+  deleteThrough(
+    pfn: number,
+    v: DataView,
+    off: number,
+    m: Memmap,
+    waits: number[] | null,
+    slot: number,
+  ): void {
+    const lru = this.lru as { words: LruWords; head: ListHead };
+    this.version++;
+    const n = this.links.nextOf(pfn);
+    const p = this.links.prevOf(pfn);
+    this.links.remove(pfn);
+    // LruWords.unlinked()'s stores.
+    lru.words.setNext(p, n, lru.head);
+    if (waits !== null && waits[slot] !== -1) {
+      // The store into pfn waited, and list_del() poisons the word it was for: counted (pfn's
+      // page is stored, as it was then: nothing since changed its mapping or made it).
+      if (waits[slot] === pfn) m.writes++;
+      else this.endWait(waits, slot);
+      waits[slot] = -1;
+    }
+    if (waits !== null && p === -1 && n !== -1) waits[slot] = n;
+    else lru.words.setPrev(n, p, lru.head);
+    LruWords.poisonInto(v, off);
+    m.writes += 2;
+  }
+  /** The prev store into waits[slot] (deleteThrough()), made now. */
+  endWait(waits: number[], slot: number): void {
+    const lru = this.lru as { words: LruWords; head: ListHead };
+    if (waits[slot] !== -1) lru.words.setPrev(waits[slot], -1, lru.head);
+    waits[slot] = -1;
   }
   [Symbol.iterator](): IterableIterator<number> {
     return this.links[Symbol.iterator]();
@@ -661,10 +742,15 @@ export class HugetlbPool {
       m.writeU64(pfn, PAGE_OFF.mapping, 0n);
     }
     this.initNewHugetlbFolio(pfn, v);
-    this.folios.set(pfn, { h, nid: this.k.pfnToNid(pfn), list: null, spool: null });
+    const info: FolioInfo = { h, nid: this.k.pfnToNid(pfn), list: null, spool: null };
+    this.folios.set(pfn, info);
+    this.freshInfo = info;
     this.version++;
     return pfn;
   }
+
+  /** The entry in folios onlyAllocFreshHugetlbFolio() made last (its caller's to keep). */
+  private freshInfo: FolioInfo | null = null;
 
   /**
    * init_new_hugetlb_folio(). `view`: compound.headView(head) just taken by the caller (the
@@ -735,15 +821,51 @@ export class HugetlbPool {
     return f;
   }
 
-  /** prep_and_add_allocated_folios(): batched HVO, then account and enqueue each folio. */
-  prepAndAddAllocatedFolios(h: Hstate, list: number[]): void {
+  /**
+   * prep_and_add_allocated_folios(): batched HVO, then account and enqueue each folio. `fresh`:
+   * every folio is as init_new_hugetlb_folio() left it (its optimised flag cleared).
+   */
+  prepAndAddAllocatedFolios(
+    h: Hstate,
+    list: number[],
+    fresh = false,
+    /** The folios' entries in folios, in list's order, where the caller kept them. */
+    infos: FolioInfo[] | null = null,
+  ): void {
     if (list.length === 0) return;
-    this.vmemmap.optimizeFolios(h.order, list);
-    for (const f of list) this.accountAndEnqueue(h, f);
+    this.vmemmap.optimizeFolios(h.order, list, fresh);
+    // Each list's first folio's view is kept for the next folio enqueued there (headViewOnce).
+    const kept = this.enqueuedHeads;
+    for (let nid = 0; nid < h.hugepageFreelists.length; nid++) kept.pfn[nid] = -1;
+    this.enqueuing = fresh;
+    try {
+      for (let i = 0; i < list.length; i++)
+        this.accountAndEnqueue(h, list[i], infos === null ? undefined : infos[i]);
+    } finally {
+      this.enqueuing = false;
+      kept.view.fill(null);
+    }
   }
 
-  private accountAndEnqueue(h: Hstate, f: number): void {
-    const info = this.folios.get(f) as FolioInfo;
+  /** Set while prepAndAddAllocatedFolios() enqueues fresh folios (enqueuedHeads is kept). */
+  private enqueuing = false;
+  /**
+   * By node, while enqueuing: the folio enqueued last there (pfn, -1: none) and the view of its
+   * head it was stored through, at off. The next folio enqueued there stores its prev link
+   * through it: between the two only other folios' heads are stored to, the TLB holds its
+   * translation (filled when it was enqueued) and its bytes are the frame's own.
+   */
+  private readonly enqueuedHeads = {
+    pfn: [] as number[],
+    view: [] as (DataView | null)[],
+    off: [] as number[],
+  };
+
+  private accountAndEnqueue(
+    h: Hstate,
+    f: number,
+    info: FolioInfo = this.folios.get(f) as FolioInfo,
+  ): void {
     h.nrHugePages++;
     h.nrHugePagesNode[info.nid]++;
     this.enqueueHugetlbFolio(h, f, info);
@@ -764,14 +886,33 @@ export class HugetlbPool {
         `enqueue_hugetlb_folio: refcount of ${f} is not 0`,
       );
     if (info.list === "active") h.hugepageActivelist.delete(f);
-    h.hugepageFreelists[info.nid].add(f);
+    const list = h.hugepageFreelists[info.nid];
+    const c = this.k.compound;
+    // The folio's own links stored through the view of its head the freed flag is set through
+    // (headViewOnce): the same stores; a head still generated goes the plain way.
+    const v =
+      this.k.paths.headViewOnce && list.lru !== null && !list.has(f) ? c.headViewStored(f) : null;
+    const nid = info.nid;
+    if (v !== null) {
+      const kept = this.enqueuedHeads;
+      const first = list.head;
+      const kv = this.enqueuing && first !== -1 && kept.pfn[nid] === first ? kept.view[nid] : null;
+      list.addThrough(f, v, c.headOff, this.k.memmap, kv ?? null, kept.off[nid]);
+      if (this.enqueuing) {
+        kept.pfn[nid] = f;
+        kept.view[nid] = v;
+        kept.off[nid] = c.headOff;
+      }
+    } else {
+      list.add(f);
+      if (this.enqueuing) this.enqueuedHeads.pfn[nid] = -1;
+    }
     info.list = "free";
     this.version++;
     h.freeHugePages++;
     h.freeHugePagesNode[info.nid]++;
     // folio_set_hugetlb_freed(), in place where the head's page is writable.
-    const c = this.k.compound;
-    c.setHeadBit(c.headView(f), f, PAGE_OFF.private, HPG.freed, true);
+    c.setHeadBit(v ?? c.headView(f), f, PAGE_OFF.private, HPG.freed, true);
   }
 
   /** dequeue_hugetlb_folio_node_exact() over the nodes of `mask` (preferred first). */
@@ -834,10 +975,37 @@ export class HugetlbPool {
    * buddy pair given back together) as soon as the one after it is known.
    */
   private removeAndFreeEach(h: Hstate, mask: NodeMask, minCount: bigint): void {
+    // The stores into each free list's new first entry wait (FolioList.deleteThrough()), made
+    // at the end for the entries left.
+    const waits = this.prevWaits;
+    for (let nid = 0; nid < h.hugepageFreelists.length; nid++) waits[nid] = -1;
+    this.fusing = true;
+    try {
+      this.removeAndFreeEachFused(h, mask, minCount);
+    } finally {
+      this.fusing = false;
+      this.k.compound.dropKeptHeads();
+      for (let nid = 0; nid < h.hugepageFreelists.length; nid++)
+        h.hugepageFreelists[nid].endWait(waits, nid);
+    }
+  }
+
+  /** Set while removeAndFreeEach() runs: removals leave prev stores waiting in prevWaits. */
+  private fusing = false;
+  /**
+   * By node, during removeAndFreeEach(): the folio a removal made first on its free list, whose
+   * prev store (the list head's address) waits for its own removal, which overwrites it (-1:
+   * none). Nothing reads that struct page in between: the fused shrink removes and frees other
+   * folios only.
+   */
+  private readonly prevWaits: number[] = [];
+
+  private removeAndFreeEachFused(h: Hstate, mask: NodeMask, minCount: bigint): void {
     const m = this.k.memmap;
     // A folio removed and not yet freed: the next one removed may be its buddy.
     let held = -1;
-    while (ulongBelow(minCount, h.nrHugePages - h.surplusHugePages)) {
+    const minNum = ulongNum(minCount);
+    while (ulongBelowNum(minCount, minNum, h.nrHugePages - h.surplusHugePages)) {
       const f = this.removePoolHugetlbFolio(h, mask, false);
       if (f === null) break;
       // hugetlb_vmemmap_restore_folios()' test of the flag: known clear, counted, not made.
@@ -860,19 +1028,37 @@ export class HugetlbPool {
   }
 
   /** remove_hugetlb_folio() */
-  private removeHugetlbFolio(h: Hstate, f: number, adjustSurplus: boolean): void {
-    const info = this.folios.get(f) as FolioInfo;
-    const nid = info.nid;
-    if (info.list === "free") h.hugepageFreelists[nid].delete(f);
-    else if (info.list === "active") h.hugepageActivelist.delete(f);
-    info.list = null;
+  private removeHugetlbFolio(h: Hstate, f: number, adjustSurplus: boolean, freeNid = -1): void {
+    const m = this.k.memmap;
+    const c = this.k.compound;
+    const paths = this.k.paths;
+    // In a fused shrink, f is first on node freeNid's free list, and its entry in folios goes
+    // with its free before anyone looks (headViewOnce): its list is known, no lookup is made
+    // and the entry's list is left as it is.
+    const info =
+      this.fusing && freeNid >= 0 && paths.headViewOnce ? null : (this.folios.get(f) as FolioInfo);
+    const nid = info === null ? freeNid : info.nid;
+    const onList = info === null ? "free" : info.list;
+    // With headFlagsOnce, the folio's own links are poisoned through the head's view its flags
+    // use below (headViewOnce): the same stores; a head still generated goes the plain way.
+    let v: DataView | null = null;
+    if (onList === "free") {
+      const list = h.hugepageFreelists[nid];
+      if (paths.headViewOnce && paths.headFlagsOnce && list.lru !== null && list.has(f))
+        v = c.headViewStored(f);
+      const waits = this.fusing ? this.prevWaits : null;
+      if (v !== null) list.deleteThrough(f, v, c.headOff, m, waits, nid);
+      else {
+        if (waits !== null) list.endWait(waits, nid);
+        list.delete(f);
+      }
+    } else if (onList === "active") h.hugepageActivelist.delete(f);
+    if (info !== null) info.list = null;
     this.version++;
     // The freed test, the optimised test and the page type store through one translation
     // where the head's struct page is writable in place (the same reads and store, counted
     // alike): both flags are bits of folio->private's low word.
-    const m = this.k.memmap;
-    const c = this.k.compound;
-    const v = this.k.paths.headFlagsOnce ? c.headView(f) : null;
+    if (v === null && paths.headFlagsOnce) v = c.headView(f);
     const o = c.headOff + PAGE_OFF.private;
     let freed: boolean;
     if (v !== null) {
@@ -902,6 +1088,9 @@ export class HugetlbPool {
     }
     h.nrHugePages--;
     h.nrHugePagesNode[nid]--;
+    // A fused shrink frees the folio once the next one is removed: its view serves the free
+    // (headViewOnce; only other folios' struct pages are stored to in between).
+    if (v !== null && this.fusing && paths.headViewOnce) c.keepHead(f, v);
   }
 
   /** add_hugetlb_folio(): undo of remove_hugetlb_folio() for a folio still optimised. */
@@ -929,7 +1118,7 @@ export class HugetlbPool {
       const nid = this.nextNodeToFree(h, mask);
       if ((!acctSurplus || h.surplusHugePagesNode[nid] > 0) && h.hugepageFreelists[nid].size > 0) {
         const f = h.hugepageFreelists[nid].head;
-        this.removeHugetlbFolio(h, f, acctSurplus);
+        this.removeHugetlbFolio(h, f, acctSurplus, nid);
         return f;
       }
     }
@@ -982,7 +1171,8 @@ export class HugetlbPool {
    */
   private freeFolioToBuddy(h: Hstate, f: number, giveBack = true): boolean {
     const m = this.k.memmap;
-    const v = this.k.compound.headView(f);
+    const c0 = this.k.compound;
+    const v = (this.fusing ? c0.keptHead(f) : null) ?? c0.headView(f);
     if (v !== null) {
       // The same reads and stores, in place.
       const o = this.k.compound.headOff;
@@ -1033,7 +1223,7 @@ export class HugetlbPool {
     this.version++;
     // The caller gives it back (freeFolioPair()).
     if (!giveBack) return true;
-    const a = this.k.buddy.allocations.get(f);
+    const a = this.k.buddy.allocations.getHead(f);
     if (a && a.order > this.k.buddy.maxOrder) this.k.buddy.freeContigRange(f, h.nrPages);
     else this.k.buddy.freePages(f, h.order);
     return true;
@@ -1167,8 +1357,10 @@ export class HugetlbPool {
       if (!this.adjustPoolSurplus(h, mask, -1)) break;
     }
     const list: number[] = [];
+    const infos: FolioInfo[] = [];
     let allocFailed = false;
-    while (ulongAbove(count, h.nrHugePages - h.surplusHugePages + list.length)) {
+    const countNum = ulongNum(count);
+    while (ulongAboveNum(count, countNum, h.nrHugePages - h.surplusHugePages + list.length)) {
       this.k.condResched();
       const f = this.allocPoolHugeFolio(h, mask, null);
       if (f === null) {
@@ -1176,9 +1368,10 @@ export class HugetlbPool {
         break;
       }
       list.push(f);
+      infos.push(this.freshInfo as FolioInfo);
     }
     // list_add() makes page_list last-allocated-first.
-    this.prepAndAddAllocatedFolios(h, list.reverse());
+    this.prepAndAddAllocatedFolios(h, list.reverse(), true, infos.reverse());
     if (!allocFailed) {
       // Shrink: free pages go back (keeping what reservations need), then the rest of the
       // persistent pages above count become surplus, freed when they are freed. min_count

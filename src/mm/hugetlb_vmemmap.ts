@@ -1549,8 +1549,25 @@ export class HvoCore implements HugetlbVmemmap {
     this.freeVmemmapPageList(list);
   }
 
-  optimizeFolios(order: number, headPfns: number[]): void {
+  optimizeFolios(order: number, headPfns: number[], noneOptimized = false): void {
+    if (noneOptimized && this.optimizeNone(headPfns.length)) return;
     this.optimizeFoliosBatch(order, headPfns, false);
+  }
+
+  /**
+   * optimizeFoliosBatch() of n folios whose optimised flags the caller cleared (fresh folios,
+   * nothing set them since) while HVO is off: the split walk and the remap walk each read every
+   * flag clear and leave the folio, the two TLB flushes stand, no page is freed. The reads are
+   * counted, not made (fast_paths.ts noneToOptimize). False, with nothing done, where the walks
+   * would do more: HVO on, someone at the rescheduling points, CONFIG_DEBUG_VM's checks.
+   */
+  private optimizeNone(n: number): boolean {
+    const { k } = this;
+    if (!this.paths.noneToOptimize || this.enabled || k.resched !== null || k.debugVm) return false;
+    k.memmap.reads += 2 * n;
+    if (n > 0) k.pgt.flushTlbAll();
+    if (!k.mutations.has("skip-tlb-flush")) k.pgt.flushTlbAll();
+    return true;
   }
 
   optimizeBootmemFolios(order: number, headPfns: number[]): void {

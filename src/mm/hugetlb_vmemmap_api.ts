@@ -43,8 +43,11 @@ export interface HugetlbVmemmap {
   sysctlRegistered(orders: number[]): boolean;
   /** hugetlb_vmemmap_optimize_folio(): one folio (fresh surplus, migration, dissolve paths). */
   optimizeFolio(order: number, headPfn: number): void;
-  /** hugetlb_vmemmap_optimize_folios(): a batch (pool grow, demote), one TLB flush. */
-  optimizeFolios(order: number, headPfns: number[]): void;
+  /**
+   * hugetlb_vmemmap_optimize_folios(): a batch (pool grow, demote), one TLB flush.
+   * `noneOptimized`: the caller cleared every folio's optimised flag, and nothing set it since.
+   */
+  optimizeFolios(order: number, headPfns: number[], noneOptimized?: boolean): void;
   /** hugetlb_vmemmap_optimize_bootmem_folios(): boot-time gathered folios (pre-HVO'd ones too). */
   optimizeBootmemFolios(order: number, headPfns: number[]): void;
   /** hugetlb_vmemmap_restore_folio(): 0 or -ENOMEM. */

@@ -169,6 +169,8 @@ export class AllocationMap extends Map<number, Allocation> {
    */
   private readonly runs: Order0Run[] = [];
   private runPages = 0;
+  /** Bumped by every change (a record read before is still the record while it stands). */
+  changes = 0;
 
   /** Index of the run that holds pfn, or -1. */
   private runIndex(pfn: number): number {
@@ -239,6 +241,15 @@ export class AllocationMap extends Map<number, Allocation> {
     return this.get(pfn) !== undefined;
   }
 
+  /**
+   * get() for a pfn that most likely heads a block of its own (a pool folio's head): the Map
+   * first, then the runs (no run's pfn is a key of the Map, so the answer is get()'s).
+   */
+  getHead(pfn: number): Allocation | undefined {
+    const a = super.get(pfn);
+    return a !== undefined || this.runs.length === 0 ? a : this.get(pfn);
+  }
+
   override get size(): number {
     return super.size + this.runPages;
   }
@@ -268,6 +279,7 @@ export class AllocationMap extends Map<number, Allocation> {
   }
 
   override set(pfn: number, a: Allocation): this {
+    this.changes++;
     this.unrun(pfn);
     const old = super.get(pfn);
     if (old) {
@@ -284,6 +296,7 @@ export class AllocationMap extends Map<number, Allocation> {
   }
 
   override delete(pfn: number): boolean {
+    this.changes++;
     this.unrun(pfn);
     const old = super.get(pfn);
     if (!old) return false;
@@ -291,6 +304,34 @@ export class AllocationMap extends Map<number, Allocation> {
     super.delete(pfn);
     if (this.listeners.length) emitRange(this.listeners, pfn, pow2(old.order));
     return true;
+  }
+
+  /** delete() of pfn, whose record the caller has just read with get() (no second lookup). */
+  deleteRecord(pfn: number, old: Allocation): void {
+    this.changes++;
+    // Runs hold order-0 records only.
+    if (old.order === 0) this.unrun(pfn);
+    this.unindex(pfn, old);
+    super.delete(pfn);
+    if (this.listeners.length) emitRange(this.listeners, pfn, pow2(old.order));
+  }
+
+  /**
+   * set() of the first pfn of a block just taken off a free list: no record covers any of its
+   * pfns (a record inside a free block is what the checker's frame ledger reports), so the runs
+   * are not searched for it.
+   */
+  setTaken(pfn: number, a: Allocation): void {
+    this.changes++;
+    const old = super.get(pfn);
+    if (old) {
+      this.useSet(a.use);
+      this.unindex(pfn, old);
+    }
+    super.set(pfn, a);
+    this.index(pfn, a, 1);
+    if (this.listeners.length)
+      emitRange(this.listeners, pfn, pow2(Math.max(a.order, old ? old.order : 0)));
   }
 
   override clear(): void {
@@ -306,6 +347,7 @@ export class AllocationMap extends Map<number, Allocation> {
    */
   setOrder0Run(start: number, n: number, use: FrameUse, nid: number, fromFreeBlock = false): void {
     if (n <= 0) return;
+    this.changes++;
     const end = start + n;
     const k = this.runAfter(start);
     const left = k > 0 ? this.runs[k - 1] : null;
@@ -341,6 +383,7 @@ export class AllocationMap extends Map<number, Allocation> {
    * (freePagesBulk()); one listener call for the run.
    */
   deleteOrder0Run(start: number, n: number): void {
+    this.changes++;
     const end = start + n;
     let p = start;
     while (p < end) {
@@ -382,6 +425,7 @@ export class AllocationMap extends Map<number, Allocation> {
 
   /** Records that the block at pfn is now used for `use`. */
   setUse(pfn: number, use: FrameUse): void {
+    this.changes++;
     this.unrun(pfn);
     const a = super.get(pfn);
     if (!a) throw new Oops(`setUse: pfn ${pfn} not allocated`);
@@ -749,6 +793,12 @@ export class PageAllocator {
    */
   onFreeHeadRun: ((from: number, n: number, step: number, order: number) => void) | null = null;
   onFreeHeadRunReady: (() => boolean) | null = null;
+  /**
+   * In place of n onFreeHead(pfn, ...) calls whose stores all fall to the next onFreeHead(pfn,
+   * order) (freePagesPair(): a head marked and unmarked, then marked as the merged block's):
+   * they are counted with that one where it stores. Allowed where onFreeHeadRun is.
+   */
+  onFreeHeadsOverwritten: ((pfn: number, n: number) => void) | null = null;
 
   /** onFreeHead(q, -1) for every q from `from` below `to`, `step` apart. */
   private clearFreeHeads(from: number, to: number, step: number): void {
@@ -1027,7 +1077,7 @@ export class PageAllocator {
       if (zone.nrFree - nrPages < zone.watermarkMin) continue;
       const pfn = this.rmqueue(zone, order, (gfp & __GFP_MOVABLE) !== 0);
       if (pfn >= 0) {
-        this.allocations.set(pfn, this.allocations.record(order, use, zone.nid));
+        this.allocations.setTaken(pfn, this.allocations.record(order, use, zone.nid));
         return pfn;
       }
     }
@@ -1317,11 +1367,25 @@ export class PageAllocator {
     if (zone === null || !zone.contains(buddy)) return false;
     const block = pfn - modPow2(pfn, this.maxBlockPages);
     if (zone.unmovableBlocks.size > 0 && zone.unmovableBlocks.has(block)) return false;
-    const a = this.allocations.get(pfn);
-    const b = this.allocations.get(buddy);
+    const a = this.allocations.getHead(pfn);
+    const b = this.allocations.getHead(buddy);
     if (a === undefined || a.order !== order || b === undefined || b.order !== order) return false;
-    return this.explicitOrderAt(pfn) < 0 && this.explicitOrderAt(buddy) < 0;
+    if (this.explicitOrderAt(pfn) >= 0 || this.explicitOrderAt(buddy) >= 0) return false;
+    // For freePagesPair() (the records stand until something changes the allocations).
+    this.pairPfn = pfn;
+    this.pairBuddy = buddy;
+    this.pairChanges = this.allocations.changes;
+    this.pairA = a;
+    this.pairB = b;
+    return true;
   }
+
+  /** The records pairMayMerge() read for pfn and its buddy when it said yes (pairPfn -1: none). */
+  private pairPfn = -1;
+  private pairBuddy = -1;
+  private pairChanges = -1;
+  private pairA: Allocation | null = null;
+  private pairB: Allocation | null = null;
 
   /**
    * freePages(pfn, order), then freePages(buddy, order), where pairMayMerge() said yes: the
@@ -1332,7 +1396,14 @@ export class PageAllocator {
    */
   freePagesPair(pfn: number, buddy: number, order: number): void {
     const zone = this.zoneOf(pfn) as Zone;
-    this.allocations.delete(pfn);
+    // The records pairMayMerge() read, where nothing came between (the pool's pair frees).
+    const known =
+      this.pairPfn === pfn &&
+      this.pairBuddy === buddy &&
+      this.allocations.changes === this.pairChanges;
+    this.pairPfn = -1;
+    if (known) this.allocations.deleteRecord(pfn, this.pairA as Allocation);
+    else this.allocations.delete(pfn);
     // addFree(pfn): the cursors, then (lru.linked()) its list neighbour's prev and its marks.
     if (zone.contigCursor !== null) freedBelowCursor(zone.contigCursor, pfn);
     const lru = this.lru;
@@ -1346,12 +1417,22 @@ export class PageAllocator {
       head = lru.listHead(zone, order, lru.migratetype(zone, pfn, order));
       if (next !== -1) lru.words.setPrev(next, pfn, head);
     }
-    this.onFreeHead?.(pfn, order);
+    // pfn the lower, the merged block at MAX_PAGE_ORDER: pfn heads it, and its marks as that
+    // block's (addFree() at once, no merge on up) overwrite every word the two marks below
+    // store (pairMarksOnce): those are counted with them instead of made.
+    const overwritten =
+      this.paths.pairMarksOnce &&
+      pfn < buddy &&
+      order + 1 === this.maxOrder &&
+      this.onFreeHeadsOverwritten !== null;
+    if (overwritten) this.onFreeHeadsOverwritten?.(pfn, 2);
+    else this.onFreeHead?.(pfn, order);
     // freePages(buddy): delFree(pfn) (the neighbour's prev back to the list head, pfn's marks
     // cleared), then the merged block on up.
-    this.allocations.delete(buddy);
+    if (known) this.allocations.deleteRecord(buddy, this.pairB as Allocation);
+    else this.allocations.delete(buddy);
     if (lru !== null && head !== null && next !== -1) lru.words.setPrev(next, NO_PAGE, head);
-    this.onFreeHead?.(pfn, -1);
+    if (!overwritten) this.onFreeHead?.(pfn, -1);
     this.freeToBuddy(Math.min(pfn, buddy), order + 1);
   }
 
@@ -1924,6 +2005,16 @@ export function freePagesCheck(
     }
   }
   if (!k.checkPages) return 0;
+  return freePagesCheckPages(k, pfn, order, compound);
+}
+
+/**
+ * freePagesCheck()'s checks proper, check_pages_enabled on. A function of its own: its
+ * closures' context is made on every call, which the pool's frees with the checks off (every
+ * folio of a shrink) need not pay for.
+ */
+function freePagesCheckPages(k: Kernel, pfn: number, order: number, compound: boolean): number {
+  const f = k.layout.folio;
   const sps = k.layout.size;
   const nr = pow2(order);
   const hasMemcg = k.layout.hasMemcgData;
