@@ -7,5 +7,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Live-kernel tests serialise themselves on a lock file; files still run in parallel.
     pool: "forks",
+    setupFiles: ["test/setup/yield_between_tests.ts"],
   },
 });
