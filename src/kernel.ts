@@ -671,6 +671,19 @@ export class Kernel {
     let q = from;
     while (q < to) {
       const pageEnd = Math.min(to, (Math.floor(q / per) + 1) * per);
+      if (step === 1 && pageEnd - q === per && this.paths.keptCleared) {
+        // Every struct page of the vmemmap page: structPageView()'s translation and tests,
+        // then the kept first struct page's frame settled rather than made its own.
+        const frame = m.pgt.translateFrame(q / per);
+        if (frame < 0 || !m.pgt.tWritable || this.frames.readsAsInit(frame)) {
+          q = pageEnd;
+          continue;
+        }
+        if (this.clearKeptFirst(frame, per)) {
+          q = pageEnd;
+          continue;
+        }
+      }
       const v = m.structPageView(q, true);
       if (v === null) {
         q += Math.ceil((pageEnd - q) / step) * step;
@@ -686,6 +699,44 @@ export class Kernel {
       for (let j = 0; j < n; j++, off += offStep) this.storeBuddyMarks(v, off, 0, -1);
       q += n * step;
     }
+  }
+
+  /** clearKeptFirst()'s struct pages: the kept one (cleared there) and the freed pattern's. */
+  private keptSlot = new Uint8Array(0);
+  private keptSlotView = new DataView(new ArrayBuffer(0));
+  private freedSlot = new Uint8Array(0);
+
+  /**
+   * clearBuddyHeads() of every struct page of the vmemmap page `frame` (per of them), where it
+   * is held as the freed pattern with its first struct page kept (hugetlb_vmemmap.ts
+   * keepUnmarked()) and that struct page, its marks cleared, reads as the freed pattern's: the
+   * frame takes the freed pattern, nothing stored, the stores counted as made, and true is
+   * returned. The other struct pages read as the freed pattern's under either pattern, and
+   * clearing the marks of pages the buddy no longer lists leaves them so (the stores the
+   * plain form makes into a rendering change nothing that the pattern would not). False:
+   * nothing done, the stores are to be made.
+   */
+  private clearKeptFirst(frame: number, per: number): boolean {
+    const sps = this.layout.size;
+    if (this.keptSlot.length !== sps) {
+      this.keptSlot = new Uint8Array(sps);
+      this.keptSlotView = new DataView(this.keptSlot.buffer);
+      this.freedSlot = new Uint8Array(sps);
+    }
+    const kept = this.keptSlot;
+    const freed = this.freedSlot;
+    const voff = this.frames.keptFirstPages(frame, kept, freed);
+    if (voff < 0) return false;
+    const m = this.memmap;
+    // markBuddyHead(q, -1)'s stores on the kept struct page, counted apart.
+    const writes = m.writes;
+    this.storeBuddyMarks(this.keptSlotView, 0, 0, -1);
+    const each = m.writes - writes;
+    m.writes = writes;
+    for (let i = 0; i < sps; i++) if (kept[i] !== freed[i]) return false;
+    this.frames.setPattern(frame, { kind: "init", voff, asFree: true, unlisted: true });
+    m.writes += each * per;
+    return true;
   }
 
   /** clearBuddyHeadsApart()'s translations, reused. */
@@ -704,14 +755,26 @@ export class Kernel {
     const vpn = Math.floor(voff / this.pageSize);
     const off = voff - vpn * this.pageSize;
     if (this.apartWords.length < n) this.apartWords = new Float64Array(n);
-    const w = m.pgt.translateStrideWords(vpn, n, (step * sps) / this.pageSize, this.apartWords);
+    const strideV = (step * sps) / this.pageSize;
+    const w = m.pgt.translateStrideWords(vpn, n, strideV, this.apartWords);
     const frames = m.frames;
+    // Frames [initLo, initHi) read as memmap_init() left them (readsAsInit()): the heads of one
+    // huge leaf sit a constant number of frames apart in one boot range, one lookup for all.
+    let initLo = 0;
+    let initHi = 0;
     for (let k = 0; k < n; k++) {
       // Unmapped (0) or mapped read-only (negative): structPageView() gives none.
       const x = w[k];
       if (x <= 0) continue;
       const frame = x - 1;
-      if (frames.readsAsInit(frame)) continue;
+      if (frame >= initLo && frame < initHi) continue;
+      // As far as the last head's frame would lie were the rest mapped on from this one.
+      const run = frames.initRun(frame, (n - 1 - k) * strideV + 1);
+      if (run > 0) {
+        initLo = frame;
+        initHi = frame + run;
+        continue;
+      }
       const v = frames.writableViewAt(frame, off, off + sps);
       this.storeBuddyMarks(v, off, 0, -1);
     }

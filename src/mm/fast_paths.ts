@@ -45,8 +45,8 @@ export const FAST_PATHS = {
     test: "test/core/tlb_range.test.ts",
   },
   fillByRun: {
-    where: "pgtable.ts KernelPageTables.translateRangeWords()",
-    fast: "a run of pages (a huge leaf's, a run of PTEs) filled into the TLB in one loop",
+    where: "pgtable.ts KernelPageTables.translateRangeWords(), translateStrideWords()",
+    fast: "a run of pages (a huge leaf's, a run of PTEs, a huge leaf's pages a stride apart) filled into the TLB in one loop",
     plain: "a fill per page",
     test: "test/core/tlb_range.test.ts",
   },
@@ -92,6 +92,12 @@ export const FAST_PATHS = {
     fast: "heads a whole number of vmemmap pages apart translated in one pass",
     plain: "markBuddyHead(q, -1) of each head",
     test: "test/core/buddy_heads_apart.test.ts",
+  },
+  keptCleared: {
+    where: "kernel.ts Kernel clearBuddyHeads() (clearKeptFirst(), frames.ts keptFirstPages())",
+    fast: "a freed vmemmap page with its first struct page kept, every mark in it cleared, takes the freed pattern where that struct page then reads as the pattern's",
+    plain: "its bytes made its own and each struct page's marks stored",
+    test: "test/core/buddy_kept_cleared.test.ts",
   },
   hugeLeaves: {
     where: "pgtable.ts KernelPageTables.translateStrideWords()",
@@ -198,6 +204,7 @@ export class FastPaths implements Record<FastPathName, boolean> {
   headFlagsOnce = true;
   fuseShrink = true;
   headsApart = true;
+  keptCleared = true;
   hugeLeaves = true;
   topRunBulk = true;
   fallingRuns = true;

@@ -1905,6 +1905,35 @@ export class FrameStore {
     return true;
   }
 
+  /**
+   * A frame held as the freed pattern with its first struct page kept (hugetlb_vmemmap.ts
+   * keepUnmarked()): that first struct page as the pattern has it into kept[0, sps), and as the
+   * freed pattern without keepFirst would have it into freed[0, sps) (both from the state
+   * now); returns the frame's memmap offset. -1, nothing rendered, for any other frame or where
+   * struct pages straddle frames.
+   */
+  keptFirstPages(frame: number, kept: Uint8Array, freed: Uint8Array): number {
+    const sps = this.structPageSize;
+    if (this.pageSize % sps !== 0) return -1;
+    const p = this.patternOf(frame);
+    if (
+      p === null ||
+      p.kind !== "init" ||
+      p.keepFirst !== true ||
+      p.unlisted !== true ||
+      p.asFree !== true
+    )
+      return -1;
+    const pfn = p.voff / sps;
+    this.renderStructPage(p, pfn, this.slotBuf);
+    kept.set(this.slotBuf);
+    const f = this.freedPattern;
+    f.voff = p.voff;
+    this.renderStructPage(f, pfn, this.slotBuf);
+    freed.set(this.slotBuf);
+    return p.voff;
+  }
+
   /** Whether own words equal p rendered (into the scratch page). */
   private ownIsRendered(own: Uint32Array, p: FramePattern): boolean {
     this.render(p, this.scratch, this.scratchView);
@@ -2054,6 +2083,43 @@ export class FrameStore {
       got += k;
       if (k === 0) break;
       f += dir * k;
+    }
+    return got;
+  }
+
+  /**
+   * How many frames from `frame` on (at most n, ascending) read as what memmap_init() left:
+   * readsAsInit() of each, true for all of them (0: frame itself does not).
+   */
+  initRun(frame: number, n: number): number {
+    const id = this.idOf(frame);
+    if (id !== 0) return this.readsAsInit(frame) ? this.sameStateRun(frame, n, 1) : 0;
+    const r = this.findInit(frame);
+    if (r === null) return 0;
+    // Frames holding no id of their own within the boot range.
+    const most = Math.min(n, r.frameEnd - frame);
+    let got = 0;
+    let f = frame;
+    while (got < most) {
+      const ci = smallKey(Math.floor(f / CHUNK));
+      const c = this.chunkOf(ci);
+      const off = f - ci * CHUNK;
+      const lim = Math.min(most - got, CHUNK - off);
+      let k = lim;
+      if (c !== undefined) {
+        k = 0;
+        if (c.dense !== null) {
+          const d = c.dense;
+          while (k < lim && d[off + k] === 0) k++;
+        } else {
+          const st = c.starts;
+          const lo = runIn(st, off);
+          if (c.ids[lo] === 0) k = Math.min(lim, (lo + 1 < st.length ? st[lo + 1] : CHUNK) - off);
+        }
+      }
+      got += k;
+      if (k < lim) break;
+      f += k;
     }
     return got;
   }

@@ -151,12 +151,13 @@ class TlbTable {
     return pool?.pop() ?? new Float64Array(size);
   }
 
-  private keep(w: Float64Array): void {
+  /** A window kept for reuse, zeroed (`zeroed`: the caller knows it holds only zeros). */
+  private keep(w: Float64Array, zeroed = false): void {
     const b = 31 - Math.clz32(w.length);
     let pool = this.spare[b];
     if (pool === undefined) pool = this.spare[b] = [];
     // As many pages' worth of windows as TLB_SPARE_CHUNKS full chunks.
-    if (pool.length * w.length < TLB_SPARE_CHUNKS * TLB_CHUNK) pool.push(w.fill(0));
+    if (pool.length * w.length < TLB_SPARE_CHUNKS * TLB_CHUNK) pool.push(zeroed ? w : w.fill(0));
   }
 
   /**
@@ -254,6 +255,8 @@ class TlbTable {
     at: number,
     room: () => void,
     capacity: number,
+    /** Pages vpn, vpn + vstride, ... (vpn + k * vstride the k-th), not vpn + k. */
+    vstride = 1,
   ): void {
     // A chunk's part of the run at a time: its window made to cover that part once, then one
     // loop over the slots. `budget` is the fills left before one finds the TLB full: there the
@@ -262,12 +265,12 @@ class TlbTable {
     let k = 0;
     let swept = false;
     while (k < n) {
-      const v = vpn + k;
+      const v = vpn + k * vstride;
       const ci = chunkKey(v);
       const i = v - ci * TLB_CHUNK;
-      const len = Math.min(n - k, TLB_CHUNK - i);
+      const len = Math.min(n - k, Math.ceil((TLB_CHUNK - i) / vstride));
       let c = this.chunk(ci);
-      const last = i + len - 1;
+      const last = i + (len - 1) * vstride;
       if (c === undefined || i < c.lo || last >= c.lo + c.w.length) {
         // Pages outside the window are not held: each will be filled.
         c = this.chunkFor(ci, i, last);
@@ -280,20 +283,33 @@ class TlbTable {
       let filled = 0;
       let j = i - c.lo;
       let o = at + k;
-      let frame = frame0 + k * step;
+      // The words as tlbWord() makes them, x the next page's: frame + 1 or -(frame + 1).
+      const dx = writable ? step : -step;
+      let x = writable ? frame0 + k * step + 1 : -(frame0 + k * step + 1);
       let m = 0;
-      for (; m < len; m++, j++, o++, frame += step) {
-        const held = w[j];
-        if (held !== 0) {
-          out[o] = held;
-          continue;
+      if (budget >= len) {
+        // Room for every page: no count to watch.
+        for (; m < len; m++, j += vstride, o++, x += dx) {
+          const held = w[j];
+          if (held !== 0) out[o] = held;
+          else {
+            w[j] = x;
+            out[o] = x;
+            filled++;
+          }
         }
-        if (filled >= budget) break;
-        const x = writable ? frame + 1 : -(frame + 1);
-        w[j] = x;
-        out[o] = x;
-        filled++;
-      }
+      } else
+        for (; m < len; m++, j += vstride, o++, x += dx) {
+          const held = w[j];
+          if (held !== 0) {
+            out[o] = held;
+            continue;
+          }
+          if (filled >= budget) break;
+          w[j] = x;
+          out[o] = x;
+          filled++;
+        }
       this.size += filled;
       c.n += filled;
       k += m;
@@ -304,7 +320,10 @@ class TlbTable {
     }
   }
 
-  /** After d entries of chunk c (index ci) were zeroed: delete()'s counts, and its drop. */
+  /**
+   * After d entries of chunk c (index ci) were zeroed: delete()'s counts, and its drop (its
+   * window then holds only zeros).
+   */
   private deleted(ci: number, c: TlbChunk, d: number): void {
     this.size -= d;
     c.n -= d;
@@ -312,7 +331,7 @@ class TlbTable {
       this.chunks.delete(ci);
       this.lastIdx = -1;
       this.last = undefined;
-      this.keep(c.w);
+      this.keep(c.w, true);
     }
   }
 
@@ -355,14 +374,13 @@ class TlbTable {
   }
 
   /**
-   * dropWhere() a chunk at a time: a chunk holding at least minRange entries has the words
-   * its pages would be filled with now written into `now` by fill(first vpn, n, now) over its
-   * window and keeps the entries that differ; a sparser one asks drop() of each entry. The same
-   * entries go, in the same order.
+   * dropWhere() a chunk at a time: a chunk holding at least minRange entries has the entries of
+   * its window that equal the words its pages would be filled with now zeroed by
+   * dropEqual(first vpn, n, window), which returns how many; a sparser one asks drop() of each
+   * entry. The same entries go, in the same order.
    */
   dropClean(
-    fill: (vpn: number, n: number, now: Float64Array) => void,
-    now: Float64Array,
+    dropEqual: (vpn: number, n: number, w: Float64Array) => number,
     minRange: number,
     drop: (vpn: number, w: number) => boolean,
   ): void {
@@ -370,16 +388,8 @@ class TlbTable {
       const base = ci * TLB_CHUNK + c.lo;
       const w = c.w;
       if (c.n >= minRange) {
-        fill(base, w.length, now);
         // delete() of each, counted once: the chunk dropped when nothing is left in it.
-        let d = 0;
-        for (let j = 0; j < w.length; j++) {
-          const x = w[j];
-          if (x !== 0 && now[j] === x) {
-            w[j] = 0;
-            d++;
-          }
-        }
+        const d = dropEqual(base, w.length, w);
         if (d > 0) this.deleted(ci, c, d);
       } else
         for (let j = 0; j < w.length; j++) {
@@ -736,25 +746,32 @@ export class KernelPageTables {
    * tWritable. The TLB fills as translate()'s does.
    */
   translateFrame(vpn: number): number {
-    let w: number;
-    if (vpn === this.lastVpn) w = this.lastWord;
-    else {
-      // The last translation used: consecutive struct pages share a vmemmap page.
-      w = this.tlb.get(vpn);
-      if (w === 0) {
-        w = this.walkWord(vpn);
-        if (w === 0) return -1;
-        this.fillWord(vpn, w);
-      }
-      this.lastVpn = vpn;
-      this.lastWord = w;
-    }
+    // The last translation used: consecutive struct pages share a vmemmap page. Kept small so
+    // that callers inline it (a frame above 2^31 returned from a call is a heap number).
+    if (vpn !== this.lastVpn && !this.translateMiss(vpn)) return -1;
+    const w = this.lastWord;
     if (w > 0) {
       this.tWritable = true;
       return w - 1;
     }
     this.tWritable = false;
     return -w - 1;
+  }
+
+  /**
+   * translateFrame() of a page other than the last one: the TLB, else a walk and a fill. False
+   * when unmapped (nothing remembered); else the word is left in lastWord.
+   */
+  private translateMiss(vpn: number): boolean {
+    let w = this.tlb.get(vpn);
+    if (w === 0) {
+      w = this.walkWord(vpn);
+      if (w === 0) return false;
+      this.fillWord(vpn, w);
+    }
+    this.lastVpn = vpn;
+    this.lastWord = w;
+    return true;
   }
 
   /**
@@ -781,6 +798,17 @@ export class KernelPageTables {
             leafLo = v;
             leafHi = v + this.hugeLeft(v, this.leafLevel);
             leafW = w;
+            if (this.paths.hugeLeaves && this.paths.fillByRun) {
+              // This page and the later ones in the leaf, frames stride apart: one fill pass
+              // (the same lookups, fills and sweeps, page after page).
+              const m = Math.min(n - k, Math.ceil((leafHi - v) / stride));
+              const wr = w > 0;
+              const frame = wr ? w - 1 : -w - 1;
+              tlb.fillRun(v, m, frame, stride, wr, out, k, this.room, this.tlbCapacity, stride);
+              k += m - 1;
+              v += (m - 1) * stride;
+              continue;
+            }
           }
         }
         if (w !== 0) {
@@ -1027,8 +1055,7 @@ export class KernelPageTables {
     return out;
   }
 
-  /** The sweep's buffers (evictClean(), walkRangeWords()): a chunk's fresh walks, their PTE runs. */
-  private readonly sweepWords = new Float64Array(TLB_CHUNK);
+  /** The sweep's buffer (evictClean(), walkRangeWords(), dropEqualWords()): a table's PTE runs. */
   private readonly sweepRuns = new PteRuns(64);
 
   /** The pages from v to the end of the huge leaf (level l) that maps it. */
@@ -1082,6 +1109,77 @@ export class KernelPageTables {
     }
   }
 
+  /**
+   * walkRangeWords() of [vpn, vpn + n) compared with the TLB words w[0, n) (0: none held), in
+   * one pass: each held word equal to the walk's is zeroed; returns how many. The same walks
+   * and reads, no words written out and read back.
+   */
+  private dropEqualWords(vpn: number, n: number, w: Float64Array): number {
+    const e = this.e;
+    let d = 0;
+    let i = 0;
+    while (i < n) {
+      const v = vpn + i;
+      // Unmapped: the walk's word is 0, which no held word equals.
+      if (!this.leafOf(v)) {
+        i++;
+        continue;
+      }
+      const l = this.leafLevel;
+      const writable = this.leafWritable;
+      const dy = writable ? 1 : -1;
+      if (l < this.levels - 1) {
+        // The rest of the huge page: consecutive frames, words a step of one apart.
+        const m = Math.min(this.hugeLeft(v, l), n - i);
+        let y = tlbWord(this.leafFrame, writable);
+        for (let k = 0; k < m; k++, i++, y += dy) {
+          const x = w[i];
+          if (x !== 0 && x === y) {
+            w[i] = 0;
+            d++;
+          }
+        }
+        continue;
+      }
+      const table = this.leafTable;
+      const x0 = w[i];
+      if (x0 !== 0 && x0 === tlbWord(this.leafFrame, writable)) {
+        w[i] = 0;
+        d++;
+      }
+      i++;
+      const idx0 = this.leafIdx + 1;
+      const m = Math.min(this.entriesPerTable - idx0, n - i);
+      const b = this.sweepRuns;
+      const runs = this.paths.rangeByRuns && m > 1 ? this.pteRuns(table, idx0, m, b) : -1;
+      if (runs >= 0) {
+        for (let r = 0; r < runs; r++) {
+          const wr = b.writable[r] === 1;
+          const step = wr ? b.step[r] : -b.step[r];
+          let y = tlbWord(b.pfn[r], wr);
+          for (let k = 0; k < b.len[r]; k++, i++, y += step) {
+            const x = w[i];
+            if (x !== 0 && x === y) {
+              w[i] = 0;
+              d++;
+            }
+          }
+        }
+        continue;
+      }
+      for (let idx = idx0; idx < this.entriesPerTable && i < n; idx++, i++) {
+        const y =
+          this.entry(table, idx, l) && e.present && !e.table ? tlbWord(e.pfn, e.writable) : 0;
+        const x = w[i];
+        if (x !== 0 && x === y) {
+          w[i] = 0;
+          d++;
+        }
+      }
+    }
+    return d;
+  }
+
   /** fillWord()'s sweep where the TLB is full, for TlbTable.fillRun(). */
   private readonly room = (): void => this.evictClean();
 
@@ -1121,8 +1219,7 @@ export class KernelPageTables {
     }
     if (this.fastIndex && this.paths.sweepByRange)
       this.tlb.dropClean(
-        (vpn, n, now) => this.walkRangeWords(vpn, n, now),
-        this.sweepWords,
+        (vpn, n, w) => this.dropEqualWords(vpn, n, w),
         SWEEP_RANGE_MIN,
         (vpn, w) => this.walkWord(vpn) === w,
       );

@@ -192,3 +192,41 @@ describe("the TLB swept and filled a run at a time holds what it holds an entry 
     });
   }
 });
+
+describe("a sweep keeps a stale translation under a huge leaf, as under a PTE", () => {
+  it("mainline: a 2 MiB PMD leaf moved without a flush, then fills that sweep: the same TLB", () => {
+    const { k } = setup("mainline", 8);
+    // Vmemmap pages mapped by 2 MiB PMD leaves (512 pages each), five in a row (not split by
+    // HVO).
+    const huge = (v: number) => k.pgt.lookup(k.vmemmapBase + BigInt(v) * 4096n)?.huge === true;
+    let first = 0;
+    while (![0, 1, 2, 3, 4].every((i) => huge(first + i * 512))) first += 512;
+    const leaf = k.pgt.lookup(k.vmemmapBase + BigInt(first) * 4096n);
+    expect(leaf?.huge).toBe(true);
+    if (!leaf) return;
+    const make = (paths: FastPaths) => {
+      const t = new KernelPageTables(k.spec.arch, k.frames, k.pgt.rootPfn, k.vmemmapBase, 600);
+      t.paths = paths;
+      return t;
+    };
+    const a = make(new FastPaths());
+    const b = make(FastPaths.plain());
+    const lo = first - (first % 512);
+    const old = k.pgt.get(leaf.tablePfn, leaf.idx);
+    try {
+      // The leaf's pages held by both, then the leaf maps the next 2 MiB of frames, no flush.
+      expect(a.translateRange(lo, 400)).toEqual(b.translateRange(lo, 400));
+      k.pgt.set(leaf.tablePfn, leaf.idx, old + (512n << 12n));
+      expect(a.staleTlbEntries().length).toBe(400);
+      // Pages of the next leaves: each TLB fills up and sweeps; the stale 400 stay.
+      for (let v = lo + 512; v < lo + 512 * 5; v += 300) {
+        expect(a.translateRange(v, 300)).toEqual(b.translateRange(v, 300));
+        expect(a.tlbSize).toBe(b.tlbSize);
+      }
+      for (let v = lo; v < lo + 512 * 5; v++) expect(a.tlbEntry(v)).toEqual(b.tlbEntry(v));
+      expect(a.staleTlbEntries().length).toBe(400);
+    } finally {
+      k.pgt.set(leaf.tablePfn, leaf.idx, old);
+    }
+  });
+});
