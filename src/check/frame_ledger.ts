@@ -10,7 +10,9 @@
 // and at the end of a run, which also checks this ledger's bookkeeping. Kernel counterparts:
 // mm/page_alloc.c, mm/memblock.c, mm/sparse-vmemmap.c. Pure and browser-safe.
 
+import { modPow2, pow2 } from "../include/pow2.ts";
 import { findPfnRange } from "../machine/spec.ts";
+import { type PageAllocator, findRange } from "../mm/page_alloc.ts";
 import { PageDir } from "../mm/pfn_list.ts";
 import {
   type CheckContext,
@@ -249,10 +251,11 @@ export class FrameLedger {
     const buddy = k.buddy;
     // Present memory that is online (an offlined memory block's frames are in no state).
     const present = k.onlineRanges();
+    const apart = zonesApart(buddy);
     for (const [start, end] of ranges) {
       let p = start;
       while (p < end) {
-        const fb = buddy.freeBlockAt(p);
+        const fb = apart ? freeBlockHolding(buddy, p) : buddy.freeBlockAt(p);
         const held = buddy.allocations.allContaining(p);
         const r0 = k.memblock.findReserved(p);
         // memblock keeps listing the gigantic pages it gave HugeTLB at boot (see frameTiling).
@@ -331,7 +334,7 @@ export class FrameLedger {
     this.boot = 0;
     this.runtime = 0;
     this.published = publishedTails(k);
-    for (const [frame] of c.mirror.pteRefs()) this.classify(frame, frameState(k, frame));
+    c.mirror.pteRefs().forEachFrame((frame) => this.classify(frame, frameState(k, frame)));
     for (const h of c.mirror.hugeLeaves()) this.addLeaf(h.vpn);
     this.hugeVersion = c.mirror.hugeVersion;
     for (const use of ["vmemmap", "shared_tail"] as const)
@@ -354,8 +357,7 @@ export class FrameLedger {
     if (c.mirror.hugeVersion !== this.hugeVersion) {
       // Huge leaves that went or came. A split PMD maps the same frames through PTEs, which
       // the mirror does not report as changes: the frames of a leaf that went are looked at.
-      const now = new Map<number, { frame: number; nrPages: number }>();
-      for (const h of c.mirror.hugeLeaves()) now.set(h.vpn, h);
+      const now = c.mirror.hugeLeafMap();
       for (const [vpn, l] of this.leaves) {
         const h = now.get(vpn);
         if (h && h.frame === l.frame && h.nrPages === l.nrPages) continue;
@@ -366,22 +368,20 @@ export class FrameLedger {
       this.hugeVersion = c.mirror.hugeVersion;
     }
     const a = this.allocRanges;
+    const mapped = (f: number) => dirty.add(f);
+    const leaf = (vpn: number) => {
+      this.dropLeaf(vpn);
+      this.addLeaf(vpn);
+    };
     for (let i = 0; i < a.length; i += 2) {
       const start = a[i];
       const end = start + a[i + 1];
-      c.mirror.mappedIn(
-        start,
-        end,
-        (f) => dirty.add(f),
-        (vpn) => {
-          this.dropLeaf(vpn);
-          this.addLeaf(vpn);
-        },
-      );
+      c.mirror.mappedIn(start, end, mapped, leaf);
       const al = k.buddy.allocations.get(start);
       if (al && (al.use === "vmemmap" || al.use === "shared_tail"))
         for (let j = 0; j < 2 ** al.order; j++) dirty.add(start + j);
-      for (const f of this.leaks.keys()) if (f >= start && f < end) dirty.add(f);
+      if (this.leaks.size !== 0)
+        for (const f of this.leaks.keys()) if (f >= start && f < end) dirty.add(f);
     }
     // Shared tails published or withdrawn since the last check.
     if (!publishedTailsAre(k, this.published)) {
@@ -529,6 +529,58 @@ export class FrameLedger {
         });
     }
   }
+}
+
+/**
+ * PageAllocator.freeBlockAt(pfn), asked only where a free block holding pfn can start. A block
+ * is aligned to its order, so its head is pfn with some of its low bits cleared: the
+ * MAX_PAGE_ORDER block's head (a lazy range's block included), then pfn and the heads below
+ * it, each asked headOrder() once, where freeBlockAt() looks once per order (the tiling's walk
+ * stops at block starts, mostly aligned: one or two heads instead of MAX_PAGE_ORDER lookups).
+ * The questions come in freeBlockAt()'s order, which decides which of two overlapping blocks a
+ * broken buddy reports. For zones that do not overlap (zonesApart()): headOrder() asks the zone
+ * that holds the head about lazy ranges, freeBlockAt() the zone of pfn. The same answer as
+ * freeBlockAt(): test/check/free_block.test.ts compares them pfn by pfn.
+ */
+export function freeBlockHolding(
+  buddy: PageAllocator,
+  pfn: number,
+): { start: number; order: number } | null {
+  const max = buddy.maxOrder;
+  const top = pow2(max);
+  const rem = modPow2(pfn, top);
+  const base = pfn - rem;
+  const ht = buddy.headOrder(base);
+  if (ht === max) return { start: base, order: max };
+  if (ht !== -1) {
+    // A smaller block heads the MAX_PAGE_ORDER block. freeBlockAt()'s second question, a lazy
+    // range of pfn's zone, comes before the smaller blocks (its first, an explicit
+    // MAX_PAGE_ORDER block at the same head, cannot be: the buddy refuses a second head there).
+    const z = buddy.zoneOf(pfn);
+    if (z !== null && z.lazy.length > 0 && findRange(z.lazy, pfn) >= 0)
+      return { start: base, order: max };
+  }
+  // pfn and the heads below it within its MAX_PAGE_ORDER block, smallest order first as
+  // freeBlockAt() asks: rem with its lowest set bits cleared one by one (rem <
+  // 2^MAX_PAGE_ORDER: 32-bit arithmetic), then the block's head, whose order is known.
+  for (let low = rem; low !== 0; low &= low - 1) {
+    const s = base + low;
+    const h = buddy.headOrder(s);
+    // The block of order h at s holds pfn when pfn is inside it (a free list holds only blocks
+    // aligned to its order: PfnList refuses any other head).
+    if (h >= 0 && rem - low < pow2(h)) return { start: s, order: h };
+  }
+  if (ht !== -1 && rem < pow2(ht)) return { start: base, order: ht };
+  return null;
+}
+
+/** Whether no two zones' spans overlap (nodes not interleaved): see freeBlockHolding(). */
+export function zonesApart(buddy: PageAllocator): boolean {
+  const z = buddy.zones;
+  for (let i = 0; i < z.length; i++)
+    for (let j = i + 1; j < z.length; j++)
+      if (z[i].startPfn < z[j].endPfn && z[j].startPfn < z[i].endPfn) return false;
+  return true;
 }
 
 /**

@@ -643,9 +643,16 @@ export function checkFolio(
   for (let vpn = firstVpn; vpn <= lastVpn; vpn++) {
     const mf = mirror.frameOf(vpn);
     const mw = mirror.frameWritable;
-    if (mf !== -1 && mf === cleanFrame && mw === cleanWritable) continue;
-    if (mf !== -1 && aliasOk === mw && vpn !== lastVpn && headFrame !== -1 && mf === headFrame)
+    // A page skipped, and the pages after it that map the same frame the same way (each would
+    // be skipped alike: nothing below changes for a skipped page).
+    if (mf !== -1 && mf === cleanFrame && mw === cleanWritable) {
+      vpn += mirror.sameFrameRun(vpn + 1, mf, mw, lastVpn - vpn);
       continue;
+    }
+    if (mf !== -1 && aliasOk === mw && vpn !== lastVpn && headFrame !== -1 && mf === headFrame) {
+      vpn += mirror.sameFrameRun(vpn + 1, mf, mw, lastVpn - 1 - vpn);
+      continue;
+    }
     cleanFrame = -1;
     const found = out.length;
     const pa = Math.max(head, Math.ceil((vpn * ps) / sps));
@@ -1106,7 +1113,7 @@ export function memmapFrames(model: CheckTarget): Violation[] {
     else if (st === "alloc:vmemmap") runtime++;
     else if (!st.endsWith("shared_tail")) push(memmapFrameViolation(frame, st));
   };
-  for (const [frame] of c.mirror.pteRefs()) counted(frame, frameState(k, frame));
+  c.mirror.pteRefs().forEachFrame((frame) => counted(frame, frameState(k, frame)));
   for (const h of c.mirror.hugeLeaves()) {
     // A huge leaf's frames share one state unless something is wrong: check the ends and the
     // reservation covering them.
@@ -1116,22 +1123,23 @@ export function memmapFrames(model: CheckTarget): Violation[] {
   }
   // Leaks: allocated as memmap but not mapped (a published shared tail is kept for later use).
   const published = publishedTails(k);
-  for (const pfn of [
-    ...k.buddy.allocations.withUse("vmemmap"),
-    ...k.buddy.allocations.withUse("shared_tail"),
-  ]) {
-    const a = k.buddy.allocations.get(pfn) as { order: number; use: string };
-    for (let j = 0; j < 2 ** a.order; j++) {
-      if (c.mirror.mapCount(pfn + j) === 0 && !(a.use === "shared_tail" && published.has(pfn + j)))
-        push({
-          invariant: "vmemmap_leak",
-          detail: `frame ${pfn + j} is allocated as ${a.use} but no vmemmap PTE maps it`,
-          pfn: pfn + j,
-          expected: "mapped or freed",
-          actual: `alloc:${a.use}, unmapped`,
-        });
+  for (const use of ["vmemmap", "shared_tail"] as const)
+    for (const pfn of k.buddy.allocations.withUse(use)) {
+      const a = k.buddy.allocations.get(pfn) as { order: number; use: string };
+      for (let j = 0; j < 2 ** a.order; j++) {
+        if (
+          c.mirror.mapCount(pfn + j) === 0 &&
+          !(a.use === "shared_tail" && published.has(pfn + j))
+        )
+          push({
+            invariant: "vmemmap_leak",
+            detail: `frame ${pfn + j} is allocated as ${a.use} but no vmemmap PTE maps it`,
+            pfn: pfn + j,
+            expected: "mapped or freed",
+            actual: `alloc:${a.use}, unmapped`,
+          });
+      }
     }
-  }
   memmapCountVerdicts(c, boot, runtime, push);
   return out;
 }

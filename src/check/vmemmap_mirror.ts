@@ -95,6 +95,29 @@ class LeafArrays {
     return b !== undefined && b.state[this.i] !== 0 ? b : undefined;
   }
 
+  /**
+   * How many vpns from `vpn` on, at most `max`, have leaves that map `frame` with writability
+   * `writable`, one after the other (0 when vpn's leaf is not such a one, or it has none).
+   */
+  sameFrameRun(vpn: number, frame: number, writable: boolean, max: number): number {
+    const want = writable ? 2 : 1;
+    let n = 0;
+    let v = vpn;
+    while (n < max) {
+      const key = Math.floor(v / this.span);
+      const b = this.blocks.get(key);
+      if (b === undefined) break;
+      const i0 = v - key * this.span;
+      const lim = Math.min(this.span, i0 + (max - n));
+      let i = i0;
+      while (i < lim && b.state[i] === want && b.frame[i] === frame) i++;
+      n += i - i0;
+      if (i < lim || i < this.span) break;
+      v += i - i0;
+    }
+    return n;
+  }
+
   set(vpn: number, frame: number, writable: boolean, owner: number): void {
     const key = Math.floor(vpn / this.span);
     let b = key === this.lastKey ? this.last : this.blocks.get(key);
@@ -200,6 +223,14 @@ export class FrameCounts implements Iterable<[number, number]> {
     }
   }
 
+  /** Calls fn for every counted frame, as the iterator gives them (no pair made per frame). */
+  forEachFrame(fn: (frame: number) => void): void {
+    for (const [key, b] of this.blocks) {
+      const base = key * COUNT_BLOCK;
+      for (let i = 0; i < COUNT_BLOCK; i++) if (b[i] !== 0) fn(base + i);
+    }
+  }
+
   *[Symbol.iterator](): Iterator<[number, number]> {
     for (const [key, b] of this.blocks) {
       const base = key * COUNT_BLOCK;
@@ -270,6 +301,15 @@ export class VmemmapMirror {
    */
   frameOf(vpn: number): number {
     return this.lookup(vpn) ? this.foundFrame : -1;
+  }
+
+  /**
+   * How many vpns from `vpn` on, at most `max`, map `frame` with writability `writable` through
+   * PTE leaves, one after the other: what frameOf() and frameWritable would say of each, read
+   * from the leaf arrays in one loop (a 1 GiB folio's 4095 tail pages that map one frame).
+   */
+  sameFrameRun(vpn: number, frame: number, writable: boolean, max: number): number {
+    return max > 0 ? this.pte.sameFrameRun(vpn, frame, writable, max) : 0;
   }
 
   /** Whether the mapping frameOf() found last is writable. */
@@ -344,16 +384,35 @@ export class VmemmapMirror {
   ): void {
     this.refs.forEachIn(start, end, fn);
     if (this.hugeByFrameBlock.size === 0) return;
-    const seenLeaves = new Set<number>();
-    for (let b = Math.floor(start / HUGE_BLOCK); b * HUGE_BLOCK < end; b++) {
-      const leaves = this.hugeByFrameBlock.get(b);
+    // Made when a second leaf is met (most ranges meet none: a page or a folio).
+    let seenLeaves: Set<number> | null = null;
+    let first = -1;
+    const meet = (leaves: number[] | undefined) => {
       if (leaves)
         for (const vpn of leaves) {
           const h = this.huge.get(vpn);
-          if (!h || seenLeaves.has(vpn) || h.frame >= end || h.frame + h.nrPages <= start) continue;
-          seenLeaves.add(vpn);
+          if (!h || h.frame >= end || h.frame + h.nrPages <= start) continue;
+          if (first === -1) first = vpn;
+          else {
+            if (vpn === first) continue;
+            seenLeaves ??= new Set([first]);
+            if (seenLeaves.has(vpn)) continue;
+            seenLeaves.add(vpn);
+          }
           leaf(vpn);
         }
+    };
+    const b0 = Math.floor(start / HUGE_BLOCK);
+    const b1 = Math.ceil(end / HUGE_BLOCK);
+    // Whichever is fewer: the range's blocks (a 1 GiB folio spans 512), or the blocks that
+    // hold leaves (in increasing order, as the range's walk meets them).
+    if (b1 - b0 <= this.hugeByFrameBlock.size)
+      for (let b = b0; b < b1; b++) meet(this.hugeByFrameBlock.get(b));
+    else {
+      const keys: number[] = [];
+      for (const b of this.hugeByFrameBlock.keys()) if (b >= b0 && b < b1) keys.push(b);
+      if (keys.length > 1) keys.sort((x, y) => x - y);
+      for (const b of keys) meet(this.hugeByFrameBlock.get(b));
     }
   }
 
@@ -368,6 +427,11 @@ export class VmemmapMirror {
   /** PTE leaves: frame -> count. */
   pteRefs(): FrameCounts {
     return this.refs;
+  }
+
+  /** The huge leaves by first vpn, as kept (read only; no object made per leaf). */
+  hugeLeafMap(): ReadonlyMap<number, { readonly frame: number; readonly nrPages: number }> {
+    return this.huge;
   }
 
   hugeLeaves(): Iterable<{ vpn: number; frame: number; nrPages: number; writable: boolean }> {
