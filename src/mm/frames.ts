@@ -1644,6 +1644,28 @@ export class FrameStore {
     const o = this.pendOps;
     const k = id * PEND_OPS;
     let same = this.pendHi[id] !== 0 && o[k] === off && o[k + 1] === n && o[k + 2] === step;
+    // A folio's tails made, freed, made again: every word is one held already (a free's are two
+    // of a make's three). Their values replace the held ones'; the bytes covered stay the same,
+    // so pendLo/pendHi do too.
+    if (same && this.paths.holdBackStores && this.refs[id] === 1 && id !== this.zeroId) {
+      const held = o[k + 3];
+      let j = 0;
+      while (j < words[0]) {
+        let at = 0;
+        while (at < held && o[k + 4 + 3 * at] !== words[1 + 3 * j]) at++;
+        if (at === held) break;
+        j++;
+      }
+      if (j === words[0]) {
+        for (let q = 0; q < j; q++) {
+          let at = 0;
+          while (o[k + 4 + 3 * at] !== words[1 + 3 * q]) at++;
+          o[k + 5 + 3 * at] = words[2 + 3 * q];
+          o[k + 6 + 3 * at] = words[3 + 3 * q];
+        }
+        return;
+      }
+    }
     if (same) {
       // Words not held yet: room for them?
       let more = 0;
