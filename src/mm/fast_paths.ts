@@ -44,6 +44,12 @@ export const FAST_PATHS = {
     plain: "a walk per TLB entry",
     test: "test/core/tlb_range.test.ts",
   },
+  rangeOwnView: {
+    where: "pgtable.ts KernelPageTables.translateRangeWords()",
+    fast: "a PTE table held as bytes read through one lookup of its bytes (FrameStore.ownView()), as runs of entries",
+    plain: "a frame store lookup per entry (entry()), entry by entry",
+    test: "test/core/tlb_range.test.ts",
+  },
   fillByRun: {
     where: "pgtable.ts KernelPageTables.translateRangeWords(), translateStrideWords()",
     fast: "a run of pages (a huge leaf's, a run of PTEs, a huge leaf's pages a stride apart) filled into the TLB in one loop",
@@ -196,6 +202,7 @@ export class FastPaths implements Record<FastPathName, boolean> {
   holdBackStores = true;
   rangeByRuns = true;
   sweepByRange = true;
+  rangeOwnView = true;
   fillByRun = true;
   checkRuns = true;
   lazyRunBulk = true;

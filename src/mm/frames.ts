@@ -392,23 +392,135 @@ const RUNS_AGAIN_WORDS = 128;
 /** At most this many runs: well below RUNS_AT_MOST, so a page does not go back and forth. */
 const RUNS_AGAIN_MOST = 16;
 
+/** Slots of a new IdTable (a power of two; small: most classes hold a few ids). */
+const ID_TABLE_FIRST = 8;
+
+/**
+ * A pattern class's ids by key (delta in pages), as a Map<number, number> would hold them (set()
+ * replaces a key's id; ids are never 0), in open addressing over typed arrays: a class gets
+ * thousands of ids where a restore's scattered pages back a large folio's memmap, one per run
+ * of frames, and a Map's set() and get() were most of the cost of each.
+ */
+export class IdTable {
+  private keys: Float64Array = new Float64Array(ID_TABLE_FIRST);
+  /** 0: an empty slot. */
+  private vals: Int32Array = new Int32Array(ID_TABLE_FIRST);
+  /** The arrays before the last rebuild at the same size, reused by the next such rebuild. */
+  private spareKeys: Float64Array | null = null;
+  private spareVals: Int32Array | null = null;
+  private mask = ID_TABLE_FIRST - 1;
+  /** Keys held. */
+  size = 0;
+
+  private slotOf(key: number): number {
+    // Keys are whole numbers, mostly small: both 32-bit halves mixed in, then a multiplicative
+    // hash (its high bits are the well-mixed ones).
+    const h = Math.imul((key | 0) ^ ((key / 4294967296) | 0), 0x9e3779b1);
+    return (h ^ (h >>> 15)) & this.mask;
+  }
+
+  /** The id held for key, or 0. */
+  get(key: number): number {
+    const keys = this.keys;
+    const vals = this.vals;
+    const mask = this.mask;
+    for (let i = this.slotOf(key); ; i = (i + 1) & mask) {
+      const v = vals[i];
+      if (v === 0) return 0;
+      if (keys[i] === key) return v;
+    }
+  }
+
+  /** Whether the next new key makes set() rebuild the table (then sweep() it first). */
+  full(): boolean {
+    return 2 * (this.size + 1) > this.mask + 1;
+  }
+
+  /**
+   * Rebuilt with only the entries keep() says yes to (freed ids' entries swept), twice as large
+   * when what is kept still fills a quarter of it.
+   */
+  sweep(keep: (key: number, id: number) => boolean): void {
+    this.rebuild(keep);
+  }
+
+  /** Holds id for key (replacing the key's id); a table half full is rebuilt larger first. */
+  set(key: number, id: number): void {
+    if (this.full()) this.rebuild(null);
+    const keys = this.keys;
+    const vals = this.vals;
+    const mask = this.mask;
+    for (let i = this.slotOf(key); ; i = (i + 1) & mask) {
+      const v = vals[i];
+      if (v === 0) {
+        keys[i] = key;
+        vals[i] = id;
+        this.size++;
+        return;
+      }
+      if (keys[i] === key) {
+        vals[i] = id;
+        return;
+      }
+    }
+  }
+
+  /** Empty, at the size it has (a table handed to another class). */
+  clear(): void {
+    this.vals.fill(0);
+    this.size = 0;
+  }
+
+  private rebuild(keep: ((key: number, id: number) => boolean) | null): void {
+    const keys = this.keys;
+    const vals = this.vals;
+    let kept = 0;
+    if (keep !== null) {
+      // Entries not kept are marked empty here, then the rest moved (vals is rebuilt anyway).
+      for (let i = 0; i < vals.length; i++)
+        if (vals[i] !== 0) {
+          if (keep(keys[i], vals[i])) kept++;
+          else vals[i] = 0;
+        }
+    } else kept = this.size;
+    const cap = 4 * (kept + 1) > vals.length ? 2 * vals.length : vals.length;
+    let nk = this.spareKeys;
+    let nv = this.spareVals;
+    if (nk === null || nv === null || nv.length !== cap) {
+      nk = new Float64Array(cap);
+      nv = new Int32Array(cap);
+    } else nv.fill(0);
+    this.keys = nk;
+    this.vals = nv;
+    this.mask = cap - 1;
+    this.size = 0;
+    for (let i = 0; i < vals.length; i++) {
+      const v = vals[i];
+      if (v !== 0) this.set(keys[i], v);
+    }
+    // The old arrays serve the next rebuild at this size.
+    this.spareKeys = cap === vals.length ? keys : null;
+    this.spareVals = cap === vals.length ? vals : null;
+  }
+}
+
 /** Patterns equal but for voff: their ids by delta (voff - frame * PAGE_SIZE) in pages. */
 interface PatternClass {
   key: string;
   /** For the plain "tails" classes (no zeroBase, no flags): their key in tailClasses. */
   tailInfo: bigint | null;
   /**
-   * Its ids by delta in pages. Entries are not removed when an id is freed (a Map delete per
+   * Its ids by delta in pages. Entries are not removed when an id is freed (a delete per
    * dropped frame costs more than the rest of the drop): a hit counts only while the id is
    * still this class's at this delta, and the stale entries are swept when they outnumber the
    * live ones.
    */
-  ids: Map<number, number>;
+  ids: IdTable;
   /**
    * The same for ids whose memmap offset falls as the frame number grows (dirs[id] = -1); null
    * until the class has one (most never do).
    */
-  down: Map<number, number> | null;
+  down: IdTable | null;
   /** Live ids of the class; the class goes when it reaches 0. */
   live: number;
   /** The pattern at voff 0, made by the class's first state and shared by all of them. */
@@ -436,6 +548,8 @@ const SPARE_BUFFERS = 4096;
 const PAGES_PER_SLAB = 16;
 /** How many emptied "tails" classes FrameStore keeps for reuse. */
 const SPARE_CLASSES = 4096;
+/** At most this many emptied IdTables kept for reuse. */
+const SPARE_ID_TABLES = 16;
 /** Entries of the frame -> id cache (a power of two). */
 const ID_CACHE = 1024;
 
@@ -556,6 +670,13 @@ export class FrameStore {
   private readonly tailClasses = new Map<bigint, PatternClass>();
   /** Plain "tails" classes no id belongs to any more, reused by patternId(). */
   private readonly spareTailClasses: PatternClass[] = [];
+  /** Emptied IdTables of classes gone (idTable()). */
+  private readonly spareIdTables: IdTable[] = [];
+
+  /** An empty IdTable: a spare one if any. */
+  private idTable(): IdTable {
+    return this.spareIdTables.pop() ?? new IdTable();
+  }
   /**
    * A zeroed page buffer for newOwnBlank(): a slice of a slab of PAGES_PER_SLAB pages, so one
    * ArrayBuffer allocation serves that many frames (each new ArrayBuffer costs several
@@ -756,7 +877,15 @@ export class FrameStore {
         if (spare !== undefined) {
           cls = spare;
           cls.tailInfo = p.info;
-        } else cls = { key: "", tailInfo: p.info, ids: new Map(), down: null, live: 0, pat: null };
+        } else
+          cls = {
+            key: "",
+            tailInfo: p.info,
+            ids: this.idTable(),
+            down: null,
+            live: 0,
+            pat: null,
+          };
         this.tailClasses.set(p.info, cls);
       }
       const l = this.lastClass;
@@ -792,7 +921,7 @@ export class FrameStore {
       else key = `t|${p.info}|${p.zeroBase === true}|${p.flags ?? ""}|${p.infoSpan ?? ""}`;
       cls = this.classes.get(key);
       if (cls === undefined) {
-        cls = { key, tailInfo: null, ids: new Map(), down: null, live: 0, pat: null };
+        cls = { key, tailInfo: null, ids: this.idTable(), down: null, live: 0, pat: null };
         this.classes.set(key, cls);
       }
       this.lastClass = {
@@ -830,7 +959,7 @@ export class FrameStore {
     if (map === null) return 0;
     const have = map.get(smallKey(delta / this.pageSize));
     if (
-      have !== undefined &&
+      have !== 0 &&
       this.kinds[have] !== ID_FREE &&
       this.clsOf[have] === cls &&
       this.deltas[have] === delta &&
@@ -861,7 +990,8 @@ export class FrameStore {
     const ps = this.pageSize;
     const up = voff - frame * ps;
     const have = this.classHas(cls, up, 1);
-    if (have !== 0 || nr !== 1) return have !== 0 ? have : this.classId(cls, up, 1, p);
+    // Each classId() below is asked for a state classHas() just found none of (it makes one).
+    if (have !== 0 || nr !== 1) return have !== 0 ? have : this.classId(cls, up, 1, p, true);
     const down = voff + frame * ps;
     const fall = this.classHas(cls, down, -1);
     if (fall !== 0) return fall;
@@ -871,16 +1001,23 @@ export class FrameStore {
       this.clsOf[above] === cls &&
       this.deltas[above] + this.dirs[above] * (frame + 1) * ps === voff - ps
     )
-      return this.classId(cls, down, -1, p);
-    return this.classId(cls, up, 1, p);
+      return this.classId(cls, down, -1, p, true);
+    return this.classId(cls, up, 1, p, true);
   }
 
   /** The id of class cls at offset delta and direction dir, made from p when there is none yet. */
-  private classId(cls: PatternClass, delta: number, dir: number, p: FramePattern): number {
+  private classId(
+    cls: PatternClass,
+    delta: number,
+    dir: number,
+    p: FramePattern,
+    /** The caller's classHas() of the same state found none (nothing changed since). */
+    absent = false,
+  ): number {
     // Keyed in pages: deltas are whole pages (vmemmap pages start on page boundaries), and a
     // page count stays a small integer where a byte count would not (a cheaper Map key).
     const key = smallKey(delta / this.pageSize);
-    const have = this.classHas(cls, delta, dir);
+    const have = absent ? 0 : this.classHas(cls, delta, dir);
     if (have !== 0) return have;
     // The states of a class share one pattern (never written) when p says exactly the same
     // (asFree, zeroBase and flags as given: absent and false are told apart).
@@ -925,19 +1062,18 @@ export class FrameStore {
     );
     cls.live++;
     let map = dir === 1 ? cls.ids : cls.down;
-    if (map === null) map = cls.down = new Map();
+    if (map === null) map = cls.down = this.idTable();
+    // The entries of freed ids are swept when the table would grow (amortised: one pass over
+    // the table per as many new ids as it had room for).
+    if (map.full())
+      map.sweep(
+        (k, v) =>
+          this.kinds[v] !== ID_FREE &&
+          this.clsOf[v] === cls &&
+          this.deltas[v] === k * this.pageSize &&
+          this.dirs[v] === dir,
+      );
     map.set(key, id);
-    if (map.size > 2 * cls.live + 64) {
-      // Sweep the entries of freed ids (amortised: at most one sweep per live + 64 new ids).
-      for (const [k, v] of map)
-        if (
-          this.kinds[v] === ID_FREE ||
-          this.clsOf[v] !== cls ||
-          this.deltas[v] !== k * this.pageSize ||
-          this.dirs[v] !== dir
-        )
-          map.delete(k);
-    }
     return id;
   }
 
@@ -977,12 +1113,21 @@ export class FrameStore {
           this.tailClasses.delete(cls.tailInfo);
           if (this.spareTailClasses.length < SPARE_CLASSES) {
             // No id is this class's any more, so it can serve the next plain "tails" class. Its
-            // maps keep their stale entries (a Map clear() allocates a new table): classHas()
+            // tables keep their stale entries (a clear would allocate new arrays): classHas()
             // takes an entry only for a live id of the class, and classId() sweeps them.
             cls.pat = null;
             this.spareTailClasses.push(cls);
           }
-        } else this.classes.delete(cls.key);
+        } else {
+          this.classes.delete(cls.key);
+          // Its tables, emptied, serve the next classes (a folio's tails class goes with the
+          // folio: no tables grown anew per folio).
+          for (const t of [cls.ids, cls.down])
+            if (t !== null && this.spareIdTables.length < SPARE_ID_TABLES) {
+              t.clear();
+              this.spareIdTables.push(t);
+            }
+        }
       }
     } else if (kind === ID_OWN && this.spareBytes.length < SPARE_BUFFERS) {
       // No frame reads these bytes any more (view() answers are good until the next change).

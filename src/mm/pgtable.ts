@@ -956,6 +956,47 @@ export class KernelPageTables {
   /** The model's fast paths (fast_paths.ts): rangeByRuns, sweepByRange, fillByRun, hugeLeaves. */
   paths = new FastPaths();
   private readonly rangeRuns = new PteRuns(64);
+  /** pteRunsOfView()'s answers for translateRangeWords(): as many runs as a table has entries. */
+  private readonly viewRuns = new PteRuns(512);
+
+  /**
+   * pteRuns() of a last-level table the frame store holds as bytes, read through one lookup of
+   * them (FrameStore.ownView()) and grouped into runs of entries mapping frames a constant step
+   * apart with one protection (a run's second entry sets its step). -1 where the table is not
+   * held as bytes, the arch decodes no 32-bit halves, an entry is none or not present, or out
+   * is too short.
+   */
+  private pteRunsOfView(tablePfn: number, idx: number, n: number, out: PteRuns): number {
+    const pte = this.arch.pte;
+    if (pte.decodeParts === undefined) return -1;
+    const v = this.frames.ownView(tablePfn);
+    if (v === null) return -1;
+    const e = this.e;
+    const last = this.levels - 1;
+    let r = -1;
+    for (let i = idx; i < idx + n; i++) {
+      if (!pte.decodeParts(v.getUint32(i * 8, true), v.getUint32(i * 8 + 4, true), last, e))
+        return -1;
+      if (!e.present) return -1;
+      const pfn = e.pfn;
+      const wr = e.writable ? 1 : 0;
+      if (r >= 0 && out.writable[r] === wr) {
+        const len = out.len[r];
+        if (len === 1) out.step[r] = pfn - out.pfn[r];
+        if (len === 1 || pfn === out.pfn[r] + len * out.step[r]) {
+          out.len[r] = len + 1;
+          continue;
+        }
+      }
+      if (++r >= out.first.length) return -1;
+      out.first[r] = i;
+      out.len[r] = 1;
+      out.pfn[r] = pfn;
+      out.step[r] = 0;
+      out.writable[r] = wr;
+    }
+    return r + 1;
+  }
 
   /**
    * translateRange() without an object per page: out[i] is the tlbWord() of page vpn + i
@@ -1016,8 +1057,14 @@ export class KernelPageTables {
         out[i] = this.fillWord(v, tlbWord(this.leafFrame, writable));
         i++;
         const m = Math.min(this.entriesPerTable - idx0, n - i);
-        const b = this.rangeRuns;
-        const runs = this.paths.rangeByRuns && m > 1 ? this.pteRuns(table, idx0, m, b) : -1;
+        let b = this.rangeRuns;
+        let runs = this.paths.rangeByRuns && m > 1 ? this.pteRuns(table, idx0, m, b) : -1;
+        if (runs < 0 && this.paths.rangeOwnView && m > 1) {
+          // A table held as bytes (what HVO and restores of many folios leave): its entries
+          // read through one lookup of its bytes, grouped into runs the same way.
+          b = this.viewRuns;
+          runs = this.pteRunsOfView(table, idx0, m, b);
+        }
         if (runs >= 0) {
           // Held as runs of entries mapping frames a step apart: the same words, decoded once
           // a run, and the same TLB lookups and fills in the same order.
@@ -1038,6 +1085,12 @@ export class KernelPageTables {
           }
           continue;
         }
+        // A table held as bytes (what HVO and restores of many folios leave) read through one
+        // lookup of its bytes, not one per entry: the same words, decoded the same way.
+        const pte = this.arch.pte;
+        const byView = this.paths.rangeOwnView && pte.decodeParts !== undefined;
+        let view = byView ? this.frames.ownView(table) : null;
+        let gen = this.frames.gen;
         for (let idx = idx0; idx < this.entriesPerTable && i < n; idx++, i++) {
           const cached = this.tlb.get(vpn + i);
           if (cached !== 0) {
@@ -1045,10 +1098,21 @@ export class KernelPageTables {
             continue;
           }
           const e = this.e;
-          out[i] =
-            this.entry(table, idx, l) && e.present
-              ? this.fillWord(vpn + i, tlbWord(e.pfn, e.writable))
-              : 0;
+          if (view !== null && gen !== this.frames.gen) {
+            // Good until a frame changes (none does in a fill, but a view is not kept past one).
+            view = this.frames.ownView(table);
+            gen = this.frames.gen;
+          }
+          const found =
+            view !== null && pte.decodeParts !== undefined
+              ? pte.decodeParts(
+                  view.getUint32(idx * 8, true),
+                  view.getUint32(idx * 8 + 4, true),
+                  l,
+                  e,
+                )
+              : this.entry(table, idx, l);
+          out[i] = found && e.present ? this.fillWord(vpn + i, tlbWord(e.pfn, e.writable)) : 0;
         }
       }
     }

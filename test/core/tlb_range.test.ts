@@ -230,3 +230,103 @@ describe("a sweep keeps a stale translation under a huge leaf, as under a PTE", 
     }
   });
 });
+
+describe("PTE tables held as bytes read through one lookup translate as entry by entry", () => {
+  for (const design of ["legacy", "mainline"] as const) {
+    it(`${design}: HVO'd and restored folios' tables as bytes, PTEs changed unflushed: the same TLB`, () => {
+      // 1,500 HVO'd 2 MiB folios: two runs of PTEs each (head page, shared tail), 128 a table,
+      // so their PTE tables are held as 4 KiB of bytes; 700 of them restored (restored pages
+      // mapped top-down) keep theirs as bytes too.
+      const model = bootModel(machinePreset("x86_64", { memoryBytes: 4 * GiB, nodes: 2 }), design);
+      model.write("/proc/sys/vm/hugetlb_optimize_vmemmap", "1");
+      model.write("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "1500");
+      model.settle();
+      const heads = [...model.pool.folios.keys()];
+      model.write("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "800");
+      model.settle();
+      const k = model.k;
+      const vpns = heads.map((h) => Math.floor((h * 64) / 4096)).sort((x, y) => x - y);
+      const lo = vpns[0];
+      const hi = vpns[vpns.length - 1] + 8;
+      const leafAt = (v: number) => k.pgt.lookup(k.vmemmapBase + BigInt(v) * 4096n);
+      const bytesTables = new Set<number>();
+      for (let v = lo; v < hi; v += 512) {
+        const leaf = leafAt(v);
+        if (leaf && !leaf.huge && k.frames.ownView(leaf.tablePfn) !== null)
+          bytesTables.add(leaf.tablePfn);
+      }
+      expect(bytesTables.size, "PTE tables held as bytes").toBeGreaterThan(10);
+      const vpnArb = fc.integer({ min: lo - 600, max: hi });
+      const stepArb = fc.oneof(
+        {
+          weight: 5,
+          arbitrary: fc.record({
+            op: fc.constant("range" as const),
+            vpn: vpnArb,
+            n: fc.integer({ min: 1, max: 1500 }),
+          }),
+        },
+        {
+          weight: 2,
+          arbitrary: fc.record({
+            op: fc.constantFrom("flip" as const, "hole" as const),
+            vpn: fc.integer({ min: lo, max: hi }),
+          }),
+        },
+      );
+      const held = (t: KernelPageTables) => {
+        const out: number[] = [];
+        for (let v = lo - 600; v <= hi + 1500; v++) {
+          const e = t.tlbEntry(v);
+          if (e) out.push(v, e.frame, e.writable ? 1 : 0);
+        }
+        return out;
+      };
+      fc.assert(
+        fc.property(fc.array(stepArb, { minLength: 1, maxLength: 12 }), (steps) => {
+          const make = (byView: boolean) => {
+            const t = new KernelPageTables(
+              k.spec.arch,
+              k.frames,
+              k.pgt.rootPfn,
+              k.vmemmapBase,
+              600,
+            );
+            t.paths = new FastPaths();
+            t.paths.rangeOwnView = byView;
+            return t;
+          };
+          const a = make(true);
+          const b = make(false);
+          const undo: (() => void)[] = [];
+          try {
+            for (const s of steps) {
+              if (s.op === "range") {
+                expect(a.translateRange(s.vpn, s.n)).toEqual(b.translateRange(s.vpn, s.n));
+              } else {
+                // A PTE of a table held as bytes changed or cleared without a flush (after both
+                // hold it).
+                expect(a.translateRange(s.vpn - 40, 80)).toEqual(b.translateRange(s.vpn - 40, 80));
+                const leaf = leafAt(s.vpn);
+                if (leaf && !leaf.huge) {
+                  const old = k.pgt.get(leaf.tablePfn, leaf.idx);
+                  // Another frame, or none (a table with a hole reads entry by entry).
+                  k.pgt.set(leaf.tablePfn, leaf.idx, s.op === "flip" ? old ^ (3n << 12n) : 0n);
+                  undo.push(() => k.pgt.set(leaf.tablePfn, leaf.idx, old));
+                  // Then the whole table, most of it not held yet.
+                  const t0 = s.vpn - (s.vpn % 512);
+                  expect(a.translateRange(t0, 512)).toEqual(b.translateRange(t0, 512));
+                }
+              }
+              expect(a.tlbSize, "entries held").toBe(b.tlbSize);
+              expect(held(a), "TLB entries: vmemmap page, frame, writable").toEqual(held(b));
+            }
+          } finally {
+            for (const u of undo.reverse()) u();
+          }
+        }),
+        { seed: 20261206, numRuns: 25 },
+      );
+    });
+  }
+});
