@@ -29,6 +29,9 @@ const FRAME_STORE_KEEPS_BYTES = [
   "readU64",
   "liveIds",
   "stats",
+  "ownView",
+  "keptFirstPages",
+  "initRun",
   // boot: describes what memmap_init() left, before anyone reads
   "addInitRange",
   // the same bytes held as a pattern (test/core/frames_diff.test.ts checks they stay equal)
@@ -43,6 +46,7 @@ const FRAME_STORE_KEEPS_BYTES = [
   "classHas",
   "classIdAt",
   "classId",
+  "idTable",
   "take",
   "drop",
   "chunkOf",
@@ -63,6 +67,8 @@ const FRAME_STORE_KEEPS_BYTES = [
   "writable",
   "writeRunsWord",
   "renderRuns",
+  // a page of words held as runs again after a watched setWordRun(): the same bytes
+  "runsAgain",
   // held-back zero stores made: the bytes as they already read
   "pendingAt",
   "makePending",
@@ -105,6 +111,10 @@ const PAGE_TABLES_KEEP_ENTRIES = [
   "staleTlbEntries",
   "translateStrideWords",
   "walkRange",
+  "translateMiss",
+  "pteRunsOfView",
+  // the TLB sweep: walks compared with the TLB's words, entries dropped from the TLB only
+  "dropEqualWords",
   // links a new table into its parent through set(), which is watched
   "installTable",
   // the walk memory's epoch bumps after an entry write (set(), setPte(), setPteRun()), and its
