@@ -130,7 +130,8 @@ export const FAST_PATHS = {
     test: "test/hvo/vmemmap_runs.test.ts",
   },
   pteRunsOfBytes: {
-    where: "hugetlb_vmemmap.ts HvoCore vmemmapPteRange() (pteRunsByEntry())",
+    where:
+      "hugetlb_vmemmap.ts HvoCore vmemmapPteRange() (pgtable.ts KernelPageTables.pteRunsOfBytes())",
     fast: "the runs of a PTE table held as bytes found by reading its entries",
     plain: "such a table walked PTE by PTE",
     test: "test/hvo/pte_runs_bytes.test.ts",

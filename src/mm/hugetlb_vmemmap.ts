@@ -533,46 +533,6 @@ export class HvoCore implements HugetlbVmemmap {
 
   private readonly runsBuf = new PteRuns(80);
 
-  /**
-   * pteRuns() of a table the frame store holds as bytes (x86_64's encoding, decoded as 32-bit
-   * halves): entries [idx, idx + n) read one by one and grouped into runs of frames a constant
-   * step apart with one protection (the second entry of a run sets its step). -1 where an
-   * entry is none or not present, the arch has no such decoding, or out is too short.
-   */
-  private pteRunsByEntry(table: number, idx: number, n: number, out: PteRuns): number {
-    const pgt = this.k.pgt;
-    const pte = this.k.spec.arch.pte;
-    if (pte.decodeParts === undefined) return -1;
-    const level = this.k.geometry.pteLevel;
-    const e = pgt.e;
-    // The table's bytes looked up once, not per entry (entry() reads the same 64-bit word).
-    const v = this.k.frames.ownView(table);
-    let r = -1;
-    for (let i = idx; i < idx + n; i++) {
-      if (v !== null) {
-        const lo = v.getUint32(i * 8, true);
-        if (!pte.decodeParts(lo, v.getUint32(i * 8 + 4, true), level, e) || !e.present) return -1;
-      } else if (!pgt.entry(table, i, level) || !e.present) return -1;
-      const pfn = e.pfn;
-      const wr = e.writable ? 1 : 0;
-      if (r >= 0 && out.writable[r] === wr) {
-        const len = out.len[r];
-        if (len === 1) out.step[r] = pfn - out.pfn[r];
-        if (len === 1 || pfn === out.pfn[r] + len * out.step[r]) {
-          out.len[r] = len + 1;
-          continue;
-        }
-      }
-      if (++r >= out.first.length) return -1;
-      out.first[r] = i;
-      out.len[r] = 1;
-      out.pfn[r] = pfn;
-      out.step[r] = 0;
-      out.writable[r] = wr;
-    }
-    return r + 1;
-  }
-
   /** vmemmap_pte_entry() of the PTEs [pte.idx, pte.idx + n), from pte.idx on, one at a time. */
   private ptesOneByOne(pte: PteCursor, n: number, walk: RemapWalk): void {
     for (let i = 0; i < n; i++) {
@@ -605,7 +565,7 @@ export class HvoCore implements HugetlbVmemmap {
     const b = this.runsBuf;
     let runs = mode === 0 ? -1 : k.pgt.pteRuns(pte.tablePfn, pte.idx, nr, b);
     if (runs < 0 && mode !== 0 && this.paths.pteRunsOfBytes)
-      runs = this.pteRunsByEntry(pte.tablePfn, pte.idx, nr, b);
+      runs = k.pgt.pteRunsOfBytes(pte.tablePfn, pte.idx, nr, b, true);
     if (runs < 0) {
       this.ptesOneByOne(pte, nr, walk);
       return;

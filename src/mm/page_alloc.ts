@@ -279,30 +279,17 @@ export class AllocationMap extends Map<number, Allocation> {
   }
 
   override set(pfn: number, a: Allocation): this {
-    this.changes++;
+    // A record of an order-0 run at pfn becomes a key of its own first.
     this.unrun(pfn);
-    const old = super.get(pfn);
-    if (old) {
-      // The key keeps its place in the Map but goes last in a's use: that use's Set is kept
-      // from now on.
-      this.useSet(a.use);
-      this.unindex(pfn, old);
-    }
-    super.set(pfn, a);
-    this.index(pfn, a, 1);
-    if (this.listeners.length)
-      emitRange(this.listeners, pfn, pow2(Math.max(a.order, old ? old.order : 0)));
+    this.setTaken(pfn, a);
     return this;
   }
 
   override delete(pfn: number): boolean {
-    this.changes++;
     this.unrun(pfn);
     const old = super.get(pfn);
     if (!old) return false;
-    this.unindex(pfn, old);
-    super.delete(pfn);
-    if (this.listeners.length) emitRange(this.listeners, pfn, pow2(old.order));
+    this.deleteRecord(pfn, old);
     return true;
   }
 
@@ -317,14 +304,16 @@ export class AllocationMap extends Map<number, Allocation> {
   }
 
   /**
-   * set() of the first pfn of a block just taken off a free list: no record covers any of its
-   * pfns (a record inside a free block is what the checker's frame ledger reports), so the runs
-   * are not searched for it.
+   * set() of a pfn no order-0 run holds: the first pfn of a block just taken off a free list
+   * (no record covers any of its pfns; a record inside a free block is what the checker's frame
+   * ledger reports), so the runs are not searched for it.
    */
   setTaken(pfn: number, a: Allocation): void {
     this.changes++;
     const old = super.get(pfn);
     if (old) {
+      // The key keeps its place in the Map but goes last in a's use: that use's Set is kept
+      // from now on.
       this.useSet(a.use);
       this.unindex(pfn, old);
     }

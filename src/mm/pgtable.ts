@@ -956,28 +956,38 @@ export class KernelPageTables {
   /** The model's fast paths (fast_paths.ts): rangeByRuns, sweepByRange, fillByRun, hugeLeaves. */
   paths = new FastPaths();
   private readonly rangeRuns = new PteRuns(64);
-  /** pteRunsOfView()'s answers for translateRangeWords(): as many runs as a table has entries. */
+  /** pteRunsOfBytes()'s answers for translateRangeWords(): as many runs as a table has entries. */
   private readonly viewRuns = new PteRuns(512);
 
   /**
-   * pteRuns() of a last-level table the frame store holds as bytes, read through one lookup of
-   * them (FrameStore.ownView()) and grouped into runs of entries mapping frames a constant step
-   * apart with one protection (a run's second entry sets its step). -1 where the table is not
-   * held as bytes, the arch decodes no 32-bit halves, an entry is none or not present, or out
-   * is too short.
+   * pteRuns() of a last-level table the frame store holds as bytes: entries [idx, idx + n) read
+   * through one lookup of its bytes (FrameStore.ownView()), or, with `orByEntry`, one entry() at
+   * a time where it holds none; grouped into runs of entries mapping frames a constant step
+   * apart with one protection (a run's second entry sets its step). -1 where the table has no
+   * bytes of its own (without orByEntry), the arch decodes no 32-bit halves, an entry is none or
+   * not present, or out is too short. translateRangeWords() and HVO's remap walk (what HVO and
+   * restores of many folios leave: tables of many short runs) both group through here.
    */
-  private pteRunsOfView(tablePfn: number, idx: number, n: number, out: PteRuns): number {
+  pteRunsOfBytes(
+    tablePfn: number,
+    idx: number,
+    n: number,
+    out: PteRuns,
+    orByEntry = false,
+  ): number {
     const pte = this.arch.pte;
     if (pte.decodeParts === undefined) return -1;
     const v = this.frames.ownView(tablePfn);
-    if (v === null) return -1;
+    if (v === null && !orByEntry) return -1;
     const e = this.e;
     const last = this.levels - 1;
     let r = -1;
     for (let i = idx; i < idx + n; i++) {
-      if (!pte.decodeParts(v.getUint32(i * 8, true), v.getUint32(i * 8 + 4, true), last, e))
-        return -1;
-      if (!e.present) return -1;
+      const found =
+        v !== null
+          ? pte.decodeParts(v.getUint32(i * 8, true), v.getUint32(i * 8 + 4, true), last, e)
+          : this.entry(tablePfn, i, last);
+      if (!found || !e.present) return -1;
       const pfn = e.pfn;
       const wr = e.writable ? 1 : 0;
       if (r >= 0 && out.writable[r] === wr) {
@@ -1063,7 +1073,7 @@ export class KernelPageTables {
           // A table held as bytes (what HVO and restores of many folios leave): its entries
           // read through one lookup of its bytes, grouped into runs the same way.
           b = this.viewRuns;
-          runs = this.pteRunsOfView(table, idx0, m, b);
+          runs = this.pteRunsOfBytes(table, idx0, m, b);
         }
         if (runs >= 0) {
           // Held as runs of entries mapping frames a step apart: the same words, decoded once

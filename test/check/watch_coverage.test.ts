@@ -112,7 +112,7 @@ const PAGE_TABLES_KEEP_ENTRIES = [
   "translateStrideWords",
   "walkRange",
   "translateMiss",
-  "pteRunsOfView",
+  "pteRunsOfBytes",
   // the TLB sweep: walks compared with the TLB's words, entries dropped from the TLB only
   "dropEqualWords",
   // links a new table into its parent through set(), which is watched

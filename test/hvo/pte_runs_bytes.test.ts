@@ -1,5 +1,5 @@
 // The remap walk over PTE tables the frame store holds as bytes, by runs found from the entries
-// (k.paths.pteRunsOfBytes, hugetlb_vmemmap.ts pteRunsByEntry()) against the same walk PTE by
+// (k.paths.pteRunsOfBytes, pgtable.ts pteRunsOfBytes()) against the same walk PTE by
 // PTE. A PTE table maps the vmemmap of 64 2 MiB folios; HVO leaves two runs per folio (the head
 // page, then one page seven times) and a restore at least two (the head, then the pages off the
 // list), so past 64 runs such a table is bytes. The same pool steps on two models; after each,
