@@ -289,16 +289,7 @@ export class Compound {
    * kernel's store would). Stores through it count in memmap.writes.
    */
   headView(headPfn: number): DataView | null {
-    const m = this.memmap;
-    if (!m.wholeStructPages) return null;
-    // The folio's four struct pages are all its users read or store through the view (but
-    // forEachTailRange(), which sees to the tails' held-back stores itself).
-    const v = m.structPageView(headPfn, false, 4);
-    if (v === null || m.spanOff + 4 * this.layout.size > m.pageSize) return null;
-    this.headOff = m.spanOff;
-    this.headWords = m.spanWords;
-    this.headFrame = m.spanFrame;
-    return v;
+    return this.headViewOf(headPfn, false);
   }
 
   /**
@@ -306,9 +297,16 @@ export class Compound {
    * (generated: a store to it through the list code is not made) as well: nothing done then.
    */
   headViewStored(headPfn: number): DataView | null {
+    return this.headViewOf(headPfn, true);
+  }
+
+  /** headView() and headViewStored(): `skipGenerated` as structPageView() takes it. */
+  private headViewOf(headPfn: number, skipGenerated: boolean): DataView | null {
     const m = this.memmap;
     if (!m.wholeStructPages) return null;
-    const v = m.structPageView(headPfn, true, 4);
+    // The folio's four struct pages are all its users read or store through the view (but
+    // forEachTailRange(), which sees to the tails' held-back stores itself).
+    const v = m.structPageView(headPfn, skipGenerated, 4);
     if (v === null || m.spanOff + 4 * this.layout.size > m.pageSize) return null;
     this.headOff = m.spanOff;
     this.headWords = m.spanWords;

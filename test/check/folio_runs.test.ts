@@ -4,28 +4,13 @@
 // page maps another frame or the same frame writable: one such page in the middle of a
 // 1 GiB folio's 4095 tail pages is found, as at either end.
 import { describe, expect, it } from "vitest";
-import { checkContext, checkFolio } from "../../src/check/invariants.ts";
-import {
-  applyStep,
-  bootCheckModel,
-  checkMachineSpec,
-  defaultCheckMachine,
-} from "../../src/check/run.ts";
+import { checkFolio } from "../../src/check/invariants.ts";
 import type { Design } from "../../src/kernel.ts";
-import { ModelSession } from "../../src/scenario/run_model.ts";
+import { optimisedFolioModel } from "./seeded_steps.ts";
 
 /** A 1 GiB folio HVO optimised, on a fresh machine of the design. */
 function optimisedGigantic(design: Design) {
-  const spec = checkMachineSpec(defaultCheckMachine("x86_64", "hugetlb_free_vmemmap=on"));
-  const m = bootCheckModel(spec, design, null);
-  const session = new ModelSession(m);
-  session.reset();
-  applyStep(m, session, { op: "hvo", value: 1 });
-  applyStep(m, session, { op: "nr", size: "1G", value: 1 });
-  m.settle();
-  const k = m.k;
-  const c = checkContext(k);
-  c.mirror.refresh();
+  const { k, c } = optimisedFolioModel(design, "1G");
   const head = [...(k.sub.hugetlb as { folios: Map<number, unknown> }).folios.keys()][0];
   const first = c.mirror.vpnOfPfn(head);
   const last = c.mirror.vpnOfPfn(head + 2 ** 18 - 1);

@@ -1,8 +1,10 @@
 // Seeded runs of `hvo check` operations on a model, for the tests of the checker's kept
 // verdicts (pass_memo, pool_memo): a 4 GiB x86_64 machine booted with HVO, and a walk over
-// the steps of one seed that calls back after each step that changes something.
+// the steps of one seed that calls back after each step that changes something; and a model
+// with one folio HVO optimised, with a checker context (vmemmap_mirror, folio_runs).
 import { bootCheckModel, checkMachineSpec, defaultCheckMachine } from "../../src/check/run.ts";
 import { applyStep, generateOps, isNoop } from "../../src/check/run.ts";
+import { checkContext } from "../../src/check/invariants.ts";
 import type { Design, Mutation } from "../../src/kernel.ts";
 import type { Model } from "../../src/model.ts";
 import type { Step } from "../../src/scenario/format.ts";
@@ -37,4 +39,19 @@ export function runSeed(
     model.settle();
     after(i, op.step);
   }
+}
+
+/**
+ * A check model of `machine` with HVO on and one folio of `size` optimised, settled, and a
+ * checker context whose vmemmap mirror has been refreshed.
+ */
+export function optimisedFolioModel(design: Design, size: "2M" | "1G") {
+  const { model, session } = checkModel(design);
+  applyStep(model, session, { op: "hvo", value: 1 });
+  applyStep(model, session, { op: "nr", size, value: 1 });
+  model.settle();
+  const k = model.k;
+  const c = checkContext(k);
+  c.mirror.refresh();
+  return { k, c };
 }

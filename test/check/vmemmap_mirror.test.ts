@@ -19,6 +19,7 @@ import type { Mapping, VpnChange } from "../../src/check/vmemmap_mirror.ts";
 import { DESIGNS } from "../../src/kernel.ts";
 import type { Kernel } from "../../src/kernel.ts";
 import { ModelSession } from "../../src/scenario/run_model.ts";
+import { optimisedFolioModel } from "./seeded_steps.ts";
 
 const PRESETS = ["x86_64", "arm64-64k", "riscv64"];
 
@@ -27,17 +28,7 @@ const PRESETS = ["x86_64", "arm64-64k", "riscv64"];
  * pages PTEs of a split PMD), and a checker context whose mirror has been refreshed.
  */
 function oneOptimisedFolio() {
-  const spec = checkMachineSpec(defaultCheckMachine("x86_64", "hugetlb_free_vmemmap=on"));
-  const model = bootCheckModel(spec, "mainline", null);
-  const session = new ModelSession(model);
-  session.reset();
-  applyStep(model, session, { op: "hvo", value: 1 });
-  applyStep(model, session, { op: "nr", size: "2M", value: 1 });
-  model.settle();
-  const k = model.k;
-  const c = checkContext(k);
-  c.mirror.refresh();
-  return { k, c };
+  return optimisedFolioModel("mainline", "2M");
 }
 
 /** Everything a mirror says, in a comparable form. */

@@ -34,6 +34,23 @@ function setup(design: Design, nr = 40) {
   return { k, heads };
 }
 
+/** A second TLB over k's page tables, `capacity` entries, on the fast paths `paths`. */
+function tlbOver(k: ReturnType<typeof setup>["k"], paths: FastPaths, capacity = 600) {
+  const t = new KernelPageTables(k.spec.arch, k.frames, k.pgt.rootPfn, k.vmemmapBase, capacity);
+  t.paths = paths;
+  return t;
+}
+
+/** Every entry a TLB holds for vmemmap pages [lo, hi]: page, frame, writable. */
+function heldIn(t: KernelPageTables, lo: number, hi: number): number[] {
+  const out: number[] = [];
+  for (let v = lo; v <= hi; v++) {
+    const e = t.tlbEntry(v);
+    if (e) out.push(v, e.frame, e.writable ? 1 : 0);
+  }
+  return out;
+}
+
 describe("translateRange() is translate() of each page, one walk per leaf", () => {
   for (const design of ["legacy", "mainline"] as const) {
     it(`${design}: same translations and the same TLB, split and unsplit PMDs, holes, a stale entry`, () => {
@@ -133,30 +150,14 @@ describe("the TLB swept and filled a run at a time holds what it holds an entry 
         },
       );
       /** Every entry the TLB holds in the window the steps look at. */
-      const held = (t: KernelPageTables) => {
-        const out: number[] = [];
-        for (let v = lo; v <= hi + 1500; v++) {
-          const e = t.tlbEntry(v);
-          if (e) out.push(v, e.frame, e.writable ? 1 : 0);
-        }
-        return out;
-      };
+      const held = (t: KernelPageTables) => heldIn(t, lo, hi + 1500);
       let sweeps = 0;
       fc.assert(
         fc.property(fc.array(stepArb, { minLength: 1, maxLength: 14 }), (steps) => {
           // 600 entries: sweeps come often, and chunks hold enough entries to go a leaf at a time.
-          const make = (byRange: boolean) => {
-            const t = new KernelPageTables(
-              k.spec.arch,
-              k.frames,
-              k.pgt.rootPfn,
-              k.vmemmapBase,
-              600,
-            );
-            // Its own fast paths (k's stay on): the sweep, the fills and the runs read.
-            t.paths = byRange ? new FastPaths() : FastPaths.plain();
-            return t;
-          };
+          // Their own fast paths (k's stay on): the sweep, the fills and the runs read.
+          const make = (byRange: boolean) =>
+            tlbOver(k, byRange ? new FastPaths() : FastPaths.plain());
           const a = make(true);
           const b = make(false);
           const undo: (() => void)[] = [];
@@ -204,13 +205,8 @@ describe("a sweep keeps a stale translation under a huge leaf, as under a PTE", 
     const leaf = k.pgt.lookup(k.vmemmapBase + BigInt(first) * 4096n);
     expect(leaf?.huge).toBe(true);
     if (!leaf) return;
-    const make = (paths: FastPaths) => {
-      const t = new KernelPageTables(k.spec.arch, k.frames, k.pgt.rootPfn, k.vmemmapBase, 600);
-      t.paths = paths;
-      return t;
-    };
-    const a = make(new FastPaths());
-    const b = make(FastPaths.plain());
+    const a = tlbOver(k, new FastPaths());
+    const b = tlbOver(k, FastPaths.plain());
     const lo = first - (first % 512);
     const old = k.pgt.get(leaf.tablePfn, leaf.idx);
     try {
@@ -274,27 +270,13 @@ describe("PTE tables held as bytes read through one lookup translate as entry by
           }),
         },
       );
-      const held = (t: KernelPageTables) => {
-        const out: number[] = [];
-        for (let v = lo - 600; v <= hi + 1500; v++) {
-          const e = t.tlbEntry(v);
-          if (e) out.push(v, e.frame, e.writable ? 1 : 0);
-        }
-        return out;
-      };
+      const held = (t: KernelPageTables) => heldIn(t, lo - 600, hi + 1500);
       fc.assert(
         fc.property(fc.array(stepArb, { minLength: 1, maxLength: 12 }), (steps) => {
           const make = (byView: boolean) => {
-            const t = new KernelPageTables(
-              k.spec.arch,
-              k.frames,
-              k.pgt.rootPfn,
-              k.vmemmapBase,
-              600,
-            );
-            t.paths = new FastPaths();
-            t.paths.rangeOwnView = byView;
-            return t;
+            const paths = new FastPaths();
+            paths.rangeOwnView = byView;
+            return tlbOver(k, paths);
           };
           const a = make(true);
           const b = make(false);
