@@ -289,6 +289,7 @@ export class Checker {
     if (everything) {
       c.poolMemo = undefined;
       c.tailBytesAt?.clear();
+      c.fillSummaries = undefined;
     }
     out.push(...this.timed("pool counters", () => poolCounters(k)));
     if (pool && this.resvHolders) {

@@ -12,7 +12,7 @@
 
 import { modPow2, pow2 } from "../include/pow2.ts";
 import { findPfnRange } from "../machine/spec.ts";
-import { type PageAllocator, findRange } from "../mm/page_alloc.ts";
+import { type AllocationMap, type PageAllocator, findRange } from "../mm/page_alloc.ts";
 import { PageDir } from "../mm/pfn_list.ts";
 import {
   type CheckContext,
@@ -170,6 +170,8 @@ export class FrameLedger {
   private readonly coalesce = new Coalescer();
   /** update()'s frames to look at again (kept from call to call, emptied first). */
   private readonly dirty = new FrameMarks();
+  /** tiling()'s first allocation holding a pfn: start, end (allocationsHolding()). */
+  private readonly held1 = [0, 0];
 
   constructor(private readonly c: CheckContext) {
     const k = c.k;
@@ -252,22 +254,24 @@ export class FrameLedger {
     // Present memory that is online (an offlined memory block's frames are in no state).
     const present = k.onlineRanges();
     const apart = zonesApart(buddy);
+    const allocs = buddy.allocations;
+    const held1 = this.held1;
     for (const [start, end] of ranges) {
       let p = start;
       while (p < end) {
         const fb = apart ? freeBlockHolding(buddy, p) : buddy.freeBlockAt(p);
-        const held = buddy.allocations.allContaining(p);
+        // How many allocations hold p, and the first's end (no array: most blocks are one).
+        const nHeld = allocationsHolding(allocs, p, held1);
         const r0 = k.memblock.findReserved(p);
         // memblock keeps listing the gigantic pages it gave HugeTLB at boot (see frameTiling).
         const r = r0 && (r0.use !== "hugetlb" || !k.booted) ? r0 : null;
         // The common case: one state, inside present memory; on to the next block.
-        if ((fb ? 1 : 0) + held.length + (r ? 1 : 0) === 1) {
-          const one = held[0];
-          const fs = fb ? fb.start : one ? one.start : (r as { startPfn: number }).startPfn;
+        if ((fb ? 1 : 0) + nHeld + (r ? 1 : 0) === 1) {
+          const fs = fb ? fb.start : nHeld ? held1[0] : (r as { startPfn: number }).startPfn;
           const fe = fb
             ? fb.start + 2 ** fb.order
-            : one
-              ? one.start + 2 ** one.a.order
+            : nHeld
+              ? held1[1]
               : (r as { endPfn: number }).endPfn;
           const pr = findPfnRange(present, p);
           if (pr !== null && fs >= pr.startPfn && fe <= pr.endPfn) {
@@ -275,6 +279,7 @@ export class FrameLedger {
             continue;
           }
         }
+        const held = allocs.allContaining(p);
         const found: Array<{ start: number; end: number; what: string }> = [];
         if (fb) found.push({ start: fb.start, end: fb.start + 2 ** fb.order, what: "free" });
         for (const { start: s, a } of held)
@@ -572,6 +577,33 @@ export function freeBlockHolding(
   }
   if (ht !== -1 && rem < pow2(ht)) return { start: base, order: ht };
   return null;
+}
+
+/**
+ * How many blocks of AllocationMap.allContaining(pfn) there are, without making its list: the
+ * same lookups in the same order (the orders that have blocks, each block start asked once).
+ * The first block's start and end go to first[0] and first[1]. The same count and first block
+ * as allContaining(): test/check/allocations_holding.test.ts compares them pfn by pfn.
+ */
+export function allocationsHolding(allocs: AllocationMap, pfn: number, first: number[]): number {
+  const orders = allocs.blocksOfOrder;
+  let n = 0;
+  let last = -1;
+  for (let o = 0; o < orders.length; o++) {
+    if (!orders[o]) continue;
+    const start = pfn - (pfn % pow2(o));
+    if (start === last) continue;
+    const b = allocs.get(start);
+    if (b && pfn < start + pow2(b.order)) {
+      if (n === 0) {
+        first[0] = start;
+        first[1] = start + pow2(b.order);
+      }
+      n++;
+      last = start;
+    }
+  }
+  return n;
 }
 
 /** Whether no two zones' spans overlap (nodes not interleaved): see freeBlockHolding(). */

@@ -242,6 +242,8 @@ export interface CheckContext {
   poolMemo?: { key: number[]; out: Violation[] };
   /** `writes` when a shared tail's own bytes were last seen equal to sharedTails' copy. */
   tailBytesAt?: Map<number, number>;
+  /** summarizeFrame()'s verdict per fill pattern of the frame store (never written). */
+  fillSummaries?: WeakMap<object, FrameSummary>;
 }
 
 /**
@@ -413,6 +415,9 @@ interface FrameSummary {
   headSlots: readonly number[];
 }
 
+/** PG_head in a flags word. */
+const PG_HEAD_BIT = 1n << BigInt(PG.head);
+
 /** FrameSummary.headSlots of a "tails" frame (shared: summaries are never changed). */
 const NO_SLOTS: readonly number[] = Object.freeze([]);
 const SLOT_0: readonly number[] = Object.freeze([0]);
@@ -453,16 +458,25 @@ function summarizeFrame(
   const p = k.frames.patternShapeOf(frame);
   let s: FrameSummary;
   if (p?.kind === "tails") {
-    const head = p.flags !== undefined && (p.flags >> BigInt(PG.head)) & 1n;
+    const head = p.flags !== undefined && (p.flags & PG_HEAD_BIT) !== 0n;
     s = { info: k.frames.tailsInfoOf(frame) as bigint, headSlots: head ? SLOT_0 : NO_SLOTS };
   } else if (ps % sps !== 0) {
     s = { info: null, headSlots: [] };
   } else if (p?.kind === "fill" && p.slot.length === sps) {
-    // Every slot holds the same bytes: one slot says it all (nothing to render).
-    const v = new DataView(p.slot.buffer, p.slot.byteOffset, sps);
-    if ((v.getUint32(0, true) >>> PG.head) & 1)
-      s = { info: null, headSlots: Array.from({ length: ps / sps }, (_, i) => i) };
-    else s = { info: v.getBigUint64(PAGE_OFF.compoundInfo, true), headSlots: [] };
+    // Every slot holds the same bytes: one slot says it all (nothing to render). The store's
+    // fill patterns are its own copies, never written (frames.ts), so the summary is the
+    // pattern's, whichever frame holds it (a restored folio's tail pages share one).
+    c.fillSummaries ??= new WeakMap();
+    const fills = c.fillSummaries;
+    let f = fills.get(p);
+    if (f === undefined) {
+      const v = new DataView(p.slot.buffer, p.slot.byteOffset, sps);
+      if ((v.getUint32(0, true) >>> PG.head) & 1)
+        f = { info: null, headSlots: Array.from({ length: ps / sps }, (_, i) => i) };
+      else f = { info: v.getBigUint64(PAGE_OFF.compoundInfo, true), headSlots: NO_SLOTS };
+      fills.set(p, f);
+    }
+    s = f;
   } else {
     const b = k.frames.view(frame);
     const ownBytes = k.frames.hasOwnBytes(frame);
@@ -744,8 +758,13 @@ export function checkFolio(
       // Every slot holds the same word: compound_head is monotone in the address, so the
       // first and the last pfn of the page decide for all of them.
       if (!aliasing) {
-        checkWord(pa, s.info);
-        if (pb !== pa) checkWord(pb, s.info);
+        // The encoding's own word, found to decode to the head: checkWord() would pass both.
+        if (s.info === expectedInfo)
+          expectedOk ??= tw.decodes ??= expectedDecodes(c, head, nr, expectedInfo);
+        if (s.info !== expectedInfo || !expectedOk) {
+          checkWord(pa, s.info);
+          if (pb !== pa) checkWord(pb, s.info);
+        }
       }
       if (
         vpn !== firstVpn &&
