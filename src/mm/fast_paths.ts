@@ -186,6 +186,13 @@ export const FAST_PATHS = {
     plain: "stored, cleared, then overwritten by the merged block's",
     test: "test/pool/grow_shrink_views.test.ts",
   },
+  directWalk: {
+    where:
+      "hugetlb_vmemmap.ts HvoCore splitDirect(), remapDirect(), restoreDirect() (directTable(); splitFolio(), legacyRemapFree(), LEGACY.remapAlloc() in a batch)",
+    fast: "a batch's split, remap and restore walk of a folio whose vmemmap lies in one PTE table made without the generic walk: the same reads, list adds and takes, copies and PTE stores in the same order",
+    plain: "vmemmapRemapRange() with its callbacks",
+    test: "test/hvo/direct_walk.test.ts",
+  },
 } as const satisfies Record<string, FastPathDoc>;
 
 export type FastPathName = keyof typeof FAST_PATHS;
@@ -226,6 +233,7 @@ export class FastPaths implements Record<FastPathName, boolean> {
   noneToOptimize = true;
   headViewOnce = true;
   pairMarksOnce = true;
+  directWalk = true;
 
   /** Every fast path on (true) or every one in its plain form (false). */
   setAll(on: boolean): this {

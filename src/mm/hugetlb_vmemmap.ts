@@ -36,6 +36,7 @@
 // tails as "shared_tail" (never freed), split page tables as "pagetable" (never freed).
 
 import { ENOMEM, ENOTSUPP, Oops } from "../include/errno.ts";
+import { pow2 } from "../include/pow2.ts";
 import { PAGE_OFF, TAIL_MAPPING } from "../include/mm_types.ts";
 import {
   PG,
@@ -104,6 +105,12 @@ export const HVO_SITES = {
   bootTail: "vmemmap_get_tail:boot",
   bootPopulate: "vmemmap_populate_hvo",
 } as const;
+
+/** isVmemmapSelfHosted() until memory hotplug sets its own: no page is (directTable() knows it). */
+const NOT_SELF_HOSTED = (_framePfn: number): boolean => false;
+
+/** Number.MAX_SAFE_INTEGER as a bigint, made once (originOf() compares every walk with it). */
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
 
 /**
  * The PTE a remap walk is at: its table and index, and its virtual address made as a bigint only
@@ -235,7 +242,7 @@ export class HvoCore implements HugetlbVmemmap {
    * memory_hotplug.memmap_on_memory: PageVmemmapSelfHosted() of a vmemmap backing frame. The walk
    * refuses (-ENOTSUPP) when the folio's first vmemmap page is self-hosted.
    */
-  isVmemmapSelfHosted: (framePfn: number) => boolean = () => false;
+  isVmemmapSelfHosted: (framePfn: number) => boolean = NOT_SELF_HOSTED;
   /**
    * Called between allocating a shared tail and publishing it: a test scheduler can run a
    * second optimiser there, so that two allocators race for one slot.
@@ -277,7 +284,7 @@ export class HvoCore implements HugetlbVmemmap {
   }
   /** hugetlb_vmemmap_size(h) */
   vmemmapSize(order: number): number {
-    return 2 ** order * this.structPageSize;
+    return pow2(order) * this.structPageSize;
   }
   optimizableSize(order: number): number {
     const sps = this.structPageSize;
@@ -424,7 +431,7 @@ export class HvoCore implements HugetlbVmemmap {
    */
   private originOf(start: bigint, end: bigint): bigint {
     const base = this.k.memmap.vmemmapBase;
-    if (start < base || end - base > BigInt(Number.MAX_SAFE_INTEGER))
+    if (start < base || end - base > MAX_SAFE_BIG)
       throw new Oops("vmemmap walk: range outside the vmemmap", { vaddr: start });
     if (this.baseRems[3] === 0) {
       const g = this.k.geometry;
@@ -637,21 +644,155 @@ export class HvoCore implements HugetlbVmemmap {
     }
   }
 
+  /**
+   * The PTE table and index of a batch's walk of n vmemmap pages from vaddr where the walk may
+   * go direct (fast_paths.ts directWalk: restoreDirect(), remapDirect(), splitDirect()): the
+   * model's fast paths on, no mutation, no flush of its own, no memmap_on_memory hook, the
+   * pages in one table of one PMD mapped by a table (not a leaf, not a hole). The index goes to
+   * directIdx; -1 (nothing but reads done) elsewhere: the caller walks.
+   */
+  private directTable(vaddr: bigint, n: number, flags: number): number {
+    const { k } = this;
+    if (
+      !this.paths.directWalk ||
+      !this.paths.pteRuns ||
+      k.mutations.size !== 0 ||
+      !(flags & (VMEMMAP_REMAP_NO_TLB_FLUSH | VMEMMAP_SPLIT_NO_TLB_FLUSH)) ||
+      this.isVmemmapSelfHosted !== NOT_SELF_HOSTED ||
+      this.baseRems[3] === 0 ||
+      !Number.isInteger(n) ||
+      n < 2
+    )
+      return -1;
+    const g = k.geometry;
+    const pgt = k.pgt;
+    const ps = this.pageSize;
+    const base = k.memmap.vmemmapBase;
+    if (vaddr < base) return -1;
+    const off = Number(vaddr - base);
+    // In one PMD (the walk goes a PMD at a time), aligned, at a safe offset (originOf()).
+    if (
+      !Number.isSafeInteger(off + n * ps) ||
+      (off + this.baseRems[0]) % ps !== 0 ||
+      ((off + this.baseRems[1]) % g.pmdSize) + n * ps > g.pmdSize
+    )
+      return -1;
+    const pmd = pgt.slot(g.pmdLevel, vaddr);
+    if (!pmd || !pgt.entry(pmd.tablePfn, pmd.idx, g.pmdLevel) || !pgt.e.table) return -1;
+    const idx =
+      (this.baseRems[2] + Math.floor((off + this.baseRems[0]) / ps)) % pgt.entriesPerTable;
+    if (idx + n > pgt.entriesPerTable) return -1;
+    this.directIdx = idx;
+    return pgt.e.pfn;
+  }
+  /** directTable()'s index of the first PTE. */
+  private directIdx = 0;
+
+  /** The n PTEs of table from idx as runs into runsBuf (pteRuns(), else pteRunsOfBytes()), or -1. */
+  private directRuns(table: number, idx: number, n: number): number {
+    const pgt = this.k.pgt;
+    const runs = pgt.pteRuns(table, idx, n, this.runsBuf);
+    if (runs >= 0 || !this.paths.pteRunsOfBytes) return runs;
+    return pgt.pteRunsOfBytes(table, idx, n, this.runsBuf, true);
+  }
+
+  /**
+   * vmemmap_remap_split() of a batch's folio whose vmemmap PMD is a table already: nothing to
+   * split, and with no memmap_on_memory hook the walk's one PTE read decides nothing. True where
+   * that holds (directTable()); false, nothing but reads done, where the caller walks.
+   */
+  splitDirect(start: bigint, n: number, flags: number): boolean {
+    const table = this.directTable(start, n, flags);
+    // vmemmap_pmd_entry()'s read of the first PTE (a PTE that is none is the walk's Oops).
+    return table >= 0 && this.k.pgt.entry(table, this.directIdx, this.k.geometry.pteLevel);
+  }
+
+  /**
+   * Legacy's vmemmap_remap_free() walk from reuse (the head's vmemmap page) over a batch's
+   * folio's n vmemmap pages, with a new head page allocated: the head's PTE maps `page`
+   * writable, the rest `page` read-only, each old page added to the list in PTE order (the
+   * head's in place of `page`, added just before). What vmemmapRemapRange() with legacyRemapPte
+   * does, run by run, without its generic machinery (directTable()). False, with nothing but
+   * reads done, where the caller walks.
+   */
+  remapDirect(reuse: bigint, n: number, page: number, list: PageList, flags: number): boolean {
+    const table = this.directTable(reuse, n, flags);
+    if (table < 0) return false;
+    const idx = this.directIdx;
+    const runs = this.directRuns(table, idx, n);
+    if (runs < 0) return false;
+    const pgt = this.k.pgt;
+    const b = this.runsBuf;
+    list.del(page);
+    list.add(b.pfn[0]);
+    pgt.setPte(table, idx, page, true);
+    for (let r = 0; r < runs; r++) {
+      const f = b.first[r];
+      const end = f + b.len[r];
+      const i = Math.max(f, idx + 1);
+      if (i >= end) continue;
+      list.addRun(b.pfn[r] + (i - f) * b.step[r], b.step[r], end - i);
+      pgt.setPteRun(table, i, end - i, page, this.roWritable, 0);
+    }
+    return true;
+  }
+
+  /**
+   * Legacy's vmemmap_remap_alloc() walk of a batch's folio's n vmemmap pages from reuse (the
+   * head's), as HVO left them: the first PTE mapping the head page, the other n - 1 that same
+   * page; `list` holds n - 1 pages. What vmemmapRemapRange() with restorePte does there,
+   * without its generic machinery (directTable()): the first page a copy of the head page with
+   * its struct pages reset, the rest copies of it, taken off the list and mapped in the same
+   * order. False, with nothing but reads done, where the caller walks.
+   */
+  restoreDirect(reuse: bigint, n: number, list: PageList, flags: number): boolean {
+    if (list.length < n - 1) return false;
+    const table = this.directTable(reuse, n, flags);
+    if (table < 0) return false;
+    const idx = this.directIdx;
+    const runs = this.directRuns(table, idx, n);
+    const b = this.runsBuf;
+    // The head's PTE and the rest mapping its page: one run (one protection) or two.
+    if (
+      !(runs === 1 && b.step[0] === 0) &&
+      !(runs === 2 && b.len[0] === 1 && b.pfn[1] === b.pfn[0] && b.step[1] === 0)
+    )
+      return false;
+    const { k } = this;
+    // vmemmap_restore_pte() of the second PTE: a copy of the head page, reset; the rest copies
+    // of that page, a run of the list at a time.
+    const page = list.takeHead() as number;
+    this.copyPageFromVmemmap(page, reuse);
+    this.resetStructPages(page);
+    k.pgt.setPte(table, idx + 1, page, true);
+    for (let i = idx + 2; i < idx + n; ) {
+      const got = list.takeHeadRun(idx + n - i);
+      const first = list.runHead;
+      const dir = list.runStep;
+      k.frames.copyFrameRun(dir < 0 ? first - (got - 1) : first, got, page);
+      k.pgt.setPteRun(table, i, got, first, true, dir);
+      i += got;
+    }
+    return true;
+  }
+
   newWalk(fields: Partial<RemapWalk>): RemapWalk {
+    // Every field written here, in one order, restoreTemplate too: every walk has one shape
+    // (a spread, and restoreTemplate added later, gave the walk's readers several).
     return {
-      remapPte: null,
-      nrWalked: 0,
-      findReuse: false,
-      reusePage: null,
-      reuseAddr: 0n,
-      vmemmapStart: 0n,
-      vmemmapHead: null,
-      vmemmapTail: null,
+      remapPte: fields.remapPte ?? null,
+      nrWalked: fields.nrWalked ?? 0,
+      findReuse: fields.findReuse ?? false,
+      reusePage: fields.reusePage ?? null,
+      reuseAddr: fields.reuseAddr ?? 0n,
+      vmemmapStart: fields.vmemmapStart ?? 0n,
+      vmemmapHead: fields.vmemmapHead ?? null,
+      vmemmapTail: fields.vmemmapTail ?? null,
       // A list of its own only for a walk given none.
       vmemmapPages: fields.vmemmapPages ?? new PageList(),
-      flags: 0,
-      nid: 0,
-      ...fields,
+      flags: fields.flags ?? 0,
+      nid: fields.nid ?? 0,
+      restoreTemplate: fields.restoreTemplate,
     };
   }
 
@@ -1340,14 +1481,6 @@ export class HvoCore implements HugetlbVmemmap {
   ): number {
     const { k } = this;
     const nid = this.pageToNidAt(reuse);
-    const walk = this.newWalk({
-      remapPte: this.legacyRemapPte,
-      findReuse: true,
-      reuseAddr: reuse,
-      vmemmapPages: list,
-      flags,
-      nid,
-    });
     const page = k.buddy.allocPagesNode(
       nid,
       GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN,
@@ -1360,12 +1493,25 @@ export class HvoCore implements HugetlbVmemmap {
       list.add(page);
       k.memmapPagesAdd(1);
       this.counters.vmemmapPagesAllocated++;
-      walk.reusePage = page;
     }
     if (start - reuse !== BigInt(this.pageSize))
       throw new Oops("kernel BUG: vmemmap_remap_free: start - reuse != PAGE_SIZE", {
         vaddr: start,
       });
+    if (
+      page !== null &&
+      this.remapDirect(reuse, Number(end - reuse) / this.pageSize, page, list, flags)
+    )
+      return 0;
+    const walk = this.newWalk({
+      remapPte: this.legacyRemapPte,
+      findReuse: true,
+      reusePage: page,
+      reuseAddr: reuse,
+      vmemmapPages: list,
+      flags,
+      nid,
+    });
     const ret = this.vmemmapRemapRange(reuse, end, walk);
     if (ret && walk.nrWalked) {
       const rend = reuse + BigInt(walk.nrWalked * this.pageSize);
@@ -1457,11 +1603,9 @@ export class HvoCore implements HugetlbVmemmap {
   splitFolio(order: number, headPfn: number): number {
     if (!this.shouldOptimizeFolio(order, headPfn)) return 0;
     const start = this.vaddrOf(headPfn);
-    return this.vmemmapRemapSplit(
-      start,
-      start + BigInt(this.vmemmapSize(order)),
-      this.k.pfnToNid(headPfn),
-    );
+    const size = this.vmemmapSize(order);
+    if (this.splitDirect(start, size / this.pageSize, VMEMMAP_SPLIT_NO_TLB_FLUSH)) return 0;
+    return this.vmemmapRemapSplit(start, start + BigInt(size), this.k.pfnToNid(headPfn));
   }
 
   /** __hugetlb_vmemmap_optimize_folios(): split all, one flush, remap all, one flush, free. */
@@ -1910,6 +2054,13 @@ export class PageList {
 
   /** list_del() of a page added recently (searched from the head). */
   del(pfn: number): void {
+    const last = this.starts.length - 1;
+    if (last >= 0 && pfn === this.starts[last] + this.dirs[last] * (this.lens[last] - 1)) {
+      // The head itself (legacy HVO's new head page, added just before): the runs as the split
+      // below leaves them, without making arrays for it.
+      this.takeHead();
+      return;
+    }
     for (let r = this.starts.length - 1; r >= 0; r--) {
       const s = this.starts[r];
       const d = this.dirs[r];
@@ -2113,6 +2264,7 @@ export const LEGACY: HvoDesign = {
     const end = reuse + BigInt(core.vmemmapSize(order));
     const list = new PageList();
     if (core.allocVmemmapPageList(start, end, list)) return -ENOMEM;
+    if (core.restoreDirect(reuse, core.vmemmapSize(order) / core.pageSize, list, flags)) return 0;
     const walk = core.newWalk({
       remapPte: core.restorePte,
       findReuse: true,
