@@ -44,6 +44,12 @@ export const FAST_PATHS = {
     plain: "a walk per TLB entry",
     test: "test/core/tlb_range.test.ts",
   },
+  cleanChunks: {
+    where: "pgtable.ts KernelPageTables evictClean() (TlbTable.dropClean(), stamp())",
+    fast: "a TLB chunk whose every entry was filled while the tables read by walks stood as they stand now (frames.ts pgtGen, extGen()) dropped by the sweep unwalked",
+    plain: "compared with the page tables",
+    test: "test/core/tlb_clean_chunks.test.ts",
+  },
   rangeOwnView: {
     where: "pgtable.ts KernelPageTables.translateRangeWords()",
     fast: "a PTE table held as bytes read through one lookup of its bytes (FrameStore.ownView()), as runs of entries",
@@ -105,6 +111,12 @@ export const FAST_PATHS = {
     plain: "its bytes made its own and each struct page's marks stored",
     test: "test/core/buddy_kept_cleared.test.ts",
   },
+  clearByRange: {
+    where: "kernel.ts Kernel clearBuddyHeads() (clearRangeWords())",
+    fast: "the vmemmap pages of a range of struct pages whose marks are all cleared translated in one pass (translateRangeWords())",
+    plain: "translateFrame() of each page in turn",
+    test: "test/core/buddy_kept_cleared.test.ts",
+  },
   hugeLeaves: {
     where: "pgtable.ts KernelPageTables.translateStrideWords()",
     fast: "later pages of a huge leaf translated from the first page's walk",
@@ -153,6 +165,12 @@ export const FAST_PATHS = {
     fast: "a freed vmemmap page in one zone and free block compared with one struct page",
     plain: "a rendering of every struct page",
     test: "test/core/frames_settle.test.ts",
+  },
+  pmdSlots: {
+    where: "pgtable.ts KernelPageTables.slot() (slotOff(), at the PMD level)",
+    fast: "a PMD slot found from the PMD-level table the last one reached for the same span, while no write above the PMD level was made",
+    plain: "a walk from the top",
+    test: "test/core/pmd_slots.test.ts",
   },
   runsAgain: {
     where: "frames.ts FrameStore.setWordRun() (runsAgain())",
@@ -210,6 +228,7 @@ export class FastPaths implements Record<FastPathName, boolean> {
   holdBackStores = true;
   rangeByRuns = true;
   sweepByRange = true;
+  cleanChunks = true;
   rangeOwnView = true;
   fillByRun = true;
   checkRuns = true;
@@ -220,6 +239,7 @@ export class FastPaths implements Record<FastPathName, boolean> {
   fuseShrink = true;
   headsApart = true;
   keptCleared = true;
+  clearByRange = true;
   hugeLeaves = true;
   topRunBulk = true;
   fallingRuns = true;
@@ -228,6 +248,7 @@ export class FastPaths implements Record<FastPathName, boolean> {
   vmemmapBulk = true;
   freedWhole = true;
   settleClasses = true;
+  pmdSlots = true;
   runsAgain = true;
   resetInPlace = true;
   noneToOptimize = true;

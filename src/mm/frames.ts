@@ -1189,6 +1189,7 @@ export class FrameStore {
   /** Frames [frame, frame + nr) hold id from now on (the states they held lose them). */
   private setIds(frame: number, nr: number, id: number): void {
     this.gen++;
+    this.tableWrite(frame, nr);
     this.cacheSet(frame, nr, id);
     this.take(id, nr);
     while (nr > 0) {
@@ -1625,6 +1626,67 @@ export class FrameStore {
   /** Bumped when a frame joins pgtUpper. */
   pgtUpperGen = 0;
 
+  /**
+   * Frames some walk of pgtable.ts has read an entry from, at any level (a frame reached
+   * through a wrong pointer included; noteTable()): a bit per frame, by chunk of frames. Only
+   * grows.
+   */
+  private readonly tableBits = new Map<number, Uint32Array>();
+  /**
+   * Bumped with gen by a change to a frame noteTable() was told of: while it and extGen()
+   * stand, every walk gives what it gave (pgtable.ts drops TLB entries filled since without
+   * walking).
+   */
+  pgtGen = 0;
+  /** gen's bumps by this store's own changes (extGen(): the rest). */
+  private ownGen = 0;
+
+  /**
+   * gen's bumps by stores made outside this store, through views it handed out (compound.ts,
+   * hugetlb.ts): where they went is unknown, so they count as changes to a table.
+   */
+  extGen(): number {
+    return this.gen - this.ownGen;
+  }
+
+  /** A walk read an entry from frame (a change to it from now on bumps pgtGen). */
+  noteTable(frame: number): void {
+    const ci = Math.floor(frame / CHUNK);
+    let b = this.tableBits.get(ci);
+    if (b === undefined) {
+      b = new Uint32Array(CHUNK / 32);
+      this.tableBits.set(ci, b);
+    }
+    const o = frame - ci * CHUNK;
+    b[o >>> 5] |= 1 << (o & 31);
+  }
+
+  /** A change to frames [frame, frame + nr): pgtGen is bumped where one is a table's. */
+  private tableWrite(frame: number, nr: number): void {
+    this.ownGen++;
+    const end = frame + nr;
+    for (let f = frame; f < end; ) {
+      const ci = Math.floor(f / CHUNK);
+      const base = ci * CHUNK;
+      const stop = Math.min(end, base + CHUNK) - base;
+      const b = this.tableBits.get(ci);
+      if (b !== undefined)
+        for (let o = f - base; o < stop; ) {
+          // The bits of [o, stop) in o's word.
+          const wi = o >>> 5;
+          const lo = o & 31;
+          const hi = Math.min(32, stop - (wi << 5));
+          const mask = (hi === 32 ? -1 : (1 << hi) - 1) & ~((1 << lo) - 1);
+          if ((b[wi] & mask) !== 0) {
+            this.pgtGen++;
+            return;
+          }
+          o = (wi + 1) << 5;
+        }
+      f = base + stop;
+    }
+  }
+
   /** The low 32 bits of the 64-bit word at off, the high 32 left in `hi` (no bigint). */
   readU64Lo(frame: number, off: number): number {
     const id = this.idOf(frame);
@@ -1660,6 +1722,7 @@ export class FrameStore {
       // Written in place: the frame keeps its id (held-back stores where [lo, hi) meets them).
       this.pendingAt(id, lo, hi);
       this.gen++;
+      this.tableWrite(frame, 1);
       return id;
     }
     const fresh = this.newOwnBlank();
@@ -1927,6 +1990,7 @@ export class FrameStore {
     if (id === 0 || this.kinds[id] !== ID_RUNS || this.refs[id] !== 1 || off % 8 !== 0)
       return false;
     this.gen++;
+    this.tableWrite(frame, 1);
     const r = this.runsOf[id] as WordRuns;
     // Too many runs: bytes from now on (made from the runs, the store included).
     if (r.assign(off >> 3, 1, lo, hi, 0, 0) > RUNS_AT_MOST) this.writable(frame);
@@ -1963,7 +2027,10 @@ export class FrameStore {
         id = this.newId(ID_RUNS, NO_BYTES, NO_VIEW, NO_WORDS, null, 0, null);
         this.runsOf[id] = new WordRuns(words);
         this.setIds(frame, 1, id);
-      } else this.gen++;
+      } else {
+        this.gen++;
+        this.tableWrite(frame, 1);
+      }
       const r = this.runsOf[id] as WordRuns;
       if (r.assign(word, n, lo, hi, dlo, dhi) > RUNS_AT_MOST) this.writable(frame);
       return;

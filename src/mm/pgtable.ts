@@ -118,6 +118,12 @@ class TlbChunk {
   ) {}
   /** Entries held. */
   n = 0;
+  /**
+   * The frame store's pgtGen and extGen() at which every entry held was filled from a walk
+   * (TlbTable.stamp()); -1: not known (filled at different ones, or kept by a sweep as stale).
+   */
+  pgen = -1;
+  ext = -1;
 }
 
 /** The smallest window of a chunk (pages): 64 bytes, small enough for V8 to keep on its heap. */
@@ -131,6 +137,23 @@ const TLB_WINDOW_MIN = 8;
  */
 class TlbTable {
   private readonly chunks = new Map<number, TlbChunk>();
+  /**
+   * The frame store whose pgtGen stamps the chunks, where walks register every table they read
+   * (KernelPageTables.leafOf(), fastIndex only); null: no stamps.
+   */
+  stampFrames: FrameStore | null = null;
+
+  /** c, into which `filled` entries were just filled (it held `before`), stamped. */
+  private stamp(c: TlbChunk, before: number): void {
+    const f = this.stampFrames;
+    if (f === null) return;
+    const g = f.pgtGen;
+    const x = f.extGen();
+    if (before === 0) {
+      c.pgen = g;
+      c.ext = x;
+    } else if (c.pgen !== g || c.ext !== x) c.pgen = -1;
+  }
   /** Emptied chunks' windows kept for reuse, by log2 of their size. */
   private readonly spare: Float64Array[][] = [];
   private lastIdx = -1;
@@ -227,11 +250,14 @@ class TlbTable {
    * Stores the tlbWord() w (not 0) for vpn. A chunk made or widened for it reaches `ahead` pages
    * further too (within the chunk), for pages about to be filled: one window, not one per widening.
    */
-  set(vpn: number, w: number, ahead = 0): void {
+  set(vpn: number, w: number, ahead = 0, kept = false): void {
     const ci = chunkKey(vpn);
     const i = vpn - ci * TLB_CHUNK;
     const c = this.chunkFor(ci, i, ahead > 0 ? Math.min(TLB_CHUNK - 1, i + ahead) : i);
     const j = i - c.lo;
+    // `kept`: an entry a sweep kept (stale), put back: its chunk's stamp is not known.
+    if (kept) c.pgen = -1;
+    else this.stamp(c, c.n);
     if (c.w[j] === 0) {
       this.size++;
       c.n++;
@@ -287,7 +313,14 @@ class TlbTable {
       const dx = writable ? step : -step;
       let x = writable ? frame0 + k * step + 1 : -(frame0 + k * step + 1);
       let m = 0;
-      if (budget >= len) {
+      if (budget >= len && c.n === 0) {
+        // An empty chunk (every slot 0) with room for every page: each page is filled.
+        for (; m < len; m++, j += vstride, o++, x += dx) {
+          w[j] = x;
+          out[o] = x;
+        }
+        filled = len;
+      } else if (budget >= len) {
         // Room for every page: no count to watch.
         for (; m < len; m++, j += vstride, o++, x += dx) {
           const held = w[j];
@@ -310,6 +343,7 @@ class TlbTable {
           out[o] = x;
           filled++;
         }
+      if (filled > 0) this.stamp(c, c.n);
       this.size += filled;
       c.n += filled;
       k += m;
@@ -344,11 +378,11 @@ class TlbTable {
     c.w[j] = 0;
     this.size--;
     if (--c.n === 0) {
-      // Empty: dropped (its window zeroed, kept for reuse).
+      // Empty: dropped (its window holds only zeros), kept for reuse.
       this.chunks.delete(ci);
       this.lastIdx = -1;
       this.last = undefined;
-      this.keep(c.w);
+      this.keep(c.w, true);
     }
     return true;
   }
@@ -364,6 +398,8 @@ class TlbTable {
   /** Deletes every entry for which drop(vpn, word) is true, in iteration order. */
   dropWhere(drop: (vpn: number, w: number) => boolean): void {
     for (const [ci, c] of this.chunks) {
+      // What this sweep keeps is stale (dropClean()).
+      c.pgen = -1;
       const base = ci * TLB_CHUNK + c.lo;
       const w = c.w;
       for (let j = 0; j < w.length; j++) {
@@ -383,10 +419,26 @@ class TlbTable {
     dropEqual: (vpn: number, n: number, w: Float64Array) => number,
     minRange: number,
     drop: (vpn: number, w: number) => boolean,
+    /** The frame store's pgtGen and extGen() now, where stamped chunks may go unwalked (-1: none). */
+    pgen = -1,
+    ext = -1,
   ): void {
     for (const [ci, c] of this.chunks) {
       const base = ci * TLB_CHUNK + c.lo;
       const w = c.w;
+      if (pgen >= 0 && c.pgen === pgen && c.ext === ext) {
+        // Every entry was filled from a walk since which no table changed: each equals what a
+        // walk gives now, so each goes.
+        this.size -= c.n;
+        c.n = 0;
+        this.chunks.delete(ci);
+        this.lastIdx = -1;
+        this.last = undefined;
+        this.keep(w);
+        continue;
+      }
+      // What this sweep keeps is stale: the chunk's stamp is not known from now on.
+      c.pgen = -1;
       if (c.n >= minRange) {
         // delete() of each, counted once: the chunk dropped when nothing is left in it.
         const d = dropEqual(base, w.length, w);
@@ -449,6 +501,8 @@ export class KernelPageTables {
     this.levelSpan = arch.levelShifts.map((x) => 2 ** x);
     this.baseIndex = arch.levelShifts.map((_, l) => this.index(l, tlbBase));
     this.fastIndex = arch.levelShifts.every((x) => tlbBase % (1n << BigInt(x)) === 0n);
+    // Stamps need every table a fill's walk reads registered: leafOf(), which fastIndex uses.
+    if (this.fastIndex) this.tlb.stampFrames = frames;
   }
 
   private readonly pageBytes: number;
@@ -653,6 +707,12 @@ export class KernelPageTables {
    */
   private skipTable = -1;
   private skipGen = -1;
+  /** slotOff()'s memory of a PMD-level table: the span above it, its frame, pgtEpochHigh. */
+  private slotPmdKey = -1;
+  private slotPmdTable = -1;
+  private slotPmdEpoch = -1;
+  /** By level: the table leafOf() last read there, known to the frame store (noteTable()). */
+  private readonly tableSeen: number[] = [-1, -1, -1, -1, -1, -1];
   /** By level: the table the walk last passed there, known to be in the frame store's sets. */
   private readonly upperSeen: number[] = [-1, -1, -1, -1, -1, -1];
 
@@ -675,14 +735,35 @@ export class KernelPageTables {
     return { tablePfn: table, idx: this.index(level, vaddr) };
   }
 
-  /** slot() of the address at byte offset off from the vmemmap base (fastIndex only). */
+  /**
+   * slot() of the address at byte offset off from the vmemmap base (fastIndex only). A slot at
+   * the PMD level starts from the PMD-level table the last such slot() reached for the same
+   * span (slotPmd*), while no write that may change which table that is was made: the walks
+   * through the tables above are registered as leafOf()'s are (passedUpper()), so any write to
+   * one bumps pgtEpochHigh. HVO's remap walks ask for the PMDs of a folio's vmemmap one after
+   * the other, with walks of other memmap between them.
+   */
   private slotOff(level: number, off: number): { tablePfn: number; idx: number } | null {
     let table = this.rootPfn;
     const e = this.e;
-    for (let l = 0; l < level; l++) {
-      const idx = (this.baseIndex[l] + Math.floor(off / this.levelSpan[l])) % this.entriesPerTable;
-      if (!this.entry(table, idx, l) || !e.table) return null;
-      table = e.pfn;
+    const pl = this.levels - 2;
+    const atPmd = level === pl && pl > 0 && this.paths.pmdSlots;
+    const key = atPmd ? Math.floor(off / this.levelSpan[pl - 1]) : -1;
+    if (atPmd && this.slotPmdEpoch === this.frames.pgtEpochHigh && key === this.slotPmdKey)
+      table = this.slotPmdTable;
+    else {
+      for (let l = 0; l < level; l++) {
+        const idx =
+          (this.baseIndex[l] + Math.floor(off / this.levelSpan[l])) % this.entriesPerTable;
+        if (!this.entry(table, idx, l) || !e.table) return null;
+        if (atPmd && this.upperSeen[l] !== table) this.passedUpper(table, l);
+        table = e.pfn;
+      }
+      if (atPmd) {
+        this.slotPmdKey = key;
+        this.slotPmdTable = table;
+        this.slotPmdEpoch = this.frames.pgtEpochHigh;
+      }
     }
     const idx =
       (this.baseIndex[level] + Math.floor(off / this.levelSpan[level])) % this.entriesPerTable;
@@ -875,6 +956,11 @@ export class KernelPageTables {
     }
     for (; l < this.levels; l++) {
       const span = this.levelSpan[l];
+      // Every table a walk reads from is known to the frame store (a change to it bumps pgtGen).
+      if (this.tableSeen[l] !== table) {
+        this.frames.noteTable(table);
+        this.tableSeen[l] = table;
+      }
       if (l === pl && pl > 0) {
         this.pmdTable = table;
         this.pmdKey = Math.floor(off / this.levelSpan[pl - 1]);
@@ -1287,7 +1373,7 @@ export class KernelPageTables {
         }
       }
       this.tlb.clear();
-      for (let j = 0; j < keepV.length; j++) this.tlb.set(keepV[j], keepW[j]);
+      for (let j = 0; j < keepV.length; j++) this.tlb.set(keepV[j], keepW[j], 0, true);
       this.survivors = keepV;
       if (this.tlb.size < this.tlbCapacity) return;
     }
@@ -1296,6 +1382,8 @@ export class KernelPageTables {
         (vpn, n, w) => this.dropEqualWords(vpn, n, w),
         SWEEP_RANGE_MIN,
         (vpn, w) => this.walkWord(vpn) === w,
+        this.paths.cleanChunks ? this.frames.pgtGen : -1,
+        this.frames.extGen(),
       );
     else this.tlb.dropWhere((vpn, w) => this.walkWord(vpn) === w);
     this.survivors = this.tlb.keys();

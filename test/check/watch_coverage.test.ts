@@ -32,6 +32,10 @@ const FRAME_STORE_KEEPS_BYTES = [
   "ownView",
   "keptFirstPages",
   "initRun",
+  "extGen",
+  // bookkeeping of which frames walks read tables from, and of changes to them (no bytes)
+  "noteTable",
+  "tableWrite",
   // boot: describes what memmap_init() left, before anyone reads
   "addInitRange",
   // the same bytes held as a pattern (test/core/frames_diff.test.ts checks they stay equal)
