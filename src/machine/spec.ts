@@ -210,9 +210,12 @@ export interface MachineSpec {
   cpu?: CpuFeatures;
 }
 
+/** A range's sort key (one function for every search: no closure made per call). */
+const startPfnOf = (r: PfnRange): number => r.startPfn;
+
 /** The range of a list sorted by startPfn, disjoint, that contains pfn; null when none does. */
 export function findPfnRange<T extends PfnRange>(sorted: readonly T[], pfn: number): T | null {
-  const i = lastAtOrBelow(sorted, pfn, (r) => r.startPfn);
+  const i = lastAtOrBelow(sorted, pfn, startPfnOf);
   return i >= 0 && pfn < sorted[i].endPfn ? sorted[i] : null;
 }
 

@@ -149,18 +149,20 @@ export class MemoryHotplug {
     // start_isolate_page_range() / has_unmovable_pages(): reserved or kernel pages.
     for (const r of k.memblock.reserved)
       if (r.startPfn < end && r.endPfn > start && !(r.use === "hugetlb" && k.booted)) return -EBUSY;
+    // Every block in the map's order (the order of `poisoned`, and of the refcount reads
+    // through the vmemmap: the first busy block ends the scan).
     const poisoned: number[] = [];
-    for (const [pfn, a] of k.buddy.allocations) {
-      if (pfn >= end || pfn + 2 ** a.order <= start) continue;
+    const movable = k.buddy.allocations.forEachBlock((pfn, a) => {
+      if (pfn >= end || pfn + 2 ** a.order <= start) return true;
       // HWPoison pages are skipped (and counted: the block cannot come back online).
       if (a.use === "hwpoison") {
         poisoned.push(pfn);
-        continue;
+        return true;
       }
-      if (a.use !== "hugetlb") return -EBUSY;
       // scan_movable_pages() would migrate a folio in use; the model does not migrate.
-      if (!this.pool.isFreeHugetlbFolio(pfn)) return -EBUSY;
-    }
+      return a.use === "hugetlb" && this.pool.isFreeHugetlbFolio(pfn);
+    });
+    if (!movable) return -EBUSY;
     // The range is isolated while its HugeTLB folios are dissolved: the vmemmap pages their
     // restore allocates come from elsewhere.
     k.buddy.isolated = { startPfn: start, endPfn: end };

@@ -259,6 +259,24 @@ export class AllocationMap extends Map<number, Allocation> {
     for (const r of [...this.runs]) for (let p = r.start; p < r.start + r.n; p++) yield [p, r.a];
   }
 
+  /**
+   * f(pfn, record) of each block in entries()' order, until f returns false; false when it
+   * did. One call per block and no [pfn, record] pair or generator step per entry
+   * (offline_pages()' scan visits every block on each try). f must not change the map.
+   */
+  forEachBlock(f: (pfn: number, a: Allocation) => boolean): boolean {
+    let go = true;
+    // Map.forEach cannot stop: the entries after a stop cost a test each.
+    super.forEach((a, pfn) => {
+      if (go) go = f(pfn, a);
+    });
+    for (let i = 0; go && i < this.runs.length; i++) {
+      const r = this.runs[i];
+      for (let p = r.start; go && p < r.start + r.n; p++) go = f(p, r.a);
+    }
+    return go;
+  }
+
   override *keys(): MapIterator<number> {
     for (const [p] of this.entries()) yield p;
   }
