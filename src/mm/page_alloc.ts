@@ -48,7 +48,7 @@ import { type ListHead, NO_PAGE } from "./list.ts";
 import type { NodeSpec, PfnRange, ZoneType } from "../machine/spec.ts";
 import type { FaultInjector } from "./fault_inject.ts";
 import type { FramePattern } from "./frames.ts";
-import { PfnBytes, PfnList, PfnRunList } from "./pfn_list.ts";
+import { PfnBytes, PfnList, PfnRunList, SortedBlocks } from "./pfn_list.ts";
 import { modPow2, pow2 } from "../include/pow2.ts";
 
 /** gfp_t bits (include/linux/gfp_types.h); our own values, the kernel's names. */
@@ -167,16 +167,31 @@ export class AllocationMap extends Map<number, Allocation> {
    * entries (get, has, size, iteration, withUse()); a pfn a single call changes leaves its run
    * for the Map first (unrun()).
    */
-  private readonly runs: Order0Run[] = [];
+  private readonly runs = new SortedBlocks<Order0Run>(runStart);
   private runPages = 0;
   /** Bumped by every change (a record read before is still the record while it stands). */
   changes = 0;
 
-  /** Index of the run that holds pfn, or -1. */
+  /**
+   * Index of the run that holds pfn, or -1. The run found last is tried first (runs are
+   * disjoint, so holding pfn proves it the answer): lookups come in neighbouring pfns.
+   */
   private runIndex(pfn: number): number {
-    const i = lastAtOrBelow(this.runs, pfn, runStart);
-    return i >= 0 && pfn < this.runs[i].start + this.runs[i].n ? i : -1;
+    const runs = this.runs;
+    const h = this.foundHint;
+    if (h < runs.length) {
+      const r = runs.at(h);
+      if (pfn >= r.start && pfn < r.start + r.n) return h;
+    }
+    const i = runs.search(pfn);
+    if (i < 0) return -1;
+    const r = runs.at(i);
+    if (pfn >= r.start + r.n) return -1;
+    this.foundHint = i;
+    return i;
   }
+  /** Where runIndex() last found a run (a guess, checked before use). */
+  private foundHint = 0;
 
   /**
    * Index of the first run that starts after pfn. The answer is tried first at the last one
@@ -189,28 +204,28 @@ export class AllocationMap extends Map<number, Allocation> {
     for (let c = Math.max(0, this.runHint - 1); c <= this.runHint + 1; c++)
       if (
         c <= runs.length &&
-        (c === 0 || runs[c - 1].start <= pfn) &&
-        (c === runs.length || runs[c].start > pfn)
+        (c === 0 || runs.at(c - 1).start <= pfn) &&
+        (c === runs.length || runs.at(c).start > pfn)
       )
         return c;
-    return lastAtOrBelow(runs, pfn, runStart) + 1;
+    return runs.search(pfn) + 1;
   }
   /** Where runAfter() last found its answer's neighbours (a guess, checked before use). */
   private runHint = 0;
 
   /** Takes [s, s + len), inside run i, out of the run (the indexes are the caller's). */
   private cutRun(i: number, s: number, len: number): void {
-    const r = this.runs[i];
+    const r = this.runs.at(i);
     const left = s - r.start;
     const right = r.start + r.n - (s + len);
-    if (left === 0 && right === 0) this.runs.splice(i, 1);
+    if (left === 0 && right === 0) this.runs.remove(i);
     else if (left === 0) {
       r.start = s + len;
       r.n = right;
     } else if (right === 0) r.n = left;
     else {
       r.n = left;
-      this.runs.splice(i + 1, 0, { start: s + len, n: right, a: r.a });
+      this.runs.insert(i + 1, { start: s + len, n: right, a: r.a });
     }
     this.runPages -= len;
   }
@@ -220,7 +235,7 @@ export class AllocationMap extends Map<number, Allocation> {
     if (this.runs.length === 0) return;
     const i = this.runIndex(pfn);
     if (i < 0) return;
-    const a = this.runs[i].a;
+    const a = this.runs.at(i).a;
     this.cutRun(i, pfn, 1);
     // A new key: appended to the Map, as to the use's Set.
     super.set(pfn, a);
@@ -232,7 +247,7 @@ export class AllocationMap extends Map<number, Allocation> {
     // hold costs as much as a hit (the runs' pfns are none of its keys).
     if (this.runs.length !== 0) {
       const i = this.runIndex(pfn);
-      if (i >= 0) return this.runs[i].a;
+      if (i >= 0) return this.runs.at(i).a;
     }
     return super.get(pfn);
   }
@@ -256,7 +271,8 @@ export class AllocationMap extends Map<number, Allocation> {
 
   override *entries(): MapIterator<[number, Allocation]> {
     yield* super.entries();
-    for (const r of [...this.runs]) for (let p = r.start; p < r.start + r.n; p++) yield [p, r.a];
+    for (const r of this.runs.toArray())
+      for (let p = r.start; p < r.start + r.n; p++) yield [p, r.a];
   }
 
   /**
@@ -271,7 +287,7 @@ export class AllocationMap extends Map<number, Allocation> {
       if (go) go = f(pfn, a);
     });
     for (let i = 0; go && i < this.runs.length; i++) {
-      const r = this.runs[i];
+      const r = this.runs.at(i);
       for (let p = r.start; go && p < r.start + r.n; p++) go = f(p, r.a);
     }
     return go;
@@ -357,8 +373,8 @@ export class AllocationMap extends Map<number, Allocation> {
     this.changes++;
     const end = start + n;
     const k = this.runAfter(start);
-    const left = k > 0 ? this.runs[k - 1] : null;
-    const right = k < this.runs.length ? this.runs[k] : null;
+    const left = k > 0 ? this.runs.at(k - 1) : null;
+    const right = k < this.runs.length ? this.runs.at(k) : null;
     let taken =
       (left !== null && left.start + left.n > start) || (right !== null && right.start < end);
     if (fromFreeBlock) taken ||= super.has(start);
@@ -370,12 +386,12 @@ export class AllocationMap extends Map<number, Allocation> {
       right !== null && right.start === end && right.a.use === use && right.a.nid === nid;
     if (joinsLeft && joinsRight) {
       left.n += n + right.n;
-      this.runs.splice(k, 1);
+      this.runs.remove(k);
     } else if (joinsLeft) left.n += n;
     else if (joinsRight) {
       right.start = start;
       right.n += n;
-    } else this.runs.splice(k, 0, { start, n, a: { order: 0, use, nid } });
+    } else this.runs.insert(k, { start, n, a: { order: 0, use, nid } });
     this.runHint = k;
     this.runPages += n;
     this.blocksOfOrder[0] = (this.blocksOfOrder[0] ?? 0) + n;
@@ -396,7 +412,7 @@ export class AllocationMap extends Map<number, Allocation> {
     while (p < end) {
       const i = this.runs.length > 0 ? this.runIndex(p) : -1;
       if (i >= 0) {
-        const r = this.runs[i];
+        const r = this.runs.at(i);
         const e = Math.min(end, r.start + r.n);
         this.cutRun(i, p, e - p);
         this.pagesOfUse[r.a.use] -= e - p;
@@ -1832,7 +1848,7 @@ const LOW_BITS = 2 ** 30;
 
 /** A range's first pfn (one function, not a closure per search). */
 const rangeStart = (r: readonly [number, number]): number => r[0];
-/** An order-0 run's first pfn, for lastAtOrBelow() (AllocationMap.get() is hot: no closure). */
+/** An order-0 run's first pfn, the runs' sort key (AllocationMap.get() is hot: no closure). */
 const runStart = (r: { readonly start: number }): number => r.start;
 
 /** Index of the [s, e) range that contains pfn in a sorted list, or -1. */

@@ -264,6 +264,129 @@ export class PfnBytes {
   }
 }
 
+/** The identity on numbers (the blocks' first indexes are their own search keys). */
+const self = (x: number): number => x;
+
+/**
+ * An array kept sorted by a key, held in blocks of at most `max` elements, with the plain
+ * array's indexes, search and order. A sorted array's insert or delete moves every element
+ * after it: at the 64 TiB machine's scale (a run of vmemmap pages or of free blocks per folio,
+ * tens of thousands of them) that was a memmove of the whole array per folio. Here it moves
+ * one block's elements and counts up or down the first index of each block after it.
+ * Invariant: no block is empty unless the whole array is (then one block); offs[b] is the
+ * index of blocks[b]'s first element; keys ascend across blocks as within them.
+ */
+export class SortedBlocks<T> {
+  private readonly blocks: T[][] = [[]];
+  private readonly offs: number[] = [0];
+  /** The block at() or search() found last (neighbours share blocks), and its first index. */
+  private cBlk: T[];
+  private cOff = 0;
+  length = 0;
+
+  constructor(
+    /** The key the elements ascend by (a module-level function: no closure per call). */
+    private readonly keyOf: (e: T) => number,
+    private readonly max = 512,
+  ) {
+    this.cBlk = this.blocks[0];
+  }
+
+  /** Makes block b the one found last. */
+  private cache(b: number): void {
+    this.cBlk = this.blocks[b];
+    this.cOff = this.offs[b];
+  }
+
+  /**
+   * Makes the block holding index i the one found last (0 <= i < length); with `end`, an i
+   * just past a block's last element may be that block (an insert there keeps the order).
+   */
+  private locate(i: number, end: boolean): void {
+    const j = i - this.cOff;
+    if (j >= 0 && (j < this.cBlk.length || (end && j === this.cBlk.length))) return;
+    this.cache(lastAtOrBelow(this.offs, i, self));
+  }
+
+  /** The element at index i (0 <= i < length). */
+  at(i: number): T {
+    const j = i - this.cOff;
+    const blk = this.cBlk;
+    if (j >= 0 && j < blk.length) return blk[j];
+    this.locate(i, false);
+    return this.cBlk[i - this.cOff];
+  }
+
+  /** As lastAtOrBelow() over the array: the last index whose key is at or below x, or -1. */
+  search(x: number): number {
+    const blocks = this.blocks;
+    const keyOf = this.keyOf;
+    let b = 0;
+    if (blocks.length > 1) {
+      let lo = 0;
+      let hi = blocks.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (keyOf(blocks[mid][0]) <= x) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo === 0) return -1;
+      b = lo - 1;
+      this.cache(b);
+    }
+    // One block (perhaps empty): offs[0] is 0, and its search's -1 is the answer.
+    return this.offs[b] + lastAtOrBelow(blocks[b], x, keyOf);
+  }
+
+  /** splice(i, 0, e): e goes at index i (0 <= i <= length); the caller keeps the order. */
+  insert(i: number, e: T): void {
+    this.locate(i, true);
+    const blk = this.cBlk;
+    blk.splice(i - this.cOff, 0, e);
+    const offs = this.offs;
+    const b = lastAtOrBelow(offs, this.cOff, self);
+    for (let k = b + 1; k < offs.length; k++) offs[k]++;
+    this.length++;
+    if (blk.length > this.max) {
+      // Split in halves: a run of inserts at one place fills the new block before splitting again.
+      const half = blk.length >>> 1;
+      this.blocks.splice(b + 1, 0, blk.splice(half));
+      offs.splice(b + 1, 0, offs[b] + half);
+    }
+  }
+
+  /** splice(i, 1): the element at index i (0 <= i < length) goes. */
+  remove(i: number): void {
+    this.locate(i, false);
+    const blk = this.cBlk;
+    blk.splice(i - this.cOff, 1);
+    const offs = this.offs;
+    const b = lastAtOrBelow(offs, this.cOff, self);
+    for (let k = b + 1; k < offs.length; k++) offs[k]--;
+    this.length--;
+    if (blk.length === 0 && this.blocks.length > 1) {
+      this.blocks.splice(b, 1);
+      offs.splice(b, 1);
+      this.cache(0);
+    }
+  }
+
+  /** Whether some element satisfies pred. */
+  some(pred: (e: T) => boolean): boolean {
+    for (const blk of this.blocks) if (blk.some(pred)) return true;
+    return false;
+  }
+
+  /** The elements in order, as a new array. */
+  toArray(): T[] {
+    return this.blocks.length === 1 ? this.blocks[0].slice() : ([] as T[]).concat(...this.blocks);
+  }
+
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (const blk of this.blocks) yield* blk;
+  }
+}
+
 /** A stretch of a PfnRunList: n entries from `start`, each `step` pfns after the one before. */
 interface PfnRun {
   start: number;
@@ -291,7 +414,7 @@ export class PfnRunList {
   private first: PfnRun | null = null;
   private last: PfnRun | null = null;
   /** Every run, by lo. */
-  private readonly sorted: PfnRun[] = [];
+  private readonly sorted = new SortedBlocks<PfnRun>(runLo);
   /** The run found last (neighbours share runs), and its entry index for that pfn. */
   private hint: PfnRun | null = null;
   private at = 0;
@@ -324,9 +447,9 @@ export class PfnRunList {
       this.at = (pfn - h.start) / h.step;
       return h;
     }
-    const i = lastAtOrBelow(this.sorted, pfn, runLo);
+    const i = this.sorted.search(pfn);
     if (i < 0) return null;
-    const r = this.sorted[i];
+    const r = this.sorted.at(i);
     if (pfn > r.lo + (r.n - 1) * a || modPow2(pfn - r.lo, a) !== 0) return null;
     this.hint = r;
     this.at = (pfn - r.start) / r.step;
@@ -335,15 +458,15 @@ export class PfnRunList {
 
   /** Index in `sorted` of run r (present). */
   private indexOf(r: PfnRun): number {
-    const i = lastAtOrBelow(this.sorted, r.lo, runLo);
-    if (i >= 0 && this.sorted[i].lo === r.lo) return i;
+    const i = this.sorted.search(r.lo);
+    if (i >= 0 && this.sorted.at(i).lo === r.lo) return i;
     throw new RangeError(`run at pfn ${r.lo} is not indexed`);
   }
 
   /** Puts r (not indexed) into `sorted` by its lo. */
   private insertSorted(r: PfnRun): void {
     // Runs are disjoint, so none in `sorted` has r's lo.
-    this.sorted.splice(lastAtOrBelow(this.sorted, r.lo, runLo) + 1, 0, r);
+    this.sorted.insert(this.sorted.search(r.lo) + 1, r);
   }
 
   private check(pfn: number): void {
@@ -358,9 +481,10 @@ export class PfnRunList {
 
   /** Whether some entry lies in [lo, hi): one search (runs are disjoint, sorted by lo). */
   anyIn(lo: number, hi: number): boolean {
-    const s = this.sorted;
-    const i = lastAtOrBelow(s, hi - 1, runLo);
-    return i >= 0 && s[i].lo + (s[i].n - 1) * this.align >= lo;
+    const i = this.sorted.search(hi - 1);
+    if (i < 0) return false;
+    const r = this.sorted.at(i);
+    return r.lo + (r.n - 1) * this.align >= lo;
   }
 
   nextOf(pfn: number): number {
@@ -438,7 +562,7 @@ export class PfnRunList {
     const j = this.at;
     this.count--;
     if (r.n === 1) {
-      this.sorted.splice(this.indexOf(r), 1);
+      this.sorted.remove(this.indexOf(r));
       if (r.prev === null) this.first = r.next;
       else r.prev.next = r.next;
       if (r.next === null) this.last = r.prev;
