@@ -10,7 +10,7 @@ import { allocationsHolding } from "../../src/check/frame_ledger.ts";
 import type { Kernel } from "../../src/kernel.ts";
 import { DESIGNS } from "../../src/kernel.ts";
 import { AllocationMap } from "../../src/mm/page_alloc.ts";
-import { checkModel, runSeed } from "./seeded_steps.ts";
+import { checkModel, edgePfns, runSeed } from "./seeded_steps.ts";
 
 /** allContaining(p) and allocationsHolding(p) as "count first-start..first-end" strings. */
 function both(allocs: AllocationMap, p: number): [string, string] {
@@ -23,26 +23,9 @@ function both(allocs: AllocationMap, p: number): [string, string] {
   return [want, n ? `${n} ${first[0]}..${first[1]}` : "0"];
 }
 
-/** Pfns where an answer can go wrong: every block's edges and their neighbours, and a spread. */
-function probes(k: Kernel): number[] {
-  const out: number[] = [];
-  const near = (p: number) => {
-    for (const d of [-1, 0, 1, 2]) if (p + d >= 0) out.push(p + d);
-  };
-  for (const [pfn, a] of k.buddy.allocations) {
-    near(pfn);
-    near(pfn + ((2 ** a.order) >> 1));
-    near(pfn + 2 ** a.order - 1);
-  }
-  for (const b of k.buddy.freeBlocks()) near(b.start);
-  const end = Math.max(...k.spec.nodes.flatMap((n) => n.ranges.map((r) => r.endPfn)));
-  for (let p = 0; p < end; p += 997) out.push(p);
-  return out;
-}
-
 function mismatches(k: Kernel): string[] {
   const out: string[] = [];
-  for (const p of probes(k)) {
+  for (const p of edgePfns(k)) {
     const [a, b] = both(k.buddy.allocations, p);
     if (a !== b && out.length < 4)
       out.push(`pfn ${p}: allContaining ${a}, allocationsHolding ${b}`);
@@ -62,7 +45,7 @@ describe("allocationsHolding() counts as allContaining()", () => {
         if (i % 20 !== 0) return;
         looked++;
         expect(mismatches(k), `after op ${i}`).toEqual([]);
-        for (const p of probes(k)) if (allocationsHolding(k.buddy.allocations, p, [0, 0])) held++;
+        for (const p of edgePfns(k)) if (allocationsHolding(k.buddy.allocations, p, [0, 0])) held++;
       });
       expect(looked).toBeGreaterThan(3);
       // It found allocations, not only their absence.

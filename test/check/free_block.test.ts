@@ -7,32 +7,12 @@ import { describe, expect, it } from "vitest";
 import { freeBlockHolding, zonesApart } from "../../src/check/frame_ledger.ts";
 import { DESIGNS } from "../../src/kernel.ts";
 import type { Kernel } from "../../src/kernel.ts";
-import { checkModel, runSeed } from "./seeded_steps.ts";
-
-/** Pfns where an answer can go wrong: every block's edges and their neighbours, and a spread. */
-function probes(k: Kernel): number[] {
-  const out: number[] = [];
-  const near = (p: number) => {
-    for (const d of [-1, 0, 1, 2]) if (p + d >= 0) out.push(p + d);
-  };
-  for (const b of k.buddy.freeBlocks()) {
-    near(b.start);
-    near(b.start + b.nrPages - 1);
-    near(b.start + (b.nrPages >> 1));
-  }
-  for (const [pfn, a] of k.buddy.allocations) {
-    near(pfn);
-    near(pfn + 2 ** a.order);
-  }
-  const end = Math.max(...k.spec.nodes.flatMap((n) => n.ranges.map((r) => r.endPfn)));
-  for (let p = 0; p < end; p += 997) out.push(p);
-  return out;
-}
+import { checkModel, edgePfns, runSeed } from "./seeded_steps.ts";
 
 /** The pfns whose answers differ, with both answers (at most a few). */
 function mismatches(k: Kernel): string[] {
   const out: string[] = [];
-  for (const p of probes(k)) {
+  for (const p of edgePfns(k)) {
     const want = k.buddy.freeBlockAt(p);
     const got = freeBlockHolding(k.buddy, p);
     const a = want ? `${want.start}/${want.order}` : "none";
@@ -64,7 +44,7 @@ describe("freeBlockHolding() answers as freeBlockAt()", () => {
     runSeed("mainline", 7, 60, m, () => {});
     const k = m.model.k;
     let found = 0;
-    for (const p of probes(k)) if (freeBlockHolding(k.buddy, p) !== null) found++;
+    for (const p of edgePfns(k)) if (freeBlockHolding(k.buddy, p) !== null) found++;
     expect(found).toBeGreaterThan(1000);
   });
 });

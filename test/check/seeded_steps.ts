@@ -5,7 +5,7 @@
 import { bootCheckModel, checkMachineSpec, defaultCheckMachine } from "../../src/check/run.ts";
 import { applyStep, generateOps, isNoop } from "../../src/check/run.ts";
 import { checkContext } from "../../src/check/invariants.ts";
-import type { Design, Mutation } from "../../src/kernel.ts";
+import type { Design, Kernel, Mutation } from "../../src/kernel.ts";
 import type { Model } from "../../src/model.ts";
 import type { Step } from "../../src/scenario/format.ts";
 import { ModelSession } from "../../src/scenario/run_model.ts";
@@ -54,4 +54,31 @@ export function optimisedFolioModel(design: Design, size: "2M" | "1G") {
   const c = checkContext(k);
   c.mirror.refresh();
   return { k, c };
+}
+
+/**
+ * Pfns where a lookup by pfn can go wrong: the first, middle and last pfn of every free block
+ * and every allocation, the pfn after each allocation, each with its neighbours (-1 to +2), and
+ * every 997th pfn of the machine.
+ */
+export function edgePfns(k: Kernel): number[] {
+  const out: number[] = [];
+  const near = (p: number) => {
+    for (const d of [-1, 0, 1, 2]) if (p + d >= 0) out.push(p + d);
+  };
+  for (const b of k.buddy.freeBlocks()) {
+    near(b.start);
+    near(b.start + b.nrPages - 1);
+    near(b.start + (b.nrPages >> 1));
+  }
+  for (const [pfn, a] of k.buddy.allocations) {
+    const n = 2 ** a.order;
+    near(pfn);
+    near(pfn + (n >> 1));
+    near(pfn + n - 1);
+    near(pfn + n);
+  }
+  const end = Math.max(...k.spec.nodes.flatMap((n) => n.ranges.map((r) => r.endPfn)));
+  for (let p = 0; p < end; p += 997) out.push(p);
+  return out;
 }

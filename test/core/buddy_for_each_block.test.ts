@@ -5,49 +5,12 @@
 // order, and stop where told.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  type Allocation,
-  AllocationMap,
-  FRAME_USES,
-  type FrameUse,
-} from "../../src/mm/page_alloc.ts";
+import { type Allocation, AllocationMap } from "../../src/mm/page_alloc.ts";
+import { type MapOp, mapOpArb } from "./allocation_ops.ts";
 
-const PFNS = 40;
-const useArb = fc.constantFrom(...FRAME_USES);
-type Op =
-  | { op: "set"; pfn: number; use: FrameUse; order: number }
-  | { op: "delete"; pfn: number }
-  | { op: "setUse"; pfn: number; use: FrameUse }
-  | { op: "run"; start: number; n: number; use: FrameUse; cut: number };
-const pfnArb = fc.nat(PFNS - 1);
-const opArb: fc.Arbitrary<Op> = fc.oneof(
-  {
-    weight: 5,
-    arbitrary: fc.record({
-      op: fc.constant("set" as const),
-      pfn: pfnArb,
-      use: useArb,
-      order: fc.nat(3),
-    }),
-  },
-  { weight: 3, arbitrary: fc.record({ op: fc.constant("delete" as const), pfn: pfnArb }) },
-  {
-    weight: 2,
-    arbitrary: fc.record({ op: fc.constant("setUse" as const), pfn: pfnArb, use: useArb }),
-  },
-  {
-    weight: 2,
-    arbitrary: fc.record({
-      op: fc.constant("run" as const),
-      start: fc.nat(PFNS - 1).map((x) => PFNS + x * 8),
-      n: fc.integer({ min: 1, max: 6 }),
-      use: useArb,
-      cut: fc.nat(7),
-    }),
-  },
-);
+const opArb = mapOpArb({ set: 5, delete: 3, setUse: 2, run: 2 });
 
-function build(ops: readonly Op[]): AllocationMap {
+function build(ops: readonly MapOp[]): AllocationMap {
   const a = new AllocationMap();
   const runStarts = new Set<number>();
   for (const o of ops) {

@@ -47,6 +47,25 @@ function state(md: Model): Record<string, unknown> {
   };
 }
 
+/**
+ * The seeded steps between two 1 GiB folios made and freed with HVO on (their vmemmap pages
+ * freed, then taken by later restores) and a pool of both sizes made and freed after them;
+ * `hvoAgain`: HVO switched on again first (the seeded steps may have switched it off).
+ */
+function around(steps: Step[], hvoAgain: boolean): Step[] {
+  return [
+    [HVO, "1"],
+    [H1G, "2"],
+    [H1G, "0"],
+    ...steps,
+    ...(hvoAgain ? [[HVO, "1"] as Step] : []),
+    [H2M, "100"],
+    [H1G, "1"],
+    [H2M, "0"],
+    [H1G, "0"],
+  ];
+}
+
 describe("a freed vmemmap page with its first struct page kept, cleared: the freed pattern, or stores", () => {
   for (const design of ["mainline", "seed"] as const)
     it(`x86_64 4 GiB, 2 nodes, ${design}: bytes, lists, counters and TLB after each seeded step`, () => {
@@ -56,17 +75,7 @@ describe("a freed vmemmap page with its first struct page kept, cleared: the fre
         fc.property(fc.array(stepArb, { minLength: 2, maxLength: 5 }), (steps) => {
           const fast = model(design, true, "keptCleared");
           const plain = model(design, false, "keptCleared");
-          const all: Step[] = [
-            [HVO, "1"],
-            [H1G, "2"],
-            [H1G, "0"],
-            ...steps,
-            [HVO, "1"],
-            [H2M, "100"],
-            [H1G, "1"],
-            [H2M, "0"],
-            [H1G, "0"],
-          ];
+          const all = around(steps, true);
           for (const [i, [path, value]] of all.entries()) {
             stepModels([fast, plain], path, value);
             expect(state(fast), `step ${i}: ${value} > ${path}`).toEqual(state(plain));
@@ -96,16 +105,7 @@ describe("a range of struct pages cleared: its vmemmap pages translated in one p
             fast.k as unknown as { clearRangeWords: (v: number, n: number) => Float64Array },
             "clearRangeWords",
           );
-          const all: Step[] = [
-            [HVO, "1"],
-            [H1G, "2"],
-            [H1G, "0"],
-            ...steps,
-            [H2M, "100"],
-            [H1G, "1"],
-            [H2M, "0"],
-            [H1G, "0"],
-          ];
+          const all = around(steps, false);
           for (const [i, [path, value]] of all.entries()) {
             stepModels([fast, plain], path, value);
             expect(state(fast), `step ${i}: ${value} > ${path}`).toEqual(state(plain));

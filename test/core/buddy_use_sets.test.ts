@@ -13,6 +13,7 @@ import {
   FRAME_USES,
   type FrameUse,
 } from "../../src/mm/page_alloc.ts";
+import { type MapOp, mapOpArb, useArb } from "./allocation_ops.ts";
 
 /** The plain form: every record change adds to or deletes from its use's Set at once. */
 class EagerUses {
@@ -66,39 +67,10 @@ class EagerUses {
   }
 }
 
-const PFNS = 40;
-const useArb = fc.constantFrom(...FRAME_USES);
-type Op =
-  | { op: "set"; pfn: number; use: FrameUse; order: number }
-  | { op: "delete"; pfn: number }
-  | { op: "setUse"; pfn: number; use: FrameUse }
-  | { op: "run"; start: number; n: number; use: FrameUse }
-  | { op: "ask"; use: FrameUse };
-const pfnArb = fc.nat(PFNS - 1);
+type Op = MapOp | { op: "ask"; use: FrameUse };
+// A question about a use now and then, between the changes.
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  {
-    weight: 5,
-    arbitrary: fc.record({
-      op: fc.constant("set" as const),
-      pfn: pfnArb,
-      use: useArb,
-      order: fc.nat(3),
-    }),
-  },
-  { weight: 4, arbitrary: fc.record({ op: fc.constant("delete" as const), pfn: pfnArb }) },
-  {
-    weight: 2,
-    arbitrary: fc.record({ op: fc.constant("setUse" as const), pfn: pfnArb, use: useArb }),
-  },
-  {
-    weight: 1,
-    arbitrary: fc.record({
-      op: fc.constant("run" as const),
-      start: fc.nat(PFNS - 1).map((x) => PFNS + x * 8),
-      n: fc.integer({ min: 1, max: 6 }),
-      use: useArb,
-    }),
-  },
+  { weight: 12, arbitrary: mapOpArb({ set: 5, delete: 4, setUse: 2, run: 1 }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant("ask" as const), use: useArb }) },
 );
 

@@ -46,6 +46,37 @@ function same(blocks: SortedBlocks<Run>, plain: Run[], probe: number): void {
   expect(blocks.some((r) => r.start === probe)).toBe(plain.some((r) => r.start === probe));
 }
 
+/**
+ * A SortedBlocks of blocks of at most `max` and the plain array beside it, changed together.
+ * An insert takes its place from the plain array (keys are distinct, as disjoint runs' first
+ * pfns are); with `searchFirst`, the blocks' search must find that place first.
+ */
+function pair(max: number, searchFirst: boolean) {
+  const blocks = new SortedBlocks<Run>(startOf, max);
+  const plain: Run[] = [];
+  const insert = (key: number): void => {
+    const i = lastAtOrBelow(plain, key, startOf);
+    if (i >= 0 && plain[i].start === key) return;
+    if (searchFirst) expect(blocks.search(key)).toBe(i);
+    const r = { start: key };
+    blocks.insert(i + 1, r);
+    plain.splice(i + 1, 0, r);
+  };
+  return {
+    blocks,
+    plain,
+    insert,
+    /** key, key + 1, ... (n keys), one after the other, upwards or downwards. */
+    stretch(key: number, n: number, down: boolean): void {
+      for (let j = 0; j < n; j++) insert(down ? key + n - 1 - j : key + j);
+    },
+    remove(at: number): void {
+      blocks.remove(at);
+      plain.splice(at, 1);
+    },
+  };
+}
+
 describe("SortedBlocks reads as the sorted plain array it replaces", () => {
   it("random inserts at their place, removes and searches (property, seeded)", () => {
     fc.assert(
@@ -53,34 +84,18 @@ describe("SortedBlocks reads as the sorted plain array it replaces", () => {
         fc.constantFrom(1, 2, 3, 4, 512),
         fc.array(opArb, { minLength: 10, maxLength: 250 }),
         (max, ops) => {
-          const blocks = new SortedBlocks<Run>(startOf, max);
-          const plain: Run[] = [];
-          const insert = (key: number): void => {
-            // Keys are distinct, as the runs' first pfns are (disjoint runs).
-            const i = lastAtOrBelow(plain, key, startOf);
-            if (i >= 0 && plain[i].start === key) return;
-            expect(blocks.search(key)).toBe(i);
-            const r = { start: key };
-            blocks.insert(i + 1, r);
-            plain.splice(i + 1, 0, r);
-          };
+          const { blocks, plain, insert, stretch, remove } = pair(max, true);
           for (const op of ops) {
             if (op.kind === "insert") insert(op.key);
-            else if (op.kind === "stretch")
-              for (let j = 0; j < op.n; j++) insert(op.down ? op.key + op.n - 1 - j : op.key + j);
+            else if (op.kind === "stretch") stretch(op.key, op.n, op.down);
             else if (op.kind === "remove") {
               if (plain.length === 0) continue;
-              const at = op.at % plain.length;
-              blocks.remove(at);
-              plain.splice(at, 1);
+              remove(op.at % plain.length);
             }
             same(blocks, plain, op.kind === "remove" ? op.at : op.key);
           }
           // Emptied and filled again: the one block left must take them.
-          while (plain.length > 0) {
-            blocks.remove(0);
-            plain.shift();
-          }
+          while (plain.length > 0) remove(0);
           same(blocks, plain, 0);
           insert(5);
           insert(3);
@@ -97,26 +112,14 @@ describe("SortedBlocks reads as the sorted plain array it replaces", () => {
         fc.constantFrom(1, 2, 3, 4),
         fc.array(opArb, { minLength: 10, maxLength: 250 }),
         (max, ops) => {
-          const blocks = new SortedBlocks<Run>(startOf, max);
-          const plain: Run[] = [];
-          const insert = (key: number): void => {
-            // The place from the plain array: the blocks are only written until the end.
-            const i = lastAtOrBelow(plain, key, startOf);
-            if (i >= 0 && plain[i].start === key) return;
-            const r = { start: key };
-            blocks.insert(i + 1, r);
-            plain.splice(i + 1, 0, r);
-          };
+          // The blocks are only written until the end.
+          const { blocks, plain, insert, stretch, remove } = pair(max, false);
           for (const op of ops) {
             if (op.kind === "insert" || op.kind === "search") insert(op.key);
-            else if (op.kind === "stretch")
-              for (let j = 0; j < op.n; j++) insert(op.down ? op.key + op.n - 1 - j : op.key + j);
-            else if (plain.length > 0) {
+            else if (op.kind === "stretch") stretch(op.key, op.n, op.down);
+            else if (plain.length > 0)
               // Removes from the end: whole blocks empty and go, then inserts land where they were.
-              const at = plain.length - 1 - (op.at % Math.min(plain.length, 3));
-              blocks.remove(at);
-              plain.splice(at, 1);
-            }
+              remove(plain.length - 1 - (op.at % Math.min(plain.length, 3)));
           }
           same(blocks, plain, 0);
         },
