@@ -168,7 +168,7 @@ export const FAST_PATHS = {
   },
   pmdSlots: {
     where: "pgtable.ts KernelPageTables.slot() (slotOff(), at the PMD level)",
-    fast: "a PMD slot found from the PMD-level table the last one reached for the same span, while no write above the PMD level was made",
+    fast: "a PMD slot found from the PMD-level table last reached for the same span (leafOf()'s PMD memory, which its walk keeps too), while no write above the PMD level was made",
     plain: "a walk from the top",
     test: "test/core/pmd_slots.test.ts",
   },

@@ -694,7 +694,8 @@ export class KernelPageTables {
   /**
    * A second such memory, of the PMD-level table the last walk through that level read (the
    * span of one entry above it, its frame, and the frame store's pgtEpochHigh it is valid at):
-   * it outlives writes to tables of the PMD level and below (splitting a vmemmap PMD).
+   * it outlives writes to tables of the PMD level and below (splitting a vmemmap PMD). leafOf()
+   * and slotOff() keep it and start from it.
    */
   private pmdKey = -1;
   private pmdTable = -1;
@@ -707,10 +708,6 @@ export class KernelPageTables {
    */
   private skipTable = -1;
   private skipGen = -1;
-  /** slotOff()'s memory of a PMD-level table: the span above it, its frame, pgtEpochHigh. */
-  private slotPmdKey = -1;
-  private slotPmdTable = -1;
-  private slotPmdEpoch = -1;
   /** By level: the table leafOf() last read there, known to the frame store (noteTable()). */
   private readonly tableSeen: number[] = [-1, -1, -1, -1, -1, -1];
   /** By level: the table the walk last passed there, known to be in the frame store's sets. */
@@ -737,11 +734,11 @@ export class KernelPageTables {
 
   /**
    * slot() of the address at byte offset off from the vmemmap base (fastIndex only). A slot at
-   * the PMD level starts from the PMD-level table the last such slot() reached for the same
-   * span (slotPmd*), while no write that may change which table that is was made: the walks
-   * through the tables above are registered as leafOf()'s are (passedUpper()), so any write to
-   * one bumps pgtEpochHigh. HVO's remap walks ask for the PMDs of a folio's vmemmap one after
-   * the other, with walks of other memmap between them.
+   * the PMD level starts from leafOf()'s memory of the PMD-level table for the same span
+   * (pmdKey, pmdTable, pmdEpoch), and a walk to it leaves that memory as leafOf()'s walk does:
+   * the tables above noted and registered as leafOf()'s are (noteTable(), passedUpper()), so
+   * that any write to one bumps pgtEpochHigh and pgtGen. HVO's remap walks ask for the PMDs of
+   * a folio's vmemmap one after the other, with walks of other memmap between them.
    */
   private slotOff(level: number, off: number): { tablePfn: number; idx: number } | null {
     let table = this.rootPfn;
@@ -749,20 +746,24 @@ export class KernelPageTables {
     const pl = this.levels - 2;
     const atPmd = level === pl && pl > 0 && this.paths.pmdSlots;
     const key = atPmd ? Math.floor(off / this.levelSpan[pl - 1]) : -1;
-    if (atPmd && this.slotPmdEpoch === this.frames.pgtEpochHigh && key === this.slotPmdKey)
-      table = this.slotPmdTable;
+    if (atPmd && this.pmdEpoch === this.frames.pgtEpochHigh && key === this.pmdKey)
+      table = this.pmdTable;
     else {
       for (let l = 0; l < level; l++) {
         const idx =
           (this.baseIndex[l] + Math.floor(off / this.levelSpan[l])) % this.entriesPerTable;
+        if (atPmd && this.tableSeen[l] !== table) {
+          this.frames.noteTable(table);
+          this.tableSeen[l] = table;
+        }
         if (!this.entry(table, idx, l) || !e.table) return null;
         if (atPmd && this.upperSeen[l] !== table) this.passedUpper(table, l);
         table = e.pfn;
       }
       if (atPmd) {
-        this.slotPmdKey = key;
-        this.slotPmdTable = table;
-        this.slotPmdEpoch = this.frames.pgtEpochHigh;
+        this.pmdTable = table;
+        this.pmdKey = key;
+        this.pmdEpoch = this.frames.pgtEpochHigh;
       }
     }
     const idx =
