@@ -7,6 +7,8 @@
 // form, take the same seeded pool steps and after each must agree on every vmemmap page's
 // translation of every folio in the pools, the counters (PTE writes and flushes among them),
 // the free lists, allocations, meminfo, the pools and the log. Seeded (fast-check, fixed seed).
+// No pool step writes above the PMD level; test/core/walk_cache_pmd.test.ts makes such writes
+// between PMD-level slots.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";

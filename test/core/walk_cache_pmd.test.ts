@@ -5,7 +5,9 @@
 // between, told its level or not, and through whichever of two instances over the same frames, a
 // walk must find what a walk from the root finds (walk(), which never uses the memory). Seeded
 // sequences (fast-check, fixed seed) on x86_64 with 5-level paging (the PMD level is 3):
-// walks, and entry writes at every level of the path to a vmemmap page.
+// walks, and entry writes at every level of the path to a vmemmap page. The PMD-level slots HVO's
+// remap walks ask for (slot(), which with pmdSlots starts from the same memory) must be those of
+// an instance that walks from the root for each.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { KernelPageTables } from "../../src/mm/pgtable.ts";
@@ -13,6 +15,7 @@ import { walkModel } from "./walk_model.ts";
 
 type Op =
   | { kind: "walk"; who: 0 | 1; v: number }
+  | { kind: "slot"; who: 0 | 1; v: number }
   | {
       kind: "write";
       who: 0 | 1;
@@ -41,7 +44,7 @@ describe("the walk that starts at a remembered PMD-level table finds what a walk
         {
           weight: 3,
           arbitrary: fc.record({
-            kind: fc.constant("walk" as const),
+            kind: fc.constantFrom("walk" as const, "slot" as const),
             who: fc.constantFrom(0 as const, 1 as const),
             v: vArb,
           }),
@@ -59,15 +62,29 @@ describe("the walk that starts at a remembered PMD-level table finds what a walk
         },
       );
       let fromPmd = 0;
+      let slots = 0;
       fc.assert(
         fc.property(fc.array(opArb, { minLength: 1, maxLength: 40 }), (ops) => {
           const pts = [0, 1].map(
             () => new KernelPageTables(k.spec.arch, k.frames, k.pgt.rootPfn, k.vmemmapBase),
           );
+          const fromRoot = new KernelPageTables(
+            k.spec.arch,
+            k.frames,
+            k.pgt.rootPfn,
+            k.vmemmapBase,
+          );
+          fromRoot.paths.pmdSlots = false;
           const undo: Array<() => void> = [];
           const check = (pt: KernelPageTables, v: number) => {
             const vaddr = k.vmemmapBase + BigInt(v) * 4096n;
             expect(pt.walkPage(v), `page ${v}`).toEqual(pt.walk(vaddr));
+          };
+          const checkSlot = (pt: KernelPageTables, v: number) => {
+            const vaddr = k.vmemmapBase + BigInt(v) * 4096n;
+            expect(pt.slot(levels - 2, vaddr), `PMD slot of page ${v}`).toEqual(
+              fromRoot.slot(levels - 2, vaddr),
+            );
           };
           try {
             for (const op of ops) {
@@ -75,6 +92,11 @@ describe("the walk that starts at a remembered PMD-level table finds what a walk
               const vaddr = k.vmemmapBase + BigInt(op.v) * 4096n;
               if (op.kind === "walk") {
                 check(pt, op.v);
+                continue;
+              }
+              if (op.kind === "slot") {
+                checkSlot(pt, op.v);
+                slots++;
                 continue;
               }
               if (op.how === "undo") {
@@ -97,6 +119,8 @@ describe("the walk that starts at a remembered PMD-level table finds what a walk
             for (const pt of pts) {
               for (let v = lo; v <= hi; v += 7) check(pt, v);
               for (let v = far; v <= far + 50; v += 3) check(pt, v);
+              for (let v = lo; v <= hi; v += 97) checkSlot(pt, v);
+              checkSlot(pt, far);
             }
           } finally {
             while (undo.length > 0) undo.pop()?.();
@@ -106,5 +130,6 @@ describe("the walk that starts at a remembered PMD-level table finds what a walk
       );
       // Writes told they were at the PMD level or below ran (those keep the memory).
       expect(fromPmd).toBeGreaterThan(0);
+      expect(slots).toBeGreaterThan(0);
     });
 });
