@@ -211,6 +211,14 @@ export const FAST_PATHS = {
     plain: "vmemmapRemapRange() with its callbacks",
     test: "test/hvo/direct_walk.test.ts",
   },
+  heldRest: {
+    where:
+      "page_alloc.ts PageAllocator allocPagesBulkHeld(), allocPageHeld(), releaseRest() (hugetlb_vmemmap.ts restoreFolios()' page lists, optimizeFoliosBatch()'s legacy new head pages)",
+    fast: "the rest of the block a batch's allocation splits held off the free lists until the batch's next folio takes it: its pieces' list adds and takes left out, each piece's marks made once and counted twice; the page lists' order-0 records made once per run of pages that meet",
+    plain:
+      "allocPagesBulkRuns() or allocPagesNode() of each folio: the rest's pieces put at the list heads and taken back by the next folio; the records made per call",
+    test: "test/hvo/held_rest.test.ts",
+  },
 } as const satisfies Record<string, FastPathDoc>;
 
 export type FastPathName = keyof typeof FAST_PATHS;
@@ -255,6 +263,7 @@ export class FastPaths implements Record<FastPathName, boolean> {
   headViewOnce = true;
   pairMarksOnce = true;
   directWalk = true;
+  heldRest = true;
 
   /** Every fast path on (true) or every one in its plain form (false). */
   setAll(on: boolean): this {

@@ -52,7 +52,7 @@ import type { BootHooks, Design, Kernel } from "../kernel.ts";
 import { DESIGN_FACTS, type DesignFacts } from "./hvo_designs.ts";
 import type { ZoneType } from "../machine/spec.ts";
 import { firstDeferredPfn } from "./memmap.ts";
-import { PteRuns } from "./pgtable.ts";
+import { PteRuns, TLB_CAPACITY } from "./pgtable.ts";
 import type { FastPaths } from "./fast_paths.ts";
 import { LruWords } from "./list.ts";
 import { folioSetHpg, folioTestHpg } from "./hugetlb_folio.ts";
@@ -111,6 +111,12 @@ const NOT_SELF_HOSTED = (_framePfn: number): boolean => false;
 
 /** Number.MAX_SAFE_INTEGER as a bigint, made once (originOf() compares every walk with it). */
 const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+
+/**
+ * TLB entries left free below which a batch stops holding a rest (mayHoldRest()): far more than
+ * one folio's optimise or restore fills, so no sweep runs while a rest is held.
+ */
+const HELD_REST_TLB_ROOM = 2 ** 16;
 
 /**
  * The PTE a remap walk is at: its table and index, and its virtual address made as a bigint only
@@ -1337,22 +1343,25 @@ export class HvoCore implements HugetlbVmemmap {
    * alloc_vmemmap_page_list(): (end - start) / PAGE_SIZE pages on the node of the struct page at
    * `start`, all or none.
    */
-  allocVmemmapPageList(start: bigint, end: bigint, list: PageList): number {
+  allocVmemmapPageList(start: bigint, end: bigint, list: PageList, hold = false): number {
     const { k } = this;
     const nrPages = Math.trunc(Number(end - start) / this.pageSize);
     const nid = this.pageToNidAt(start);
     this.checkNode(nid, start, "alloc_vmemmap_page_list");
     if (this.paths.vmemmapBulk) {
       // Each run of pages handed out goes on the list as one (the adds of its pages in turn).
-      const got = k.buddy.allocPagesBulkRuns(
-        nid,
-        GFP_KERNEL | __GFP_RETRY_MAYFAIL,
-        nrPages,
-        HVO_SITES.pageList,
-        "vmemmap",
-        (pfn, t) => list.addRun(pfn, 1, t),
-      );
+      const onRun = (pfn: number, t: number) => list.addRun(pfn, 1, t);
+      const gfp = GFP_KERNEL | __GFP_RETRY_MAYFAIL;
+      const site = HVO_SITES.pageList;
+      let got: number;
+      if (hold && this.mayHoldRest())
+        got = k.buddy.allocPagesBulkHeld(nid, gfp, nrPages, site, "vmemmap", onRun);
+      else {
+        this.releaseRest();
+        got = k.buddy.allocPagesBulkRuns(nid, gfp, nrPages, site, "vmemmap", onRun);
+      }
       if (got < nrPages) {
+        this.releaseRest();
         k.buddy.freePagesBulk([...list]);
         list.clear();
         return -ENOMEM;
@@ -1379,6 +1388,32 @@ export class HvoCore implements HugetlbVmemmap {
     k.memmapPagesAdd(nrPages);
     this.counters.vmemmapPagesAllocated += nrPages;
     return 0;
+  }
+
+  /**
+   * Whether the batch under way (restoreFolios()' page lists, optimizeFoliosBatch()'s legacy new
+   * head pages) holds the rest of a split block across its folios (fast_paths.ts heldRest,
+   * page_alloc.ts allocPagesBulkHeld(), allocPageHeld()).
+   */
+  private holdingRest = false;
+
+  /**
+   * Whether this allocation of a batch may leave the rest of its block held: the batch holds,
+   * nobody runs at the rescheduling points, and the TLB is far from full (a held piece is
+   * marked when a later folio takes it, not when the allocator would have put it on its list:
+   * the same translations filled, later; with no sweep in between, the same TLB).
+   */
+  private mayHoldRest(): boolean {
+    return (
+      this.holdingRest &&
+      this.k.resched === null &&
+      this.k.pgt.tlbSize < TLB_CAPACITY - HELD_REST_TLB_ROOM
+    );
+  }
+
+  /** A held rest onto the free lists (before anything but the batch's allocations uses them). */
+  releaseRest(): void {
+    this.k.buddy.releaseRest();
   }
 
   /** copy_page(page_to_virt(dst), vaddr): the source is read through the vmemmap. */
@@ -1481,13 +1516,12 @@ export class HvoCore implements HugetlbVmemmap {
   ): number {
     const { k } = this;
     const nid = this.pageToNidAt(reuse);
-    const page = k.buddy.allocPagesNode(
-      nid,
-      GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN,
-      0,
-      HVO_SITES.newHead,
-      "vmemmap",
-    );
+    const gfp = GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN;
+    // In a batch, the rest of the block the page comes from may stay held for the next folio
+    // while the walk goes direct (no allocator in it); the generic walk may allocate or flush.
+    const page = this.mayHoldRest()
+      ? k.buddy.allocPageHeld(nid, gfp, HVO_SITES.newHead, "vmemmap")
+      : k.buddy.allocPagesNode(nid, gfp, 0, HVO_SITES.newHead, "vmemmap");
     if (page !== null) {
       this.copyPageFromVmemmap(page, reuse);
       list.add(page);
@@ -1503,6 +1537,7 @@ export class HvoCore implements HugetlbVmemmap {
       this.remapDirect(reuse, Number(end - reuse) / this.pageSize, page, list, flags)
     )
       return 0;
+    this.releaseRest();
     const walk = this.newWalk({
       remapPte: this.legacyRemapPte,
       findReuse: true,
@@ -1636,15 +1671,24 @@ export class HvoCore implements HugetlbVmemmap {
     }
     if (nrToOptimize) {
       k.pgt.flushTlbAll();
-      for (const head of headPfns) {
-        k.condResched();
-        const ret = this.optimizeFolioInto(order, head, list, flags);
-        flags &= ~VMEMMAP_SYNCHRONIZE_RCU;
-        if (ret === -ENOMEM && list.length > 0) {
-          if (!k.mutations.has("skip-tlb-flush")) k.pgt.flushTlbAll();
-          this.freeVmemmapPageList(list);
-          this.optimizeFolioInto(order, head, list, flags);
+      // The new head pages' allocations hold the rest of the block they split (heldRest),
+      // given back before the flushes and frees.
+      this.holdingRest = this.paths.heldRest && !boot;
+      try {
+        for (const head of headPfns) {
+          k.condResched();
+          const ret = this.optimizeFolioInto(order, head, list, flags);
+          flags &= ~VMEMMAP_SYNCHRONIZE_RCU;
+          if (ret === -ENOMEM && list.length > 0) {
+            this.releaseRest();
+            if (!k.mutations.has("skip-tlb-flush")) k.pgt.flushTlbAll();
+            this.freeVmemmapPageList(list);
+            this.optimizeFolioInto(order, head, list, flags);
+          }
         }
+      } finally {
+        this.holdingRest = false;
+        this.releaseRest();
       }
     }
     // Mutation skip-tlb-flush: the old vmemmap pages go back to the buddy while the TLB may
@@ -1702,17 +1746,23 @@ export class HvoCore implements HugetlbVmemmap {
     let restored = 0;
     let err = 0;
     let i = 0;
-    for (; i < headPfns.length; i++) {
-      const head = headPfns[i];
-      // Known clear: the read counted (reads++ < 0 is false), not made.
-      if (noneOptimized ? this.k.memmap.reads++ < 0 : this.isOptimized(head)) {
-        this.k.condResched();
-        err = this.restoreFolioFlags(order, head, flags);
-        flags &= ~VMEMMAP_SYNCHRONIZE_RCU;
-        if (err) break;
-        restored++;
+    this.holdingRest = this.paths.heldRest;
+    try {
+      for (; i < headPfns.length; i++) {
+        const head = headPfns[i];
+        // Known clear: the read counted (reads++ < 0 is false), not made.
+        if (noneOptimized ? this.k.memmap.reads++ < 0 : this.isOptimized(head)) {
+          this.k.condResched();
+          err = this.restoreFolioFlags(order, head, flags);
+          flags &= ~VMEMMAP_SYNCHRONIZE_RCU;
+          if (err) break;
+          restored++;
+        }
+        nonHvo.push(head);
       }
-      nonHvo.push(head);
+    } finally {
+      this.holdingRest = false;
+      this.releaseRest();
     }
     if (restored) this.k.pgt.flushTlbAll();
     // list_move() puts each folio at the head of non_hvo_folios: the list is the walk reversed.
@@ -2263,8 +2313,11 @@ export const LEGACY: HvoDesign = {
     const start = reuse + BigInt(core.reserveSize);
     const end = reuse + BigInt(core.vmemmapSize(order));
     const list = new PageList();
-    if (core.allocVmemmapPageList(start, end, list)) return -ENOMEM;
+    // The rest of the block the pages came from may stay held for the batch's next folio
+    // while the walk goes direct (no allocator in it); the generic walk may allocate.
+    if (core.allocVmemmapPageList(start, end, list, true)) return -ENOMEM;
     if (core.restoreDirect(reuse, core.vmemmapSize(order) / core.pageSize, list, flags)) return 0;
+    core.releaseRest();
     const walk = core.newWalk({
       remapPte: core.restorePte,
       findReuse: true,

@@ -604,6 +604,13 @@ export class Zone {
   /** The addresses of its free lists' list heads (mm/buddy_lru.ts), made on first use. */
   lruHeads: ListHead[] | null = null;
   nrFree = 0;
+  /**
+   * The rest of a split block a batch of bulk allocations holds off the free lists
+   * (PageAllocator.allocPagesBulkHeld(), fast_paths.ts heldRest): [heldFrom, heldEnd), counted
+   * in nrFree; none while they are equal.
+   */
+  heldFrom = 0;
+  heldEnd = 0;
   /** zone_managed_pages(): pages the buddy allocator manages (free or handed out). */
   managed = 0;
   /** Present pages (zone->present_pages). */
@@ -837,6 +844,7 @@ export class PageAllocator {
 
   /** The order of the free block whose head is pfn (lazy ranges included), or -1. */
   headOrder(pfn: number): number {
+    if (this.heldZones.length !== 0) this.notHeld(pfn);
     const o = this.explicitOrderAt(pfn);
     if (o >= 0) return o;
     // Alignment first: only a pfn aligned to MAX_PAGE_ORDER can head a lazy block.
@@ -900,6 +908,7 @@ export class PageAllocator {
 
   /** The free block that contains pfn, or null. */
   freeBlockAt(pfn: number): { start: number; order: number; lazy: boolean } | null {
+    if (this.heldZones.length !== 0) this.notHeld(pfn);
     // Free blocks are disjoint, so the order of the lookups does not change the answer: the
     // MAX_PAGE_ORDER ones first (most of free memory, and what alloc_contig_pages() scans).
     const max = this.maxOrder;
@@ -1091,6 +1100,7 @@ export class PageAllocator {
     use: FrameUse,
   ): number | null {
     if (order > this.maxOrder) throw new Oops(`alloc_pages: order ${order} > MAX_PAGE_ORDER`);
+    if (this.heldZones.length !== 0 || this.recordsLen !== 0) this.releaseRest();
     if (this.faults.shouldFail(site)) {
       this.failures.set(site, (this.failures.get(site) ?? 0) + 1);
       return null;
@@ -1142,6 +1152,7 @@ export class PageAllocator {
     use: FrameUse,
     onRun: (pfn: number, t: number) => void,
   ): number {
+    if (this.heldZones.length !== 0 || this.recordsLen !== 0) this.releaseRest();
     let got = 0;
     const movable = (gfp & __GFP_MOVABLE) !== 0;
     const zl = n > 0 ? this.zonelist(nid, gfp) : [];
@@ -1202,6 +1213,243 @@ export class PageAllocator {
     return got;
   }
 
+  /**
+   * The zones holding a rest for allocPagesBulkHeld() (Zone.heldFrom, heldEnd). Invariant:
+   * while one is held, nothing but allocPagesBulkHeld() and releaseRest() changes the allocator.
+   */
+  private readonly heldZones: Zone[] = [];
+  /** The gfp mask of the calls the held rests were split for. */
+  private heldGfp = 0;
+
+  /**
+   * allocPagesBulkRuns() for one of a batch of calls between which nothing else uses the
+   * allocator (hugetlb_vmemmap.ts restoreFolios()), whose caller ends the batch with
+   * releaseRest(): the same pfns, runs, counters, marks and stores, but the rest of the block
+   * a call splits stays off the lists until a later call takes it (fast_paths.ts heldRest).
+   *
+   * Why that is exact. allocPagesBulkRuns() takes the smallest block B its kind of request may
+   * use in the zone, so the zone's lists below B's order hold nothing of that kind, and the
+   * pieces of B's rest go onto them alone: each piece's links are to its list head only (no
+   * neighbour is written), and the next request in that zone finds B's smallest piece, the
+   * piece of the rest with the lowest pfn. So every piece goes on a list and comes off it
+   * unchanged in between; what stays of it is its head's marks, made and then cleared
+   * (onFreeHeadsOverwritten() counts the first with the second), and the contig cursor's note
+   * of its pfn. What is left at the end goes onto the lists in releaseRest(), as the call that
+   * left it would have put it there (each zone's lists are its own: a rest held in one zone
+   * stays held while another zone serves a call). Taken only where nothing else would see the
+   * pieces go on and off: no listener, no watched head, no isolated range, no fault that can
+   * fire at the site; elsewhere the rests are released and the call is allocPagesBulkRuns().
+   */
+  allocPagesBulkHeld(
+    nid: number,
+    gfp: number,
+    n: number,
+    site: string,
+    use: FrameUse,
+    onRun: (pfn: number, t: number) => void,
+  ): number {
+    // The argument above is for requests of one kind: rests split for another go back.
+    if (this.heldGfp !== gfp || !this.mayHold(site)) this.releaseRest();
+    if (!this.mayHold(site)) return this.allocPagesBulkRuns(nid, gfp, n, site, use, onRun);
+    this.heldGfp = gfp;
+    let got = 0;
+    const movable = (gfp & __GFP_MOVABLE) !== 0;
+    const zl = n > 0 ? this.zonelist(nid, gfp) : [];
+    // The pages handed out so far, while they run on from one another: one run of the list and
+    // of the allocation map (runs that meet join there; a bulk call tells them apart in
+    // nothing else).
+    let runStart = -1;
+    let runLen = 0;
+    let runZone: Zone | null = null;
+    while (got < n) {
+      let zone: Zone | null = null;
+      let pfn = -1;
+      let held = false;
+      for (const z of zl) {
+        if (z.nrFree - 1 < z.watermarkMin) continue;
+        if (z.heldFrom < z.heldEnd) {
+          pfn = z.heldFrom;
+          held = true;
+          zone = z;
+          break;
+        }
+        pfn = this.rmqueue(z, 0, movable, true);
+        if (pfn >= 0) {
+          zone = z;
+          break;
+        }
+      }
+      if (zone === null) {
+        this.failures.set(site, (this.failures.get(site) ?? 0) + 1);
+        break;
+      }
+      const size = held ? this.takeHeld(zone) : pow2(this.takenOrder);
+      const lim = Math.min(size, n - got, zone.nrFree + size - zone.watermarkMin);
+      // No call of the site can fail (mayHold()): the calls for pages 2..lim answered at once.
+      const t = Math.max(lim, 1);
+      if (runZone === zone && runStart + runLen === pfn) runLen += t;
+      else {
+        if (runLen > 0) this.heldRun(runStart, runLen, runZone as Zone, use, onRun);
+        runStart = pfn;
+        runLen = t;
+        runZone = zone;
+      }
+      got += t;
+      if (t < size) this.holdRest(zone, pfn + t, pfn + size);
+      if (t > 1) this.clearFreeHeads(pfn + 1, pfn + t, 1);
+    }
+    if (runLen > 0) this.heldRun(runStart, runLen, runZone as Zone, use, onRun);
+    return got;
+  }
+
+  /**
+   * allocPagesNode(nid, gfp, 0, site, use) for one of a batch of calls as allocPagesBulkHeld()'s
+   * (legacy HVO's new head pages, hugetlb_vmemmap.ts optimizeFoliosBatch()): the same pfn,
+   * record, counters and marks, the rest of the block it splits held as there. expand() puts
+   * the rest's pieces at the list heads largest first where a bulk call puts them smallest
+   * first: each goes onto a list of its own, so the lists and stores are the same either way.
+   */
+  allocPageHeld(nid: number, gfp: number, site: string, use: FrameUse): number | null {
+    if (this.heldGfp !== gfp || !this.mayHold(site)) this.releaseRest();
+    if (!this.mayHold(site)) return this.allocPagesNode(nid, gfp, 0, site, use);
+    this.heldGfp = gfp;
+    const movable = (gfp & __GFP_MOVABLE) !== 0;
+    for (const zone of this.zonelist(nid, gfp)) {
+      if (zone.nrFree - 1 < zone.watermarkMin) continue;
+      let pfn: number;
+      let size: number;
+      if (zone.heldFrom < zone.heldEnd) {
+        pfn = zone.heldFrom;
+        size = this.takeHeld(zone);
+      } else {
+        pfn = this.rmqueue(zone, 0, movable, true);
+        if (pfn < 0) continue;
+        size = pow2(this.takenOrder);
+      }
+      if (size > 1) this.holdRest(zone, pfn + 1, pfn + size);
+      this.allocations.setTaken(pfn, this.allocations.record(0, use, zone.nid));
+      return pfn;
+    }
+    this.failures.set(site, (this.failures.get(site) ?? 0) + 1);
+    return null;
+  }
+
+  /**
+   * rmqueue() of the smallest piece of zone's held rest, at heldFrom: alone on its list, so its
+   * delFree() stores nothing into a neighbour; its marks cleared, counted with the ones its
+   * addFree() made. Returns its size.
+   */
+  private takeHeld(zone: Zone): number {
+    const pfn = zone.heldFrom;
+    let o = lowestSetBitOrder(pfn, this.maxOrder);
+    while (pfn + pow2(o) > zone.heldEnd) o--;
+    const size = pow2(o);
+    this.takenOrder = o;
+    zone.nrFree -= size;
+    zone.heldFrom += size;
+    this.onFreeHeadsOverwritten?.(pfn, 1);
+    this.onFreeHead?.(pfn, -1);
+    return size;
+  }
+
+  /**
+   * [from, end), the rest of a block just taken (end aligned to its order), held in zone below
+   * what is left of its held rest, or as a new one: addFree()'s pieces in ascending order, of
+   * which only the first can move the contig cursor.
+   */
+  private holdRest(zone: Zone, from: number, end: number): void {
+    if (zone.heldFrom === zone.heldEnd) {
+      zone.heldEnd = end;
+      if (!this.heldZones.includes(zone)) this.heldZones.push(zone);
+    }
+    zone.heldFrom = from;
+    zone.nrFree += end - from;
+    if (zone.contigCursor !== null) freedBelowCursor(zone.contigCursor, from);
+  }
+
+  /**
+   * allocPagesBulkHeld()'s pages [pfn, pfn + t) handed out: the caller's run, and their records,
+   * which wait while the next call's pages run on from them (setOrder0Run() joins runs that
+   * meet, so one call for the whole leaves the same runs); releaseRest() makes them, before
+   * anything else uses the allocator.
+   */
+  private heldRun(
+    pfn: number,
+    t: number,
+    zone: Zone,
+    use: FrameUse,
+    onRun: (pfn: number, t: number) => void,
+  ): void {
+    onRun(pfn, t);
+    if (this.recordsLen > 0 && this.recordsFrom + this.recordsLen === pfn) {
+      if (this.recordsNid === zone.nid && this.recordsUse === use) {
+        this.recordsLen += t;
+        return;
+      }
+    }
+    this.heldRecords();
+    this.recordsFrom = pfn;
+    this.recordsLen = t;
+    this.recordsNid = zone.nid;
+    this.recordsUse = use;
+  }
+
+  /** The order-0 records heldRun() has not made yet: [recordsFrom, + recordsLen). */
+  private recordsFrom = 0;
+  private recordsLen = 0;
+  private recordsNid = 0;
+  private recordsUse: FrameUse = "vmemmap";
+
+  /** heldRun()'s waiting records made. */
+  private heldRecords(): void {
+    const n = this.recordsLen;
+    if (n === 0) return;
+    this.recordsLen = 0;
+    this.allocations.setOrder0Run(this.recordsFrom, n, this.recordsUse, this.recordsNid, true);
+  }
+
+  /** Nothing reads the free blocks of a held rest: they are on no list until releaseRest(). */
+  private notHeld(pfn: number): void {
+    for (const z of this.heldZones)
+      if (pfn >= z.heldFrom && pfn < z.heldEnd)
+        throw new Oops(`buddy: pfn ${pfn} read while held off the free lists (heldRest)`);
+  }
+
+  /** Whether allocPagesBulkHeld() may hold a rest now (see there). */
+  private mayHold(site: string): boolean {
+    return (
+      this.paths.heldRest &&
+      this.isolated === null &&
+      this.allocations.listeners.length === 0 &&
+      this.onFreeHeadsOverwritten !== null &&
+      (this.lru === null || this.lru.nodeWithMarks) &&
+      this.bulkHeadsReady() &&
+      this.faults.quiet?.(site) === true
+    );
+  }
+
+  /**
+   * The end of allocPagesBulkHeld()'s batch (or of its hold): each held rest's pieces go onto
+   * the heads of their lists, in ascending order, as the call that left it would have put them.
+   */
+  releaseRest(): void {
+    this.heldRecords();
+    const zones = this.heldZones;
+    while (zones.length > 0) {
+      const zone = zones.pop() as Zone;
+      const end = zone.heldEnd;
+      let p = zone.heldFrom;
+      zone.heldFrom = zone.heldEnd = 0;
+      zone.nrFree -= end - p;
+      while (p < end) {
+        let o = lowestSetBitOrder(p, this.maxOrder);
+        while (p + pow2(o) > end) o--;
+        this.addFree(zone, p, o, false);
+        p += pow2(o);
+      }
+    }
+  }
+
   /** alloc_pages_node() that must succeed at boot (memblock-like callers after boot). */
   allocOrThrow(nid: number, gfp: number, order: number, site: string, use: FrameUse): number {
     const pfn = this.allocPagesNode(nid, gfp, order, site, use);
@@ -1211,6 +1459,7 @@ export class PageAllocator {
 
   /** __free_pages(): merges with free buddies and puts the block at the head of its list. */
   freePages(pfn: number, order: number): void {
+    if (this.heldZones.length !== 0 || this.recordsLen !== 0) this.releaseRest();
     const a = this.allocations.get(pfn);
     if (!a) throw new Oops(`__free_pages: pfn ${pfn} was not allocated (double free?)`);
     if (a.order !== order)
@@ -1244,6 +1493,7 @@ export class PageAllocator {
   }
 
   private freeBulk(pfns: readonly number[], reserved: boolean): void {
+    if (this.heldZones.length !== 0 || this.recordsLen !== 0) this.releaseRest();
     let i = 0;
     while (i < pfns.length) {
       const start = pfns[i];
@@ -1359,6 +1609,7 @@ export class PageAllocator {
    * The merged block goes to the head of its list, or the tail with FPI_TO_TAIL.
    */
   freeToBuddy(pfn: number, order: number, toTail = false): void {
+    if (this.heldZones.length !== 0 || this.recordsLen !== 0) this.releaseRest();
     const zone = this.zoneOf(pfn);
     if (!zone) throw new Oops(`__free_one_page: pfn ${pfn} is in no zone`);
     while (order < this.maxOrder) {
