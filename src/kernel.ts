@@ -282,6 +282,7 @@ export class Kernel {
       this.overwrittenPfn = pfn;
       this.overwrittenMarks = n;
     };
+    this.buddy.onFreeHeadsUnstored = (pfn, n) => this.countBuddyMarks(pfn, n);
     this.buddy.onFreeHeadRunReady = () =>
       this.headWatch === null &&
       this.mutations.size === 0 &&
@@ -603,6 +604,18 @@ export class Kernel {
     this.memmap.writeU64Parts(pfn, PAGE_OFF.private, Math.max(order, 0), 0);
     if (order >= 0) this.buddy.lru?.storeNode(pfn, null, 0);
     else this.buddy.lru?.words.poisonAt(pfn);
+  }
+
+  /**
+   * n markBuddyHead(pfn, ...) calls whose stores the caller's next stores into the struct page
+   * overwrite before anyone reads it (PageAllocator.allocPagesPair()), wholeStructPages only:
+   * translated as the first would be (the TLB filled, the page made writable unless it is still
+   * generated) and counted as they store, not made.
+   */
+  private countBuddyMarks(pfn: number, n: number): void {
+    const m = this.memmap;
+    if (m === undefined) return;
+    if (m.structPageView(pfn, true, 1) !== null) m.writes += n * (this.buddy.lru !== null ? 4 : 2);
   }
 
   /** The head whose next markBuddyHead() counts overwrittenMarks marks more (-1: none). */

@@ -474,6 +474,25 @@ export class Compound {
       lastPage > firstPage
         ? m.pgt.translateRangeWords(firstPage, lastPage - firstPage, this.transBuf)
         : this.transBuf;
+    // The common shape (a folio of whole vmemmap pages, its head starting one, the pages after
+    // the head's on ascending frames, mapped writable): what the loop below does for it, without
+    // its steps: the head page's tails in one go, then the other pages as one run.
+    if (hv !== null && headPfn % per === 0 && nr % per === 0 && lastPage - firstPage > 0) {
+      const pages = lastPage - firstPage;
+      const w0 = trans[0];
+      let k = 1;
+      if (w0 > 0) while (k < pages && trans[k] === w0 + k) k++;
+      if (w0 > 0 && k === pages) {
+        if (HOST_LITTLE_ENDIAN)
+          this.headTailsWords(mode, this.headOff + sps, 1, per - 1, infoLo, infoHi);
+        else {
+          m.frames.writableView(this.headFrame);
+          this.tailsSpan(mode, hv, this.headOff + sps, per - 1, infoLo >>> 0, infoHi >>> 0);
+        }
+        this.tailsRun(mode, w0 - 1, firstPage * pageSize, pages, 1, headPfn, nr, infoLo, infoHi);
+        return;
+      }
+    }
     let runFrame = -1;
     let runVoff = 0;
     let runLen = 0;

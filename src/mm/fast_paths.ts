@@ -95,7 +95,7 @@ export const FAST_PATHS = {
   },
   fuseShrink: {
     where: "hugetlb.ts HugetlbPool removeAndFreeEach() (setMaxHugePages(), mayFuseShrink())",
-    fast: "a shrink where no folio was ever optimised frees each folio as soon as the next is removed",
+    fast: "a shrink where no folio was ever optimised frees each folio as soon as the next is removed; the freed folios' entries leave the pool's map at its end (all at once where they are all of it: test/pool/fused_deletes.test.ts)",
     plain: "every folio removed, the restore walk, then every folio freed",
     test: "test/pool/head_flags_once.test.ts",
   },
@@ -219,6 +219,20 @@ export const FAST_PATHS = {
       "allocPagesBulkRuns() or allocPagesNode() of each folio: the rest's pieces put at the list heads and taken back by the next folio; the records made per call",
     test: "test/hvo/held_rest.test.ts",
   },
+  leafMemo: {
+    where:
+      "pgtable.ts KernelPageTables leafOf() (holdLeaves(); hugetlb.ts HugetlbPool prepAndAddAllocatedFolios(), removeAndFreeEach())",
+    fast: "while a grow enqueues fresh folios or a fused shrink frees them (no folio ever optimised, no mutation: no view reaches a page table), a walk inside the huge leaf the last walk found, with no table frame changed since, answered from that walk",
+    plain: "a walk from the remembered table each time",
+    test: "test/pool/leaf_memo.test.ts",
+  },
+  allocPairs: {
+    where:
+      "page_alloc.ts PageAllocator allocPagesPair() (hugetlb.ts HugetlbPool allocPoolHugeFolioPair(); kernel.ts onFreeHeadsUnstored)",
+    fast: "a grow's two folios from one split block taken together: the upper half's stay on its list and its buddy marks, which the second folio's init overwrites, counted, not made",
+    plain: "two allocations, expand() linking the upper half and the second unlinking it",
+    test: "test/pool/alloc_pairs.test.ts",
+  },
 } as const satisfies Record<string, FastPathDoc>;
 
 export type FastPathName = keyof typeof FAST_PATHS;
@@ -264,6 +278,8 @@ export class FastPaths implements Record<FastPathName, boolean> {
   pairMarksOnce = true;
   directWalk = true;
   heldRest = true;
+  leafMemo = true;
+  allocPairs = true;
 
   /** Every fast path on (true) or every one in its plain form (false). */
   setAll(on: boolean): this {

@@ -726,6 +726,14 @@ export class HugetlbPool {
       );
     }
     if (pfn === null) return null;
+    return this.prepFreshHugetlbFolio(h, pfn);
+  }
+
+  /**
+   * The rest of onlyAllocFreshHugetlbFolio() once the folio's pages are allocated: the
+   * allocator's prep_compound_page(), folio_ref_freeze(), init_new_hugetlb_folio(). Its pfn.
+   */
+  private prepFreshHugetlbFolio(h: Hstate, pfn: number): number {
     // prep_compound_page() of the allocator, then folio_ref_freeze(folio, 1).
     const c = this.k.compound;
     const v = c.prepCompoundPage(pfn, h.order);
@@ -810,6 +818,42 @@ export class HugetlbPool {
     return null;
   }
 
+  /**
+   * allocPoolHugeFolio() twice in a row for one node (a grow that wants two more folios), where
+   * the buddy may hand out both halves of one split block together (allocPairs): the first
+   * folio, prepared; the second's head in pairedNext (-1: none), allocated and not yet prepared
+   * (the caller prepares it next, at its own rescheduling point: nothing between reads the
+   * buddy or its head's struct page). Nobody may run at the rescheduling points.
+   */
+  private allocPoolHugeFolioPair(h: Hstate, mask: NodeMask): number | null {
+    this.pairedNext = -1;
+    if (
+      !this.k.paths.allocPairs ||
+      mask.length !== 1 ||
+      this.isGigantic(h) ||
+      this.k.resched !== null
+    )
+      return this.allocPoolHugeFolio(h, mask, null);
+    const gfp = this.htlbAllocMask(h) | __GFP_THISNODE;
+    const nid = this.nextNodeToAlloc(h, mask);
+    const buddy = this.k.buddy;
+    const pfn = buddy.allocPagesPair(
+      nid,
+      gfp | __GFP_COMP | __GFP_NOWARN | __GFP_RETRY_MAYFAIL,
+      h.order,
+      "alloc_buddy_hugetlb_folio",
+      "hugetlb",
+    );
+    if (pfn < 0) return null;
+    const second = buddy.pairSecond;
+    this.prepFreshHugetlbFolio(h, pfn);
+    this.pairedNext = second;
+    return pfn;
+  }
+
+  /** The second folio allocPoolHugeFolioPair() allocated and left to its caller (-1: none). */
+  private pairedNext = -1;
+
   /** alloc_fresh_hugetlb_folio(): one folio, optimised alone, counted in nr_huge_pages. */
   private allocFreshHugetlbFolio(h: Hstate, gfp: number, nid: number): number | null {
     const f = this.onlyAllocFreshHugetlbFolio(h, gfp, nid);
@@ -838,13 +882,36 @@ export class HugetlbPool {
     const kept = this.enqueuedHeads;
     for (let nid = 0; nid < h.hugepageFreelists.length; nid++) kept.pfn[nid] = -1;
     this.enqueuing = fresh;
+    // Each head's translation was flushed by the batch: one walk per huge leaf of the vmemmap,
+    // not per folio, where no view can reach a page table (leafMemo).
+    const hold = fresh && this.mayHoldLeaves();
+    if (hold) this.k.pgt.holdLeaves(true);
     try {
       for (let i = 0; i < list.length; i++)
         this.accountAndEnqueue(h, list[i], infos === null ? undefined : infos[i]);
     } finally {
       this.enqueuing = false;
       kept.view.fill(null);
+      if (hold) this.k.pgt.holdLeaves(false);
     }
+  }
+
+  /**
+   * Whether the pool may tell the page tables that no store it makes through a view reaches a
+   * page table (KernelPageTables.holdLeaves()): no folio was ever optimised (every vmemmap page
+   * is where boot or hotplug put it, never a freed page reused as a table), no mutation, no
+   * watcher of struct pages or the buddy (whose callbacks could do anything).
+   */
+  private mayHoldLeaves(): boolean {
+    const k = this.k;
+    return (
+      !this.bootOptimized &&
+      !this.vmemmap.everOptimized &&
+      k.mutations.size === 0 &&
+      k.headWatch === null &&
+      k.resched === null &&
+      k.buddy.listeners.length === 0
+    );
   }
 
   /** Set while prepAndAddAllocatedFolios() enqueues fresh folios (enqueuedHeads is kept). */
@@ -980,15 +1047,29 @@ export class HugetlbPool {
     const waits = this.prevWaits;
     for (let nid = 0; nid < h.hugepageFreelists.length; nid++) waits[nid] = -1;
     this.fusing = true;
+    // One walk per huge leaf of the vmemmap for the folios' tails, not one per folio (leafMemo).
+    const hold = this.mayHoldLeaves();
+    if (hold) this.k.pgt.holdLeaves(true);
     try {
       this.removeAndFreeEachFused(h, mask, minCount);
     } finally {
+      if (hold) this.k.pgt.holdLeaves(false);
       this.fusing = false;
+      // The entries of the folios freed: the map emptied in one go where they were all of it
+      // (the same map: deletes keep the others' order, and an empty map is empty).
+      if (this.goneCount === this.folios.size) this.folios.clear();
+      else for (let i = 0; i < this.goneCount; i++) this.folios.delete(this.goneHeads[i]);
+      this.goneCount = 0;
+      this.goneHeads.length = 0;
       this.k.compound.dropKeptHeads();
       for (let nid = 0; nid < h.hugepageFreelists.length; nid++)
         h.hugepageFreelists[nid].endWait(waits, nid);
     }
   }
+
+  /** The heads removeAndFreeEach() freed, their entries in folios still to go (goneCount). */
+  private readonly goneHeads: number[] = [];
+  private goneCount = 0;
 
   /** Set while removeAndFreeEach() runs: removals leave prev stores waiting in prevWaits. */
   private fusing = false;
@@ -1219,7 +1300,10 @@ export class HugetlbPool {
       m.writeU32(f, PAGE_OFF.flags, (lo & (1 << PG.hwpoison)) >>> 0);
       folioSetRefCount(m, f, 0);
     }
-    this.folios.delete(f);
+    // A fused shrink's entries go at its end, all at once where they are all there are: nobody
+    // looks them up in between (fuseShrink).
+    if (this.fusing) this.goneHeads[this.goneCount++] = f;
+    else this.folios.delete(f);
     this.version++;
     // The caller gives it back (freeFolioPair()).
     if (!giveBack) return true;
@@ -1362,13 +1446,28 @@ export class HugetlbPool {
     const countNum = ulongNum(count);
     while (ulongAboveNum(count, countNum, h.nrHugePages - h.surplusHugePages + list.length)) {
       this.k.condResched();
-      const f = this.allocPoolHugeFolio(h, mask, null);
+      // Two or more still wanted: the buddy may hand out two at once (allocPairs).
+      const two = ulongAboveNum(
+        count,
+        countNum,
+        h.nrHugePages - h.surplusHugePages + list.length + 1,
+      );
+      const f = two ? this.allocPoolHugeFolioPair(h, mask) : this.allocPoolHugeFolio(h, mask, null);
       if (f === null) {
         allocFailed = true;
         break;
       }
       list.push(f);
       infos.push(this.freshInfo as FolioInfo);
+      if (two && this.pairedNext !== -1) {
+        // The second allocation's turn: its rescheduling point and node, then its preparation.
+        const b = this.pairedNext;
+        this.pairedNext = -1;
+        this.k.condResched();
+        this.nextNodeToAlloc(h, mask);
+        list.push(this.prepFreshHugetlbFolio(h, b));
+        infos.push(this.freshInfo as FolioInfo);
+      }
     }
     // list_add() makes page_list last-allocated-first.
     this.prepAndAddAllocatedFolios(h, list.reverse(), true, infos.reverse());

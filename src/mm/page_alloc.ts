@@ -1119,6 +1119,88 @@ export class PageAllocator {
   }
 
   /**
+   * allocPagesNode(nid, gfp, order, site, use) twice in a row, where the caller's work between
+   * the two touches neither the buddy nor the second block's head struct page before storing
+   * over its buddy marks (onFreeHeadsUnstored()): the first pfn, with the second in pairSecond
+   * (-1: only the first was allocated, the same as one allocPagesNode()).
+   *
+   * Where the first call splits a block of twice the order (the list of its order empty, the
+   * block outside any claimed one), expand() puts the upper half at the head of that list and
+   * the second call takes it straight back: its list stays empty, its counters even, no list
+   * neighbour is linked or unlinked, and its head's marks (set, then cleared) are left to the
+   * caller's stores over them, counted as made. The second call's fault-injection call and
+   * watermark test are the ones it would make there: quiet, and passed (fast_paths.ts
+   * allocPairs).
+   */
+  allocPagesPair(nid: number, gfp: number, order: number, site: string, use: FrameUse): number {
+    if (this.heldZones.length !== 0 || this.recordsLen !== 0) this.releaseRest();
+    this.pairSecond = -1;
+    if (
+      !this.paths.allocPairs ||
+      order >= this.maxOrder ||
+      this.isolated !== null ||
+      this.onFreeHeadsUnstored === null ||
+      !this.bulkHeadsReady() ||
+      (this.lru !== null && !this.lru.nodeWithMarks) ||
+      this.faults.quiet?.(site) !== true
+    )
+      return this.allocPagesNode(nid, gfp, order, site, use) ?? -1;
+    // The first call, as allocPagesNode() makes it, but the block taken whole.
+    if (this.faults.shouldFail(site)) {
+      this.failures.set(site, (this.failures.get(site) ?? 0) + 1);
+      return -1;
+    }
+    const nrPages = pow2(order);
+    const movable = (gfp & __GFP_MOVABLE) !== 0;
+    for (const zone of this.zonelist(nid, gfp)) {
+      if (zone.nrFree - nrPages < zone.watermarkMin) continue;
+      const pfn = this.rmqueue(zone, order, movable, true);
+      if (pfn < 0) continue;
+      const o = this.takenOrder;
+      const second = pfn + nrPages;
+      const block = pfn - modPow2(pfn, this.maxBlockPages);
+      // A block of twice the order split: its movable list of the order was empty (rmqueue()
+      // takes the smallest block it may), so the upper half is alone there, linking and
+      // unlinking it store into no neighbour, and the second call takes it from the head.
+      const pair =
+        o === order + 1 &&
+        !(zone.unmovableBlocks.size > 0 && zone.unmovableBlocks.has(block)) &&
+        // The second call's watermark test: nrFree then is this one with the upper half back
+        // on its list, less the half.
+        zone.nrFree >= zone.watermarkMin;
+      // expand(): the upper halves at the heads of their lists, largest first; the one the
+      // second call would take straight back only counted (the cursors see it freed).
+      for (let high = o - 1; high >= order; high--) {
+        if (pair && high === order) {
+          if (zone.contigCursor !== null) freedBelowCursor(zone.contigCursor, second);
+          this.onFreeHeadsUnstored(second, 2);
+        } else this.addFree(zone, pfn + pow2(high), high, false);
+      }
+      this.allocations.setTaken(pfn, this.allocations.record(order, use, zone.nid));
+      if (pair) {
+        // The second call: its fault-injection call answered by quiet(), its zone the first's
+        // (the zones before it fail the watermark or have no block, as for the first).
+        this.takenOrder = order;
+        this.allocations.setTaken(second, this.allocations.record(order, use, zone.nid));
+        this.pairSecond = second;
+      }
+      return pfn;
+    }
+    this.failures.set(site, (this.failures.get(site) ?? 0) + 1);
+    return -1;
+  }
+
+  /** The second block allocPagesPair() handed out last (-1: none). */
+  pairSecond = -1;
+
+  /**
+   * n onFreeHead(pfn, ...) calls (a head marked free, then unmarked) whose stores all fall to
+   * the caller's own stores into that struct page before anyone reads it (allocPagesPair()):
+   * translated and counted as they would store, not made. Allowed where onFreeHeadRun is.
+   */
+  onFreeHeadsUnstored: ((pfn: number, n: number) => void) | null = null;
+
+  /**
    * n order-0 alloc_pages_node() calls in a row, as alloc_vmemmap_page_list() makes them: the same
    * pfns in the same order, and the same free lists, counters, migratetype claims, watermark and
    * node fallback, fault-injector calls, failures and buddy marks as the n singles. Returns the

@@ -930,8 +930,52 @@ export class KernelPageTables {
   private leafFrame = 0;
   private leafWritable = false;
 
+  /**
+   * While a caller holds leaves (holdLeaves()): the huge leaf the last walk found, pages
+   * [memoLo, memoHi) mapping frames from memoFrame on (memoHi -1: none), and the frame store's
+   * pgtGen, pgtEpoch and pgtEpochHigh it was found at.
+   */
+  private memoLo = 0;
+  private memoHi = -1;
+  private memoFrame = 0;
+  private memoWritable = false;
+  private memoLevel = 0;
+  private memoTable = 0;
+  private memoIdx = 0;
+  private memoGen = -1;
+  private memoEpoch = -1;
+  private memoEpochHigh = -1;
+
+  /**
+   * From on, until off: the caller vouches that no store it makes through a view of a frame
+   * (frames.ts extGen()) reaches a page table, so that a walk inside the huge leaf the last walk
+   * found gives what that walk gave while no table frame changed (fast_paths.ts leafMemo): no
+   * walk per folio of a grow's enqueue or a shrink's frees. Either way the memory is dropped.
+   */
+  holdLeaves(on: boolean): void {
+    this.leafHold = on && this.paths.leafMemo && this.fastIndex;
+    this.memoHi = -1;
+  }
+  private leafHold = false;
+
   /** The fast walk (fastIndex only): false when unmapped, else the leaf in the leaf* fields. */
   private leafOf(vpn: number): boolean {
+    if (
+      this.leafHold &&
+      vpn < this.memoHi &&
+      vpn >= this.memoLo &&
+      this.memoGen === this.frames.pgtGen &&
+      this.memoEpoch === this.frames.pgtEpoch &&
+      this.memoEpochHigh === this.frames.pgtEpochHigh
+    ) {
+      // The walk's answer, from the same leaf entry (its other state stands from that walk).
+      this.leafLevel = this.memoLevel;
+      this.leafTable = this.memoTable;
+      this.leafIdx = this.memoIdx;
+      this.leafFrame = this.memoFrame + (vpn - this.memoLo);
+      this.leafWritable = this.memoWritable;
+      return true;
+    }
     const e = this.e;
     const off = vpn * this.pageBytes;
     let table = this.rootPfn;
@@ -981,6 +1025,18 @@ export class KernelPageTables {
         this.leafFrame = e.pfn + within;
         this.leafWritable = e.writable;
         this.remember(l, off, table);
+        if (this.leafHold && l < this.levels - 1) {
+          this.memoLo = vpn - within;
+          this.memoHi = this.memoLo + this.levelSpan[l] / this.pageBytes;
+          this.memoFrame = e.pfn;
+          this.memoWritable = e.writable;
+          this.memoLevel = l;
+          this.memoTable = table;
+          this.memoIdx = idx;
+          this.memoGen = this.frames.pgtGen;
+          this.memoEpoch = this.frames.pgtEpoch;
+          this.memoEpochHigh = this.frames.pgtEpochHigh;
+        }
         return true;
       }
       if (this.upperSeen[l] !== table) this.passedUpper(table, l);

@@ -125,6 +125,8 @@ const PAGE_TABLES_KEEP_ENTRIES = [
   // record of tables a walk passed: no entry written
   "pteWritten",
   "passedUpper",
+  // a caller's promise that walks may reuse the last huge leaf's answer (leafOf()): no entry
+  "holdLeaves",
 ];
 
 function methods(proto: object): string[] {
