@@ -250,10 +250,16 @@ export class Checker {
         const sps = k.spec.structPageSize;
         const ps = k.pageSize;
         const sorted = this.sortedHeads ?? this.sortHeads();
+        // The index of the last head at or below the pfn: the one found for the change before
+        // when it still is (a folio's vmemmap pages change one after the other), else searched.
+        let i = -1;
         for (let j = 0; j < log.changes.length; j++) {
           const pfn = Math.floor((log.changes[j].vpn * ps) / sps);
-          const h = floorHead(sorted, pfn);
-          if (h === null || todo.has(h)) continue;
+          if (i < 0 || sorted[i] > pfn || (i + 1 < sorted.length && sorted[i + 1] <= pfn))
+            i = lastAtOrBelow(sorted, pfn, (x) => x);
+          if (i < 0) continue;
+          const h = sorted[i];
+          if (todo.has(h)) continue;
           const o = folios.get(h) as number;
           if (pfn >= h + pow2(o)) continue;
           const seen = this.touched.get(h);
@@ -304,11 +310,6 @@ export class Checker {
   folioRefs(): FolioRef[] {
     return [...this.folios()].map(([headPfn, order]) => ({ headPfn, order }));
   }
-}
-
-function floorHead(sorted: ArrayLike<number>, pfn: number): number | null {
-  const i = lastAtOrBelow(sorted, pfn, (h) => h);
-  return i < 0 ? null : sorted[i];
 }
 
 function dedupe(vs: Violation[]): Violation[] {

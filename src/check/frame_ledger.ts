@@ -10,6 +10,7 @@
 // and at the end of a run, which also checks this ledger's bookkeeping. Kernel counterparts:
 // mm/page_alloc.c, mm/memblock.c, mm/sparse-vmemmap.c. Pure and browser-safe.
 
+import { lastAtOrBelow } from "../include/bsearch.ts";
 import { modPow2, pow2 } from "../include/pow2.ts";
 import { findPfnRange } from "../machine/spec.ts";
 import { type AllocationMap, type PageAllocator, findRange } from "../mm/page_alloc.ts";
@@ -172,6 +173,11 @@ export class FrameLedger {
   private readonly dirty = new FrameMarks();
   /** tiling()'s first allocation holding a pfn: start, end (allocationsHolding()). */
   private readonly held1 = [0, 0];
+  /**
+   * tiling() passes over runs of single pages with order0After() (false: block by block, as
+   * test/check/frame_ledger_runs.test.ts compares).
+   */
+  byRuns = true;
 
   constructor(private readonly c: CheckContext) {
     const k = c.k;
@@ -275,7 +281,12 @@ export class FrameLedger {
               : (r as { endPfn: number }).endPfn;
           const pr = findPfnRange(present, p);
           if (pr !== null && fs >= pr.startPfn && fe <= pr.endPfn) {
-            p = fe;
+            // A single page handed out alone (a restore's vmemmap pages, page tables): the
+            // single pages after it in one pass (order0After()).
+            p =
+              fe === p + 1 && nHeld && apart && this.byRuns
+                ? order0After(k, p, end, pr.endPfn)
+                : fe;
             continue;
           }
         }
@@ -577,6 +588,47 @@ export function freeBlockHolding(
   }
   if (ht !== -1 && rem < pow2(ht)) return { start: base, order: ht };
   return null;
+}
+
+/**
+ * Where tiling()'s walk goes after pfn p, found to be one page allocated alone and nothing
+ * else: past every pfn q after it, up to `end` and the end of its present range `prEnd`, that
+ * the walk would find the same way (one order-0 allocation, no free block, no reservation),
+ * asking two questions of q instead of the walk's dozen (freeBlockHolding()'s heads,
+ * allocationsHolding()'s orders, memblock, the present ranges). Exact, for zones apart:
+ *  - free: freeBlockHolding(q) asks of q's MAX_PAGE_ORDER block's head and of q with its low
+ *    bits cleared. With that head free of any block (asked once) and p found in none, a block
+ *    holding q from at or below p would hold p and head one of p's own questions; so none
+ *    holds q when no block heads a pfn of (p, q].
+ *  - allocations: allocationsHolding(q) finds q's own order-0 block first; its other questions
+ *    are q rounded down to each order, either p's own questions (whose blocks do not hold p,
+ *    so not q) or a pfn of (p, q), a page allocated alone. So q's order-0 block alone holds q.
+ *  - reservations and present memory: no region starts in (p, q], so q's answers are p's.
+ * The walk stops at the first pfn that fails (the block-by-block walk carries on from there),
+ * at `end`, and at the end of p's MAX_PAGE_ORDER block. test/check/frame_ledger_runs.test.ts
+ * compares the two walks' findings on seeded runs and broken machines.
+ */
+export function order0After(k: CheckContext["k"], p: number, end: number, prEnd: number): number {
+  const buddy = k.buddy;
+  const allocs = buddy.allocations;
+  if (!allocs.blocksOfOrder[0]) return p + 1;
+  const top = pow2(buddy.maxOrder);
+  const base = p - modPow2(p, top);
+  let e = Math.min(end, prEnd, base + top);
+  if (e <= p + 1) return p + 1;
+  // The first reservation after p (memblock's list is sorted: findReserved() searches it so).
+  const res = k.memblock.reserved;
+  const i = lastAtOrBelow(res, p, (r) => r.startPfn);
+  if (i + 1 < res.length && res[i + 1].startPfn < e) e = res[i + 1].startPfn;
+  if (e <= p + 1 || buddy.headOrder(base) !== -1) return p + 1;
+  let q = p + 1;
+  while (q < e) {
+    if (buddy.headOrder(q) !== -1) break;
+    const a = allocs.get(q);
+    if (a === undefined || a.order !== 0) break;
+    q++;
+  }
+  return q;
 }
 
 /**

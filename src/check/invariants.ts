@@ -142,12 +142,18 @@ export function frameState(k: Kernel, frame: number): FrameState {
   return b ? allocState(b.a.use) : "none";
 }
 
-const MEMMAP_STATES: ReadonlySet<string> = new Set([
-  "alloc:vmemmap",
-  "reserved:vmemmap",
-  "alloc:shared_tail",
-  "reserved:shared_tail",
-]);
+/**
+ * Whether a frame state is the memmap's: vmemmap or shared tail, allocated or reserved (string
+ * comparisons, not a set's hash: the folio checks ask for every vmemmap page they look at).
+ */
+function isMemmapState(st: string): boolean {
+  return (
+    st === "alloc:vmemmap" ||
+    st === "reserved:vmemmap" ||
+    st === "alloc:shared_tail" ||
+    st === "reserved:shared_tail"
+  );
+}
 
 // ------------------------------------------------------------------ the checker's state
 
@@ -242,6 +248,12 @@ export interface CheckContext {
   poolMemo?: { key: number[]; out: Violation[] };
   /** `writes` when a shared tail's own bytes were last seen equal to sharedTails' copy. */
   tailBytesAt?: Map<number, number>;
+  /**
+   * The "tails" pattern summarizeFrame() read last, and whether its flags hold PG_head (set in
+   * checkContext()'s literal: a property added later would give the context another shape).
+   */
+  tailsPattern: object | null;
+  tailsPatternHead: boolean;
   /** summarizeFrame()'s verdict per fill pattern of the frame store (never written). */
   fillSummaries?: WeakMap<object, FrameSummary>;
 }
@@ -263,6 +275,8 @@ export function checkContext(k: Kernel): CheckContext {
       sharedTailPatterns: new Map(),
       tailSummaries: new Map(),
       writes: 0,
+      tailsPattern: null,
+      tailsPatternHead: false,
     };
     k.sub.checker = c;
     watchSharedTails(c);
@@ -458,7 +472,15 @@ function summarizeFrame(
   const p = k.frames.patternShapeOf(frame);
   let s: FrameSummary;
   if (p?.kind === "tails") {
-    const head = p.flags !== undefined && (p.flags & PG_HEAD_BIT) !== 0n;
+    // The pattern's PG_head, worked out once per pattern (a restored folio's tail pages share
+    // one; the store never writes a pattern in place, so the same object says the same).
+    let head: boolean;
+    if (p === c.tailsPattern) head = c.tailsPatternHead;
+    else {
+      head = p.flags !== undefined && (p.flags & PG_HEAD_BIT) !== 0n;
+      c.tailsPattern = p;
+      c.tailsPatternHead = head;
+    }
     s = { info: k.frames.tailsInfoOf(frame) as bigint, headSlots: head ? SLOT_0 : NO_SLOTS };
   } else if (ps % sps !== 0) {
     s = { info: null, headSlots: [] };
@@ -498,8 +520,9 @@ function summarizeFrame(
     const headSlots: number[] = [];
     const step = sps >> 2;
     const ciw = PAGE_OFF.compoundInfo >> 2;
+    const headBit = PG.head;
     for (let i = 0, w = 0; i < n; i++, w += step) {
-      if ((words[w] >>> PG.head) & 1) {
+      if ((words[w] >>> headBit) & 1) {
         headSlots.push(i);
         continue;
       }
@@ -613,6 +636,8 @@ export function checkFolio(
 
   const firstVpn = Math.floor((head * sps) / ps);
   const lastVpn = Math.floor(((head + nr) * sps - 1) / ps);
+  // A vmemmap page holds whole struct pages (asked once, not per page: a floating remainder).
+  const wholeSlots = ps % sps === 0;
   const mirror = c.mirror;
   const headFrame = mirror.frameOf(firstVpn);
   let tailFrame = -1;
@@ -685,7 +710,7 @@ export function checkFolio(
       lastSt = frameState(k, mf);
     }
     const st = lastSt;
-    if (!MEMMAP_STATES.has(st)) {
+    if (!isMemmapState(st)) {
       pushCapped(out, {
         invariant: "frame_state",
         detail: `folio ${head}: vmemmap page of pfns ${pa}..${pb} maps frame ${mf}, which is ${st}`,
@@ -747,7 +772,7 @@ export function checkFolio(
       if (vpn !== firstVpn + 1 && vpn !== lastVpn) continue;
     }
     let s: FrameSummary | null = null;
-    if (ps % sps === 0) {
+    if (wholeSlots) {
       if (mf !== sumFrame) {
         sumOf = summarizeFrame(c, mf, memo, own);
         sumFrame = mf;
@@ -782,6 +807,10 @@ export function checkFolio(
       for (let p = pa; p <= pb; p++)
         if (!aliasing) checkWord(p, rawWord(c, p * sps + PAGE_OFF.compoundInfo) ?? 0n);
     }
+    // compound_head() of a fake head found below, kept for the alias check after it (the same
+    // pfn, read through the same tables with nothing written in between: the same answer).
+    let chPfn = -1;
+    let chOf = -1;
     // Fake heads: struct pages with PG_head that are not the head (none in a page whose summary
     // lists none).
     if (s === null || s.headSlots.length !== 0) {
@@ -811,6 +840,8 @@ export function checkFolio(
         }
         // Whatever its raw bytes say, the model's compound_head()/PageTail() must find the head.
         const ch = sh.compound.compoundHead(p);
+        chPfn = p;
+        chOf = ch;
         if (ch !== head || !sh.compound.pageTail(p) || sh.compound.pageHead(p)) {
           pushCapped(out, {
             invariant: "compound_head",
@@ -825,7 +856,7 @@ export function checkFolio(
     if (aliasing && s && s.info !== null) {
       // The aliases of legacy: the pfn after each fake head must point at the real head.
       const p = Math.floor((vpn * ps) / sps);
-      const ch = sh.compound.compoundHead(p);
+      const ch = p === chPfn ? chOf : sh.compound.compoundHead(p);
       if (ch !== head)
         pushCapped(out, {
           invariant: "compound_head",
