@@ -86,3 +86,36 @@ export function hugetlbHeads(m: Model, order: number): number[] {
     .filter(([, a]) => a.use === "hugetlb" && a.order === order)
     .map(([pfn]) => pfn);
 }
+
+/** Every translation the TLB holds for the memmap's pages, in vmemmap order, hashed. */
+export function tlbDigest(m: Model): string {
+  const { k } = m;
+  let end = 0;
+  for (const n of k.spec.nodes) for (const r of n.ranges) end = Math.max(end, r.endPfn);
+  const lo = k.pgt.vpnOf(k.memmap.vaddrOf(0));
+  const hi = k.pgt.vpnOf(k.memmap.vaddrOf(end));
+  const h = createHash("sha256");
+  let n = 0;
+  for (let v = lo; v <= hi; v++) {
+    const e = k.pgt.tlbEntry(v);
+    if (e) {
+      h.update(`${v}:${e.frame}:${e.writable};`);
+      n++;
+    }
+  }
+  return `${n} ${h.digest("hex")}`;
+}
+
+/**
+ * The TLB's pages in its own iteration order (the order its sweep and evictions visit them)
+ * with their translations, hashed: for fast paths that must fill it in the same order too.
+ */
+export function tlbOrderDigest(m: Model): string {
+  const pgt = m.k.pgt as unknown as { tlb: { keys(): number[] } };
+  const h = createHash("sha256");
+  for (const vpn of pgt.tlb.keys()) {
+    const t = m.k.pgt.tlbEntry(vpn);
+    h.update(`${vpn}:${t?.frame}:${t?.writable};`);
+  }
+  return `${m.k.pgt.tlbSize} ${h.digest("hex")}`;
+}

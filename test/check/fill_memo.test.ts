@@ -4,28 +4,16 @@
 // page with another pattern: the check must read it afresh and find what is wrong with it, after
 // the clean pattern's summary was kept, in the same folio or the next check.
 import { describe, expect, it } from "vitest";
-import { type CheckContext, checkFolio } from "../../src/check/invariants.ts";
+import { checkFolio } from "../../src/check/invariants.ts";
 import { PAGE_OFF } from "../../src/include/mm_types.ts";
 import { PG } from "../../src/include/page_flags.ts";
-import type { Kernel } from "../../src/kernel.ts";
-import { applyStep } from "../../src/check/run.ts";
-import { checkContext } from "../../src/check/invariants.ts";
-import { checkModel } from "./seeded_steps.ts";
+import { oneFolio } from "./seeded_steps.ts";
 
 /** A 2 MiB folio, not optimised, with its tail vmemmap pages 1..3 made fill pages of its own tail bytes. */
 function filledFolio() {
-  const { model, session } = checkModel("mainline");
-  applyStep(model, session, { op: "nr", size: "2M", value: 1 });
-  model.settle();
-  const k: Kernel = model.k;
-  const c: CheckContext = checkContext(k);
-  c.mirror.refresh();
-  const head = [...(k.sub.hugetlb as { folios: Map<number, unknown> }).folios.keys()][0];
-  const perPage = k.pageSize / k.spec.structPageSize;
-  const vpn0 = c.mirror.vpnOfPfn(head);
+  const { k, c, head, perPage, frames } = oneFolio();
   // A plain tail's struct page (vmemmap page 1 holds nothing but plain tails).
   const slot = c.shadow.memmap.readStructPage(head + perPage).slice();
-  const frames = [1, 2, 3].map((i) => c.mirror.frameOf(vpn0 + i));
   for (const f of frames) k.frames.setPattern(f, { kind: "fill", slot });
   c.mirror.refresh();
   const check = () => checkFolio(c, { headPfn: head, order: 9 });

@@ -4,7 +4,7 @@
 // with one folio HVO optimised, with a checker context (vmemmap_mirror, folio_runs).
 import { bootCheckModel, checkMachineSpec, defaultCheckMachine } from "../../src/check/run.ts";
 import { applyStep, generateOps, isNoop } from "../../src/check/run.ts";
-import { checkContext } from "../../src/check/invariants.ts";
+import { type CheckContext, checkContext } from "../../src/check/invariants.ts";
 import type { Design, Kernel, Mutation } from "../../src/kernel.ts";
 import type { Model } from "../../src/model.ts";
 import type { Step } from "../../src/scenario/format.ts";
@@ -81,4 +81,23 @@ export function edgePfns(k: Kernel): number[] {
   const end = Math.max(...k.spec.nodes.flatMap((n) => n.ranges.map((r) => r.endPfn)));
   for (let p = 0; p < end; p += 997) out.push(p);
   return out;
+}
+
+/**
+ * One 2 MiB folio, not optimised, on mainline with the checker's context made: its head, the
+ * struct pages per vmemmap page, its first vmemmap page and the frames of vmemmap pages 1..3
+ * (which hold nothing but plain tails), for tests that give those pages other contents.
+ */
+export function oneFolio() {
+  const { model, session } = checkModel("mainline");
+  applyStep(model, session, { op: "nr", size: "2M", value: 1 });
+  model.settle();
+  const k: Kernel = model.k;
+  const c: CheckContext = checkContext(k);
+  c.mirror.refresh();
+  const head = [...(k.sub.hugetlb as { folios: Map<number, unknown> }).folios.keys()][0];
+  const perPage = k.pageSize / k.spec.structPageSize;
+  const vpn0 = c.mirror.vpnOfPfn(head);
+  const frames = [1, 2, 3].map((i) => c.mirror.frameOf(vpn0 + i));
+  return { k, c, head, perPage, vpn0, frames };
 }

@@ -5,33 +5,17 @@
 // with other flags must be read afresh: a fake head after clean pages is found, and clean pages
 // after a fake head are clean, in one pass and across passes.
 import { describe, expect, it } from "vitest";
-import {
-  type CheckContext,
-  checkContext,
-  checkFolio,
-  expectedTailWord,
-} from "../../src/check/invariants.ts";
-import { applyStep } from "../../src/check/run.ts";
+import { checkFolio, expectedTailWord } from "../../src/check/invariants.ts";
 import { PAGE_OFF } from "../../src/include/mm_types.ts";
 import { PG } from "../../src/include/page_flags.ts";
-import type { Kernel } from "../../src/kernel.ts";
-import { checkModel } from "./seeded_steps.ts";
+import { oneFolio } from "./seeded_steps.ts";
 
 /** A 2 MiB folio, not optimised, whose tail vmemmap pages 1..3 can be given "tails" patterns. */
 function tailsFolio() {
-  const { model, session } = checkModel("mainline");
-  applyStep(model, session, { op: "nr", size: "2M", value: 1 });
-  model.settle();
-  const k: Kernel = model.k;
-  const c: CheckContext = checkContext(k);
-  c.mirror.refresh();
-  const head = [...(k.sub.hugetlb as { folios: Map<number, unknown> }).folios.keys()][0];
-  const perPage = k.pageSize / k.spec.structPageSize;
-  const vpn0 = c.mirror.vpnOfPfn(head);
+  const { k, c, head, perPage, vpn0, frames } = oneFolio();
   const info = expectedTailWord(k, head, 9);
   // A plain tail's flags word (vmemmap page 1 holds nothing but plain tails).
   const flags = c.shadow.memmap.readU64(head + perPage, PAGE_OFF.flags);
-  const frames = [1, 2, 3].map((i) => c.mirror.frameOf(vpn0 + i));
   /** Vmemmap page i made a "tails" page of the folio's word, with PG_head in its flags or not. */
   const give = (i: number, fake: boolean) => {
     const f = fake ? flags | (1n << BigInt(PG.head)) : flags;

@@ -8,17 +8,16 @@
 // stored), the vmemmap, buddy, allocations, counters, meminfo, pools and log must be the same,
 // and so must the struct page reads and writes, the TLB flushes and every translation the TLB
 // holds.
-import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";
 import type { Design } from "../../src/kernel.ts";
 import { bootModel, type Model } from "../../src/model.ts";
-import { modelDigest, stepModels } from "../model_digest.ts";
+import { modelDigest, tlbDigest } from "../model_digest.ts";
+import { type BatchStep, digestEachBatch, stepBothByBatch } from "./batch_steps.ts";
 
 const HP = "/sys/kernel/mm/hugepages";
 const GIANT = `${HP}/hugepages-1048576kB/nr_hugepages`;
-const SWITCH = "/proc/sys/vm/hugetlb_optimize_vmemmap";
 const SEED = 0x4e59;
 
 /** A model, and the digests taken after each of its HVO batches (cleared by the test). */
@@ -30,39 +29,8 @@ function model(
 ): { m: Model; batches: Record<string, string>[] } {
   const m = bootModel(machinePreset("x86_64", { memoryBytes: 2 * 2 ** 30, nodes }), design);
   m.k.paths.directWalk = direct;
-  const batches: Record<string, string>[] = [];
-  const hvo = m.vmemmap;
-  const optimizeFolios = hvo.optimizeFolios.bind(hvo);
-  hvo.optimizeFolios = (order, heads, none) => {
-    optimizeFolios(order, heads, none);
-    batches.push(digest(m, small));
-  };
-  const restoreFolios = hvo.restoreFolios.bind(hvo);
-  hvo.restoreFolios = (order, heads, none) => {
-    const r = restoreFolios(order, heads, none);
-    batches.push(digest(m, small));
-    return r;
-  };
+  const batches = digestEachBatch(m, (x) => digest(x, small));
   return { m, batches };
-}
-
-/** Every translation the TLB holds for the memmap's pages. */
-function tlbDigest(m: Model): string {
-  const { k } = m;
-  let end = 0;
-  for (const n of k.spec.nodes) for (const r of n.ranges) end = Math.max(end, r.endPfn);
-  const lo = k.pgt.vpnOf(k.memmap.vaddrOf(0));
-  const hi = k.pgt.vpnOf(k.memmap.vaddrOf(end));
-  const h = createHash("sha256");
-  let n = 0;
-  for (let v = lo; v <= hi; v++) {
-    const e = k.pgt.tlbEntry(v);
-    if (e) {
-      h.update(`${v}:${e.frame}:${e.writable};`);
-      n++;
-    }
-  }
-  return `${n} ${h.digest("hex")}`;
 }
 
 const digest = (m: Model, small: string): Record<string, string> => ({
@@ -72,8 +40,7 @@ const digest = (m: Model, small: string): Record<string, string> => ({
   tlb: tlbDigest(m),
 });
 
-/** A step: a small pool size, HVO switched (true: on), or a 1 GiB pool size (a string). */
-type Step = number | boolean | string;
+type Step = BatchStep;
 const steps = fc.array(
   fc.oneof(
     { weight: 6, arbitrary: fc.integer({ min: 0, max: 70 }) },
@@ -115,20 +82,7 @@ describe("an HVO batch walks each 2 MiB folio directly as the generic walk does"
           return r;
         };
       }
-      for (const step of [...plan, 0, "0"]) {
-        const [path, value] =
-          typeof step === "boolean"
-            ? [SWITCH, step ? "1" : "0"]
-            : typeof step === "string"
-              ? [GIANT, step]
-              : [small, String(step)];
-        fast.batches.length = 0;
-        plain.batches.length = 0;
-        stepModels(ms, path, value);
-        const at = `after ${value} > ${path}`;
-        expect(fast.batches, `${at}, HVO batches`).toEqual(plain.batches);
-        expect(digest(ms[0], small), at).toEqual(digest(ms[1], small));
-      }
+      stepBothByBatch(fast, plain, plan, small, (x) => digest(x, small));
       expect(taken.splitDirect).toBeGreaterThan(10);
       if (design === "legacy") {
         expect(taken.remapDirect).toBeGreaterThan(10);

@@ -13,39 +13,19 @@
 // it, the buddy's lists and counts, allocations, counters, meminfo, pools and log must be the
 // same, and so must the struct page reads and writes, the TLB flushes and every translation
 // the TLB holds.
-import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";
 import type { Design } from "../../src/kernel.ts";
 import { Faults } from "../../src/mm/fault_inject.ts";
 import { bootModel, type Model } from "../../src/model.ts";
-import { modelDigest, stepModels } from "../model_digest.ts";
+import { modelDigest, tlbDigest } from "../model_digest.ts";
+import { type BatchStep, digestEachBatch, stepBothByBatch } from "./batch_steps.ts";
 
 const HP = "/sys/kernel/mm/hugepages";
 const SMALL = `${HP}/hugepages-2048kB/nr_hugepages`;
 const GIANT = `${HP}/hugepages-1048576kB/nr_hugepages`;
-const SWITCH = "/proc/sys/vm/hugetlb_optimize_vmemmap";
 const SEED = 0x6d2a;
-
-/** Every translation the TLB holds for the memmap's pages. */
-function tlbDigest(m: Model): string {
-  const { k } = m;
-  let end = 0;
-  for (const n of k.spec.nodes) for (const r of n.ranges) end = Math.max(end, r.endPfn);
-  const lo = k.pgt.vpnOf(k.memmap.vaddrOf(0));
-  const hi = k.pgt.vpnOf(k.memmap.vaddrOf(end));
-  const h = createHash("sha256");
-  let n = 0;
-  for (let v = lo; v <= hi; v++) {
-    const e = k.pgt.tlbEntry(v);
-    if (e) {
-      h.update(`${v}:${e.frame}:${e.writable};`);
-      n++;
-    }
-  }
-  return `${n} ${h.digest("hex")}`;
-}
 
 const digest = (m: Model): Record<string, string> => ({
   ...modelDigest(m, { pools: [SMALL, GIANT], frames: true }),
@@ -77,25 +57,10 @@ function model(
 } {
   const m = bootModel(machinePreset("x86_64", { memoryBytes, nodes }), design, { faults });
   m.k.paths.heldRest = held;
-  const batches: Record<string, string>[] = [];
-  const hvo = m.vmemmap;
-  const restoreFolios = hvo.restoreFolios.bind(hvo);
-  hvo.restoreFolios = (order, heads, none) => {
-    const r = restoreFolios(order, heads, none);
-    batches.push(digest(m));
-    return r;
-  };
   let optimizing = false;
-  const optimizeFolios = hvo.optimizeFolios.bind(hvo);
-  hvo.optimizeFolios = (order, heads, none) => {
-    optimizing = true;
-    try {
-      optimizeFolios(order, heads, none);
-    } finally {
-      optimizing = false;
-    }
-    batches.push(digest(m));
-  };
+  const batches = digestEachBatch(m, digest, (running) => {
+    optimizing = running;
+  });
   // A held piece's marks are cleared with the ones its list add would have made counted (one
   // mark overwritten; the pair frees count two): the takes whose marks were stored (a vmemmap
   // page still as memmap_init() left it is rendered from the lists, and stores nothing).
@@ -124,7 +89,7 @@ function model(
 }
 
 /** A step: a 2 MiB pool size, HVO switched (true: on), or a 1 GiB pool size (a string). */
-type Step = number | boolean | string;
+type Step = BatchStep;
 const steps = fc.array(
   fc.oneof(
     { weight: 6, arbitrary: fc.integer({ min: 0, max: 320 }) },
@@ -144,20 +109,7 @@ function run(
   const fast = model(design, memoryBytes, nodes, true, faults?.());
   const plain = model(design, memoryBytes, nodes, false, faults?.());
   const ms = [fast.m, plain.m];
-  for (const step of [...plan, 0, "0"]) {
-    const [path, value] =
-      typeof step === "boolean"
-        ? [SWITCH, step ? "1" : "0"]
-        : typeof step === "string"
-          ? [GIANT, step]
-          : [SMALL, String(step)];
-    fast.batches.length = 0;
-    plain.batches.length = 0;
-    stepModels(ms, path, value);
-    const at = `after ${value} > ${path}`;
-    expect(fast.batches, `${at}, restore batches`).toEqual(plain.batches);
-    expect(digest(ms[0]), at).toEqual(digest(ms[1]));
-  }
+  stepBothByBatch(fast, plain, plan, SMALL, digest);
   expect(plain.held().takes).toBe(0);
   return { ...fast.held(), ms };
 }

@@ -7,9 +7,8 @@
 // legacy and mainline; and a grow whose allocations fail now and then (fault injection at the
 // pool's site: its calls not quiet, no pair taken).
 import { describe, it } from "vitest";
-import type { Design } from "../../src/kernel.ts";
 import type { Model } from "../../src/model.ts";
-import { compareSideBySide, plans, type Step } from "./side_by_side.ts";
+import { compareSideBySide, plans, SIDE_BY_SIDE_MACHINES, type Step } from "./side_by_side.ts";
 
 const allocPairs = (m: Model, on: boolean): void => {
   m.k.paths.allocPairs = on;
@@ -20,11 +19,7 @@ describe("a grow taking two folios from one split block equals two allocations",
   // a grow past what the machine has (it stops at the watermark, a pair's second call too),
   // a 1 GiB folio (the 2 MiB ones then split other blocks), then HVO on and off.
   const fixed: Step[] = [400, 121, 600, 0, 7, 1200, 3, [1], 301, [0], true, 200, false, 400];
-  for (const [design, nodes] of [
-    ["legacy", 1],
-    ["legacy", 2],
-    ["mainline", 1],
-  ] as Array<[Design, number]>)
+  for (const [design, nodes] of SIDE_BY_SIDE_MACHINES)
     it(`x86_64, ${design}, ${nodes} node(s)`, () => {
       compareSideBySide(allocPairs, design, nodes, [fixed, ...plans(0xa11c, 2)]);
     });

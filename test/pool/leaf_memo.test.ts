@@ -4,9 +4,8 @@
 // pool's folios over several huge leaves of the vmemmap, 1 GiB pools between them, HVO switched
 // on (after which the pool holds no leaves) and off, on one node and two, legacy and mainline.
 import { describe, it } from "vitest";
-import type { Design } from "../../src/kernel.ts";
 import type { Model } from "../../src/model.ts";
-import { compareSideBySide, plans, type Step } from "./side_by_side.ts";
+import { compareSideBySide, plans, SIDE_BY_SIDE_MACHINES, type Step } from "./side_by_side.ts";
 
 const leafMemo = (m: Model, on: boolean): void => {
   m.k.paths.leafMemo = on;
@@ -16,11 +15,7 @@ describe("walks answered from the last huge leaf equal a walk each time", () => 
   // The fixed plan first: grows and shrinks with HVO off (every held walk taken), a 1 GiB
   // folio, then HVO on and off.
   const fixed: Step[] = [400, 120, 600, 0, [1], 300, [0], true, 200, false, 400];
-  for (const [design, nodes] of [
-    ["legacy", 1],
-    ["legacy", 2],
-    ["mainline", 1],
-  ] as Array<[Design, number]>)
+  for (const [design, nodes] of SIDE_BY_SIDE_MACHINES)
     it(`x86_64, ${design}, ${nodes} node(s)`, () => {
       compareSideBySide(leafMemo, design, nodes, [fixed, ...plans(0x1eaf, 2)]);
     });

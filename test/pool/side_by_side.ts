@@ -9,11 +9,18 @@ import { expect } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";
 import type { Design } from "../../src/kernel.ts";
 import { bootModel, type Model } from "../../src/model.ts";
-import { modelDigest, stepModels } from "../model_digest.ts";
+import { modelDigest, stepModels, tlbOrderDigest } from "../model_digest.ts";
 
 export const SMALL = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
 export const GIGANTIC = "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages";
 const SWITCH = "/proc/sys/vm/hugetlb_optimize_vmemmap";
+
+/** The machines the pool's fast paths are compared on: design and nodes (2 GiB, x86_64). */
+export const SIDE_BY_SIDE_MACHINES: ReadonlyArray<readonly [Design, number]> = [
+  ["legacy", 1],
+  ["legacy", 2],
+  ["mainline", 1],
+];
 
 /** A step: a 2 MiB pool size, a 1 GiB one (as [n]), or HVO switched (true: on). */
 export type Step = number | [number] | boolean;
@@ -26,17 +33,6 @@ export function plans(seed: number, runs: number): Step[][] {
     { weight: 1, arbitrary: fc.boolean() },
   );
   return fc.sample(fc.array(step, { minLength: 3, maxLength: 6 }), { seed, numRuns: runs });
-}
-
-/** The TLB's pages in iteration order with their translations, hashed. */
-function tlbDigest(m: Model): string {
-  const pgt = m.k.pgt as unknown as { tlb: { keys(): number[] } };
-  const h = createHash("sha256");
-  for (const vpn of pgt.tlb.keys()) {
-    const t = m.k.pgt.tlbEntry(vpn);
-    h.update(`${vpn}:${t?.frame}:${t?.writable};`);
-  }
-  return `${m.k.pgt.tlbSize} ${h.digest("hex")}`;
 }
 
 /** The allocation map's blocks in its own order (the order offline_pages()' scan visits). */
@@ -54,7 +50,7 @@ function digest(m: Model): Record<string, string> {
     ...modelDigest(m, { pools: [SMALL, GIGANTIC] }),
     allocationOrder: allocationOrder(m),
     folios: [...m.pool.folios].map(([f, i]) => `${f}:${i.h.order}:${i.nid}:${i.list}`).join(" "),
-    tlb: tlbDigest(m),
+    tlb: tlbOrderDigest(m),
     accesses: `${m.k.memmap.reads} reads, ${m.k.memmap.writes} writes`,
     tlbFlushes: `${m.k.pgt.tlbFlushAlls} all, ${m.k.pgt.tlbFlushRanges} ranges`,
   };
