@@ -1330,10 +1330,7 @@ export class PageAllocator {
     use: FrameUse,
     onRun: (pfn: number, t: number) => void,
   ): number {
-    // The argument above is for requests of one kind: rests split for another go back.
-    if (this.heldGfp !== gfp || !this.mayHold(site)) this.releaseRest();
-    if (!this.mayHold(site)) return this.allocPagesBulkRuns(nid, gfp, n, site, use, onRun);
-    this.heldGfp = gfp;
+    if (!this.holdFor(gfp, site)) return this.allocPagesBulkRuns(nid, gfp, n, site, use, onRun);
     let got = 0;
     const movable = (gfp & __GFP_MOVABLE) !== 0;
     const zl = n > 0 ? this.zonelist(nid, gfp) : [];
@@ -1392,9 +1389,7 @@ export class PageAllocator {
    * first: each goes onto a list of its own, so the lists and stores are the same either way.
    */
   allocPageHeld(nid: number, gfp: number, site: string, use: FrameUse): number | null {
-    if (this.heldGfp !== gfp || !this.mayHold(site)) this.releaseRest();
-    if (!this.mayHold(site)) return this.allocPagesNode(nid, gfp, 0, site, use);
-    this.heldGfp = gfp;
+    if (!this.holdFor(gfp, site)) return this.allocPagesNode(nid, gfp, 0, site, use);
     const movable = (gfp & __GFP_MOVABLE) !== 0;
     for (const zone of this.zonelist(nid, gfp)) {
       if (zone.nrFree - 1 < zone.watermarkMin) continue;
@@ -1495,6 +1490,19 @@ export class PageAllocator {
     for (const z of this.heldZones)
       if (pfn >= z.heldFrom && pfn < z.heldEnd)
         throw new Oops(`buddy: pfn ${pfn} read while held off the free lists (heldRest)`);
+  }
+
+  /**
+   * Whether a call of allocPagesBulkHeld() or allocPageHeld() for gfp may hold a rest now
+   * (mayHold(), asked once: releasing changes none of what it reads). The argument there is for
+   * requests of one kind, so rests split for another mask go back first, as do all rests where
+   * none may be held.
+   */
+  private holdFor(gfp: number, site: string): boolean {
+    const may = this.mayHold(site);
+    if (this.heldGfp !== gfp || !may) this.releaseRest();
+    if (may) this.heldGfp = gfp;
+    return may;
   }
 
   /** Whether allocPagesBulkHeld() may hold a rest now (see there). */
