@@ -1656,20 +1656,47 @@ export class FrameStore {
     if (b === undefined) {
       b = new Uint32Array(CHUNK / 32);
       this.tableBits.set(ci, b);
+      if (ci === this.tableCi) this.tableCiBits = b;
     }
     const o = frame - ci * CHUNK;
     b[o >>> 5] |= 1 << (o & 31);
   }
 
+  /**
+   * The chunk tableBitsOf() looked up last and its bits (undefined: none), so that changes to
+   * frames in the same 16 MiB ask the map once (noteTable() keeps it up to date).
+   */
+  private tableCi = -1;
+  private tableCiBits: Uint32Array | undefined = undefined;
+
+  /** tableBits.get(ci), through the chunk asked about last. */
+  private tableBitsOf(ci: number): Uint32Array | undefined {
+    if (ci !== this.tableCi) {
+      this.tableCi = ci;
+      this.tableCiBits = this.tableBits.get(ci);
+    }
+    return this.tableCiBits;
+  }
+
   /** A change to frames [frame, frame + nr): pgtGen is bumped where one is a table's. */
   private tableWrite(frame: number, nr: number): void {
     this.ownGen++;
+    if (nr === 1) {
+      // The loop below for one frame: its bit alone.
+      const ci = Math.floor(frame / CHUNK);
+      const b = this.tableBitsOf(ci);
+      if (b !== undefined) {
+        const o = frame - ci * CHUNK;
+        if (((b[o >>> 5] >>> (o & 31)) & 1) !== 0) this.pgtGen++;
+      }
+      return;
+    }
     const end = frame + nr;
     for (let f = frame; f < end; ) {
       const ci = Math.floor(f / CHUNK);
       const base = ci * CHUNK;
       const stop = Math.min(end, base + CHUNK) - base;
-      const b = this.tableBits.get(ci);
+      const b = this.tableBitsOf(ci);
       if (b !== undefined)
         for (let o = f - base; o < stop; ) {
           // The bits of [o, stop) in o's word.
@@ -1789,6 +1816,26 @@ export class FrameStore {
     const id = this.writable(frame, lo, hi);
     this.lastWords = this.wordsOf[id];
     return this.viewOf[id];
+  }
+
+  /**
+   * writableViewAt(), or null with nothing done where `skipGenerated` and the frame reads as
+   * memmap_init() left it (readsAsInit()). A frame whose bytes are its own alone (the common
+   * case: a struct page stored to again) is found by one id lookup, not by the two those calls
+   * make: its pattern is none, so it does not read as generated, and it is written in place.
+   */
+  storeViewAt(frame: number, lo: number, hi: number, skipGenerated: boolean): DataView | null {
+    const id = this.idOf(frame);
+    if (id !== 0 && this.kinds[id] === ID_OWN && this.refs[id] === 1) {
+      // writable()'s in-place path.
+      this.pendingAt(id, lo, hi);
+      this.gen++;
+      this.tableWrite(frame, 1);
+      this.lastWords = this.wordsOf[id];
+      return this.viewOf[id];
+    }
+    if (skipGenerated && this.readsAsInit(frame)) return null;
+    return this.writableViewAt(frame, lo, hi);
   }
 
   // ---- stores held back ------------------------------------------------------------------

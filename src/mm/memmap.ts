@@ -166,16 +166,18 @@ export class Memmap {
     const vpn = Math.floor(voff / this.pageSize);
     const frame = this.pgt.translateFrame(vpn);
     if (frame < 0 || !this.pgt.tWritable) return null;
-    if (skipGenerated && this.frames.readsAsInit(frame)) return null;
     const off = voff - vpn * this.pageSize;
-    this.spanOff = off;
-    this.spanFrame = frame;
     // `span` > 0: the caller uses only that many struct pages from pfn's (frames.ts
     // writableViewAt()); 0: any of the page's bytes.
-    const v =
-      span > 0
-        ? this.frames.writableViewAt(frame, off, off + span * this.structPageSize)
-        : this.frames.writableView(frame);
+    const v = this.frames.storeViewAt(
+      frame,
+      span > 0 ? off : 0,
+      span > 0 ? off + span * this.structPageSize : this.pageSize,
+      skipGenerated,
+    );
+    if (v === null) return null;
+    this.spanOff = off;
+    this.spanFrame = frame;
     this.spanWords = this.frames.lastWords;
     return v;
   }

@@ -874,8 +874,15 @@ export class PageAllocator {
     return this.topExplicitAt(pfn) ? this.maxOrder : -1;
   }
 
-  private addFree(zone: Zone, pfn: number, order: number, toTail: boolean): void {
-    if (this.explicitOrderAt(pfn) >= 0)
+  private addFree(
+    zone: Zone,
+    pfn: number,
+    order: number,
+    toTail: boolean,
+    /** The caller knows no free block starts at pfn: the test below would pass. */
+    knownNotFree = false,
+  ): void {
+    if (!knownNotFree && this.explicitOrderAt(pfn) >= 0)
       throw new Oops(`buddy: block at pfn ${pfn} is free already`);
     if (zone.contigCursor !== null) freedBelowCursor(zone.contigCursor, pfn);
     if (toTail) zone.freeArea[order].addTail(pfn);
@@ -1698,7 +1705,13 @@ export class PageAllocator {
    * __free_one_page(): pages that were not the allocator's (boot memory) can enter here too.
    * The merged block goes to the head of its list, or the tail with FPI_TO_TAIL.
    */
-  freeToBuddy(pfn: number, order: number, toTail = false): void {
+  freeToBuddy(
+    pfn: number,
+    order: number,
+    toTail = false,
+    /** A pfn the caller knows heads no free block (freePagesPair()), -1: none. */
+    notFree = -1,
+  ): void {
     if (this.heldZones.length !== 0 || this.recordsLen !== 0) this.releaseRest();
     const zone = this.zoneOf(pfn);
     if (!zone) throw new Oops(`__free_one_page: pfn ${pfn} is in no zone`);
@@ -1712,7 +1725,7 @@ export class PageAllocator {
       pfn = Math.min(pfn, buddy);
       order++;
     }
-    this.addFree(zone, pfn, order, toTail);
+    this.addFree(zone, pfn, order, toTail, pfn === notFree);
   }
 
   /**
@@ -1797,7 +1810,11 @@ export class PageAllocator {
     else this.allocations.delete(buddy);
     if (lru !== null && head !== null && next !== -1) lru.words.setPrev(next, NO_PAGE, head);
     if (!overwritten) this.onFreeHead?.(pfn, -1);
-    this.freeToBuddy(Math.min(pfn, buddy), order + 1);
+    // With the records pairMayMerge() read, neither head is free (it asked explicitOrderAt() of
+    // both, and nothing has freed a block since): where the merged block stops there, addFree()'s
+    // test that it is not free already is not asked again.
+    const low = Math.min(pfn, buddy);
+    this.freeToBuddy(low, order + 1, false, known ? low : -1);
   }
 
   /**

@@ -156,16 +156,34 @@ class TlbTable {
   }
   /** Emptied chunks' windows kept for reuse, by log2 of their size. */
   private readonly spare: Float64Array[][] = [];
+  /**
+   * The chunks chunk() found last and the one before (undefined: none there): struct pages
+   * stored in turn often lie in two chunks, a folio's and a free list neighbour's.
+   */
   private lastIdx = -1;
   private last: TlbChunk | undefined = undefined;
+  private prevIdx = -1;
+  private prev: TlbChunk | undefined = undefined;
   size = 0;
 
   private chunk(ci: number): TlbChunk | undefined {
     if (ci === this.lastIdx) return this.last;
-    const c = this.chunks.get(ci);
+    let c: TlbChunk | undefined;
+    if (ci === this.prevIdx) c = this.prev;
+    else c = this.chunks.get(ci);
+    this.prevIdx = this.lastIdx;
+    this.prev = this.last;
     this.lastIdx = ci;
     this.last = c;
     return c;
+  }
+
+  /** chunk()'s memory forgotten (a chunk made or dropped). */
+  private forget(): void {
+    this.lastIdx = -1;
+    this.last = undefined;
+    this.prevIdx = -1;
+    this.prev = undefined;
   }
 
   /** A zeroed window of `size` pages (a power of two), reused where one was kept. */
@@ -194,6 +212,7 @@ class TlbTable {
       while ((i & ~(size - 1)) !== (j & ~(size - 1))) size *= 2;
       c = new TlbChunk(i & ~(size - 1), this.window(size));
       this.chunks.set(ci, c);
+      this.forget();
       this.lastIdx = ci;
       this.last = c;
       return c;
@@ -363,8 +382,7 @@ class TlbTable {
     c.n -= d;
     if (c.n === 0) {
       this.chunks.delete(ci);
-      this.lastIdx = -1;
-      this.last = undefined;
+      this.forget();
       this.keep(c.w, true);
     }
   }
@@ -380,8 +398,7 @@ class TlbTable {
     if (--c.n === 0) {
       // Empty: dropped (its window holds only zeros), kept for reuse.
       this.chunks.delete(ci);
-      this.lastIdx = -1;
-      this.last = undefined;
+      this.forget();
       this.keep(c.w, true);
     }
     return true;
@@ -390,8 +407,7 @@ class TlbTable {
   clear(): void {
     for (const c of this.chunks.values()) this.keep(c.w);
     this.chunks.clear();
-    this.lastIdx = -1;
-    this.last = undefined;
+    this.forget();
     this.size = 0;
   }
 
@@ -432,8 +448,7 @@ class TlbTable {
         this.size -= c.n;
         c.n = 0;
         this.chunks.delete(ci);
-        this.lastIdx = -1;
-        this.last = undefined;
+        this.forget();
         this.keep(w);
         continue;
       }
