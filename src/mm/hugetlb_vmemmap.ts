@@ -1163,6 +1163,25 @@ export class HvoCore implements HugetlbVmemmap {
       this.freeRunDown(head, n);
       return;
     }
+    if (n === 1) {
+      // A page alone (most old head pages, and the pieces of a list of scattered pages):
+      // freeVmemmapPiece() of [head], without the arrays. Its run is the page; the buddy's
+      // bulk free of one page is __free_pages(head, 0); and settleFreedMemmap() of one struct
+      // page settles nothing (no vmemmap page holds only it).
+      const reserved = this.pageReserved(head);
+      if (!reserved) {
+        const { k } = this;
+        k.memmapPagesAdd(-1);
+        k.buddy.freePages(head, 0);
+        this.counters.vmemmapPagesFreed++;
+        return;
+      }
+      const a = this.pieceBuf;
+      a.length = 1;
+      a[0] = head;
+      this.freeVmemmapPiece(a, 0, reserved);
+      return;
+    }
     const a = this.pieceBuf;
     a.length = n;
     for (let i = 0; i < n; i++) a[i] = head + step * i;
