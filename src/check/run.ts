@@ -19,6 +19,7 @@ import { SCENARIO_FORMAT, type ScenarioFile, type Step, hstateName } from "../sc
 import { ModelSession } from "../scenario/run_model.ts";
 import { Checker } from "./checker.ts";
 import { type Violation, oopsViolation } from "./invariants.ts";
+import { SHRINK_RUNS } from "./defaults.ts";
 
 export const GiB = 2 ** 30;
 
@@ -85,8 +86,8 @@ export interface CheckConfig {
 /** How often CheckConfig.progress is called, in ops. */
 export const PROGRESS_EVERY = 1024;
 
-/** The shrinker's default budget: candidate sequences replayed (CheckConfig.shrinkRuns). */
-export const SHRINK_RUNS = 300;
+/** The shrinker's default budget, in src/check/defaults.ts for hvo check --help to read alone. */
+export { SHRINK_RUNS };
 
 export interface RunViolation extends Violation {
   step: number;

@@ -14,13 +14,16 @@ import { MachineError } from "../machine/layout.ts";
 import { parseMachineFile } from "../machine/load.ts";
 import type { MachineSpec } from "../machine/spec.ts";
 import { UsageError } from "./io.ts";
+import { DEFAULT_DESIGN, DEFAULT_MACHINE } from "./machine_help.ts";
 
-export const DEFAULT_MACHINE = "x86_64";
-export const DEFAULT_DESIGN: Design = "mainline";
-
-export const MACHINE_HELP = `machine preset (${[...presetNames(), "host"].join(", ")}), qemu:SIZE[,nodes=N][,arch=arm64|arm64-16k][,initrd=BYTES] (the guest hvo vm boots, e.g. qemu:6G) or a machine file (YAML/JSON)`;
-export const CMDLINE_HELP =
-  "kernel parameters added after the machine's own (hugepagesz=1G hugepages=2, hugetlb_free_vmemmap=on)";
+// The defaults and help texts are in a light module of their own (what `hvo X --help` loads).
+export {
+  CMDLINE_HELP,
+  DEFAULT_DESIGN,
+  DEFAULT_MACHINE,
+  DESIGN_HELP,
+  MACHINE_HELP,
+} from "./machine_help.ts";
 
 /**
  * The QEMU guests the model can be: by `arch=` (default x86_64, the `pc` machine `hvo vm`
@@ -91,7 +94,6 @@ function withCmdline(spec: MachineSpec, extra: string | undefined): MachineSpec 
   const cmdline = [spec.cmdline, extra.trim()].filter(Boolean).join(" ");
   return { ...spec, cmdline };
 }
-export const DESIGN_HELP = `HVO design: ${DESIGNS.join(", ")}`;
 
 function looksLikePath(arg: string): boolean {
   return arg.includes("/") || arg.includes("\\") || /\.(ya?ml|json)$/i.test(arg);

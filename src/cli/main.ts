@@ -2,7 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { KernelError, Oops } from "../include/errno.ts";
 import { MachineError } from "../machine/layout.ts";
-import { commands } from "./commands/index.ts";
+import { commands } from "./register/index.ts";
 import { ExitStatus, type Io, OutOfMemoryError, processIo, UsageError } from "./io.ts";
 
 export function buildProgram(io: Io): Command {

@@ -4,8 +4,8 @@
 // or node's heap runs out, instead of V8's fatal "heap out of memory" report with its native
 // stack, or the host's OOM killer. Nothing it does changes what the run prints on stdout.
 import type { Model } from "../model.ts";
-import { progressLine } from "./commands/check.ts";
 import { type HostProbe, type Io, OutOfMemoryError, processHost } from "./io.ts";
+import { progressLine } from "./progress.ts";
 
 /** How often (ms) memory is looked at and the progress line redrawn, at most. */
 export const WATCH_EVERY_MS = 100;

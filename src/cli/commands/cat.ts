@@ -1,13 +1,12 @@
 // hvo cat PATH: a file of the model's virtual filesystem (src/fs/vfs.ts), on a fresh boot or
 // after a scenario file ran (--after, without its closing reset). Binary files are printed as
 // one "pfn word" line per pfn of --pfn START[,COUNT].
-import type { Command } from "commander";
 import { KernelError, strerror } from "../../include/errno.ts";
 import { runModel } from "../../scenario/run_model.ts";
 import { ExitStatus, type Io, UsageError } from "../io.ts";
 import { type ModelWatch, watchModel } from "../watch.ts";
-import { DESIGN_HELP, MACHINE_HELP } from "../machine_arg.ts";
-import { bootFromArgs, DEBUG_VM_HELP, loadScenarioFile, type ModelArgs } from "./run.ts";
+import { loadScenarioFile } from "../scenario_arg.ts";
+import { bootFromArgs, type ModelArgs } from "./run.ts";
 import type { Model } from "../../model.ts";
 
 /**
@@ -26,43 +25,35 @@ export function modelAfter(opts: ModelArgs & { after?: string }, watch: ModelWat
   return model;
 }
 
-export function register(program: Command, io: Io): void {
-  program
-    .command("cat")
-    .description("print a file of the model (/proc/meminfo, /sys/kernel/mm/hugepages/..., ...)")
-    .argument("<path>", "the file's path as on Linux")
-    .option("--machine <m>", MACHINE_HELP)
-    .option("--design <d>", DESIGN_HELP)
-    .option("--after <scenario-file>", "run this scenario file first (without its closing reset)")
-    .option("--pfn <start[,count]>", "for /proc/kpageflags and /proc/kpagecount: the pfns to print")
-    .option("--debug-vm", DEBUG_VM_HELP)
-    .action((path: string, opts: ModelArgs & { after?: string; pfn?: string }) => {
-      const watch = watchModel(io, "hvo cat");
-      let model: Model;
-      try {
-        model = modelAfter(opts, watch);
-      } finally {
-        watch.done();
-      }
-      try {
-        if (path === "/proc/kpageflags" || path === "/proc/kpagecount") {
-          const m = /^(\d+)(?:,(\d+))?$/.exec(opts.pfn ?? "");
-          if (!m) throw new UsageError(`${path} is binary: give --pfn START[,COUNT]`);
-          const start = Number(m[1]);
-          const count = Number(m[2] ?? 1);
-          const b = model.readBinary(path, start * 8, count * 8);
-          const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-          for (let i = 0; i < b.byteLength / 8; i++)
-            io.out(`${start + i} 0x${v.getBigUint64(i * 8, true).toString(16)}\n`);
-          return;
-        }
-        io.out(model.read(path));
-      } catch (e) {
-        if (e instanceof KernelError) {
-          io.err(`cat: ${path}: ${strerror(e.errno)}\n`);
-          throw new ExitStatus(1);
-        }
-        throw e;
-      }
-    });
+/** Options of `hvo cat` (src/cli/register/cat.ts). */
+export type CatCliOptions = ModelArgs & { after?: string; pfn?: string };
+
+export function catAction(io: Io, path: string, opts: CatCliOptions): void {
+  const watch = watchModel(io, "hvo cat");
+  let model: Model;
+  try {
+    model = modelAfter(opts, watch);
+  } finally {
+    watch.done();
+  }
+  try {
+    if (path === "/proc/kpageflags" || path === "/proc/kpagecount") {
+      const m = /^(\d+)(?:,(\d+))?$/.exec(opts.pfn ?? "");
+      if (!m) throw new UsageError(`${path} is binary: give --pfn START[,COUNT]`);
+      const start = Number(m[1]);
+      const count = Number(m[2] ?? 1);
+      const b = model.readBinary(path, start * 8, count * 8);
+      const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      for (let i = 0; i < b.byteLength / 8; i++)
+        io.out(`${start + i} 0x${v.getBigUint64(i * 8, true).toString(16)}\n`);
+      return;
+    }
+    io.out(model.read(path));
+  } catch (e) {
+    if (e instanceof KernelError) {
+      io.err(`cat: ${path}: ${strerror(e.errno)}\n`);
+      throw new ExitStatus(1);
+    }
+    throw e;
+  }
 }

@@ -2,7 +2,6 @@
 // K steps, and a minimised replay file for every failure. The engine is src/check/run.ts.
 import { type Stats, readFileSync, statSync, writeFileSync } from "node:fs";
 import { setFlagsFromString } from "node:v8";
-import type { Command } from "commander";
 import { presetNames } from "../../arch/index.ts";
 import {
   type CheckConfig,
@@ -32,7 +31,12 @@ import { z } from "zod";
 import { MachineError } from "../../machine/layout.ts";
 import { FormatError, parseJsonText, parseScenarioFile } from "../../scenario/format.ts";
 import { runJobs } from "../check_jobs.ts";
-import { ExitStatus, type Io, UsageError, processIo } from "../io.ts";
+import { ExitStatus, type Io, UsageError } from "../io.ts";
+import { progressLine } from "../progress.ts";
+import { MAX_OPS } from "../register/check.ts";
+
+// The progress line is src/cli/progress.ts's (hvo run's watch draws it too).
+export { PROGRESS_AFTER_MS, progressLine } from "../progress.ts";
 
 export interface CheckCliOptions {
   design?: string;
@@ -74,12 +78,6 @@ function machines(arg: string | undefined): string[] {
     throw new UsageError(`--machine: "${m}" is not a preset (${presetNames().join(", ")}, all)`);
   return [m];
 }
-
-/**
- * The most --ops a run may have. The operations are drawn as they run (memory does not grow
- * with --ops); the limit keeps a run's step numbers exact.
- */
-export const MAX_OPS = 1_000_000_000;
 
 const xCheckSchema = z.object({
   preset: z.string().refine((p) => presetNames().includes(p), {
@@ -438,37 +436,6 @@ function report(io: Io, opts: CheckCliOptions, r: RunResult, seed: number): void
   } else if (r.violations.length && !opts.json) io.out(describe(r, null, d));
 }
 
-/** How long a run goes before it shows a progress line (on a terminal only). */
-export const PROGRESS_AFTER_MS = 3000;
-
-/**
- * A progress line on stderr, redrawn in place (at most five times a second): only when stderr
- * is a terminal, and only once the run has taken PROGRESS_AFTER_MS; `null` clears it. Never on
- * stdout, never in a pipe or file. `o` stands in for the terminal and the clock in tests.
- */
-export function progressLine(
-  io: Io,
-  o: { tty?: boolean; now?: () => number } = {},
-): (text: string | null, started: number) => void {
-  const tty = o.tty ?? (io === processIo && process.stderr.isTTY === true);
-  const clock = o.now ?? Date.now;
-  let shown = false;
-  let last = 0;
-  return (text, started) => {
-    if (!tty) return;
-    if (text === null) {
-      if (shown) io.err("\r\x1b[K");
-      shown = false;
-      return;
-    }
-    const now = clock();
-    if (now - started < PROGRESS_AFTER_MS || now - last < 200) return;
-    last = now;
-    shown = true;
-    io.err(`\r\x1b[K${text} (${Math.round((now - started) / 1000)} s)`);
-  };
-}
-
 /** `hvo check --merge FILES`: the shards' `--json` results as the unsharded run's. */
 function mergeAction(io: Io, opts: CheckCliOptions, files: string[]): void {
   const parsed = files.map((name) => {
@@ -505,43 +472,4 @@ function mergeAction(io: Io, opts: CheckCliOptions, files: string[]): void {
   if (opts.json) io.out(`${JSON.stringify({ runs: merged.runs }, null, 1)}\n`);
   else printTable(io, merged.runs);
   if (merged.runs.some((r) => r.violations.length)) throw new ExitStatus(1);
-}
-
-export function register(program: Command, io: Io): void {
-  program
-    .command("check")
-    .description(
-      "seeded random operations with fault injection, checking the invariants of SPEC §5",
-    )
-    .option("--design <d>", `HVO design: ${DESIGNS.join(", ")} or all`)
-    .option(
-      "--machine <m>",
-      `machine preset (${presetNames().join(", ")}) or all; 4 GiB on 2 nodes`,
-    )
-    .option(
-      "--seed <s>",
-      "seed of the operations, the boot command line and the faults (default 1)",
-    )
-    .option("--ops <n>", `operations per run (default 300, at most ${MAX_OPS})`)
-    .option("--every <k>", "check the invariants after every k operations (default 1)")
-    .option("--faults <p>", "probability of ENOMEM at every named allocation site (default 0)")
-    .option("--mutation <name>", `a deliberate bug to boot with (${MUTATIONS.join(", ")})`)
-    .option(
-      "--replay <file>",
-      "run a replay file written by an earlier failure (on its own design unless --design names one)",
-    )
-    .option("--out <dir>", "where to write replay files (default .)")
-    .option(
-      "--shrink-runs <n>",
-      `candidate sequences replayed to minimise a failure, 0 for none (default ${SHRINK_RUNS})`,
-    )
-    .option("--seeds <n>", "how many seeds from --seed on, one run each (default 1)")
-    .option("--jobs <n>", "run the seeds on n worker threads (default 1); the output is the same")
-    .option(
-      "--shard <i/n>",
-      "make only the i-th of n equal shares of the runs (batch jobs); merge the --json results with --merge",
-    )
-    .option("--merge <files...>", "combine the --json results of --shard 1/n .. n/n into one")
-    .option("--json", "print {runs: [...]} as JSON")
-    .action((opts: CheckCliOptions) => checkAction(io, opts));
 }

@@ -1,10 +1,9 @@
 // hvo compare: one scenario under several HVO designs (legacy, seed, mainline unless --designs),
 // side by side (src/check/compare.ts).
-import type { Command } from "commander";
 import { compareDesigns, formatComparison } from "../../check/compare.ts";
 import { type Io, UsageError } from "../io.ts";
-import { CMDLINE_HELP, MACHINE_HELP, resolveMachine } from "../machine_arg.ts";
-import { loadScenarioFile } from "./run.ts";
+import { resolveMachine } from "../machine_arg.ts";
+import { loadScenarioFile } from "../scenario_arg.ts";
 import { COMPARE_DESIGNS, DESIGNS, type Design, isDesign } from "../../mm/hvo_designs.ts";
 
 export interface CompareCliOptions {
@@ -42,22 +41,4 @@ export function compareAction(io: Io, file: string, opts: CompareCliOptions): vo
   }
   const cmp = compareDesigns(spec, scenarios, pfn, which);
   io.out(opts.json ? `${JSON.stringify(cmp, null, 1)}\n` : formatComparison(cmp));
-}
-
-export function register(program: Command, io: Io): void {
-  program
-    .command("compare")
-    .description(
-      `run one scenario under several HVO designs (default ${COMPARE_DESIGNS.join(", ")}) and show them side by side`,
-    )
-    .argument("<file>", "hvo-scenario/1 file (its closing reset is skipped so the pages stay)")
-    .option("--machine <m>", MACHINE_HELP)
-    .option("--cmdline <params>", CMDLINE_HELP)
-    .option(
-      "--pfn <pfn>",
-      "the struct page to show raw (default: tail 64 of the first HugeTLB folio)",
-    )
-    .option("--designs <list>", `comma-separated designs to compare (${DESIGNS.join(", ")})`)
-    .option("--json", "print {order: [...], designs: {<design>: ...}} as JSON")
-    .action((file: string, opts: CompareCliOptions) => compareAction(io, file, opts));
 }

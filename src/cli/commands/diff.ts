@@ -11,7 +11,6 @@
 //     guest (src/live/vm/machine.ts vmMachineSpec) with --design (default mainline: 7.1+).
 // --recording FILE: a recording whose `nondeterministic` lists say which fields to skip.
 import { readFileSync } from "node:fs";
-import type { Command } from "commander";
 import type { Design } from "../../kernel.ts";
 import type { MachineSpec } from "../../machine/spec.ts";
 import { bootModel } from "../../model.ts";
@@ -25,7 +24,6 @@ import {
 import {
   FormatError,
   hstateName,
-  sizeToKb,
   type KpfPage,
   parseJsonText,
   parseRecording,
@@ -39,8 +37,13 @@ import {
 import { runModel } from "../../scenario/run_model.ts";
 import { HvoexecError } from "../../live/hvoexec.ts";
 import { ExitStatus, type Io, UsageError } from "../io.ts";
-import { DESIGN_HELP, MACHINE_HELP, resolveDesign, resolveMachine } from "../machine_arg.ts";
-import { loadScenarioFile, withoutReset } from "./run.ts";
+import { resolveDesign, resolveMachine } from "../machine_arg.ts";
+import {
+  loadScenarioFile,
+  parseSizesFlag,
+  rawWithoutReset,
+  withoutReset,
+} from "../scenario_arg.ts";
 
 // ------------------------------------------------------------------ comparing
 
@@ -314,7 +317,8 @@ export function table(diffs: Difference[], against: string): string {
   return line(head) + rows.map(line).join("");
 }
 
-interface DiffFlags {
+/** Options of `hvo diff` (src/cli/register/diff.ts). */
+export interface DiffFlags {
   against: string;
   machine?: string;
   design?: string;
@@ -327,30 +331,6 @@ interface DiffFlags {
   sizes?: string;
   /** false with --no-reset. */
   reset?: boolean;
-}
-
-/** `--sizes 2M,1G`: the hstates (kB) a live run may use. */
-export function parseSizesFlag(value: string): number[] {
-  const out: number[] = [];
-  for (const s of value.split(",").map((x) => x.trim())) {
-    const kB = sizeToKb(s);
-    if (kB === null)
-      throw new UsageError(`--sizes ${value}: "${s}" is not a huge page size like 2M or 1G`);
-    out.push(kB);
-  }
-  return out;
-}
-
-/** --no-reset on a scenario file's raw JSON (its `vm` shapes kept): every scenario reset: false. */
-export function rawWithoutReset(raw: unknown, reset: boolean | undefined): unknown {
-  const o = raw as { scenarios?: unknown };
-  if (reset !== false || !Array.isArray(o?.scenarios)) return raw;
-  return {
-    ...o,
-    scenarios: o.scenarios.map((s: unknown) =>
-      s && typeof s === "object" ? { ...s, reset: false } : s,
-    ),
-  };
 }
 
 function loadRecording(path: string): Recording {
@@ -374,121 +354,92 @@ function report(io: Io, out: DiffOutcome): void {
   throw new ExitStatus(1);
 }
 
-export function register(program: Command, io: Io): void {
-  program
-    .command("diff")
-    .description(
-      "run a scenario file on the model and on a real kernel (live, or in a VM); print the exact fields that differ",
-    )
-    .argument("<file>", "an hvo-scenario/1 JSON file")
-    .option(
-      "--against <target>",
-      "live (this machine's kernel) or vm:debian-7.2[:arm64|:arm64-16k] / vm:PATH (a kernel under QEMU)",
-      "live",
-    )
-    .option("--machine <m>", `${MACHINE_HELP} (live only; default host)`)
-    .option("--design <d>", `${DESIGN_HELP} (default legacy for live, mainline for vm)`)
-    .option("--only <ids>", "only these scenarios (comma-separated ids)")
-    .option("--memory <size>", "vm: guest RAM, e.g. 6G (default: the scenario's, else 6G)")
-    .option("--nodes <n>", "vm: NUMA nodes (default: the scenario's, else 1)")
-    .option("--cmdline <params>", "vm: extra boot parameters for the guest and the model")
-    .option("--recording <file>", "skip the fields this recording lists as nondeterministic")
-    .option("--install", "vm: install missing QEMU pieces and download the kernel (root)")
-    .option(
-      "--no-reset",
-      'start every scenario from the machine as booted (as "reset": false; vm: a boot each)',
-    )
-    .option(
-      "--sizes <list>",
-      "live: only these hstates, e.g. 2M (the kernel's others are treated as absent: their steps skipped)",
-    )
-    .action(async (file: string, opts: DiffFlags) => {
-      const only = opts.only
-        ?.split(",")
-        .map((s) => s.trim())
-        .filter(Boolean);
-      const nondeterministic = opts.recording ? loadRecording(opts.recording) : undefined;
-      const against = opts.against.trim();
-      if (against === "live") {
-        for (const f of ["memory", "nodes", "cmdline"] as const)
-          if (opts[f] !== undefined)
-            throw new UsageError(`--${f} is for --against vm:..., not the live kernel`);
-        // The host's layout is read after the live run: a user who cannot run it hears why first.
-        const machine = opts.machine !== undefined ? resolveMachine(opts.machine) : undefined;
-        const design = resolveDesign(opts.design ?? "legacy");
-        const sizesKb = opts.sizes !== undefined ? parseSizesFlag(opts.sizes) : undefined;
-        const sf = withoutReset(loadScenarioFile(file), opts.reset);
-        let out: DiffOutcome;
-        try {
-          out = await diffLive(sf, { machine, design, only, nondeterministic, live: { sizesKb } });
-        } catch (e) {
-          if (e instanceof FormatError) throw new UsageError(`${file}: ${e.message}`);
-          if (e instanceof RealKernelUnavailable) {
-            io.err(`hvo diff: the live kernel cannot run here: ${e.message}\n`);
-            throw new ExitStatus(2);
-          }
-          if (e instanceof RealKernelBroke) {
-            io.err(`hvo diff: the live kernel's run broke: ${e.message}\n`);
-            throw new ExitStatus(2);
-          }
-          throw e;
-        }
-        report(io, out);
-        return;
+export async function diffAction(io: Io, file: string, opts: DiffFlags): Promise<void> {
+  const only = opts.only
+    ?.split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const nondeterministic = opts.recording ? loadRecording(opts.recording) : undefined;
+  const against = opts.against.trim();
+  if (against === "live") {
+    for (const f of ["memory", "nodes", "cmdline"] as const)
+      if (opts[f] !== undefined)
+        throw new UsageError(`--${f} is for --against vm:..., not the live kernel`);
+    // The host's layout is read after the live run: a user who cannot run it hears why first.
+    const machine = opts.machine !== undefined ? resolveMachine(opts.machine) : undefined;
+    const design = resolveDesign(opts.design ?? "legacy");
+    const sizesKb = opts.sizes !== undefined ? parseSizesFlag(opts.sizes) : undefined;
+    const sf = withoutReset(loadScenarioFile(file), opts.reset);
+    let out: DiffOutcome;
+    try {
+      out = await diffLive(sf, { machine, design, only, nondeterministic, live: { sizesKb } });
+    } catch (e) {
+      if (e instanceof FormatError) throw new UsageError(`${file}: ${e.message}`);
+      if (e instanceof RealKernelUnavailable) {
+        io.err(`hvo diff: the live kernel cannot run here: ${e.message}\n`);
+        throw new ExitStatus(2);
       }
-      const m = /^vm:(.+)$/.exec(against);
-      if (!m)
-        throw new UsageError(`--against ${against}: give live, vm:debian-7.2 or vm:PATH_TO_KERNEL`);
-      if (opts.machine !== undefined)
-        throw new UsageError(
-          "--machine is for --against live: in a VM the model boots the guest's machine",
-        );
-      if (opts.sizes !== undefined) throw new UsageError("--sizes is for --against live");
-      const design = resolveDesign(opts.design ?? "mainline");
-      const { parseMemoryMiB } = await import("../../live/vm/qemu.ts");
-      const { VmSetupError, parseDebianKernelSpec } = await import("../../live/vm/pieces.ts");
-      try {
-        parseDebianKernelSpec(m[1]); // an unknown flavour is the user's mistake, not a broken VM
-      } catch (e) {
-        throw new UsageError(
-          `--against ${against}: ${(e as Error).message.replace(/^--kernel \S+: /, "")}`,
-        );
+      if (e instanceof RealKernelBroke) {
+        io.err(`hvo diff: the live kernel's run broke: ${e.message}\n`);
+        throw new ExitStatus(2);
       }
-      const { loadScenarioJson } = await import("../../live/vm/run.ts");
-      const shape: { memory?: string; nodes?: number; cmdline?: string } = {};
-      try {
-        if (opts.memory !== undefined) {
-          parseMemoryMiB(opts.memory);
-          shape.memory = opts.memory;
-        }
-        if (opts.nodes !== undefined) {
-          const n = Number(opts.nodes);
-          if (!Number.isInteger(n) || n < 1 || n > 8)
-            throw new UsageError(`--nodes ${opts.nodes}: a number from 1 to 8`);
-          shape.nodes = n;
-        }
-        if (opts.cmdline !== undefined) shape.cmdline = opts.cmdline;
-        const raw = rawWithoutReset(loadScenarioJson(file), opts.reset);
-        const out = await diffVm(raw, {
-          kernel: m[1],
-          design,
-          shape,
-          only,
-          nondeterministic,
-          install: opts.install,
-          progress: (line) => io.err(`hvo diff: ${line}\n`),
-        });
-        report(io, out);
-      } catch (e) {
-        if (e instanceof FormatError) throw new UsageError(e.message);
-        // The VM could not be had, or it broke (a bad download, a guest that crashed, its
-        // hvoexec failing): exit 2 with the reason, never a comparison of nothing.
-        if (e instanceof VmSetupError || e instanceof HvoexecError) {
-          const what = e instanceof VmSetupError && e.unavailable ? "cannot run here" : "broke";
-          io.err(`hvo diff: the kernel in the VM ${what}: ${e.message}\n`);
-          throw new ExitStatus(2);
-        }
-        throw e;
-      }
+      throw e;
+    }
+    report(io, out);
+    return;
+  }
+  const m = /^vm:(.+)$/.exec(against);
+  if (!m)
+    throw new UsageError(`--against ${against}: give live, vm:debian-7.2 or vm:PATH_TO_KERNEL`);
+  if (opts.machine !== undefined)
+    throw new UsageError(
+      "--machine is for --against live: in a VM the model boots the guest's machine",
+    );
+  if (opts.sizes !== undefined) throw new UsageError("--sizes is for --against live");
+  const design = resolveDesign(opts.design ?? "mainline");
+  const { parseMemoryMiB } = await import("../../live/vm/qemu.ts");
+  const { VmSetupError, parseDebianKernelSpec } = await import("../../live/vm/pieces.ts");
+  try {
+    parseDebianKernelSpec(m[1]); // an unknown flavour is the user's mistake, not a broken VM
+  } catch (e) {
+    throw new UsageError(
+      `--against ${against}: ${(e as Error).message.replace(/^--kernel \S+: /, "")}`,
+    );
+  }
+  const { loadScenarioJson } = await import("../../live/vm/run.ts");
+  const shape: { memory?: string; nodes?: number; cmdline?: string } = {};
+  try {
+    if (opts.memory !== undefined) {
+      parseMemoryMiB(opts.memory);
+      shape.memory = opts.memory;
+    }
+    if (opts.nodes !== undefined) {
+      const n = Number(opts.nodes);
+      if (!Number.isInteger(n) || n < 1 || n > 8)
+        throw new UsageError(`--nodes ${opts.nodes}: a number from 1 to 8`);
+      shape.nodes = n;
+    }
+    if (opts.cmdline !== undefined) shape.cmdline = opts.cmdline;
+    const raw = rawWithoutReset(loadScenarioJson(file), opts.reset);
+    const out = await diffVm(raw, {
+      kernel: m[1],
+      design,
+      shape,
+      only,
+      nondeterministic,
+      install: opts.install,
+      progress: (line) => io.err(`hvo diff: ${line}\n`),
     });
+    report(io, out);
+  } catch (e) {
+    if (e instanceof FormatError) throw new UsageError(e.message);
+    // The VM could not be had, or it broke (a bad download, a guest that crashed, its
+    // hvoexec failing): exit 2 with the reason, never a comparison of nothing.
+    if (e instanceof VmSetupError || e instanceof HvoexecError) {
+      const what = e instanceof VmSetupError && e.unavailable ? "cannot run here" : "broke";
+      io.err(`hvo diff: the kernel in the VM ${what}: ${e.message}\n`);
+      throw new ExitStatus(2);
+    }
+    throw e;
+  }
 }

@@ -1,6 +1,5 @@
 // hvo inspect --pfn N: one struct page as crash/drgn would show it, through the model's vmemmap.
 import { readFileSync } from "node:fs";
-import type { Command } from "commander";
 import {
   FormatError,
   parseJsonText,
@@ -11,14 +10,8 @@ import { UsageErrorLike } from "../../report/errors.ts";
 import { formatInspect, inspectPfn, parsePfn } from "../../report/inspect.ts";
 import { bootForInspect } from "../../report/state.ts";
 import { type Io, UsageError } from "../io.ts";
-import {
-  CMDLINE_HELP,
-  DESIGN_HELP,
-  MACHINE_HELP,
-  resolveDesign,
-  resolveMachine,
-} from "../machine_arg.ts";
-import { withoutReset } from "./run.ts";
+import { resolveDesign, resolveMachine } from "../machine_arg.ts";
+import { withoutReset } from "../scenario_arg.ts";
 
 export interface InspectCliOptions {
   pfn?: string;
@@ -57,20 +50,4 @@ export function inspectAction(io: Io, opts: InspectCliOptions): void {
     if (e instanceof UsageErrorLike) throw new UsageError(e.message);
     throw e;
   }
-}
-
-export function register(program: Command, io: Io): void {
-  program
-    .command("inspect")
-    .description(
-      "show one struct page (decoded, raw, its vmemmap mapping and frame), like crash's kmem -p",
-    )
-    .option("--pfn <n>", "page frame number (decimal, or hex with 0x)")
-    .option("--machine <m>", MACHINE_HELP)
-    .option("--design <d>", DESIGN_HELP)
-    .option("--cmdline <params>", CMDLINE_HELP)
-    .option("--after <file>", "run this scenario file first (its closing reset skipped)")
-    .option("--no-reset", '--after: start from the machine as booted (as "reset": false)')
-    .option("--json", "print JSON")
-    .action((opts: InspectCliOptions) => inspectAction(io, opts));
 }

@@ -1,7 +1,6 @@
 // hvo live FILE: runs a scenario file on this machine's kernel (root, HugeTLB) through
 // native/hvoexec.c and prints what the kernel reported; --json prints hvo-result/1, and
 // --record N runs every scenario N times and prints hvo-recording/1.
-import type { Command } from "commander";
 import { FormatError } from "../../scenario/format.ts";
 import { formatResult } from "../../scenario/text.ts";
 import { BuildError } from "../../live/build.ts";
@@ -9,10 +8,9 @@ import { HvoexecError } from "../../live/hvoexec.ts";
 import { LockError } from "../../live/lock.ts";
 import { LiveError, recordLive, runLive } from "../../live/run.ts";
 import { type Io, UsageError } from "../io.ts";
-import { parseSizesFlag } from "./diff.ts";
-import { loadScenarioFile, withoutReset } from "./run.ts";
+import { loadScenarioFile, parseSizesFlag, withoutReset } from "../scenario_arg.ts";
 
-interface LiveFlags {
+export interface LiveFlags {
   json?: boolean;
   record?: string;
   only?: string;
@@ -22,7 +20,7 @@ interface LiveFlags {
   reset?: boolean;
 }
 
-async function liveAction(io: Io, file: string, opts: LiveFlags): Promise<void> {
+export async function liveAction(io: Io, file: string, opts: LiveFlags): Promise<void> {
   const only = opts.only
     ?.split(",")
     .map((s) => s.trim())
@@ -68,28 +66,4 @@ async function liveAction(io: Io, file: string, opts: LiveFlags): Promise<void> 
       throw new UsageError(e.message);
     throw e;
   }
-}
-
-export function register(program: Command, io: Io): void {
-  program
-    .command("live")
-    .description(
-      "run a scenario file (hvo-scenario/1) on this machine's kernel: needs root and HugeTLB; " +
-        "holds /tmp/hvo-live.lock and restores the pools, overcommit, demote_size and " +
-        "hugetlb_optimize_vmemmap it found",
-    )
-    .argument("<file>", "an hvo-scenario/1 JSON file")
-    .option("--json", "print hvo-result/1")
-    .option("--record <rounds>", "run every scenario this many times and print hvo-recording/1")
-    .option("--only <ids>", "only these scenarios (comma-separated ids)")
-    .option("--quiet", "no progress lines on stderr")
-    .option(
-      "--sizes <list>",
-      "only these hstates, e.g. 2M: the kernel's others are treated as absent (their steps skipped, by name)",
-    )
-    .option(
-      "--no-reset",
-      'start every scenario from the kernel as it stands (as "reset": false; still restored after)',
-    )
-    .action((file: string, opts: LiveFlags) => liveAction(io, file, opts));
 }

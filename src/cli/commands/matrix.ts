@@ -1,15 +1,8 @@
 // hvo matrix: every preset x struct page size x design, HVO's arithmetic and a short check run
 // (src/check/matrix.ts).
-import type { Command } from "commander";
 import { buildMatrix, formatMatrix } from "../../check/matrix.ts";
 import { type Io, UsageError } from "../io.ts";
-
-/**
- * The most --ops of each of the matrix's short check runs: there are 72 of them (presets x
- * struct page sizes x designs), at about a thousand operations a second; `hvo check` is the
- * tool for long runs.
- */
-export const MAX_MATRIX_OPS = 10_000;
+import { MAX_MATRIX_OPS } from "../register/matrix.ts";
 
 export interface MatrixCliOptions {
   json?: boolean;
@@ -29,18 +22,4 @@ export function matrixAction(io: Io, opts: MatrixCliOptions): void {
     onRow: (r, i, n) => io.err(`[${i}/${n}] ${r.preset} ${r.struct_page_size} ${r.design}\n`),
   });
   io.out(opts.json ? `${JSON.stringify({ rows }, null, 1)}\n` : formatMatrix(rows));
-}
-
-export function register(program: Command, io: Io): void {
-  program
-    .command("matrix")
-    .description(
-      "every preset x struct page size x design: hstates, what HVO frees, tail alignment, a short check",
-    )
-    .option(
-      "--ops <n>",
-      `operations of each short check run (default 20, 0: none, at most ${MAX_MATRIX_OPS})`,
-    )
-    .option("--json", "print {rows: [...]} as JSON")
-    .action((opts: MatrixCliOptions) => matrixAction(io, opts));
 }

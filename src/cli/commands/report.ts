@@ -1,15 +1,8 @@
 // hvo report: what HVO does on a machine (the main job). Arithmetic and model in src/report/.
-import type { Command } from "commander";
 import { UsageErrorLike } from "../../report/errors.ts";
 import { buildReport, formatReport } from "../../report/report.ts";
 import { type Io, UsageError } from "../io.ts";
-import {
-  CMDLINE_HELP,
-  DESIGN_HELP,
-  MACHINE_HELP,
-  resolveDesign,
-  resolveMachine,
-} from "../machine_arg.ts";
+import { resolveDesign, resolveMachine } from "../machine_arg.ts";
 
 export interface ReportCliOptions {
   machine?: string;
@@ -43,22 +36,4 @@ export function reportAction(io: Io, opts: ReportCliOptions): void {
     throw e;
   }
   io.out(opts.json ? `${JSON.stringify(data, null, 1)}\n` : formatReport(data));
-}
-
-export function register(program: Command, io: Io): void {
-  program
-    .command("report")
-    .description(
-      "what HVO does on a machine: savings per huge page size, for a pool, and the vmemmap of one folio",
-    )
-    .option("--machine <m>", MACHINE_HELP)
-    .option("--design <d>", DESIGN_HELP)
-    .option("--cmdline <params>", CMDLINE_HELP)
-    .option(
-      "--pool <spec>",
-      "pool to price, e.g. 1G:2,2M:100 (default: the largest pool of each size that fits)",
-    )
-    .option("--no-measure", "arithmetic only: do not run the pool in the model")
-    .option("--json", "print the report as JSON (hvo-report/1)")
-    .action((opts: ReportCliOptions) => reportAction(io, opts));
 }

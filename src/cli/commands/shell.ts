@@ -8,17 +8,10 @@ import { appendFileSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import type { Command } from "commander";
 import { KernelError } from "../../include/errno.ts";
 import { canonical } from "../../fs/vfs.ts";
-import { ExitStatus, type Io } from "../io.ts";
-import {
-  DESIGN_HELP,
-  DEFAULT_MACHINE,
-  MACHINE_HELP,
-  resolveDesign,
-  resolveMachine,
-} from "../machine_arg.ts";
+import type { Io } from "../io.ts";
+import { DEFAULT_MACHINE, resolveDesign, resolveMachine } from "../machine_arg.ts";
 import { complete } from "../shell/complete.ts";
 import { ShellSession } from "../shell/session.ts";
 
@@ -138,23 +131,4 @@ export async function shellAction(io: Io, opts: ShellCliOptions): Promise<number
     io,
   );
   return io.stdin?.isTTY ? interactive(sh, io, opts) : fromStream(sh, io, opts);
-}
-
-export function register(program: Command, io: Io): void {
-  program
-    .command("shell")
-    .description(
-      "one model, many commands: echo N > .../nr_hugepages, cat, ls, inspect, report, compare, undo, design, save",
-    )
-    .option("--machine <m>", MACHINE_HELP)
-    .option("--design <d>", DESIGN_HELP)
-    .option(
-      "--cmdline <params>",
-      "the kernel command line to boot with (hugepages=, hugetlb_free_vmemmap=)",
-    )
-    .option("--strict", "stop at the first command that fails, with its status (as set -e)")
-    .action(async (opts: ShellCliOptions) => {
-      const status = await shellAction(io, opts);
-      if (status !== 0) throw new ExitStatus(status);
-    });
 }

@@ -1,7 +1,6 @@
 // hvo vm FILE: the scenario file on a real kernel (Debian's Linux 7.2 by default, or the
 // user's own) booted under QEMU, reported as hvo-result/1 like hvo live.
 import fs from "node:fs";
-import type { Command } from "commander";
 import { HvoexecError } from "../../live/hvoexec.ts";
 import { loadScenarioJson, recordVm, runVm, type VmResult } from "../../live/vm/run.ts";
 import { fetchArm64Busybox, resolveKernel, VmSetupError } from "../../live/vm/pieces.ts";
@@ -9,9 +8,10 @@ import { parseMemoryMiB } from "../../live/vm/qemu.ts";
 import { FormatError } from "../../scenario/format.ts";
 import { formatResult } from "../../scenario/text.ts";
 import { type Io, UsageError } from "../io.ts";
-import { rawWithoutReset } from "./diff.ts";
+import { rawWithoutReset } from "../scenario_arg.ts";
 
-interface VmFlags {
+/** Options of `hvo vm` (src/cli/register/vm.ts). */
+export interface VmFlags {
   /** false with --no-reset. */
   reset?: boolean;
   kernel: string;
@@ -35,86 +35,55 @@ export function formatVmResult(r: VmResult): string {
   return formatResult(r, lines.join("\n"));
 }
 
-export function register(program: Command, io: Io): void {
-  program
-    .command("vm")
-    .description(
-      "Run a scenario file on a real kernel booted under QEMU (TCG): Debian's Linux 7.2 (the mainline HVO design) or your own",
-    )
-    .argument("[file]", "hvo-scenario/1 file")
-    .option(
-      "--kernel <name|path>",
-      "debian-X.Y (x86_64), debian-X.Y:arm64 or debian-X.Y:arm64-16k (downloaded into .cache/vm), or a bzImage/vmlinux/arm64 Image path",
-      "debian-7.2",
-    )
-    .option("--memory <size>", "guest RAM, e.g. 6G (default: the scenario's vm.memory, else 6G)")
-    .option("--nodes <n>", "NUMA nodes, memory split evenly (default: the scenario's, else 1)")
-    .option(
-      "--cmdline <params>",
-      'extra boot parameters, e.g. "hugepagesz=1G hugepages=2 hugetlb_free_vmemmap=on"',
-    )
-    .option(
-      "--no-reset",
-      'start every scenario from the guest as booted (as "reset": false: a boot each)',
-    )
-    .option("--json", "print hvo-result/1")
-    .option("--install", "apt-get install missing QEMU/busybox/zstd/gcc and download the kernel")
-    .option("--only <id...>", "only these scenario ids")
-    .option("--record <out>", "write hvo-recording/1 of --rounds rounds to this file")
-    .option("--rounds <n>", "rounds for --record", "1")
-    .option("--fetch-kernel", "only fetch the kernel (and the host tools) into the cache")
-    .action(async (file: string | undefined, flags: VmFlags) => {
-      const progress = (line: string) => io.err(`hvo vm: ${line}\n`);
-      try {
-        if (flags.fetchKernel) {
-          const k = await resolveKernel(flags.kernel, {
-            install: true,
-            log: (s) => progress(s.trimEnd()),
-          });
-          // An arm64 guest also needs Debian's arm64 busybox for its initramfs.
-          if (k.arch === "arm64")
-            fetchArm64Busybox({ install: true, log: (s) => progress(s.trimEnd()) });
-          io.out(
-            `${k.name}: ${k.image}${k.package ? ` (${k.package} ${k.packageVersion})` : ""}\n`,
-          );
-          return;
-        }
-        if (!file) throw new UsageError("hvo vm needs a scenario FILE");
-        const shape: { memory?: string; nodes?: number; cmdline?: string } = {};
-        if (flags.memory !== undefined) {
-          parseMemoryMiB(flags.memory);
-          shape.memory = flags.memory;
-        }
-        if (flags.nodes !== undefined) {
-          const n = Number(flags.nodes);
-          if (!Number.isInteger(n) || n < 1 || n > 8)
-            throw new UsageError(`--nodes ${flags.nodes}: a number from 1 to 8`);
-          shape.nodes = n;
-        }
-        if (flags.cmdline !== undefined) shape.cmdline = flags.cmdline;
-        const raw = rawWithoutReset(loadScenarioJson(file), flags.reset);
-        const opts = {
-          kernel: flags.kernel,
-          shape,
-          install: flags.install,
-          only: flags.only,
-          progress,
-        };
-        if (flags.record) {
-          const rounds = Number(flags.rounds);
-          if (!Number.isInteger(rounds) || rounds < 1)
-            throw new UsageError(`--rounds ${flags.rounds}: a positive number`);
-          const rec = await recordVm(raw, rounds, opts);
-          fs.writeFileSync(flags.record, `${JSON.stringify(rec, null, 1)}\n`);
-          progress(`wrote ${flags.record}`);
-          return;
-        }
-        const result = await runVm(raw, opts);
-        io.out(flags.json ? `${JSON.stringify(result, null, 1)}\n` : formatVmResult(result));
-      } catch (e) {
-        if (e instanceof VmSetupError || e instanceof FormatError || e instanceof HvoexecError)
-          throw new UsageError(e.message);
-        throw e;
-      }
-    });
+export async function vmAction(io: Io, file: string | undefined, flags: VmFlags): Promise<void> {
+  const progress = (line: string) => io.err(`hvo vm: ${line}\n`);
+  try {
+    if (flags.fetchKernel) {
+      const k = await resolveKernel(flags.kernel, {
+        install: true,
+        log: (s) => progress(s.trimEnd()),
+      });
+      // An arm64 guest also needs Debian's arm64 busybox for its initramfs.
+      if (k.arch === "arm64")
+        fetchArm64Busybox({ install: true, log: (s) => progress(s.trimEnd()) });
+      io.out(`${k.name}: ${k.image}${k.package ? ` (${k.package} ${k.packageVersion})` : ""}\n`);
+      return;
+    }
+    if (!file) throw new UsageError("hvo vm needs a scenario FILE");
+    const shape: { memory?: string; nodes?: number; cmdline?: string } = {};
+    if (flags.memory !== undefined) {
+      parseMemoryMiB(flags.memory);
+      shape.memory = flags.memory;
+    }
+    if (flags.nodes !== undefined) {
+      const n = Number(flags.nodes);
+      if (!Number.isInteger(n) || n < 1 || n > 8)
+        throw new UsageError(`--nodes ${flags.nodes}: a number from 1 to 8`);
+      shape.nodes = n;
+    }
+    if (flags.cmdline !== undefined) shape.cmdline = flags.cmdline;
+    const raw = rawWithoutReset(loadScenarioJson(file), flags.reset);
+    const opts = {
+      kernel: flags.kernel,
+      shape,
+      install: flags.install,
+      only: flags.only,
+      progress,
+    };
+    if (flags.record) {
+      const rounds = Number(flags.rounds);
+      if (!Number.isInteger(rounds) || rounds < 1)
+        throw new UsageError(`--rounds ${flags.rounds}: a positive number`);
+      const rec = await recordVm(raw, rounds, opts);
+      fs.writeFileSync(flags.record, `${JSON.stringify(rec, null, 1)}\n`);
+      progress(`wrote ${flags.record}`);
+      return;
+    }
+    const result = await runVm(raw, opts);
+    io.out(flags.json ? `${JSON.stringify(result, null, 1)}\n` : formatVmResult(result));
+  } catch (e) {
+    if (e instanceof VmSetupError || e instanceof FormatError || e instanceof HvoexecError)
+      throw new UsageError(e.message);
+    throw e;
+  }
 }

@@ -6,7 +6,6 @@ import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } f
 import { createServer, type Server } from "node:http";
 import { extname, join, normalize, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Command } from "commander";
 import { type Io, UsageError } from "../io.ts";
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL("../../..", import.meta.url)));
@@ -113,39 +112,38 @@ function tryOpen(url: string): void {
   }
 }
 
-export function register(program: Command, io: Io): void {
-  program
-    .command("web")
-    .description("serve the web view (web/dist, the model running in the page) on a local address")
-    .option("--port <n>", "TCP port (0: any free one)", "5180")
-    .option("--host <addr>", "address to listen on", "127.0.0.1")
-    .option("--build", "rebuild web/dist first even when it is up to date")
-    .option("--no-open", "do not try to open a browser")
-    .action(async (opts: { port: string; host: string; build?: boolean; open: boolean }) => {
-      if (!/^[0-9]+$/.test(opts.port) || Number(opts.port) > 65535)
-        throw new UsageError(`--port: "${opts.port}" is not a TCP port (0-65535)`);
-      if (opts.build || webDistStale()) {
-        io.err("hvo web: building web/dist ...\n");
-        await buildWeb();
-      }
-      let server: Server;
-      try {
-        server = await serveDir(WEB_DIST, Number(opts.port), opts.host);
-      } catch (e) {
-        throw new UsageError(`cannot listen on ${opts.host}:${opts.port}: ${(e as Error).message}`);
-      }
-      const addr = server.address();
-      const port = typeof addr === "object" && addr ? addr.port : Number(opts.port);
-      const url = `http://${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${port}/`;
-      io.out(`hvo web: serving ${WEB_DIST} at ${url} (Ctrl-C stops)\n`);
-      if (opts.open) tryOpen(url);
-      await new Promise<void>((done) => {
-        const stop = () => {
-          server.closeAllConnections();
-          server.close(() => done());
-        };
-        process.once("SIGINT", stop);
-        process.once("SIGTERM", stop);
-      });
-    });
+/** Options of `hvo web` (src/cli/register/web.ts). */
+export interface WebCliOptions {
+  port: string;
+  host: string;
+  build?: boolean;
+  open: boolean;
+}
+
+export async function webAction(io: Io, opts: WebCliOptions): Promise<void> {
+  if (!/^[0-9]+$/.test(opts.port) || Number(opts.port) > 65535)
+    throw new UsageError(`--port: "${opts.port}" is not a TCP port (0-65535)`);
+  if (opts.build || webDistStale()) {
+    io.err("hvo web: building web/dist ...\n");
+    await buildWeb();
+  }
+  let server: Server;
+  try {
+    server = await serveDir(WEB_DIST, Number(opts.port), opts.host);
+  } catch (e) {
+    throw new UsageError(`cannot listen on ${opts.host}:${opts.port}: ${(e as Error).message}`);
+  }
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : Number(opts.port);
+  const url = `http://${opts.host.includes(":") ? `[${opts.host}]` : opts.host}:${port}/`;
+  io.out(`hvo web: serving ${WEB_DIST} at ${url} (Ctrl-C stops)\n`);
+  if (opts.open) tryOpen(url);
+  await new Promise<void>((done) => {
+    const stop = () => {
+      server.closeAllConnections();
+      server.close(() => done());
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
 }

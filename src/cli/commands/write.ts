@@ -1,61 +1,49 @@
 // hvo write PATH VALUE [PATH VALUE ...]: writes to the model's files in order, each as
 // `echo -n VALUE > PATH` would (no newline added), and prints what a shell would on failure
 // ("write error: Invalid argument"); then the files can be read in the same model with --cat.
-import type { Command } from "commander";
 import { KernelError, strerror } from "../../include/errno.ts";
 import { ExitStatus, type Io, UsageError } from "../io.ts";
-import { DESIGN_HELP, MACHINE_HELP } from "../machine_arg.ts";
 import type { Model } from "../../model.ts";
 import { watchModel } from "../watch.ts";
 import { modelAfter } from "./cat.ts";
 import type { ModelArgs } from "./run.ts";
 
-export function register(program: Command, io: Io): void {
-  program
-    .command("write")
-    .description("write VALUE to a file of the model and report the kernel's answer")
-    .argument("<path>", "the file's path as on Linux")
-    .argument("<value>", "the text to write (no newline is added)")
-    .argument("[more...]", "more PATH VALUE pairs, written in order")
-    .option("--machine <m>", MACHINE_HELP)
-    .option("--design <d>", DESIGN_HELP)
-    .option("--after <scenario-file>", "run this scenario file first (without its closing reset)")
-    .option("--cat <paths>", "print these files afterwards (comma-separated)")
-    .action(
-      (
-        path: string,
-        value: string,
-        more: string[],
-        opts: ModelArgs & { after?: string; cat?: string },
-      ) => {
-        if (more.length % 2 !== 0) throw new UsageError("write: give PATH VALUE pairs");
-        const pairs: [string, string][] = [[path, value]];
-        for (let i = 0; i < more.length; i += 2) pairs.push([more[i], more[i + 1]]);
-        // A progress line while the model boots, runs --after and takes the writes (an
-        // nr_hugepages of a large machine takes long), cleared before anything is printed.
-        const watch = watchModel(io, "hvo write");
-        let model: Model;
-        const errors: string[] = [];
-        try {
-          model = modelAfter(opts, watch);
-          for (const [p, v] of pairs) {
-            watch.at(`${p} ${v}`);
-            try {
-              model.write(p, v);
-            } catch (e) {
-              if (!(e instanceof KernelError)) throw e;
-              errors.push(`hvo write: ${p}: write error: ${strerror(e.errno)}\n`);
-            }
-          }
-        } finally {
-          watch.done();
-        }
-        const failed = errors.length > 0;
-        for (const line of errors) io.err(line);
-        for (const p of opts.cat?.split(",").filter(Boolean) ?? []) {
-          io.out(`==> ${p} <==\n${model.vfs.tryRead(p) ?? "(cannot read)\n"}`);
-        }
-        if (failed) throw new ExitStatus(1);
-      },
-    );
+/** Options of `hvo write` (src/cli/register/write.ts). */
+export type WriteCliOptions = ModelArgs & { after?: string; cat?: string };
+
+export function writeAction(
+  io: Io,
+  path: string,
+  value: string,
+  more: string[],
+  opts: WriteCliOptions,
+): void {
+  if (more.length % 2 !== 0) throw new UsageError("write: give PATH VALUE pairs");
+  const pairs: [string, string][] = [[path, value]];
+  for (let i = 0; i < more.length; i += 2) pairs.push([more[i], more[i + 1]]);
+  // A progress line while the model boots, runs --after and takes the writes (an
+  // nr_hugepages of a large machine takes long), cleared before anything is printed.
+  const watch = watchModel(io, "hvo write");
+  let model: Model;
+  const errors: string[] = [];
+  try {
+    model = modelAfter(opts, watch);
+    for (const [p, v] of pairs) {
+      watch.at(`${p} ${v}`);
+      try {
+        model.write(p, v);
+      } catch (e) {
+        if (!(e instanceof KernelError)) throw e;
+        errors.push(`hvo write: ${p}: write error: ${strerror(e.errno)}\n`);
+      }
+    }
+  } finally {
+    watch.done();
+  }
+  const failed = errors.length > 0;
+  for (const line of errors) io.err(line);
+  for (const p of opts.cat?.split(",").filter(Boolean) ?? []) {
+    io.out(`==> ${p} <==\n${model.vfs.tryRead(p) ?? "(cannot read)\n"}`);
+  }
+  if (failed) throw new ExitStatus(1);
 }
