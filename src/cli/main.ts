@@ -1,15 +1,27 @@
 // The hvo command line. The only layer, with src/live/, that touches process, fs or a terminal.
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { KernelError, Oops } from "../include/errno.ts";
 import { MachineError } from "../machine/layout.ts";
 import { commands } from "./register/index.ts";
 import { ExitStatus, type Io, OutOfMemoryError, processIo, UsageError } from "./io.ts";
 
+/** The version in package.json (two folders up from src/cli/ and from dist/cli/ alike). */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
+    return typeof pkg.version === "string" ? pkg.version : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
 export function buildProgram(io: Io): Command {
   const program = new Command("hvo")
     .description(
       "An executable, byte-accurate model of Linux's HugeTLB pool and its Vmemmap Optimization (HVO).",
     )
+    .version(packageVersion(), "-V, --version", "print hvo's version (package.json)")
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });

@@ -126,12 +126,22 @@ describe("hvo starts light when it only prints help or a usage error", () => {
   });
 
   it("a usage error is reported, with status 2, before any model is loaded", async () => {
-    for (const args of [["--version"], ["report", "--bogus"], ["run"], ["nosuchcommand"]]) {
+    for (const args of [["--bogus"], ["report", "--bogus"], ["run"], ["nosuchcommand"]]) {
       const r = await hvo(args);
       expect(r.status, args.join(" ")).toBe(2);
       expect(r.stderr, args.join(" ")).toMatch(/^error: /);
       expect(sawCli(r), args.join(" ")).toBe(true);
       expect(heavy(r.loaded), args.join(" ")).toEqual([]);
+    }
+  });
+
+  it("hvo --version prints package.json's version, loading no model", async () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
+    for (const flag of ["--version", "-V"]) {
+      const r = await hvo([flag]);
+      expect(r.status, flag).toBe(0);
+      expect(r.stdout, flag).toBe(`${version}\n`);
+      expect(heavy(r.loaded), flag).toEqual([]);
     }
   });
 
