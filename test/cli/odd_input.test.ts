@@ -423,6 +423,25 @@ describe("usage errors instead of silence or a crash", () => {
     }
   });
 
+  it("a guest's --memory or --nodes that is not one, named, before any VM (vm, diff --against vm:)", async () => {
+    const f = file("{}");
+    for (const [flag, value] of [
+      ["--memory", "6X"],
+      ["--memory", ""],
+      ["--nodes", "9"],
+      ["--nodes", "1.5"],
+    ]) {
+      for (const args of [
+        ["vm", f, flag, value],
+        ["diff", f, "--against", "vm:debian-7.2", flag, value],
+      ]) {
+        const r = await hvo(...args);
+        expect(r.rc, args.join(" ")).toBe(2);
+        expect(r.err, args.join(" ")).toMatch(new RegExp(`^hvo: ${flag} ${value}: `));
+      }
+    }
+  });
+
   it("check --out to a directory that does not exist, before the run", async () => {
     const r = await hvo("check", "--mutation", "tail-info-bit1", "--out", join(dir, "no", "such"));
     expect(r.rc).toBe(2);

@@ -397,7 +397,6 @@ export async function diffAction(io: Io, file: string, opts: DiffFlags): Promise
     );
   if (opts.sizes !== undefined) throw new UsageError("--sizes is for --against live");
   const design = resolveDesign(opts.design ?? "mainline");
-  const { parseMemoryMiB } = await import("../../live/vm/qemu.ts");
   const { VmSetupError, parseDebianKernelSpec } = await import("../../live/vm/pieces.ts");
   try {
     parseDebianKernelSpec(m[1]); // an unknown flavour is the user's mistake, not a broken VM
@@ -407,19 +406,9 @@ export async function diffAction(io: Io, file: string, opts: DiffFlags): Promise
     );
   }
   const { loadScenarioJson } = await import("../../live/vm/run.ts");
-  const shape: { memory?: string; nodes?: number; cmdline?: string } = {};
+  const { guestShape } = await import("./vm.ts");
   try {
-    if (opts.memory !== undefined) {
-      parseMemoryMiB(opts.memory);
-      shape.memory = opts.memory;
-    }
-    if (opts.nodes !== undefined) {
-      const n = Number(opts.nodes);
-      if (!Number.isInteger(n) || n < 1 || n > 8)
-        throw new UsageError(`--nodes ${opts.nodes}: a number from 1 to 8`);
-      shape.nodes = n;
-    }
-    if (opts.cmdline !== undefined) shape.cmdline = opts.cmdline;
+    const shape = guestShape(opts);
     const raw = rawWithoutReset(loadScenarioJson(file), opts.reset);
     const out = await diffVm(raw, {
       kernel: m[1],

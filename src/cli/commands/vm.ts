@@ -35,6 +35,36 @@ export function formatVmResult(r: VmResult): string {
   return formatResult(r, lines.join("\n"));
 }
 
+/**
+ * The guest's shape from --memory, --nodes and --cmdline (hvo vm, and hvo diff --against vm:),
+ * each checked (a bad one is a UsageError naming its flag); what is not given is left to the
+ * run's default.
+ */
+export function guestShape(f: { memory?: string; nodes?: string; cmdline?: string }): {
+  memory?: string;
+  nodes?: number;
+  cmdline?: string;
+} {
+  const shape: { memory?: string; nodes?: number; cmdline?: string } = {};
+  if (f.memory !== undefined) {
+    try {
+      parseMemoryMiB(f.memory);
+    } catch {
+      // The user's mistake, not a VM that could not be had.
+      throw new UsageError(`--memory ${f.memory}: not a memory size (like 6G or 4096M)`);
+    }
+    shape.memory = f.memory;
+  }
+  if (f.nodes !== undefined) {
+    const n = Number(f.nodes);
+    if (!Number.isInteger(n) || n < 1 || n > 8)
+      throw new UsageError(`--nodes ${f.nodes}: a number from 1 to 8`);
+    shape.nodes = n;
+  }
+  if (f.cmdline !== undefined) shape.cmdline = f.cmdline;
+  return shape;
+}
+
 export async function vmAction(io: Io, file: string | undefined, flags: VmFlags): Promise<void> {
   const progress = (line: string) => io.err(`hvo vm: ${line}\n`);
   try {
@@ -50,18 +80,7 @@ export async function vmAction(io: Io, file: string | undefined, flags: VmFlags)
       return;
     }
     if (!file) throw new UsageError("hvo vm needs a scenario FILE");
-    const shape: { memory?: string; nodes?: number; cmdline?: string } = {};
-    if (flags.memory !== undefined) {
-      parseMemoryMiB(flags.memory);
-      shape.memory = flags.memory;
-    }
-    if (flags.nodes !== undefined) {
-      const n = Number(flags.nodes);
-      if (!Number.isInteger(n) || n < 1 || n > 8)
-        throw new UsageError(`--nodes ${flags.nodes}: a number from 1 to 8`);
-      shape.nodes = n;
-    }
-    if (flags.cmdline !== undefined) shape.cmdline = flags.cmdline;
+    const shape = guestShape(flags);
     const raw = rawWithoutReset(loadScenarioJson(file), flags.reset);
     const opts = {
       kernel: flags.kernel,
