@@ -297,6 +297,7 @@ export const FRAME_STORE_WRITES = [
   "writeU64Parts",
   "writableView",
   "writableViewAt",
+  "storeViewAt",
   "storeWordsLater",
   "writeBytes",
   "setWordRun",
@@ -348,12 +349,24 @@ function watchSharedTails(c: CheckContext): void {
         c.writes++;
         return orig.call(this, frame, a, b);
       };
-    else
-      f[name] = passingOn(name, orig, (frame) => {
+    else {
+      const note = (frame: number) => {
         if (tables.has(frame)) mirror.written(frame);
         if (tails.size !== 0 && tails.has(frame)) tailWritten(frame);
         c.writes++;
-      });
+      };
+      f[name] =
+        name === "storeViewAt"
+          ? // A view it hands out (not null: nothing to store) is noted once: its in-place path
+            // is not watched inside, its other path is writableViewAt(), which is.
+            function (this: unknown, frame: unknown, lo: unknown, hi: unknown, skip: unknown) {
+              const before = c.writes;
+              const v = orig.call(this, frame, lo, hi, skip);
+              if (v !== null && c.writes === before) note(frame as number);
+              return v;
+            }
+          : passingOn(name, orig, note);
+    }
   }
 }
 

@@ -97,6 +97,42 @@ describe("poolCounters(): the verdict kept while nothing it reads changed", () =
     });
 });
 
+describe("the watch sees a store view handed out in place (FrameStore.storeViewAt())", () => {
+  for (const design of DESIGNS.filter((d) => d !== "legacy"))
+    it(`${design}: a view of a published shared tail's own bytes is a write to it; a null answer is none`, () => {
+      const { model, k, checker } = checked(design);
+      model.write("/proc/sys/vm/hugetlb_optimize_vmemmap", "1");
+      model.write("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "4");
+      model.settle();
+      expect(checker.check()).toEqual([]);
+      const c = checkContext(k);
+      const f = [...c.sharedTails.keys()].find((t) => c.mirror.mapCount(t) > 0);
+      expect(f, "a published shared tail").toBeDefined();
+      // Bytes of its own, unshared: storeViewAt()'s in-place path, which no watched method runs.
+      k.frames.writeU32(f as number, 16, k.frames.readU32(f as number, 16));
+      c.sharedTailWrites.splice(0);
+      const writes = c.writes;
+      expect(k.frames.storeViewAt(f as number, 0, 64, true)).not.toBeNull();
+      expect(c.sharedTailWrites.map((v) => v.detail)).toEqual([
+        `storeViewAt() on shared tail frame ${f} after it was published`,
+      ]);
+      expect(c.writes).toBe(writes + 1);
+      c.sharedTailWrites.splice(0);
+      // A vmemmap page still as memmap_init() left it (struct pages inside a free block, from
+      // the top of the last zone down), asked to skip such: nothing stored, nothing noted.
+      const zones = k.buddy.zones;
+      let init = -1;
+      for (let p = zones[zones.length - 1].endPfn - 64; init < 0 && p > 0; p -= 64) {
+        const frame = k.memmap.writableFrame(p);
+        if (frame >= 0 && k.frames.readsAsInit(frame)) init = frame;
+      }
+      expect(init).toBeGreaterThanOrEqual(0);
+      expect(k.frames.storeViewAt(init, 0, 64, true)).toBeNull();
+      expect(c.sharedTailWrites).toEqual([]);
+      expect(c.writes).toBe(writes + 1);
+    });
+});
+
 describe("sharedTails(): own bytes compared again only after a write", () => {
   for (const design of DESIGNS)
     it(`${design}: a kept comparison, then a write to a published shared tail is seen`, () => {

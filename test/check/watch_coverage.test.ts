@@ -36,6 +36,7 @@ const FRAME_STORE_KEEPS_BYTES = [
   // bookkeeping of which frames walks read tables from, and of changes to them (no bytes)
   "noteTable",
   "tableWrite",
+  "tableBitsOf",
   // boot: describes what memmap_init() left, before anyone reads
   "addInitRange",
   // the same bytes held as a pattern (test/core/frames_diff.test.ts checks they stay equal)
