@@ -1,10 +1,11 @@
 // The browser the web tests drive: Debian's Chromium (/usr/bin/chromium, or $HVO_CHROMIUM)
 // through playwright-core, headless, with the flags that keep it off the network. web/dist is
 // built first when it is missing or older than its sources, and served on a free local port.
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import type { Server } from "node:http";
 import { join } from "node:path";
 import type { Browser, Page } from "playwright-core";
+import { CHROMIUM, ensureChromium } from "../../web/chromium.mjs";
 import {
   buildWeb,
   REPO_ROOT,
@@ -13,8 +14,10 @@ import {
   webDistStale,
 } from "../../src/cli/commands/web.ts";
 
-export const CHROMIUM = process.env.HVO_CHROMIUM ?? "/usr/bin/chromium";
-export const haveChromium = existsSync(CHROMIUM);
+export { CHROMIUM };
+/** null, or why the browser tests skip here (a missing Chromium is installed first where it can be). */
+export const chromiumMissing = ensureChromium((line) => console.warn(`test/web: ${line}`));
+export const haveChromium = chromiumMissing === null;
 export const ARTIFACTS = join(REPO_ROOT, "test-artifacts", "web");
 
 export const CHROMIUM_FLAGS = [

@@ -16,7 +16,7 @@ import { flattenAfter } from "../../src/scenario/observe.ts";
 import {
   ARTIFACTS,
   afterRender,
-  CHROMIUM,
+  chromiumMissing,
   counters,
   haveChromium,
   openPage,
@@ -27,8 +27,7 @@ import {
 
 if (!haveChromium)
   console.warn(
-    `skipping the browser tests of the web view: no Chromium at ${CHROMIUM} ` +
-      "(npm run test:web installs Debian's chromium with apt where it can; HVO_CHROMIUM names another)",
+    `skipping the browser tests of the web view: ${chromiumMissing} (HVO_CHROMIUM names another Chromium)`,
   );
 
 const SUITE = join(REPO_ROOT, "scenarios", "suite.json");

@@ -1,0 +1,4 @@
+/** The Chromium the browser tests drive: /usr/bin/chromium, or $HVO_CHROMIUM. */
+export const CHROMIUM: string;
+/** null when CHROMIUM exists (installed first where it can be); else why the browser tests skip. */
+export function ensureChromium(log?: (line: string) => void): string | null;
