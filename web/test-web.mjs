@@ -20,7 +20,7 @@ if (!build.ok) {
   console.error(`test:web: the build failed (${build.why})`);
   process.exit(1);
 }
-const why = ensureChromium((line) => console.error(`test:web: ${line}`));
+const why = await ensureChromium((line) => console.error(`test:web: ${line}`));
 if (why) console.error(`test:web: the browser tests will skip: ${why}`);
 const tests = run("npx", ["vitest", "run", "test/web"]);
 process.exit(tests.ok ? 0 : 1);

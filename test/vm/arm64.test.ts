@@ -77,9 +77,9 @@ const unavailable = new Map<string, string | null>();
 /** Why this host cannot boot the guest (skip), null when it can; a broken setup throws. */
 async function piecesUnavailable(kernel: string): Promise<string | null> {
   try {
-    ensureHostTools(["qemuArm64", "gccArm64"], { install: isRoot });
+    await ensureHostTools(["qemuArm64", "gccArm64"], { install: isRoot });
     await resolveKernel(kernel, { install: isRoot });
-    buildInitramfs({ install: isRoot, arch: "arm64" });
+    await buildInitramfs({ install: isRoot, arch: "arm64" });
     return null;
   } catch (e) {
     if (!(e instanceof VmSetupError && e.unavailable)) throw e;

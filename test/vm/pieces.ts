@@ -15,9 +15,9 @@ import {
 export async function vmPiecesUnavailable(who: string): Promise<string | null> {
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
   try {
-    ensureHostTools(["qemu", "busybox", "zstd", "gcc"], { install: isRoot });
+    await ensureHostTools(["qemu", "busybox", "zstd", "gcc"], { install: isRoot });
     await resolveKernel("debian-7.2", { install: isRoot });
-    buildInitramfs({ install: isRoot });
+    await buildInitramfs({ install: isRoot });
     return null;
   } catch (e) {
     if (!(e instanceof VmSetupError && e.unavailable)) throw e;

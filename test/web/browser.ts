@@ -16,7 +16,7 @@ import {
 
 export { CHROMIUM };
 /** null, or why the browser tests skip here (a missing Chromium is installed first where it can be). */
-export const chromiumMissing = ensureChromium((line) => console.warn(`test/web: ${line}`));
+export const chromiumMissing = await ensureChromium((line) => console.warn(`test/web: ${line}`));
 export const haveChromium = chromiumMissing === null;
 export const ARTIFACTS = join(REPO_ROOT, "test-artifacts", "web");
 

@@ -75,7 +75,7 @@ export async function vmAction(io: Io, file: string | undefined, flags: VmFlags)
       });
       // An arm64 guest also needs Debian's arm64 busybox for its initramfs.
       if (k.arch === "arm64")
-        fetchArm64Busybox({ install: true, log: (s) => progress(s.trimEnd()) });
+        await fetchArm64Busybox({ install: true, log: (s) => progress(s.trimEnd()) });
       io.out(`${k.name}: ${k.image}${k.package ? ` (${k.package} ${k.packageVersion})` : ""}\n`);
       return;
     }

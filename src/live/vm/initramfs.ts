@@ -3,7 +3,6 @@
 // and native/initramfs/init. Cached by the hash of its inputs. x86_64: the machine's own
 // busybox-static and gcc; arm64: Debian's busybox-static:arm64 (pieces.ts fetchArm64Busybox) and
 // the cross compiler aarch64-linux-gnu-gcc.
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -14,6 +13,7 @@ import {
   GUEST_TOOLS,
   type GuestArch,
   PROJECT_ROOT,
+  runChild,
   VmSetupError,
   vmCacheDir,
 } from "./pieces.ts";
@@ -28,35 +28,32 @@ export function helperSources(): Record<string, string> {
   return out;
 }
 
-function compileStatic(gcc: string, src: string, out: string): void {
+async function compileStatic(gcc: string, src: string, out: string): Promise<void> {
   if (!fs.existsSync(src)) throw new VmSetupError(`${src} is missing: the guest needs it`);
   const tmp = `${out}.tmp${process.pid}`;
-  try {
-    execFileSync(gcc, ["-O2", "-static", "-std=gnu11", "-o", tmp, src], { stdio: "pipe" });
-  } catch (e) {
-    const err = e as { stderr?: Buffer };
+  const r = await runChild(gcc, ["-O2", "-static", "-std=gnu11", "-o", tmp, src]);
+  if (r.status !== 0)
     throw new VmSetupError(
-      `${path.basename(gcc)} -static ${src} failed: ${err.stderr?.toString() ?? e}`,
+      `${path.basename(gcc)} -static ${src} failed: ${r.error?.message ?? r.stderr}`,
     );
-  }
   fs.renameSync(tmp, out);
 }
 
 /** Builds (or finds in the cache) the initramfs; returns its path. */
-export function buildInitramfs(
+export async function buildInitramfs(
   opts: { install?: boolean; log?: (s: string) => void; arch?: GuestArch } = {},
-): string {
+): Promise<string> {
   const arch = opts.arch ?? "x86_64";
   const gccTool = GUEST_TOOLS[arch].gcc;
   let busybox: string;
   let gcc: string;
   if (arch === "x86_64") {
-    const tools = ensureHostTools(["busybox", gccTool], opts);
+    const tools = await ensureHostTools(["busybox", gccTool], opts);
     busybox = fs.realpathSync(tools.busybox);
     gcc = tools[gccTool];
   } else {
-    gcc = ensureHostTools([gccTool], opts)[gccTool];
-    busybox = fetchArm64Busybox(opts);
+    gcc = (await ensureHostTools([gccTool], opts))[gccTool];
+    busybox = await fetchArm64Busybox(opts);
   }
   const bb = fs.readFileSync(busybox);
   // Debian's /bin/busybox comes from busybox-static only when that package is installed;
@@ -93,7 +90,7 @@ export function buildInitramfs(
   for (const [name, src] of Object.entries(sources)) {
     const bin = path.join(dir, `${name}-${key}`);
     opts.log?.(`${path.basename(gcc)} -O2 -static ${src}\n`);
-    compileStatic(gcc, src, bin);
+    await compileStatic(gcc, src, bin);
     entries.push({ kind: "file", path: `bin/${name}`, data: fs.readFileSync(bin), mode: 0o755 });
     fs.rmSync(bin);
   }

@@ -8,7 +8,7 @@
 // (Documentation/arch/arm64/booting.rst: "ARM\x64" at 0x38, the page size in the flags at 0x18)
 // as vmlinuz, which qemu-system-aarch64 loads as it is; the packages come from the same archive
 // through a private apt configuration for the arm64 architecture, busybox-static:arm64 too.
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
@@ -28,6 +28,54 @@ export class VmSetupError extends Error {
     super(message);
     this.name = "VmSetupError";
   }
+}
+
+/** What a child printed and how it ended (spawnSync's answer, awaited). */
+export interface ChildResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: string;
+  error?: Error;
+}
+
+/**
+ * Runs a child to its end without blocking this process's event loop. Every tool the VM tier
+ * gets (apt-get update, install and download, dpkg-deb, zstd, gcc) runs through it: these take
+ * minutes on a fresh host, and a vitest worker blocked for 60 s misses its runner's RPC answers
+ * (`Timeout calling "onTaskUpdate"`), which fails the whole run though every test passed.
+ */
+export function runChild(
+  cmd: string,
+  args: readonly string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: Uint8Array } = {},
+): Promise<ChildResult> {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, {
+      cwd: opts.cwd,
+      env: opts.env,
+      stdio: [opts.input ? "pipe" : "ignore", "pipe", "pipe"],
+    });
+    const out: Buffer[] = [];
+    let stderr = "";
+    let error: Error | undefined;
+    child.stdout?.on("data", (d: Buffer) => out.push(d));
+    child.stderr?.setEncoding("utf8");
+    child.stderr?.on("data", (d: string) => {
+      stderr += d;
+    });
+    child.on("error", (e) => {
+      error = e;
+    });
+    if (opts.input && child.stdin) {
+      // A child that exits before reading all of its input is judged by its status, not EPIPE.
+      child.stdin.on("error", () => {});
+      child.stdin.end(opts.input);
+    }
+    child.on("close", (status, signal) =>
+      resolve({ status, signal, stdout: Buffer.concat(out), stderr, error }),
+    );
+  });
 }
 
 /**
@@ -121,19 +169,18 @@ function isRoot(): boolean {
 
 let aptUpdated = false;
 
-function aptGet(args: string[], log: (s: string) => void): void {
+async function aptGet(args: string[], log: (s: string) => void): Promise<void> {
   if (!aptUpdated) {
     log("apt-get update\n");
-    spawnSync("apt-get", ["update", "-q"], { stdio: "ignore" });
+    await runChild("apt-get", ["update", "-q"]);
     aptUpdated = true;
   }
   log(`apt-get ${args.join(" ")}\n`);
-  const r = spawnSync("apt-get", args, {
-    encoding: "utf8",
+  const r = await runChild("apt-get", args, {
     env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
   });
   if (r.status !== 0) {
-    const stderr = (r.stderr || "").trim();
+    const stderr = (r.error?.message ?? r.stderr).trim();
     throw new VmSetupError(`apt-get ${args.join(" ")} failed: ${stderr}`, aptUnreachable(stderr));
   }
 }
@@ -142,10 +189,10 @@ function aptGet(args: string[], log: (s: string) => void): void {
  * Finds the host tools; with install, installs what is missing with apt-get (root only).
  * Without it, a missing tool is a VmSetupError naming the apt command.
  */
-export function ensureHostTools(
+export async function ensureHostTools(
   tools: HostTool[],
   opts: { install?: boolean; log?: (s: string) => void } = {},
-): Record<HostTool, string> {
+): Promise<Record<HostTool, string>> {
   const log = opts.log ?? (() => {});
   const found: Partial<Record<HostTool, string>> = {};
   const missing: HostTool[] = [];
@@ -167,7 +214,7 @@ export function ensureHostTools(
     if (!isRoot()) throw new VmSetupError(`missing tools and not root: run \`sudo ${cmd}\``, true);
     if (!which("apt-get"))
       throw new VmSetupError(`missing tools and no apt-get to install them: ${cmd}`, true);
-    aptGet(["install", "-y", "-q", "--no-install-recommends", ...pkgs], log);
+    await aptGet(["install", "-y", "-q", "--no-install-recommends", ...pkgs], log);
     for (const t of missing) {
       const p = which(HOST_TOOLS[t].bin);
       if (!p) throw new VmSetupError(`${HOST_TOOLS[t].bin} still missing after \`${cmd}\``);
@@ -314,25 +361,22 @@ export function bzImagePayload(bzImage: Uint8Array): Uint8Array {
 }
 
 /** Turns a bzImage into the ELF vmlinux inside it (zstd payloads; gzip too). */
-export function extractVmlinux(
+export async function extractVmlinux(
   bzImage: Uint8Array,
   outPath: string,
   zstdBin: string = "zstd",
-): void {
+): Promise<void> {
   const payload = bzImagePayload(bzImage);
   const tmp = `${outPath}.tmp${process.pid}`;
   if (payload[0] === 0x28 && payload[1] === 0xb5 && payload[2] === 0x2f && payload[3] === 0xfd) {
     // The kernel build appends the uncompressed size (4 bytes) after the zstd frame.
     const frame = payload.subarray(0, payload.length - 4);
-    const r = spawnSync(zstdBin, ["-d", "-q", "-c", "--long=31"], {
-      input: frame,
-      maxBuffer: 1 << 30,
-    });
-    if (r.status !== 0) throw new VmSetupError(`zstd -d failed: ${r.stderr?.toString()}`);
+    const r = await runChild(zstdBin, ["-d", "-q", "-c", "--long=31"], { input: frame });
+    if (r.status !== 0) throw new VmSetupError(`zstd -d failed: ${r.error?.message ?? r.stderr}`);
     fs.writeFileSync(tmp, r.stdout);
   } else if (payload[0] === 0x1f && payload[1] === 0x8b) {
-    const r = spawnSync("gzip", ["-d", "-c"], { input: payload, maxBuffer: 1 << 30 });
-    if (r.status !== 0) throw new VmSetupError(`gzip -d failed: ${r.stderr?.toString()}`);
+    const r = await runChild("gzip", ["-d", "-c"], { input: payload });
+    if (r.status !== 0) throw new VmSetupError(`gzip -d failed: ${r.error?.message ?? r.stderr}`);
     fs.writeFileSync(tmp, r.stdout);
   } else {
     throw new VmSetupError("bzImage payload is neither zstd nor gzip");
@@ -400,10 +444,10 @@ export function pickKernelPackage(
  * cache; `apt-get update` once per process and architecture. Returns apt's options.
  */
 const aptUpdatedDirs = new Set<string>();
-function privateApt(
+async function privateApt(
   debArch: "amd64" | "arm64",
   log: (s: string) => void,
-): { o: string[]; archives: string } {
+): Promise<{ o: string[]; archives: string }> {
   const cache = vmCacheDir();
   const src = hostDebianSource();
   const aptDir = path.join(cache, debArch === "amd64" ? "apt" : `apt-${debArch}`);
@@ -418,9 +462,11 @@ function privateApt(
   const o = aptOpts(aptDir, debArch);
   if (!aptUpdatedDirs.has(aptDir)) {
     log(`apt-get update (sid, experimental, ${debArch} from ${src.uri}) into ${aptDir}\n`);
-    const up = spawnSync("apt-get", [...o, "update", "-q"], { encoding: "utf8" });
-    if (up.status !== 0)
-      throw new VmSetupError(`apt-get update failed: ${up.stderr}`, aptUnreachable(up.stderr));
+    const up = await runChild("apt-get", [...o, "update", "-q"]);
+    if (up.status !== 0) {
+      const why = up.error?.message ?? up.stderr;
+      throw new VmSetupError(`apt-get update failed: ${why}`, aptUnreachable(why));
+    }
     aptUpdatedDirs.add(aptDir);
   }
   return { o, archives: path.join(aptDir, "archives") };
@@ -431,26 +477,21 @@ function privateApt(
  * SHA256 of the signed index: a mismatch is an error) and `dpkg-deb -x` into `unpack`.
  * Returns the package's version.
  */
-function downloadAndUnpack(
+async function downloadAndUnpack(
   apt: { o: string[]; archives: string },
   pkg: string,
   unpack: string,
   log: (s: string) => void,
   required = true,
-): string | null {
-  const show = spawnSync("apt-cache", [...apt.o, "show", pkg], { encoding: "utf8" });
-  const version = /^Version: (.+)$/m.exec(show.stdout ?? "")?.[1] ?? null;
+): Promise<string | null> {
+  const show = await runChild("apt-cache", [...apt.o, "show", pkg]);
+  const version = /^Version: (.+)$/m.exec(show.stdout.toString("utf8"))?.[1] ?? null;
   log(`apt-get download ${pkg} (${version})\n`);
-  const dl = spawnSync("apt-get", [...apt.o, "download", "-q", pkg], {
-    cwd: apt.archives,
-    encoding: "utf8",
-  });
+  const dl = await runChild("apt-get", [...apt.o, "download", "-q", pkg], { cwd: apt.archives });
   if (dl.status !== 0) {
     if (!required) return null;
-    throw new VmSetupError(
-      `apt-get download ${pkg} failed: ${dl.stderr}`,
-      aptUnreachable(dl.stderr),
-    );
+    const why = dl.error?.message ?? dl.stderr;
+    throw new VmSetupError(`apt-get download ${pkg} failed: ${why}`, aptUnreachable(why));
   }
   // The file name carries the version with its epoch's colon escaped (1%3a1.38.0-3).
   const base = pkg.replace(/:.*$/, "");
@@ -461,7 +502,9 @@ function downloadAndUnpack(
     .pop();
   if (!deb) throw new VmSetupError(`apt-get download left no ${base}_*.deb`);
   fs.mkdirSync(unpack, { recursive: true });
-  execFileSync("dpkg-deb", ["-x", path.join(apt.archives, deb), unpack]);
+  const x = await runChild("dpkg-deb", ["-x", path.join(apt.archives, deb), unpack]);
+  if (x.status !== 0)
+    throw new VmSetupError(`dpkg-deb -x ${deb} failed: ${x.error?.message ?? x.stderr}`);
   return version;
 }
 
@@ -527,19 +570,21 @@ export async function fetchDebianKernel(
       true,
     );
   }
-  const tools = fl.arch === "x86_64" ? ensureHostTools(["zstd"], opts) : null;
+  const tools = fl.arch === "x86_64" ? await ensureHostTools(["zstd"], opts) : null;
   // One lock per apt directory: the arm64 and arm64-16k kernels share apt-arm64's lists.
   const lock = fl.debArch === "amd64" ? `kernel-${name}` : `apt-${fl.debArch}`;
-  return withDirLock(path.join(cache, "locks", lock), () => {
+  return withDirLock(path.join(cache, "locks", lock), async () => {
     if (fs.existsSync(metaPath)) return readMeta();
-    const apt = privateApt(fl.debArch, log);
+    const apt = await privateApt(fl.debArch, log);
     // The arm64 guest's busybox comes from the same apt configuration: fetched under this lock
     // too, so that building the initramfs later finds it in the cache.
-    if (fl.arch === "arm64") fetchArm64Busybox({ ...opts, install: true });
-    const names = execFileSync("apt-cache", [...apt.o, "pkgnames", "linux-"], {
-      encoding: "utf8",
-      maxBuffer: 1 << 26,
-    }).split("\n");
+    if (fl.arch === "arm64") await fetchArm64Busybox({ ...opts, install: true });
+    const listed = await runChild("apt-cache", [...apt.o, "pkgnames", "linux-"]);
+    if (listed.status !== 0)
+      throw new VmSetupError(
+        `apt-cache pkgnames failed: ${listed.error?.message ?? listed.stderr}`,
+      );
+    const names = listed.stdout.toString("utf8").split("\n");
     const pkg = pickKernelPackage(names, series, flavour);
     if (!pkg)
       throw new VmSetupError(
@@ -548,11 +593,11 @@ export async function fetchDebianKernel(
       );
     const unpack = path.join(cache, "deb", pkg);
     fs.rmSync(unpack, { recursive: true, force: true });
-    const version = downloadAndUnpack(apt, pkg, unpack, log);
+    const version = await downloadAndUnpack(apt, pkg, unpack, log);
     // The config is in the base package of the split layout; best effort.
     const basePkg = pkg.replace("linux-binary-unsigned-", "linux-base-");
     let config: string | null = null;
-    if (basePkg !== pkg) downloadAndUnpack(apt, basePkg, unpack, log, false);
+    if (basePkg !== pkg) await downloadAndUnpack(apt, basePkg, unpack, log, false);
     const modDir = path.join(unpack, "usr", "lib", "modules");
     const bootDir = path.join(unpack, "boot");
     let vmlinuz: string | null = null;
@@ -581,7 +626,7 @@ export async function fetchDebianKernel(
     fs.mkdirSync(kdir, { recursive: true });
     const image = path.join(kdir, imageFile);
     if (fl.arch === "x86_64") {
-      extractVmlinux(fs.readFileSync(vmlinuz), image, tools?.zstd);
+      await extractVmlinux(fs.readFileSync(vmlinuz), image, tools?.zstd);
     } else {
       const bytes = fs.readFileSync(vmlinuz);
       const page = arm64ImagePageSize(bytes);
@@ -615,9 +660,9 @@ export async function fetchDebianKernel(
  * Debian's static busybox for arm64 (busybox-static:arm64 from sid through the private apt
  * configuration), unpacked into the cache; its path.
  */
-export function fetchArm64Busybox(
+export async function fetchArm64Busybox(
   opts: { install?: boolean; log?: (s: string) => void } = {},
-): string {
+): Promise<string> {
   const dir = path.join(vmCacheDir(), "busybox-arm64");
   const bin = path.join(dir, "usr", "bin", "busybox");
   if (fs.existsSync(bin)) return bin;
@@ -626,10 +671,10 @@ export function fetchArm64Busybox(
       `no arm64 busybox in ${dir}: fetch it with \`hvo vm --fetch-kernel --kernel debian-7.2:arm64\` (or pass --install)`,
       true,
     );
-  const apt = privateApt("arm64", opts.log ?? (() => {}));
+  const apt = await privateApt("arm64", opts.log ?? (() => {}));
   const tmp = `${dir}.tmp${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
-  downloadAndUnpack(apt, "busybox-static", tmp, opts.log ?? (() => {}));
+  await downloadAndUnpack(apt, "busybox-static", tmp, opts.log ?? (() => {}));
   const got = path.join(tmp, "usr", "bin", "busybox");
   const elf = fs.existsSync(got) ? fs.readFileSync(got).subarray(0, 20) : null;
   // e_machine 183 = EM_AARCH64.
@@ -719,9 +764,9 @@ export async function resolveKernel(
   );
   if (!fs.existsSync(out)) {
     fs.mkdirSync(path.dirname(out), { recursive: true });
-    const tools = ensureHostTools(["zstd"], opts);
+    const tools = await ensureHostTools(["zstd"], opts);
     try {
-      extractVmlinux(bytes, out, tools.zstd);
+      await extractVmlinux(bytes, out, tools.zstd);
     } catch (e) {
       opts.log?.(`cannot extract vmlinux (${(e as Error).message}): booting the bzImage\n`);
       return user(path.resolve(spec));

@@ -136,8 +136,8 @@ async function prepare(opts: VmOptions): Promise<Prepared> {
   const log = opts.progress ? (s: string) => opts.progress?.(s.trimEnd()) : undefined;
   const kernel = await resolveKernel(opts.kernel ?? "debian-7.2", { install: opts.install, log });
   const qemuTool = GUEST_TOOLS[kernel.arch].qemu;
-  const qemu = ensureHostTools([qemuTool], { install: opts.install, log })[qemuTool];
-  const initrd = buildInitramfs({ install: opts.install, log, arch: kernel.arch });
+  const qemu = (await ensureHostTools([qemuTool], { install: opts.install, log }))[qemuTool];
+  const initrd = await buildInitramfs({ install: opts.install, log, arch: kernel.arch });
   return { kernel, initrd, qemu };
 }
 
