@@ -9,7 +9,7 @@ import { type Design, DESIGNS } from "../kernel.ts";
 import type { StructPageSize } from "../machine/spec.ts";
 import { bootModel } from "../model.ts";
 import { usesMaskEncoding } from "../mm/hvo_designs.ts";
-import { hstateName } from "../scenario/format.ts";
+import { hstateName } from "../scenario/names.ts";
 import { GiB, checkRun } from "./run.ts";
 
 // ------------------------------------------------------------------ what a real kernel checked

@@ -11,7 +11,6 @@ import { hostMachine } from "../live/host.ts";
 import { vmMachineSpec } from "../live/vm/machine.ts";
 import { DEFAULT_SHAPE, parseMemoryMiB } from "../live/vm/qemu.ts";
 import { MachineError } from "../machine/layout.ts";
-import { parseMachineFile } from "../machine/load.ts";
 import type { MachineSpec } from "../machine/spec.ts";
 import { UsageError } from "./io.ts";
 import { DEFAULT_DESIGN, DEFAULT_MACHINE } from "./machine_help.ts";
@@ -101,17 +100,21 @@ function looksLikePath(arg: string): boolean {
 
 /**
  * Resolves --machine (and --cmdline, parameters after the machine's own) into a MachineSpec;
- * bad input is a UsageError naming the choices.
+ * bad input is a UsageError naming the choices. Async because a machine file's parser (yaml and
+ * zod) is loaded only when a file is given: a preset or the host costs no startup for it.
  */
-export function resolveMachine(arg: string | undefined, cmdline?: string): MachineSpec {
+export async function resolveMachine(
+  arg: string | undefined,
+  cmdline?: string,
+): Promise<MachineSpec> {
   const name = arg ?? DEFAULT_MACHINE;
   if (cmdline !== undefined && /[\n\r]/.test(cmdline))
     throw new UsageError("--cmdline: one line of kernel parameters");
   if (name.startsWith("qemu:")) return qemuMachine(name, cmdline?.trim() ?? "");
-  return withCmdline(resolveMachineOnly(name), cmdline);
+  return withCmdline(await resolveMachineOnly(name), cmdline);
 }
 
-function resolveMachineOnly(name: string): MachineSpec {
+async function resolveMachineOnly(name: string): Promise<MachineSpec> {
   try {
     if (presetNames().includes(name)) return machinePreset(name);
     if (name === "host") return hostMachine();
@@ -127,7 +130,9 @@ function resolveMachineOnly(name: string): MachineSpec {
         `--machine: ${what}: give a preset (${[...presetNames(), "host"].join(", ")}), qemu:SIZE[,nodes=N] or a machine file (YAML or JSON)`,
       );
     }
-    return parseMachineFile(readFileSync(name, "utf8"), name);
+    const text = readFileSync(name, "utf8");
+    const { parseMachineFile } = await import("../machine/load.ts");
+    return parseMachineFile(text, name);
   } catch (e) {
     if (e instanceof MachineError) throw new UsageError(`--machine: ${e.message}`);
     throw e;

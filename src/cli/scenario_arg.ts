@@ -2,17 +2,16 @@
 // compare, diff, live, vm): reading and parsing the file, --only, --no-reset, --sizes. Apart
 // from the commands so that those that run no model (live, vm) load none.
 import { readFileSync } from "node:fs";
-import {
-  FormatError,
-  type ScenarioFile,
-  parseJsonText,
-  parseScenarioFile,
-  sizeToKb,
-} from "../scenario/format.ts";
+import type { ScenarioFile } from "../scenario/format.ts";
+import { FormatError, parseJsonText, sizeToKb } from "../scenario/names.ts";
 import { UsageError } from "./io.ts";
 
-/** Reads and parses a scenario file; problems are UsageErrors naming the file. */
-export function loadScenarioFile(file: string): ScenarioFile {
+/**
+ * Reads and parses a scenario file; problems are UsageErrors naming the file. The parser (zod)
+ * is loaded here, when a file is given, not by every command that could take one.
+ */
+export async function loadScenarioFile(file: string): Promise<ScenarioFile> {
+  const { parseScenarioFile } = await import("../scenario/format.ts");
   let text: string;
   try {
     text = readFileSync(file, "utf8");

@@ -2,17 +2,17 @@
 // answers into hvo-result/1 step records. Transport-agnostic: the host runner (run.ts) hands
 // in a local hvoexec, the QEMU runner can hand in a guest's. Holds no lock and restores
 // nothing itself: run.ts does that around it.
-import {
-  type After,
-  type FinalReset,
-  type KpfPage,
-  type ResetWrite,
-  type ResultScenario,
-  type Scenario,
-  type Step,
-  type StepRecord,
-  sizeToKb,
+import type {
+  After,
+  FinalReset,
+  KpfPage,
+  ResetWrite,
+  ResultScenario,
+  Scenario,
+  Step,
+  StepRecord,
 } from "../scenario/format.ts";
+import { sizeToKb } from "../scenario/names.ts";
 import {
   changedAfterStepReturned,
   delta,

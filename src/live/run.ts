@@ -10,21 +10,23 @@ import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import type {
+  Recording,
+  RecordedScenario,
+  Result,
+  ResultScenario,
+  Run,
+  ScenarioFile,
+  Step,
+} from "../scenario/format.ts";
+import { parseScenarioFile } from "../scenario/format.ts";
 import {
   FormatError,
   parseJsonText,
-  parseScenarioFile,
   RECORDING_FORMAT,
-  type Recording,
-  type RecordedScenario,
   RESULT_FORMAT,
-  type Result,
-  type ResultScenario,
-  type Run,
-  type ScenarioFile,
-  type Step,
   hstateName,
-} from "../scenario/format.ts";
+} from "../scenario/names.ts";
 import { nondeterminism } from "../scenario/compare.ts";
 import { parseMeminfo, HUGEPAGES_DIR, HVO_SYSCTL, hstateDir } from "../scenario/observe.ts";
 import { BuildError, buildHvoexec } from "./build.ts";

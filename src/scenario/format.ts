@@ -6,18 +6,37 @@
 // bad field ("scenarios[2].steps[4].size: ..."). No kernel file mirrored here; the observation
 // fields are those of /proc/meminfo, /proc/vmstat and the hugepages sysfs/sysctl files.
 import { z } from "zod";
+import {
+  FormatError,
+  HSTATE_KEY_RE,
+  HSTATE_ROLES,
+  MAX_STEP_PAGES,
+  RECORDING_FORMAT,
+  RESULT_FORMAT,
+  SCENARIO_FORMAT,
+  formatPath,
+} from "./names.ts";
 
-/** A format error: the message names the field (a JSON path) and what is wrong with it. */
-export class FormatError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "FormatError";
-  }
-}
-
-export const SCENARIO_FORMAT = "hvo-scenario/1";
-export const RECORDING_FORMAT = "hvo-recording/1";
-export const RESULT_FORMAT = "hvo-result/1";
+// What the model's commands use without parsing (no zod) lives in names.ts; importers of this
+// module get it from here too.
+export {
+  FormatError,
+  HSTATE_DELTA_KEY_RE,
+  HSTATE_KEY_RE,
+  HSTATE_ROLES,
+  type HstateRole,
+  hstateDeltaKey,
+  hstateKey,
+  hstateName,
+  isHstateRole,
+  MAX_STEP_PAGES,
+  parseJsonText,
+  RECORDING_FORMAT,
+  RESULT_FORMAT,
+  SCENARIO_FORMAT,
+  formatPath,
+  sizeToKb,
+} from "./names.ts";
 
 // ------------------------------------------------------------------ sizes and hstate names
 
@@ -25,18 +44,6 @@ export const RESULT_FORMAT = "hvo-result/1";
 export const sizeSchema = z
   .string()
   .regex(/^[1-9][0-9]*(K|M|G|kB)$/, 'a huge page size like "2M", "1G", "64K" or "2048kB"');
-
-/**
- * The roles a step may name instead of a size, resolved per machine (src/scenario/roles.ts): the
- * huge page a PMD entry maps, the one a PUD entry maps, and arm64's contiguous-bit sizes
- * (CONT_PTE: CONT_PTES PTEs, CONT_PMD: CONT_PMDS PMDs). One scenario then runs on every arch.
- */
-export const HSTATE_ROLES = ["PMD", "PUD", "CONT_PTE", "CONT_PMD"] as const;
-export type HstateRole = (typeof HSTATE_ROLES)[number];
-
-export function isHstateRole(s: unknown): s is HstateRole {
-  return typeof s === "string" && (HSTATE_ROLES as readonly string[]).includes(s);
-}
 
 /** A step's size: a size name or a role. */
 export const stepSizeSchema = z
@@ -46,35 +53,6 @@ export const stepSizeSchema = z
     `a huge page size like "2M", "1G", "64K" or "2048kB", or a role (${HSTATE_ROLES.join(", ")})`,
   );
 
-/** A size name ("2M", "2048kB") in kB (2048); null when it is not one (a role is not). */
-export function sizeToKb(size: string): number | null {
-  const m = /^([1-9][0-9]*)(K|M|G|kB)$/.exec(size);
-  if (!m) return null;
-  const n = Number(m[1]);
-  const mul = m[2] === "G" ? 1024 * 1024 : m[2] === "M" ? 1024 : 1;
-  return n * mul;
-}
-
-/** The hstate's short name from its size in kB: 2048 -> "2M", 1048576 -> "1G", 64 -> "64K". */
-export function hstateName(kB: number): string {
-  if (kB % (1024 * 1024) === 0) return `${kB / (1024 * 1024)}G`;
-  if (kB % 1024 === 0) return `${kB / 1024}M`;
-  return `${kB}K`;
-}
-
-/** The key of an hstate in an observation: "h2M", "h1G", "h64K". */
-export function hstateKey(kB: number): string {
-  return `h${hstateName(kB)}`;
-}
-
-/** The key of an hstate's pool-size change in a delta: "nr2M", "nr1G". */
-export function hstateDeltaKey(kB: number): string {
-  return `nr${hstateName(kB)}`;
-}
-
-export const HSTATE_KEY_RE = /^h[1-9][0-9]*[KMG]$/;
-export const HSTATE_DELTA_KEY_RE = /^nr[1-9][0-9]*[KMG]$/;
-
 // ------------------------------------------------------------------ hvo-scenario/1
 
 /** What a write step writes: a number is written as its decimal text, a string as it is. */
@@ -82,12 +60,6 @@ const writeValue = z.union([z.number().int(), z.string()]);
 /** 0/1 flags of map steps; FORMAT.md spells them as numbers, booleans are accepted too. */
 const flag = z.union([z.literal(0), z.literal(1), z.boolean()]);
 const count = z.number().int().nonnegative();
-/**
- * Huge pages of one map/populate/kpf step: at most 2^20 (2 TiB of 2M pages, more than any
- * machine here). The answer lists a pfn per page, so a larger n is refused as a format error
- * rather than run out of memory.
- */
-export const MAX_STEP_PAGES = 2 ** 20;
 const pageCount = count.max(MAX_STEP_PAGES, `at most ${MAX_STEP_PAGES} huge pages per step`);
 const mapId = z.string().min(1).max(63).regex(/^\S+$/, "a map id without spaces");
 const absPath = z.string().startsWith("/", "an absolute path");
@@ -473,18 +445,6 @@ export interface Result {
 
 // ------------------------------------------------------------------ parsing
 
-/** "scenarios[2].steps[4].size" from a zod issue path. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = "";
-  for (const p of path) {
-    if (typeof p === "number") out += `[${p}]`;
-    else if (typeof p === "string" && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(p))
-      out += out ? `.${p}` : p;
-    else out += `[${JSON.stringify(String(p))}]`;
-  }
-  return out || "(top level)";
-}
-
 function explain(error: z.ZodError, what: string): FormatError {
   const lines = error.issues.slice(0, 5).map((issue) => {
     const path = issue.path as PropertyKey[];
@@ -515,13 +475,4 @@ export function parseRecording(data: unknown): Recording {
 /** Parses a JSON value as `hvo-result/1`. */
 export function parseResult(data: unknown): Result {
   return parseWith<Result>(resultSchema, data, RESULT_FORMAT);
-}
-
-/** Parses text: JSON syntax errors become FormatErrors too. */
-export function parseJsonText(text: string, what: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new FormatError(`${what} is not JSON: ${(e as Error).message}`);
-  }
 }

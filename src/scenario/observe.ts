@@ -4,7 +4,8 @@
 //
 // Pure: it only sees file texts through `read`, so the live runner (over hvoexec's `obs` dump)
 // and the model (over its virtual files) compute the very same fields the same way.
-import { type After, type Delta, type HstateObs, hstateDeltaKey, hstateKey } from "./format.ts";
+import type { After, Delta, HstateObs } from "./format.ts";
+import { hstateDeltaKey, hstateKey } from "./names.ts";
 
 /** Reads a file's whole text; null when the file does not exist or cannot be read. */
 export type ReadFile = (path: string) => string | null;

@@ -12,7 +12,8 @@
 
 import { machinePreset } from "../arch/index.ts";
 import type { ArchSpec } from "../machine/spec.ts";
-import { type HstateRole, hstateName, isHstateRole, type Step, sizeToKb } from "./format.ts";
+import type { HstateRole, Step } from "./format.ts";
+import { hstateName, isHstateRole, sizeToKb } from "./names.ts";
 
 /** What a role names on one arch: a shift, or why the arch has no such size. */
 export type RoleShift = { shift: number } | { none: string };

@@ -9,20 +9,19 @@ import type { Model } from "../model.ts";
 import type { HugetlbInode } from "../fs/hugetlbfs.ts";
 import type { Hstate } from "../mm/hugetlb.ts";
 import type { HugetlbMapping } from "../mm/process.ts";
-import {
-  type After,
-  type FinalReset,
-  type KpfPage,
-  RESULT_FORMAT,
-  type ResetWrite,
-  type Result,
-  type ResultScenario,
-  type Scenario,
-  type ScenarioFile,
-  type Step,
-  type StepRecord,
-  sizeToKb,
+import type {
+  After,
+  FinalReset,
+  KpfPage,
+  ResetWrite,
+  Result,
+  ResultScenario,
+  Scenario,
+  ScenarioFile,
+  Step,
+  StepRecord,
 } from "./format.ts";
+import { RESULT_FORMAT, sizeToKb } from "./names.ts";
 import { kmsgLine } from "../kernel/printk.ts";
 import { stepText } from "./text.ts";
 import { HUGEPAGES_DIR, HVO_SYSCTL, NODE_DIR, delta, observe } from "./observe.ts";

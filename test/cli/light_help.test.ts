@@ -145,6 +145,33 @@ describe("hvo starts light when it only prints help or a usage error", () => {
     }
   });
 
+  it("a model command given no file loads neither parser (zod, yaml); given one, it loads that one's", async () => {
+    const parsers = (r: Ran) =>
+      r.loaded.filter((p) => /^node_modules\/(zod|yaml)\//.test(p)).map((p) => p.split("/")[1]);
+    const runs: [string[], string[]][] = [
+      [["report", "--no-measure"], []],
+      [["cat", "/proc/meminfo"], []],
+      [["write", "/proc/sys/vm/nr_hugepages", "1"], []],
+      [["inspect", "--pfn", "0x1000"], []],
+      // A machine file: yaml and the machine schema's zod; a scenario file: the format's zod.
+      [
+        [
+          "cat",
+          "/proc/meminfo",
+          "--machine",
+          join(ROOT, "scenarios/machines/x86_64-la57-128G.yaml"),
+        ],
+        ["yaml", "zod"],
+      ],
+      [["cat", "/proc/meminfo", "--after", join(ROOT, "scenarios/suite.json")], ["zod"]],
+    ];
+    for (const [args, want] of runs) {
+      const r = await hvo(args);
+      expect(r.status, args.join(" ")).toBe(0);
+      expect([...new Set(parsers(r))].sort(), args.join(" ")).toEqual(want);
+    }
+  });
+
   it("a command that runs loads its work (the hooks see what a command imports when it runs)", async () => {
     const r = await hvo(["run", join(dir, "no-such-scenario.json")]);
     expect(r.status).toBe(2);

@@ -14,11 +14,14 @@ import type { Model } from "../../model.ts";
  * `watch` (a progress line on a terminal, a clean stop before memory runs out; src/cli/watch.ts)
  * while the caller uses it: the caller calls watch.done() when it is finished with the model.
  */
-export function modelAfter(opts: ModelArgs & { after?: string }, watch: ModelWatch): Model {
-  const model = bootFromArgs(opts, watch.resched);
+export async function modelAfter(
+  opts: ModelArgs & { after?: string },
+  watch: ModelWatch,
+): Promise<Model> {
+  const model = await bootFromArgs(opts, watch.resched);
   watch.attach(model);
   if (opts.after)
-    runModel(model, loadScenarioFile(opts.after), {
+    runModel(model, await loadScenarioFile(opts.after), {
       skipFinalReset: true,
       onProgress: (where) => watch.at(where),
     });
@@ -28,11 +31,11 @@ export function modelAfter(opts: ModelArgs & { after?: string }, watch: ModelWat
 /** Options of `hvo cat` (src/cli/register/cat.ts). */
 export type CatCliOptions = ModelArgs & { after?: string; pfn?: string };
 
-export function catAction(io: Io, path: string, opts: CatCliOptions): void {
+export async function catAction(io: Io, path: string, opts: CatCliOptions): Promise<void> {
   const watch = watchModel(io, "hvo cat");
   let model: Model;
   try {
-    model = modelAfter(opts, watch);
+    model = await modelAfter(opts, watch);
   } finally {
     watch.done();
   }

@@ -29,7 +29,8 @@ import {
 import { DESIGNS, type Design, MUTATIONS } from "../../kernel.ts";
 import { z } from "zod";
 import { MachineError } from "../../machine/layout.ts";
-import { FormatError, parseJsonText, parseScenarioFile } from "../../scenario/format.ts";
+import { parseScenarioFile } from "../../scenario/format.ts";
+import { FormatError, parseJsonText } from "../../scenario/names.ts";
 import { runJobs } from "../check_jobs.ts";
 import { ExitStatus, type Io, UsageError } from "../io.ts";
 import { progressLine } from "../progress.ts";

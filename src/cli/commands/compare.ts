@@ -14,15 +14,15 @@ export interface CompareCliOptions {
   designs?: string;
 }
 
-export function compareAction(io: Io, file: string, opts: CompareCliOptions): void {
-  const scenarios = loadScenarioFile(file);
+export async function compareAction(io: Io, file: string, opts: CompareCliOptions): Promise<void> {
+  const scenarios = await loadScenarioFile(file);
   let pfn: number | undefined;
   if (opts.pfn !== undefined) {
     if (!/^(0x[0-9a-f]+|\d+)$/i.test(opts.pfn))
       throw new UsageError(`--pfn: "${opts.pfn}" is not a pfn`);
     pfn = Number(opts.pfn);
   }
-  const spec = resolveMachine(opts.machine, opts.cmdline);
+  const spec = await resolveMachine(opts.machine, opts.cmdline);
   const endPfn = Math.max(...spec.nodes.flatMap((n) => n.ranges.map((r) => r.endPfn)));
   if (pfn !== undefined && !(pfn < endPfn))
     throw new UsageError(

@@ -21,19 +21,15 @@ import {
   type SkippedStep,
   showValue,
 } from "../../scenario/compare.ts";
-import {
-  FormatError,
-  hstateName,
-  type KpfPage,
-  parseJsonText,
-  parseRecording,
-  parseScenarioFile,
-  type Recording,
-  RESULT_FORMAT,
-  type Result,
-  type ResultScenario,
-  type ScenarioFile,
+import type {
+  KpfPage,
+  Recording,
+  Result,
+  ResultScenario,
+  ScenarioFile,
 } from "../../scenario/format.ts";
+import { parseRecording, parseScenarioFile } from "../../scenario/format.ts";
+import { FormatError, hstateName, parseJsonText, RESULT_FORMAT } from "../../scenario/names.ts";
 import { runModel } from "../../scenario/run_model.ts";
 import { HvoexecError } from "../../live/hvoexec.ts";
 import { ExitStatus, type Io, UsageError } from "../io.ts";
@@ -191,7 +187,10 @@ export async function diffLive(sf: ScenarioFile, opts: LiveDiffOptions = {}): Pr
     if (isLiveUnavailable(e)) throw new RealKernelUnavailable(message);
     throw new RealKernelBroke(message);
   }
-  const spec = withoutHstates(opts.machine ?? resolveMachine("host"), real.absent_hstates ?? []);
+  const spec = withoutHstates(
+    opts.machine ?? (await resolveMachine("host")),
+    real.absent_hstates ?? [],
+  );
   const model = runModel(bootModel(spec, opts.design ?? "legacy"), sf, {
     only: opts.only,
     machine: spec.name,
@@ -366,10 +365,10 @@ export async function diffAction(io: Io, file: string, opts: DiffFlags): Promise
       if (opts[f] !== undefined)
         throw new UsageError(`--${f} is for --against vm:..., not the live kernel`);
     // The host's layout is read after the live run: a user who cannot run it hears why first.
-    const machine = opts.machine !== undefined ? resolveMachine(opts.machine) : undefined;
+    const machine = opts.machine !== undefined ? await resolveMachine(opts.machine) : undefined;
     const design = resolveDesign(opts.design ?? "legacy");
     const sizesKb = opts.sizes !== undefined ? parseSizesFlag(opts.sizes) : undefined;
-    const sf = withoutReset(loadScenarioFile(file), opts.reset);
+    const sf = withoutReset(await loadScenarioFile(file), opts.reset);
     let out: DiffOutcome;
     try {
       out = await diffLive(sf, { machine, design, only, nondeterministic, live: { sizesKb } });

@@ -1,11 +1,7 @@
 // hvo inspect --pfn N: one struct page as crash/drgn would show it, through the model's vmemmap.
 import { readFileSync } from "node:fs";
-import {
-  FormatError,
-  parseJsonText,
-  parseScenarioFile,
-  type ScenarioFile,
-} from "../../scenario/format.ts";
+import type { ScenarioFile } from "../../scenario/format.ts";
+import { FormatError, parseJsonText } from "../../scenario/names.ts";
 import { UsageErrorLike } from "../../report/errors.ts";
 import { formatInspect, inspectPfn, parsePfn } from "../../report/inspect.ts";
 import { bootForInspect } from "../../report/state.ts";
@@ -24,7 +20,8 @@ export interface InspectCliOptions {
   json?: boolean;
 }
 
-function readScenarioArg(file: string): ScenarioFile {
+async function readScenarioArg(file: string): Promise<ScenarioFile> {
+  const { parseScenarioFile } = await import("../../scenario/format.ts");
   try {
     return parseScenarioFile(parseJsonText(readFileSync(file, "utf8"), file));
   } catch (e) {
@@ -33,16 +30,18 @@ function readScenarioArg(file: string): ScenarioFile {
   }
 }
 
-export function inspectAction(io: Io, opts: InspectCliOptions): void {
+export async function inspectAction(io: Io, opts: InspectCliOptions): Promise<void> {
   if (opts.pfn === undefined) throw new UsageError("--pfn N is required (decimal, or hex with 0x)");
   try {
     const pfn = parsePfn(opts.pfn);
-    const spec = resolveMachine(opts.machine, opts.cmdline);
+    const spec = await resolveMachine(opts.machine, opts.cmdline);
     const design = resolveDesign(opts.design);
     if (opts.reset === false && opts.after === undefined)
       throw new UsageError("--no-reset goes with --after FILE (the scenarios it starts)");
     const scenario =
-      opts.after === undefined ? undefined : withoutReset(readScenarioArg(opts.after), opts.reset);
+      opts.after === undefined
+        ? undefined
+        : withoutReset(await readScenarioArg(opts.after), opts.reset);
     const k = bootForInspect(spec, design, scenario);
     const data = inspectPfn(k, pfn);
     io.out(opts.json ? `${JSON.stringify(data, null, 1)}\n` : formatInspect(data));

@@ -1,7 +1,7 @@
 // hvo live FILE: runs a scenario file on this machine's kernel (root, HugeTLB) through
 // native/hvoexec.c and prints what the kernel reported; --json prints hvo-result/1, and
 // --record N runs every scenario N times and prints hvo-recording/1.
-import { FormatError } from "../../scenario/format.ts";
+import { FormatError } from "../../scenario/names.ts";
 import { formatResult } from "../../scenario/text.ts";
 import { BuildError } from "../../live/build.ts";
 import { HvoexecError } from "../../live/hvoexec.ts";
@@ -36,7 +36,7 @@ export async function liveAction(io: Io, file: string, opts: LiveFlags): Promise
       if (!Number.isInteger(rounds) || rounds < 1)
         throw new UsageError(`--record needs a number of rounds >= 1, not "${opts.record}"`);
       const rec = await recordLive(
-        opts.reset === false ? withoutReset(loadScenarioFile(file), false) : file,
+        opts.reset === false ? withoutReset(await loadScenarioFile(file), false) : file,
         rounds,
         {
           only,
@@ -48,7 +48,8 @@ export async function liveAction(io: Io, file: string, opts: LiveFlags): Promise
       return;
     }
     // --no-reset: every scenario starts from the kernel as it stands (as "reset": false).
-    const scenarios = opts.reset === false ? withoutReset(loadScenarioFile(file), false) : file;
+    const scenarios =
+      opts.reset === false ? withoutReset(await loadScenarioFile(file), false) : file;
     const result = await runLive(scenarios, { only, log, sizesKb });
     if (opts.json) {
       io.out(`${JSON.stringify(result, null, 1)}\n`);

@@ -16,8 +16,8 @@ export interface ReportCliOptions {
 /** A --pool this large (folios, all sizes) takes long enough to measure to warn about. */
 const BIG_POOL = 100_000;
 
-export function reportAction(io: Io, opts: ReportCliOptions): void {
-  const spec = resolveMachine(opts.machine, opts.cmdline);
+export async function reportAction(io: Io, opts: ReportCliOptions): Promise<void> {
+  const spec = await resolveMachine(opts.machine, opts.cmdline);
   const design = resolveDesign(opts.design);
   const asked = [...(opts.pool ?? "").matchAll(/:\s*([0-9]+)/g)].reduce(
     (a, m) => a + Number(m[1]),

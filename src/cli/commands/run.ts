@@ -2,6 +2,7 @@
 // and prints each step's answer and observations; --json prints hvo-result/1.
 import { MUTATIONS, type Mutation } from "../../kernel.ts";
 import { bootModel, type Model } from "../../model.ts";
+import type { MachineSpec } from "../../machine/spec.ts";
 import type { Result } from "../../scenario/format.ts";
 import { formatResult } from "../../scenario/text.ts";
 import { runModel } from "../../scenario/run_model.ts";
@@ -22,8 +23,12 @@ export interface ModelArgs {
 }
 
 /** Boots the model of --machine / --design (/ --mutation); `resched`: a watch's (src/cli/watch.ts). */
-export function bootFromArgs(opts: ModelArgs, resched?: () => void): Model {
-  const spec = resolveMachine(opts.machine, opts.cmdline);
+export async function bootFromArgs(opts: ModelArgs, resched?: () => void): Promise<Model> {
+  return bootSpec(await resolveMachine(opts.machine, opts.cmdline), opts, resched);
+}
+
+/** Boots the model of a resolved --machine with --design (/ --mutation, --debug-vm). */
+function bootSpec(spec: MachineSpec, opts: ModelArgs, resched?: () => void): Model {
   const mutations = (opts.mutation ?? []).map((m) => {
     if (!(MUTATIONS as readonly string[]).includes(m))
       throw new UsageError(`unknown mutation "${m}" (known: ${MUTATIONS.join(", ")})`);
@@ -44,14 +49,15 @@ export function formatModelResult(result: Result): string {
 /** Options of `hvo run` (src/cli/register/run.ts). */
 export type RunCliOptions = ModelArgs & { json?: boolean; only?: string; reset?: boolean };
 
-export function runAction(io: Io, file: string, opts: RunCliOptions): void {
+export async function runAction(io: Io, file: string, opts: RunCliOptions): Promise<void> {
   resolveDesign(opts.design);
-  const sf = withoutReset(loadScenarioFile(file), opts.reset);
+  const sf = withoutReset(await loadScenarioFile(file), opts.reset);
   const only = onlyIds(opts.only, sf);
+  const spec = await resolveMachine(opts.machine, opts.cmdline);
   // A progress line on a terminal for a long run, and a clean stop before memory runs out.
   const watch = watchModel(io, "hvo run");
   const boot = () => {
-    const m = bootFromArgs(opts, watch.resched);
+    const m = bootSpec(spec, opts, watch.resched);
     watch.attach(m);
     return m;
   };

@@ -124,7 +124,7 @@ async function fromStream(sh: ShellSession, io: Io, opts: ShellCliOptions): Prom
 
 export async function shellAction(io: Io, opts: ShellCliOptions): Promise<number> {
   // --cmdline after the machine's own parameters (a qemu: guest's, a machine file's).
-  const spec = resolveMachine(opts.machine, opts.cmdline);
+  const spec = await resolveMachine(opts.machine, opts.cmdline);
   const design = resolveDesign(opts.design);
   const sh = new ShellSession(
     { spec, machineArg: opts.machine ?? DEFAULT_MACHINE, cmdlineArg: opts.cmdline, design },

@@ -5,7 +5,7 @@ import { HvoexecError } from "../../live/hvoexec.ts";
 import { loadScenarioJson, recordVm, runVm, type VmResult } from "../../live/vm/run.ts";
 import { fetchArm64Busybox, resolveKernel, VmSetupError } from "../../live/vm/pieces.ts";
 import { parseMemoryMiB } from "../../live/vm/qemu.ts";
-import { FormatError } from "../../scenario/format.ts";
+import { FormatError } from "../../scenario/names.ts";
 import { formatResult } from "../../scenario/text.ts";
 import { type Io, UsageError } from "../io.ts";
 import { rawWithoutReset } from "../scenario_arg.ts";

@@ -11,13 +11,13 @@ import type { ModelArgs } from "./run.ts";
 /** Options of `hvo write` (src/cli/register/write.ts). */
 export type WriteCliOptions = ModelArgs & { after?: string; cat?: string };
 
-export function writeAction(
+export async function writeAction(
   io: Io,
   path: string,
   value: string,
   more: string[],
   opts: WriteCliOptions,
-): void {
+): Promise<void> {
   if (more.length % 2 !== 0) throw new UsageError("write: give PATH VALUE pairs");
   const pairs: [string, string][] = [[path, value]];
   for (let i = 0; i < more.length; i += 2) pairs.push([more[i], more[i + 1]]);
@@ -27,7 +27,7 @@ export function writeAction(
   let model: Model;
   const errors: string[] = [];
   try {
-    model = modelAfter(opts, watch);
+    model = await modelAfter(opts, watch);
     for (const [p, v] of pairs) {
       watch.at(`${p} ${v}`);
       try {

@@ -23,14 +23,9 @@ import { UsageErrorLike } from "../../report/errors.ts";
 import { formatInspect, inspectPfn, parsePfn } from "../../report/inspect.ts";
 import { formatRuns, walkFolioVmemmap } from "../../report/picture.ts";
 import { hex } from "../../report/units.ts";
-import {
-  FormatError,
-  SCENARIO_FORMAT,
-  type ScenarioFile,
-  type Step,
-  parseScenarioFile,
-  stepSchema,
-} from "../../scenario/format.ts";
+import type { ScenarioFile, Step } from "../../scenario/format.ts";
+import { parseScenarioFile, stepSchema } from "../../scenario/format.ts";
+import { FormatError, SCENARIO_FORMAT } from "../../scenario/names.ts";
 import { HUGEPAGES_DIR, HVO_SYSCTL, NODE_DIR } from "../../scenario/observe.ts";
 import { ModelSession, observeModel } from "../../scenario/run_model.ts";
 import { canonical } from "../../fs/vfs.ts";

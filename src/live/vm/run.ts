@@ -6,20 +6,22 @@
 import fs from "node:fs";
 import { z } from "zod";
 import { nondeterminism } from "../../scenario/compare.ts";
+import type {
+  RecordedScenario,
+  Recording,
+  Result,
+  ResultScenario,
+  Run,
+  Scenario,
+} from "../../scenario/format.ts";
+import { parseScenarioFile } from "../../scenario/format.ts";
 import {
   FormatError,
   hstateName,
   parseJsonText,
-  parseScenarioFile,
   RECORDING_FORMAT,
-  type RecordedScenario,
-  type Recording,
   RESULT_FORMAT,
-  type Result,
-  type ResultScenario,
-  type Run,
-  type Scenario,
-} from "../../scenario/format.ts";
+} from "../../scenario/names.ts";
 import { parseMeminfo } from "../../scenario/observe.ts";
 import {
   type DriverHooks,
