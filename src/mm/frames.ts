@@ -697,11 +697,19 @@ export class FrameStore {
   private readonly spareViews: DataView[] = [];
   private readonly spareWords: Uint32Array[] = [];
   /**
-   * A direct-mapped cache of idOf(): frame (-1: empty) and the id it holds. Kept equal to the
-   * chunks by setIds(), the only place ids change; writes in place leave it alone.
+   * A direct-mapped cache of idOf(): frame (-1: empty) and the id it holds, good while its
+   * cacheEra entry is cacheEra. Kept equal to the chunks by setIds(), the only place ids change;
+   * writes in place leave it alone.
    */
   private readonly cacheFrame = new Float64Array(ID_CACHE).fill(-1);
   private readonly cacheId = new Int32Array(ID_CACHE);
+  /**
+   * The era each cacheFrame entry was made in: a long run set forgets the whole cache by
+   * starting a new era (no pass over ID_CACHE entries, which filling the 64 TiB machine with
+   * 1 GiB pages paid dozens of times a folio).
+   */
+  private readonly cacheEras = new Int32Array(ID_CACHE);
+  private cacheEra = 0;
   /** The class patternId() used last, with the fields that identify it. */
   private lastClass: {
     kind: FramePattern["kind"];
@@ -1157,23 +1165,32 @@ export class FrameStore {
   /** The id frame holds. */
   private idOf(frame: number): number {
     const slot = frame & (ID_CACHE - 1);
-    if (this.cacheFrame[slot] === frame) return this.cacheId[slot];
+    if (this.cacheFrame[slot] === frame && this.cacheEras[slot] === this.cacheEra)
+      return this.cacheId[slot];
     const id = this.lookupId(frame);
     this.cacheFrame[slot] = frame;
     this.cacheId[slot] = id;
+    this.cacheEras[slot] = this.cacheEra;
     return id;
   }
 
   /** Frames [frame, frame + nr) now hold id: the cache follows (or forgets, for long runs). */
   private cacheSet(frame: number, nr: number, id: number): void {
     if (nr > 64) {
-      this.cacheFrame.fill(-1);
+      if (this.cacheEra === 0x7fffffff) {
+        // Eras used up (2^31 long runs): entries of an old era could come back as current.
+        this.cacheFrame.fill(-1);
+        this.cacheEras.fill(0);
+        this.cacheEra = 0;
+      } else this.cacheEra++;
       return;
     }
     const cf = this.cacheFrame;
+    const ce = this.cacheEras;
+    const era = this.cacheEra;
     for (let f = frame; f < frame + nr; f++) {
       const slot = f & (ID_CACHE - 1);
-      if (cf[slot] === f) this.cacheId[slot] = id;
+      if (cf[slot] === f && ce[slot] === era) this.cacheId[slot] = id;
     }
   }
 

@@ -2503,9 +2503,16 @@ function freePagesCheckPages(k: Kernel, pfn: number, order: number, compound: bo
     // keeping w0's sign (0: unmapped).
     const most = Math.min(batchN - at - 1, Math.ceil((nr - end) / perPage));
     const same = k.frames.sameStateRun(frame, most + 1, dir === 1 ? 1 : -1) - 1;
+    // Page m + 1 goes on with the run while its word is w0 + (m + 1) * step of w0's sign (the
+    // same test as each word against the one before it, one load a page): words moving away
+    // from 0 keep the sign; moving toward it, they keep it for |w0| - 1 pages.
+    const lim = step * w0 > 0 ? same : Math.min(same, Math.abs(w0) - 1);
     let m = 0;
-    while (m < same && batch[at + m + 1] - batch[at + m] === step && batch[at + m + 1] * w0 > 0)
+    let want = w0 + step;
+    while (m < lim && batch[at + m + 1] === want) {
       m++;
+      want += step;
+    }
     return Math.min(nr, end + m * perPage);
   };
   let i = 1;
