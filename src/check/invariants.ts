@@ -297,7 +297,6 @@ export const FRAME_STORE_WRITES = [
   "writeU64Parts",
   "writableView",
   "writableViewAt",
-  "storeViewAt",
   "storeWordsLater",
   "writeBytes",
   "setWordRun",
@@ -355,17 +354,7 @@ function watchSharedTails(c: CheckContext): void {
         if (tails.size !== 0 && tails.has(frame)) tailWritten(frame);
         c.writes++;
       };
-      f[name] =
-        name === "storeViewAt"
-          ? // A view it hands out (not null: nothing to store) is noted once: its in-place path
-            // is not watched inside, its other path is writableViewAt(), which is.
-            function (this: unknown, frame: unknown, lo: unknown, hi: unknown, skip: unknown) {
-              const before = c.writes;
-              const v = orig.call(this, frame, lo, hi, skip);
-              if (v !== null && c.writes === before) note(frame as number);
-              return v;
-            }
-          : passingOn(name, orig, note);
+      f[name] = passingOn(name, orig, note);
     }
   }
 }
@@ -375,8 +364,10 @@ const WRITE_ARGS = 7;
 
 /**
  * orig (a write method of the frame store or the page tables) with note(first argument) called
- * before it. The arguments are passed on as they came, without a rest array per write (the frame
- * store's hot path), so orig may take at most WRITE_ARGS.
+ * once it has run, or thrown (its stores up to the throw were made), unless it answered null:
+ * a write that answers null stored nothing (writableViewAt() asked to skip a frame that reads as
+ * memmap_init() left it). The arguments are passed on as they came, without a rest array per
+ * write (the frame store's hot path), so orig may take at most WRITE_ARGS.
  */
 function passingOn(
   name: string,
@@ -395,8 +386,13 @@ function passingOn(
     g: unknown,
     h: unknown,
   ) {
-    note(frame as number);
-    return orig.call(this, frame, a, b, d, e, g, h);
+    let out: unknown;
+    try {
+      out = orig.call(this, frame, a, b, d, e, g, h);
+      return out;
+    } finally {
+      if (out !== null) note(frame as number);
+    }
   };
 }
 

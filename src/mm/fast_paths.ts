@@ -204,6 +204,13 @@ export const FAST_PATHS = {
     plain: "stored, cleared, then overwritten by the merged block's",
     test: "test/pool/grow_shrink_views.test.ts",
   },
+  pairNotFree: {
+    where:
+      "page_alloc.ts PageAllocator freePagesPair() (freeToBuddy()'s notFree, addFree()'s knownNotFree)",
+    fast: "the merged block's head, where the block stops there and pairMayMerge() found it heading no free block with the records it read still standing, not asked again whether it is free already",
+    plain: "addFree() asks explicitOrderAt() of it (the free-already Oops)",
+    test: "test/core/pair_not_free.test.ts",
+  },
   directWalk: {
     where:
       "hugetlb_vmemmap.ts HvoCore splitDirect(), remapDirect(), restoreDirect() (directTable(); splitFolio(), legacyRemapFree(), LEGACY.remapAlloc() in a batch)",
@@ -276,6 +283,7 @@ export class FastPaths implements Record<FastPathName, boolean> {
   noneToOptimize = true;
   headViewOnce = true;
   pairMarksOnce = true;
+  pairNotFree = true;
   directWalk = true;
   heldRest = true;
   leafMemo = true;

@@ -1758,8 +1758,14 @@ export class FrameStore {
 
   // ---- writing ----------------------------------------------------------------------------
 
-  /** The id of this frame's bytes, which may be written in place (made its own first). */
-  private writable(frame: number, lo = 0, hi = this.pageSize): number {
+  /**
+   * The id of this frame's bytes, which may be written in place (made its own first); 0, with
+   * nothing done, where `skipGenerated` and the frame reads as memmap_init() left it
+   * (readsAsInit()). A frame whose bytes are its own alone (the common case: a struct page
+   * stored to again) is found by one id lookup: its pattern is none, so it does not read as
+   * generated, and it is written in place.
+   */
+  private writable(frame: number, lo = 0, hi = this.pageSize, skipGenerated = false): number {
     const id = this.idOf(frame);
     const own = id !== 0 && this.kinds[id] === ID_OWN;
     if (own && this.refs[id] === 1) {
@@ -1769,6 +1775,19 @@ export class FrameStore {
       this.tableWrite(frame, 1);
       return id;
     }
+    return this.writableCopy(frame, id, own, lo, hi, skipGenerated);
+  }
+
+  /** writable() of a frame whose bytes are not its own alone. */
+  private writableCopy(
+    frame: number,
+    id: number,
+    own: boolean,
+    lo: number,
+    hi: number,
+    skipGenerated: boolean,
+  ): number {
+    if (skipGenerated && this.readsAsInit(frame)) return 0;
     const fresh = this.newOwnBlank();
     const bytes = this.bytesOf[fresh];
     if (own) {
@@ -1827,32 +1846,17 @@ export class FrameStore {
 
   /**
    * writableView() for a caller that reads and stores only bytes [lo, hi) of the frame: stores
-   * held back elsewhere in it (storeWordsLater()) stay held back.
+   * held back elsewhere in it (storeWordsLater()) stay held back. With `skipGenerated` (memmap.ts
+   * structPageView()), null with nothing done where the frame reads as memmap_init() left it
+   * (readsAsInit()): such a frame is rendered from the model's state on every read.
    */
-  writableViewAt(frame: number, lo: number, hi: number): DataView {
-    const id = this.writable(frame, lo, hi);
+  writableViewAt(frame: number, lo: number, hi: number): DataView;
+  writableViewAt(frame: number, lo: number, hi: number, skipGenerated: boolean): DataView | null;
+  writableViewAt(frame: number, lo: number, hi: number, skipGenerated = false): DataView | null {
+    const id = this.writable(frame, lo, hi, skipGenerated);
+    if (id === 0) return null;
     this.lastWords = this.wordsOf[id];
     return this.viewOf[id];
-  }
-
-  /**
-   * writableViewAt(), or null with nothing done where `skipGenerated` and the frame reads as
-   * memmap_init() left it (readsAsInit()). A frame whose bytes are its own alone (the common
-   * case: a struct page stored to again) is found by one id lookup, not by the two those calls
-   * make: its pattern is none, so it does not read as generated, and it is written in place.
-   */
-  storeViewAt(frame: number, lo: number, hi: number, skipGenerated: boolean): DataView | null {
-    const id = this.idOf(frame);
-    if (id !== 0 && this.kinds[id] === ID_OWN && this.refs[id] === 1) {
-      // writable()'s in-place path.
-      this.pendingAt(id, lo, hi);
-      this.gen++;
-      this.tableWrite(frame, 1);
-      this.lastWords = this.wordsOf[id];
-      return this.viewOf[id];
-    }
-    if (skipGenerated && this.readsAsInit(frame)) return null;
-    return this.writableViewAt(frame, lo, hi);
   }
 
   // ---- stores held back ------------------------------------------------------------------

@@ -1165,15 +1165,12 @@ export class HvoCore implements HugetlbVmemmap {
     }
     if (n === 1) {
       // A page alone (most old head pages, and the pieces of a list of scattered pages):
-      // freeVmemmapPiece() of [head], without the arrays. Its run is the page; the buddy's
-      // bulk free of one page is __free_pages(head, 0); and settleFreedMemmap() of one struct
-      // page settles nothing (no vmemmap page holds only it).
+      // freeVmemmapPiece() of [head], without the arrays where it is the buddy's. Its run is the
+      // page, and settleFreedMemmap() of one struct page settles nothing (no vmemmap page holds
+      // only it).
       const reserved = this.pageReserved(head);
       if (!reserved) {
-        const { k } = this;
-        k.memmapPagesAdd(-1);
-        k.buddy.freePages(head, 0);
-        this.counters.vmemmapPagesFreed++;
+        this.freeBuddyPages(head);
         return;
       }
       const a = this.pieceBuf;
@@ -1291,14 +1288,25 @@ export class HvoCore implements HugetlbVmemmap {
           this.freeWatched(() => k.buddy.freeReservedPagesBulk(run));
         else k.buddy.freeReservedPagesBulk(run);
         this.unreserveRun(Math.min(first, pfns[j - 1]), Math.max(first, pfns[j - 1]) + 1);
-      } else {
-        k.memmapPagesAdd(-run.length);
-        k.buddy.freePagesBulk(run);
-      }
-      this.counters.vmemmapPagesFreed += run.length;
+        this.counters.vmemmapPagesFreed += run.length;
+      } else this.freeBuddyPages(first, run);
       this.settleFreedMemmap(Math.min(first, pfns[j - 1]), Math.max(first, pfns[j - 1]) + 1);
       i = j;
     }
+  }
+
+  /**
+   * freeVmemmapPiece()'s pages that are not boot memory back to the buddy, counted: its run from
+   * pfn (run[0] is pfn), or where run is null the page pfn alone, without an array (the chunk
+   * visitor's page), whose bulk free is __free_pages(pfn, 0).
+   */
+  private freeBuddyPages(pfn: number, run: readonly number[] | null = null): void {
+    const { k } = this;
+    const n = run === null ? 1 : run.length;
+    k.memmapPagesAdd(-n);
+    if (run === null) k.buddy.freePages(pfn, 0);
+    else k.buddy.freePagesBulk(run);
+    this.counters.vmemmapPagesFreed += n;
   }
 
   /**

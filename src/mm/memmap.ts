@@ -169,7 +169,7 @@ export class Memmap {
     const off = voff - vpn * this.pageSize;
     // `span` > 0: the caller uses only that many struct pages from pfn's (frames.ts
     // writableViewAt()); 0: any of the page's bytes.
-    const v = this.frames.storeViewAt(
+    const v = this.frames.writableViewAt(
       frame,
       span > 0 ? off : 0,
       span > 0 ? off + span * this.structPageSize : this.pageSize,

@@ -1812,9 +1812,10 @@ export class PageAllocator {
     if (!overwritten) this.onFreeHead?.(pfn, -1);
     // With the records pairMayMerge() read, neither head is free (it asked explicitOrderAt() of
     // both, and nothing has freed a block since): where the merged block stops there, addFree()'s
-    // test that it is not free already is not asked again.
+    // test that it is not free already is not asked again (pairNotFree; an allocator corrupted
+    // past its records, a block on a free list that no record change freed, is not seen).
     const low = Math.min(pfn, buddy);
-    this.freeToBuddy(low, order + 1, false, known ? low : -1);
+    this.freeToBuddy(low, order + 1, false, known && this.paths.pairNotFree ? low : -1);
   }
 
   /**

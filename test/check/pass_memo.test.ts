@@ -8,6 +8,7 @@
 import { describe, expect, it } from "vitest";
 import { Checker } from "../../src/check/checker.ts";
 import { checkContext, poolCounters, poolOf, sharedTails } from "../../src/check/invariants.ts";
+import { Oops } from "../../src/include/errno.ts";
 import { DESIGNS, type Mutation } from "../../src/kernel.ts";
 import type { HugetlbPool } from "../../src/mm/hugetlb.ts";
 import { checkModel, runSeed } from "./seeded_steps.ts";
@@ -97,24 +98,34 @@ describe("poolCounters(): the verdict kept while nothing it reads changed", () =
     });
 });
 
-describe("the watch sees a store view handed out in place (FrameStore.storeViewAt())", () => {
+/**
+ * A checked model with HVO on and four 2 MiB folios, and a published shared tail f of it made to
+ * hold bytes of its own, unshared (its violations so far dropped).
+ */
+function publishedSharedTail(design: (typeof DESIGNS)[number]) {
+  const { model, k, checker } = checked(design);
+  model.write("/proc/sys/vm/hugetlb_optimize_vmemmap", "1");
+  model.write("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "4");
+  model.settle();
+  expect(checker.check()).toEqual([]);
+  const c = checkContext(k);
+  const f = [...c.sharedTails.keys()].find((t) => c.mirror.mapCount(t) > 0) as number;
+  expect(f, "a published shared tail").toBeDefined();
+  k.frames.writeU32(f, 16, k.frames.readU32(f, 16));
+  c.sharedTailWrites.splice(0);
+  return { k, c, f };
+}
+
+describe("the watch sees a store view handed out in place (FrameStore.writableViewAt())", () => {
   for (const design of DESIGNS.filter((d) => d !== "legacy"))
     it(`${design}: a view of a published shared tail's own bytes is a write to it; a null answer is none`, () => {
-      const { model, k, checker } = checked(design);
-      model.write("/proc/sys/vm/hugetlb_optimize_vmemmap", "1");
-      model.write("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "4");
-      model.settle();
-      expect(checker.check()).toEqual([]);
-      const c = checkContext(k);
-      const f = [...c.sharedTails.keys()].find((t) => c.mirror.mapCount(t) > 0);
-      expect(f, "a published shared tail").toBeDefined();
-      // Bytes of its own, unshared: storeViewAt()'s in-place path, which no watched method runs.
-      k.frames.writeU32(f as number, 16, k.frames.readU32(f as number, 16));
-      c.sharedTailWrites.splice(0);
+      const { k, c, f } = publishedSharedTail(design);
       const writes = c.writes;
-      expect(k.frames.storeViewAt(f as number, 0, 64, true)).not.toBeNull();
+      // Bytes of its own, unshared: the view is handed out in place, asked to skip generated
+      // frames as memmap.ts structPageView() asks.
+      expect(k.frames.writableViewAt(f, 0, 64, true)).not.toBeNull();
       expect(c.sharedTailWrites.map((v) => v.detail)).toEqual([
-        `storeViewAt() on shared tail frame ${f} after it was published`,
+        `writableViewAt() on shared tail frame ${f} after it was published`,
       ]);
       expect(c.writes).toBe(writes + 1);
       c.sharedTailWrites.splice(0);
@@ -127,8 +138,30 @@ describe("the watch sees a store view handed out in place (FrameStore.storeViewA
         if (frame >= 0 && k.frames.readsAsInit(frame)) init = frame;
       }
       expect(init).toBeGreaterThanOrEqual(0);
-      expect(k.frames.storeViewAt(init, 0, 64, true)).toBeNull();
+      expect(k.frames.writableViewAt(init, 0, 64, true)).toBeNull();
       expect(c.sharedTailWrites).toEqual([]);
+      expect(c.writes).toBe(writes + 1);
+    });
+});
+
+describe("the watch sees a write that Oopses part-way", () => {
+  for (const design of DESIGNS.filter((d) => d !== "legacy"))
+    it(`${design}: a write to a published shared tail that Oopses once begun is a write to it`, () => {
+      const { k, c, f } = publishedSharedTail(design);
+      const writes = c.writes;
+      // The store in place Oopses once it has begun (its change counts made, the bytes not yet).
+      const frames = k.frames as unknown as Record<string, unknown>;
+      frames.tableWrite = () => {
+        throw new Oops("part-way");
+      };
+      try {
+        expect(() => k.frames.writeU32(f, 16, 0)).toThrow("part-way");
+      } finally {
+        delete frames.tableWrite;
+      }
+      expect(c.sharedTailWrites.map((v) => v.detail)).toEqual([
+        `writeU32() on shared tail frame ${f} after it was published`,
+      ]);
       expect(c.writes).toBe(writes + 1);
     });
 });

@@ -70,6 +70,7 @@ const FRAME_STORE_KEEPS_BYTES = [
   "ownIsRendered",
   "ownIsFreed",
   "writable",
+  "writableCopy",
   "writeRunsWord",
   "renderRuns",
   // a page of words held as runs again after a watched setWordRun(): the same bytes

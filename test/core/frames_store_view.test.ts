@@ -1,9 +1,10 @@
-// The frame store's view for stores to struct pages (frames.ts storeViewAt(), which
-// memmap.ts structPageView() takes) answers as the two calls it replaces, readsAsInit() and
-// then writableViewAt(): the same null, the same bytes, the same held-back stores made, and the
-// same change counts, whether the frame holds a pattern, its own bytes or bytes it shares with
-// a copy. And a change to a frame a page-table walk read bumps pgtGen wherever tableWrite()'s
-// memory of the frame's chunk was taken (before or after the walk noted it).
+// The frame store's view for stores to struct pages (frames.ts writableViewAt() asked to skip
+// generated frames, which memmap.ts structPageView() takes) answers as the two calls it folds
+// together, readsAsInit() and then writableViewAt() without the skip: the same null, the same
+// bytes, the same held-back stores made, and the same change counts, whether the frame holds a
+// pattern, its own bytes or bytes it shares with a copy. And a change to a frame a page-table
+// walk read bumps pgtGen wherever tableWrite()'s memory of the frame's chunk was taken (before
+// or after the walk noted it).
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type FramePattern, FrameStore } from "../../src/mm/frames.ts";
@@ -81,7 +82,7 @@ function twoCalls(s: FrameStore, frame: number, lo: number, hi: number, skip: bo
   return s.writableViewAt(frame, lo, hi);
 }
 
-describe("storeViewAt() is readsAsInit() then writableViewAt()", () => {
+describe("writableViewAt() with the skip is readsAsInit() then writableViewAt()", () => {
   it("the same views, bytes and counts after seeded sequences", () => {
     fc.assert(
       fc.property(fc.array(opArb, { minLength: 1, maxLength: 40 }), (ops) => {
@@ -106,7 +107,7 @@ describe("storeViewAt() is readsAsInit() then writableViewAt()", () => {
           } else {
             const lo = o.span === 0 ? 0 : o.first * SPS;
             const hi = o.span === 0 ? PAGE : Math.min(PAGE, lo + o.span * SPS);
-            const va = a.storeViewAt(o.frame, lo, hi, o.skip);
+            const va = a.writableViewAt(o.frame, lo, hi, o.skip);
             const vb = twoCalls(b, o.frame, lo, hi, o.skip);
             expect(va === null).toBe(vb === null);
             if (va !== null && vb !== null) {
