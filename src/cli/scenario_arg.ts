@@ -7,22 +7,24 @@ import { FormatError, parseJsonText, sizeToKb } from "../scenario/names.ts";
 import { UsageError } from "./io.ts";
 
 /**
- * Reads and parses a scenario file; problems are UsageErrors naming the file. The parser (zod)
- * is loaded here, when a file is given, not by every command that could take one.
+ * Reads and parses a scenario file; problems are UsageErrors naming the file (after `flag`, the
+ * option that named it, where given). The parser (zod) is loaded here, when a file is given, not
+ * by every command that could take one.
  */
-export async function loadScenarioFile(file: string): Promise<ScenarioFile> {
+export async function loadScenarioFile(file: string, flag?: string): Promise<ScenarioFile> {
   const { parseScenarioFile } = await import("../scenario/format.ts");
+  const usage = (message: string) => new UsageError(flag ? `${flag}: ${message}` : message);
   let text: string;
   try {
     text = readFileSync(file, "utf8");
   } catch (e) {
-    throw new UsageError(`cannot read scenario file "${file}": ${(e as Error).message}`);
+    throw usage(`cannot read scenario file "${file}": ${(e as Error).message}`);
   }
   try {
     return parseScenarioFile(parseJsonText(text, file));
   } catch (e) {
     if (e instanceof FormatError)
-      throw new UsageError(e.message.startsWith(file) ? e.message : `${file}: ${e.message}`);
+      throw usage(e.message.startsWith(file) ? e.message : `${file}: ${e.message}`);
     throw e;
   }
 }

@@ -55,5 +55,9 @@ describe("hvo inspect --after", () => {
     await expect(inspectAction(captureIo(), { pfn: "0x100000", after: bad })).rejects.toThrow(
       UsageError,
     );
+    // A file that is not there is a usage error naming the option too (was a bare ENOENT).
+    await expect(
+      inspectAction(captureIo(), { pfn: "0x100000", after: join(dir, "missing.json") }),
+    ).rejects.toThrow(/^--after: cannot read scenario file/);
   });
 });
