@@ -53,6 +53,13 @@ export class Compound {
   /** The vmemmap base's 32-bit halves (rawHead()'s number arithmetic). */
   private readonly baseHi: number;
   private readonly baseLo: number;
+  /** config.encoding is "mask" (read once: rawHead() runs for every compound_head()). */
+  private readonly maskEncoding: boolean;
+  /**
+   * 1 / the struct page size where that is a power of two (then a product is the quotient
+   * exactly, and far cheaper); 0 where it is not (56 or 72 bytes), for a division.
+   */
+  private readonly spsRecip: number;
   constructor(
     readonly memmap: Memmap,
     readonly layout: StructPageLayout,
@@ -61,6 +68,9 @@ export class Compound {
     this.perVmemmapPage = memmap.pageSize / layout.size;
     this.baseHi = Number(memmap.vmemmapBase >> 32n);
     this.baseLo = Number(memmap.vmemmapBase & 0xffffffffn);
+    this.maskEncoding = config.encoding === "mask";
+    const sps = layout.size;
+    this.spsRecip = (sps & (sps - 1)) === 0 ? 1 / sps : 0;
   }
 
   /** The word a tail of an order-`order` folio with head `headPfn` stores at +8. */
@@ -111,26 +121,55 @@ export class Compound {
     if ((lo & 1) === 0) return pfn;
     const hi = m.hi;
     // The same arithmetic on 32-bit halves, while the head's memmap offset is a safe integer
-    // (any word a tail can hold otherwise takes the bigint path below).
-    const sps = this.layout.size;
+    // (any word a tail can hold otherwise takes the bigint path below). No division or modulo
+    // on the way: compound_head() of every pfn is the hottest read there is.
     let headHi: number;
     let headLo: number;
-    if (this.config.encoding === "mask") {
-      const voff = pfn * sps;
-      const sumLo = this.baseLo + (voff % 2 ** 32);
-      const vHi = (this.baseHi + Math.floor(voff / 2 ** 32) + (sumLo >= 2 ** 32 ? 1 : 0)) >>> 0;
+    if (this.maskEncoding) {
+      const voff = pfn * this.layout.size;
+      // voff's halves: below 4 GiB of memmap (every machine up to 256 GiB of 64-byte struct
+      // pages) the high half is 0 without dividing.
+      let vHiPart = 0;
+      let vLoPart = voff;
+      if (voff >= 2 ** 32) {
+        vHiPart = Math.floor(voff / 2 ** 32);
+        vLoPart = voff - vHiPart * 2 ** 32;
+      }
+      const sumLo = this.baseLo + vLoPart;
+      const vHi = (this.baseHi + vHiPart + (sumLo >= 2 ** 32 ? 1 : 0)) >>> 0;
       headHi = (vHi & hi) >>> 0;
       headLo = (sumLo & lo) >>> 0;
     } else {
       headHi = hi;
       headLo = lo - 1;
     }
+    // pfnOfHalves(headHi, headLo), written out: a call here is not always inlined.
     const d = headHi - this.baseHi;
     if (d >= 0 && d < 2 ** 20) {
       const headVoff = d * 2 ** 32 + headLo - this.baseLo;
-      if (headVoff >= 0) return Math.floor(headVoff / sps);
+      if (headVoff >= 0)
+        return this.spsRecip !== 0
+          ? Math.floor(headVoff * this.spsRecip)
+          : Math.floor(headVoff / this.layout.size);
     }
     return this.rawHeadSlow(pfn, (BigInt(hi) << 32n) | BigInt(lo));
+  }
+
+  /**
+   * page_to_pfn() of the vmemmap address with these 32-bit halves, where its memmap offset is a
+   * safe non-negative integer below 2^52 (then it is that offset over the struct page size,
+   * rounded down, as the bigint division gives); -1 otherwise, for the bigint path.
+   */
+  private pfnOfHalves(hi: number, lo: number): number {
+    const d = hi - this.baseHi;
+    if (d >= 0 && d < 2 ** 20) {
+      const voff = d * 2 ** 32 + lo - this.baseLo;
+      if (voff >= 0)
+        return this.spsRecip !== 0
+          ? Math.floor(voff * this.spsRecip)
+          : Math.floor(voff / this.layout.size);
+    }
+    return -1;
   }
 
   private rawHeadSlow(pfn: number, info: bigint): number {
@@ -148,9 +187,13 @@ export class Compound {
     if (!this.config.fakeHeadFixup()) return pfn;
     if ((pfn * this.layout.size) % this.memmap.pageSize !== 0) return pfn;
     if (!this.memmap.testBit(pfn, PAGE_OFF.flags, PG.head)) return pfn;
-    const next = this.memmap.readU64(pfn + 1, PAGE_OFF.compoundInfo);
-    if ((next & 1n) === 1n) return this.memmap.pfnOfVaddr(next - 1n);
-    return pfn;
+    const m = this.memmap;
+    const lo = m.readU64Lo(pfn + 1, PAGE_OFF.compoundInfo);
+    if ((lo & 1) === 0) return pfn;
+    // The neighbour's word minus 1 (bit 0 is set, so no borrow reaches the high half).
+    const head = this.pfnOfHalves(m.hi, lo - 1);
+    if (head >= 0) return head;
+    return m.pfnOfVaddr(((BigInt(m.hi) << 32n) | BigInt(lo)) - 1n);
   }
 
   /** compound_head(): the head pfn of the folio pfn belongs to (pfn itself for a head). */

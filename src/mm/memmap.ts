@@ -27,6 +27,7 @@ export class Memmap {
     pageShift: number,
   ) {
     this.pageSize = 2 ** pageShift;
+    this.pageRecip = 2 ** -pageShift;
     this.wholeStructPages = this.pageSize % structPageSize === 0;
     this.baseLo32 = Number(vmemmapBase & 0xffffffffn);
     this.baseHi32 = Number(vmemmapBase >> 32n);
@@ -61,29 +62,40 @@ export class Memmap {
 
   /** The offset inside its frame of the byte the last at() translated. */
   private atOff = 0;
+  /**
+   * 1 / pageSize: a power of two, so voff * pageRecip is voff / pageSize exactly, and a
+   * multiplication costs a few cycles where a division costs tens (every struct page access).
+   */
+  private readonly pageRecip: number;
 
   /**
    * Where the byte at memmap offset `voff` lives, through the TLB: returns the frame and leaves
    * the offset in atOff (no object per access: this is the hot path of every struct page read).
    */
   private at(voff: number, write: boolean): number {
-    const vpn = Math.floor(voff / this.pageSize);
+    const vpn = Math.floor(voff * this.pageRecip);
     const frame = this.pgt.translateFrame(vpn);
+    if (frame < 0 || (write && !this.pgt.tWritable)) this.fault(voff, frame);
+    this.atOff = voff - vpn * this.pageSize;
+    return frame;
+  }
+
+  /**
+   * The Oops of an access at() could not make: no mapping (frame < 0), or a store through a
+   * read-only one. Apart from at() so that at() stays small enough to be inlined everywhere.
+   */
+  private fault(voff: number, frame: number): never {
     if (frame < 0) {
       throw new Oops("unable to handle page fault: vmemmap address not mapped", {
         vaddr: this.vmemmapBase + BigInt(voff),
         pfn: Math.floor(voff / this.structPageSize),
       });
     }
-    if (write && !this.pgt.tWritable) {
-      throw new Oops("write to a read-only vmemmap page", {
-        vaddr: this.vmemmapBase + BigInt(voff),
-        pfn: Math.floor(voff / this.structPageSize),
-        frame,
-      });
-    }
-    this.atOff = voff - vpn * this.pageSize;
-    return frame;
+    throw new Oops("write to a read-only vmemmap page", {
+      vaddr: this.vmemmapBase + BigInt(voff),
+      pfn: Math.floor(voff / this.structPageSize),
+      frame,
+    });
   }
 
   readU32(pfn: number, fieldOff: number): number {

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Oops } from "../../src/include/errno.ts";
 import { PAGE_OFF } from "../../src/include/mm_types.ts";
@@ -5,6 +6,7 @@ import {
   decodeCompoundHead,
   encodeTail,
   maxFolioVmemmapAlign,
+  PG,
   nrVmemmapTails,
   vmemmapTailMinOrder,
 } from "../../src/include/page_flags.ts";
@@ -150,4 +152,98 @@ describe("struct page sizes that are not a power of two (56, 72, 80 bytes)", () 
       for (let i = 0; i < 512; i++) expect(k.compound.compoundHead(head + i)).toBe(head);
     });
   }
+});
+
+describe("compound_head() of whatever word a struct page holds (include/linux/page-flags.h)", () => {
+  // The kernel's arithmetic, on 64-bit words: bit 0 clear, the page is its own head; set, the
+  // head's address is the word minus 1 (pointer encoding) or the page's own address ANDed with
+  // the word (mask encoding); page_to_pfn() of that address is (address - vmemmap) / size,
+  // truncated, as C's pointer subtraction gives. Any word at all, including ones no kernel
+  // writes (a corrupted struct page): the number arithmetic of the model must agree with it
+  // on every one, with a memmap below and above 4 GiB of offset.
+  const U64 = (1n << 64n) - 1n;
+  const expected = (k: Kernel, pfn: number, word: bigint, encoding: "pointer" | "mask"): number => {
+    if ((word & 1n) === 0n) return pfn;
+    const base = k.memmap.vmemmapBase;
+    const size = BigInt(k.memmap.structPageSize);
+    const own = base + BigInt(pfn) * size;
+    const head = encoding === "mask" ? own & word : (word - 1n) & U64;
+    return Number((head - base) / size);
+  };
+  const cases = [
+    { design: "mainline", encoding: "mask", gib: 2048, structPageSize: 64 },
+    { design: "legacy", encoding: "pointer", gib: 512, structPageSize: 64 },
+    { design: "legacy", encoding: "pointer", gib: 16, structPageSize: 56 },
+  ] as const;
+  for (const c of cases) {
+    it(`${c.design}, ${c.structPageSize}-byte struct pages, ${c.gib} GiB: rawHead() is the kernel's arithmetic`, () => {
+      const s = machinePreset("x86_64", {
+        memoryBytes: c.gib * GiB,
+        structPageSize: c.structPageSize,
+      });
+      const k = new Kernel(s, { design: c.design }).boot();
+      // pfns from 4 GiB up to the end of memory less 4 GiB (present on the preset); on the
+      // large machines most of them have their struct page above 4 GiB of memmap offset, and on
+      // the 2 TiB one up to 32 GiB (so that the offset's high half is more than a carry).
+      const lo = 2 ** 20;
+      const hi = (c.gib - 4) * 2 ** 18;
+      const base = k.memmap.vmemmapBase;
+      const size = BigInt(c.structPageSize);
+      // Words near the memmap (heads a tail could name, some just below its start and some far
+      // below and above it), masks as the mask encoding stores them (GENMASK(63, k) | 1), and
+      // any word at all.
+      const slot = fc.oneof(
+        fc.integer({ min: -4096, max: 4096 }),
+        fc.integer({ min: -(2 ** 30), max: hi * 2 }),
+      );
+      const near = fc
+        .tuple(slot, fc.integer({ min: 0, max: 7 }))
+        .map(([p, low]) => (base + BigInt(p) * size + BigInt(low)) & U64);
+      const mask = fc.integer({ min: 1, max: 48 }).map((b) => ((U64 << BigInt(b)) & U64) | 1n);
+      const word = fc.oneof(near, mask, fc.bigInt({ min: 0n, max: U64 }));
+      fc.assert(
+        fc.property(fc.integer({ min: lo, max: hi - 1 }), word, fc.boolean(), (pfn, w, tail) => {
+          const v = tail ? w | 1n : w;
+          k.memmap.writeU64(pfn, PAGE_OFF.compoundInfo, v);
+          expect(k.compound.rawHead(pfn)).toBe(expected(k, pfn, v, c.encoding));
+        }),
+        { seed: 1207, numRuns: 3000 },
+      );
+    });
+  }
+
+  it("legacy: page_fixed_fake_head() finds the head from the next struct page's word", () => {
+    const k = new Kernel(spec("x86_64", 8), { design: "legacy" }).boot();
+    // The static key the first optimised folio turns on (what arms the fixup).
+    k.fakeHeadKey = 1;
+    const perPage = k.memmap.pageSize / k.memmap.structPageSize;
+    // Words near the memmap with bit 0 set and any low bits (the word minus 1 need not be a
+    // struct page's address), from below its start to above its end.
+    const near = fc
+      .tuple(
+        fc.oneof(
+          fc.integer({ min: -4096, max: 4096 }),
+          fc.integer({ min: -(2 ** 20), max: 2 ** 22 }),
+        ),
+        fc.integer({ min: 0, max: 31 }),
+      )
+      .map(([p, low]) => (k.memmap.vmemmapBase + BigInt(p) * 64n + BigInt(2 * low + 1)) & U64);
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 2 ** 20 / perPage, max: (6 * 2 ** 18) / perPage }),
+        fc.oneof(near, fc.bigInt({ min: 0n, max: U64 })),
+        (page, w) => {
+          // A struct page that starts a vmemmap page, PG_head set and no compound word: a head,
+          // or the alias of one that HVO mapped there.
+          const pfn = page * perPage;
+          k.memmap.writeU64(pfn, PAGE_OFF.compoundInfo, 0n);
+          k.memmap.setBit(pfn, PAGE_OFF.flags, PG.head, true);
+          k.memmap.writeU64(pfn + 1, PAGE_OFF.compoundInfo, w);
+          const want = (w & 1n) === 1n ? expected(k, pfn, w, "pointer") : pfn;
+          expect(k.compound.compoundHead(pfn)).toBe(want);
+        },
+      ),
+      { seed: 1207, numRuns: 2000 },
+    );
+  });
 });
