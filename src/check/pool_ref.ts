@@ -201,8 +201,6 @@ interface Counters {
   overcommit: number;
   /** Some node counts more surplus pages than it has pages. */
   nodeSurplusAnomaly: boolean;
-  /** The nodes that hold pages of the hstate or count surplus pages of it. */
-  nodes: Set<number>;
   /** Free pages on nodes whose surplus count is 0 (free_huge_folio() kept them there). */
   freeWithoutSurplus: number;
 }
@@ -212,10 +210,8 @@ function snapshot(pool: HugetlbPool): Map<string, Counters> {
   for (const h of pool.hstates) {
     let anomaly = false;
     let freeWithoutSurplus = 0;
-    const nodes = new Set<number>();
     for (const nid of pool.nodes) {
       if (h.surplusHugePagesNode[nid] > h.nrHugePagesNode[nid]) anomaly = true;
-      if (h.nrHugePagesNode[nid] !== 0 || h.surplusHugePagesNode[nid] !== 0) nodes.add(nid);
       if (h.surplusHugePagesNode[nid] === 0) freeWithoutSurplus += h.freeHugePagesNode[nid];
     }
     out.set(h.name, {
@@ -225,7 +221,6 @@ function snapshot(pool: HugetlbPool): Map<string, Counters> {
       resv: h.resvHugePages,
       overcommit: h.nrOvercommitHugePages,
       nodeSurplusAnomaly: anomaly,
-      nodes,
       freeWithoutSurplus,
     });
   }

@@ -78,6 +78,18 @@ describe("poolCounters: the per-folio rules", () => {
       expect(vs.filter((d) => d.includes(`folio ${head} `))).toEqual([]);
     });
 
+    it(`${design}: a folio on a node's free list that the pool files as in use`, () => {
+      const { k, pool, head } = setup(design);
+      const info = pool.folios.get(head);
+      if (!info) throw new Error("no folio");
+      const node = head < NODE1_PFN ? 0 : 1;
+      // Still on its node's free list (and counted free there), but filed as in use.
+      info.list = "active";
+      expect(details(poolCounters(k))).toContain(
+        `${info.h.name}: folio ${head} on node${node}'s free list is active on node ${node}`,
+      );
+    });
+
     it(`${design}: a 2 MiB folio filed under the 1 GiB hstate`, () => {
       const { k, pool, head, h1g } = setup(design);
       const info = pool.folios.get(head);
