@@ -306,6 +306,7 @@ export const FRAME_STORE_WRITES = [
   "zeroFrame",
   "copyFrame",
   "copyFrameRun",
+  "copyFrameMoved",
   "moveWithin",
 ] as const;
 

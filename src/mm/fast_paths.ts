@@ -184,6 +184,13 @@ export const FAST_PATHS = {
     plain: "read out and written back",
     test: "test/hvo/reset_struct_pages.test.ts",
   },
+  copyReset: {
+    where:
+      "frames.ts FrameStore.copyFrameMoved() (hugetlb_vmemmap.ts HvoCore.copyAndResetFromVmemmap(): restoreDirect(), copyHeadAndReset())",
+    fast: "a restore's copy of the head vmemmap page made the new page's own bytes at once, struct pages 4..7 moved over 0..3 in them",
+    plain: "the head's bytes shared by the copy, then copied on the move's write",
+    test: "test/hvo/copy_reset.test.ts",
+  },
   noneToOptimize: {
     where: "hugetlb_vmemmap.ts HvoCore.optimizeFolios() (hugetlb.ts prepAndAddAllocatedFolios())",
     fast: "a grow's fresh folios with HVO off: each optimised flag's two reads counted, not made",
@@ -280,6 +287,7 @@ export class FastPaths implements Record<FastPathName, boolean> {
   pmdSlots = true;
   runsAgain = true;
   resetInPlace = true;
+  copyReset = true;
   noneToOptimize = true;
   headViewOnce = true;
   pairMarksOnce = true;

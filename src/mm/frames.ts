@@ -1888,7 +1888,7 @@ export class FrameStore {
   // or write that meets them makes them first), and the next stores to the same words replace
   // them.
 
-  /** The model's fast paths (fast_paths.ts): holdBackStores; the kernel's once booted. */
+  /** The model's fast paths (fast_paths.ts): holdBackStores, copyReset; the kernel's once booted. */
   paths = new FastPaths();
   /** Per own id: [lo, hi), the bytes its held-back stores cover (hi 0: none). */
   private pendLo = new Int32Array(0);
@@ -2350,6 +2350,28 @@ export class FrameStore {
     const id = this.idOf(frame);
     if (id === 0 || this.kinds[id] !== ID_RUNS || n <= 0) return -1;
     return (this.runsOf[id] as WordRuns).runsIn(word, n, out);
+  }
+
+  /**
+   * copyFrame(dst, src), then moveWithin(dst, target, start, end) (a restore's copy of the head
+   * vmemmap page and reset_struct_pages()). Where src holds bytes of its own, the move's write
+   * makes dst's shared bytes its own copy (writableCopy()): with fast path copyReset, dst takes
+   * that copy at once, src's held-back stores carried with it, without holding src's id in
+   * between, and the move is made in it. The same bytes, held-back stores and counts.
+   */
+  copyFrameMoved(dst: number, src: number, target: number, start: number, end: number): void {
+    const id = this.idOf(src);
+    if (!this.paths.copyReset || dst === src || id === 0 || this.kinds[id] !== ID_OWN) {
+      this.copyFrame(dst, src);
+      this.moveWithin(dst, target, start, end);
+      return;
+    }
+    const fresh = this.newOwnBlank();
+    this.bytesOf[fresh].set(this.bytesOf[id]);
+    this.carryPending(id, fresh);
+    this.setIds(dst, 1, fresh);
+    // In place now (dst alone holds fresh): writable() makes the held stores the target meets.
+    this.moveWithin(dst, target, start, end);
   }
 
   /**

@@ -768,8 +768,7 @@ export class HvoCore implements HugetlbVmemmap {
     // vmemmap_restore_pte() of the second PTE: a copy of the head page, reset; the rest copies
     // of that page, a run of the list at a time.
     const page = list.takeHead() as number;
-    this.copyPageFromVmemmap(page, reuse);
-    this.resetStructPages(page);
+    this.copyAndResetFromVmemmap(page, reuse);
     k.pgt.setPte(table, idx + 1, page, true);
     for (let i = idx + 2; i < idx + n; ) {
       const got = list.takeHeadRun(idx + n - i);
@@ -1503,6 +1502,21 @@ export class HvoCore implements HugetlbVmemmap {
     this.design.restoreFill(this, page, pte, walk, src);
     this.k.pgt.setPte(pte.tablePfn, pte.idx, page, true);
   };
+
+  /**
+   * copy_page() of the head vmemmap page at vaddr into dstFrame, then reset_struct_pages() of
+   * the copy: where the move is made in place, as one copy of the frame store's
+   * (frames.ts copyFrameMoved(): fast path copyReset).
+   */
+  copyAndResetFromVmemmap(dstFrame: number, vaddr: bigint): void {
+    const sps = this.structPageSize;
+    if (this.paths.resetInPlace && sps % 4 === 0) {
+      this.k.frames.copyFrameMoved(dstFrame, this.frameAt(vaddr), 0, 4 * sps, 8 * sps);
+      return;
+    }
+    this.copyPageFromVmemmap(dstFrame, vaddr);
+    this.resetStructPages(dstFrame);
+  }
 
   /** reset_struct_pages(): struct pages 4..7 of the page copied over 0..3 (NR_RESET_STRUCT_PAGE). */
   resetStructPages(frame: number): void {
@@ -2256,8 +2270,8 @@ function copyHeadAndReset(core: HvoCore, frame: number, headVaddr: bigint, walk:
     core.k.frames.copyFrame(frame, walk.restoreTemplate);
     return;
   }
-  core.copyPageFromVmemmap(frame, headVaddr);
-  if (!core.k.mutations.has("restore-without-reset")) core.resetStructPages(frame);
+  if (core.k.mutations.has("restore-without-reset")) core.copyPageFromVmemmap(frame, headVaddr);
+  else core.copyAndResetFromVmemmap(frame, headVaddr);
   walk.restoreTemplate = frame;
 }
 

@@ -26,6 +26,7 @@ const FRAME_STORE_KEEPS_BYTES = [
   "snapshot",
   "readU32",
   "readU64Lo",
+  "readU64LoOther",
   "readU64",
   "liveIds",
   "stats",
