@@ -12,6 +12,7 @@
 //
 // Pure and browser-safe.
 
+import { HOST_LITTLE_ENDIAN } from "../include/endian.ts";
 import { Oops } from "../include/errno.ts";
 import { pow2 } from "../include/pow2.ts";
 import { PAGE_OFF, TAIL_MAPPING } from "../include/mm_types.ts";
@@ -88,9 +89,6 @@ export function hexBytes(b: Uint8Array): string {
 }
 
 const U64 = (1n << 64n) - 1n;
-
-/** Whether this host stores a 32-bit word little end first (every Node and browser host today). */
-const HOST_LE = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** Bytes as little-endian 32-bit words, copied (for hosts or offsets where a view cannot be). */
 function leWords(b: Uint8Array): Uint32Array {
@@ -518,7 +516,7 @@ function summarizeFrame(
     // The frame's bytes as 32-bit words: in place where they line up on a little-endian host
     // (every Node and browser host today), else a copy read word by word.
     const words =
-      HOST_LE && b.byteOffset % 4 === 0
+      HOST_LITTLE_ENDIAN && b.byteOffset % 4 === 0
         ? new Uint32Array(b.buffer, b.byteOffset, b.byteLength >> 2)
         : leWords(b);
     // The compound word every slot without PG_head holds (null: they differ); slots with

@@ -6,6 +6,7 @@
 // The two encodings and the legacy fake-head fixup are chosen by a CompoundConfig, which the
 // HVO design strategy provides: this file holds no `if (design === ...)`.
 
+import { HOST_LITTLE_ENDIAN } from "../include/endian.ts";
 import { BUG_ON } from "../include/errno.ts";
 import { type StructPageLayout, PAGE_OFF, TAIL_MAPPING } from "../include/mm_types.ts";
 import { PG, type TailEncoding, encodeTail } from "../include/page_flags.ts";
@@ -32,12 +33,6 @@ const TAIL_MAPPING_HI = Number(TAIL_MAPPING >> 32n);
 const OFF_MAPPING = PAGE_OFF.mapping;
 const OFF_INFO = PAGE_OFF.compoundInfo;
 const OFF_PRIVATE = PAGE_OFF.private;
-
-/**
- * Whether this host stores 32-bit words little-endian (every host Node and browsers run on
- * today): then a Uint32Array store writes the bytes of a little-endian DataView store.
- */
-const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /** What forEachTailRange() does to the tails: prep_compound_page()'s, or their undoing. */
 const TAILS_PREP = 0;

@@ -34,6 +34,7 @@
 // "which id does this frame hold" and changes only where ids change (a write in place keeps
 // it); page buffers nobody holds any more are reused, not left to the garbage collector.
 
+import { HOST_LITTLE_ENDIAN } from "../include/endian.ts";
 import { PAGE_OFF, POISON_POINTER_DELTA, TAIL_MAPPING } from "../include/mm_types.ts";
 import { PG } from "../include/page_flags.ts";
 import { lastAtOrBelow } from "../include/bsearch.ts";
@@ -556,11 +557,6 @@ const ID_CACHE = 1024;
 const NO_BYTES = new Uint8Array(0);
 const NO_VIEW = new DataView(NO_BYTES.buffer);
 const NO_WORDS = new Uint32Array(0);
-/**
- * Whether this host stores 32-bit words little-endian (every host Node and browsers run on
- * today): then a frame's words read as its DataView's little-endian reads do.
- */
-const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -2366,11 +2362,9 @@ export class FrameStore {
       this.moveWithin(dst, target, start, end);
       return;
     }
-    const fresh = this.newOwnBlank();
-    this.bytesOf[fresh].set(this.bytesOf[id]);
-    this.carryPending(id, fresh);
-    this.setIds(dst, 1, fresh);
-    // In place now (dst alone holds fresh): writable() makes the held stores the target meets.
+    // The copy the move's write would make of the shared bytes (the target's held stores made
+    // as it makes them), then the move, in place now that dst alone holds the copy.
+    this.writableCopy(dst, id, true, target, target + end - start, false);
     this.moveWithin(dst, target, start, end);
   }
 

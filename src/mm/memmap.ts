@@ -153,7 +153,7 @@ export class Memmap {
    */
   writableSpan(pfn: number): { view: DataView; off: number } | null {
     const voff = pfn * this.structPageSize;
-    const vpn = Math.floor(voff / this.pageSize);
+    const vpn = Math.floor(voff * this.pageRecip);
     const frame = this.pgt.translateFrame(vpn);
     if (frame < 0 || !this.pgt.tWritable) return null;
     return { view: this.frames.writableView(frame), off: voff - vpn * this.pageSize };
@@ -175,7 +175,7 @@ export class Memmap {
    */
   structPageView(pfn: number, skipGenerated: boolean, span = 0): DataView | null {
     const voff = pfn * this.structPageSize;
-    const vpn = Math.floor(voff / this.pageSize);
+    const vpn = Math.floor(voff * this.pageRecip);
     const frame = this.pgt.translateFrame(vpn);
     if (frame < 0 || !this.pgt.tWritable) return null;
     const off = voff - vpn * this.pageSize;
@@ -254,7 +254,7 @@ export class Memmap {
 
   /** What a store to pfn's struct page goes through: the TLB, filled by a walk on a miss. */
   translate(pfn: number): { frame: number; writable: boolean } | null {
-    return this.pgt.translate(Math.floor((pfn * this.structPageSize) / this.pageSize));
+    return this.pgt.translate(Math.floor(pfn * this.structPageSize * this.pageRecip));
   }
 
   /**
@@ -262,13 +262,13 @@ export class Memmap {
    * is mapped writable, else -1.
    */
   writableFrame(pfn: number): number {
-    const frame = this.pgt.translateFrame(Math.floor((pfn * this.structPageSize) / this.pageSize));
+    const frame = this.pgt.translateFrame(Math.floor(pfn * this.structPageSize * this.pageRecip));
     return frame >= 0 && this.pgt.tWritable ? frame : -1;
   }
 
   /** The frame backing the struct page of pfn, and whether it is mapped writable (no TLB fill). */
   backing(pfn: number): { frame: number; writable: boolean } | null {
-    return this.pgt.walkPage(Math.floor((pfn * this.structPageSize) / this.pageSize));
+    return this.pgt.walkPage(Math.floor(pfn * this.structPageSize * this.pageRecip));
   }
 }
 
