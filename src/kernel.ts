@@ -31,7 +31,8 @@ import { Memblock, type ReservedRange } from "./mm/memblock.ts";
 import { Memmap } from "./mm/memmap.ts";
 import { BuddyLru } from "./mm/buddy_lru.ts";
 import { LruWords } from "./mm/list.ts";
-import { GFP_KERNEL, PageAllocator } from "./mm/page_alloc.ts";
+import { TOUCH_MARKS, TOUCH_NEXT, TOUCH_PREV } from "./mm/buddy_batch.ts";
+import { type FreeHeadFinal, GFP_KERNEL, PageAllocator } from "./mm/page_alloc.ts";
 import { type Design, DESIGN_FACTS, usesMaskEncoding } from "./mm/hvo_designs.ts";
 import { kstrtobool, splitCmdline } from "./mm/hugetlb_cmdline.ts";
 import { type BadPageRatelimit, newBadPageRatelimit } from "./mm/page_alloc.ts";
@@ -262,6 +263,14 @@ export class Kernel {
       this.headWatch === null &&
       this.mutations.size === 0 &&
       (this.memmap === undefined || this.memmap.wholeStructPages);
+    this.buddy.onFreeHeadTouch = (pfn) => this.memmap.translatePfn(pfn);
+    this.buddy.onFreeHeadFinal = this.storeBuddyFinal;
+    this.buddy.onFreeBatchReady = (fills) =>
+      this.headWatch === null &&
+      this.mutations.size === 0 &&
+      this.memmap?.wholeStructPages === true &&
+      this.overwrittenPfn === -1 &&
+      this.pgt.tlbRoom() > fills;
     this.sections = presentSections(spec);
     this.debugVm = opts.debugVm ?? DESIGN_FACTS[this.design].config.debugVm;
     // mm_init.c: check_pages_enabled is DEFINE_STATIC_KEY_MAYBE(CONFIG_DEBUG_VM, ...): on from
@@ -449,7 +458,8 @@ export class Kernel {
       v.setUint32(off + PAGE_OFF.private, order, true);
       const lru = this.buddy.lru;
       const zone = lru !== null ? this.buddy.zoneOf(pfn) : null;
-      if (lru !== null && zone !== null) lru.render(zone, v, off, pfn, order);
+      if (lru !== null && zone !== null && !this.buddy.renderBatchLinks(zone, v, off, pfn, order))
+        lru.render(zone, v, off, pfn, order);
     } else if (this.buddy.lru?.leftBootList(pfn)) {
       // A block memblock_free_all() put on a list and the allocator took off since: list_del()
       // left LIST_POISON1/2 (its vmemmap page was not written since, or is a folio's tails).
@@ -614,6 +624,42 @@ export class Kernel {
       this.memmap.writes += 2;
     }
   }
+
+  /**
+   * The struct page of pfn as a batch of frees leaves it (page_alloc.ts commitFreeBatch()), in
+   * place of the stores markBuddyHead() and the lru words' list changes made one by one: the
+   * words `mask` names (buddy_batch.ts TOUCH_*) with their final values, `writes` stores
+   * counted, where the vmemmap page takes stores (structPageView(), one translation). Returns
+   * whether it did.
+   */
+  private readonly storeBuddyFinal: FreeHeadFinal = (
+    pfn,
+    order,
+    mask,
+    writes,
+    next,
+    prev,
+    head,
+  ) => {
+    const m = this.memmap;
+    const v = m.structPageView(pfn, true, 1);
+    if (v === null) return false;
+    m.writes += writes;
+    const off = m.spanOff;
+    if ((mask & TOUCH_MARKS) !== 0) {
+      // storeBuddyMarks()'s words: the marks of a free head with its links, or cleared and
+      // list_del()'s poison.
+      v.setUint32(off + PAGE_OFF.pageType, order >= 0 ? BUDDY_PAGE_TYPE : 0xffffffff, true);
+      v.setUint32(off + PAGE_OFF.private, Math.max(order, 0), true);
+      v.setUint32(off + PAGE_OFF.private + 4, 0, true);
+      if (order >= 0) this.lruWords.render(v, off, next, prev, head);
+      else LruWords.poisonInto(v, off);
+      return true;
+    }
+    if ((mask & TOUCH_NEXT) !== 0) this.lruWords.renderNext(v, off, next, head);
+    if ((mask & TOUCH_PREV) !== 0) this.lruWords.renderPrev(v, off, prev, head);
+    return true;
+  };
 
   /**
    * markBuddyHead(q, order) for q = from, from + step, ... (n heads), the blocks of a run the

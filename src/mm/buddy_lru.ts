@@ -207,6 +207,19 @@ export class BuddyLru {
   private nodeHead: ListHead | null = null;
 
   /**
+   * After a batch of frees (page_alloc.ts commitFreeBatch()): the node its last add linked, as
+   * linked() and the store of its marks leave it: pfn -1 where that store took its words, else
+   * the node (first on its list, before `next`) whose words wait as a generated page's do.
+   */
+  nodeLeft(pfn: number, next: number, head: ListHead): void {
+    this.nodePfn = pfn;
+    if (pfn === NO_PAGE) return;
+    this.nodeNext = next;
+    this.nodePrev = NO_PAGE;
+    this.nodeHead = head;
+  }
+
+  /**
    * The words of the node linked() just put on a list, into its struct page at off of v (the
    * caller's writable view of its vmemmap page), or through the vmemmap when v is null.
    */

@@ -240,6 +240,14 @@ export const FAST_PATHS = {
     plain: "a walk from the remembered table each time",
     test: "test/pool/leaf_memo.test.ts",
   },
+  freeBatch: {
+    where:
+      "page_alloc.ts PageAllocator beginFreeBatch(), batchFree(), commitFreeBatch() (mm/buddy_batch.ts; hugetlb_vmemmap.ts freeVmemmapPageList(); kernel.ts storeBuddyFinal())",
+    fast: "a vmemmap page list's frees whose merges meet only blocks the same list freed replayed on a side structure: the free lists changed once at the end (the blocks still free then), each struct page stored into once with its words' final values, the stores counted; the one old block a change stores into translated where its first store is",
+    plain:
+      "__free_one_page() of each block: every block put on its list and merged off it again, each list change's stores made",
+    test: "test/hvo/free_batch.test.ts",
+  },
   allocPairs: {
     where:
       "page_alloc.ts PageAllocator allocPagesPair() (hugetlb.ts HugetlbPool allocPoolHugeFolioPair(); kernel.ts onFreeHeadsUnstored)",
@@ -296,6 +304,7 @@ export class FastPaths implements Record<FastPathName, boolean> {
   heldRest = true;
   leafMemo = true;
   allocPairs = true;
+  freeBatch = true;
 
   /** Every fast path on (true) or every one in its plain form (false). */
   setAll(on: boolean): this {

@@ -1145,7 +1145,14 @@ export class HvoCore implements HugetlbVmemmap {
     // as two runs, which frees the same pages in the same order (a bulk free is its singles).
     // A falling run of boot memory goes without an array of its pfns (freeRunDown()); the rest
     // as a piece of its own (a piece's runs are freed one after the other either way).
-    list.drainRuns(this.pageListPiece, this.chunkVisitor);
+    // The buddy's frees of the list as one batch (freeBatch): every page is read (its
+    // PageReserved test) before its free, as beginFreeBatch() asks.
+    const batched = k.buddy.beginFreeBatch(list.length);
+    try {
+      list.drainRuns(this.pageListPiece, this.chunkVisitor);
+    } finally {
+      if (batched) k.buddy.endFreeBatch();
+    }
   }
 
   /**
@@ -1321,6 +1328,8 @@ export class HvoCore implements HugetlbVmemmap {
     const last = Math.floor((end * sps) / ps);
     const first = Math.ceil((lo * sps) / ps);
     if (last <= first) return;
+    // Settling compares the pages' bytes with the free lists: the batch of frees made first.
+    this.k.buddy.commitFreeBatch();
     // The pages' walks first, one per leaf (no TLB; settling changes no page table).
     if (this.settleWords.length < last - first) this.settleWords = new Float64Array(last - first);
     const w = this.k.pgt.walkRange(first, last - first, this.settleWords);

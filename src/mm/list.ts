@@ -212,6 +212,16 @@ export class LruWords {
     this.renderWord(v, off + PAGE_OFF.lruPrev, prev, head);
   }
 
+  /** lru.next alone of a struct page at off of v (render()'s word). */
+  renderNext(v: DataView, off: number, next: number, head: ListHead): void {
+    this.renderWord(v, off + PAGE_OFF.lruNext, next, head);
+  }
+
+  /** lru.prev alone of a struct page at off of v (render()'s word). */
+  renderPrev(v: DataView, off: number, prev: number, head: ListHead): void {
+    this.renderWord(v, off + PAGE_OFF.lruPrev, prev, head);
+  }
+
   private renderWord(v: DataView, at: number, to: number, head: ListHead): void {
     if (to === NO_PAGE) {
       v.setUint32(at, head.lo, true);

@@ -194,6 +194,11 @@ export class Memmap {
     return v;
   }
 
+  /** The translation of pfn's struct page's vmemmap page (through the TLB, as any access). */
+  translatePfn(pfn: number): void {
+    this.pgt.translateFrame(Math.floor(pfn * this.structPageSize * this.pageRecip));
+  }
+
   /** writeU64() of a word given as its 32-bit halves: one struct page write, no bigint. */
   writeU64Parts(pfn: number, fieldOff: number, lo: number, hi: number): void {
     this.writes++;

@@ -149,11 +149,10 @@ export class MemoryHotplug {
     // start_isolate_page_range() / has_unmovable_pages(): reserved or kernel pages.
     for (const r of k.memblock.reserved)
       if (r.startPfn < end && r.endPfn > start && !(r.use === "hugetlb" && k.booted)) return -EBUSY;
-    // Every block in the map's order (the order of `poisoned`, and of the refcount reads
-    // through the vmemmap: the first busy block ends the scan).
+    // Every block with a page in the range, in the map's order (the order of `poisoned`, and of
+    // the refcount reads through the vmemmap: the first busy block ends the scan).
     const poisoned: number[] = [];
-    const movable = k.buddy.allocations.forEachBlock((pfn, a) => {
-      if (pfn >= end || pfn + 2 ** a.order <= start) return true;
+    const movable = k.buddy.allocations.forEachBlockIn(start, end, (pfn, a) => {
       // HWPoison pages are skipped (and counted: the block cannot come back online).
       if (a.use === "hwpoison") {
         poisoned.push(pfn);

@@ -43,7 +43,8 @@ import { lastAtOrBelow } from "../include/bsearch.ts";
 import { PAGE_OFF, TAIL_MAPPING } from "../include/mm_types.ts";
 import { PG, decodeCompoundHead, pageToNid, pageZonenum } from "../include/page_flags.ts";
 import type { Kernel } from "../kernel.ts";
-import type { BuddyLru } from "./buddy_lru.ts";
+import { type BuddyLru, MIGRATE_MOVABLE, MIGRATE_UNMOVABLE } from "./buddy_lru.ts";
+import { FreeBatch, TOUCH_MARKS, TOUCH_NEXT, TOUCH_PREV } from "./buddy_batch.ts";
 import { type ListHead, NO_PAGE } from "./list.ts";
 import type { NodeSpec, PfnRange, ZoneType } from "../machine/spec.ts";
 import type { FaultInjector } from "./fault_inject.ts";
@@ -85,6 +86,22 @@ export interface Allocation {
  * use changed): trace_mm_page_alloc()/trace_mm_page_free() in spirit. The checker listens to
  * check only what changed; nothing in the model depends on it.
  */
+/**
+ * PageAllocator.onFreeHeadFinal(): the struct page of pfn as a batch of frees leaves it, the
+ * words `mask` names (buddy_batch.ts TOUCH_*) with their final values, `writes` stores
+ * counted: heading a free block of `order` with these links, or (order -1) taken off its list.
+ * Returns whether its vmemmap page took the stores.
+ */
+export type FreeHeadFinal = (
+  pfn: number,
+  order: number,
+  mask: number,
+  writes: number,
+  next: number,
+  prev: number,
+  head: ListHead,
+) => boolean;
+
 export type RangeListener = (startPfn: number, nrPages: number) => void;
 
 /** Calls every listener of a list (the hot paths test `length` first). */
@@ -173,25 +190,57 @@ export class AllocationMap extends Map<number, Allocation> {
   changes = 0;
 
   /**
-   * Index of the run that holds pfn, or -1. The run found last is tried first (runs are
-   * disjoint, so holding pfn proves it the answer): lookups come in neighbouring pfns.
+   * Index of the run that holds pfn, or -1. The stretch the last search found pfn in (a run,
+   * or the gap between two runs) is tried first: lookups come in neighbouring pfns, and the
+   * checker's lookups of frames no run holds (boot memmap, free pages) land in one gap after
+   * another.
    */
   private runIndex(pfn: number): number {
-    const runs = this.runs;
-    const h = this.foundHint;
-    if (h < runs.length) {
-      const r = runs.at(h);
-      if (pfn >= r.start && pfn < r.start + r.n) return h;
-    }
-    const i = runs.search(pfn);
-    if (i < 0) return -1;
-    const r = runs.at(i);
-    if (pfn >= r.start + r.n) return -1;
-    this.foundHint = i;
-    return i;
+    if (pfn >= this.winLo && pfn < this.winHi) return this.winIdx;
+    return this.findRun(pfn);
   }
-  /** Where runIndex() last found a run (a guess, checked before use). */
-  private foundHint = 0;
+
+  /** runIndex() by search; the stretch found becomes the window. */
+  private findRun(pfn: number): number {
+    const runs = this.runs;
+    const i = runs.search(pfn);
+    if (i >= 0) {
+      const r = runs.at(i);
+      const end = r.start + r.n;
+      if (pfn < end) {
+        this.winLo = r.start;
+        this.winHi = end;
+        this.winIdx = i;
+        this.winRec = r.a;
+        return i;
+      }
+      this.winLo = end;
+    } else this.winLo = 0;
+    // The gap from the run below pfn (or pfn 0) to the next run (or no end).
+    this.winHi = i + 1 < runs.length ? runs.at(i + 1).start : Number.POSITIVE_INFINITY;
+    this.winIdx = -1;
+    this.winRec = undefined;
+    return -1;
+  }
+
+  /**
+   * The stretch [winLo, winHi) findRun() found last: the pages of run winIdx (record winRec),
+   * or, winIdx -1, a gap no run's page is in. Emptied by every change to the runs (cutRun(),
+   * setOrder0Run()), which may move, merge, split or renumber them.
+   */
+  private winLo = 0;
+  private winHi = 0;
+  private winIdx = -1;
+  private winRec: Allocation | undefined = undefined;
+
+  /** The runs changed: the window may no longer say where a pfn is. */
+  private forgetWindow(): void {
+    this.winLo = 0;
+    this.winHi = 0;
+  }
+
+  /** Runs per use (by USE_INDEX): withUse() of a use none of whose pages is in a run is its Set. */
+  private readonly runsOfUse: number[] = FRAME_USES.map(() => 0);
 
   /**
    * Index of the first run that starts after pfn. The answer is tried first at the last one
@@ -215,17 +264,21 @@ export class AllocationMap extends Map<number, Allocation> {
 
   /** Takes [s, s + len), inside run i, out of the run (the indexes are the caller's). */
   private cutRun(i: number, s: number, len: number): void {
+    this.forgetWindow();
     const r = this.runs.at(i);
     const left = s - r.start;
     const right = r.start + r.n - (s + len);
-    if (left === 0 && right === 0) this.runs.remove(i);
-    else if (left === 0) {
+    if (left === 0 && right === 0) {
+      this.runs.remove(i);
+      this.runsOfUse[USE_INDEX[r.a.use]]--;
+    } else if (left === 0) {
       r.start = s + len;
       r.n = right;
     } else if (right === 0) r.n = left;
     else {
       r.n = left;
       this.runs.insert(i + 1, { start: s + len, n: right, a: r.a });
+      this.runsOfUse[USE_INDEX[r.a.use]]++;
     }
     this.runPages -= len;
   }
@@ -245,10 +298,9 @@ export class AllocationMap extends Map<number, Allocation> {
   override get(pfn: number): Allocation | undefined {
     // The runs first: a few, searched in place, while the Map's probe of a key it does not
     // hold costs as much as a hit (the runs' pfns are none of its keys).
-    if (this.runs.length !== 0) {
-      const i = this.runIndex(pfn);
-      if (i >= 0) return this.runs.at(i).a;
-    }
+    if (pfn >= this.winLo && pfn < this.winHi) {
+      if (this.winIdx >= 0) return this.winRec;
+    } else if (this.findRun(pfn) >= 0) return this.winRec;
     return super.get(pfn);
   }
 
@@ -289,6 +341,30 @@ export class AllocationMap extends Map<number, Allocation> {
     for (let i = 0; go && i < this.runs.length; i++) {
       const r = this.runs.at(i);
       for (let p = r.start; go && p < r.start + r.n; p++) go = f(p, r.a);
+    }
+    return go;
+  }
+
+  /**
+   * forEachBlock() of the blocks with a page in [start, end) only: the same calls in the same
+   * order as forEachBlock() with an f that passes over the other blocks, but the runs' pages
+   * outside the range are not visited (offline_pages()' scan of one memory block, on each try,
+   * would otherwise step through every vmemmap page the pool's restores handed out).
+   */
+  forEachBlockIn(start: number, end: number, f: (pfn: number, a: Allocation) => boolean): boolean {
+    let go = true;
+    super.forEach((a, pfn) => {
+      if (go && pfn < end && pfn + pow2(a.order) > start) go = f(pfn, a);
+    });
+    const runs = this.runs;
+    // The first run that ends above start: the one holding start, or the next.
+    let i = Math.max(0, runs.search(start));
+    if (i < runs.length && runs.at(i).start + runs.at(i).n <= start) i++;
+    for (; go && i < runs.length; i++) {
+      const r = runs.at(i);
+      if (r.start >= end) break;
+      const last = Math.min(end, r.start + r.n);
+      for (let p = Math.max(start, r.start); go && p < last; p++) go = f(p, r.a);
     }
     return go;
   }
@@ -384,14 +460,19 @@ export class AllocationMap extends Map<number, Allocation> {
       left !== null && left.start + left.n === start && left.a.use === use && left.a.nid === nid;
     const joinsRight =
       right !== null && right.start === end && right.a.use === use && right.a.nid === nid;
+    this.forgetWindow();
     if (joinsLeft && joinsRight) {
       left.n += n + right.n;
       this.runs.remove(k);
+      this.runsOfUse[USE_INDEX[use]]--;
     } else if (joinsLeft) left.n += n;
     else if (joinsRight) {
       right.start = start;
       right.n += n;
-    } else this.runs.insert(k, { start, n, a: { order: 0, use, nid } });
+    } else {
+      this.runs.insert(k, { start, n, a: { order: 0, use, nid } });
+      this.runsOfUse[USE_INDEX[use]]++;
+    }
     this.runHint = k;
     this.runPages += n;
     this.blocksOfOrder[0] = (this.blocksOfOrder[0] ?? 0) + n;
@@ -465,7 +546,7 @@ export class AllocationMap extends Map<number, Allocation> {
   /** First pfns of the blocks used for `use`. */
   withUse(use: FrameUse): ReadonlySet<number> {
     const set = this.useSet(use);
-    if (!this.runs.some((r) => r.a.use === use)) return set;
+    if (this.runsOfUse[USE_INDEX[use]] === 0) return set;
     const out = new Set(set);
     for (const r of this.runs)
       if (r.a.use === use) for (let p = r.start; p < r.start + r.n; p++) out.add(p);
@@ -845,6 +926,12 @@ export class PageAllocator {
   /** The order of the free block whose head is pfn (lazy ranges included), or -1. */
   headOrder(pfn: number): number {
     if (this.heldZones.length !== 0) this.notHeld(pfn);
+    const b = this.batch;
+    if (b !== null && b.n !== 0) {
+      // A block of the open batch of frees (its struct page rendered meanwhile).
+      const s = b.slotOf(pfn);
+      if (s >= 0 && b.live[s] >= 0) return b.live[s];
+    }
     const o = this.explicitOrderAt(pfn);
     if (o >= 0) return o;
     // Alignment first: only a pfn aligned to MAX_PAGE_ORDER can head a lazy block.
@@ -916,6 +1003,7 @@ export class PageAllocator {
   /** The free block that contains pfn, or null. */
   freeBlockAt(pfn: number): { start: number; order: number; lazy: boolean } | null {
     if (this.heldZones.length !== 0) this.notHeld(pfn);
+    this.commitFreeBatch();
     // Free blocks are disjoint, so the order of the lookups does not change the answer: the
     // MAX_PAGE_ORDER ones first (most of free memory, and what alloc_contig_pages() scans).
     const max = this.maxOrder;
@@ -1106,6 +1194,7 @@ export class PageAllocator {
     site: string,
     use: FrameUse,
   ): number | null {
+    this.commitFreeBatch();
     if (order > this.maxOrder) throw new Oops(`alloc_pages: order ${order} > MAX_PAGE_ORDER`);
     if (this.heldZones.length !== 0 || this.recordsLen !== 0) this.releaseRest();
     if (this.faults.shouldFail(site)) {
@@ -1140,6 +1229,7 @@ export class PageAllocator {
    * allocPairs).
    */
   allocPagesPair(nid: number, gfp: number, order: number, site: string, use: FrameUse): number {
+    this.commitFreeBatch();
     if (this.heldZones.length !== 0 || this.recordsLen !== 0) this.releaseRest();
     this.pairSecond = -1;
     if (
@@ -1241,6 +1331,7 @@ export class PageAllocator {
     use: FrameUse,
     onRun: (pfn: number, t: number) => void,
   ): number {
+    this.commitFreeBatch();
     if (this.heldZones.length !== 0 || this.recordsLen !== 0) this.releaseRest();
     let got = 0;
     const movable = (gfp & __GFP_MOVABLE) !== 0;
@@ -1337,6 +1428,7 @@ export class PageAllocator {
     use: FrameUse,
     onRun: (pfn: number, t: number) => void,
   ): number {
+    this.commitFreeBatch();
     if (!this.holdFor(gfp, site)) return this.allocPagesBulkRuns(nid, gfp, n, site, use, onRun);
     let got = 0;
     const movable = (gfp & __GFP_MOVABLE) !== 0;
@@ -1396,6 +1488,7 @@ export class PageAllocator {
    * first: each goes onto a list of its own, so the lists and stores are the same either way.
    */
   allocPageHeld(nid: number, gfp: number, site: string, use: FrameUse): number | null {
+    this.commitFreeBatch();
     if (!this.holdFor(gfp, site)) return this.allocPagesNode(nid, gfp, 0, site, use);
     const movable = (gfp & __GFP_MOVABLE) !== 0;
     for (const zone of this.zonelist(nid, gfp)) {
@@ -1530,6 +1623,7 @@ export class PageAllocator {
    * the heads of their lists, in ascending order, as the call that left it would have put them.
    */
   releaseRest(): void {
+    this.commitFreeBatch();
     this.heldRecords();
     const zones = this.heldZones;
     while (zones.length > 0) {
@@ -1586,7 +1680,12 @@ export class PageAllocator {
    * singles, a run at a time as freePagesBulk() does.
    */
   freeReservedPagesBulk(pfns: readonly number[]): void {
-    this.freeBulk(pfns, true);
+    const b = this.pauseFreeBatch();
+    try {
+      this.freeBulk(pfns, true);
+    } finally {
+      this.batch = b;
+    }
   }
 
   private freeBulk(pfns: readonly number[], reserved: boolean): void {
@@ -1668,6 +1767,15 @@ export class PageAllocator {
    * the same order, cut where a zone ends as freeBulk() cuts it, without an array of the pfns.
    */
   freeReservedRunDown(lo: number, n: number): void {
+    const b = this.pauseFreeBatch();
+    try {
+      this.freeReservedRunDownNow(lo, n);
+    } finally {
+      this.batch = b;
+    }
+  }
+
+  private freeReservedRunDownNow(lo: number, n: number): void {
     let hi = lo + n;
     while (hi > lo) {
       const zone = this.zoneOf(hi - 1);
@@ -1701,6 +1809,287 @@ export class PageAllocator {
     }
   }
 
+  // ---- a batch of frees (fast path freeBatch, mm/buddy_batch.ts) ---------------------------
+
+  /**
+   * The open batch of frees (freeVmemmapPageList()), null: none. While open, freeToBuddy() of
+   * a block whose merges meet only the batch's own blocks is replayed on it (batchFree());
+   * everything else makes the batch first (commitFreeBatch()).
+   */
+  private batch: FreeBatch | null = null;
+  private batchMade: FreeBatch | null = null;
+  /**
+   * The struct page of pfn as the batch leaves it (the Kernel stores it where its vmemmap page
+   * takes stores, and counts `writes`): the words `mask` (buddy_batch.ts TOUCH_*) says were
+   * stored, with their final values: heading a free block of `order` with these links, or
+   * (order -1, marks stored) taken off its list. Returns whether it was stored into.
+   */
+  onFreeHeadFinal: FreeHeadFinal | null = null;
+  /** The translation a store into pfn's struct page makes (the Kernel's vmemmap). */
+  onFreeHeadTouch: ((pfn: number) => void) | null = null;
+  /**
+   * Whether the Kernel's stores may wait for the batch's end: nobody watching the heads, no
+   * mutation, whole struct pages, and room in the TLB for `fills` more translations.
+   */
+  onFreeBatchReady: ((fills: number) => boolean) | null = null;
+
+  /**
+   * Opens a batch for the free of a vmemmap page list of nPages pages (freeVmemmapPageList()),
+   * each of which the caller reads through the vmemmap before freeing it (so that a store into
+   * its struct page finds its translation in the TLB). False: none opened, frees go one by one.
+   */
+  beginFreeBatch(nPages: number): boolean {
+    if (!this.paths.freeBatch || this.batch !== null) return false;
+    if (this.lru === null || !this.lru.nodeWithMarks || this.listeners.length > 0) return false;
+    if (this.zonesOverlap || this.onFreeHead === null || this.onFreeHeadFinal === null)
+      return false;
+    // Fills the batch's time may make: a read per page, and per free the translations of the
+    // list changes made one by one (a free's merges and add, 3 struct pages each).
+    const fills = nPages * (2 + 3 * (this.maxOrder + 2)) + 1024;
+    if (this.onFreeBatchReady === null || !this.onFreeBatchReady(fills)) return false;
+    if (this.batchMade === null) this.batchMade = new FreeBatch(this.maxOrder);
+    this.batch = this.batchMade;
+    return true;
+  }
+
+  /** Closes the batch beginFreeBatch() opened, made. */
+  endFreeBatch(): void {
+    this.commitFreeBatch();
+    this.batch = null;
+  }
+
+  /** The batch made and closed until the caller puts it back (a free it does not replay). */
+  private pauseFreeBatch(): FreeBatch | null {
+    const b = this.batch;
+    this.commitFreeBatch();
+    this.batch = null;
+    return b;
+  }
+
+  /**
+   * freeToBuddy(pfn, order) on the batch, where pfn heads no free block and the merged block
+   * ends below MAX_PAGE_ORDER: the list changes delFree() and addFree() would make, the
+   * batch's blocks on its lists, the zone's own blocks merged away taken off the zone's lists
+   * at once, every store noted. False, with nothing done, otherwise.
+   */
+  private batchFree(zone: Zone, pfn: number, order: number): boolean {
+    const b = this.batch as FreeBatch;
+    if (b.zone !== zone) {
+      this.commitFreeBatch();
+      b.zone = zone;
+    }
+    const max = this.maxOrder;
+    if (order >= max || this.onFreeBatchReady?.(0) !== true) return false;
+    const s0 = b.slotOf(pfn);
+    if ((s0 >= 0 && b.live[s0] >= 0) || this.explicitOrderAt(pfn) >= 0) return false;
+    const chain = b.chain;
+    chain.length = 0;
+    let p = pfn;
+    let o = order;
+    while (o < max) {
+      const size = pow2(o);
+      const buddy = modPow2(p, 2 * size) === 0 ? p + size : p - size;
+      if (!zone.contains(buddy)) break;
+      const s = b.slotOf(buddy);
+      if (s >= 0 && b.live[s] === o) chain.push(-1 - s);
+      else if (zone.freeArea[o].has(buddy)) chain.push(buddy);
+      else break;
+      p = Math.min(p, buddy);
+      o++;
+    }
+    if (o >= max) return false;
+    // The merges stay inside one MAX_PAGE_ORDER block: one migratetype for every block here.
+    const unmovable = zone.unmovableBlocks;
+    const mt =
+      unmovable.size > 0 && unmovable.has(p - modPow2(p, this.maxBlockPages))
+        ? MIGRATE_UNMOVABLE
+        : MIGRATE_MOVABLE;
+    for (let i = 0, q = order; i < chain.length; i++, q++) {
+      const c = chain[i];
+      if (c < 0) this.batchDel(b, zone, -1 - c, mt);
+      else this.batchDelOld(b, zone, c, q, mt);
+    }
+    this.batchAdd(b, zone, p, o, mt);
+    return true;
+  }
+
+  /**
+   * The slot of a block on the zone's own lists (pfn, of `order`) a store goes to, made (and
+   * the store's translation made) where the batch had none.
+   */
+  private oldSlot(b: FreeBatch, pfn: number, order: number): number {
+    let s = b.slotOf(pfn);
+    if (s < 0) {
+      s = b.slotFor(pfn);
+      b.old[s] = order;
+      this.onFreeHeadTouch?.(pfn);
+    }
+    return s;
+  }
+
+  /** The first block of the zone's own list of order o and migratetype mt, -1: none. */
+  private firstOwn(zone: Zone, o: number, mt: number): number {
+    const um = zone.unmovableArea[o];
+    if (mt === MIGRATE_UNMOVABLE) return um.head;
+    const all = zone.freeArea[o];
+    let f = all.head;
+    if (um.count > 0) while (f !== -1 && um.has(f)) f = all.nextOf(f);
+    return f;
+  }
+
+  /**
+   * delFree() of the batch's block of slot s: lru.unlinking()'s stores (its prev's next, its
+   * next's prev: a batch block's, or the first of the zone's own list's) and the cleared marks.
+   */
+  private batchDel(b: FreeBatch, zone: Zone, s: number, mt: number): void {
+    const p = b.prev[s];
+    const x = b.next[s];
+    if (p >= 0) b.touch(p, TOUCH_NEXT, 1);
+    if (x >= 0) b.touch(x, TOUCH_PREV, 1);
+    else {
+      const o = b.live[s];
+      const f = this.firstOwn(zone, o, mt);
+      if (f !== -1) b.touch(this.oldSlot(b, f, o), TOUCH_PREV, 1);
+    }
+    b.touch(s, TOUCH_MARKS | TOUCH_NEXT | TOUCH_PREV, 4);
+    b.unlink(s);
+  }
+
+  /**
+   * delFree() of the zone's own block pfn (order o, migratetype mt) in the batch: its
+   * neighbours' and its own stores noted (its prev, where it is first on the zone's list, the
+   * batch's last block of that list), and it leaves the zone's lists, index and counters now.
+   */
+  private batchDelOld(b: FreeBatch, zone: Zone, pfn: number, o: number, mt: number): void {
+    const lru = this.lru as BuddyLru;
+    const prev = lru.prevOf(zone, pfn, o, mt);
+    const next = lru.nextOf(zone, pfn, o, mt);
+    if (prev !== NO_PAGE) b.touch(this.oldSlot(b, prev, o), TOUCH_NEXT, 1);
+    else {
+      const t = b.tail[2 * o + mt];
+      if (t >= 0) b.touch(t, TOUCH_NEXT, 1);
+    }
+    if (next !== NO_PAGE) b.touch(this.oldSlot(b, next, o), TOUCH_PREV, 1);
+    const s = this.oldSlot(b, pfn, o);
+    b.touch(s, TOUCH_MARKS | TOUCH_NEXT | TOUCH_PREV, 4);
+    b.old[s] = -1;
+    zone.freeArea[o].remove(pfn);
+    if (zone.unmovableArea[o].count > 0) zone.unmovableArea[o].remove(pfn);
+    this.subTopOrder.delete(pfn);
+    this.freeOfOrder[o]--;
+    zone.nrFree -= pow2(o);
+  }
+
+  /** addFree() of (p, o) on the batch: the cursors, its next's prev, its marks. */
+  private batchAdd(b: FreeBatch, zone: Zone, p: number, o: number, mt: number): void {
+    if (zone.contigCursor !== null) freedBelowCursor(zone.contigCursor, p);
+    const li = 2 * o + mt;
+    const s = b.slotFor(p);
+    const h = b.head[li];
+    if (h >= 0) {
+      b.touch(h, TOUCH_PREV, 1);
+      b.lastAddNext = b.pfnOf[h];
+    } else {
+      const f = this.firstOwn(zone, o, mt);
+      if (f !== -1) b.touch(this.oldSlot(b, f, o), TOUCH_PREV, 1);
+      b.lastAddNext = f;
+    }
+    b.touch(s, TOUCH_MARKS | TOUCH_NEXT | TOUCH_PREV, 4);
+    b.old[s] = -1;
+    b.push(s, o, li);
+    b.lastAdd = s;
+    b.lastAddList = li;
+  }
+
+  /**
+   * The lru words of the free head pfn (of `order`) into a struct page being rendered, where
+   * the open batch changed them (a block of its own, or the first block of the zone's own list
+   * behind the batch's): true. False: the zone's lists say (BuddyLru.render()).
+   */
+  renderBatchLinks(zone: Zone, v: DataView, off: number, pfn: number, order: number): boolean {
+    const b = this.batch;
+    if (b === null || b.n === 0 || b.zone !== zone || order >= this.maxOrder) return false;
+    const lru = this.lru as BuddyLru;
+    const mt = lru.migratetype(zone, pfn, order);
+    const s = b.slotOf(pfn);
+    let next: number;
+    let prev: number;
+    if (s >= 0 && b.live[s] >= 0) {
+      const x = b.next[s];
+      next = x >= 0 ? b.pfnOf[x] : this.firstOwn(zone, order, mt);
+      prev = b.prev[s] >= 0 ? b.pfnOf[b.prev[s]] : NO_PAGE;
+    } else {
+      const t = b.tail[2 * order + mt];
+      if (t < 0 || pfn !== this.firstOwn(zone, order, mt)) return false;
+      next = lru.nextOf(zone, pfn, order, mt);
+      prev = b.pfnOf[t];
+    }
+    const head = lru.listHead(zone, order, mt);
+    lru.words.render(v, off, next === -1 ? NO_PAGE : next, prev, head);
+    return true;
+  }
+
+  /**
+   * The open batch made: its blocks that are free at its end put at the heads of their lists
+   * in the order they were added (every later change being at the head too, that is the order
+   * the one-by-one adds leave); every struct page it stored into given its words' final values
+   * (the lists as they now stand, or cleared marks and list_del()'s poison) and its stores
+   * counted (onFreeHeadFinal()); BuddyLru's last linked node as the last add left it. The
+   * batch stays open, empty.
+   */
+  commitFreeBatch(): void {
+    const b = this.batch;
+    if (b === null || b.n === 0) return;
+    this.batch = null;
+    const zone = b.zone as Zone;
+    for (let o = 0; o < this.maxOrder; o++) {
+      // Both migratetypes' blocks share freeArea[o]: merged by when they were added.
+      let m = b.tail[2 * o + MIGRATE_MOVABLE];
+      let u = b.tail[2 * o + MIGRATE_UNMOVABLE];
+      while (m >= 0 || u >= 0) {
+        const takeU = u >= 0 && (m < 0 || b.seq[u] < b.seq[m]);
+        const s = takeU ? u : m;
+        const pfn = b.pfnOf[s];
+        zone.freeArea[o].addHead(pfn);
+        if (takeU) {
+          zone.unmovableArea[o].addHead(pfn);
+          u = b.prev[u];
+        } else m = b.prev[m];
+        this.subTopOrder.set(pfn, o);
+        this.freeOfOrder[o]++;
+        zone.nrFree += pow2(o);
+      }
+    }
+    const lru = this.lru as BuddyLru;
+    const final = this.onFreeHeadFinal as FreeHeadFinal;
+    let lastStored = true;
+    for (let s = 0; s < b.n; s++) {
+      const pfn = b.pfnOf[s];
+      const order = b.live[s] >= 0 ? b.live[s] : b.old[s];
+      let next = NO_PAGE;
+      let prev = NO_PAGE;
+      let mt = MIGRATE_MOVABLE;
+      if (order >= 0) {
+        mt = lru.migratetype(zone, pfn, order);
+        next = lru.nextOf(zone, pfn, order, mt);
+        prev = lru.prevOf(zone, pfn, order, mt);
+      }
+      const head = lru.listHead(zone, Math.max(order, 0), mt);
+      const stored = final(pfn, order, b.mask[s], b.writes[s], next, prev, head);
+      if (s === b.lastAdd) lastStored = stored;
+    }
+    if (b.lastAdd >= 0) {
+      // linked() left the node for its marks' store, which took it unless the struct page's
+      // vmemmap page takes no stores.
+      const li = b.lastAddList;
+      const head = lru.listHead(zone, li >> 1, li & 1);
+      const next = b.lastAddNext === -1 ? NO_PAGE : b.lastAddNext;
+      lru.nodeLeft(lastStored ? NO_PAGE : b.pfnOf[b.lastAdd], next, head);
+    }
+    b.reset();
+    this.batch = b;
+  }
+
   /**
    * __free_one_page(): pages that were not the allocator's (boot memory) can enter here too.
    * The merged block goes to the head of its list, or the tail with FPI_TO_TAIL.
@@ -1715,6 +2104,10 @@ export class PageAllocator {
     if (this.heldZones.length !== 0 || this.recordsLen !== 0) this.releaseRest();
     const zone = this.zoneOf(pfn);
     if (!zone) throw new Oops(`__free_one_page: pfn ${pfn} is in no zone`);
+    if (this.batch !== null && !toTail && notFree === -1) {
+      if (this.batchFree(zone, pfn, order)) return;
+      this.commitFreeBatch();
+    }
     while (order < this.maxOrder) {
       // __find_buddy_pfn(): pfn ^ (1 << order), without 32-bit bitwise operators (pfn is
       // aligned to size, so pfn % (2 * size) is 0 or size).
@@ -1735,6 +2128,7 @@ export class PageAllocator {
    * nothing.
    */
   pairMayMerge(pfn: number, buddy: number, order: number): boolean {
+    this.commitFreeBatch();
     if (!this.paths.pairBulk || order >= this.maxOrder || !this.bulkHeadsReady()) return false;
     if (this.lru !== null && !this.lru.nodeWithMarks) return false;
     const size = pow2(order);
@@ -1772,6 +2166,7 @@ export class PageAllocator {
    * the same bytes and counts); the list and index updates that cancel out are not.
    */
   freePagesPair(pfn: number, buddy: number, order: number): void {
+    this.commitFreeBatch();
     const zone = this.zoneOf(pfn) as Zone;
     // The records pairMayMerge() read, where nothing came between (the pool's pair frees).
     const known =
@@ -1824,6 +2219,7 @@ export class PageAllocator {
    * leave the buddy, their zone's managed and present counts.
    */
   offlinePages(start: number, nr: number, present: readonly PfnRange[]): void {
+    this.commitFreeBatch();
     for (const [s, e] of clip(present, start, start + nr)) {
       this.takeFreeRange(s, e - s);
       const zone = this.zoneOf(s);
@@ -1839,6 +2235,7 @@ export class PageAllocator {
    * FPI_TO_TAIL), and count as managed and present again.
    */
   onlinePages(start: number, nr: number, present: readonly PfnRange[]): void {
+    this.commitFreeBatch();
     for (const [s, e] of clip(present, start, start + nr)) {
       const zone = this.zoneOf(s);
       if (!zone) continue;
@@ -1859,7 +2256,12 @@ export class PageAllocator {
     const zone = this.zoneOf(pfn);
     if (!zone) throw new Oops(`free_reserved_page: pfn ${pfn} is in no zone`);
     zone.managed++;
-    this.freeToBuddy(pfn, 0);
+    const b = this.pauseFreeBatch();
+    try {
+      this.freeToBuddy(pfn, 0);
+    } finally {
+      this.batch = b;
+    }
   }
 
   /**
@@ -1878,6 +2280,7 @@ export class PageAllocator {
 
   /** Are all pfns of [start, start + nr) free? */
   rangeFree(start: number, nr: number): boolean {
+    this.commitFreeBatch();
     if (this.lazyHolding(start, nr) >= 0) return true;
     let p = start;
     const end = start + nr;
@@ -1894,6 +2297,7 @@ export class PageAllocator {
    * splitting blocks that straddle its ends. The caller checked rangeFree().
    */
   takeFreeRange(start: number, nr: number): void {
+    this.commitFreeBatch();
     const end = start + nr;
     const size = this.maxBlockPages;
     const aligned = modPow2(start, size) === 0 && modPow2(nr, size) === 0;
@@ -2020,6 +2424,7 @@ export class PageAllocator {
     site: string,
     use: FrameUse,
   ): number | null {
+    this.commitFreeBatch();
     if (this.faults.shouldFail(site)) {
       this.failures.set(site, (this.failures.get(site) ?? 0) + 1);
       return null;
@@ -2128,6 +2533,7 @@ export class PageAllocator {
 
   /** free_contig_range(): gives back a block allocated by allocContigPages(). */
   freeContigRange(pfn: number, nrPages: number): void {
+    this.commitFreeBatch();
     const a = this.allocations.get(pfn);
     if (!a || pow2(a.order) !== nrPages)
       throw new Oops(`free_contig_range: pfn ${pfn} x ${nrPages} was not allocated so`);
@@ -2149,6 +2555,7 @@ export class PageAllocator {
   }
 
   nrFreePages(): number {
+    this.commitFreeBatch();
     let n = 0;
     for (const z of this.zones) n += z.nrFree;
     return n;

@@ -1484,6 +1484,11 @@ export class KernelPageTables {
     this.tlb.clear();
   }
 
+  /** Translations the TLB can take before a fill sweeps it (evictClean()). */
+  tlbRoom(): number {
+    return this.tlbCapacity - this.tlb.size;
+  }
+
   /** Translations the TLB holds now. */
   get tlbSize(): number {
     return this.tlb.size;

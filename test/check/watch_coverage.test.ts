@@ -114,6 +114,8 @@ const PAGE_TABLES_KEEP_ENTRIES = [
   "flushTlbRange",
   "flushTlbAll",
   "tlbSize",
+  // the TLB's free room (page_alloc.ts beginFreeBatch()): a count, nothing written
+  "tlbRoom",
   "tlbEntry",
   "staleTlbEntries",
   "translateStrideWords",

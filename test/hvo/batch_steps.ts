@@ -4,10 +4,24 @@
 // wrong that the step's later work overwrites).
 import { expect } from "vitest";
 import type { Model } from "../../src/model.ts";
-import { stepModels } from "../model_digest.ts";
+import { modelDigest, stepModels, tlbOrderDigest } from "../model_digest.ts";
 
 const SWITCH = "/proc/sys/vm/hugetlb_optimize_vmemmap";
-const GIANT = "/sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages";
+const HP = "/sys/kernel/mm/hugepages";
+/** The 2 MiB and 1 GiB pool sizes. */
+export const SMALL = `${HP}/hugepages-2048kB/nr_hugepages`;
+export const GIANT = `${HP}/hugepages-1048576kB/nr_hugepages`;
+
+/**
+ * What two models of a fast path and its plain form must agree on: the whole digest (frames
+ * too), the memmap's access counts, the TLB's flushes and the order of its fills.
+ */
+export const batchDigest = (m: Model): Record<string, string> => ({
+  ...modelDigest(m, { pools: [SMALL, GIANT], frames: true }),
+  accesses: `${m.k.memmap.reads} reads, ${m.k.memmap.writes} writes`,
+  tlbFlushes: `${m.k.pgt.tlbFlushAlls} all, ${m.k.pgt.tlbFlushRanges} ranges`,
+  tlb: tlbOrderDigest(m),
+});
 
 /** A step: a small pool size, HVO switched (true: on), or a 1 GiB pool size (a string). */
 export type BatchStep = number | boolean | string;

@@ -13,19 +13,15 @@ import { describe, expect, it } from "vitest";
 import { machinePreset } from "../../src/arch/index.ts";
 import type { Design } from "../../src/kernel.ts";
 import { bootModel, type Model } from "../../src/model.ts";
-import { modelDigest, stepModels, tlbDigest } from "../model_digest.ts";
-import { type BatchStep, digestEachBatch, stepBothByBatch } from "./batch_steps.ts";
-
-const HP = "/sys/kernel/mm/hugepages";
-const SMALL = `${HP}/hugepages-2048kB/nr_hugepages`;
-const GIANT = `${HP}/hugepages-1048576kB/nr_hugepages`;
-
-const digest = (m: Model): Record<string, string> => ({
-  ...modelDigest(m, { pools: [SMALL, GIANT], frames: true }),
-  accesses: `${m.k.memmap.reads} reads, ${m.k.memmap.writes} writes`,
-  tlbFlushes: `${m.k.pgt.tlbFlushAlls} all, ${m.k.pgt.tlbFlushRanges} ranges`,
-  tlb: tlbDigest(m),
-});
+import { stepModels } from "../model_digest.ts";
+import {
+  type BatchStep,
+  GIANT,
+  SMALL,
+  batchDigest as digest,
+  digestEachBatch,
+  stepBothByBatch,
+} from "./batch_steps.ts";
 
 /** A model with copyReset on (fast) or off. */
 function boot(design: Design, fast: boolean): Model {
