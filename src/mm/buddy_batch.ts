@@ -29,6 +29,8 @@ export const TOUCH_PREV = 4;
 
 /** Entries of a page of the pfn -> slot map. */
 const SLOT_PAGE = 4096;
+/** Pages of the pfn -> slot map kept from one batch to the next (reset()). */
+const PAGES_KEPT = 16;
 
 /**
  * The batch's struct pages (slots, in the order they were first stored into) and its blocks:
@@ -40,6 +42,8 @@ export class FreeBatch {
   private readonly dir = new PageDir<Int32Array>();
   private lastFirst = -1;
   private lastPage: Int32Array | undefined = undefined;
+  /** The map's pages, by number, in the order made. */
+  private readonly pagesMade: number[] = [];
   /** Slots in use. */
   n = 0;
   pfnOf = new Float64Array(256);
@@ -77,6 +81,11 @@ export class FreeBatch {
     this.tail = new Int32Array(2 * orders).fill(-1);
   }
 
+  /** Pages the pfn -> slot map holds (at most PAGES_KEPT between batches). */
+  get mapPages(): number {
+    return this.pagesMade.length;
+  }
+
   /** The slot of pfn, -1: none. */
   slotOf(pfn: number): number {
     const d = pfn - this.lastFirst;
@@ -105,6 +114,7 @@ export class FreeBatch {
     if (page === undefined) {
       page = new Int32Array(SLOT_PAGE);
       this.dir.put(p, page);
+      this.pagesMade.push(p);
     }
     this.lastFirst = p * SLOT_PAGE;
     this.lastPage = page;
@@ -184,14 +194,25 @@ export class FreeBatch {
     this.live[s] = -1;
   }
 
-  /** Empty again (the slots' map cleared entry by entry: the batch's pfns are few). */
+  /**
+   * Empty again. The slots' map is cleared entry by entry (a batch's pfns are few) while it
+   * holds a few pages; past that its pages are let go, so that batches over a machine's whole
+   * range (restored vmemmap pages freed again on a large machine) do not keep a page of slots
+   * per 4,096 pfns they ever touched.
+   */
   reset(): void {
-    for (let i = 0; i < this.n; i++) {
-      const pfn = this.pfnOf[i];
-      const p = Math.floor(pfn / SLOT_PAGE);
-      const page = this.dir.get(p);
-      if (page !== undefined) page[pfn - p * SLOT_PAGE] = 0;
-    }
+    if (this.pagesMade.length > PAGES_KEPT) {
+      for (const p of this.pagesMade) this.dir.drop(p);
+      this.pagesMade.length = 0;
+      this.lastFirst = -1;
+      this.lastPage = undefined;
+    } else
+      for (let i = 0; i < this.n; i++) {
+        const pfn = this.pfnOf[i];
+        const p = Math.floor(pfn / SLOT_PAGE);
+        const page = this.dir.get(p);
+        if (page !== undefined) page[pfn - p * SLOT_PAGE] = 0;
+      }
     this.n = 0;
     this.head.fill(-1);
     this.tail.fill(-1);
