@@ -18,93 +18,9 @@ import {
   FRAME_USES,
   type FrameUse,
 } from "../../src/mm/page_alloc.ts";
+import { PlainAllocationMap as Plain } from "./allocation_reference.ts";
 
 const PFNS = 160;
-
-/** The plain form, with the AllocationMap's documented order of entries. */
-class Plain {
-  /** Blocks handed out one at a time, in the order their keys were added. */
-  readonly singles = new Map<number, Allocation>();
-  /** Pages handed out in bulk (setOrder0Run) and not since changed one at a time. */
-  readonly bulk = new Map<number, Allocation>();
-  /** Per use, its blocks' first pfns: a block given a record again goes last. */
-  readonly uses = new Map<FrameUse, Set<number>>(FRAME_USES.map((u) => [u, new Set<number>()]));
-  /** The block start that holds each page, or -1. */
-  readonly owner: number[] = new Array<number>(PFNS).fill(-1);
-
-  get(pfn: number): Allocation | undefined {
-    return this.singles.get(pfn) ?? this.bulk.get(pfn);
-  }
-  free(start: number, len: number): boolean {
-    for (let p = start; p < start + len; p++) if (p >= PFNS || this.owner[p] >= 0) return false;
-    return true;
-  }
-  /** A bulk page changed alone becomes a single block first (the AllocationMap's unrun()). */
-  private unbulk(pfn: number): void {
-    const a = this.bulk.get(pfn);
-    if (a === undefined) return;
-    this.bulk.delete(pfn);
-    this.singles.set(pfn, a);
-  }
-  set(pfn: number, a: Allocation): void {
-    this.unbulk(pfn);
-    const old = this.singles.get(pfn);
-    if (old) this.uses.get(old.use)?.delete(pfn);
-    this.singles.set(pfn, a);
-    this.uses.get(a.use)?.add(pfn);
-    for (let p = pfn; p < pfn + 2 ** a.order; p++) this.owner[p] = pfn;
-  }
-  addBulk(start: number, n: number, use: FrameUse, nid: number): void {
-    for (let p = start; p < start + n; p++) {
-      this.bulk.set(p, { order: 0, use, nid });
-      this.owner[p] = p;
-    }
-  }
-  delete(pfn: number): void {
-    this.unbulk(pfn);
-    const a = this.singles.get(pfn) as Allocation;
-    this.uses.get(a.use)?.delete(pfn);
-    this.singles.delete(pfn);
-    for (let p = pfn; p < pfn + 2 ** a.order; p++) this.owner[p] = -1;
-  }
-  deleteBulk(start: number, n: number): void {
-    for (let p = start; p < start + n; p++) {
-      if (this.bulk.delete(p)) this.owner[p] = -1;
-      else this.delete(p);
-    }
-  }
-  setUse(pfn: number, use: FrameUse): void {
-    const a = this.get(pfn) as Allocation;
-    this.set(pfn, { order: a.order, use, nid: a.nid });
-  }
-  /** Bulk pages by pfn, as the AllocationMap lists its runs after its Map. */
-  private bulkSorted(): [number, Allocation][] {
-    return [...this.bulk].sort((x, y) => x[0] - y[0]);
-  }
-  entries(): [number, Allocation][] {
-    return [...this.singles, ...this.bulkSorted()];
-  }
-  withUse(use: FrameUse): number[] {
-    const out = [...(this.uses.get(use) as Set<number>)];
-    for (const [p, a] of this.bulkSorted()) if (a.use === use) out.push(p);
-    return out;
-  }
-  pagesWithUse(use: FrameUse): number {
-    let n = 0;
-    for (const [, a] of this.entries()) if (a.use === use) n += 2 ** a.order;
-    return n;
-  }
-  /** Every block whose pages hold pfn, lowest order's start first (allContaining()'s order). */
-  holding(pfn: number): number[] {
-    const out: number[] = [];
-    for (let o = 0; o <= 3; o++) {
-      const s = pfn - (pfn % 2 ** o);
-      const a = this.get(s);
-      if (a && a.order === o && !out.includes(s)) out.push(s);
-    }
-    return out;
-  }
-}
 
 type Op =
   | { op: "alloc"; pfn: number; order: number; use: FrameUse; again: boolean }
@@ -194,14 +110,14 @@ function lookup(m: AllocationMap, ref: Plain, p: number, step: string): void {
   expect(
     m.allContaining(p).map((b) => b.start),
     `allContaining(${p}) ${step}`,
-  ).toEqual(p < PFNS ? ref.holding(p) : []);
+  ).toEqual(p < PFNS ? ref.holding(p, 3) : []);
 }
 
 /** Everything a reader can ask, in both forms. */
 function compare(m: AllocationMap, ref: Plain, step: string): void {
   // Downwards: the opposite way to the "look"s' usual walk, every window left behind.
   for (let p = PFNS; p >= 0; p--) lookup(m, ref, p, step);
-  expect(m.size, `size ${step}`).toBe(ref.singles.size + ref.bulk.size);
+  expect(m.size, `size ${step}`).toBe(ref.size);
   for (const u of FRAME_USES) {
     expect([...m.withUse(u)], `withUse(${u}) ${step}`).toEqual(ref.withUse(u));
     expect(m.pagesWithUse(u), `pagesWithUse(${u}) ${step}`).toBe(ref.pagesWithUse(u));
@@ -228,7 +144,7 @@ function compare(m: AllocationMap, ref: Plain, step: string): void {
 
 function run(ops: readonly Op[], every: boolean): void {
   const m = new AllocationMap();
-  const ref = new Plain();
+  const ref = new Plain(PFNS);
   ops.forEach((o, i) => {
     const step = `after step ${i} ${JSON.stringify(o)}`;
     if (o.op === "alloc") {

@@ -13,38 +13,9 @@ import {
   FRAME_USES,
   type FrameUse,
 } from "../../src/mm/page_alloc.ts";
+import { PlainAllocationMap } from "./allocation_reference.ts";
 
 const PFNS = 48;
-
-/** The plain form: one entry per block start, and which block covers each page. */
-class Reference {
-  readonly map = new Map<number, Allocation>();
-  /** Block start covering each page, or -1. */
-  readonly owner: number[] = new Array<number>(PFNS).fill(-1);
-
-  free(start: number, len: number): boolean {
-    for (let p = start; p < start + len; p++) if (p >= PFNS || this.owner[p] >= 0) return false;
-    return true;
-  }
-  add(start: number, a: Allocation): void {
-    this.map.set(start, a);
-    for (let p = start; p < start + 2 ** a.order; p++) this.owner[p] = start;
-  }
-  remove(start: number): void {
-    const a = this.map.get(start) as Allocation;
-    for (let p = start; p < start + 2 ** a.order; p++) this.owner[p] = -1;
-    this.map.delete(start);
-  }
-  /** The length of the stretch from pfn (at most n) that pred accepts page by page. */
-  stretch(pfn: number, n: number, pred: (p: number) => boolean): number {
-    let len = 0;
-    while (len < n && pfn + len < PFNS && pred(pfn + len)) len++;
-    return len;
-  }
-  isOrder0(p: number): boolean {
-    return this.owner[p] === p && this.map.get(p)?.order === 0;
-  }
-}
 
 type Op =
   | { op: "alloc"; pfn: number; order: number; use: FrameUse }
@@ -96,20 +67,20 @@ function plain(a: Allocation | undefined): Allocation | undefined {
 }
 
 /** Every pfn (and one past the range) looked up in both forms. */
-function compare(m: AllocationMap, ref: Reference, step: string): void {
+function compare(m: AllocationMap, ref: PlainAllocationMap, step: string): void {
   for (let p = 0; p <= PFNS; p++) {
-    expect(plain(m.get(p)), `get(${p}) after ${step}`).toEqual(ref.map.get(p));
-    expect(m.has(p), `has(${p}) after ${step}`).toBe(ref.map.has(p));
+    expect(plain(m.get(p)), `get(${p}) after ${step}`).toEqual(plain(ref.get(p)));
+    expect(m.has(p), `has(${p}) after ${step}`).toBe(ref.get(p) !== undefined);
     const c = m.containing(p);
     const o = p < PFNS ? ref.owner[p] : -1;
     expect(c === null ? -1 : c.start, `containing(${p}) after ${step}`).toBe(o);
   }
-  expect(m.size, `size after ${step}`).toBe(ref.map.size);
+  expect(m.size, `size after ${step}`).toBe(ref.size);
 }
 
 function run(ops: readonly Op[]): void {
   const m = new AllocationMap();
-  const ref = new Reference();
+  const ref = new PlainAllocationMap(PFNS);
   ops.forEach((o, i) => {
     const step = `step ${i} ${JSON.stringify(o)}`;
     if (o.op === "alloc") {
@@ -117,26 +88,25 @@ function run(ops: readonly Op[]): void {
       if (!ref.free(start, 2 ** o.order)) return;
       const a = m.record(o.order, o.use, 0);
       m.set(start, a);
-      ref.add(start, { order: o.order, use: o.use, nid: 0 });
+      ref.set(start, { order: o.order, use: o.use, nid: 0 });
     } else if (o.op === "bulk") {
       const len = ref.stretch(o.pfn, o.n, (p) => ref.owner[p] < 0);
       if (len === 0) return;
       m.setOrder0Run(o.pfn, len, o.use, o.nid, o.fromFree);
-      for (let p = o.pfn; p < o.pfn + len; p++) ref.add(p, { order: 0, use: o.use, nid: o.nid });
+      ref.addBulk(o.pfn, len, o.use, o.nid);
     } else if (o.op === "free") {
       if (ref.owner[o.pfn] !== o.pfn) return;
       m.delete(o.pfn);
-      ref.remove(o.pfn);
+      ref.delete(o.pfn);
     } else if (o.op === "bulkFree") {
       const len = ref.stretch(o.pfn, o.n, (p) => ref.isOrder0(p));
       if (len === 0) return;
       m.deleteOrder0Run(o.pfn, len);
-      for (let p = o.pfn; p < o.pfn + len; p++) ref.remove(p);
+      ref.deleteBulk(o.pfn, len);
     } else {
       if (ref.owner[o.pfn] !== o.pfn) return;
       m.setUse(o.pfn, o.use);
-      const a = ref.map.get(o.pfn) as Allocation;
-      ref.map.set(o.pfn, { ...a, use: o.use });
+      ref.setUse(o.pfn, o.use);
     }
     compare(m, ref, step);
   });

@@ -1,71 +1,15 @@
 // The allocator's record of blocks by use (src/mm/page_alloc.ts AllocationMap.withUse()) keeps
 // no Set for a use until someone asks for it or a block is given a record again; until then
-// the Map's own order stands for it. Here it is run against the plain form it replaced: a Set
-// per use, an entry added with every record and deleted with it. Random sets (new and again),
+// the Map's own order stands for it. Here it is run against the plain form
+// (allocation_reference.ts): a Set per use, an entry added with every record and deleted with it. Random sets (new and again),
 // deletes, use changes, order-0 runs and their frees, and questions at random moments: every
 // use's blocks must come out the same and in the same order (the checker reports in that
 // order), whenever asked.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import {
-  type Allocation,
-  AllocationMap,
-  FRAME_USES,
-  type FrameUse,
-} from "../../src/mm/page_alloc.ts";
-import { type MapOp, mapOpArb, useArb } from "./allocation_ops.ts";
-
-/** The plain form: every record change adds to or deletes from its use's Set at once. */
-class EagerUses {
-  readonly map = new Map<number, Allocation>();
-  readonly sets = new Map<FrameUse, Set<number>>(FRAME_USES.map((u) => [u, new Set<number>()]));
-  /** Order-0 runs, as AllocationMap lists them after its Map's entries. */
-  runs: { start: number; n: number; use: FrameUse }[] = [];
-
-  private inRun(pfn: number): number {
-    return this.runs.findIndex((r) => pfn >= r.start && pfn < r.start + r.n);
-  }
-  /** A pfn of a run given a record of its own leaves the run for the Map (unrun()). */
-  private unrun(pfn: number): void {
-    const i = this.inRun(pfn);
-    if (i < 0) return;
-    const r = this.runs[i];
-    const parts = [
-      { start: r.start, n: pfn - r.start, use: r.use },
-      { start: pfn + 1, n: r.start + r.n - pfn - 1, use: r.use },
-    ].filter((x) => x.n > 0);
-    this.runs.splice(i, 1, ...parts);
-    this.map.set(pfn, { order: 0, use: r.use, nid: 0 });
-    this.sets.get(r.use)?.add(pfn);
-  }
-  set(pfn: number, a: Allocation): void {
-    this.unrun(pfn);
-    const old = this.map.get(pfn);
-    if (old) this.sets.get(old.use)?.delete(pfn);
-    this.map.set(pfn, a);
-    this.sets.get(a.use)?.add(pfn);
-  }
-  delete(pfn: number): void {
-    this.unrun(pfn);
-    const old = this.map.get(pfn);
-    if (!old) return;
-    this.sets.get(old.use)?.delete(pfn);
-    this.map.delete(pfn);
-  }
-  setUse(pfn: number, use: FrameUse): void {
-    this.unrun(pfn);
-    const a = this.map.get(pfn) as Allocation;
-    this.sets.get(a.use)?.delete(pfn);
-    this.map.set(pfn, { ...a, use });
-    this.sets.get(use)?.add(pfn);
-  }
-  withUse(use: FrameUse): number[] {
-    const out = new Set(this.sets.get(use));
-    for (const r of [...this.runs].sort((x, y) => x.start - y.start))
-      if (r.use === use) for (let p = r.start; p < r.start + r.n; p++) out.add(p);
-    return [...out];
-  }
-}
+import { AllocationMap, FRAME_USES, type FrameUse } from "../../src/mm/page_alloc.ts";
+import { type MapOp, mapOpArb, PFNS, useArb } from "./allocation_ops.ts";
+import { PlainAllocationMap } from "./allocation_reference.ts";
 
 type Op = MapOp | { op: "ask"; use: FrameUse };
 // A question about a use now and then, between the changes.
@@ -76,7 +20,8 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 
 function agree(ops: readonly Op[]): void {
   const a = new AllocationMap();
-  const b = new EagerUses();
+  // Runs start below PFNS + PFNS * 8 and hold at most 6 pages.
+  const b = new PlainAllocationMap(PFNS * 9 + 8);
   const runStarts = new Set<number>();
   for (const o of ops) {
     if (o.op === "set") {
@@ -87,7 +32,7 @@ function agree(ops: readonly Op[]): void {
       a.delete(o.pfn);
       b.delete(o.pfn);
     } else if (o.op === "setUse") {
-      if (!b.map.has(o.pfn)) continue;
+      if (b.get(o.pfn) === undefined) continue;
       a.setUse(o.pfn, o.use);
       b.setUse(o.pfn, o.use);
     } else if (o.op === "run") {
@@ -96,7 +41,7 @@ function agree(ops: readonly Op[]): void {
       if (runStarts.has(o.start)) continue;
       runStarts.add(o.start);
       a.setOrder0Run(o.start, o.n, o.use, 0);
-      b.runs.push({ start: o.start, n: o.n, use: o.use });
+      b.addBulk(o.start, o.n, o.use, 0);
       const p = o.start + (o.n >> 1);
       a.setUse(p, o.use === "kernel" ? "vmemmap" : "kernel");
       b.setUse(p, o.use === "kernel" ? "vmemmap" : "kernel");
@@ -104,7 +49,7 @@ function agree(ops: readonly Op[]): void {
       expect([...a.withUse(o.use)], `withUse(${o.use}) asked midway`).toEqual(b.withUse(o.use));
   }
   for (const u of FRAME_USES) expect([...a.withUse(u)], `withUse(${u})`).toEqual(b.withUse(u));
-  expect(a.size).toBe(b.map.size + b.runs.reduce((n, r) => n + r.n, 0));
+  expect(a.size).toBe(b.size);
 }
 
 describe("AllocationMap: a use's Set made when asked reads as the Set kept all along", () => {
