@@ -32,7 +32,12 @@ import { Memmap } from "./mm/memmap.ts";
 import { BuddyLru } from "./mm/buddy_lru.ts";
 import { LruWords } from "./mm/list.ts";
 import { TOUCH_MARKS, TOUCH_NEXT, TOUCH_PREV } from "./mm/buddy_batch.ts";
-import { type FreeHeadFinal, GFP_KERNEL, PageAllocator } from "./mm/page_alloc.ts";
+import {
+  type FreeHeadFinal,
+  GFP_HIGHUSER_MOVABLE,
+  GFP_KERNEL,
+  PageAllocator,
+} from "./mm/page_alloc.ts";
 import { type Design, DESIGN_FACTS, usesMaskEncoding } from "./mm/hvo_designs.ts";
 import { kstrtobool, splitCmdline } from "./mm/hugetlb_cmdline.ts";
 import { type BadPageRatelimit, newBadPageRatelimit } from "./mm/page_alloc.ts";
@@ -1169,25 +1174,25 @@ export class Kernel {
   private takeOtherUsedPages(): void {
     const other = this.spec.otherUsedPages ?? [];
     const spare = this.spec.otherFreeUnmovablePages ?? [];
+    const span = this.spec.otherUnmovablePages ?? [];
+    const blockPages = pow2(this.buddy.maxOrder);
     for (const node of this.spec.nodes) {
+      const total = other[node.nid] ?? 0;
       // Pages the kernel's unmovable blocks keep free: taken as single pages after the rest and
       // every second one given back, so that each freed page's buddy stays in use and the
       // blocks stay claimed, as the guest's partly used slab and page-table blocks are.
-      const free = Math.min(spare[node.nid] ?? 0, Math.floor((other[node.nid] ?? 0) / 2));
-      let left = (other[node.nid] ?? 0) - free;
-      let order = this.buddy.maxOrder;
-      while (left > 0 && order >= 0) {
-        if (pow2(order) > left) {
-          order--;
-          continue;
-        }
-        const pfn = this.buddy.allocPagesNode(node.nid, GFP_KERNEL, order, "boot:other", "kernel");
-        if (pfn === null) {
-          order--;
-          continue;
-        }
-        left -= pow2(order);
+      const free = Math.min(spare[node.nid] ?? 0, Math.floor(total / 2));
+      // With the span of the kernel's unmovable blocks known, the model claims as many whole
+      // blocks as cover it and fills them but for the free pages: what the next unmovable
+      // allocations find there is the guest's count, not what is left of the last block after
+      // the total is cut into blocks. The rest is user memory, outside the claimed blocks.
+      let unmovable = total;
+      const spanPages = span[node.nid];
+      if (spanPages !== undefined && spanPages > 0) {
+        const filled = Math.ceil(spanPages / blockPages) * blockPages - free;
+        if (filled <= total && filled >= free) unmovable = filled;
       }
+      this.takeOtherBlocks(node.nid, unmovable - free, GFP_KERNEL);
       const singles: number[] = [];
       for (let i = 0; i < 2 * free; i++) {
         const pfn = this.buddy.allocPagesNode(node.nid, GFP_KERNEL, 0, "boot:other", "kernel");
@@ -1195,6 +1200,25 @@ export class Kernel {
         singles.push(pfn);
       }
       for (let i = 0; i < singles.length; i += 2) this.buddy.freePages(singles[i], 0);
+      this.takeOtherBlocks(node.nid, total - unmovable, GFP_HIGHUSER_MOVABLE);
+    }
+  }
+
+  /** nrPages of "other" pages on node nid, in the largest blocks the buddy has. */
+  private takeOtherBlocks(nid: number, nrPages: number, gfp: number): void {
+    let left = nrPages;
+    let order = this.buddy.maxOrder;
+    while (left > 0 && order >= 0) {
+      if (pow2(order) > left) {
+        order--;
+        continue;
+      }
+      const pfn = this.buddy.allocPagesNode(nid, gfp, order, "boot:other", "kernel");
+      if (pfn === null) {
+        order--;
+        continue;
+      }
+      left -= pow2(order);
     }
   }
 

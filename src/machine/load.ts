@@ -440,6 +440,17 @@ export function parseMachineFile(text: string, fileName: string): MachineSpec {
       spec.otherFreeUnmovablePages = [...file.otherFreeUnmovablePages];
     }
   }
+  if (file.otherUnmovablePages !== undefined) {
+    if (file.otherUnmovablePages.length !== spec.nodes.length) {
+      fail(
+        ctx,
+        "otherUnmovablePages",
+        `one entry per node: ${spec.nodes.length} nodes, ${file.otherUnmovablePages.length} entries`,
+      );
+    } else {
+      spec.otherUnmovablePages = [...file.otherUnmovablePages];
+    }
+  }
   if (file.memoryFailure !== undefined) spec.memoryFailure = file.memoryFailure;
   if (ctx.errors.length > 0) throw new MachineFileError(ctx.errors.join("\n"));
   return spec;

@@ -58,6 +58,7 @@ export const machineFileSchema = z
     nodes: z.union([z.number().int().positive(), z.array(nodeSchema).min(1)]).optional(),
     otherUsedPages: z.array(z.number().int().nonnegative()).optional(),
     otherFreeUnmovablePages: z.array(z.number().int().nonnegative()).optional(),
+    otherUnmovablePages: z.array(z.number().int().nonnegative()).optional(),
     memoryFailure: z.boolean().optional(),
     cpu: z.object({ gbpages: z.boolean().optional() }).strict().optional(),
     pagingLevels: z.number().int().optional(),

@@ -198,6 +198,16 @@ export interface MachineSpec {
    */
   otherFreeUnmovablePages?: number[];
   /**
+   * Of otherUsedPages, how many pages the kernel's unmovable pageblocks span after boot, used and
+   * free (per node, /proc/pagetypeinfo: the Unmovable count of "Number of blocks type" times
+   * "Pages per block", in the zone the kernel's unmovable allocations try first). With it, the
+   * claimed blocks hold those pages and otherFreeUnmovablePages of them stay free: the rest of
+   * otherUsedPages is user memory (page cache, anonymous), taken as movable outside them. Without
+   * it, all of otherUsedPages is unmovable and the last claimed block keeps whatever the count
+   * leaves free.
+   */
+  otherUnmovablePages?: number[];
+  /**
    * CONFIG_MEMORY_FAILURE: /sys/devices/system/memory/{hard,soft}_offline_page exist. Default
    * true (distribution kernels); this machine's live kernel is built without it.
    */

@@ -78,4 +78,24 @@ describe("the kernel's own pages after boot, as a guest has them", () => {
     expect(claimedBlocks(plain) - before[0]).toBe(1);
     expect(claimedBlocks(spare) - before[1]).toBe(0);
   });
+
+  it("with the span of the unmovable blocks: those blocks full but for the guest's free pages", () => {
+    // The 6 GiB guest's Normal zone (scenarios/vm-7.2-shared-6G-window.result.json): 16
+    // Unmovable blocks of 512 pages, 238 pages free in them. The model claims blocks of 1,024.
+    const six = vmMachineSpec({ memoryBytes: 6 * 2 ** 30, nodes: 1 });
+    const cut = { ...six, otherUsedPages: [34755], otherFreeUnmovablePages: [238] };
+    const plain = bootModel(cut, "mainline");
+    const even = bootModel({ ...cut, otherUnmovablePages: [8192] }, "mainline");
+    // 15 blocks of 512: the model cannot claim half a block, so 8 of 1,024 again.
+    const odd = bootModel({ ...cut, otherUnmovablePages: [7680] }, "mainline");
+    expect(memFree(even)).toBe(memFree(plain));
+    expect(memFree(odd)).toBe(memFree(plain));
+    // Without the span all 34,755 - 238 = 34,517 are cut into blocks: 33 full ones and 725
+    // pages of a 34th, then 476 single pages: 299 there and 177 of a 35th, which keeps 847
+    // free; every second single given back: 238 + 847 = 1,085.
+    expect([claimedBlocks(plain), freeInClaimed(plain)]).toEqual([35, 1085]);
+    // With it: 8 x 1,024 - 238 = 7,954 pages unmovable, 238 free; 26,801 movable outside.
+    expect([claimedBlocks(even), freeInClaimed(even)]).toEqual([8, 238]);
+    expect([claimedBlocks(odd), freeInClaimed(odd)]).toEqual([8, 238]);
+  });
 });

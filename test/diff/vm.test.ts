@@ -68,9 +68,12 @@ function scenarios(list: { id: string; steps: unknown[] }[]): Scenario[] {
   return parseScenarioFile({ format: "hvo-scenario/1", scenarios: list }).scenarios;
 }
 
-/** The model of the guest: its machine, with the pages the guest's kernel held after boot. */
-function modelOf(spec: MachineSpec, guestAtBoot: After): Model {
-  return bootModel(calibratedToGuest(spec, guestAtBoot), DESIGN);
+/**
+ * The model of the guest: its machine, with the pages the guest's kernel held after boot and,
+ * given the guest's /proc/pagetypeinfo, its unmovable blocks and their free pages.
+ */
+function modelOf(spec: MachineSpec, guestAtBoot: After, pagetypeinfo?: string): Model {
+  return bootModel(calibratedToGuest(spec, guestAtBoot, pagetypeinfo), DESIGN);
 }
 
 /** Runs scenarios in the guest, then on the model of the guest; both as hvo-result/1. */
@@ -80,6 +83,10 @@ async function both(
   list: Scenario[],
 ): Promise<{ real: Result; model: Result }> {
   const real: Record<string, ResultScenario> = {};
+  // Where the kernel's next unmovable pages go (HVO's vmemmap) depends on the free pages of its
+  // unmovable blocks: read with the first observation, before any scenario runs.
+  const types = await vm.ch.request("read", { path: "/proc/pagetypeinfo" });
+  const pagetypeinfo = types.ok && types.rc === 0 ? String(types.text) : undefined;
   for (const sc of list) {
     const t0 = performance.now();
     real[sc.id] = await runScenarioVia(vm.ch, vm.topo, sc);
@@ -88,7 +95,7 @@ async function both(
   const first = real[list[0].id].initial;
   if (!first) throw new Error("no initial observation");
   const model = runModel(
-    modelOf(spec, first),
+    modelOf(spec, first, pagetypeinfo),
     { format: "hvo-scenario/1", scenarios: list },
     { machine: spec.name },
   );

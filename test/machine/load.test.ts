@@ -128,6 +128,9 @@ nodes:
     expect(error("preset: x86_64\nmemory: 8G\nnodes: 2\notherFreeUnmovablePages: [1]\n")).toBe(
       "machine.yaml: otherFreeUnmovablePages: one entry per node: 2 nodes, 1 entries",
     );
+    expect(error("preset: x86_64\nmemory: 8G\nnodes: 2\notherUnmovablePages: [1]\n")).toBe(
+      "machine.yaml: otherUnmovablePages: one entry per node: 2 nodes, 1 entries",
+    );
     expect(error("preset: [x86_64\n")).toMatch(
       /^machine\.yaml: not valid YAML: line \d+, column \d+: /,
     );

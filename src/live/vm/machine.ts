@@ -318,9 +318,56 @@ function bootAllocationPages(spec: MachineSpec): Map<number, number> {
 export function calibratedToGuest(
   spec: MachineSpec,
   initial: Parameters<typeof guestOtherUsedPages>[1] | null | undefined,
+  pagetypeinfo?: string,
 ): MachineSpec {
   const other = initial ? guestOtherUsedPages(spec, initial) : undefined;
-  return other ? { ...spec, otherUsedPages: other } : spec;
+  if (!other) return spec;
+  const blocks = pagetypeinfo === undefined ? undefined : guestUnmovableBlocks(spec, pagetypeinfo);
+  return blocks
+    ? {
+        ...spec,
+        otherUsedPages: other,
+        otherFreeUnmovablePages: blocks.free,
+        otherUnmovablePages: blocks.span,
+      }
+    : { ...spec, otherUsedPages: other };
+}
+
+/**
+ * The kernel's unmovable pageblocks after boot, per node, in the zone its unmovable allocations
+ * try first (the node's highest of Normal, DMA32, DMA: GFP_KERNEL's zonelist; mm/page_alloc.c
+ * __rmqueue() takes the free pages of that zone's Unmovable blocks before it claims a block, and
+ * claims in that zone before it tries a lower one): the pages they span ("Number of blocks type"
+ * x "Pages per block") and the pages free in them (the Unmovable line of the free counts), from
+ * the guest's /proc/pagetypeinfo (mm/vmstat.c pagetypeinfo_showfree(),
+ * pagetypeinfo_showblockcount()). Undefined when a node's zone has no such lines.
+ */
+export function guestUnmovableBlocks(
+  spec: MachineSpec,
+  pagetypeinfo: string,
+): { free: number[]; span: number[] } | undefined {
+  const perBlock = Number(/^Pages per block:\s+(\d+)/m.exec(pagetypeinfo)?.[1]);
+  if (!Number.isInteger(perBlock) || perBlock <= 0) return undefined;
+  const free: number[] = [];
+  const span: number[] = [];
+  for (const node of spec.nodes) {
+    const zone = ["Normal", "DMA32", "DMA"].find((t) => node.zones.some((z) => z.type === t));
+    if (!zone) return undefined;
+    const head = String.raw`^Node\s+${node.nid},\s*zone\s+${zone}`;
+    const counts = new RegExp(String.raw`${head},\s*type\s+Unmovable\s+([\d\s]+)$`, "m").exec(
+      pagetypeinfo,
+    );
+    const blocks = new RegExp(String.raw`${head}\s+(\d+)\s`, "m").exec(pagetypeinfo);
+    if (!counts || !blocks) return undefined;
+    free.push(
+      counts[1]
+        .trim()
+        .split(/\s+/)
+        .reduce((s, c, order) => s + Number(c) * 2 ** order, 0),
+    );
+    span.push(Number(blocks[1]) * perBlock);
+  }
+  return { free, span };
 }
 
 /**
