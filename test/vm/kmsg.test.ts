@@ -23,6 +23,9 @@ describe("Linux 7.2: the kernel log of each step", () => {
     if (unavailable) return ctx.skip();
     const raw = loadScenarioJson("scenarios/vm-7.2-boot-1g-bad-page.json");
     const r = await runVm(raw, {});
+    // The boot's /proc/pagetypeinfo, read before the scenario for the model's calibration:
+    // x86_64's pageblocks are of pageblock_order 9 (HPAGE_PMD_ORDER), 512 pages.
+    expect(r.scenarios.boot_1G_HVO_free.pagetypeinfo).toMatch(/^Pages per block:\s+512$/m);
     const step = r.scenarios.boot_1G_HVO_free.steps[0];
     expect(step.rc).toBe(0);
     expect(step.after.h1G.nr).toBe(0);

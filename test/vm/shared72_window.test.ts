@@ -10,7 +10,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { differences } from "../../src/cli/commands/diff.ts";
+import { differences, runModelLikeVm } from "../../src/cli/commands/diff.ts";
 import { calibratedToGuest, vmMachineSpec } from "../../src/live/vm/machine.ts";
 import { bootModel } from "../../src/model.ts";
 import { formatDifference } from "../../src/scenario/compare.ts";
@@ -65,6 +65,32 @@ describe("the 6 GiB 7.2 guest whose other memory made the model one 1 GiB page s
     };
     expect(differences(real, model).map(formatDifference)).toEqual([]);
   }, 60_000);
+
+  it("through `hvo diff --against vm`: each scenario's pagetypeinfo (as `hvo vm` writes it) is used", async () => {
+    // runVm() puts the boot's /proc/pagetypeinfo and the shape on every scenario of the boot;
+    // runModelLikeVm() calibrates each boot's model from its first scenario. Without it, the
+    // count alone: the model of this guest one 1 GiB page short at S16, as in the CI failure.
+    const file = { format: "hvo-scenario/1" as const, scenarios: list };
+    const asRun = (types: boolean): Result => ({
+      format: "hvo-result/1",
+      machine: "vm:debian-7.2",
+      design: "live",
+      scenarios: Object.fromEntries(
+        ids.map((id) => [
+          id,
+          {
+            ...guest.scenarios[id],
+            vm: { memory: "6G", nodes: 1, cmdline: "" },
+            ...(types ? { pagetypeinfo: guest.pagetypeinfo } : {}),
+          },
+        ]),
+      ),
+    });
+    const withTypes = await runModelLikeVm(file, asRun(true));
+    expect(differences(asRun(true), withTypes.result).map(formatDifference)).toEqual([]);
+    const countOnly = await runModelLikeVm(file, asRun(false));
+    expect(countOnly.result.scenarios.S16_demote_1G_HVO_on.steps[1].after.h1G.nr).toBe(1);
+  }, 120_000);
 
   it("any other used memory: S04 stops at two 1 GiB pages and S16 takes two, as 7.2 did", () => {
     // Every 32nd count over two blocks of 1,024 pages around the guest's: each remainder a

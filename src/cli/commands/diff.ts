@@ -251,7 +251,12 @@ export async function runModelLikeVm(
       cmdline: shape.cmdline,
       ...guestOfVmResult(real),
     });
-    if (opts.calibrate ?? true) spec = calibratedToGuest(spec, real.scenarios[ids[0]]?.initial);
+    if (opts.calibrate ?? true) {
+      // The boot's /proc/pagetypeinfo, where the run read it (runVm(): every scenario of a boot).
+      const first = real.scenarios[ids[0]];
+      const types = typeof first?.pagetypeinfo === "string" ? first.pagetypeinfo : undefined;
+      spec = calibratedToGuest(spec, first?.initial, types);
+    }
     const r = runModel(bootModel(spec, opts.design ?? "mainline"), file, {
       only: ids,
       machine: spec.name,

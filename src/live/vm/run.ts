@@ -262,7 +262,13 @@ async function runRounds(
   raw: unknown,
   rounds: number,
   opts: VmOptions,
-  sink: (id: string, round: number, r: ResultScenario, vm: BootedVm) => void,
+  sink: (
+    id: string,
+    round: number,
+    r: ResultScenario,
+    vm: BootedVm,
+    pagetypeinfo: string | undefined,
+  ) => void,
 ): Promise<{
   prepared: Prepared;
   timings: VmTiming[];
@@ -287,6 +293,11 @@ async function runRounds(
     timings.push(timing);
     opts.progress?.(`booted in ${(vm.guest.bootMs / 1000).toFixed(1)} s: ${vm.version}`);
     try {
+      // Where the kernel's next unmovable pages go (HVO's vmemmap) depends on the free pages of
+      // its unmovable blocks: read once a boot, before any scenario, for the model's calibration
+      // (calibratedToGuest()).
+      const types = await vm.ch.request("read", { path: "/proc/pagetypeinfo" });
+      const pagetypeinfo = types.ok && types.rc === 0 ? String(types.text) : undefined;
       for (let round = 0; round < rounds; round++) {
         for (const id of ids) {
           const sc = byId.get(id)!;
@@ -307,7 +318,7 @@ async function runRounds(
           });
           const { guest: _g, ch: _c, ...info } = vm;
           vms.set(id, info);
-          sink(id, round, r, vm);
+          sink(id, round, r, vm, pagetypeinfo);
         }
       }
       await vm.ch.request("reset");
@@ -334,9 +345,14 @@ export interface VmResult extends Result {
 export async function runVm(raw: unknown, opts: VmOptions = {}): Promise<VmResult> {
   const out: Record<string, ResultScenario> = {};
   const { shapes } = plan(raw, opts);
-  const { prepared, timings, vms, absent } = await runRounds(raw, 1, opts, (id, _round, r) => {
-    out[id] = { ...r, vm: shapes.get(id) };
-  });
+  const { prepared, timings, vms, absent } = await runRounds(
+    raw,
+    1,
+    opts,
+    (id, _round, r, _vm, pagetypeinfo) => {
+      out[id] = { ...r, vm: shapes.get(id), ...(pagetypeinfo ? { pagetypeinfo } : {}) };
+    },
+  );
   // Keep the file's order whatever order the boots ran in.
   const ordered: Record<string, ResultScenario> = {};
   for (const id of shapes.keys()) if (out[id]) ordered[id] = out[id];
