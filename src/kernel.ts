@@ -262,6 +262,7 @@ export class Kernel {
     this.buddy.onFreeHeadsOverwritten = (pfn, n) => {
       this.overwrittenPfn = pfn;
       this.overwrittenMarks = n;
+      this.buddy.freeBatchInputsChanged();
     };
     this.buddy.onFreeHeadsUnstored = (pfn, n) => this.countBuddyMarks(pfn, n);
     this.buddy.onFreeHeadRunReady = () =>
@@ -270,6 +271,8 @@ export class Kernel {
       (this.memmap === undefined || this.memmap.wholeStructPages);
     this.buddy.onFreeHeadTouch = (pfn) => this.memmap.translatePfn(pfn);
     this.buddy.onFreeHeadFinal = this.storeBuddyFinal;
+    // Asked when a batch opens and when headWatch or overwrittenPfn changes (they tell the buddy:
+    // freeBatchInputsChanged()); the mutations and whole struct pages are fixed once booted.
     this.buddy.onFreeBatchReady = (fills) =>
       this.headWatch === null &&
       this.mutations.size === 0 &&
@@ -464,7 +467,7 @@ export class Kernel {
       const lru = this.buddy.lru;
       const zone = lru !== null ? this.buddy.zoneOf(pfn) : null;
       if (lru !== null && zone !== null && !this.buddy.renderBatchLinks(zone, v, off, pfn, order))
-        lru.render(zone, v, off, pfn, order);
+        lru.renderOwn(zone, v, off, pfn, order);
     } else if (this.buddy.lru?.leftBootList(pfn)) {
       // A block memblock_free_all() put on a list and the allocator took off since: list_del()
       // left LIST_POISON1/2 (its vmemmap page was not written since, or is a folio's tails).
@@ -557,7 +560,15 @@ export class Kernel {
    * whether or not its vmemmap page is stored into (hugetlb_vmemmap.ts clearReservedRunDown()
    * holds pages as a pattern whose every struct page but these it knows will be marked).
    */
-  headWatch: number[] | null = null;
+  get headWatch(): number[] | null {
+    return this.watched;
+  }
+  set headWatch(w: number[] | null) {
+    this.watched = w;
+    // A watched head must be marked as its free goes, not at a batch's end.
+    this.buddy.freeBatchInputsChanged();
+  }
+  private watched: number[] | null = null;
   readonly headWatchMarked: boolean[] = [];
   private noteWatched(from: number, to: number, step: number): void {
     const w = this.headWatch as number[];
@@ -584,6 +595,7 @@ export class Kernel {
         if (v !== null)
           this.memmap.writes += this.overwrittenMarks * (this.buddy.lru !== null ? 4 : 2);
         this.overwrittenPfn = -1;
+        this.buddy.freeBatchInputsChanged();
       }
       if (v !== null) this.storeBuddyMarks(v, this.memmap.spanOff, pfn, order);
       return;

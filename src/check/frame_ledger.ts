@@ -638,11 +638,12 @@ export function order0After(k: CheckContext["k"], p: number, end: number, prEnd:
  * as allContaining(): test/check/allocations_holding.test.ts compares them pfn by pfn.
  */
 export function allocationsHolding(allocs: AllocationMap, pfn: number, first: number[]): number {
-  const orders = allocs.blocksOfOrder;
+  // Only the orders that have blocks (a pool has two or three of them).
+  const orders = allocs.ordersWithBlocks;
   let n = 0;
   let last = -1;
-  for (let o = 0; o < orders.length; o++) {
-    if (!orders[o]) continue;
+  for (let i = 0; i < orders.length; i++) {
+    const o = orders[i];
     const start = pfn - (pfn % pow2(o));
     if (start === last) continue;
     const b = allocs.get(start);

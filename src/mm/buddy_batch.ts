@@ -7,7 +7,9 @@
 // blocks a batch adds live on per-order lists of their own, in front of the zone's real lists,
 // which the batch does not change: only frees whose merges meet nothing but the batch's own
 // blocks, below MAX_PAGE_ORDER and outside claimed unmovable blocks, are replayed; any other
-// free, and any other use of the lists, makes the batch first (PageAllocator.commitFreeBatch()).
+// free, and any other use of the lists, makes the batch first (PageAllocator.commitFreeBatch()):
+// the zone's lists and counters do it themselves when read (Zone.freeArea, unmovableArea,
+// nrFree; the allocator's index through makeBatch()), so no entry point has to remember.
 //
 // What each replayed list change would have stored into struct pages is noted per struct page
 // (which words, how many stores) and stored once, with its final value, at the end: the value
@@ -20,16 +22,18 @@
 // stores into, the old first block of a list, is translated where its first store would have
 // been (the caller makes sure the TLB has room for every fill the batch may make: no sweep).
 
-import { PageDir } from "./pfn_list.ts";
+import { PfnInts } from "./pfn_list.ts";
 
 /** A struct page's words a replayed change stored: PG_buddy and order, lru.next, lru.prev. */
 export const TOUCH_MARKS = 1;
 export const TOUCH_NEXT = 2;
 export const TOUCH_PREV = 4;
 
-/** Entries of a page of the pfn -> slot map. */
-const SLOT_PAGE = 4096;
-/** Pages of the pfn -> slot map kept from one batch to the next (reset()). */
+/**
+ * Empty pages the pfn -> slot map keeps from one batch to the next: batches over a machine's
+ * whole range (restored vmemmap pages freed again on a large machine) must not keep a page of
+ * slots per 4,096 pfns they ever touched.
+ */
 const PAGES_KEPT = 16;
 
 /**
@@ -38,12 +42,8 @@ const PAGES_KEPT = 16;
  * in front of the zone's own list.
  */
 export class FreeBatch {
-  /** pfn -> slot + 1 (0: none), paged. */
-  private readonly dir = new PageDir<Int32Array>();
-  private lastFirst = -1;
-  private lastPage: Int32Array | undefined = undefined;
-  /** The map's pages, by number, in the order made. */
-  private readonly pagesMade: number[] = [];
+  /** pfn -> slot (PfnInts: its pages go as a batch's slots do, PAGES_KEPT kept for reuse). */
+  private readonly slots = new PfnInts(PAGES_KEPT);
   /** Slots in use. */
   n = 0;
   pfnOf = new Float64Array(256);
@@ -83,44 +83,21 @@ export class FreeBatch {
 
   /** Pages the pfn -> slot map holds (at most PAGES_KEPT between batches). */
   get mapPages(): number {
-    return this.pagesMade.length;
+    return this.slots.pagesHeld;
   }
 
   /** The slot of pfn, -1: none. */
   slotOf(pfn: number): number {
-    const d = pfn - this.lastFirst;
-    let page: Int32Array | undefined;
-    let at: number;
-    if (d >= 0 && d < SLOT_PAGE && this.lastFirst >= 0) {
-      page = this.lastPage;
-      at = d;
-    } else {
-      const p = Math.floor(pfn / SLOT_PAGE);
-      page = this.dir.get(p);
-      if (page === undefined) return -1;
-      this.lastFirst = p * SLOT_PAGE;
-      this.lastPage = page;
-      at = pfn - this.lastFirst;
-    }
-    return (page as Int32Array)[at] - 1;
+    return this.slots.get(pfn);
   }
 
   /** The slot of pfn, made where it has none. */
   slotFor(pfn: number): number {
-    const s = this.slotOf(pfn);
+    const s = this.slots.get(pfn);
     if (s >= 0) return s;
-    const p = Math.floor(pfn / SLOT_PAGE);
-    let page = this.dir.get(p);
-    if (page === undefined) {
-      page = new Int32Array(SLOT_PAGE);
-      this.dir.put(p, page);
-      this.pagesMade.push(p);
-    }
-    this.lastFirst = p * SLOT_PAGE;
-    this.lastPage = page;
     const i = this.n++;
     if (i === this.pfnOf.length) this.grow();
-    page[pfn - this.lastFirst] = i + 1;
+    this.slots.set(pfn, i);
     this.pfnOf[i] = pfn;
     this.mask[i] = 0;
     this.writes[i] = 0;
@@ -194,25 +171,9 @@ export class FreeBatch {
     this.live[s] = -1;
   }
 
-  /**
-   * Empty again. The slots' map is cleared entry by entry (a batch's pfns are few) while it
-   * holds a few pages; past that its pages are let go, so that batches over a machine's whole
-   * range (restored vmemmap pages freed again on a large machine) do not keep a page of slots
-   * per 4,096 pfns they ever touched.
-   */
+  /** Empty again: no pfn has a slot, and slots are numbered from 0. */
   reset(): void {
-    if (this.pagesMade.length > PAGES_KEPT) {
-      for (const p of this.pagesMade) this.dir.drop(p);
-      this.pagesMade.length = 0;
-      this.lastFirst = -1;
-      this.lastPage = undefined;
-    } else
-      for (let i = 0; i < this.n; i++) {
-        const pfn = this.pfnOf[i];
-        const p = Math.floor(pfn / SLOT_PAGE);
-        const page = this.dir.get(p);
-        if (page !== undefined) page[pfn - p * SLOT_PAGE] = 0;
-      }
+    for (let i = 0; i < this.n; i++) this.slots.delete(this.pfnOf[i]);
     this.n = 0;
     this.head.fill(-1);
     this.tail.fill(-1);

@@ -89,10 +89,14 @@ export class BuddyLru {
     return zone.unmovableBlocks.has(pfn - modPow2(pfn, top)) ? MIGRATE_UNMOVABLE : MIGRATE_MOVABLE;
   }
 
-  /** The entry before the free head pfn on its list (NO_PAGE: the list head). */
-  prevOf(zone: Zone, pfn: number, order: number, mt: number): number {
-    if (mt === MIGRATE_UNMOVABLE) return orNone(zone.unmovableArea[order].prevOf(pfn));
-    const all = zone.freeArea[order];
+  /**
+   * The entry before the free head pfn on its list (NO_PAGE: the list head), on the zone's own
+   * lists (Zone.ownFreeArea): an open batch of frees' blocks are not there, so mid-batch only the
+   * batch and readers that ask it first (PageAllocator.renderBatchLinks()) call this.
+   */
+  ownPrevOf(zone: Zone, pfn: number, order: number, mt: number): number {
+    if (mt === MIGRATE_UNMOVABLE) return orNone(zone.ownUnmovableArea[order].prevOf(pfn));
+    const all = zone.ownFreeArea[order];
     if (order === this.maxOrder && !all.has(pfn)) {
       // A lazy block: the block before it in its range, the last of the range before, or the
       // last explicit block.
@@ -102,16 +106,16 @@ export class BuddyLru {
       if (i > 0) return zone.lazy[i - 1][1] - size;
       return orNone(all.tail);
     }
-    const um = zone.unmovableArea[order];
+    const um = zone.ownUnmovableArea[order];
     let p = all.prevOf(pfn);
     if (um.count > 0) while (p !== -1 && um.has(p)) p = all.prevOf(p);
     return orNone(p);
   }
 
-  /** The entry after the free head pfn on its list (NO_PAGE: the list head). */
-  nextOf(zone: Zone, pfn: number, order: number, mt: number): number {
-    if (mt === MIGRATE_UNMOVABLE) return orNone(zone.unmovableArea[order].nextOf(pfn));
-    const all = zone.freeArea[order];
+  /** The entry after the free head pfn on its list (NO_PAGE: the list head): as ownPrevOf(). */
+  ownNextOf(zone: Zone, pfn: number, order: number, mt: number): number {
+    if (mt === MIGRATE_UNMOVABLE) return orNone(zone.ownUnmovableArea[order].nextOf(pfn));
+    const all = zone.ownFreeArea[order];
     const size = pow2(order);
     if (order === this.maxOrder) {
       if (!all.has(pfn)) {
@@ -124,7 +128,7 @@ export class BuddyLru {
       if (n !== -1) return n;
       return zone.lazy.length > 0 ? zone.lazy[0][0] : NO_PAGE;
     }
-    const um = zone.unmovableArea[order];
+    const um = zone.ownUnmovableArea[order];
     let n = all.nextOf(pfn);
     if (um.count > 0) while (n !== -1 && um.has(n)) n = all.nextOf(n);
     return orNone(n);
@@ -132,11 +136,13 @@ export class BuddyLru {
 
   /** After pfn joined its list: its links, and its neighbours' links to it. */
   linked(zone: Zone, pfn: number, order: number): void {
+    zone.makeBatch();
     const mt = this.migratetype(zone, pfn, order);
     const head = this.listHead(zone, order, mt);
     // Added at the head of freeArea (expand(), a freed block): first on its own list too.
-    const prev = zone.freeArea[order].head === pfn ? NO_PAGE : this.prevOf(zone, pfn, order, mt);
-    const next = this.nextOf(zone, pfn, order, mt);
+    const prev =
+      zone.ownFreeArea[order].head === pfn ? NO_PAGE : this.ownPrevOf(zone, pfn, order, mt);
+    const next = this.ownNextOf(zone, pfn, order, mt);
     if (!this.generated(zone, prev, order)) this.words.setNext(prev, pfn, head);
     if (!this.generated(zone, next, order)) this.words.setPrev(next, pfn, head);
     // The node's own words go with its buddy marks (storeNode(), one translation), the
@@ -157,10 +163,11 @@ export class BuddyLru {
    * what the per-block calls leave once each block's prev is rewritten by the block after it.
    */
   linkedRun(zone: Zone, from: number, n: number, order: number): void {
+    zone.makeBatch();
     const mt = this.migratetype(zone, from, order);
     const head = this.listHead(zone, order, mt);
     const size = pow2(order);
-    const next = this.nextOf(zone, from, order, mt);
+    const next = this.ownNextOf(zone, from, order, mt);
     if (!this.generated(zone, next, order)) this.words.setPrev(next, from, head);
     this.runFrom = from;
     this.runLast = from + (n - 1) * size;
@@ -235,10 +242,11 @@ export class BuddyLru {
    * other. Its own words are poisoned by the caller's onFreeHead(pfn, -1) (Kernel).
    */
   unlinking(zone: Zone, pfn: number, order: number): void {
+    zone.makeBatch();
     const mt = this.migratetype(zone, pfn, order);
     const head = this.listHead(zone, order, mt);
-    const prev = this.prevOf(zone, pfn, order, mt);
-    const next = this.nextOf(zone, pfn, order, mt);
+    const prev = this.ownPrevOf(zone, pfn, order, mt);
+    const next = this.ownNextOf(zone, pfn, order, mt);
     if (!this.generated(zone, prev, order)) this.words.setNext(prev, next, head);
     if (!this.generated(zone, next, order)) this.words.setPrev(next, prev, head);
   }
@@ -251,7 +259,7 @@ export class BuddyLru {
   private generated(zone: Zone, q: number, order: number): boolean {
     return (
       q === NO_PAGE ||
-      (order === this.maxOrder && zone.lazy.length > 0 && !zone.freeArea[order].has(q))
+      (order === this.maxOrder && zone.lazy.length > 0 && !zone.ownFreeArea[order].has(q))
     );
   }
 
@@ -261,8 +269,9 @@ export class BuddyLru {
    * pages are memmap_init()'s, never written).
    */
   lazyAppended(zone: Zone, start: number): void {
+    zone.makeBatch();
     const head = this.listHead(zone, this.maxOrder, MIGRATE_MOVABLE);
-    const prev = this.prevOf(zone, start, this.maxOrder, MIGRATE_MOVABLE);
+    const prev = this.ownPrevOf(zone, start, this.maxOrder, MIGRATE_MOVABLE);
     this.words.setNext(prev, start, head);
     const r = zone.lazy[zone.lazy.length - 1];
     const last = this.bootLists[this.bootLists.length - 1];
@@ -285,8 +294,11 @@ export class BuddyLru {
     return findRange(this.bootLists, pfn) >= 0;
   }
 
-  /** The lru words of the free head pfn of this order, into a struct page being generated. */
-  render(zone: Zone, v: DataView, off: number, pfn: number, order: number): void {
+  /**
+   * The lru words of the free head pfn of this order, into a struct page being generated, from
+   * the zone's own lists: mid-batch, its caller asks PageAllocator.renderBatchLinks() first.
+   */
+  renderOwn(zone: Zone, v: DataView, off: number, pfn: number, order: number): void {
     if (order === this.maxOrder && zone.lazy.length > 0) {
       // A never-allocated block (most generated heads): one search for both neighbours.
       const i = findRange(zone.lazy, pfn);
@@ -296,7 +308,7 @@ export class BuddyLru {
         const next =
           pfn + size < e ? pfn + size : i + 1 < zone.lazy.length ? zone.lazy[i + 1][0] : NO_PAGE;
         let prev =
-          pfn > s ? pfn - size : i > 0 ? zone.lazy[i - 1][1] - size : zone.freeArea[order].tail;
+          pfn > s ? pfn - size : i > 0 ? zone.lazy[i - 1][1] - size : zone.ownFreeArea[order].tail;
         if (prev === -1) prev = NO_PAGE;
         this.words.render(v, off, next, prev, this.listHead(zone, order, MIGRATE_MOVABLE));
         return;
@@ -306,8 +318,8 @@ export class BuddyLru {
     this.words.render(
       v,
       off,
-      this.nextOf(zone, pfn, order, mt),
-      this.prevOf(zone, pfn, order, mt),
+      this.ownNextOf(zone, pfn, order, mt),
+      this.ownPrevOf(zone, pfn, order, mt),
       this.listHead(zone, order, mt),
     );
   }
@@ -318,10 +330,11 @@ export class BuddyLru {
    * walk starts from the model's first entry and follows lru.next through the bytes.
    */
   listOrder(zone: Zone, order: number, mt: number): number[] {
+    zone.makeBatch();
     const out: number[] = [];
-    const all = mt === MIGRATE_UNMOVABLE ? zone.unmovableArea[order] : zone.freeArea[order];
+    const all = mt === MIGRATE_UNMOVABLE ? zone.ownUnmovableArea[order] : zone.ownFreeArea[order];
     for (const p of all)
-      if (mt === MIGRATE_UNMOVABLE || !zone.unmovableArea[order].has(p)) out.push(p);
+      if (mt === MIGRATE_UNMOVABLE || !zone.ownUnmovableArea[order].has(p)) out.push(p);
     if (order === this.maxOrder && mt === MIGRATE_MOVABLE)
       for (const [s, e] of zone.lazy) for (let b = s; b < e; b += pow2(order)) out.push(b);
     return out;

@@ -1329,6 +1329,7 @@ export class HvoCore implements HugetlbVmemmap {
     const first = Math.ceil((lo * sps) / ps);
     if (last <= first) return;
     // Settling compares the pages' bytes with the free lists: the batch of frees made first.
+    // The bytes are not the lists (their reads do not make the batch): asked here.
     this.k.buddy.commitFreeBatch();
     // The pages' walks first, one per leaf (no TLB; settling changes no page table).
     if (this.settleWords.length < last - first) this.settleWords = new Float64Array(last - first);

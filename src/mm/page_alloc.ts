@@ -175,6 +175,13 @@ export class AllocationMap extends Map<number, Allocation> {
   readonly pagesByZone: number[] = [];
   /** Blocks per order (orders with none are skipped by lookups). */
   readonly blocksOfOrder: number[] = [];
+  /**
+   * The orders whose count in blocksOfOrder is not 0, increasing: what lookups by order walk.
+   * A machine holds blocks of two or three orders at a time (single vmemmap and table pages,
+   * 2 MiB and 1 GiB folios), of the 19 that x86_64's 1 GiB pages span. Changed only where a
+   * count leaves or reaches 0 (countBlocks()).
+   */
+  readonly ordersWithBlocks: number[] = [];
   readonly listeners: RangeListener[] = [];
   /** Set by the PageAllocator: the index of the zone that holds pfn, or -1. */
   zoneIndexOf: (pfn: number) => number = () => -1;
@@ -475,7 +482,7 @@ export class AllocationMap extends Map<number, Allocation> {
     }
     this.runHint = k;
     this.runPages += n;
-    this.blocksOfOrder[0] = (this.blocksOfOrder[0] ?? 0) + n;
+    this.countBlocks(0, n);
     this.pagesOfUse[use] += n;
     const z = this.zoneIndexOf(start);
     if (z >= 0) this.pagesByZone[z] = (this.pagesByZone[z] ?? 0) + n;
@@ -506,7 +513,7 @@ export class AllocationMap extends Map<number, Allocation> {
       super.delete(p);
       p++;
     }
-    this.blocksOfOrder[0] = (this.blocksOfOrder[0] ?? 0) - n;
+    this.countBlocks(0, -n);
     const z = this.zoneIndexOf(start);
     if (z >= 0) this.pagesByZone[z] = (this.pagesByZone[z] ?? 0) - n;
     if (this.listeners.length) emitRange(this.listeners, start, n);
@@ -562,9 +569,10 @@ export class AllocationMap extends Map<number, Allocation> {
   containing(pfn: number): { start: number; a: Allocation } | null {
     const a = this.get(pfn);
     if (a) return { start: pfn, a };
-    const orders = this.blocksOfOrder;
-    for (let o = 1; o < orders.length; o++) {
-      if (!orders[o]) continue;
+    const orders = this.ordersWithBlocks;
+    for (let i = 0; i < orders.length; i++) {
+      const o = orders[i];
+      if (o === 0) continue;
       const start = pfn - (pfn % pow2(o));
       const b = this.get(start);
       if (b && pfn < start + pow2(b.order)) return { start, a: b };
@@ -575,10 +583,10 @@ export class AllocationMap extends Map<number, Allocation> {
   /** Every block that holds pfn (more than one: the bookkeeping is broken). */
   allContaining(pfn: number): Array<{ start: number; a: Allocation }> {
     const out: Array<{ start: number; a: Allocation }> = [];
-    const orders = this.blocksOfOrder;
+    const orders = this.ordersWithBlocks;
     let last = -1;
-    for (let o = 0; o < orders.length; o++) {
-      if (!orders[o]) continue;
+    for (let i = 0; i < orders.length; i++) {
+      const o = orders[i];
       const start = pfn - (pfn % pow2(o));
       if (start === last) continue;
       const b = this.get(start);
@@ -592,11 +600,23 @@ export class AllocationMap extends Map<number, Allocation> {
 
   private index(pfn: number, a: Allocation, sign: 1 | -1): void {
     const n = pow2(a.order);
-    this.blocksOfOrder[a.order] = (this.blocksOfOrder[a.order] ?? 0) + sign;
+    this.countBlocks(a.order, sign);
     if (sign > 0) this.useSets[USE_INDEX[a.use]]?.add(pfn);
     this.pagesOfUse[a.use] += sign * n;
     const z = this.zoneIndexOf(pfn);
     if (z >= 0) this.pagesByZone[z] = (this.pagesByZone[z] ?? 0) + sign * n;
+  }
+
+  /** blocksOfOrder[order] += n, ordersWithBlocks kept where the count leaves or reaches 0. */
+  private countBlocks(order: number, n: number): void {
+    const orders = this.blocksOfOrder;
+    const was = orders[order] ?? 0;
+    const now = was + n;
+    orders[order] = now;
+    if ((was === 0) === (now === 0)) return;
+    const list = this.ordersWithBlocks;
+    list.length = 0;
+    for (let o = 0; o < orders.length; o++) if (orders[o]) list.push(o);
   }
 
   private unindex(pfn: number, a: Allocation): void {
@@ -670,9 +690,49 @@ export class BlockSet {
 const GROUP = 64;
 
 export class Zone {
-  readonly freeArea: FreeList[];
+  /**
+   * The free lists by order (ownFreeArea), the free blocks of them that lie in claimed unmovable
+   * blocks (ownUnmovableArea, a subset) and their pages (ownNrFree), as the zone holds them: an
+   * open batch of frees (mm/buddy_batch.ts) keeps the blocks it adds, and their pages, off them
+   * until it is made. Only the batch and readers that add its blocks themselves
+   * (PageAllocator.headOrder(), renderBatchLinks(), BuddyLru's own* reads) read these; every
+   * other reader goes through freeArea, unmovableArea and nrFree, which make the batch first.
+   */
+  readonly ownFreeArea: FreeList[];
+  readonly ownUnmovableArea: FreeList[];
+  ownNrFree = 0;
+  /**
+   * The allocator whose open batch of frees holds blocks of this zone (made by the first read
+   * through freeArea, unmovableArea or nrFree), null: none.
+   */
+  heldBy: PageAllocator | null = null;
+
+  /** The free lists by order, an open batch's blocks on them. */
+  get freeArea(): readonly FreeList[] {
+    if (this.heldBy !== null) this.heldBy.commitFreeBatch();
+    return this.ownFreeArea;
+  }
+
   /** The free blocks of freeArea that lie in claimed unmovable blocks, by order (a subset). */
-  readonly unmovableArea: FreeList[];
+  get unmovableArea(): readonly FreeList[] {
+    if (this.heldBy !== null) this.heldBy.commitFreeBatch();
+    return this.ownUnmovableArea;
+  }
+
+  /** Free pages (zone->free_area's nr_free, in pages), an open batch's among them. */
+  get nrFree(): number {
+    if (this.heldBy !== null) this.heldBy.commitFreeBatch();
+    return this.ownNrFree;
+  }
+  set nrFree(n: number) {
+    if (this.heldBy !== null) this.heldBy.commitFreeBatch();
+    this.ownNrFree = n;
+  }
+
+  /** An open batch's blocks made part of the lists, where one holds any. */
+  makeBatch(): void {
+    if (this.heldBy !== null) this.heldBy.commitFreeBatch();
+  }
   /** First pfns of the MAX_PAGE_ORDER blocks claimed by unmovable allocations. */
   readonly unmovableBlocks: BlockSet;
   /** Never-allocated MAX_PAGE_ORDER blocks at the tail of the top list: [start, end) pfns. */
@@ -684,7 +744,6 @@ export class Zone {
   contigCursor: Map<number, number> | null = null;
   /** The addresses of its free lists' list heads (mm/buddy_lru.ts), made on first use. */
   lruHeads: ListHead[] | null = null;
-  nrFree = 0;
   /**
    * The rest of a split block a batch of bulk allocations holds off the free lists
    * (PageAllocator.allocPagesBulkHeld(), fast_paths.ts heldRest): [heldFrom, heldEnd), counted
@@ -710,8 +769,8 @@ export class Zone {
       const base = startPfn - (startPfn % pow2(o));
       return o === maxOrder ? new PfnRunList(base, pow2(o)) : new PfnList(base, pow2(o));
     };
-    this.freeArea = Array.from({ length: maxOrder + 1 }, (_, o) => list(o));
-    this.unmovableArea = Array.from({ length: maxOrder + 1 }, (_, o) => list(o));
+    this.ownFreeArea = Array.from({ length: maxOrder + 1 }, (_, o) => list(o));
+    this.ownUnmovableArea = Array.from({ length: maxOrder + 1 }, (_, o) => list(o));
     this.unmovableBlocks = new BlockSet(pow2(maxOrder));
   }
   get name(): string {
@@ -932,7 +991,7 @@ export class PageAllocator {
       const s = b.slotOf(pfn);
       if (s >= 0 && b.live[s] >= 0) return b.live[s];
     }
-    const o = this.explicitOrderAt(pfn);
+    const o = this.ownOrderAt(pfn);
     if (o >= 0) return o;
     // Alignment first: only a pfn aligned to MAX_PAGE_ORDER can head a lazy block.
     if (modPow2(pfn, this.maxBlockPages) !== 0) return -1;
@@ -954,6 +1013,15 @@ export class PageAllocator {
 
   /** The order of the explicit free block headed by pfn (any zone), or -1. */
   private explicitOrderAt(pfn: number): number {
+    this.makeBatch();
+    return this.ownOrderAt(pfn);
+  }
+
+  /**
+   * explicitOrderAt() without an open batch's blocks (subTopOrder and freeOfOrder as the batch
+   * leaves them): for the batch and for headOrder(), which ask it first.
+   */
+  private ownOrderAt(pfn: number): number {
     const o = this.subTopOrder.get(pfn);
     if (o >= 0) return o;
     if (this.freeOfOrder[this.maxOrder] === 0) return -1;
@@ -1003,7 +1071,7 @@ export class PageAllocator {
   /** The free block that contains pfn, or null. */
   freeBlockAt(pfn: number): { start: number; order: number; lazy: boolean } | null {
     if (this.heldZones.length !== 0) this.notHeld(pfn);
-    this.commitFreeBatch();
+    this.makeBatch();
     // Free blocks are disjoint, so the order of the lookups does not change the answer: the
     // MAX_PAGE_ORDER ones first (most of free memory, and what alloc_contig_pages() scans).
     const max = this.maxOrder;
@@ -1027,14 +1095,17 @@ export class PageAllocator {
     return null;
   }
 
-  /** Whether an explicit MAX_PAGE_ORDER free block starts at top (aligned). */
+  /**
+   * Whether an explicit MAX_PAGE_ORDER free block starts at top (aligned). A batch of frees
+   * holds no block of that order: the zones' own lists answer, batch or not.
+   */
   private topExplicitAt(top: number): boolean {
     const z = this.zoneOf(top);
     if (z === null) return false;
-    if (z.freeArea[this.maxOrder].has(top)) return true;
+    if (z.ownFreeArea[this.maxOrder].has(top)) return true;
     if (this.zonesOverlap)
       for (const y of this.zones)
-        if (y !== z && y.contains(top) && y.freeArea[this.maxOrder].has(top)) return true;
+        if (y !== z && y.contains(top) && y.ownFreeArea[this.maxOrder].has(top)) return true;
     return false;
   }
 
@@ -1194,7 +1265,6 @@ export class PageAllocator {
     site: string,
     use: FrameUse,
   ): number | null {
-    this.commitFreeBatch();
     if (order > this.maxOrder) throw new Oops(`alloc_pages: order ${order} > MAX_PAGE_ORDER`);
     if (this.heldZones.length !== 0 || this.recordsLen !== 0) this.releaseRest();
     if (this.faults.shouldFail(site)) {
@@ -1229,7 +1299,6 @@ export class PageAllocator {
    * allocPairs).
    */
   allocPagesPair(nid: number, gfp: number, order: number, site: string, use: FrameUse): number {
-    this.commitFreeBatch();
     if (this.heldZones.length !== 0 || this.recordsLen !== 0) this.releaseRest();
     this.pairSecond = -1;
     if (
@@ -1331,7 +1400,6 @@ export class PageAllocator {
     use: FrameUse,
     onRun: (pfn: number, t: number) => void,
   ): number {
-    this.commitFreeBatch();
     if (this.heldZones.length !== 0 || this.recordsLen !== 0) this.releaseRest();
     let got = 0;
     const movable = (gfp & __GFP_MOVABLE) !== 0;
@@ -1428,7 +1496,6 @@ export class PageAllocator {
     use: FrameUse,
     onRun: (pfn: number, t: number) => void,
   ): number {
-    this.commitFreeBatch();
     if (!this.holdFor(gfp, site)) return this.allocPagesBulkRuns(nid, gfp, n, site, use, onRun);
     let got = 0;
     const movable = (gfp & __GFP_MOVABLE) !== 0;
@@ -1488,7 +1555,6 @@ export class PageAllocator {
    * first: each goes onto a list of its own, so the lists and stores are the same either way.
    */
   allocPageHeld(nid: number, gfp: number, site: string, use: FrameUse): number | null {
-    this.commitFreeBatch();
     if (!this.holdFor(gfp, site)) return this.allocPagesNode(nid, gfp, 0, site, use);
     const movable = (gfp & __GFP_MOVABLE) !== 0;
     for (const zone of this.zonelist(nid, gfp)) {
@@ -1623,7 +1689,6 @@ export class PageAllocator {
    * the heads of their lists, in ascending order, as the call that left it would have put them.
    */
   releaseRest(): void {
-    this.commitFreeBatch();
     this.heldRecords();
     const zones = this.heldZones;
     while (zones.length > 0) {
@@ -1814,10 +1879,25 @@ export class PageAllocator {
   /**
    * The open batch of frees (freeVmemmapPageList()), null: none. While open, freeToBuddy() of
    * a block whose merges meet only the batch's own blocks is replayed on it (batchFree());
-   * everything else makes the batch first (commitFreeBatch()).
+   * everything else makes the batch first (commitFreeBatch()), through the first read of the
+   * zone's lists, counters or index (Zone.heldBy, makeBatch()).
    */
   private batch: FreeBatch | null = null;
   private batchMade: FreeBatch | null = null;
+  /**
+   * The zone whose lists the open batch holds blocks of (Zone.heldBy), null: none (no batch, or
+   * an empty one). The lists, subTopOrder and freeOfOrder lack those blocks until it is made.
+   */
+  private heldZone: Zone | null = null;
+
+  /**
+   * An open batch's blocks made part of the lists, the index and the counters, where it holds
+   * any: every reader of subTopOrder or freeOfOrder asks this first, as every reader of a
+   * zone's lists or nrFree does through Zone.freeArea, unmovableArea and nrFree.
+   */
+  private makeBatch(): void {
+    if (this.heldZone !== null) this.commitFreeBatch();
+  }
   /**
    * The struct page of pfn as the batch leaves it (the Kernel stores it where its vmemmap page
    * takes stores, and counts `writes`): the words `mask` (buddy_batch.ts TOUCH_*) says were
@@ -1832,6 +1912,20 @@ export class PageAllocator {
    * mutation, whole struct pages, and room in the TLB for `fills` more translations.
    */
   onFreeBatchReady: ((fills: number) => boolean) | null = null;
+  /**
+   * What onFreeBatchReady() said when the batch opened, or last when one of its inputs changed
+   * (freeBatchInputsChanged()): a free asks this, not the Kernel.
+   */
+  private batchReady = false;
+
+  /**
+   * One of onFreeBatchReady()'s inputs changed (a head watched or not, marks to overwrite): asked
+   * again, batch or not (one paused by a free it does not replay comes back with the answer). Its
+   * TLB room was asked for the batch's whole time when it opened, so 0 more.
+   */
+  freeBatchInputsChanged(): void {
+    this.batchReady = this.onFreeBatchReady?.(0) === true;
+  }
 
   /**
    * Opens a batch for the free of a vmemmap page list of nPages pages (freeVmemmapPageList()),
@@ -1849,6 +1943,7 @@ export class PageAllocator {
     if (this.onFreeBatchReady === null || !this.onFreeBatchReady(fills)) return false;
     if (this.batchMade === null) this.batchMade = new FreeBatch(this.maxOrder);
     this.batch = this.batchMade;
+    this.batchReady = true;
     return true;
   }
 
@@ -1879,9 +1974,9 @@ export class PageAllocator {
       b.zone = zone;
     }
     const max = this.maxOrder;
-    if (order >= max || this.onFreeBatchReady?.(0) !== true) return false;
+    if (order >= max || !this.batchReady) return false;
     const s0 = b.slotOf(pfn);
-    if ((s0 >= 0 && b.live[s0] >= 0) || this.explicitOrderAt(pfn) >= 0) return false;
+    if ((s0 >= 0 && b.live[s0] >= 0) || this.ownOrderAt(pfn) >= 0) return false;
     const chain = b.chain;
     chain.length = 0;
     let p = pfn;
@@ -1892,7 +1987,7 @@ export class PageAllocator {
       if (!zone.contains(buddy)) break;
       const s = b.slotOf(buddy);
       if (s >= 0 && b.live[s] === o) chain.push(-1 - s);
-      else if (zone.freeArea[o].has(buddy)) chain.push(buddy);
+      else if (zone.ownFreeArea[o].has(buddy)) chain.push(buddy);
       else break;
       p = Math.min(p, buddy);
       o++;
@@ -1910,6 +2005,11 @@ export class PageAllocator {
       else this.batchDelOld(b, zone, c, q, mt);
     }
     this.batchAdd(b, zone, p, o, mt);
+    if (this.heldZone === null) {
+      // From here on, a read of the zone's lists or counters makes the batch first.
+      this.heldZone = zone;
+      zone.heldBy = this;
+    }
     return true;
   }
 
@@ -1929,9 +2029,9 @@ export class PageAllocator {
 
   /** The first block of the zone's own list of order o and migratetype mt, -1: none. */
   private firstOwn(zone: Zone, o: number, mt: number): number {
-    const um = zone.unmovableArea[o];
+    const um = zone.ownUnmovableArea[o];
     if (mt === MIGRATE_UNMOVABLE) return um.head;
-    const all = zone.freeArea[o];
+    const all = zone.ownFreeArea[o];
     let f = all.head;
     if (um.count > 0) while (f !== -1 && um.has(f)) f = all.nextOf(f);
     return f;
@@ -1962,8 +2062,8 @@ export class PageAllocator {
    */
   private batchDelOld(b: FreeBatch, zone: Zone, pfn: number, o: number, mt: number): void {
     const lru = this.lru as BuddyLru;
-    const prev = lru.prevOf(zone, pfn, o, mt);
-    const next = lru.nextOf(zone, pfn, o, mt);
+    const prev = lru.ownPrevOf(zone, pfn, o, mt);
+    const next = lru.ownNextOf(zone, pfn, o, mt);
     if (prev !== NO_PAGE) b.touch(this.oldSlot(b, prev, o), TOUCH_NEXT, 1);
     else {
       const t = b.tail[2 * o + mt];
@@ -1973,11 +2073,11 @@ export class PageAllocator {
     const s = this.oldSlot(b, pfn, o);
     b.touch(s, TOUCH_MARKS | TOUCH_NEXT | TOUCH_PREV, 4);
     b.old[s] = -1;
-    zone.freeArea[o].remove(pfn);
-    if (zone.unmovableArea[o].count > 0) zone.unmovableArea[o].remove(pfn);
+    zone.ownFreeArea[o].remove(pfn);
+    if (zone.ownUnmovableArea[o].count > 0) zone.ownUnmovableArea[o].remove(pfn);
     this.subTopOrder.delete(pfn);
     this.freeOfOrder[o]--;
-    zone.nrFree -= pow2(o);
+    zone.ownNrFree -= pow2(o);
   }
 
   /** addFree() of (p, o) on the batch: the cursors, its next's prev, its marks. */
@@ -2021,7 +2121,7 @@ export class PageAllocator {
     } else {
       const t = b.tail[2 * order + mt];
       if (t < 0 || pfn !== this.firstOwn(zone, order, mt)) return false;
-      next = lru.nextOf(zone, pfn, order, mt);
+      next = lru.ownNextOf(zone, pfn, order, mt);
       prev = b.pfnOf[t];
     }
     const head = lru.listHead(zone, order, mt);
@@ -2042,6 +2142,8 @@ export class PageAllocator {
     if (b === null || b.n === 0) return;
     this.batch = null;
     const zone = b.zone as Zone;
+    this.heldZone = null;
+    zone.heldBy = null;
     for (let o = 0; o < this.maxOrder; o++) {
       // Both migratetypes' blocks share freeArea[o]: merged by when they were added.
       let m = b.tail[2 * o + MIGRATE_MOVABLE];
@@ -2050,14 +2152,14 @@ export class PageAllocator {
         const takeU = u >= 0 && (m < 0 || b.seq[u] < b.seq[m]);
         const s = takeU ? u : m;
         const pfn = b.pfnOf[s];
-        zone.freeArea[o].addHead(pfn);
+        zone.ownFreeArea[o].addHead(pfn);
         if (takeU) {
-          zone.unmovableArea[o].addHead(pfn);
+          zone.ownUnmovableArea[o].addHead(pfn);
           u = b.prev[u];
         } else m = b.prev[m];
         this.subTopOrder.set(pfn, o);
         this.freeOfOrder[o]++;
-        zone.nrFree += pow2(o);
+        zone.ownNrFree += pow2(o);
       }
     }
     const lru = this.lru as BuddyLru;
@@ -2071,8 +2173,8 @@ export class PageAllocator {
       let mt = MIGRATE_MOVABLE;
       if (order >= 0) {
         mt = lru.migratetype(zone, pfn, order);
-        next = lru.nextOf(zone, pfn, order, mt);
-        prev = lru.prevOf(zone, pfn, order, mt);
+        next = lru.ownNextOf(zone, pfn, order, mt);
+        prev = lru.ownPrevOf(zone, pfn, order, mt);
       }
       const head = lru.listHead(zone, Math.max(order, 0), mt);
       const stored = final(pfn, order, b.mask[s], b.writes[s], next, prev, head);
@@ -2128,7 +2230,6 @@ export class PageAllocator {
    * nothing.
    */
   pairMayMerge(pfn: number, buddy: number, order: number): boolean {
-    this.commitFreeBatch();
     if (!this.paths.pairBulk || order >= this.maxOrder || !this.bulkHeadsReady()) return false;
     if (this.lru !== null && !this.lru.nodeWithMarks) return false;
     const size = pow2(order);
@@ -2166,7 +2267,6 @@ export class PageAllocator {
    * the same bytes and counts); the list and index updates that cancel out are not.
    */
   freePagesPair(pfn: number, buddy: number, order: number): void {
-    this.commitFreeBatch();
     const zone = this.zoneOf(pfn) as Zone;
     // The records pairMayMerge() read, where nothing came between (the pool's pair frees).
     const known =
@@ -2219,7 +2319,6 @@ export class PageAllocator {
    * leave the buddy, their zone's managed and present counts.
    */
   offlinePages(start: number, nr: number, present: readonly PfnRange[]): void {
-    this.commitFreeBatch();
     for (const [s, e] of clip(present, start, start + nr)) {
       this.takeFreeRange(s, e - s);
       const zone = this.zoneOf(s);
@@ -2235,7 +2334,6 @@ export class PageAllocator {
    * FPI_TO_TAIL), and count as managed and present again.
    */
   onlinePages(start: number, nr: number, present: readonly PfnRange[]): void {
-    this.commitFreeBatch();
     for (const [s, e] of clip(present, start, start + nr)) {
       const zone = this.zoneOf(s);
       if (!zone) continue;
@@ -2280,7 +2378,6 @@ export class PageAllocator {
 
   /** Are all pfns of [start, start + nr) free? */
   rangeFree(start: number, nr: number): boolean {
-    this.commitFreeBatch();
     if (this.lazyHolding(start, nr) >= 0) return true;
     let p = start;
     const end = start + nr;
@@ -2297,7 +2394,6 @@ export class PageAllocator {
    * splitting blocks that straddle its ends. The caller checked rangeFree().
    */
   takeFreeRange(start: number, nr: number): void {
-    this.commitFreeBatch();
     const end = start + nr;
     const size = this.maxBlockPages;
     const aligned = modPow2(start, size) === 0 && modPow2(nr, size) === 0;
@@ -2391,6 +2487,7 @@ export class PageAllocator {
 
   private freeTopRun(from: number, n: number): boolean {
     if (!this.paths.topRunBulk) return false;
+    this.makeBatch();
     const max = this.maxOrder;
     const size = this.maxBlockPages;
     const end = from + n * size;
@@ -2424,7 +2521,6 @@ export class PageAllocator {
     site: string,
     use: FrameUse,
   ): number | null {
-    this.commitFreeBatch();
     if (this.faults.shouldFail(site)) {
       this.failures.set(site, (this.failures.get(site) ?? 0) + 1);
       return null;
@@ -2533,7 +2629,6 @@ export class PageAllocator {
 
   /** free_contig_range(): gives back a block allocated by allocContigPages(). */
   freeContigRange(pfn: number, nrPages: number): void {
-    this.commitFreeBatch();
     const a = this.allocations.get(pfn);
     if (!a || pow2(a.order) !== nrPages)
       throw new Oops(`free_contig_range: pfn ${pfn} x ${nrPages} was not allocated so`);
@@ -2555,7 +2650,6 @@ export class PageAllocator {
   }
 
   nrFreePages(): number {
-    this.commitFreeBatch();
     let n = 0;
     for (const z of this.zones) n += z.nrFree;
     return n;

@@ -198,38 +198,53 @@ export class PfnList {
   }
 }
 
-/** Entries per page of PfnBytes. */
-const BYTE_PAGE = 4096;
+/** Entries per page of PfnBytes and PfnInts. */
+const VALUE_PAGE = 4096;
 
 /**
- * A sparse map from pfn to a small number (0..254), in paged Uint16Arrays (the last slot of a page counts its entries) found through two
- * plain arrays; pages no entry uses any more go. -1 reads as "none".
+ * A sparse map from pfn to a number below the page array's largest value, in paged typed arrays
+ * (value + 1 per entry, 0: none; the last slot of a page counts its entries) found through two
+ * plain arrays; pages no entry uses any more go, up to `sparesKept` of them kept for reuse. -1
+ * reads as "none". One implementation for every value width: PfnBytes, PfnInts.
  */
-export class PfnBytes {
-  private readonly dir = new PageDir<Uint16Array>();
+class PfnValues<P extends Uint16Array | Int32Array> {
+  private readonly dir = new PageDir<P>();
   private lastFirst = -1;
-  private lastPage: Uint16Array | undefined = undefined;
+  private lastPage: P | undefined = undefined;
   /** Pages let go, for reuse (all zeros). */
-  private readonly spares: Uint16Array[] = [];
+  private readonly spares: P[] = [];
+  /** Pages in the directory. */
+  private pagesUsed = 0;
   size = 0;
 
+  constructor(
+    private readonly makePage: () => P,
+    private readonly sparesKept: number,
+  ) {}
+
+  /** Pages held: those in use and those kept for reuse. */
+  get pagesHeld(): number {
+    return this.pagesUsed + this.spares.length;
+  }
+
   private at = 0;
-  private pageOf(pfn: number, make: boolean): Uint16Array | undefined {
+  private pageOf(pfn: number, make: boolean): P | undefined {
     const d = pfn - this.lastFirst;
-    if (d >= 0 && d < BYTE_PAGE && this.lastFirst >= 0 && d === Math.floor(d)) {
+    if (d >= 0 && d < VALUE_PAGE && this.lastFirst >= 0 && d === Math.floor(d)) {
       this.at = d;
       return this.lastPage;
     }
     if (!(pfn >= 0) || pfn !== Math.floor(pfn)) return undefined;
-    const p = Math.floor(pfn / BYTE_PAGE);
-    this.at = pfn - p * BYTE_PAGE;
+    const p = Math.floor(pfn / VALUE_PAGE);
+    this.at = pfn - p * VALUE_PAGE;
     let page = this.dir.get(p);
     if (page === undefined) {
       if (!make) return undefined;
-      page = this.spares.pop() ?? new Uint16Array(BYTE_PAGE + 1);
+      page = this.spares.pop() ?? this.makePage();
       this.dir.put(p, page);
+      this.pagesUsed++;
     }
-    this.lastFirst = p * BYTE_PAGE;
+    this.lastFirst = p * VALUE_PAGE;
     this.lastPage = page;
     return page;
   }
@@ -241,9 +256,9 @@ export class PfnBytes {
   }
 
   set(pfn: number, v: number): void {
-    const page = this.pageOf(pfn, true) as Uint16Array;
+    const page = this.pageOf(pfn, true) as P;
     if (page[this.at] === 0) {
-      page[BYTE_PAGE]++;
+      page[VALUE_PAGE]++;
       this.size++;
     }
     page[this.at] = v + 1;
@@ -254,13 +269,31 @@ export class PfnBytes {
     if (page === undefined || page[this.at] === 0) return;
     page[this.at] = 0;
     this.size--;
-    if (--page[BYTE_PAGE] > 0) return;
-    this.dir.drop(Math.floor(pfn / BYTE_PAGE));
-    if (this.spares.length < SPARES) this.spares.push(page);
+    if (--page[VALUE_PAGE] > 0) return;
+    this.dir.drop(Math.floor(pfn / VALUE_PAGE));
+    this.pagesUsed--;
+    if (this.spares.length < this.sparesKept) this.spares.push(page);
     if (this.lastPage === page) {
       this.lastFirst = -1;
       this.lastPage = undefined;
     }
+  }
+}
+
+/** A sparse map from pfn to a small number (0..65534): the order of a free block by its head. */
+export class PfnBytes extends PfnValues<Uint16Array> {
+  constructor() {
+    super(() => new Uint16Array(VALUE_PAGE + 1), SPARES);
+  }
+}
+
+/**
+ * A sparse map from pfn to a number below 2^31 - 1 (mm/buddy_batch.ts: a slot), keeping at most
+ * `sparesKept` empty pages for reuse.
+ */
+export class PfnInts extends PfnValues<Int32Array> {
+  constructor(sparesKept = SPARES) {
+    super(() => new Int32Array(VALUE_PAGE + 1), sparesKept);
   }
 }
 

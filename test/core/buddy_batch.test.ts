@@ -41,4 +41,16 @@ describe("FreeBatch's slots across batches", () => {
       { seed: 20261207, numRuns: 200 },
     );
   });
+
+  it("a batch over many pages of the map keeps no more than a few of them after it", () => {
+    // fast-check favours small integers, so its batches rarely reach many pages: here each of
+    // 200 pfns lies in a page of its own (4,096 pfns apart, over 2^36).
+    const b = new FreeBatch(10);
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 200; i++) expect(b.slotFor(i * 2 ** 28 + round * 4096 + 7)).toBe(i);
+      b.reset();
+      expect(b.mapPages).toBeLessThanOrEqual(16);
+      expect(b.slotOf(7 + round * 4096)).toBe(-1);
+    }
+  });
 });
