@@ -418,38 +418,13 @@ export function parseMachineFile(text: string, fileName: string): MachineSpec {
       }
     }
   }
-  if (file.otherUsedPages !== undefined) {
-    if (file.otherUsedPages.length !== spec.nodes.length) {
-      fail(
-        ctx,
-        "otherUsedPages",
-        `one entry per node: ${spec.nodes.length} nodes, ${file.otherUsedPages.length} entries`,
-      );
-    } else {
-      spec.otherUsedPages = [...file.otherUsedPages];
-    }
-  }
-  if (file.otherFreeUnmovablePages !== undefined) {
-    if (file.otherFreeUnmovablePages.length !== spec.nodes.length) {
-      fail(
-        ctx,
-        "otherFreeUnmovablePages",
-        `one entry per node: ${spec.nodes.length} nodes, ${file.otherFreeUnmovablePages.length} entries`,
-      );
-    } else {
-      spec.otherFreeUnmovablePages = [...file.otherFreeUnmovablePages];
-    }
-  }
-  if (file.otherUnmovablePages !== undefined) {
-    if (file.otherUnmovablePages.length !== spec.nodes.length) {
-      fail(
-        ctx,
-        "otherUnmovablePages",
-        `one entry per node: ${spec.nodes.length} nodes, ${file.otherUnmovablePages.length} entries`,
-      );
-    } else {
-      spec.otherUnmovablePages = [...file.otherUnmovablePages];
-    }
+  // Per-node counts of the rest of the kernel's memory: one entry per node.
+  for (const key of ["otherUsedPages", "otherFreeUnmovablePages", "otherUnmovablePages"] as const) {
+    const perNode = file[key];
+    if (perNode === undefined) continue;
+    if (perNode.length !== spec.nodes.length)
+      fail(ctx, key, `one entry per node: ${spec.nodes.length} nodes, ${perNode.length} entries`);
+    else spec[key] = [...perNode];
   }
   if (file.memoryFailure !== undefined) spec.memoryFailure = file.memoryFailure;
   if (ctx.errors.length > 0) throw new MachineFileError(ctx.errors.join("\n"));
