@@ -293,12 +293,13 @@ async function runRounds(
     timings.push(timing);
     opts.progress?.(`booted in ${(vm.guest.bootMs / 1000).toFixed(1)} s: ${vm.version}`);
     try {
-      // Where the kernel's next unmovable pages go (HVO's vmemmap) depends on the free pages of
-      // its unmovable blocks: read once a boot, before any scenario, for the model's calibration
-      // (calibratedToGuest()).
-      const types = await vm.ch.request("read", { path: "/proc/pagetypeinfo" });
-      const pagetypeinfo = types.ok && types.rc === 0 ? String(types.text) : undefined;
       for (let round = 0; round < rounds; round++) {
+        // Where the kernel's next unmovable pages go (HVO's vmemmap) depends on the free pages
+        // of its unmovable blocks: read before each round's first scenario, for the model's
+        // calibration (calibratedToGuest()). A later round starts from the blocks the rounds
+        // before it claimed (a restore's vmemmap pages), not from the boot's.
+        const types = await vm.ch.request("read", { path: "/proc/pagetypeinfo" });
+        const pagetypeinfo = types.ok && types.rc === 0 ? String(types.text) : undefined;
         for (const id of ids) {
           const sc = byId.get(id)!;
           opts.progress?.(`${rounds > 1 ? `round ${round}: ` : ""}${id}`);
@@ -393,10 +394,21 @@ export async function recordVm(
       `scenario ${fresh.id} has "reset": false (it starts from the boot): record it with one round`,
     );
   const runs = new Map<string, Run[]>();
-  const { prepared, timings, vms } = await runRounds(raw, rounds, opts, (id, round, r) => {
-    const run: Run = { round, initial: r.initial!, steps: r.steps, final_reset: r.final_reset };
-    runs.set(id, [...(runs.get(id) ?? []), run]);
-  });
+  const { prepared, timings, vms } = await runRounds(
+    raw,
+    rounds,
+    opts,
+    (id, round, r, _vm, types) => {
+      const run: Run = {
+        round,
+        initial: r.initial!,
+        steps: r.steps,
+        final_reset: r.final_reset,
+        ...(types ? { pagetypeinfo: types } : {}),
+      };
+      runs.set(id, [...(runs.get(id) ?? []), run]);
+    },
+  );
   const out: Record<string, RecordedScenario> = {};
   for (const sc of scenarios) {
     const rs = runs.get(sc.id) ?? [];
