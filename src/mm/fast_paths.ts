@@ -186,7 +186,7 @@ export const FAST_PATHS = {
   },
   copyReset: {
     where:
-      "frames.ts FrameStore.copyFrameMoved() (hugetlb_vmemmap.ts HvoCore.copyAndResetFromVmemmap(): restoreDirect(), copyHeadAndReset())",
+      "frames.ts FrameStore.copyFrameMoved() (hugetlb_vmemmap.ts HvoCore.copyAndResetFromVmemmap(), copyAndResetFromVmemmapOff(): restoreDirect(), copyHeadAndReset())",
     fast: "a restore's copy of the head vmemmap page made the new page's own bytes at once, struct pages 4..7 moved over 0..3 in them",
     plain: "the head's bytes shared by the copy, then copied on the move's write",
     test: "test/hvo/copy_reset.test.ts",

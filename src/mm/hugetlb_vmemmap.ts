@@ -36,7 +36,7 @@
 // tails as "shared_tail" (never freed), split page tables as "pagetable" (never freed).
 
 import { ENOMEM, ENOTSUPP, Oops } from "../include/errno.ts";
-import { pow2 } from "../include/pow2.ts";
+import { modPow2, pow2 } from "../include/pow2.ts";
 import { PAGE_OFF, TAIL_MAPPING } from "../include/mm_types.ts";
 import {
   PG,
@@ -329,6 +329,19 @@ export class HvoCore implements HugetlbVmemmap {
     return frame;
   }
 
+  /**
+   * frameAt() of the vmemmap address at byte offset off (>= 0, a safe integer) from the base:
+   * the same translation, the address made a bigint only for the Oops.
+   */
+  frameAtOff(off: number): number {
+    const frame = this.k.pgt.translateFrame(Math.floor(off / this.pageSize));
+    if (frame < 0)
+      throw new Oops("unable to handle page fault: vmemmap address not mapped", {
+        vaddr: this.k.memmap.vmemmapBase + BigInt(off),
+      });
+    return frame;
+  }
+
   /** page_to_nid() of the struct page at a vmemmap address, read through the vmemmap. */
   pageToNidAt(vaddr: bigint): number {
     const m = this.k.memmap;
@@ -336,6 +349,18 @@ export class HvoCore implements HugetlbVmemmap {
     const off = Number(vaddr - m.vmemmapBase);
     if (!Number.isSafeInteger(off) || shift > 32)
       return pageToNid(m.readU64(m.pfnOfVaddr(vaddr), PAGE_OFF.flags), this.k.flagsLayout);
+    return this.pageToNidOff(off);
+  }
+
+  /** pageToNidAt() of the struct page at byte offset off (>= 0, a safe integer) from the base. */
+  pageToNidOff(off: number): number {
+    const m = this.k.memmap;
+    const shift = this.k.flagsLayout.nodesShift;
+    if (shift > 32)
+      return pageToNid(
+        m.readU64(Math.trunc(off / this.structPageSize), PAGE_OFF.flags),
+        this.k.flagsLayout,
+      );
     // The node is the top NODES_SHIFT bits of the flags word: its high half's, as numbers.
     m.readU64Lo(Math.trunc(off / this.structPageSize), PAGE_OFF.flags);
     return shift === 0 ? 0 : m.hi >>> (32 - shift);
@@ -657,7 +682,7 @@ export class HvoCore implements HugetlbVmemmap {
    * pages in one table of one PMD mapped by a table (not a leaf, not a hole). The index goes to
    * directIdx; -1 (nothing but reads done) elsewhere: the caller walks.
    */
-  private directTable(vaddr: bigint, n: number, flags: number): number {
+  private directTable(off: number, n: number, flags: number): number {
     const { k } = this;
     if (
       !this.paths.directWalk ||
@@ -673,20 +698,23 @@ export class HvoCore implements HugetlbVmemmap {
     const g = k.geometry;
     const pgt = k.pgt;
     const ps = this.pageSize;
-    const base = k.memmap.vmemmapBase;
-    if (vaddr < base) return -1;
-    const off = Number(vaddr - base);
     // In one PMD (the walk goes a PMD at a time), aligned, at a safe offset (originOf()).
+    // The sizes are powers of two and the numbers non-negative: modPow2(), not `%` (fmod()).
     if (
+      off < 0 ||
       !Number.isSafeInteger(off + n * ps) ||
-      (off + this.baseRems[0]) % ps !== 0 ||
-      ((off + this.baseRems[1]) % g.pmdSize) + n * ps > g.pmdSize
+      modPow2(off + this.baseRems[0], ps) !== 0 ||
+      modPow2(off + this.baseRems[1], g.pmdSize) + n * ps > g.pmdSize
     )
       return -1;
-    const pmd = pgt.slot(g.pmdLevel, vaddr);
+    // The PMD's slot from the offset where the tables allow it: no bigint per folio.
+    let pmd = pgt.slotAt(g.pmdLevel, off);
+    if (pmd === undefined) pmd = pgt.slot(g.pmdLevel, k.memmap.vmemmapBase + BigInt(off));
     if (!pmd || !pgt.entry(pmd.tablePfn, pmd.idx, g.pmdLevel) || !pgt.e.table) return -1;
-    const idx =
-      (this.baseRems[2] + Math.floor((off + this.baseRems[0]) / ps)) % pgt.entriesPerTable;
+    const idx = modPow2(
+      this.baseRems[2] + Math.floor((off + this.baseRems[0]) / ps),
+      pgt.entriesPerTable,
+    );
     if (idx + n > pgt.entriesPerTable) return -1;
     this.directIdx = idx;
     return pgt.e.pfn;
@@ -707,8 +735,8 @@ export class HvoCore implements HugetlbVmemmap {
    * split, and with no memmap_on_memory hook the walk's one PTE read decides nothing. True where
    * that holds (directTable()); false, nothing but reads done, where the caller walks.
    */
-  splitDirect(start: bigint, n: number, flags: number): boolean {
-    const table = this.directTable(start, n, flags);
+  splitDirect(startOff: number, n: number, flags: number): boolean {
+    const table = this.directTable(startOff, n, flags);
     // vmemmap_pmd_entry()'s read of the first PTE (a PTE that is none is the walk's Oops).
     return table >= 0 && this.k.pgt.entry(table, this.directIdx, this.k.geometry.pteLevel);
   }
@@ -721,8 +749,8 @@ export class HvoCore implements HugetlbVmemmap {
    * does, run by run, without its generic machinery (directTable()). False, with nothing but
    * reads done, where the caller walks.
    */
-  remapDirect(reuse: bigint, n: number, page: number, list: PageList, flags: number): boolean {
-    const table = this.directTable(reuse, n, flags);
+  remapDirect(reuseOff: number, n: number, page: number, list: PageList, flags: number): boolean {
+    const table = this.directTable(reuseOff, n, flags);
     if (table < 0) return false;
     const idx = this.directIdx;
     const runs = this.directRuns(table, idx, n);
@@ -751,9 +779,9 @@ export class HvoCore implements HugetlbVmemmap {
    * its struct pages reset, the rest copies of it, taken off the list and mapped in the same
    * order. False, with nothing but reads done, where the caller walks.
    */
-  restoreDirect(reuse: bigint, n: number, list: PageList, flags: number): boolean {
+  restoreDirect(reuseOff: number, n: number, list: PageList, flags: number): boolean {
     if (list.length < n - 1) return false;
-    const table = this.directTable(reuse, n, flags);
+    const table = this.directTable(reuseOff, n, flags);
     if (table < 0) return false;
     const idx = this.directIdx;
     const runs = this.directRuns(table, idx, n);
@@ -768,7 +796,7 @@ export class HvoCore implements HugetlbVmemmap {
     // vmemmap_restore_pte() of the second PTE: a copy of the head page, reset; the rest copies
     // of that page, a run of the list at a time.
     const page = list.takeHead() as number;
-    this.copyAndResetFromVmemmap(page, reuse);
+    this.copyAndResetFromVmemmapOff(page, reuseOff);
     k.pgt.setPte(table, idx + 1, page, true);
     for (let i = idx + 2; i < idx + n; ) {
       const got = list.takeHeadRun(idx + n - i);
@@ -1380,13 +1408,48 @@ export class HvoCore implements HugetlbVmemmap {
    * `start`, all or none.
    */
   allocVmemmapPageList(start: bigint, end: bigint, list: PageList, hold = false): number {
-    const { k } = this;
     const nrPages = Math.trunc(Number(end - start) / this.pageSize);
     const nid = this.pageToNidAt(start);
     this.checkNode(nid, start, "alloc_vmemmap_page_list");
+    return this.allocVmemmapPages(nrPages, nid, list, hold);
+  }
+
+  /**
+   * allocVmemmapPageList() of the addresses at byte offsets [startOff, endOff) from the vmemmap
+   * base (safe integers), without a bigint but for an Oops.
+   */
+  allocVmemmapPageListOff(startOff: number, endOff: number, list: PageList, hold: boolean): number {
+    const nrPages = Math.trunc((endOff - startOff) / this.pageSize);
+    const nid = this.pageToNidOff(startOff);
+    if (!this.k.spec.nodes.some((n) => n.nid === nid))
+      this.checkNode(nid, this.k.memmap.vmemmapBase + BigInt(startOff), "alloc_vmemmap_page_list");
+    return this.allocVmemmapPages(nrPages, nid, list, hold);
+  }
+
+  /** The list the restore of a folio fills (LEGACY.remapAlloc()): the core's own, empty. */
+  restoreList(): PageList {
+    if (this.spareList === null || this.spareList.length !== 0) this.spareList = new PageList();
+    return this.spareList;
+  }
+  /** The list restoreList() gave goes with the generic walk: the next restore gets a new one. */
+  dropRestoreList(): void {
+    this.spareList = null;
+  }
+  private spareList: PageList | null = null;
+
+  /** The list allocVmemmapPages()' runs go to, for its visitor (made once). */
+  private runsTo: PageList | null = null;
+  private readonly onPageRun = (pfn: number, t: number): void => {
+    (this.runsTo as PageList).addRun(pfn, 1, t);
+  };
+
+  /** alloc_vmemmap_page_list() of nrPages pages on node nid, once the node is known to exist. */
+  private allocVmemmapPages(nrPages: number, nid: number, list: PageList, hold: boolean): number {
+    const { k } = this;
     if (this.paths.vmemmapBulk) {
       // Each run of pages handed out goes on the list as one (the adds of its pages in turn).
-      const onRun = (pfn: number, t: number) => list.addRun(pfn, 1, t);
+      this.runsTo = list;
+      const onRun = this.onPageRun;
       const gfp = GFP_KERNEL | __GFP_RETRY_MAYFAIL;
       const site = HVO_SITES.pageList;
       let got: number;
@@ -1519,12 +1582,22 @@ export class HvoCore implements HugetlbVmemmap {
    * (frames.ts copyFrameMoved(): fast path copyReset).
    */
   copyAndResetFromVmemmap(dstFrame: number, vaddr: bigint): void {
+    this.copyAndResetFrom(dstFrame, this.frameAt(vaddr));
+  }
+
+  /** copyAndResetFromVmemmap() of the address at byte offset off from the vmemmap base. */
+  copyAndResetFromVmemmapOff(dstFrame: number, off: number): void {
+    this.copyAndResetFrom(dstFrame, this.frameAtOff(off));
+  }
+
+  /** copyAndResetFromVmemmap() once the source's frame is known. */
+  private copyAndResetFrom(dstFrame: number, srcFrame: number): void {
     const sps = this.structPageSize;
     if (this.paths.resetInPlace && sps % 4 === 0) {
-      this.k.frames.copyFrameMoved(dstFrame, this.frameAt(vaddr), 0, 4 * sps, 8 * sps);
+      this.k.frames.copyFrameMoved(dstFrame, srcFrame, 0, 4 * sps, 8 * sps);
       return;
     }
-    this.copyPageFromVmemmap(dstFrame, vaddr);
+    this.k.frames.copyFrame(dstFrame, srcFrame);
     this.resetStructPages(dstFrame);
   }
 
@@ -1559,14 +1632,16 @@ export class HvoCore implements HugetlbVmemmap {
    * restored from the list.
    */
   legacyRemapFree(
-    start: bigint,
-    end: bigint,
-    reuse: bigint,
+    startOff: number,
+    endOff: number,
+    reuseOff: number,
     list: PageList,
     flags: number,
   ): number {
     const { k } = this;
-    const nid = this.pageToNidAt(reuse);
+    // The addresses as byte offsets from the vmemmap base (safe integers: pfn times the size of
+    // a struct page), made bigints only where the generic walk or an Oops needs them.
+    const nid = this.pageToNidOff(reuseOff);
     const gfp = GFP_KERNEL | __GFP_NORETRY | __GFP_NOWARN;
     // In a batch, the rest of the block the page comes from may stay held for the next folio
     // while the walk goes direct (no allocator in it); the generic walk may allocate or flush.
@@ -1574,20 +1649,24 @@ export class HvoCore implements HugetlbVmemmap {
       ? k.buddy.allocPageHeld(nid, gfp, HVO_SITES.newHead, "vmemmap")
       : k.buddy.allocPagesNode(nid, gfp, 0, HVO_SITES.newHead, "vmemmap");
     if (page !== null) {
-      this.copyPageFromVmemmap(page, reuse);
+      // copy_page() from the head's vmemmap page (copyPageFromVmemmap(), by offset).
+      k.frames.copyFrame(page, this.frameAtOff(reuseOff));
       list.add(page);
       k.memmapPagesAdd(1);
       this.counters.vmemmapPagesAllocated++;
     }
-    if (start - reuse !== BigInt(this.pageSize))
+    const base = k.memmap.vmemmapBase;
+    if (startOff - reuseOff !== this.pageSize)
       throw new Oops("kernel BUG: vmemmap_remap_free: start - reuse != PAGE_SIZE", {
-        vaddr: start,
+        vaddr: base + BigInt(startOff),
       });
     if (
       page !== null &&
-      this.remapDirect(reuse, Number(end - reuse) / this.pageSize, page, list, flags)
+      this.remapDirect(reuseOff, (endOff - reuseOff) / this.pageSize, page, list, flags)
     )
       return 0;
+    const reuse = base + BigInt(reuseOff);
+    const end = base + BigInt(endOff);
     this.releaseRest();
     const walk = this.newWalk({
       remapPte: this.legacyRemapPte,
@@ -1688,9 +1767,10 @@ export class HvoCore implements HugetlbVmemmap {
   /** hugetlb_vmemmap_split_folio() */
   splitFolio(order: number, headPfn: number): number {
     if (!this.shouldOptimizeFolio(order, headPfn)) return 0;
-    const start = this.vaddrOf(headPfn);
     const size = this.vmemmapSize(order);
-    if (this.splitDirect(start, size / this.pageSize, VMEMMAP_SPLIT_NO_TLB_FLUSH)) return 0;
+    const n = size / this.pageSize;
+    if (this.splitDirect(headPfn * this.structPageSize, n, VMEMMAP_SPLIT_NO_TLB_FLUSH)) return 0;
+    const start = this.vaddrOf(headPfn);
     return this.vmemmapRemapSplit(start, start + BigInt(size), this.k.pfnToNid(headPfn));
   }
 
@@ -2350,9 +2430,9 @@ export const LEGACY: HvoDesign = {
     core.synchronizeRcu(flags);
     // Set before the remap so that the copied head carries it (the "Very Subtle" comment).
     core.setOptimized(headPfn, true);
-    const reuse = core.vaddrOf(headPfn);
-    const end = reuse + BigInt(core.vmemmapSize(order));
-    const ret = core.legacyRemapFree(reuse + BigInt(core.reserveSize), end, reuse, list, flags);
+    const reuse = headPfn * core.structPageSize;
+    const end = reuse + core.vmemmapSize(order);
+    const ret = core.legacyRemapFree(reuse + core.reserveSize, end, reuse, list, flags);
     if (ret) {
       core.staticBranchDec();
       core.setOptimized(headPfn, false);
@@ -2360,14 +2440,21 @@ export const LEGACY: HvoDesign = {
     return ret;
   },
   remapAlloc(core, order, headPfn, flags) {
-    const reuse = core.vaddrOf(headPfn);
-    const start = reuse + BigInt(core.reserveSize);
-    const end = reuse + BigInt(core.vmemmapSize(order));
-    const list = new PageList();
+    // The addresses as byte offsets from the vmemmap base (pfn times the size of a struct
+    // page: safe integers), made bigints only for the generic walk.
+    const reuseOff = headPfn * core.structPageSize;
+    const size = core.vmemmapSize(order);
+    // A list of the core's own while the direct walk takes every page off it (it is empty
+    // again then); a new one for a list the generic walk keeps (restoreList()).
+    const list = core.restoreList();
     // The rest of the block the pages came from may stay held for the batch's next folio
     // while the walk goes direct (no allocator in it); the generic walk may allocate.
-    if (core.allocVmemmapPageList(start, end, list, true)) return -ENOMEM;
-    if (core.restoreDirect(reuse, core.vmemmapSize(order) / core.pageSize, list, flags)) return 0;
+    if (core.allocVmemmapPageListOff(reuseOff + core.reserveSize, reuseOff + size, list, true))
+      return -ENOMEM;
+    if (core.restoreDirect(reuseOff, size / core.pageSize, list, flags)) return 0;
+    core.dropRestoreList();
+    const reuse = core.vaddrOf(headPfn);
+    const end = reuse + BigInt(size);
     core.releaseRest();
     const walk = core.newWalk({
       remapPte: core.restorePte,

@@ -729,6 +729,16 @@ export class KernelPageTables {
   private readonly upperSeen: number[] = [-1, -1, -1, -1, -1, -1];
 
   /**
+   * slot() of the address at byte offset off from the vmemmap base (tlbBase), without a bigint:
+   * undefined where slot() would not compute it from the offset (no fastIndex, an offset not a
+   * safe integer), the caller then asks slot().
+   */
+  slotAt(level: number, off: number): { tablePfn: number; idx: number } | null | undefined {
+    if (!this.fastIndex || off < 0 || !Number.isSafeInteger(off)) return undefined;
+    return this.slotOff(level, off);
+  }
+
+  /**
    * The entry slot at `level` for vaddr, walking the tables above it; null when a table above
    * is missing or a leaf maps the address at a higher level.
    */
