@@ -1020,6 +1020,7 @@ export class Kernel {
       spec.structPageSize,
       spec.arch.pageShift,
     );
+    this.memmap.paths = this.paths;
     this.lruWords = new LruWords(this.memmap, this.frames, this.vmemmapBase, spec.structPageSize);
     this.buddy.lru = new BuddyLru(this.lruWords, spec.arch.maxPageOrder, (nid) =>
       this.nodeDataVaddr(nid),

@@ -25,6 +25,7 @@ import type { HvoDesign } from "../mm/hugetlb_vmemmap.ts";
 import { usesMaskEncoding } from "../mm/hvo_designs.ts";
 import type { MemblockUse } from "../mm/memblock.ts";
 import { Memmap } from "../mm/memmap.ts";
+import { FastPaths } from "../mm/fast_paths.ts";
 import type { FrameUse } from "../mm/page_alloc.ts";
 import { KernelPageTables, type Translation } from "../mm/pgtable.ts";
 import { type FreeMemo, type ObservedHstate, observePool } from "./pool_ref.ts";
@@ -197,6 +198,8 @@ class Shadow {
       k.spec.structPageSize,
       k.spec.arch.pageShift,
     );
+    // No read memo (memmap.ts readMemo): its stamps do not see the mirror's refreshes.
+    this.memmap.paths = FastPaths.plain();
     this.compound = new Compound(this.memmap, k.layout, k.compound.config);
     // The shadow walks follow the kernel's fast-path switches (k.paths.setAll(false) reaches them).
     this.compound.paths = k.paths;

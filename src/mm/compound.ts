@@ -40,21 +40,31 @@ const TAILS_DESTROY = 1;
 type TailsMode = typeof TAILS_PREP | typeof TAILS_DESTROY;
 
 export class Compound {
-  private readonly perVmemmapPage: number;
+  // Number fields start as numbers (memmap.ts Memmap says why: rawHead() reads them per call).
+  private readonly perVmemmapPage: number = 0;
   /** The model's fast paths (fast_paths.ts): fallingRuns; the kernel's once booted. */
   paths = new FastPaths();
   /** translateRange()'s answers for forEachTailRange(), reused (no array per folio). */
   private transBuf = new Float64Array(0);
   /** The vmemmap base's 32-bit halves (rawHead()'s number arithmetic). */
-  private readonly baseHi: number;
-  private readonly baseLo: number;
+  private readonly baseHi: number = 0;
+  private readonly baseLo: number = 0;
   /** config.encoding is "mask" (read once: rawHead() runs for every compound_head()). */
   private readonly maskEncoding: boolean;
   /**
    * 1 / the struct page size where that is a power of two (then a product is the quotient
    * exactly, and far cheaper); 0 where it is not (56 or 72 bytes), for a division.
    */
-  private readonly spsRecip: number;
+  private readonly spsRecip: number = 0;
+  /**
+   * log2 of the struct page size where the vmemmap base's low 32 bits are 0 and the size is a
+   * power of two (x86_64's 0xffffea0000000000 with 64-byte struct pages), else -1. Then a
+   * struct page below 4 GiB of memmap has the base's high half as its address's, and
+   * rawHead()'s arithmetic takes 32-bit integers (its first branch).
+   */
+  private readonly lowShift: number = -1;
+  /** The vmemmap base's high half as an int32 (compared with words' high halves as int32s). */
+  private readonly baseHiI: number = 0;
   constructor(
     readonly memmap: Memmap,
     readonly layout: StructPageLayout,
@@ -66,6 +76,8 @@ export class Compound {
     this.maskEncoding = config.encoding === "mask";
     const sps = layout.size;
     this.spsRecip = (sps & (sps - 1)) === 0 ? 1 / sps : 0;
+    this.lowShift = this.spsRecip !== 0 && this.baseLo === 0 ? Math.log2(sps) : -1;
+    this.baseHiI = this.baseHi | 0;
   }
 
   /** The word a tail of an order-`order` folio with head `headPfn` stores at +8. */
@@ -115,6 +127,21 @@ export class Compound {
     const lo = m.readU64Lo(pfn, PAGE_OFF.compoundInfo);
     if ((lo & 1) === 0) return pfn;
     const hi = m.hi;
+    const shift = this.lowShift;
+    if (shift >= 0) {
+      // The memmap offset of pfn below 4 GiB and the base's low half 0: the page's address is
+      // (base high half : voff). Mask: its AND with the word keeps the base's high half where
+      // the word's high half holds all its bits, and the head's offset is voff AND the low
+      // half. Pointer: the word's high half is the base's, the offset is the low half minus 1
+      // (bit 0 is set: no borrow). Either way an offset below 4 GiB, so a shift gives the pfn.
+      const voff = pfn * this.layout.size;
+      if (voff < 2 ** 32) {
+        const h = hi | 0;
+        if (this.maskEncoding) {
+          if ((h & this.baseHiI) === this.baseHiI) return (voff & lo) >>> shift;
+        } else if (h === this.baseHiI) return (lo - 1) >>> shift;
+      }
+    }
     // The same arithmetic on 32-bit halves, while the head's memmap offset is a safe integer
     // (any word a tail can hold otherwise takes the bigint path below). No division or modulo
     // on the way: compound_head() of every pfn is the hottest read there is.

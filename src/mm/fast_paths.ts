@@ -255,6 +255,12 @@ export const FAST_PATHS = {
     plain: "two allocations, expand() linking the upper half and the second unlinking it",
     test: "test/pool/alloc_pairs.test.ts",
   },
+  readMemo: {
+    where: "memmap.ts Memmap readU32(), readU64Lo() (memoFor(), remember())",
+    fast: "a struct page read from the vmemmap page the last read went to, while no TLB entry was dropped (pgtable.ts tlbGen) and no frame changed (frames.ts gen), read from that page's words as they were found",
+    plain: "a translation through the TLB and a frame store lookup per read",
+    test: "test/core/read_memo.test.ts",
+  },
 } as const satisfies Record<string, FastPathDoc>;
 
 export type FastPathName = keyof typeof FAST_PATHS;
@@ -305,6 +311,7 @@ export class FastPaths implements Record<FastPathName, boolean> {
   leafMemo = true;
   allocPairs = true;
   freeBatch = true;
+  readMemo = true;
 
   /** Every fast path on (true) or every one in its plain form (false). */
   setAll(on: boolean): this {

@@ -1749,6 +1749,21 @@ export class FrameStore {
     return this.readU64LoOther(frame, id, off);
   }
 
+  /**
+   * The frame's bytes as 32-bit words in the host's byte order, for reads only, where every
+   * read of a word from it would read that array as it stands (bytes held as bytes, no stores
+   * held back, a little-endian host); null otherwise. Good while `gen` stands: every change of
+   * a frame's id or of a held-back store bumps it (memmap.ts readMemo).
+   */
+  wordsToRead(frame: number): Uint32Array | null {
+    if (!HOST_LITTLE_ENDIAN) return null;
+    const id = this.idOf(frame);
+    const kind = this.kinds[id];
+    if (id === 0 || (kind !== ID_OWN && kind !== ID_FILL)) return null;
+    if (id < this.pendHi.length && this.pendHi[id] !== 0) return null;
+    return this.wordsOf[id];
+  }
+
   /** readU64Lo() of a frame whose id is not own bytes, or of a word it does not read as words. */
   private readU64LoOther(frame: number, id: number, off: number): number {
     if (id !== 0 && this.kinds[id] === ID_RUNS && off % 8 === 0) {

@@ -10,9 +10,16 @@ import { Oops } from "../include/errno.ts";
 import type { KernelPageTables } from "./pgtable.ts";
 import type { FrameStore } from "./frames.ts";
 import type { NodeSpec, PfnRange } from "../machine/spec.ts";
+import { FastPaths } from "./fast_paths.ts";
+
+const NO_WORDS = new Uint32Array(0);
 
 export class Memmap {
-  readonly pageSize: number;
+  // The number fields read on every struct page access start as numbers: a field declared
+  // without a value starts undefined (ES2022 class fields), and V8 then keeps it as "any
+  // value", checked for a small integer, a heap number or undefined on every read.
+  readonly pageSize: number = 0;
+  readonly structPageSize: number = 0;
   /** sizeof(struct page) divides PAGE_SIZE: no struct page straddles two vmemmap pages. */
   readonly wholeStructPages: boolean;
   /** Struct page reads and writes, for reports and benchmarks. */
@@ -23,9 +30,10 @@ export class Memmap {
     readonly frames: FrameStore,
     readonly pgt: KernelPageTables,
     readonly vmemmapBase: bigint,
-    readonly structPageSize: number,
+    structPageSize: number,
     pageShift: number,
   ) {
+    this.structPageSize = structPageSize;
     this.pageSize = 2 ** pageShift;
     this.pageRecip = 2 ** -pageShift;
     this.wholeStructPages = this.pageSize % structPageSize === 0;
@@ -40,8 +48,8 @@ export class Memmap {
 
   /** The high 32 bits of the address vaddrLo() computed last. */
   vhi = 0;
-  private readonly baseLo32: number;
-  private readonly baseHi32: number;
+  private readonly baseLo32: number = 0;
+  private readonly baseHi32: number = 0;
 
   /**
    * The low 32 bits of vaddrOf(pfn) + byteOff (the high 32 left in `vhi`): an address to store
@@ -66,7 +74,7 @@ export class Memmap {
    * 1 / pageSize: a power of two, so voff * pageRecip is voff / pageSize exactly, and a
    * multiplication costs a few cycles where a division costs tens (every struct page access).
    */
-  private readonly pageRecip: number;
+  private readonly pageRecip: number = 0;
 
   /**
    * Where the byte at memmap offset `voff` lives, through the TLB: returns the frame and leaves
@@ -98,10 +106,56 @@ export class Memmap {
     });
   }
 
+  /** The model's fast paths (fast_paths.ts): readMemo; the kernel's once booted. */
+  paths = new FastPaths();
+  /**
+   * readMemo: the vmemmap page the last read through the TLB went to (-1: none), its frame's
+   * words as FrameStore.wordsToRead() gave them, and the frame store's gen and the page
+   * tables' tlbGen then. While both stand, the TLB still holds that page's translation (no
+   * entry dropped, and fills only add) and the frame still holds those words with nothing held
+   * back: a translation and a frame lookup would find that array again.
+   */
+  private memoVpn = -1;
+  private memoWords: Uint32Array = NO_WORDS;
+  private memoGen = -1;
+  private memoTlb = -1;
+
+  /** The memo's words for page vpn, or null where they are not known to stand. */
+  private memoFor(vpn: number): Uint32Array | null {
+    return vpn === this.memoVpn &&
+      this.frames.gen === this.memoGen &&
+      this.pgt.tlbGen === this.memoTlb &&
+      this.paths.readMemo
+      ? this.memoWords
+      : null;
+  }
+
+  /** After a read of page vpn through at(), which found `frame`: the memo is that page's. */
+  private remember(vpn: number, frame: number): void {
+    const w = this.paths.readMemo ? this.frames.wordsToRead(frame) : null;
+    if (w === null) {
+      this.memoVpn = -1;
+      return;
+    }
+    this.memoVpn = vpn;
+    this.memoWords = w;
+    this.memoGen = this.frames.gen;
+    this.memoTlb = this.pgt.tlbGen;
+  }
+
   readU32(pfn: number, fieldOff: number): number {
     this.reads++;
-    const frame = this.at(pfn * this.structPageSize + fieldOff, false);
-    return this.frames.readU32(frame, this.atOff);
+    const voff = pfn * this.structPageSize + fieldOff;
+    const vpn = Math.floor(voff * this.pageRecip);
+    const off = voff - vpn * this.pageSize;
+    if ((off & 3) === 0) {
+      const w = this.memoFor(vpn);
+      if (w !== null) return w[off >> 2];
+    }
+    const frame = this.at(voff, false);
+    const v = this.frames.readU32(frame, off);
+    this.remember(vpn, frame);
+    return v;
   }
 
   readU64(pfn: number, fieldOff: number): bigint {
@@ -119,9 +173,21 @@ export class Memmap {
    */
   readU64Lo(pfn: number, fieldOff: number): number {
     this.reads++;
-    const frame = this.at(pfn * this.structPageSize + fieldOff, false);
-    const lo = this.frames.readU64Lo(frame, this.atOff);
+    const voff = pfn * this.structPageSize + fieldOff;
+    const vpn = Math.floor(voff * this.pageRecip);
+    const off = voff - vpn * this.pageSize;
+    if ((off & 7) === 0) {
+      const w = this.memoFor(vpn);
+      if (w !== null) {
+        const i = off >> 2;
+        this.hi = w[i + 1];
+        return w[i];
+      }
+    }
+    const frame = this.at(voff, false);
+    const lo = this.frames.readU64Lo(frame, off);
     this.hi = this.frames.hi;
+    this.remember(vpn, frame);
     return lo;
   }
 

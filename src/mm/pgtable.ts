@@ -495,6 +495,12 @@ export class KernelPageTables {
   /** The TLB entry translateFrame() used last (-1: none); dropped with every TLB removal. */
   private lastVpn = -1;
   private lastWord = 0;
+  /**
+   * Bumped with every TLB removal (a sweep, a flush): while it stands, every entry the TLB held
+   * when it was read last is still held, with the same translation (fills only add entries).
+   * memmap.ts's read memo (readMemo) leans on it.
+   */
+  tlbGen = 0;
   /** Whether the page translateFrame() translated last is mapped writable. */
   tWritable = false;
 
@@ -1441,6 +1447,7 @@ export class KernelPageTables {
    */
   private evictClean(): void {
     this.lastVpn = -1;
+    this.tlbGen++;
     const gen = this.frames.gen;
     if (gen === this.sweepGen) {
       // No frame changed since the last sweep: every entry filled since equals a walk, and the
@@ -1480,6 +1487,7 @@ export class KernelPageTables {
   flushTlbRange(start: bigint, end: bigint): void {
     this.tlbFlushRanges++;
     this.lastVpn = -1;
+    this.tlbGen++;
     const first = this.vpnOf(start);
     const last = this.vpnOf(end - 1n);
     if (last - first > this.tlb.size) {
@@ -1491,6 +1499,7 @@ export class KernelPageTables {
   flushTlbAll(): void {
     this.tlbFlushAlls++;
     this.lastVpn = -1;
+    this.tlbGen++;
     this.tlb.clear();
   }
 

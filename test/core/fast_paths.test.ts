@@ -36,7 +36,7 @@ describe("one switch for the fast paths", () => {
   it("every component of a booted model reads the kernel's switches, and one call turns them all off", () => {
     const m = boot("mainline");
     const { k } = m;
-    const holders = [k.frames, k.pgt, k.buddy, k.compound, m.vmemmap as HvoCore];
+    const holders = [k.frames, k.pgt, k.memmap, k.buddy, k.compound, m.vmemmap as HvoCore];
     for (const c of holders) expect(c.paths).toBe(k.paths);
     for (const name of FAST_PATH_NAMES) expect(k.paths[name], name).toBe(true);
     k.paths.setAll(false);
