@@ -366,9 +366,13 @@ export class HvoCore implements HugetlbVmemmap {
     return shift === 0 ? 0 : m.hi >>> (32 - shift);
   }
 
-  /** alloc_pages_node() on a node read from a struct page: a node that does not exist oopses. */
-  checkNode(nid: number, vaddr: bigint, what: string): void {
+  /**
+   * alloc_pages_node() on a node read from the struct page at byte offset `off` from the vmemmap
+   * base: a node that does not exist oopses. The address is made only for the Oops.
+   */
+  checkNode(nid: number, off: number, what: string): void {
     if (!this.k.spec.nodes.some((n) => n.nid === nid)) {
+      const vaddr = this.k.memmap.vmemmapBase + BigInt(off);
       throw new Oops(
         `${what}: alloc_pages_node() on node ${nid}, which does not exist (page_to_nid() of the struct page at ${hex(vaddr)})`,
         { vaddr },
@@ -1410,19 +1414,18 @@ export class HvoCore implements HugetlbVmemmap {
   allocVmemmapPageList(start: bigint, end: bigint, list: PageList, hold = false): number {
     const nrPages = Math.trunc(Number(end - start) / this.pageSize);
     const nid = this.pageToNidAt(start);
-    this.checkNode(nid, start, "alloc_vmemmap_page_list");
+    this.checkNode(nid, Number(start - this.k.memmap.vmemmapBase), "alloc_vmemmap_page_list");
     return this.allocVmemmapPages(nrPages, nid, list, hold);
   }
 
   /**
    * allocVmemmapPageList() of the addresses at byte offsets [startOff, endOff) from the vmemmap
-   * base (safe integers), without a bigint but for an Oops.
+   * base (safe integers), without a bigint.
    */
   allocVmemmapPageListOff(startOff: number, endOff: number, list: PageList, hold: boolean): number {
     const nrPages = Math.trunc((endOff - startOff) / this.pageSize);
     const nid = this.pageToNidOff(startOff);
-    if (!this.k.spec.nodes.some((n) => n.nid === nid))
-      this.checkNode(nid, this.k.memmap.vmemmapBase + BigInt(startOff), "alloc_vmemmap_page_list");
+    this.checkNode(nid, startOff, "alloc_vmemmap_page_list");
     return this.allocVmemmapPages(nrPages, nid, list, hold);
   }
 

@@ -6,8 +6,10 @@
 // through the TLB (frameAtOff() against frameAt()), the same node read from the struct page
 // (pageToNidOff() against pageToNidAt()). Checked on every preset (page sizes 4, 16 and 64 KiB,
 // vmemmap bases aligned to every level or not) for heads of 2 MiB-sized, first, last and
-// section-boundary pfns; then a 2 MiB pool grown and shrunk with HVO on still reads
-// nr_hugepages and HugePages_Total as written (2000 folios, all of them handed back).
+// section-boundary pfns. Then a 2 MiB pool grown and shrunk twice with HVO on (the walks that
+// take offsets): exactly the pool's folios have their 8 vmemmap pages on one frame, and the
+// memmap's page count in /proc/vmstat moves by 7 a folio, as 6.18's vmemmap_remap_free() and
+// restore do.
 import { describe, expect, it } from "vitest";
 import { machinePreset, presetNames } from "../../src/arch/index.ts";
 import type { HvoCore } from "../../src/mm/hugetlb_vmemmap.ts";
@@ -52,15 +54,42 @@ describe("a folio's vmemmap named by its offset from the base is the one named b
       expect(compared).toBeGreaterThan(10);
     });
 
-  it("x86_64, legacy: 2000 x 2 MiB grown and shrunk with HVO on read back as written", () => {
+  it("x86_64, legacy: 2000 x 2 MiB grown and shrunk with HVO on, each folio's vmemmap shared and given back", () => {
     const md = bootModel(machinePreset("x86_64", { memoryBytes: 8 * GiB }), "legacy");
+    const k = md.k;
+    const hvo = md.vmemmap as HvoCore;
     const nr = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages";
+    // A 2 MiB folio is 512 struct pages of 64 bytes: 8 vmemmap pages of 4 KiB.
+    const perFolio = (512 * 64) / 4096;
+    const vmstat = (key: string): number =>
+      Number(new RegExp(`^${key} (\\d+)$`, "m").exec(md.read("/proc/vmstat"))?.[1]);
+    const memmapPages = (): number => vmstat("nr_memmap_pages") + vmstat("nr_memmap_boot_pages");
+    // Folios (2 MiB-aligned runs of 512 pfns) whose 8 vmemmap pages all map one frame, as
+    // HVO leaves them: the tails' PTEs point at the head's page.
+    const sharedFolios = (): number => {
+      let shared = 0;
+      for (const n of k.spec.nodes)
+        for (const r of n.ranges)
+          for (let pfn = Math.ceil(r.startPfn / 512) * 512; pfn + 512 <= r.endPfn; pfn += 512) {
+            const off = pfn * 64;
+            const head = hvo.frameAtOff(off);
+            let all = true;
+            for (let i = 1; i < perFolio && all; i++) all = hvo.frameAtOff(off + i * 4096) === head;
+            if (all) shared++;
+          }
+      return shared;
+    };
+    const atBoot = memmapPages();
     md.write(HVO, "1");
     for (const n of [2000, 0, 2000, 0]) {
       md.write(nr, String(n));
       md.settle();
       expect(md.read(nr).trim()).toBe(String(n));
       expect(md.read("/proc/meminfo")).toMatch(new RegExp(`HugePages_Total:\\s+${n}\\n`));
+      expect(sharedFolios()).toBe(n);
+      // 6.18's vmemmap_remap_free() frees all 8 pages of a folio and takes one new page for
+      // its head: 7 fewer a folio; the restore takes 7 back.
+      expect(memmapPages()).toBe(atBoot - n * (perFolio - 1));
     }
   });
 });
