@@ -4,9 +4,12 @@
 // Invariant: reserved ranges are sorted, disjoint and inside memory; after memblock_free_all()
 // every present pfn is either reserved here or was handed to the buddy allocator.
 
+import { lastAtOrBelow } from "../include/bsearch.ts";
 import { ENOMEM, KernelError, Oops } from "../include/errno.ts";
 import { type NodeSpec, type PfnRange, findPfnRange } from "../machine/spec.ts";
 import { type RangeListener, emitRange } from "./page_alloc.ts";
+
+const startPfnOf = (r: PfnRange): number => r.startPfn;
 
 export type MemblockUse = "vmemmap" | "pagetable" | "kernel" | "hugetlb" | "shared_tail";
 
@@ -140,39 +143,53 @@ export class Memblock {
     align: number,
   ): { addr: number; top: number } | null {
     const page = this.pageBytes;
+    const res = this.reserved;
     for (let r = node.ranges.length - 1; r >= 0; r--) {
       const range = node.ranges[r];
-      const inside = this.reserved.filter(
-        (x) => x.endPfn > range.startPfn && x.startPfn < range.endPfn,
-      );
       let top = range.endPfn;
-      for (let k = inside.length; k >= 0; k--) {
-        const low = k > 0 ? Math.max(inside[k - 1].endPfn, range.startPfn) : range.startPfn;
+      for (let k = this.lastReservedBelow(range.endPfn); ; k--) {
+        const under = this.reservedInside(k, range) ? res[k] : null;
+        const low = under !== null ? Math.max(under.endPfn, range.startPfn) : range.startPfn;
         if (top >= low) {
           // The free low part of a shared page right above the gap continues it.
           const topByte = top * page + (top < range.endPfn ? (this.partial.get(top) ?? 0) : 0);
           const cand = Math.floor((topByte - bytes) / align) * align;
           if (cand >= low * page) return { addr: cand, top };
         }
-        if (k > 0) top = Math.min(top, inside[k - 1].startPfn);
+        if (under === null) break;
+        top = Math.min(top, under.startPfn);
       }
     }
     return null;
   }
 
+  /**
+   * The index of the last reserved region that starts below pfn, -1 for none. The regions are
+   * sorted and disjoint, so those inside a range are the ones from there down to the first that
+   * ends at or below the range's start: the free gaps are found highest first, without a list.
+   */
+  private lastReservedBelow(pfn: number): number {
+    return lastAtOrBelow(this.reserved, pfn - 1, startPfnOf);
+  }
+
+  /** Whether reserved region k (from lastReservedBelow(range.endPfn) down) lies in range. */
+  private reservedInside(k: number, range: PfnRange): boolean {
+    return k >= 0 && this.reserved[k].endPfn > range.startPfn;
+  }
+
   private findTopDown(node: NodeSpec, nrPages: number, alignPages: number): number {
+    const res = this.reserved;
     for (let r = node.ranges.length - 1; r >= 0; r--) {
       const range = node.ranges[r];
       // Free gaps of this range, highest first.
       let top = range.endPfn;
-      const inside = this.reserved.filter(
-        (x) => x.endPfn > range.startPfn && x.startPfn < range.endPfn,
-      );
-      for (let k = inside.length; k >= 0; k--) {
-        const low = k > 0 ? Math.max(inside[k - 1].endPfn, range.startPfn) : range.startPfn;
+      for (let k = this.lastReservedBelow(range.endPfn); ; k--) {
+        const under = this.reservedInside(k, range) ? res[k] : null;
+        const low = under !== null ? Math.max(under.endPfn, range.startPfn) : range.startPfn;
         const cand = Math.floor((top - nrPages) / alignPages) * alignPages;
         if (cand >= low && cand + nrPages <= top) return cand;
-        if (k > 0) top = Math.min(top, inside[k - 1].startPfn);
+        if (under === null) break;
+        top = Math.min(top, under.startPfn);
       }
     }
     return -1;

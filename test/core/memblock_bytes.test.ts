@@ -2,6 +2,7 @@
 // bytes, so small allocations share pages): Memblock.allocBytes() against what Linux 7.2.13
 // printed with `memblock=debug` on the 6 GiB `pc` guest, whose RAM ends at 0x1c0000000 (the
 // kernel's own allocations of setup_arch() and sparse_init(), in the kernel's order).
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { vmMachineSpec } from "../../src/live/vm/machine.ts";
 import { Memblock } from "../../src/mm/memblock.ts";
@@ -42,5 +43,78 @@ describe("Memblock.allocBytes(): the guest's boot allocations, address by addres
     // 0x100, too small for two.
     expect(mb.alloc(1, 1, 0, "kernel")).toBe(0x101);
     expect(() => mb.alloc(2, 1, 0, "kernel")).toThrow(/cannot allocate/);
+  });
+});
+
+// memblock_alloc_try_nid() of whole pages, by its definition: the highest start aligned to
+// `align` whose pages all lie in one range of the node and are all unreserved. A page map of
+// the node against Memblock.alloc() over random reserves, allocations and frees.
+describe("Memblock.alloc(): the highest aligned free run, whatever was reserved and freed", () => {
+  const ranges = [
+    { startPfn: 3, endPfn: 70 },
+    { startPfn: 80, endPfn: 81 },
+    { startPfn: 96, endPfn: 200 },
+  ];
+  const node = { nid: 0, ranges, zones: [] };
+  type Op =
+    | { op: "alloc"; n: number; align: number }
+    | { op: "reserve"; at: number; n: number }
+    | { op: "free"; pick: number };
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({
+      op: fc.constant("alloc" as const),
+      n: fc.integer({ min: 1, max: 40 }),
+      align: fc.constantFrom(1, 2, 4, 8, 16),
+    }),
+    fc.record({
+      op: fc.constant("reserve" as const),
+      at: fc.integer({ min: 0, max: 199 }),
+      n: fc.integer({ min: 1, max: 12 }),
+    }),
+    fc.record({ op: fc.constant("free" as const), pick: fc.nat() }),
+  );
+
+  it("agrees with a page map after every step", () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {
+        const mb = new Memblock([node], 4096);
+        const taken = new Uint8Array(200);
+        const blocks: Array<[number, number]> = [];
+        const present = (p: number) => ranges.some((r) => p >= r.startPfn && p < r.endPfn);
+        const fits = (s: number, n: number) =>
+          ranges.some((r) => s >= r.startPfn && s + n <= r.endPfn) &&
+          taken.subarray(s, s + n).every((t) => t === 0);
+        for (const o of ops) {
+          if (o.op === "alloc") {
+            let want = -1;
+            for (let s = Math.floor((200 - o.n) / o.align) * o.align; s >= 0; s -= o.align)
+              if (fits(s, o.n)) {
+                want = s;
+                break;
+              }
+            if (want < 0) {
+              expect(() => mb.alloc(o.n, o.align, 0, "kernel")).toThrow(/cannot allocate/);
+              continue;
+            }
+            expect(mb.alloc(o.n, o.align, 0, "kernel")).toBe(want);
+            taken.fill(1, want, want + o.n);
+            blocks.push([want, want + o.n]);
+          } else if (o.op === "reserve") {
+            const end = Math.min(o.at + o.n, 200);
+            let ok = true;
+            for (let p = o.at; p < end; p++) ok &&= present(p) && taken[p] === 0;
+            if (!ok || !fits(o.at, end - o.at)) continue;
+            mb.reserve(o.at, end, "kernel", 0);
+            taken.fill(1, o.at, end);
+            blocks.push([o.at, end]);
+          } else if (blocks.length > 0) {
+            const [s, e] = blocks.splice(o.pick % blocks.length, 1)[0];
+            mb.unreserveRange(s, e);
+            taken.fill(0, s, e);
+          }
+        }
+      }),
+      { seed: 0x3eb10c, numRuns: 400 },
+    );
   });
 });
