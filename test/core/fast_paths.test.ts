@@ -65,7 +65,7 @@ describe("one switch for the fast paths", () => {
     }
   });
 
-  it.each(["legacy", "mainline"] as Design[])(
+  it.each(["legacy", "seed", "mainline", "mainline-7.1"] as Design[])(
     "%s: the plain forms and the fast paths agree after every sequence of pool changes",
     (design) => {
       const plans = fc.sample(plan, { seed: SEED, numRuns: 2 });
