@@ -223,9 +223,14 @@ export interface MachineSpec {
 /** A range's sort key (one function for every search: no closure made per call). */
 const startPfnOf = (r: PfnRange): number => r.startPfn;
 
+/** The index of the last range (of a list sorted by startPfn) that starts at or below pfn, or -1. */
+export function lastPfnRangeAtOrBelow(sorted: readonly PfnRange[], pfn: number): number {
+  return lastAtOrBelow(sorted, pfn, startPfnOf);
+}
+
 /** The range of a list sorted by startPfn, disjoint, that contains pfn; null when none does. */
 export function findPfnRange<T extends PfnRange>(sorted: readonly T[], pfn: number): T | null {
-  const i = lastAtOrBelow(sorted, pfn, startPfnOf);
+  const i = lastPfnRangeAtOrBelow(sorted, pfn);
   return i >= 0 && pfn < sorted[i].endPfn ? sorted[i] : null;
 }
 

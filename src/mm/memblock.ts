@@ -4,12 +4,14 @@
 // Invariant: reserved ranges are sorted, disjoint and inside memory; after memblock_free_all()
 // every present pfn is either reserved here or was handed to the buddy allocator.
 
-import { lastAtOrBelow } from "../include/bsearch.ts";
 import { ENOMEM, KernelError, Oops } from "../include/errno.ts";
-import { type NodeSpec, type PfnRange, findPfnRange } from "../machine/spec.ts";
+import {
+  type NodeSpec,
+  type PfnRange,
+  findPfnRange,
+  lastPfnRangeAtOrBelow,
+} from "../machine/spec.ts";
 import { type RangeListener, emitRange } from "./page_alloc.ts";
-
-const startPfnOf = (r: PfnRange): number => r.startPfn;
 
 export type MemblockUse = "vmemmap" | "pagetable" | "kernel" | "hugetlb" | "shared_tail";
 
@@ -169,7 +171,7 @@ export class Memblock {
    * ends at or below the range's start: the free gaps are found highest first, without a list.
    */
   private lastReservedBelow(pfn: number): number {
-    return lastAtOrBelow(this.reserved, pfn - 1, startPfnOf);
+    return lastPfnRangeAtOrBelow(this.reserved, pfn - 1);
   }
 
   /** Whether reserved region k (from lastReservedBelow(range.endPfn) down) lies in range. */
