@@ -270,6 +270,8 @@ export class Kernel {
       this.mutations.size === 0 &&
       (this.memmap === undefined || this.memmap.wholeStructPages);
     this.buddy.onFreeHeadTouch = (pfn) => this.memmap.translatePfn(pfn);
+    this.buddy.onFreeHeadsRenderAmong = (from, to, otherFrom, otherEnd) =>
+      this.rendersAmong(from, to, otherFrom, otherEnd);
     this.buddy.onFreeHeadFinal = this.storeBuddyFinal;
     // Asked when a batch opens and when headWatch or overwrittenPfn changes (they tell the buddy:
     // freeBatchInputsChanged()); the mutations and whole struct pages are fixed once booted.
@@ -697,6 +699,28 @@ export class Kernel {
       m.writes += 2;
       if (lru !== null) m.writes += lru.storeRunNode(q, v, off);
     }
+  }
+
+  /**
+   * Whether marking the heads among [from, to) may render a vmemmap page that also holds struct
+   * pages of [otherFrom, otherEnd): a page of both, mapped writable, whose frame a store would
+   * make its own by rendering it (FrameStore.rendersOnStore()). Asked of the translations the
+   * stores would use, with nothing filled (KernelPageTables.peek()).
+   */
+  private rendersAmong(from: number, to: number, otherFrom: number, otherEnd: number): boolean {
+    const m = this.memmap;
+    if (m === undefined) return false;
+    const sps = this.layout.size;
+    const ps = this.pageSize;
+    // The pages both ranges' struct pages reach (from the first byte of each range's first
+    // struct page to the last byte of its last).
+    const lo = Math.max(Math.floor((from * sps) / ps), Math.floor((otherFrom * sps) / ps));
+    const hi = Math.min(Math.floor((to * sps - 1) / ps), Math.floor((otherEnd * sps - 1) / ps));
+    for (let vpn = lo; vpn <= hi; vpn++) {
+      const t = m.pgt.peek(vpn);
+      if (t?.writable && this.frames.rendersOnStore(t.frame)) return true;
+    }
+    return false;
   }
 
   /**

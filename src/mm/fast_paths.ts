@@ -228,7 +228,7 @@ export const FAST_PATHS = {
   heldRest: {
     where:
       "page_alloc.ts PageAllocator allocPagesBulkHeld(), allocPageHeld(), releaseRest() (hugetlb_vmemmap.ts restoreFolios()' page lists, optimizeFoliosBatch()'s legacy new head pages)",
-    fast: "the rest of the block a batch's allocation splits held off the free lists until the batch's next folio takes it: its pieces' list adds and takes left out, each piece's marks made once and counted twice; the page lists' order-0 records made once per run of pages that meet",
+    fast: "the rest of the block a batch's allocation splits held off the free lists until the batch's next folio takes it: its pieces' list adds and takes left out, each piece's marks made once and counted twice; the page lists' order-0 records made once per run of pages that meet; the rests put back on the lists first where a store of the batch would render a vmemmap page that holds a held pfn's struct page",
     plain:
       "allocPagesBulkRuns() or allocPagesNode() of each folio: the rest's pieces put at the list heads and taken back by the next folio; the records made per call",
     test: "test/hvo/held_rest.test.ts",
@@ -307,16 +307,7 @@ export class FastPaths implements Record<FastPathName, boolean> {
   pairMarksOnce = true;
   pairNotFree = true;
   directWalk = true;
-  /**
-   * Off by default: a rest held while a struct page next to it is written can be read.
-   * Clearing the marks of the pages a call took (clearFreeHeads(), takeHeld()) makes a vmemmap
-   * page its frame's own. When that page is still held as a pattern, rendering it reads the
-   * allocator's state for every struct page in it, held pfns too, and Oopses ("read while held
-   * off the free lists"). Seen on the host model's 26-scenario suite with 2,021,457 other used
-   * pages (test/hvo/held_rest.test.ts). The plain form costs about 9% on a 2 MiB HVO-on grow
-   * and 28% on the shrink.
-   */
-  heldRest = false;
+  heldRest = true;
   leafMemo = true;
   allocPairs = true;
   freeBatch = true;

@@ -1444,6 +1444,19 @@ export class FrameStore {
     return p !== null && p.kind === "init" && p.keepFirst !== true;
   }
 
+  /**
+   * Whether a store that makes this frame's bytes its own renders them from the model's state
+   * (initStructPages(): the buddy's lists among it): a pattern but memmap_init()'s own, which a
+   * struct page store leaves generated (readsAsInit()), or "fill". Own bytes are copied, page
+   * table runs and zeros read no state.
+   */
+  rendersOnStore(frame: number): boolean {
+    const id = this.idOf(frame);
+    if (id === 0 || this.kinds[id] !== ID_PATTERN) return false;
+    const p = this.patOf[id];
+    return p !== null && p.kind !== "fill" && !(p.kind === "init" && p.keepFirst !== true);
+  }
+
   hasOwnBytes(frame: number): boolean {
     const id = this.idOf(frame);
     return id !== 0 && (this.kinds[id] === ID_OWN || this.kinds[id] === ID_RUNS);

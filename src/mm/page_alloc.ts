@@ -797,6 +797,9 @@ export interface ContigHugetlb {
   replaceFreeHugepageFolios(startPfn: number, endPfn: number): number;
 }
 
+/** PageAllocator.onFreeHeadsRenderAmong(). */
+type RenderAmong = (from: number, to: number, otherFrom: number, otherEnd: number) => boolean;
+
 export class PageAllocator {
   readonly zones: Zone[] = [];
   readonly zonesByNode: Zone[][] = [];
@@ -969,6 +972,13 @@ export class PageAllocator {
    * they are counted with that one where it stores. Allowed where onFreeHeadRun is.
    */
   onFreeHeadsOverwritten: ((pfn: number, n: number) => void) | null = null;
+  /**
+   * Whether marking the heads among [from, to) may render a vmemmap page that also holds struct
+   * pages of [otherFrom, otherEnd): a rendering reads every struct page's state from the
+   * allocator (headOrder()), which has none for a held rest (allocPagesBulkHeld()). Rests are
+   * held only where it is set.
+   */
+  onFreeHeadsRenderAmong: RenderAmong | null = null;
 
   /** onFreeHead(q, -1) for every q from `from` below `to`, `step` apart. */
   private clearFreeHeads(from: number, to: number, step: number): void {
@@ -1487,6 +1497,12 @@ export class PageAllocator {
    * stays held while another zone serves a call). Taken only where nothing else would see the
    * pieces go on and off: no listener, no watched head, no isolated range, no fault that can
    * fire at the site; elsewhere the rests are released and the call is allocPagesBulkRuns().
+   * The marks a call stores (the taken pages' cleared, a held piece's) may render a vmemmap
+   * page from the allocator's state; where that page holds struct pages of a held rest too,
+   * the rests are released first (releaseBeforeMarks(), takesHeld()), which leaves the state the
+   * plain form has there: a held piece's page is rendered only by such a store, so every page of
+   * a held rest is as it was when the rest was split, and releasing marks it as splitting would
+   * have.
    */
   allocPagesBulkHeld(
     nid: number,
@@ -1512,7 +1528,7 @@ export class PageAllocator {
       let held = false;
       for (const z of zl) {
         if (z.nrFree - 1 < z.watermarkMin) continue;
-        if (z.heldFrom < z.heldEnd) {
+        if (this.takesHeld(z)) {
           pfn = z.heldFrom;
           held = true;
           zone = z;
@@ -1541,7 +1557,10 @@ export class PageAllocator {
       }
       got += t;
       if (t < size) this.holdRest(zone, pfn + t, pfn + size);
-      if (t > 1) this.clearFreeHeads(pfn + 1, pfn + t, 1);
+      if (t > 1) {
+        this.releaseBeforeMarks(pfn + 1, pfn + t);
+        this.clearFreeHeads(pfn + 1, pfn + t, 1);
+      }
     }
     if (runLen > 0) this.heldRun(runStart, runLen, runZone as Zone, use, onRun);
     return got;
@@ -1561,7 +1580,7 @@ export class PageAllocator {
       if (zone.nrFree - 1 < zone.watermarkMin) continue;
       let pfn: number;
       let size: number;
-      if (zone.heldFrom < zone.heldEnd) {
+      if (this.takesHeld(zone)) {
         pfn = zone.heldFrom;
         size = this.takeHeld(zone);
       } else {
@@ -1593,6 +1612,40 @@ export class PageAllocator {
     this.onFreeHeadsOverwritten?.(pfn, 1);
     this.onFreeHead?.(pfn, -1);
     return size;
+  }
+
+  /**
+   * Whether the next call in zone takes the smallest piece of its held rest (takeHeld()). Not
+   * where there is none, nor where unmarking that piece's head may render a vmemmap page that
+   * holds struct pages of a held rest: then every rest goes onto the lists first (releaseRest())
+   * and the call takes the piece from there (rmqueue() finds it: the argument above).
+   */
+  private takesHeld(zone: Zone): boolean {
+    const pfn = zone.heldFrom;
+    if (pfn === zone.heldEnd) return false;
+    const renders = this.onFreeHeadsRenderAmong as RenderAmong;
+    for (const z of this.heldZones) {
+      const from = z === zone ? pfn + 1 : z.heldFrom;
+      if (from < z.heldEnd && renders(pfn, pfn + 1, from, z.heldEnd)) {
+        this.releaseRest();
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Before the marks of the heads among [from, to) are cleared: every rest released where
+   * that may render a vmemmap page that holds struct pages of a held rest (takesHeld()).
+   */
+  private releaseBeforeMarks(from: number, to: number): void {
+    const renders = this.onFreeHeadsRenderAmong as RenderAmong;
+    for (const z of this.heldZones) {
+      if (z.heldFrom < z.heldEnd && renders(from, to, z.heldFrom, z.heldEnd)) {
+        this.releaseRest();
+        return;
+      }
+    }
   }
 
   /**
@@ -1678,6 +1731,7 @@ export class PageAllocator {
       this.isolated === null &&
       this.allocations.listeners.length === 0 &&
       this.onFreeHeadsOverwritten !== null &&
+      this.onFreeHeadsRenderAmong !== null &&
       (this.lru === null || this.lru.nodeWithMarks) &&
       this.bulkHeadsReady() &&
       this.faults.quiet?.(site) === true

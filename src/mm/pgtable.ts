@@ -1519,6 +1519,11 @@ export class KernelPageTables {
     return w === 0 ? undefined : wordTranslation(w);
   }
 
+  /** What translate() of vmemmap page vpn would answer, nothing filled: the TLB's, or a walk's. */
+  peek(vpn: number): Translation | null {
+    return this.tlbEntry(vpn) ?? this.walkPage(vpn);
+  }
+
   /** TLB entries that differ from the page tables (stale translations), of `vpns` or all. */
   staleTlbEntries(
     vpns?: Iterable<number>,

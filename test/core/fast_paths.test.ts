@@ -38,7 +38,7 @@ describe("one switch for the fast paths", () => {
     const { k } = m;
     const holders = [k.frames, k.pgt, k.memmap, k.buddy, k.compound, m.vmemmap as HvoCore];
     for (const c of holders) expect(c.paths).toBe(k.paths);
-    for (const name of FAST_PATH_NAMES) expect(k.paths[name], name).toBe(name !== "heldRest");
+    for (const name of FAST_PATH_NAMES) expect(k.paths[name], name).toBe(true);
     k.paths.setAll(false);
     for (const c of holders)
       for (const name of FAST_PATH_NAMES) expect(c.paths[name], name).toBe(false);
@@ -48,8 +48,7 @@ describe("one switch for the fast paths", () => {
     // A component on its own keeps its own switches.
     const plain = FastPaths.plain();
     expect(FAST_PATH_NAMES.filter((n) => plain[n])).toEqual([]);
-    // Every fast path on by default but heldRest, which can read a held pfn (fast_paths.ts).
-    expect(FAST_PATH_NAMES.filter((n) => !new FastPaths()[n])).toEqual(["heldRest"]);
+    expect(FAST_PATH_NAMES.filter((n) => !new FastPaths()[n])).toEqual([]);
   });
 
   it("FAST_PATHS lists every switch once, each with a differential test that switches it", () => {
