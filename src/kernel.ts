@@ -705,7 +705,7 @@ export class Kernel {
    * Whether marking the heads among [from, to) may render a vmemmap page that also holds struct
    * pages of [otherFrom, otherEnd): a page of both, mapped writable, whose frame a store would
    * make its own by rendering it (FrameStore.rendersOnStore()). Asked of the translations the
-   * stores would use, with nothing filled (KernelPageTables.peek()).
+   * stores would use, with nothing filled (KernelPageTables.peekWord()).
    */
   private rendersAmong(from: number, to: number, otherFrom: number, otherEnd: number): boolean {
     const m = this.memmap;
@@ -717,8 +717,9 @@ export class Kernel {
     const lo = Math.max(Math.floor((from * sps) / ps), Math.floor((otherFrom * sps) / ps));
     const hi = Math.min(Math.floor((to * sps - 1) / ps), Math.floor((otherEnd * sps - 1) / ps));
     for (let vpn = lo; vpn <= hi; vpn++) {
-      const t = m.pgt.peek(vpn);
-      if (t?.writable && this.frames.rendersOnStore(t.frame)) return true;
+      // A translation to a writable frame: frame + 1.
+      const w = m.pgt.peekWord(vpn);
+      if (w > 0 && this.frames.rendersOnStore(w - 1)) return true;
     }
     return false;
   }

@@ -1519,9 +1519,13 @@ export class KernelPageTables {
     return w === 0 ? undefined : wordTranslation(w);
   }
 
-  /** What translate() of vmemmap page vpn would answer, nothing filled: the TLB's, or a walk's. */
-  peek(vpn: number): Translation | null {
-    return this.tlbEntry(vpn) ?? this.walkPage(vpn);
+  /**
+   * What translateFrame() of vmemmap page vpn would find, as a tlbWord() (0: unmapped), with
+   * nothing filled: the TLB's entry, or a walk's.
+   */
+  peekWord(vpn: number): number {
+    const w = this.tlb.get(vpn);
+    return w !== 0 ? w : this.walkWord(vpn);
   }
 
   /** TLB entries that differ from the page tables (stale translations), of `vpns` or all. */
