@@ -93,76 +93,112 @@ export class Memblock {
   }
 
   /**
-   * Pages that byte-sized allocations (allocBytes()) used only from some offset up: pfn -> the
-   * first used byte. Memblock works in bytes and allocates top-down, so the bytes below that
-   * offset are still free for the next small allocation; a page-sized one cannot use them.
+   * Pages small allocations (allocBytes()) use: pfn -> the byte spans of it they use, [lo, hi)
+   * from the page's start, sorted. Such a page is reserved whole for everything else (a
+   * page-sized allocation cannot use it), and only those bytes for the next small allocation:
+   * memblock works in bytes, so the bytes an allocation left free below or above it in its page
+   * are free.
    */
-  private readonly partial = new Map<number, number>();
+  private readonly shared = new Map<number, Array<[number, number]>>();
 
   /**
    * memblock_alloc_try_nid() of `bytes` aligned to `align` bytes (both below or above a page):
    * the highest free address of node nid (of all memory when nid < 0, NUMA_NO_NODE; other
-   * nodes when nid's is full), counting the free low part of pages small allocations share.
+   * nodes when nid's is full), counting the free bytes of pages small allocations share.
    * Reserves the pages it touches; returns the byte address.
    */
   allocBytes(bytes: number, align: number, nid: number, use: MemblockUse): number {
     const page = this.pageBytes;
-    let best: { addr: number; top: number; nid: number } | null = null;
+    let addr = -1;
+    let at = -1;
     const consider = (nodes: NodeSpec[]) => {
       for (const node of nodes) {
-        const c = this.findTopDownBytes(node, bytes, align);
-        if (c && (!best || c.addr > best.addr)) best = { ...c, nid: node.nid };
+        const a = this.findTopDownBytes(node, bytes, align);
+        if (a > addr) {
+          addr = a;
+          at = node.nid;
+        }
       }
     };
     const own = this.nodes.find((n) => n.nid === nid);
     if (nid >= 0 && own) consider([own]);
-    if (!best) consider(this.nodes);
-    if (!best) throw new KernelError(ENOMEM, `memblock: cannot allocate ${bytes} bytes`);
-    const { addr, top } = best as { addr: number; top: number; nid: number };
+    if (addr < 0) consider(this.nodes);
+    if (addr < 0) throw new KernelError(ENOMEM, `memblock: cannot allocate ${bytes} bytes`);
+    // The pages it touches: each one's used bytes noted, the ones that were free reserved.
     const first = Math.floor(addr / page);
-    const end = Math.ceil((addr + bytes) / page);
-    // The part above `top` lies in a page an earlier small allocation reserved.
-    if (end > top) {
-      if (first === top) this.setPartial(top, addr - top * page);
-      else this.partial.delete(top);
-    }
-    if (first < Math.min(end, top)) {
-      this.reserve(first, Math.min(end, top), use, (best as { nid: number }).nid);
-      this.setPartial(first, addr - first * page);
+    const last = Math.floor((addr + bytes - 1) / page);
+    let run = -1;
+    for (let p = first; p <= last + 1; p++) {
+      const spans = p <= last ? this.shared.get(p) : undefined;
+      if (p <= last) {
+        const lo = Math.max(addr - p * page, 0);
+        const hi = Math.min(addr + bytes - p * page, page);
+        if (spans !== undefined) {
+          spans.push([lo, hi]);
+          spans.sort((x, y) => x[0] - y[0]);
+        } else this.shared.set(p, [[lo, hi]]);
+      }
+      // A page already shared is reserved already: the runs of the others are reserved.
+      const fresh = p <= last && spans === undefined;
+      if (fresh && run < 0) run = p;
+      if (!fresh && run >= 0) {
+        this.reserve(run, p, use, at);
+        run = -1;
+      }
     }
     return addr;
   }
 
-  private setPartial(pfn: number, offset: number): void {
-    if (offset > 0) this.partial.set(pfn, offset);
-    else this.partial.delete(pfn);
-  }
-
-  /** The highest fit for allocBytes() in one node, and the free gap's top pfn. */
-  private findTopDownBytes(
-    node: NodeSpec,
-    bytes: number,
-    align: number,
-  ): { addr: number; top: number } | null {
+  /**
+   * The highest address of node's memory aligned to `align` below which `bytes` free bytes
+   * follow inside one range, or -1: the free ranges between used bytes, highest first.
+   */
+  private findTopDownBytes(node: NodeSpec, bytes: number, align: number): number {
     const page = this.pageBytes;
     const res = this.reserved;
     for (let r = node.ranges.length - 1; r >= 0; r--) {
       const range = node.ranges[r];
-      let top = range.endPfn;
-      for (let k = this.lastReservedBelow(range.endPfn); ; k--) {
-        const under = this.reservedInside(k, range) ? res[k] : null;
-        const low = under !== null ? Math.max(under.endPfn, range.startPfn) : range.startPfn;
-        if (top >= low) {
-          // The free low part of a shared page right above the gap continues it.
-          const topByte = top * page + (top < range.endPfn ? (this.partial.get(top) ?? 0) : 0);
-          const cand = Math.floor((topByte - bytes) / align) * align;
-          if (cand >= low * page) return { addr: cand, top };
+      const start = range.startPfn * page;
+      // The top of the free range being looked at.
+      let top = range.endPfn * page;
+      // A free range [low, top): the highest fit in it, or -1.
+      const highestIn = (low: number): number => {
+        const cand = Math.floor((top - bytes) / align) * align;
+        return cand >= low && cand >= start ? cand : -1;
+      };
+      for (let k = this.lastReservedBelow(range.endPfn); this.reservedInside(k, range); k--) {
+        // The region's used bytes, highest first: whole pages but where small allocations
+        // share a page, where only their spans are used.
+        const used = this.usedBytesDown(res[k]);
+        for (let u = 0; u < used.length; u += 2) {
+          const c = highestIn(used[u + 1]);
+          if (c >= 0) return c;
+          top = Math.min(top, used[u]);
         }
-        if (under === null) break;
-        top = Math.min(top, under.startPfn);
       }
+      const c = highestIn(start);
+      if (c >= 0) return c;
     }
-    return null;
+    return -1;
+  }
+
+  /** The used bytes of reserved region r, as [lo, hi) pairs flattened, highest first. */
+  private usedBytesDown(r: ReservedRange): number[] {
+    const page = this.pageBytes;
+    const inside: number[] = [];
+    for (const p of this.shared.keys()) if (p >= r.startPfn && p < r.endPfn) inside.push(p);
+    inside.sort((a, b) => b - a);
+    const out: number[] = [];
+    let cur = r.endPfn * page;
+    for (const p of inside) {
+      const base = p * page;
+      if (cur > base + page) out.push(base + page, cur);
+      const spans = this.shared.get(p) as Array<[number, number]>;
+      for (let i = spans.length - 1; i >= 0; i--) out.push(base + spans[i][0], base + spans[i][1]);
+      cur = base;
+    }
+    if (cur > r.startPfn * page) out.push(r.startPfn * page, cur);
+    return out;
   }
 
   /**
@@ -213,6 +249,10 @@ export class Memblock {
     if (r.startPfn < startPfn) parts.push({ ...r, endPfn: startPfn });
     if (endPfn < r.endPfn) parts.push({ ...r, startPfn: endPfn });
     this.reserved.splice(i, 1, ...parts);
+    // Freed whole: the bytes small allocations used in them too.
+    if (this.shared.size > 0)
+      for (const p of [...this.shared.keys()])
+        if (p >= startPfn && p < endPfn) this.shared.delete(p);
     if (this.listeners.length) emitRange(this.listeners, startPfn, endPfn - startPfn);
   }
 

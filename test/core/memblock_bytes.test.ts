@@ -118,3 +118,94 @@ describe("Memblock.alloc(): the highest aligned free run, whatever was reserved 
     );
   });
 });
+
+// memblock works in bytes (mm/memblock.c memblock_find_in_range_node(): each free range between
+// reserved regions, highest first; the highest address aligned down from its end that leaves
+// the size inside it). A byte map of the node against Memblock.allocBytes() and alloc() over
+// random small and page-sized allocations, reserves and frees of whole-page blocks: small
+// allocations share pages, and the free low part of a shared page is used by a later small one
+// whatever lies below it. Pages of 64 bytes keep the map small.
+describe("Memblock.allocBytes(): the highest aligned free bytes, whatever was allocated around them", () => {
+  const PB = 64;
+  const ranges = [
+    { startPfn: 3, endPfn: 40 },
+    { startPfn: 50, endPfn: 51 },
+    { startPfn: 60, endPfn: 100 },
+  ];
+  const node = { nid: 0, ranges, zones: [] };
+  const END = 100 * PB;
+  type Op =
+    | { op: "bytes"; bytes: number; align: number }
+    | { op: "pages"; n: number; align: number }
+    | { op: "reserve"; at: number; n: number }
+    | { op: "free"; pick: number };
+  const opArb: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({
+      op: fc.constant("bytes" as const),
+      bytes: fc.integer({ min: 1, max: 150 }),
+      align: fc.constantFrom(8, 16, 32, 64, 128),
+    }),
+    fc.record({
+      op: fc.constant("pages" as const),
+      n: fc.integer({ min: 1, max: 6 }),
+      align: fc.constantFrom(1, 2, 4),
+    }),
+    fc.record({
+      op: fc.constant("reserve" as const),
+      at: fc.integer({ min: 0, max: 99 }),
+      n: fc.integer({ min: 1, max: 4 }),
+    }),
+    fc.record({ op: fc.constant("free" as const), pick: fc.nat() }),
+  );
+
+  it("agrees with a byte map after every step", () => {
+    fc.assert(
+      fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {
+        const mb = new Memblock([node], PB);
+        const used = new Uint8Array(END);
+        // Whole-page blocks (pages, reserves), which may be freed: [first pfn, end pfn).
+        const blocks: Array<[number, number]> = [];
+        const fits = (a: number, n: number) =>
+          ranges.some((r) => a >= r.startPfn * PB && a + n <= r.endPfn * PB) &&
+          used.subarray(a, a + n).every((u) => u === 0);
+        // The reference: the highest aligned address whose bytes lie in one range, all free.
+        const highest = (n: number, align: number): number => {
+          for (let a = Math.floor((END - n) / align) * align; a >= 0; a -= align)
+            if (fits(a, n)) return a;
+          return -1;
+        };
+        for (const o of ops) {
+          if (o.op === "bytes") {
+            const want = highest(o.bytes, o.align);
+            if (want < 0) {
+              expect(() => mb.allocBytes(o.bytes, o.align, 0, "kernel")).toThrow(/cannot allocate/);
+              continue;
+            }
+            expect(mb.allocBytes(o.bytes, o.align, 0, "kernel")).toBe(want);
+            used.fill(1, want, want + o.bytes);
+          } else if (o.op === "pages") {
+            const want = highest(o.n * PB, o.align * PB);
+            if (want < 0) {
+              expect(() => mb.alloc(o.n, o.align, 0, "kernel")).toThrow(/cannot allocate/);
+              continue;
+            }
+            expect(mb.alloc(o.n, o.align, 0, "kernel") * PB).toBe(want);
+            used.fill(1, want, want + o.n * PB);
+            blocks.push([want / PB, want / PB + o.n]);
+          } else if (o.op === "reserve") {
+            const end = Math.min(o.at + o.n, 100);
+            if (!fits(o.at * PB, (end - o.at) * PB)) continue;
+            mb.reserve(o.at, end, "kernel", 0);
+            used.fill(1, o.at * PB, end * PB);
+            blocks.push([o.at, end]);
+          } else if (blocks.length > 0) {
+            const [s, e] = blocks.splice(o.pick % blocks.length, 1)[0];
+            mb.unreserveRange(s, e);
+            used.fill(0, s * PB, e * PB);
+          }
+        }
+      }),
+      { seed: 0x3eb10d, numRuns: 400 },
+    );
+  });
+});
