@@ -1497,12 +1497,15 @@ export class PageAllocator {
    * stays held while another zone serves a call). Taken only where nothing else would see the
    * pieces go on and off: no listener, no watched head, no isolated range, no fault that can
    * fire at the site; elsewhere the rests are released and the call is allocPagesBulkRuns().
-   * The marks a call stores (the taken pages' cleared, a held piece's) may render a vmemmap
-   * page from the allocator's state; where that page holds struct pages of a held rest too,
-   * the rests are released first (releaseBeforeMarks(), takesHeld()), which leaves the state the
-   * plain form has there: a held piece's page is rendered only by such a store, so every page of
-   * a held rest is as it was when the rest was split, and releasing marks it as splitting would
-   * have.
+   * Clearing the marks of the pages a call took may render a vmemmap page from the allocator's
+   * state (a page held as a pattern that reads them); where that page holds struct pages of a
+   * held rest too, the rests are released first (releaseBeforeMarks()), which leaves the state
+   * the plain form has there. So a page of a held rest is stored to only by the take of its
+   * piece: as it was when the rest was split, and releasing marks it as splitting would have.
+   * That take renders no page of another held pfn: the pieces smaller than a vmemmap page's
+   * struct pages lie in the first vmemmap page of the block they were split from, made the
+   * frame's own (if it renders at all) when that block left its list, and each larger piece
+   * fills its first vmemmap page alone.
    */
   allocPagesBulkHeld(
     nid: number,
@@ -1528,7 +1531,7 @@ export class PageAllocator {
       let held = false;
       for (const z of zl) {
         if (z.nrFree - 1 < z.watermarkMin) continue;
-        if (this.takesHeld(z)) {
+        if (z.heldFrom < z.heldEnd) {
           pfn = z.heldFrom;
           held = true;
           zone = z;
@@ -1580,7 +1583,7 @@ export class PageAllocator {
       if (zone.nrFree - 1 < zone.watermarkMin) continue;
       let pfn: number;
       let size: number;
-      if (this.takesHeld(zone)) {
+      if (zone.heldFrom < zone.heldEnd) {
         pfn = zone.heldFrom;
         size = this.takeHeld(zone);
       } else {
@@ -1615,28 +1618,8 @@ export class PageAllocator {
   }
 
   /**
-   * Whether the next call in zone takes the smallest piece of its held rest (takeHeld()). Not
-   * where there is none, nor where unmarking that piece's head may render a vmemmap page that
-   * holds struct pages of a held rest: then every rest goes onto the lists first (releaseRest())
-   * and the call takes the piece from there (rmqueue() finds it: the argument above).
-   */
-  private takesHeld(zone: Zone): boolean {
-    const pfn = zone.heldFrom;
-    if (pfn === zone.heldEnd) return false;
-    const renders = this.onFreeHeadsRenderAmong as RenderAmong;
-    for (const z of this.heldZones) {
-      const from = z === zone ? pfn + 1 : z.heldFrom;
-      if (from < z.heldEnd && renders(pfn, pfn + 1, from, z.heldEnd)) {
-        this.releaseRest();
-        return false;
-      }
-    }
-    return true;
-  }
-
-  /**
    * Before the marks of the heads among [from, to) are cleared: every rest released where
-   * that may render a vmemmap page that holds struct pages of a held rest (takesHeld()).
+   * that may render a vmemmap page that holds struct pages of a held rest.
    */
   private releaseBeforeMarks(from: number, to: number): void {
     const renders = this.onFreeHeadsRenderAmong as RenderAmong;

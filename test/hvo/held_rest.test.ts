@@ -62,10 +62,10 @@ function model(
 } {
   const m = bootModel(machinePreset("x86_64", { memoryBytes, nodes }), design, { faults });
   m.k.paths.heldRest = held;
-  // With releaseEvery n, every nth question whether a store renders a page beside a held rest
-  // is answered yes: the rests go back to the lists at points of a batch the model's own
-  // answers seldom pick, in both places that ask (a held piece taken, the taken pages' marks
-  // cleared).
+  // With releaseEvery n, every nth question whether clearing the taken pages' marks renders a
+  // page beside a held rest is answered yes: the rests go back to the lists at points of a
+  // batch the model's own answers seldom pick (the next call takes their smallest piece from the
+  // lists).
   let released = 0;
   const renders = m.k.buddy.onFreeHeadsRenderAmong;
   if (releaseEvery > 0 && renders !== null) {
