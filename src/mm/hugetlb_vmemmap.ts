@@ -1412,10 +1412,9 @@ export class HvoCore implements HugetlbVmemmap {
    * `start`, all or none.
    */
   allocVmemmapPageList(start: bigint, end: bigint, list: PageList, hold = false): number {
-    const nrPages = Math.trunc(Number(end - start) / this.pageSize);
-    const nid = this.pageToNidAt(start);
-    this.checkNode(nid, Number(start - this.k.memmap.vmemmapBase), "alloc_vmemmap_page_list");
-    return this.allocVmemmapPages(nrPages, nid, list, hold);
+    // Offsets from the vmemmap base: safe integers (the memmap of MAX_PHYSMEM_BITS of memory).
+    const base = this.k.memmap.vmemmapBase;
+    return this.allocVmemmapPageListOff(Number(start - base), Number(end - base), list, hold);
   }
 
   /**
