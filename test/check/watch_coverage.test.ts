@@ -18,6 +18,7 @@ const FRAME_STORE_KEEPS_BYTES = [
   "patternShapeOf",
   "tailsInfoOf",
   "readsAsInit",
+  "rendersOnStore",
   "hasOwnBytes",
   "heldAsRuns",
   "sameStateRun",
@@ -106,6 +107,8 @@ const PAGE_TABLES_KEEP_ENTRIES = [
   "translateRange",
   "translateFrame",
   "walkWord",
+  // the translation a store would use, asked of the TLB's word or a walk's (nothing filled)
+  "peekWord",
   "translateRangeWords",
   "pteRuns",
   "fillWord",
