@@ -77,6 +77,23 @@ describe("restore of an optimised 2 MiB folio", () => {
     for (let i = PER; i < 512; i++)
       expect(firstDiff(after.subarray(i * SPS, (i + 1) * SPS), sp63)).toBe(-1);
   });
+
+  it("7.1: folios restored one after another each fill with their own struct page 63", () => {
+    // Struct page 63 names its folio (its compound word), so each restore fills its pages with
+    // bytes no other folio's restored pages hold; the earlier folios' pages stay as they were.
+    const { k, hvo } = bootHvo(x86(), "mainline-7.1");
+    const heads = [makeFolio(k, 9), makeFolio(k, 9), makeFolio(k, 9)];
+    for (const head of heads) hvo.optimizeFolio(9, head);
+    const sp63 = heads.map((h) => vmemmapBytes(k, h, 9).slice((PER - 1) * SPS, PER * SPS));
+    expect(firstDiff(sp63[0], sp63[1])).not.toBe(-1);
+    expect(firstDiff(sp63[1], sp63[2])).not.toBe(-1);
+    for (const head of heads) expect(hvo.restoreFolio(9, head)).toBe(0);
+    heads.forEach((head, f) => {
+      const after = vmemmapBytes(k, head, 9);
+      for (let i = PER; i < 512; i++)
+        expect(firstDiff(after.subarray(i * SPS, (i + 1) * SPS), sp63[f])).toBe(-1);
+    });
+  });
 });
 
 describe("the design facts", () => {
