@@ -124,28 +124,28 @@ export class Memblock {
     if (nid >= 0 && own) consider([own]);
     if (addr < 0) consider(this.nodes);
     if (addr < 0) throw new KernelError(ENOMEM, `memblock: cannot allocate ${bytes} bytes`);
-    // The pages it touches: each one's used bytes noted, the ones that were free reserved.
+    // The pages it touches: each one's used bytes noted; the ones no small allocation used yet
+    // (free until now) reserved, in runs.
     const first = Math.floor(addr / page);
     const last = Math.floor((addr + bytes - 1) / page);
     let run = -1;
-    for (let p = first; p <= last + 1; p++) {
-      const spans = p <= last ? this.shared.get(p) : undefined;
-      if (p <= last) {
-        const lo = Math.max(addr - p * page, 0);
-        const hi = Math.min(addr + bytes - p * page, page);
-        if (spans !== undefined) {
-          spans.push([lo, hi]);
-          spans.sort((x, y) => x[0] - y[0]);
-        } else this.shared.set(p, [[lo, hi]]);
+    for (let p = first; p <= last; p++) {
+      const span: [number, number] = [
+        Math.max(addr - p * page, 0),
+        Math.min(addr + bytes - p * page, page),
+      ];
+      const spans = this.shared.get(p);
+      if (spans === undefined) {
+        this.shared.set(p, [span]);
+        if (run < 0) run = p;
+        continue;
       }
-      // A page already shared is reserved already: the runs of the others are reserved.
-      const fresh = p <= last && spans === undefined;
-      if (fresh && run < 0) run = p;
-      if (!fresh && run >= 0) {
-        this.reserve(run, p, use, at);
-        run = -1;
-      }
+      spans.push(span);
+      spans.sort((x, y) => x[0] - y[0]);
+      if (run >= 0) this.reserve(run, p, use, at);
+      run = -1;
     }
+    if (run >= 0) this.reserve(run, last + 1, use, at);
     return addr;
   }
 
@@ -249,10 +249,9 @@ export class Memblock {
     if (r.startPfn < startPfn) parts.push({ ...r, endPfn: startPfn });
     if (endPfn < r.endPfn) parts.push({ ...r, startPfn: endPfn });
     this.reserved.splice(i, 1, ...parts);
-    // Freed whole: the bytes small allocations used in them too.
-    if (this.shared.size > 0)
-      for (const p of [...this.shared.keys()])
-        if (p >= startPfn && p < endPfn) this.shared.delete(p);
+    // Freed whole: the bytes small allocations used in them too (a Map may lose entries while
+    // it is walked; no array per free, which the boot and HVO make page by page).
+    for (const p of this.shared.keys()) if (p >= startPfn && p < endPfn) this.shared.delete(p);
     if (this.listeners.length) emitRange(this.listeners, startPfn, endPfn - startPfn);
   }
 
